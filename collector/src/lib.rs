@@ -1,0 +1,4 @@
+//! zerofault collector: mTLS ingest, storage, latest state per host, Prometheus exposition.
+#![forbid(unsafe_code)]
+
+pub mod state;

@@ -1,0 +1,239 @@
+//! In-memory latest state per host, and the ingest counters that `/metrics` shows.
+//!
+//! The store is the record; this table is a cache of the newest report of each agent so
+//! that a scrape never touches the database. It is warmed from the store at start-up.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, RwLock};
+
+use zerofault_protocol::Report;
+
+/// A host is `up` while its newest report was received within this many of its own
+/// collection intervals.
+pub const DEFAULT_DOWN_AFTER_INTERVALS: u32 = 3;
+
+/// The newest report of one agent and when the collector received it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HostEntry {
+    /// The newest report.
+    pub report: Report,
+    /// Collector clock at receipt, ms since the Unix epoch. Liveness uses this clock, never
+    /// the agent's, so a skewed agent clock cannot make a host look up or down.
+    pub received_unix_ms: i64,
+}
+
+impl HostEntry {
+    /// Whether the host counts as up at `now_unix_ms`: its newest report arrived within
+    /// `down_after_intervals` of its own interval.
+    pub fn is_up(&self, now_unix_ms: i64, down_after_intervals: u32) -> bool {
+        let window = i64::from(self.report.interval_ms) * i64::from(down_after_intervals);
+        now_unix_ms.saturating_sub(self.received_unix_ms) <= window
+    }
+}
+
+/// Newest report per agent id.
+#[derive(Debug, Default)]
+pub struct HostTable {
+    hosts: RwLock<HashMap<String, HostEntry>>,
+}
+
+/// Whether `new` should replace `old` as the host's newest state. A replay or a late
+/// report of the same boot with a lower sequence must not roll the state back; a report of a
+/// different boot always wins because it arrived later (the agent restarted).
+fn supersedes(old: &HostEntry, new: &Report) -> bool {
+    old.report.boot_id != new.boot_id || new.sequence > old.report.sequence
+}
+
+impl HostTable {
+    /// Records `report`, received at `received_unix_ms`, if it is newer than what is held.
+    pub fn update(&self, report: Report, received_unix_ms: i64) {
+        let mut hosts = self.hosts.write().expect("host table lock poisoned");
+        match hosts.get_mut(&report.agent_id) {
+            Some(old) if !supersedes(old, &report) => {}
+            Some(old) => {
+                *old = HostEntry {
+                    report,
+                    received_unix_ms,
+                }
+            }
+            None => {
+                hosts.insert(
+                    report.agent_id.clone(),
+                    HostEntry {
+                        report,
+                        received_unix_ms,
+                    },
+                );
+            }
+        }
+    }
+
+    /// A copy of every entry, sorted by agent id (stable output for `/metrics`).
+    pub fn snapshot(&self) -> Vec<HostEntry> {
+        let hosts = self.hosts.read().expect("host table lock poisoned");
+        let mut out: Vec<HostEntry> = hosts.values().cloned().collect();
+        out.sort_by(|a, b| a.report.agent_id.cmp(&b.report.agent_id));
+        out
+    }
+
+    /// Number of known hosts.
+    pub fn len(&self) -> usize {
+        self.hosts.read().expect("host table lock poisoned").len()
+    }
+
+    /// True when no host is known.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Why a report was refused; the label value of `zerofault_collector_reports_rejected_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum RejectReason {
+    /// No client certificate was presented (401).
+    NoClientCertificate,
+    /// The report's agent id differs from the certificate's common name (403).
+    AgentIdMismatch,
+    /// The body exceeds the size cap, before or after decompression (413).
+    TooLarge,
+    /// Body not zstd/protobuf, or a header/content type is wrong (400).
+    Malformed,
+    /// A field is out of bounds or the protocol version is unknown (400).
+    Invalid,
+    /// The report could not be committed to storage (503).
+    Storage,
+}
+
+impl RejectReason {
+    /// Every reason, for exposing zeroes before the first rejection.
+    pub const ALL: [RejectReason; 6] = [
+        RejectReason::NoClientCertificate,
+        RejectReason::AgentIdMismatch,
+        RejectReason::TooLarge,
+        RejectReason::Malformed,
+        RejectReason::Invalid,
+        RejectReason::Storage,
+    ];
+
+    /// Label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RejectReason::NoClientCertificate => "no_client_certificate",
+            RejectReason::AgentIdMismatch => "agent_id_mismatch",
+            RejectReason::TooLarge => "too_large",
+            RejectReason::Malformed => "malformed",
+            RejectReason::Invalid => "invalid",
+            RejectReason::Storage => "storage",
+        }
+    }
+}
+
+/// Ingest counters, shown as collector self-metrics.
+#[derive(Debug, Default)]
+pub struct IngestCounters {
+    accepted: AtomicU64,
+    duplicates: AtomicU64,
+    rejected: Mutex<BTreeMap<RejectReason, u64>>,
+}
+
+impl IngestCounters {
+    /// Counts a report that was stored (a new one).
+    pub fn accepted(&self) {
+        self.accepted.fetch_add(1, Ordering::Relaxed);
+    }
+    /// Counts a report that was acknowledged but already stored (a replay).
+    pub fn duplicate(&self) {
+        self.duplicates.fetch_add(1, Ordering::Relaxed);
+    }
+    /// Counts a refused report.
+    pub fn rejected(&self, reason: RejectReason) {
+        *self
+            .rejected
+            .lock()
+            .expect("counter lock poisoned")
+            .entry(reason)
+            .or_default() += 1;
+    }
+    /// Reports stored so far.
+    pub fn accepted_total(&self) -> u64 {
+        self.accepted.load(Ordering::Relaxed)
+    }
+    /// Replays acknowledged without storing again.
+    pub fn duplicates_total(&self) -> u64 {
+        self.duplicates.load(Ordering::Relaxed)
+    }
+    /// Refusals by reason, every reason present (zero when none).
+    pub fn rejected_totals(&self) -> Vec<(RejectReason, u64)> {
+        let map = self.rejected.lock().expect("counter lock poisoned");
+        RejectReason::ALL
+            .iter()
+            .map(|r| (*r, map.get(r).copied().unwrap_or(0)))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(agent: &str, boot: &str, seq: u64) -> Report {
+        Report {
+            agent_id: agent.into(),
+            boot_id: boot.into(),
+            sequence: seq,
+            interval_ms: 15_000,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn newer_sequence_replaces_older_does_not() {
+        let t = HostTable::default();
+        t.update(report("a", "b1", 5), 1000);
+        t.update(report("a", "b1", 4), 2000);
+        assert_eq!(t.snapshot()[0].report.sequence, 5);
+        t.update(report("a", "b1", 6), 3000);
+        assert_eq!(t.snapshot()[0].received_unix_ms, 3000);
+    }
+
+    #[test]
+    fn a_new_boot_replaces_even_with_lower_sequence() {
+        let t = HostTable::default();
+        t.update(report("a", "b1", 5), 1000);
+        t.update(report("a", "b2", 1), 2000);
+        assert_eq!(t.snapshot()[0].report.boot_id, "b2");
+    }
+
+    #[test]
+    fn up_within_three_intervals() {
+        let e = HostEntry {
+            report: report("a", "b", 1),
+            received_unix_ms: 100_000,
+        };
+        assert!(e.is_up(100_000 + 45_000, 3));
+        assert!(!e.is_up(100_000 + 45_001, 3));
+        // A received time in the future (collector clock stepped back) still counts as up.
+        assert!(e.is_up(50_000, 3));
+    }
+
+    #[test]
+    fn snapshot_is_sorted() {
+        let t = HostTable::default();
+        t.update(report("b", "x", 1), 1);
+        t.update(report("a", "x", 1), 1);
+        let ids: Vec<_> = t.snapshot().into_iter().map(|e| e.report.agent_id).collect();
+        assert_eq!(ids, ["a", "b"]);
+    }
+
+    #[test]
+    fn counters_list_every_reason() {
+        let c = IngestCounters::default();
+        c.rejected(RejectReason::TooLarge);
+        c.rejected(RejectReason::TooLarge);
+        let all = c.rejected_totals();
+        assert_eq!(all.len(), RejectReason::ALL.len());
+        assert!(all.contains(&(RejectReason::TooLarge, 2)));
+        assert!(all.contains(&(RejectReason::Invalid, 0)));
+    }
+}

@@ -1,0 +1,299 @@
+//! The zerofault wire contract: what an agent sends to the collector.
+//!
+//! This crate holds types and pure encode/decode/validate functions only; no I/O.
+//! `docs/protocol.md` is the human-readable form of this module and must change with it.
+//!
+//! # Envelope
+//!
+//! One report is one HTTPS `POST /api/v1/report` whose body is a protobuf-encoded
+//! [`Report`] compressed with zstd (a single frame). The request carries
+//! `Content-Type: application/x-zerofault-report` ([`CONTENT_TYPE`]) and
+//! `X-Zerofault-Protocol: 1` ([`VERSION_HEADER`]).
+//!
+//! # Compatibility rules
+//!
+//! * Field tags are never reused or renumbered. New fields get new tags; a collector that
+//!   does not know a field skips it (protobuf semantics), so an older collector accepts a
+//!   newer agent's report.
+//! * [`Report::protocol_version`] is the major version. It changes only for a change an
+//!   older peer cannot ignore; a collector refuses a major version it does not know.
+//! * Every field is optional on the wire: a missing scalar decodes as its zero value, and
+//!   [`Report::validate`] decides which zeroes are not acceptable.
+#![forbid(unsafe_code)]
+
+use std::io::Read;
+
+use serde::{Deserialize, Serialize};
+
+mod validate;
+
+pub use validate::{
+    Limits, MAX_AGENT_ID_BYTES, MAX_INTERVAL_MS, MAX_TIMESTAMP_UNIX_MS, MIN_INTERVAL_MS,
+    MIN_TIMESTAMP_UNIX_MS, ValidationError, is_valid_agent_id,
+};
+
+/// Major protocol version written by this crate and the only one it accepts.
+pub const PROTOCOL_VERSION: u32 = 1;
+/// Media type of a report body: zstd-compressed protobuf [`Report`].
+pub const CONTENT_TYPE: &str = "application/x-zerofault-report";
+/// HTTP header carrying the major protocol version, so a collector can refuse an unknown
+/// version before it decompresses anything.
+pub const VERSION_HEADER: &str = "x-zerofault-protocol";
+/// Path of the ingest endpoint on the collector's mTLS listener.
+pub const INGEST_PATH: &str = "/api/v1/report";
+/// zstd level used by agents: level 3 is zstd's default and costs well under a millisecond
+/// for a report of a few kilobytes.
+pub const ZSTD_LEVEL: i32 = 3;
+
+/// One observation of one host by its agent, sent every collection interval.
+///
+/// `(agent_id, boot_id, sequence)` identifies a report; the collector stores each at most once.
+#[derive(Clone, PartialEq, prost::Message, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Report {
+    /// Major protocol version, [`PROTOCOL_VERSION`] for reports made by this crate.
+    #[prost(uint32, tag = "1")]
+    pub protocol_version: u32,
+    /// Stable agent identity; equals the common name of the agent's client certificate.
+    #[prost(string, tag = "2")]
+    pub agent_id: String,
+    /// Host name as the kernel reports it.
+    #[prost(string, tag = "3")]
+    pub hostname: String,
+    /// Linux boot id (`/proc/sys/kernel/random/boot_id`): changes on every boot.
+    #[prost(string, tag = "4")]
+    pub boot_id: String,
+    /// Boot time, seconds since the Unix epoch (agent clock).
+    #[prost(int64, tag = "5")]
+    pub boot_time_unix_seconds: i64,
+    /// Per-agent sequence number, strictly increasing across reports of one agent.
+    #[prost(uint64, tag = "6")]
+    pub sequence: u64,
+    /// Agent wall-clock time when the report was made, milliseconds since the Unix epoch.
+    #[prost(int64, tag = "7")]
+    pub timestamp_unix_ms: i64,
+    /// The agent's configured collection interval in milliseconds; the collector derives
+    /// "host up" (a report within 3 intervals) from it.
+    #[prost(uint32, tag = "8")]
+    pub interval_ms: u32,
+    /// Organisation labels from the agent's config.
+    #[prost(message, optional, tag = "9")]
+    pub labels: Option<Labels>,
+    /// Operating system, kernel and uptime.
+    #[prost(message, optional, tag = "10")]
+    pub system: Option<SystemInfo>,
+    /// CPU capacity and usage.
+    #[prost(message, optional, tag = "11")]
+    pub cpu: Option<Cpu>,
+    /// Memory and swap.
+    #[prost(message, optional, tag = "12")]
+    pub memory: Option<Memory>,
+    /// Real (non-pseudo) filesystems, one per mount point.
+    #[prost(message, repeated, tag = "13")]
+    pub filesystems: Vec<Filesystem>,
+    /// Network interfaces with cumulative counters.
+    #[prost(message, repeated, tag = "14")]
+    pub interfaces: Vec<Interface>,
+    // Tag 15 is reserved for link probe results (ICMP/TCP/HTTP windows); see docs/protocol.md.
+    /// Version string of the agent that made the report, e.g. `0.1.0`.
+    #[prost(string, tag = "16")]
+    pub agent_version: String,
+}
+
+/// Labels an agent declares for its host; the collector aggregates by them.
+#[derive(Clone, PartialEq, Eq, Hash, prost::Message, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Labels {
+    /// Department (单位/部门) code.
+    #[prost(string, tag = "1")]
+    pub department: String,
+    /// Business system (业务系统) code.
+    #[prost(string, tag = "2")]
+    pub business_system: String,
+    /// Data center code.
+    #[prost(string, tag = "3")]
+    pub datacenter: String,
+    /// Network site code.
+    #[prost(string, tag = "4")]
+    pub site: String,
+}
+
+/// Operating system facts.
+#[derive(Clone, PartialEq, prost::Message, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SystemInfo {
+    /// OS name, e.g. `Debian GNU/Linux`.
+    #[prost(string, tag = "1")]
+    pub os_name: String,
+    /// OS version, e.g. `12`.
+    #[prost(string, tag = "2")]
+    pub os_version: String,
+    /// Kernel release, e.g. `6.1.0-26-amd64`.
+    #[prost(string, tag = "3")]
+    pub kernel_version: String,
+    /// Seconds since boot.
+    #[prost(uint64, tag = "4")]
+    pub uptime_seconds: u64,
+}
+
+/// CPU capacity and usage over the last interval.
+#[derive(Clone, PartialEq, prost::Message, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Cpu {
+    /// Logical CPUs (hardware threads) online.
+    #[prost(uint32, tag = "1")]
+    pub logical_cores: u32,
+    /// Physical cores, 0 when unknown.
+    #[prost(uint32, tag = "2")]
+    pub physical_cores: u32,
+    /// Busy share of all logical CPUs since the previous report, 0..=1.
+    #[prost(double, tag = "3")]
+    pub usage_ratio: f64,
+    /// 1-minute load average.
+    #[prost(double, tag = "4")]
+    pub load1: f64,
+    /// 5-minute load average.
+    #[prost(double, tag = "5")]
+    pub load5: f64,
+    /// 15-minute load average.
+    #[prost(double, tag = "6")]
+    pub load15: f64,
+}
+
+/// Memory and swap, in bytes.
+#[derive(Clone, PartialEq, prost::Message, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Memory {
+    /// `MemTotal`.
+    #[prost(uint64, tag = "1")]
+    pub total_bytes: u64,
+    /// `MemTotal - MemAvailable`: memory the system cannot hand out without reclaiming.
+    #[prost(uint64, tag = "2")]
+    pub used_bytes: u64,
+    /// `MemAvailable`.
+    #[prost(uint64, tag = "3")]
+    pub available_bytes: u64,
+    /// `SwapTotal`.
+    #[prost(uint64, tag = "4")]
+    pub swap_total_bytes: u64,
+    /// `SwapTotal - SwapFree`.
+    #[prost(uint64, tag = "5")]
+    pub swap_used_bytes: u64,
+}
+
+/// One mounted filesystem.
+#[derive(Clone, PartialEq, prost::Message, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Filesystem {
+    /// Mount point, e.g. `/var`.
+    #[prost(string, tag = "1")]
+    pub mount_point: String,
+    /// Device, e.g. `/dev/vda1`.
+    #[prost(string, tag = "2")]
+    pub device: String,
+    /// Filesystem type, e.g. `ext4`.
+    #[prost(string, tag = "3")]
+    pub fs_type: String,
+    /// Total size.
+    #[prost(uint64, tag = "4")]
+    pub size_bytes: u64,
+    /// Used (`size - free`, including root-reserved blocks).
+    #[prost(uint64, tag = "5")]
+    pub used_bytes: u64,
+    /// Available to unprivileged users.
+    #[prost(uint64, tag = "6")]
+    pub available_bytes: u64,
+}
+
+/// One network interface, counters cumulative since boot (as the kernel keeps them).
+#[derive(Clone, PartialEq, prost::Message, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Interface {
+    /// Interface name, e.g. `eth0`.
+    #[prost(string, tag = "1")]
+    pub name: String,
+    /// Received bytes.
+    #[prost(uint64, tag = "2")]
+    pub receive_bytes: u64,
+    /// Transmitted bytes.
+    #[prost(uint64, tag = "3")]
+    pub transmit_bytes: u64,
+    /// Received packets.
+    #[prost(uint64, tag = "4")]
+    pub receive_packets: u64,
+    /// Transmitted packets.
+    #[prost(uint64, tag = "5")]
+    pub transmit_packets: u64,
+    /// Receive errors.
+    #[prost(uint64, tag = "6")]
+    pub receive_errors: u64,
+    /// Transmit errors.
+    #[prost(uint64, tag = "7")]
+    pub transmit_errors: u64,
+    /// Received packets dropped.
+    #[prost(uint64, tag = "8")]
+    pub receive_drops: u64,
+    /// Transmitted packets dropped.
+    #[prost(uint64, tag = "9")]
+    pub transmit_drops: u64,
+    /// RFC 2863 operational state as the kernel names it (`up`, `down`, `unknown`,
+    /// `dormant`, `lowerlayerdown`, `notpresent`, `testing`).
+    #[prost(string, tag = "10")]
+    pub oper_state: String,
+    /// Carrier (link detected); absent when the kernel does not say (interface down).
+    #[prost(bool, optional, tag = "11")]
+    pub carrier: Option<bool>,
+    /// Link speed in bits per second; 0 when unknown (virtual interfaces).
+    #[prost(uint64, tag = "12")]
+    pub speed_bits_per_second: u64,
+}
+
+/// Why a report body could not be decoded.
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    /// The body is not a valid zstd frame.
+    #[error("body is not valid zstd: {0}")]
+    Decompress(#[source] std::io::Error),
+    /// The body decompresses to more than the allowed size (a compression bomb or a bug).
+    #[error("decompressed body exceeds {limit_bytes} bytes")]
+    TooLarge {
+        /// The limit that was exceeded.
+        limit_bytes: usize,
+    },
+    /// The decompressed bytes are not a protobuf `Report`.
+    #[error("body is not a protobuf report: {0}")]
+    Protobuf(#[from] prost::DecodeError),
+}
+
+/// Encodes a report as the wire body: protobuf, then zstd.
+pub fn encode_report(report: &Report) -> Vec<u8> {
+    let raw = prost::Message::encode_to_vec(report);
+    // Compressing an in-memory buffer only fails on allocation failure.
+    zstd::bulk::compress(&raw, ZSTD_LEVEL).expect("zstd compression of an in-memory buffer")
+}
+
+/// Decodes a wire body, refusing to decompress more than `max_decompressed_bytes`.
+pub fn decode_report(body: &[u8], max_decompressed_bytes: usize) -> Result<Report, DecodeError> {
+    let raw = decompress_bounded(body, max_decompressed_bytes)?;
+    Ok(prost::Message::decode(raw.as_slice())?)
+}
+
+/// Decompresses a zstd body with a hard cap, streaming so that a bomb never allocates more
+/// than the cap plus one read buffer.
+pub fn decompress_bounded(body: &[u8], max_bytes: usize) -> Result<Vec<u8>, DecodeError> {
+    let decoder = zstd::stream::read::Decoder::new(body).map_err(DecodeError::Decompress)?;
+    let mut out = Vec::with_capacity(body.len().saturating_mul(4).min(max_bytes));
+    let read = decoder
+        .take(max_bytes as u64 + 1)
+        .read_to_end(&mut out)
+        .map_err(DecodeError::Decompress)?;
+    if read > max_bytes {
+        return Err(DecodeError::TooLarge {
+            limit_bytes: max_bytes,
+        });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,245 @@
+//! Field bounds of a [`Report`]: what the collector refuses with 400, and what an agent
+//! checks before it sends. Pure; tested with literal reports.
+
+use crate::{PROTOCOL_VERSION, Report};
+
+/// Bounds a report must respect. The defaults hold a large host (hundreds of mounts and
+/// interfaces) with room to spare while keeping one report far below a megabyte.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Longest accepted string field, in bytes.
+    pub max_string_bytes: usize,
+    /// Most filesystems in one report.
+    pub max_filesystems: usize,
+    /// Most interfaces in one report.
+    pub max_interfaces: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_string_bytes: 4096,
+            max_filesystems: 4096,
+            max_interfaces: 4096,
+        }
+    }
+}
+
+/// Earliest acceptable agent timestamp (2000-01-01T00:00:00Z), in ms: anything before is a
+/// clock that was never set.
+pub const MIN_TIMESTAMP_UNIX_MS: i64 = 946_684_800_000;
+/// Latest acceptable agent timestamp (2200-01-01T00:00:00Z), in ms.
+pub const MAX_TIMESTAMP_UNIX_MS: i64 = 7_258_118_400_000;
+/// Shortest accepted collection interval.
+pub const MIN_INTERVAL_MS: u32 = 100;
+/// Longest accepted collection interval (1 day).
+pub const MAX_INTERVAL_MS: u32 = 86_400_000;
+/// Longest agent id.
+pub const MAX_AGENT_ID_BYTES: usize = 128;
+
+/// A report field outside its bounds. Each variant names the field so that the collector's
+/// 400 answer tells the agent's operator exactly what to fix.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ValidationError {
+    /// `protocol_version` is not one this build understands.
+    #[error("protocol_version {got} is not supported (this collector speaks {supported})")]
+    UnsupportedVersion {
+        /// Version in the report.
+        got: u32,
+        /// Version this build supports.
+        supported: u32,
+    },
+    /// A required field is empty.
+    #[error("field `{field}` is empty")]
+    Empty {
+        /// Field path, e.g. `boot_id`.
+        field: &'static str,
+    },
+    /// A string is longer than allowed.
+    #[error("field `{field}` is {len} bytes long, the limit is {limit}")]
+    TooLong {
+        /// Field path.
+        field: &'static str,
+        /// Actual length.
+        len: usize,
+        /// Limit.
+        limit: usize,
+    },
+    /// The agent id contains characters other than ASCII letters, digits, `.`, `_`, `-`.
+    #[error("field `agent_id` {0:?} may contain only ASCII letters, digits, '.', '_' and '-'")]
+    AgentIdCharset(String),
+    /// A number is outside its range.
+    #[error("field `{field}` is {value}, outside {range}")]
+    OutOfRange {
+        /// Field path.
+        field: &'static str,
+        /// The value, formatted.
+        value: String,
+        /// The accepted range, formatted.
+        range: &'static str,
+    },
+    /// A list has more entries than allowed.
+    #[error("field `{field}` has {len} entries, the limit is {limit}")]
+    TooMany {
+        /// Field path.
+        field: &'static str,
+        /// Actual count.
+        len: usize,
+        /// Limit.
+        limit: usize,
+    },
+}
+
+/// Returns true when `id` is a valid agent id: 1..=128 bytes of `[A-Za-z0-9._-]`.
+/// The same rule is used for certificate common names, so ids are safe in file names,
+/// label values and SQL without quoting games.
+pub fn is_valid_agent_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= MAX_AGENT_ID_BYTES
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+fn check_str(field: &'static str, s: &str, limit: usize) -> Result<(), ValidationError> {
+    if s.len() > limit {
+        return Err(ValidationError::TooLong {
+            field,
+            len: s.len(),
+            limit,
+        });
+    }
+    Ok(())
+}
+
+fn check_nonempty(field: &'static str, s: &str, limit: usize) -> Result<(), ValidationError> {
+    if s.is_empty() {
+        return Err(ValidationError::Empty { field });
+    }
+    check_str(field, s, limit)
+}
+
+fn check_ratio(field: &'static str, v: f64) -> Result<(), ValidationError> {
+    if v.is_finite() && (0.0..=1.0).contains(&v) {
+        Ok(())
+    } else {
+        Err(ValidationError::OutOfRange {
+            field,
+            value: v.to_string(),
+            range: "0..=1",
+        })
+    }
+}
+
+fn check_nonneg(field: &'static str, v: f64) -> Result<(), ValidationError> {
+    if v.is_finite() && v >= 0.0 {
+        Ok(())
+    } else {
+        Err(ValidationError::OutOfRange {
+            field,
+            value: v.to_string(),
+            range: "a finite number >= 0",
+        })
+    }
+}
+
+impl Report {
+    /// Checks every field against its bounds; the first violation is returned.
+    pub fn validate(&self, limits: &Limits) -> Result<(), ValidationError> {
+        if self.protocol_version != PROTOCOL_VERSION {
+            return Err(ValidationError::UnsupportedVersion {
+                got: self.protocol_version,
+                supported: PROTOCOL_VERSION,
+            });
+        }
+        if self.agent_id.is_empty() {
+            return Err(ValidationError::Empty { field: "agent_id" });
+        }
+        check_str("agent_id", &self.agent_id, MAX_AGENT_ID_BYTES)?;
+        if !is_valid_agent_id(&self.agent_id) {
+            return Err(ValidationError::AgentIdCharset(self.agent_id.clone()));
+        }
+        let max = limits.max_string_bytes;
+        check_nonempty("hostname", &self.hostname, 255)?;
+        check_nonempty("boot_id", &self.boot_id, 128)?;
+        check_str("agent_version", &self.agent_version, 64)?;
+        if !(MIN_TIMESTAMP_UNIX_MS..=MAX_TIMESTAMP_UNIX_MS).contains(&self.timestamp_unix_ms) {
+            return Err(ValidationError::OutOfRange {
+                field: "timestamp_unix_ms",
+                value: self.timestamp_unix_ms.to_string(),
+                range: "2000-01-01..2200-01-01",
+            });
+        }
+        if !(0..=MAX_TIMESTAMP_UNIX_MS / 1000).contains(&self.boot_time_unix_seconds) {
+            return Err(ValidationError::OutOfRange {
+                field: "boot_time_unix_seconds",
+                value: self.boot_time_unix_seconds.to_string(),
+                range: "1970-01-01..2200-01-01",
+            });
+        }
+        if !(MIN_INTERVAL_MS..=MAX_INTERVAL_MS).contains(&self.interval_ms) {
+            return Err(ValidationError::OutOfRange {
+                field: "interval_ms",
+                value: self.interval_ms.to_string(),
+                range: "100..=86400000",
+            });
+        }
+        if let Some(l) = &self.labels {
+            check_str("labels.department", &l.department, 128)?;
+            check_str("labels.business_system", &l.business_system, 128)?;
+            check_str("labels.datacenter", &l.datacenter, 128)?;
+            check_str("labels.site", &l.site, 128)?;
+        }
+        if let Some(s) = &self.system {
+            check_str("system.os_name", &s.os_name, max)?;
+            check_str("system.os_version", &s.os_version, max)?;
+            check_str("system.kernel_version", &s.kernel_version, max)?;
+        }
+        if let Some(c) = &self.cpu {
+            check_ratio("cpu.usage_ratio", c.usage_ratio)?;
+            check_nonneg("cpu.load1", c.load1)?;
+            check_nonneg("cpu.load5", c.load5)?;
+            check_nonneg("cpu.load15", c.load15)?;
+        }
+        if let Some(m) = &self.memory {
+            if m.used_bytes > m.total_bytes {
+                return Err(ValidationError::OutOfRange {
+                    field: "memory.used_bytes",
+                    value: m.used_bytes.to_string(),
+                    range: "0..=memory.total_bytes",
+                });
+            }
+            if m.swap_used_bytes > m.swap_total_bytes {
+                return Err(ValidationError::OutOfRange {
+                    field: "memory.swap_used_bytes",
+                    value: m.swap_used_bytes.to_string(),
+                    range: "0..=memory.swap_total_bytes",
+                });
+            }
+        }
+        if self.filesystems.len() > limits.max_filesystems {
+            return Err(ValidationError::TooMany {
+                field: "filesystems",
+                len: self.filesystems.len(),
+                limit: limits.max_filesystems,
+            });
+        }
+        for fs in &self.filesystems {
+            check_nonempty("filesystems.mount_point", &fs.mount_point, max)?;
+            check_str("filesystems.device", &fs.device, max)?;
+            check_str("filesystems.fs_type", &fs.fs_type, 64)?;
+        }
+        if self.interfaces.len() > limits.max_interfaces {
+            return Err(ValidationError::TooMany {
+                field: "interfaces",
+                len: self.interfaces.len(),
+                limit: limits.max_interfaces,
+            });
+        }
+        for i in &self.interfaces {
+            check_nonempty("interfaces.name", &i.name, 64)?;
+            check_str("interfaces.oper_state", &i.oper_state, 32)?;
+        }
+        Ok(())
+    }
+}
