@@ -2,6 +2,11 @@
 #![forbid(unsafe_code)]
 
 pub mod certs;
+pub mod config;
 pub mod demo;
 pub mod expose;
+pub mod ingest;
+pub mod server;
 pub mod state;
+pub mod store;
+pub mod tls;

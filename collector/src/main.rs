@@ -1,1 +1,117 @@
-fn main() {}
+//! `zerofault-collector`: command line (see `docs/architecture.md` for the stable contract).
+#![forbid(unsafe_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use zerofault_collector::config::Config;
+use zerofault_collector::{certs, demo, server};
+
+/// zerofault collector: receives agent reports over mutual TLS, stores them in SQLite and
+/// exposes Prometheus metrics.
+#[derive(Debug, Parser)]
+#[command(name = "zerofault-collector", version, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the collector (mTLS ingest and the /metrics listener) until SIGINT or SIGTERM.
+    Serve(ConfigArg),
+    /// Check a configuration file, including its TLS files; print `OK: FILE` or every
+    /// problem and exit 1.
+    Validate(ConfigArg),
+    /// Create or extend a CA, the collector's server certificate and agent client
+    /// certificates (an existing CA in DIR is reused).
+    Certs(certs::CertsArgs),
+    /// Run a local demonstration: certificates, configs, a collector and one agent.
+    Demo(demo::DemoArgs),
+}
+
+#[derive(Debug, Args)]
+struct ConfigArg {
+    /// Collector configuration file (YAML); relative paths inside it are resolved against
+    /// its directory.
+    #[arg(long, short = 'c', value_name = "FILE")]
+    config: PathBuf,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Validate(args) => {
+            return match load(&args.config) {
+                Ok(_) => {
+                    println!("OK: {}", args.config.display());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("{e}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
+        Command::Serve(args) => {
+            init_tracing();
+            match load(&args.config) {
+                Ok(config) => runtime()
+                    .and_then(|rt| rt.block_on(server::serve(config, server::shutdown_signal()))),
+                Err(e) => {
+                    eprintln!("{e}");
+                    return ExitCode::FAILURE;
+                }
+            }
+        }
+        Command::Certs(args) => certs::run(&args),
+        Command::Demo(args) => {
+            init_tracing();
+            runtime().and_then(|rt| rt.block_on(demo::run(&args)))
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn load(path: &Path) -> Result<Config, zerofault_collector::config::ConfigError> {
+    let config = Config::load(path)?;
+    config.validate()?;
+    Ok(config)
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
+
+/// Logs to stderr (journald and container runtimes collect it), filtered by `RUST_LOG`.
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    use std::io::IsTerminal;
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        // Colour codes only for people: journald and log files get plain text.
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_env_filter(filter)
+        .init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,290 @@
+//! The ingest endpoint, `POST /api/v1/report` (contract: `docs/architecture.md`).
+//!
+//! [`router`] is plain axum and knows nothing of TLS: the [`listener`] puts the verified
+//! [`ClientIdentity`] of each connection into every request's extensions, and tests insert
+//! it directly. Checks run cheapest first, so that a refused request costs as little as
+//! possible: identity, headers, size, decompression, decoding, validation, identity match.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use zerofault_protocol::{
+    CONTENT_TYPE, DecodeError, INGEST_PATH, PROTOCOL_VERSION, Report, VERSION_HEADER,
+};
+
+use crate::state::{HostTable, IngestCounters, RejectReason};
+use crate::store::{InsertOutcome, Store, StoredReport};
+
+pub mod listener;
+
+/// Who is on the other end of a request: set by the TLS listener from the verified client
+/// certificate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientIdentity {
+    /// Subject common name of the client certificate = the agent id; `None` when the client
+    /// presented no certificate (or one without a common name).
+    pub common_name: Option<String>,
+    /// Remote address, for logs.
+    pub peer_addr: SocketAddr,
+}
+
+/// Size caps of one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IngestLimits {
+    /// Largest compressed body.
+    pub max_body_bytes: usize,
+    /// Largest decompressed report.
+    pub max_decompressed_bytes: usize,
+}
+
+impl From<crate::config::Limits> for IngestLimits {
+    fn from(l: crate::config::Limits) -> Self {
+        // The config caps both at 1 GiB, which fits usize on every supported target.
+        Self {
+            max_body_bytes: usize::try_from(l.max_body_bytes).unwrap_or(usize::MAX),
+            max_decompressed_bytes: usize::try_from(l.max_decompressed_bytes).unwrap_or(usize::MAX),
+        }
+    }
+}
+
+/// Everything the ingest handler needs.
+#[derive(Debug, Clone)]
+pub struct IngestState {
+    /// Where reports are committed.
+    pub store: Arc<dyn Store>,
+    /// Newest report per agent.
+    pub hosts: Arc<HostTable>,
+    /// Self-metrics.
+    pub counters: Arc<IngestCounters>,
+    /// Size caps.
+    pub limits: IngestLimits,
+}
+
+/// The ingest router: `POST /api/v1/report`.
+pub fn router(state: IngestState) -> axum::Router {
+    axum::Router::new()
+        .route(INGEST_PATH, post(report))
+        .with_state(state)
+}
+
+/// A refused request: status, reason for the counters, and the message for the agent.
+#[derive(Debug)]
+struct Rejection {
+    status: StatusCode,
+    reason: RejectReason,
+    message: String,
+}
+
+impl Rejection {
+    fn new(status: StatusCode, reason: RejectReason, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            reason,
+            message: message.into(),
+        }
+    }
+}
+
+fn json_error(status: StatusCode, message: &str) -> Response {
+    (status, Json(serde_json::json!({ "error": message }))).into_response()
+}
+
+async fn report(State(state): State<IngestState>, request: Request) -> Response {
+    match ingest(&state, request).await {
+        Ok(outcome) => {
+            match outcome {
+                InsertOutcome::Stored => state.counters.accepted(),
+                InsertOutcome::Duplicate => state.counters.duplicate(),
+            }
+            Json(serde_json::json!({ "status": outcome.as_str() })).into_response()
+        }
+        Err(r) => {
+            state.counters.rejected(r.reason);
+            tracing::debug!(status = %r.status, reason = r.reason.as_str(), error = %r.message, "report refused");
+            json_error(r.status, &r.message)
+        }
+    }
+}
+
+async fn ingest(state: &IngestState, request: Request) -> Result<InsertOutcome, Rejection> {
+    let (parts, body) = request.into_parts();
+    let identity = parts.extensions.get::<ClientIdentity>();
+    let Some(agent) = identity.and_then(|i| i.common_name.clone()) else {
+        return Err(Rejection::new(
+            StatusCode::UNAUTHORIZED,
+            RejectReason::NoClientCertificate,
+            "a client certificate with a subject common name (the agent id) is required",
+        ));
+    };
+    let peer = identity.map(|i| i.peer_addr);
+
+    let content_type = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    // Media types are case-insensitive and may carry parameters.
+    let media_type = content_type.split(';').next().unwrap_or("").trim();
+    if !media_type.eq_ignore_ascii_case(CONTENT_TYPE) {
+        return Err(Rejection::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            RejectReason::Malformed,
+            format!("Content-Type must be {CONTENT_TYPE}, got {content_type:?}"),
+        ));
+    }
+
+    let version = parts
+        .headers
+        .get(VERSION_HEADER)
+        .and_then(|v| v.to_str().ok());
+    match version.map(str::trim) {
+        None => {
+            return Err(Rejection::new(
+                StatusCode::BAD_REQUEST,
+                RejectReason::Malformed,
+                format!(
+                    "header {VERSION_HEADER} is missing; this collector speaks {PROTOCOL_VERSION}"
+                ),
+            ));
+        }
+        Some(v) if v != PROTOCOL_VERSION.to_string() => {
+            return Err(Rejection::new(
+                StatusCode::BAD_REQUEST,
+                RejectReason::Invalid,
+                format!(
+                    "protocol version {v:?} in {VERSION_HEADER} is not supported; this collector speaks {PROTOCOL_VERSION}"
+                ),
+            ));
+        }
+        Some(_) => {}
+    }
+
+    let too_large = || {
+        Rejection::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            RejectReason::TooLarge,
+            format!(
+                "body exceeds limits.max_body_bytes = {} bytes",
+                state.limits.max_body_bytes
+            ),
+        )
+    };
+    // Refuse on the declared length before reading anything; Limited below still enforces
+    // the cap on chunked or lying bodies.
+    let declared = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > state.limits.max_body_bytes as u64) {
+        return Err(too_large());
+    }
+    let body = read_body(body, state.limits.max_body_bytes)
+        .await
+        .map_err(|e| {
+            if e.is::<LengthLimitError>() {
+                too_large()
+            } else {
+                Rejection::new(
+                    StatusCode::BAD_REQUEST,
+                    RejectReason::Malformed,
+                    format!("cannot read the request body: {e}"),
+                )
+            }
+        })?;
+
+    let raw = zerofault_protocol::decompress_bounded(&body, state.limits.max_decompressed_bytes)
+        .map_err(|e| match e {
+            DecodeError::TooLarge { limit_bytes } => Rejection::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                RejectReason::TooLarge,
+                format!(
+                    "decompressed report exceeds limits.max_decompressed_bytes = {limit_bytes} bytes"
+                ),
+            ),
+            other => Rejection::new(StatusCode::BAD_REQUEST, RejectReason::Malformed, other.to_string()),
+        })?;
+    let report = <Report as prost::Message>::decode(raw.as_slice()).map_err(|e| {
+        Rejection::new(
+            StatusCode::BAD_REQUEST,
+            RejectReason::Malformed,
+            DecodeError::Protobuf(e).to_string(),
+        )
+    })?;
+    report
+        .validate(&zerofault_protocol::Limits::default())
+        .map_err(|e| {
+            Rejection::new(
+                StatusCode::BAD_REQUEST,
+                RejectReason::Invalid,
+                e.to_string(),
+            )
+        })?;
+
+    if report.agent_id != agent {
+        tracing::warn!(
+            certificate_cn = %agent,
+            report_agent_id = %report.agent_id,
+            peer = ?peer,
+            "report refused: agent id differs from the client certificate"
+        );
+        return Err(Rejection::new(
+            StatusCode::FORBIDDEN,
+            RejectReason::AgentIdMismatch,
+            format!(
+                "report agent_id {:?} differs from the client certificate common name {agent:?}",
+                report.agent_id
+            ),
+        ));
+    }
+
+    let received_ms = now_unix_ms();
+    let outcome = state
+        .store
+        .insert(StoredReport {
+            agent_id: report.agent_id.clone(),
+            boot_id: report.boot_id.clone(),
+            sequence: report.sequence,
+            agent_timestamp_ms: report.timestamp_unix_ms,
+            received_ms,
+            body: raw,
+        })
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, agent = %agent, "cannot store report");
+            Rejection::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                RejectReason::Storage,
+                "the collector cannot store reports right now; retry later",
+            )
+        })?;
+    // A duplicate carries nothing new; updating would only move the receive time of a
+    // replayed, older report.
+    if outcome == InsertOutcome::Stored {
+        state.hosts.update(report, received_ms);
+    }
+    Ok(outcome)
+}
+
+async fn read_body(
+    body: Body,
+    limit: usize,
+) -> Result<axum::body::Bytes, Box<dyn std::error::Error + Send + Sync>> {
+    Ok(Limited::new(body, limit).collect().await?.to_bytes())
+}
+
+/// Collector wall clock, ms since the Unix epoch.
+pub fn now_unix_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}

@@ -1,0 +1,197 @@
+//! `zerofault-collector serve`: opens the store, warms the host table and runs both
+//! listeners until shutdown. In the library so that tests can run a whole collector
+//! in-process on ephemeral ports.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::config::Config;
+use crate::ingest::{self, IngestState};
+use crate::state::{HostTable, IngestCounters};
+use crate::store::{SqliteStore, Store};
+
+/// A collector whose listeners are bound but not yet serving.
+#[derive(Debug)]
+pub struct Server {
+    config: Config,
+    tls: Arc<rustls::ServerConfig>,
+    ingest_listener: TcpListener,
+    http_listener: TcpListener,
+    store: Arc<SqliteStore>,
+    hosts: Arc<HostTable>,
+    counters: Arc<IngestCounters>,
+}
+
+impl Server {
+    /// Opens the store, warms the host table from it and binds both listeners. `config`
+    /// should have passed [`Config::validate`]; TLS errors are reported here too.
+    pub async fn bind(config: Config) -> anyhow::Result<Server> {
+        let tls = crate::tls::server_config(&config.tls)
+            .map_err(|e| anyhow::anyhow!("{}: `{}`: {e}", config.source.display(), e.key()))?;
+        let store = Arc::new(SqliteStore::open(&config.storage.sqlite.path).await?);
+        let hosts = Arc::new(HostTable::default());
+        let warmed = warm(store.as_ref(), &hosts).await?;
+        tracing::info!(
+            hosts = warmed,
+            path = %config.storage.sqlite.path.display(),
+            "store opened, host table warmed"
+        );
+        let ingest_listener = TcpListener::bind(config.listen.ingest)
+            .await
+            .with_context(|| {
+                format!("cannot listen on {} (listen.ingest)", config.listen.ingest)
+            })?;
+        let http_listener = TcpListener::bind(config.listen.http)
+            .await
+            .with_context(|| format!("cannot listen on {} (listen.http)", config.listen.http))?;
+        Ok(Server {
+            config,
+            tls,
+            ingest_listener,
+            http_listener,
+            store,
+            hosts,
+            counters: Arc::new(IngestCounters::default()),
+        })
+    }
+
+    /// Bound address of the mTLS ingest listener (the real port when configured as 0).
+    pub fn ingest_addr(&self) -> SocketAddr {
+        self.ingest_listener
+            .local_addr()
+            .expect("bound listener has an address")
+    }
+
+    /// Bound address of the plain-HTTP listener.
+    pub fn http_addr(&self) -> SocketAddr {
+        self.http_listener
+            .local_addr()
+            .expect("bound listener has an address")
+    }
+
+    /// The host table.
+    pub fn hosts(&self) -> Arc<HostTable> {
+        self.hosts.clone()
+    }
+
+    /// The ingest counters.
+    pub fn counters(&self) -> Arc<IngestCounters> {
+        self.counters.clone()
+    }
+
+    /// The store.
+    pub fn store(&self) -> Arc<SqliteStore> {
+        self.store.clone()
+    }
+
+    /// Serves until `shutdown` completes, then drains in-flight requests and closes the
+    /// store, so that every acknowledged report is on disk when this returns.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
+        let ingest_addr = self.ingest_addr();
+        let http_addr = self.http_addr();
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let app = ingest::router(IngestState {
+            store: self.store.clone(),
+            hosts: self.hosts.clone(),
+            counters: self.counters.clone(),
+            limits: self.config.limits.into(),
+        });
+        let ingest_task = tokio::spawn(ingest::listener::serve(
+            self.ingest_listener,
+            self.tls,
+            app,
+            stop_rx.clone(),
+        ));
+        let expose = crate::expose::router(
+            self.hosts.clone(),
+            self.counters.clone(),
+            self.config.hosts.down_after_intervals,
+        );
+        let mut http_stop = stop_rx;
+        let http_task = tokio::spawn(
+            axum::serve(self.http_listener, expose)
+                .with_graceful_shutdown(async move {
+                    let _ = http_stop.wait_for(|stop| *stop).await;
+                })
+                .into_future(),
+        );
+        tracing::info!("ingest listening on {ingest_addr}, http listening on {http_addr}");
+
+        shutdown.await;
+        tracing::info!("shutting down");
+        let _ = stop_tx.send(true);
+        let ingest_result = ingest_task.await;
+        let http_result = http_task.await;
+        self.store.close().await;
+        ingest_result.context("ingest listener task failed")?;
+        http_result
+            .context("http listener task failed")?
+            .context("http listener failed")?;
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+/// Loads the newest stored report of every agent into `hosts`; returns how many.
+pub async fn warm(store: &dyn Store, hosts: &HostTable) -> anyhow::Result<usize> {
+    let latest = store
+        .latest_per_agent()
+        .await
+        .context("cannot read the newest reports from the store")?;
+    let mut n = 0;
+    for row in latest {
+        match <zerofault_protocol::Report as prost::Message>::decode(row.body.as_slice()) {
+            Ok(report) => {
+                hosts.update(report, row.received_ms);
+                n += 1;
+            }
+            // It was decoded when stored, so this is corruption; one bad row must not keep
+            // the collector from starting.
+            Err(e) => {
+                tracing::warn!(agent = %row.agent_id, error = %e, "skipping undecodable stored report")
+            }
+        }
+    }
+    Ok(n)
+}
+
+/// Binds and runs a collector until `shutdown` completes.
+pub async fn serve(
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send,
+) -> anyhow::Result<()> {
+    Server::bind(config).await?.run(shutdown).await
+}
+
+/// Completes on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for SIGINT");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+}

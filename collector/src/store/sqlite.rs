@@ -1,0 +1,385 @@
+//! SQLite report store.
+//!
+//! One dedicated thread owns the connection; async callers talk to it through a channel,
+//! so a slow `fsync` never blocks the tokio runtime. Inserts that are queued while a commit
+//! is running are written together in the next transaction (group commit): each report is
+//! still acknowledged only after *its* transaction committed, but one `fsync` serves many
+//! agents, which is what lets `synchronous=FULL` keep up with tens of thousands of hosts.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use tokio::sync::{mpsc, oneshot};
+
+use super::{BoxFuture, InsertOutcome, Store, StoreError, StoredReport};
+
+/// Schema migrations, applied in order; `PRAGMA user_version` holds how many are applied.
+/// Never edit a released entry: append a new one.
+const MIGRATIONS: &[&str] = &[
+    // 1: reports. A rowid table (not WITHOUT ROWID) because bodies are a few KiB and rowid
+    // tables keep large rows out of the primary-key b-tree.
+    "CREATE TABLE reports (
+        agent_id           TEXT    NOT NULL,
+        boot_id            TEXT    NOT NULL,
+        sequence           INTEGER NOT NULL,
+        agent_timestamp_ms INTEGER NOT NULL,
+        received_ms        INTEGER NOT NULL,
+        body               BLOB    NOT NULL,
+        PRIMARY KEY (agent_id, boot_id, sequence)
+    );
+    -- Newest report per agent (start-up warm-up, per-host history).
+    CREATE INDEX reports_agent_received ON reports (agent_id, received_ms);
+    -- Time-range scans across all agents (SLA slots, retention).
+    CREATE INDEX reports_received ON reports (received_ms);",
+];
+
+/// Most inserts written in one transaction; bounds the latency the first of them sees.
+const MAX_BATCH: usize = 512;
+/// Queued commands before callers wait: back-pressure instead of unbounded memory.
+const QUEUE_DEPTH: usize = 4096;
+
+/// Error of a failed group commit, shared by every report of the batch.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct BatchError(Arc<rusqlite::Error>);
+
+enum Command {
+    Insert(
+        StoredReport,
+        oneshot::Sender<Result<InsertOutcome, StoreError>>,
+    ),
+    Latest(oneshot::Sender<Result<Vec<StoredReport>, StoreError>>),
+    Count(oneshot::Sender<Result<u64, StoreError>>),
+    Close(oneshot::Sender<()>),
+}
+
+/// SQLite-backed [`Store`].
+#[derive(Debug)]
+pub struct SqliteStore {
+    path: PathBuf,
+    commands: mpsc::Sender<Command>,
+}
+
+impl SqliteStore {
+    /// Opens (creating the file and its directory when missing) and migrates the database.
+    pub async fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        let (commands, rx) = mpsc::channel(QUEUE_DEPTH);
+        let (ready_tx, ready_rx) = oneshot::channel();
+        let owned = path.to_owned();
+        std::thread::Builder::new()
+            .name("zerofault-sqlite".into())
+            .spawn(move || match open_connection(&owned) {
+                Ok(conn) => {
+                    let _ = ready_tx.send(Ok(()));
+                    run(conn, rx);
+                }
+                Err(e) => {
+                    let _ = ready_tx.send(Err(e));
+                }
+            })
+            .map_err(|e| StoreError::Open {
+                path: path.display().to_string(),
+                source: Box::new(e),
+            })?;
+        ready_rx.await.map_err(|_| StoreError::Closed)??;
+        Ok(SqliteStore {
+            path: path.to_owned(),
+            commands,
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    async fn call<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<T>) -> Command,
+    ) -> Result<T, StoreError> {
+        let (tx, rx) = oneshot::channel();
+        self.commands
+            .send(make(tx))
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)
+    }
+}
+
+impl Store for SqliteStore {
+    fn insert(&self, report: StoredReport) -> BoxFuture<'_, Result<InsertOutcome, StoreError>> {
+        Box::pin(async move { self.call(|tx| Command::Insert(report, tx)).await? })
+    }
+
+    fn latest_per_agent(&self) -> BoxFuture<'_, Result<Vec<StoredReport>, StoreError>> {
+        Box::pin(async move { self.call(Command::Latest).await? })
+    }
+
+    fn count_reports(&self) -> BoxFuture<'_, Result<u64, StoreError>> {
+        Box::pin(async move { self.call(Command::Count).await? })
+    }
+
+    fn close(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            let _ = self.call(Command::Close).await;
+        })
+    }
+}
+
+fn open_connection(path: &Path) -> Result<Connection, StoreError> {
+    let open_err = |source: Box<dyn std::error::Error + Send + Sync>| StoreError::Open {
+        path: path.display().to_string(),
+        source,
+    };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| open_err(Box::new(e)))?;
+    }
+    let mut conn = Connection::open(path).map_err(|e| open_err(Box::new(e)))?;
+    // WAL: scrapes and warm-up reads never wait for a writer, and a commit appends to one
+    // file instead of rewriting pages in place.
+    let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        tracing::warn!(path = %path.display(), %mode, "SQLite refused WAL mode; writes will be slower");
+    }
+    // FULL, not NORMAL: in WAL mode NORMAL may lose the last commits on power loss, and an
+    // agent deletes a report from its spool once we acknowledge it, so an acknowledged
+    // report must survive. Group commit (see the module docs) pays for the extra fsync.
+    conn.execute_batch("PRAGMA synchronous=FULL;")?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    migrate(&mut conn)?;
+    Ok(conn)
+}
+
+/// Applies pending migrations in one transaction, so a crash never leaves a half-migrated
+/// schema. IMMEDIATE takes the write lock first, so two collectors started on the same file
+/// cannot both migrate.
+fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let found: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    let supported = MIGRATIONS.len() as i64;
+    if found > supported {
+        return Err(StoreError::SchemaTooNew { found, supported });
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(found.max(0) as usize) {
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", i as i64 + 1)?;
+        tracing::info!(version = i + 1, "applied database migration");
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+fn run(mut conn: Connection, mut rx: mpsc::Receiver<Command>) {
+    let mut next = None;
+    loop {
+        let Some(cmd) = next.take().or_else(|| rx.blocking_recv()) else {
+            break;
+        };
+        match cmd {
+            Command::Insert(report, reply) => {
+                let mut batch = vec![(report, reply)];
+                while batch.len() < MAX_BATCH {
+                    match rx.try_recv() {
+                        Ok(Command::Insert(r, reply)) => batch.push((r, reply)),
+                        Ok(other) => {
+                            next = Some(other);
+                            break;
+                        }
+                        Err(_) => break,
+                    }
+                }
+                insert_batch(&mut conn, batch);
+            }
+            Command::Latest(reply) => {
+                let _ = reply.send(latest_per_agent(&conn));
+            }
+            Command::Count(reply) => {
+                let _ = reply.send(count_reports(&conn));
+            }
+            Command::Close(reply) => {
+                drop(conn);
+                let _ = reply.send(());
+                return;
+            }
+        }
+    }
+}
+
+type Pending = (
+    StoredReport,
+    oneshot::Sender<Result<InsertOutcome, StoreError>>,
+);
+
+fn insert_batch(conn: &mut Connection, batch: Vec<Pending>) {
+    match write_batch(conn, &batch) {
+        Ok(outcomes) => {
+            for ((_, reply), outcome) in batch.into_iter().zip(outcomes) {
+                let _ = reply.send(Ok(outcome));
+            }
+        }
+        Err(e) => {
+            tracing::error!(error = %e, reports = batch.len(), "storing reports failed");
+            let e = Arc::new(e);
+            for (_, reply) in batch {
+                let _ = reply.send(Err(StoreError::Batch(BatchError(e.clone()))));
+            }
+        }
+    }
+}
+
+fn write_batch(
+    conn: &mut Connection,
+    batch: &[Pending],
+) -> Result<Vec<InsertOutcome>, rusqlite::Error> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let mut outcomes = Vec::with_capacity(batch.len());
+    {
+        let mut stmt = tx.prepare_cached(
+            "INSERT OR IGNORE INTO reports
+             (agent_id, boot_id, sequence, agent_timestamp_ms, received_ms, body)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )?;
+        for (r, _) in batch {
+            // u64 -> i64 keeps every bit, so the key stays unique even above i64::MAX.
+            let changed = stmt.execute(params![
+                r.agent_id,
+                r.boot_id,
+                r.sequence as i64,
+                r.agent_timestamp_ms,
+                r.received_ms,
+                r.body
+            ])?;
+            outcomes.push(if changed == 1 {
+                InsertOutcome::Stored
+            } else {
+                InsertOutcome::Duplicate
+            });
+        }
+    }
+    tx.commit()?;
+    Ok(outcomes)
+}
+
+fn latest_per_agent(conn: &Connection) -> Result<Vec<StoredReport>, StoreError> {
+    // A loose index scan: one index seek per agent instead of a scan of every report, so
+    // start-up stays fast with months of history.
+    let mut stmt = conn.prepare_cached(
+        "WITH RECURSIVE agents(id) AS (
+             SELECT (SELECT MIN(agent_id) FROM reports)
+             UNION ALL
+             SELECT (SELECT MIN(agent_id) FROM reports WHERE agent_id > agents.id)
+             FROM agents WHERE agents.id IS NOT NULL
+         )
+         SELECT r.agent_id, r.boot_id, r.sequence, r.agent_timestamp_ms, r.received_ms, r.body
+         FROM agents JOIN reports r ON r.rowid = (
+             SELECT rowid FROM reports WHERE agent_id = agents.id
+             ORDER BY received_ms DESC, sequence DESC LIMIT 1
+         )
+         WHERE agents.id IS NOT NULL
+         ORDER BY r.agent_id",
+    )?;
+    let rows = stmt.query_map([], |row| {
+        Ok(StoredReport {
+            agent_id: row.get(0)?,
+            boot_id: row.get(1)?,
+            sequence: row.get::<_, i64>(2)? as u64,
+            agent_timestamp_ms: row.get(3)?,
+            received_ms: row.get(4)?,
+            body: row.get(5)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<Vec<_>, _>>()?)
+}
+
+fn count_reports(conn: &Connection) -> Result<u64, StoreError> {
+    let n: Option<i64> = conn
+        .query_row("SELECT COUNT(*) FROM reports", [], |r| r.get(0))
+        .optional()?;
+    Ok(n.unwrap_or(0) as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(agent: &str, seq: u64, received_ms: i64) -> StoredReport {
+        StoredReport {
+            agent_id: agent.into(),
+            boot_id: "boot".into(),
+            sequence: seq,
+            agent_timestamp_ms: 1_700_000_000_000,
+            received_ms,
+            body: vec![1, 2, 3],
+        }
+    }
+
+    #[tokio::test]
+    async fn insert_is_idempotent_and_survives_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/dir/z.db");
+        let store = SqliteStore::open(&path).await.unwrap();
+        assert_eq!(
+            store.insert(report("a", 1, 10)).await.unwrap(),
+            InsertOutcome::Stored
+        );
+        assert_eq!(
+            store.insert(report("a", 1, 20)).await.unwrap(),
+            InsertOutcome::Duplicate
+        );
+        store.insert(report("a", 2, 30)).await.unwrap();
+        store.insert(report("b", u64::MAX, 5)).await.unwrap();
+        assert_eq!(store.count_reports().await.unwrap(), 3);
+        store.close().await;
+        assert!(matches!(
+            store.count_reports().await,
+            Err(StoreError::Closed)
+        ));
+
+        // Reopening runs the migrations again: they must be a no-op.
+        let store = SqliteStore::open(&path).await.unwrap();
+        assert_eq!(store.count_reports().await.unwrap(), 3);
+        let latest = store.latest_per_agent().await.unwrap();
+        assert_eq!(latest.len(), 2);
+        assert_eq!((latest[0].agent_id.as_str(), latest[0].sequence), ("a", 2));
+        assert_eq!(
+            (latest[1].agent_id.as_str(), latest[1].sequence),
+            ("b", u64::MAX)
+        );
+    }
+
+    #[tokio::test]
+    async fn concurrent_inserts_are_batched_and_all_acknowledged() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(SqliteStore::open(&dir.path().join("z.db")).await.unwrap());
+        let mut tasks = Vec::new();
+        for i in 0..200u64 {
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                store
+                    .insert(report(&format!("h{}", i % 7), i, i as i64))
+                    .await
+            }));
+        }
+        for t in tasks {
+            assert_eq!(t.await.unwrap().unwrap(), InsertOutcome::Stored);
+        }
+        assert_eq!(store.count_reports().await.unwrap(), 200);
+        assert_eq!(store.latest_per_agent().await.unwrap().len(), 7);
+    }
+
+    #[tokio::test]
+    async fn newer_schema_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("z.db");
+        Connection::open(&path)
+            .unwrap()
+            .execute_batch("PRAGMA user_version = 99;")
+            .unwrap();
+        let err = SqliteStore::open(&path).await.unwrap_err();
+        assert!(
+            matches!(err, StoreError::SchemaTooNew { found: 99, .. }),
+            "{err}"
+        );
+    }
+}

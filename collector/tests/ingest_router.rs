@@ -1,0 +1,272 @@
+//! The ingest router without TLS: the identity the listener would set is inserted directly.
+
+mod ingest_support;
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use http_body_util::BodyExt;
+use ingest_support::{report, zstd_bomb};
+use tower::ServiceExt;
+use zerofault_collector::ingest::{self, ClientIdentity, IngestLimits, IngestState};
+use zerofault_collector::state::{HostTable, IngestCounters, RejectReason};
+use zerofault_collector::store::{
+    BoxFuture, InsertOutcome, SqliteStore, Store, StoreError, StoredReport,
+};
+use zerofault_protocol::{CONTENT_TYPE, INGEST_PATH, VERSION_HEADER, encode_report};
+
+const LIMITS: IngestLimits = IngestLimits {
+    max_body_bytes: 4096,
+    max_decompressed_bytes: 64 * 1024,
+};
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    state: IngestState,
+}
+
+async fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("z.db")).await.unwrap();
+    Fixture {
+        _dir: dir,
+        state: IngestState {
+            store: Arc::new(store),
+            hosts: Arc::new(HostTable::default()),
+            counters: Arc::new(IngestCounters::default()),
+            limits: LIMITS,
+        },
+    }
+}
+
+fn request(cn: Option<&str>, body: impl Into<Body>) -> Request<Body> {
+    let mut req = Request::post(INGEST_PATH)
+        .header(header::CONTENT_TYPE, CONTENT_TYPE)
+        .header(VERSION_HEADER, "1")
+        .body(body.into())
+        .unwrap();
+    req.extensions_mut().insert(ClientIdentity {
+        common_name: cn.map(str::to_owned),
+        peer_addr: "192.0.2.7:40000".parse().unwrap(),
+    });
+    req
+}
+
+async fn send(state: &IngestState, req: Request<Body>) -> (StatusCode, serde_json::Value) {
+    let resp = ingest::router(state.clone()).oneshot(req).await.unwrap();
+    let status = resp.status();
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    (status, serde_json::from_slice(&bytes).unwrap())
+}
+
+fn error(json: &serde_json::Value) -> &str {
+    json["error"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no error in {json}"))
+}
+
+fn count(state: &IngestState, reason: RejectReason) -> u64 {
+    state
+        .counters
+        .rejected_totals()
+        .into_iter()
+        .find(|(r, _)| *r == reason)
+        .unwrap()
+        .1
+}
+
+#[tokio::test]
+async fn stores_once_and_acknowledges_replays() {
+    let f = fixture().await;
+    let body = encode_report(&report("web-01", 7));
+    let (status, json) = send(&f.state, request(Some("web-01"), body.clone())).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(json, serde_json::json!({"status": "stored"}));
+    let (status, json) = send(&f.state, request(Some("web-01"), body)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(json, serde_json::json!({"status": "duplicate"}));
+    assert_eq!(f.state.store.count_reports().await.unwrap(), 1);
+    let hosts = f.state.hosts.snapshot();
+    assert_eq!(hosts.len(), 1);
+    assert_eq!(hosts[0].report, report("web-01", 7));
+    // Liveness runs on the collector's clock, not the agent's.
+    assert!(hosts[0].received_unix_ms > report("web-01", 7).timestamp_unix_ms);
+}
+
+#[tokio::test]
+async fn missing_identity_is_401() {
+    let f = fixture().await;
+    let (status, json) = send(&f.state, request(None, encode_report(&report("a", 1)))).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(error(&json).contains("client certificate"));
+    assert_eq!(count(&f.state, RejectReason::NoClientCertificate), 1);
+}
+
+#[tokio::test]
+async fn header_checks() {
+    let f = fixture().await;
+    let body = || encode_report(&report("web-01", 1));
+
+    let mut req = request(Some("web-01"), body());
+    req.headers_mut()
+        .insert(header::CONTENT_TYPE, "application/json".parse().unwrap());
+    let (status, json) = send(&f.state, req).await;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert!(error(&json).contains(CONTENT_TYPE));
+
+    // Parameters and case do not matter in a media type.
+    let mut req = request(Some("web-01"), body());
+    req.headers_mut().insert(
+        header::CONTENT_TYPE,
+        "Application/X-Zerofault-Report; charset=binary"
+            .parse()
+            .unwrap(),
+    );
+    assert_eq!(send(&f.state, req).await.0, StatusCode::OK);
+
+    let mut req = request(Some("web-01"), body());
+    req.headers_mut().remove(VERSION_HEADER);
+    let (status, json) = send(&f.state, req).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(error(&json).contains(VERSION_HEADER));
+
+    let mut req = request(Some("web-01"), body());
+    req.headers_mut()
+        .insert(VERSION_HEADER, "2".parse().unwrap());
+    let (status, json) = send(&f.state, req).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(error(&json).contains("not supported"), "{json}");
+
+    assert_eq!(count(&f.state, RejectReason::Malformed), 2);
+    assert_eq!(count(&f.state, RejectReason::Invalid), 1);
+}
+
+#[tokio::test]
+async fn size_caps() {
+    let f = fixture().await;
+    let big = vec![0u8; LIMITS.max_body_bytes + 1];
+
+    // Declared too large: refused before reading.
+    let mut req = request(Some("web-01"), big.clone());
+    req.headers_mut()
+        .insert(header::CONTENT_LENGTH, big.len().into());
+    assert_eq!(send(&f.state, req).await.0, StatusCode::PAYLOAD_TOO_LARGE);
+
+    // No length declared (chunked): the cap holds while streaming.
+    let streamed = Body::new(Chunks(big.chunks(1000).map(|c| c.to_vec()).collect()));
+    let (status, json) = send(&f.state, request(Some("web-01"), streamed)).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(error(&json).contains("max_body_bytes"));
+
+    let (status, json) = send(&f.state, request(Some("web-01"), zstd_bomb("web-01"))).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(error(&json).contains("max_decompressed_bytes"));
+    assert_eq!(count(&f.state, RejectReason::TooLarge), 3);
+    assert_eq!(f.state.store.count_reports().await.unwrap(), 0);
+}
+
+/// A body of several chunks with no declared length, as a chunked upload arrives.
+struct Chunks(std::collections::VecDeque<Vec<u8>>);
+
+impl hyper::body::Body for Chunks {
+    type Data = axum::body::Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        std::task::Poll::Ready(
+            self.0
+                .pop_front()
+                .map(|c| Ok(hyper::body::Frame::data(c.into()))),
+        )
+    }
+}
+
+#[tokio::test]
+async fn undecodable_and_invalid_bodies_are_400() {
+    let f = fixture().await;
+    let (status, json) = send(&f.state, request(Some("web-01"), &b"not zstd"[..])).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(error(&json).contains("zstd"), "{json}");
+
+    // Valid zstd around bytes that are not a protobuf report.
+    let body = zstd_raw_frame(&[0xff; 16]);
+    let (status, json) = send(&f.state, request(Some("web-01"), body)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(error(&json).contains("protobuf"), "{json}");
+
+    let mut r = report("web-01", 1);
+    r.boot_id.clear();
+    let (status, json) = send(&f.state, request(Some("web-01"), encode_report(&r))).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(error(&json).contains("boot_id"), "{json}");
+
+    assert_eq!(count(&f.state, RejectReason::Malformed), 2);
+    assert_eq!(count(&f.state, RejectReason::Invalid), 1);
+    assert!(f.state.hosts.is_empty());
+}
+
+/// A zstd frame holding `raw` as one uncompressed block; written by hand because the
+/// protocol crate only compresses protobuf reports.
+fn zstd_raw_frame(raw: &[u8]) -> Vec<u8> {
+    // Frame header: magic, descriptor with single-segment flag and 1-byte content size.
+    let mut out = vec![0x28, 0xb5, 0x2f, 0xfd, 0x20, raw.len() as u8];
+    // One last raw block: header = last(1) | type raw(0) << 1 | size << 3, little endian.
+    let header = 1u32 | ((raw.len() as u32) << 3);
+    out.extend_from_slice(&header.to_le_bytes()[..3]);
+    out.extend_from_slice(raw);
+    out
+}
+
+#[tokio::test]
+async fn agent_id_must_match_the_certificate() {
+    let f = fixture().await;
+    let (status, json) = send(
+        &f.state,
+        request(Some("web-02"), encode_report(&report("web-01", 1))),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(error(&json).contains("web-01") && error(&json).contains("web-02"));
+    assert_eq!(count(&f.state, RejectReason::AgentIdMismatch), 1);
+    assert_eq!(f.state.store.count_reports().await.unwrap(), 0);
+}
+
+/// A store whose disk is gone.
+#[derive(Debug)]
+struct BrokenStore;
+
+impl Store for BrokenStore {
+    fn insert(&self, _: StoredReport) -> BoxFuture<'_, Result<InsertOutcome, StoreError>> {
+        Box::pin(async { Err(StoreError::Closed) })
+    }
+    fn latest_per_agent(&self) -> BoxFuture<'_, Result<Vec<StoredReport>, StoreError>> {
+        Box::pin(async { Err(StoreError::Closed) })
+    }
+    fn count_reports(&self) -> BoxFuture<'_, Result<u64, StoreError>> {
+        Box::pin(async { Err(StoreError::Closed) })
+    }
+    fn close(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async {})
+    }
+}
+
+#[tokio::test]
+async fn storage_failure_is_503_and_not_acknowledged() {
+    let mut f = fixture().await;
+    f.state.store = Arc::new(BrokenStore);
+    let (status, json) = send(
+        &f.state,
+        request(Some("web-01"), encode_report(&report("web-01", 1))),
+    )
+    .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(error(&json).contains("retry"));
+    assert_eq!(count(&f.state, RejectReason::Storage), 1);
+    assert_eq!(f.state.counters.accepted_total(), 0);
+    // Nothing stored, so the host must not look up.
+    assert!(f.state.hosts.is_empty());
+}
