@@ -1,15 +1,151 @@
-//! Plain-HTTP listener: `/metrics` (Prometheus text format) and `/healthz`.
-// PLACEHOLDER SIGNATURES (owned by the expose/certs/demo helper; replace the bodies).
+//! Plain-HTTP listener: `/metrics` (Prometheus text format 0.0.4) and `/healthz`.
+//!
+//! The text format 0.0.4 rather than OpenMetrics: every Prometheus version, promtool and
+//! the other scrapers platform teams run (Telegraf, VictoriaMetrics, the Grafana agent)
+//! read it, and nothing on `/metrics` needs an OpenMetrics-only feature (no exemplars,
+//! no `_created` series). Every metric is documented in `docs/metrics.md`.
 
 use std::sync::Arc;
 
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use prometheus_client::registry::Registry;
+
 use crate::state::{HostTable, IngestCounters};
 
+mod render;
+
+pub use render::{UNLABELLED, render};
+
+/// `Content-Type` of `/metrics`.
+pub const CONTENT_TYPE: &str = prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
+
 /// Builds the router of the plain-HTTP listener.
+///
+/// `/metrics` reads `hosts` and `counters` on every scrape; a host is shown as up while its
+/// newest report is at most `down_after_intervals` of its own intervals old.
 pub fn router(
-    _hosts: Arc<HostTable>,
-    _counters: Arc<IngestCounters>,
-    _down_after_intervals: u32,
-) -> axum::Router {
-    todo!("expose::router")
+    hosts: Arc<HostTable>,
+    counters: Arc<IngestCounters>,
+    down_after_intervals: u32,
+) -> Router {
+    let mut registry = Registry::default();
+    registry.register_collector(Box::new(render::LiveCollector {
+        hosts,
+        counters,
+        down_after_intervals,
+    }));
+    Router::new()
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(healthz))
+        .with_state(Arc::new(registry))
+}
+
+async fn metrics(State(registry): State<Arc<Registry>>) -> Response {
+    // With tens of thousands of hosts an exposition takes a noticeable amount of CPU;
+    // encoding on the blocking pool keeps ingest and other requests responsive meanwhile.
+    let encoded = tokio::task::spawn_blocking(move || render::encode_registry(&registry)).await;
+    match encoded {
+        Ok(Ok(body)) => ([(header::CONTENT_TYPE, CONTENT_TYPE)], body).into_response(),
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "encoding /metrics failed");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "encoding metrics failed\n",
+            )
+                .into_response()
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "the /metrics encoding task failed");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "encoding metrics failed\n",
+            )
+                .into_response()
+        }
+    }
+}
+
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use axum::http::Request;
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+    use zerofault_protocol::Report;
+
+    async fn get(app: Router, path: &str) -> (StatusCode, Option<String>, String) {
+        let resp = app
+            .oneshot(Request::get(path).body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        let status = resp.status();
+        let ct = resp
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .map(|v| v.to_str().unwrap().to_owned());
+        let body = resp.into_body().collect().await.unwrap().to_bytes();
+        (status, ct, String::from_utf8(body.to_vec()).unwrap())
+    }
+
+    #[tokio::test]
+    async fn healthz_says_ok() {
+        let app = router(Default::default(), Default::default(), 3);
+        let (status, _, body) = get(app, "/healthz").await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body, "ok");
+    }
+
+    #[tokio::test]
+    async fn metrics_reads_the_live_table() {
+        let hosts = Arc::new(HostTable::default());
+        let counters = Arc::new(IngestCounters::default());
+        let app = router(hosts.clone(), counters.clone(), 3);
+
+        let (status, ct, body) = get(app.clone(), "/metrics").await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(
+            ct.as_deref(),
+            Some("text/plain; version=0.0.4; charset=utf-8")
+        );
+        assert!(body.contains("\nzerofault_collector_hosts 0\n"), "{body}");
+        assert!(body.contains("zerofault_collector_reports_rejected_total{reason=\"storage\"} 0"));
+
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64;
+        hosts.update(
+            Report {
+                agent_id: "web-01".into(),
+                hostname: "web-01.example".into(),
+                boot_id: "b".into(),
+                sequence: 1,
+                interval_ms: 15_000,
+                ..Default::default()
+            },
+            now,
+        );
+        counters.accepted();
+        let (_, _, body) = get(app, "/metrics").await;
+        assert!(body.contains("\nzerofault_collector_hosts 1\n"), "{body}");
+        assert!(body.contains("\nzerofault_collector_reports_accepted_total 1\n"));
+        assert!(body.contains(
+            "zerofault_host_up{agent=\"web-01\",host=\"web-01.example\",department=\"unlabelled\",datacenter=\"unlabelled\"} 1"
+        ));
+    }
+
+    #[tokio::test]
+    async fn unknown_path_is_404() {
+        let app = router(Default::default(), Default::default(), 3);
+        assert_eq!(get(app, "/nope").await.0, StatusCode::NOT_FOUND);
+    }
 }

@@ -1,0 +1,716 @@
+//! The `/metrics` exposition, computed from a host-table snapshot.
+//!
+//! Every series is derived from the snapshot at scrape time through a
+//! [`prometheus_client::collector::Collector`]: the set of hosts, mount points and interfaces
+//! changes all the time and can be large (tens of thousands of hosts), so keeping a
+//! long-lived metric family per series would only duplicate the host table and leak series
+//! of hosts that are gone. [`render`] is the same code as a pure function, so the exact
+//! output is golden-tested.
+//!
+//! Rules (documented for operators in `docs/metrics.md`; keep the two in step):
+//! * Every known host is exposed with its last reported values, down or not;
+//!   `zerofault_host_up` says whether those values are current.
+//! * Aggregates are plain sums over the per-host series of the same scrape, over all known
+//!   hosts (up and down): capacity does not vanish while a host is silent.
+//! * An empty organisation label (department, business system, data center, site) is
+//!   exposed as [`UNLABELLED`], the same in per-host series and aggregates.
+//! * A mount point or interface name repeated within one report is exposed once (the first
+//!   one), since duplicate series would make Prometheus reject the whole scrape.
+
+use std::collections::{BTreeMap, HashSet};
+use std::fmt;
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{
+    DescriptorEncoder, EncodeCounterValue, EncodeGaugeValue, NoLabelSet, prometheus_text,
+};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::registry::Registry;
+use zerofault_protocol::{Filesystem, Interface, Report};
+
+use crate::state::{HostEntry, IngestCounters, RejectReason};
+
+/// Label value used for an organisation label the agent left empty. Prometheus treats an
+/// empty label value as an absent label, which would silently merge such hosts into a
+/// label-less group in `sum by (department)`; a visible value is easier to spot and fix.
+pub const UNLABELLED: &str = "unlabelled";
+
+/// A label set: static names, values borrowed from the snapshot.
+type Labels<'a> = Vec<(&'static str, &'a str)>;
+
+/// Renders the exposition (Prometheus text format 0.0.4) of `snapshot` and `counters` as of
+/// `now_unix_ms` (collector clock). Pure: the same inputs give the same bytes.
+pub fn render(
+    snapshot: &[HostEntry],
+    counters: &IngestCounters,
+    now_unix_ms: i64,
+    down_after_intervals: u32,
+) -> String {
+    let mut registry = Registry::default();
+    registry.register_collector(Box::new(Frozen {
+        hosts: snapshot.to_vec(),
+        counters: CounterValues::read(counters),
+        now_unix_ms,
+        down_after_intervals,
+    }));
+    encode_registry(&registry).expect("encoding into a String cannot fail")
+}
+
+/// Encodes a registry in the Prometheus text format.
+pub(crate) fn encode_registry(registry: &Registry) -> Result<String, fmt::Error> {
+    let mut out = String::new();
+    prometheus_text::encode(&mut out, registry)?;
+    Ok(out)
+}
+
+/// The collector behind `/metrics`: reads the live host table on every scrape.
+#[derive(Debug)]
+pub(crate) struct LiveCollector {
+    pub(crate) hosts: std::sync::Arc<crate::state::HostTable>,
+    pub(crate) counters: std::sync::Arc<IngestCounters>,
+    pub(crate) down_after_intervals: u32,
+}
+
+impl Collector for LiveCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), fmt::Error> {
+        let snapshot = self.hosts.snapshot();
+        encode_all(
+            &mut encoder,
+            &snapshot,
+            &CounterValues::read(&self.counters),
+            now_unix_ms(),
+            self.down_after_intervals,
+        )
+    }
+}
+
+/// Collector clock, ms since the Unix epoch.
+fn now_unix_ms() -> i64 {
+    let since_epoch = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    i64::try_from(since_epoch.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// A fixed input for [`render`].
+#[derive(Debug)]
+struct Frozen {
+    hosts: Vec<HostEntry>,
+    counters: CounterValues,
+    now_unix_ms: i64,
+    down_after_intervals: u32,
+}
+
+impl Collector for Frozen {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), fmt::Error> {
+        encode_all(
+            &mut encoder,
+            &self.hosts,
+            &self.counters,
+            self.now_unix_ms,
+            self.down_after_intervals,
+        )
+    }
+}
+
+/// The ingest counters read once per scrape, so the exposition is one consistent reading.
+#[derive(Debug, Clone)]
+struct CounterValues {
+    accepted: u64,
+    duplicates: u64,
+    rejected: Vec<(RejectReason, u64)>,
+}
+
+impl CounterValues {
+    fn read(c: &IngestCounters) -> Self {
+        Self {
+            accepted: c.accepted_total(),
+            duplicates: c.duplicates_total(),
+            rejected: c.rejected_totals(),
+        }
+    }
+}
+
+/// One host as the exposition shows it.
+struct HostView<'a> {
+    report: &'a Report,
+    received_unix_ms: i64,
+    up: bool,
+    department: &'a str,
+    business_system: &'a str,
+    datacenter: &'a str,
+    site: &'a str,
+    /// Deduplicated by mount point, report order.
+    filesystems: Vec<&'a Filesystem>,
+    /// Deduplicated by name, report order.
+    interfaces: Vec<&'a Interface>,
+}
+
+impl<'a> HostView<'a> {
+    fn new(entry: &'a HostEntry, now_unix_ms: i64, down_after_intervals: u32) -> Self {
+        let report = &entry.report;
+        let labels = report.labels.as_ref();
+        let org = |f: fn(&'a zerofault_protocol::Labels) -> &'a str| {
+            labels
+                .map(f)
+                .filter(|v| !v.is_empty())
+                .unwrap_or(UNLABELLED)
+        };
+        let mut seen = HashSet::new();
+        let filesystems = report
+            .filesystems
+            .iter()
+            .filter(|f| seen.insert(f.mount_point.as_str()))
+            .collect();
+        let mut seen = HashSet::new();
+        let interfaces = report
+            .interfaces
+            .iter()
+            .filter(|i| seen.insert(i.name.as_str()))
+            .collect();
+        Self {
+            report,
+            received_unix_ms: entry.received_unix_ms,
+            up: entry.is_up(now_unix_ms, down_after_intervals),
+            department: org(|l| l.department.as_str()),
+            business_system: org(|l| l.business_system.as_str()),
+            datacenter: org(|l| l.datacenter.as_str()),
+            site: org(|l| l.site.as_str()),
+            filesystems,
+            interfaces,
+        }
+    }
+
+    /// The identifying labels every per-host series carries.
+    fn labels(&self) -> Labels<'a> {
+        vec![
+            ("agent", self.report.agent_id.as_str()),
+            ("host", self.report.hostname.as_str()),
+            ("department", self.department),
+            ("datacenter", self.datacenter),
+        ]
+    }
+
+    fn fs_labels(&self, fs: &'a Filesystem) -> Labels<'a> {
+        let mut l = self.labels();
+        l.extend([
+            ("mountpoint", fs.mount_point.as_str()),
+            ("device", fs.device.as_str()),
+            ("fstype", fs.fs_type.as_str()),
+        ]);
+        l
+    }
+
+    fn if_labels(&self, i: &'a Interface) -> Labels<'a> {
+        let mut l = self.labels();
+        l.push(("interface", i.name.as_str()));
+        l
+    }
+}
+
+/// Sums for one department or data center.
+#[derive(Debug, Default)]
+struct Aggregate {
+    up: u64,
+    down: u64,
+    cpu_cores: u64,
+    memory_total_bytes: u64,
+    memory_used_bytes: u64,
+    filesystem_size_bytes: u64,
+    filesystem_used_bytes: u64,
+}
+
+impl Aggregate {
+    /// Adds one host exactly as its per-host series show it (missing sections add nothing).
+    fn add(&mut self, h: &HostView<'_>) {
+        if h.up {
+            self.up += 1;
+        } else {
+            self.down += 1;
+        }
+        if let Some(cpu) = &h.report.cpu {
+            self.cpu_cores = self.cpu_cores.saturating_add(u64::from(cpu.logical_cores));
+        }
+        if let Some(m) = &h.report.memory {
+            self.memory_total_bytes = self.memory_total_bytes.saturating_add(m.total_bytes);
+            self.memory_used_bytes = self.memory_used_bytes.saturating_add(m.used_bytes);
+        }
+        for fs in &h.filesystems {
+            self.filesystem_size_bytes = self.filesystem_size_bytes.saturating_add(fs.size_bytes);
+            self.filesystem_used_bytes = self.filesystem_used_bytes.saturating_add(fs.used_bytes);
+        }
+    }
+}
+
+fn aggregate<'a>(
+    hosts: &[HostView<'a>],
+    key: impl Fn(&HostView<'a>) -> &'a str,
+) -> BTreeMap<&'a str, Aggregate> {
+    let mut out: BTreeMap<&'a str, Aggregate> = BTreeMap::new();
+    for h in hosts {
+        out.entry(key(h)).or_default().add(h);
+    }
+    out
+}
+
+/// Writes one gauge family (HELP, TYPE, samples).
+fn gauge<'a, V: EncodeGaugeValue>(
+    enc: &mut DescriptorEncoder<'_>,
+    name: &str,
+    help: &str,
+    series: impl IntoIterator<Item = (Labels<'a>, V)>,
+) -> fmt::Result {
+    let mut metric = enc.encode_descriptor(name, help, None, MetricType::Gauge)?;
+    for (labels, value) in series {
+        metric.encode_family(&labels)?.encode_gauge(&value)?;
+    }
+    Ok(())
+}
+
+/// Writes one counter family. `name` is the full sample name; the encoder appends the
+/// `_total` suffix itself, so it is stripped here to keep the names greppable in this file.
+fn counter<'a, V: EncodeCounterValue>(
+    enc: &mut DescriptorEncoder<'_>,
+    name: &str,
+    help: &str,
+    series: impl IntoIterator<Item = (Labels<'a>, V)>,
+) -> fmt::Result {
+    let base = name
+        .strip_suffix("_total")
+        .expect("counter names end in _total");
+    let mut metric = enc.encode_descriptor(base, help, None, MetricType::Counter)?;
+    for (labels, value) in series {
+        metric
+            .encode_family(&labels)?
+            .encode_counter::<NoLabelSet, _, u64>(&value, None)?;
+    }
+    Ok(())
+}
+
+/// Per-host gauge: one sample per host for which `value` returns `Some`.
+fn host_gauge<'a, V: EncodeGaugeValue>(
+    enc: &mut DescriptorEncoder<'_>,
+    hosts: &[HostView<'a>],
+    name: &str,
+    help: &str,
+    value: impl Fn(&HostView<'a>) -> Option<V>,
+) -> fmt::Result {
+    gauge(
+        enc,
+        name,
+        help,
+        hosts
+            .iter()
+            .filter_map(|h| value(h).map(|v| (h.labels(), v))),
+    )
+}
+
+/// Per-filesystem gauge.
+fn fs_gauge(
+    enc: &mut DescriptorEncoder<'_>,
+    hosts: &[HostView<'_>],
+    name: &str,
+    help: &str,
+    value: fn(&Filesystem) -> u64,
+) -> fmt::Result {
+    gauge(
+        enc,
+        name,
+        help,
+        hosts
+            .iter()
+            .flat_map(|h| h.filesystems.iter().map(|fs| (h.fs_labels(fs), value(fs)))),
+    )
+}
+
+/// Per-interface counter.
+fn if_counter(
+    enc: &mut DescriptorEncoder<'_>,
+    hosts: &[HostView<'_>],
+    name: &str,
+    help: &str,
+    value: fn(&Interface) -> u64,
+) -> fmt::Result {
+    counter(
+        enc,
+        name,
+        help,
+        hosts
+            .iter()
+            .flat_map(|h| h.interfaces.iter().map(|i| (h.if_labels(i), value(i)))),
+    )
+}
+
+/// Per-interface gauge, only for interfaces where `value` returns `Some`.
+fn if_gauge(
+    enc: &mut DescriptorEncoder<'_>,
+    hosts: &[HostView<'_>],
+    name: &str,
+    help: &str,
+    value: fn(&Interface) -> Option<u64>,
+) -> fmt::Result {
+    gauge(
+        enc,
+        name,
+        help,
+        hosts.iter().flat_map(|h| {
+            h.interfaces
+                .iter()
+                .filter_map(|i| value(i).map(|v| (h.if_labels(i), v)))
+        }),
+    )
+}
+
+/// Writes the whole exposition. Families come in a fixed order; within a family, hosts
+/// are ordered by agent id and a host's filesystems and interfaces in report order.
+fn encode_all(
+    enc: &mut DescriptorEncoder<'_>,
+    snapshot: &[HostEntry],
+    counters: &CounterValues,
+    now_unix_ms: i64,
+    down_after_intervals: u32,
+) -> fmt::Result {
+    let mut entries: Vec<&HostEntry> = snapshot.iter().collect();
+    entries.sort_by(|a, b| a.report.agent_id.cmp(&b.report.agent_id));
+    // One host per agent id: a second entry would produce duplicate series.
+    entries.dedup_by(|a, b| a.report.agent_id == b.report.agent_id);
+    let hosts: Vec<HostView<'_>> = entries
+        .into_iter()
+        .map(|e| HostView::new(e, now_unix_ms, down_after_intervals))
+        .collect();
+
+    encode_self(enc, counters, hosts.len())?;
+    encode_hosts(enc, &hosts)?;
+    encode_aggregates(
+        enc,
+        "department",
+        "department",
+        &aggregate(&hosts, |h| h.department),
+    )?;
+    encode_aggregates(
+        enc,
+        "datacenter",
+        "data center",
+        &aggregate(&hosts, |h| h.datacenter),
+    )?;
+    Ok(())
+}
+
+fn encode_self(
+    enc: &mut DescriptorEncoder<'_>,
+    counters: &CounterValues,
+    known_hosts: usize,
+) -> fmt::Result {
+    counter(
+        enc,
+        "zerofault_collector_reports_accepted_total",
+        "Reports stored by this collector process since it started.",
+        [(Labels::new(), counters.accepted)],
+    )?;
+    counter(
+        enc,
+        "zerofault_collector_reports_duplicate_total",
+        "Reports acknowledged as already stored (agent replays) since the collector started.",
+        [(Labels::new(), counters.duplicates)],
+    )?;
+    counter(
+        enc,
+        "zerofault_collector_reports_rejected_total",
+        "Reports refused since the collector started, by reason.",
+        counters
+            .rejected
+            .iter()
+            .map(|(reason, n)| (vec![("reason", reason.as_str())], *n)),
+    )?;
+    gauge(
+        enc,
+        "zerofault_collector_hosts",
+        "Hosts (agents) known to the collector, up or down.",
+        [(Labels::new(), known_hosts as u64)],
+    )
+}
+
+fn encode_hosts(enc: &mut DescriptorEncoder<'_>, hosts: &[HostView<'_>]) -> fmt::Result {
+    // The encoder appends `_info`: this is `zerofault_host_info`.
+    let mut info = enc.encode_descriptor(
+        "zerofault_host",
+        "Host facts as labels; the value is always 1.",
+        None,
+        MetricType::Info,
+    )?;
+    for h in hosts {
+        let system = h.report.system.as_ref();
+        let os = system
+            .map(|s| format!("{} {}", s.os_name, s.os_version).trim().to_owned())
+            .unwrap_or_default();
+        let kernel = system.map(|s| s.kernel_version.as_str()).unwrap_or("");
+        let labels: Labels<'_> = vec![
+            ("agent", h.report.agent_id.as_str()),
+            ("host", h.report.hostname.as_str()),
+            ("department", h.department),
+            ("business_system", h.business_system),
+            ("datacenter", h.datacenter),
+            ("site", h.site),
+            ("os", os.as_str()),
+            ("kernel", kernel),
+            ("agent_version", h.report.agent_version.as_str()),
+        ];
+        info.encode_info(&labels)?;
+    }
+
+    host_gauge(
+        enc,
+        hosts,
+        "zerofault_host_up",
+        "1 if the host's newest report arrived within down_after_intervals of its interval, else 0.",
+        |h| Some(i64::from(h.up)),
+    )?;
+    host_gauge(
+        enc,
+        hosts,
+        "zerofault_host_last_report_timestamp_seconds",
+        "When the collector received the host's newest report (collector clock), Unix seconds.",
+        |h| Some(h.received_unix_ms as f64 / 1000.0),
+    )?;
+    host_gauge(
+        enc,
+        hosts,
+        "zerofault_host_report_interval_seconds",
+        "The agent's collection interval.",
+        |h| Some(f64::from(h.report.interval_ms) / 1000.0),
+    )?;
+    host_gauge(
+        enc,
+        hosts,
+        "zerofault_host_boot_time_seconds",
+        "Host boot time by the agent's clock, Unix seconds.",
+        |h| Some(h.report.boot_time_unix_seconds),
+    )?;
+
+    host_gauge(
+        enc,
+        hosts,
+        "zerofault_host_cpu_cores",
+        "Logical CPUs (hardware threads) online.",
+        |h| h.report.cpu.as_ref().map(|c| c.logical_cores),
+    )?;
+    host_gauge(
+        enc,
+        hosts,
+        "zerofault_host_cpu_usage_ratio",
+        "Busy share of all logical CPUs over the agent's last interval, 0 to 1.",
+        |h| h.report.cpu.as_ref().map(|c| c.usage_ratio),
+    )?;
+    host_gauge(
+        enc,
+        hosts,
+        "zerofault_host_load1",
+        "1-minute load average.",
+        |h| h.report.cpu.as_ref().map(|c| c.load1),
+    )?;
+    host_gauge(
+        enc,
+        hosts,
+        "zerofault_host_load5",
+        "5-minute load average.",
+        |h| h.report.cpu.as_ref().map(|c| c.load5),
+    )?;
+    host_gauge(
+        enc,
+        hosts,
+        "zerofault_host_load15",
+        "15-minute load average.",
+        |h| h.report.cpu.as_ref().map(|c| c.load15),
+    )?;
+
+    host_gauge(
+        enc,
+        hosts,
+        "zerofault_host_memory_total_bytes",
+        "Physical memory (MemTotal).",
+        |h| h.report.memory.as_ref().map(|m| m.total_bytes),
+    )?;
+    host_gauge(
+        enc,
+        hosts,
+        "zerofault_host_memory_used_bytes",
+        "Memory in use: MemTotal - MemAvailable.",
+        |h| h.report.memory.as_ref().map(|m| m.used_bytes),
+    )?;
+    host_gauge(
+        enc,
+        hosts,
+        "zerofault_host_memory_available_bytes",
+        "Memory available for new work without swapping (MemAvailable).",
+        |h| h.report.memory.as_ref().map(|m| m.available_bytes),
+    )?;
+    host_gauge(
+        enc,
+        hosts,
+        "zerofault_host_swap_total_bytes",
+        "Swap space (SwapTotal).",
+        |h| h.report.memory.as_ref().map(|m| m.swap_total_bytes),
+    )?;
+    host_gauge(
+        enc,
+        hosts,
+        "zerofault_host_swap_used_bytes",
+        "Swap in use: SwapTotal - SwapFree.",
+        |h| h.report.memory.as_ref().map(|m| m.swap_used_bytes),
+    )?;
+
+    fs_gauge(
+        enc,
+        hosts,
+        "zerofault_host_filesystem_size_bytes",
+        "Filesystem size.",
+        |f| f.size_bytes,
+    )?;
+    fs_gauge(
+        enc,
+        hosts,
+        "zerofault_host_filesystem_used_bytes",
+        "Filesystem space used (size - free, including root-reserved blocks).",
+        |f| f.used_bytes,
+    )?;
+    fs_gauge(
+        enc,
+        hosts,
+        "zerofault_host_filesystem_available_bytes",
+        "Filesystem space available to unprivileged users.",
+        |f| f.available_bytes,
+    )?;
+
+    if_counter(
+        enc,
+        hosts,
+        "zerofault_host_network_receive_bytes_total",
+        "Bytes received by the interface since boot.",
+        |i| i.receive_bytes,
+    )?;
+    if_counter(
+        enc,
+        hosts,
+        "zerofault_host_network_transmit_bytes_total",
+        "Bytes transmitted by the interface since boot.",
+        |i| i.transmit_bytes,
+    )?;
+    if_counter(
+        enc,
+        hosts,
+        "zerofault_host_network_receive_packets_total",
+        "Packets received by the interface since boot.",
+        |i| i.receive_packets,
+    )?;
+    if_counter(
+        enc,
+        hosts,
+        "zerofault_host_network_transmit_packets_total",
+        "Packets transmitted by the interface since boot.",
+        |i| i.transmit_packets,
+    )?;
+    if_counter(
+        enc,
+        hosts,
+        "zerofault_host_network_receive_errors_total",
+        "Receive errors on the interface since boot.",
+        |i| i.receive_errors,
+    )?;
+    if_counter(
+        enc,
+        hosts,
+        "zerofault_host_network_transmit_errors_total",
+        "Transmit errors on the interface since boot.",
+        |i| i.transmit_errors,
+    )?;
+    if_counter(
+        enc,
+        hosts,
+        "zerofault_host_network_receive_drops_total",
+        "Received packets dropped on the interface since boot.",
+        |i| i.receive_drops,
+    )?;
+    if_counter(
+        enc,
+        hosts,
+        "zerofault_host_network_transmit_drops_total",
+        "Transmitted packets dropped on the interface since boot.",
+        |i| i.transmit_drops,
+    )?;
+    if_gauge(
+        enc,
+        hosts,
+        "zerofault_host_network_up",
+        "1 if the interface's operational state is up, else 0.",
+        |i| Some(u64::from(i.oper_state == "up")),
+    )?;
+    if_gauge(
+        enc,
+        hosts,
+        "zerofault_host_network_carrier",
+        "1 if the interface has carrier (link detected), 0 if not; absent when unknown.",
+        |i| i.carrier.map(u64::from),
+    )?;
+    if_gauge(
+        enc,
+        hosts,
+        "zerofault_host_network_speed_bytes",
+        "Link speed in bytes per second; absent when unknown (virtual interfaces).",
+        |i| (i.speed_bits_per_second > 0).then_some(i.speed_bits_per_second / 8),
+    )
+}
+
+/// Name suffix, help prefix and value of one aggregate family.
+type AggregateFamily = (&'static str, &'static str, fn(&Aggregate) -> u64);
+
+/// Writes the aggregate families of one scope (`department` or `datacenter`).
+fn encode_aggregates(
+    enc: &mut DescriptorEncoder<'_>,
+    scope: &'static str,
+    noun: &str,
+    groups: &BTreeMap<&str, Aggregate>,
+) -> fmt::Result {
+    let name = |what: &str| format!("zerofault_{scope}_{what}");
+    gauge(
+        enc,
+        &name("hosts"),
+        &format!("Known hosts per {noun}, by state (up or down)."),
+        groups.iter().flat_map(|(key, a)| {
+            [
+                (vec![(scope, *key), ("state", "up")], a.up),
+                (vec![(scope, *key), ("state", "down")], a.down),
+            ]
+        }),
+    )?;
+    let families: [AggregateFamily; 5] = [
+        ("cpu_cores", "Logical CPUs", |a| a.cpu_cores),
+        ("memory_total_bytes", "Physical memory", |a| {
+            a.memory_total_bytes
+        }),
+        ("memory_used_bytes", "Memory in use", |a| {
+            a.memory_used_bytes
+        }),
+        ("filesystem_size_bytes", "Filesystem size", |a| {
+            a.filesystem_size_bytes
+        }),
+        ("filesystem_used_bytes", "Filesystem space used", |a| {
+            a.filesystem_used_bytes
+        }),
+    ];
+    for (what, help, value) in families {
+        gauge(
+            enc,
+            &name(what),
+            &format!(
+                "{help}, summed over the {noun}'s known hosts (up and down, last reported values)."
+            ),
+            groups
+                .iter()
+                .map(|(key, a)| (vec![(scope, *key)], value(a))),
+        )?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,348 @@
+//! Unit tests of the exposition rules; the exact bytes are pinned by the golden test in
+//! `collector/tests/golden_metrics.rs`.
+
+use std::collections::BTreeMap;
+
+use zerofault_protocol::{Cpu, Filesystem, Interface, Labels, Memory, Report};
+
+use super::*;
+
+const NOW: i64 = 1_767_225_600_000;
+
+/// One sample: metric name, labels, value.
+type Sample = (String, BTreeMap<String, String>, f64);
+
+/// Parses the sample lines of a text exposition (enough of the format for these tests:
+/// quoted label values with `\\`, `\"` and `\n` escapes).
+fn parse(text: &str) -> Vec<Sample> {
+    let mut out = Vec::new();
+    for line in text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+    {
+        let (name, rest) = match line.find('{') {
+            Some(i) => (&line[..i], &line[i + 1..]),
+            None => {
+                let (n, v) = line.split_once(' ').unwrap();
+                out.push((n.to_owned(), BTreeMap::new(), v.parse().unwrap()));
+                continue;
+            }
+        };
+        let mut labels = BTreeMap::new();
+        let mut chars = rest.chars();
+        loop {
+            let key: String = chars.by_ref().take_while(|c| *c != '=').collect();
+            assert_eq!(chars.next(), Some('"'), "{line}");
+            let mut value = String::new();
+            while let Some(c) = chars.next() {
+                match c {
+                    '\\' => match chars.next().unwrap() {
+                        'n' => value.push('\n'),
+                        other => value.push(other),
+                    },
+                    '"' => break,
+                    other => value.push(other),
+                }
+            }
+            labels.insert(key.trim_start_matches(',').to_owned(), value);
+            let rest: String = chars.clone().collect();
+            if let Some(v) = rest.strip_prefix("} ") {
+                out.push((name.to_owned(), labels, v.parse().unwrap()));
+                break;
+            }
+        }
+    }
+    out
+}
+
+fn host(agent: &str, dept: &str, dc: &str, received_ago_ms: i64) -> HostEntry {
+    HostEntry {
+        report: Report {
+            protocol_version: 1,
+            agent_id: agent.into(),
+            hostname: format!("{agent}.example"),
+            boot_id: "boot".into(),
+            sequence: 1,
+            interval_ms: 10_000,
+            labels: Some(Labels {
+                department: dept.into(),
+                datacenter: dc.into(),
+                ..Default::default()
+            }),
+            cpu: Some(Cpu {
+                logical_cores: agent.len() as u32,
+                ..Default::default()
+            }),
+            memory: Some(Memory {
+                total_bytes: 1 << 30,
+                used_bytes: (agent.len() as u64) << 20,
+                ..Default::default()
+            }),
+            filesystems: vec![
+                Filesystem {
+                    mount_point: "/".into(),
+                    size_bytes: 100 << 30,
+                    used_bytes: (agent.len() as u64) << 30,
+                    ..Default::default()
+                },
+                Filesystem {
+                    mount_point: "/data".into(),
+                    size_bytes: 7 << 40,
+                    used_bytes: 3 << 40,
+                    ..Default::default()
+                },
+            ],
+            ..Default::default()
+        },
+        received_unix_ms: NOW - received_ago_ms,
+    }
+}
+
+fn sum_where(samples: &[Sample], name: &str, label: &str, value: &str) -> f64 {
+    samples
+        .iter()
+        .filter(|(n, l, _)| n == name && l.get(label).map(String::as_str) == Some(value))
+        .map(|s| s.2)
+        .sum()
+}
+
+fn one(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> f64 {
+    let found: Vec<_> = samples
+        .iter()
+        .filter(|(n, l, _)| {
+            n == name
+                && labels
+                    .iter()
+                    .all(|(k, v)| l.get(*k).map(String::as_str) == Some(*v))
+        })
+        .collect();
+    assert_eq!(found.len(), 1, "{name} {labels:?}: {found:?}");
+    found[0].2
+}
+
+fn mixed_hosts() -> Vec<HostEntry> {
+    let mut no_labels = host("bare", "", "", 0);
+    no_labels.report.labels = None;
+    let mut no_sections = host("empty-sections", "fgw", "dc-a", 0);
+    no_sections.report.cpu = None;
+    no_sections.report.memory = None;
+    no_sections.report.filesystems.clear();
+    let mut dup_mount = host("dup", "fgw", "dc-b", 0);
+    let first = dup_mount.report.filesystems[0].clone();
+    dup_mount.report.filesystems.push(first);
+    vec![
+        host("web-01", "fgw", "dc-a", 5_000),
+        host("db-01", "fgw", "dc-b", 30_001), // down: 3 x 10 s + 1 ms
+        host("gis-01", "zrzy", "dc-a", 29_000),
+        no_labels,
+        no_sections,
+        dup_mount,
+    ]
+}
+
+#[test]
+fn aggregates_equal_the_sum_of_the_per_host_series() {
+    let text = render(&mixed_hosts(), &IngestCounters::default(), NOW, 3);
+    let samples = parse(&text);
+    let pairs = [
+        ("cpu_cores", "zerofault_host_cpu_cores"),
+        ("memory_total_bytes", "zerofault_host_memory_total_bytes"),
+        ("memory_used_bytes", "zerofault_host_memory_used_bytes"),
+        (
+            "filesystem_size_bytes",
+            "zerofault_host_filesystem_size_bytes",
+        ),
+        (
+            "filesystem_used_bytes",
+            "zerofault_host_filesystem_used_bytes",
+        ),
+    ];
+    let mut checked = 0;
+    for scope in ["department", "datacenter"] {
+        let keys: Vec<String> = samples
+            .iter()
+            .filter(|(n, _, _)| *n == format!("zerofault_{scope}_cpu_cores"))
+            .map(|(_, l, _)| l[scope].clone())
+            .collect();
+        assert!(keys.len() >= 2, "{scope}: {keys:?}");
+        for key in &keys {
+            for (agg, per_host) in pairs {
+                let expected = sum_where(&samples, per_host, scope, key);
+                let got = one(
+                    &samples,
+                    &format!("zerofault_{scope}_{agg}"),
+                    &[(scope, key)],
+                );
+                assert_eq!(got, expected, "{scope}={key} {agg}");
+                checked += 1;
+            }
+            let hosts = |state: &str| {
+                one(
+                    &samples,
+                    &format!("zerofault_{scope}_hosts"),
+                    &[(scope, key), ("state", state)],
+                )
+            };
+            let up = sum_where(&samples, "zerofault_host_up", scope, key);
+            let known = samples
+                .iter()
+                .filter(|(n, l, _)| n == "zerofault_host_up" && l[scope] == *key)
+                .count() as f64;
+            assert_eq!(hosts("up"), up, "{scope}={key} up");
+            assert_eq!(hosts("down"), known - up, "{scope}={key} down");
+        }
+    }
+    assert!(checked >= 20);
+    assert_eq!(one(&samples, "zerofault_collector_hosts", &[]), 6.0);
+}
+
+#[test]
+fn empty_organisation_labels_are_unlabelled() {
+    let text = render(&mixed_hosts(), &IngestCounters::default(), NOW, 3);
+    let samples = parse(&text);
+    let up = |agent| one(&samples, "zerofault_host_up", &[("agent", agent)]);
+    assert_eq!(up("bare"), 1.0);
+    let info = samples
+        .iter()
+        .find(|(n, l, _)| n == "zerofault_host_info" && l["agent"] == "bare")
+        .unwrap();
+    for key in ["department", "business_system", "datacenter", "site"] {
+        assert_eq!(info.1[key], UNLABELLED, "{key}");
+    }
+    assert_eq!(
+        one(
+            &samples,
+            "zerofault_department_hosts",
+            &[("department", UNLABELLED), ("state", "up")]
+        ),
+        1.0
+    );
+    // No series anywhere carries an empty department or data center.
+    for (name, labels, _) in &samples {
+        for key in ["department", "datacenter"] {
+            assert_ne!(labels.get(key).map(String::as_str), Some(""), "{name}");
+        }
+    }
+}
+
+#[test]
+fn up_follows_the_host_interval_and_down_after_intervals() {
+    let text = render(&mixed_hosts(), &IngestCounters::default(), NOW, 3);
+    let samples = parse(&text);
+    let up = |agent| one(&samples, "zerofault_host_up", &[("agent", agent)]);
+    assert_eq!(up("web-01"), 1.0);
+    assert_eq!(up("gis-01"), 1.0);
+    assert_eq!(up("db-01"), 0.0);
+    // A down host keeps its last values.
+    assert_eq!(
+        one(&samples, "zerofault_host_cpu_cores", &[("agent", "db-01")]),
+        5.0
+    );
+    // With a larger window the same host is up.
+    let text = render(&mixed_hosts(), &IngestCounters::default(), NOW, 4);
+    assert_eq!(
+        one(&parse(&text), "zerofault_host_up", &[("agent", "db-01")]),
+        1.0
+    );
+}
+
+#[test]
+fn a_repeated_mount_point_or_interface_is_exposed_once() {
+    let mut h = host("dup", "fgw", "dc-b", 0);
+    let fs = h.report.filesystems[0].clone();
+    h.report.filesystems.push(fs);
+    let eth = Interface {
+        name: "eth0".into(),
+        receive_bytes: 1,
+        ..Default::default()
+    };
+    h.report.interfaces = vec![eth.clone(), eth];
+    let samples = parse(&render(&[h], &IngestCounters::default(), NOW, 3));
+    one(
+        &samples,
+        "zerofault_host_filesystem_size_bytes",
+        &[("mountpoint", "/")],
+    );
+    one(
+        &samples,
+        "zerofault_host_network_receive_bytes_total",
+        &[("interface", "eth0")],
+    );
+}
+
+#[test]
+fn a_duplicate_agent_in_the_snapshot_is_exposed_once() {
+    let h = host("web-01", "fgw", "dc-a", 0);
+    let samples = parse(&render(&[h.clone(), h], &IngestCounters::default(), NOW, 3));
+    one(&samples, "zerofault_host_up", &[("agent", "web-01")]);
+    assert_eq!(one(&samples, "zerofault_collector_hosts", &[]), 1.0);
+}
+
+#[test]
+fn label_values_are_escaped() {
+    let mut h = host("web-01", "fgw", "dc-a", 0);
+    h.report.hostname = "we\"ird\\host\nname".into();
+    let samples = parse(&render(&[h], &IngestCounters::default(), NOW, 3));
+    assert_eq!(
+        one(
+            &samples,
+            "zerofault_host_up",
+            &[("host", "we\"ird\\host\nname")]
+        ),
+        1.0
+    );
+}
+
+#[test]
+fn every_reject_reason_is_present_from_the_start() {
+    let c = IngestCounters::default();
+    c.rejected(RejectReason::Malformed);
+    let samples = parse(&render(&[], &c, NOW, 3));
+    for reason in RejectReason::ALL {
+        let expected = if reason == RejectReason::Malformed {
+            1.0
+        } else {
+            0.0
+        };
+        assert_eq!(
+            one(
+                &samples,
+                "zerofault_collector_reports_rejected_total",
+                &[("reason", reason.as_str())]
+            ),
+            expected
+        );
+    }
+}
+
+#[test]
+fn interface_gauges_are_absent_when_unknown() {
+    let mut h = host("web-01", "fgw", "dc-a", 0);
+    h.report.interfaces = vec![
+        Interface {
+            name: "eth0".into(),
+            oper_state: "up".into(),
+            carrier: Some(true),
+            speed_bits_per_second: 10_000_000_000,
+            ..Default::default()
+        },
+        Interface {
+            name: "veth1".into(),
+            oper_state: "down".into(),
+            ..Default::default()
+        },
+    ];
+    let samples = parse(&render(&[h], &IngestCounters::default(), NOW, 3));
+    let get = |name, iface| one(&samples, name, &[("interface", iface)]);
+    assert_eq!(get("zerofault_host_network_up", "eth0"), 1.0);
+    assert_eq!(get("zerofault_host_network_up", "veth1"), 0.0);
+    assert_eq!(get("zerofault_host_network_carrier", "eth0"), 1.0);
+    assert_eq!(get("zerofault_host_network_speed_bytes", "eth0"), 1.25e9);
+    let absent = |name: &str| {
+        !samples
+            .iter()
+            .any(|(n, l, _)| n == name && l["interface"] == "veth1")
+    };
+    assert!(absent("zerofault_host_network_carrier"));
+    assert!(absent("zerofault_host_network_speed_bytes"));
+}

@@ -1,0 +1,254 @@
+//! Golden test of the `/metrics` exposition.
+//!
+//! The fixture reports in `tests/fixtures/*.json` (serde form of
+//! `zerofault_protocol::Report`: 3 hosts, 2 departments, 2 data centers, one host down) are
+//! rendered at a fixed time and compared byte for byte with `tests/golden/metrics.txt`.
+//! A change of the exposition is a change of the product's interface to every dashboard
+//! and alert built on it, so it must be deliberate: regenerate with
+//! `ZEROFAULT_UPDATE_GOLDEN=1 cargo test -p zerofault-collector --test golden_metrics`,
+//! review the diff, and update `docs/metrics.md` with it.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use zerofault_collector::expose::render;
+use zerofault_collector::state::{HostTable, IngestCounters, RejectReason};
+use zerofault_protocol::{Limits, Report};
+
+/// The scrape time of the golden output: 2026-01-01T00:00:00Z.
+const NOW_UNIX_MS: i64 = 1_767_225_600_000;
+const DOWN_AFTER_INTERVALS: u32 = 3;
+const PROMTOOL: &str = "/usr/bin/promtool";
+
+fn manifest_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn golden_path() -> PathBuf {
+    manifest_dir().join("tests/golden/metrics.txt")
+}
+
+/// The fixture reports, by file name. Each fixture's `timestamp_unix_ms` doubles as its
+/// receive time (the collector clock): the fixtures are written with an exact clock.
+fn fixture_reports() -> Vec<Report> {
+    let dir = manifest_dir().join("tests/fixtures");
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    paths.sort();
+    paths
+        .iter()
+        .map(|p| {
+            let text = std::fs::read_to_string(p).unwrap();
+            let report: Report = serde_json::from_str(&text)
+                .unwrap_or_else(|e| panic!("{}: not a Report: {e}", p.display()));
+            // Fixtures must be reports the collector would accept.
+            report
+                .validate(&Limits::default())
+                .unwrap_or_else(|e| panic!("{}: invalid fixture: {e}", p.display()));
+            report
+        })
+        .collect()
+}
+
+fn rendered() -> String {
+    let table = HostTable::default();
+    for report in fixture_reports() {
+        let received = report.timestamp_unix_ms;
+        table.update(report, received);
+    }
+    let counters = IngestCounters::default();
+    for _ in 0..1234 {
+        counters.accepted();
+    }
+    for _ in 0..5 {
+        counters.duplicate();
+    }
+    counters.rejected(RejectReason::AgentIdMismatch);
+    counters.rejected(RejectReason::AgentIdMismatch);
+    counters.rejected(RejectReason::TooLarge);
+    render(
+        &table.snapshot(),
+        &counters,
+        NOW_UNIX_MS,
+        DOWN_AFTER_INTERVALS,
+    )
+}
+
+#[test]
+fn fixtures_cover_the_cases_the_golden_file_is_meant_to_show() {
+    let reports = fixture_reports();
+    assert_eq!(reports.len(), 3);
+    let departments: std::collections::BTreeSet<_> = reports
+        .iter()
+        .map(|r| r.labels.as_ref().unwrap().department.clone())
+        .collect();
+    let datacenters: std::collections::BTreeSet<_> = reports
+        .iter()
+        .map(|r| r.labels.as_ref().unwrap().datacenter.clone())
+        .collect();
+    assert_eq!(departments.len(), 2);
+    assert_eq!(datacenters.len(), 2);
+    let text = rendered();
+    assert_eq!(text.matches("zerofault_host_up{").count(), 3);
+    assert_eq!(
+        text.lines()
+            .filter(|l| l.starts_with("zerofault_host_up{") && l.ends_with(" 0"))
+            .count(),
+        1,
+        "exactly one fixture host must be down at the golden time"
+    );
+}
+
+#[test]
+fn exposition_matches_golden_file() {
+    let got = rendered();
+    let path = golden_path();
+    if std::env::var_os("ZEROFAULT_UPDATE_GOLDEN").is_some_and(|v| v == "1") {
+        std::fs::write(&path, &got).unwrap();
+        eprintln!("updated {}", path.display());
+        return;
+    }
+    let want = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "reading {}: {e}\nGenerate it with: ZEROFAULT_UPDATE_GOLDEN=1 cargo test -p zerofault-collector --test golden_metrics",
+            path.display()
+        )
+    });
+    if got != want {
+        let first_diff = got
+            .lines()
+            .zip(want.lines())
+            .enumerate()
+            .find(|(_, (g, w))| g != w)
+            .map(|(i, (g, w))| {
+                format!(
+                    "first difference at line {}:\n  golden: {w}\n  now:    {g}",
+                    i + 1
+                )
+            })
+            .unwrap_or_else(|| {
+                format!(
+                    "one output is a prefix of the other ({} vs {} lines)",
+                    want.lines().count(),
+                    got.lines().count()
+                )
+            });
+        panic!(
+            "/metrics output differs from {}\n{first_diff}\n\n\
+             If the change is intended, regenerate the golden file with\n  \
+             ZEROFAULT_UPDATE_GOLDEN=1 cargo test -p zerofault-collector --test golden_metrics\n\
+             then review `git diff` and update docs/metrics.md to match.",
+            path.display()
+        );
+    }
+}
+
+/// One sample line: name, labels, value.
+type Sample = (String, BTreeMap<String, String>, f64);
+
+/// Parses sample lines. The fixtures' label values have no escapes, which this relies on
+/// (`render`'s unit tests cover escaping).
+fn parse(text: &str) -> Vec<Sample> {
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .map(|line| {
+            let (series, value) = line.rsplit_once(' ').unwrap();
+            let value: f64 = value.parse().unwrap();
+            match series.split_once('{') {
+                None => (series.to_owned(), BTreeMap::new(), value),
+                Some((name, labels)) => {
+                    let labels = labels
+                        .strip_suffix('}')
+                        .unwrap()
+                        .split("\",")
+                        .map(|kv| {
+                            let (k, v) = kv.split_once("=\"").unwrap();
+                            (k.to_owned(), v.trim_end_matches('"').to_owned())
+                        })
+                        .collect();
+                    (name.to_owned(), labels, value)
+                }
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn aggregates_equal_the_sum_over_hosts_of_the_per_host_series() {
+    let samples = parse(&rendered());
+    let value = |name: &str, scope: &str, key: &str| -> Vec<f64> {
+        samples
+            .iter()
+            .filter(|(n, l, _)| n == name && l.get(scope).map(String::as_str) == Some(key))
+            .map(|s| s.2)
+            .collect()
+    };
+    let pairs = [
+        ("cpu_cores", "zerofault_host_cpu_cores"),
+        ("memory_total_bytes", "zerofault_host_memory_total_bytes"),
+        ("memory_used_bytes", "zerofault_host_memory_used_bytes"),
+        (
+            "filesystem_size_bytes",
+            "zerofault_host_filesystem_size_bytes",
+        ),
+        (
+            "filesystem_used_bytes",
+            "zerofault_host_filesystem_used_bytes",
+        ),
+    ];
+    for (scope, keys) in [
+        ("department", ["fgw", "zrzy"]),
+        ("datacenter", ["dc-north", "dc-south"]),
+    ] {
+        for key in keys {
+            for (agg, per_host) in pairs {
+                let got = value(&format!("zerofault_{scope}_{agg}"), scope, key);
+                let sum: f64 = value(per_host, scope, key).iter().sum();
+                assert_eq!(got, [sum], "zerofault_{scope}_{agg}{{{scope}=\"{key}\"}}");
+            }
+            let up: f64 = value("zerofault_host_up", scope, key).iter().sum();
+            let known = value("zerofault_host_up", scope, key).len() as f64;
+            let hosts = |state: &str| -> f64 {
+                samples
+                    .iter()
+                    .filter(|(n, l, _)| {
+                        *n == format!("zerofault_{scope}_hosts")
+                            && l[scope] == key
+                            && l["state"] == state
+                    })
+                    .map(|s| s.2)
+                    .sum()
+            };
+            assert_eq!(hosts("up"), up, "{scope}={key} up");
+            assert_eq!(hosts("down"), known - up, "{scope}={key} down");
+        }
+    }
+}
+
+#[test]
+fn promtool_accepts_the_exposition() {
+    if !Path::new(PROMTOOL).exists() {
+        panic!(
+            "{PROMTOOL} not found: this test checks /metrics with Prometheus' own linter.\n\
+             Install Debian's Prometheus (`apt-get install prometheus`); ./scripts/test does that."
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("metrics.txt");
+    std::fs::write(&file, rendered()).unwrap();
+    let out = std::process::Command::new(PROMTOOL)
+        .args(["check", "metrics"])
+        .stdin(std::fs::File::open(&file).unwrap())
+        .output()
+        .expect("running promtool");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && stdout.trim().is_empty() && stderr.trim().is_empty(),
+        "promtool check metrics failed ({}):\n{stdout}\n{stderr}",
+        out.status
+    );
+}
