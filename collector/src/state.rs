@@ -39,10 +39,11 @@ pub struct HostTable {
 }
 
 /// Whether `new` should replace `old` as the host's newest state. A replay or a late
-/// report of the same boot with a lower sequence must not roll the state back; a report of a
-/// different boot always wins because it arrived later (the agent restarted).
+/// backfilled report (lower sequence, older timestamp, possibly of an earlier boot) must not
+/// roll the state back. The sequence is persisted by the agent and increases across boots;
+/// the timestamp covers an agent whose state directory was wiped (sequence restarted).
 fn supersedes(old: &HostEntry, new: &Report) -> bool {
-    old.report.boot_id != new.boot_id || new.sequence > old.report.sequence
+    new.sequence > old.report.sequence || new.timestamp_unix_ms > old.report.timestamp_unix_ms
 }
 
 impl HostTable {
@@ -182,6 +183,7 @@ mod tests {
             agent_id: agent.into(),
             boot_id: boot.into(),
             sequence: seq,
+            timestamp_unix_ms: 1_000 * seq as i64,
             interval_ms: 15_000,
             ..Default::default()
         }
@@ -198,10 +200,20 @@ mod tests {
     }
 
     #[test]
-    fn a_new_boot_replaces_even_with_lower_sequence() {
+    fn a_late_report_of_an_earlier_boot_does_not_roll_back() {
         let t = HostTable::default();
-        t.update(report("a", "b1", 5), 1000);
-        t.update(report("a", "b2", 1), 2000);
+        t.update(report("a", "b2", 10), 2000);
+        t.update(report("a", "b1", 5), 3000);
+        assert_eq!(t.snapshot()[0].report.boot_id, "b2");
+    }
+
+    #[test]
+    fn a_restarted_sequence_with_a_newer_timestamp_replaces() {
+        let t = HostTable::default();
+        t.update(report("a", "b1", 500), 1000);
+        let mut fresh = report("a", "b2", 1);
+        fresh.timestamp_unix_ms = 1_000_000;
+        t.update(fresh, 2000);
         assert_eq!(t.snapshot()[0].report.boot_id, "b2");
     }
 
@@ -222,7 +234,11 @@ mod tests {
         let t = HostTable::default();
         t.update(report("b", "x", 1), 1);
         t.update(report("a", "x", 1), 1);
-        let ids: Vec<_> = t.snapshot().into_iter().map(|e| e.report.agent_id).collect();
+        let ids: Vec<_> = t
+            .snapshot()
+            .into_iter()
+            .map(|e| e.report.agent_id)
+            .collect();
         assert_eq!(ids, ["a", "b"]);
     }
 
