@@ -1,0 +1,706 @@
+//! The agent's config file (`agent.yaml`): what the operator writes, and the checked,
+//! resolved [`Config`] the rest of the agent uses.
+//!
+//! Loading is two steps so that every error names the file, the key and the fix:
+//! serde-saphyr parses the YAML into [`FileConfig`] (unknown keys and YAML syntax errors are
+//! reported with their line), then [`FileConfig::validate`] checks values and resolves paths,
+//! collecting every problem rather than stopping at the first.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use zerofault_protocol::{Labels, is_valid_agent_id};
+
+use crate::duration::{format_duration, parse_duration};
+
+/// Shortest accepted `interval`: below a second the agent would cost more than it measures.
+pub const MIN_INTERVAL: Duration = Duration::from_secs(1);
+/// Longest accepted `interval`: the protocol's limit (one day).
+pub const MAX_INTERVAL: Duration =
+    Duration::from_millis(zerofault_protocol::MAX_INTERVAL_MS as u64);
+/// Shortest accepted `collector.timeout`: a TLS handshake across a WAN needs this much.
+pub const MIN_TIMEOUT: Duration = Duration::from_secs(1);
+/// Longest accepted `collector.timeout`.
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(600);
+/// Longest label value the collector accepts (see `Report::validate`).
+pub const MAX_LABEL_BYTES: usize = 128;
+
+/// The agent config file as written (`configs/agent.yaml` documents every key).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// Identity and local state of this agent.
+    #[serde(default)]
+    pub agent: AgentSection,
+    /// Organisation labels sent with every report; the collector aggregates by them.
+    #[serde(default)]
+    pub labels: LabelsSection,
+    /// Where reports go.
+    #[serde(default)]
+    pub collector: CollectorSection,
+    /// Certificates for mutual TLS with the collector.
+    #[serde(default)]
+    pub tls: TlsSection,
+    /// Collection interval, a duration string such as `15s`.
+    #[serde(default = "default_interval")]
+    pub interval: String,
+}
+
+/// `agent:` section.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentSection {
+    /// Agent id, `[A-Za-z0-9._-]{1,128}`; must equal the common name of the client
+    /// certificate. Required.
+    #[serde(default)]
+    pub id: String,
+    /// Directory for the agent's state (the persisted report sequence number).
+    #[serde(default = "default_state_dir")]
+    pub state_dir: PathBuf,
+}
+
+impl Default for AgentSection {
+    fn default() -> Self {
+        Self {
+            id: String::new(),
+            state_dir: default_state_dir(),
+        }
+    }
+}
+
+/// `labels:` section; every label is optional.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LabelsSection {
+    /// Department (单位/部门) code.
+    #[serde(default)]
+    pub department: String,
+    /// Business system (业务系统) code.
+    #[serde(default)]
+    pub business_system: String,
+    /// Data center code.
+    #[serde(default)]
+    pub datacenter: String,
+    /// Network site code.
+    #[serde(default)]
+    pub site: String,
+}
+
+/// `collector:` section.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CollectorSection {
+    /// Base URL of the collector's ingest listener, `https://host:port`. Required.
+    #[serde(default)]
+    pub url: String,
+    /// Timeout of one report upload (connect + TLS + request + response), e.g. `10s`.
+    #[serde(default = "default_timeout")]
+    pub timeout: String,
+}
+
+impl Default for CollectorSection {
+    fn default() -> Self {
+        Self {
+            url: String::new(),
+            timeout: default_timeout(),
+        }
+    }
+}
+
+/// `tls:` section; all three files are required and PEM encoded.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsSection {
+    /// CA certificate(s) the collector's server certificate must chain to; the only roots
+    /// trusted.
+    #[serde(default)]
+    pub ca: PathBuf,
+    /// This agent's client certificate (chain), leaf first.
+    #[serde(default)]
+    pub cert: PathBuf,
+    /// Private key of the client certificate (PKCS#8, PKCS#1 or SEC1).
+    #[serde(default)]
+    pub key: PathBuf,
+}
+
+fn default_interval() -> String {
+    "15s".to_owned()
+}
+
+fn default_timeout() -> String {
+    "10s".to_owned()
+}
+
+fn default_state_dir() -> PathBuf {
+    PathBuf::from("/var/lib/zerofault/agent")
+}
+
+/// Checked and resolved configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// The file this came from (for messages).
+    pub path: PathBuf,
+    /// Agent id.
+    pub agent_id: String,
+    /// State directory, absolute or relative to the working directory if the config path was.
+    pub state_dir: PathBuf,
+    /// Labels, as sent in every report.
+    pub labels: Labels,
+    /// Collector base URL without a trailing slash.
+    pub collector_url: String,
+    /// Timeout of one upload.
+    pub collector_timeout: Duration,
+    /// TLS file paths, resolved.
+    pub tls: TlsPaths,
+    /// Collection interval.
+    pub interval: Duration,
+}
+
+impl Config {
+    /// Full URL of the ingest endpoint.
+    pub fn ingest_url(&self) -> String {
+        format!("{}{}", self.collector_url, zerofault_protocol::INGEST_PATH)
+    }
+}
+
+/// Resolved paths of the TLS files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsPaths {
+    /// CA certificate(s).
+    pub ca: PathBuf,
+    /// Client certificate chain.
+    pub cert: PathBuf,
+    /// Client private key.
+    pub key: PathBuf,
+}
+
+/// Whether [`load`] opens the TLS files. Off only for checking a config's structure where
+/// the certificates are not installed (e.g. the example config in the repository).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckFiles {
+    /// Check that the TLS files exist and parse as PEM, and that the key matches the cert.
+    Yes,
+    /// Skip every file-system check.
+    No,
+}
+
+/// One problem with one key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Issue {
+    /// Dotted key path, e.g. `collector.url`.
+    pub key: &'static str,
+    /// What is wrong and how to fix it.
+    pub message: String,
+}
+
+/// Why a config file could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("{}: cannot read the config file: {source}", path.display())]
+    Read {
+        /// The config file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file is not valid YAML for this schema (syntax, unknown key, wrong type); the
+    /// message from serde-saphyr carries the line and column.
+    #[error("{}: {message}", path.display())]
+    Parse {
+        /// The config file.
+        path: PathBuf,
+        /// serde-saphyr's message.
+        message: String,
+    },
+    /// The file parsed but some values are wrong.
+    #[error("{}", Issues { path, issues })]
+    Invalid {
+        /// The config file.
+        path: PathBuf,
+        /// Every problem found.
+        issues: Vec<Issue>,
+    },
+}
+
+struct Issues<'a> {
+    path: &'a Path,
+    issues: &'a [Issue],
+}
+
+impl fmt::Display for Issues<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, issue) in self.issues.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(
+                f,
+                "{}: key '{}': {}",
+                self.path.display(),
+                issue.key,
+                issue.message
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// Reads, parses and validates the config file at `path`.
+pub fn load(path: &Path, check_files: CheckFiles) -> Result<Config, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    let file = parse(path, &text)?;
+    file.validate(path, check_files)
+}
+
+/// Parses YAML text; `path` only names the file in errors.
+pub fn parse(path: &Path, text: &str) -> Result<FileConfig, ConfigError> {
+    // An empty document deserializes as "no value"; treat it as an empty mapping so the
+    // operator gets "agent.id is required" rather than a type error.
+    if text.trim().is_empty() {
+        return Ok(FileConfig {
+            interval: default_interval(),
+            ..FileConfig::default()
+        });
+    }
+    serde_saphyr::from_str(text).map_err(|e| ConfigError::Parse {
+        path: path.to_owned(),
+        message: e.to_string(),
+    })
+}
+
+fn resolve(base: &Path, p: &Path) -> PathBuf {
+    if p.is_absolute() {
+        p.to_owned()
+    } else {
+        base.join(p)
+    }
+}
+
+fn check_duration(
+    issues: &mut Vec<Issue>,
+    key: &'static str,
+    value: &str,
+    min: Duration,
+    max: Duration,
+) -> Duration {
+    match parse_duration(value) {
+        Ok(d) if d < min => {
+            issues.push(Issue {
+                key,
+                message: format!(
+                    "{value:?} is too short; use at least {}",
+                    format_duration(min)
+                ),
+            });
+            min
+        }
+        Ok(d) if d > max => {
+            issues.push(Issue {
+                key,
+                message: format!(
+                    "{value:?} is too long; use at most {}",
+                    format_duration(max)
+                ),
+            });
+            max
+        }
+        Ok(d) => d,
+        Err(e) => {
+            issues.push(Issue {
+                key,
+                message: e.to_string(),
+            });
+            min
+        }
+    }
+}
+
+/// Checks a collector URL: `https://host[:port][/prefix]`, no query or fragment. Returns it
+/// without a trailing slash.
+pub fn check_collector_url(url: &str) -> Result<String, String> {
+    if url.is_empty() {
+        return Err(
+            "is required; set the collector's ingest URL, e.g. https://collector.example:7443"
+                .into(),
+        );
+    }
+    let parsed = reqwest::Url::parse(url).map_err(|e| {
+        format!("{url:?} is not a valid URL ({e}); write e.g. https://collector.example:7443")
+    })?;
+    if parsed.scheme() != "https" {
+        return Err(format!(
+            "{url:?} uses {}://; reports are only sent over mutual TLS, use https://",
+            parsed.scheme()
+        ));
+    }
+    if parsed.host_str().is_none_or(str::is_empty) {
+        return Err(format!(
+            "{url:?} has no host; write e.g. https://collector.example:7443"
+        ));
+    }
+    if parsed.query().is_some() || parsed.fragment().is_some() {
+        return Err(format!(
+            "{url:?} has a query or fragment; give only https://host:port"
+        ));
+    }
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err(format!(
+            "{url:?} contains credentials; the agent authenticates with its certificate, remove them"
+        ));
+    }
+    Ok(url.trim_end_matches('/').to_owned())
+}
+
+impl FileConfig {
+    /// Checks every value, resolves relative paths against the config file's directory, and
+    /// (with [`CheckFiles::Yes`]) loads the TLS files. Reports every problem at once.
+    pub fn validate(self, path: &Path, check_files: CheckFiles) -> Result<Config, ConfigError> {
+        let mut issues = Vec::new();
+        // Absolute, so paths in logs and errors are unambiguous whatever the working
+        // directory; `absolute` does not touch the file system.
+        let base = std::path::absolute(path)
+            .unwrap_or_else(|_| path.to_owned())
+            .parent()
+            .map(Path::to_owned)
+            .unwrap_or_else(|| PathBuf::from("."));
+
+        let id = self.agent.id.trim().to_owned();
+        if id.is_empty() {
+            issues.push(Issue {
+                key: "agent.id",
+                message: "is required; set it to this agent's id, the common name of its certificate (e.g. web-01)".into(),
+            });
+        } else if !is_valid_agent_id(&id) {
+            issues.push(Issue {
+                key: "agent.id",
+                message: format!(
+                    "{id:?} is not a valid id; use 1 to 128 ASCII letters, digits, '.', '_' or '-'"
+                ),
+            });
+        }
+
+        if self.agent.state_dir.as_os_str().is_empty() {
+            issues.push(Issue {
+                key: "agent.state_dir",
+                message: "is empty; remove the key for the default /var/lib/zerofault/agent or name a directory".into(),
+            });
+        }
+        let state_dir = resolve(&base, &self.agent.state_dir);
+
+        let labels = Labels {
+            department: self.labels.department,
+            business_system: self.labels.business_system,
+            datacenter: self.labels.datacenter,
+            site: self.labels.site,
+        };
+        for (key, value) in [
+            ("labels.department", &labels.department),
+            ("labels.business_system", &labels.business_system),
+            ("labels.datacenter", &labels.datacenter),
+            ("labels.site", &labels.site),
+        ] {
+            if value.len() > MAX_LABEL_BYTES {
+                issues.push(Issue {
+                    key,
+                    message: format!(
+                        "is {} bytes long; use at most {MAX_LABEL_BYTES} (a code, not a description)",
+                        value.len()
+                    ),
+                });
+            }
+        }
+
+        let collector_url = match check_collector_url(self.collector.url.trim()) {
+            Ok(u) => u,
+            Err(message) => {
+                issues.push(Issue {
+                    key: "collector.url",
+                    message,
+                });
+                String::new()
+            }
+        };
+        let collector_timeout = check_duration(
+            &mut issues,
+            "collector.timeout",
+            &self.collector.timeout,
+            MIN_TIMEOUT,
+            MAX_TIMEOUT,
+        );
+        let interval = check_duration(
+            &mut issues,
+            "interval",
+            &self.interval,
+            MIN_INTERVAL,
+            MAX_INTERVAL,
+        );
+
+        let mut tls_ok = true;
+        for (key, p) in [
+            ("tls.ca", &self.tls.ca),
+            ("tls.cert", &self.tls.cert),
+            ("tls.key", &self.tls.key),
+        ] {
+            if p.as_os_str().is_empty() {
+                tls_ok = false;
+                issues.push(Issue {
+                    key,
+                    message: "is required; give the path of a PEM file".into(),
+                });
+            }
+        }
+        let tls = TlsPaths {
+            ca: resolve(&base, &self.tls.ca),
+            cert: resolve(&base, &self.tls.cert),
+            key: resolve(&base, &self.tls.key),
+        };
+        if tls_ok && check_files == CheckFiles::Yes {
+            use crate::transport::tls::{client_config, load_certs, load_key};
+            // Each file on its own first, so one run names every broken file.
+            let errors: Vec<_> = [
+                load_certs("tls.ca", &tls.ca).err(),
+                load_certs("tls.cert", &tls.cert).err(),
+                load_key("tls.key", &tls.key).err(),
+            ]
+            .into_iter()
+            .flatten()
+            .collect();
+            let errors = if errors.is_empty() {
+                client_config(&tls).err().into_iter().collect()
+            } else {
+                errors
+            };
+            issues.extend(errors.into_iter().map(|e| Issue {
+                key: e.key(),
+                message: e.to_string(),
+            }));
+        }
+
+        if !issues.is_empty() {
+            return Err(ConfigError::Invalid {
+                path: path.to_owned(),
+                issues,
+            });
+        }
+        Ok(Config {
+            path: path.to_owned(),
+            agent_id: id,
+            state_dir,
+            labels,
+            collector_url,
+            collector_timeout,
+            tls,
+            interval,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = "\
+agent:
+  id: web-01
+labels:
+  department: fgw
+  datacenter: dc-north
+collector:
+  url: https://collector.example:7443/
+tls:
+  ca: pki/ca.pem
+  cert: /etc/zerofault/agent.pem
+  key: agent.key
+";
+
+    fn load_str(text: &str) -> Result<Config, ConfigError> {
+        let path = Path::new("/etc/zerofault/agent.yaml");
+        parse(path, text)?.validate(path, CheckFiles::No)
+    }
+
+    fn issues(text: &str) -> Vec<Issue> {
+        match load_str(text) {
+            Err(ConfigError::Invalid { issues, .. }) => issues,
+            other => panic!("expected validation issues, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn good_config_gets_defaults_and_resolved_paths() {
+        let c = load_str(GOOD).unwrap();
+        assert_eq!(c.agent_id, "web-01");
+        assert_eq!(c.state_dir, PathBuf::from("/var/lib/zerofault/agent"));
+        assert_eq!(c.labels.department, "fgw");
+        assert_eq!(c.labels.site, "");
+        assert_eq!(c.collector_url, "https://collector.example:7443");
+        assert_eq!(
+            c.ingest_url(),
+            "https://collector.example:7443/api/v1/report"
+        );
+        assert_eq!(c.collector_timeout, Duration::from_secs(10));
+        assert_eq!(c.interval, Duration::from_secs(15));
+        assert_eq!(c.tls.ca, PathBuf::from("/etc/zerofault/pki/ca.pem"));
+        assert_eq!(c.tls.cert, PathBuf::from("/etc/zerofault/agent.pem"));
+        assert_eq!(c.tls.key, PathBuf::from("/etc/zerofault/agent.key"));
+    }
+
+    #[test]
+    fn relative_state_dir_is_resolved_against_the_config_dir() {
+        let c = load_str(&format!("{GOOD}\n")).unwrap();
+        assert!(c.state_dir.is_absolute());
+        let text = GOOD.replace("  id: web-01\n", "  id: web-01\n  state_dir: state\n");
+        let c = load_str(&text).unwrap();
+        assert_eq!(c.state_dir, PathBuf::from("/etc/zerofault/state"));
+    }
+
+    #[test]
+    fn unknown_key_is_named_with_its_line() {
+        let text = GOOD
+            .replace("interval", "x")
+            .replace("collector:\n", "collector:\n  urll: https://x\n");
+        let err = load_str(&text).unwrap_err().to_string();
+        assert!(err.starts_with("/etc/zerofault/agent.yaml: "), "{err}");
+        assert!(err.contains("urll"), "{err}");
+        assert!(err.contains("line 7"), "{err}");
+    }
+
+    #[test]
+    fn unknown_top_level_key_is_named() {
+        let err = load_str(&format!("{GOOD}intervall: 15s\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("intervall"), "{err}");
+    }
+
+    #[test]
+    fn yaml_syntax_error_names_file_and_line() {
+        let err = load_str("agent:\n  id: [web\n").unwrap_err().to_string();
+        assert!(err.starts_with("/etc/zerofault/agent.yaml: "), "{err}");
+        assert!(err.contains("line"), "{err}");
+    }
+
+    #[test]
+    fn bad_duration_is_named() {
+        let is = issues(&format!("{GOOD}interval: 15\n"));
+        assert_eq!(is.len(), 1);
+        assert_eq!(is[0].key, "interval");
+        assert!(is[0].message.contains("no unit"), "{is:?}");
+
+        let is = issues(&format!("{GOOD}interval: 0s\n"));
+        assert_eq!(
+            load_str(&format!("{GOOD}interval: 0s\n"))
+                .unwrap_err()
+                .to_string(),
+            "/etc/zerofault/agent.yaml: key 'interval': \"0s\" is too short; use at least 1s"
+        );
+        assert_eq!(is[0].key, "interval");
+
+        let is = issues(&GOOD.replace("collector:\n", "collector:\n  timeout: 10 minutes\n"));
+        assert_eq!(is[0].key, "collector.timeout");
+        assert!(is[0].message.contains("unknown unit"), "{is:?}");
+
+        let is = issues(&format!("{GOOD}interval: 2d\n"));
+        assert_eq!(is[0].key, "interval");
+        let is = issues(&format!("{GOOD}interval: 25h\n"));
+        assert!(is[0].message.contains("at most 24h"), "{is:?}");
+    }
+
+    #[test]
+    fn missing_id_is_named() {
+        let is = issues(&GOOD.replace("  id: web-01\n", "  state_dir: /tmp/x\n"));
+        assert_eq!(is.len(), 1);
+        assert_eq!(is[0].key, "agent.id");
+        assert!(is[0].message.contains("required"));
+        let is = issues(&GOOD.replace("agent:\n  id: web-01\n", ""));
+        assert_eq!(is[0].key, "agent.id");
+    }
+
+    #[test]
+    fn invalid_id_is_named() {
+        let is = issues(&GOOD.replace("web-01", "web 01/x"));
+        assert_eq!(is[0].key, "agent.id");
+        assert!(is[0].message.contains("not a valid id"));
+    }
+
+    #[test]
+    fn http_url_is_refused() {
+        let is = issues(&GOOD.replace("https://", "http://"));
+        assert_eq!(is.len(), 1);
+        assert_eq!(is[0].key, "collector.url");
+        assert!(is[0].message.contains("use https://"), "{is:?}");
+    }
+
+    #[test]
+    fn collector_url_checks() {
+        assert!(check_collector_url("").is_err());
+        assert!(check_collector_url("collector:7443").is_err());
+        assert!(check_collector_url("https://c:7443/?a=b").is_err());
+        assert!(check_collector_url("https://u:p@c:7443").is_err());
+        assert_eq!(
+            check_collector_url("https://c:7443/zf/").unwrap(),
+            "https://c:7443/zf"
+        );
+        assert_eq!(
+            check_collector_url("https://[::1]:7443").unwrap(),
+            "https://[::1]:7443"
+        );
+    }
+
+    #[test]
+    fn missing_sections_are_all_reported() {
+        let is = issues("");
+        let keys: Vec<_> = is.iter().map(|i| i.key).collect();
+        assert_eq!(
+            keys,
+            ["agent.id", "collector.url", "tls.ca", "tls.cert", "tls.key"]
+        );
+    }
+
+    #[test]
+    fn long_label_is_named() {
+        let long = "x".repeat(129);
+        let is = issues(&GOOD.replace("dc-north", &long));
+        assert_eq!(is[0].key, "labels.datacenter");
+    }
+
+    #[test]
+    fn wrong_type_names_the_key() {
+        let err = load_str(&GOOD.replace("department: fgw", "department: [a, b]"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("department") || err.contains("line 4"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn example_config_in_the_repository_is_structurally_valid() {
+        let path = Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../configs/agent.yaml"
+        ));
+        let c = load(path, CheckFiles::No).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(c.interval, Duration::from_secs(15));
+        assert_eq!(c.collector_timeout, Duration::from_secs(10));
+        assert!(c.collector_url.starts_with("https://"));
+    }
+
+    #[test]
+    fn missing_tls_files_are_named_with_their_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("agent.yaml");
+        std::fs::write(&path, GOOD).unwrap();
+        let err = load(&path, CheckFiles::Yes).unwrap_err().to_string();
+        assert!(err.contains("key 'tls.ca'"), "{err}");
+        assert!(err.contains("pki/ca.pem"), "{err}");
+        assert!(err.contains("key 'tls.key'"), "{err}");
+        assert!(err.contains("agent.key"), "{err}");
+    }
+}

@@ -1,0 +1,153 @@
+//! Human durations as written in config files: an integer and a unit, `500ms`, `15s`, `2m`,
+//! `1h`. Kept deliberately small: one number, one unit, no fractions, so a value reads the
+//! same to an operator and to the agent.
+
+use std::time::Duration;
+
+/// Why a duration string was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DurationError {
+    /// The string is empty or only whitespace.
+    #[error("is empty; write a number and a unit, e.g. 15s")]
+    Empty,
+    /// The string does not start with a decimal integer.
+    #[error("{0:?} does not start with a whole number; write e.g. 15s or 500ms")]
+    NoNumber(String),
+    /// A number without a unit: ambiguous (seconds? milliseconds?), so refused.
+    #[error("{0:?} has no unit; write e.g. {0}s (units: ms, s, m, h)")]
+    NoUnit(String),
+    /// The unit is not one of `ms`, `s`, `m`, `h`.
+    #[error("{value:?} has unknown unit {unit:?}; use ms, s, m or h")]
+    UnknownUnit {
+        /// The whole value.
+        value: String,
+        /// The unit found.
+        unit: String,
+    },
+    /// The value does not fit in a `Duration`.
+    #[error("{0:?} is too large")]
+    Overflow(String),
+}
+
+/// Parses `"<integer><unit>"` with unit `ms`, `s`, `m` or `h` (surrounding whitespace allowed).
+pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
+    let s = text.trim();
+    if s.is_empty() {
+        return Err(DurationError::Empty);
+    }
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (digits, unit) = s.split_at(split);
+    if digits.is_empty() {
+        return Err(DurationError::NoNumber(s.to_owned()));
+    }
+    if unit.is_empty() {
+        return Err(DurationError::NoUnit(s.to_owned()));
+    }
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| DurationError::Overflow(s.to_owned()))?;
+    let millis_per_unit: u64 = match unit.trim_start() {
+        "ms" => 1,
+        "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        other => {
+            return Err(DurationError::UnknownUnit {
+                value: s.to_owned(),
+                unit: other.to_owned(),
+            });
+        }
+    };
+    n.checked_mul(millis_per_unit)
+        .map(Duration::from_millis)
+        .ok_or_else(|| DurationError::Overflow(s.to_owned()))
+}
+
+/// Formats a duration in the largest unit that represents it exactly, the inverse of
+/// [`parse_duration`] for whole milliseconds (used in messages that suggest a fix).
+pub fn format_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms == 0 {
+        "0s".to_owned()
+    } else if ms.is_multiple_of(3_600_000) {
+        format!("{}h", ms / 3_600_000)
+    } else if ms.is_multiple_of(60_000) {
+        format!("{}m", ms / 60_000)
+    } else if ms.is_multiple_of(1_000) {
+        format!("{}s", ms / 1_000)
+    } else {
+        format!("{ms}ms")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_every_unit() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("15s"), Ok(Duration::from_secs(15)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+        assert_eq!(parse_duration("0s"), Ok(Duration::ZERO));
+        assert_eq!(parse_duration(" 10s "), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("10 s"), Ok(Duration::from_secs(10)));
+    }
+
+    #[test]
+    fn refuses_bad_values() {
+        assert_eq!(parse_duration(""), Err(DurationError::Empty));
+        assert_eq!(parse_duration("  "), Err(DurationError::Empty));
+        assert_eq!(
+            parse_duration("15"),
+            Err(DurationError::NoUnit("15".into()))
+        );
+        assert_eq!(
+            parse_duration("s"),
+            Err(DurationError::NoNumber("s".into()))
+        );
+        assert_eq!(
+            parse_duration("-1s"),
+            Err(DurationError::NoNumber("-1s".into()))
+        );
+        assert_eq!(
+            parse_duration("1.5s"),
+            Err(DurationError::UnknownUnit {
+                value: "1.5s".into(),
+                unit: ".5s".into()
+            })
+        );
+        assert_eq!(
+            parse_duration("3d"),
+            Err(DurationError::UnknownUnit {
+                value: "3d".into(),
+                unit: "d".into()
+            })
+        );
+        assert_eq!(
+            parse_duration("99999999999999999999s"),
+            Err(DurationError::Overflow("99999999999999999999s".into()))
+        );
+        assert_eq!(
+            parse_duration("18446744073709551615h"),
+            Err(DurationError::Overflow("18446744073709551615h".into()))
+        );
+    }
+
+    #[test]
+    fn messages_suggest_a_fix() {
+        assert_eq!(
+            parse_duration("15").unwrap_err().to_string(),
+            "\"15\" has no unit; write e.g. 15s (units: ms, s, m, h)"
+        );
+    }
+
+    #[test]
+    fn format_round_trips() {
+        for s in ["500ms", "15s", "2m", "1h", "90s", "1500ms"] {
+            assert_eq!(format_duration(parse_duration(s).unwrap()), s);
+        }
+        assert_eq!(format_duration(Duration::ZERO), "0s");
+    }
+}

@@ -1,0 +1,316 @@
+//! zerofault agent: collects host capacity (CPU, memory, filesystems, interfaces, uptime)
+//! every interval and sends it to the collector over mutual TLS.
+//!
+//! The binary (`src/main.rs`) only parses the command line and sets up logging; everything
+//! else is here so it can be tested.
+#![forbid(unsafe_code)]
+
+pub mod config;
+pub mod duration;
+pub mod probe;
+pub mod queue;
+pub mod reporter;
+pub mod sequence;
+pub mod summary;
+pub mod transport;
+
+use std::path::PathBuf;
+use std::pin::pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use tokio::time::{Instant, MissedTickBehavior};
+use tracing::{error, info, warn};
+use zerofault_protocol::{Limits, Report, encode_report};
+
+use crate::config::{CheckFiles, Config};
+use crate::queue::{DEFAULT_CAPACITY, Queued, ReportQueue};
+use crate::reporter::Reporter;
+use crate::sequence::Sequence;
+use crate::transport::Transport;
+
+/// Time between the CPU probe's first sample and the first collection: CPU usage is a
+/// difference of two samples, and sysinfo needs at least 200 ms between them.
+pub const CPU_PRIME: Duration = Duration::from_millis(300);
+
+/// Command line of `zerofault-agent`.
+#[derive(Debug, Parser)]
+#[command(
+    name = "zerofault-agent",
+    version,
+    about = "zerofault agent: reports host capacity to the zerofault collector over mutual TLS",
+    long_about = "zerofault agent: every interval (default 15s) collects CPU, memory, swap, \
+filesystems, network interfaces, uptime and OS facts into one compact report (protobuf + \
+zstd) and sends it to the collector over mutual TLS, retrying with jittered backoff.\n\n\
+Logs go to stderr; set RUST_LOG (e.g. RUST_LOG=debug) to change the level (default info).\n\
+Exit codes: 0 success, 1 runtime or validation failure, 2 usage error."
+)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Report every interval until SIGTERM or SIGINT.
+    #[command(
+        long_about = "Collect a report every `interval` and send it to `collector.url` until \
+SIGTERM or SIGINT. Collection keeps its schedule while the collector is slow or unreachable: \
+reports wait in a bounded in-memory queue (10000 reports; the oldest is dropped when full) \
+and are retried with jittered exponential backoff. Reports the collector refuses with a 4xx \
+other than 429 are logged and dropped."
+    )]
+    Run {
+        /// Agent config file (YAML), e.g. /etc/zerofault/agent.yaml.
+        #[arg(long, short, value_name = "FILE")]
+        config: PathBuf,
+    },
+    /// Collect one report and print it; nothing is sent.
+    #[command(
+        long_about = "Collect one report and print it to stdout without sending it: a short \
+summary, or the full report as JSON with --json. Takes about a third of a second (CPU usage \
+needs two samples). Does not advance the persisted sequence number and needs no certificates."
+    )]
+    Once {
+        /// Agent config file (YAML).
+        #[arg(long, short, value_name = "FILE")]
+        config: PathBuf,
+        /// Print the report as pretty JSON (the protocol's field names) instead of a summary.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check a config file, including its TLS files; print "OK: FILE" or every error.
+    #[command(
+        long_about = "Check a config file: YAML syntax, unknown keys, required keys, values \
+(durations, URL, agent id) and that the TLS files exist, are PEM, and that the key matches \
+the certificate. Prints \"OK: FILE\" and exits 0, or prints every problem (file, key and \
+fix) and exits 1."
+    )]
+    Validate {
+        /// Agent config file (YAML).
+        #[arg(long, short, value_name = "FILE")]
+        config: PathBuf,
+    },
+}
+
+/// Runs a parsed command line; returns the process exit code.
+pub fn main_with(cli: Cli) -> i32 {
+    match cli.command {
+        Command::Validate { config } => match config::load(&config, CheckFiles::Yes) {
+            Ok(_) => {
+                println!("OK: {}", config.display());
+                0
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                1
+            }
+        },
+        Command::Once { config, json } => {
+            // `once` only reads: certificates may not be installed yet.
+            let config = match config::load(&config, CheckFiles::No) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return 1;
+                }
+            };
+            match once(&config, json) {
+                Ok(text) => {
+                    print!("{text}");
+                    0
+                }
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    1
+                }
+            }
+        }
+        Command::Run { config } => {
+            let config = match config::load(&config, CheckFiles::Yes) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return 1;
+                }
+            };
+            // One thread: the agent's work is a few file reads and one upload per interval;
+            // a multi-threaded runtime would only add threads and memory.
+            let runtime = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(r) => r,
+                Err(e) => {
+                    error!("cannot start the async runtime: {e}");
+                    return 1;
+                }
+            };
+            match runtime.block_on(run(config, shutdown_signal())) {
+                Ok(()) => 0,
+                Err(e) => {
+                    error!("{e:#}");
+                    1
+                }
+            }
+        }
+    }
+}
+
+/// Collects one report (sampling CPU over [`CPU_PRIME`]) and renders it as JSON or as a
+/// summary. Sends nothing and persists nothing.
+pub fn once(config: &Config, json: bool) -> anyhow::Result<String> {
+    let mut reporter = Reporter::new(config, Sequence::read_only(&config.state_dir));
+    std::thread::sleep(CPU_PRIME);
+    let report = reporter.collect();
+    if let Err(e) = report.validate(&Limits::default()) {
+        // Still print it: the operator running `once` is exactly who needs to see why.
+        warn!("this report would be refused by the collector: {e}");
+    }
+    let encoded = encode_report(&report);
+    if json {
+        let mut text = serde_json::to_string_pretty(&report)?;
+        text.push('\n');
+        Ok(text)
+    } else {
+        Ok(summary::summarize(&report, encoded.len()))
+    }
+}
+
+/// Resolves on SIGTERM or SIGINT.
+pub async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                warn!("cannot listen for SIGTERM ({e}); stop the agent with SIGINT");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        _ = term => info!("SIGTERM received, stopping"),
+        _ = tokio::signal::ctrl_c() => info!("SIGINT received, stopping"),
+    }
+}
+
+/// Number of whole ticks skipped between two consecutive scheduled ticks.
+pub fn missed_ticks(previous: Instant, scheduled: Instant, period: Duration) -> u64 {
+    let gap = scheduled.saturating_duration_since(previous).as_nanos();
+    let period = period.as_nanos().max(1);
+    u64::try_from((gap / period).saturating_sub(1)).unwrap_or(u64::MAX)
+}
+
+/// Validates and enqueues one report; a report failing validation is a bug in a probe
+/// (the collector would refuse it with 400), so it is logged and not sent.
+fn enqueue(queue: &ReportQueue, report: &Report) {
+    if let Err(e) = report.validate(&Limits::default()) {
+        error!(
+            sequence = report.sequence,
+            "bug: the report failed validation and is not sent: {e}"
+        );
+        return;
+    }
+    queue.push(Queued {
+        sequence: report.sequence,
+        body: encode_report(report),
+    });
+}
+
+/// The `run` loop: collect on a fixed schedule, queue, send in the background, until
+/// `shutdown` resolves.
+pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+    let transport = Transport::new(&config)?;
+    let queue = Arc::new(ReportQueue::new(DEFAULT_CAPACITY));
+    let mut reporter = Reporter::new(&config, Sequence::open(&config.state_dir));
+    info!(
+        agent_id = %config.agent_id,
+        url = transport.url(),
+        interval = %duration::format_duration(config.interval),
+        probes = ?reporter.probe_names(),
+        version = env!("CARGO_PKG_VERSION"),
+        "zerofault agent started"
+    );
+    let sender = tokio::spawn(transport::send_loop(transport, queue.clone()));
+
+    // interval_at keeps a fixed grid (start + k * interval): collection time and upload
+    // time never push the schedule later.
+    let mut ticker = tokio::time::interval_at(Instant::now() + CPU_PRIME, config.interval);
+    ticker.set_missed_tick_behavior(MissedTickBehavior::Skip);
+    let mut shutdown = pin!(shutdown);
+    let mut previous: Option<Instant> = None;
+    let mut missed_total: u64 = 0;
+    loop {
+        let scheduled = tokio::select! {
+            () = &mut shutdown => break,
+            t = ticker.tick() => t,
+        };
+        if let Some(prev) = previous {
+            let missed = missed_ticks(prev, scheduled, config.interval);
+            if missed > 0 {
+                missed_total = missed_total.saturating_add(missed);
+                warn!(
+                    missed,
+                    missed_total,
+                    "collection fell behind its schedule (host overloaded or suspended); skipped ticks"
+                );
+            }
+        }
+        previous = Some(scheduled);
+        let report = reporter.collect();
+        enqueue(&queue, &report);
+    }
+    sender.abort();
+    let unsent = queue.len();
+    if unsent > 0 {
+        warn!(
+            unsent,
+            "stopping with reports not yet delivered; they are lost (the disk spool of a later release will keep them)"
+        );
+    }
+    info!(
+        dropped_when_full = queue.dropped(),
+        missed_ticks = missed_total,
+        "zerofault agent stopped"
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn cli_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn cli_parses_the_documented_command_lines() {
+        let c = Cli::try_parse_from(["zerofault-agent", "once", "--config", "a.yaml", "--json"])
+            .unwrap();
+        assert!(matches!(c.command, Command::Once { json: true, .. }));
+        let c = Cli::try_parse_from(["zerofault-agent", "run", "--config", "a.yaml"]).unwrap();
+        assert!(matches!(c.command, Command::Run { .. }));
+        let c = Cli::try_parse_from(["zerofault-agent", "validate", "--config", "a.yaml"]).unwrap();
+        assert!(matches!(c.command, Command::Validate { .. }));
+        let e = Cli::try_parse_from(["zerofault-agent", "run"]).unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+    }
+
+    #[test]
+    fn missed_ticks_counts_whole_skipped_periods() {
+        let t0 = Instant::now();
+        let p = Duration::from_secs(15);
+        assert_eq!(missed_ticks(t0, t0 + p, p), 0);
+        assert_eq!(missed_ticks(t0, t0 + p * 3, p), 2);
+        assert_eq!(missed_ticks(t0, t0, p), 0);
+    }
+}

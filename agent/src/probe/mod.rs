@@ -1,0 +1,162 @@
+//! Probes: each fills its part of a [`Report`] from the kernel.
+//!
+//! Every value read from `/proc` or `/sys` goes through a pure `parse_*` function in the
+//! probe's file, unit-tested with literal kernel output (as node_exporter does), so the
+//! parsing is checked on any machine. The I/O around it is a single small read per file.
+//!
+//! Cost matters more than breadth here: the agent runs on every host for years. Probes keep
+//! their state between collections, sysinfo is asked only for CPU times, and nothing ever
+//! walks the process table.
+
+pub mod cpu;
+pub mod disk;
+pub mod memory;
+pub mod network;
+pub mod system;
+
+use std::path::{Path, PathBuf};
+
+use tracing::warn;
+use zerofault_protocol::Report;
+
+/// Why a probe could not fill its part of the report.
+#[derive(Debug, thiserror::Error)]
+pub enum ProbeError {
+    /// A kernel file could not be read.
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A kernel file did not have the expected format.
+    #[error("cannot parse {}: {reason}", path.display())]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// What was wrong.
+        reason: String,
+    },
+    /// sysinfo could not initialise on this system.
+    #[error("sysinfo: {0}")]
+    Sysinfo(String),
+}
+
+/// One source of report fields.
+pub trait Probe: Send {
+    /// Short name for logs, e.g. `cpu`.
+    fn name(&self) -> &'static str;
+    /// Fills this probe's fields of `report`. On error the fields stay as they were.
+    fn collect(&mut self, report: &mut Report) -> Result<(), ProbeError>;
+}
+
+/// The probe table: every probe the agent runs, in collection order. Adding a probe is one
+/// file and one line here.
+/// Starts a probe.
+type MakeProbe = fn() -> Result<Box<dyn Probe>, ProbeError>;
+
+const PROBES: &[(&str, MakeProbe)] = &[
+    ("system", || Ok(Box::new(system::SystemProbe::new()))),
+    ("cpu", || Ok(Box::new(cpu::CpuProbe::new()?))),
+    ("memory", || Ok(Box::new(memory::MemoryProbe::new()))),
+    ("disk", || Ok(Box::new(disk::DiskProbe::new()))),
+    ("network", || Ok(Box::new(network::NetworkProbe::new()))),
+];
+
+/// All probes of [`PROBES`] that could start (a probe that cannot start is logged and left
+/// out, so one broken source never stops the others).
+pub struct Probes {
+    probes: Vec<Box<dyn Probe>>,
+}
+
+impl std::fmt::Debug for Probes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.probes.iter().map(|p| p.name()))
+            .finish()
+    }
+}
+
+impl Probes {
+    /// Starts every probe of the table.
+    pub fn new() -> Self {
+        let probes = PROBES
+            .iter()
+            .filter_map(|(name, make)| match make() {
+                Ok(p) => Some(p),
+                Err(e) => {
+                    warn!(probe = name, "probe disabled: {e}");
+                    None
+                }
+            })
+            .collect();
+        Self { probes }
+    }
+
+    /// Names of the running probes.
+    pub fn names(&self) -> Vec<&'static str> {
+        self.probes.iter().map(|p| p.name()).collect()
+    }
+
+    /// Runs every probe; a failing probe is logged and its fields stay empty.
+    pub fn collect(&mut self, report: &mut Report) {
+        for probe in &mut self.probes {
+            if let Err(e) = probe.collect(report) {
+                warn!(probe = probe.name(), "probe failed: {e}");
+            }
+        }
+    }
+}
+
+impl Default for Probes {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Reads a small kernel file into a string.
+pub(crate) fn read(path: impl AsRef<Path>) -> Result<String, ProbeError> {
+    let path = path.as_ref();
+    std::fs::read_to_string(path).map_err(|source| ProbeError::Read {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// A parse error for `path`.
+pub(crate) fn parse_error(path: impl AsRef<Path>, reason: impl Into<String>) -> ProbeError {
+    ProbeError::Parse {
+        path: path.as_ref().to_owned(),
+        reason: reason.into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_names_match_probe_names() {
+        for (name, make) in PROBES {
+            let probe = make().unwrap();
+            assert_eq!(probe.name(), *name);
+        }
+    }
+
+    #[test]
+    fn all_probes_fill_a_report_on_linux() {
+        let mut probes = Probes::new();
+        assert_eq!(
+            probes.names(),
+            ["system", "cpu", "memory", "disk", "network"]
+        );
+        let mut report = Report::default();
+        probes.collect(&mut report);
+        assert!(!report.hostname.is_empty());
+        assert!(!report.boot_id.is_empty());
+        assert!(report.cpu.as_ref().unwrap().logical_cores > 0);
+        assert!(report.memory.as_ref().unwrap().total_bytes > 0);
+        assert!(!report.interfaces.is_empty());
+    }
+}

@@ -1,0 +1,63 @@
+//! Assembles one [`Report`]: the agent's own fields (identity, sequence, time, labels,
+//! version) plus everything the probes fill.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use zerofault_protocol::{PROTOCOL_VERSION, Report};
+
+use crate::config::Config;
+use crate::probe::Probes;
+use crate::sequence::Sequence;
+
+/// Makes reports for one configured agent.
+#[derive(Debug)]
+pub struct Reporter {
+    agent_id: String,
+    interval_ms: u32,
+    labels: zerofault_protocol::Labels,
+    probes: Probes,
+    sequence: Sequence,
+}
+
+impl Reporter {
+    /// Starts the probes (the CPU probe takes its first sample now).
+    pub fn new(config: &Config, sequence: Sequence) -> Self {
+        Self {
+            agent_id: config.agent_id.clone(),
+            interval_ms: u32::try_from(config.interval.as_millis()).unwrap_or(u32::MAX),
+            labels: config.labels.clone(),
+            probes: Probes::new(),
+            sequence,
+        }
+    }
+
+    /// Names of the running probes.
+    pub fn probe_names(&self) -> Vec<&'static str> {
+        self.probes.names()
+    }
+
+    /// Collects one report, consuming one sequence number.
+    pub fn collect(&mut self) -> Report {
+        let mut report = Report {
+            protocol_version: PROTOCOL_VERSION,
+            agent_id: self.agent_id.clone(),
+            sequence: self.sequence.allocate(),
+            timestamp_unix_ms: now_unix_ms(),
+            interval_ms: self.interval_ms,
+            labels: Some(self.labels.clone()),
+            agent_version: env!("CARGO_PKG_VERSION").to_owned(),
+            ..Report::default()
+        };
+        self.probes.collect(&mut report);
+        report
+    }
+}
+
+/// Wall-clock milliseconds since the Unix epoch (0 if the clock is before 1970, which the
+/// collector then refuses with a message naming `timestamp_unix_ms`).
+pub fn now_unix_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}

@@ -1,0 +1,206 @@
+//! The per-agent report sequence number: strictly increasing for the life of the agent id,
+//! across restarts, because the collector stores `(agent_id, boot_id, sequence)` at most
+//! once and would silently drop a report that reuses a number.
+//!
+//! The last used number is persisted in `<state_dir>/sequence` (decimal text, written
+//! atomically: temporary file, fsync, rename). Numbers are seeded from the wall clock in
+//! microseconds whenever nothing usable is persisted (first start, wiped or unwritable state
+//! directory): reports are at least 1 s apart, so a clock-seeded counter stays above every
+//! number used before as long as the clock does not go back.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use tracing::{error, warn};
+
+/// File name of the persisted sequence number inside the state directory.
+pub const FILE_NAME: &str = "sequence";
+
+/// Why the sequence could not be persisted.
+#[derive(Debug, thiserror::Error)]
+pub enum SequenceError {
+    /// The state directory could not be created.
+    #[error("cannot create state directory {}: {source}", dir.display())]
+    CreateDir {
+        /// The directory.
+        dir: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The sequence file could not be written or renamed into place.
+    #[error("cannot write {}: {source}", path.display())]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+}
+
+/// Parses the persisted file: one decimal integer, surrounding whitespace allowed.
+pub fn parse_sequence(text: &str) -> Option<u64> {
+    text.trim().parse().ok()
+}
+
+/// Current wall-clock time in microseconds since the Unix epoch (0 if the clock is before
+/// 1970).
+pub fn clock_micros() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+/// The first number to use: after the persisted one if there is one, otherwise the seed.
+pub fn first_sequence(persisted: Option<u64>, clock_seed: u64) -> u64 {
+    match persisted {
+        Some(last) => last.saturating_add(1),
+        None => clock_seed.max(1),
+    }
+}
+
+/// Hands out sequence numbers and persists each one before it is used.
+#[derive(Debug)]
+pub struct Sequence {
+    path: PathBuf,
+    next: u64,
+    /// False after a write failure, so the error is logged once rather than every interval.
+    persisting: bool,
+}
+
+impl Sequence {
+    /// Opens (creating if needed) the state directory and reads the persisted number.
+    /// Never fails: problems are logged and the clock seed is used.
+    pub fn open(state_dir: &Path) -> Self {
+        let path = state_dir.join(FILE_NAME);
+        let mut persisting = true;
+        if let Err(source) = std::fs::create_dir_all(state_dir) {
+            error!(
+                "{}; the report sequence will be seeded from the clock at every start. Create the directory and make it writable by the agent, or set agent.state_dir",
+                SequenceError::CreateDir {
+                    dir: state_dir.to_owned(),
+                    source
+                }
+            );
+            persisting = false;
+        }
+        let persisted = match std::fs::read_to_string(&path) {
+            Ok(text) => {
+                let parsed = parse_sequence(&text);
+                if parsed.is_none() {
+                    warn!(path = %path.display(), "sequence file is corrupt; seeding the sequence from the clock");
+                }
+                parsed
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => {
+                warn!(path = %path.display(), "cannot read the sequence file ({e}); seeding the sequence from the clock");
+                None
+            }
+        };
+        Self {
+            path,
+            next: first_sequence(persisted, clock_micros()),
+            persisting,
+        }
+    }
+
+    /// A sequence that continues from the persisted number but never writes (and never
+    /// creates the state directory): for `once`, which sends nothing, so it must not
+    /// consume numbers nor need write access.
+    pub fn read_only(state_dir: &Path) -> Self {
+        let path = state_dir.join(FILE_NAME);
+        let persisted = std::fs::read_to_string(&path)
+            .ok()
+            .and_then(|t| parse_sequence(&t));
+        Self {
+            path,
+            next: first_sequence(persisted, clock_micros()),
+            persisting: false,
+        }
+    }
+
+    /// Returns the next number, persisting it first so a crash right after cannot make the
+    /// next start reuse it.
+    pub fn allocate(&mut self) -> u64 {
+        let n = self.next;
+        self.next = n.saturating_add(1);
+        if self.persisting
+            && let Err(e) = write_atomically(&self.path, n)
+        {
+            error!(
+                "{e}; the report sequence continues in memory and will be seeded from the clock after a restart. Make the state directory writable by the agent, or set agent.state_dir"
+            );
+            self.persisting = false;
+        }
+        n
+    }
+}
+
+/// Writes `value` to `path` via a temporary file in the same directory and a rename, so a
+/// reader (the next start) sees either the old or the new number, never a torn one.
+pub fn write_atomically(path: &Path, value: u64) -> Result<(), SequenceError> {
+    let tmp = path.with_extension("tmp");
+    let write = || -> std::io::Result<()> {
+        let mut f = std::fs::File::create(&tmp)?;
+        writeln!(f, "{value}")?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    };
+    write().map_err(|source| SequenceError::Write {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_and_first() {
+        assert_eq!(parse_sequence("42\n"), Some(42));
+        assert_eq!(parse_sequence(" 7 "), Some(7));
+        assert_eq!(parse_sequence(""), None);
+        assert_eq!(parse_sequence("x"), None);
+        assert_eq!(parse_sequence("-1"), None);
+        assert_eq!(first_sequence(Some(41), 1_000), 42);
+        assert_eq!(first_sequence(None, 1_000), 1_000);
+        assert_eq!(first_sequence(None, 0), 1);
+        assert_eq!(first_sequence(Some(u64::MAX), 5), u64::MAX);
+    }
+
+    #[test]
+    fn persists_across_restarts() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("state");
+        let mut s = Sequence::open(&state);
+        let a = s.allocate();
+        let b = s.allocate();
+        assert_eq!(b, a + 1);
+        assert!(a >= 1_600_000_000_000_000, "seeded from the clock: {a}");
+        let mut s = Sequence::open(&state);
+        assert_eq!(s.allocate(), b + 1);
+        assert_eq!(
+            std::fs::read_to_string(state.join(FILE_NAME)).unwrap(),
+            format!("{}\n", b + 1)
+        );
+        assert!(!state.join("sequence.tmp").exists());
+    }
+
+    #[test]
+    fn unwritable_state_dir_falls_back_to_the_clock() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("not-a-dir");
+        std::fs::write(&file, "x").unwrap();
+        let mut s = Sequence::open(&file.join("state"));
+        let a = s.allocate();
+        let b = s.allocate();
+        assert!(b > a);
+        let before = clock_micros();
+        assert!(a <= before);
+        let mut s2 = Sequence::open(&file.join("state"));
+        assert!(s2.allocate() > b);
+    }
+}
