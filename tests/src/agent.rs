@@ -1,0 +1,199 @@
+//! A real `zerofault-agent run` reporting to a test collector.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use tempfile::TempDir;
+
+use crate::collector::yaml_path;
+use crate::{AGENT_BIN, ChildGuard, bin_path};
+
+/// Builder of an agent process; usually from [`crate::Collector::agent`].
+#[derive(Debug, Clone)]
+pub struct AgentBuilder {
+    id: String,
+    url: String,
+    ca: PathBuf,
+    cert: PathBuf,
+    key: PathBuf,
+    department: Option<String>,
+    business_system: Option<String>,
+    datacenter: Option<String>,
+    site: Option<String>,
+    interval: String,
+    timeout: String,
+}
+
+impl AgentBuilder {
+    /// An agent `id` reporting to `url`, trusting `ca`, presenting `cert`/`key`.
+    /// The interval defaults to `1s` so that whole-system tests stay short.
+    pub fn new(id: &str, url: &str, ca: &Path, cert: &Path, key: &Path) -> Self {
+        Self {
+            id: id.to_string(),
+            url: url.to_string(),
+            ca: ca.to_path_buf(),
+            cert: cert.to_path_buf(),
+            key: key.to_path_buf(),
+            department: None,
+            business_system: None,
+            datacenter: None,
+            site: None,
+            interval: "1s".to_string(),
+            timeout: "5s".to_string(),
+        }
+    }
+
+    /// `labels.department`.
+    pub fn department(mut self, v: &str) -> Self {
+        self.department = Some(v.to_string());
+        self
+    }
+    /// `labels.business_system`.
+    pub fn business_system(mut self, v: &str) -> Self {
+        self.business_system = Some(v.to_string());
+        self
+    }
+    /// `labels.datacenter`.
+    pub fn datacenter(mut self, v: &str) -> Self {
+        self.datacenter = Some(v.to_string());
+        self
+    }
+    /// `labels.site`.
+    pub fn site(mut self, v: &str) -> Self {
+        self.site = Some(v.to_string());
+        self
+    }
+    /// `interval`, a duration string such as `1s` or `500ms`.
+    pub fn interval(mut self, v: &str) -> Self {
+        self.interval = v.to_string();
+        self
+    }
+    /// Presents another certificate and key (e.g. another agent's, or another CA's).
+    pub fn identity(mut self, cert: &Path, key: &Path) -> Self {
+        self.cert = cert.to_path_buf();
+        self.key = key.to_path_buf();
+        self
+    }
+
+    /// The agent.yaml this builder writes, with its state under `state_dir`.
+    pub fn config_yaml(&self, state_dir: &Path) -> String {
+        let mut y = format!(
+            "agent:\n  id: {}\n  state_dir: {}\n",
+            self.id,
+            yaml_path(state_dir)
+        );
+        let labels: Vec<(&str, &String)> = [
+            ("department", &self.department),
+            ("business_system", &self.business_system),
+            ("datacenter", &self.datacenter),
+            ("site", &self.site),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| v.as_ref().map(|v| (k, v)))
+        .collect();
+        if !labels.is_empty() {
+            y.push_str("labels:\n");
+            for (k, v) in labels {
+                y.push_str(&format!("  {k}: {v}\n"));
+            }
+        }
+        y.push_str(&format!(
+            "collector:\n  url: {}\n  timeout: {}\ntls:\n  ca: {}\n  cert: {}\n  key: {}\n\
+             interval: {}\n",
+            self.url,
+            self.timeout,
+            yaml_path(&self.ca),
+            yaml_path(&self.cert),
+            yaml_path(&self.key),
+            self.interval
+        ));
+        y
+    }
+
+    /// Writes the config and starts `zerofault-agent run`. Readiness is the collector's
+    /// business (its `/metrics` shows the host), so this does not wait.
+    pub fn spawn(self) -> anyhow::Result<Agent> {
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("zf-agent-{}-", self.id))
+            .tempdir()?;
+        let state = dir.path().join("state");
+        std::fs::create_dir(&state)?;
+        let config = dir.path().join("agent.yaml");
+        std::fs::write(&config, self.config_yaml(&state))?;
+        let mut cmd = Command::new(bin_path(AGENT_BIN));
+        cmd.arg("run").arg("--config").arg(&config);
+        let child = ChildGuard::spawn(
+            &format!("zerofault-agent {}", self.id),
+            cmd,
+            &dir.path().join("agent.log"),
+        )?;
+        Ok(Agent {
+            child,
+            id: self.id,
+            config,
+            dir,
+        })
+    }
+}
+
+/// A running agent; killed, and its directory removed, on drop.
+#[derive(Debug)]
+pub struct Agent {
+    // Declared first so that it is dropped (killed) before its directory is removed.
+    child: ChildGuard,
+    id: String,
+    config: PathBuf,
+    dir: TempDir,
+}
+
+impl Agent {
+    /// Its agent id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+    /// The agent.yaml it runs with.
+    pub fn config_path(&self) -> &Path {
+        &self.config
+    }
+    /// Its temporary directory.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+    /// Everything it has logged so far.
+    pub fn output(&self) -> String {
+        self.child.output()
+    }
+    /// Whether it has exited (it should not).
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.exited()
+    }
+    /// Stops it now (SIGKILL), e.g. to see its host go down.
+    pub fn kill(&mut self) {
+        self.child.kill();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_has_the_documented_keys() {
+        let b = AgentBuilder::new(
+            "web-01",
+            "https://127.0.0.1:7443",
+            Path::new("/c/ca.pem"),
+            Path::new("/c/agents/web-01.pem"),
+            Path::new("/c/agents/web-01.key"),
+        )
+        .department("d1")
+        .datacenter("dc1");
+        assert_eq!(
+            b.config_yaml(Path::new("/s")),
+            "agent:\n  id: web-01\n  state_dir: \"/s\"\nlabels:\n  department: d1\n  \
+             datacenter: dc1\ncollector:\n  url: https://127.0.0.1:7443\n  timeout: 5s\ntls:\n  \
+             ca: \"/c/ca.pem\"\n  cert: \"/c/agents/web-01.pem\"\n  key: \
+             \"/c/agents/web-01.key\"\ninterval: 1s\n"
+        );
+    }
+}

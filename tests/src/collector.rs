@@ -1,0 +1,334 @@
+//! A real `zerofault-collector serve` on free loopback ports.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+
+use crate::{
+    AgentBuilder, COLLECTOR_BIN, ChildGuard, Exposition, TestCa, bin_path, free_addr, http_client,
+};
+
+/// How long a collector may take to answer `/healthz` after it was started. Start-up is a
+/// config parse, a SQLite open and two binds: well under a second on an idle machine; the
+/// margin is for a loaded CI machine running tests in parallel.
+const HEALTHY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How many times a start that lost a port race is retried with new ports.
+const PORT_ATTEMPTS: u32 = 3;
+
+/// Builder of a collector process; see [`Collector`].
+#[derive(Debug, Clone)]
+pub struct CollectorBuilder {
+    ca_cert: PathBuf,
+    cert: PathBuf,
+    key: PathBuf,
+    agents_dir: PathBuf,
+    down_after_intervals: Option<u32>,
+    max_body_bytes: Option<u64>,
+    max_decompressed_bytes: Option<u64>,
+}
+
+impl CollectorBuilder {
+    /// A collector using `ca`'s CA and collector certificate.
+    pub fn new(ca: &TestCa) -> Self {
+        Self {
+            ca_cert: ca.ca_cert(),
+            cert: ca.collector_cert(),
+            key: ca.collector_key(),
+            agents_dir: ca.dir().join("agents"),
+            down_after_intervals: None,
+            max_body_bytes: None,
+            max_decompressed_bytes: None,
+        }
+    }
+
+    /// `hosts.down_after_intervals` (the collector's default when not set).
+    pub fn down_after_intervals(mut self, n: u32) -> Self {
+        self.down_after_intervals = Some(n);
+        self
+    }
+
+    /// `limits.max_body_bytes`.
+    pub fn max_body_bytes(mut self, n: u64) -> Self {
+        self.max_body_bytes = Some(n);
+        self
+    }
+
+    /// `limits.max_decompressed_bytes`.
+    pub fn max_decompressed_bytes(mut self, n: u64) -> Self {
+        self.max_decompressed_bytes = Some(n);
+        self
+    }
+
+    /// The collector.yaml this builder writes for the given addresses and directory.
+    pub fn config_yaml(&self, ingest: SocketAddr, http: SocketAddr, dir: &Path) -> String {
+        let mut y = format!(
+            "listen:\n  ingest: {ingest}\n  http: {http}\ntls:\n  ca: {}\n  cert: {}\n  key: {}\n\
+             storage:\n  sqlite:\n    path: {}\n",
+            yaml_path(&self.ca_cert),
+            yaml_path(&self.cert),
+            yaml_path(&self.key),
+            yaml_path(&dir.join("zerofault.db")),
+        );
+        if self.max_body_bytes.is_some() || self.max_decompressed_bytes.is_some() {
+            y.push_str("limits:\n");
+            if let Some(n) = self.max_body_bytes {
+                y.push_str(&format!("  max_body_bytes: {n}\n"));
+            }
+            if let Some(n) = self.max_decompressed_bytes {
+                y.push_str(&format!("  max_decompressed_bytes: {n}\n"));
+            }
+        }
+        if let Some(n) = self.down_after_intervals {
+            y.push_str(&format!("hosts:\n  down_after_intervals: {n}\n"));
+        }
+        y
+    }
+
+    /// Starts the collector and waits until `/healthz` answers 200.
+    ///
+    /// The ports are free when chosen but may be taken before the collector binds them (tests
+    /// run in parallel); a start that fails with "address in use" is retried with new ports.
+    pub async fn spawn(self) -> anyhow::Result<Collector> {
+        let mut attempt = 1;
+        loop {
+            match self.try_spawn().await {
+                Ok(c) => return Ok(c),
+                Err(SpawnError::PortTaken(out)) if attempt < PORT_ATTEMPTS => {
+                    eprintln!("collector lost a port race (attempt {attempt}), retrying:\n{out}");
+                    attempt += 1;
+                }
+                Err(SpawnError::PortTaken(out)) => {
+                    anyhow::bail!(
+                        "collector could not bind free ports {PORT_ATTEMPTS} times:\n{out}"
+                    )
+                }
+                Err(SpawnError::Other(e)) => return Err(e),
+            }
+        }
+    }
+
+    async fn try_spawn(&self) -> Result<Collector, SpawnError> {
+        let dir = tempfile::Builder::new()
+            .prefix("zf-collector-")
+            .tempdir()
+            .map_err(|e| SpawnError::Other(e.into()))?;
+        let (ingest, http) = (free_addr(), free_addr());
+        let config = dir.path().join("collector.yaml");
+        std::fs::write(&config, self.config_yaml(ingest, http, dir.path()))
+            .map_err(|e| SpawnError::Other(e.into()))?;
+        let mut cmd = Command::new(bin_path(COLLECTOR_BIN));
+        cmd.arg("serve").arg("--config").arg(&config);
+        let child = ChildGuard::spawn(
+            "zerofault-collector",
+            cmd,
+            &dir.path().join("collector.log"),
+        )
+        .map_err(SpawnError::Other)?;
+        let mut collector = Collector {
+            child,
+            ingest,
+            http,
+            config,
+            ca_cert: self.ca_cert.clone(),
+            agents_dir: self.agents_dir.clone(),
+            dir,
+        };
+        collector.wait_healthy().await?;
+        Ok(collector)
+    }
+}
+
+enum SpawnError {
+    /// The collector exited complaining that an address is in use; the output is attached.
+    PortTaken(String),
+    Other(anyhow::Error),
+}
+
+/// A running collector; killed, and its directory (config, SQLite, log) removed, on drop.
+#[derive(Debug)]
+pub struct Collector {
+    // Declared first so that it is dropped (killed) before its directory is removed.
+    child: ChildGuard,
+    ingest: SocketAddr,
+    http: SocketAddr,
+    config: PathBuf,
+    ca_cert: PathBuf,
+    agents_dir: PathBuf,
+    dir: TempDir,
+}
+
+impl Collector {
+    /// A builder using `ca`.
+    pub fn builder(ca: &TestCa) -> CollectorBuilder {
+        CollectorBuilder::new(ca)
+    }
+
+    async fn wait_healthy(&mut self) -> Result<(), SpawnError> {
+        let client = http_client();
+        let url = format!("{}/healthz", self.http_url());
+        let start = Instant::now();
+        let mut last = String::from("not asked yet");
+        // Bounded: HEALTHY_TIMEOUT / 50 ms polls at most.
+        while start.elapsed() < HEALTHY_TIMEOUT {
+            if let Some(status) = self.child.exited() {
+                let out = self.child.output();
+                let lower = out.to_ascii_lowercase();
+                if lower.contains("address already in use") || lower.contains("addrinuse") {
+                    return Err(SpawnError::PortTaken(out));
+                }
+                return Err(SpawnError::Other(anyhow::anyhow!(
+                    "collector exited with {status} before it was healthy; output:\n{out}"
+                )));
+            }
+            match client
+                .get(&url)
+                .timeout(Duration::from_secs(2))
+                .send()
+                .await
+            {
+                Ok(r) if r.status() == reqwest::StatusCode::OK => return Ok(()),
+                Ok(r) => last = format!("HTTP {}", r.status()),
+                Err(e) => last = format!("{e}"),
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Err(SpawnError::Other(anyhow::anyhow!(
+            "collector not healthy at {url} after {HEALTHY_TIMEOUT:?} (last: {last}); output:\n{}",
+            self.child.output()
+        )))
+    }
+
+    /// `https://127.0.0.1:PORT`, the mTLS ingest listener.
+    pub fn ingest_url(&self) -> String {
+        format!("https://{}", self.ingest)
+    }
+    /// `https://127.0.0.1:PORT/api/v1/report`.
+    pub fn report_url(&self) -> String {
+        format!("{}{}", self.ingest_url(), zerofault_protocol::INGEST_PATH)
+    }
+    /// `http://127.0.0.1:PORT`, the plain-HTTP listener.
+    pub fn http_url(&self) -> String {
+        format!("http://{}", self.http)
+    }
+    /// Address of the plain-HTTP listener.
+    pub fn http_addr(&self) -> SocketAddr {
+        self.http
+    }
+    /// Address of the ingest listener.
+    pub fn ingest_addr(&self) -> SocketAddr {
+        self.ingest
+    }
+    /// The collector.yaml it runs with.
+    pub fn config_path(&self) -> &Path {
+        &self.config
+    }
+    /// Its temporary directory.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+    /// Everything it has logged so far.
+    pub fn output(&self) -> String {
+        self.child.output()
+    }
+    /// Whether it has exited (it should not).
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.exited()
+    }
+
+    /// An agent of this collector, with agent `id`'s certificate from the collector's CA.
+    pub fn agent(&self, id: &str) -> AgentBuilder {
+        AgentBuilder::new(
+            id,
+            &self.ingest_url(),
+            &self.ca_cert,
+            &self.agents_dir.join(format!("{id}.pem")),
+            &self.agents_dir.join(format!("{id}.key")),
+        )
+    }
+
+    /// `/metrics`, parsed.
+    pub async fn metrics(&self) -> anyhow::Result<Exposition> {
+        Exposition::parse(&scrape(self).await?)
+    }
+
+    /// Waits until `/metrics` shows `zerofault_host_up{agent=ID} 1` for every id, and
+    /// returns that scrape.
+    pub async fn wait_hosts_up(
+        &self,
+        agents: &[&str],
+        timeout: Duration,
+    ) -> anyhow::Result<Exposition> {
+        let what = format!("hosts {agents:?} up in /metrics");
+        crate::wait_until(&what, timeout, Duration::from_millis(200), || async {
+            let m = self.metrics().await.map_err(|e| e.to_string())?;
+            let down: Vec<&&str> = agents
+                .iter()
+                .filter(|a| m.get("zerofault_host_up", &[("agent", a)]).ok() != Some(1.0))
+                .collect();
+            if down.is_empty() {
+                Ok(m)
+            } else {
+                Err(format!(
+                    "not up yet: {down:?}; zerofault_host_up: [{}]",
+                    m.describe("zerofault_host_up")
+                ))
+            }
+        })
+        .await
+    }
+}
+
+/// The collector's `/metrics` text; an error unless it answers 200.
+pub async fn scrape(collector: &Collector) -> anyhow::Result<String> {
+    let url = format!("{}/metrics", collector.http_url());
+    let resp = http_client().get(&url).send().await?;
+    let status = resp.status();
+    let body = resp.text().await?;
+    anyhow::ensure!(status.is_success(), "GET {url}: HTTP {status}: {body}");
+    Ok(body)
+}
+
+/// A path as a YAML double-quoted scalar (JSON string syntax is valid YAML), so that any
+/// temporary directory name is written safely.
+pub(crate) fn yaml_path(p: &Path) -> String {
+    serde_json::to_string(&p.to_string_lossy()).expect("a string serialises")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_has_the_documented_keys() {
+        let b = CollectorBuilder {
+            ca_cert: "/c/ca.pem".into(),
+            cert: "/c/collector.pem".into(),
+            key: "/c/collector.key".into(),
+            agents_dir: "/c/agents".into(),
+            down_after_intervals: Some(3),
+            max_body_bytes: Some(10),
+            max_decompressed_bytes: None,
+        };
+        let y = b.config_yaml(
+            "127.0.0.1:1".parse().unwrap(),
+            "127.0.0.1:2".parse().unwrap(),
+            Path::new("/d"),
+        );
+        assert_eq!(
+            y,
+            "listen:\n  ingest: 127.0.0.1:1\n  http: 127.0.0.1:2\ntls:\n  ca: \"/c/ca.pem\"\n  \
+             cert: \"/c/collector.pem\"\n  key: \"/c/collector.key\"\nstorage:\n  sqlite:\n    \
+             path: \"/d/zerofault.db\"\nlimits:\n  max_body_bytes: 10\nhosts:\n  \
+             down_after_intervals: 3\n"
+        );
+    }
+
+    #[test]
+    fn yaml_path_quotes_and_escapes() {
+        assert_eq!(yaml_path(Path::new("/tmp/a b\"c")), r#""/tmp/a b\"c""#);
+    }
+}
