@@ -28,8 +28,9 @@ use serde::{Deserialize, Serialize};
 mod validate;
 
 pub use validate::{
-    Limits, MAX_AGENT_ID_BYTES, MAX_INTERVAL_MS, MAX_TIMESTAMP_UNIX_MS, MIN_INTERVAL_MS,
-    MIN_TIMESTAMP_UNIX_MS, ValidationError, is_valid_agent_id,
+    LINK_DOMAINS, LINK_KINDS, LINK_LEVELS, Limits, MAX_AGENT_ID_BYTES, MAX_INTERVAL_MS,
+    MAX_TIMESTAMP_UNIX_MS, MIN_INTERVAL_MS, MIN_TIMESTAMP_UNIX_MS, ValidationError,
+    is_valid_agent_id,
 };
 
 /// Major protocol version written by this crate and the only one it accepts.
@@ -94,10 +95,151 @@ pub struct Report {
     /// Network interfaces with cumulative counters.
     #[prost(message, repeated, tag = "14")]
     pub interfaces: Vec<Interface>,
-    // Tag 15 is reserved for link probe results (ICMP/TCP/HTTP windows); see docs/protocol.md.
+    /// Link probe results, one per configured probe target, for the window since the
+    /// previous report.
+    #[prost(message, repeated, tag = "15")]
+    pub links: Vec<LinkResult>,
     /// Version string of the agent that made the report, e.g. `0.1.0`.
     #[prost(string, tag = "16")]
     pub agent_version: String,
+    /// Operstate/carrier changes of the host's interfaces seen since the previous report, in
+    /// time order, so that the collector can count network uptime per interface.
+    #[prost(message, repeated, tag = "17")]
+    pub interface_transitions: Vec<InterfaceTransition>,
+}
+
+/// Statistics of one probe target over one report window.
+///
+/// Probes belong to the window in which their outcome became known; `loss_runs` are in send
+/// order. RTT fields are 0 when nothing was received.
+#[derive(Clone, PartialEq, prost::Message, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LinkResult {
+    /// Link id from the agent's config (the inventory's link id).
+    #[prost(string, tag = "1")]
+    pub link_id: String,
+    /// Probe kind: `icmp`, `tcp` or `http`.
+    #[prost(string, tag = "2")]
+    pub kind: String,
+    /// What was probed: an address, `address:port`, or a URL.
+    #[prost(string, tag = "3")]
+    pub target: String,
+    /// Backbone level: `province-city`, `city-county`, `county-township`, `access`, or empty.
+    #[prost(string, tag = "4")]
+    pub level: String,
+    /// Network domain: `administrative`, `public`, or empty.
+    #[prost(string, tag = "5")]
+    pub domain: String,
+    /// Window start (agent clock), ms since the Unix epoch.
+    #[prost(int64, tag = "6")]
+    pub window_start_unix_ms: i64,
+    /// Window end (agent clock), ms since the Unix epoch.
+    #[prost(int64, tag = "7")]
+    pub window_end_unix_ms: i64,
+    /// Configured time between probes.
+    #[prost(uint32, tag = "8")]
+    pub probe_interval_ms: u32,
+    /// Probes whose outcome is known in this window.
+    #[prost(uint32, tag = "9")]
+    pub sent: u32,
+    /// Probes answered in time (for HTTP: any response with a status below 400).
+    #[prost(uint32, tag = "10")]
+    pub received: u32,
+    /// `1 - received / sent`; 0 when nothing was sent.
+    #[prost(double, tag = "11")]
+    pub loss_ratio: f64,
+    /// Smallest round-trip time of the window, seconds.
+    #[prost(double, tag = "12")]
+    pub rtt_min_seconds: f64,
+    /// Mean round-trip time, seconds.
+    #[prost(double, tag = "13")]
+    pub rtt_avg_seconds: f64,
+    /// Largest round-trip time, seconds.
+    #[prost(double, tag = "14")]
+    pub rtt_max_seconds: f64,
+    /// Median round-trip time (nearest rank), seconds.
+    #[prost(double, tag = "15")]
+    pub rtt_p50_seconds: f64,
+    /// 95th percentile round-trip time (nearest rank), seconds.
+    #[prost(double, tag = "16")]
+    pub rtt_p95_seconds: f64,
+    /// Mean absolute difference of consecutive RTTs (RFC 3550 style), seconds; 0 with fewer
+    /// than two replies.
+    #[prost(double, tag = "17")]
+    pub jitter_seconds: f64,
+    /// Failed probes by error kind.
+    #[prost(message, repeated, tag = "18")]
+    pub errors: Vec<ErrorCount>,
+    /// Probe ticks that could not be taken on time (agent overloaded or suspended); these
+    /// probes were not sent and are not counted in `sent`.
+    #[prost(uint32, tag = "19")]
+    pub missed_ticks: u32,
+    /// Runs of consecutive lost probes, in send order, so that the collector can place
+    /// outages to the probe and stitch runs across windows.
+    #[prost(message, repeated, tag = "20")]
+    pub loss_runs: Vec<LossRun>,
+    /// Send time of the first probe of the window (agent clock, ms); 0 when none.
+    #[prost(int64, tag = "21")]
+    pub first_probe_unix_ms: i64,
+    /// Send time of the last probe of the window (agent clock, ms); 0 when none.
+    #[prost(int64, tag = "22")]
+    pub last_probe_unix_ms: i64,
+    /// Last HTTP status seen (HTTP probes), 0 otherwise.
+    #[prost(uint32, tag = "23")]
+    pub http_status: u32,
+}
+
+/// Number of failed probes of one error kind.
+#[derive(Clone, PartialEq, Eq, prost::Message, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ErrorCount {
+    /// `timeout`, `unreachable`, `refused`, `tls`, `http_status` or `other`.
+    #[prost(string, tag = "1")]
+    pub kind: String,
+    /// Probes that failed this way.
+    #[prost(uint32, tag = "2")]
+    pub count: u32,
+}
+
+/// A run of consecutive lost probes within one window.
+#[derive(Clone, PartialEq, Eq, prost::Message, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LossRun {
+    /// Send time of the first lost probe (agent clock, ms).
+    #[prost(int64, tag = "1")]
+    pub first_lost_unix_ms: i64,
+    /// Send time of the last lost probe (agent clock, ms).
+    #[prost(int64, tag = "2")]
+    pub last_lost_unix_ms: i64,
+    /// Lost probes in the run.
+    #[prost(uint32, tag = "3")]
+    pub count: u32,
+    /// The run starts with the window's first probe (it may continue a run of the previous
+    /// window).
+    #[prost(bool, tag = "4")]
+    pub open_start: bool,
+    /// The run ends with the window's last probe (it may continue into the next window).
+    #[prost(bool, tag = "5")]
+    pub open_end: bool,
+}
+
+/// A change of an interface's operational state or carrier.
+#[derive(Clone, PartialEq, Eq, prost::Message, Serialize, Deserialize)]
+#[serde(default)]
+pub struct InterfaceTransition {
+    /// Interface name.
+    #[prost(string, tag = "1")]
+    pub interface: String,
+    /// When the agent saw the change (agent clock, ms); within the agent's poll period (1 s)
+    /// of the real change.
+    #[prost(int64, tag = "2")]
+    pub at_unix_ms: i64,
+    /// Operational state after the change.
+    #[prost(string, tag = "3")]
+    pub oper_state: String,
+    /// Carrier after the change, absent when unknown.
+    #[prost(bool, optional, tag = "4")]
+    pub carrier: Option<bool>,
 }
 
 /// Labels an agent declares for its host; the collector aggregates by them.

@@ -13,6 +13,10 @@ pub struct Limits {
     pub max_filesystems: usize,
     /// Most interfaces in one report.
     pub max_interfaces: usize,
+    /// Most link results (probe targets) in one report.
+    pub max_links: usize,
+    /// Most interface transitions in one report.
+    pub max_interface_transitions: usize,
 }
 
 impl Default for Limits {
@@ -21,6 +25,8 @@ impl Default for Limits {
             max_string_bytes: 4096,
             max_filesystems: 4096,
             max_interfaces: 4096,
+            max_links: 4096,
+            max_interface_transitions: 4096,
         }
     }
 }
@@ -89,6 +95,13 @@ pub enum ValidationError {
         limit: usize,
     },
 }
+
+/// Probe kinds an agent may report.
+pub const LINK_KINDS: [&str; 3] = ["icmp", "tcp", "http"];
+/// Backbone levels a link may have (or none).
+pub const LINK_LEVELS: [&str; 4] = ["province-city", "city-county", "county-township", "access"];
+/// Network domains a link may belong to (or none).
+pub const LINK_DOMAINS: [&str; 2] = ["administrative", "public"];
 
 /// Returns true when `id` is a valid agent id: 1..=128 bytes of `[A-Za-z0-9._-]`.
 /// The same rule is used for certificate common names, so ids are safe in file names,
@@ -240,6 +253,105 @@ impl Report {
             check_nonempty("interfaces.name", &i.name, 64)?;
             check_str("interfaces.oper_state", &i.oper_state, 32)?;
         }
+        if self.links.len() > limits.max_links {
+            return Err(ValidationError::TooMany {
+                field: "links",
+                len: self.links.len(),
+                limit: limits.max_links,
+            });
+        }
+        for l in &self.links {
+            validate_link(l, max)?;
+        }
+        if self.interface_transitions.len() > limits.max_interface_transitions {
+            return Err(ValidationError::TooMany {
+                field: "interface_transitions",
+                len: self.interface_transitions.len(),
+                limit: limits.max_interface_transitions,
+            });
+        }
+        for t in &self.interface_transitions {
+            check_nonempty("interface_transitions.interface", &t.interface, 64)?;
+            check_str("interface_transitions.oper_state", &t.oper_state, 32)?;
+        }
         Ok(())
     }
+}
+
+fn check_one_of(
+    field: &'static str,
+    value: &str,
+    allowed: &[&str],
+    empty_ok: bool,
+    range: &'static str,
+) -> Result<(), ValidationError> {
+    if (empty_ok && value.is_empty()) || allowed.contains(&value) {
+        Ok(())
+    } else {
+        Err(ValidationError::OutOfRange {
+            field,
+            value: format!("{value:?}"),
+            range,
+        })
+    }
+}
+
+fn validate_link(l: &crate::LinkResult, max: usize) -> Result<(), ValidationError> {
+    check_nonempty("links.link_id", &l.link_id, 128)?;
+    check_one_of("links.kind", &l.kind, &LINK_KINDS, false, "icmp|tcp|http")?;
+    check_str("links.target", &l.target, max)?;
+    check_one_of(
+        "links.level",
+        &l.level,
+        &LINK_LEVELS,
+        true,
+        "province-city|city-county|county-township|access or empty",
+    )?;
+    check_one_of(
+        "links.domain",
+        &l.domain,
+        &LINK_DOMAINS,
+        true,
+        "administrative|public or empty",
+    )?;
+    if l.received > l.sent {
+        return Err(ValidationError::OutOfRange {
+            field: "links.received",
+            value: l.received.to_string(),
+            range: "0..=links.sent",
+        });
+    }
+    check_ratio("links.loss_ratio", l.loss_ratio)?;
+    check_nonneg("links.rtt_min_seconds", l.rtt_min_seconds)?;
+    check_nonneg("links.rtt_avg_seconds", l.rtt_avg_seconds)?;
+    check_nonneg("links.rtt_max_seconds", l.rtt_max_seconds)?;
+    check_nonneg("links.rtt_p50_seconds", l.rtt_p50_seconds)?;
+    check_nonneg("links.rtt_p95_seconds", l.rtt_p95_seconds)?;
+    check_nonneg("links.jitter_seconds", l.jitter_seconds)?;
+    if l.window_end_unix_ms < l.window_start_unix_ms {
+        return Err(ValidationError::OutOfRange {
+            field: "links.window_end_unix_ms",
+            value: l.window_end_unix_ms.to_string(),
+            range: ">= links.window_start_unix_ms",
+        });
+    }
+    if l.errors.len() > 16 {
+        return Err(ValidationError::TooMany {
+            field: "links.errors",
+            len: l.errors.len(),
+            limit: 16,
+        });
+    }
+    for e in &l.errors {
+        check_nonempty("links.errors.kind", &e.kind, 32)?;
+    }
+    let lost = l.sent - l.received;
+    if l.loss_runs.len() > lost as usize {
+        return Err(ValidationError::TooMany {
+            field: "links.loss_runs",
+            len: l.loss_runs.len(),
+            limit: lost as usize,
+        });
+    }
+    Ok(())
 }

@@ -83,6 +83,8 @@ pub fn synthetic_report(agent_id: &str, labels: Labels, sequence: u64, interval_
             ..Default::default()
         }],
         agent_version: "0.0.0-test".into(),
+        links: Vec::new(),
+        interface_transitions: Vec::new(),
     }
 }
 
