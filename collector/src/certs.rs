@@ -59,7 +59,8 @@ pub struct CertsArgs {
     #[arg(long, value_name = "N", default_value_t = DEFAULT_LEAF_DAYS,
           value_parser = clap::value_parser!(u32).range(1..=36500))]
     pub days: u32,
-    /// Replace existing collector and agent certificates and keys (never the CA).
+    /// Replace the existing certificates this command names: each `--agent`'s, and the
+    /// collector's when `--collector-name` is given or no `--agent` is. Never the CA.
     #[arg(long)]
     pub force: bool,
 }
@@ -562,7 +563,15 @@ pub fn run(args: &CertsArgs) -> anyhow::Result<()> {
     } else {
         args.collector_names.clone()
     };
-    let issued = ca.issue_collector(&names, &opts)?;
+    // `--force` replaces only what the command names: adding an agent with `--force` must
+    // not silently swap the collector's certificate for one with the default names (every
+    // agent that connects by another name would fail TLS after the next restart).
+    let collector_named = !args.collector_names.is_empty() || args.agents.is_empty();
+    let collector_opts = IssueOptions {
+        force: opts.force && collector_named,
+        ..opts
+    };
+    let issued = ca.issue_collector(&names, &collector_opts)?;
     report(
         "collector",
         &issued,
@@ -856,5 +865,28 @@ mod tests {
         for good in ["collector", "*.example.gov", "10.0.0.1", "fe80::1", "a-b.c"] {
             parse_collector_name(good).unwrap();
         }
+    }
+
+    #[test]
+    fn force_with_only_agents_keeps_the_collector_certificate() {
+        let dir = tempfile::tempdir().unwrap();
+        let args = |agents: &[&str], names: &[&str], force: bool| CertsArgs {
+            dir: dir.path().to_owned(),
+            agents: agents.iter().map(|s| s.to_string()).collect(),
+            collector_names: names.iter().map(|s| s.to_string()).collect(),
+            days: DEFAULT_LEAF_DAYS,
+            force,
+        };
+        run(&args(&[], &["collector.example.gov"], false)).unwrap();
+        let collector_pem = dir.path().join("collector.pem");
+        let before = fs::read(&collector_pem).unwrap();
+        let agent_pem = dir.path().join("agents/a1.pem");
+        run(&args(&["a1"], &[], false)).unwrap();
+        let agent_before = fs::read(&agent_pem).unwrap();
+        run(&args(&["a1"], &[], true)).unwrap();
+        assert_eq!(fs::read(&collector_pem).unwrap(), before, "collector cert replaced");
+        assert_ne!(fs::read(&agent_pem).unwrap(), agent_before, "agent cert not replaced");
+        run(&args(&[], &["other.example.gov"], true)).unwrap();
+        assert_ne!(fs::read(&collector_pem).unwrap(), before, "named collector not replaced");
     }
 }
