@@ -884,9 +884,21 @@ mod tests {
         run(&args(&["a1"], &[], false)).unwrap();
         let agent_before = fs::read(&agent_pem).unwrap();
         run(&args(&["a1"], &[], true)).unwrap();
-        assert_eq!(fs::read(&collector_pem).unwrap(), before, "collector cert replaced");
-        assert_ne!(fs::read(&agent_pem).unwrap(), agent_before, "agent cert not replaced");
+        assert_eq!(
+            fs::read(&collector_pem).unwrap(),
+            before,
+            "collector cert replaced"
+        );
+        assert_ne!(
+            fs::read(&agent_pem).unwrap(),
+            agent_before,
+            "agent cert not replaced"
+        );
         run(&args(&[], &["other.example.gov"], true)).unwrap();
-        assert_ne!(fs::read(&collector_pem).unwrap(), before, "named collector not replaced");
+        assert_ne!(
+            fs::read(&collector_pem).unwrap(),
+            before,
+            "named collector not replaced"
+        );
     }
 }
