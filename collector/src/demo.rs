@@ -45,7 +45,7 @@ pub struct DemoArgs {
     /// Address of the collector's plain-HTTP listener (/metrics, /healthz).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9464")]
     pub http_listen: SocketAddr,
-    /// Collection interval of the demo agent (a number and a unit: ms, s, m, h).
+    /// Collection interval of the demo agent (a number and a unit: ms, s, m, h; at least 1s).
     #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_interval)]
     pub interval: String,
 }
@@ -96,18 +96,26 @@ pub enum DemoError {
     },
 }
 
+/// Parses the demo agent's interval. The agent refuses intervals under 1 s, so the demo
+/// refuses them here, before anything is started, rather than letting the agent die.
 fn parse_interval(s: &str) -> Result<String, String> {
     let digits = s.bytes().take_while(u8::is_ascii_digit).count();
     let (number, unit) = s.split_at(digits);
-    let ok = !number.is_empty()
-        && number.parse::<u64>().is_ok_and(|n| n > 0)
-        && matches!(unit, "ms" | "s" | "m" | "h");
-    if ok {
-        Ok(s.to_owned())
-    } else {
-        Err(format!(
-            "{s:?} is not a duration: use a number and a unit, e.g. 5s, 500ms, 1m"
-        ))
+    let scale_ms = match unit {
+        "ms" => 1,
+        "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        _ => 0,
+    };
+    match number.parse::<u64>() {
+        Ok(n) if scale_ms > 0 && n.saturating_mul(scale_ms) >= 1_000 => Ok(s.to_owned()),
+        Ok(_) if scale_ms > 0 => Err(format!(
+            "{s:?} is too short: the agent's interval is at least 1s"
+        )),
+        _ => Err(format!(
+            "{s:?} is not a duration: use a number and a unit, e.g. 5s, 1m"
+        )),
     }
 }
 
@@ -204,12 +212,46 @@ fn make_certs(dir: &Path, ingest: SocketAddr) -> anyhow::Result<Layout> {
     let mut names = certs::default_collector_names();
     let ip = connect_addr(ingest).ip().to_string();
     if !names.contains(&ip) {
-        names.push(ip);
+        names.push(ip.clone());
     }
     let opts = IssueOptions::default();
-    ca.issue_collector(&names, &opts)?;
+    // A demo dir from an earlier run may hold a collector certificate made for another
+    // ingest address; the agent would then loop on "certificate not valid for name".
+    let stale = !cert_names_ip(&ca.layout().collector_cert(), &ip);
+    ca.issue_collector(
+        &names,
+        &IssueOptions {
+            force: stale,
+            ..opts
+        },
+    )?;
     ca.issue_agent(DEMO_AGENT_ID, &opts)?;
     Ok(ca.layout().clone())
+}
+
+/// Whether the certificate at `path` exists and lists `ip` among its subject alternative
+/// names. Anything unreadable counts as "no", so the demo issues a fresh certificate.
+fn cert_names_ip(path: &Path, ip: &str) -> bool {
+    let Ok(pem_bytes) = std::fs::read(path) else {
+        return false;
+    };
+    let Ok((_, pem)) = x509_parser::pem::parse_x509_pem(&pem_bytes) else {
+        return false;
+    };
+    let Ok(cert) = pem.parse_x509() else {
+        return false;
+    };
+    let Ok(Some(san)) = cert.subject_alternative_name() else {
+        return false;
+    };
+    san.value.general_names.iter().any(|name| match name {
+        x509_parser::extensions::GeneralName::IPAddress(bytes) => match bytes.len() {
+            4 => <[u8; 4]>::try_from(*bytes).is_ok_and(|b| IpAddr::from(b).to_string() == ip),
+            16 => <[u8; 16]>::try_from(*bytes).is_ok_and(|b| IpAddr::from(b).to_string() == ip),
+            _ => false,
+        },
+        _ => false,
+    })
 }
 
 /// Paths of the files the demo writes besides certificates.
@@ -511,10 +553,10 @@ mod tests {
 
     #[test]
     fn intervals() {
-        for ok in ["5s", "500ms", "1m", "2h"] {
+        for ok in ["5s", "1000ms", "1m", "2h"] {
             assert_eq!(parse_interval(ok).unwrap(), ok);
         }
-        for bad in ["", "5", "s", "0s", "5 s", "5sec", "-1s", "1.5s"] {
+        for bad in ["", "5", "s", "0s", "500ms", "5 s", "5sec", "-1s", "1.5s"] {
             assert!(parse_interval(bad).is_err(), "{bad:?}");
         }
     }
@@ -572,5 +614,17 @@ mod tests {
         ] {
             assert!(agent.contains(needle), "{needle} in\n{agent}");
         }
+    }
+
+    #[test]
+    fn a_collector_certificate_for_another_address_is_reissued() {
+        let dir = tempfile::tempdir().unwrap();
+        let first: SocketAddr = "127.0.0.1:7443".parse().unwrap();
+        let layout = make_certs(dir.path(), first).unwrap();
+        assert!(cert_names_ip(&layout.collector_cert(), "127.0.0.1"));
+        assert!(!cert_names_ip(&layout.collector_cert(), "127.0.0.2"));
+        let second: SocketAddr = "127.0.0.2:7443".parse().unwrap();
+        let layout = make_certs(dir.path(), second).unwrap();
+        assert!(cert_names_ip(&layout.collector_cert(), "127.0.0.2"));
     }
 }
