@@ -22,6 +22,70 @@ pub struct AgentBuilder {
     site: Option<String>,
     interval: String,
     timeout: String,
+    probes: Vec<LinkProbe>,
+}
+
+/// One entry of the agent's `probes:` list: a link target the agent probes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LinkProbe {
+    /// `link`: the link id.
+    pub link: String,
+    /// `kind`: `icmp`, `tcp` or `http`.
+    pub kind: String,
+    /// `target`: an address, `HOST:PORT` or a URL, by kind.
+    pub target: String,
+    /// `interval`: time between packets, e.g. `1s` or `20ms`.
+    pub interval: String,
+    /// `timeout`: how long a probe waits for its answer.
+    pub timeout: String,
+    /// `level` (optional): `province-city`, `city-county`, `county-township` or `access`.
+    pub level: Option<String>,
+    /// `domain` (optional): `administrative` or `public`.
+    pub domain: Option<String>,
+}
+
+impl LinkProbe {
+    /// A probe of `kind` for `link` to `target`, with the given packet interval and timeout,
+    /// no level and no domain.
+    pub fn new(link: &str, kind: &str, target: &str, interval: &str, timeout: &str) -> Self {
+        Self {
+            link: link.into(),
+            kind: kind.into(),
+            target: target.into(),
+            interval: interval.into(),
+            timeout: timeout.into(),
+            level: None,
+            domain: None,
+        }
+    }
+
+    /// Sets `level` and `domain`.
+    pub fn placed(mut self, level: &str, domain: &str) -> Self {
+        self.level = Some(level.into());
+        self.domain = Some(domain.into());
+        self
+    }
+
+    /// This entry as a YAML list item (two-space indented keys).
+    fn yaml(&self) -> String {
+        // Targets and ids as double-quoted scalars: a URL or `[v6]:port` target has `:`.
+        let q = |v: &str| serde_json::to_string(v).expect("a string serialises");
+        let mut y = format!(
+            "  - link: {}\n    kind: {}\n    target: {}\n    interval: {}\n    timeout: {}\n",
+            q(&self.link),
+            self.kind,
+            q(&self.target),
+            self.interval,
+            self.timeout
+        );
+        if let Some(level) = &self.level {
+            y.push_str(&format!("    level: {level}\n"));
+        }
+        if let Some(domain) = &self.domain {
+            y.push_str(&format!("    domain: {domain}\n"));
+        }
+        y
+    }
 }
 
 impl AgentBuilder {
@@ -40,7 +104,14 @@ impl AgentBuilder {
             site: None,
             interval: "1s".to_string(),
             timeout: "5s".to_string(),
+            probes: Vec::new(),
         }
+    }
+
+    /// Adds an entry to `probes:`.
+    pub fn probe(mut self, probe: LinkProbe) -> Self {
+        self.probes.push(probe);
+        self
     }
 
     /// `labels.department`.
@@ -107,6 +178,12 @@ impl AgentBuilder {
             yaml_path(&self.key),
             self.interval
         ));
+        if !self.probes.is_empty() {
+            y.push_str("probes:\n");
+            for p in &self.probes {
+                y.push_str(&p.yaml());
+            }
+        }
         y
     }
 
@@ -194,6 +271,31 @@ mod tests {
              datacenter: dc1\ncollector:\n  url: https://127.0.0.1:7443\n  timeout: 5s\ntls:\n  \
              ca: \"/c/ca.pem\"\n  cert: \"/c/agents/web-01.pem\"\n  key: \
              \"/c/agents/web-01.key\"\ninterval: 1s\n"
+        );
+    }
+
+    #[test]
+    fn probes_are_a_list_under_probes() {
+        let b = AgentBuilder::new(
+            "a",
+            "https://127.0.0.1:1",
+            Path::new("/ca"),
+            Path::new("/c"),
+            Path::new("/k"),
+        )
+        .probe(LinkProbe::new("l1", "icmp", "198.18.0.2", "20ms", "300ms"))
+        .probe(
+            LinkProbe::new("l2", "tcp", "198.18.0.6:7000", "1s", "500ms")
+                .placed("city-county", "public"),
+        );
+        let y = b.config_yaml(Path::new("/s"));
+        let probes = &y[y.find("probes:").expect("a probes section")..];
+        assert_eq!(
+            probes,
+            "probes:\n  - link: \"l1\"\n    kind: icmp\n    target: \"198.18.0.2\"\n    \
+             interval: 20ms\n    timeout: 300ms\n  - link: \"l2\"\n    kind: tcp\n    target: \
+             \"198.18.0.6:7000\"\n    interval: 1s\n    timeout: 500ms\n    level: city-county\n    \
+             domain: public\n"
         );
     }
 }

@@ -29,6 +29,103 @@ pub struct CollectorBuilder {
     down_after_intervals: Option<u32>,
     max_body_bytes: Option<u64>,
     max_decompressed_bytes: Option<u64>,
+    links: Option<LinksConfig>,
+}
+
+/// The collector's `links:` section; unset fields are left to the collector's defaults.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LinksConfig {
+    /// `fault_min`: the shortest run of down that is a fault (duration string).
+    pub fault_min: Option<String>,
+    /// `down_loss_ratio`: loss at which a window counts as down.
+    pub down_loss_ratio: Option<f64>,
+    /// `down_confirm_probes`: consecutive lost probes before a link is down.
+    pub down_confirm_probes: Option<u32>,
+    /// `up_confirm_probes`: consecutive answered probes before a down link is up again.
+    pub up_confirm_probes: Option<u32>,
+}
+
+impl LinksConfig {
+    /// The section as YAML, or nothing when every field is unset.
+    fn yaml(&self) -> String {
+        let mut fields = String::new();
+        if let Some(v) = &self.fault_min {
+            fields.push_str(&format!("  fault_min: {v}\n"));
+        }
+        if let Some(v) = self.down_loss_ratio {
+            fields.push_str(&format!("  down_loss_ratio: {v}\n"));
+        }
+        if let Some(v) = self.down_confirm_probes {
+            fields.push_str(&format!("  down_confirm_probes: {v}\n"));
+        }
+        if let Some(v) = self.up_confirm_probes {
+            fields.push_str(&format!("  up_confirm_probes: {v}\n"));
+        }
+        if fields.is_empty() {
+            fields
+        } else {
+            format!("links:\n{fields}")
+        }
+    }
+}
+
+/// One fault from `GET /api/v1/faults`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fault {
+    /// Link id.
+    pub link: String,
+    /// Backbone level of the link.
+    pub level: String,
+    /// Domain of the link.
+    pub domain: String,
+    /// Start, ms since the Unix epoch.
+    pub start_unix_ms: i64,
+    /// End, ms since the Unix epoch; `None` while the fault lasts.
+    pub end_unix_ms: Option<i64>,
+    /// Duration in seconds (up to now while it lasts).
+    pub duration_seconds: f64,
+    /// Agents (vantage points) that saw it.
+    pub agents: Vec<String>,
+}
+
+impl Fault {
+    /// Reads one fault object; the error names the missing or mistyped field.
+    pub fn from_json(v: &serde_json::Value) -> anyhow::Result<Self> {
+        let str_field = |k: &str| {
+            v[k].as_str()
+                .map(str::to_string)
+                .ok_or_else(|| anyhow::anyhow!("fault field {k:?} is not a string: {v}"))
+        };
+        let end = &v["end_unix_ms"];
+        Ok(Self {
+            link: str_field("link")?,
+            level: str_field("level")?,
+            domain: str_field("domain")?,
+            start_unix_ms: v["start_unix_ms"]
+                .as_i64()
+                .ok_or_else(|| anyhow::anyhow!("fault start_unix_ms is not an integer: {v}"))?,
+            end_unix_ms: if end.is_null() {
+                None
+            } else {
+                Some(end.as_i64().ok_or_else(|| {
+                    anyhow::anyhow!("fault end_unix_ms is neither null nor an integer: {v}")
+                })?)
+            },
+            duration_seconds: v["duration_seconds"]
+                .as_f64()
+                .ok_or_else(|| anyhow::anyhow!("fault duration_seconds is not a number: {v}"))?,
+            agents: v["agents"]
+                .as_array()
+                .ok_or_else(|| anyhow::anyhow!("fault agents is not a list: {v}"))?
+                .iter()
+                .map(|a| {
+                    a.as_str()
+                        .map(str::to_string)
+                        .ok_or_else(|| anyhow::anyhow!("fault agent is not a string: {v}"))
+                })
+                .collect::<anyhow::Result<_>>()?,
+        })
+    }
 }
 
 impl CollectorBuilder {
@@ -42,7 +139,14 @@ impl CollectorBuilder {
             down_after_intervals: None,
             max_body_bytes: None,
             max_decompressed_bytes: None,
+            links: None,
         }
+    }
+
+    /// The `links:` section (link states and faults).
+    pub fn links(mut self, links: LinksConfig) -> Self {
+        self.links = Some(links);
+        self
     }
 
     /// `hosts.down_after_intervals` (the collector's default when not set).
@@ -84,6 +188,9 @@ impl CollectorBuilder {
         }
         if let Some(n) = self.down_after_intervals {
             y.push_str(&format!("hosts:\n  down_after_intervals: {n}\n"));
+        }
+        if let Some(links) = &self.links {
+            y.push_str(&links.yaml());
         }
         y
     }
@@ -255,6 +362,31 @@ impl Collector {
         Exposition::parse(&scrape(self).await?)
     }
 
+    /// `GET PATH` on the plain-HTTP listener, parsed as JSON; an error unless it answers 200.
+    pub async fn get_json(&self, path: &str) -> anyhow::Result<serde_json::Value> {
+        let url = format!("{}{path}", self.http_url());
+        let resp = http_client().get(&url).send().await?;
+        let status = resp.status();
+        let body = resp.text().await?;
+        anyhow::ensure!(status.is_success(), "GET {url}: HTTP {status}: {body}");
+        serde_json::from_str(&body)
+            .map_err(|e| anyhow::anyhow!("GET {url}: not JSON ({e}): {body}"))
+    }
+
+    /// `GET /api/v1/faults`, of one link or (with `None`) of all.
+    pub async fn faults(&self, link: Option<&str>) -> anyhow::Result<Vec<Fault>> {
+        let path = match link {
+            Some(l) => format!("/api/v1/faults?link={}", crate::percent_encode(l)),
+            None => "/api/v1/faults".to_string(),
+        };
+        let v = self.get_json(&path).await?;
+        v.as_array()
+            .ok_or_else(|| anyhow::anyhow!("GET {path}: not a JSON list: {v}"))?
+            .iter()
+            .map(Fault::from_json)
+            .collect()
+    }
+
     /// Waits until `/metrics` shows `zerofault_host_up{agent=ID} 1` for every id, and
     /// returns that scrape.
     pub async fn wait_hosts_up(
@@ -312,6 +444,7 @@ mod tests {
             down_after_intervals: Some(3),
             max_body_bytes: Some(10),
             max_decompressed_bytes: None,
+            links: None,
         };
         let y = b.config_yaml(
             "127.0.0.1:1".parse().unwrap(),
@@ -325,6 +458,37 @@ mod tests {
              path: \"/d/zerofault.db\"\nlimits:\n  max_body_bytes: 10\nhosts:\n  \
              down_after_intervals: 3\n"
         );
+    }
+
+    #[test]
+    fn links_section_has_only_the_set_keys() {
+        assert_eq!(LinksConfig::default().yaml(), "");
+        let l = LinksConfig {
+            fault_min: Some("60s".into()),
+            up_confirm_probes: Some(2),
+            ..LinksConfig::default()
+        };
+        assert_eq!(
+            l.yaml(),
+            "links:\n  fault_min: 60s\n  up_confirm_probes: 2\n"
+        );
+    }
+
+    #[test]
+    fn fault_from_json() {
+        let v: serde_json::Value = serde_json::from_str(
+            r#"{"link":"a","level":"city-county","domain":"public","start_unix_ms":1000,
+                "end_unix_ms":null,"duration_seconds":12.5,"agents":["x"]}"#,
+        )
+        .unwrap();
+        let f = Fault::from_json(&v).unwrap();
+        assert_eq!((f.end_unix_ms, f.duration_seconds), (None, 12.5));
+        assert_eq!(f.agents, vec!["x".to_string()]);
+        let mut v2 = v.clone();
+        v2["end_unix_ms"] = serde_json::json!(91_000);
+        assert_eq!(Fault::from_json(&v2).unwrap().end_unix_ms, Some(91_000));
+        v2["start_unix_ms"] = serde_json::json!("soon");
+        assert!(Fault::from_json(&v2).is_err());
     }
 
     #[test]

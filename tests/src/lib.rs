@@ -10,6 +10,8 @@
 //! * [`AgentBuilder`] / [`Agent`]: an agent process with its labels and interval.
 //! * [`scrape`] and [`Exposition`]: `/metrics` text and a small parser to find samples.
 //! * [`wait_until`]: the only way tests wait; every wait has a deadline.
+//! * [`TestHost`]: a test host in a network namespace, with loss and outages injected there
+//!   (needs root).
 //!
 //! Every child process is killed when its handle is dropped, and every temporary directory is
 //! removed then. When a test panics, the dropped handles print the child's stderr so the
@@ -21,19 +23,22 @@ mod ca;
 mod collector;
 pub mod configs;
 pub mod exposition;
+pub mod netns;
 mod process;
 pub mod prometheus;
 pub mod report;
+pub mod stats;
 
 use std::future::Future;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-pub use agent::{Agent, AgentBuilder};
+pub use agent::{Agent, AgentBuilder, LinkProbe};
 pub use ca::TestCa;
-pub use collector::{Collector, CollectorBuilder, scrape};
+pub use collector::{Collector, CollectorBuilder, Fault, LinksConfig, scrape};
 pub use exposition::{Exposition, Sample};
+pub use netns::TestHost;
 pub use process::ChildGuard;
 
 /// Name of the collector binary.
