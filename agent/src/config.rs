@@ -11,9 +11,11 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
-use zerofault_protocol::{Labels, is_valid_agent_id};
+use zerofault_protocol::{LINK_DOMAINS, LINK_LEVELS, Labels, is_valid_agent_id};
 
 use crate::duration::{format_duration, parse_duration};
+use crate::probe::link::target::parse_target;
+use crate::probe::link::{self, LinkKind, ProbeSpec, Target};
 
 /// Shortest accepted `interval`: below a second the agent would cost more than it measures.
 pub const MIN_INTERVAL: Duration = Duration::from_secs(1);
@@ -26,6 +28,17 @@ pub const MIN_TIMEOUT: Duration = Duration::from_secs(1);
 pub const MAX_TIMEOUT: Duration = Duration::from_secs(600);
 /// Longest label value the collector accepts (see `Report::validate`).
 pub const MAX_LABEL_BYTES: usize = 128;
+/// Shortest probe `interval` (100 packets/s per target).
+pub const MIN_PROBE_INTERVAL: Duration = Duration::from_millis(10);
+/// Default probe `interval`.
+pub const DEFAULT_PROBE_INTERVAL: Duration = Duration::from_secs(1);
+/// Longest probe `timeout`.
+pub const MAX_PROBE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Most probe targets per agent (`Limits::max_links` of the protocol).
+pub const MAX_PROBES: usize = 4096;
+/// Most probes of one target in one report window (`interval` / probe `interval`): bounds
+/// the memory of a window's outcomes.
+pub const MAX_PROBES_PER_WINDOW: u128 = 100_000;
 
 /// The agent config file as written (`configs/agent.yaml` documents every key).
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -46,6 +59,40 @@ pub struct FileConfig {
     /// Collection interval, a duration string such as `15s`.
     #[serde(default = "default_interval")]
     pub interval: String,
+    /// Link probe targets (ICMP, TCP, HTTP); none by default.
+    #[serde(default)]
+    pub probes: Vec<ProbeSection>,
+}
+
+/// One entry of `probes:`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProbeSection {
+    /// Link id (the collector inventory's), `[A-Za-z0-9._-]{1,128}`. Required.
+    #[serde(default)]
+    pub link: String,
+    /// `icmp`, `tcp` or `http`. Required.
+    #[serde(default)]
+    pub kind: String,
+    /// icmp: address or host name; tcp: `host:port` or `[v6]:port`; http: URL. Required.
+    #[serde(default)]
+    pub target: String,
+    /// Time between probes (packet interval), 10ms up to the report `interval`; default 1s.
+    #[serde(default)]
+    pub interval: Option<String>,
+    /// Time after which an unanswered probe is lost; default the interval, at most 1s.
+    #[serde(default)]
+    pub timeout: Option<String>,
+    /// Backbone level: province-city, city-county, county-township or access.
+    #[serde(default)]
+    pub level: Option<String>,
+    /// Network domain: administrative or public.
+    #[serde(default)]
+    pub domain: Option<String>,
+    /// https only: PEM file of the CA the target's certificate chains to (trusted besides
+    /// the agent's `tls.ca`).
+    #[serde(default)]
+    pub ca: Option<PathBuf>,
 }
 
 /// `agent:` section.
@@ -156,6 +203,8 @@ pub struct Config {
     pub tls: TlsPaths,
     /// Collection interval.
     pub interval: Duration,
+    /// Link probe targets, checked.
+    pub probes: Vec<ProbeSpec>,
 }
 
 impl Config {
@@ -189,8 +238,8 @@ pub enum CheckFiles {
 /// One problem with one key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Issue {
-    /// Dotted key path, e.g. `collector.url`.
-    pub key: &'static str,
+    /// Dotted key path, e.g. `collector.url` or `probes[3].target`.
+    pub key: String,
     /// What is wrong and how to fix it.
     pub message: String,
 }
@@ -284,11 +333,12 @@ fn resolve(base: &Path, p: &Path) -> PathBuf {
 
 fn check_duration(
     issues: &mut Vec<Issue>,
-    key: &'static str,
+    key: impl Into<String>,
     value: &str,
     min: Duration,
     max: Duration,
 ) -> Duration {
+    let key = key.into();
     match parse_duration(value) {
         Ok(d) if d < min => {
             issues.push(Issue {
@@ -373,12 +423,12 @@ impl FileConfig {
         let id = self.agent.id.trim().to_owned();
         if id.is_empty() {
             issues.push(Issue {
-                key: "agent.id",
+                key: "agent.id".into(),
                 message: "is required; set it to this agent's id, the common name of its certificate (e.g. web-01)".into(),
             });
         } else if !is_valid_agent_id(&id) {
             issues.push(Issue {
-                key: "agent.id",
+                key: "agent.id".into(),
                 message: format!(
                     "{id:?} is not a valid id; use 1 to 128 ASCII letters, digits, '.', '_' or '-'"
                 ),
@@ -387,7 +437,7 @@ impl FileConfig {
 
         if self.agent.state_dir.as_os_str().is_empty() {
             issues.push(Issue {
-                key: "agent.state_dir",
+                key: "agent.state_dir".into(),
                 message: "is empty; remove the key for the default /var/lib/zerofault/agent or name a directory".into(),
             });
         }
@@ -407,7 +457,7 @@ impl FileConfig {
         ] {
             if value.len() > MAX_LABEL_BYTES {
                 issues.push(Issue {
-                    key,
+                    key: key.into(),
                     message: format!(
                         "is {} bytes long; use at most {MAX_LABEL_BYTES} (a code, not a description)",
                         value.len()
@@ -420,7 +470,7 @@ impl FileConfig {
             Ok(u) => u,
             Err(message) => {
                 issues.push(Issue {
-                    key: "collector.url",
+                    key: "collector.url".into(),
                     message,
                 });
                 String::new()
@@ -450,7 +500,7 @@ impl FileConfig {
             if p.as_os_str().is_empty() {
                 tls_ok = false;
                 issues.push(Issue {
-                    key,
+                    key: key.into(),
                     message: "is required; give the path of a PEM file".into(),
                 });
             }
@@ -477,10 +527,19 @@ impl FileConfig {
                 errors
             };
             issues.extend(errors.into_iter().map(|e| Issue {
-                key: e.key(),
+                key: e.key().into(),
                 message: e.to_string(),
             }));
         }
+
+        let probes = check_probes(
+            &mut issues,
+            self.probes,
+            &base,
+            interval,
+            &tls.ca,
+            check_files,
+        );
 
         if !issues.is_empty() {
             return Err(ConfigError::Invalid {
@@ -497,8 +556,201 @@ impl FileConfig {
             collector_timeout,
             tls,
             interval,
+            probes,
         })
     }
+}
+
+/// Checks the `probes:` list; every problem is named `probes[i].key`.
+fn check_probes(
+    issues: &mut Vec<Issue>,
+    sections: Vec<ProbeSection>,
+    base: &Path,
+    report_interval: Duration,
+    agent_ca: &Path,
+    check_files: CheckFiles,
+) -> Vec<ProbeSpec> {
+    if sections.len() > MAX_PROBES {
+        issues.push(Issue {
+            key: "probes".into(),
+            message: format!(
+                "has {} entries; at most {MAX_PROBES} targets per agent (spread them over several agents)",
+                sections.len()
+            ),
+        });
+        return Vec::new();
+    }
+    let mut out = Vec::with_capacity(sections.len());
+    // (link, kind) -> index of its first entry.
+    let mut seen: std::collections::HashMap<(String, LinkKind), usize> =
+        std::collections::HashMap::new();
+    for (i, p) in sections.into_iter().enumerate() {
+        let key = |k: &str| format!("probes[{i}].{k}");
+        let before = issues.len();
+
+        let link = p.link.trim().to_owned();
+        if link.is_empty() {
+            issues.push(Issue {
+                key: key("link"),
+                message:
+                    "is required; set the link id from the collector's inventory, e.g. gz-huadu-01"
+                        .into(),
+            });
+        } else if !is_valid_agent_id(&link) {
+            issues.push(Issue {
+                key: key("link"),
+                message: format!(
+                    "{link:?} is not a valid link id; use 1 to 128 ASCII letters, digits, '.', '_' or '-'"
+                ),
+            });
+        }
+
+        let kind = match p.kind.trim() {
+            "" => {
+                issues.push(Issue {
+                    key: key("kind"),
+                    message: "is required; use icmp, tcp or http".into(),
+                });
+                None
+            }
+            k => match LinkKind::parse(k) {
+                Some(k) => Some(k),
+                None => {
+                    issues.push(Issue {
+                        key: key("kind"),
+                        message: format!("{k:?} is not a probe kind; use icmp, tcp or http"),
+                    });
+                    None
+                }
+            },
+        };
+
+        let target = kind.and_then(|k| match parse_target(k, &p.target) {
+            Ok(t) => Some(t),
+            Err(message) => {
+                issues.push(Issue {
+                    key: key("target"),
+                    message,
+                });
+                None
+            }
+        });
+
+        let interval = match &p.interval {
+            None => DEFAULT_PROBE_INTERVAL.min(report_interval),
+            Some(v) => check_duration(
+                issues,
+                key("interval"),
+                v,
+                MIN_PROBE_INTERVAL,
+                report_interval,
+            ),
+        };
+        if report_interval.as_nanos() / interval.as_nanos().max(1) > MAX_PROBES_PER_WINDOW {
+            issues.push(Issue {
+                key: key("interval"),
+                message: format!(
+                    "{} with a report interval of {} is more than {MAX_PROBES_PER_WINDOW} probes per report; use a longer probe interval or a shorter report interval",
+                    format_duration(interval),
+                    format_duration(report_interval)
+                ),
+            });
+        }
+        let timeout = match &p.timeout {
+            None => link::default_timeout(interval),
+            Some(v) => check_duration(
+                issues,
+                key("timeout"),
+                v,
+                Duration::from_millis(1),
+                MAX_PROBE_TIMEOUT,
+            ),
+        };
+
+        let mut one_of = |k: &str, value: Option<String>, allowed: &[&str]| -> String {
+            let v = value.unwrap_or_default().trim().to_owned();
+            if !v.is_empty() && !allowed.contains(&v.as_str()) {
+                issues.push(Issue {
+                    key: key(k),
+                    message: format!(
+                        "{v:?} is not one of {}; remove the key or use one of them",
+                        allowed.join(", ")
+                    ),
+                });
+            }
+            v
+        };
+        let level = one_of("level", p.level, &LINK_LEVELS);
+        let domain = one_of("domain", p.domain, &LINK_DOMAINS);
+
+        let https = matches!(&target, Some(Target::Http(u)) if u.scheme() == "https");
+        let mut trusted_cas = Vec::new();
+        if let Some(ca) = &p.ca {
+            if !https {
+                issues.push(Issue {
+                    key: key("ca"),
+                    message:
+                        "is only used by https targets (kind: http, target https://...); remove it"
+                            .into(),
+                });
+            } else if ca.as_os_str().is_empty() {
+                issues.push(Issue {
+                    key: key("ca"),
+                    message: "is empty; give the path of the PEM file of the target's CA, or remove the key to trust only tls.ca".into(),
+                });
+            } else {
+                let ca = resolve(base, ca);
+                if check_files == CheckFiles::Yes
+                    && let Err(e) = crate::transport::tls::load_certs("ca", &ca)
+                {
+                    issues.push(Issue {
+                        key: key("ca"),
+                        message: e.to_string(),
+                    });
+                }
+                trusted_cas.push(ca);
+            }
+        }
+        if https {
+            // Closed networks have no public roots: the agent's own CA is trusted by default
+            // (targets inside the platform usually share the platform's PKI).
+            trusted_cas.push(agent_ca.to_owned());
+        }
+
+        if let Some(k) = kind
+            && !link.is_empty()
+        {
+            match seen.entry((link.clone(), k)) {
+                std::collections::hash_map::Entry::Occupied(first) => issues.push(Issue {
+                    key: key("link"),
+                    message: format!(
+                        "link {link:?} already has a probe of kind {k} at probes[{}]; give each link one probe per kind (remove one, or use another link id)",
+                        first.get()
+                    ),
+                }),
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    v.insert(i);
+                }
+            }
+        }
+
+        if issues.len() == before
+            && let (Some(kind), Some(target)) = (kind, target)
+        {
+            out.push(ProbeSpec {
+                link,
+                kind,
+                target_text: p.target.trim().to_owned(),
+                target,
+                interval,
+                timeout,
+                level,
+                domain,
+                trusted_cas,
+            });
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -655,7 +907,7 @@ tls:
     #[test]
     fn missing_sections_are_all_reported() {
         let is = issues("");
-        let keys: Vec<_> = is.iter().map(|i| i.key).collect();
+        let keys: Vec<_> = is.iter().map(|i| i.key.as_str()).collect();
         assert_eq!(
             keys,
             ["agent.id", "collector.url", "tls.ca", "tls.cert", "tls.key"]
@@ -690,6 +942,121 @@ tls:
         assert_eq!(c.interval, Duration::from_secs(15));
         assert_eq!(c.collector_timeout, Duration::from_secs(10));
         assert!(c.collector_url.starts_with("https://"));
+    }
+
+    #[test]
+    fn probes_default_to_none_and_get_defaults() {
+        assert!(load_str(GOOD).unwrap().probes.is_empty());
+        let text = format!(
+            "{GOOD}probes:\n  - link: gz-huadu-01\n    kind: icmp\n    target: 198.18.0.2\n    level: city-county\n    domain: administrative\n  - link: gz-huadu-01\n    kind: tcp\n    target: \"[2001:db8::2]:443\"\n    interval: 200ms\n  - link: portal\n    kind: http\n    target: https://portal.example/health\n    interval: 5s\n    timeout: 3s\n    ca: pki/portal-ca.pem\n"
+        );
+        let c = load_str(&text).unwrap();
+        assert_eq!(c.probes.len(), 3);
+        let p = &c.probes[0];
+        assert_eq!(p.link, "gz-huadu-01");
+        assert_eq!(p.kind, LinkKind::Icmp);
+        assert_eq!(p.interval, Duration::from_secs(1));
+        assert_eq!(p.timeout, Duration::from_secs(1));
+        assert_eq!(
+            (p.level.as_str(), p.domain.as_str()),
+            ("city-county", "administrative")
+        );
+        assert!(p.trusted_cas.is_empty());
+        let p = &c.probes[1];
+        assert_eq!(p.target_text, "[2001:db8::2]:443");
+        assert_eq!(
+            p.timeout,
+            Duration::from_millis(200),
+            "default timeout = interval"
+        );
+        assert_eq!(p.level, "");
+        let p = &c.probes[2];
+        assert_eq!(p.timeout, Duration::from_secs(3));
+        assert_eq!(
+            p.trusted_cas,
+            [
+                PathBuf::from("/etc/zerofault/pki/portal-ca.pem"),
+                PathBuf::from("/etc/zerofault/pki/ca.pem")
+            ]
+        );
+    }
+
+    #[test]
+    fn probe_problems_name_the_entry_and_key() {
+        let text = format!(
+            "{GOOD}probes:\n  - link: a\n    kind: icmp\n    target: 198.18.0.2\n  - link: bad id\n    kind: udp\n    target: x\n  - kind: tcp\n    target: 198.18.0.2\n    interval: 5ms\n    timeout: 0s\n    level: metro\n    domain: private\n  - link: a\n    kind: icmp\n    target: 198.18.0.3\n  - link: c\n    kind: http\n    target: http://x/\n    ca: ca.pem\n  - link: d\n    kind: icmp\n    target: 198.18.0.4\n    interval: 30s\n"
+        );
+        let is = issues(&text);
+        let keys: Vec<_> = is.iter().map(|i| i.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "probes[1].link",
+                "probes[1].kind",
+                "probes[2].link",
+                "probes[2].target",
+                "probes[2].interval",
+                "probes[2].timeout",
+                "probes[2].level",
+                "probes[2].domain",
+                "probes[3].link",
+                "probes[4].ca",
+                "probes[5].interval",
+            ],
+            "{is:#?}"
+        );
+        assert!(is[3].message.contains("no port"), "{is:?}");
+        assert!(is[4].message.contains("at least 10ms"), "{is:?}");
+        assert!(
+            is[8]
+                .message
+                .contains("already has a probe of kind icmp at probes[0]"),
+            "{is:?}"
+        );
+        assert!(is[10].message.contains("at most 15s"), "{is:?}");
+        let err = load_str(&text).unwrap_err().to_string();
+        assert!(
+            err.contains("/etc/zerofault/agent.yaml: key 'probes[2].target': "),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn same_link_different_kinds_is_fine_and_unknown_probe_keys_are_refused() {
+        let text = format!(
+            "{GOOD}probes:\n  - link: a\n    kind: icmp\n    target: h.example\n  - link: a\n    kind: tcp\n    target: h.example:22\n"
+        );
+        assert_eq!(load_str(&text).unwrap().probes.len(), 2);
+        let err = load_str(&format!(
+            "{GOOD}probes:\n  - link: a\n    kind: icmp\n    target: h\n    port: 1\n"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("port"), "{err}");
+    }
+
+    #[test]
+    fn example_probes_section_is_valid_when_uncommented() {
+        let path = Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../configs/agent.yaml"
+        ));
+        let text = std::fs::read_to_string(path).unwrap();
+        let start = text
+            .find("\n# probes:\n")
+            .expect("the example has a probes section")
+            + 1;
+        let enabled: String = text[start..]
+            .lines()
+            .map(|l| l.strip_prefix("# ").unwrap_or(l))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let c = parse(path, &format!("{}{enabled}", &text[..start]))
+            .unwrap()
+            .validate(path, CheckFiles::No)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(c.probes.len(), 3);
+        assert_eq!(c.probes[2].trusted_cas.len(), 2);
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! zerofault agent: collects host capacity (CPU, memory, filesystems, interfaces, uptime)
-//! every interval and sends it to the collector over mutual TLS.
+//! and link health (ICMP/TCP/HTTP probes, interface transitions) every interval and sends it
+//! to the collector over mutual TLS.
 //!
 //! The binary (`src/main.rs`) only parses the command line and sets up logging; everything
 //! else is here so it can be tested.
@@ -8,6 +9,7 @@
 pub mod config;
 pub mod duration;
 pub mod probe;
+pub mod probe_cmd;
 pub mod queue;
 pub mod reporter;
 pub mod sequence;
@@ -21,10 +23,13 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use tokio::time::{Instant, MissedTickBehavior};
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 use zerofault_protocol::{Limits, Report, encode_report};
 
 use crate::config::{CheckFiles, Config};
+use crate::probe::interface_watch::InterfaceWatch;
+use crate::probe::link::ProbeContext;
+use crate::probe::link::scheduler::LinkSet;
 use crate::queue::{DEFAULT_CAPACITY, Queued, ReportQueue};
 use crate::reporter::Reporter;
 use crate::sequence::Sequence;
@@ -94,11 +99,17 @@ fix) and exits 1."
         #[arg(long, short, value_name = "FILE")]
         config: PathBuf,
     },
+    /// Probe one target by hand (ICMP, TCP or HTTP) and print per-probe lines and statistics.
+    #[command(
+        long_about = "Probe one target by hand with the agent's own probe code, like a better ping: prints one line per probe (`seq=1 rtt=0.412 ms`, `seq=2 timeout`) and then sent, received, loss, RTT min/avg/max/p50/p95 and jitter; with --json one JSON object (the protocol's LinkResult). Ctrl-C stops early and prints the statistics so far. Needs no config. ICMP needs net.ipv4.ping_group_range to include the user's group, or CAP_NET_RAW.\n\nExit codes: 0 some probe answered, 1 all lost or the probe cannot run, 2 usage error."
+    )]
+    Probe(probe_cmd::ProbeArgs),
 }
 
 /// Runs a parsed command line; returns the process exit code.
 pub fn main_with(cli: Cli) -> i32 {
     match cli.command {
+        Command::Probe(args) => probe_cmd::main(args),
         Command::Validate { config } => match config::load(&config, CheckFiles::Yes) {
             Ok(_) => {
                 println!("OK: {}", config.display());
@@ -227,12 +238,16 @@ fn enqueue(queue: &ReportQueue, report: &Report) {
 pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
     let transport = Transport::new(&config)?;
     let queue = Arc::new(ReportQueue::new(DEFAULT_CAPACITY));
-    let mut reporter = Reporter::new(&config, Sequence::open(&config.state_dir));
+    let links = LinkSet::start(&config.probes, &ProbeContext::default());
+    let link_count = links.len();
+    let mut reporter = Reporter::new(&config, Sequence::open(&config.state_dir))
+        .with_continuous(links, InterfaceWatch::start());
     info!(
         agent_id = %config.agent_id,
         url = transport.url(),
         interval = %duration::format_duration(config.interval),
         probes = ?reporter.probe_names(),
+        link_probes = link_count,
         version = env!("CARGO_PKG_VERSION"),
         "zerofault agent started"
     );
@@ -262,7 +277,31 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
             }
         }
         previous = Some(scheduled);
-        let report = reporter.collect();
+        // Off the runtime thread: collection reads files (statvfs can be slow), and link
+        // probes time their replies on this thread, so blocking it would inflate RTTs.
+        let (back, report) = tokio::task::spawn_blocking(move || {
+            let report = reporter.collect();
+            (reporter, report)
+        })
+        .await?;
+        reporter = back;
+        if !report.links.is_empty() {
+            let (sent, received, missed) = report.links.iter().fold((0u64, 0u64, 0u64), |a, l| {
+                (
+                    a.0 + u64::from(l.sent),
+                    a.1 + u64::from(l.received),
+                    a.2 + u64::from(l.missed_ticks),
+                )
+            });
+            debug!(
+                targets = report.links.len(),
+                sent,
+                received,
+                missed_ticks = missed,
+                interface_transitions = report.interface_transitions.len(),
+                "link window"
+            );
+        }
         enqueue(&queue, &report);
     }
     sender.abort();

@@ -7,6 +7,8 @@ use zerofault_protocol::{PROTOCOL_VERSION, Report};
 
 use crate::config::Config;
 use crate::probe::Probes;
+use crate::probe::interface_watch::InterfaceWatch;
+use crate::probe::link::scheduler::LinkSet;
 use crate::sequence::Sequence;
 
 /// Makes reports for one configured agent.
@@ -17,6 +19,8 @@ pub struct Reporter {
     labels: zerofault_protocol::Labels,
     probes: Probes,
     sequence: Sequence,
+    links: Option<LinkSet>,
+    interfaces: Option<InterfaceWatch>,
 }
 
 impl Reporter {
@@ -28,7 +32,17 @@ impl Reporter {
             labels: config.labels.clone(),
             probes: Probes::new(),
             sequence,
+            links: None,
+            interfaces: None,
         }
+    }
+
+    /// Adds the continuously running sources: link probes and the interface watcher. Their
+    /// results since the previous report go into every report from now on.
+    pub fn with_continuous(mut self, links: LinkSet, interfaces: InterfaceWatch) -> Self {
+        self.links = Some(links);
+        self.interfaces = Some(interfaces);
+        self
     }
 
     /// Names of the running probes.
@@ -38,16 +52,23 @@ impl Reporter {
 
     /// Collects one report, consuming one sequence number.
     pub fn collect(&mut self) -> Report {
+        let now = now_unix_ms();
         let mut report = Report {
             protocol_version: PROTOCOL_VERSION,
             agent_id: self.agent_id.clone(),
             sequence: self.sequence.allocate(),
-            timestamp_unix_ms: now_unix_ms(),
+            timestamp_unix_ms: now,
             interval_ms: self.interval_ms,
             labels: Some(self.labels.clone()),
             agent_version: env!("CARGO_PKG_VERSION").to_owned(),
             ..Report::default()
         };
+        if let Some(links) = &mut self.links {
+            report.links = links.drain(now);
+        }
+        if let Some(w) = &self.interfaces {
+            report.interface_transitions = w.drain();
+        }
         self.probes.collect(&mut report);
         report
     }

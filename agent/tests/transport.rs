@@ -77,6 +77,7 @@ fn config(tls: TlsPaths, port: u16) -> Config {
         collector_timeout: Duration::from_secs(5),
         tls,
         interval: Duration::from_secs(15),
+        probes: vec![],
     }
 }
 

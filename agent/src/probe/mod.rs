@@ -1,5 +1,9 @@
 //! Probes: each fills its part of a [`Report`] from the kernel.
 //!
+//! Link probes (ICMP, TCP, HTTP against configured targets) are a second family with their
+//! own table, [`link::LINK_PROBES`]: they run continuously between reports rather than once
+//! per report. Interface transitions are watched continuously by [`interface_watch`].
+//!
 //! Every value read from `/proc` or `/sys` goes through a pure `parse_*` function in the
 //! probe's file, unit-tested with literal kernel output (as node_exporter does), so the
 //! parsing is checked on any machine. The I/O around it is a single small read per file.
@@ -10,9 +14,15 @@
 
 pub mod cpu;
 pub mod disk;
+pub mod http;
+pub mod icmp;
+pub mod interface_watch;
+pub mod link;
+pub mod link_stats;
 pub mod memory;
 pub mod network;
 pub mod system;
+pub mod tcp;
 
 use std::path::{Path, PathBuf};
 
