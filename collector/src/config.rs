@@ -8,9 +8,16 @@
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::duration::format_duration;
+use crate::links::{
+    DEFAULT_DEGRADED_LOSS_RATIO, DEFAULT_DEGRADED_RTT, DEFAULT_DOWN_CONFIRM_PROBES,
+    DEFAULT_DOWN_LOSS_RATIO, DEFAULT_FAULT_MIN, DEFAULT_REPLAY, DEFAULT_UP_CONFIRM_PROBES,
+    MAX_CONFIRM_PROBES,
+};
 use crate::state::DEFAULT_DOWN_AFTER_INTERVALS;
 
 /// Default mTLS ingest listen address: every interface, agents connect from the network.
@@ -44,6 +51,9 @@ pub struct Config {
     /// Host liveness.
     #[serde(default)]
     pub hosts: Hosts,
+    /// Link states, hysteresis and faults.
+    #[serde(default)]
+    pub links: Links,
     /// The file this configuration was loaded from; error messages name it.
     #[serde(skip)]
     pub source: PathBuf,
@@ -168,6 +178,270 @@ impl Default for Hosts {
 
 fn default_down_after_intervals() -> u32 {
     DEFAULT_DOWN_AFTER_INTERVALS
+}
+
+/// Link states, hysteresis and faults (`links.*`); the model is described in `docs/links.md`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Links {
+    /// A link-level down period lasting at least this long is a fault (shorter ones are
+    /// down-time but not faults).
+    #[serde(default = "default_fault_min", with = "duration_serde")]
+    pub fault_min: Duration,
+    /// A window whose loss ratio reaches this (with at least `down_confirm_probes` probes
+    /// sent) is in state `down`; 1.0 means every probe of the window was lost.
+    #[serde(default = "default_down_loss_ratio")]
+    pub down_loss_ratio: f64,
+    /// Consecutive lost probes needed before a vantage point counts as down; a shorter run
+    /// never makes a link down, so a lost packet or two cannot flap it.
+    #[serde(default = "default_down_confirm_probes")]
+    pub down_confirm_probes: u32,
+    /// Consecutive successful probes needed to end a down period; the period ends at the
+    /// send time of the first of them.
+    #[serde(default = "default_up_confirm_probes")]
+    pub up_confirm_probes: u32,
+    /// Degraded thresholds per backbone level.
+    #[serde(default)]
+    pub thresholds: Thresholds,
+    /// How far back the link engine is rebuilt from stored reports at start-up, so an
+    /// outage in progress survives a collector restart. `0s` disables the replay.
+    #[serde(default = "default_replay", with = "duration_serde")]
+    pub replay: Duration,
+}
+
+impl Default for Links {
+    fn default() -> Self {
+        Self {
+            fault_min: DEFAULT_FAULT_MIN,
+            down_loss_ratio: DEFAULT_DOWN_LOSS_RATIO,
+            down_confirm_probes: DEFAULT_DOWN_CONFIRM_PROBES,
+            up_confirm_probes: DEFAULT_UP_CONFIRM_PROBES,
+            thresholds: Thresholds::default(),
+            replay: DEFAULT_REPLAY,
+        }
+    }
+}
+
+fn default_fault_min() -> Duration {
+    DEFAULT_FAULT_MIN
+}
+fn default_down_loss_ratio() -> f64 {
+    DEFAULT_DOWN_LOSS_RATIO
+}
+fn default_down_confirm_probes() -> u32 {
+    DEFAULT_DOWN_CONFIRM_PROBES
+}
+fn default_up_confirm_probes() -> u32 {
+    DEFAULT_UP_CONFIRM_PROBES
+}
+fn default_replay() -> Duration {
+    DEFAULT_REPLAY
+}
+
+/// serde `with` module for duration fields written as `60s`, `100ms`, `48h`.
+mod duration_serde {
+    pub(super) use crate::duration::deserialize;
+}
+
+/// Degraded thresholds (`links.thresholds.*`): `default` and one optional entry per backbone
+/// level (`zerofault_protocol::LINK_LEVELS`). A level entry may set one field only; what it
+/// leaves out comes from `default`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Thresholds {
+    /// Used for links without a level and for whatever a level entry leaves out.
+    #[serde(default)]
+    pub default: LevelThresholds,
+    /// Province to city backbone.
+    #[serde(default, rename = "province-city")]
+    pub province_city: LevelOverride,
+    /// City to county backbone.
+    #[serde(default, rename = "city-county")]
+    pub city_county: LevelOverride,
+    /// County to township backbone.
+    #[serde(default, rename = "county-township")]
+    pub county_township: LevelOverride,
+    /// Access links of connected units.
+    #[serde(default)]
+    pub access: LevelOverride,
+}
+
+/// Complete degraded thresholds of one level.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LevelThresholds {
+    /// A window with at least this loss ratio is degraded.
+    #[serde(default = "default_degraded_loss_ratio")]
+    pub degraded_loss_ratio: f64,
+    /// A window whose mean RTT is at least this is degraded.
+    #[serde(default = "default_degraded_rtt", with = "duration_serde")]
+    pub degraded_rtt: Duration,
+}
+
+impl Default for LevelThresholds {
+    fn default() -> Self {
+        Self {
+            degraded_loss_ratio: DEFAULT_DEGRADED_LOSS_RATIO,
+            degraded_rtt: DEFAULT_DEGRADED_RTT,
+        }
+    }
+}
+
+fn default_degraded_loss_ratio() -> f64 {
+    DEFAULT_DEGRADED_LOSS_RATIO
+}
+fn default_degraded_rtt() -> Duration {
+    DEFAULT_DEGRADED_RTT
+}
+
+/// A level's entry: each field falls back to `links.thresholds.default`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LevelOverride {
+    /// See [`LevelThresholds::degraded_loss_ratio`].
+    #[serde(default)]
+    pub degraded_loss_ratio: Option<f64>,
+    /// See [`LevelThresholds::degraded_rtt`].
+    #[serde(default, deserialize_with = "crate::duration::deserialize_option")]
+    pub degraded_rtt: Option<Duration>,
+}
+
+/// Config keys of the threshold entries, for messages: (level, loss key, rtt key).
+const THRESHOLD_KEYS: [(&str, &str, &str); 4] = [
+    (
+        "province-city",
+        "links.thresholds.province-city.degraded_loss_ratio",
+        "links.thresholds.province-city.degraded_rtt",
+    ),
+    (
+        "city-county",
+        "links.thresholds.city-county.degraded_loss_ratio",
+        "links.thresholds.city-county.degraded_rtt",
+    ),
+    (
+        "county-township",
+        "links.thresholds.county-township.degraded_loss_ratio",
+        "links.thresholds.county-township.degraded_rtt",
+    ),
+    (
+        "access",
+        "links.thresholds.access.degraded_loss_ratio",
+        "links.thresholds.access.degraded_rtt",
+    ),
+];
+
+impl Thresholds {
+    fn entry(&self, level: &str) -> Option<&LevelOverride> {
+        match level {
+            "province-city" => Some(&self.province_city),
+            "city-county" => Some(&self.city_county),
+            "county-township" => Some(&self.county_township),
+            "access" => Some(&self.access),
+            _ => None,
+        }
+    }
+
+    /// The thresholds of `level` (a `LINK_LEVELS` value; anything else, including the empty
+    /// level, gets `default`).
+    pub fn for_level(&self, level: &str) -> LevelThresholds {
+        let d = self.default;
+        match self.entry(level) {
+            Some(o) => LevelThresholds {
+                degraded_loss_ratio: o.degraded_loss_ratio.unwrap_or(d.degraded_loss_ratio),
+                degraded_rtt: o.degraded_rtt.unwrap_or(d.degraded_rtt),
+            },
+            None => d,
+        }
+    }
+}
+
+impl Links {
+    fn problems(&self, problem: &mut dyn FnMut(&'static str, String)) {
+        if self.fault_min.is_zero() {
+            problem(
+                "links.fault_min",
+                format!(
+                    "0s would make every down period a fault; use at least 1s (default {})",
+                    format_duration(DEFAULT_FAULT_MIN)
+                ),
+            );
+        }
+        if !(self.down_loss_ratio > 0.0 && self.down_loss_ratio <= 1.0) {
+            problem(
+                "links.down_loss_ratio",
+                format!(
+                    "{} is outside (0, 1]; it is a share of the window's probes, e.g. 1.0 for all lost (default {DEFAULT_DOWN_LOSS_RATIO})",
+                    self.down_loss_ratio
+                ),
+            );
+        }
+        for (key, v, default) in [
+            (
+                "links.down_confirm_probes",
+                self.down_confirm_probes,
+                DEFAULT_DOWN_CONFIRM_PROBES,
+            ),
+            (
+                "links.up_confirm_probes",
+                self.up_confirm_probes,
+                DEFAULT_UP_CONFIRM_PROBES,
+            ),
+        ] {
+            if v == 0 || v > MAX_CONFIRM_PROBES {
+                problem(
+                    key,
+                    format!(
+                        "{v} is outside 1..={MAX_CONFIRM_PROBES}; a count of consecutive probes (default {default})"
+                    ),
+                );
+            }
+        }
+        let mut check = |loss_key: &'static str,
+                         rtt_key: &'static str,
+                         loss: Option<f64>,
+                         rtt: Option<Duration>| {
+            if let Some(loss) = loss
+                && !(0.0..=1.0).contains(&loss)
+            {
+                problem(
+                    loss_key,
+                    format!(
+                        "{loss} is outside 0..=1; it is a share of the window's probes, e.g. 0.02 for 2% (default {DEFAULT_DEGRADED_LOSS_RATIO})"
+                    ),
+                );
+            } else if let Some(loss) = loss
+                && loss >= self.down_loss_ratio
+            {
+                problem(
+                    loss_key,
+                    format!(
+                        "{loss} is not below links.down_loss_ratio = {}; a window would be down before it is degraded",
+                        self.down_loss_ratio
+                    ),
+                );
+            }
+            if rtt.is_some_and(|r| r.is_zero()) {
+                problem(
+                    rtt_key,
+                    format!(
+                        "0s would make every window degraded; use e.g. {}",
+                        format_duration(DEFAULT_DEGRADED_RTT)
+                    ),
+                );
+            }
+        };
+        let d = self.thresholds.default;
+        check(
+            "links.thresholds.default.degraded_loss_ratio",
+            "links.thresholds.default.degraded_rtt",
+            Some(d.degraded_loss_ratio),
+            Some(d.degraded_rtt),
+        );
+        for (level, loss_key, rtt_key) in THRESHOLD_KEYS {
+            let o = self.thresholds.entry(level).copied().unwrap_or_default();
+            check(loss_key, rtt_key, o.degraded_loss_ratio, o.degraded_rtt);
+        }
+    }
 }
 
 /// Why a configuration file could not be loaded.
@@ -351,6 +625,7 @@ impl Config {
                 ),
             );
         }
+        self.links.problems(&mut problem);
         out
     }
 }
@@ -405,7 +680,101 @@ mod tests {
         assert_eq!(c.limits.max_body_bytes, 1 << 20);
         assert_eq!(c.limits.max_decompressed_bytes, 8 << 20);
         assert_eq!(c.hosts.down_after_intervals, 3);
+        assert_eq!(c.links.fault_min, Duration::from_secs(60));
+        assert_eq!(c.links.down_loss_ratio, 1.0);
+        assert_eq!(c.links.down_confirm_probes, 3);
+        assert_eq!(c.links.up_confirm_probes, 2);
+        assert_eq!(c.links.replay, Duration::from_secs(48 * 3600));
+        let t = c.links.thresholds.for_level("city-county");
+        assert_eq!(t.degraded_loss_ratio, 0.02);
+        assert_eq!(t.degraded_rtt, Duration::from_millis(100));
         c.validate_structure().unwrap();
+    }
+
+    #[test]
+    fn shipped_example_level_entries_are_valid_when_uncommented() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/collector.yaml");
+        // The commented level entries below `links.thresholds`.
+        let mut in_thresholds = false;
+        let text: String = std::fs::read_to_string(&path)
+            .unwrap()
+            .lines()
+            .map(|l| {
+                in_thresholds |= l == "  thresholds:";
+                match l.strip_prefix("    # ") {
+                    Some(rest) if in_thresholds => format!("    {rest}\n"),
+                    _ => format!("{l}\n"),
+                }
+            })
+            .collect();
+        let c = Config::parse(&text, &path).unwrap();
+        c.validate_structure().unwrap();
+        let t = c.links.thresholds.for_level("access");
+        assert_eq!(t.degraded_rtt, Duration::from_millis(200));
+        assert_ne!(c.links, Links::default());
+    }
+
+    #[test]
+    fn level_thresholds_fall_back_to_default_field_by_field() {
+        let text = format!(
+            "{MINIMAL}links:\n  thresholds:\n    default: {{degraded_loss_ratio: 0.05}}\n    \
+             access: {{degraded_rtt: 300ms}}\n    province-city: {{degraded_loss_ratio: 0.01, degraded_rtt: 20ms}}\n"
+        );
+        let c = Config::parse(&text, Path::new("c.yaml")).unwrap();
+        c.validate_structure().unwrap();
+        let t = &c.links.thresholds;
+        let get = |l| {
+            let x = t.for_level(l);
+            (x.degraded_loss_ratio, x.degraded_rtt.as_millis())
+        };
+        assert_eq!(get(""), (0.05, 100));
+        assert_eq!(get("access"), (0.05, 300));
+        assert_eq!(get("province-city"), (0.01, 20));
+        assert_eq!(get("city-county"), (0.05, 100));
+    }
+
+    #[test]
+    fn unknown_level_or_link_key_is_a_parse_error() {
+        for (extra, word) in [
+            ("links:\n  thresholds:\n    city-town: {}\n", "city-town"),
+            ("links:\n  fault_minimum: 60s\n", "fault_minimum"),
+            ("links:\n  fault_min: 60\n", "no unit"),
+        ] {
+            let msg = Config::parse(&format!("{MINIMAL}{extra}"), Path::new("c.yaml"))
+                .unwrap_err()
+                .to_string();
+            assert!(msg.starts_with("c.yaml:"), "{msg}");
+            assert!(msg.contains(word), "{msg}");
+        }
+    }
+
+    #[test]
+    fn bad_link_values_name_their_keys() {
+        let text = format!(
+            "{MINIMAL}links:\n  fault_min: 0s\n  down_loss_ratio: 1.5\n  down_confirm_probes: 0\n  \
+             up_confirm_probes: 0\n  thresholds:\n    county-township: {{degraded_loss_ratio: 2, degraded_rtt: 0s}}\n"
+        );
+        let c = Config::parse(&text, Path::new("/x/c.yaml")).unwrap();
+        let ConfigError::Invalid { problems } = c.validate_structure().unwrap_err() else {
+            panic!("expected Invalid");
+        };
+        let keys: Vec<_> = problems.iter().map(|p| p.key).collect();
+        assert_eq!(
+            keys,
+            [
+                "links.fault_min",
+                "links.down_loss_ratio",
+                "links.down_confirm_probes",
+                "links.up_confirm_probes",
+                "links.thresholds.county-township.degraded_loss_ratio",
+                "links.thresholds.county-township.degraded_rtt",
+            ]
+        );
+        assert!(
+            problems[0]
+                .to_string()
+                .starts_with("/x/c.yaml: `links.fault_min`: ")
+        );
     }
 
     #[test]
@@ -477,6 +846,7 @@ mod tests {
         assert_eq!(c.listen, Listen::default());
         assert_eq!(c.limits, Limits::default());
         assert_eq!(c.hosts, Hosts::default());
+        assert_eq!(c.links, Links::default());
         assert_eq!(c.storage.sqlite.path, Path::new(DEFAULT_SQLITE_PATH));
     }
 }

@@ -4,8 +4,10 @@
 pub mod certs;
 pub mod config;
 pub mod demo;
+pub mod duration;
 pub mod expose;
 pub mod ingest;
+pub mod links;
 pub mod server;
 pub mod state;
 pub mod store;

@@ -12,6 +12,7 @@ use tokio::sync::watch;
 
 use crate::config::Config;
 use crate::ingest::{self, IngestState};
+use crate::links::LinkHub;
 use crate::state::{HostTable, IngestCounters};
 use crate::store::{SqliteStore, Store};
 
@@ -25,6 +26,21 @@ pub struct Server {
     store: Arc<SqliteStore>,
     hosts: Arc<HostTable>,
     counters: Arc<IngestCounters>,
+    links: Arc<LinkHub>,
+}
+
+/// Reports read per page during the start-up replay: bounds the memory the replay holds.
+const REPLAY_PAGE: usize = 1000;
+
+/// What the start-up replay did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReplayStats {
+    /// Reports read.
+    pub reports: u64,
+    /// Link windows among them.
+    pub windows: u64,
+    /// Faults found that were not stored yet.
+    pub new_faults: usize,
 }
 
 impl Server {
@@ -41,6 +57,20 @@ impl Server {
             path = %config.storage.sqlite.path.display(),
             "store opened, host table warmed"
         );
+        let links = Arc::new(LinkHub::new(config.links.clone()));
+        let horizon = i64::try_from(config.links.replay.as_millis()).unwrap_or(i64::MAX);
+        if horizon > 0 {
+            let started = std::time::Instant::now();
+            let since = ingest::now_unix_ms().saturating_sub(horizon);
+            let stats = replay(store.as_ref(), &links, since).await?;
+            tracing::info!(
+                reports = stats.reports,
+                windows = stats.windows,
+                new_faults = stats.new_faults,
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "link engine rebuilt from stored reports"
+            );
+        }
         let ingest_listener = TcpListener::bind(config.listen.ingest)
             .await
             .with_context(|| {
@@ -57,6 +87,7 @@ impl Server {
             store,
             hosts,
             counters: Arc::new(IngestCounters::default()),
+            links,
         })
     }
 
@@ -84,6 +115,11 @@ impl Server {
         self.counters.clone()
     }
 
+    /// The link engine and interface tracker.
+    pub fn links(&self) -> Arc<LinkHub> {
+        self.links.clone()
+    }
+
     /// The store.
     pub fn store(&self) -> Arc<SqliteStore> {
         self.store.clone()
@@ -99,6 +135,7 @@ impl Server {
             store: self.store.clone(),
             hosts: self.hosts.clone(),
             counters: self.counters.clone(),
+            links: self.links.clone(),
             limits: self.config.limits.into(),
         });
         let ingest_task = tokio::spawn(ingest::listener::serve(
@@ -107,11 +144,13 @@ impl Server {
             app,
             stop_rx.clone(),
         ));
-        let expose = crate::expose::router(
-            self.hosts.clone(),
-            self.counters.clone(),
-            self.config.hosts.down_after_intervals,
-        );
+        let expose = crate::expose::router(crate::expose::HttpState {
+            hosts: self.hosts.clone(),
+            counters: self.counters.clone(),
+            links: self.links.clone(),
+            store: self.store.clone(),
+            down_after_intervals: self.config.hosts.down_after_intervals,
+        });
         let mut http_stop = stop_rx;
         let http_task = tokio::spawn(
             axum::serve(self.http_listener, expose)
@@ -158,6 +197,53 @@ pub async fn warm(store: &dyn Store, hosts: &HostTable) -> anyhow::Result<usize>
         }
     }
     Ok(n)
+}
+
+/// Rebuilds the link engine and the interface tracker from the reports received since
+/// `since_ms`, so that an outage in progress and the counters survive a restart; stores the
+/// faults it finds that are not stored yet (a crash between a commit and storing its faults).
+///
+/// Reports are replayed in the order the collector received them, the order the live engine
+/// saw them, rather than per agent: the link-level state is the intersection over vantage
+/// points, which only comes out the same when their windows are interleaved as they arrived.
+/// Within one agent this is its sequence order, except for late backfill, which the engine
+/// ignores live as well.
+pub async fn replay(
+    store: &dyn Store,
+    links: &LinkHub,
+    since_ms: i64,
+) -> anyhow::Result<ReplayStats> {
+    let mut stats = ReplayStats::default();
+    let mut after = None;
+    loop {
+        let page = store
+            .reports_since(since_ms, after, REPLAY_PAGE)
+            .await
+            .context("cannot read stored reports to rebuild the link engine")?;
+        let mut faults = Vec::new();
+        for row in &page.reports {
+            match <zerofault_protocol::Report as prost::Message>::decode(row.body.as_slice()) {
+                Ok(report) => {
+                    stats.reports += 1;
+                    stats.windows += report.links.len() as u64;
+                    faults.extend(links.observe_report(&report));
+                }
+                Err(e) => {
+                    tracing::warn!(agent = %row.agent_id, sequence = row.sequence, error = %e, "skipping undecodable stored report")
+                }
+            }
+        }
+        if !faults.is_empty() {
+            stats.new_faults += store
+                .insert_faults(faults)
+                .await
+                .context("cannot store the link faults found while replaying")?;
+        }
+        match page.next {
+            Some(next) => after = Some(next),
+            None => return Ok(stats),
+        }
+    }
 }
 
 /// Binds and runs a collector until `shutdown` completes.

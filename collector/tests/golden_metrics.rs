@@ -1,8 +1,12 @@
 //! Golden test of the `/metrics` exposition.
 //!
 //! The fixture reports in `tests/fixtures/*.json` (serde form of
-//! `zerofault_protocol::Report`: 3 hosts, 2 departments, 2 data centers, one host down) are
-//! rendered at a fixed time and compared byte for byte with `tests/golden/metrics.txt`.
+//! `zerofault_protocol::Report`: 3 hosts, 2 departments, 2 data centers, one host down, one
+//! interface that went down and up) and the link windows in
+//! `tests/fixtures/links/arrivals.json` (in arrival order: a 90 s outage of a province-city
+//! link seen by two vantage points, a degraded city-county link, an unlabelled access link
+//! down since 100 s before the scrape) are rendered at a fixed time and compared byte for
+//! byte with `tests/golden/metrics.txt`.
 //! A change of the exposition is a change of the product's interface to every dashboard
 //! and alert built on it, so it must be deliberate: regenerate with
 //! `ZEROFAULT_UPDATE_GOLDEN=1 cargo test -p zerofault-collector --test golden_metrics`,
@@ -11,7 +15,9 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use zerofault_collector::config::Links;
 use zerofault_collector::expose::render;
+use zerofault_collector::links::LinkHub;
 use zerofault_collector::state::{HostTable, IngestCounters, RejectReason};
 use zerofault_protocol::{Limits, Report};
 
@@ -53,12 +59,29 @@ fn fixture_reports() -> Vec<Report> {
         .collect()
 }
 
+/// The link arrivals: partial reports (agent id and link windows), in arrival order.
+fn link_arrivals() -> Vec<Report> {
+    let path = manifest_dir().join("tests/fixtures/links/arrivals.json");
+    let text = std::fs::read_to_string(&path).unwrap();
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The link hub after every fixture report and link arrival.
+fn hub() -> LinkHub {
+    let hub = LinkHub::new(Links::default());
+    for report in fixture_reports().iter().chain(&link_arrivals()) {
+        hub.observe_report(report);
+    }
+    hub
+}
+
 fn rendered() -> String {
     let table = HostTable::default();
     for report in fixture_reports() {
         let received = report.timestamp_unix_ms;
         table.update(report, received);
     }
+    let links = hub().snapshot();
     let counters = IngestCounters::default();
     for _ in 0..1234 {
         counters.accepted();
@@ -72,6 +95,7 @@ fn rendered() -> String {
     render(
         &table.snapshot(),
         &counters,
+        &links,
         NOW_UNIX_MS,
         DOWN_AFTER_INTERVALS,
     )
@@ -100,6 +124,77 @@ fn fixtures_cover_the_cases_the_golden_file_is_meant_to_show() {
         1,
         "exactly one fixture host must be down at the golden time"
     );
+}
+
+#[test]
+fn link_fixtures_show_a_fault_an_ongoing_outage_and_a_degraded_link() {
+    for arrival in link_arrivals() {
+        for w in &arrival.links {
+            // Windows the agent could have sent: check them as a report would be checked.
+            let report = Report {
+                protocol_version: 1,
+                agent_id: arrival.agent_id.clone(),
+                hostname: "h".into(),
+                boot_id: "b".into(),
+                timestamp_unix_ms: w.window_end_unix_ms,
+                interval_ms: 15_000,
+                links: vec![w.clone()],
+                ..Default::default()
+            };
+            report
+                .validate(&Limits::default())
+                .unwrap_or_else(|e| panic!("invalid link fixture {}: {e}", w.link_id));
+        }
+    }
+    let hub = hub();
+    let faults = hub.faults(None);
+    let summary: Vec<_> = faults
+        .iter()
+        .map(|f| {
+            (
+                f.link_id.as_str(),
+                f.start_unix_ms,
+                f.end_unix_ms,
+                f.settled,
+            )
+        })
+        .collect();
+    let base = NOW_UNIX_MS - 300_000;
+    assert_eq!(
+        summary,
+        [
+            ("pc-gz-01", base + 30_000, Some(base + 120_000), true),
+            ("acc-fgw-01", base + 200_000, None, false),
+        ]
+    );
+    assert_eq!(faults[0].agents, ["db-01", "web-01"]);
+    let text = rendered();
+    for line in [
+        "zerofault_link_faults_total{link=\"pc-gz-01\",level=\"province-city\",domain=\"administrative\"} 1",
+        "zerofault_link_outage_seconds_total{link=\"pc-gz-01\",level=\"province-city\",domain=\"administrative\"} 90.0",
+        "zerofault_link_up{link=\"acc-fgw-01\",level=\"unlabelled\",domain=\"unlabelled\",agent=\"db-01\"} 0",
+        "zerofault_link_state{link=\"cc-gz-hd\",level=\"city-county\",domain=\"public\",agent=\"web-01\",state=\"degraded\"} 1",
+        "zerofault_backbone_links{level=\"province-city\",domain=\"administrative\",state=\"up\"} 1",
+        "zerofault_host_network_down_seconds_total{agent=\"web-01\",host=\"web-01.fgw.gov.example\",department=\"fgw\",datacenter=\"dc-north\",interface=\"eth0\"} 12.0",
+    ] {
+        assert!(text.lines().any(|l| l == line), "missing: {line}");
+    }
+    // The backbone fault counts are the sums of the per-link ones.
+    let samples = parse(&text);
+    let sum = |name: &str, level: &str| -> f64 {
+        samples
+            .iter()
+            .filter(|(n, l, _)| n == name && l["level"] == level)
+            .map(|s| s.2)
+            .sum()
+    };
+    for level in ["province-city", "city-county", "unlabelled"] {
+        assert_eq!(
+            sum("zerofault_backbone_faults_total", level),
+            sum("zerofault_link_faults_total", level),
+            "{level}"
+        );
+    }
 }
 
 #[test]
@@ -224,6 +319,22 @@ fn aggregates_equal_the_sum_over_hosts_of_the_per_host_series() {
             };
             assert_eq!(hosts("up"), up, "{scope}={key} up");
             assert_eq!(hosts("down"), known - up, "{scope}={key} down");
+        }
+    }
+}
+
+#[test]
+fn every_metric_is_documented() {
+    let doc_path = manifest_dir().join("../docs/metrics.md");
+    let doc = std::fs::read_to_string(&doc_path).unwrap();
+    for line in rendered().lines() {
+        if let Some(rest) = line.strip_prefix("# HELP ") {
+            let name = rest.split(' ').next().unwrap();
+            assert!(
+                doc.contains(&format!("`{name}`")),
+                "{name} is not documented in {}",
+                doc_path.display()
+            );
         }
     }
 }

@@ -9,12 +9,17 @@ use axum::http::{Request, StatusCode, header};
 use http_body_util::BodyExt;
 use ingest_support::{report, zstd_bomb};
 use tower::ServiceExt;
+use zerofault_collector::config::Links;
 use zerofault_collector::ingest::{self, ClientIdentity, IngestLimits, IngestState};
+use zerofault_collector::links::{Fault, LinkHub};
 use zerofault_collector::state::{HostTable, IngestCounters, RejectReason};
 use zerofault_collector::store::{
-    BoxFuture, InsertOutcome, SqliteStore, Store, StoreError, StoredReport,
+    BoxFuture, InsertOutcome, ReplayCursor, ReplayPage, SqliteStore, Store, StoreError,
+    StoredReport,
 };
-use zerofault_protocol::{CONTENT_TYPE, INGEST_PATH, VERSION_HEADER, encode_report};
+use zerofault_protocol::{
+    CONTENT_TYPE, INGEST_PATH, LinkResult, LossRun, VERSION_HEADER, encode_report,
+};
 
 const LIMITS: IngestLimits = IngestLimits {
     max_body_bytes: 4096,
@@ -35,6 +40,7 @@ async fn fixture() -> Fixture {
             store: Arc::new(store),
             hosts: Arc::new(HostTable::default()),
             counters: Arc::new(IngestCounters::default()),
+            links: Arc::new(LinkHub::new(Links::default())),
             limits: LIMITS,
         },
     }
@@ -249,6 +255,20 @@ impl Store for BrokenStore {
     fn count_reports(&self) -> BoxFuture<'_, Result<u64, StoreError>> {
         Box::pin(async { Err(StoreError::Closed) })
     }
+    fn reports_since(
+        &self,
+        _: i64,
+        _: Option<ReplayCursor>,
+        _: usize,
+    ) -> BoxFuture<'_, Result<ReplayPage, StoreError>> {
+        Box::pin(async { Err(StoreError::Closed) })
+    }
+    fn insert_faults(&self, _: Vec<Fault>) -> BoxFuture<'_, Result<usize, StoreError>> {
+        Box::pin(async { Err(StoreError::Closed) })
+    }
+    fn faults(&self, _: Option<String>) -> BoxFuture<'_, Result<Vec<Fault>, StoreError>> {
+        Box::pin(async { Err(StoreError::Closed) })
+    }
     fn close(&self) -> BoxFuture<'_, ()> {
         Box::pin(async {})
     }
@@ -269,4 +289,94 @@ async fn storage_failure_is_503_and_not_acknowledged() {
     assert_eq!(f.state.counters.accepted_total(), 0);
     // Nothing stored, so the host must not look up.
     assert!(f.state.hosts.is_empty());
+}
+
+/// A 30 s window of link `pc-1` (1 probe/s) starting `start_s` after 2026-01-01, with the
+/// probes `lost` (a range of probe indexes) lost.
+fn window(start_s: i64, lost: std::ops::Range<i64>) -> LinkResult {
+    let t0 = 1_767_225_600_000 + start_s * 1000;
+    let n = lost.end - lost.start;
+    let runs = if n == 0 {
+        vec![]
+    } else {
+        vec![LossRun {
+            first_lost_unix_ms: t0 + lost.start * 1000,
+            last_lost_unix_ms: t0 + (lost.end - 1) * 1000,
+            count: n as u32,
+            open_start: lost.start == 0,
+            open_end: lost.end == 30,
+        }]
+    };
+    LinkResult {
+        link_id: "pc-1".into(),
+        kind: "icmp".into(),
+        target: "198.18.0.2".into(),
+        level: "province-city".into(),
+        domain: "administrative".into(),
+        window_start_unix_ms: t0,
+        window_end_unix_ms: t0 + 30_000,
+        probe_interval_ms: 1000,
+        sent: 30,
+        received: 30 - n as u32,
+        loss_ratio: n as f64 / 30.0,
+        loss_runs: runs,
+        first_probe_unix_ms: t0,
+        last_probe_unix_ms: t0 + 29_000,
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn stored_reports_feed_the_link_engine_and_closed_faults_are_stored_once() {
+    let f = fixture().await;
+    // Down [20 s, 110 s): a 90 s fault, final one window after the recovery.
+    let windows = [
+        window(0, 20..30),
+        window(30, 0..30),
+        window(60, 0..30),
+        window(90, 0..20),
+        window(120, 0..0),
+        window(150, 0..0),
+    ];
+    let mut reports = Vec::new();
+    for (i, w) in windows.into_iter().enumerate() {
+        let mut r = report("web-01", i as u64 + 1);
+        r.links = vec![w];
+        let (status, json) = send(&f.state, request(Some("web-01"), encode_report(&r))).await;
+        assert_eq!(
+            (status, json["status"].as_str()),
+            (StatusCode::OK, Some("stored"))
+        );
+        reports.push(r);
+    }
+    let stored = f.state.store.faults(None).await.unwrap();
+    assert_eq!(stored.len(), 1, "{stored:?}");
+    assert_eq!(
+        (
+            stored[0].start_unix_ms,
+            stored[0].end_unix_ms,
+            stored[0].duration_ms
+        ),
+        (1_767_225_620_000, Some(1_767_225_710_000), 90_000)
+    );
+    let live = f.state.links.links();
+    assert_eq!(live[0].vantages[0].probes_sent_total, 180);
+
+    // A replayed report is a duplicate: nothing is fed twice.
+    let (_, json) = send(
+        &f.state,
+        request(Some("web-01"), encode_report(&reports[2])),
+    )
+    .await;
+    assert_eq!(json["status"], "duplicate");
+    assert_eq!(f.state.links.links(), live);
+
+    // A restart rebuilds the same engine from the store and finds nothing new to store.
+    let rebuilt = LinkHub::new(Links::default());
+    let stats = zerofault_collector::server::replay(f.state.store.as_ref(), &rebuilt, 0)
+        .await
+        .unwrap();
+    assert_eq!((stats.reports, stats.windows, stats.new_faults), (6, 6, 0));
+    assert_eq!(rebuilt.links(), live);
+    assert_eq!(f.state.store.faults(None).await.unwrap(), stored);
 }

@@ -1,4 +1,5 @@
-//! Plain-HTTP listener: `/metrics` (Prometheus text format 0.0.4) and `/healthz`.
+//! Plain-HTTP listener: `/metrics` (Prometheus text format 0.0.4), `/healthz`, and the
+//! read-only link API (`/api/v1/links`, `/api/v1/faults`, see [`api`]).
 //!
 //! The text format 0.0.4 rather than OpenMetrics: every Prometheus version, promtool and
 //! the other scrapers platform teams run (Telegraf, VictoriaMetrics, the Grafana agent)
@@ -14,8 +15,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use prometheus_client::registry::Registry;
 
+use crate::links::LinkHub;
 use crate::state::{HostTable, IngestCounters};
+use crate::store::Store;
 
+pub mod api;
 mod render;
 
 pub use render::{UNLABELLED, render};
@@ -23,25 +27,39 @@ pub use render::{UNLABELLED, render};
 /// `Content-Type` of `/metrics`.
 pub const CONTENT_TYPE: &str = prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
 
+/// Everything the plain-HTTP listener reads.
+#[derive(Debug, Clone)]
+pub struct HttpState {
+    /// Newest report per agent.
+    pub hosts: Arc<HostTable>,
+    /// Ingest self-metrics.
+    pub counters: Arc<IngestCounters>,
+    /// Link engine and interface tracker.
+    pub links: Arc<LinkHub>,
+    /// Stored (closed) faults for `/api/v1/faults`.
+    pub store: Arc<dyn Store>,
+    /// A host is up while its newest report is at most this many of its intervals old.
+    pub down_after_intervals: u32,
+}
+
 /// Builds the router of the plain-HTTP listener.
 ///
-/// `/metrics` reads `hosts` and `counters` on every scrape; a host is shown as up while its
-/// newest report is at most `down_after_intervals` of its own intervals old.
-pub fn router(
-    hosts: Arc<HostTable>,
-    counters: Arc<IngestCounters>,
-    down_after_intervals: u32,
-) -> Router {
+/// `/metrics` reads the host table, the counters and the link engine on every scrape; a host
+/// is shown as up while its newest report is at most `down_after_intervals` of its own
+/// intervals old.
+pub fn router(state: HttpState) -> Router {
     let mut registry = Registry::default();
     registry.register_collector(Box::new(render::LiveCollector {
-        hosts,
-        counters,
-        down_after_intervals,
+        hosts: state.hosts,
+        counters: state.counters,
+        links: state.links.clone(),
+        down_after_intervals: state.down_after_intervals,
     }));
     Router::new()
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
         .with_state(Arc::new(registry))
+        .merge(api::router(state.links, state.store))
 }
 
 async fn metrics(State(registry): State<Arc<Registry>>) -> Response {
@@ -82,6 +100,25 @@ mod tests {
     use tower::ServiceExt;
     use zerofault_protocol::Report;
 
+    use crate::config::Links;
+    use crate::store::SqliteStore;
+
+    /// A router over fresh state; the store lives in `dir`.
+    async fn app(
+        dir: &tempfile::TempDir,
+        hosts: Arc<HostTable>,
+        counters: Arc<IngestCounters>,
+    ) -> Router {
+        let store = SqliteStore::open(&dir.path().join("z.db")).await.unwrap();
+        router(HttpState {
+            hosts,
+            counters,
+            links: Arc::new(LinkHub::new(Links::default())),
+            store: Arc::new(store),
+            down_after_intervals: 3,
+        })
+    }
+
     async fn get(app: Router, path: &str) -> (StatusCode, Option<String>, String) {
         let resp = app
             .oneshot(Request::get(path).body(Body::empty()).unwrap())
@@ -98,7 +135,8 @@ mod tests {
 
     #[tokio::test]
     async fn healthz_says_ok() {
-        let app = router(Default::default(), Default::default(), 3);
+        let dir = tempfile::tempdir().unwrap();
+        let app = app(&dir, Default::default(), Default::default()).await;
         let (status, _, body) = get(app, "/healthz").await;
         assert_eq!(status, StatusCode::OK);
         assert_eq!(body, "ok");
@@ -108,7 +146,8 @@ mod tests {
     async fn metrics_reads_the_live_table() {
         let hosts = Arc::new(HostTable::default());
         let counters = Arc::new(IngestCounters::default());
-        let app = router(hosts.clone(), counters.clone(), 3);
+        let dir = tempfile::tempdir().unwrap();
+        let app = app(&dir, hosts.clone(), counters.clone()).await;
 
         let (status, ct, body) = get(app.clone(), "/metrics").await;
         assert_eq!(status, StatusCode::OK);
@@ -145,7 +184,8 @@ mod tests {
 
     #[tokio::test]
     async fn unknown_path_is_404() {
-        let app = router(Default::default(), Default::default(), 3);
+        let dir = tempfile::tempdir().unwrap();
+        let app = app(&dir, Default::default(), Default::default()).await;
         assert_eq!(get(app, "/nope").await.0, StatusCode::NOT_FOUND);
     }
 }

@@ -16,6 +16,9 @@
 //!   exposed as [`UNLABELLED`], the same in per-host series and aggregates.
 //! * A mount point or interface name repeated within one report is exposed once (the first
 //!   one), since duplicate series would make Prometheus reject the whole scrape.
+//! * Links: one series per (link, vantage agent) from the link engine; an empty level or
+//!   domain is exposed as [`UNLABELLED`] like organisation labels. RTT and jitter gauges are
+//!   absent while the last window received nothing (0 would read as a perfect link).
 
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
@@ -28,6 +31,7 @@ use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
 use zerofault_protocol::{Filesystem, Interface, Report};
 
+use crate::links::{InterfaceView, LinkState, LinkView, LinksSnapshot, VantageView};
 use crate::state::{HostEntry, IngestCounters, RejectReason};
 
 /// Label value used for an organisation label the agent left empty. Prometheus treats an
@@ -43,6 +47,7 @@ type Labels<'a> = Vec<(&'static str, &'a str)>;
 pub fn render(
     snapshot: &[HostEntry],
     counters: &IngestCounters,
+    links: &LinksSnapshot,
     now_unix_ms: i64,
     down_after_intervals: u32,
 ) -> String {
@@ -50,6 +55,7 @@ pub fn render(
     registry.register_collector(Box::new(Frozen {
         hosts: snapshot.to_vec(),
         counters: CounterValues::read(counters),
+        links: links.clone(),
         now_unix_ms,
         down_after_intervals,
     }));
@@ -68,6 +74,7 @@ pub(crate) fn encode_registry(registry: &Registry) -> Result<String, fmt::Error>
 pub(crate) struct LiveCollector {
     pub(crate) hosts: std::sync::Arc<crate::state::HostTable>,
     pub(crate) counters: std::sync::Arc<IngestCounters>,
+    pub(crate) links: std::sync::Arc<crate::links::LinkHub>,
     pub(crate) down_after_intervals: u32,
 }
 
@@ -78,6 +85,7 @@ impl Collector for LiveCollector {
             &mut encoder,
             &snapshot,
             &CounterValues::read(&self.counters),
+            &self.links.snapshot(),
             now_unix_ms(),
             self.down_after_intervals,
         )
@@ -97,6 +105,7 @@ fn now_unix_ms() -> i64 {
 struct Frozen {
     hosts: Vec<HostEntry>,
     counters: CounterValues,
+    links: LinksSnapshot,
     now_unix_ms: i64,
     down_after_intervals: u32,
 }
@@ -107,6 +116,7 @@ impl Collector for Frozen {
             &mut encoder,
             &self.hosts,
             &self.counters,
+            &self.links,
             self.now_unix_ms,
             self.down_after_intervals,
         )
@@ -367,6 +377,7 @@ fn encode_all(
     enc: &mut DescriptorEncoder<'_>,
     snapshot: &[HostEntry],
     counters: &CounterValues,
+    links: &LinksSnapshot,
     now_unix_ms: i64,
     down_after_intervals: u32,
 ) -> fmt::Result {
@@ -381,6 +392,7 @@ fn encode_all(
 
     encode_self(enc, counters, hosts.len())?;
     encode_hosts(enc, &hosts)?;
+    encode_interfaces(enc, &hosts, &links.interfaces)?;
     encode_aggregates(
         enc,
         "department",
@@ -393,7 +405,251 @@ fn encode_all(
         "data center",
         &aggregate(&hosts, |h| h.datacenter),
     )?;
+    encode_links(enc, &links.links)?;
     Ok(())
+}
+
+/// Network uptime per interface, with the host's labels (interfaces of agents missing from
+/// the host table are skipped: they cannot be labelled like the other host series).
+fn encode_interfaces(
+    enc: &mut DescriptorEncoder<'_>,
+    hosts: &[HostView<'_>],
+    interfaces: &[InterfaceView],
+) -> fmt::Result {
+    let by_agent: BTreeMap<&str, &HostView<'_>> = hosts
+        .iter()
+        .map(|h| (h.report.agent_id.as_str(), h))
+        .collect();
+    let by_agent = &by_agent;
+    fn series<'a, V>(
+        by_agent: &BTreeMap<&str, &HostView<'a>>,
+        interfaces: &'a [InterfaceView],
+        value: fn(&InterfaceView) -> V,
+    ) -> Vec<(Labels<'a>, V)> {
+        interfaces
+            .iter()
+            .filter_map(|i| {
+                by_agent.get(i.agent.as_str()).map(|h| {
+                    let mut l = h.labels();
+                    l.push(("interface", i.interface.as_str()));
+                    (l, value(i))
+                })
+            })
+            .collect()
+    }
+    counter(
+        enc,
+        "zerofault_host_network_transitions_total",
+        "Operational state or carrier changes of the interface seen by the collector.",
+        series(by_agent, interfaces, |i| i.transitions_total),
+    )?;
+    counter(
+        enc,
+        "zerofault_host_network_down_seconds_total",
+        "Time the interface was down (no carrier, or operstate other than up/unknown), by the agent's clock.",
+        series(by_agent, interfaces, |i| i.down_ms_total as f64 / 1000.0),
+    )
+}
+
+/// An empty level or domain as a label value.
+fn or_unlabelled(v: &str) -> &str {
+    if v.is_empty() { UNLABELLED } else { v }
+}
+
+/// One sample per vantage point of every link for which `value` returns `Some`.
+fn vantage_series<'a, V>(
+    links: &[&'a LinkView],
+    value: &dyn Fn(&VantageView) -> Option<V>,
+) -> Vec<(Labels<'a>, V)> {
+    links
+        .iter()
+        .flat_map(|l| {
+            l.vantages.iter().filter_map(move |v| {
+                value(v).map(|x| {
+                    (
+                        vec![
+                            ("link", l.link_id.as_str()),
+                            ("level", or_unlabelled(&l.level)),
+                            ("domain", or_unlabelled(&l.domain)),
+                            ("agent", v.agent.as_str()),
+                        ],
+                        x,
+                    )
+                })
+            })
+        })
+        .collect()
+}
+
+/// One sample per link.
+fn link_series<'a, V>(links: &[&'a LinkView], value: fn(&LinkView) -> V) -> Vec<(Labels<'a>, V)> {
+    links
+        .iter()
+        .map(|l| {
+            (
+                vec![
+                    ("link", l.link_id.as_str()),
+                    ("level", or_unlabelled(&l.level)),
+                    ("domain", or_unlabelled(&l.domain)),
+                ],
+                value(l),
+            )
+        })
+        .collect()
+}
+
+/// Per (link, agent), per link and per level and domain series.
+fn encode_links(enc: &mut DescriptorEncoder<'_>, links: &[LinkView]) -> fmt::Result {
+    // One link id once: a second entry would produce duplicate series.
+    let mut seen = HashSet::new();
+    let links: Vec<&LinkView> = links
+        .iter()
+        .filter(|l| seen.insert(l.link_id.as_str()))
+        .collect();
+    let per_vantage = |value: &dyn Fn(&VantageView) -> Option<f64>| vantage_series(&links, value);
+    let per_vantage_n = |value: &dyn Fn(&VantageView) -> Option<u64>| vantage_series(&links, value);
+    let measured = |f: fn(&crate::links::WindowSummary) -> f64| {
+        move |v: &VantageView| v.last.as_ref().filter(|w| w.received > 0).map(f)
+    };
+
+    gauge(
+        enc,
+        "zerofault_link_up",
+        "1 unless the vantage point's newest window is down, else 0.",
+        per_vantage_n(&|v| Some(u64::from(v.state != LinkState::Down))),
+    )?;
+    {
+        let mut metric = enc.encode_descriptor(
+            "zerofault_link_state",
+            "State of the vantage point's newest window: 1 for the current state, 0 for the others.",
+            None,
+            MetricType::Gauge,
+        )?;
+        for l in &links {
+            for v in &l.vantages {
+                for state in LinkState::ALL {
+                    let labels: Labels<'_> = vec![
+                        ("link", l.link_id.as_str()),
+                        ("level", or_unlabelled(&l.level)),
+                        ("domain", or_unlabelled(&l.domain)),
+                        ("agent", v.agent.as_str()),
+                        ("state", state.as_str()),
+                    ];
+                    metric
+                        .encode_family(&labels)?
+                        .encode_gauge(&i64::from(v.state == state))?;
+                }
+            }
+        }
+    }
+    gauge(
+        enc,
+        "zerofault_link_loss_ratio",
+        "Share of the probes of the newest window that were lost, 0 to 1.",
+        per_vantage(&|v| v.last.as_ref().map(|w| w.loss_ratio)),
+    )?;
+    gauge(
+        enc,
+        "zerofault_link_rtt_seconds",
+        "Mean round-trip time of the newest window; absent when nothing was received.",
+        per_vantage(&measured(|w| w.rtt_avg_seconds)),
+    )?;
+    gauge(
+        enc,
+        "zerofault_link_rtt_min_seconds",
+        "Smallest round-trip time of the newest window; absent when nothing was received.",
+        per_vantage(&measured(|w| w.rtt_min_seconds)),
+    )?;
+    gauge(
+        enc,
+        "zerofault_link_rtt_max_seconds",
+        "Largest round-trip time of the newest window; absent when nothing was received.",
+        per_vantage(&measured(|w| w.rtt_max_seconds)),
+    )?;
+    gauge(
+        enc,
+        "zerofault_link_rtt_p95_seconds",
+        "95th percentile round-trip time of the newest window; absent when nothing was received.",
+        per_vantage(&measured(|w| w.rtt_p95_seconds)),
+    )?;
+    gauge(
+        enc,
+        "zerofault_link_jitter_seconds",
+        "Mean absolute difference of consecutive RTTs in the newest window (RFC 3550 style); absent when nothing was received.",
+        per_vantage(&measured(|w| w.jitter_seconds)),
+    )?;
+    counter(
+        enc,
+        "zerofault_link_probes_sent_total",
+        "Probes sent by the vantage point whose outcome is known.",
+        per_vantage_n(&|v| Some(v.probes_sent_total)),
+    )?;
+    counter(
+        enc,
+        "zerofault_link_probes_received_total",
+        "Probes answered.",
+        per_vantage_n(&|v| Some(v.probes_received_total)),
+    )?;
+    counter(
+        enc,
+        "zerofault_link_down_seconds_total",
+        "Time the vantage point was down (hysteresis applied), by the agent's clock.",
+        per_vantage(&|v| Some(v.down_ms_total as f64 / 1000.0)),
+    )?;
+
+    let per_link = |value: fn(&LinkView) -> f64| link_series(&links, value);
+    let per_link_n = |value: fn(&LinkView) -> u64| link_series(&links, value);
+    counter(
+        enc,
+        "zerofault_link_outage_seconds_total",
+        "Time the link was down from every vantage point that reported (link-level down time).",
+        per_link(|l| l.down_ms_total as f64 / 1000.0),
+    )?;
+    counter(
+        enc,
+        "zerofault_link_faults_total",
+        "Faults of the link: link-level down periods of at least links.fault_min.",
+        per_link_n(|l| l.faults_total),
+    )?;
+
+    // Per level and domain: every state present for every group, so a missing series never
+    // has to be read as zero.
+    let mut groups: BTreeMap<(&str, &str), ([u64; 3], u64)> = BTreeMap::new();
+    for l in &links {
+        let g = groups
+            .entry((or_unlabelled(&l.level), or_unlabelled(&l.domain)))
+            .or_default();
+        g.0[LinkState::ALL
+            .iter()
+            .position(|s| *s == l.state)
+            .unwrap_or(0)] += 1;
+        g.1 += l.faults_total;
+    }
+    gauge(
+        enc,
+        "zerofault_backbone_links",
+        "Links per backbone level and domain, by link-level state.",
+        groups.iter().flat_map(|((level, domain), (states, _))| {
+            LinkState::ALL.iter().zip(states).map(|(s, n)| {
+                (
+                    vec![
+                        ("level", *level),
+                        ("domain", *domain),
+                        ("state", s.as_str()),
+                    ],
+                    *n,
+                )
+            })
+        }),
+    )?;
+    counter(
+        enc,
+        "zerofault_backbone_faults_total",
+        "Faults of the links of a backbone level and domain (sum of zerofault_link_faults_total).",
+        groups.iter().map(|((level, domain), (_, faults))| {
+            (vec![("level", *level), ("domain", *domain)], *faults)
+        }),
+    )
 }
 
 fn encode_self(

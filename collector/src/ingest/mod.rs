@@ -20,6 +20,7 @@ use zerofault_protocol::{
     CONTENT_TYPE, DecodeError, INGEST_PATH, PROTOCOL_VERSION, Report, VERSION_HEADER,
 };
 
+use crate::links::LinkHub;
 use crate::state::{HostTable, IngestCounters, RejectReason};
 use crate::store::{InsertOutcome, Store, StoredReport};
 
@@ -64,6 +65,8 @@ pub struct IngestState {
     pub hosts: Arc<HostTable>,
     /// Self-metrics.
     pub counters: Arc<IngestCounters>,
+    /// Link engine and interface tracker, fed with every newly stored report.
+    pub links: Arc<LinkHub>,
     /// Size caps.
     pub limits: IngestLimits,
 }
@@ -256,6 +259,7 @@ async fn ingest(state: &IngestState, request: Request) -> Result<InsertOutcome, 
             agent_timestamp_ms: report.timestamp_unix_ms,
             received_ms,
             body: raw,
+            link_data: !report.links.is_empty() || !report.interface_transitions.is_empty(),
         })
         .await
         .map_err(|e| {
@@ -267,11 +271,28 @@ async fn ingest(state: &IngestState, request: Request) -> Result<InsertOutcome, 
             )
         })?;
     // A duplicate carries nothing new; updating would only move the receive time of a
-    // replayed, older report.
+    // replayed, older report, and feeding the link engine again would be ignored anyway.
     if outcome == InsertOutcome::Stored {
+        // After the commit, so the engine only ever holds what a restart can replay.
+        let faults = state.links.observe_report(&report);
         state.hosts.update(report, received_ms);
+        if !faults.is_empty() {
+            store_faults(state.store.as_ref(), faults).await;
+        }
     }
     Ok(outcome)
+}
+
+/// Stores faults that became final. A failure is logged and not retried here: the report is
+/// committed, and the next start-up replay derives the same faults and stores them.
+pub async fn store_faults(store: &dyn Store, faults: Vec<crate::links::Fault>) {
+    let n = faults.len();
+    match store.insert_faults(faults).await {
+        Ok(new) => tracing::info!(faults = n, new, "link faults recorded"),
+        Err(e) => {
+            tracing::error!(error = %e, faults = n, "cannot store link faults; they are stored again at the next start-up")
+        }
+    }
 }
 
 async fn read_body(

@@ -11,6 +11,8 @@ pub mod sqlite;
 
 pub use sqlite::SqliteStore;
 
+use crate::links::Fault;
+
 /// A boxed future, so that [`Store`] can be used as `Arc<dyn Store>`.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -30,6 +32,10 @@ pub struct StoredReport {
     /// The decompressed protobuf exactly as received. Kept raw rather than re-encoded so
     /// that fields added by newer agents survive and can be read by a newer collector.
     pub body: Vec<u8>,
+    /// The report carries link windows or interface transitions: only such reports are
+    /// replayed into the link engine at start-up, so the replay costs what the link-probing
+    /// agents send, not what every host sends.
+    pub link_data: bool,
 }
 
 /// Result of storing a report.
@@ -50,6 +56,23 @@ impl InsertOutcome {
             InsertOutcome::Duplicate => "duplicate",
         }
     }
+}
+
+/// Where a replay page ended: the `(received_ms, rowid)` of its last report. Opaque to
+/// callers; pass it back to get the next page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReplayCursor {
+    pub(crate) received_ms: i64,
+    pub(crate) rowid: i64,
+}
+
+/// One page of stored reports in receive order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReplayPage {
+    /// The reports, oldest receive time first.
+    pub reports: Vec<StoredReport>,
+    /// Where to continue; `None` when this was the last page.
+    pub next: Option<ReplayCursor>,
 }
 
 /// Why a storage operation failed.
@@ -75,6 +98,16 @@ pub enum StoreError {
         /// Newest version this build knows.
         supported: i64,
     },
+    /// A fault to store is still ongoing; only closed faults are stored.
+    #[error(
+        "fault of link {link_id} starting at {start_unix_ms} has no end; only closed faults are stored"
+    )]
+    OpenFault {
+        /// The link.
+        link_id: String,
+        /// Start of the fault.
+        start_unix_ms: i64,
+    },
     /// A statement failed (disk full, I/O error, corruption ...).
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
@@ -98,6 +131,24 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
 
     /// Number of stored reports.
     fn count_reports(&self) -> BoxFuture<'_, Result<u64, StoreError>>;
+
+    /// Up to `limit` reports with link data ([`StoredReport::link_data`]) received at or
+    /// after `since_ms`, in receive order (the order the live collector saw them), continuing
+    /// after `after`. Used to rebuild the link engine.
+    fn reports_since(
+        &self,
+        since_ms: i64,
+        after: Option<ReplayCursor>,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<ReplayPage, StoreError>>;
+
+    /// Stores closed link faults; returns how many were new. A fault whose link already has
+    /// a stored fault overlapping it in time is the same fault seen again (a replay at
+    /// start-up, possibly with a start cut at the replay horizon) and is not stored twice.
+    fn insert_faults(&self, faults: Vec<Fault>) -> BoxFuture<'_, Result<usize, StoreError>>;
+
+    /// Stored faults, of one link or all, by start time.
+    fn faults(&self, link: Option<String>) -> BoxFuture<'_, Result<Vec<Fault>, StoreError>>;
 
     /// Finishes pending writes and closes the database; later calls fail with
     /// [`StoreError::Closed`].

@@ -12,7 +12,8 @@ use std::sync::Arc;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use tokio::sync::{mpsc, oneshot};
 
-use super::{BoxFuture, InsertOutcome, Store, StoreError, StoredReport};
+use super::{BoxFuture, InsertOutcome, ReplayCursor, ReplayPage, Store, StoreError, StoredReport};
+use crate::links::Fault;
 
 /// Schema migrations, applied in order; `PRAGMA user_version` holds how many are applied.
 /// Never edit a released entry: append a new one.
@@ -32,6 +33,24 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX reports_agent_received ON reports (agent_id, received_ms);
     -- Time-range scans across all agents (SLA slots, retention).
     CREATE INDEX reports_received ON reports (received_ms);",
+    // 2: closed link faults. Keyed by (link, start) so that replaying the same reports
+    // cannot store a fault twice; `agents` is a JSON array of agent ids.
+    "CREATE TABLE link_faults (
+        link_id       TEXT    NOT NULL,
+        level         TEXT    NOT NULL,
+        domain        TEXT    NOT NULL,
+        start_unix_ms INTEGER NOT NULL,
+        end_unix_ms   INTEGER NOT NULL,
+        duration_ms   INTEGER NOT NULL,
+        agents        TEXT    NOT NULL,
+        PRIMARY KEY (link_id, start_unix_ms)
+    );
+    -- Faults of a period across links (the monthly zero-fault report).
+    CREATE INDEX link_faults_start ON link_faults (start_unix_ms);
+    -- Reports with link windows or interface transitions, for the start-up replay. Rows
+    -- stored before this migration are unknown, hence the default 1 (replayed).
+    ALTER TABLE reports ADD COLUMN link_data INTEGER NOT NULL DEFAULT 1;
+    CREATE INDEX reports_link_data ON reports (received_ms) WHERE link_data = 1;",
 ];
 
 /// Most inserts written in one transaction; bounds the latency the first of them sees.
@@ -51,6 +70,17 @@ enum Command {
     ),
     Latest(oneshot::Sender<Result<Vec<StoredReport>, StoreError>>),
     Count(oneshot::Sender<Result<u64, StoreError>>),
+    Since {
+        since_ms: i64,
+        after: Option<ReplayCursor>,
+        limit: usize,
+        reply: oneshot::Sender<Result<ReplayPage, StoreError>>,
+    },
+    InsertFaults(Vec<Fault>, oneshot::Sender<Result<usize, StoreError>>),
+    Faults(
+        Option<String>,
+        oneshot::Sender<Result<Vec<Fault>, StoreError>>,
+    ),
     Close(oneshot::Sender<()>),
 }
 
@@ -118,6 +148,31 @@ impl Store for SqliteStore {
 
     fn count_reports(&self) -> BoxFuture<'_, Result<u64, StoreError>> {
         Box::pin(async move { self.call(Command::Count).await? })
+    }
+
+    fn reports_since(
+        &self,
+        since_ms: i64,
+        after: Option<ReplayCursor>,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<ReplayPage, StoreError>> {
+        Box::pin(async move {
+            self.call(|reply| Command::Since {
+                since_ms,
+                after,
+                limit,
+                reply,
+            })
+            .await?
+        })
+    }
+
+    fn insert_faults(&self, faults: Vec<Fault>) -> BoxFuture<'_, Result<usize, StoreError>> {
+        Box::pin(async move { self.call(|tx| Command::InsertFaults(faults, tx)).await? })
+    }
+
+    fn faults(&self, link: Option<String>) -> BoxFuture<'_, Result<Vec<Fault>, StoreError>> {
+        Box::pin(async move { self.call(|tx| Command::Faults(link, tx)).await? })
     }
 
     fn close(&self) -> BoxFuture<'_, ()> {
@@ -197,6 +252,20 @@ fn run(mut conn: Connection, mut rx: mpsc::Receiver<Command>) {
             Command::Count(reply) => {
                 let _ = reply.send(count_reports(&conn));
             }
+            Command::Since {
+                since_ms,
+                after,
+                limit,
+                reply,
+            } => {
+                let _ = reply.send(reports_since(&conn, since_ms, after, limit));
+            }
+            Command::InsertFaults(faults, reply) => {
+                let _ = reply.send(insert_faults(&mut conn, &faults));
+            }
+            Command::Faults(link, reply) => {
+                let _ = reply.send(faults(&conn, link.as_deref()));
+            }
             Command::Close(reply) => {
                 drop(conn);
                 let _ = reply.send(());
@@ -237,8 +306,8 @@ fn write_batch(
     {
         let mut stmt = tx.prepare_cached(
             "INSERT OR IGNORE INTO reports
-             (agent_id, boot_id, sequence, agent_timestamp_ms, received_ms, body)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+             (agent_id, boot_id, sequence, agent_timestamp_ms, received_ms, body, link_data)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         )?;
         for (r, _) in batch {
             // u64 -> i64 keeps every bit, so the key stays unique even above i64::MAX.
@@ -248,7 +317,8 @@ fn write_batch(
                 r.sequence as i64,
                 r.agent_timestamp_ms,
                 r.received_ms,
-                r.body
+                r.body,
+                r.link_data
             ])?;
             outcomes.push(if changed == 1 {
                 InsertOutcome::Stored
@@ -271,7 +341,8 @@ fn latest_per_agent(conn: &Connection) -> Result<Vec<StoredReport>, StoreError> 
              SELECT (SELECT MIN(agent_id) FROM reports WHERE agent_id > agents.id)
              FROM agents WHERE agents.id IS NOT NULL
          )
-         SELECT r.agent_id, r.boot_id, r.sequence, r.agent_timestamp_ms, r.received_ms, r.body
+         SELECT r.agent_id, r.boot_id, r.sequence, r.agent_timestamp_ms, r.received_ms, r.body,
+                r.link_data
          FROM agents JOIN reports r ON r.rowid = (
              SELECT rowid FROM reports WHERE agent_id = agents.id
              ORDER BY received_ms DESC, sequence DESC LIMIT 1
@@ -287,6 +358,120 @@ fn latest_per_agent(conn: &Connection) -> Result<Vec<StoredReport>, StoreError> 
             agent_timestamp_ms: row.get(3)?,
             received_ms: row.get(4)?,
             body: row.get(5)?,
+            link_data: row.get(6)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<Vec<_>, _>>()?)
+}
+
+fn reports_since(
+    conn: &Connection,
+    since_ms: i64,
+    after: Option<ReplayCursor>,
+    limit: usize,
+) -> Result<ReplayPage, StoreError> {
+    let (after_ms, after_rowid) = after.map_or((i64::MIN, i64::MIN), |c| (c.received_ms, c.rowid));
+    // Keyset pagination on (received_ms, rowid) over the partial `reports_link_data` index
+    // (which holds rowid): each page is one index range scan however deep the replay is,
+    // and reports without link data are never read.
+    let mut stmt = conn.prepare_cached(
+        "SELECT rowid, agent_id, boot_id, sequence, agent_timestamp_ms, received_ms, body
+         FROM reports
+         WHERE link_data = 1 AND received_ms >= ?1 AND (received_ms, rowid) > (?2, ?3)
+         ORDER BY received_ms, rowid
+         LIMIT ?4",
+    )?;
+    let limit = i64::try_from(limit.max(1)).unwrap_or(i64::MAX);
+    let mut last = None;
+    let rows = stmt.query_map(params![since_ms, after_ms, after_rowid, limit], |row| {
+        Ok((
+            row.get::<_, i64>(0)?,
+            StoredReport {
+                agent_id: row.get(1)?,
+                boot_id: row.get(2)?,
+                sequence: row.get::<_, i64>(3)? as u64,
+                agent_timestamp_ms: row.get(4)?,
+                received_ms: row.get(5)?,
+                body: row.get(6)?,
+                link_data: true,
+            },
+        ))
+    })?;
+    let mut reports = Vec::new();
+    for row in rows {
+        let (rowid, report) = row?;
+        last = Some(ReplayCursor {
+            received_ms: report.received_ms,
+            rowid,
+        });
+        reports.push(report);
+    }
+    let next = if reports.len() as i64 == limit {
+        last
+    } else {
+        None
+    };
+    Ok(ReplayPage { reports, next })
+}
+
+fn insert_faults(conn: &mut Connection, faults: &[Fault]) -> Result<usize, StoreError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let mut inserted = 0;
+    {
+        // The overlap check makes a fault seen again with a different start (cut at the
+        // replay horizon) the same fault.
+        let mut stmt = tx.prepare_cached(
+            "INSERT OR IGNORE INTO link_faults
+             (link_id, level, domain, start_unix_ms, end_unix_ms, duration_ms, agents)
+             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7
+             WHERE NOT EXISTS (
+                 SELECT 1 FROM link_faults
+                 WHERE link_id = ?1 AND start_unix_ms < ?5 AND end_unix_ms > ?4
+             )",
+        )?;
+        for f in faults {
+            let Some(end) = f.end_unix_ms else {
+                return Err(StoreError::OpenFault {
+                    link_id: f.link_id.clone(),
+                    start_unix_ms: f.start_unix_ms,
+                });
+            };
+            let agents = serde_json::to_string(&f.agents).expect("a list of strings is JSON");
+            inserted += stmt.execute(params![
+                f.link_id,
+                f.level,
+                f.domain,
+                f.start_unix_ms,
+                end,
+                f.duration_ms,
+                agents
+            ])?;
+        }
+    }
+    tx.commit()?;
+    Ok(inserted)
+}
+
+fn faults(conn: &Connection, link: Option<&str>) -> Result<Vec<Fault>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT link_id, level, domain, start_unix_ms, end_unix_ms, duration_ms, agents
+         FROM link_faults
+         WHERE ?1 IS NULL OR link_id = ?1
+         ORDER BY start_unix_ms, link_id",
+    )?;
+    let rows = stmt.query_map(params![link], |row| {
+        let agents: String = row.get(6)?;
+        Ok(Fault {
+            link_id: row.get(0)?,
+            level: row.get(1)?,
+            domain: row.get(2)?,
+            start_unix_ms: row.get(3)?,
+            end_unix_ms: Some(row.get(4)?),
+            duration_ms: row.get(5)?,
+            // Written by this code as a JSON list; a damaged row shows no agents rather
+            // than hiding the fault.
+            agents: serde_json::from_str(&agents).unwrap_or_default(),
+            settled: true,
         })
     })?;
     Ok(rows.collect::<Result<Vec<_>, _>>()?)
@@ -311,6 +496,7 @@ mod tests {
             agent_timestamp_ms: 1_700_000_000_000,
             received_ms,
             body: vec![1, 2, 3],
+            link_data: true,
         }
     }
 
@@ -366,6 +552,128 @@ mod tests {
         }
         assert_eq!(store.count_reports().await.unwrap(), 200);
         assert_eq!(store.latest_per_agent().await.unwrap().len(), 7);
+    }
+
+    fn fault(link: &str, start: i64, end: i64) -> Fault {
+        Fault {
+            link_id: link.into(),
+            level: "city-county".into(),
+            domain: "public".into(),
+            start_unix_ms: start,
+            end_unix_ms: Some(end),
+            duration_ms: end - start,
+            agents: vec!["a".into(), "b".into()],
+            settled: true,
+        }
+    }
+
+    #[tokio::test]
+    async fn faults_are_stored_once_even_when_seen_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("z.db")).await.unwrap();
+        let new = store
+            .insert_faults(vec![fault("l1", 1_000, 90_000), fault("l2", 1_000, 90_000)])
+            .await
+            .unwrap();
+        assert_eq!(new, 2);
+        // The same fault again, and cut at a replay horizon: not new.
+        let again = store
+            .insert_faults(vec![
+                fault("l1", 1_000, 90_000),
+                fault("l1", 30_000, 90_000),
+            ])
+            .await
+            .unwrap();
+        assert_eq!(again, 0);
+        store
+            .insert_faults(vec![fault("l1", 200_000, 300_000)])
+            .await
+            .unwrap();
+        let all = store.faults(None).await.unwrap();
+        assert_eq!(all.len(), 3);
+        assert_eq!(all[0], fault("l1", 1_000, 90_000));
+        let l1 = store.faults(Some("l1".into())).await.unwrap();
+        assert_eq!(
+            l1.iter().map(|f| f.start_unix_ms).collect::<Vec<_>>(),
+            [1_000, 200_000]
+        );
+        let mut open = fault("l3", 1, 2);
+        open.end_unix_ms = None;
+        assert!(matches!(
+            store.insert_faults(vec![open]).await,
+            Err(StoreError::OpenFault { .. })
+        ));
+    }
+
+    #[tokio::test]
+    async fn reports_since_pages_in_receive_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("z.db")).await.unwrap();
+        // Received out of agent order, two at the same millisecond.
+        for (agent, seq, received) in [
+            ("b", 1, 10),
+            ("a", 1, 20),
+            ("a", 2, 20),
+            ("b", 2, 30),
+            ("a", 3, 5),
+        ] {
+            store.insert(report(agent, seq, received)).await.unwrap();
+        }
+        // Without link data: never replayed.
+        let mut plain = report("c", 1, 25);
+        plain.link_data = false;
+        store.insert(plain).await.unwrap();
+        let mut seen = Vec::new();
+        let mut after = None;
+        loop {
+            let page = store.reports_since(10, after, 2).await.unwrap();
+            seen.extend(
+                page.reports
+                    .iter()
+                    .map(|r| (r.agent_id.clone(), r.sequence)),
+            );
+            match page.next {
+                Some(c) => after = Some(c),
+                None => break,
+            }
+        }
+        let want: Vec<(String, u64)> = [("b", 1), ("a", 1), ("a", 2), ("b", 2)]
+            .iter()
+            .map(|(a, s)| (a.to_string(), *s))
+            .collect();
+        assert_eq!(seen, want);
+    }
+
+    #[tokio::test]
+    async fn a_version_1_database_is_migrated_and_its_reports_are_replayed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("z.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(MIGRATIONS[0]).unwrap();
+            conn.execute_batch(
+                "PRAGMA user_version = 1;
+                 INSERT INTO reports VALUES ('a', 'b', 1, 10, 20, x'00');",
+            )
+            .unwrap();
+        }
+        let store = SqliteStore::open(&path).await.unwrap();
+        let page = store.reports_since(0, None, 10).await.unwrap();
+        assert_eq!(page.reports.len(), 1);
+        assert!(store.faults(None).await.unwrap().is_empty());
+        // The replay query reads the partial index, not every report.
+        store.close().await;
+        let conn = Connection::open(&path).unwrap();
+        let plan: String = conn
+            .query_row(
+                "EXPLAIN QUERY PLAN SELECT rowid FROM reports
+                 WHERE link_data = 1 AND received_ms >= 0 AND (received_ms, rowid) > (0, 0)
+                 ORDER BY received_ms, rowid LIMIT 10",
+                [],
+                |r| r.get(3),
+            )
+            .unwrap();
+        assert!(plan.contains("reports_link_data"), "{plan}");
     }
 
     #[tokio::test]

@@ -142,7 +142,13 @@ fn mixed_hosts() -> Vec<HostEntry> {
 
 #[test]
 fn aggregates_equal_the_sum_of_the_per_host_series() {
-    let text = render(&mixed_hosts(), &IngestCounters::default(), NOW, 3);
+    let text = render(
+        &mixed_hosts(),
+        &IngestCounters::default(),
+        &LinksSnapshot::default(),
+        NOW,
+        3,
+    );
     let samples = parse(&text);
     let pairs = [
         ("cpu_cores", "zerofault_host_cpu_cores"),
@@ -198,7 +204,13 @@ fn aggregates_equal_the_sum_of_the_per_host_series() {
 
 #[test]
 fn empty_organisation_labels_are_unlabelled() {
-    let text = render(&mixed_hosts(), &IngestCounters::default(), NOW, 3);
+    let text = render(
+        &mixed_hosts(),
+        &IngestCounters::default(),
+        &LinksSnapshot::default(),
+        NOW,
+        3,
+    );
     let samples = parse(&text);
     let up = |agent| one(&samples, "zerofault_host_up", &[("agent", agent)]);
     assert_eq!(up("bare"), 1.0);
@@ -227,7 +239,13 @@ fn empty_organisation_labels_are_unlabelled() {
 
 #[test]
 fn up_follows_the_host_interval_and_down_after_intervals() {
-    let text = render(&mixed_hosts(), &IngestCounters::default(), NOW, 3);
+    let text = render(
+        &mixed_hosts(),
+        &IngestCounters::default(),
+        &LinksSnapshot::default(),
+        NOW,
+        3,
+    );
     let samples = parse(&text);
     let up = |agent| one(&samples, "zerofault_host_up", &[("agent", agent)]);
     assert_eq!(up("web-01"), 1.0);
@@ -239,7 +257,13 @@ fn up_follows_the_host_interval_and_down_after_intervals() {
         5.0
     );
     // With a larger window the same host is up.
-    let text = render(&mixed_hosts(), &IngestCounters::default(), NOW, 4);
+    let text = render(
+        &mixed_hosts(),
+        &IngestCounters::default(),
+        &LinksSnapshot::default(),
+        NOW,
+        4,
+    );
     assert_eq!(
         one(&parse(&text), "zerofault_host_up", &[("agent", "db-01")]),
         1.0
@@ -257,7 +281,13 @@ fn a_repeated_mount_point_or_interface_is_exposed_once() {
         ..Default::default()
     };
     h.report.interfaces = vec![eth.clone(), eth];
-    let samples = parse(&render(&[h], &IngestCounters::default(), NOW, 3));
+    let samples = parse(&render(
+        &[h],
+        &IngestCounters::default(),
+        &LinksSnapshot::default(),
+        NOW,
+        3,
+    ));
     one(
         &samples,
         "zerofault_host_filesystem_size_bytes",
@@ -273,7 +303,13 @@ fn a_repeated_mount_point_or_interface_is_exposed_once() {
 #[test]
 fn a_duplicate_agent_in_the_snapshot_is_exposed_once() {
     let h = host("web-01", "fgw", "dc-a", 0);
-    let samples = parse(&render(&[h.clone(), h], &IngestCounters::default(), NOW, 3));
+    let samples = parse(&render(
+        &[h.clone(), h],
+        &IngestCounters::default(),
+        &LinksSnapshot::default(),
+        NOW,
+        3,
+    ));
     one(&samples, "zerofault_host_up", &[("agent", "web-01")]);
     assert_eq!(one(&samples, "zerofault_collector_hosts", &[]), 1.0);
 }
@@ -282,7 +318,13 @@ fn a_duplicate_agent_in_the_snapshot_is_exposed_once() {
 fn label_values_are_escaped() {
     let mut h = host("web-01", "fgw", "dc-a", 0);
     h.report.hostname = "we\"ird\\host\nname".into();
-    let samples = parse(&render(&[h], &IngestCounters::default(), NOW, 3));
+    let samples = parse(&render(
+        &[h],
+        &IngestCounters::default(),
+        &LinksSnapshot::default(),
+        NOW,
+        3,
+    ));
     assert_eq!(
         one(
             &samples,
@@ -297,7 +339,7 @@ fn label_values_are_escaped() {
 fn every_reject_reason_is_present_from_the_start() {
     let c = IngestCounters::default();
     c.rejected(RejectReason::Malformed);
-    let samples = parse(&render(&[], &c, NOW, 3));
+    let samples = parse(&render(&[], &c, &LinksSnapshot::default(), NOW, 3));
     for reason in RejectReason::ALL {
         let expected = if reason == RejectReason::Malformed {
             1.0
@@ -332,7 +374,13 @@ fn interface_gauges_are_absent_when_unknown() {
             ..Default::default()
         },
     ];
-    let samples = parse(&render(&[h], &IngestCounters::default(), NOW, 3));
+    let samples = parse(&render(
+        &[h],
+        &IngestCounters::default(),
+        &LinksSnapshot::default(),
+        NOW,
+        3,
+    ));
     let get = |name, iface| one(&samples, name, &[("interface", iface)]);
     assert_eq!(get("zerofault_host_network_up", "eth0"), 1.0);
     assert_eq!(get("zerofault_host_network_up", "veth1"), 0.0);
