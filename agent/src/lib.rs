@@ -7,7 +7,7 @@
 #![forbid(unsafe_code)]
 
 pub mod config;
-pub mod duration;
+pub use zerofault_common::duration;
 pub mod probe;
 pub mod probe_cmd;
 pub mod queue;

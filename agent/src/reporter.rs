@@ -1,8 +1,6 @@
 //! Assembles one [`Report`]: the agent's own fields (identity, sequence, time, labels,
 //! version) plus everything the probes fill.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use zerofault_protocol::{PROTOCOL_VERSION, Report};
 
 use crate::config::Config;
@@ -74,11 +72,5 @@ impl Reporter {
     }
 }
 
-/// Wall-clock milliseconds since the Unix epoch (0 if the clock is before 1970, which the
-/// collector then refuses with a message naming `timestamp_unix_ms`).
-pub fn now_unix_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
+// A clock before 1970 reads as 0, which the collector refuses naming `timestamp_unix_ms`.
+pub use zerofault_common::now_unix_ms;

@@ -99,23 +99,12 @@ pub enum DemoError {
 /// Parses the demo agent's interval. The agent refuses intervals under 1 s, so the demo
 /// refuses them here, before anything is started, rather than letting the agent die.
 fn parse_interval(s: &str) -> Result<String, String> {
-    let digits = s.bytes().take_while(u8::is_ascii_digit).count();
-    let (number, unit) = s.split_at(digits);
-    let scale_ms = match unit {
-        "ms" => 1,
-        "s" => 1_000,
-        "m" => 60_000,
-        "h" => 3_600_000,
-        _ => 0,
-    };
-    match number.parse::<u64>() {
-        Ok(n) if scale_ms > 0 && n.saturating_mul(scale_ms) >= 1_000 => Ok(s.to_owned()),
-        Ok(_) if scale_ms > 0 => Err(format!(
+    match crate::duration::parse_duration(s) {
+        Ok(d) if d >= std::time::Duration::from_secs(1) => Ok(s.to_owned()),
+        Ok(_) => Err(format!(
             "{s:?} is too short: the agent's interval is at least 1s"
         )),
-        _ => Err(format!(
-            "{s:?} is not a duration: use a number and a unit, e.g. 5s, 1m"
-        )),
+        Err(e) => Err(e.to_string()),
     }
 }
 
@@ -553,10 +542,10 @@ mod tests {
 
     #[test]
     fn intervals() {
-        for ok in ["5s", "1000ms", "1m", "2h"] {
+        for ok in ["5s", "5 s", "1000ms", "1m", "2h"] {
             assert_eq!(parse_interval(ok).unwrap(), ok);
         }
-        for bad in ["", "5", "s", "0s", "500ms", "5 s", "5sec", "-1s", "1.5s"] {
+        for bad in ["", "5", "s", "0s", "500ms", "5sec", "-1s", "1.5s"] {
             assert!(parse_interval(bad).is_err(), "{bad:?}");
         }
     }

@@ -4,7 +4,7 @@
 pub mod certs;
 pub mod config;
 pub mod demo;
-pub mod duration;
+pub use zerofault_common::duration;
 pub mod expose;
 pub mod ingest;
 pub mod links;

@@ -92,13 +92,7 @@ impl Collector for LiveCollector {
     }
 }
 
-/// Collector clock, ms since the Unix epoch.
-fn now_unix_ms() -> i64 {
-    let since_epoch = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    i64::try_from(since_epoch.as_millis()).unwrap_or(i64::MAX)
-}
+use zerofault_common::now_unix_ms;
 
 /// A fixed input for [`render`].
 #[derive(Debug)]

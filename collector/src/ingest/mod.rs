@@ -7,7 +7,6 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::Json;
 use axum::body::Body;
@@ -302,10 +301,4 @@ async fn read_body(
     Ok(Limited::new(body, limit).collect().await?.to_bytes())
 }
 
-/// Collector wall clock, ms since the Unix epoch.
-pub fn now_unix_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
+pub use zerofault_common::now_unix_ms;

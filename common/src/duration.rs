@@ -1,6 +1,6 @@
-//! Durations as written in the collector's config file: an integer and a unit, `500ms`,
-//! `15s`, `2m`, `1h`, `48h`. The same small grammar as the agent's config, so an operator
-//! writes durations the same way in both files.
+//! Durations as written in config files and on command lines: an integer and a unit,
+//! `500ms`, `15s`, `2m`, `1h`, `48h`. Kept deliberately small (one number, one unit, no
+//! fractions) so that a value reads the same to an operator, the agent and the collector.
 
 use std::time::Duration;
 
@@ -81,13 +81,13 @@ pub fn format_duration(d: Duration) -> String {
 }
 
 /// serde adapter: a duration field written as a string with a unit.
-pub(crate) fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     let s = <String as serde::Deserialize>::deserialize(d)?;
     parse_duration(&s).map_err(serde::de::Error::custom)
 }
 
 /// serde adapter for an optional duration field.
-pub(crate) fn deserialize_option<'de, D: serde::Deserializer<'de>>(
+pub fn deserialize_option<'de, D: serde::Deserializer<'de>>(
     d: D,
 ) -> Result<Option<Duration>, D::Error> {
     deserialize(d).map(Some)
