@@ -526,6 +526,33 @@ impl FileConfig {
             } else {
                 errors
             };
+            // The collector refuses (403) every report whose agent id is not the client
+            // certificate's name; catch that here rather than after deployment.
+            if errors.is_empty()
+                && let Ok(chain) = load_certs("tls.cert", &tls.cert)
+                && let Some(leaf) = chain.first()
+            {
+                match zerofault_common::certificate_common_name(leaf.as_ref()) {
+                    Some(cn) if cn == id => {}
+                    Some(cn) => issues.push(Issue {
+                        key: "tls.cert".into(),
+                        message: format!(
+                            "{} was issued to {cn:?} but agent.id is {id:?}; the collector \
+                             would refuse every report (403). Set agent.id: {cn} or issue a \
+                             certificate for {id} (zerofault-collector certs --agent {id})",
+                            tls.cert.display()
+                        ),
+                    }),
+                    None => issues.push(Issue {
+                        key: "tls.cert".into(),
+                        message: format!(
+                            "{} has no subject common name; the collector identifies agents by \
+                             it. Issue one with zerofault-collector certs --agent {id}",
+                            tls.cert.display()
+                        ),
+                    }),
+                }
+            }
             issues.extend(errors.into_iter().map(|e| Issue {
                 key: e.key().into(),
                 message: e.to_string(),

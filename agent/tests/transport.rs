@@ -297,3 +297,35 @@ async fn run_reports_on_schedule_with_increasing_persisted_sequence() {
         .unwrap();
     assert!(persisted >= reports.last().unwrap().sequence);
 }
+
+/// `validate` must catch a certificate issued to another agent: at run time the collector
+/// would refuse every report with 403.
+#[test]
+fn validate_refuses_a_certificate_issued_to_another_agent() {
+    let pki = pki();
+    let write_config = |id: &str| {
+        let path = pki._dir.path().join(format!("{id}.yaml"));
+        std::fs::write(
+            &path,
+            format!(
+                "agent:\n  id: {id}\ncollector:\n  url: https://127.0.0.1:7443\ntls:\n  \
+                 ca: {}\n  cert: {}\n  key: {}\n",
+                pki.tls.ca.display(),
+                pki.tls.cert.display(),
+                pki.tls.key.display()
+            ),
+        )
+        .unwrap();
+        path
+    };
+    use zerofault_agent::config::{CheckFiles, load};
+    load(&write_config("web-01"), CheckFiles::Yes).expect("the certificate's own id");
+    let err = load(&write_config("web-02"), CheckFiles::Yes)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("tls.cert"), "{err}");
+    assert!(
+        err.contains("\"web-01\"") && err.contains("\"web-02\""),
+        "{err}"
+    );
+}

@@ -158,9 +158,7 @@ pub fn server_config(tls: &config::Tls) -> Result<Arc<ServerConfig>, TlsError> {
 /// The subject common name of a DER certificate, `None` when it has none or the
 /// certificate does not parse.
 pub fn common_name(cert: &CertificateDer<'_>) -> Option<String> {
-    let (_, parsed) = x509_parser::parse_x509_certificate(cert.as_ref()).ok()?;
-    let cn = parsed.subject().iter_common_name().next()?;
-    cn.as_str().ok().map(str::to_owned)
+    zerofault_common::certificate_common_name(cert.as_ref())
 }
 
 /// The agent identity of a connection: the common name of the client's leaf certificate.
