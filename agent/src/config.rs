@@ -255,15 +255,10 @@ pub enum ConfigError {
         /// The I/O error.
         source: std::io::Error,
     },
-    /// The file is not valid YAML for this schema (syntax, unknown key, wrong type); the
-    /// message from serde-saphyr carries the line and column.
-    #[error("{}: {message}", path.display())]
-    Parse {
-        /// The config file.
-        path: PathBuf,
-        /// serde-saphyr's message.
-        message: String,
-    },
+    /// The file is not valid YAML for this schema (syntax, unknown key, wrong type); shown
+    /// as `file:line:col: key 'k': problem`.
+    #[error("{0}")]
+    Parse(Box<zerofault_common::yaml::ParseProblem>),
     /// The file parsed but some values are wrong.
     #[error("{}", Issues { path, issues })]
     Invalid {
@@ -317,9 +312,10 @@ pub fn parse(path: &Path, text: &str) -> Result<FileConfig, ConfigError> {
             ..FileConfig::default()
         });
     }
-    serde_saphyr::from_str(text).map_err(|e| ConfigError::Parse {
-        path: path.to_owned(),
-        message: e.to_string(),
+    serde_saphyr::from_str(text).map_err(|e| {
+        ConfigError::Parse(Box::new(zerofault_common::yaml::ParseProblem::new(
+            path, text, &e,
+        )))
     })
 }
 
@@ -844,9 +840,10 @@ tls:
             .replace("interval", "x")
             .replace("collector:\n", "collector:\n  urll: https://x\n");
         let err = load_str(&text).unwrap_err().to_string();
-        assert!(err.starts_with("/etc/zerofault/agent.yaml: "), "{err}");
-        assert!(err.contains("urll"), "{err}");
-        assert!(err.contains("line 7"), "{err}");
+        assert!(
+            err.starts_with("/etc/zerofault/agent.yaml:7:3: key 'collector.urll': unknown field"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -860,8 +857,8 @@ tls:
     #[test]
     fn yaml_syntax_error_names_file_and_line() {
         let err = load_str("agent:\n  id: [web\n").unwrap_err().to_string();
-        assert!(err.starts_with("/etc/zerofault/agent.yaml: "), "{err}");
-        assert!(err.contains("line"), "{err}");
+        assert!(err.starts_with("/etc/zerofault/agent.yaml:2:"), "{err}");
+        assert!(err.contains("key 'agent.id'"), "{err}");
     }
 
     #[test]

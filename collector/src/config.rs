@@ -457,15 +457,9 @@ pub enum ConfigError {
         source: std::io::Error,
     },
     /// The file is not valid YAML or does not match the expected keys and types.
-    #[error("{path}{}: {message}", line.map(|(l, c)| format!(":{l}:{c}")).unwrap_or_default())]
-    Parse {
-        /// The file.
-        path: PathBuf,
-        /// Line and column of the problem, when the parser knows them.
-        line: Option<(u64, u64)>,
-        /// The parser's description.
-        message: String,
-    },
+    /// Shown as `file:line:col: key 'k': problem`.
+    #[error("{0}")]
+    Parse(Box<zerofault_common::yaml::ParseProblem>),
     /// The file parsed but one or more values are wrong.
     #[error("{}", Problems(.problems))]
     Invalid {
@@ -524,10 +518,10 @@ impl Config {
 
     /// Parses YAML `text` as if read from `path` (used for path resolution and messages).
     pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
-        let mut config: Config = serde_saphyr::from_str(text).map_err(|e| ConfigError::Parse {
-            path: path.to_owned(),
-            line: e.location().map(|l| (l.line(), l.column())),
-            message: parse_message(&e),
+        let mut config: Config = serde_saphyr::from_str(text).map_err(|e| {
+            ConfigError::Parse(Box::new(zerofault_common::yaml::ParseProblem::new(
+                path, text, &e,
+            )))
         })?;
         config.source = path.to_owned();
         let base = path.parent().unwrap_or(Path::new(""));
@@ -636,22 +630,6 @@ fn into_result(problems: Vec<Problem>) -> Result<(), ConfigError> {
     } else {
         Err(ConfigError::Invalid { problems })
     }
-}
-
-/// serde-saphyr renders a code snippet with its own location line; keep only the first
-/// line, since [`ConfigError::Parse`] prints the location in the `file:line:col` form that
-/// editors understand.
-fn parse_message(e: &serde_saphyr::Error) -> String {
-    let full = e.to_string();
-    let mut first = full.lines().next().unwrap_or_default().trim();
-    first = first.strip_prefix("error:").unwrap_or(first).trim_start();
-    // Drop serde-saphyr's own "line L column C:" prefix; the location is printed already.
-    if let Some(rest) = first.strip_prefix("line ")
-        && let Some((_, msg)) = rest.split_once(": ")
-    {
-        first = msg;
-    }
-    first.to_owned()
 }
 
 /// Parses `IP:PORT` with a message that says what is expected (the standard one does not).

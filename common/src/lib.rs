@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 pub mod duration;
+pub mod yaml;
 
 /// The subject common name of a DER certificate; `None` when it has none or does not parse.
 /// The collector uses it as the verified agent identity; the agent's `validate` compares it
