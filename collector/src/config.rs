@@ -761,7 +761,9 @@ mod tests {
         let e = Config::parse(&text, Path::new("/x/c.yaml")).unwrap_err();
         let msg = e.to_string();
         assert!(
-            msg.starts_with("/x/c.yaml:6:3: unknown field `max_body_byte`"),
+            msg.starts_with(
+                "/x/c.yaml:6:3: key 'limits.max_body_byte': unknown field `max_body_byte`"
+            ),
             "{msg}"
         );
     }
