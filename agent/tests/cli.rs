@@ -120,7 +120,10 @@ fn validate_refuses_http_and_unknown_keys() {
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("unknown field `name`"), "{stderr}");
-    assert!(stderr.contains("agent.yaml:3:3: key 'agent.name'"), "{stderr}");
+    assert!(
+        stderr.contains("agent.yaml:3:3: key 'agent.name'"),
+        "{stderr}"
+    );
 }
 
 #[test]
