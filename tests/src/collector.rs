@@ -86,6 +86,10 @@ pub struct Fault {
     pub duration_seconds: f64,
     /// Agents (vantage points) that saw it.
     pub agents: Vec<String>,
+    /// Still down (`end_unix_ms` is null).
+    pub ongoing: bool,
+    /// Final: no report still to come can change it, and it is stored.
+    pub settled: bool,
 }
 
 impl Fault {
@@ -124,6 +128,12 @@ impl Fault {
                         .ok_or_else(|| anyhow::anyhow!("fault agent is not a string: {v}"))
                 })
                 .collect::<anyhow::Result<_>>()?,
+            ongoing: v["ongoing"]
+                .as_bool()
+                .ok_or_else(|| anyhow::anyhow!("fault ongoing is not a boolean: {v}"))?,
+            settled: v["settled"]
+                .as_bool()
+                .ok_or_else(|| anyhow::anyhow!("fault settled is not a boolean: {v}"))?,
         })
     }
 }
@@ -373,15 +383,16 @@ impl Collector {
             .map_err(|e| anyhow::anyhow!("GET {url}: not JSON ({e}): {body}"))
     }
 
-    /// `GET /api/v1/faults`, of one link or (with `None`) of all.
+    /// `GET /api/v1/faults` (`{"faults": [...]}`), of one link or (with `None`) of all.
     pub async fn faults(&self, link: Option<&str>) -> anyhow::Result<Vec<Fault>> {
         let path = match link {
             Some(l) => format!("/api/v1/faults?link={}", crate::percent_encode(l)),
             None => "/api/v1/faults".to_string(),
         };
         let v = self.get_json(&path).await?;
-        v.as_array()
-            .ok_or_else(|| anyhow::anyhow!("GET {path}: not a JSON list: {v}"))?
+        v["faults"]
+            .as_array()
+            .ok_or_else(|| anyhow::anyhow!("GET {path}: no \"faults\" list: {v}"))?
             .iter()
             .map(Fault::from_json)
             .collect()
@@ -478,7 +489,8 @@ mod tests {
     fn fault_from_json() {
         let v: serde_json::Value = serde_json::from_str(
             r#"{"link":"a","level":"city-county","domain":"public","start_unix_ms":1000,
-                "end_unix_ms":null,"duration_seconds":12.5,"agents":["x"]}"#,
+                "end_unix_ms":null,"duration_seconds":12.5,"agents":["x"],"ongoing":true,
+                "settled":false}"#,
         )
         .unwrap();
         let f = Fault::from_json(&v).unwrap();

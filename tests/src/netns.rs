@@ -251,6 +251,22 @@ impl TestHost {
         self.delete_table(LOSS_TABLE)
     }
 
+    /// Stops the injected loss at once and returns how many packets it dropped in all: the
+    /// final count, so that a test can compare it with what the probes counted.
+    ///
+    /// An `accept` rule is inserted in front of the dropping rule (one atomic change) rather
+    /// than the counter being read and the table deleted: a packet dropped between those two
+    /// commands would be missing from the count. The table stays until [`Self::clear_loss`].
+    pub fn stop_loss(&self) -> anyhow::Result<u64> {
+        if !self.has_table(LOSS_TABLE)? {
+            return Ok(0);
+        }
+        self.exec(&[
+            "nft", "insert", "rule", "inet", LOSS_TABLE, "input", "accept",
+        ])?;
+        self.table_counter(LOSS_TABLE)
+    }
+
     /// Packets dropped by the injected loss so far (0 when none is injected).
     pub fn dropped_packets(&self) -> anyhow::Result<u64> {
         self.table_counter(LOSS_TABLE)
@@ -371,14 +387,17 @@ impl TestHost {
         nft_counter_packets(&ruleset, table)
     }
 
+    fn has_table(&self, table: &str) -> anyhow::Result<bool> {
+        let tables = self.exec(&["nft", "list", "tables"])?;
+        Ok(tables
+            .lines()
+            .any(|l| l.trim() == format!("table inet {table}")))
+    }
+
     fn delete_table(&self, table: &str) -> anyhow::Result<()> {
         // `destroy` (no error when absent) needs nft 1.0.8; this machine has 1.0.6, so the
         // table is looked up first.
-        let tables = self.exec(&["nft", "list", "tables"])?;
-        if tables
-            .lines()
-            .any(|l| l.trim() == format!("table inet {table}"))
-        {
+        if self.has_table(table)? {
             self.exec(&["nft", "delete", "table", "inet", table])?;
         }
         Ok(())
