@@ -143,34 +143,66 @@ async fn loss_is_measured_within_the_binomial_interval(kind: &str) -> anyhow::Re
     .await
     .map_err(|e| anyhow::anyhow!("{e:#}\n{}", logs(&agent, &collector)))?;
 
-    let mut failures = Vec::new();
-    for (rate, host) in RATES.iter().zip(&hosts) {
-        let link = format!("{kind}-{rate}");
-        let (sent, received) = counters(&m, &link, &agent_id)?;
-        anyhow::ensure!(
-            received <= sent && sent.fract() == 0.0 && received.fract() == 0.0,
-            "{link}: {received} received of {sent} sent"
-        );
-        let (sent, lost) = (sent as u64, (sent - received) as u64);
-        let (lo, hi) = binomial_interval(sent, f64::from(*rate) / 100.0, 0.99);
-        let line = format!(
-            "{link}: lost {lost}/{sent} = {:.4} (injected {rate}%, 99% interval [{lo}, {hi}] = \
-             [{:.4}, {:.4}]); nft dropped {} so far",
-            lost as f64 / sent as f64,
-            lo as f64 / sent as f64,
-            hi as f64 / sent as f64,
-            host.dropped_packets()?
-        );
-        eprintln!("{line}");
-        if !(lo..=hi).contains(&lost) {
-            failures.push(line);
+    // At exactly 99%, each of the two random rates (10%, 30%) falls outside its interval in
+    // 1% of runs of correct code. A link outside is measured once more on a fresh,
+    // independent sample of the same size, and fails only if that sample is outside too:
+    // a false failure then takes two 1% events (0.01%), while a biased measurement still
+    // fails both samples.
+    let first: Vec<(f64, f64)> = links
+        .iter()
+        .map(|link| counters(&m, link, &agent_id))
+        .collect::<anyhow::Result<_>>()?;
+    let mut outside = Vec::new();
+    for ((rate, host), (link, (sent, received))) in
+        RATES.iter().zip(&hosts).zip(links.iter().zip(&first))
+    {
+        let line = check_interval(link, *rate, *sent, *received)?;
+        eprintln!("{line}; nft dropped {} so far", host.dropped_packets()?);
+        if line.starts_with("OUTSIDE") {
+            outside.push((link.clone(), *rate, *sent, *received));
         }
     }
-    assert!(
-        failures.is_empty(),
-        "measured loss outside the 99% interval:\n{}",
-        failures.join("\n")
-    );
+    if !outside.is_empty() {
+        eprintln!(
+            "measuring {} link(s) again on a fresh sample",
+            outside.len()
+        );
+        let m = wait_until(
+            "a second sample of the links outside their interval",
+            Duration::from_secs(90),
+            Duration::from_millis(500),
+            || {
+                let running = agent_running(&mut agent);
+                async {
+                    running?;
+                    let m = collector.metrics().await.map_err(|e| e.to_string())?;
+                    for (link, _, sent0, _) in &outside {
+                        let (sent, _) = counters(&m, link, &agent_id).map_err(|e| e.to_string())?;
+                        if sent - sent0 < MIN_PROBES {
+                            return Err(format!("{link}: {} new probes", sent - sent0));
+                        }
+                    }
+                    Ok(m)
+                }
+            },
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("{e:#}\n{}", logs(&agent, &collector)))?;
+        let mut failures = Vec::new();
+        for (link, rate, sent0, received0) in &outside {
+            let (sent, received) = counters(&m, link, &agent_id)?;
+            let line = check_interval(link, *rate, sent - sent0, received - received0)?;
+            eprintln!("second sample: {line}");
+            if line.starts_with("OUTSIDE") {
+                failures.push(line);
+            }
+        }
+        assert!(
+            failures.is_empty(),
+            "measured loss outside the 99% interval in two independent samples:\n{}",
+            failures.join("\n")
+        );
+    }
 
     // The interval check above has to allow for the randomness of the drops. The count
     // itself can be checked exactly: stop the drops, let every probe sent before that finish
@@ -216,6 +248,30 @@ async fn loss_is_measured_within_the_binomial_interval(kind: &str) -> anyhow::Re
         );
     }
     Ok(())
+}
+
+/// Checks `sent`/`received` probes of `link` against the 99% binomial interval of the
+/// injected `rate` (percent); the returned line starts with `OUTSIDE` when the loss is not
+/// inside it.
+fn check_interval(link: &str, rate: u8, sent: f64, received: f64) -> anyhow::Result<String> {
+    anyhow::ensure!(
+        received <= sent && sent.fract() == 0.0 && received.fract() == 0.0,
+        "{link}: {received} received of {sent} sent"
+    );
+    let (sent, lost) = (sent as u64, (sent - received) as u64);
+    let (lo, hi) = binomial_interval(sent, f64::from(rate) / 100.0, 0.99);
+    let verdict = if (lo..=hi).contains(&lost) {
+        "inside"
+    } else {
+        "OUTSIDE"
+    };
+    Ok(format!(
+        "{verdict}: {link}: lost {lost}/{sent} = {:.4} (injected {rate}%, 99% interval \
+         [{lo}, {hi}] = [{:.4}, {:.4}])",
+        lost as f64 / sent as f64,
+        lo as f64 / sent as f64,
+        hi as f64 / sent as f64,
+    ))
 }
 
 /// `window_end_unix_ms` of the newest window of (`link`, `agent`) in `GET /api/v1/links`.
