@@ -106,6 +106,38 @@ pub struct Report {
     /// time order, so that the collector can count network uptime per interface.
     #[prost(message, repeated, tag = "17")]
     pub interface_transitions: Vec<InterfaceTransition>,
+    /// The agent's own health: spool and delivery, as of when the report was made.
+    #[prost(message, optional, tag = "18")]
+    pub agent_stats: Option<AgentStats>,
+}
+
+/// The agent's spool and delivery counters. Counters are cumulative since the agent's spool
+/// was created (they survive agent restarts), so the collector can show them as `_total`.
+#[derive(Clone, PartialEq, Eq, prost::Message, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AgentStats {
+    /// Bytes on disk in the spool (all segments).
+    #[prost(uint64, tag = "1")]
+    pub spool_bytes: u64,
+    /// Reports in the spool not yet acknowledged by the collector.
+    #[prost(uint64, tag = "2")]
+    pub spool_reports: u64,
+    /// Agent timestamp of the oldest unacknowledged report (ms); 0 when none.
+    #[prost(int64, tag = "3")]
+    pub oldest_unsent_unix_ms: i64,
+    /// Reports dropped because the spool was full (oldest first).
+    #[prost(uint64, tag = "4")]
+    pub spool_dropped_total: u64,
+    /// Spool records found torn or corrupt (checksum mismatch) and skipped.
+    #[prost(uint64, tag = "5")]
+    pub spool_corrupt_total: u64,
+    /// Failed delivery attempts by kind (`connect`, `timeout`, `tls`, `http_5xx`, `http_429`,
+    /// `http_4xx`, `other`).
+    #[prost(message, repeated, tag = "6")]
+    pub send_errors_total: Vec<ErrorCount>,
+    /// Reports acknowledged by the collector.
+    #[prost(uint64, tag = "7")]
+    pub reports_acknowledged_total: u64,
 }
 
 /// Statistics of one probe target over one report window.

@@ -105,6 +105,18 @@ pub(crate) fn sample_report() -> Report {
             oper_state: "down".into(),
             carrier: Some(false),
         }],
+        agent_stats: Some(AgentStats {
+            spool_bytes: 4096,
+            spool_reports: 3,
+            oldest_unsent_unix_ms: 1_764_086_370_000,
+            spool_dropped_total: 0,
+            spool_corrupt_total: 1,
+            send_errors_total: vec![ErrorCount {
+                kind: "connect".into(),
+                count: 5,
+            }],
+            reports_acknowledged_total: 1000,
+        }),
     }
 }
 

@@ -85,6 +85,7 @@ pub fn synthetic_report(agent_id: &str, labels: Labels, sequence: u64, interval_
         agent_version: "0.0.0-test".into(),
         links: Vec::new(),
         interface_transitions: Vec::new(),
+        agent_stats: None,
     }
 }
 
