@@ -13,6 +13,7 @@ pub mod probe_cmd;
 pub mod queue;
 pub mod reporter;
 pub mod sequence;
+pub mod spool;
 pub mod summary;
 pub mod transport;
 

@@ -1,0 +1,851 @@
+//! The durable report spool: every report is on disk before it is sent, and leaves the disk
+//! only after the collector acknowledged it.
+//!
+//! # On-disk format
+//!
+//! `spool.dir` (default `<agent.state_dir>/spool`) holds:
+//!
+//! - **Segment files** `00000000000000000001.seg`, `...002.seg`: the number is 20 zero-padded
+//!   decimal digits and only increases, so name order is append order. A segment is a plain
+//!   sequence of records, no file header:
+//!
+//!   ```text
+//!   +----------------+----------------+--------------------------+
+//!   | length: u32 LE | crc32c: u32 LE | payload: `length` bytes  |  ... next record
+//!   +----------------+----------------+--------------------------+
+//!   ```
+//!
+//!   `payload` is the wire body, `zerofault_protocol::encode_report` (zstd protobuf), sent
+//!   as is; `crc32c` is CRC-32C (Castagnoli) of the payload. A record is identified by
+//!   (segment number, byte offset of its length field).
+//! - **`state.json`**, replaced atomically (write `state.json.tmp`, fsync, rename, fsync the
+//!   directory): the **ack cursor** (`ack_segment`, `ack_offset`: every record before it is
+//!   acknowledged) and the persisted counters (`dropped_total`, `corrupt_total`,
+//!   `acknowledged_total`, `send_errors`), plus `corrupt_counted_through` (segments whose
+//!   damage was already counted, so a restart does not count it again).
+//!
+//! # Invariants
+//!
+//! 1. A report is appended and fsynced (`fdatasync`, one per record) before it is handed to
+//!    the sender; a report the collector acknowledged was therefore on disk first.
+//! 2. Only the process that created a segment appends to it, and only at its end; every
+//!    start opens a new segment. Old segments are never rewritten, only deleted whole, so a
+//!    torn write can only be the tail of a segment.
+//! 3. A record is deleted only with its whole segment, and only when every record in it is
+//!    acknowledged (the cursor is past it) or when the spool is full (oldest segment first,
+//!    its unacknowledged records counted in `dropped_total`). Nothing else removes data,
+//!    except a record that fails its checksum (counted in `corrupt_total`) and a report the
+//!    collector refuses for good (4xx other than 429, logged).
+//! 4. The cursor on disk may lag behind the acknowledgements (it is saved every
+//!    [`SAVE_EVERY_ACKS`] acknowledgements, every [`SAVE_EVERY`] and at shutdown;
+//!    acknowledgements beyond a gap are kept in memory only). After a crash the lagging part
+//!    is sent again; the collector is idempotent on `(agent_id, boot_id, sequence)`, so a
+//!    resend is acknowledged as a duplicate and counted once. Loss is never traded for this.
+//! 5. Reading never trusts the disk: a short header, a length of 0 or above
+//!    [`MAX_RECORD_BYTES`], or a length past the end of the file ends that segment (counted
+//!    once); a checksum mismatch skips that one record (counted). Nothing in a segment can
+//!    make the agent panic or refuse to start.
+//! 6. The spool never stops collection: when a write fails (ENOSPC, EIO, ...) it drops the
+//!    oldest segment and retries once; if that fails too the report is counted as dropped.
+//!
+//! # fsync policy
+//!
+//! One `fdatasync` per record: the agent makes one report per interval (15 s by default),
+//! so batching would save nothing and would widen the window of reports lost at power
+//! failure. The directory is fsynced when a segment is created or deleted and when the
+//! state file is renamed. Measured on the development machine: see docs/agent.md.
+
+pub mod crc32c;
+
+use std::collections::{BTreeMap, VecDeque};
+use std::fs::File;
+use std::io::Write;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use tracing::{error, info, warn};
+use zerofault_protocol::{AgentStats, ErrorCount};
+
+use crate::spool::crc32c::crc32c;
+
+/// Bytes of a record header: length and checksum.
+pub const HEADER_BYTES: u64 = 8;
+/// Largest payload accepted; a length field above this is damage, not a report (the
+/// collector refuses bodies above 1 MiB by default anyway).
+pub const MAX_RECORD_BYTES: u32 = 16 << 20;
+/// Default bound of the spool: 512 MiB (docs/agent.md shows the sizing: 7 days at 15 s with
+/// 50 probe targets is about 40 320 reports of at most ~6 KiB).
+pub const DEFAULT_MAX_BYTES: u64 = 512 << 20;
+/// Smallest accepted bound.
+pub const MIN_MAX_BYTES: u64 = 256 << 10;
+/// Default segment size; a smaller spool uses an eighth of its bound per segment, so that
+/// dropping the oldest segment frees at most an eighth of it.
+pub const DEFAULT_SEGMENT_BYTES: u64 = 4 << 20;
+/// Default backlog drain rate (reports per second): a day at 15 s (5760 reports) drains in
+/// about two minutes.
+pub const DEFAULT_BACKFILL_RATE: u32 = 50;
+/// Suffix of segment files.
+pub const SEGMENT_SUFFIX: &str = ".seg";
+/// Name of the persisted state file.
+pub const STATE_FILE: &str = "state.json";
+/// Save the cursor after this many acknowledgements ...
+pub const SAVE_EVERY_ACKS: u64 = 100;
+/// ... or when the last save is older than this (monotonic clock).
+pub const SAVE_EVERY: Duration = Duration::from_secs(5);
+
+/// Send error kinds, in the order they are reported.
+pub const SEND_ERROR_KINDS: [&str; 7] = [
+    "connect", "timeout", "tls", "http_5xx", "http_429", "http_4xx", "other",
+];
+
+/// Why the spool could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum SpoolError {
+    /// The spool directory could not be created.
+    #[error("cannot create the spool directory {}: {source}; create it writable by the agent or set spool.dir", dir.display())]
+    CreateDir {
+        /// The directory.
+        dir: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The spool directory could not be listed.
+    #[error("cannot list the spool directory {}: {source}; make it readable by the agent or set spool.dir", dir.display())]
+    ListDir {
+        /// The directory.
+        dir: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+}
+
+/// Where a record is: segment number and byte offset of its header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RecordId {
+    /// Segment number.
+    pub segment: u64,
+    /// Offset of the record's header in the segment.
+    pub offset: u64,
+}
+
+/// What the sender should send next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Next {
+    /// The newest report, appended since the last one was acknowledged: sent first, unpaced.
+    Live(RecordId),
+    /// The oldest unacknowledged report: sent behind live data at the backfill rate.
+    Backlog(RecordId),
+}
+
+/// Sizes of a spool.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpoolOptions {
+    /// The spool directory.
+    pub dir: PathBuf,
+    /// Bound of all segments together, bytes.
+    pub max_bytes: u64,
+    /// A new segment is started when the current one would grow past this.
+    pub segment_bytes: u64,
+}
+
+impl SpoolOptions {
+    /// Options for a directory and bound, with the segment size derived from the bound.
+    pub fn new(dir: impl Into<PathBuf>, max_bytes: u64) -> Self {
+        Self {
+            dir: dir.into(),
+            max_bytes,
+            segment_bytes: DEFAULT_SEGMENT_BYTES.min(max_bytes / 8).max(4096),
+        }
+    }
+}
+
+/// The persisted part of the spool (`state.json`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+struct State {
+    /// Segment of the first unacknowledged record (or of the next write).
+    ack_segment: u64,
+    /// Offset of the first unacknowledged record in `ack_segment`.
+    ack_offset: u64,
+    dropped_total: u64,
+    corrupt_total: u64,
+    acknowledged_total: u64,
+    /// Highest segment number whose damage has been counted in `corrupt_total`.
+    corrupt_counted_through: u64,
+    send_errors: BTreeMap<String, u64>,
+}
+
+#[derive(Debug)]
+struct Entry {
+    id: RecordId,
+    len: u32,
+    /// Agent timestamp of the report; 0 when not known yet (found by the start-up scan).
+    timestamp_ms: i64,
+    acked: bool,
+}
+
+#[derive(Debug)]
+struct Segment {
+    number: u64,
+    bytes: u64,
+}
+
+/// The spool. Synchronous (plain file I/O); the run loop calls it from blocking threads.
+#[derive(Debug)]
+pub struct Spool {
+    options: SpoolOptions,
+    /// Ascending; when `writer` is set, the last one is the segment being written.
+    segments: VecDeque<Segment>,
+    writer: Option<File>,
+    next_segment: u64,
+    /// Records not known to be acknowledged, in append order; the front is never acked.
+    entries: VecDeque<Entry>,
+    pending: u64,
+    live: Option<RecordId>,
+    state: State,
+    reader: Option<(u64, File)>,
+    last_save: Instant,
+    acks_since_save: u64,
+    /// Reports dropped in the current "spool full" episode, `None` outside one.
+    full_episode: Option<u64>,
+    /// A failed state save was logged; not again until one succeeds.
+    save_failing: bool,
+}
+
+/// Parses a segment file name into its number.
+pub fn segment_number(name: &str) -> Option<u64> {
+    let digits = name.strip_suffix(SEGMENT_SUFFIX)?;
+    if digits.len() != 20 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+/// File name of segment `number`.
+pub fn segment_name(number: u64) -> String {
+    format!("{number:020}{SEGMENT_SUFFIX}")
+}
+
+/// One readable record found by [`scan`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Scanned {
+    /// Offset of the header.
+    pub offset: u64,
+    /// Payload length.
+    pub len: u32,
+}
+
+/// Reads the records of one segment's bytes: the good ones, and how many damaged places
+/// were skipped (a checksum mismatch skips one record; an impossible length or a torn tail
+/// ends the segment and counts once).
+pub fn scan(bytes: &[u8]) -> (Vec<Scanned>, u64) {
+    let mut good = Vec::new();
+    let mut corrupt = 0;
+    let mut off = 0usize;
+    while off < bytes.len() {
+        let Some(header) = bytes.get(off..off + HEADER_BYTES as usize) else {
+            corrupt += 1; // torn header
+            break;
+        };
+        let len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]);
+        let crc = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
+        let start = off + HEADER_BYTES as usize;
+        let end = start.saturating_add(len as usize);
+        // Zero length is never written (a report is never empty): it is a zero-filled tail.
+        if len == 0 || len > MAX_RECORD_BYTES || end > bytes.len() {
+            corrupt += 1;
+            break;
+        }
+        if crc32c(&bytes[start..end]) == crc {
+            good.push(Scanned {
+                offset: off as u64,
+                len,
+            });
+        } else {
+            corrupt += 1;
+        }
+        off = end;
+    }
+    (good, corrupt)
+}
+
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+impl Spool {
+    /// Opens the spool, creating the directory, and indexes every unacknowledged record.
+    /// Damage in segments is counted and skipped; only an unusable directory fails.
+    pub fn open(options: SpoolOptions) -> Result<Self, SpoolError> {
+        let dir = options.dir.clone();
+        std::fs::create_dir_all(&dir).map_err(|source| SpoolError::CreateDir {
+            dir: dir.clone(),
+            source,
+        })?;
+        let state = Self::load_state(&dir);
+        let mut numbers = Vec::new();
+        for entry in std::fs::read_dir(&dir).map_err(|source| SpoolError::ListDir {
+            dir: dir.clone(),
+            source,
+        })? {
+            let Ok(entry) = entry else { continue };
+            if let Some(n) = entry.file_name().to_str().and_then(segment_number) {
+                numbers.push(n);
+            }
+        }
+        numbers.sort_unstable();
+        let mut spool = Self {
+            next_segment: numbers
+                .last()
+                .copied()
+                .unwrap_or(0)
+                .max(state.ack_segment)
+                .saturating_add(1),
+            options,
+            segments: VecDeque::new(),
+            writer: None,
+            entries: VecDeque::new(),
+            pending: 0,
+            live: None,
+            state,
+            reader: None,
+            last_save: Instant::now(),
+            acks_since_save: 0,
+            full_episode: None,
+            save_failing: false,
+        };
+        let cursor = RecordId {
+            segment: spool.state.ack_segment,
+            offset: spool.state.ack_offset,
+        };
+        let mut newly_corrupt = 0;
+        for n in numbers {
+            let path = dir.join(segment_name(n));
+            if n < cursor.segment {
+                // Fully acknowledged before the last stop; its deletion did not happen.
+                spool.remove_file(&path);
+                continue;
+            }
+            let bytes = match std::fs::read(&path) {
+                Ok(b) => b,
+                Err(e) => {
+                    // Unreadable (EIO): its reports cannot be sent; count the segment once.
+                    error!(path = %path.display(), "cannot read a spool segment ({e}); skipping it");
+                    if n > spool.state.corrupt_counted_through {
+                        newly_corrupt += 1;
+                    }
+                    spool.remove_file(&path);
+                    continue;
+                }
+            };
+            let (good, corrupt) = scan(&bytes);
+            if corrupt > 0 && n > spool.state.corrupt_counted_through {
+                warn!(
+                    path = %path.display(),
+                    damaged = corrupt,
+                    readable = good.len(),
+                    "spool segment has torn or corrupt records (power loss or disk damage); skipping them"
+                );
+                newly_corrupt += corrupt;
+            }
+            spool.segments.push_back(Segment {
+                number: n,
+                bytes: bytes.len() as u64,
+            });
+            for s in good {
+                let id = RecordId {
+                    segment: n,
+                    offset: s.offset,
+                };
+                if id < cursor {
+                    continue;
+                }
+                spool.entries.push_back(Entry {
+                    id,
+                    len: s.len,
+                    timestamp_ms: 0,
+                    acked: false,
+                });
+                spool.pending += 1;
+            }
+        }
+        spool.state.corrupt_total = spool.state.corrupt_total.saturating_add(newly_corrupt);
+        // Every segment present now is sealed (invariant 2): its damage is counted.
+        spool.state.corrupt_counted_through = spool.next_segment.saturating_sub(1);
+        spool.advance_cursor();
+        spool.save();
+        if spool.pending > 0 {
+            info!(
+                reports = spool.pending,
+                bytes = spool.bytes(),
+                dir = %dir.display(),
+                "spool holds unacknowledged reports from before; sending them as backlog"
+            );
+        }
+        Ok(spool)
+    }
+
+    fn load_state(dir: &Path) -> State {
+        let path = dir.join(STATE_FILE);
+        match std::fs::read(&path) {
+            Ok(bytes) => match serde_json::from_slice(&bytes) {
+                Ok(s) => s,
+                Err(e) => {
+                    warn!(path = %path.display(), "spool state is unreadable ({e}); resending everything in the spool (the collector drops duplicates) and counters restart at 0");
+                    State::default()
+                }
+            },
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => State::default(),
+            Err(e) => {
+                warn!(path = %path.display(), "cannot read the spool state ({e}); resending everything in the spool (the collector drops duplicates)");
+                State::default()
+            }
+        }
+    }
+
+    /// The spool directory.
+    pub fn dir(&self) -> &Path {
+        &self.options.dir
+    }
+
+    /// Bytes of all segments.
+    pub fn bytes(&self) -> u64 {
+        self.segments.iter().map(|s| s.bytes).sum()
+    }
+
+    /// Reports not yet acknowledged.
+    pub fn pending(&self) -> u64 {
+        self.pending
+    }
+
+    /// Reports dropped because the spool was full or a write failed, ever.
+    pub fn dropped_total(&self) -> u64 {
+        self.state.dropped_total
+    }
+
+    /// Damaged records skipped, ever.
+    pub fn corrupt_total(&self) -> u64 {
+        self.state.corrupt_total
+    }
+
+    /// Reports acknowledged by the collector, ever.
+    pub fn acknowledged_total(&self) -> u64 {
+        self.state.acknowledged_total
+    }
+
+    /// Ids of the unacknowledged records, oldest first.
+    pub fn pending_ids(&self) -> Vec<RecordId> {
+        self.entries
+            .iter()
+            .filter(|e| !e.acked)
+            .map(|e| e.id)
+            .collect()
+    }
+
+    /// Appends a report (`payload` = wire body, `timestamp_ms` its agent time) and fsyncs it.
+    /// Never fails the caller: when it cannot be stored the report is counted as dropped
+    /// and `None` is returned.
+    pub fn append(&mut self, payload: &[u8], timestamp_ms: i64) -> Option<RecordId> {
+        let record_bytes = HEADER_BYTES + payload.len() as u64;
+        if payload.is_empty() || payload.len() > MAX_RECORD_BYTES as usize {
+            error!(
+                bytes = payload.len(),
+                "bug: a report of this size cannot be spooled; dropping it"
+            );
+            self.count_dropped(1, "report size out of bounds");
+            return None;
+        }
+        if let Some(current) = self.segments.back()
+            && self.writer.is_some()
+            && current.bytes > 0
+            && current.bytes + record_bytes > self.options.segment_bytes
+        {
+            self.writer = None; // seal it; the next write starts a new segment
+        }
+        while self.bytes() + record_bytes > self.options.max_bytes {
+            if !self.drop_oldest_segment("spool full") {
+                break;
+            }
+        }
+        let mut last_error = None;
+        for attempt in 0..2 {
+            match self.write_record(payload) {
+                Ok(id) => {
+                    self.entries.push_back(Entry {
+                        id,
+                        len: payload.len() as u32,
+                        timestamp_ms,
+                        acked: false,
+                    });
+                    self.pending += 1;
+                    self.live = Some(id);
+                    return Some(id);
+                }
+                Err(e) => {
+                    warn!(
+                        attempt = attempt + 1,
+                        dir = %self.options.dir.display(),
+                        "cannot write a report to the spool ({e}); dropping the oldest segment to make room"
+                    );
+                    last_error = Some(e);
+                    // Full disk or a failing device: free the oldest data, as when full.
+                    self.drop_oldest_segment("spool write failed");
+                }
+            }
+        }
+        let e = last_error.map(|e| e.to_string()).unwrap_or_default();
+        self.count_dropped(1, &format!("spool write failed twice: {e}"));
+        None
+    }
+
+    /// Writes one record at the end of the current segment (creating one if needed).
+    fn write_record(&mut self, payload: &[u8]) -> std::io::Result<RecordId> {
+        if self.writer.is_none() {
+            let number = self.next_segment;
+            let path = self.options.dir.join(segment_name(number));
+            let file = File::options().create_new(true).append(true).open(&path)?;
+            // The new name must survive a power loss, or its fsynced records are lost.
+            if let Err(e) = sync_dir(&self.options.dir) {
+                drop(file);
+                self.remove_file(&path);
+                return Err(e);
+            }
+            self.next_segment = number + 1;
+            self.segments.push_back(Segment { number, bytes: 0 });
+            self.writer = Some(file);
+        }
+        let segment = self.segments.back_mut().expect("writer implies a segment");
+        let file = self.writer.as_mut().expect("writer set above");
+        let offset = segment.bytes;
+        let mut record = Vec::with_capacity(HEADER_BYTES as usize + payload.len());
+        record.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+        record.extend_from_slice(&crc32c(payload).to_le_bytes());
+        record.extend_from_slice(payload);
+        let result = file.write_all(&record).and_then(|()| file.sync_data());
+        match result {
+            Ok(()) => {
+                segment.bytes += record.len() as u64;
+                Ok(RecordId {
+                    segment: segment.number,
+                    offset,
+                })
+            }
+            Err(e) => {
+                // Cut off what part of the record reached the file; if even that fails,
+                // seal the segment so nothing is appended behind a torn record (the next
+                // start counts that tail as damage).
+                if file
+                    .set_len(offset)
+                    .and_then(|()| file.sync_data())
+                    .is_err()
+                {
+                    self.writer = None;
+                    if let Ok(meta) =
+                        std::fs::metadata(self.options.dir.join(segment_name(segment.number)))
+                    {
+                        segment.bytes = meta.len();
+                    }
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Deletes the oldest segment that is not being written; its unacknowledged records are
+    /// counted as dropped. Returns false when there is none.
+    fn drop_oldest_segment(&mut self, why: &str) -> bool {
+        let writing = self.writer.is_some();
+        let droppable = if writing {
+            self.segments.len().saturating_sub(1)
+        } else {
+            self.segments.len()
+        };
+        if droppable == 0 {
+            return false;
+        }
+        let Some(segment) = self.segments.pop_front() else {
+            return false;
+        };
+        let mut lost = 0;
+        while self
+            .entries
+            .front()
+            .is_some_and(|e| e.id.segment == segment.number)
+        {
+            let e = self.entries.pop_front().expect("front checked");
+            if !e.acked {
+                lost += 1;
+                self.pending -= 1;
+            }
+            if self.live == Some(e.id) {
+                self.live = None;
+            }
+        }
+        if self
+            .reader
+            .as_ref()
+            .is_some_and(|(n, _)| *n == segment.number)
+        {
+            self.reader = None;
+        }
+        self.remove_file(&self.options.dir.join(segment_name(segment.number)));
+        self.count_dropped(lost, why);
+        self.advance_cursor();
+        true
+    }
+
+    fn count_dropped(&mut self, lost: u64, why: &str) {
+        if lost == 0 {
+            return;
+        }
+        self.state.dropped_total = self.state.dropped_total.saturating_add(lost);
+        match &mut self.full_episode {
+            Some(n) => *n += lost,
+            None => {
+                // Once per episode: a long outage would otherwise log every interval.
+                warn!(
+                    dropped = lost,
+                    dropped_total = self.state.dropped_total,
+                    max_bytes = self.options.max_bytes,
+                    dir = %self.options.dir.display(),
+                    "{why}: dropping the oldest unsent reports (collection continues); raise spool.max_bytes or restore the collector"
+                );
+                self.full_episode = Some(lost);
+            }
+        }
+        self.save();
+    }
+
+    fn remove_file(&self, path: &Path) {
+        match std::fs::remove_file(path) {
+            Ok(()) => {
+                let _ = sync_dir(&self.options.dir);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => warn!(path = %path.display(), "cannot delete a spool segment: {e}"),
+        }
+    }
+
+    /// What to send next: the newest report if it is not acknowledged yet, else the oldest
+    /// unacknowledged one.
+    pub fn next_to_send(&self) -> Option<Next> {
+        if let Some(id) = self.live {
+            return Some(Next::Live(id));
+        }
+        self.entries
+            .iter()
+            .find(|e| !e.acked)
+            .map(|e| Next::Backlog(e.id))
+    }
+
+    fn position(&self, id: RecordId) -> Option<usize> {
+        self.entries.binary_search_by(|e| e.id.cmp(&id)).ok()
+    }
+
+    /// Reads and checks one record. A record that fails its checksum or cannot be read is
+    /// counted as corrupt and removed (it can never be sent); `None` then.
+    pub fn read(&mut self, id: RecordId) -> Option<Vec<u8>> {
+        let i = self.position(id)?;
+        let len = self.entries[i].len;
+        match self.read_at(id, len) {
+            Ok(payload) => Some(payload),
+            Err(why) => {
+                error!(
+                    segment = id.segment,
+                    offset = id.offset,
+                    "spool record unreadable ({why}); skipping it"
+                );
+                self.state.corrupt_total += 1;
+                self.settle(id, false);
+                self.save();
+                None
+            }
+        }
+    }
+
+    fn read_at(&mut self, id: RecordId, len: u32) -> Result<Vec<u8>, String> {
+        if self.reader.as_ref().is_none_or(|(n, _)| *n != id.segment) {
+            let path = self.options.dir.join(segment_name(id.segment));
+            let file = File::open(&path).map_err(|e| e.to_string())?;
+            self.reader = Some((id.segment, file));
+        }
+        let (_, file) = self.reader.as_ref().expect("opened above");
+        let mut buf = vec![0u8; HEADER_BYTES as usize + len as usize];
+        file.read_exact_at(&mut buf, id.offset)
+            .map_err(|e| e.to_string())?;
+        let stored_len = u32::from_le_bytes([buf[0], buf[1], buf[2], buf[3]]);
+        let crc = u32::from_le_bytes([buf[4], buf[5], buf[6], buf[7]]);
+        if stored_len != len {
+            return Err(format!("length changed from {len} to {stored_len}"));
+        }
+        let payload = buf.split_off(HEADER_BYTES as usize);
+        if crc32c(&payload) != crc {
+            return Err("checksum mismatch".into());
+        }
+        Ok(payload)
+    }
+
+    /// Marks a record acknowledged by the collector.
+    pub fn ack(&mut self, id: RecordId) {
+        if self.settle(id, true) {
+            self.acks_since_save += 1;
+            if self.acks_since_save >= SAVE_EVERY_ACKS || self.last_save.elapsed() >= SAVE_EVERY {
+                self.save();
+            }
+        }
+    }
+
+    /// Removes a report the collector refused for good (4xx other than 429): resending the
+    /// same bytes would be refused forever and block everything behind it.
+    pub fn discard(&mut self, id: RecordId) {
+        if self.settle(id, false) {
+            self.save();
+        }
+    }
+
+    /// Marks `id` done; returns false when it was not pending.
+    fn settle(&mut self, id: RecordId, acknowledged: bool) -> bool {
+        let Some(i) = self.position(id) else {
+            return false;
+        };
+        if self.entries[i].acked {
+            return false;
+        }
+        self.entries[i].acked = true;
+        self.pending -= 1;
+        if acknowledged {
+            self.state.acknowledged_total = self.state.acknowledged_total.saturating_add(1);
+        }
+        if self.live == Some(id) {
+            self.live = None;
+        }
+        while self.entries.front().is_some_and(|e| e.acked) {
+            self.entries.pop_front();
+        }
+        self.advance_cursor();
+        if self.pending == 0
+            && let Some(n) = self.full_episode.take()
+        {
+            info!(
+                dropped_in_episode = n,
+                "spool drained; no longer dropping reports"
+            );
+        }
+        true
+    }
+
+    /// Moves the cursor to the first unacknowledged record (or the next write position) and
+    /// deletes sealed segments wholly before it.
+    fn advance_cursor(&mut self) {
+        let cursor = match self.entries.front() {
+            Some(e) => e.id,
+            None => match (self.writer.is_some(), self.segments.back()) {
+                (true, Some(s)) => RecordId {
+                    segment: s.number,
+                    offset: s.bytes,
+                },
+                _ => RecordId {
+                    segment: self.next_segment,
+                    offset: 0,
+                },
+            },
+        };
+        self.state.ack_segment = cursor.segment;
+        self.state.ack_offset = cursor.offset;
+        let writing = self
+            .writer
+            .as_ref()
+            .and(self.segments.back().map(|s| s.number));
+        while let Some(front) = self.segments.front() {
+            if front.number >= cursor.segment || Some(front.number) == writing {
+                break;
+            }
+            let n = front.number;
+            self.segments.pop_front();
+            if self.reader.as_ref().is_some_and(|(r, _)| *r == n) {
+                self.reader = None;
+            }
+            self.remove_file(&self.options.dir.join(segment_name(n)));
+        }
+    }
+
+    /// Counts one failed delivery attempt of `kind` (one of [`SEND_ERROR_KINDS`]).
+    pub fn count_send_error(&mut self, kind: &str) {
+        let n = self.state.send_errors.entry(kind.to_owned()).or_default();
+        *n = n.saturating_add(1);
+    }
+
+    /// The agent's delivery statistics for the next report.
+    pub fn stats(&mut self) -> AgentStats {
+        let oldest = self.oldest_unsent_unix_ms();
+        AgentStats {
+            spool_bytes: self.bytes(),
+            spool_reports: self.pending,
+            oldest_unsent_unix_ms: oldest,
+            spool_dropped_total: self.state.dropped_total,
+            spool_corrupt_total: self.state.corrupt_total,
+            send_errors_total: SEND_ERROR_KINDS
+                .iter()
+                .filter_map(|k| {
+                    let n = *self.state.send_errors.get(*k)?;
+                    (n > 0).then(|| ErrorCount {
+                        kind: (*k).to_owned(),
+                        count: u32::try_from(n).unwrap_or(u32::MAX),
+                    })
+                })
+                .collect(),
+            reports_acknowledged_total: self.state.acknowledged_total,
+        }
+    }
+
+    /// Agent timestamp of the oldest unacknowledged report (0 when none). Records found at
+    /// start-up carry no timestamp in the index; the oldest one is decoded once, on demand.
+    fn oldest_unsent_unix_ms(&mut self) -> i64 {
+        let Some(front) = self.entries.front() else {
+            return 0;
+        };
+        if front.timestamp_ms != 0 {
+            return front.timestamp_ms;
+        }
+        let (id, len) = (front.id, front.len);
+        let ts = self
+            .read_at(id, len)
+            .ok()
+            .and_then(|p| zerofault_protocol::decode_report(&p, 64 << 20).ok())
+            .map_or(0, |r| r.timestamp_unix_ms);
+        if let Some(front) = self.entries.front_mut() {
+            front.timestamp_ms = ts;
+        }
+        ts
+    }
+
+    /// Persists the cursor and counters now (also done from time to time by [`Spool::ack`]).
+    pub fn save(&mut self) {
+        self.last_save = Instant::now();
+        self.acks_since_save = 0;
+        let path = self.options.dir.join(STATE_FILE);
+        let tmp = self.options.dir.join(format!("{STATE_FILE}.tmp"));
+        let write = || -> std::io::Result<()> {
+            let text = serde_json::to_vec_pretty(&self.state).map_err(std::io::Error::other)?;
+            let mut f = File::create(&tmp)?;
+            f.write_all(&text)?;
+            f.sync_all()?;
+            std::fs::rename(&tmp, &path)?;
+            sync_dir(&self.options.dir)
+        };
+        match write() {
+            Ok(()) => self.save_failing = false,
+            Err(e) => {
+                if !self.save_failing {
+                    warn!(path = %path.display(), "cannot save the spool state ({e}); acknowledged reports may be sent again after a restart (the collector drops duplicates)");
+                }
+                self.save_failing = true;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
