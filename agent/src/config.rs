@@ -62,7 +62,41 @@ pub struct FileConfig {
     /// Link probe targets (ICMP, TCP, HTTP); none by default.
     #[serde(default)]
     pub probes: Vec<ProbeSection>,
+    /// The durable report spool.
+    #[serde(default)]
+    pub spool: SpoolSection,
 }
+
+/// `spool:` section: where reports wait on disk until the collector acknowledged them.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SpoolSection {
+    /// Spool directory; default `<agent.state_dir>/spool`.
+    #[serde(default)]
+    pub dir: Option<PathBuf>,
+    /// Bound of the spool on disk in bytes; when full the oldest reports are dropped.
+    #[serde(default)]
+    pub max_bytes: Option<u64>,
+    /// Backlog reports sent per second behind the live report.
+    #[serde(default)]
+    pub backfill_rate: Option<u32>,
+}
+
+/// Checked spool settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpoolConfig {
+    /// Spool directory, resolved.
+    pub dir: PathBuf,
+    /// Bound in bytes.
+    pub max_bytes: u64,
+    /// Backlog reports per second.
+    pub backfill_rate: u32,
+}
+
+/// Largest accepted `spool.max_bytes` (1 TiB): beyond it a typo is likelier than intent.
+pub const MAX_SPOOL_BYTES: u64 = 1 << 40;
+/// Largest accepted `spool.backfill_rate`.
+pub const MAX_BACKFILL_RATE: u32 = 10_000;
 
 /// One entry of `probes:`.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -205,6 +239,8 @@ pub struct Config {
     pub interval: Duration,
     /// Link probe targets, checked.
     pub probes: Vec<ProbeSpec>,
+    /// Durable spool and backfill.
+    pub spool: SpoolConfig,
 }
 
 impl Config {
@@ -564,6 +600,8 @@ impl FileConfig {
             check_files,
         );
 
+        let spool = check_spool(&mut issues, &self.spool, &base, &state_dir);
+
         if !issues.is_empty() {
             return Err(ConfigError::Invalid {
                 path: path.to_owned(),
@@ -580,7 +618,52 @@ impl FileConfig {
             tls,
             interval,
             probes,
+            spool,
         })
+    }
+}
+
+/// Checks the `spool:` section.
+fn check_spool(
+    issues: &mut Vec<Issue>,
+    section: &SpoolSection,
+    base: &Path,
+    state_dir: &Path,
+) -> SpoolConfig {
+    use crate::spool::{DEFAULT_BACKFILL_RATE, DEFAULT_MAX_BYTES, MIN_MAX_BYTES};
+    let dir = match &section.dir {
+        Some(d) if d.as_os_str().is_empty() => {
+            issues.push(Issue {
+                key: "spool.dir".into(),
+                message: "is empty; remove the key for the default <agent.state_dir>/spool or name a directory".into(),
+            });
+            state_dir.join("spool")
+        }
+        Some(d) => resolve(base, d),
+        None => state_dir.join("spool"),
+    };
+    let max_bytes = section.max_bytes.unwrap_or(DEFAULT_MAX_BYTES);
+    if !(MIN_MAX_BYTES..=MAX_SPOOL_BYTES).contains(&max_bytes) {
+        issues.push(Issue {
+            key: "spool.max_bytes".into(),
+            message: format!(
+                "{max_bytes} is out of range; use {MIN_MAX_BYTES} (256 KiB) to {MAX_SPOOL_BYTES} (1 TiB) bytes, default {DEFAULT_MAX_BYTES} (512 MiB, 7 days of reports with 50 probe targets)"
+            ),
+        });
+    }
+    let backfill_rate = section.backfill_rate.unwrap_or(DEFAULT_BACKFILL_RATE);
+    if !(1..=MAX_BACKFILL_RATE).contains(&backfill_rate) {
+        issues.push(Issue {
+            key: "spool.backfill_rate".into(),
+            message: format!(
+                "{backfill_rate} is out of range; use 1 to {MAX_BACKFILL_RATE} reports per second, default {DEFAULT_BACKFILL_RATE}"
+            ),
+        });
+    }
+    SpoolConfig {
+        dir,
+        max_bytes,
+        backfill_rate,
     }
 }
 
@@ -823,6 +906,32 @@ tls:
         assert_eq!(c.tls.ca, PathBuf::from("/etc/zerofault/pki/ca.pem"));
         assert_eq!(c.tls.cert, PathBuf::from("/etc/zerofault/agent.pem"));
         assert_eq!(c.tls.key, PathBuf::from("/etc/zerofault/agent.key"));
+    }
+
+    #[test]
+    fn spool_defaults_and_bounds() {
+        let c = load_str(GOOD).unwrap();
+        assert_eq!(c.spool.dir, PathBuf::from("/var/lib/zerofault/agent/spool"));
+        assert_eq!(c.spool.max_bytes, 512 << 20);
+        assert_eq!(c.spool.backfill_rate, 50);
+        let c = load_str(&format!(
+            "{GOOD}spool:\n  dir: spool\n  max_bytes: 1048576\n  backfill_rate: 5\n"
+        ))
+        .unwrap();
+        assert_eq!(c.spool.dir, PathBuf::from("/etc/zerofault/spool"));
+        assert_eq!(c.spool.max_bytes, 1 << 20);
+        assert_eq!(c.spool.backfill_rate, 5);
+        let is = issues(&format!(
+            "{GOOD}spool:\n  dir: ''\n  max_bytes: 1000\n  backfill_rate: 0\n"
+        ));
+        let keys: Vec<_> = is.iter().map(|i| i.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            ["spool.dir", "spool.max_bytes", "spool.backfill_rate"]
+        );
+        assert!(is[1].message.contains("256 KiB"), "{}", is[1].message);
+        let e = load_str(&format!("{GOOD}spool:\n  size: 5\n")).unwrap_err();
+        assert!(e.to_string().contains("size"), "{e}");
     }
 
     #[test]

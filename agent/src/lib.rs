@@ -10,7 +10,6 @@ pub mod config;
 pub use zerofault_common::duration;
 pub mod probe;
 pub mod probe_cmd;
-pub mod queue;
 pub mod reporter;
 pub mod sequence;
 pub mod spool;
@@ -19,7 +18,7 @@ pub mod transport;
 
 use std::path::PathBuf;
 use std::pin::pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
@@ -31,10 +30,10 @@ use crate::config::{CheckFiles, Config};
 use crate::probe::interface_watch::InterfaceWatch;
 use crate::probe::link::ProbeContext;
 use crate::probe::link::scheduler::LinkSet;
-use crate::queue::{DEFAULT_CAPACITY, Queued, ReportQueue};
 use crate::reporter::Reporter;
 use crate::sequence::Sequence;
-use crate::transport::Transport;
+use crate::spool::{Spool, SpoolOptions};
+use crate::transport::{SharedSpool, Transport};
 
 /// Time between the CPU probe's first sample and the first collection: CPU usage is a
 /// difference of two samples, and sysinfo needs at least 200 ms between them.
@@ -64,10 +63,12 @@ pub enum Command {
     /// Report every interval until SIGTERM or SIGINT.
     #[command(
         long_about = "Collect a report every `interval` and send it to `collector.url` until \
-SIGTERM or SIGINT. Collection keeps its schedule while the collector is slow or unreachable: \
-reports wait in a bounded in-memory queue (10000 reports; the oldest is dropped when full) \
-and are retried with jittered exponential backoff. Reports the collector refuses with a 4xx \
-other than 429 are logged and dropped."
+SIGTERM or SIGINT. Every report is written to the disk spool (spool.dir, fsynced) before it \
+is sent and removed only when the collector acknowledged it, so collector outages and agent \
+restarts lose nothing. The newest report is sent first; the backlog follows oldest-first at \
+spool.backfill_rate per second. Failed uploads are retried with jittered exponential backoff; \
+when the spool reaches spool.max_bytes the oldest reports are dropped and counted. Reports \
+the collector refuses with a 4xx other than 429 are logged and dropped."
     )]
     Run {
         /// Agent config file (YAML), e.g. /etc/zerofault/agent.yaml.
@@ -218,9 +219,13 @@ pub fn missed_ticks(previous: Instant, scheduled: Instant, period: Duration) -> 
     u64::try_from((gap / period).saturating_sub(1)).unwrap_or(u64::MAX)
 }
 
-/// Validates and enqueues one report; a report failing validation is a bug in a probe
-/// (the collector would refuse it with 400), so it is logged and not sent.
-fn enqueue(queue: &ReportQueue, report: &Report) {
+/// Fills in the spool statistics, validates, encodes and spools one report (on a blocking
+/// thread: the append fsyncs). A report failing validation is a bug in a probe (the
+/// collector would refuse it with 400), so it is logged and not spooled.
+fn spool_report(spool: &Mutex<Spool>, report: &mut Report) {
+    let mut spool = spool.lock().unwrap_or_else(|e| e.into_inner());
+    // The statistics as of before this report: it is not in the spool yet.
+    report.agent_stats = Some(spool.stats());
     if let Err(e) = report.validate(&Limits::default()) {
         error!(
             sequence = report.sequence,
@@ -228,17 +233,22 @@ fn enqueue(queue: &ReportQueue, report: &Report) {
         );
         return;
     }
-    queue.push(Queued {
-        sequence: report.sequence,
-        body: encode_report(report),
-    });
+    spool.append(&encode_report(report), report.timestamp_unix_ms);
 }
 
-/// The `run` loop: collect on a fixed schedule, queue, send in the background, until
+/// The `run` loop: collect on a fixed schedule, spool, send in the background, until
 /// `shutdown` resolves.
+///
+/// Scheduling uses only tokio's monotonic clock (`interval_at`, `Instant`): the wall clock
+/// only stamps reports (`timestamp_unix_ms`). A wall-clock step (NTP, an operator's `date`)
+/// therefore neither stalls nor bursts collection, backoff or backfill pacing.
 pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
     let transport = Transport::new(&config)?;
-    let queue = Arc::new(ReportQueue::new(DEFAULT_CAPACITY));
+    let options = SpoolOptions::new(config.spool.dir.clone(), config.spool.max_bytes);
+    let spool: SharedSpool = Arc::new(Mutex::new(
+        tokio::task::spawn_blocking(move || Spool::open(options)).await??,
+    ));
+    let wake = Arc::new(tokio::sync::Notify::new());
     let links = LinkSet::start(&config.probes, &ProbeContext::default());
     let link_count = links.len();
     let mut reporter = Reporter::new(&config, Sequence::open(&config.state_dir))
@@ -249,10 +259,18 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
         interval = %duration::format_duration(config.interval),
         probes = ?reporter.probe_names(),
         link_probes = link_count,
+        spool = %config.spool.dir.display(),
+        spool_max_bytes = config.spool.max_bytes,
+        backfill_rate = config.spool.backfill_rate,
         version = env!("CARGO_PKG_VERSION"),
         "zerofault agent started"
     );
-    let sender = tokio::spawn(transport::send_loop(transport, queue.clone()));
+    let sender = tokio::spawn(transport::send_loop(
+        transport,
+        spool.clone(),
+        wake.clone(),
+        config.spool.backfill_rate,
+    ));
 
     // interval_at keeps a fixed grid (start + k * interval): collection time and upload
     // time never push the schedule later.
@@ -278,14 +296,18 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
             }
         }
         previous = Some(scheduled);
-        // Off the runtime thread: collection reads files (statvfs can be slow), and link
-        // probes time their replies on this thread, so blocking it would inflate RTTs.
+        // Off the runtime thread: collection reads files (statvfs can be slow) and the
+        // append fsyncs, and link probes time their replies on this thread, so blocking it
+        // would inflate RTTs.
+        let spool2 = spool.clone();
         let (back, report) = tokio::task::spawn_blocking(move || {
-            let report = reporter.collect();
+            let mut report = reporter.collect();
+            spool_report(&spool2, &mut report);
             (reporter, report)
         })
         .await?;
         reporter = back;
+        wake.notify_one();
         if !report.links.is_empty() {
             let (sent, received, missed) = report.links.iter().fold((0u64, 0u64, 0u64), |a, l| {
                 (
@@ -303,18 +325,18 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
                 "link window"
             );
         }
-        enqueue(&queue, &report);
     }
     sender.abort();
-    let unsent = queue.len();
-    if unsent > 0 {
-        warn!(
-            unsent,
-            "stopping with reports not yet delivered; they are lost (the disk spool of a later release will keep them)"
-        );
-    }
+    let _ = sender.await;
+    // Persist the ack cursor and counters: what was acknowledged is not sent again.
+    let (unsent, dropped) = transport::with_spool(&spool, |s| {
+        s.save();
+        (s.pending(), s.dropped_total())
+    })
+    .await;
     info!(
-        dropped_when_full = queue.dropped(),
+        unsent_in_spool = unsent,
+        spool_dropped_total = dropped,
         missed_ticks = missed_total,
         "zerofault agent stopped"
     );

@@ -12,7 +12,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use zerofault_agent::config::{Config, TlsPaths};
-use zerofault_agent::queue::Queued;
+use zerofault_agent::transport::Outgoing as Queued;
 use zerofault_agent::transport::retry::{Decision, Outcome};
 use zerofault_agent::transport::{Transport, deliver};
 
@@ -78,6 +78,11 @@ fn config(tls: TlsPaths, port: u16) -> Config {
         tls,
         interval: Duration::from_secs(15),
         probes: vec![],
+        spool: zerofault_agent::config::SpoolConfig {
+            dir: PathBuf::from("/nonexistent/spool"),
+            max_bytes: 512 << 20,
+            backfill_rate: 50,
+        },
     }
 }
 
@@ -268,6 +273,7 @@ async fn run_reports_on_schedule_with_increasing_persisted_sequence() {
     let state = tempfile::tempdir().unwrap();
     let mut config = config(pki.tls.clone(), port);
     config.state_dir = state.path().join("agent");
+    config.spool.dir = config.state_dir.join("spool");
     config.interval = Duration::from_millis(300);
     // Ticks at 0.3 s (after the CPU priming delay), 0.6, 0.9, 1.2 and 1.5 s; a loaded
     // machine may deliver fewer before shutdown, never more.

@@ -8,14 +8,29 @@
 pub mod retry;
 pub mod tls;
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tracing::{debug, error, warn};
+use tokio::sync::Notify;
+use tokio::time::Instant;
+use tracing::{debug, error, info, warn};
 use zerofault_protocol::{CONTENT_TYPE, PROTOCOL_VERSION, VERSION_HEADER};
 
 use crate::config::Config;
-use crate::queue::{Queued, ReportQueue};
+use crate::spool::{Next, RecordId, Spool};
 use retry::{Decision, Outcome, classify, parse_retry_after, retry_delay};
+
+/// The spool shared by the collection loop (appends) and the sender (reads, acks).
+pub type SharedSpool = Arc<Mutex<Spool>>;
+
+/// One encoded report to deliver.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outgoing {
+    /// The report's sequence number (for logs).
+    pub sequence: u64,
+    /// `encode_report(..)` bytes.
+    pub body: Vec<u8>,
+}
 
 /// Most bytes of a collector's answer kept for logs: enough for its `{"error": ...}`.
 const MAX_LOGGED_BODY_BYTES: usize = 1024;
@@ -141,14 +156,167 @@ fn reason(code: u16) -> &'static str {
         .unwrap_or("unknown status")
 }
 
-/// Sends queued reports one at a time, oldest first, forever. A report is retried until it
-/// is delivered or refused; collection keeps filling the queue meanwhile.
-pub async fn send_loop(transport: Transport, queue: std::sync::Arc<ReportQueue>) {
+/// The `send_errors_total` kind of a failed attempt (`None` for a delivery).
+pub fn error_kind(outcome: &Outcome) -> Option<&'static str> {
+    Some(match outcome {
+        Outcome::Status { code, .. } => match code {
+            200..=299 => return None,
+            429 => "http_429",
+            500..=599 => "http_5xx",
+            400..=499 => "http_4xx",
+            _ => "other",
+        },
+        Outcome::Connect(e) => {
+            // reqwest reports a failed handshake as a connect error; the chain names it.
+            let e = e.to_ascii_lowercase();
+            if e.contains("certificate") || e.contains("tls") || e.contains("handshake") {
+                "tls"
+            } else {
+                "connect"
+            }
+        }
+        Outcome::Timeout(_) => "timeout",
+        Outcome::Io(_) => "other",
+    })
+}
+
+/// Runs `f` on the spool on a blocking thread: spool calls read files and fsync, which
+/// must not stall the runtime thread (link probes time their replies on it).
+pub async fn with_spool<T: Send + 'static>(
+    spool: &SharedSpool,
+    f: impl FnOnce(&mut Spool) -> T + Send + 'static,
+) -> T {
+    let spool = spool.clone();
+    match tokio::task::spawn_blocking(move || {
+        f(&mut spool.lock().unwrap_or_else(|e| e.into_inner()))
+    })
+    .await
+    {
+        Ok(v) => v,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        // Only at runtime shutdown, when nobody waits for the answer any more.
+        Err(_) => std::future::pending().await,
+    }
+}
+
+/// Sends spooled reports forever: the newest (live) report first, unpaced; behind it the
+/// backlog oldest-first, at most `backfill_rate` per second, so a long backlog never delays
+/// live data by more than one upload. `wake` is notified after every append.
+///
+/// All waits use tokio's monotonic clock (`Instant`, `sleep`): a wall-clock step cannot
+/// stall or burst the pacing or the backoff.
+pub async fn send_loop(
+    transport: Transport,
+    spool: SharedSpool,
+    wake: Arc<Notify>,
+    backfill_rate: u32,
+) {
     // StdRng rather than the thread-local generator: this future must be Send.
     let mut rng: rand::rngs::StdRng = rand::make_rng();
+    let gap = Duration::from_secs(1) / backfill_rate.max(1);
+    let mut next_backlog = Instant::now();
+    let mut attempt: u32 = 0;
+    let mut backlog_sent: u64 = 0;
     loop {
-        let item = queue.pop().await;
-        deliver(&transport, &item, &mut rng).await;
+        let next = spool
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .next_to_send();
+        let (id, live) = match next {
+            None => {
+                if backlog_sent > 0 {
+                    info!(reports = backlog_sent, "backlog delivered");
+                    backlog_sent = 0;
+                }
+                wake.notified().await;
+                continue;
+            }
+            Some(Next::Live(id)) => (id, true),
+            Some(Next::Backlog(id)) => (id, false),
+        };
+        if !live && Instant::now() < next_backlog {
+            // Pace the backlog; a report appended meanwhile goes first.
+            tokio::select! {
+                () = tokio::time::sleep_until(next_backlog) => {}
+                () = wake.notified() => continue,
+            }
+        }
+        let started = Instant::now();
+        let Some(body) = with_spool(&spool, move |s| s.read(id)).await else {
+            continue; // damaged: counted and removed by the spool
+        };
+        let outcome = transport.send(body).await;
+        if !live {
+            next_backlog = started + gap;
+        }
+        match classify(&outcome) {
+            Decision::Delivered => {
+                if attempt > 0 {
+                    info!(attempts = attempt + 1, "collector reachable again");
+                }
+                attempt = 0;
+                if !live {
+                    backlog_sent += 1;
+                }
+                debug!(
+                    segment = id.segment,
+                    offset = id.offset,
+                    live,
+                    "report delivered"
+                );
+                with_spool(&spool, move |s| s.ack(id)).await;
+            }
+            Decision::GiveUp => {
+                log_refused(id, &outcome);
+                with_spool(&spool, move |s| {
+                    s.count_send_error("http_4xx");
+                    s.discard(id);
+                })
+                .await;
+            }
+            Decision::Retry => {
+                let kind = error_kind(&outcome).unwrap_or("other");
+                with_spool(&spool, move |s| s.count_send_error(kind)).await;
+                let delay = retry_delay(&outcome, attempt, &mut rng);
+                warn!(
+                    attempt = attempt + 1,
+                    retry_in_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+                    url = transport.url(),
+                    "report not delivered, will retry (reports wait in the spool): {}",
+                    describe(&outcome)
+                );
+                tokio::time::sleep(delay).await;
+                attempt = attempt.saturating_add(1);
+            }
+        }
+    }
+}
+
+fn describe(outcome: &Outcome) -> String {
+    match outcome {
+        Outcome::Status { code, body, .. } => {
+            format!(
+                "collector answered {code} {}: {}",
+                reason(*code),
+                body.trim()
+            )
+        }
+        Outcome::Connect(e) => format!("cannot connect: {e}"),
+        Outcome::Timeout(e) => format!("timed out: {e}"),
+        Outcome::Io(e) => format!("connection failed: {e}"),
+    }
+}
+
+fn log_refused(id: RecordId, outcome: &Outcome) {
+    if let Outcome::Status { code, body, .. } = outcome {
+        error!(
+            segment = id.segment,
+            offset = id.offset,
+            status = code,
+            collector_says = %body.trim(),
+            "collector refused the report with {code} {}; dropping it (resending cannot succeed)",
+            reason(*code)
+        );
     }
 }
 
@@ -156,7 +324,7 @@ pub async fn send_loop(transport: Transport, queue: std::sync::Arc<ReportQueue>)
 /// ([`Decision::Delivered`] or [`Decision::GiveUp`]).
 pub async fn deliver<R: rand::Rng + ?Sized>(
     transport: &Transport,
-    item: &Queued,
+    item: &Outgoing,
     rng: &mut R,
 ) -> Decision {
     let mut attempt: u32 = 0;
@@ -189,18 +357,7 @@ pub async fn deliver<R: rand::Rng + ?Sized>(
             }
             Decision::Retry => {
                 let delay = retry_delay(&outcome, attempt, rng);
-                let what = match &outcome {
-                    Outcome::Status { code, body, .. } => {
-                        format!(
-                            "collector answered {code} {}: {}",
-                            reason(*code),
-                            body.trim()
-                        )
-                    }
-                    Outcome::Connect(e) => format!("cannot connect: {e}"),
-                    Outcome::Timeout(e) => format!("timed out: {e}"),
-                    Outcome::Io(e) => format!("connection failed: {e}"),
-                };
+                let what = describe(&outcome);
                 warn!(
                     sequence = item.sequence,
                     attempt = attempt + 1,
