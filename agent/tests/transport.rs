@@ -248,6 +248,11 @@ async fn untrusted_server_is_a_connect_error() {
     let outcome = transport.send(queued.body).await;
     assert!(matches!(outcome, Outcome::Connect(_)), "{outcome:?}");
     assert_eq!(
+        zerofault_agent::transport::error_kind(&outcome),
+        Some("tls"),
+        "{outcome:?}"
+    );
+    assert_eq!(
         zerofault_agent::transport::retry::classify(&outcome),
         Decision::Retry
     );

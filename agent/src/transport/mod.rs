@@ -167,9 +167,11 @@ pub fn error_kind(outcome: &Outcome) -> Option<&'static str> {
             _ => "other",
         },
         Outcome::Connect(e) => {
-            // reqwest reports a failed handshake as a connect error; the chain names it.
+            // reqwest reports a failed handshake as a connect error; the rustls error in the
+            // chain names a certificate or an alert. A peer that just closes the connection
+            // during the handshake ("tls handshake eof") is a connection problem.
             let e = e.to_ascii_lowercase();
-            if e.contains("certificate") || e.contains("tls") || e.contains("handshake") {
+            if e.contains("certificate") || e.contains("alert") {
                 "tls"
             } else {
                 "connect"
@@ -368,6 +370,48 @@ pub async fn deliver<R: rand::Rng + ?Sized>(
                 tokio::time::sleep(delay).await;
                 attempt = attempt.saturating_add(1);
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(code: u16) -> Outcome {
+        Outcome::Status {
+            code,
+            retry_after: None,
+            body: String::new(),
+        }
+    }
+
+    #[test]
+    fn error_kinds_follow_agent_stats() {
+        assert_eq!(error_kind(&status(200)), None);
+        assert_eq!(error_kind(&status(503)), Some("http_5xx"));
+        assert_eq!(error_kind(&status(429)), Some("http_429"));
+        assert_eq!(error_kind(&status(413)), Some("http_4xx"));
+        assert_eq!(error_kind(&status(301)), Some("other"));
+        assert_eq!(
+            error_kind(&Outcome::Connect(
+                "client error (Connect): tcp connect error: Connection refused".into()
+            )),
+            Some("connect")
+        );
+        assert_eq!(
+            error_kind(&Outcome::Connect(
+                "client error (Connect): invalid peer certificate: UnknownIssuer".into()
+            )),
+            Some("tls")
+        );
+        assert_eq!(error_kind(&Outcome::Timeout("x".into())), Some("timeout"));
+        assert_eq!(error_kind(&Outcome::Io("reset".into())), Some("other"));
+        for k in [
+            error_kind(&status(503)),
+            error_kind(&Outcome::Timeout(String::new())),
+        ] {
+            assert!(crate::spool::SEND_ERROR_KINDS.contains(&k.unwrap()));
         }
     }
 }
