@@ -212,6 +212,8 @@ pub struct Spool {
     full_episode: Option<u64>,
     /// A failed state save was logged; not again until one succeeds.
     save_failing: bool,
+    /// Test fault injection: the next this-many writes fail with ENOSPC.
+    fail_writes: u32,
 }
 
 /// Parses a segment file name into its number.
@@ -315,6 +317,7 @@ impl Spool {
             acks_since_save: 0,
             full_episode: None,
             save_failing: false,
+            fail_writes: 0,
         };
         let cursor = RecordId {
             segment: spool.state.ack_segment,
@@ -483,16 +486,15 @@ impl Spool {
                     self.live = Some(id);
                     return Some(id);
                 }
-                Err(e) => {
+                Err(e) if attempt == 0 => {
                     warn!(
-                        attempt = attempt + 1,
                         dir = %self.options.dir.display(),
-                        "cannot write a report to the spool ({e}); dropping the oldest segment to make room"
+                        "cannot write a report to the spool ({e}); dropping the oldest segment to make room and retrying once"
                     );
-                    last_error = Some(e);
                     // Full disk or a failing device: free the oldest data, as when full.
                     self.drop_oldest_segment("spool write failed");
                 }
+                Err(e) => last_error = Some(e),
             }
         }
         let e = last_error.map(|e| e.to_string()).unwrap_or_default();
@@ -502,10 +504,24 @@ impl Spool {
 
     /// Writes one record at the end of the current segment (creating one if needed).
     fn write_record(&mut self, payload: &[u8]) -> std::io::Result<RecordId> {
+        if self.fail_writes > 0 {
+            self.fail_writes -= 1;
+            return Err(std::io::Error::from_raw_os_error(28)); // ENOSPC
+        }
         if self.writer.is_none() {
             let number = self.next_segment;
             let path = self.options.dir.join(segment_name(number));
-            let file = File::options().create_new(true).append(true).open(&path)?;
+            let file = match File::options().create_new(true).append(true).open(&path) {
+                Ok(f) => f,
+                Err(e) => {
+                    // A file of that name (left by someone else) must not block every
+                    // later write: the next attempt takes the next number.
+                    if e.kind() == std::io::ErrorKind::AlreadyExists {
+                        self.next_segment = number + 1;
+                    }
+                    return Err(e);
+                }
+            };
             // The new name must survive a power loss, or its fsynced records are lost.
             if let Err(e) = sync_dir(&self.options.dir) {
                 drop(file);
@@ -769,6 +785,12 @@ impl Spool {
             }
             self.remove_file(&self.options.dir.join(segment_name(n)));
         }
+    }
+
+    /// Makes the next `n` writes fail with ENOSPC (tests of the full-disk path).
+    #[cfg(test)]
+    pub(crate) fn inject_write_failures(&mut self, n: u32) {
+        self.fail_writes = n;
     }
 
     /// Counts one failed delivery attempt of `kind` (one of [`SEND_ERROR_KINDS`]).

@@ -152,6 +152,47 @@ fn full_spool_drops_the_oldest_counts_and_keeps_collecting() {
 }
 
 #[test]
+fn write_failure_drops_the_oldest_and_retries_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut o = opts(dir.path());
+    o.segment_bytes = 100;
+    let mut s = Spool::open(o).unwrap();
+    let body = vec![1u8; 42]; // 50 bytes a record, 2 per segment
+    let ids: Vec<_> = (0..6).map(|i| s.append(&body, i).unwrap()).collect();
+    // ENOSPC once: the oldest segment (2 reports) goes, the retry succeeds.
+    s.inject_write_failures(1);
+    let id = s.append(&body, 7).expect("stored after freeing space");
+    assert_eq!(s.dropped_total(), 2);
+    assert_eq!(s.pending_ids()[0], ids[2]);
+    assert_eq!(s.pending_ids().last(), Some(&id));
+    // ENOSPC twice: another segment goes and this report is dropped too; no panic.
+    s.inject_write_failures(2);
+    assert_eq!(s.append(&body, 8), None);
+    assert_eq!(s.dropped_total(), 2 + 2 + 1);
+    // And collection goes on.
+    assert!(s.append(&body, 9).is_some());
+    assert_eq!(s.stats().spool_dropped_total, 5);
+}
+
+#[test]
+fn a_stray_file_with_the_next_segment_name_does_not_block_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Spool::open(opts(dir.path())).unwrap();
+    drop(s);
+    let s = Spool::open(opts(dir.path())).unwrap();
+    let next = s.next_segment;
+    drop(s);
+    // Not a segment at open (a directory), but it takes the next segment's name.
+    std::fs::create_dir(dir.path().join(segment_name(next + 1))).unwrap();
+    let mut s = Spool::open(opts(dir.path())).unwrap();
+    let mut stored = 0;
+    for i in 0..3 {
+        stored += usize::from(s.append(&payload(i), 1).is_some());
+    }
+    assert!(stored >= 2, "{stored}");
+}
+
+#[test]
 fn truncated_mid_record_is_counted_once_and_skipped() {
     let dir = tempfile::tempdir().unwrap();
     let mut s = Spool::open(opts(dir.path())).unwrap();
