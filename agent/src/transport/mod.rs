@@ -249,7 +249,13 @@ pub async fn send_loop(
         };
         let outcome = transport.send(body).await;
         if !live {
-            next_backlog = started + gap;
+            // Keep a grid of `gap` while on it, so timer rounding does not slow the drain;
+            // after a pause (idle, live sends, backoff) restart from now, never burst.
+            next_backlog = if started.saturating_duration_since(next_backlog) < gap {
+                next_backlog + gap
+            } else {
+                started + gap
+            };
         }
         match classify(&outcome) {
             Decision::Delivered => {
