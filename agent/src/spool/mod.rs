@@ -21,8 +21,9 @@
 //! - **`state.json`**, replaced atomically (write `state.json.tmp`, fsync, rename, fsync the
 //!   directory): the **ack cursor** (`ack_segment`, `ack_offset`: every record before it is
 //!   acknowledged) and the persisted counters (`dropped_total`, `corrupt_total`,
-//!   `acknowledged_total`, `send_errors`), plus `corrupt_counted_through` (segments whose
-//!   damage was already counted, so a restart does not count it again).
+//!   `acknowledged_total`, `send_errors`), plus `counted_damage` (segment and offset of each
+//!   damaged place already counted, so a restart does not count it again; entries go with
+//!   their segment).
 //!
 //! # Invariants
 //!
@@ -42,9 +43,10 @@
 //!    is sent again; the collector is idempotent on `(agent_id, boot_id, sequence)`, so a
 //!    resend is acknowledged as a duplicate and counted once. Loss is never traded for this.
 //! 5. Reading never trusts the disk: a short header, a length of 0 or above
-//!    [`MAX_RECORD_BYTES`], or a length past the end of the file ends that segment (counted
-//!    once); a checksum mismatch skips that one record (counted). Nothing in a segment can
-//!    make the agent panic or refuse to start.
+//!    [`MAX_RECORD_BYTES`], or a length past the end of the file ends that segment; a
+//!    checksum mismatch skips that one record. Each damaged place is counted once
+//!    (`counted_damage` remembers it across restarts). Nothing in a segment can make the
+//!    agent panic or refuse to start.
 //! 6. The spool never stops collection: when a write fails (ENOSPC, EIO, ...) it drops the
 //!    oldest segment and retries once; if that fails too the report is counted as dropped.
 //!
@@ -172,8 +174,9 @@ struct State {
     dropped_total: u64,
     corrupt_total: u64,
     acknowledged_total: u64,
-    /// Highest segment number whose damage has been counted in `corrupt_total`.
-    corrupt_counted_through: u64,
+    /// (segment, offset) of every damaged place already counted in `corrupt_total`;
+    /// offset `u64::MAX` stands for a whole unreadable segment.
+    counted_damage: Vec<(u64, u64)>,
     send_errors: BTreeMap<String, u64>,
 }
 
@@ -239,16 +242,28 @@ pub struct Scanned {
     pub len: u32,
 }
 
-/// Reads the records of one segment's bytes: the good ones, and how many damaged places
-/// were skipped (a checksum mismatch skips one record; an impossible length or a torn tail
-/// ends the segment and counts once).
-pub fn scan(bytes: &[u8]) -> (Vec<Scanned>, u64) {
+/// A damaged place found by [`scan`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Damage {
+    /// Offset of the damaged record's header.
+    pub offset: u64,
+    /// True when the rest of the segment cannot be framed (torn or impossible header).
+    pub ends_segment: bool,
+}
+
+/// Reads the records of one segment's bytes: the good ones, and the damaged places skipped
+/// (a checksum mismatch skips one record; an impossible length or a torn tail ends the
+/// segment).
+pub fn scan(bytes: &[u8]) -> (Vec<Scanned>, Vec<Damage>) {
     let mut good = Vec::new();
-    let mut corrupt = 0;
+    let mut corrupt = Vec::new();
     let mut off = 0usize;
     while off < bytes.len() {
         let Some(header) = bytes.get(off..off + HEADER_BYTES as usize) else {
-            corrupt += 1; // torn header
+            corrupt.push(Damage {
+                offset: off as u64,
+                ends_segment: true,
+            }); // torn header
             break;
         };
         let len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]);
@@ -257,7 +272,10 @@ pub fn scan(bytes: &[u8]) -> (Vec<Scanned>, u64) {
         let end = start.saturating_add(len as usize);
         // Zero length is never written (a report is never empty): it is a zero-filled tail.
         if len == 0 || len > MAX_RECORD_BYTES || end > bytes.len() {
-            corrupt += 1;
+            corrupt.push(Damage {
+                offset: off as u64,
+                ends_segment: true,
+            });
             break;
         }
         if crc32c(&bytes[start..end]) == crc {
@@ -266,7 +284,10 @@ pub fn scan(bytes: &[u8]) -> (Vec<Scanned>, u64) {
                 len,
             });
         } else {
-            corrupt += 1;
+            corrupt.push(Damage {
+                offset: off as u64,
+                ends_segment: false,
+            });
         }
         off = end;
     }
@@ -323,6 +344,11 @@ impl Spool {
             segment: spool.state.ack_segment,
             offset: spool.state.ack_offset,
         };
+        // Damage already counted is remembered only while its segment exists.
+        spool
+            .state
+            .counted_damage
+            .retain(|(seg, _)| *seg >= cursor.segment && numbers.binary_search(seg).is_ok());
         let mut newly_corrupt = 0;
         for n in numbers {
             let path = dir.join(segment_name(n));
@@ -334,24 +360,35 @@ impl Spool {
             let bytes = match std::fs::read(&path) {
                 Ok(b) => b,
                 Err(e) => {
-                    // Unreadable (EIO): its reports cannot be sent; count the segment once.
+                    // Unreadable (EIO): its reports cannot be sent; counted once, kept for
+                    // the next start (the error may pass) until the cursor passes it.
                     error!(path = %path.display(), "cannot read a spool segment ({e}); skipping it");
-                    if n > spool.state.corrupt_counted_through {
-                        newly_corrupt += 1;
-                    }
-                    spool.remove_file(&path);
+                    newly_corrupt += spool.count_damage_once(n, u64::MAX);
                     continue;
                 }
             };
-            let (good, corrupt) = scan(&bytes);
-            if corrupt > 0 && n > spool.state.corrupt_counted_through {
+            let (good, damage) = scan(&bytes);
+            let mut new_here = 0;
+            for d in &damage {
+                // A bad checksum among acknowledged records hides nothing unsent; a break
+                // there may hide unsent records after it, so it counts.
+                let id = RecordId {
+                    segment: n,
+                    offset: d.offset,
+                };
+                if id < cursor && !d.ends_segment {
+                    continue;
+                }
+                new_here += spool.count_damage_once(n, d.offset);
+            }
+            if new_here > 0 {
                 warn!(
                     path = %path.display(),
-                    damaged = corrupt,
+                    damaged = new_here,
                     readable = good.len(),
                     "spool segment has torn or corrupt records (power loss or disk damage); skipping them"
                 );
-                newly_corrupt += corrupt;
+                newly_corrupt += new_here;
             }
             spool.segments.push_back(Segment {
                 number: n,
@@ -375,8 +412,6 @@ impl Spool {
             }
         }
         spool.state.corrupt_total = spool.state.corrupt_total.saturating_add(newly_corrupt);
-        // Every segment present now is sealed (invariant 2): its damage is counted.
-        spool.state.corrupt_counted_through = spool.next_segment.saturating_sub(1);
         spool.advance_cursor();
         spool.save();
         if spool.pending > 0 {
@@ -388,6 +423,16 @@ impl Spool {
             );
         }
         Ok(spool)
+    }
+
+    /// Remembers a damaged place; returns 1 if it was not counted before, else 0.
+    fn count_damage_once(&mut self, segment: u64, offset: u64) -> u64 {
+        if self.state.counted_damage.contains(&(segment, offset)) {
+            0
+        } else {
+            self.state.counted_damage.push((segment, offset));
+            1
+        }
     }
 
     fn load_state(dir: &Path) -> State {
@@ -673,7 +718,7 @@ impl Spool {
                     offset = id.offset,
                     "spool record unreadable ({why}); skipping it"
                 );
-                self.state.corrupt_total += 1;
+                self.state.corrupt_total += self.count_damage_once(id.segment, id.offset);
                 self.settle(id, false);
                 self.save();
                 None
