@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Duration;
 
 use tempfile::TempDir;
 
@@ -23,6 +24,41 @@ pub struct AgentBuilder {
     interval: String,
     timeout: String,
     probes: Vec<LinkProbe>,
+    spool: SpoolConfig,
+    env: Vec<(String, String)>,
+}
+
+/// The agent's `spool:` section; unset fields are left to the agent's defaults.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SpoolConfig {
+    /// `dir`: where the segments live (default `<state_dir>/spool`).
+    pub dir: Option<PathBuf>,
+    /// `max_bytes`: bound of the spool on disk.
+    pub max_bytes: Option<u64>,
+    /// `backfill_rate`: backlog reports sent per second behind live ones.
+    pub backfill_rate: Option<u32>,
+}
+
+impl SpoolConfig {
+    /// The section as YAML, or nothing when every field is unset (an agent without a spool
+    /// section must keep working: that is the shipped default).
+    fn yaml(&self) -> String {
+        let mut fields = String::new();
+        if let Some(dir) = &self.dir {
+            fields.push_str(&format!("  dir: {}\n", yaml_path(dir)));
+        }
+        if let Some(n) = self.max_bytes {
+            fields.push_str(&format!("  max_bytes: {n}\n"));
+        }
+        if let Some(n) = self.backfill_rate {
+            fields.push_str(&format!("  backfill_rate: {n}\n"));
+        }
+        if fields.is_empty() {
+            fields
+        } else {
+            format!("spool:\n{fields}")
+        }
+    }
 }
 
 /// One entry of the agent's `probes:` list: a link target the agent probes.
@@ -105,7 +141,21 @@ impl AgentBuilder {
             interval: "1s".to_string(),
             timeout: "5s".to_string(),
             probes: Vec::new(),
+            spool: SpoolConfig::default(),
+            env: Vec::new(),
         }
+    }
+
+    /// The `spool:` section.
+    pub fn spool(mut self, spool: SpoolConfig) -> Self {
+        self.spool = spool;
+        self
+    }
+
+    /// An environment variable of the agent process (e.g. `LD_PRELOAD` for a fake clock).
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.env.push((key.to_string(), value.to_string()));
+        self
     }
 
     /// Adds an entry to `probes:`.
@@ -184,6 +234,7 @@ impl AgentBuilder {
                 y.push_str(&p.yaml());
             }
         }
+        y.push_str(&self.spool.yaml());
         y
     }
 
@@ -197,20 +248,33 @@ impl AgentBuilder {
         std::fs::create_dir(&state)?;
         let config = dir.path().join("agent.yaml");
         std::fs::write(&config, self.config_yaml(&state))?;
-        let mut cmd = Command::new(bin_path(AGENT_BIN));
-        cmd.arg("run").arg("--config").arg(&config);
-        let child = ChildGuard::spawn(
-            &format!("zerofault-agent {}", self.id),
-            cmd,
-            &dir.path().join("agent.log"),
-        )?;
+        let child = start_process(&self.id, &config, &self.env, dir.path())?;
         Ok(Agent {
             child,
             id: self.id,
             config,
+            env: self.env,
             dir,
         })
     }
+}
+
+/// Starts `zerofault-agent run --config CONFIG` with `env` added, logging to `DIR/agent.log`
+/// (appended to, so the log of a restarted agent holds every run).
+fn start_process(
+    id: &str,
+    config: &Path,
+    env: &[(String, String)],
+    dir: &Path,
+) -> anyhow::Result<ChildGuard> {
+    let mut cmd = Command::new(bin_path(AGENT_BIN));
+    cmd.arg("run").arg("--config").arg(config);
+    cmd.envs(env.iter().map(|(k, v)| (k, v)));
+    ChildGuard::spawn(
+        &format!("zerofault-agent {id}"),
+        cmd,
+        &dir.join("agent.log"),
+    )
 }
 
 /// A running agent; killed, and its directory removed, on drop.
@@ -220,6 +284,7 @@ pub struct Agent {
     child: ChildGuard,
     id: String,
     config: PathBuf,
+    env: Vec<(String, String)>,
     dir: TempDir,
 }
 
@@ -248,6 +313,53 @@ impl Agent {
     pub fn kill(&mut self) {
         self.child.kill();
     }
+
+    /// Its state directory (`agent.state_dir`).
+    pub fn state_dir(&self) -> PathBuf {
+        self.dir.path().join("state")
+    }
+
+    /// Its default spool directory, `<state_dir>/spool`.
+    pub fn spool_dir(&self) -> PathBuf {
+        self.state_dir().join("spool")
+    }
+
+    /// The last report sequence number it persisted (`<state_dir>/sequence`), `None` before
+    /// its first report. The agent persists a number before it uses it, so this is the
+    /// newest report it made or is making.
+    pub fn sequence(&self) -> Option<u64> {
+        std::fs::read_to_string(self.state_dir().join("sequence"))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
+    }
+
+    /// Stops it with SIGTERM, as systemd does, and waits for it to exit; an error if it does
+    /// not exit within `timeout` (it is killed then) or exits unsuccessfully.
+    pub fn stop(&mut self, timeout: Duration) -> anyhow::Result<()> {
+        match self.child.terminate(timeout) {
+            Some(status) if status.success() => Ok(()),
+            Some(status) => anyhow::bail!(
+                "agent {} exited with {status} on SIGTERM; output:\n{}",
+                self.id,
+                self.child.output()
+            ),
+            None => anyhow::bail!(
+                "agent {} did not exit within {timeout:?} of SIGTERM; output:\n{}",
+                self.id,
+                self.child.output()
+            ),
+        }
+    }
+
+    /// Starts it again with the same config, environment and state directory (after
+    /// [`Agent::kill`] or [`Agent::stop`]; a running agent is killed first).
+    pub fn restart(&mut self) -> anyhow::Result<()> {
+        self.child.kill();
+        self.child = start_process(&self.id, &self.config, &self.env, self.dir.path())?;
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -271,6 +383,29 @@ mod tests {
              datacenter: dc1\ncollector:\n  url: https://127.0.0.1:7443\n  timeout: 5s\ntls:\n  \
              ca: \"/c/ca.pem\"\n  cert: \"/c/agents/web-01.pem\"\n  key: \
              \"/c/agents/web-01.key\"\ninterval: 1s\n"
+        );
+    }
+
+    #[test]
+    fn spool_section_has_only_the_set_keys() {
+        let b = AgentBuilder::new(
+            "a",
+            "https://127.0.0.1:1",
+            Path::new("/ca"),
+            Path::new("/c"),
+            Path::new("/k"),
+        );
+        assert!(!b.config_yaml(Path::new("/s")).contains("spool"));
+        let y = b
+            .spool(SpoolConfig {
+                dir: Some("/t/sp".into()),
+                backfill_rate: Some(5),
+                ..SpoolConfig::default()
+            })
+            .config_yaml(Path::new("/s"));
+        assert!(
+            y.ends_with("spool:\n  dir: \"/t/sp\"\n  backfill_rate: 5\n"),
+            "{y}"
         );
     }
 

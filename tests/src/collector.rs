@@ -16,6 +16,9 @@ use crate::{
 /// margin is for a loaded CI machine running tests in parallel.
 const HEALTHY_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// How long a restart on the same ports retries "address in use".
+const RESTART_BIND_TIMEOUT: Duration = Duration::from_secs(15);
+
 /// How many times a start that lost a port race is retried with new ports.
 const PORT_ATTEMPTS: u32 = 3;
 
@@ -30,6 +33,7 @@ pub struct CollectorBuilder {
     max_body_bytes: Option<u64>,
     max_decompressed_bytes: Option<u64>,
     links: Option<LinksConfig>,
+    max_skew: Option<String>,
 }
 
 /// The collector's `links:` section; unset fields are left to the collector's defaults.
@@ -150,7 +154,14 @@ impl CollectorBuilder {
             max_body_bytes: None,
             max_decompressed_bytes: None,
             links: None,
+            max_skew: None,
         }
+    }
+
+    /// `clock.max_skew`: the clock offset beyond which an agent is flagged (duration string).
+    pub fn max_skew(mut self, v: &str) -> Self {
+        self.max_skew = Some(v.to_string());
+        self
     }
 
     /// The `links:` section (link states and faults).
@@ -202,6 +213,9 @@ impl CollectorBuilder {
         if let Some(links) = &self.links {
             y.push_str(&links.yaml());
         }
+        if let Some(skew) = &self.max_skew {
+            y.push_str(&format!("clock:\n  max_skew: {skew}\n"));
+        }
         y
     }
 
@@ -237,14 +251,7 @@ impl CollectorBuilder {
         let config = dir.path().join("collector.yaml");
         std::fs::write(&config, self.config_yaml(ingest, http, dir.path()))
             .map_err(|e| SpawnError::Other(e.into()))?;
-        let mut cmd = Command::new(bin_path(COLLECTOR_BIN));
-        cmd.arg("serve").arg("--config").arg(&config);
-        let child = ChildGuard::spawn(
-            "zerofault-collector",
-            cmd,
-            &dir.path().join("collector.log"),
-        )
-        .map_err(SpawnError::Other)?;
+        let child = start_process(&config, dir.path()).map_err(SpawnError::Other)?;
         let mut collector = Collector {
             child,
             ingest,
@@ -257,6 +264,14 @@ impl CollectorBuilder {
         collector.wait_healthy().await?;
         Ok(collector)
     }
+}
+
+/// Starts `zerofault-collector serve --config CONFIG`, logging to `DIR/collector.log` (appended
+/// to, so the log of a restarted collector holds every run).
+fn start_process(config: &Path, dir: &Path) -> anyhow::Result<ChildGuard> {
+    let mut cmd = Command::new(bin_path(COLLECTOR_BIN));
+    cmd.arg("serve").arg("--config").arg(config);
+    ChildGuard::spawn("zerofault-collector", cmd, &dir.join("collector.log"))
 }
 
 enum SpawnError {
@@ -354,6 +369,59 @@ impl Collector {
     /// Whether it has exited (it should not).
     pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
         self.child.exited()
+    }
+
+    /// The SQLite database it stores reports in.
+    pub fn db_path(&self) -> PathBuf {
+        self.dir.path().join("zerofault.db")
+    }
+
+    /// Kills it with SIGKILL, as a crash or an OOM kill would: no shutdown code runs.
+    pub fn kill9(&mut self) {
+        self.child.kill();
+    }
+
+    /// Stops it with SIGTERM and waits for it to exit; an error if it does not exit within
+    /// `timeout` (it is killed then) or exits unsuccessfully.
+    pub fn stop(&mut self, timeout: Duration) -> anyhow::Result<()> {
+        match self.child.terminate(timeout) {
+            Some(status) if status.success() => Ok(()),
+            Some(status) => anyhow::bail!(
+                "collector exited with {status} on SIGTERM; output:\n{}",
+                self.child.output()
+            ),
+            None => anyhow::bail!(
+                "collector did not exit within {timeout:?} of SIGTERM; output:\n{}",
+                self.child.output()
+            ),
+        }
+    }
+
+    /// Starts it again (after [`Collector::kill9`] or [`Collector::stop`]) with the same
+    /// config: the same ports, so agents find it again, and the same database. Waits until it
+    /// is healthy.
+    ///
+    /// A port cannot be chosen anew here, so "address in use" (another test took the port in
+    /// the meantime, or the kernel has not released it yet) is retried for a while.
+    pub async fn restart(&mut self) -> anyhow::Result<()> {
+        // The old process must be gone, or the new one could not bind.
+        self.child.kill();
+        let deadline = Instant::now() + RESTART_BIND_TIMEOUT;
+        loop {
+            self.child = start_process(&self.config, self.dir.path())?;
+            match self.wait_healthy().await {
+                Ok(()) => return Ok(()),
+                Err(SpawnError::PortTaken(out)) if Instant::now() < deadline => {
+                    eprintln!("restarted collector could not bind its ports yet, retrying:\n{out}");
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                }
+                Err(SpawnError::PortTaken(out)) => anyhow::bail!(
+                    "restarted collector could not bind its ports within \
+                     {RESTART_BIND_TIMEOUT:?}:\n{out}"
+                ),
+                Err(SpawnError::Other(e)) => return Err(e),
+            }
+        }
     }
 
     /// An agent of this collector, with agent `id`'s certificate from the collector's CA.
@@ -456,6 +524,7 @@ mod tests {
             max_body_bytes: Some(10),
             max_decompressed_bytes: None,
             links: None,
+            max_skew: None,
         };
         let y = b.config_yaml(
             "127.0.0.1:1".parse().unwrap(),
@@ -469,6 +538,28 @@ mod tests {
              path: \"/d/zerofault.db\"\nlimits:\n  max_body_bytes: 10\nhosts:\n  \
              down_after_intervals: 3\n"
         );
+    }
+
+    #[test]
+    fn clock_section_only_when_max_skew_is_set() {
+        let b = CollectorBuilder {
+            ca_cert: "/c/ca.pem".into(),
+            cert: "/c/collector.pem".into(),
+            key: "/c/collector.key".into(),
+            agents_dir: "/c/agents".into(),
+            down_after_intervals: None,
+            max_body_bytes: None,
+            max_decompressed_bytes: None,
+            links: None,
+            max_skew: None,
+        };
+        let (i, h) = (
+            "127.0.0.1:1".parse().unwrap(),
+            "127.0.0.1:2".parse().unwrap(),
+        );
+        assert!(!b.config_yaml(i, h, Path::new("/d")).contains("clock"));
+        let y = b.max_skew("1m").config_yaml(i, h, Path::new("/d"));
+        assert!(y.ends_with("clock:\n  max_skew: 1m\n"), "{y}");
     }
 
     #[test]

@@ -12,6 +12,11 @@
 //! * [`wait_until`]: the only way tests wait; every wait has a deadline.
 //! * [`TestHost`]: a test host in a network namespace, with loss and outages injected there
 //!   (needs root).
+//! * Fault injection for delivery tests: [`Collector::kill9`] / [`Collector::restart`] (same
+//!   ports and database), [`Agent::kill`] / [`Agent::restart`], a tiny filesystem
+//!   ([`tmpfs::Tmpfs`], needs root), a fake agent clock ([`faketime`]); and what was stored,
+//!   read from the collector's database ([`stored::Stored`]) and from the agent's spool
+//!   ([`spool`]).
 //!
 //! Every child process is killed when its handle is dropped, and every temporary directory is
 //! removed then. When a test panics, the dropped handles print the child's stderr so the
@@ -22,19 +27,24 @@ mod agent;
 mod ca;
 mod collector;
 pub mod configs;
+pub mod delivery;
 pub mod exposition;
+pub mod faketime;
 pub mod netns;
 mod process;
 pub mod prometheus;
 pub mod report;
+pub mod spool;
 pub mod stats;
+pub mod stored;
+pub mod tmpfs;
 
 use std::future::Future;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-pub use agent::{Agent, AgentBuilder, LinkProbe};
+pub use agent::{Agent, AgentBuilder, LinkProbe, SpoolConfig};
 pub use ca::TestCa;
 pub use collector::{Collector, CollectorBuilder, Fault, LinksConfig, scrape};
 pub use exposition::{Exposition, Sample};

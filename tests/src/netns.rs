@@ -80,6 +80,12 @@ pub fn require_root() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The effective uid of this process.
+pub(crate) fn euid() -> anyhow::Result<u32> {
+    let status = std::fs::read_to_string("/proc/self/status")?;
+    effective_uid(&status).ok_or_else(|| anyhow::anyhow!("no Uid line in /proc/self/status"))
+}
+
 /// The effective uid from `/proc/self/status` text (`Uid: real effective saved fs`).
 fn effective_uid(status: &str) -> Option<u32> {
     let line = status.lines().find(|l| l.starts_with("Uid:"))?;

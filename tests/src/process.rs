@@ -3,6 +3,7 @@
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
 
 /// A running child process owned by a test.
 ///
@@ -52,6 +53,33 @@ impl ChildGuard {
     /// Path of the log file.
     pub fn log_path(&self) -> &Path {
         &self.log
+    }
+
+    /// Asks the child to stop (SIGTERM, as systemd does) and waits up to `timeout` for it to
+    /// exit; returns its exit status, or `None` when it had to be killed after the timeout.
+    ///
+    /// The signal is sent with `kill(1)`: the harness forbids `unsafe`, and std can only send
+    /// SIGKILL.
+    pub fn terminate(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        if let Some(status) = self.exited() {
+            return Some(status);
+        }
+        let sent = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        if sent.is_ok_and(|s| s.success()) {
+            let deadline = Instant::now() + timeout;
+            // Bounded: timeout / 20 ms polls.
+            while Instant::now() < deadline {
+                if let Some(status) = self.exited() {
+                    return Some(status);
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        self.kill();
+        None
     }
 
     /// Kills the child now and waits for it (idempotent).
