@@ -46,13 +46,35 @@ fn supersedes(old: &HostEntry, new: &Report) -> bool {
     new.sequence > old.report.sequence || new.timestamp_unix_ms > old.report.timestamp_unix_ms
 }
 
+/// Whether a superseding `new` report is live evidence, i.e. may move the receive time that
+/// liveness reads. A report of the same boot with a higher sequence always is: the sequence
+/// is the agent's own order, so a clock stepped back cannot make a fresh report look old and
+/// create fake down time. Otherwise (new boot, or a sequence restarted by a wiped state
+/// directory) the agent timestamp is all we have; a report more than `down_after` intervals
+/// older than the newest timestamp seen is backfill from a spool and must not make the host
+/// look "up now" just because it arrived now.
+fn is_live(old: &HostEntry, new: &Report) -> bool {
+    if new.boot_id == old.report.boot_id && new.sequence > old.report.sequence {
+        return true;
+    }
+    let slack = i64::from(new.interval_ms.max(old.report.interval_ms))
+        * i64::from(DEFAULT_DOWN_AFTER_INTERVALS);
+    new.timestamp_unix_ms >= old.report.timestamp_unix_ms.saturating_sub(slack)
+}
+
 impl HostTable {
     /// Records `report`, received at `received_unix_ms`, if it is newer than what is held.
+    /// The receive time only moves for live evidence (see [`is_live`]).
     pub fn update(&self, report: Report, received_unix_ms: i64) {
         let mut hosts = self.hosts.write().expect("host table lock poisoned");
         match hosts.get_mut(&report.agent_id) {
             Some(old) if !supersedes(old, &report) => {}
             Some(old) => {
+                let received_unix_ms = if is_live(old, &report) {
+                    received_unix_ms
+                } else {
+                    old.received_unix_ms
+                };
                 *old = HostEntry {
                     report,
                     received_unix_ms,
@@ -215,6 +237,30 @@ mod tests {
         fresh.timestamp_unix_ms = 1_000_000;
         t.update(fresh, 2000);
         assert_eq!(t.snapshot()[0].report.boot_id, "b2");
+    }
+
+    #[test]
+    fn a_clock_stepped_back_in_the_same_boot_still_refreshes_liveness() {
+        let t = HostTable::default();
+        t.update(report("a", "b1", 100), 1000);
+        let mut stepped = report("a", "b1", 101);
+        stepped.timestamp_unix_ms -= 600_000;
+        t.update(stepped, 16_000);
+        assert_eq!(t.snapshot()[0].received_unix_ms, 16_000);
+    }
+
+    #[test]
+    fn an_old_report_of_a_new_boot_does_not_refresh_liveness() {
+        let t = HostTable::default();
+        t.update(report("a", "b1", 5000), 1000);
+        // A wiped state directory restarted the sequence; this report is an hour older
+        // than the newest seen, so it is backfill, not evidence the host is up now.
+        let mut old = report("a", "b2", 6000);
+        old.timestamp_unix_ms = 5_000_000 - 3_600_000;
+        t.update(old, 9_000_000);
+        let e = &t.snapshot()[0];
+        assert_eq!(e.report.boot_id, "b2");
+        assert_eq!(e.received_unix_ms, 1000);
     }
 
     #[test]
