@@ -54,6 +54,9 @@ pub struct Config {
     /// Link states, hysteresis and faults.
     #[serde(default)]
     pub links: Links,
+    /// Agent clock checks.
+    #[serde(default)]
+    pub clock: Clock,
     /// The file this configuration was loaded from; error messages name it.
     #[serde(skip)]
     pub source: PathBuf,
@@ -178,6 +181,29 @@ impl Default for Hosts {
 
 fn default_down_after_intervals() -> u32 {
     DEFAULT_DOWN_AFTER_INTERVALS
+}
+
+/// Agent clock checks (`clock.*`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Clock {
+    /// An agent whose estimated clock offset is larger than this (either way) is flagged by
+    /// `zerofault_agent_clock_skewed` and a warning. Its timestamps are still stored; gaps,
+    /// reboots and liveness never rely on them.
+    #[serde(default = "default_max_skew", with = "duration_serde")]
+    pub max_skew: Duration,
+}
+
+impl Default for Clock {
+    fn default() -> Self {
+        Self {
+            max_skew: default_max_skew(),
+        }
+    }
+}
+
+fn default_max_skew() -> Duration {
+    Duration::from_millis(crate::delivery::DEFAULT_MAX_SKEW_MS as u64)
 }
 
 /// Link states, hysteresis and faults (`links.*`); the model is described in `docs/links.md`.

@@ -3,6 +3,7 @@
 
 pub mod certs;
 pub mod config;
+pub mod delivery;
 pub mod demo;
 pub use zerofault_common::duration;
 pub mod expose;

@@ -27,7 +27,14 @@ pub struct Server {
     hosts: Arc<HostTable>,
     counters: Arc<IngestCounters>,
     links: Arc<LinkHub>,
+    /// This run in `collector_runs`.
+    run_id: i64,
 }
+
+/// How often the collector writes its heartbeat. A crashed run is recorded as ended at its
+/// last heartbeat, so its end is known to within this period; one small write every 10 s
+/// costs nothing next to the report commits.
+pub const HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Reports read per page during the start-up replay: bounds the memory the replay holds.
 const REPLAY_PAGE: usize = 1000;
@@ -50,8 +57,29 @@ impl Server {
         let tls = crate::tls::server_config(&config.tls)
             .map_err(|e| anyhow::anyhow!("{}: `{}`: {e}", config.source.display(), e.key()))?;
         let store = Arc::new(SqliteStore::open(&config.storage.sqlite.path).await?);
-        let hosts = Arc::new(HostTable::default());
+        let max_skew_ms = i64::try_from(config.clock.max_skew.as_millis()).unwrap_or(i64::MAX);
+        let hosts = Arc::new(HostTable::new(max_skew_ms));
         let warmed = warm(store.as_ref(), &hosts).await?;
+        // Completeness comes from what is stored, so it survives this restart.
+        hosts.ledger().load(
+            store
+                .boot_spans()
+                .await
+                .context("cannot summarise the stored sequence numbers")?,
+        );
+        let counters = Arc::new(IngestCounters::default());
+        let started_unix_ms = ingest::now_unix_ms();
+        // Recorded before listening: no report is acknowledged outside a recorded run.
+        let run_id = store
+            .start_run(started_unix_ms)
+            .await
+            .context("cannot record the collector run")?;
+        let runs_total = store
+            .collector_runs()
+            .await
+            .context("cannot read the collector runs")?
+            .len() as u64;
+        counters.set_run(started_unix_ms, runs_total);
         tracing::info!(
             hosts = warmed,
             path = %config.storage.sqlite.path.display(),
@@ -86,8 +114,9 @@ impl Server {
             http_listener,
             store,
             hosts,
-            counters: Arc::new(IngestCounters::default()),
+            counters,
             links,
+            run_id,
         })
     }
 
@@ -161,11 +190,38 @@ impl Server {
         );
         tracing::info!("ingest listening on {ingest_addr}, http listening on {http_addr}");
 
+        let heartbeat_store = self.store.clone();
+        let run_id = self.run_id;
+        let heartbeat_task = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(HEARTBEAT);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                if let Err(e) = heartbeat_store
+                    .heartbeat_run(run_id, ingest::now_unix_ms())
+                    .await
+                {
+                    // Only the precision of a crash's recorded end suffers; keep serving.
+                    tracing::warn!(error = %e, "cannot write the collector heartbeat");
+                }
+            }
+        });
+
         shutdown.await;
+        heartbeat_task.abort();
         tracing::info!("shutting down");
         let _ = stop_tx.send(true);
         let ingest_result = ingest_task.await;
         let http_result = http_task.await;
+        // After the listeners drained: every acknowledged report is inside this run.
+        if let Err(e) = self
+            .store
+            .stop_run(self.run_id, ingest::now_unix_ms())
+            .await
+        {
+            tracing::error!(error = %e, "cannot record the clean stop of this collector run");
+        }
         self.store.close().await;
         ingest_result.context("ingest listener task failed")?;
         http_result

@@ -4,10 +4,12 @@
 //! that a scrape never touches the database. It is warmed from the store at start-up.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Mutex, RwLock};
 
 use zerofault_protocol::Report;
+
+use crate::delivery::{Delivery, Ledger};
 
 /// A host is `up` while its newest report was received within this many of its own
 /// collection intervals.
@@ -21,6 +23,9 @@ pub struct HostEntry {
     /// Collector clock at receipt, ms since the Unix epoch. Liveness uses this clock, never
     /// the agent's, so a skewed agent clock cannot make a host look up or down.
     pub received_unix_ms: i64,
+    /// What is stored of this agent and its clock offset; filled by
+    /// [`HostTable::snapshot`], `None` in an entry built by hand.
+    pub delivery: Option<Delivery>,
 }
 
 impl HostEntry {
@@ -32,10 +37,11 @@ impl HostEntry {
     }
 }
 
-/// Newest report per agent id.
+/// Newest report per agent id, and the delivery ledger of each agent.
 #[derive(Debug, Default)]
 pub struct HostTable {
     hosts: RwLock<HashMap<String, HostEntry>>,
+    ledger: Ledger,
 }
 
 /// Whether `new` should replace `old` as the host's newest state. A replay or a late
@@ -63,6 +69,32 @@ fn is_live(old: &HostEntry, new: &Report) -> bool {
 }
 
 impl HostTable {
+    /// An empty table flagging agent clocks more than `max_skew_ms` off.
+    pub fn new(max_skew_ms: i64) -> Self {
+        Self {
+            hosts: RwLock::default(),
+            ledger: Ledger::new(max_skew_ms),
+        }
+    }
+
+    /// The per-agent delivery ledger.
+    pub fn ledger(&self) -> &Ledger {
+        &self.ledger
+    }
+
+    /// Records a report that was just stored for the first time (never a duplicate): counts
+    /// it in the ledger, then offers it to the newest-report table.
+    pub fn record_stored(&self, report: Report, received_unix_ms: i64) {
+        self.ledger.observe(
+            &report.agent_id,
+            &report.boot_id,
+            report.sequence,
+            report.timestamp_unix_ms,
+            received_unix_ms,
+        );
+        self.update(report, received_unix_ms);
+    }
+
     /// Records `report`, received at `received_unix_ms`, if it is newer than what is held.
     /// The receive time only moves for live evidence (see [`is_live`]).
     pub fn update(&self, report: Report, received_unix_ms: i64) {
@@ -78,6 +110,7 @@ impl HostTable {
                 *old = HostEntry {
                     report,
                     received_unix_ms,
+                    delivery: None,
                 }
             }
             None => {
@@ -86,6 +119,7 @@ impl HostTable {
                     HostEntry {
                         report,
                         received_unix_ms,
+                        delivery: None,
                     },
                 );
             }
@@ -95,7 +129,13 @@ impl HostTable {
     /// A copy of every entry, sorted by agent id (stable output for `/metrics`).
     pub fn snapshot(&self) -> Vec<HostEntry> {
         let hosts = self.hosts.read().expect("host table lock poisoned");
-        let mut out: Vec<HostEntry> = hosts.values().cloned().collect();
+        let mut out: Vec<HostEntry> = hosts
+            .values()
+            .map(|e| HostEntry {
+                delivery: self.ledger.get(&e.report.agent_id),
+                ..e.clone()
+            })
+            .collect();
         out.sort_by(|a, b| a.report.agent_id.cmp(&b.report.agent_id));
         out
     }
@@ -158,9 +198,28 @@ pub struct IngestCounters {
     accepted: AtomicU64,
     duplicates: AtomicU64,
     rejected: Mutex<BTreeMap<RejectReason, u64>>,
+    /// Start of this collector run (collector clock, ms); 0 until [`Self::set_run`].
+    started_unix_ms: AtomicI64,
+    /// Runs recorded in the store, this one included.
+    runs_total: AtomicU64,
 }
 
 impl IngestCounters {
+    /// Records this run's start time and the number of runs recorded in the store, shown
+    /// as `zerofault_collector_start_time_seconds` and `zerofault_collector_runs_total`.
+    pub fn set_run(&self, started_unix_ms: i64, runs_total: u64) {
+        self.started_unix_ms
+            .store(started_unix_ms, Ordering::Relaxed);
+        self.runs_total.store(runs_total, Ordering::Relaxed);
+    }
+    /// Start of this run, ms since the Unix epoch (0 when not recorded).
+    pub fn started_unix_ms(&self) -> i64 {
+        self.started_unix_ms.load(Ordering::Relaxed)
+    }
+    /// Runs recorded in the store, this one included.
+    pub fn runs_total(&self) -> u64 {
+        self.runs_total.load(Ordering::Relaxed)
+    }
     /// Counts a report that was stored (a new one).
     pub fn accepted(&self) {
         self.accepted.fetch_add(1, Ordering::Relaxed);
@@ -268,6 +327,7 @@ mod tests {
         let e = HostEntry {
             report: report("a", "b", 1),
             received_unix_ms: 100_000,
+            delivery: None,
         };
         assert!(e.is_up(100_000 + 45_000, 3));
         assert!(!e.is_up(100_000 + 45_001, 3));

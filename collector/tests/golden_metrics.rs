@@ -16,6 +16,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use zerofault_collector::config::Links;
+use zerofault_collector::delivery::{BootSpan, StoredSpan};
 use zerofault_collector::expose::render;
 use zerofault_collector::links::LinkHub;
 use zerofault_collector::state::{HostTable, IngestCounters, RejectReason};
@@ -77,9 +78,20 @@ fn hub() -> LinkHub {
 
 fn rendered() -> String {
     let table = HostTable::default();
+    // web-01's earlier reports as the store summarises them at start-up: 10 sequence
+    // numbers between 178000 and 178560 are missing.
+    table.ledger().load(vec![StoredSpan {
+        agent_id: "web-01".into(),
+        boot_id: "5b6f0c1e-2d3a-4c4b-9e8f-0a1b2c3d4e5f".into(),
+        span: BootSpan {
+            min: 178_000,
+            max: 178_559,
+            count: 550,
+        },
+    }]);
     for report in fixture_reports() {
         let received = report.timestamp_unix_ms;
-        table.update(report, received);
+        table.record_stored(report, received);
     }
     let links = hub().snapshot();
     let counters = IngestCounters::default();
@@ -92,6 +104,8 @@ fn rendered() -> String {
     counters.rejected(RejectReason::AgentIdMismatch);
     counters.rejected(RejectReason::AgentIdMismatch);
     counters.rejected(RejectReason::TooLarge);
+    // Started a day before the scrape; two earlier runs are recorded.
+    counters.set_run(NOW_UNIX_MS - 86_400_000, 3);
     render(
         &table.snapshot(),
         &counters,

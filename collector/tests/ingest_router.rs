@@ -269,6 +269,25 @@ impl Store for BrokenStore {
     fn faults(&self, _: Option<String>) -> BoxFuture<'_, Result<Vec<Fault>, StoreError>> {
         Box::pin(async { Err(StoreError::Closed) })
     }
+    fn boot_spans(
+        &self,
+    ) -> BoxFuture<'_, Result<Vec<zerofault_collector::delivery::StoredSpan>, StoreError>> {
+        Box::pin(async { Err(StoreError::Closed) })
+    }
+    fn start_run(&self, _: i64) -> BoxFuture<'_, Result<i64, StoreError>> {
+        Box::pin(async { Err(StoreError::Closed) })
+    }
+    fn heartbeat_run(&self, _: i64, _: i64) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(async { Err(StoreError::Closed) })
+    }
+    fn stop_run(&self, _: i64, _: i64) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(async { Err(StoreError::Closed) })
+    }
+    fn collector_runs(
+        &self,
+    ) -> BoxFuture<'_, Result<Vec<zerofault_collector::store::CollectorRun>, StoreError>> {
+        Box::pin(async { Err(StoreError::Closed) })
+    }
     fn close(&self) -> BoxFuture<'_, ()> {
         Box::pin(async {})
     }

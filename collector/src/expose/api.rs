@@ -4,6 +4,10 @@
 //! * `GET /api/v1/faults[?link=ID]`: every fault, closed (from the store, plus those the
 //!   engine settled a moment ago) and not yet final (ongoing ones have `end_unix_ms: null`).
 //!
+//! * `GET /api/v1/collector/runs`: every run of the collector itself (start, last heartbeat,
+//!   stop, clean or crashed), so that a period without data can be told apart as "the
+//!   collector was down" (collector clock; documented in `docs/delivery.md`).
+//!
 //! Times are agent-clock milliseconds since the Unix epoch (the probe send times), durations
 //! seconds; level and domain are as the agents configured them (empty when unset).
 
@@ -25,6 +29,8 @@ use crate::store::Store;
 pub const LINKS_PATH: &str = "/api/v1/links";
 /// Path of the faults listing.
 pub const FAULTS_PATH: &str = "/api/v1/faults";
+/// Path of the collector runs listing.
+pub const RUNS_PATH: &str = "/api/v1/collector/runs";
 
 #[derive(Debug, Clone)]
 struct ApiState {
@@ -37,6 +43,7 @@ pub fn router(links: Arc<LinkHub>, store: Arc<dyn Store>) -> Router {
     Router::new()
         .route(LINKS_PATH, get(list_links))
         .route(FAULTS_PATH, get(list_faults))
+        .route(RUNS_PATH, get(list_runs))
         .with_state(ApiState { links, store })
 }
 
@@ -122,6 +129,20 @@ async fn list_faults(State(state): State<ApiState>, Query(q): Query<FaultQuery>)
     let live = state.links.faults(q.link.as_deref());
     Json(json!({ "faults": merge(stored, live).iter().map(fault_json).collect::<Vec<_>>() }))
         .into_response()
+}
+
+async fn list_runs(State(state): State<ApiState>) -> Response {
+    match state.store.collector_runs().await {
+        Ok(runs) => Json(json!({ "runs": runs })).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot read collector runs");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({ "error": "cannot read collector runs from the store; retry later" })),
+            )
+                .into_response()
+        }
+    }
 }
 
 /// Stored faults plus the engine's, without listing one fault twice: an engine fault that

@@ -31,6 +31,7 @@ use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
 use zerofault_protocol::{Filesystem, Interface, Report};
 
+use crate::delivery::Delivery;
 use crate::links::{InterfaceView, LinkState, LinkView, LinksSnapshot, VantageView};
 use crate::state::{HostEntry, IngestCounters, RejectReason};
 
@@ -123,6 +124,8 @@ struct CounterValues {
     accepted: u64,
     duplicates: u64,
     rejected: Vec<(RejectReason, u64)>,
+    started_unix_ms: i64,
+    runs_total: u64,
 }
 
 impl CounterValues {
@@ -131,6 +134,8 @@ impl CounterValues {
             accepted: c.accepted_total(),
             duplicates: c.duplicates_total(),
             rejected: c.rejected_totals(),
+            started_unix_ms: c.started_unix_ms(),
+            runs_total: c.runs_total(),
         }
     }
 }
@@ -139,6 +144,9 @@ impl CounterValues {
 struct HostView<'a> {
     report: &'a Report,
     received_unix_ms: i64,
+    /// Collector clock at scrape time.
+    now_unix_ms: i64,
+    delivery: Option<Delivery>,
     up: bool,
     department: &'a str,
     business_system: &'a str,
@@ -175,6 +183,8 @@ impl<'a> HostView<'a> {
         Self {
             report,
             received_unix_ms: entry.received_unix_ms,
+            now_unix_ms,
+            delivery: entry.delivery,
             up: entry.is_up(now_unix_ms, down_after_intervals),
             department: org(|l| l.department.as_str()),
             business_system: org(|l| l.business_system.as_str()),
@@ -386,6 +396,7 @@ fn encode_all(
 
     encode_self(enc, counters, hosts.len())?;
     encode_hosts(enc, &hosts)?;
+    encode_agents(enc, &hosts)?;
     encode_interfaces(enc, &hosts, &links.interfaces)?;
     encode_aggregates(
         enc,
@@ -677,6 +688,125 @@ fn encode_self(
         "zerofault_collector_hosts",
         "Hosts (agents) known to the collector, up or down.",
         [(Labels::new(), known_hosts as u64)],
+    )?;
+    gauge(
+        enc,
+        "zerofault_collector_start_time_seconds",
+        "Start of this collector run (collector clock), Unix seconds.",
+        [(Labels::new(), counters.started_unix_ms as f64 / 1000.0)],
+    )?;
+    counter(
+        enc,
+        "zerofault_collector_runs_total",
+        "Collector runs recorded in the store, this one included (GET /api/v1/collector/runs lists them).",
+        [(Labels::new(), counters.runs_total)],
+    )
+}
+
+/// Delivery completeness (from what is stored) and the agent's own spool and clock figures.
+fn encode_agents(enc: &mut DescriptorEncoder<'_>, hosts: &[HostView<'_>]) -> fmt::Result {
+    host_gauge(
+        enc,
+        hosts,
+        "zerofault_agent_reports_stored",
+        "Distinct reports of the agent stored by the collector (all boots).",
+        |h| h.delivery.map(|d| d.reports_stored),
+    )?;
+    host_gauge(
+        enc,
+        hosts,
+        "zerofault_agent_sequence_gaps",
+        "Sequence numbers missing from storage between the lowest and highest stored, within each boot, summed over boots.",
+        |h| h.delivery.map(|d| d.sequence_gaps),
+    )?;
+    host_gauge(
+        enc,
+        hosts,
+        "zerofault_agent_clock_offset_seconds",
+        "Estimated agent clock minus collector clock: the maximum of (agent timestamp - receive time) over the agent's last 20 live reports.",
+        |h| {
+            h.delivery
+                .and_then(|d| d.clock_offset_ms)
+                .map(|ms| ms as f64 / 1000.0)
+        },
+    )?;
+    host_gauge(
+        enc,
+        hosts,
+        "zerofault_agent_clock_skewed",
+        "1 if the agent clock offset is beyond clock.max_skew, else 0.",
+        |h| h.delivery.map(|d| i64::from(d.clock_skewed)),
+    )?;
+    host_gauge(
+        enc,
+        hosts,
+        "zerofault_agent_spool_bytes",
+        "Bytes in the agent's spool, from its newest report.",
+        |h| h.report.agent_stats.as_ref().map(|s| s.spool_bytes),
+    )?;
+    host_gauge(
+        enc,
+        hosts,
+        "zerofault_agent_spool_reports",
+        "Reports in the agent's spool not yet acknowledged, from its newest report.",
+        |h| h.report.agent_stats.as_ref().map(|s| s.spool_reports),
+    )?;
+    host_gauge(
+        enc,
+        hosts,
+        "zerofault_agent_oldest_unsent_age_seconds",
+        "Age of the agent's oldest unacknowledged report at scrape time (its timestamp corrected by the clock offset); 0 when none.",
+        |h| {
+            h.report.agent_stats.as_ref().map(|s| {
+                if s.oldest_unsent_unix_ms == 0 {
+                    return 0.0;
+                }
+                let offset = h.delivery.and_then(|d| d.clock_offset_ms).unwrap_or(0);
+                let made = s.oldest_unsent_unix_ms.saturating_sub(offset);
+                (h.now_unix_ms.saturating_sub(made).max(0)) as f64 / 1000.0
+            })
+        },
+    )?;
+    counter(
+        enc,
+        "zerofault_agent_spool_dropped_total",
+        "Reports the agent dropped because its spool was full (oldest first), from its newest report.",
+        hosts.iter().filter_map(|h| {
+            h.report
+                .agent_stats
+                .as_ref()
+                .map(|s| (h.labels(), s.spool_dropped_total))
+        }),
+    )?;
+    counter(
+        enc,
+        "zerofault_agent_spool_corrupt_total",
+        "Damaged spool records the agent detected and skipped, from its newest report.",
+        hosts.iter().filter_map(|h| {
+            h.report
+                .agent_stats
+                .as_ref()
+                .map(|s| (h.labels(), s.spool_corrupt_total))
+        }),
+    )?;
+    counter(
+        enc,
+        "zerofault_agent_send_errors_total",
+        "Failed delivery attempts of the agent by kind, from its newest report.",
+        hosts.iter().flat_map(|h| {
+            let mut seen = HashSet::new();
+            h.report
+                .agent_stats
+                .iter()
+                .flat_map(|s| s.send_errors_total.iter())
+                // A kind repeated in one report would be a duplicate series: keep the first.
+                .filter(move |e| seen.insert(e.kind.as_str()))
+                .map(move |e| {
+                    let mut l = h.labels();
+                    l.push(("kind", e.kind.as_str()));
+                    (l, e.count)
+                })
+        }),
     )
 }
 

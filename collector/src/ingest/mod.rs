@@ -274,7 +274,7 @@ async fn ingest(state: &IngestState, request: Request) -> Result<InsertOutcome, 
     if outcome == InsertOutcome::Stored {
         // After the commit, so the engine only ever holds what a restart can replay.
         let faults = state.links.observe_report(&report);
-        state.hosts.update(report, received_ms);
+        state.hosts.record_stored(report, received_ms);
         if !faults.is_empty() {
             store_faults(state.store.as_ref(), faults).await;
         }

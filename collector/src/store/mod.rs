@@ -11,6 +11,7 @@ pub mod sqlite;
 
 pub use sqlite::SqliteStore;
 
+use crate::delivery::StoredSpan;
 use crate::links::Fault;
 
 /// A boxed future, so that [`Store`] can be used as `Arc<dyn Store>`.
@@ -73,6 +74,22 @@ pub struct ReplayPage {
     pub reports: Vec<StoredReport>,
     /// Where to continue; `None` when this was the last page.
     pub next: Option<ReplayCursor>,
+}
+
+/// One run of the collector process, as recorded in `collector_runs`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct CollectorRun {
+    /// Run id, increasing.
+    pub id: i64,
+    /// Start, ms since the Unix epoch (collector clock).
+    pub started_unix_ms: i64,
+    /// Last heartbeat written; a crashed run ended at most one heartbeat period after it.
+    pub last_heartbeat_unix_ms: i64,
+    /// Stop: the graceful shutdown time, or for a crashed run its last heartbeat (set at the
+    /// next start); `None` for the running process.
+    pub stopped_unix_ms: Option<i64>,
+    /// The run ended with a graceful shutdown.
+    pub clean: bool,
 }
 
 /// Why a storage operation failed.
@@ -149,6 +166,23 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
 
     /// Stored faults, of one link or all, by start time.
     fn faults(&self, link: Option<String>) -> BoxFuture<'_, Result<Vec<Fault>, StoreError>>;
+
+    /// Per (agent, boot): lowest and highest stored sequence and the count of reports, for
+    /// the delivery ledger at start-up.
+    fn boot_spans(&self) -> BoxFuture<'_, Result<Vec<StoredSpan>, StoreError>>;
+
+    /// Records the start of this collector run and returns its id. A previous run without a
+    /// stop crashed: it is closed at its last heartbeat, not clean.
+    fn start_run(&self, now_unix_ms: i64) -> BoxFuture<'_, Result<i64, StoreError>>;
+
+    /// Moves the last heartbeat of run `id` to `now_unix_ms`.
+    fn heartbeat_run(&self, id: i64, now_unix_ms: i64) -> BoxFuture<'_, Result<(), StoreError>>;
+
+    /// Records the graceful stop of run `id`.
+    fn stop_run(&self, id: i64, now_unix_ms: i64) -> BoxFuture<'_, Result<(), StoreError>>;
+
+    /// Every recorded collector run, oldest first.
+    fn collector_runs(&self) -> BoxFuture<'_, Result<Vec<CollectorRun>, StoreError>>;
 
     /// Finishes pending writes and closes the database; later calls fail with
     /// [`StoreError::Closed`].

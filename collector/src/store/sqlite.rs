@@ -12,7 +12,11 @@ use std::sync::Arc;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use tokio::sync::{mpsc, oneshot};
 
-use super::{BoxFuture, InsertOutcome, ReplayCursor, ReplayPage, Store, StoreError, StoredReport};
+use super::{
+    BoxFuture, CollectorRun, InsertOutcome, ReplayCursor, ReplayPage, Store, StoreError,
+    StoredReport,
+};
+use crate::delivery::{BootSpan, StoredSpan};
 use crate::links::Fault;
 
 /// Schema migrations, applied in order; `PRAGMA user_version` holds how many are applied.
@@ -51,6 +55,16 @@ const MIGRATIONS: &[&str] = &[
     -- stored before this migration are unknown, hence the default 1 (replayed).
     ALTER TABLE reports ADD COLUMN link_data INTEGER NOT NULL DEFAULT 1;
     CREATE INDEX reports_link_data ON reports (received_ms) WHERE link_data = 1;",
+    // 3: runs of the collector itself, so that "no data because the collector was down" can
+    // be told from "no data because the host was down". `stopped_unix_ms` is NULL while
+    // running; a crashed run is closed at its last heartbeat at the next start.
+    "CREATE TABLE collector_runs (
+        id                     INTEGER PRIMARY KEY,
+        started_unix_ms        INTEGER NOT NULL,
+        last_heartbeat_unix_ms INTEGER NOT NULL,
+        stopped_unix_ms        INTEGER,
+        clean                  INTEGER NOT NULL DEFAULT 0
+    );",
 ];
 
 /// Most inserts written in one transaction; bounds the latency the first of them sees.
@@ -81,6 +95,11 @@ enum Command {
         Option<String>,
         oneshot::Sender<Result<Vec<Fault>, StoreError>>,
     ),
+    BootSpans(oneshot::Sender<Result<Vec<StoredSpan>, StoreError>>),
+    StartRun(i64, oneshot::Sender<Result<i64, StoreError>>),
+    HeartbeatRun(i64, i64, oneshot::Sender<Result<(), StoreError>>),
+    StopRun(i64, i64, oneshot::Sender<Result<(), StoreError>>),
+    Runs(oneshot::Sender<Result<Vec<CollectorRun>, StoreError>>),
     Close(oneshot::Sender<()>),
 }
 
@@ -175,6 +194,32 @@ impl Store for SqliteStore {
         Box::pin(async move { self.call(|tx| Command::Faults(link, tx)).await? })
     }
 
+    fn boot_spans(&self) -> BoxFuture<'_, Result<Vec<StoredSpan>, StoreError>> {
+        Box::pin(async move { self.call(Command::BootSpans).await? })
+    }
+
+    fn start_run(&self, now_unix_ms: i64) -> BoxFuture<'_, Result<i64, StoreError>> {
+        Box::pin(async move { self.call(|tx| Command::StartRun(now_unix_ms, tx)).await? })
+    }
+
+    fn heartbeat_run(&self, id: i64, now_unix_ms: i64) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(async move {
+            self.call(|tx| Command::HeartbeatRun(id, now_unix_ms, tx))
+                .await?
+        })
+    }
+
+    fn stop_run(&self, id: i64, now_unix_ms: i64) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(async move {
+            self.call(|tx| Command::StopRun(id, now_unix_ms, tx))
+                .await?
+        })
+    }
+
+    fn collector_runs(&self) -> BoxFuture<'_, Result<Vec<CollectorRun>, StoreError>> {
+        Box::pin(async move { self.call(Command::Runs).await? })
+    }
+
     fn close(&self) -> BoxFuture<'_, ()> {
         Box::pin(async move {
             let _ = self.call(Command::Close).await;
@@ -265,6 +310,37 @@ fn run(mut conn: Connection, mut rx: mpsc::Receiver<Command>) {
             }
             Command::Faults(link, reply) => {
                 let _ = reply.send(faults(&conn, link.as_deref()));
+            }
+            Command::BootSpans(reply) => {
+                let _ = reply.send(boot_spans(&conn));
+            }
+            Command::StartRun(now, reply) => {
+                let _ = reply.send(start_run(&mut conn, now));
+            }
+            Command::HeartbeatRun(id, now, reply) => {
+                let _ = reply.send(
+                    conn.execute(
+                        "UPDATE collector_runs SET last_heartbeat_unix_ms = ?2 WHERE id = ?1",
+                        params![id, now],
+                    )
+                    .map(drop)
+                    .map_err(StoreError::from),
+                );
+            }
+            Command::StopRun(id, now, reply) => {
+                let _ = reply.send(
+                    conn.execute(
+                        "UPDATE collector_runs
+                         SET last_heartbeat_unix_ms = ?2, stopped_unix_ms = ?2, clean = 1
+                         WHERE id = ?1",
+                        params![id, now],
+                    )
+                    .map(drop)
+                    .map_err(StoreError::from),
+                );
+            }
+            Command::Runs(reply) => {
+                let _ = reply.send(collector_runs(&conn));
             }
             Command::Close(reply) => {
                 drop(conn);
@@ -477,6 +553,66 @@ fn faults(conn: &Connection, link: Option<&str>) -> Result<Vec<Fault>, StoreErro
     Ok(rows.collect::<Result<Vec<_>, _>>()?)
 }
 
+fn boot_spans(conn: &Connection) -> Result<Vec<StoredSpan>, StoreError> {
+    // One pass over the primary-key index (agent_id, boot_id, sequence), which covers the
+    // query: no report body is read, so this stays a matter of seconds with months stored.
+    let mut stmt = conn.prepare_cached(
+        "SELECT agent_id, boot_id, MIN(sequence), MAX(sequence), COUNT(*)
+         FROM reports GROUP BY agent_id, boot_id",
+    )?;
+    let rows = stmt.query_map([], |row| {
+        Ok(StoredSpan {
+            agent_id: row.get(0)?,
+            boot_id: row.get(1)?,
+            span: BootSpan {
+                min: row.get::<_, i64>(2)? as u64,
+                max: row.get::<_, i64>(3)? as u64,
+                count: row.get::<_, i64>(4)? as u64,
+            },
+        })
+    })?;
+    Ok(rows.collect::<Result<Vec<_>, _>>()?)
+}
+
+fn start_run(conn: &mut Connection, now: i64) -> Result<i64, StoreError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let crashed = tx.execute(
+        "UPDATE collector_runs SET stopped_unix_ms = last_heartbeat_unix_ms, clean = 0
+         WHERE stopped_unix_ms IS NULL",
+        [],
+    )?;
+    if crashed > 0 {
+        tracing::warn!(
+            runs = crashed,
+            "the previous collector run did not stop cleanly; recorded as ended at its last heartbeat"
+        );
+    }
+    tx.execute(
+        "INSERT INTO collector_runs (started_unix_ms, last_heartbeat_unix_ms) VALUES (?1, ?1)",
+        params![now],
+    )?;
+    let id = tx.last_insert_rowid();
+    tx.commit()?;
+    Ok(id)
+}
+
+fn collector_runs(conn: &Connection) -> Result<Vec<CollectorRun>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, started_unix_ms, last_heartbeat_unix_ms, stopped_unix_ms, clean
+         FROM collector_runs ORDER BY id",
+    )?;
+    let rows = stmt.query_map([], |row| {
+        Ok(CollectorRun {
+            id: row.get(0)?,
+            started_unix_ms: row.get(1)?,
+            last_heartbeat_unix_ms: row.get(2)?,
+            stopped_unix_ms: row.get(3)?,
+            clean: row.get(4)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<Vec<_>, _>>()?)
+}
+
 fn count_reports(conn: &Connection) -> Result<u64, StoreError> {
     let n: Option<i64> = conn
         .query_row("SELECT COUNT(*) FROM reports", [], |r| r.get(0))
@@ -674,6 +810,57 @@ mod tests {
             )
             .unwrap();
         assert!(plan.contains("reports_link_data"), "{plan}");
+    }
+
+    #[tokio::test]
+    async fn boot_spans_and_collector_runs_survive_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("z.db");
+        let store = SqliteStore::open(&path).await.unwrap();
+        for seq in [3, 4, 7] {
+            store.insert(report("a", seq, 10)).await.unwrap();
+        }
+        let spans = store.boot_spans().await.unwrap();
+        assert_eq!(
+            spans,
+            [StoredSpan {
+                agent_id: "a".into(),
+                boot_id: "boot".into(),
+                span: BootSpan {
+                    min: 3,
+                    max: 7,
+                    count: 3
+                }
+            }]
+        );
+        let first = store.start_run(1_000).await.unwrap();
+        store.heartbeat_run(first, 11_000).await.unwrap();
+        store.close().await;
+
+        // The first run never stopped: a crash, closed at its last heartbeat.
+        let store = SqliteStore::open(&path).await.unwrap();
+        let second = store.start_run(50_000).await.unwrap();
+        store.stop_run(second, 60_000).await.unwrap();
+        let runs = store.collector_runs().await.unwrap();
+        assert_eq!(
+            runs,
+            [
+                CollectorRun {
+                    id: first,
+                    started_unix_ms: 1_000,
+                    last_heartbeat_unix_ms: 11_000,
+                    stopped_unix_ms: Some(11_000),
+                    clean: false
+                },
+                CollectorRun {
+                    id: second,
+                    started_unix_ms: 50_000,
+                    last_heartbeat_unix_ms: 60_000,
+                    stopped_unix_ms: Some(60_000),
+                    clean: true
+                }
+            ]
+        );
     }
 
     #[tokio::test]

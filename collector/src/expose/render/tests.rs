@@ -95,6 +95,7 @@ fn host(agent: &str, dept: &str, dc: &str, received_ago_ms: i64) -> HostEntry {
             ..Default::default()
         },
         received_unix_ms: NOW - received_ago_ms,
+        delivery: None,
     }
 }
 
