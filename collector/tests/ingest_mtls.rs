@@ -233,6 +233,11 @@ async fn hosts_survive_a_restart() {
     assert_eq!(durable(&after), durable(&before));
     assert_eq!(after[0].delivery.unwrap().reports_stored, 3);
     assert_eq!(after[0].delivery.unwrap().clock_offset_ms, None);
+    // The first run stopped gracefully; the second is running.
+    let runs = c.store.collector_runs().await.unwrap();
+    assert_eq!(runs.len(), 2);
+    assert!(runs[0].clean && runs[0].stopped_unix_ms.is_some());
+    assert!(!runs[1].clean && runs[1].stopped_unix_ms.is_none());
     assert_eq!(
         after.iter().map(|h| h.report.sequence).collect::<Vec<_>>(),
         [3, 11]

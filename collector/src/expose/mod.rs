@@ -183,6 +183,34 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn collector_runs_are_listed() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("z.db")).await.unwrap();
+        let id = store.start_run(1_000).await.unwrap();
+        store.heartbeat_run(id, 11_000).await.unwrap();
+        let app = router(HttpState {
+            hosts: Default::default(),
+            counters: Default::default(),
+            links: Arc::new(LinkHub::new(Links::default())),
+            store: Arc::new(store),
+            down_after_intervals: 3,
+        });
+        let (status, _, body) = get(app, api::RUNS_PATH).await;
+        assert_eq!(status, StatusCode::OK);
+        let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({ "runs": [{
+                "id": id,
+                "started_unix_ms": 1_000,
+                "last_heartbeat_unix_ms": 11_000,
+                "stopped_unix_ms": null,
+                "clean": false
+            }] })
+        );
+    }
+
+    #[tokio::test]
     async fn unknown_path_is_404() {
         let dir = tempfile::tempdir().unwrap();
         let app = app(&dir, Default::default(), Default::default()).await;
