@@ -186,7 +186,17 @@ async fn ingest(state: &IngestState, request: Request) -> Result<InsertOutcome, 
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > state.limits.max_body_bytes as u64) {
+    if let Some(n) = declared.filter(|n| *n > state.limits.max_body_bytes as u64) {
+        // Read and discard a moderately oversized body before answering: closing a socket
+        // with unread data makes the kernel send a reset, which can destroy the 413 before
+        // the client reads it, leaving the agent's operator with "broken pipe" instead of
+        // the reason. Bounded in bytes and time so a huge upload costs nothing.
+        let cap = (state.limits.max_body_bytes as u64)
+            .saturating_mul(4)
+            .min(16 << 20);
+        if n <= cap {
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(5), drain(body, cap)).await;
+        }
         return Err(too_large());
     }
     let body = read_body(body, state.limits.max_body_bytes)
@@ -290,6 +300,19 @@ pub async fn store_faults(store: &dyn Store, faults: Vec<crate::links::Fault>) {
         Ok(new) => tracing::info!(faults = n, new, "link faults recorded"),
         Err(e) => {
             tracing::error!(error = %e, faults = n, "cannot store link faults; they are stored again at the next start-up")
+        }
+    }
+}
+
+/// Reads and discards up to `cap` bytes of `body`.
+async fn drain(mut body: axum::body::Body, cap: u64) {
+    let mut seen = 0u64;
+    while let Some(Ok(frame)) = body.frame().await {
+        if let Some(data) = frame.data_ref() {
+            seen += data.len() as u64;
+            if seen > cap {
+                break;
+            }
         }
     }
 }
