@@ -119,3 +119,79 @@ pub fn stop_all(agents: &mut [Agent]) -> anyhow::Result<Vec<u64>> {
     }
     Ok(last)
 }
+
+/// The collector's completeness figures of one agent, from `/metrics`:
+/// `zerofault_agent_reports_stored` and `zerofault_agent_sequence_gaps`.
+pub async fn completeness(collector: &crate::Collector, agent: &str) -> anyhow::Result<(f64, f64)> {
+    let m = collector.metrics().await?;
+    Ok((
+        m.get("zerofault_agent_reports_stored", &[("agent", agent)])?,
+        m.get("zerofault_agent_sequence_gaps", &[("agent", agent)])?,
+    ))
+}
+
+/// Waits until the collector's completeness figures of `agent` are `(stored, gaps)`; they are
+/// computed from storage, and may be refreshed a moment after the last insert.
+pub async fn wait_completeness(
+    collector: &crate::Collector,
+    agent: &str,
+    stored: u64,
+    gaps: u64,
+) -> anyhow::Result<()> {
+    let what = format!("{agent}: zerofault_agent_reports_stored {stored}, sequence_gaps {gaps}");
+    wait_until(
+        &what,
+        Duration::from_secs(20),
+        Duration::from_millis(250),
+        || async {
+            let got = completeness(collector, agent)
+                .await
+                .map_err(|e| e.to_string())?;
+            if got == (stored as f64, gaps as f64) {
+                Ok(())
+            } else {
+                Err(format!("(stored, gaps) = {got:?}"))
+            }
+        },
+    )
+    .await
+}
+
+/// One run of the collector process from `GET /api/v1/collector/runs`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CollectorRun {
+    /// Run id, increasing.
+    pub id: i64,
+    /// Start, ms since the Unix epoch.
+    pub started_unix_ms: i64,
+    /// End: the graceful stop, or for a crashed run its last heartbeat; `None` while running.
+    pub stopped_unix_ms: Option<i64>,
+    /// Ended with a graceful stop.
+    pub clean: bool,
+}
+
+/// The collector's record of its own runs, oldest first.
+pub async fn collector_runs(collector: &crate::Collector) -> anyhow::Result<Vec<CollectorRun>> {
+    let v = collector.get_json("/api/v1/collector/runs").await?;
+    let mut runs = v["runs"]
+        .as_array()
+        .ok_or_else(|| anyhow::anyhow!("no \"runs\" list: {v}"))?
+        .iter()
+        .map(|r| {
+            Ok(CollectorRun {
+                id: r["id"]
+                    .as_i64()
+                    .ok_or_else(|| anyhow::anyhow!("run id: {r}"))?,
+                started_unix_ms: r["started_unix_ms"]
+                    .as_i64()
+                    .ok_or_else(|| anyhow::anyhow!("run started_unix_ms: {r}"))?,
+                stopped_unix_ms: r["stopped_unix_ms"].as_i64(),
+                clean: r["clean"]
+                    .as_bool()
+                    .ok_or_else(|| anyhow::anyhow!("run clean: {r}"))?,
+            })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    runs.sort_by_key(|r| r.id);
+    Ok(runs)
+}

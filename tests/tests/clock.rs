@@ -6,7 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-use zerofault_tests::delivery::{first_sequences, stop_all, wait_stored};
+use zerofault_tests::delivery::{first_sequences, stop_all, wait_completeness, wait_stored};
 use zerofault_tests::stored::{self, Stored, missing, ranges};
 use zerofault_tests::{Collector, TestCa, wait_until};
 
@@ -35,7 +35,7 @@ fn clock_diffs(boot: &stored::Boot) -> Vec<(u64, f64)> {
 async fn agent_clock_ahead_or_stepped_back_loses_nothing_and_is_flagged() -> anyhow::Result<()> {
     let started = Instant::now();
     let ca = TestCa::new(&["skew-ahead", "skew-step"])?;
-    let collector = Collector::builder(&ca)
+    let mut collector = Collector::builder(&ca)
         .max_skew("1m")
         .spawn()
         .await
@@ -165,13 +165,14 @@ async fn agent_clock_ahead_or_stepped_back_loses_nothing_and_is_flagged() -> any
         !stepped.is_empty() && stepped.iter().all(|(_, d)| (d + 600.0).abs() < 5.0),
         "reports after the step should be 600 s behind: {stepped:?}"
     );
-    let m = collector.metrics().await.unwrap();
+    // No gap, by the collector's count from storage. Taken after a restart, which
+    // recomputes it: the agents' stop may cut a request after its commit, which the running
+    // collector can miss (see the agent-kill test in delivery.rs).
+    collector.kill9();
+    collector.restart().await.unwrap();
     for a in ["skew-ahead", "skew-step"] {
-        assert_eq!(
-            m.get("zerofault_agent_sequence_gaps", &[("agent", a)])?,
-            0.0,
-            "{a}: a clock step is not a gap"
-        );
+        let stored = s.only_boot(a)?.len() as u64;
+        wait_completeness(&collector, a, stored, 0).await.unwrap();
     }
     eprintln!(
         "clock +1h: offset {:.1} s, skewed; clock stepped back 10 min: offset {:.1} s, skewed; \
