@@ -383,7 +383,13 @@ fn run_sends_link_results_to_the_collector() {
     for r in &reports {
         r.validate(&zerofault_protocol::Limits::default()).unwrap();
         assert_eq!(r.links.len(), 3, "{r:?}");
-        assert!(r.interface_transitions.is_empty(), "loopback does not flap");
+        // Other tests create and remove veth pairs in this namespace concurrently, so only
+        // loopback is known to stay put.
+        assert!(
+            r.interface_transitions.iter().all(|t| t.interface != "lo"),
+            "loopback does not flap: {:?}",
+            r.interface_transitions
+        );
     }
     // The second report covers a full 1 s window: ~10 ICMP and TCP probes, ~5 HTTPS.
     let r = &reports[1];
