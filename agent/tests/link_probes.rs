@@ -12,8 +12,6 @@ use std::process::{Command, Output};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -147,47 +145,9 @@ fn http_200_received_500_lost_with_http_status() {
     assert_eq!(v["errors"][0]["count"], 3);
 }
 
-struct Pki {
-    dir: tempfile::TempDir,
-    ca_pem: std::path::PathBuf,
-    server_chain: Vec<CertificateDer<'static>>,
-    server_key: PrivateKeyDer<'static>,
-    ca_der: CertificateDer<'static>,
-}
+mod common;
 
-fn pki() -> Pki {
-    let dir = tempfile::tempdir().unwrap();
-    let ca_key = KeyPair::generate().unwrap();
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
-    ca_params
-        .distinguished_name
-        .push(DnType::CommonName, "test CA");
-    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
-    let issuer = Issuer::new(ca_params, ca_key);
-    let server_key = KeyPair::generate().unwrap();
-    let server = CertificateParams::new(vec!["127.0.0.1".to_owned()])
-        .unwrap()
-        .signed_by(&server_key, &issuer)
-        .unwrap();
-    let client_key = KeyPair::generate().unwrap();
-    let mut client_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    client_params
-        .distinguished_name
-        .push(DnType::CommonName, "web-01");
-    let client = client_params.signed_by(&client_key, &issuer).unwrap();
-    let ca_pem = dir.path().join("ca.pem");
-    std::fs::write(&ca_pem, ca_cert.pem()).unwrap();
-    std::fs::write(dir.path().join("agent.pem"), client.pem()).unwrap();
-    std::fs::write(dir.path().join("agent.key"), client_key.serialize_pem()).unwrap();
-    Pki {
-        dir,
-        ca_pem,
-        server_chain: vec![server.der().clone()],
-        server_key: PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(server_key.serialize_der())),
-        ca_der: ca_cert.der().clone(),
-    }
-}
+use common::{Pki, pki};
 
 /// An HTTPS (or, with `client_auth`, mTLS collector-like) server on a tokio runtime of its
 /// own thread. Each request body is recorded; every answer is `200 {"status":"stored"}`.
@@ -278,7 +238,7 @@ fn https_trusts_only_the_given_ca() {
     let pki = pki();
     let (port, _) = tls_server(&pki, false);
     let url = format!("https://127.0.0.1:{port}/");
-    let ca = pki.ca_pem.to_str().unwrap();
+    let ca = pki.tls.ca.to_str().unwrap();
     let (out, v) = probe(&[&url, "--ca", ca, "-c", "2", "-i", "50ms", "--json"]);
     assert_eq!(out.status.code(), Some(0), "{v} {}", stderr(&out));
     assert_eq!(v["received"], 2);

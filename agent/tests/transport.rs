@@ -7,8 +7,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rand::SeedableRng;
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use zerofault_agent::config::{Config, TlsPaths};
@@ -16,56 +14,9 @@ use zerofault_agent::transport::Outgoing as Queued;
 use zerofault_agent::transport::retry::{Decision, Outcome};
 use zerofault_agent::transport::{Transport, deliver};
 
-struct Pki {
-    _dir: tempfile::TempDir,
-    tls: TlsPaths,
-    ca_der: CertificateDer<'static>,
-    server_chain: Vec<CertificateDer<'static>>,
-    server_key: PrivateKeyDer<'static>,
-}
+mod common;
 
-fn pki() -> Pki {
-    let dir = tempfile::tempdir().unwrap();
-    let ca_key = KeyPair::generate().unwrap();
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
-    ca_params
-        .distinguished_name
-        .push(DnType::CommonName, "test CA");
-    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
-    let issuer = Issuer::new(ca_params, ca_key);
-
-    let server_key = KeyPair::generate().unwrap();
-    let server = CertificateParams::new(vec!["127.0.0.1".to_owned()])
-        .unwrap()
-        .signed_by(&server_key, &issuer)
-        .unwrap();
-
-    let client_key = KeyPair::generate().unwrap();
-    let mut client_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    client_params
-        .distinguished_name
-        .push(DnType::CommonName, "web-01");
-    let client = client_params.signed_by(&client_key, &issuer).unwrap();
-
-    let write = |name: &str, text: String| -> PathBuf {
-        let p = dir.path().join(name);
-        std::fs::write(&p, text).unwrap();
-        p
-    };
-    let tls = TlsPaths {
-        ca: write("ca.pem", ca_cert.pem()),
-        cert: write("agent.pem", client.pem()),
-        key: write("agent.key", client_key.serialize_pem()),
-    };
-    Pki {
-        ca_der: ca_cert.der().clone(),
-        server_chain: vec![server.der().clone()],
-        server_key: PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(server_key.serialize_der())),
-        tls,
-        _dir: dir,
-    }
-}
+use common::{Pki, pki};
 
 fn config(tls: TlsPaths, port: u16) -> Config {
     Config {
@@ -315,7 +266,7 @@ async fn run_reports_on_schedule_with_increasing_persisted_sequence() {
 fn validate_refuses_a_certificate_issued_to_another_agent() {
     let pki = pki();
     let write_config = |id: &str| {
-        let path = pki._dir.path().join(format!("{id}.yaml"));
+        let path = pki.dir.path().join(format!("{id}.yaml"));
         std::fs::write(
             &path,
             format!(
