@@ -833,10 +833,6 @@ async fn spool_bounded_to_a_tiny_filesystem_drops_oldest_and_counts_exactly() ->
 
 /// The spool bound is the default, far above the filesystem (see [`tiny_filesystem`]).
 #[tokio::test]
-#[ignore = "agent bug: with spool.max_bytes above the filesystem, the one segment being \
-            written fills the disk and cannot be dropped, so every new report is dropped \
-            (newest, not oldest), and still after the collector is back (the acknowledged \
-            records stay in that unsealed segment): the host goes silent"]
 async fn spool_on_a_full_filesystem_drops_oldest_and_counts_exactly() -> anyhow::Result<()> {
     tiny_filesystem("tinyfs-b", SpoolBound::Default).await
 }

@@ -47,8 +47,15 @@
 //!    checksum mismatch skips that one record. Each damaged place is counted once
 //!    (`counted_damage` remembers it across restarts). Nothing in a segment can make the
 //!    agent panic or refuse to start.
-//! 6. The spool never stops collection: when a write fails (ENOSPC, EIO, ...) it drops the
-//!    oldest segment and retries once; if that fails too the report is counted as dropped.
+//! 6. The spool never stops collection: when a write fails (ENOSPC, EIO, ...) it seals the
+//!    segment being written (so that even the only segment can go), drops the oldest
+//!    segment and retries once; if that fails too the report is counted as dropped.
+//! 7. The disk bounds the spool as well as `max_bytes`: before each new segment the free
+//!    space of the filesystem is read (statvfs), and the spool holds at most what is there
+//!    minus [`DISK_RESERVE_BYTES`] (kept free for `state.json`); after ENOSPC it holds at most
+//!    what fitted. Segments are an eighth of the smaller bound, so a spool whose
+//!    `max_bytes` is larger than its filesystem still drops the oldest eighth at a time,
+//!    never the newest report.
 //!
 //! # fsync policy
 //!
@@ -88,6 +95,9 @@ pub const DEFAULT_SEGMENT_BYTES: u64 = 4 << 20;
 /// Default backlog drain rate (reports per second): a day at 15 s (5760 reports) drains in
 /// about two minutes.
 pub const DEFAULT_BACKFILL_RATE: u32 = 50;
+/// Free space left on the spool's filesystem for `state.json` and block rounding when the
+/// disk, not `max_bytes`, bounds the spool.
+pub const DISK_RESERVE_BYTES: u64 = 64 << 10;
 /// Suffix of segment files.
 pub const SEGMENT_SUFFIX: &str = ".seg";
 /// Name of the persisted state file.
@@ -215,6 +225,12 @@ pub struct Spool {
     full_episode: Option<u64>,
     /// A failed state save was logged; not again until one succeeds.
     save_failing: bool,
+    /// Bytes the filesystem can hold for the spool, when that is less than `max_bytes`
+    /// (read before each new segment, lowered to what fitted after ENOSPC).
+    disk_room: Option<u64>,
+    /// Size at which the current segment is sealed: `options.segment_bytes`, or less when
+    /// the disk bounds the spool.
+    segment_limit: u64,
     /// Test fault injection: the next this-many writes fail with ENOSPC.
     fail_writes: u32,
 }
@@ -338,8 +354,11 @@ impl Spool {
             acks_since_save: 0,
             full_episode: None,
             save_failing: false,
+            disk_room: None,
+            segment_limit: 0,
             fail_writes: 0,
         };
+        spool.segment_limit = spool.options.segment_bytes;
         let cursor = RecordId {
             segment: spool.state.ack_segment,
             offset: spool.state.ack_offset,
@@ -414,6 +433,17 @@ impl Spool {
         spool.state.corrupt_total = spool.state.corrupt_total.saturating_add(newly_corrupt);
         spool.advance_cursor();
         spool.save();
+        spool.refresh_disk_room();
+        if let Some(room) = spool.disk_room {
+            warn!(
+                dir = %dir.display(),
+                max_bytes = spool.options.max_bytes,
+                room_bytes = room,
+                "spool.max_bytes is larger than the free space of the filesystem holding spool.dir; \
+                 the disk bounds the spool (the oldest reports are dropped when it is full): \
+                 lower spool.max_bytes or give spool.dir more space"
+            );
+        }
         if spool.pending > 0 {
             info!(
                 reports = spool.pending,
@@ -508,11 +538,16 @@ impl Spool {
         if let Some(current) = self.segments.back()
             && self.writer.is_some()
             && current.bytes > 0
-            && current.bytes + record_bytes > self.options.segment_bytes
+            && current.bytes + record_bytes > self.segment_limit
         {
             self.writer = None; // seal it; the next write starts a new segment
         }
-        while self.bytes() + record_bytes > self.options.max_bytes {
+        if self.writer.is_none() {
+            // Once a segment, not per record: a statvfs is cheap, but free space moves
+            // slowly compared with the report interval.
+            self.refresh_disk_room();
+        }
+        while self.bytes() + record_bytes > self.bound() {
             if !self.drop_oldest_segment("spool full") {
                 break;
             }
@@ -536,8 +571,19 @@ impl Spool {
                         dir = %self.options.dir.display(),
                         "cannot write a report to the spool ({e}); dropping the oldest segment to make room and retrying once"
                     );
+                    // Sealed, so that a disk filled by the one segment being written can
+                    // still be freed (the retry starts a new segment).
+                    self.writer = None;
+                    if e.raw_os_error() == Some(28) {
+                        // ENOSPC: what is held now is what fits; keep below it until the
+                        // next segment reads the free space again.
+                        self.set_disk_room(self.bytes());
+                    }
                     // Full disk or a failing device: free the oldest data, as when full.
-                    self.drop_oldest_segment("spool write failed");
+                    let mut freed = self.drop_oldest_segment("spool write failed");
+                    while freed && self.bytes() + record_bytes > self.bound() {
+                        freed = self.drop_oldest_segment("spool write failed");
+                    }
                 }
                 Err(e) => last_error = Some(e),
             }
@@ -545,6 +591,41 @@ impl Spool {
         let e = last_error.map(|e| e.to_string()).unwrap_or_default();
         self.count_dropped(1, &format!("spool write failed twice: {e}"));
         None
+    }
+
+    /// The bound in force: `max_bytes`, or less when the disk holds less.
+    fn bound(&self) -> u64 {
+        self.disk_room.map_or(self.options.max_bytes, |room| {
+            room.min(self.options.max_bytes)
+        })
+    }
+
+    /// Reads the free space of the spool's filesystem and sets the bound from it. An error
+    /// (statvfs unsupported) keeps what was known: ENOSPC is handled on its own.
+    fn refresh_disk_room(&mut self) {
+        match rustix::fs::statvfs(&self.options.dir) {
+            Ok(st) => {
+                let free = st.f_bavail.saturating_mul(st.f_frsize);
+                let room = self
+                    .bytes()
+                    .saturating_add(free)
+                    .saturating_sub(DISK_RESERVE_BYTES);
+                self.set_disk_room(room);
+            }
+            Err(e) => {
+                tracing::debug!(dir = %self.options.dir.display(), "statvfs of the spool directory failed: {e}")
+            }
+        }
+    }
+
+    fn set_disk_room(&mut self, room: u64) {
+        if room >= self.options.max_bytes {
+            self.disk_room = None;
+            self.segment_limit = self.options.segment_bytes;
+        } else {
+            self.disk_room = Some(room);
+            self.segment_limit = self.options.segment_bytes.min((room / 8).max(4096));
+        }
     }
 
     /// Writes one record at the end of the current segment (creating one if needed).

@@ -609,3 +609,44 @@ fn measure_append_fsync_latency() {
         times[499]
     );
 }
+
+#[test]
+fn enospc_in_the_only_segment_seals_it_so_the_oldest_can_go() {
+    // As on a disk smaller than max_bytes: one segment holds everything written so far
+    // when the disk is full. It must be sealed and dropped (oldest first), never kept
+    // while every new report is refused.
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Spool::open(opts(dir.path())).unwrap();
+    let ids: Vec<_> = (0..5).map(|i| s.append(&payload(i), 1).unwrap()).collect();
+    assert!(ids.iter().all(|id| id.segment == ids[0].segment));
+    s.inject_write_failures(1);
+    let id = s
+        .append(&payload(5), 1)
+        .expect("stored once the old segment is gone");
+    assert_ne!(id.segment, ids[0].segment, "written to a new segment");
+    assert_eq!(s.dropped_total(), 5);
+    assert_eq!(pending_payloads(&mut s), vec![payload(5)]);
+    // The bound now follows the disk (what fitted), so segments shrink to an eighth of it
+    // and the next full disk drops an eighth, not everything.
+    assert!(
+        s.segment_limit < s.options.segment_bytes,
+        "{}",
+        s.segment_limit
+    );
+    assert!(!dir.path().join(segment_name(ids[0].segment)).exists());
+}
+
+#[test]
+fn a_bound_above_the_free_space_of_the_disk_sizes_segments_from_the_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let free = rustix::fs::statvfs(dir.path())
+        .map(|st| st.f_bavail * st.f_frsize)
+        .unwrap();
+    let mut o = opts(dir.path());
+    o.max_bytes = free.saturating_mul(4);
+    o.segment_bytes = u64::MAX / 2;
+    let s = Spool::open(o).unwrap();
+    let room = s.disk_room.expect("the disk bounds this spool");
+    assert!(room <= free, "{room} > {free}");
+    assert_eq!(s.segment_limit, (room / 8).max(4096));
+}
