@@ -10,6 +10,7 @@ pub mod expose;
 pub mod ingest;
 pub mod links;
 pub mod server;
+pub mod sla;
 pub mod state;
 pub mod store;
 pub mod tls;

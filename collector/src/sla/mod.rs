@@ -1,0 +1,3 @@
+//! SLA engine: per-slot states of hosts and links, root cause, monthly figures (docs/sla.md).
+
+pub mod model;
