@@ -232,27 +232,29 @@ impl Server {
     }
 }
 
-/// Loads the newest stored report of every agent into `hosts`; returns how many.
+/// Warms `hosts` from the store; returns how many hosts it holds.
+///
+/// The newest report of each boot is offered in receive order, so that the same
+/// supersede and liveness rules as at runtime pick each host's report and receive time.
+/// Taking each agent's most recently received report instead would pick backlog, which
+/// arrives after the live report it precedes.
 pub async fn warm(store: &dyn Store, hosts: &HostTable) -> anyhow::Result<usize> {
-    let latest = store
-        .latest_per_agent()
+    let mut candidates = store
+        .newest_per_boot()
         .await
         .context("cannot read the newest reports from the store")?;
-    let mut n = 0;
-    for row in latest {
+    candidates.sort_by_key(|r| (r.received_ms, r.sequence));
+    for row in candidates {
         match <zerofault_protocol::Report as prost::Message>::decode(row.body.as_slice()) {
-            Ok(report) => {
-                hosts.update(report, row.received_ms);
-                n += 1;
-            }
+            Ok(report) => hosts.update(report, row.received_ms),
             // It was decoded when stored, so this is corruption; one bad row must not keep
             // the collector from starting.
             Err(e) => {
-                tracing::warn!(agent = %row.agent_id, error = %e, "skipping undecodable stored report")
+                tracing::warn!(agent = %row.agent_id, boot = %row.boot_id, error = %e, "skipping undecodable stored report")
             }
         }
     }
-    Ok(n)
+    Ok(hosts.len())
 }
 
 /// Rebuilds the link engine and the interface tracker from the reports received since
@@ -335,5 +337,63 @@ pub async fn shutdown_signal() {
     tokio::select! {
         _ = ctrl_c => {}
         _ = term => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::StoredReport;
+    use zerofault_protocol::Report;
+
+    #[tokio::test]
+    async fn warm_keeps_the_live_report_when_backlog_arrived_after_it() {
+        const T: i64 = 1_767_300_000_000;
+        let row = |boot: &str, sequence: u64, received_ms: i64| {
+            let report = Report {
+                agent_id: "web-01".into(),
+                boot_id: boot.into(),
+                sequence,
+                timestamp_unix_ms: 1_767_225_600_000 + sequence as i64 * 15_000,
+                interval_ms: 15_000,
+                ..Default::default()
+            };
+            StoredReport {
+                agent_id: report.agent_id.clone(),
+                boot_id: report.boot_id.clone(),
+                sequence,
+                agent_timestamp_ms: report.timestamp_unix_ms,
+                received_ms,
+                body: prost::Message::encode_to_vec(&report),
+                link_data: false,
+            }
+        };
+        // Back after an outage spanning a reboot: the live report first, then this boot's
+        // backlog, then the previous boot's, which is therefore the newest received.
+        let mut rows = vec![row("b2", 100, T)];
+        rows.extend((90..=99).map(|seq| row("b2", seq, T + 1 + (seq as i64 - 90))));
+        rows.extend((85..=89).map(|seq| row("b1", seq, T + 11 + (seq as i64 - 85))));
+
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("z.db")).await.unwrap();
+        let runtime = HostTable::default();
+        for r in &rows {
+            store.insert(r.clone()).await.unwrap();
+            let report = prost::Message::decode(r.body.as_slice()).unwrap();
+            runtime.update(report, r.received_ms);
+        }
+
+        let warmed = HostTable::default();
+        assert_eq!(warm(&store, &warmed).await.unwrap(), 1);
+        let host = &warmed.snapshot()[0];
+        assert_eq!(
+            (
+                host.report.boot_id.as_str(),
+                host.report.sequence,
+                host.received_unix_ms
+            ),
+            ("b2", 100, T)
+        );
+        assert_eq!(warmed.snapshot(), runtime.snapshot());
     }
 }

@@ -249,7 +249,7 @@ impl Store for BrokenStore {
     fn insert(&self, _: StoredReport) -> BoxFuture<'_, Result<InsertOutcome, StoreError>> {
         Box::pin(async { Err(StoreError::Closed) })
     }
-    fn latest_per_agent(&self) -> BoxFuture<'_, Result<Vec<StoredReport>, StoreError>> {
+    fn newest_per_boot(&self) -> BoxFuture<'_, Result<Vec<StoredReport>, StoreError>> {
         Box::pin(async { Err(StoreError::Closed) })
     }
     fn count_reports(&self) -> BoxFuture<'_, Result<u64, StoreError>> {
@@ -291,6 +291,102 @@ impl Store for BrokenStore {
     fn close(&self) -> BoxFuture<'_, ()> {
         Box::pin(async {})
     }
+}
+
+/// A store that holds every insert after its commit until released, as a slow answer does
+/// while the client gives up.
+#[derive(Debug)]
+struct GatedStore {
+    inner: SqliteStore,
+    committed: tokio::sync::Notify,
+    release: tokio::sync::Notify,
+}
+
+impl Store for GatedStore {
+    fn insert(&self, r: StoredReport) -> BoxFuture<'_, Result<InsertOutcome, StoreError>> {
+        Box::pin(async move {
+            let outcome = self.inner.insert(r).await;
+            self.committed.notify_one();
+            self.release.notified().await;
+            outcome
+        })
+    }
+    fn newest_per_boot(&self) -> BoxFuture<'_, Result<Vec<StoredReport>, StoreError>> {
+        self.inner.newest_per_boot()
+    }
+    fn count_reports(&self) -> BoxFuture<'_, Result<u64, StoreError>> {
+        self.inner.count_reports()
+    }
+    fn reports_since(
+        &self,
+        since_ms: i64,
+        after: Option<ReplayCursor>,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<ReplayPage, StoreError>> {
+        self.inner.reports_since(since_ms, after, limit)
+    }
+    fn insert_faults(&self, faults: Vec<Fault>) -> BoxFuture<'_, Result<usize, StoreError>> {
+        self.inner.insert_faults(faults)
+    }
+    fn faults(&self, link: Option<String>) -> BoxFuture<'_, Result<Vec<Fault>, StoreError>> {
+        self.inner.faults(link)
+    }
+    fn boot_spans(
+        &self,
+    ) -> BoxFuture<'_, Result<Vec<zerofault_collector::delivery::StoredSpan>, StoreError>> {
+        self.inner.boot_spans()
+    }
+    fn start_run(&self, now: i64) -> BoxFuture<'_, Result<i64, StoreError>> {
+        self.inner.start_run(now)
+    }
+    fn heartbeat_run(&self, id: i64, now: i64) -> BoxFuture<'_, Result<(), StoreError>> {
+        self.inner.heartbeat_run(id, now)
+    }
+    fn stop_run(&self, id: i64, now: i64) -> BoxFuture<'_, Result<(), StoreError>> {
+        self.inner.stop_run(id, now)
+    }
+    fn collector_runs(
+        &self,
+    ) -> BoxFuture<'_, Result<Vec<zerofault_collector::store::CollectorRun>, StoreError>> {
+        self.inner.collector_runs()
+    }
+    fn close(&self) -> BoxFuture<'_, ()> {
+        self.inner.close()
+    }
+}
+
+#[tokio::test]
+async fn a_committed_report_is_counted_even_when_the_client_goes_away() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(GatedStore {
+        inner: SqliteStore::open(&dir.path().join("z.db")).await.unwrap(),
+        committed: tokio::sync::Notify::new(),
+        release: tokio::sync::Notify::new(),
+    });
+    let mut f = fixture().await;
+    f.state.store = store.clone();
+    let answer = ingest::router(f.state.clone())
+        .oneshot(request(Some("web-01"), encode_report(&report("web-01", 7))));
+    tokio::select! {
+        _ = answer => panic!("answered before the insert was released"),
+        _ = store.committed.notified() => {}
+    }
+    // The request future is gone (hyper drops it when the connection closes); the report is
+    // committed, so the figures must count it anyway.
+    store.release.notify_one();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+    while f.state.hosts.is_empty() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the host table never saw the committed report"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(store.count_reports().await.unwrap(), 1);
+    assert_eq!(f.state.hosts.snapshot()[0].report.sequence, 7);
+    let delivery = f.state.hosts.ledger().get("web-01").unwrap();
+    assert_eq!((delivery.reports_stored, delivery.sequence_gaps), (1, 0));
+    assert_eq!(f.state.counters.accepted_total(), 1);
 }
 
 #[tokio::test]

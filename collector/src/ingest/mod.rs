@@ -21,7 +21,7 @@ use zerofault_protocol::{
 
 use crate::links::LinkHub;
 use crate::state::{HostTable, IngestCounters, RejectReason};
-use crate::store::{InsertOutcome, Store, StoredReport};
+use crate::store::{InsertOutcome, Store, StoreError, StoredReport};
 
 pub mod listener;
 
@@ -101,13 +101,7 @@ fn json_error(status: StatusCode, message: &str) -> Response {
 
 async fn report(State(state): State<IngestState>, request: Request) -> Response {
     match ingest(&state, request).await {
-        Ok(outcome) => {
-            match outcome {
-                InsertOutcome::Stored => state.counters.accepted(),
-                InsertOutcome::Duplicate => state.counters.duplicate(),
-            }
-            Json(serde_json::json!({ "status": outcome.as_str() })).into_response()
-        }
+        Ok(outcome) => Json(serde_json::json!({ "status": outcome.as_str() })).into_response(),
         Err(r) => {
             state.counters.rejected(r.reason);
             tracing::debug!(status = %r.status, reason = r.reason.as_str(), error = %r.message, "report refused");
@@ -259,35 +253,62 @@ async fn ingest(state: &IngestState, request: Request) -> Result<InsertOutcome, 
     }
 
     let received_ms = now_unix_ms();
-    let outcome = state
-        .store
-        .insert(StoredReport {
-            agent_id: report.agent_id.clone(),
-            boot_id: report.boot_id.clone(),
-            sequence: report.sequence,
-            agent_timestamp_ms: report.timestamp_unix_ms,
-            received_ms,
-            body: raw,
-            link_data: !report.links.is_empty() || !report.interface_transitions.is_empty(),
-        })
-        .await
-        .map_err(|e| {
+    let stored = StoredReport {
+        agent_id: report.agent_id.clone(),
+        boot_id: report.boot_id.clone(),
+        sequence: report.sequence,
+        agent_timestamp_ms: report.timestamp_unix_ms,
+        received_ms,
+        body: raw,
+        link_data: !report.links.is_empty() || !report.interface_transitions.is_empty(),
+    };
+    // hyper drops this future when the client goes away, which can happen right after the
+    // commit (an agent stopped just after sending); in its own task the bookkeeping of a
+    // committed report still runs, so the in-memory figures match what a restart rebuilds.
+    let committed = tokio::spawn(commit(state.clone(), stored, report, received_ms)).await;
+    let storage_unavailable = || {
+        Rejection::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            RejectReason::Storage,
+            "the collector cannot store reports right now; retry later",
+        )
+    };
+    match committed {
+        Ok(Ok(outcome)) => Ok(outcome),
+        Ok(Err(e)) => {
             tracing::error!(error = %e, agent = %agent, "cannot store report");
-            Rejection::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                RejectReason::Storage,
-                "the collector cannot store reports right now; retry later",
-            )
-        })?;
-    // A duplicate carries nothing new; updating would only move the receive time of a
-    // replayed, older report, and feeding the link engine again would be ignored anyway.
-    if outcome == InsertOutcome::Stored {
-        // After the commit, so the engine only ever holds what a restart can replay.
-        let faults = state.links.observe_report(&report);
-        state.hosts.record_stored(report, received_ms);
-        if !faults.is_empty() {
-            store_faults(state.store.as_ref(), faults).await;
+            Err(storage_unavailable())
         }
+        // A panic or a runtime shutting down: the report may be committed, but unanswered
+        // the agent keeps it and resends, and a resend is acknowledged as a duplicate.
+        Err(e) => {
+            tracing::error!(error = %e, agent = %agent, "storing the report did not finish");
+            Err(storage_unavailable())
+        }
+    }
+}
+
+/// Commits `stored` and, if it is new, feeds `report` to the in-memory figures.
+async fn commit(
+    state: IngestState,
+    stored: StoredReport,
+    report: Report,
+    received_ms: i64,
+) -> Result<InsertOutcome, StoreError> {
+    let outcome = state.store.insert(stored).await?;
+    match outcome {
+        InsertOutcome::Stored => {
+            state.counters.accepted();
+            // After the commit, so the engine only ever holds what a restart can replay.
+            let faults = state.links.observe_report(&report);
+            state.hosts.record_stored(report, received_ms);
+            if !faults.is_empty() {
+                store_faults(state.store.as_ref(), faults).await;
+            }
+        }
+        // A duplicate carries nothing new; updating would only move the receive time of a
+        // replayed, older report, and feeding the link engine again would be ignored anyway.
+        InsertOutcome::Duplicate => state.counters.duplicate(),
     }
     Ok(outcome)
 }

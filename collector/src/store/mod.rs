@@ -143,8 +143,9 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// future resolves only after the write is durable, so the caller may acknowledge.
     fn insert(&self, report: StoredReport) -> BoxFuture<'_, Result<InsertOutcome, StoreError>>;
 
-    /// The newest report of every agent (by receive time), to warm the host table.
-    fn latest_per_agent(&self) -> BoxFuture<'_, Result<Vec<StoredReport>, StoreError>>;
+    /// The report with the highest sequence of every (agent, boot), to warm the host table.
+    /// Not the newest by receive time: backlog arrives after the live report it precedes.
+    fn newest_per_boot(&self) -> BoxFuture<'_, Result<Vec<StoredReport>, StoreError>>;
 
     /// Number of stored reports.
     fn count_reports(&self) -> BoxFuture<'_, Result<u64, StoreError>>;

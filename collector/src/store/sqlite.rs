@@ -82,7 +82,7 @@ enum Command {
         StoredReport,
         oneshot::Sender<Result<InsertOutcome, StoreError>>,
     ),
-    Latest(oneshot::Sender<Result<Vec<StoredReport>, StoreError>>),
+    NewestPerBoot(oneshot::Sender<Result<Vec<StoredReport>, StoreError>>),
     Count(oneshot::Sender<Result<u64, StoreError>>),
     Since {
         since_ms: i64,
@@ -161,8 +161,8 @@ impl Store for SqliteStore {
         Box::pin(async move { self.call(|tx| Command::Insert(report, tx)).await? })
     }
 
-    fn latest_per_agent(&self) -> BoxFuture<'_, Result<Vec<StoredReport>, StoreError>> {
-        Box::pin(async move { self.call(Command::Latest).await? })
+    fn newest_per_boot(&self) -> BoxFuture<'_, Result<Vec<StoredReport>, StoreError>> {
+        Box::pin(async move { self.call(Command::NewestPerBoot).await? })
     }
 
     fn count_reports(&self) -> BoxFuture<'_, Result<u64, StoreError>> {
@@ -291,8 +291,8 @@ fn run(mut conn: Connection, mut rx: mpsc::Receiver<Command>) {
                 }
                 insert_batch(&mut conn, batch);
             }
-            Command::Latest(reply) => {
-                let _ = reply.send(latest_per_agent(&conn));
+            Command::NewestPerBoot(reply) => {
+                let _ = reply.send(newest_per_boot(&conn));
             }
             Command::Count(reply) => {
                 let _ = reply.send(count_reports(&conn));
@@ -407,25 +407,33 @@ fn write_batch(
     Ok(outcomes)
 }
 
-fn latest_per_agent(conn: &Connection) -> Result<Vec<StoredReport>, StoreError> {
-    // A loose index scan: one index seek per agent instead of a scan of every report, so
-    // start-up stays fast with months of history.
-    let mut stmt = conn.prepare_cached(
-        "WITH RECURSIVE agents(id) AS (
-             SELECT (SELECT MIN(agent_id) FROM reports)
-             UNION ALL
-             SELECT (SELECT MIN(agent_id) FROM reports WHERE agent_id > agents.id)
-             FROM agents WHERE agents.id IS NOT NULL
-         )
-         SELECT r.agent_id, r.boot_id, r.sequence, r.agent_timestamp_ms, r.received_ms, r.body,
-                r.link_data
-         FROM agents JOIN reports r ON r.rowid = (
-             SELECT rowid FROM reports WHERE agent_id = agents.id
-             ORDER BY received_ms DESC, sequence DESC LIMIT 1
-         )
-         WHERE agents.id IS NOT NULL
-         ORDER BY r.agent_id",
-    )?;
+/// A loose index scan of the primary key (agent_id, boot_id, sequence): one seek to the next
+/// (agent, boot) and one to its highest sequence, instead of reading every report, so
+/// start-up stays fast with months of history. The `+` strips the affinity of the right-hand
+/// `boot_id`: with TEXT on both sides SQLite seeks on `agent_id` alone and scans the rest of
+/// the agent's reports at every step.
+const NEWEST_PER_BOOT: &str = "WITH RECURSIVE boots(agent_id, boot_id) AS (
+        SELECT agent_id, boot_id FROM (
+            SELECT agent_id, boot_id FROM reports ORDER BY agent_id, boot_id LIMIT 1
+        )
+        UNION ALL
+        SELECT n.agent_id, n.boot_id FROM boots JOIN reports n ON n.rowid = (
+            SELECT rowid FROM reports
+            WHERE (agent_id, boot_id) > (boots.agent_id, +boots.boot_id)
+            ORDER BY agent_id, boot_id LIMIT 1
+        )
+    )
+    SELECT r.agent_id, r.boot_id, r.sequence, r.agent_timestamp_ms, r.received_ms, r.body,
+           r.link_data
+    FROM boots JOIN reports r ON r.rowid = (
+        SELECT rowid FROM reports
+        WHERE agent_id = boots.agent_id AND boot_id = boots.boot_id
+        ORDER BY sequence DESC LIMIT 1
+    )
+    ORDER BY r.agent_id, r.boot_id";
+
+fn newest_per_boot(conn: &Connection) -> Result<Vec<StoredReport>, StoreError> {
+    let mut stmt = conn.prepare_cached(NEWEST_PER_BOOT)?;
     let rows = stmt.query_map([], |row| {
         Ok(StoredReport {
             agent_id: row.get(0)?,
@@ -661,7 +669,7 @@ mod tests {
         // Reopening runs the migrations again: they must be a no-op.
         let store = SqliteStore::open(&path).await.unwrap();
         assert_eq!(store.count_reports().await.unwrap(), 3);
-        let latest = store.latest_per_agent().await.unwrap();
+        let latest = store.newest_per_boot().await.unwrap();
         assert_eq!(latest.len(), 2);
         assert_eq!((latest[0].agent_id.as_str(), latest[0].sequence), ("a", 2));
         assert_eq!(
@@ -687,7 +695,60 @@ mod tests {
             assert_eq!(t.await.unwrap().unwrap(), InsertOutcome::Stored);
         }
         assert_eq!(store.count_reports().await.unwrap(), 200);
-        assert_eq!(store.latest_per_agent().await.unwrap().len(), 7);
+        assert_eq!(store.newest_per_boot().await.unwrap().len(), 7);
+    }
+
+    #[tokio::test]
+    async fn newest_per_boot_is_the_highest_sequence_not_the_last_received() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("z.db");
+        let store = SqliteStore::open(&path).await.unwrap();
+        // Live report 100 first, backlog 90..=99 after it; an earlier boot; another agent.
+        store.insert(report("a", 100, 1_000)).await.unwrap();
+        for seq in 90..=99 {
+            store
+                .insert(report("a", seq, 1_000 + seq as i64 - 89))
+                .await
+                .unwrap();
+        }
+        for seq in [85, 89] {
+            let mut r = report("a", seq, 2_000 + seq as i64);
+            r.boot_id = "boot0".into();
+            store.insert(r).await.unwrap();
+        }
+        store.insert(report("b", 3, 500)).await.unwrap();
+        let newest: Vec<_> = store
+            .newest_per_boot()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| (r.agent_id, r.boot_id, r.sequence, r.received_ms))
+            .collect();
+        let want = [
+            ("a", "boot", 100, 1_000),
+            ("a", "boot0", 89, 2_089),
+            ("b", "boot", 3, 500),
+        ];
+        let want: Vec<_> = want
+            .iter()
+            .map(|(a, b, s, t)| (a.to_string(), b.to_string(), *s, *t))
+            .collect();
+        assert_eq!(newest, want);
+        store.close().await;
+
+        // Each step seeks in the primary-key index instead of scanning the reports.
+        let conn = Connection::open(&path).unwrap();
+        let mut stmt = conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {NEWEST_PER_BOOT}"))
+            .unwrap();
+        let plan: Vec<String> = stmt
+            .query_map([], |r| r.get(3))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let plan = plan.join("\n");
+        assert!(plan.contains("(agent_id,boot_id)>(?,?)"), "{plan}");
+        assert!(plan.contains("(agent_id=? AND boot_id=?)"), "{plan}");
     }
 
     fn fault(link: &str, start: i64, end: i64) -> Fault {
