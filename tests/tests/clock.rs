@@ -165,9 +165,12 @@ async fn agent_clock_ahead_or_stepped_back_loses_nothing_and_is_flagged() -> any
         !stepped.is_empty() && stepped.iter().all(|(_, d)| (d + 600.0).abs() < 5.0),
         "reports after the step should be 600 s behind: {stepped:?}"
     );
-    // No gap, by the collector's count from storage. Taken after a restart, which
-    // recomputes it: the agents' stop may cut a request after its commit, which the running
-    // collector can miss (see the agent-kill test in delivery.rs).
+    // No gap, by the collector's count: live, and after a restart, which recomputes it
+    // from storage.
+    for a in ["skew-ahead", "skew-step"] {
+        let stored = s.only_boot(a)?.len() as u64;
+        wait_completeness(&collector, a, stored, 0).await.unwrap();
+    }
     collector.kill9();
     collector.restart().await.unwrap();
     for a in ["skew-ahead", "skew-step"] {

@@ -249,9 +249,10 @@ async fn collector_outage_of_100_intervals_is_backfilled_in_order_behind_live_re
         runs[0].clean && runs[1].started_unix_ms - stopped >= OUTAGE.as_millis() as i64,
         "runs {runs:?}"
     );
-    // Completeness figures, recomputed from storage by a start (the agent's stop may cut a
-    // request after its commit, which the running collector can miss; see the agent-kill
-    // test).
+    // Completeness figures, live and recomputed from storage by a start.
+    wait_completeness(&collector, "outage-a", boot.len() as u64, 0)
+        .await
+        .unwrap();
     collector.kill9();
     collector.restart().await.unwrap();
     wait_completeness(&collector, "outage-a", boot.len() as u64, 0)
@@ -417,11 +418,17 @@ async fn agent_killed_10_times_while_writing_loses_no_spooled_report() -> anyhow
         "reports lost that were not being written at a kill: {} (kills at {at_kill:?})",
         ranges(&lost)
     );
-    // The collector counts exactly those as gaps, from storage. Checked after a restart: the
-    // running collector's figures can miss a report whose request was cut by the agent's
-    // kill after the commit (the handler is dropped before it updates its counts, and the
-    // resend is a duplicate), a collector bug reported with this test; a start recomputes
-    // them from the store.
+    // The collector counts exactly those as gaps: live (a request cut by the agent's kill
+    // after its commit is still counted, the bookkeeping runs apart from the request), and
+    // again after a restart, which recomputes them from storage.
+    wait_completeness(
+        &collector,
+        "crash-a",
+        boot.len() as u64,
+        absent.len() as u64,
+    )
+    .await
+    .unwrap();
     let mut collector = collector;
     collector.kill9();
     collector.restart().await.unwrap();
@@ -783,8 +790,10 @@ async fn tiny_filesystem(id: &str, bound: SpoolBound) -> anyhow::Result<()> {
     );
     let max_stored = *boot.keys().next_back().expect("stored");
     let gaps = missing(boot, first, max_stored).len() as u64;
-    // Recomputed from storage by a start (the agent's stop may cut a request after its
-    // commit, which the running collector can miss; see the agent-kill test).
+    // Live, and recomputed from storage by a start.
+    wait_completeness(&collector, id, boot.len() as u64, gaps)
+        .await
+        .unwrap();
     collector.kill9();
     collector.restart().await.unwrap();
     wait_completeness(&collector, id, boot.len() as u64, gaps)
