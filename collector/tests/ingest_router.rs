@@ -14,8 +14,8 @@ use zerofault_collector::ingest::{self, ClientIdentity, IngestLimits, IngestStat
 use zerofault_collector::links::{Fault, LinkHub};
 use zerofault_collector::state::{HostTable, IngestCounters, RejectReason};
 use zerofault_collector::store::{
-    BoxFuture, InsertOutcome, ReplayCursor, ReplayPage, SqliteStore, Store, StoreError,
-    StoredReport,
+    BoxFuture, ClosedMonth, InsertOutcome, ReplayCursor, ReplayPage, ReportKey, SqliteStore, Store,
+    StoreError, StoredReport,
 };
 use zerofault_protocol::{
     CONTENT_TYPE, INGEST_PATH, LinkResult, LossRun, VERSION_HEADER, encode_report,
@@ -288,6 +288,20 @@ impl Store for BrokenStore {
     ) -> BoxFuture<'_, Result<Vec<zerofault_collector::store::CollectorRun>, StoreError>> {
         Box::pin(async { Err(StoreError::Closed) })
     }
+    fn scan_reports(
+        &self,
+        _: i64,
+        _: Option<ReportKey>,
+        _: usize,
+    ) -> BoxFuture<'_, Result<Vec<StoredReport>, StoreError>> {
+        Box::pin(async { Err(StoreError::Closed) })
+    }
+    fn close_month(&self, _: ClosedMonth) -> BoxFuture<'_, Result<bool, StoreError>> {
+        Box::pin(async { Err(StoreError::Closed) })
+    }
+    fn closed_month(&self, _: String) -> BoxFuture<'_, Result<Option<ClosedMonth>, StoreError>> {
+        Box::pin(async { Err(StoreError::Closed) })
+    }
     fn close(&self) -> BoxFuture<'_, ()> {
         Box::pin(async {})
     }
@@ -349,6 +363,20 @@ impl Store for GatedStore {
         &self,
     ) -> BoxFuture<'_, Result<Vec<zerofault_collector::store::CollectorRun>, StoreError>> {
         self.inner.collector_runs()
+    }
+    fn scan_reports(
+        &self,
+        since_ms: i64,
+        after: Option<ReportKey>,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<Vec<StoredReport>, StoreError>> {
+        self.inner.scan_reports(since_ms, after, limit)
+    }
+    fn close_month(&self, m: ClosedMonth) -> BoxFuture<'_, Result<bool, StoreError>> {
+        self.inner.close_month(m)
+    }
+    fn closed_month(&self, m: String) -> BoxFuture<'_, Result<Option<ClosedMonth>, StoreError>> {
+        self.inner.closed_month(m)
     }
     fn close(&self) -> BoxFuture<'_, ()> {
         self.inner.close()

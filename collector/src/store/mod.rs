@@ -92,6 +92,42 @@ pub struct CollectorRun {
     pub clean: bool,
 }
 
+/// The identity of a stored report, `(agent_id, boot_id, sequence)`: where a scan of
+/// [`Store::scan_reports`] continues.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportKey {
+    /// Agent id.
+    pub agent_id: String,
+    /// Boot id.
+    pub boot_id: String,
+    /// Sequence.
+    pub sequence: u64,
+}
+
+impl ReportKey {
+    /// The key of `report`.
+    pub fn of(report: &StoredReport) -> Self {
+        Self {
+            agent_id: report.agent_id.clone(),
+            boot_id: report.boot_id.clone(),
+            sequence: report.sequence,
+        }
+    }
+}
+
+/// A closed month: its frozen report and the signed manifest of its exports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClosedMonth {
+    /// `YYYY-MM`.
+    pub month: String,
+    /// When it was closed, collector clock.
+    pub closed_unix_ms: i64,
+    /// The frozen report model, JSON.
+    pub report_json: Vec<u8>,
+    /// The manifest text (file hashes) that was signed.
+    pub manifest: String,
+}
+
 /// Why a storage operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -184,6 +220,23 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
 
     /// Every recorded collector run, oldest first.
     fn collector_runs(&self) -> BoxFuture<'_, Result<Vec<CollectorRun>, StoreError>>;
+
+    /// Up to `limit` reports received at or after `since_ms`, in key order (agent, boot,
+    /// sequence), continuing after `after`: the monthly SLA reads every agent's reports
+    /// this way, one agent after the other.
+    fn scan_reports(
+        &self,
+        since_ms: i64,
+        after: Option<ReportKey>,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<Vec<StoredReport>, StoreError>>;
+
+    /// Stores a closed month; false (and nothing changed) when it was closed before.
+    fn close_month(&self, month: ClosedMonth) -> BoxFuture<'_, Result<bool, StoreError>>;
+
+    /// The closed month `month` (`YYYY-MM`), if it was closed.
+    fn closed_month(&self, month: String)
+    -> BoxFuture<'_, Result<Option<ClosedMonth>, StoreError>>;
 
     /// Finishes pending writes and closes the database; later calls fail with
     /// [`StoreError::Closed`].

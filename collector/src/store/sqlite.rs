@@ -13,8 +13,8 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use tokio::sync::{mpsc, oneshot};
 
 use super::{
-    BoxFuture, CollectorRun, InsertOutcome, ReplayCursor, ReplayPage, Store, StoreError,
-    StoredReport,
+    BoxFuture, ClosedMonth, CollectorRun, InsertOutcome, ReplayCursor, ReplayPage, ReportKey,
+    Store, StoreError, StoredReport,
 };
 use crate::delivery::{BootSpan, StoredSpan};
 use crate::links::Fault;
@@ -65,6 +65,15 @@ const MIGRATIONS: &[&str] = &[
         stopped_unix_ms        INTEGER,
         clean                  INTEGER NOT NULL DEFAULT 0
     );",
+    // 4: closed months. `report` is the frozen model (JSON) as signed; `manifest` the
+    // signed manifest text of the exported files. A month is closed once; later backfill
+    // shows as late corrections beside the frozen figures, never changes them.
+    "CREATE TABLE closed_months (
+        month          TEXT    PRIMARY KEY,
+        closed_unix_ms INTEGER NOT NULL,
+        report         BLOB    NOT NULL,
+        manifest       TEXT    NOT NULL
+    );",
 ];
 
 /// Most inserts written in one transaction; bounds the latency the first of them sees.
@@ -100,6 +109,17 @@ enum Command {
     HeartbeatRun(i64, i64, oneshot::Sender<Result<(), StoreError>>),
     StopRun(i64, i64, oneshot::Sender<Result<(), StoreError>>),
     Runs(oneshot::Sender<Result<Vec<CollectorRun>, StoreError>>),
+    ScanReports {
+        since_ms: i64,
+        after: Option<ReportKey>,
+        limit: usize,
+        reply: oneshot::Sender<Result<Vec<StoredReport>, StoreError>>,
+    },
+    CloseMonth(ClosedMonth, oneshot::Sender<Result<bool, StoreError>>),
+    ClosedMonth(
+        String,
+        oneshot::Sender<Result<Option<ClosedMonth>, StoreError>>,
+    ),
     Close(oneshot::Sender<()>),
 }
 
@@ -220,6 +240,34 @@ impl Store for SqliteStore {
         Box::pin(async move { self.call(Command::Runs).await? })
     }
 
+    fn scan_reports(
+        &self,
+        since_ms: i64,
+        after: Option<ReportKey>,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<Vec<StoredReport>, StoreError>> {
+        Box::pin(async move {
+            self.call(|reply| Command::ScanReports {
+                since_ms,
+                after,
+                limit,
+                reply,
+            })
+            .await?
+        })
+    }
+
+    fn close_month(&self, month: ClosedMonth) -> BoxFuture<'_, Result<bool, StoreError>> {
+        Box::pin(async move { self.call(|tx| Command::CloseMonth(month, tx)).await? })
+    }
+
+    fn closed_month(
+        &self,
+        month: String,
+    ) -> BoxFuture<'_, Result<Option<ClosedMonth>, StoreError>> {
+        Box::pin(async move { self.call(|tx| Command::ClosedMonth(month, tx)).await? })
+    }
+
     fn close(&self) -> BoxFuture<'_, ()> {
         Box::pin(async move {
             let _ = self.call(Command::Close).await;
@@ -313,6 +361,20 @@ fn run(mut conn: Connection, mut rx: mpsc::Receiver<Command>) {
             }
             Command::BootSpans(reply) => {
                 let _ = reply.send(boot_spans(&conn));
+            }
+            Command::ScanReports {
+                since_ms,
+                after,
+                limit,
+                reply,
+            } => {
+                let _ = reply.send(scan_reports(&conn, since_ms, after.as_ref(), limit));
+            }
+            Command::CloseMonth(month, reply) => {
+                let _ = reply.send(close_month(&conn, &month));
+            }
+            Command::ClosedMonth(month, reply) => {
+                let _ = reply.send(closed_month(&conn, &month));
             }
             Command::StartRun(now, reply) => {
                 let _ = reply.send(start_run(&mut conn, now));
@@ -446,6 +508,63 @@ fn newest_per_boot(conn: &Connection) -> Result<Vec<StoredReport>, StoreError> {
         })
     })?;
     Ok(rows.collect::<Result<Vec<_>, _>>()?)
+}
+
+fn scan_reports(
+    conn: &Connection,
+    since_ms: i64,
+    after: Option<&ReportKey>,
+    limit: usize,
+) -> Result<Vec<StoredReport>, StoreError> {
+    // Keyset pagination on the primary key: each page continues with one index seek, and
+    // every agent's reports come together, in boot and sequence order.
+    let mut stmt = conn.prepare_cached(
+        "SELECT agent_id, boot_id, sequence, agent_timestamp_ms, received_ms, body, link_data
+         FROM reports
+         WHERE (agent_id, boot_id, sequence) > (?1, ?2, ?3) AND received_ms >= ?4
+         ORDER BY agent_id, boot_id, sequence
+         LIMIT ?5",
+    )?;
+    let (agent, boot, seq) = after.map_or(("", "", i64::MIN), |k| {
+        (k.agent_id.as_str(), k.boot_id.as_str(), k.sequence as i64)
+    });
+    let limit = i64::try_from(limit.max(1)).unwrap_or(i64::MAX);
+    let rows = stmt.query_map(params![agent, boot, seq, since_ms, limit], |row| {
+        Ok(StoredReport {
+            agent_id: row.get(0)?,
+            boot_id: row.get(1)?,
+            sequence: row.get::<_, i64>(2)? as u64,
+            agent_timestamp_ms: row.get(3)?,
+            received_ms: row.get(4)?,
+            body: row.get(5)?,
+            link_data: row.get(6)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<Vec<_>, _>>()?)
+}
+
+fn close_month(conn: &Connection, m: &ClosedMonth) -> Result<bool, StoreError> {
+    let n = conn.execute(
+        "INSERT INTO closed_months (month, closed_unix_ms, report, manifest)
+         VALUES (?1, ?2, ?3, ?4) ON CONFLICT (month) DO NOTHING",
+        params![m.month, m.closed_unix_ms, m.report_json, m.manifest],
+    )?;
+    Ok(n == 1)
+}
+
+fn closed_month(conn: &Connection, month: &str) -> Result<Option<ClosedMonth>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT month, closed_unix_ms, report, manifest FROM closed_months WHERE month = ?1",
+    )?;
+    let mut rows = stmt.query_map(params![month], |row| {
+        Ok(ClosedMonth {
+            month: row.get(0)?,
+            closed_unix_ms: row.get(1)?,
+            report_json: row.get(2)?,
+            manifest: row.get(3)?,
+        })
+    })?;
+    Ok(rows.next().transpose()?)
 }
 
 fn reports_since(
@@ -800,6 +919,54 @@ mod tests {
             store.insert_faults(vec![open]).await,
             Err(StoreError::OpenFault { .. })
         ));
+    }
+
+    #[tokio::test]
+    async fn scan_reports_pages_in_key_order_from_a_receive_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("z.db")).await.unwrap();
+        for (agent, seq, received) in [
+            ("b", 2, 30),
+            ("a", 10, 20),
+            ("a", 9, 5),
+            ("b", 1, 40),
+            ("a", 11, 50),
+        ] {
+            store.insert(report(agent, seq, received)).await.unwrap();
+        }
+        let mut seen = Vec::new();
+        let mut after = None;
+        for _ in 0..10 {
+            let page = store.scan_reports(10, after.clone(), 2).await.unwrap();
+            let Some(last) = page.last() else { break };
+            after = Some(ReportKey::of(last));
+            seen.extend(page.iter().map(|r| (r.agent_id.clone(), r.sequence)));
+        }
+        // ("a", 9) was received before 10: left out.
+        let expected: Vec<(String, u64)> = [("a", 10), ("a", 11), ("b", 1), ("b", 2)]
+            .map(|(a, q)| (a.to_owned(), q))
+            .to_vec();
+        assert_eq!(seen, expected);
+    }
+
+    #[tokio::test]
+    async fn a_month_is_closed_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("z.db");
+        let store = SqliteStore::open(&path).await.unwrap();
+        let month = |manifest: &str| ClosedMonth {
+            month: "2026-10".into(),
+            closed_unix_ms: 7,
+            report_json: b"{}".to_vec(),
+            manifest: manifest.into(),
+        };
+        assert!(store.close_month(month("first")).await.unwrap());
+        assert!(!store.close_month(month("second")).await.unwrap());
+        store.close().await;
+        let store = SqliteStore::open(&path).await.unwrap();
+        let got = store.closed_month("2026-10".into()).await.unwrap().unwrap();
+        assert_eq!(got, month("first"));
+        assert_eq!(store.closed_month("2026-11".into()).await.unwrap(), None);
     }
 
     #[tokio::test]
