@@ -9,6 +9,7 @@ pub use zerofault_common::duration;
 pub mod expose;
 pub mod ingest;
 pub mod links;
+pub mod monthly;
 pub mod server;
 pub mod sla;
 pub mod state;
