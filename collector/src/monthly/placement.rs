@@ -145,7 +145,7 @@ mod tests {
     #[test]
     fn live_boot_is_anchored_by_receive_times_whatever_the_agent_clock() {
         let b = boot(T0, 12, 3_600_000, |_| 40);
-        let p = place_agent(&[b.clone()]);
+        let p = place_agent(std::slice::from_ref(&b));
         let p = p[0].unwrap();
         assert!(p.live);
         assert_eq!(p.anchor_ms, T0 + 40);
@@ -158,7 +158,7 @@ mod tests {
         for r in &mut b[6..] {
             r.agent_ms -= 10 * MIN; // stepped back 10 minutes
         }
-        let p = place_agent(&[b.clone()])[0].unwrap();
+        let p = place_agent(std::slice::from_ref(&b))[0].unwrap();
         let times: Vec<i64> = b.iter().map(|r| place(r, Some(p), 0)).collect();
         let expected: Vec<i64> = (1..=12).map(|i| T0 + i * 5 * MIN + 10).collect();
         assert_eq!(times, expected);
@@ -174,7 +174,7 @@ mod tests {
                 25
             }
         });
-        let p = place_agent(&[b.clone()])[0].unwrap();
+        let p = place_agent(std::slice::from_ref(&b))[0].unwrap();
         assert_eq!(p.anchor_ms, T0 + 25);
         assert_eq!(place(&b[4], Some(p), 0), T0 + 25 * MIN + 25);
     }
