@@ -93,6 +93,11 @@ pub enum LineError {
     /// The line is not JSON, or not JSON of a report (wrong type of a field, for example).
     #[error("not a JSON report: {0}")]
     Json(#[from] serde_json::Error),
+    /// The line is only `{`: the input is pretty-printed JSON, one report over many lines.
+    #[error(
+        "a lone `{{`: this looks like pretty-printed JSON; import wants one report per line (compact it with `jq -c .`)"
+    )]
+    PrettyPrinted,
     /// The line is too long to be a report within the limits; it was skipped unread.
     #[error("line is longer than {limit} bytes")]
     LineTooLong {
@@ -126,7 +131,7 @@ impl LineError {
     /// The reason, with the names of the collector's ingest rejection counter.
     pub fn reason(&self) -> RejectReason {
         match self {
-            LineError::Json(_) => RejectReason::Malformed,
+            LineError::Json(_) | LineError::PrettyPrinted => RejectReason::Malformed,
             LineError::LineTooLong { .. } | LineError::TooLarge { .. } => RejectReason::TooLarge,
             LineError::Invalid(_) => RejectReason::Invalid,
             LineError::AgentIdMismatch { .. } => RejectReason::AgentIdMismatch,
@@ -217,6 +222,9 @@ pub fn parse_line(
     if line.iter().all(u8::is_ascii_whitespace) {
         return Ok(None);
     }
+    if line.trim_ascii() == b"{" {
+        return Err(LineError::PrettyPrinted);
+    }
     let report: Report = serde_json::from_slice(line)?;
     // Live ingest caps the decompressed body, which is this encoding.
     let body = prost::Message::encode_to_vec(&report);
@@ -253,7 +261,11 @@ pub fn parse_line(
 /// Reads one line into `buf` without its `\n`, keeping at most `cap` bytes: a longer line is
 /// consumed and dropped. Returns `None` at the end of input, else whether the line was too
 /// long.
-fn read_line(input: &mut dyn BufRead, buf: &mut Vec<u8>, cap: usize) -> std::io::Result<Option<bool>> {
+fn read_line(
+    input: &mut dyn BufRead,
+    buf: &mut Vec<u8>,
+    cap: usize,
+) -> std::io::Result<Option<bool>> {
     buf.clear();
     let mut too_long = false;
     let mut any = false;
@@ -591,11 +603,14 @@ mod tests {
     fn refusals_carry_the_live_ingest_reason() {
         let e = parse_line(b"{not json", &opts(), 5).unwrap_err();
         assert_eq!(e.reason(), RejectReason::Malformed);
+        let e = parse_line(b" {\r", &opts(), 5).unwrap_err();
+        assert!(e.to_string().contains("jq -c"), "{e}");
+        assert_eq!(e.reason(), RejectReason::Malformed);
         let e = parse_line(GOOD.replace("\"b1\"", "\"\"").as_bytes(), &opts(), 5).unwrap_err();
         assert_eq!(e.reason(), RejectReason::Invalid);
         assert!(e.to_string().contains("boot_id"), "{e}");
-        let e = parse_line(GOOD.replace("web-01\"", "web 01\"").as_bytes(), &opts(), 5)
-            .unwrap_err();
+        let e =
+            parse_line(GOOD.replace("web-01\"", "web 01\"").as_bytes(), &opts(), 5).unwrap_err();
         assert_eq!(e.reason(), RejectReason::Invalid);
         let small = ImportOptions {
             max_decompressed_bytes: 10,

@@ -60,7 +60,9 @@ pub enum ManifestError {
     },
     /// A path cannot be written as one manifest line (not UTF-8, a line break, a backslash,
     /// or a `..`).
-    #[error("{path:?} cannot be listed in a manifest (use plain UTF-8 names without \\, line breaks or ..)")]
+    #[error(
+        "{path:?} cannot be listed in a manifest (use plain UTF-8 names without \\, line breaks or ..)"
+    )]
     BadName {
         /// The path.
         path: PathBuf,
