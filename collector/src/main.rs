@@ -30,13 +30,17 @@ enum Command {
     Certs(certs::CertsArgs),
     /// Run a local demonstration: certificates, configs, a collector and one agent.
     Demo(demo::DemoArgs),
-    /// Store reports from a JSON lines file (`zerofault-agent once --json`, one report per
-    /// line; `-` reads stdin) with the checks and idempotency of live ingest. Refused lines
-    /// are printed as FILE:LINE and skipped. Exit codes: 0 every line stored or a duplicate,
+    /// Store reports from a JSON lines file with the checks and idempotency of live ingest.
+    ///
+    /// One report per line in the form `zerofault-agent once --json` prints (compacted with
+    /// `jq -c .`); `-` reads stdin. Refused lines are printed as FILE:LINE and skipped. Exit codes: 0 every line stored or a duplicate,
     /// 1 some lines refused (the rest is stored), 2 usage, config, input or database error.
     Import(import::ImportArgs),
-    /// Check a signed manifest of a closed month (MANIFEST.sha256): its signature, and with
-    /// --ca the signer certificate, then every listed file's SHA-256. Exit codes: 0 all OK,
+    /// Check a closed month's signed manifest (MANIFEST.sha256) and the files it lists.
+    ///
+    /// Checks the manifest's signature (with --cert, else the enclosed MANIFEST.cert.pem),
+    /// with --ca that the signer certificate was issued by that CA, then every listed
+    /// file's SHA-256. Exit codes: 0 all OK,
     /// 1 a check failed (each failure names its file), 2 a file given could not be read.
     Verify(manifest::VerifyArgs),
 }

@@ -254,6 +254,6 @@ fn files_outside_the_directory_are_refused() {
     let f = signed_export();
     let key = std::fs::read_to_string(f.cert.with_extension("key")).unwrap();
     let cert = std::fs::read_to_string(&f.cert).unwrap();
-    let e = write_manifest(&[f.ca.clone()], &f.export, &key, &cert).unwrap_err();
+    let e = write_manifest(std::slice::from_ref(&f.ca), &f.export, &key, &cert).unwrap_err();
     assert!(matches!(e, ManifestError::OutsideDir { .. }), "{e}");
 }
