@@ -6,7 +6,8 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 use zerofault_collector::config::Config;
-use zerofault_collector::{certs, demo, server};
+use zerofault_collector::export::manifest;
+use zerofault_collector::{certs, demo, import, server};
 
 /// zerofault collector: receives agent reports over mutual TLS, stores them in SQLite and
 /// exposes Prometheus metrics.
@@ -29,6 +30,19 @@ enum Command {
     Certs(certs::CertsArgs),
     /// Run a local demonstration: certificates, configs, a collector and one agent.
     Demo(demo::DemoArgs),
+    /// Store reports from a JSON lines file with the checks and idempotency of live ingest.
+    ///
+    /// One report per line in the form `zerofault-agent once --json` prints (compacted with
+    /// `jq -c .`); `-` reads stdin. Refused lines are printed as FILE:LINE and skipped. Exit codes: 0 every line stored or a duplicate,
+    /// 1 some lines refused (the rest is stored), 2 usage, config, input or database error.
+    Import(import::ImportArgs),
+    /// Check a closed month's signed manifest (MANIFEST.sha256) and the files it lists.
+    ///
+    /// Checks the manifest's signature (with --cert, else the enclosed MANIFEST.cert.pem),
+    /// with --ca that the signer certificate was issued by that CA, then every listed
+    /// file's SHA-256. Exit codes: 0 all OK,
+    /// 1 a check failed (each failure names its file), 2 a file given could not be read.
+    Verify(manifest::VerifyArgs),
 }
 
 #[derive(Debug, Args)]
@@ -66,6 +80,8 @@ fn main() -> ExitCode {
             }
         }
         Command::Certs(args) => certs::run(&args),
+        Command::Import(args) => return ExitCode::from(import::run(&args)),
+        Command::Verify(args) => return ExitCode::from(manifest::run_verify(&args)),
         Command::Demo(args) => {
             init_tracing();
             runtime().and_then(|rt| rt.block_on(demo::run(&args)))
