@@ -6,6 +6,7 @@ pub mod config;
 pub mod delivery;
 pub mod demo;
 pub use zerofault_common::duration;
+pub mod export;
 pub mod expose;
 pub mod ingest;
 pub mod links;
