@@ -23,14 +23,23 @@ fn cell_text(local: &Local, cell: &Cell) -> Result<String, ExportError> {
 }
 
 fn render(local: &Local, table: &Table) -> Result<Vec<u8>, ExportError> {
-    let err = |e: csv::Error| ExportError::Csv { table: table.id.name(), reason: e.to_string() };
+    let err = |e: csv::Error| ExportError::Csv {
+        table: table.id.name(),
+        reason: e.to_string(),
+    };
     let mut w = csv::WriterBuilder::new().from_writer(BOM.to_vec());
     w.write_record(&table.headers).map_err(err)?;
     for row in &table.rows {
-        let fields = row.iter().map(|c| cell_text(local, c)).collect::<Result<Vec<_>, _>>()?;
+        let fields = row
+            .iter()
+            .map(|c| cell_text(local, c))
+            .collect::<Result<Vec<_>, _>>()?;
         w.write_record(&fields).map_err(err)?;
     }
-    w.into_inner().map_err(|e| ExportError::Csv { table: table.id.name(), reason: e.to_string() })
+    w.into_inner().map_err(|e| ExportError::Csv {
+        table: table.id.name(),
+        reason: e.to_string(),
+    })
 }
 
 /// The one table `id` as CSV.
@@ -39,7 +48,13 @@ pub fn render_table(report: &MonthReport, lang: Lang, id: TableId) -> Result<Vec
 }
 
 /// Every table as CSV, in [`TableId::ALL`] order.
-pub fn render_all(report: &MonthReport, lang: Lang) -> Result<Vec<(TableId, Vec<u8>)>, ExportError> {
+pub fn render_all(
+    report: &MonthReport,
+    lang: Lang,
+) -> Result<Vec<(TableId, Vec<u8>)>, ExportError> {
     let local = Local::new(report)?;
-    tables::tables(report, lang).iter().map(|t| Ok((t.id, render(&local, t)?))).collect()
+    tables::tables(report, lang)
+        .iter()
+        .map(|t| Ok((t.id, render(&local, t)?)))
+        .collect()
 }

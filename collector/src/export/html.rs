@@ -89,9 +89,11 @@ fn cell(local: &Local, c: &Cell) -> Result<HtmlCell, ExportError> {
         Cell::Int(n) => (n.to_string(), true),
         Cell::Bytes(n) => (format!("{:.1} GiB", *n as f64 / (1u64 << 30) as f64), true),
         Cell::Ratio(v) => (v.map(percent).unwrap_or_default(), true),
-        Cell::Decimal(v, places) => {
-            (v.map(|v| format!("{v:.prec$}", prec = usize::from(*places))).unwrap_or_default(), true)
-        }
+        Cell::Decimal(v, places) => (
+            v.map(|v| format!("{v:.prec$}", prec = usize::from(*places)))
+                .unwrap_or_default(),
+            true,
+        ),
         Cell::Time(ms) => (local.short(*ms)?, false),
     };
     Ok(HtmlCell { text, num })
@@ -101,9 +103,18 @@ fn html_table(local: &Local, lang: Lang, t: &Table) -> Result<HtmlTable, ExportE
     let rows = t
         .rows
         .iter()
-        .map(|r| r.iter().map(|c| cell(local, c)).collect::<Result<Vec<_>, _>>())
+        .map(|r| {
+            r.iter()
+                .map(|c| cell(local, c))
+                .collect::<Result<Vec<_>, _>>()
+        })
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(HtmlTable { anchor: t.id.name(), title: t.id.title(lang), headers: t.headers.clone(), rows })
+    Ok(HtmlTable {
+        anchor: t.id.name(),
+        title: t.id.title(lang),
+        headers: t.headers.clone(),
+        rows,
+    })
 }
 
 const CHART_WIDTH: u32 = 680;
@@ -140,7 +151,14 @@ fn chart(lang: Lang, title: Key, items: Vec<(String, &Figures)>) -> Chart {
                 (Some(_), Some(false)) => "miss",
                 (Some(_), None) => "plain",
             };
-            Bar { label: label.clone(), value, class, y, text_y: y + 12, width }
+            Bar {
+                label: label.clone(),
+                value,
+                class,
+                y,
+                text_y: y + 12,
+                width,
+            }
         })
         .collect::<Vec<_>>();
     let n = u32::try_from(bars.len()).unwrap_or(0);
@@ -165,10 +183,19 @@ pub fn render(report: &MonthReport, lang: Lang) -> Result<Vec<u8>, ExportError> 
     let facts = vec![
         (Key::Month.text(lang), report.month.clone()),
         (Key::TimeZone.text(lang), report.time_zone.clone()),
-        (Key::PeriodStart.text(lang), local.short(report.start_unix_ms)?),
+        (
+            Key::PeriodStart.text(lang),
+            local.short(report.start_unix_ms)?,
+        ),
         (Key::PeriodEnd.text(lang), local.short(report.end_unix_ms)?),
-        (Key::Generated.text(lang), local.short(report.generated_unix_ms)?),
-        (Key::Closed.text(lang), i18n::yes_no(lang, report.closed).to_string()),
+        (
+            Key::Generated.text(lang),
+            local.short(report.generated_unix_ms)?,
+        ),
+        (
+            Key::Closed.text(lang),
+            i18n::yes_no(lang, report.closed).to_string(),
+        ),
     ];
     let verdicts = report
         .backbone
@@ -190,7 +217,16 @@ pub fn render(report: &MonthReport, lang: Lang) -> Result<Vec<u8>, ExportError> 
     let departments = report
         .departments
         .iter()
-        .map(|d| (if d.name.is_empty() { d.code.clone() } else { d.name.clone() }, &d.figures))
+        .map(|d| {
+            (
+                if d.name.is_empty() {
+                    d.code.clone()
+                } else {
+                    d.name.clone()
+                },
+                &d.figures,
+            )
+        })
         .collect();
     let backbone = report
         .backbone

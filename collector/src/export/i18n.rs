@@ -161,9 +161,7 @@ impl Key {
             Key::IncidentCount => ("Incidents", "故障事件数"),
             Key::CollectorGapCount => ("Collector gaps", "采集器中断次数"),
             Key::CollectorGapMinutes => ("Collector gap minutes", "采集器中断时长(分钟)"),
-            Key::BackboneFaultFree => {
-                ("Fault-free backbone levels", "零故障骨干网层级")
-            }
+            Key::BackboneFaultFree => ("Fault-free backbone levels", "零故障骨干网层级"),
             Key::AgentId => ("Agent ID", "代理ID"),
             Key::Hostname => ("Hostname", "主机名"),
             Key::Department => ("Department", "部门/单位"),
@@ -285,7 +283,11 @@ pub fn label_name(lang: Lang, label: &str) -> String {
 
 /// Yes/no in `lang`.
 pub fn yes_no(lang: Lang, value: bool) -> &'static str {
-    if value { Key::Yes.text(lang) } else { Key::No.text(lang) }
+    if value {
+        Key::Yes.text(lang)
+    } else {
+        Key::No.text(lang)
+    }
 }
 
 /// The plain zero-fault verdict of a backbone level: "fault-free", "N faults", or "no

@@ -190,7 +190,13 @@ fn base_name(report: &MonthReport, lang: Lang) -> String {
     let month: String = report
         .month
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     format!("zerofault-{month}-{}", lang.tag())
 }
@@ -205,16 +211,28 @@ pub fn render_files(
     Ok(match format {
         Format::Csv => csv::render_all(report, lang)?
             .into_iter()
-            .map(|(id, bytes)| Rendered { file_name: format!("{base}-{}.csv", id.name()), bytes })
+            .map(|(id, bytes)| Rendered {
+                file_name: format!("{base}-{}.csv", id.name()),
+                bytes,
+            })
             .collect(),
         Format::Json => {
-            vec![Rendered { file_name: format!("{base}.json"), bytes: json::render(report)? }]
+            vec![Rendered {
+                file_name: format!("{base}.json"),
+                bytes: json::render(report)?,
+            }]
         }
         Format::Xlsx => {
-            vec![Rendered { file_name: format!("{base}.xlsx"), bytes: xlsx::render(report, lang)? }]
+            vec![Rendered {
+                file_name: format!("{base}.xlsx"),
+                bytes: xlsx::render(report, lang)?,
+            }]
         }
         Format::Html => {
-            vec![Rendered { file_name: format!("{base}.html"), bytes: html::render(report, lang)? }]
+            vec![Rendered {
+                file_name: format!("{base}.html"),
+                bytes: html::render(report, lang)?,
+            }]
         }
     })
 }
@@ -249,16 +267,22 @@ pub fn write(
     out: &Path,
 ) -> Result<Vec<PathBuf>, ExportError> {
     let files = render_files(report, format, lang)?;
-    std::fs::create_dir_all(out)
-        .map_err(|source| ExportError::Io { path: out.to_path_buf(), source })?;
+    std::fs::create_dir_all(out).map_err(|source| ExportError::Io {
+        path: out.to_path_buf(),
+        source,
+    })?;
     let mut written = Vec::with_capacity(files.len());
     for file in files {
         let path = out.join(&file.file_name);
         let tmp = out.join(format!(".{}.tmp", file.file_name));
-        std::fs::write(&tmp, &file.bytes)
-            .map_err(|source| ExportError::Io { path: tmp.clone(), source })?;
-        std::fs::rename(&tmp, &path)
-            .map_err(|source| ExportError::Io { path: path.clone(), source })?;
+        std::fs::write(&tmp, &file.bytes).map_err(|source| ExportError::Io {
+            path: tmp.clone(),
+            source,
+        })?;
+        std::fs::rename(&tmp, &path).map_err(|source| ExportError::Io {
+            path: path.clone(),
+            source,
+        })?;
         written.push(path);
     }
     Ok(written)
@@ -282,7 +306,10 @@ mod tests {
                 "clap and FromStr agree"
             );
         }
-        assert_eq!(<Lang as clap::ValueEnum>::from_str("zh-CN", false).unwrap(), Lang::ZhCn);
+        assert_eq!(
+            <Lang as clap::ValueEnum>::from_str("zh-CN", false).unwrap(),
+            Lang::ZhCn
+        );
         assert!("pdf".parse::<Format>().is_err());
     }
 }

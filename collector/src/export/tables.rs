@@ -152,8 +152,10 @@ impl Local {
     }
 
     fn zoned(&self, unix_ms: i64) -> Result<jiff::ZonedDateTime, ExportError> {
-        let ts = Timestamp::from_millisecond(unix_ms)
-            .map_err(|e| ExportError::Time { unix_ms, reason: e.to_string() })?;
+        let ts = Timestamp::from_millisecond(unix_ms).map_err(|e| ExportError::Time {
+            unix_ms,
+            reason: e.to_string(),
+        })?;
         Ok(ts.to_zoned_datetime(self.tz.clone()))
     }
 
@@ -165,7 +167,10 @@ impl Local {
     /// RFC 3339 with the local offset, e.g. `2026-01-03T10:00:00+08:00` (CSV: unambiguous
     /// for machines, still readable local time for people).
     pub fn rfc3339(&self, unix_ms: i64) -> Result<String, ExportError> {
-        Ok(self.zoned(unix_ms)?.strftime("%Y-%m-%dT%H:%M:%S%:z").to_string())
+        Ok(self
+            .zoned(unix_ms)?
+            .strftime("%Y-%m-%dT%H:%M:%S%:z")
+            .to_string())
     }
 
     /// `2026-01-03 10:00` (HTML; the time zone is stated once in the header).
@@ -215,7 +220,12 @@ fn figure_cells(lang: Lang, f: &Figures) -> Vec<Cell> {
         Cell::Decimal(f.mtbf_minutes, 2),
         minutes(f.longest_outage_minutes),
         Cell::Ratio(f.target),
-        Cell::Text(f.target_met.map(|m| i18n::yes_no(lang, m)).unwrap_or("").to_string()),
+        Cell::Text(
+            f.target_met
+                .map(|m| i18n::yes_no(lang, m))
+                .unwrap_or("")
+                .to_string(),
+        ),
     ]
 }
 
@@ -232,7 +242,15 @@ fn headers(lang: Lang, keys: &[Key]) -> Vec<&'static str> {
 }
 
 fn group_table(id: TableId, lang: Lang, rows: &[GroupRow]) -> Table {
-    let mut h = headers(lang, &[Key::Code, Key::Name, Key::Members, Key::MembersMeetingTarget]);
+    let mut h = headers(
+        lang,
+        &[
+            Key::Code,
+            Key::Name,
+            Key::Members,
+            Key::MembersMeetingTarget,
+        ],
+    );
     h.extend(figure_headers(lang));
     let rows = rows
         .iter()
@@ -247,7 +265,11 @@ fn group_table(id: TableId, lang: Lang, rows: &[GroupRow]) -> Table {
             r
         })
         .collect();
-    Table { id, headers: h, rows }
+    Table {
+        id,
+        headers: h,
+        rows,
+    }
 }
 
 /// The one table `id` of `report`, headers in `lang`.
@@ -285,17 +307,34 @@ pub fn table(report: &MonthReport, lang: Lang, id: TableId) -> Table {
                     r
                 })
                 .collect();
-            Table { id, headers: h, rows }
+            Table {
+                id,
+                headers: h,
+                rows,
+            }
         }
         TableId::Links => {
             let mut h = headers(
                 lang,
-                &[Key::LinkId, Key::Name, Key::Level, Key::Domain, Key::FromSite, Key::ToSite],
+                &[
+                    Key::LinkId,
+                    Key::Name,
+                    Key::Level,
+                    Key::Domain,
+                    Key::FromSite,
+                    Key::ToSite,
+                ],
             );
             h.extend(figure_headers(lang));
             h.extend(headers(
                 lang,
-                &[Key::AvgLoss, Key::AvgRtt, Key::P95Rtt, Key::Jitter, Key::SuppressedBy],
+                &[
+                    Key::AvgLoss,
+                    Key::AvgRtt,
+                    Key::P95Rtt,
+                    Key::Jitter,
+                    Key::SuppressedBy,
+                ],
             ));
             let rows = report
                 .links
@@ -320,13 +359,20 @@ pub fn table(report: &MonthReport, lang: Lang, id: TableId) -> Table {
                     r
                 })
                 .collect();
-            Table { id, headers: h, rows }
+            Table {
+                id,
+                headers: h,
+                rows,
+            }
         }
         TableId::BusinessSystems => group_table(id, lang, &report.business_systems),
         TableId::Departments => group_table(id, lang, &report.departments),
         TableId::DataCenters => group_table(id, lang, &report.data_centers),
         TableId::Backbone => {
-            let mut h = headers(lang, &[Key::Level, Key::Domain, Key::LinksOfLevel, Key::Verdict]);
+            let mut h = headers(
+                lang,
+                &[Key::Level, Key::Domain, Key::LinksOfLevel, Key::Verdict],
+            );
             h.extend(figure_headers(lang));
             h.push(Key::WorstLinks.text(lang));
             let rows = report
@@ -344,7 +390,11 @@ pub fn table(report: &MonthReport, lang: Lang, id: TableId) -> Table {
                     r
                 })
                 .collect();
-            Table { id, headers: h, rows }
+            Table {
+                id,
+                headers: h,
+                rows,
+            }
         }
         TableId::Incidents => {
             let h = headers(
@@ -378,7 +428,11 @@ pub fn table(report: &MonthReport, lang: Lang, id: TableId) -> Table {
                     ]
                 })
                 .collect();
-            Table { id, headers: h, rows }
+            Table {
+                id,
+                headers: h,
+                rows,
+            }
         }
         TableId::Capacity => {
             let h = headers(
@@ -426,7 +480,11 @@ pub fn table(report: &MonthReport, lang: Lang, id: TableId) -> Table {
                     ]
                 })
                 .collect();
-            Table { id, headers: h, rows }
+            Table {
+                id,
+                headers: h,
+                rows,
+            }
         }
         TableId::UnknownLabels => Table {
             id,
@@ -469,8 +527,11 @@ fn gap_minutes(start_unix_ms: i64, end_unix_ms: i64) -> f64 {
 fn summary(report: &MonthReport, lang: Lang) -> Table {
     let levels_with_links: Vec<_> = report.backbone.iter().filter(|b| b.links > 0).collect();
     let fault_free = levels_with_links.iter().filter(|b| b.fault_free).count();
-    let gap_total: f64 =
-        report.collector_gaps.iter().map(|g| gap_minutes(g.start_unix_ms, g.end_unix_ms)).sum();
+    let gap_total: f64 = report
+        .collector_gaps
+        .iter()
+        .map(|g| gap_minutes(g.start_unix_ms, g.end_unix_ms))
+        .sum();
     let count = |n: usize| Cell::Int(i64::try_from(n).unwrap_or(i64::MAX));
     let items: Vec<(Key, Cell)> = vec![
         (Key::Month, text(&report.month)),
@@ -478,28 +539,43 @@ fn summary(report: &MonthReport, lang: Lang) -> Table {
         (Key::PeriodStart, Cell::Time(report.start_unix_ms)),
         (Key::PeriodEnd, Cell::Time(report.end_unix_ms)),
         (Key::SlotSeconds, Cell::Int(i64::from(report.slot_seconds))),
-        (Key::FaultMinSeconds, Cell::Int(i64::from(report.fault_min_seconds))),
+        (
+            Key::FaultMinSeconds,
+            Cell::Int(i64::from(report.fault_min_seconds)),
+        ),
         (Key::Generated, Cell::Time(report.generated_unix_ms)),
         (Key::Language, text(&report.lang)),
         (Key::Closed, text(i18n::yes_no(lang, report.closed))),
-        (Key::ModelVersion, Cell::Int(i64::from(report.model_version))),
+        (
+            Key::ModelVersion,
+            Cell::Int(i64::from(report.model_version)),
+        ),
         (Key::HostCount, count(report.hosts.len())),
         (Key::LinkCount, count(report.links.len())),
         (Key::IncidentCount, count(report.incidents.len())),
-        (Key::BackboneFaultFree, Cell::Text(format!("{fault_free} / {}", levels_with_links.len()))),
+        (
+            Key::BackboneFaultFree,
+            Cell::Text(format!("{fault_free} / {}", levels_with_links.len())),
+        ),
         (Key::CollectorGapCount, count(report.collector_gaps.len())),
         (Key::CollectorGapMinutes, minutes(gap_total)),
     ];
     Table {
         id: TableId::Summary,
         headers: headers(lang, &[Key::Item, Key::Value]),
-        rows: items.into_iter().map(|(k, v)| vec![Cell::Text(k.text(lang).to_string()), v]).collect(),
+        rows: items
+            .into_iter()
+            .map(|(k, v)| vec![Cell::Text(k.text(lang).to_string()), v])
+            .collect(),
     }
 }
 
 /// Every table of `report`, in [`TableId::ALL`] order.
 pub fn tables(report: &MonthReport, lang: Lang) -> Vec<Table> {
-    TableId::ALL.into_iter().map(|id| table(report, lang, id)).collect()
+    TableId::ALL
+        .into_iter()
+        .map(|id| table(report, lang, id))
+        .collect()
 }
 
 #[cfg(test)]

@@ -58,16 +58,20 @@ fn excel_time(local: &Local, unix_ms: i64) -> Result<ExcelDateTime, ExportError>
     let year = u16::try_from(t.year()).map_err(|_| out_of_range())?;
     // Month, day, hour, minute and second of a civil datetime are small and non-negative.
     let small = |v: i8| u8::try_from(v).map_err(|_| out_of_range());
-    Ok(ExcelDateTime::from_ymd(year, small(t.month())?, small(t.day())?)?.and_hms(
-        u16::from(small(t.hour())?),
-        small(t.minute())?,
-        f64::from(t.second()),
-    )?)
+    Ok(
+        ExcelDateTime::from_ymd(year, small(t.month())?, small(t.day())?)?.and_hms(
+            u16::from(small(t.hour())?),
+            small(t.minute())?,
+            f64::from(t.second()),
+        )?,
+    )
 }
 
 /// Display width of a text in Excel column units: CJK characters are about two wide.
 fn text_width(s: &str) -> f64 {
-    s.chars().map(|c| if (c as u32) >= 0x2E80 { 2.0 } else { 1.0 }).sum()
+    s.chars()
+        .map(|c| if (c as u32) >= 0x2E80 { 2.0 } else { 1.0 })
+        .sum()
 }
 
 fn cell_width(cell: &Cell) -> f64 {
@@ -94,7 +98,8 @@ fn write_sheet(
         ws.write_string_with_format(0, col(c), *h, &f.header)?;
     }
     for (r, row) in table.rows.iter().enumerate() {
-        let r = u32::try_from(r + 1).map_err(|_| rust_xlsxwriter::XlsxError::RowColumnLimitError)?;
+        let r =
+            u32::try_from(r + 1).map_err(|_| rust_xlsxwriter::XlsxError::RowColumnLimitError)?;
         for (c, cell) in row.iter().enumerate() {
             widths[c] = widths[c].max(cell_width(cell));
             let c = col(c);
@@ -144,7 +149,11 @@ pub fn render(report: &MonthReport, lang: Lang) -> Result<Vec<u8>, ExportError> 
     // The generation time rather than "now" as the creation date (UTC, as the property is
     // defined): the same report gives the same document properties.
     let props = DocProperties::new()
-        .set_title(format!("{} {}", super::i18n::Key::Title.text(lang), report.month))
+        .set_title(format!(
+            "{} {}",
+            super::i18n::Key::Title.text(lang),
+            report.month
+        ))
         .set_creation_datetime(&excel_time(&Local::utc(), report.generated_unix_ms)?);
     wb.set_properties(&props);
     for table in tables::tables(report, lang) {
