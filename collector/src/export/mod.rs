@@ -202,6 +202,9 @@ fn base_name(report: &MonthReport, lang: Lang) -> String {
 }
 
 /// Every file of `report` in `format`: one per table for CSV, one otherwise. Pure.
+///
+/// `lang` chooses headers and texts; names come from the model as they are, so pass the
+/// report's own language (`report.lang`) unless a mixed-language file is wanted.
 pub fn render_files(
     report: &MonthReport,
     format: Format,
