@@ -104,7 +104,7 @@ async fn good_lines_are_stored_bad_lines_named_and_skipped() {
     assert_eq!(rows_with_sequence(&db, &bad.agent_id, bad.sequence), 0);
 
     // Stored as live ingest stores: the protobuf body of the report, newest per agent found.
-    let latest = store.latest_per_agent().await.unwrap();
+    let latest = store.newest_per_boot().await.unwrap();
     let web = latest.iter().find(|r| r.agent_id == "web-01").unwrap();
     let decoded: Report = prost::Message::decode(web.body.as_slice()).unwrap();
     assert_eq!(decoded, report("web-01", web.sequence));
@@ -126,7 +126,7 @@ async fn the_agent_json_form_imports_unchanged() {
 
     let (summary, rec) = run_import(&store, &line, &opts()).await;
     assert_eq!(summary.stored, 1, "{:?}", rec.0);
-    let row = store.latest_per_agent().await.unwrap().remove(0);
+    let row = store.newest_per_boot().await.unwrap().remove(0);
     let decoded: Report = prost::Message::decode(row.body.as_slice()).unwrap();
     assert_eq!(decoded, expected);
     assert!(row.link_data, "the golden report has link windows");
@@ -163,7 +163,7 @@ async fn received_time_is_the_import_time_unless_asked_otherwise() {
     let r = report("web-01", 1);
     let before = zerofault_collector::ingest::now_unix_ms();
     run_import(&store, &json(&r), &opts()).await;
-    let row = store.latest_per_agent().await.unwrap().remove(0);
+    let row = store.newest_per_boot().await.unwrap().remove(0);
     assert!(row.received_ms >= before, "{} < {before}", row.received_ms);
 
     let o = ImportOptions {
@@ -171,7 +171,7 @@ async fn received_time_is_the_import_time_unless_asked_otherwise() {
         ..opts()
     };
     run_import(&store, &json(&report("db-01", 1)), &o).await;
-    let rows = store.latest_per_agent().await.unwrap();
+    let rows = store.newest_per_boot().await.unwrap();
     let db = rows.iter().find(|r| r.agent_id == "db-01").unwrap();
     assert_eq!(db.received_ms, report("db-01", 1).timestamp_unix_ms);
     store.close().await;
