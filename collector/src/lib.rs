@@ -8,6 +8,7 @@ pub mod demo;
 pub use zerofault_common::duration;
 pub mod expose;
 pub mod ingest;
+pub mod inventory;
 pub mod links;
 pub mod server;
 pub mod sla;
