@@ -79,7 +79,7 @@ pub struct Inventory {
     /// The file this inventory was loaded from; messages name it.
     #[serde(skip)]
     pub source: PathBuf,
-    /// Code -> position maps, built by [`Inventory::parse`].
+    /// Code -> position maps, built by [`Inventory::parse`] and [`Inventory::reindex`].
     #[serde(skip)]
     index: Index,
 }
@@ -661,8 +661,14 @@ impl Inventory {
             )))
         })?;
         inv.source = path.to_owned();
-        inv.index = Index::build(&inv);
+        inv.reindex();
         Ok(inv)
+    }
+
+    /// Rebuilds the code lookups; needed only after changing the lists in place (tests that
+    /// build an inventory from [`Inventory::default`]).
+    pub fn reindex(&mut self) {
+        self.index = Index::build(self);
     }
 
     /// Checks everything [`Inventory::parse`] cannot: unique codes, references, topology,

@@ -53,9 +53,18 @@ fn empty_file_gives_defaults() {
     assert_eq!(inv.fault_min, Duration::from_secs(60));
     assert_eq!(inv.targets, Targets::default());
     assert_eq!(inv.host_target("any", "thing"), 0.999);
-    let d = Inventory::default();
+    let mut d = Inventory::default();
     assert_eq!(d.time_zone, inv.time_zone);
     assert_eq!(d.targets, inv.targets);
+    d.departments.push(Department {
+        code: "d".into(),
+        name_zh: "部".into(),
+        name_en: "D".into(),
+        target: Some(0.95),
+    });
+    assert_eq!(d.host_target("d", ""), 0.999);
+    d.reindex();
+    assert_eq!(d.host_target("d", ""), 0.95);
 }
 
 #[test]
@@ -168,6 +177,16 @@ fn syntax_errors_are_parse_errors_at_their_line() {
         assert!(msg.starts_with(&format!("i.yaml:{line}:")), "{text}: {msg}");
         assert!(msg.contains(word), "{text}: {msg}");
     }
+}
+
+#[test]
+fn a_bad_value_in_a_flow_mapping_item_names_the_item() {
+    let text = "sites:\n  - {code: a, name_zh: a, name_en: a, level: city, domain: public}\n  - {code: b, name_zh: b, name_en: b, level: village, domain: public}\n";
+    let msg = Inventory::parse(text, Path::new("i.yaml"))
+        .unwrap_err()
+        .to_string();
+    assert!(msg.starts_with("i.yaml:3:"), "{msg}");
+    assert!(msg.contains("key 'sites[1]'"), "{msg}");
 }
 
 #[test]
@@ -583,4 +602,22 @@ maintenance:
     );
     assert_eq!(got[0].note, "first");
     assert!(inv.maintenance_intervals(e, s).is_empty());
+}
+
+#[test]
+fn an_open_ended_period_still_gets_recurring_windows() {
+    // i64::MAX is past what a calendar can name; the occurrences up to the calendar's end
+    // are still found rather than none.
+    let inv = parse(
+        "time_zone: UTC\nmaintenance:\n  - scope: {site: s}\n    weekly: {weekday: fri, at: \"00:00\", duration: 1h}\n",
+    );
+    // December 9999: Fridays 3, 10, 17, 24 (and 31, past jiff's last instant, 30 December
+    // 22:00 UTC).
+    let got = windows(&inv, utc(9999, 12, 1, 0, 0), i64::MAX);
+    let fri = |d: i8| utc(9999, 12, d, 0, 0);
+    let want: Vec<(i64, i64)> = [3, 10, 17, 24]
+        .into_iter()
+        .map(|d| (fri(d), fri(d) + H))
+        .collect();
+    assert_eq!(got, want);
 }

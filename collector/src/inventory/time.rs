@@ -237,6 +237,14 @@ fn local_date(tz: &TimeZone, unix_ms: i64) -> Option<Date> {
 /// The `[start, end)` of every occurrence of `m` that may overlap `[from, to)` (unclipped;
 /// the caller clips and drops the ones that do not overlap).
 pub(super) fn occurrences(tz: &TimeZone, m: &Maintenance, from: i64, to: i64) -> Vec<(i64, i64)> {
+    // Outside jiff's range there are no local dates; a caller asking for "everything" gets
+    // everything jiff can represent instead of nothing.
+    // (Whole seconds: jiff's extreme timestamps have sub-millisecond parts that its own
+    // millisecond constructor refuses.)
+    let (from, to) = (
+        from.max(Timestamp::MIN.as_second() * 1000),
+        to.min(Timestamp::MAX.as_second() * 1000),
+    );
     let mut out = Vec::new();
     if let Some(once) = &m.once
         && let Ok(t) = tz.to_timestamp(once.start)
