@@ -13,6 +13,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::duration::format_duration;
+use crate::inventory::{Inventory, InventoryError};
 use crate::links::{
     DEFAULT_DEGRADED_LOSS_RATIO, DEFAULT_DEGRADED_RTT, DEFAULT_DOWN_CONFIRM_PROBES,
     DEFAULT_DOWN_LOSS_RATIO, DEFAULT_FAULT_MIN, DEFAULT_REPLAY, DEFAULT_UP_CONFIRM_PROBES,
@@ -57,6 +58,11 @@ pub struct Config {
     /// Agent clock checks.
     #[serde(default)]
     pub clock: Clock,
+    /// The inventory file (organisation, sites, links, SLA targets, maintenance, reporting
+    /// time zone; `docs/inventory.md`). Optional: without it every label is unknown and the
+    /// defaults apply (Asia/Shanghai, 60 s slots).
+    #[serde(default)]
+    pub inventory: Option<PathBuf>,
     /// The file this configuration was loaded from; error messages name it.
     #[serde(skip)]
     pub source: PathBuf,
@@ -556,7 +562,10 @@ impl Config {
             &mut config.tls.cert,
             &mut config.tls.key,
             &mut config.storage.sqlite.path,
-        ] {
+        ]
+        .into_iter()
+        .chain(config.inventory.as_mut())
+        {
             if p.is_relative() && !p.as_os_str().is_empty() {
                 *p = base.join(&*p);
             }
@@ -569,9 +578,46 @@ impl Config {
         into_result(self.structure_problems())
     }
 
-    /// Checks every value, including that the TLS files exist, parse and match.
+    /// Loads and validates the `inventory` file; `None` when the configuration names none.
+    pub fn load_inventory(&self) -> Result<Option<Inventory>, InventoryError> {
+        let Some(path) = &self.inventory else {
+            return Ok(None);
+        };
+        let inventory = Inventory::load(path)?;
+        inventory.validate()?;
+        Ok(Some(inventory))
+    }
+
+    /// Checks every value, including that the TLS files exist, parse and match, and that the
+    /// inventory file (if any) loads and is valid.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let mut problems = self.structure_problems();
+        // An empty path is already a structure problem; reading it would only repeat that.
+        let named = self
+            .inventory
+            .as_ref()
+            .is_some_and(|p| !p.as_os_str().is_empty());
+        let inventory = if named {
+            self.load_inventory()
+        } else {
+            Ok(None)
+        };
+        if let Err(e) = inventory {
+            // One line per inventory problem, each naming the inventory file and key.
+            let lines: Vec<String> = match e {
+                InventoryError::Invalid { problems } => {
+                    problems.iter().map(ToString::to_string).collect()
+                }
+                other => vec![other.to_string()],
+            };
+            for message in lines {
+                problems.push(Problem {
+                    file: self.source.clone(),
+                    key: "inventory",
+                    message,
+                });
+            }
+        }
         let mut tls_problem = |e: crate::tls::TlsError| {
             problems.push(Problem {
                 file: self.source.clone(),
@@ -601,6 +647,16 @@ impl Config {
                 message,
             })
         };
+        if self
+            .inventory
+            .as_ref()
+            .is_some_and(|p| p.as_os_str().is_empty())
+        {
+            problem(
+                "inventory",
+                "is empty; set it to the inventory file or remove the key".into(),
+            );
+        }
         for (key, p) in [
             ("tls.ca", &self.tls.ca),
             ("tls.cert", &self.tls.cert),
@@ -841,6 +897,80 @@ mod tests {
             .to_string();
         assert!(msg.starts_with("c.yaml:6:"), "{msg}");
         assert!(msg.contains("IP:PORT"), "{msg}");
+    }
+
+    #[test]
+    fn inventory_path_is_resolved_and_optional() {
+        let c = Config::parse(MINIMAL, Path::new("/etc/zf/collector.yaml")).unwrap();
+        assert_eq!(c.inventory, None);
+        assert!(c.load_inventory().unwrap().is_none());
+        let text = format!("{MINIMAL}inventory: inv/inventory.yaml\n");
+        let c = Config::parse(&text, Path::new("/etc/zf/collector.yaml")).unwrap();
+        assert_eq!(
+            c.inventory.as_deref(),
+            Some(Path::new("/etc/zf/inv/inventory.yaml"))
+        );
+        let text = format!("{MINIMAL}inventory: ''\n");
+        let c = Config::parse(&text, Path::new("/x/c.yaml")).unwrap();
+        let ConfigError::Invalid { problems } = c.validate_structure().unwrap_err() else {
+            panic!("expected Invalid");
+        };
+        assert_eq!(problems[0].key, "inventory");
+    }
+
+    #[test]
+    fn validate_reports_each_inventory_problem_under_the_inventory_key() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("inventory.yaml"),
+            "slot: 7s\nbusiness_systems:\n  - {code: b, department: nope, name_zh: 乙, name_en: B}\n",
+        )
+        .unwrap();
+        let path = dir.path().join("collector.yaml");
+        let text = format!("{MINIMAL}inventory: inventory.yaml\n");
+        let c = Config::parse(&text, &path).unwrap();
+        let ConfigError::Invalid { problems } = c.validate().unwrap_err() else {
+            panic!("expected Invalid");
+        };
+        let inventory: Vec<&Problem> = problems.iter().filter(|p| p.key == "inventory").collect();
+        assert_eq!(inventory.len(), 2, "{problems:?}");
+        let inv_file = dir.path().join("inventory.yaml");
+        assert!(
+            inventory[0]
+                .message
+                .starts_with(&format!("{}: `slot`", inv_file.display())),
+            "{}",
+            inventory[0]
+        );
+        assert!(
+            inventory[1]
+                .message
+                .contains("`business_systems[0].department`"),
+            "{}",
+            inventory[1]
+        );
+        // A missing file is one problem naming it.
+        let text = format!("{MINIMAL}inventory: missing.yaml\n");
+        let c = Config::parse(&text, &path).unwrap();
+        let msg = c.validate().unwrap_err().to_string();
+        assert!(
+            msg.contains("`inventory`: ") && msg.contains("missing.yaml"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn shipped_example_inventory_line_works_when_uncommented() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/collector.yaml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains("\n# inventory: inventory.yaml\n"));
+        let text = text.replace(
+            "\n# inventory: inventory.yaml\n",
+            "\ninventory: inventory.yaml\n",
+        );
+        let c = Config::parse(&text, &path).unwrap();
+        let inventory = c.load_inventory().unwrap().unwrap();
+        assert!(!inventory.links.is_empty());
     }
 
     #[test]

@@ -10,6 +10,7 @@ pub mod export;
 pub mod expose;
 pub mod import;
 pub mod ingest;
+pub mod inventory;
 pub mod links;
 pub mod monthly;
 pub mod server;

@@ -110,7 +110,8 @@ pub fn key_path_at(text: &str, line: usize) -> Option<String> {
         }
         if let Some((key, _)) = rest.split_once(':') {
             let key = key.trim().trim_matches(|c| c == '"' || c == '\'');
-            if !key.is_empty() && !key.contains(' ') {
+            // `- {code: a, ...}`: a flow mapping is the item itself, not a key.
+            if !key.is_empty() && !key.contains(' ') && !key.starts_with(['{', '[']) {
                 stack.push(Level {
                     indent,
                     key: Some(key.to_owned()),
@@ -167,6 +168,12 @@ interval: 15s
         assert_eq!(key_path_at(DOC, 10).as_deref(), Some("probes[0].kind"));
         assert_eq!(key_path_at(DOC, 12).as_deref(), Some("probes[1].target"));
         assert_eq!(key_path_at(DOC, 13).as_deref(), Some("interval"));
+    }
+
+    #[test]
+    fn flow_mapping_items_are_named_by_index() {
+        let doc = "sites:\n  - {code: a, level: city}\n  - {code: b, level: village}\n";
+        assert_eq!(key_path_at(doc, 3).as_deref(), Some("sites[1]"));
     }
 
     #[test]
