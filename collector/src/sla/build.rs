@@ -143,6 +143,7 @@ impl MonthBuilder {
             slot: slot_ms,
             n: slots as u32,
             now: period.now_ms.clamp(start_ms, end_ms),
+            now_raw: period.now_ms,
         };
         let mut runs: Vec<(i64, i64)> = collector_runs
             .iter()

@@ -88,6 +88,8 @@ pub(crate) struct Grid {
     pub n: u32,
     /// Now, clamped to the period.
     pub now: i64,
+    /// Now as given: a report may still be in flight shortly after the period's end.
+    pub now_raw: i64,
 }
 
 impl Grid {
@@ -320,8 +322,8 @@ pub(crate) fn host_provisional(
     spans.sort_unstable_by_key(|s| (s.first, s.last));
 
     let (first_evidence, grace_from) = match (spans.first(), spans.iter().max_by_key(|s| s.last)) {
-        (Some(f), Some(l)) => (f.first, grid.now - 2 * l.last_interval.max(0)),
-        _ => (i64::MAX, grid.now),
+        (Some(f), Some(l)) => (f.first, grid.now_raw.saturating_sub(2 * l.last_interval.max(0))),
+        _ => (i64::MAX, grid.now_raw),
     };
 
     scratch.iv.clear();
