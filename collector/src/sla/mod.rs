@@ -1,3 +1,16 @@
 //! SLA engine: per-slot states of hosts and links, root cause, monthly figures (docs/sla.md).
+//!
+//! Pure: no I/O and no clock. The caller reads the store and the inventory into the plain
+//! values of [`input`] and gets a [`model::MonthReport`] from [`build::build`] (or streams
+//! hosts through [`build::MonthBuilder`]). The rules are documented where they are applied:
+//! [`slots`] (the state of every slot), [`rootcause`] (suppression behind a down link),
+//! [`figures`] (availability, faults, groups, capacity) and [`build`] (the report's rows).
 
+pub mod build;
+pub mod figures;
+pub mod input;
 pub mod model;
+pub mod rootcause;
+pub mod slots;
+
+pub use build::{MonthBuilder, SlaError, build};

@@ -1,0 +1,438 @@
+//! Per-slot states of hosts and links.
+//!
+//! # Slots
+//!
+//! The period is cut into slots of `slot_ms`: slot `i` is
+//! `[start + i * slot_ms, start + (i + 1) * slot_ms)`. Slots starting at or after "now" are
+//! `unknown` (not yet happened). Where an interval (maintenance, down period, reboot gap,
+//! evidence) meets a slot, one rule is used everywhere: **the interval claims the slot when it
+//! overlaps at least half of it**. So with one-minute slots a 90 s outage starting on a slot
+//! boundary is 2 slots (60 s + 30 s), one of 89 s is 1 slot (60 s + 29 s), and one of 90 s
+//! starting at :20 is 2 slots (40 s + 50 s).
+//! Down time is placed to within half a slot, never counted twice.
+//!
+//! # Host slots, in order of precedence
+//!
+//! 1. `unknown` if the slot starts at or after now.
+//! 2. `maintenance` if maintenance windows cover at least half the slot.
+//! 3. `down` if **reboot gaps** cover at least half of it. A reboot gap runs from the last
+//!    report of a boot to the boot time of the next boot (both corrected by the reports'
+//!    clock offsets): the host was not running.
+//! 4. `up` if **up evidence** covers at least half of it. A report at (corrected) time `t`
+//!    with interval `I` covers `[t - I, t]`, live or backfilled alike; and the host is up
+//!    from the start of the first report of a boot to the last report of the same boot (the
+//!    same boot id seen before and after: it did not stop in between). Evidence within a
+//!    boot is thus continuous whatever the timestamps between its first and last report say,
+//!    so a clock step cannot open a gap.
+//! 5. Otherwise (less than half of the slot has evidence):
+//!    * before the host's first evidence (its first report, when none precedes the period),
+//!      and in the last `2 * interval` before now (the next report may be in flight): `up`
+//!      if any up evidence touches the slot, else `unknown`;
+//!    * `down` if any reboot gap touches it;
+//!    * **silence**: `down` when the collector ran throughout the slot and some agent's
+//!      report covers part of it (so the collector could hear agents and this one said
+//!      nothing, and nothing was backfilled); otherwise `up` if some up evidence touches
+//!      the slot, else `unknown`. The collector's own outage, or a cut of its network (no
+//!      agent heard at all), is never turned into down.
+//!
+//! # Link slots, in order of precedence
+//!
+//! 1. `unknown` after now; 2. `maintenance` (at least half); 3. `down` if link-level down
+//!    periods (every reporting vantage point down, after the link engine's hysteresis) cover
+//!    at least half the slot; 4. `degraded` if a down period covers less than half of it, or
+//!    a probe window whose state was not up overlaps it; 5. `up` if a probe window of any
+//!    vantage point overlaps it; 6. `unknown` otherwise.
+
+use super::input::{HostInput, Interval, LinkInput};
+#[cfg(test)]
+use super::model::SlotState;
+
+/// Slot state codes: one byte per slot while a timeline is built.
+pub(crate) mod code {
+    /// Up.
+    pub const UP: u8 = 0;
+    /// Degraded.
+    pub const DEGRADED: u8 = 1;
+    /// Down.
+    pub const DOWN: u8 = 2;
+    /// Maintenance.
+    pub const MAINTENANCE: u8 = 3;
+    /// Unknown.
+    pub const UNKNOWN: u8 = 4;
+    /// Host, provisional: silent, no evidence at all in the slot.
+    pub const SILENT: u8 = 5;
+    /// Host, provisional: silent, but some up evidence touches the slot.
+    pub const SILENT_SOME_UP: u8 = 6;
+    /// Number of codes.
+    pub const COUNT: usize = 7;
+}
+
+/// The public state of a final code.
+#[cfg(test)]
+pub(crate) fn state_of(c: u8) -> SlotState {
+    match c {
+        code::UP => SlotState::Up,
+        code::DEGRADED => SlotState::Degraded,
+        code::DOWN => SlotState::Down,
+        code::MAINTENANCE => SlotState::Maintenance,
+        _ => SlotState::Unknown,
+    }
+}
+
+/// The slot grid of a period.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Grid {
+    pub start: i64,
+    pub end: i64,
+    pub slot: i64,
+    pub n: u32,
+    /// Now, clamped to the period.
+    pub now: i64,
+    /// Now as given: a report may still be in flight shortly after the period's end.
+    pub now_raw: i64,
+}
+
+impl Grid {
+    pub fn slot_start(&self, i: u32) -> i64 {
+        self.start + i64::from(i) * self.slot
+    }
+
+    pub fn slot_end(&self, i: u32) -> i64 {
+        self.slot_start(i) + self.slot
+    }
+
+    /// Slots `[first, last)` that `[a, b)` touches, after clipping to the period.
+    pub fn touched(&self, a: i64, b: i64) -> Option<(u32, u32)> {
+        let a = a.max(self.start);
+        let b = b.min(self.end);
+        if a >= b {
+            return None;
+        }
+        let first = ((a - self.start) / self.slot) as u32;
+        let last = ((b - 1 - self.start) / self.slot) as u32;
+        Some((first, last + 1))
+    }
+
+    /// Adds the overlap (ms) of `[a, b)` with every slot to `buf`.
+    pub fn add_overlap(&self, a: i64, b: i64, buf: &mut [u32]) {
+        let Some((first, last)) = self.touched(a, b) else {
+            return;
+        };
+        let a = a.max(self.start);
+        let b = b.min(self.end);
+        if last - first == 1 {
+            buf[first as usize] += (b - a) as u32;
+            return;
+        }
+        buf[first as usize] += (self.slot_end(first) - a) as u32;
+        buf[first as usize + 1..last as usize - 1].iter_mut().for_each(|x| *x += self.slot as u32);
+        buf[last as usize - 1] += (b - self.slot_start(last - 1)) as u32;
+    }
+
+    /// Adds the overlaps of intervals (merged first, so none counts twice) to `buf`.
+    pub fn add_intervals(&self, iv: &mut Vec<(i64, i64)>, buf: &mut [u32]) {
+        merge(iv);
+        for &(a, b) in iv.iter() {
+            self.add_overlap(a, b, buf);
+        }
+    }
+
+    /// At least half of the slot.
+    pub fn half(&self, ms: u32) -> bool {
+        i64::from(ms) * 2 >= self.slot
+    }
+}
+
+/// Sorts and merges intervals in place, dropping empty ones.
+pub(crate) fn merge(iv: &mut Vec<(i64, i64)>) {
+    iv.retain(|&(a, b)| a < b);
+    iv.sort_unstable();
+    let mut out = 0;
+    for i in 0..iv.len() {
+        if out > 0 && iv[i].0 <= iv[out - 1].1 {
+            iv[out - 1].1 = iv[out - 1].1.max(iv[i].1);
+        } else {
+            iv[out] = iv[i];
+            out += 1;
+        }
+    }
+    iv.truncate(out);
+}
+
+/// A run of slots `[start, end)` in one state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Run {
+    pub start: u32,
+    pub end: u32,
+    pub state: u8,
+}
+
+impl Run {
+    pub fn len(&self) -> u32 {
+        self.end - self.start
+    }
+}
+
+/// The states of one item over the period, as maximal runs covering every slot: a host up
+/// all month is one run, so 10 000 hosts cost kilobytes, not a byte per slot each.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Timeline {
+    pub runs: Vec<Run>,
+}
+
+impl Timeline {
+    pub fn from_codes(codes: &[u8]) -> Timeline {
+        let mut runs = Vec::new();
+        let mut i = 0;
+        while i < codes.len() {
+            let s = codes[i];
+            let mut j = i + 1;
+            while j < codes.len() && codes[j] == s {
+                j += 1;
+            }
+            runs.push(Run {
+                start: i as u32,
+                end: j as u32,
+                state: s,
+            });
+            i = j;
+        }
+        Timeline { runs }
+    }
+
+    /// Slots per state code.
+    pub fn counts(&self) -> [u32; code::COUNT] {
+        let mut c = [0; code::COUNT];
+        for r in &self.runs {
+            c[r.state as usize] += r.len();
+        }
+        c
+    }
+
+    /// State of slot `s`.
+    #[cfg(test)]
+    pub fn at(&self, s: u32) -> u8 {
+        let i = self.runs.partition_point(|r| r.end <= s);
+        self.runs.get(i).map_or(code::UNKNOWN, |r| r.state)
+    }
+
+    /// Runs of down slots `[start, end)`.
+    pub fn down_runs(&self) -> impl Iterator<Item = (u32, u32)> + '_ {
+        self.runs
+            .iter()
+            .filter(|r| r.state == code::DOWN)
+            .map(|r| (r.start, r.end))
+    }
+
+    /// Every slot's public state.
+    #[cfg(test)]
+    pub fn states(&self) -> Vec<SlotState> {
+        self.runs
+            .iter()
+            .flat_map(|r| std::iter::repeat_n(state_of(r.state), r.len() as usize))
+            .collect()
+    }
+}
+
+/// Buffers reused from item to item, so building a timeline allocates nothing per slot.
+#[derive(Debug, Default)]
+pub(crate) struct Scratch {
+    up: Vec<u32>,
+    down: Vec<u32>,
+    maint: Vec<u32>,
+    flag: Vec<bool>,
+    codes: Vec<u8>,
+    iv: Vec<(i64, i64)>,
+}
+
+impl Scratch {
+    fn reset(&mut self, n: u32) {
+        let n = n as usize;
+        for v in [&mut self.up, &mut self.down, &mut self.maint] {
+            v.clear();
+            v.resize(n, 0);
+        }
+        self.flag.clear();
+        self.flag.resize(n, false);
+        self.codes.clear();
+        self.codes.resize(n, code::UNKNOWN);
+    }
+
+    fn maintenance(&mut self, grid: &Grid, m: &[Interval]) {
+        self.iv.clear();
+        self.iv.extend(m.iter().map(|i| (i.start_ms, i.end_ms)));
+        grid.add_intervals(&mut self.iv, &mut self.maint);
+    }
+}
+
+/// Per boot, what its reports say.
+#[derive(Debug, Clone, Copy)]
+struct BootSpan {
+    /// Start of the first report's coverage.
+    first: i64,
+    /// Time of the last report.
+    last: i64,
+    /// Corrected boot time.
+    boot_time: i64,
+    /// Lowest sequence seen (for the boot time's correction).
+    min_seq: u64,
+    /// Interval of the newest report.
+    last_interval: i64,
+}
+
+/// The provisional timeline of a host (silence not yet resolved: see [`resolve_silence`]),
+/// marking in `heard` every slot that one of its reports covers in part.
+pub(crate) fn host_provisional(
+    grid: &Grid,
+    host: &HostInput,
+    scratch: &mut Scratch,
+    heard: &mut [bool],
+) -> Timeline {
+    scratch.reset(grid.n);
+    scratch.maintenance(grid, &host.maintenance);
+
+    let mut spans: Vec<Option<BootSpan>> = vec![None; host.boots.len()];
+    for r in &host.reports {
+        let Some(boot) = host.boots.get(r.boot as usize) else {
+            continue;
+        };
+        let t = r.agent_ms.saturating_add(r.clock_offset_ms);
+        let from = t - r.interval_ms.max(0);
+        if let Some((a, b)) = grid.touched(from, t.max(from + 1)) {
+            heard[a as usize..b as usize].iter_mut().for_each(|h| *h = true);
+        }
+        let span = spans[r.boot as usize].get_or_insert(BootSpan {
+            first: from,
+            last: t,
+            boot_time: boot.boot_time_ms.saturating_add(r.clock_offset_ms),
+            min_seq: r.sequence,
+            last_interval: r.interval_ms,
+        });
+        span.first = span.first.min(from);
+        if t >= span.last {
+            span.last = t;
+            span.last_interval = r.interval_ms;
+        }
+        if r.sequence < span.min_seq {
+            span.min_seq = r.sequence;
+            span.boot_time = boot.boot_time_ms.saturating_add(r.clock_offset_ms);
+        }
+    }
+    let mut spans: Vec<BootSpan> = spans.into_iter().flatten().collect();
+    spans.sort_unstable_by_key(|s| (s.first, s.last));
+
+    let (first_evidence, grace_from) = match (spans.first(), spans.iter().max_by_key(|s| s.last)) {
+        (Some(f), Some(l)) => (f.first, grid.now_raw.saturating_sub(2 * l.last_interval.max(0))),
+        _ => (i64::MAX, grid.now_raw),
+    };
+
+    scratch.iv.clear();
+    scratch.iv.extend(spans.iter().map(|s| (s.first, s.last)));
+    grid.add_intervals(&mut scratch.iv, &mut scratch.up);
+    scratch.iv.clear();
+    for w in spans.windows(2) {
+        let end = w[1].boot_time.min(w[1].first);
+        scratch.iv.push((w[0].last, end));
+    }
+    grid.add_intervals(&mut scratch.iv, &mut scratch.down);
+
+    for i in 0..grid.n {
+        let s = i as usize;
+        let start = grid.slot_start(i);
+        let (up, down) = (scratch.up[s], scratch.down[s]);
+        scratch.codes[s] = if start >= grid.now {
+            code::UNKNOWN
+        } else if grid.half(scratch.maint[s]) {
+            code::MAINTENANCE
+        } else if grid.half(down) {
+            code::DOWN
+        } else if grid.half(up) {
+            code::UP
+        } else if start < first_evidence || grid.slot_end(i) > grace_from {
+            if up > 0 { code::UP } else { code::UNKNOWN }
+        } else if down > 0 {
+            code::DOWN
+        } else if up > 0 {
+            code::SILENT_SOME_UP
+        } else {
+            code::SILENT
+        };
+    }
+    Timeline::from_codes(&scratch.codes)
+}
+
+/// Turns a host's silent slots into their final state: `down` where `silence_is_down` (the
+/// collector ran throughout the slot and heard some agent), else `up` when some up evidence
+/// touches the slot, else `unknown`.
+pub(crate) fn resolve_silence(tl: &Timeline, silence_is_down: &[bool]) -> Timeline {
+    if !tl
+        .runs
+        .iter()
+        .any(|r| r.state == code::SILENT || r.state == code::SILENT_SOME_UP)
+    {
+        return tl.clone();
+    }
+    let mut runs: Vec<Run> = Vec::with_capacity(tl.runs.len());
+    let push = |runs: &mut Vec<Run>, start: u32, end: u32, state: u8| match runs.last_mut() {
+        Some(r) if r.state == state && r.end == start => r.end = end,
+        _ => runs.push(Run { start, end, state }),
+    };
+    for r in &tl.runs {
+        let quiet = match r.state {
+            code::SILENT => code::UNKNOWN,
+            code::SILENT_SOME_UP => code::UP,
+            other => {
+                push(&mut runs, r.start, r.end, other);
+                continue;
+            }
+        };
+        for s in r.start..r.end {
+            let state = if silence_is_down[s as usize] {
+                code::DOWN
+            } else {
+                quiet
+            };
+            push(&mut runs, s, s + 1, state);
+        }
+    }
+    Timeline { runs }
+}
+
+/// The timeline of a link.
+pub(crate) fn link_timeline(grid: &Grid, link: &LinkInput, scratch: &mut Scratch) -> Timeline {
+    scratch.reset(grid.n);
+    scratch.maintenance(grid, &link.maintenance);
+    scratch.iv.clear();
+    scratch.iv.extend(link.down.iter().map(|i| (i.start_ms, i.end_ms)));
+    grid.add_intervals(&mut scratch.iv, &mut scratch.down);
+    // `up` holds the probe coverage; only "any" matters, so no merging is needed.
+    for w in &link.windows {
+        if let Some((a, b)) = grid.touched(w.start_ms, w.end_ms) {
+            scratch.up[a as usize..b as usize].iter_mut().for_each(|x| *x = 1);
+            if w.degraded {
+                scratch.flag[a as usize..b as usize].iter_mut().for_each(|x| *x = true);
+            }
+        }
+    }
+    for i in 0..grid.n {
+        let s = i as usize;
+        let down = scratch.down[s];
+        scratch.codes[s] = if grid.slot_start(i) >= grid.now {
+            code::UNKNOWN
+        } else if grid.half(scratch.maint[s]) {
+            code::MAINTENANCE
+        } else if grid.half(down) {
+            code::DOWN
+        } else if down > 0 || scratch.flag[s] {
+            code::DEGRADED
+        } else if scratch.up[s] > 0 {
+            code::UP
+        } else {
+            code::UNKNOWN
+        };
+    }
+    Timeline::from_codes(&scratch.codes)
+}
+
+#[cfg(test)]
+mod tests;
