@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 use zerofault_collector::config::Config;
 use zerofault_collector::export::manifest;
-use zerofault_collector::{certs, demo, import, server};
+use zerofault_collector::{certs, demo, import, monthly, server};
 
 /// zerofault collector: receives agent reports over mutual TLS, stores them in SQLite and
 /// exposes Prometheus metrics.
@@ -43,6 +43,14 @@ enum Command {
     /// file's SHA-256. Exit codes: 0 all OK,
     /// 1 a check failed (each failure names its file), 2 a file given could not be read.
     Verify(manifest::VerifyArgs),
+    /// Export a month's SLA report (hosts, links, groups, zero-fault backbone, incidents,
+    /// capacity) as CSV, JSON, XLSX and HTML, in Chinese or English; --close freezes and
+    /// signs it.
+    ///
+    /// Reads the database and the inventory named in the config; works while the
+    /// collector runs. Exit codes: 0 done, 1 refused or failed (the message says why),
+    /// 2 usage or configuration error.
+    Report(monthly::ReportArgs),
 }
 
 #[derive(Debug, Args)]
@@ -82,6 +90,7 @@ fn main() -> ExitCode {
         Command::Certs(args) => certs::run(&args),
         Command::Import(args) => return ExitCode::from(import::run(&args)),
         Command::Verify(args) => return ExitCode::from(manifest::run_verify(&args)),
+        Command::Report(args) => return ExitCode::from(monthly::run(&args)),
         Command::Demo(args) => {
             init_tracing();
             runtime().and_then(|rt| rt.block_on(demo::run(&args)))

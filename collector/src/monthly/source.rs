@@ -1,0 +1,613 @@
+//! Reads one month from the store and the inventory into the SLA engine's input.
+//!
+//! - **Reports** are read agent by agent (the store's key order), from those received up to
+//!   [`SCAN_MARGIN_MS`] before the month (a report cannot be received before it was made;
+//!   backfill is received later, so it is always included). Each report is placed on the
+//!   collector's clock by [`placement`]; those placed within [`EDGE_MS`] of the month are
+//!   given to the engine, so a reboot or a silence across the month's edges is seen.
+//! - **Link windows** are taken from the same reports, moved to the collector's clock by
+//!   their report's offset, and replayed per link through the live link engine (same
+//!   hysteresis, vantage-point and staleness rules as `/metrics`), with a fault minimum of
+//!   1 ms so that it yields every link-level down period; the SLA engine applies the
+//!   inventory's fault minimum itself.
+//! - **Capacity** samples are thinned to one per host and hour.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use zerofault_protocol::{LinkResult, Report};
+
+use super::placement::{self, Observed};
+use crate::config;
+use crate::inventory::{Inventory, Named, Scope};
+use crate::links::engine::LinkEngine;
+use crate::sla::input::{
+    Boot, CapacitySample, FsSample, GroupNames, HostInput, HostReport, Interval, Labels, LinkInput,
+    LinkWindow, MonthInput, Period, PreviousCapacity,
+};
+use crate::sla::model::UnknownLabel;
+use crate::store::{CollectorRun, ReportKey, Store, StoreError, StoredReport};
+
+/// Reports received this long before the month are read too (a report received before the
+/// month cannot be made in it; the margin covers the newest report before the month).
+pub const SCAN_MARGIN_MS: i64 = 3 * 86_400_000;
+/// Reports placed within this of the month's edges are given to the engine.
+pub const EDGE_MS: i64 = 86_400_000;
+/// Rows read per store call.
+const PAGE: usize = 2_000;
+/// One capacity sample per host and this period.
+const CAPACITY_EVERY_MS: i64 = 3_600_000;
+
+/// What [`read_month`] needs besides the store and the inventory.
+#[derive(Debug, Clone)]
+pub struct MonthRequest {
+    /// `YYYY-MM`.
+    pub month: String,
+    /// `en` or `zh-CN`.
+    pub lang: String,
+    /// Now, collector clock.
+    pub now_ms: i64,
+    /// The report is for closing the month.
+    pub closed: bool,
+}
+
+/// Why a month could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    /// The month is not `YYYY-MM` or is out of range.
+    #[error("--month {month:?}: {message}")]
+    Month {
+        /// What was given.
+        month: String,
+        /// Why it is refused.
+        message: String,
+    },
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Progress of a read: reports read so far and agents done.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Progress {
+    /// Stored reports read.
+    pub reports: u64,
+    /// Agents finished.
+    pub agents: u64,
+}
+
+/// When the collector ran: from each start to its stop, or to its last heartbeat for a run
+/// that crashed; the run still going (no stop, heartbeat fresh) runs until now.
+pub fn run_intervals(runs: &[CollectorRun], now_ms: i64, heartbeat_ms: i64) -> Vec<Interval> {
+    let last = runs.iter().map(|r| r.id).max();
+    runs.iter()
+        .map(|r| {
+            let end = match r.stopped_unix_ms {
+                Some(s) => s,
+                // Running now if its heartbeat is fresh; otherwise it died (the next start
+                // will close it at that heartbeat).
+                None if Some(r.id) == last
+                    && now_ms - r.last_heartbeat_unix_ms <= 3 * heartbeat_ms =>
+                {
+                    now_ms
+                }
+                None => r.last_heartbeat_unix_ms,
+            };
+            Interval::new(r.started_unix_ms, end)
+        })
+        .collect()
+}
+
+/// One vantage point's window, moved to the collector's clock.
+struct PlacedWindow {
+    agent: String,
+    window: LinkResult,
+}
+
+/// Accumulates hosts and link windows while agents are read.
+struct Collected {
+    hosts: Vec<HostInput>,
+    windows: BTreeMap<String, Vec<PlacedWindow>>,
+    unknown: Vec<UnknownLabel>,
+}
+
+/// Reads the month into the engine's input.
+pub async fn read_month(
+    store: &dyn Store,
+    inventory: &Inventory,
+    links_config: &config::Links,
+    req: &MonthRequest,
+    heartbeat_ms: i64,
+    progress: &mut (dyn FnMut(Progress) + Send),
+) -> Result<MonthInput, SourceError> {
+    let (start_ms, end_ms) =
+        inventory
+            .month_bounds(&req.month)
+            .map_err(|e| SourceError::Month {
+                month: req.month.clone(),
+                message: e.to_string(),
+            })?;
+    let period = Period {
+        month: req.month.clone(),
+        time_zone: inventory.time_zone_name().to_owned(),
+        lang: req.lang.clone(),
+        start_ms,
+        end_ms,
+        slot_ms: inventory.slot.as_millis() as i64,
+        fault_min_ms: inventory.fault_min.as_millis() as i64,
+        now_ms: req.now_ms,
+        generated_ms: req.now_ms,
+        closed: req.closed,
+    };
+    let runs = store.collector_runs().await?;
+    let collector_runs = run_intervals(&runs, req.now_ms, heartbeat_ms);
+    let maintenance = inventory.maintenance_intervals(start_ms - EDGE_MS, end_ms + EDGE_MS);
+
+    let mut c = Collected {
+        hosts: Vec::new(),
+        windows: BTreeMap::new(),
+        unknown: Vec::new(),
+    };
+    let mut p = Progress::default();
+    let mut after: Option<ReportKey> = None;
+    let mut agent_rows: Vec<StoredReport> = Vec::new();
+    loop {
+        let page = store
+            .scan_reports(start_ms - SCAN_MARGIN_MS, after.clone(), PAGE)
+            .await?;
+        let done = page.len() < PAGE;
+        if let Some(last) = page.last() {
+            after = Some(ReportKey::of(last));
+        }
+        p.reports += page.len() as u64;
+        for row in page {
+            if agent_rows
+                .first()
+                .is_some_and(|r| r.agent_id != row.agent_id)
+            {
+                let rows = std::mem::take(&mut agent_rows);
+                add_agent(rows, &period, inventory, &maintenance, &mut c);
+                p.agents += 1;
+            }
+            agent_rows.push(row);
+        }
+        progress(p);
+        if done {
+            break;
+        }
+    }
+    if !agent_rows.is_empty() {
+        add_agent(agent_rows, &period, inventory, &maintenance, &mut c);
+        p.agents += 1;
+        progress(p);
+    }
+
+    let links = link_inputs(inventory, links_config, &req.lang, &maintenance, &c);
+    let names = GroupNames {
+        departments: inventory
+            .departments
+            .iter()
+            .map(|d| (d.code.clone(), name_or_code(d.name(&req.lang), &d.code)))
+            .collect(),
+        business_systems: inventory
+            .business_systems
+            .iter()
+            .map(|b| (b.code.clone(), name_or_code(b.name(&req.lang), &b.code)))
+            .collect(),
+        data_centers: inventory
+            .data_centers
+            .iter()
+            .map(|d| (d.code.clone(), name_or_code(d.name(&req.lang), &d.code)))
+            .collect(),
+    };
+    Ok(MonthInput {
+        period,
+        collector_runs,
+        hosts: c.hosts,
+        links,
+        names,
+        previous: PreviousCapacity::default(),
+        unknown_labels: c.unknown,
+    })
+}
+
+fn name_or_code(name: &str, code: &str) -> String {
+    if name.is_empty() {
+        code.to_owned()
+    } else {
+        name.to_owned()
+    }
+}
+
+fn applies_to_host(scope: &Scope, agent: &str, l: &Labels) -> bool {
+    let matches = |v: &String, label: &str| !label.is_empty() && v == label;
+    match scope {
+        Scope::Host(v) => v == agent,
+        Scope::BusinessSystem(v) => matches(v, &l.business_system),
+        Scope::Department(v) => matches(v, &l.department),
+        Scope::DataCenter(v) => matches(v, &l.data_center),
+        Scope::Site(v) => matches(v, &l.site),
+        Scope::Link(_) => false,
+    }
+}
+
+/// Turns one agent's stored reports (key order: boot, sequence) into a host.
+fn add_agent(
+    rows: Vec<StoredReport>,
+    period: &Period,
+    inventory: &Inventory,
+    maintenance: &[crate::inventory::MaintenanceInterval],
+    c: &mut Collected,
+) {
+    let agent_id = rows[0].agent_id.clone();
+    // Decode, grouped by boot (rows arrive boot by boot).
+    let mut boots: Vec<(String, Vec<(StoredReport, Report)>)> = Vec::new();
+    for row in rows {
+        let report = match <Report as prost::Message>::decode(row.body.as_slice()) {
+            Ok(r) => r,
+            Err(e) => {
+                // It was decoded when stored: this is damage; one row must not stop a report.
+                tracing::warn!(agent = %row.agent_id, sequence = row.sequence, error = %e, "skipping an undecodable stored report");
+                continue;
+            }
+        };
+        match boots.last_mut() {
+            Some((b, v)) if *b == row.boot_id => v.push((row, report)),
+            _ => boots.push((row.boot_id.clone(), vec![(row, report)])),
+        }
+    }
+    let observed: Vec<Vec<Observed>> = boots
+        .iter()
+        .map(|(_, v)| {
+            v.iter()
+                .map(|(row, r)| Observed {
+                    agent_ms: r.timestamp_unix_ms,
+                    received_ms: row.received_ms,
+                    uptime_ms: r
+                        .system
+                        .as_ref()
+                        .map(|s| s.uptime_seconds as i64 * 1000)
+                        .filter(|u| *u > 0),
+                    interval_ms: i64::from(r.interval_ms),
+                })
+                .collect()
+        })
+        .collect();
+    let placed = placement::place_agent(&observed);
+    let offset = placement::agent_offset(&observed);
+
+    let lo = period.start_ms - EDGE_MS;
+    let hi = period.end_ms + EDGE_MS;
+    let mut host = HostInput {
+        agent_id: agent_id.clone(),
+        hostname: String::new(),
+        labels: Labels::default(),
+        target: None,
+        maintenance: Vec::new(),
+        boots: Vec::new(),
+        reports: Vec::new(),
+        mounts: Vec::new(),
+        capacity: Vec::new(),
+    };
+    let mut mounts: BTreeMap<String, u32> = BTreeMap::new();
+    let mut newest: Option<(i64, &Report)> = None;
+    let mut last_sample_hour = i64::MIN;
+    for (((boot_id, reports), obs), place) in boots.iter().zip(&observed).zip(&placed) {
+        let times: Vec<i64> = obs
+            .iter()
+            .map(|o| placement::place(o, *place, offset))
+            .collect();
+        if !times.iter().any(|t| (lo..hi).contains(t)) {
+            continue;
+        }
+        let boot_index = host.boots.len() as u32;
+        // The boot's start on the agent's clock, as the engine corrects it with the offset
+        // of the boot's first report.
+        let first = reports
+            .iter()
+            .zip(&times)
+            .min_by_key(|((row, _), _)| row.sequence)
+            .map(|((_, r), t)| (r, *t));
+        let boot_time_ms = match (place, first) {
+            (Some(p), Some((r, t))) => p.anchor_ms - (t - r.timestamp_unix_ms),
+            (_, Some((r, _))) => r.boot_time_unix_seconds * 1000,
+            _ => continue,
+        };
+        host.boots.push(Boot {
+            boot_id: boot_id.clone(),
+            boot_time_ms,
+        });
+        for ((row, r), &t) in reports.iter().zip(&times) {
+            if !(lo..hi).contains(&t) {
+                continue;
+            }
+            let clock_offset_ms = t - r.timestamp_unix_ms;
+            host.reports.push(HostReport {
+                boot: boot_index,
+                sequence: row.sequence,
+                agent_ms: r.timestamp_unix_ms,
+                clock_offset_ms,
+                interval_ms: i64::from(r.interval_ms),
+            });
+            if (period.start_ms..period.end_ms).contains(&t) {
+                if newest.is_none_or(|(n, _)| t > n) {
+                    newest = Some((t, r));
+                }
+                let hour = t.div_euclid(CAPACITY_EVERY_MS);
+                if hour != last_sample_hour {
+                    last_sample_hour = hour;
+                    host.capacity
+                        .push(sample(r, t, &mut mounts, &mut host.mounts));
+                }
+            }
+            for w in &r.links {
+                c.windows
+                    .entry(w.link_id.clone())
+                    .or_default()
+                    .push(PlacedWindow {
+                        agent: agent_id.clone(),
+                        window: shifted(w, clock_offset_ms),
+                    });
+            }
+        }
+    }
+    // Labels and name as of the newest report of the month (before it if none in it).
+    let newest = newest.map(|(_, r)| r).or_else(|| {
+        boots
+            .iter()
+            .flat_map(|(_, v)| v.iter())
+            .max_by_key(|(row, _)| row.received_ms)
+            .map(|(_, r)| r)
+    });
+    if let Some(r) = newest {
+        host.hostname = r.hostname.clone();
+        if let Some(l) = &r.labels {
+            host.labels = Labels {
+                department: l.department.clone(),
+                business_system: l.business_system.clone(),
+                data_center: l.datacenter.clone(),
+                site: l.site.clone(),
+            };
+            for u in inventory.unknown_labels(l) {
+                c.unknown.push(UnknownLabel {
+                    agent_id: agent_id.clone(),
+                    label: u.label.to_owned(),
+                    value: u.value,
+                });
+            }
+        }
+    }
+    if host.reports.is_empty() {
+        return;
+    }
+    host.target =
+        Some(inventory.host_target(&host.labels.department, &host.labels.business_system));
+    host.maintenance = maintenance
+        .iter()
+        .filter(|m| applies_to_host(&m.scope, &agent_id, &host.labels))
+        .map(|m| Interval::new(m.start_unix_ms, m.end_unix_ms))
+        .collect();
+    c.hosts.push(host);
+}
+
+fn sample(
+    r: &Report,
+    at_ms: i64,
+    index: &mut BTreeMap<String, u32>,
+    mounts: &mut Vec<String>,
+) -> CapacitySample {
+    let cpu = r.cpu.as_ref();
+    let mem = r.memory.as_ref();
+    CapacitySample {
+        at_ms,
+        cpu_cores: cpu.map_or(0, |c| c.logical_cores),
+        // The first report after an agent start has no usage yet (0 with no cores known).
+        cpu_usage: cpu.filter(|c| c.logical_cores > 0).map(|c| c.usage_ratio),
+        memory_total_bytes: mem.map_or(0, |m| m.total_bytes),
+        memory_used_bytes: mem.map_or(0, |m| m.used_bytes),
+        filesystems: r
+            .filesystems
+            .iter()
+            .map(|f| {
+                let next = mounts.len() as u32;
+                let mount = *index.entry(f.mount_point.clone()).or_insert_with(|| {
+                    mounts.push(f.mount_point.clone());
+                    next
+                });
+                FsSample {
+                    mount,
+                    size_bytes: f.size_bytes,
+                    used_bytes: f.used_bytes,
+                }
+            })
+            .collect(),
+    }
+}
+
+/// `w` with every time moved by `offset_ms` (agent clock to collector clock).
+fn shifted(w: &LinkResult, offset_ms: i64) -> LinkResult {
+    let mv = |t: i64| if t == 0 { 0 } else { t + offset_ms };
+    let mut w = w.clone();
+    w.window_start_unix_ms = mv(w.window_start_unix_ms);
+    w.window_end_unix_ms = mv(w.window_end_unix_ms);
+    w.first_probe_unix_ms = mv(w.first_probe_unix_ms);
+    w.last_probe_unix_ms = mv(w.last_probe_unix_ms);
+    for run in &mut w.loss_runs {
+        run.first_lost_unix_ms = mv(run.first_lost_unix_ms);
+        run.last_lost_unix_ms = mv(run.last_lost_unix_ms);
+    }
+    w
+}
+
+/// Every link-level down period of one link, from its vantage points' windows (collector
+/// clock), through the live link engine's rules.
+pub fn down_periods(
+    links_config: &config::Links,
+    windows: &mut [PlacedWindowRef<'_>],
+) -> Vec<Interval> {
+    let mut cfg = links_config.clone();
+    // Every down period, not only faults: the SLA applies its own fault minimum.
+    cfg.fault_min = std::time::Duration::from_millis(1);
+    let mut engine = LinkEngine::new(cfg);
+    // In the order they would have arrived live: by window end.
+    windows.sort_by(|a, b| {
+        (a.window.window_end_unix_ms, a.agent).cmp(&(b.window.window_end_unix_ms, b.agent))
+    });
+    let mut out = Vec::new();
+    for w in windows.iter() {
+        if let Ok(faults) = engine.observe(w.agent, w.window) {
+            out.extend(
+                faults
+                    .into_iter()
+                    .filter_map(|f| Some(Interval::new(f.start_unix_ms, f.end_unix_ms?))),
+            );
+        }
+    }
+    // Still open at the end of the evidence: down up to the newest evidence.
+    for f in engine.faults(None) {
+        if !f.settled {
+            let end = f.end_unix_ms.unwrap_or(f.start_unix_ms + f.duration_ms);
+            out.push(Interval::new(f.start_unix_ms, end));
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// A window and its vantage point, borrowed.
+#[derive(Debug, Clone, Copy)]
+pub struct PlacedWindowRef<'a> {
+    /// Agent id of the vantage point.
+    pub agent: &'a str,
+    /// The window, collector clock.
+    pub window: &'a LinkResult,
+}
+
+fn link_inputs(
+    inventory: &Inventory,
+    links_config: &config::Links,
+    lang: &str,
+    maintenance: &[crate::inventory::MaintenanceInterval],
+    c: &Collected,
+) -> Vec<LinkInput> {
+    let mut ids: BTreeSet<String> = inventory.links.iter().map(|l| l.id.clone()).collect();
+    ids.extend(c.windows.keys().cloned());
+    let host_sites: Vec<(&str, &str)> = c
+        .hosts
+        .iter()
+        .map(|h| (h.agent_id.as_str(), h.labels.site.as_str()))
+        .collect();
+    ids.into_iter()
+        .map(|id| {
+            let windows = c.windows.get(&id).map(Vec::as_slice).unwrap_or_default();
+            let inv = inventory.link(&id);
+            let newest = windows.iter().max_by_key(|w| w.window.window_end_unix_ms);
+            let level = inv.map_or_else(
+                || newest.map(|w| w.window.level.clone()).unwrap_or_default(),
+                |l| l.level.as_str().to_owned(),
+            );
+            let domain = inv.map_or_else(
+                || newest.map(|w| w.window.domain.clone()).unwrap_or_default(),
+                |l| l.domain.as_str().to_owned(),
+            );
+            let th = links_config.thresholds.for_level(&level);
+            let mut refs: Vec<PlacedWindowRef<'_>> = windows
+                .iter()
+                .map(|w| PlacedWindowRef {
+                    agent: &w.agent,
+                    window: &w.window,
+                })
+                .collect();
+            let down = down_periods(links_config, &mut refs);
+            let link_windows = windows
+                .iter()
+                .filter(|w| w.window.sent > 0)
+                .map(|w| {
+                    let w = &w.window;
+                    let received = w.received.min(w.sent);
+                    let loss = f64::from(w.sent - received) / f64::from(w.sent);
+                    LinkWindow {
+                        start_ms: w.window_start_unix_ms,
+                        end_ms: w.window_end_unix_ms,
+                        degraded: loss >= th.degraded_loss_ratio
+                            || (received > 0 && w.rtt_avg_seconds >= th.degraded_rtt.as_secs_f64()),
+                        loss_ratio: loss,
+                        rtt_avg_ms: (received > 0).then_some(w.rtt_avg_seconds * 1000.0),
+                        jitter_ms: (received > 1).then_some(w.jitter_seconds * 1000.0),
+                    }
+                })
+                .collect();
+            let (from_site, to_site, name, target) = match inv {
+                Some(l) => (
+                    l.from.clone(),
+                    l.to.clone(),
+                    l.name(lang).to_owned(),
+                    Some(inventory.link_target(l)),
+                ),
+                None => (String::new(), String::new(), String::new(), None),
+            };
+            let behind = inv.map(|_| inventory.links_behind(&id)).unwrap_or_default();
+            LinkInput {
+                maintenance: maintenance
+                    .iter()
+                    .filter(|m| match &m.scope {
+                        Scope::Link(v) => *v == id,
+                        // A site's maintenance covers the link that reaches it.
+                        Scope::Site(v) => !to_site.is_empty() && *v == to_site,
+                        _ => false,
+                    })
+                    .map(|m| Interval::new(m.start_unix_ms, m.end_unix_ms))
+                    .collect(),
+                behind_hosts: host_sites
+                    .iter()
+                    .filter(|(_, site)| behind.sites.contains(*site))
+                    .map(|(a, _)| (*a).to_owned())
+                    .collect(),
+                behind_links: behind.links.iter().cloned().collect(),
+                link_id: id,
+                name,
+                level,
+                domain,
+                from_site,
+                to_site,
+                target,
+                down,
+                windows: link_windows,
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(id: i64, start: i64, heartbeat: i64, stopped: Option<i64>) -> CollectorRun {
+        CollectorRun {
+            id,
+            started_unix_ms: start,
+            last_heartbeat_unix_ms: heartbeat,
+            stopped_unix_ms: stopped,
+            clean: stopped.is_some(),
+        }
+    }
+
+    #[test]
+    fn runs_end_at_their_stop_their_last_heartbeat_or_now() {
+        let runs = [
+            run(1, 0, 90, Some(100)),
+            run(2, 200, 290, None), // crashed: closed at the next start, in fact
+            run(3, 400, 990, None), // this one, heartbeat fresh
+        ];
+        assert_eq!(
+            run_intervals(&runs, 1_000, 10),
+            vec![
+                Interval::new(0, 100),
+                Interval::new(200, 290),
+                Interval::new(400, 1_000)
+            ]
+        );
+        // The newest run's heartbeat is stale: it died, nobody restarted it yet.
+        assert_eq!(run_intervals(&runs, 5_000, 10)[2], Interval::new(400, 990));
+    }
+}
