@@ -194,6 +194,9 @@ pub struct LinkEngine {
     links: BTreeMap<String, LinkTrack>,
     /// Recently settled faults, oldest first.
     recent: VecDeque<Fault>,
+    /// Keep every link-level down period (for [`down_periods`]; off in the live collector,
+    /// where the list would grow without bound).
+    record_downs: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -253,6 +256,11 @@ struct LinkTrack {
     faults_total: u64,
     /// Tentative faults of the last recomputation (ongoing, or not yet settled).
     pending: Vec<Fault>,
+    /// With `record_downs`: every settled link-level down period, however short.
+    settled_downs: Vec<(i64, i64)>,
+    /// With `record_downs`: the down periods after the settled horizon at the last
+    /// recomputation (an open one ends at the newest evidence).
+    tentative_downs: Vec<(i64, i64)>,
 }
 
 /// One step of a probe stream.
@@ -437,6 +445,7 @@ impl LinkEngine {
             config,
             links: BTreeMap::new(),
             recent: VecDeque::new(),
+            record_downs: false,
         }
     }
 
@@ -530,7 +539,7 @@ impl LinkEngine {
             state,
         });
 
-        let settled = link.recompute(&w.link_id, cfg);
+        let settled = link.recompute(&w.link_id, cfg, self.record_downs);
         for f in &settled {
             if self.recent.len() == RECENT_FAULTS {
                 self.recent.pop_front();
@@ -567,6 +576,31 @@ impl LinkEngine {
     }
 }
 
+/// Every link-level down period `[start, end)` (agent clock ms) of each link, **including
+/// those shorter than `fault_min`**, from windows given as `(agent, window)` in arrival
+/// order: the same hysteresis, vantage-point and evidence rules as the live engine (this
+/// replays them through one). A period still open at the newest evidence ends there. Used by
+/// the SLA engine, which places down time on its slots itself.
+pub fn down_periods<'a>(
+    config: Links,
+    windows: impl IntoIterator<Item = (&'a str, &'a LinkResult)>,
+) -> BTreeMap<String, Vec<(i64, i64)>> {
+    let mut e = LinkEngine::new(config);
+    e.record_downs = true;
+    for (agent, w) in windows {
+        // A window the engine ignores (not newer) changes nothing, as live.
+        let _ = e.observe(agent, w);
+    }
+    e.links
+        .into_iter()
+        .map(|(id, l)| {
+            let mut d = l.settled_downs;
+            d.extend(l.tentative_downs);
+            (id, d)
+        })
+        .collect()
+}
+
 /// A link-level down period found by the sweep.
 #[derive(Debug)]
 struct Period {
@@ -588,7 +622,7 @@ impl LinkTrack {
 
     /// Recomputes the link-level timeline after the settled horizon, settles what can no
     /// longer change and returns the faults that became final.
-    fn recompute(&mut self, link_id: &str, cfg: &Links) -> Vec<Fault> {
+    fn recompute(&mut self, link_id: &str, cfg: &Links, record: bool) -> Vec<Fault> {
         let Some(newest) = self.newest() else {
             return Vec::new();
         };
@@ -669,9 +703,17 @@ impl LinkTrack {
         let mut settled = Vec::new();
         let mut pending = Vec::new();
         let mut carried = None;
+        self.tentative_downs.clear();
         for p in periods {
             let end = p.end.unwrap_or(newest);
             let long = end - p.start >= fault_min;
+            if record {
+                if p.end.is_some() && end < settle_at {
+                    self.settled_downs.push((p.start, end));
+                } else {
+                    self.tentative_downs.push((p.start, end));
+                }
+            }
             if p.end.is_some() && end < settle_at {
                 self.down_ms_settled += end - p.start;
                 if long {

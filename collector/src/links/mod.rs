@@ -15,7 +15,9 @@ use zerofault_protocol::Report;
 pub mod engine;
 pub mod interfaces;
 
-pub use engine::{Fault, Ignored, LinkEngine, LinkState, LinkView, VantageView, WindowSummary};
+pub use engine::{
+    Fault, Ignored, LinkEngine, LinkState, LinkView, VantageView, WindowSummary, down_periods,
+};
 pub use interfaces::{InterfaceTracker, InterfaceView};
 
 use crate::config::Links;

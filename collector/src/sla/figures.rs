@@ -87,7 +87,8 @@ fn from_minutes(minutes: StateMinutes, faults: u32, fault_minutes: f64, longest:
     let total = known + minutes.maintenance + minutes.unknown;
     Figures {
         availability: (known > 0.0).then(|| avail / known),
-        coverage: (total - minutes.maintenance > 0.0).then(|| known / (total - minutes.maintenance)),
+        coverage: (total - minutes.maintenance > 0.0)
+            .then(|| known / (total - minutes.maintenance)),
         minutes,
         faults,
         fault_minutes,

@@ -186,7 +186,8 @@ pub struct LinkInput {
     pub maintenance: Vec<Interval>,
     /// Every link-level down period (all vantage points down, after hysteresis) touching
     /// the period, **including those shorter than the fault minimum**: see
-    /// `links::engine::down_periods`.
+    /// [`crate::links::down_periods`], whose times are on the agents' clocks (the caller
+    /// moves them by the vantage points' clock offsets).
     pub down: Vec<Interval>,
     /// Probe windows of every vantage point: evidence (coverage) and averages.
     pub windows: Vec<LinkWindow>,

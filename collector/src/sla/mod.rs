@@ -4,7 +4,7 @@
 //! values of [`input`] and gets a [`model::MonthReport`] from [`build::build`] (or streams
 //! hosts through [`build::MonthBuilder`]). The rules are documented where they are applied:
 //! [`slots`] (the state of every slot), [`rootcause`] (suppression behind a down link),
-//! [`figures`] (availability, faults, groups, capacity) and [`build`] (the report's rows).
+//! [`figures`] (availability, faults, groups, capacity) and [`build`](mod@build) (the report's rows).
 
 pub mod build;
 pub mod figures;

@@ -125,7 +125,10 @@ pub(crate) fn suppress(
     behind_links: &[Vec<u32>],
     behind_hosts: &[Vec<u32>],
 ) -> Suppression {
-    let link_down: Vec<Vec<(u32, u32)>> = links.iter().map(|t| t.borrow().down_runs().collect()).collect();
+    let link_down: Vec<Vec<(u32, u32)>> = links
+        .iter()
+        .map(|t| t.borrow().down_runs().collect())
+        .collect();
     let mut link_cands: Vec<Cands> = vec![Vec::new(); links.len()];
     let mut host_cands: Vec<Cands> = vec![Vec::new(); hosts.len()];
     let mut host_down: Vec<Option<Vec<(u32, u32)>>> = vec![None; hosts.len()];
@@ -174,7 +177,10 @@ mod tests {
     #[test]
     fn host_behind_a_down_link_is_suppressed_only_while_the_link_is_down() {
         let links = [tl(&[UP, DOWN, DOWN, UP, UP])];
-        let hosts = [tl(&[DOWN, DOWN, DOWN, DOWN, UP]), tl(&[DOWN, UP, UP, UP, UP])];
+        let hosts = [
+            tl(&[DOWN, DOWN, DOWN, DOWN, UP]),
+            tl(&[DOWN, UP, UP, UP, UP]),
+        ];
         let s = suppress(&links, &hosts, &[vec![]], &[vec![0]]);
         assert_eq!(s.hosts[0], vec![seg(1, 3, 0)]);
         // Host 1 is not behind link 0: its down stays its own.

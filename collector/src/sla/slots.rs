@@ -125,7 +125,9 @@ impl Grid {
             return;
         }
         buf[first as usize] += (self.slot_end(first) - a) as u32;
-        buf[first as usize + 1..last as usize - 1].iter_mut().for_each(|x| *x += self.slot as u32);
+        buf[first as usize + 1..last as usize - 1]
+            .iter_mut()
+            .for_each(|x| *x += self.slot as u32);
         buf[last as usize - 1] += (b - self.slot_start(last - 1)) as u32;
     }
 
@@ -299,7 +301,9 @@ pub(crate) fn host_provisional(
         let t = r.agent_ms.saturating_add(r.clock_offset_ms);
         let from = t - r.interval_ms.max(0);
         if let Some((a, b)) = grid.touched(from, t.max(from + 1)) {
-            heard[a as usize..b as usize].iter_mut().for_each(|h| *h = true);
+            heard[a as usize..b as usize]
+                .iter_mut()
+                .for_each(|h| *h = true);
         }
         let span = spans[r.boot as usize].get_or_insert(BootSpan {
             first: from,
@@ -322,7 +326,10 @@ pub(crate) fn host_provisional(
     spans.sort_unstable_by_key(|s| (s.first, s.last));
 
     let (first_evidence, grace_from) = match (spans.first(), spans.iter().max_by_key(|s| s.last)) {
-        (Some(f), Some(l)) => (f.first, grid.now_raw.saturating_sub(2 * l.last_interval.max(0))),
+        (Some(f), Some(l)) => (
+            f.first,
+            grid.now_raw.saturating_sub(2 * l.last_interval.max(0)),
+        ),
         _ => (i64::MAX, grid.now_raw),
     };
 
@@ -403,14 +410,20 @@ pub(crate) fn link_timeline(grid: &Grid, link: &LinkInput, scratch: &mut Scratch
     scratch.reset(grid.n);
     scratch.maintenance(grid, &link.maintenance);
     scratch.iv.clear();
-    scratch.iv.extend(link.down.iter().map(|i| (i.start_ms, i.end_ms)));
+    scratch
+        .iv
+        .extend(link.down.iter().map(|i| (i.start_ms, i.end_ms)));
     grid.add_intervals(&mut scratch.iv, &mut scratch.down);
     // `up` holds the probe coverage; only "any" matters, so no merging is needed.
     for w in &link.windows {
         if let Some((a, b)) = grid.touched(w.start_ms, w.end_ms) {
-            scratch.up[a as usize..b as usize].iter_mut().for_each(|x| *x = 1);
+            scratch.up[a as usize..b as usize]
+                .iter_mut()
+                .for_each(|x| *x = 1);
             if w.degraded {
-                scratch.flag[a as usize..b as usize].iter_mut().for_each(|x| *x = true);
+                scratch.flag[a as usize..b as usize]
+                    .iter_mut()
+                    .for_each(|x| *x = true);
             }
         }
     }

@@ -564,3 +564,31 @@ fn a_window_without_loss_runs_and_nothing_received_is_one_run() {
     e.observe("a", &win("l", 20, "..........")).unwrap();
     assert_eq!(link(&e, "l").down_ms_total, 10_000);
 }
+
+#[test]
+fn down_periods_lists_every_link_level_down_period_however_short() {
+    // A 10 s outage (not a fault), then a 70 s one still open at the end of the evidence.
+    let windows = [
+        win(
+            "l",
+            0,
+            &format!("{}{}{}", rep('.', 5), rep('x', 10), rep('.', 15)),
+        ),
+        win("l", 30, &format!("{}{}", rep('.', 30), rep('x', 70))),
+        win("m", 0, &rep('.', 30)),
+    ];
+    let got = down_periods(Links::default(), windows.iter().map(|w| ("a", w)));
+    assert_eq!(
+        got["l"],
+        [(T0 + 5 * S, T0 + 15 * S), (T0 + 60 * S, T0 + 130 * S)]
+    );
+    assert!(got["m"].is_empty());
+    // Two vantage points: down only while both are.
+    let b = [win("l", 0, &format!("{}{}", rep('.', 10), rep('x', 20)))];
+    let a = [win("l", 0, &format!("{}{}", rep('x', 20), rep('.', 10)))];
+    let both = down_periods(
+        Links::default(),
+        a.iter().map(|w| ("a", w)).chain(b.iter().map(|w| ("b", w))),
+    );
+    assert_eq!(both["l"], [(T0 + 10 * S, T0 + 20 * S)]);
+}

@@ -59,13 +59,20 @@ fn suppressed_slots_are_down_but_never_faults() {
     let (f, faults) = item_figures(&t, &[seg(0, 5)], 1, 1.0, None);
     assert!(faults.is_empty());
     assert_eq!((f.faults, f.mttr_minutes, f.mtbf_minutes), (0, None, None));
-    assert_eq!(f.availability, Some(1.0 / 6.0), "suppressed down still counts");
+    assert_eq!(
+        f.availability,
+        Some(1.0 / 6.0),
+        "suppressed down still counts"
+    );
 }
 
 #[test]
 fn all_maintenance_or_unknown_has_no_figures() {
     let (f, _) = item_figures(&tl(&[M, M]), &[], 1, 1.0, Some(0.99));
-    assert_eq!((f.availability, f.coverage, f.target_met), (None, None, None));
+    assert_eq!(
+        (f.availability, f.coverage, f.target_met),
+        (None, None, None)
+    );
     let (f, _) = item_figures(&tl(&[X, M]), &[], 1, 1.0, None);
     assert_eq!((f.availability, f.coverage), (None, Some(0.0)));
 }
@@ -73,7 +80,10 @@ fn all_maintenance_or_unknown_has_no_figures() {
 #[test]
 fn slot_minutes_scale_every_duration() {
     let (f, _) = item_figures(&tl(&[U, D, D]), &[], 1, 0.5, None);
-    assert_eq!((f.minutes.up, f.minutes.down, f.fault_minutes), (0.5, 1.0, 1.0));
+    assert_eq!(
+        (f.minutes.up, f.minutes.down, f.fault_minutes),
+        (0.5, 1.0, 1.0)
+    );
 }
 
 #[test]
@@ -82,10 +92,20 @@ fn groups_average_availability_and_sum_the_rest() {
     let (b, _) = item_figures(&tl(&[U, U, U, U]), &[], 1, 1.0, Some(0.99));
     let (c, _) = item_figures(&tl(&[X, X, X, X]), &[], 1, 1.0, Some(0.5));
     let (g, meeting) = group_figures([&a, &b, &c]);
-    assert_eq!(g.availability, Some((0.75 + 1.0) / 2.0), "c has none: left out");
+    assert_eq!(
+        g.availability,
+        Some((0.75 + 1.0) / 2.0),
+        "c has none: left out"
+    );
     assert_eq!(meeting, 2);
-    assert_eq!((g.minutes.up, g.minutes.down, g.minutes.unknown), (7.0, 1.0, 4.0));
-    assert_eq!((g.faults, g.mttr_minutes, g.mtbf_minutes), (1, Some(1.0), Some(7.0)));
+    assert_eq!(
+        (g.minutes.up, g.minutes.down, g.minutes.unknown),
+        (7.0, 1.0, 4.0)
+    );
+    assert_eq!(
+        (g.faults, g.mttr_minutes, g.mtbf_minutes),
+        (1, Some(1.0), Some(7.0))
+    );
     assert_eq!(g.coverage, Some(8.0 / 12.0));
     let (g, meeting) = group_figures([]);
     assert_eq!((g.availability, meeting), (None, 0));
@@ -177,20 +197,29 @@ fn host_capacity_uses_newest_values_means_peaks_and_the_trend() {
     };
     let c = host_capacity(&period(), &h);
     assert_eq!(c.samples, 3);
-    assert_eq!((c.cpu_cores, c.memory_bytes, c.storage_bytes), (8, 1000, 2000));
+    assert_eq!(
+        (c.cpu_cores, c.memory_bytes, c.storage_bytes),
+        (8, 1000, 2000)
+    );
     assert!((c.cpu_mean.unwrap() - 0.4).abs() < 1e-12);
     assert_eq!(c.cpu_peak, Some(0.6));
     assert_eq!((c.memory_mean, c.memory_peak), (Some(0.25), Some(0.25)));
     assert_eq!(c.storage_peak, Some(620.0 / 2000.0));
     assert_eq!(c.storage_used_mean_bytes, Some(610.0));
     let (days, mount) = c.days_until_full.unwrap();
-    assert!((days - 48.0).abs() < 1e-9, "(1000 - 520) / 10 per day, got {days}");
+    assert!(
+        (days - 48.0).abs() < 1e-9,
+        "(1000 - 520) / 10 per day, got {days}"
+    );
     assert_eq!(mount, "/data");
 }
 
 #[test]
 fn weighted_means_and_peaks() {
-    assert_eq!(weighted([(Some(0.5), 1), (Some(1.0), 3), (None, 100)].into_iter()), Some(0.875));
+    assert_eq!(
+        weighted([(Some(0.5), 1), (Some(1.0), 3), (None, 100)].into_iter()),
+        Some(0.875)
+    );
     assert_eq!(weighted([(None, 1)].into_iter()), None);
     assert_eq!(peak([None, Some(0.2), Some(0.7)].into_iter()), Some(0.7));
 }

@@ -89,13 +89,20 @@ fn a_silent_stretch_within_one_boot_is_up() {
     let mut r = reports(0, 1, -15 * S, MIN, 0);
     r.extend(reports(0, 50, 4 * MIN, 6 * MIN, 0));
     let h = host(&[("a", -3_600_000)], r);
-    assert_eq!(states(&g, &h, true), [U; 6], "same boot id before and after the gap");
+    assert_eq!(
+        states(&g, &h, true),
+        [U; 6],
+        "same boot id before and after the gap"
+    );
 }
 
 #[test]
 fn silence_without_a_later_report_is_down_only_when_the_collector_could_hear() {
     let g = grid(6, i64::MAX);
-    let h = host(&[("a", -3_600_000)], reports(0, 1, -15 * S, 2 * MIN + 15 * S, 0));
+    let h = host(
+        &[("a", -3_600_000)],
+        reports(0, 1, -15 * S, 2 * MIN + 15 * S, 0),
+    );
     // Slot 2 has 15 s of reports and 45 s of silence: silence decides it.
     assert_eq!(states(&g, &h, true), [U, U, D, D, D, D]);
     assert_eq!(states(&g, &h, false), [U, U, U, X, X, X]);
@@ -107,7 +114,11 @@ fn silence_uses_the_collector_runs_and_the_agents_heard_per_slot() {
     let h = host(&[("a", -3_600_000)], reports(0, 1, -15 * S, MIN, 0));
     let mut heard = vec![false; 4];
     let tl = host_provisional(&g, &h, &mut Scratch::default(), &mut heard);
-    assert_eq!(heard, [true, false, false, false], "its own reports are heard");
+    assert_eq!(
+        heard,
+        [true, false, false, false],
+        "its own reports are heard"
+    );
     let silence = [false, true, true, false];
     assert_eq!(resolve_silence(&tl, &silence).states(), [U, D, D, X]);
 }
@@ -116,7 +127,10 @@ fn silence_uses_the_collector_runs_and_the_agents_heard_per_slot() {
 fn before_the_first_report_is_unknown() {
     let g = grid(4, i64::MAX);
     // Installed at 2:00: its first-ever report at 2:15 covers 2:00..2:15.
-    let h = host(&[("a", 2 * MIN - 30 * S)], reports(0, 1, 2 * MIN + 15 * S, 4 * MIN, 0));
+    let h = host(
+        &[("a", 2 * MIN - 30 * S)],
+        reports(0, 1, 2 * MIN + 15 * S, 4 * MIN, 0),
+    );
     assert_eq!(states(&g, &h, true), [X, X, U, U]);
 }
 
@@ -166,7 +180,10 @@ fn a_clock_step_does_not_open_a_gap() {
 fn the_clock_offset_corrects_agent_times() {
     let g = grid(4, i64::MAX);
     // Agent clock 2 minutes behind, reports until 2:00 collector time.
-    let h = host(&[("a", -3_600_000)], reports(0, 1, -15 * S, 2 * MIN, 2 * MIN));
+    let h = host(
+        &[("a", -3_600_000)],
+        reports(0, 1, -15 * S, 2 * MIN, 2 * MIN),
+    );
     assert_eq!(h.reports.last().unwrap().agent_ms, T0);
     assert_eq!(states(&g, &h, true), [U, U, D, D]);
 }
@@ -175,7 +192,10 @@ fn the_clock_offset_corrects_agent_times() {
 fn slots_after_now_are_unknown_and_the_last_report_may_still_be_in_flight() {
     // Now at 8:10; reports until 7:50 with a 15 s interval: silence from 7:40 on is grace.
     let g = grid(10, T0 + 8 * MIN + 10 * S);
-    let h = host(&[("a", -3_600_000)], reports(0, 1, -15 * S, 7 * MIN + 50 * S, 0));
+    let h = host(
+        &[("a", -3_600_000)],
+        reports(0, 1, -15 * S, 7 * MIN + 50 * S, 0),
+    );
     assert_eq!(states(&g, &h, true), [U, U, U, U, U, U, U, U, X, X]);
     // Reports only until 5:00: 5:00..7:00 is real silence.
     let h = host(&[("a", -3_600_000)], reports(0, 1, -15 * S, 5 * MIN, 0));
@@ -237,7 +257,10 @@ fn a_link_down_period_claims_the_slots_it_covers_at_least_half() {
 #[test]
 fn link_slots_without_probe_windows_are_unknown_and_degraded_windows_show() {
     let g = grid(5, T0 + 4 * MIN);
-    let l = link(&[], &[(0, 2 * MIN, false), (2 * MIN, 2 * MIN + 15 * S, true)]);
+    let l = link(
+        &[],
+        &[(0, 2 * MIN, false), (2 * MIN, 2 * MIN + 15 * S, true)],
+    );
     assert_eq!(link_states(&g, &l), [U, U, G, X, X]);
 }
 
