@@ -7,9 +7,8 @@
 //!   given to the engine, so a reboot or a silence across the month's edges is seen.
 //! - **Link windows** are taken from the same reports, moved to the collector's clock by
 //!   their report's offset, and replayed per link through the live link engine (same
-//!   hysteresis, vantage-point and staleness rules as `/metrics`), with a fault minimum of
-//!   1 ms so that it yields every link-level down period; the SLA engine applies the
-//!   inventory's fault minimum itself.
+//!   hysteresis, vantage-point and staleness rules as `/metrics`), which yields every
+//!   link-level down period; the SLA engine applies the inventory's fault minimum itself.
 //! - **Capacity** samples are thinned to one per host and hour.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -19,7 +18,6 @@ use zerofault_protocol::{LinkResult, Report};
 use super::placement::{self, Observed};
 use crate::config;
 use crate::inventory::{Inventory, Named, Scope};
-use crate::links::engine::LinkEngine;
 use crate::sla::input::{
     Boot, CapacitySample, FsSample, GroupNames, HostInput, HostReport, Interval, Labels, LinkInput,
     LinkWindow, MonthInput, Period, PreviousCapacity,
@@ -439,48 +437,21 @@ fn shifted(w: &LinkResult, offset_ms: i64) -> LinkResult {
 }
 
 /// Every link-level down period of one link, from its vantage points' windows (collector
-/// clock), through the live link engine's rules.
-pub fn down_periods(
-    links_config: &config::Links,
-    windows: &mut [PlacedWindowRef<'_>],
-) -> Vec<Interval> {
-    let mut cfg = links_config.clone();
-    // Every down period, not only faults: the SLA applies its own fault minimum.
-    cfg.fault_min = std::time::Duration::from_millis(1);
-    let mut engine = LinkEngine::new(cfg);
-    // In the order they would have arrived live: by window end.
-    windows.sort_by(|a, b| {
-        (a.window.window_end_unix_ms, a.agent).cmp(&(b.window.window_end_unix_ms, b.agent))
+/// clock), through the live link engine's rules ([`crate::links::down_periods`]), fed in
+/// the order they would have arrived live: by window end.
+fn down_periods(links_config: &config::Links, windows: &[PlacedWindow]) -> Vec<Interval> {
+    let mut order: Vec<&PlacedWindow> = windows.iter().collect();
+    order.sort_by(|a, b| {
+        (a.window.window_end_unix_ms, &a.agent).cmp(&(b.window.window_end_unix_ms, &b.agent))
     });
-    let mut out = Vec::new();
-    for w in windows.iter() {
-        if let Ok(faults) = engine.observe(w.agent, w.window) {
-            out.extend(
-                faults
-                    .into_iter()
-                    .filter_map(|f| Some(Interval::new(f.start_unix_ms, f.end_unix_ms?))),
-            );
-        }
-    }
-    // Still open at the end of the evidence: down up to the newest evidence.
-    for f in engine.faults(None) {
-        if !f.settled {
-            let end = f.end_unix_ms.unwrap_or(f.start_unix_ms + f.duration_ms);
-            out.push(Interval::new(f.start_unix_ms, end));
-        }
-    }
-    out.sort();
-    out.dedup();
-    out
-}
-
-/// A window and its vantage point, borrowed.
-#[derive(Debug, Clone, Copy)]
-pub struct PlacedWindowRef<'a> {
-    /// Agent id of the vantage point.
-    pub agent: &'a str,
-    /// The window, collector clock.
-    pub window: &'a LinkResult,
+    crate::links::down_periods(
+        links_config.clone(),
+        order.iter().map(|w| (w.agent.as_str(), &w.window)),
+    )
+    .into_values()
+    .flatten()
+    .map(|(a, b)| Interval::new(a, b))
+    .collect()
 }
 
 fn link_inputs(
@@ -511,14 +482,7 @@ fn link_inputs(
                 |l| l.domain.as_str().to_owned(),
             );
             let th = links_config.thresholds.for_level(&level);
-            let mut refs: Vec<PlacedWindowRef<'_>> = windows
-                .iter()
-                .map(|w| PlacedWindowRef {
-                    agent: &w.agent,
-                    window: &w.window,
-                })
-                .collect();
-            let down = down_periods(links_config, &mut refs);
+            let down = down_periods(links_config, windows);
             let link_windows = windows
                 .iter()
                 .filter(|w| w.window.sent > 0)
