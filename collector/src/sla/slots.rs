@@ -17,7 +17,11 @@
 //! 2. `maintenance` if maintenance windows cover at least half the slot.
 //! 3. `down` if **reboot gaps** cover at least half of it. A reboot gap runs from the last
 //!    report of a boot to the boot time of the next boot (both corrected by the reports'
-//!    clock offsets): the host was not running.
+//!    clock offsets): the host was not running. Except where the collector could not hear
+//!    agents (it was not running throughout the slot, or heard no agent at all): there the
+//!    gap is `unknown`, since the host's last reports may simply not have arrived, so when
+//!    it stopped is not known (a host that rebooted during a collector outage without
+//!    backfill is not charged with the whole outage).
 //! 4. `up` if **up evidence** covers at least half of it. A report at (corrected) time `t`
 //!    with interval `I` covers `[t - I, t]`, live or backfilled alike; and the host is up
 //!    from the start of the first report of a boot to the last report of the same boot (the
@@ -63,8 +67,10 @@ pub(crate) mod code {
     pub const SILENT: u8 = 5;
     /// Host, provisional: silent, but some up evidence touches the slot.
     pub const SILENT_SOME_UP: u8 = 6;
+    /// Host, provisional: in a reboot gap; down where the collector could hear agents.
+    pub const GAP: u8 = 7;
     /// Number of codes.
-    pub const COUNT: usize = 7;
+    pub const COUNT: usize = 8;
 }
 
 /// The public state of a final code.
@@ -352,13 +358,13 @@ pub(crate) fn host_provisional(
         } else if grid.half(scratch.maint[s]) {
             code::MAINTENANCE
         } else if grid.half(down) {
-            code::DOWN
+            code::GAP
         } else if grid.half(up) {
             code::UP
         } else if start < first_evidence || grid.slot_end(i) > grace_from {
             if up > 0 { code::UP } else { code::UNKNOWN }
         } else if down > 0 {
-            code::DOWN
+            code::GAP
         } else if up > 0 {
             code::SILENT_SOME_UP
         } else {
@@ -370,12 +376,12 @@ pub(crate) fn host_provisional(
 
 /// Turns a host's silent slots into their final state: `down` where `silence_is_down` (the
 /// collector ran throughout the slot and heard some agent), else `up` when some up evidence
-/// touches the slot, else `unknown`.
+/// touches the slot, else `unknown`. Reboot-gap slots likewise: `down`, else `unknown`.
 pub(crate) fn resolve_silence(tl: &Timeline, silence_is_down: &[bool]) -> Timeline {
     if !tl
         .runs
         .iter()
-        .any(|r| r.state == code::SILENT || r.state == code::SILENT_SOME_UP)
+        .any(|r| matches!(r.state, code::SILENT | code::SILENT_SOME_UP | code::GAP))
     {
         return tl.clone();
     }
@@ -386,7 +392,7 @@ pub(crate) fn resolve_silence(tl: &Timeline, silence_is_down: &[bool]) -> Timeli
     };
     for r in &tl.runs {
         let quiet = match r.state {
-            code::SILENT => code::UNKNOWN,
+            code::SILENT | code::GAP => code::UNKNOWN,
             code::SILENT_SOME_UP => code::UP,
             other => {
                 push(&mut runs, r.start, r.end, other);
