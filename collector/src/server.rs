@@ -12,6 +12,7 @@ use tokio::sync::watch;
 
 use crate::config::Config;
 use crate::ingest::{self, IngestState};
+use crate::inventory::{Inventory, InventoryError};
 use crate::links::LinkHub;
 use crate::state::{HostTable, IngestCounters};
 use crate::store::{SqliteStore, Store};
@@ -51,15 +52,41 @@ pub struct ReplayStats {
 }
 
 impl Server {
-    /// Opens the store, warms the host table from it and binds both listeners. `config`
-    /// should have passed [`Config::validate`]; TLS errors are reported here too.
+    /// Loads the inventory, opens the store, warms the host table from it and binds both
+    /// listeners. `config` should have passed [`Config::validate`]; TLS and inventory errors
+    /// are reported here too.
     pub async fn bind(config: Config) -> anyhow::Result<Server> {
         let tls = crate::tls::server_config(&config.tls)
             .map_err(|e| anyhow::anyhow!("{}: `{}`: {e}", config.source.display(), e.key()))?;
+        let inventory = load_inventory(&config)?;
         let store = Arc::new(SqliteStore::open(&config.storage.sqlite.path).await?);
         let max_skew_ms = i64::try_from(config.clock.max_skew.as_millis()).unwrap_or(i64::MAX);
-        let hosts = Arc::new(HostTable::new(max_skew_ms));
+        let mut hosts = HostTable::new(max_skew_ms);
+        if let Some(inventory) = inventory {
+            tracing::info!(
+                path = %inventory.source.display(),
+                departments = inventory.departments.len(),
+                business_systems = inventory.business_systems.len(),
+                data_centers = inventory.data_centers.len(),
+                sites = inventory.sites.len(),
+                links = inventory.links.len(),
+                "inventory loaded"
+            );
+            hosts = hosts.with_inventory(Arc::new(inventory));
+        } else {
+            tracing::info!("no inventory configured: agents' label values are not checked");
+        }
+        let hosts = Arc::new(hosts);
         let warmed = warm(store.as_ref(), &hosts).await?;
+        // The newest labels of the warmed hosts, so that a restart after editing the
+        // inventory shows at once which values are still missing.
+        let flagged = hosts.warn_current_unknown_labels();
+        if flagged > 0 {
+            tracing::warn!(
+                hosts = flagged,
+                "hosts whose newest report has label values the inventory does not declare"
+            );
+        }
         // Completeness comes from what is stored, so it survives this restart.
         hosts.ledger().load(
             store
@@ -232,6 +259,31 @@ impl Server {
     }
 }
 
+/// The configured inventory, `None` without one. An inventory that cannot be used is refused
+/// with the lines [`Config::validate`] gives: one per problem, under the `inventory` key.
+pub fn load_inventory(config: &Config) -> anyhow::Result<Option<Inventory>> {
+    config.load_inventory().map_err(|e| {
+        let messages: Vec<String> = match e {
+            InventoryError::Invalid { problems } => {
+                problems.iter().map(ToString::to_string).collect()
+            }
+            other => vec![other.to_string()],
+        };
+        let lines: Vec<String> = messages
+            .into_iter()
+            .map(|message| {
+                crate::config::Problem {
+                    file: config.source.clone(),
+                    key: "inventory",
+                    message,
+                }
+                .to_string()
+            })
+            .collect();
+        anyhow::anyhow!(lines.join("\n"))
+    })
+}
+
 /// Warms `hosts` from the store; returns how many hosts it holds.
 ///
 /// The newest report of each boot is offered in receive order, so that the same
@@ -345,6 +397,52 @@ mod tests {
     use super::*;
     use crate::store::StoredReport;
     use zerofault_protocol::Report;
+
+    #[test]
+    fn an_unusable_inventory_is_refused_with_the_messages_of_validate() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("inventory.yaml"),
+            "slot: 7s\nbusiness_systems:\n  - {code: b, department: nope, name_zh: 乙, name_en: B}\n",
+        )
+        .unwrap();
+        let path = dir.path().join("collector.yaml");
+        let tls = "tls:\n  ca: ca.pem\n  cert: c.pem\n  key: c.key\n";
+        let config = |inventory: &str| {
+            Config::parse(&format!("{tls}inventory: {inventory}\n"), &path).unwrap()
+        };
+
+        let c = config("inventory.yaml");
+        let crate::config::ConfigError::Invalid { problems } = c.validate().unwrap_err() else {
+            panic!("expected Invalid");
+        };
+        let want: Vec<String> = problems
+            .iter()
+            .filter(|p| p.key == "inventory")
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(want.len(), 2, "{want:?}");
+        let got = load_inventory(&c).unwrap_err().to_string();
+        assert_eq!(got, want.join("\n"));
+
+        let got = load_inventory(&config("missing.yaml"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            got.contains("`inventory`: ") && got.contains("missing.yaml"),
+            "{got}"
+        );
+
+        std::fs::write(
+            dir.path().join("good.yaml"),
+            "departments:\n  - {code: d, name_zh: 部, name_en: D}\n",
+        )
+        .unwrap();
+        let inventory = load_inventory(&config("good.yaml")).unwrap().unwrap();
+        assert_eq!(inventory.departments.len(), 1);
+        let none = Config::parse(tls, &path).unwrap();
+        assert!(load_inventory(&none).unwrap().is_none());
+    }
 
     #[tokio::test]
     async fn warm_keeps_the_live_report_when_backlog_arrived_after_it() {

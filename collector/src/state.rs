@@ -3,13 +3,14 @@
 //! The store is the record; this table is a cache of the newest report of each agent so
 //! that a scrape never touches the database. It is warmed from the store at start-up.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::sync::{Mutex, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use zerofault_protocol::Report;
 
 use crate::delivery::{Delivery, Ledger};
+use crate::inventory::{Inventory, UnknownLabel};
 
 /// A host is `up` while its newest report was received within this many of its own
 /// collection intervals.
@@ -37,11 +38,33 @@ impl HostEntry {
     }
 }
 
-/// Newest report per agent id, and the delivery ledger of each agent.
+/// Newest report per agent id, the delivery ledger of each agent, and the inventory the
+/// agents' labels are checked against.
 #[derive(Debug, Default)]
 pub struct HostTable {
     hosts: RwLock<HashMap<String, HostEntry>>,
     ledger: Ledger,
+    labels: Option<LabelCheck>,
+}
+
+/// The inventory, and the unknown label values already logged in this run.
+#[derive(Debug)]
+struct LabelCheck {
+    inventory: Arc<Inventory>,
+    /// `(agent, label, value)` triples warned about: one warning each per run, however
+    /// many reports carry them. Bounded by the label values the agents ever sent.
+    warned: Mutex<HashSet<(String, &'static str, String)>>,
+}
+
+/// The inventory list that declares codes of `label` (a [`UnknownLabel::label`]) and the
+/// agent configuration key that sets it.
+fn label_keys(label: &str) -> (&'static str, &'static str) {
+    match label {
+        "department" => ("departments", "labels.department"),
+        "business_system" => ("business_systems", "labels.business_system"),
+        "data_center" => ("data_centers", "labels.datacenter"),
+        _ => ("sites", "labels.site"),
+    }
 }
 
 /// Whether `new` should replace `old` as the host's newest state. A replay or a late
@@ -74,7 +97,89 @@ impl HostTable {
         Self {
             hosts: RwLock::default(),
             ledger: Ledger::new(max_skew_ms),
+            labels: None,
         }
+    }
+
+    /// This table, checking the agents' labels against `inventory`: stored reports with
+    /// label values it does not declare are logged (see [`Self::record_stored`]) and
+    /// [`Self::unknown_labels`] finds them. Without an inventory nothing is unknown.
+    pub fn with_inventory(mut self, inventory: Arc<Inventory>) -> Self {
+        self.labels = Some(LabelCheck {
+            inventory,
+            warned: Mutex::default(),
+        });
+        self
+    }
+
+    /// The inventory the labels are checked against, if the collector has one.
+    pub fn inventory(&self) -> Option<&Inventory> {
+        self.labels.as_ref().map(|l| l.inventory.as_ref())
+    }
+
+    /// The label values of `report` that the inventory does not declare, in the order
+    /// department, business system, data center, site; none without an inventory or labels.
+    pub fn unknown_labels(&self, report: &Report) -> Vec<UnknownLabel> {
+        match (self.inventory(), &report.labels) {
+            (Some(inventory), Some(labels)) => inventory.unknown_labels(labels),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Logs a warning for each of `unknown`, the unknown label values of a report of
+    /// `agent`, not yet logged for that agent in this run. The report itself is kept
+    /// whatever its labels: an unknown value is a configuration mistake to fix, not a reason
+    /// to lose data.
+    fn warn_unknown_labels(&self, agent: &str, unknown: Vec<UnknownLabel>) {
+        let Some(check) = &self.labels else {
+            return;
+        };
+        if unknown.is_empty() {
+            return;
+        }
+        let mut warned = check.warned.lock().expect("label warning lock poisoned");
+        for u in unknown {
+            let (list, agent_key) = label_keys(u.label);
+            let value = u.value.clone();
+            if !warned.insert((agent.to_owned(), u.label, u.value)) {
+                continue;
+            }
+            // Debug formatting quotes and escapes the agent's strings, so that a value cannot
+            // forge log lines.
+            tracing::warn!(
+                agent = ?agent,
+                label = u.label,
+                value = ?value,
+                "label value not declared in the inventory; its reports are stored and counted \
+                 under it. Fix: add it to the inventory file {} under {list}, or correct \
+                 {agent_key} in the agent's configuration",
+                check.inventory.source.display(),
+            );
+        }
+    }
+
+    /// Logs the unknown label values of every host's newest report (at start-up, after the
+    /// table was warmed, so that a restart with an edited inventory shows what is still
+    /// missing); returns how many hosts have any.
+    pub fn warn_current_unknown_labels(&self) -> usize {
+        if self.labels.is_none() {
+            return 0;
+        }
+        let flagged: Vec<(String, Vec<UnknownLabel>)> = {
+            let hosts = self.hosts.read().expect("host table lock poisoned");
+            let mut flagged: Vec<_> = hosts
+                .values()
+                .map(|e| (e.report.agent_id.clone(), self.unknown_labels(&e.report)))
+                .filter(|(_, unknown)| !unknown.is_empty())
+                .collect();
+            flagged.sort_by(|a, b| a.0.cmp(&b.0));
+            flagged
+        };
+        let n = flagged.len();
+        for (agent, unknown) in flagged {
+            self.warn_unknown_labels(&agent, unknown);
+        }
+        n
     }
 
     /// The per-agent delivery ledger.
@@ -83,8 +188,10 @@ impl HostTable {
     }
 
     /// Records a report that was just stored for the first time (never a duplicate): counts
-    /// it in the ledger, then offers it to the newest-report table.
+    /// it in the ledger, logs its label values the inventory does not know (once per agent,
+    /// label and value), then offers it to the newest-report table.
     pub fn record_stored(&self, report: Report, received_unix_ms: i64) {
+        self.warn_unknown_labels(&report.agent_id, self.unknown_labels(&report));
         self.ledger.observe(
             &report.agent_id,
             &report.boot_id,
@@ -346,6 +453,96 @@ mod tests {
             .map(|e| e.report.agent_id)
             .collect();
         assert_eq!(ids, ["a", "b"]);
+    }
+
+    /// A writer for a test subscriber that keeps the log in memory.
+    #[derive(Clone, Default)]
+    struct Log(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Log {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn inventory() -> Arc<Inventory> {
+        let inv = Inventory::parse(
+            "departments:\n  - {code: fgw, name_zh: 发改委, name_en: DRC}\n",
+            std::path::Path::new("/etc/zerofault/inventory.yaml"),
+        )
+        .unwrap();
+        inv.validate().unwrap();
+        Arc::new(inv)
+    }
+
+    fn labelled(seq: u64, department: &str, datacenter: &str) -> Report {
+        Report {
+            labels: Some(zerofault_protocol::Labels {
+                department: department.into(),
+                datacenter: datacenter.into(),
+                ..Default::default()
+            }),
+            ..report("web-01", "b", seq)
+        }
+    }
+
+    #[test]
+    fn nothing_is_unknown_without_an_inventory() {
+        let t = HostTable::default();
+        assert!(t.inventory().is_none());
+        assert!(t.unknown_labels(&labelled(1, "x", "y")).is_empty());
+        t.record_stored(labelled(1, "x", "y"), 1);
+        assert_eq!(t.warn_current_unknown_labels(), 0);
+    }
+
+    #[test]
+    fn unknown_labels_are_kept_and_warned_about_once_per_agent_label_and_value() {
+        let t = HostTable::default().with_inventory(inventory());
+        assert_eq!(
+            t.unknown_labels(&labelled(1, "fgw", "dc-x")),
+            [UnknownLabel {
+                label: "data_center",
+                value: "dc-x".into()
+            }]
+        );
+        let log = Log::default();
+        let writer = log.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            t.record_stored(labelled(1, "fgw", "dc-x"), 1);
+            t.record_stored(labelled(2, "fgw", "dc-x"), 2);
+            t.record_stored(labelled(3, "fgw\nWARN forged", "dc-x"), 3);
+            // Start-up after warming: already warned in this run, so nothing new.
+            assert_eq!(t.warn_current_unknown_labels(), 1);
+        });
+        // Never dropped: the newest report is held, unknown values and all.
+        assert_eq!(
+            t.snapshot()[0].report,
+            labelled(3, "fgw\nWARN forged", "dc-x")
+        );
+        let log = String::from_utf8(log.0.lock().unwrap().clone()).unwrap();
+        let lines: Vec<&str> = log.lines().collect();
+        assert_eq!(lines.len(), 2, "{log}");
+        assert!(lines[0].contains("WARN"), "{log}");
+        for part in [
+            "agent=\"web-01\"",
+            "label=\"data_center\"",
+            "value=\"dc-x\"",
+            "add it to the inventory file /etc/zerofault/inventory.yaml under data_centers, \
+             or correct labels.datacenter in the agent's configuration",
+        ] {
+            assert!(lines[0].contains(part), "{part} not in {}", lines[0]);
+        }
+        // The agent's value is escaped: it cannot start a log line of its own.
+        assert!(lines[1].contains(r#"value="fgw\nWARN forged""#), "{log}");
+        assert!(lines[1].contains("under departments"), "{log}");
     }
 
     #[test]
