@@ -5,8 +5,9 @@
 //! interface that went down and up) and the link windows in
 //! `tests/fixtures/links/arrivals.json` (in arrival order: a 90 s outage of a province-city
 //! link seen by two vantage points, a degraded city-county link, an unlabelled access link
-//! down since 100 s before the scrape) are rendered at a fixed time and compared byte for
-//! byte with `tests/golden/metrics.txt`.
+//! down since 100 s before the scrape) are rendered at a fixed time, with the inventory
+//! [`INVENTORY`] (which lacks one fixture host's data center and another's business system),
+//! and compared byte for byte with `tests/golden/metrics.txt`.
 //! A change of the exposition is a change of the product's interface to every dashboard
 //! and alert built on it, so it must be deliberate: regenerate with
 //! `ZEROFAULT_UPDATE_GOLDEN=1 cargo test -p zerofault-collector --test golden_metrics`,
@@ -17,7 +18,8 @@ use std::path::{Path, PathBuf};
 
 use zerofault_collector::config::Links;
 use zerofault_collector::delivery::{BootSpan, StoredSpan};
-use zerofault_collector::expose::render;
+use zerofault_collector::expose::render_with_inventory;
+use zerofault_collector::inventory::Inventory;
 use zerofault_collector::links::LinkHub;
 use zerofault_collector::state::{HostTable, IngestCounters, RejectReason};
 use zerofault_protocol::{Limits, Report};
@@ -29,6 +31,27 @@ const PROMTOOL: &str = "/usr/bin/promtool";
 
 fn manifest_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The inventory of the golden output: everything the fixtures use except data center
+/// `dc-south` (db-01) and business system `gis` (gis-01), which are therefore flagged.
+const INVENTORY: &str = "\
+departments:
+  - {code: fgw, name_zh: 发改委, name_en: Development and Reform Commission}
+  - {code: zrzy, name_zh: 自然资源局, name_en: Natural Resources Bureau}
+business_systems:
+  - {code: oa, department: fgw, name_zh: 办公自动化, name_en: Office automation}
+data_centers:
+  - {code: dc-north, name_zh: 北区机房, name_en: North data center, status: in-use}
+sites:
+  - {code: city-gz, name_zh: 城区, name_en: City, level: city, domain: administrative}
+  - {code: county-hd, name_zh: 海东县, name_en: Haidong county, level: county, domain: administrative, parent: city-gz}
+";
+
+fn inventory() -> Inventory {
+    let inventory = Inventory::parse(INVENTORY, Path::new("inventory.yaml")).unwrap();
+    inventory.validate().unwrap();
+    inventory
 }
 
 fn golden_path() -> PathBuf {
@@ -106,8 +129,9 @@ fn rendered() -> String {
     counters.rejected(RejectReason::TooLarge);
     // Started a day before the scrape; two earlier runs are recorded.
     counters.set_run(NOW_UNIX_MS - 86_400_000, 3);
-    render(
+    render_with_inventory(
         &table.snapshot(),
+        Some(&inventory()),
         &counters,
         &links,
         NOW_UNIX_MS,
@@ -209,6 +233,25 @@ fn link_fixtures_show_a_fault_an_ongoing_outage_and_a_degraded_link() {
             "{level}"
         );
     }
+}
+
+#[test]
+fn label_values_the_inventory_lacks_are_flagged_per_agent() {
+    let text = rendered();
+    let unknown: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("zerofault_agent_unknown_label{"))
+        .collect();
+    assert_eq!(
+        unknown,
+        [
+            "zerofault_agent_unknown_label{agent=\"db-01\",label=\"data_center\",value=\"dc-south\"} 1",
+            "zerofault_agent_unknown_label{agent=\"gis-01\",label=\"business_system\",value=\"gis\"} 1",
+        ]
+    );
+    assert!(text.lines().any(|l| l == "zerofault_inventory_loaded 1"));
+    // Flagged, never dropped: the hosts are still exposed and counted under their values.
+    assert!(text.contains("zerofault_datacenter_hosts{datacenter=\"dc-south\",state=\"up\"}"));
 }
 
 #[test]

@@ -22,7 +22,7 @@ use crate::store::Store;
 pub mod api;
 mod render;
 
-pub use render::{UNLABELLED, render};
+pub use render::{UNLABELLED, render, render_with_inventory};
 
 /// `Content-Type` of `/metrics`.
 pub const CONTENT_TYPE: &str = prometheus_client::encoding::prometheus_text::CONTENT_TYPE;

@@ -19,6 +19,10 @@
 //! * Links: one series per (link, vantage agent) from the link engine; an empty level or
 //!   domain is exposed as [`UNLABELLED`] like organisation labels. RTT and jitter gauges are
 //!   absent while the last window received nothing (0 would read as a perfect link).
+//! * Unknown labels: one `zerofault_agent_unknown_label` series per label value of a host's
+//!   newest report that the inventory does not declare, so a fixed agent's series goes away
+//!   with its next report; none without an inventory (nothing is declared, so nothing is
+//!   unknown).
 
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
@@ -32,6 +36,7 @@ use prometheus_client::registry::Registry;
 use zerofault_protocol::{Filesystem, Interface, Report};
 
 use crate::delivery::Delivery;
+use crate::inventory::{Inventory, UnknownLabel};
 use crate::links::{InterfaceView, LinkState, LinkView, LinksSnapshot, VantageView};
 use crate::state::{HostEntry, IngestCounters, RejectReason};
 
@@ -44,9 +49,30 @@ pub const UNLABELLED: &str = "unlabelled";
 type Labels<'a> = Vec<(&'static str, &'a str)>;
 
 /// Renders the exposition (Prometheus text format 0.0.4) of `snapshot` and `counters` as of
-/// `now_unix_ms` (collector clock). Pure: the same inputs give the same bytes.
+/// `now_unix_ms` (collector clock), for a collector without an inventory. Pure: the same
+/// inputs give the same bytes.
 pub fn render(
     snapshot: &[HostEntry],
+    counters: &IngestCounters,
+    links: &LinksSnapshot,
+    now_unix_ms: i64,
+    down_after_intervals: u32,
+) -> String {
+    render_with_inventory(
+        snapshot,
+        None,
+        counters,
+        links,
+        now_unix_ms,
+        down_after_intervals,
+    )
+}
+
+/// [`render`] for a collector with `inventory` (if any): label values it does not declare
+/// are flagged.
+pub fn render_with_inventory(
+    snapshot: &[HostEntry],
+    inventory: Option<&Inventory>,
     counters: &IngestCounters,
     links: &LinksSnapshot,
     now_unix_ms: i64,
@@ -55,6 +81,7 @@ pub fn render(
     let mut registry = Registry::default();
     registry.register_collector(Box::new(Frozen {
         hosts: snapshot.to_vec(),
+        inventory: inventory.cloned(),
         counters: CounterValues::read(counters),
         links: links.clone(),
         now_unix_ms,
@@ -85,6 +112,7 @@ impl Collector for LiveCollector {
         encode_all(
             &mut encoder,
             &snapshot,
+            self.hosts.inventory(),
             &CounterValues::read(&self.counters),
             &self.links.snapshot(),
             now_unix_ms(),
@@ -99,6 +127,7 @@ use zerofault_common::now_unix_ms;
 #[derive(Debug)]
 struct Frozen {
     hosts: Vec<HostEntry>,
+    inventory: Option<Inventory>,
     counters: CounterValues,
     links: LinksSnapshot,
     now_unix_ms: i64,
@@ -110,6 +139,7 @@ impl Collector for Frozen {
         encode_all(
             &mut encoder,
             &self.hosts,
+            self.inventory.as_ref(),
             &self.counters,
             &self.links,
             self.now_unix_ms,
@@ -156,12 +186,23 @@ struct HostView<'a> {
     filesystems: Vec<&'a Filesystem>,
     /// Deduplicated by name, report order.
     interfaces: Vec<&'a Interface>,
+    /// Label values of the newest report the inventory does not declare.
+    unknown_labels: Vec<UnknownLabel>,
 }
 
 impl<'a> HostView<'a> {
-    fn new(entry: &'a HostEntry, now_unix_ms: i64, down_after_intervals: u32) -> Self {
+    fn new(
+        entry: &'a HostEntry,
+        inventory: Option<&Inventory>,
+        now_unix_ms: i64,
+        down_after_intervals: u32,
+    ) -> Self {
         let report = &entry.report;
         let labels = report.labels.as_ref();
+        let unknown_labels = match (inventory, labels) {
+            (Some(inventory), Some(labels)) => inventory.unknown_labels(labels),
+            _ => Vec::new(),
+        };
         let org = |f: fn(&'a zerofault_protocol::Labels) -> &'a str| {
             labels
                 .map(f)
@@ -192,6 +233,7 @@ impl<'a> HostView<'a> {
             site: org(|l| l.site.as_str()),
             filesystems,
             interfaces,
+            unknown_labels,
         }
     }
 
@@ -380,6 +422,7 @@ fn if_gauge(
 fn encode_all(
     enc: &mut DescriptorEncoder<'_>,
     snapshot: &[HostEntry],
+    inventory: Option<&Inventory>,
     counters: &CounterValues,
     links: &LinksSnapshot,
     now_unix_ms: i64,
@@ -391,12 +434,13 @@ fn encode_all(
     entries.dedup_by(|a, b| a.report.agent_id == b.report.agent_id);
     let hosts: Vec<HostView<'_>> = entries
         .into_iter()
-        .map(|e| HostView::new(e, now_unix_ms, down_after_intervals))
+        .map(|e| HostView::new(e, inventory, now_unix_ms, down_after_intervals))
         .collect();
 
-    encode_self(enc, counters, hosts.len())?;
+    encode_self(enc, counters, hosts.len(), inventory.is_some())?;
     encode_hosts(enc, &hosts)?;
     encode_agents(enc, &hosts)?;
+    encode_unknown_labels(enc, &hosts)?;
     encode_interfaces(enc, &hosts, &links.interfaces)?;
     encode_aggregates(
         enc,
@@ -661,6 +705,7 @@ fn encode_self(
     enc: &mut DescriptorEncoder<'_>,
     counters: &CounterValues,
     known_hosts: usize,
+    inventory_loaded: bool,
 ) -> fmt::Result {
     counter(
         enc,
@@ -700,6 +745,34 @@ fn encode_self(
         "zerofault_collector_runs_total",
         "Collector runs recorded in the store, this one included (GET /api/v1/collector/runs lists them).",
         [(Labels::new(), counters.runs_total)],
+    )?;
+    gauge(
+        enc,
+        "zerofault_inventory_loaded",
+        "1 if the collector runs with an inventory (configuration key inventory), else 0; without one no label value is flagged as unknown.",
+        [(Labels::new(), i64::from(inventory_loaded))],
+    )
+}
+
+/// The agents' current label values that the inventory does not declare: one series each,
+/// by agent id, then department, business system, data center, site.
+fn encode_unknown_labels(enc: &mut DescriptorEncoder<'_>, hosts: &[HostView<'_>]) -> fmt::Result {
+    gauge(
+        enc,
+        "zerofault_agent_unknown_label",
+        "1 for each label value of the agent's newest report that the inventory does not declare (label: department, business_system, data_center or site).",
+        hosts.iter().flat_map(|h| {
+            h.unknown_labels.iter().map(move |u| {
+                (
+                    vec![
+                        ("agent", h.report.agent_id.as_str()),
+                        ("label", u.label),
+                        ("value", u.value.as_str()),
+                    ],
+                    1i64,
+                )
+            })
+        }),
     )
 }
 

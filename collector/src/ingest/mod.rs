@@ -346,3 +346,119 @@ async fn read_body(
 }
 
 pub use zerofault_common::now_unix_ms;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::Request;
+    use tower::ServiceExt;
+    use zerofault_protocol::Labels;
+
+    use crate::config::Links;
+    use crate::inventory::Inventory;
+    use crate::store::SqliteStore;
+
+    const INVENTORY: &str = "\
+departments:
+  - {code: fgw, name_zh: 发改委, name_en: Development and Reform}
+sites:
+  - {code: city-gz, name_zh: 城区, name_en: City, level: city, domain: administrative}
+";
+
+    /// An agent whose department the inventory does not declare, with a declared site and
+    /// no business system or data center.
+    fn report() -> Report {
+        Report {
+            protocol_version: PROTOCOL_VERSION,
+            agent_id: "web-01".into(),
+            hostname: "web-01.example".into(),
+            boot_id: "6f1c1f0e-6a8e-4c57-9d1e-0c4a3a0c2b11".into(),
+            boot_time_unix_seconds: 1_700_000_000,
+            sequence: 1,
+            timestamp_unix_ms: 1_700_000_115_000,
+            interval_ms: 15_000,
+            labels: Some(Labels {
+                department: "fgw-typo".into(),
+                site: "city-gz".into(),
+                ..Default::default()
+            }),
+            agent_version: "0.1.0".into(),
+            ..Default::default()
+        }
+    }
+
+    async fn body(resp: Response) -> String {
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        String::from_utf8(bytes.to_vec()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_report_with_an_unknown_label_is_stored_and_flagged() {
+        let dir = tempfile::tempdir().unwrap();
+        let inventory = Inventory::parse(INVENTORY, &dir.path().join("inventory.yaml")).unwrap();
+        inventory.validate().unwrap();
+        let store = Arc::new(SqliteStore::open(&dir.path().join("z.db")).await.unwrap());
+        let hosts = Arc::new(HostTable::default().with_inventory(Arc::new(inventory)));
+        let counters = Arc::new(IngestCounters::default());
+        let links = Arc::new(LinkHub::new(Links::default()));
+        let ingest = router(IngestState {
+            store: store.clone(),
+            hosts: hosts.clone(),
+            counters: counters.clone(),
+            links: links.clone(),
+            limits: IngestLimits {
+                max_body_bytes: 4096,
+                max_decompressed_bytes: 64 * 1024,
+            },
+        });
+        let expose = crate::expose::router(crate::expose::HttpState {
+            hosts: hosts.clone(),
+            counters,
+            links,
+            store: store.clone(),
+            down_after_intervals: 3,
+        });
+
+        let mut req = Request::post(INGEST_PATH)
+            .header(header::CONTENT_TYPE, CONTENT_TYPE)
+            .header(VERSION_HEADER, PROTOCOL_VERSION.to_string())
+            .body(Body::from(zerofault_protocol::encode_report(&report())))
+            .unwrap();
+        req.extensions_mut().insert(ClientIdentity {
+            common_name: Some("web-01".into()),
+            peer_addr: "192.0.2.7:40000".parse().unwrap(),
+        });
+        let resp = ingest.oneshot(req).await.unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        assert_eq!(body(resp).await, r#"{"status":"stored"}"#);
+        // Stored and held as the host's newest report, unknown label and all.
+        assert_eq!(store.count_reports().await.unwrap(), 1);
+        assert_eq!(hosts.snapshot()[0].report, report());
+
+        let resp = expose
+            .oneshot(Request::get("/metrics").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        let text = body(resp).await;
+        let unknown: Vec<&str> = text
+            .lines()
+            .filter(|l| l.starts_with("zerofault_agent_unknown_label{"))
+            .collect();
+        assert_eq!(
+            unknown,
+            [
+                r#"zerofault_agent_unknown_label{agent="web-01",label="department",value="fgw-typo"} 1"#
+            ]
+        );
+        assert!(
+            text.lines().any(|l| l == "zerofault_inventory_loaded 1"),
+            "{text}"
+        );
+        // Counted under the value it sent, like any other department.
+        assert!(
+            text.contains(r#"zerofault_department_hosts{department="fgw-typo",state="up"} 1"#),
+            "{text}"
+        );
+    }
+}
