@@ -23,12 +23,13 @@
 //!    it stopped is not known (a host that rebooted during a collector outage without
 //!    backfill is not charged with the whole outage).
 //! 4. `up` if **up evidence** covers at least half of it. A report at (corrected) time `t`
-//!    with interval `I` covers `[t - I, t]`, live or backfilled alike; and the host is up
+//!    with interval `I` covers `[max(t - I, boot time), t]`, live or backfilled alike; and the host is up
 //!    from the start of the first report of a boot to the last report of the same boot (the
 //!    same boot id seen before and after: it did not stop in between). Evidence within a
 //!    boot is thus continuous whatever the timestamps between its first and last report say,
 //!    so a clock step cannot open a gap.
-//! 5. Otherwise (less than half of the slot has evidence):
+//! 5. Otherwise (less than half of the slot has evidence; "touches" below means overlaps
+//!    by at least [`TOUCH_MS`], beyond placement noise):
 //!    * before the host's first evidence (its first report, when none precedes the period),
 //!      and in the last `2 * interval` before now (the next report may be in flight): `up`
 //!      if any up evidence touches the slot, else `unknown`;
@@ -43,9 +44,10 @@
 //!
 //! 1. `unknown` after now; 2. `maintenance` (at least half); 3. `down` if link-level down
 //!    periods (every reporting vantage point down, after the link engine's hysteresis) cover
-//!    at least half the slot; 4. `degraded` if a down period covers less than half of it, or
-//!    a probe window whose state was not up overlaps it; 5. `up` if a probe window of any
-//!    vantage point overlaps it; 6. `unknown` otherwise.
+//!    at least half the slot; 4. `degraded` if a down period (less than half) or a probe
+//!    window whose state was not up touches it, i.e. overlaps it by at least [`TOUCH_MS`]
+//!    (shorter overlaps are placement noise); 5. `up` if a probe window of any vantage point
+//!    touches it; 6. `unknown` otherwise.
 
 use super::input::{HostInput, Interval, LinkInput};
 #[cfg(test)]
@@ -149,7 +151,19 @@ impl Grid {
     pub fn half(&self, ms: u32) -> bool {
         i64::from(ms) * 2 >= self.slot
     }
+
+    /// Enough of the slot to count as touching it: [`TOUCH_MS`] (or half a slot, when
+    /// slots are that short).
+    pub fn touches(&self, ms: u32) -> bool {
+        i64::from(ms) >= TOUCH_MS.min(self.slot / 2).max(1)
+    }
 }
+
+/// An interval touches a slot (for the "less than half" rules) only when it overlaps it by
+/// at least this much. Times are placed to about a second (uptime has 1 s resolution, plus
+/// the delivery delay of the fastest report), so an overlap of a few hundred milliseconds
+/// at a slot edge is placement noise, not evidence.
+pub const TOUCH_MS: i64 = 2_000;
 
 /// Sorts and merges intervals in place, dropping empty ones.
 pub(crate) fn merge(iv: &mut Vec<(i64, i64)>) {
@@ -248,7 +262,8 @@ pub(crate) struct Scratch {
     up: Vec<u32>,
     down: Vec<u32>,
     maint: Vec<u32>,
-    flag: Vec<bool>,
+    /// Overlap of not-up probe windows (links).
+    degraded: Vec<u32>,
     codes: Vec<u8>,
     iv: Vec<(i64, i64)>,
 }
@@ -256,12 +271,15 @@ pub(crate) struct Scratch {
 impl Scratch {
     fn reset(&mut self, n: u32) {
         let n = n as usize;
-        for v in [&mut self.up, &mut self.down, &mut self.maint] {
+        for v in [
+            &mut self.up,
+            &mut self.down,
+            &mut self.maint,
+            &mut self.degraded,
+        ] {
             v.clear();
             v.resize(n, 0);
         }
-        self.flag.clear();
-        self.flag.resize(n, false);
         self.codes.clear();
         self.codes.resize(n, code::UNKNOWN);
     }
@@ -305,7 +323,10 @@ pub(crate) fn host_provisional(
             continue;
         };
         let t = r.agent_ms.saturating_add(r.clock_offset_ms);
-        let from = t - r.interval_ms.max(0);
+        // A report covers its interval, but not before its boot: the first report after a
+        // reboot must not cover the reboot gap.
+        let booted = boot.boot_time_ms.saturating_add(r.clock_offset_ms);
+        let from = (t - r.interval_ms.max(0)).max(booted.min(t));
         if let Some((a, b)) = grid.touched(from, t.max(from + 1)) {
             heard[a as usize..b as usize]
                 .iter_mut()
@@ -362,10 +383,14 @@ pub(crate) fn host_provisional(
         } else if grid.half(up) {
             code::UP
         } else if start < first_evidence || grid.slot_end(i) > grace_from {
-            if up > 0 { code::UP } else { code::UNKNOWN }
-        } else if down > 0 {
+            if grid.touches(up) {
+                code::UP
+            } else {
+                code::UNKNOWN
+            }
+        } else if grid.touches(down) {
             code::GAP
-        } else if up > 0 {
+        } else if grid.touches(up) {
             code::SILENT_SOME_UP
         } else {
             code::SILENT
@@ -420,19 +445,21 @@ pub(crate) fn link_timeline(grid: &Grid, link: &LinkInput, scratch: &mut Scratch
         .iv
         .extend(link.down.iter().map(|i| (i.start_ms, i.end_ms)));
     grid.add_intervals(&mut scratch.iv, &mut scratch.down);
-    // `up` holds the probe coverage; only "any" matters, so no merging is needed.
-    for w in &link.windows {
-        if let Some((a, b)) = grid.touched(w.start_ms, w.end_ms) {
-            scratch.up[a as usize..b as usize]
-                .iter_mut()
-                .for_each(|x| *x = 1);
-            if w.degraded {
-                scratch.flag[a as usize..b as usize]
-                    .iter_mut()
-                    .for_each(|x| *x = true);
-            }
-        }
-    }
+    // Probe coverage of all vantage points, and of their not-up windows (merged, so that
+    // vantage points probing the same time do not count twice).
+    scratch.iv.clear();
+    scratch
+        .iv
+        .extend(link.windows.iter().map(|w| (w.start_ms, w.end_ms)));
+    grid.add_intervals(&mut scratch.iv, &mut scratch.up);
+    scratch.iv.clear();
+    scratch.iv.extend(
+        link.windows
+            .iter()
+            .filter(|w| w.degraded)
+            .map(|w| (w.start_ms, w.end_ms)),
+    );
+    grid.add_intervals(&mut scratch.iv, &mut scratch.degraded);
     for i in 0..grid.n {
         let s = i as usize;
         let down = scratch.down[s];
@@ -442,9 +469,9 @@ pub(crate) fn link_timeline(grid: &Grid, link: &LinkInput, scratch: &mut Scratch
             code::MAINTENANCE
         } else if grid.half(down) {
             code::DOWN
-        } else if down > 0 || scratch.flag[s] {
+        } else if grid.touches(down) || grid.touches(scratch.degraded[s]) {
             code::DEGRADED
-        } else if scratch.up[s] > 0 {
+        } else if grid.touches(scratch.up[s]) {
             code::UP
         } else {
             code::UNKNOWN

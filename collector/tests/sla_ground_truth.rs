@@ -1,0 +1,1357 @@
+//! Ground truth for the monthly SLA report.
+//!
+//! A month (February 2026, Asia/Shanghai, 1-minute slots, 10-minute fault minimum) is
+//! generated from a written **schedule**: 9 hosts in 3 departments and 2 data centers, 5
+//! backbone links over a province -> city -> county -> township topology in two domains,
+//! host reboots (one under the fault minimum), link outages (one under the fault minimum),
+//! a parent-link outage with a host and a link behind it, maintenance windows (one-off,
+//! weekly, monthly), 2 hours of collector downtime with backfill for some agents and none
+//! for others (one of which reboots meanwhile), an agent clock 1 hour ahead, a clock
+//! stepped back 10 minutes, a host that dies, and an unknown label.
+//!
+//! The reports are stored with their receive times, the collector's runs recorded, and the
+//! real `zerofault-collector report` binary exports the month in every format. The test
+//! computes every figure **independently from the schedule** (slot by slot, at the slot's
+//! middle, with the rules of docs/sla.md) and requires the exports to equal it to the
+//! minute: JSON, CSV, XLSX (read by openpyxl) and HTML. Then the month is closed, a late
+//! report arrives, and the next export shows the frozen figures plus a late correction; the
+//! signed manifest verifies.
+//!
+//! Golden copies of the JSON (generation time blanked) and CSV tables are kept under
+//! tests/golden/sla/ and rewritten only with `ZEROFAULT_UPDATE_GOLDEN=1`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+
+use zerofault_collector::sla::model::MonthReport;
+use zerofault_collector::store::{SqliteStore, Store, StoredReport};
+use zerofault_protocol::{
+    Cpu, Filesystem, Labels, LinkResult, LossRun, Memory, Report, SystemInfo,
+};
+
+const MIN: i64 = 60_000;
+const DAY: i64 = 1_440 * MIN;
+/// 2026-02-01 00:00 in Asia/Shanghai (UTC+8).
+const START: i64 = 1_769_875_200_000;
+const END: i64 = START + 28 * DAY;
+const INTERVAL: i64 = 5 * MIN;
+const PROBE: i64 = 10_000;
+const PROBES: i64 = INTERVAL / PROBE;
+/// Reports are generated from this long before the month to this long after it.
+const BEFORE: i64 = 2 * DAY;
+const AFTER: i64 = DAY;
+const DELAY: i64 = 50;
+const FAULT_MIN_SLOTS: usize = 10;
+
+/// February `day`, `h:m` local time.
+const fn at(day: i64, h: i64, m: i64) -> i64 {
+    START + ((day - 1) * 1_440 + h * 60 + m) * MIN
+}
+
+/// Collector outage.
+const CO: (i64, i64) = (at(20, 10, 0), at(20, 12, 0));
+
+#[derive(Debug, Clone)]
+struct HostPlan {
+    id: &'static str,
+    department: &'static str,
+    business_system: &'static str,
+    data_center: &'static str,
+    site: &'static str,
+    /// Agent clock minus true time.
+    skew: i64,
+    /// From this true time on, the agent clock is stepped by this much.
+    step: Option<(i64, i64)>,
+    /// (last report made in the old boot, boot time of the new boot).
+    reboots: Vec<(i64, i64)>,
+    /// Last report made; silent afterwards.
+    dies: Option<i64>,
+    /// Reports made during the collector outage are delivered after it.
+    backfill: bool,
+    /// Reports made strictly inside this span are delivered at its end (held in the spool).
+    held: Option<(i64, i64)>,
+    /// Links probed.
+    probes: &'static [&'static str],
+}
+
+fn hosts() -> Vec<HostPlan> {
+    let h = |id, department, business_system, data_center, site| HostPlan {
+        id,
+        department,
+        business_system,
+        data_center,
+        site,
+        skew: 0,
+        step: None,
+        reboots: vec![],
+        dies: None,
+        backfill: true,
+        held: None,
+        probes: &[],
+    };
+    vec![
+        HostPlan {
+            probes: &["pc-adm"],
+            ..h("h1", "D1", "BS1", "DC1", "PROV")
+        },
+        HostPlan {
+            probes: &["cc-adm", "ct-adm"],
+            ..h("h2", "D1", "BS1", "DC1", "CITY")
+        },
+        HostPlan {
+            // Stepped back 10 minutes; rebooted inside its maintenance window.
+            step: Some((at(18, 0, 0), -10 * MIN)),
+            reboots: vec![(at(12, 1, 0), at(12, 2, 30))],
+            ..h("h3", "D2", "BS2", "DC1", "CITYP")
+        },
+        HostPlan {
+            // Its clock is an hour ahead all month; a second vantage point of pc-adm.
+            skew: 3_600_000,
+            probes: &["pc-adm"],
+            ..h("h4", "D2", "BS2", "DC2", "PROV")
+        },
+        HostPlan {
+            // Behind cc-adm: its reports during that outage arrive when it ends.
+            held: Some((at(10, 9, 0), at(10, 9, 45))),
+            backfill: false,
+            ..h("h5", "D3", "", "DC2", "CNTY")
+        },
+        HostPlan {
+            // Behind cc-adm (and ct-adm): rebooted during the cc-adm outage.
+            reboots: vec![(at(10, 9, 0), at(10, 9, 40))],
+            backfill: false,
+            ..h("h6", "D3", "", "DC2", "TOWN")
+        },
+        HostPlan {
+            reboots: vec![(at(5, 9, 55), at(5, 10, 10))],
+            backfill: false,
+            ..h("h7", "D1", "BS1", "DC2", "CITY")
+        },
+        HostPlan {
+            // A 2-minute reboot (under the fault minimum), then dies for good; and a
+            // business system the inventory does not know.
+            reboots: vec![(at(6, 14, 0), at(6, 14, 2))],
+            dies: Some(at(26, 12, 0)),
+            backfill: false,
+            ..h("h8", "D3", "BS9", "DC1", "CITY")
+        },
+        HostPlan {
+            // No backfill, and rebooted during the collector outage: its last report of the
+            // old boot before the outage is 09:55, the new boot at 11:00.
+            reboots: vec![(at(20, 10, 30), at(20, 11, 0))],
+            backfill: false,
+            probes: &["pc-pub", "cc-pub"],
+            ..h("h9", "D2", "BS2", "DC1", "PROVP")
+        },
+    ]
+}
+
+#[derive(Debug, Clone)]
+struct LinkPlan {
+    id: &'static str,
+    from: &'static str,
+    to: &'static str,
+    level: &'static str,
+    domain: &'static str,
+    /// Its own outages (every vantage point loses every probe).
+    outages: Vec<(i64, i64)>,
+}
+
+fn links() -> Vec<LinkPlan> {
+    vec![
+        LinkPlan {
+            id: "pc-adm",
+            from: "PROV",
+            to: "CITY",
+            level: "province-city",
+            domain: "administrative",
+            // Inside its weekly maintenance (Sundays 02:00-03:00).
+            outages: vec![(at(15, 2, 10), at(15, 2, 40))],
+        },
+        LinkPlan {
+            id: "cc-adm",
+            from: "CITY",
+            to: "CNTY",
+            level: "city-county",
+            domain: "administrative",
+            outages: vec![(at(10, 9, 0), at(10, 9, 45))],
+        },
+        LinkPlan {
+            id: "ct-adm",
+            from: "CNTY",
+            to: "TOWN",
+            level: "county-township",
+            domain: "administrative",
+            // 3 minutes: down time, not a fault.
+            outages: vec![(at(7, 8, 0), at(7, 8, 3))],
+        },
+        LinkPlan {
+            id: "pc-pub",
+            from: "PROVP",
+            to: "CITYP",
+            level: "province-city",
+            domain: "public",
+            outages: vec![(at(8, 12, 0), at(8, 12, 20))],
+        },
+        LinkPlan {
+            id: "cc-pub",
+            from: "CITYP",
+            to: "CNTYP",
+            level: "city-county",
+            domain: "public",
+            outages: vec![],
+        },
+    ]
+}
+
+/// The RTT of a probe sent at `t` on `link`: 150 ms on cc-pub for an hour (degraded), 5 ms
+/// otherwise.
+fn rtt_ms(link: &str, t: i64) -> f64 {
+    if link == "cc-pub" && (at(3, 10, 0)..at(3, 11, 0)).contains(&t) {
+        150.0
+    } else {
+        5.0
+    }
+}
+
+/// Whether a probe of `link` sent at `t` from a host at `site` is lost: the link's own
+/// outage, or an outage of a link on the way (ct-adm is reached through cc-adm from CITY).
+fn lost(links: &[LinkPlan], link: &str, site: &str, t: i64) -> bool {
+    let out = |id: &str| {
+        links
+            .iter()
+            .find(|l| l.id == id)
+            .is_some_and(|l| l.outages.iter().any(|&(a, b)| (a..b).contains(&t)))
+    };
+    out(link) || (link == "ct-adm" && site == "CITY" && out("cc-adm"))
+}
+
+/// A maintenance window, true time.
+fn maintenance(kind: &str, id: &str) -> Vec<(i64, i64)> {
+    let mut m = Vec::new();
+    match (kind, id) {
+        ("host", "h3") => m.push((at(12, 1, 0), at(12, 3, 0))),
+        ("department", "D2") => m.push((at(1, 3, 0), at(1, 3, 30))),
+        ("link", "pc-adm") => {
+            // Sundays in February 2026: 1, 8, 15, 22.
+            for d in [1, 8, 15, 22] {
+                m.push((at(d, 2, 0), at(d, 3, 0)));
+            }
+        }
+        _ => {}
+    }
+    m
+}
+
+fn host_maintenance(h: &HostPlan) -> Vec<(i64, i64)> {
+    let mut m = maintenance("host", h.id);
+    m.extend(maintenance("department", h.department));
+    m
+}
+
+const INVENTORY: &str = r#"
+time_zone: Asia/Shanghai
+slot: 60s
+fault_min: 10m
+targets:
+  host: 0.999
+  link: {province-city: 0.9999, city-county: 0.9995, county-township: 0.999}
+departments:
+  - {code: D1, name_zh: 大数据局, name_en: Big Data Bureau}
+  - {code: D2, name_zh: 公安局, name_en: Public Security Bureau}
+  - {code: D3, name_zh: 卫健委, name_en: Health Commission, target: 0.99}
+business_systems:
+  - {code: BS1, department: D1, name_zh: 政务服务网, name_en: Service Portal}
+  - {code: BS2, department: D2, name_zh: 警务云, name_en: Police Cloud}
+data_centers:
+  - {code: DC1, name_zh: 政务云一中心, name_en: Gov Cloud DC 1, status: in-use}
+  - {code: DC2, name_zh: 灾备中心, name_en: DR Center, status: in-use}
+sites:
+  - {code: PROV, name_zh: 省节点, level: province, domain: administrative, name_en: Province}
+  - {code: CITY, name_zh: 市节点, level: city, domain: administrative, parent: PROV, name_en: City}
+  - {code: CNTY, name_zh: 县节点, level: county, domain: administrative, parent: CITY, name_en: County}
+  - {code: TOWN, name_zh: 镇节点, level: township, domain: administrative, parent: CNTY, name_en: Town}
+  - {code: PROVP, name_zh: 省公网节点, level: province, domain: public, name_en: Province (public)}
+  - {code: CITYP, name_zh: 市公网节点, level: city, domain: public, parent: PROVP, name_en: City (public)}
+  - {code: CNTYP, name_zh: 县公网节点, level: county, domain: public, parent: CITYP, name_en: County (public)}
+links:
+  - {id: pc-adm, from: PROV, to: CITY, level: province-city, domain: administrative, name_en: Province-City adm, name_zh: 省-市政务外网}
+  - {id: cc-adm, from: CITY, to: CNTY, level: city-county, domain: administrative, name_en: City-County adm}
+  - {id: ct-adm, from: CNTY, to: TOWN, level: county-township, domain: administrative}
+  - {id: pc-pub, from: PROVP, to: CITYP, level: province-city, domain: public}
+  - {id: cc-pub, from: CITYP, to: CNTYP, level: city-county, domain: public}
+maintenance:
+  - scope: {host: h3}
+    once: {start: "2026-02-12 01:00", duration: 2h}
+  - scope: {department: D2}
+    monthly: {day: 1, at: "03:00", duration: 30m}
+  - scope: {link: pc-adm}
+    weekly: {weekday: sun, at: "02:00", duration: 1h}
+"#;
+
+// ---------------------------------------------------------------------------------------
+// Generation: the reports each host made, and which of them reached the store when.
+
+/// One report made by a host, true time.
+#[derive(Debug, Clone)]
+struct Made {
+    t: i64,
+    boot: usize,
+    boot_time: i64,
+    sequence: u64,
+    /// Receive time; `None`: never delivered.
+    received: Option<i64>,
+}
+
+fn made(h: &HostPlan) -> Vec<Made> {
+    let mut out = Vec::new();
+    let mut boot = 0;
+    let mut boot_time = START - 10 * DAY;
+    let mut seq = 1_000;
+    let mut held_k = 0;
+    let mut co_k = 0;
+    let mut t = START - BEFORE;
+    while t <= END + AFTER {
+        // Reboots in order: the first grid time after the old boot's last report finds the
+        // host rebooted; it reports again on the first grid time after its boot.
+        if let Some(&(_, new_boot)) = h.reboots.get(boot).filter(|(last, _)| t > *last) {
+            t = (new_boot + INTERVAL - 1).div_euclid(INTERVAL) * INTERVAL;
+            if t == new_boot {
+                t += INTERVAL;
+            }
+            boot += 1;
+            boot_time = new_boot;
+            continue;
+        }
+        if h.dies.is_some_and(|d| t > d) {
+            break;
+        }
+        let received = if (CO.0..CO.1).contains(&t) {
+            co_k += 1;
+            h.backfill.then_some(CO.1 + co_k * 1_000)
+        } else if let Some((a, b)) = h.held.filter(|(a, b)| t > *a && t < *b) {
+            held_k += 1;
+            let _ = a;
+            Some(b + held_k * 1_000)
+        } else {
+            Some(t + DELAY)
+        };
+        out.push(Made {
+            t,
+            boot,
+            boot_time,
+            sequence: seq,
+            received,
+        });
+        seq += 1;
+        t += INTERVAL;
+    }
+    out
+}
+
+fn agent_clock(h: &HostPlan, t: i64) -> i64 {
+    let step = h.step.filter(|(from, _)| t >= *from).map_or(0, |(_, d)| d);
+    t + h.skew + step
+}
+
+fn window(h: &HostPlan, links: &[LinkPlan], link: &LinkPlan, t: i64, boot_time: i64) -> LinkResult {
+    let start = (t - INTERVAL).max(boot_time);
+    let sends: Vec<i64> = (0..PROBES)
+        .map(|k| t - INTERVAL + k * PROBE)
+        .filter(|s| *s >= start)
+        .collect();
+    let outcome: Vec<Option<f64>> = sends
+        .iter()
+        .map(|&s| (!lost(links, link.id, h.site, s)).then(|| rtt_ms(link.id, s)))
+        .collect();
+    let rtts: Vec<f64> = outcome.iter().flatten().copied().collect();
+    let mut runs = Vec::new();
+    let mut k = 0;
+    while k < sends.len() {
+        if outcome[k].is_none() {
+            let first = k;
+            while k + 1 < sends.len() && outcome[k + 1].is_none() {
+                k += 1;
+            }
+            runs.push(LossRun {
+                first_lost_unix_ms: agent_clock(h, sends[first]),
+                last_lost_unix_ms: agent_clock(h, sends[k]),
+                count: (k - first + 1) as u32,
+                open_start: first == 0,
+                open_end: k == sends.len() - 1,
+            });
+        }
+        k += 1;
+    }
+    let sent = sends.len() as u32;
+    let received = rtts.len() as u32;
+    let s = |ms: f64| ms / 1000.0;
+    let avg = if rtts.is_empty() {
+        0.0
+    } else {
+        rtts.iter().sum::<f64>() / rtts.len() as f64
+    };
+    let jitter = if rtts.len() < 2 {
+        0.0
+    } else {
+        rtts.windows(2).map(|w| (w[1] - w[0]).abs()).sum::<f64>() / (rtts.len() - 1) as f64
+    };
+    let max = rtts.iter().copied().fold(0.0, f64::max);
+    let min = rtts.iter().copied().fold(f64::INFINITY, f64::min);
+    LinkResult {
+        link_id: link.id.into(),
+        kind: "icmp".into(),
+        target: "198.18.0.1".into(),
+        level: link.level.into(),
+        domain: link.domain.into(),
+        window_start_unix_ms: agent_clock(h, start),
+        window_end_unix_ms: agent_clock(h, t),
+        probe_interval_ms: PROBE as u32,
+        sent,
+        received,
+        loss_ratio: if sent == 0 {
+            0.0
+        } else {
+            1.0 - f64::from(received) / f64::from(sent)
+        },
+        rtt_min_seconds: if rtts.is_empty() { 0.0 } else { s(min) },
+        rtt_avg_seconds: s(avg),
+        rtt_max_seconds: s(max),
+        rtt_p50_seconds: s(avg),
+        rtt_p95_seconds: s(max),
+        jitter_seconds: s(jitter),
+        loss_runs: runs,
+        first_probe_unix_ms: sends.first().map_or(0, |&x| agent_clock(h, x)),
+        last_probe_unix_ms: sends.last().map_or(0, |&x| agent_clock(h, x)),
+        ..Default::default()
+    }
+}
+
+fn report(h: &HostPlan, links: &[LinkPlan], m: &Made) -> Report {
+    let used = 40_000_000_000 + (m.t - START) / MIN * 1_000; // grows 1 kB a minute
+    Report {
+        protocol_version: 1,
+        agent_id: h.id.into(),
+        hostname: format!("{}.example", h.id),
+        boot_id: format!("{}-boot-{}", h.id, m.boot),
+        boot_time_unix_seconds: agent_clock(h, m.boot_time) / 1000,
+        sequence: m.sequence,
+        timestamp_unix_ms: agent_clock(h, m.t),
+        interval_ms: INTERVAL as u32,
+        labels: Some(Labels {
+            department: h.department.into(),
+            business_system: h.business_system.into(),
+            datacenter: h.data_center.into(),
+            site: h.site.into(),
+        }),
+        system: Some(SystemInfo {
+            os_name: "Debian GNU/Linux".into(),
+            os_version: "12".into(),
+            kernel_version: "6.1.0".into(),
+            uptime_seconds: ((m.t - m.boot_time) / 1000) as u64,
+        }),
+        cpu: Some(Cpu {
+            logical_cores: 8,
+            physical_cores: 4,
+            usage_ratio: 0.25,
+            ..Default::default()
+        }),
+        memory: Some(Memory {
+            total_bytes: 16 << 30,
+            used_bytes: 4 << 30,
+            available_bytes: 12 << 30,
+            ..Default::default()
+        }),
+        filesystems: vec![Filesystem {
+            mount_point: "/".into(),
+            device: "/dev/vda1".into(),
+            fs_type: "ext4".into(),
+            size_bytes: 100_000_000_000,
+            used_bytes: used as u64,
+            available_bytes: (100_000_000_000 - used) as u64,
+        }],
+        links: h
+            .probes
+            .iter()
+            .map(|id| {
+                let l = links
+                    .iter()
+                    .find(|l| l.id == *id)
+                    .expect("probed link is planned");
+                window(h, links, l, m.t, m.boot_time)
+            })
+            .collect(),
+        agent_version: "0.1.0".into(),
+        ..Default::default()
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The expected figures, computed from the schedule (not from the reports' bytes).
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum S {
+    Up,
+    Degraded,
+    Down,
+    Maint,
+    Unknown,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct Expected {
+    up: usize,
+    degraded: usize,
+    down: usize,
+    maintenance: usize,
+    unknown: usize,
+    faults: usize,
+    fault_minutes: usize,
+    longest: usize,
+    availability: Option<f64>,
+    coverage: Option<f64>,
+    suppressed_by: Vec<String>,
+}
+
+const SLOTS: usize = (28 * 1_440) as usize;
+
+fn mid(i: usize) -> i64 {
+    START + i as i64 * MIN + MIN / 2
+}
+
+fn in_any(iv: &[(i64, i64)], x: i64) -> bool {
+    iv.iter().any(|&(a, b)| a <= x && x < b)
+}
+
+fn collector_up(x: i64) -> bool {
+    !(CO.0..CO.1).contains(&x)
+}
+
+/// Stored reports of a host: (true time, boot).
+fn stored(h: &HostPlan) -> Vec<(i64, usize)> {
+    made(h)
+        .into_iter()
+        .filter(|m| m.received.is_some())
+        .map(|m| (m.t, m.boot))
+        .collect()
+}
+
+fn host_states(h: &HostPlan, all: &[HostPlan]) -> Vec<S> {
+    let st = stored(h);
+    let maint = host_maintenance(h);
+    // Reboot gaps: last stored report of a boot to the next boot's boot time.
+    let mut gaps = Vec::new();
+    for (i, &(_, boot_time)) in h.reboots.iter().enumerate() {
+        let last = st
+            .iter()
+            .filter(|(_, b)| *b == i)
+            .map(|(t, _)| *t)
+            .max()
+            .expect("boot has reports");
+        gaps.push((last, boot_time));
+    }
+    // Up evidence: each stored report covers [t - I, t]; a boot is up from its first
+    // stored report's start to its last stored report.
+    let mut up = Vec::new();
+    let boots: BTreeSet<usize> = st.iter().map(|(_, b)| *b).collect();
+    for b in boots {
+        let ts: Vec<i64> = st
+            .iter()
+            .filter(|(_, x)| *x == b)
+            .map(|(t, _)| *t)
+            .collect();
+        up.push((ts[0] - INTERVAL, *ts.last().unwrap()));
+    }
+    let first = st[0].0 - INTERVAL;
+    let others_cover = |x: i64| {
+        all.iter()
+            .filter(|o| o.id != h.id)
+            .any(|o| stored(o).iter().any(|(t, _)| t - INTERVAL <= x && x < *t))
+    };
+    (0..SLOTS)
+        .map(|i| {
+            let x = mid(i);
+            if in_any(&maint, x) {
+                S::Maint
+            } else if in_any(&gaps, x) {
+                if collector_up(x) { S::Down } else { S::Unknown }
+            } else if in_any(&up, x) {
+                S::Up
+            } else if x < first {
+                S::Unknown
+            } else if collector_up(x) && others_cover(x) {
+                S::Down
+            } else {
+                S::Unknown
+            }
+        })
+        .collect()
+}
+
+fn link_states(l: &LinkPlan, hosts: &[HostPlan], links: &[LinkPlan]) -> Vec<S> {
+    let maint = maintenance("link", l.id);
+    // Stored windows of every vantage point: (start, end, degraded, vantage site).
+    let mut windows = Vec::new();
+    for h in hosts.iter().filter(|h| h.probes.contains(&l.id)) {
+        for m in made(h).iter().filter(|m| m.received.is_some()) {
+            let w = window(h, links, l, m.t, m.boot_time);
+            let loss = w.loss_ratio;
+            let degraded = loss >= 0.02 || (w.received > 0 && w.rtt_avg_seconds >= 0.1);
+            windows.push(((m.t - INTERVAL).max(m.boot_time), m.t, degraded, h.site));
+        }
+    }
+    (0..SLOTS)
+        .map(|i| {
+            let x = mid(i);
+            let here: Vec<_> = windows.iter().filter(|w| w.0 <= x && x < w.1).collect();
+            if in_any(&maint, x) {
+                S::Maint
+            } else if !here.is_empty() && here.iter().all(|w| lost(links, l.id, w.3, x)) {
+                S::Down
+            } else if here.iter().any(|w| w.2) {
+                S::Degraded
+            } else if !here.is_empty() {
+                S::Up
+            } else {
+                S::Unknown
+            }
+        })
+        .collect()
+}
+
+/// Runs of down slots: (first slot, length).
+fn down_runs(s: &[S]) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < s.len() {
+        if s[i] == S::Down {
+            let a = i;
+            while i < s.len() && s[i] == S::Down {
+                i += 1;
+            }
+            out.push((a, i - a));
+        } else {
+            i += 1;
+        }
+    }
+    out
+}
+
+/// Figures of one item; `suppressor` is the down timeline of the links it is behind, whose
+/// down slots make its own down runs suppressed (not faults).
+fn figures(s: &[S], behind: &[(&str, Vec<S>)]) -> Expected {
+    let count = |x: S| s.iter().filter(|v| **v == x).count();
+    let (up, degraded, down, maintenance, unknown) = (
+        count(S::Up),
+        count(S::Degraded),
+        count(S::Down),
+        count(S::Maint),
+        count(S::Unknown),
+    );
+    let mut faults = 0;
+    let mut fault_minutes = 0;
+    let mut longest = 0;
+    let mut suppressed_by = BTreeSet::new();
+    for (a, n) in down_runs(s) {
+        longest = longest.max(n);
+        let by: Vec<&str> = behind
+            .iter()
+            .filter(|(_, t)| (a..a + n).any(|i| t[i] == S::Down))
+            .map(|(id, _)| *id)
+            .collect();
+        if !by.is_empty() {
+            suppressed_by.extend(by.iter().map(|s| s.to_string()));
+            continue;
+        }
+        if n >= FAULT_MIN_SLOTS {
+            faults += 1;
+            fault_minutes += n;
+        }
+    }
+    let avail_den = up + degraded + down;
+    let cov_den = SLOTS - maintenance;
+    Expected {
+        up,
+        degraded,
+        down,
+        maintenance,
+        unknown,
+        faults,
+        fault_minutes,
+        longest,
+        availability: (avail_den > 0).then(|| (up + degraded) as f64 / avail_den as f64),
+        coverage: (cov_den > 0).then(|| avail_den as f64 / cov_den as f64),
+        suppressed_by: suppressed_by.into_iter().collect(),
+    }
+}
+
+/// Sites in the subtree of `site`, `site` included.
+fn subtree(site: &str) -> Vec<&'static str> {
+    let parents = [
+        ("CITY", "PROV"),
+        ("CNTY", "CITY"),
+        ("TOWN", "CNTY"),
+        ("CITYP", "PROVP"),
+        ("CNTYP", "CITYP"),
+    ];
+    let mut out = vec![];
+    let mut todo = vec![site.to_owned()];
+    while let Some(s) = todo.pop() {
+        for (c, p) in parents {
+            if p == s {
+                out.push(c);
+                todo.push(c.to_owned());
+            }
+        }
+    }
+    let all = ["PROV", "CITY", "CNTY", "TOWN", "PROVP", "CITYP", "CNTYP"];
+    out.extend(all.iter().filter(|s| **s == site));
+    out
+}
+
+struct World {
+    hosts: Vec<HostPlan>,
+    links: Vec<LinkPlan>,
+    host_expected: BTreeMap<String, Expected>,
+    link_expected: BTreeMap<String, Expected>,
+}
+
+fn expected_world() -> World {
+    let hosts = hosts();
+    let links = links();
+    let link_tl: BTreeMap<&str, Vec<S>> = links
+        .iter()
+        .map(|l| (l.id, link_states(l, &hosts, &links)))
+        .collect();
+    let is_behind = |site: &str, l: &LinkPlan| subtree(l.to).contains(&site);
+    // A link's down slot is a root cause unless a link it is behind is down then too (the
+    // outermost down link is the cause).
+    let root_tl: BTreeMap<&str, Vec<S>> = links
+        .iter()
+        .map(|l| {
+            let tl = (0..SLOTS)
+                .map(|i| {
+                    let covered = links.iter().any(|m| {
+                        m.id != l.id && is_behind(l.from, m) && link_tl[m.id][i] == S::Down
+                    });
+                    if link_tl[l.id][i] == S::Down && !covered {
+                        S::Down
+                    } else {
+                        S::Up
+                    }
+                })
+                .collect();
+            (l.id, tl)
+        })
+        .collect();
+    // The links something is behind: their far end's subtree holds its site (hosts) or its
+    // near end (links).
+    let behind_of = |site: &str, except: &str| -> Vec<(&str, Vec<S>)> {
+        links
+            .iter()
+            .filter(|l| l.id != except && is_behind(site, l))
+            .map(|l| (l.id, root_tl[l.id].clone()))
+            .collect()
+    };
+    let host_expected = hosts
+        .iter()
+        .map(|h| {
+            (
+                h.id.to_owned(),
+                figures(&host_states(h, &hosts), &behind_of(h.site, "")),
+            )
+        })
+        .collect();
+    let link_expected = links
+        .iter()
+        .map(|l| {
+            (
+                l.id.to_owned(),
+                figures(&link_tl[l.id], &behind_of(l.from, l.id)),
+            )
+        })
+        .collect();
+    World {
+        hosts,
+        links,
+        host_expected,
+        link_expected,
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The run.
+
+fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_zerofault-collector"))
+}
+
+fn run(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(bin())
+        .args(args)
+        .output()
+        .expect("run zerofault-collector");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+async fn store_world(db: &Path, world: &World) -> usize {
+    let store = Arc::new(SqliteStore::open(db).await.unwrap());
+    let mut rows = Vec::new();
+    for h in &world.hosts {
+        for m in made(h) {
+            let Some(received) = m.received else { continue };
+            let r = report(h, &world.links, &m);
+            rows.push(StoredReport {
+                agent_id: r.agent_id.clone(),
+                boot_id: r.boot_id.clone(),
+                sequence: r.sequence,
+                agent_timestamp_ms: r.timestamp_unix_ms,
+                received_ms: received,
+                link_data: !r.links.is_empty(),
+                body: prost::Message::encode_to_vec(&r),
+            });
+        }
+    }
+    let n = rows.len();
+    // Concurrent inserts, so that the store's group commit batches them.
+    for chunk in rows.chunks(4_096) {
+        let mut set = tokio::task::JoinSet::new();
+        for row in chunk.iter().cloned() {
+            let store = store.clone();
+            set.spawn(async move { store.insert(row).await.unwrap() });
+        }
+        while set.join_next().await.is_some() {}
+    }
+    // The collector ran before the month until the outage, and from its end until after
+    // the month (that run crashed: closed at its last heartbeat).
+    let first = store.start_run(START - 3 * DAY).await.unwrap();
+    store.heartbeat_run(first, CO.0 - 5_000).await.unwrap();
+    store.stop_run(first, CO.0).await.unwrap();
+    let second = store.start_run(CO.1).await.unwrap();
+    store.heartbeat_run(second, END + 2 * DAY).await.unwrap();
+    store.close().await;
+    n
+}
+
+fn approx(a: Option<f64>, b: Option<f64>) -> bool {
+    match (a, b) {
+        (Some(a), Some(b)) => (a - b).abs() < 1e-12,
+        (None, None) => true,
+        _ => false,
+    }
+}
+
+fn check_figures(
+    what: &str,
+    got: &zerofault_collector::sla::model::Figures,
+    want: &Expected,
+) -> Vec<String> {
+    let mut bad = Vec::new();
+    let m = &got.minutes;
+    let pairs = [
+        ("up", m.up, want.up),
+        ("degraded", m.degraded, want.degraded),
+        ("down", m.down, want.down),
+        ("maintenance", m.maintenance, want.maintenance),
+        ("unknown", m.unknown, want.unknown),
+        ("fault_minutes", got.fault_minutes, want.fault_minutes),
+        ("longest_outage", got.longest_outage_minutes, want.longest),
+        ("faults", f64::from(got.faults), want.faults),
+    ];
+    for (name, g, w) in pairs {
+        if g != w as f64 {
+            bad.push(format!("{what}: {name} = {g}, expected {w}"));
+        }
+    }
+    if !approx(got.availability, want.availability) {
+        bad.push(format!(
+            "{what}: availability = {:?}, expected {:?}",
+            got.availability, want.availability
+        ));
+    }
+    if !approx(got.coverage, want.coverage) {
+        bad.push(format!(
+            "{what}: coverage = {:?}, expected {:?}",
+            got.coverage, want.coverage
+        ));
+    }
+    bad
+}
+
+fn check_report(r: &MonthReport, world: &World) {
+    let mut bad = Vec::new();
+    assert_eq!((r.start_unix_ms, r.end_unix_ms), (START, END));
+    assert_eq!(r.hosts.len(), world.hosts.len());
+    for h in &r.hosts {
+        let want = &world.host_expected[&h.agent_id];
+        bad.extend(check_figures(&h.agent_id, &h.figures, want));
+        if h.suppressed_by != want.suppressed_by {
+            bad.push(format!(
+                "{}: suppressed_by {:?}, expected {:?}",
+                h.agent_id, h.suppressed_by, want.suppressed_by
+            ));
+        }
+    }
+    assert_eq!(r.links.len(), world.links.len());
+    for l in &r.links {
+        let want = &world.link_expected[&l.link_id];
+        bad.extend(check_figures(&l.link_id, &l.figures, want));
+        if l.suppressed_by != want.suppressed_by {
+            bad.push(format!(
+                "{}: suppressed_by {:?}, expected {:?}",
+                l.link_id, l.suppressed_by, want.suppressed_by
+            ));
+        }
+    }
+    // Groups: the mean of their hosts' availability.
+    for (rows, key) in [
+        (&r.departments, 0),
+        (&r.data_centers, 1),
+        (&r.business_systems, 2),
+    ] {
+        for g in rows.iter() {
+            let members: Vec<&HostPlan> = world
+                .hosts
+                .iter()
+                .filter(|h| [h.department, h.data_center, h.business_system][key] == g.code)
+                .collect();
+            let av: Vec<f64> = members
+                .iter()
+                .filter_map(|h| world.host_expected[h.id].availability)
+                .collect();
+            let want = (!av.is_empty()).then(|| av.iter().sum::<f64>() / av.len() as f64);
+            if g.members as usize != members.len() || !approx(g.figures.availability, want) {
+                bad.push(format!(
+                    "group {}: {} members, availability {:?}; expected {} and {want:?}",
+                    g.code,
+                    g.members,
+                    g.figures.availability,
+                    members.len()
+                ));
+            }
+        }
+    }
+    // Zero-fault backbone: per level and domain.
+    for b in &r.backbone {
+        let ls: Vec<&LinkPlan> = world
+            .links
+            .iter()
+            .filter(|l| l.level == b.level && l.domain == b.domain)
+            .collect();
+        let faults: usize = ls.iter().map(|l| world.link_expected[l.id].faults).sum();
+        if b.links as usize != ls.len()
+            || b.fault_free != (faults == 0)
+            || b.figures.faults as usize != faults
+        {
+            bad.push(format!(
+                "backbone {}/{}: {} links, fault_free {}, {} faults; expected {}, {}, {faults}",
+                b.level,
+                b.domain,
+                b.links,
+                b.fault_free,
+                b.figures.faults,
+                ls.len(),
+                faults == 0
+            ));
+        }
+    }
+    // Incidents: every fault, the parent-link one naming what it suppressed.
+    let cc = r
+        .incidents
+        .iter()
+        .find(|i| i.id == "cc-adm")
+        .expect("incident of cc-adm");
+    assert_eq!(
+        (cc.start_unix_ms, cc.end_unix_ms),
+        (at(10, 9, 0), at(10, 9, 45))
+    );
+    assert_eq!(cc.suppressed_hosts, vec!["h6".to_owned()]);
+    assert_eq!(cc.suppressed_links, vec!["ct-adm".to_owned()]);
+    let faults: usize = world
+        .host_expected
+        .values()
+        .chain(world.link_expected.values())
+        .map(|e| e.faults)
+        .sum();
+    assert_eq!(r.incidents.len(), faults, "{:#?}", r.incidents);
+    assert_eq!(r.unknown_labels.len(), 1);
+    assert_eq!(
+        (
+            r.unknown_labels[0].agent_id.as_str(),
+            r.unknown_labels[0].value.as_str()
+        ),
+        ("h8", "BS9")
+    );
+    assert!(
+        bad.is_empty(),
+        "{} differences:\n{}",
+        bad.len(),
+        bad.join("\n")
+    );
+}
+
+/// The schedule's own facts, so that a wrong schedule cannot make the test vacuous.
+fn check_schedule(world: &World) {
+    let h = |id: &str| &world.host_expected[id];
+    let l = |id: &str| &world.link_expected[id];
+    assert_eq!((h("h7").down, h("h7").faults), (15, 1), "h7 reboot");
+    assert_eq!(
+        (h("h8").faults, h("h8").longest, h("h8").down),
+        (1, 3_600, 3_602),
+        "h8 dies, its 2-minute reboot is no fault"
+    );
+    assert_eq!(
+        (h("h6").down, h("h6").faults),
+        (40, 0),
+        "h6 down behind cc-adm, suppressed"
+    );
+    assert_eq!(h("h3").maintenance, 120 + 30);
+    assert_eq!(
+        (h("h9").unknown, h("h9").down),
+        (115, 5),
+        "h9 rebooted while the collector was down"
+    );
+    assert_eq!(h("h5").down + h("h5").unknown, 0, "h5 backfilled");
+    assert_eq!(
+        (l("ct-adm").down, l("ct-adm").faults, l("ct-adm").degraded),
+        (3 + 45, 0, 2)
+    );
+    assert_eq!((l("cc-adm").down, l("cc-adm").faults), (45, 1));
+    assert_eq!((l("pc-pub").down, l("pc-pub").unknown), (20, 120));
+    assert_eq!(l("cc-pub").degraded, 60);
+    assert_eq!((l("pc-adm").maintenance, l("pc-adm").down), (240, 0));
+}
+
+fn write_config(dir: &Path) -> PathBuf {
+    std::fs::write(dir.join("inventory.yaml"), INVENTORY).unwrap();
+    let config = dir.join("collector.yaml");
+    std::fs::write(
+        &config,
+        "tls: {ca: certs/ca.pem, cert: certs/collector.pem, key: certs/collector.key}\n\
+         storage: {sqlite: {path: zerofault.db}}\n\
+         inventory: inventory.yaml\n",
+    )
+    .unwrap();
+    config
+}
+
+fn csv_rows(path: &Path) -> Vec<BTreeMap<String, String>> {
+    let text = std::fs::read_to_string(path).unwrap();
+    let text = text.trim_start_matches('\u{feff}');
+    let mut r = csv::Reader::from_reader(text.as_bytes());
+    let headers = r.headers().unwrap().clone();
+    r.records()
+        .map(|rec| {
+            headers
+                .iter()
+                .zip(rec.unwrap().iter())
+                .map(|(h, v)| (h.to_owned(), v.to_owned()))
+                .collect()
+        })
+        .collect()
+}
+
+fn find(dir: &Path, suffix: &str) -> PathBuf {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().ends_with(suffix))
+        .unwrap_or_else(|| panic!("no *{suffix} in {}", dir.display()))
+}
+
+fn check_csv(dir: &Path, r: &MonthReport) {
+    let hosts = csv_rows(&find(dir, "-hosts.csv"));
+    assert_eq!(hosts.len(), r.hosts.len());
+    for (row, h) in hosts.iter().zip(&r.hosts) {
+        assert_eq!(row["Agent ID"], h.agent_id);
+        assert_eq!(
+            row["Down (min)"].parse::<f64>().unwrap(),
+            h.figures.minutes.down,
+            "{}",
+            h.agent_id
+        );
+        assert_eq!(
+            row["Unknown (min)"].parse::<f64>().unwrap(),
+            h.figures.minutes.unknown
+        );
+        assert_eq!(row["Faults"].parse::<u32>().unwrap(), h.figures.faults);
+        let av: Option<f64> = row["Availability"].parse().ok();
+        assert!(approx(av, h.figures.availability), "{}: {av:?}", h.agent_id);
+    }
+    let links = csv_rows(&find(dir, "-links.csv"));
+    for (row, l) in links.iter().zip(&r.links) {
+        assert_eq!(row["Link ID"], l.link_id);
+        assert_eq!(
+            row["Degraded (min)"].parse::<f64>().unwrap(),
+            l.figures.minutes.degraded
+        );
+        assert_eq!(
+            row["Down (min)"].parse::<f64>().unwrap(),
+            l.figures.minutes.down
+        );
+    }
+}
+
+fn check_xlsx(dir: &Path, r: &MonthReport) {
+    let xlsx = find(dir, ".xlsx");
+    let script = r#"
+import json, sys, openpyxl
+wb = openpyxl.load_workbook(sys.argv[1])
+out = {}
+for ws in wb.worksheets:
+    rows = list(ws.iter_rows(values_only=True))
+    out[ws.title] = [list(r) for r in rows]
+print(json.dumps(out, default=str))
+"#;
+    let out = Command::new("/usr/bin/python3")
+        .args(["-c", script])
+        .arg(&xlsx)
+        .output()
+        .expect("python3 (apt-get install python3-openpyxl)");
+    assert!(
+        out.status.success(),
+        "openpyxl failed (apt-get install python3-openpyxl): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let sheets: BTreeMap<String, Vec<Vec<serde_json::Value>>> =
+        serde_json::from_slice(&out.stdout).unwrap();
+    let hosts = sheets.get("Hosts").expect("a Hosts sheet");
+    let header: Vec<String> = hosts[0]
+        .iter()
+        .map(|v| v.as_str().unwrap_or_default().to_owned())
+        .collect();
+    let col = |name: &str| {
+        header
+            .iter()
+            .position(|h| h == name)
+            .unwrap_or_else(|| panic!("column {name} in {header:?}"))
+    };
+    for (row, h) in hosts[1..].iter().zip(&r.hosts) {
+        assert_eq!(row[col("Agent ID")], serde_json::json!(h.agent_id));
+        assert!(
+            approx(row[col("Availability")].as_f64(), h.figures.availability),
+            "{}",
+            h.agent_id
+        );
+        assert_eq!(
+            row[col("Down (min)")].as_f64(),
+            Some(h.figures.minutes.down)
+        );
+    }
+}
+
+fn check_html(dir: &Path, r: &MonthReport) {
+    let html = std::fs::read_to_string(find(dir, ".html")).unwrap();
+    for h in &r.hosts {
+        assert!(html.contains(&h.agent_id));
+    }
+    for l in &r.links {
+        assert!(html.contains(&l.link_id));
+    }
+    assert!(!html.contains("http://") && !html.contains("https://"));
+}
+
+fn golden(name: &str, actual: &str) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden/sla")
+        .join(name);
+    if std::env::var_os("ZEROFAULT_UPDATE_GOLDEN").is_some() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, actual).unwrap();
+        return;
+    }
+    let want = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e} (ZEROFAULT_UPDATE_GOLDEN=1 writes it)",
+            path.display()
+        )
+    });
+    assert!(
+        want == actual,
+        "{} differs from the export (ZEROFAULT_UPDATE_GOLDEN=1 rewrites it after review)",
+        path.display()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scheduled_month_is_exported_exactly_in_every_format() {
+    let world = expected_world();
+    check_schedule(&world);
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path());
+    let stored = store_world(&dir.path().join("zerofault.db"), &world).await;
+    assert!(stored > 70_000, "{stored} reports");
+    let out = dir.path().join("out");
+    let (code, stdout, stderr) = run(&[
+        "report",
+        "--config",
+        config.to_str().unwrap(),
+        "--month",
+        "2026-02",
+        "--format",
+        "json,csv,xlsx,html",
+        "--lang",
+        "en",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "stdout {stdout}\nstderr {stderr}");
+    let json = std::fs::read_to_string(find(&out, ".json")).unwrap();
+    let r: MonthReport = serde_json::from_str(&json).unwrap();
+    check_report(&r, &world);
+    check_csv(&out, &r);
+    check_xlsx(&out, &r);
+    check_html(&out, &r);
+    let mut blank = r.clone();
+    blank.generated_unix_ms = 0;
+    golden(
+        "2026-02-en.json",
+        &serde_json::to_string_pretty(&blank).unwrap(),
+    );
+    for table in ["hosts", "links", "incidents", "backbone", "departments"] {
+        golden(
+            &format!("2026-02-en-{table}.csv"),
+            &std::fs::read_to_string(find(&out, &format!("-{table}.csv"))).unwrap(),
+        );
+    }
+    // Chinese: the same figures, names in Chinese.
+    let zh = dir.path().join("zh");
+    let (code, _, stderr) = run(&[
+        "report",
+        "--config",
+        config.to_str().unwrap(),
+        "--month",
+        "2026-02",
+        "--format",
+        "json",
+        "--lang",
+        "zh-CN",
+        "--out",
+        zh.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let rz: MonthReport =
+        serde_json::from_str(&std::fs::read_to_string(find(&zh, ".json")).unwrap()).unwrap();
+    check_report(&rz, &world);
+    assert_eq!(
+        rz.links
+            .iter()
+            .find(|l| l.link_id == "pc-adm")
+            .unwrap()
+            .name,
+        "省-市政务外网"
+    );
+    assert!(rz.departments.iter().any(|d| d.name == "大数据局"));
+
+    close_and_correct(dir.path(), &config, &r).await;
+}
+
+/// Closing freezes the figures and signs the files; a report received later for the closed
+/// month shows as a late correction beside the frozen figures, which do not change.
+async fn close_and_correct(dir: &Path, config: &Path, before: &MonthReport) {
+    let (code, _, stderr) = run(&["certs", "--dir", dir.join("certs").to_str().unwrap()]);
+    assert_eq!(code, 0, "{stderr}");
+    let closed = dir.join("closed");
+    let (code, stdout, stderr) = run(&[
+        "report",
+        "--config",
+        config.to_str().unwrap(),
+        "--month",
+        "2026-02",
+        "--format",
+        "json,csv",
+        "--lang",
+        "en",
+        "--out",
+        closed.to_str().unwrap(),
+        "--close",
+    ]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    let (code, stdout, stderr) = run(&[
+        "verify",
+        closed.join("MANIFEST.sha256").to_str().unwrap(),
+        "--cert",
+        dir.join("certs/collector.pem").to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    let (code, _, stderr) = run(&[
+        "report",
+        "--config",
+        config.to_str().unwrap(),
+        "--month",
+        "2026-02",
+        "--close",
+        "--out",
+        dir.join("again").to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1, "a month is closed once: {stderr}");
+
+    // h8 "dies" on Feb 26 12:00: a report of its boot arrives late, made Feb 27 12:00.
+    let world = expected_world();
+    let h8 = world.hosts.iter().find(|h| h.id == "h8").unwrap();
+    let last = made(h8).last().cloned().unwrap();
+    let late = Made {
+        t: at(27, 12, 0),
+        sequence: last.sequence + 1,
+        received: Some(END + 3 * DAY),
+        ..last
+    };
+    let r = report(h8, &world.links, &late);
+    let store = SqliteStore::open(&dir.join("zerofault.db")).await.unwrap();
+    store
+        .insert(StoredReport {
+            agent_id: r.agent_id.clone(),
+            boot_id: r.boot_id.clone(),
+            sequence: r.sequence,
+            agent_timestamp_ms: r.timestamp_unix_ms,
+            received_ms: END + 3 * DAY,
+            link_data: false,
+            body: prost::Message::encode_to_vec(&r),
+        })
+        .await
+        .unwrap();
+    store.close().await;
+    let after = dir.join("after");
+    let (code, _, stderr) = run(&[
+        "report",
+        "--config",
+        config.to_str().unwrap(),
+        "--month",
+        "2026-02",
+        "--format",
+        "json",
+        "--lang",
+        "en",
+        "--out",
+        after.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let frozen: MonthReport =
+        serde_json::from_str(&std::fs::read_to_string(find(&after, "-en.json")).unwrap()).unwrap();
+    assert!(frozen.closed);
+    let mut a = frozen.clone();
+    let mut b = before.clone();
+    a.generated_unix_ms = 0;
+    b.generated_unix_ms = 0;
+    a.closed = false;
+    assert_eq!(
+        a, b,
+        "the frozen figures are the ones computed before closing"
+    );
+    let corrections: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(find(&after, "late-corrections.json")).unwrap(),
+    )
+    .unwrap();
+    let list = corrections["corrections"].as_array().unwrap();
+    assert!(
+        list.iter()
+            .any(|c| c["kind"] == "host" && c["id"] == "h8" && c["field"] == "down_minutes"),
+        "{corrections:#}"
+    );
+}
