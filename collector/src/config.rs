@@ -59,8 +59,8 @@ pub struct Config {
     #[serde(default)]
     pub clock: Clock,
     /// The inventory file (organisation, sites, links, SLA targets, maintenance, reporting
-    /// time zone; `docs/inventory.md`). Optional: without it every label is unknown and the
-    /// defaults apply (Asia/Shanghai, 60 s slots).
+    /// time zone; `docs/inventory.md`). Optional: without it no agent label is checked (none
+    /// is flagged unknown) and the defaults apply (Asia/Shanghai, 60 s slots).
     #[serde(default)]
     pub inventory: Option<PathBuf>,
     /// The file this configuration was loaded from; error messages name it.
