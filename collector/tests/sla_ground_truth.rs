@@ -980,6 +980,36 @@ fn check_report(r: &MonthReport, world: &World) {
         .map(|e| e.faults)
         .sum();
     assert_eq!(r.incidents.len(), faults, "{:#?}", r.incidents);
+    // Capacity: 9 hosts of 8 cores, 16 GiB and one 100 GB filesystem growing 1 kB a
+    // minute from 40 GB; the previous month is known from the 2 days before this one.
+    let dcs: Vec<_> = r
+        .capacity
+        .iter()
+        .filter(|c| c.kind == "data_center")
+        .collect();
+    assert_eq!(dcs.iter().map(|c| c.hosts).sum::<u32>(), 9);
+    for c in &r.capacity {
+        assert_eq!(c.cpu_cores, 8 * u64::from(c.hosts), "{}", c.code);
+        assert_eq!(
+            c.memory_bytes,
+            (16 << 30) * u64::from(c.hosts),
+            "{}",
+            c.code
+        );
+        let growth = c.storage_growth.expect("previous month known");
+        assert!(
+            growth > 0.0 && growth < 0.002,
+            "{}: growth {growth}",
+            c.code
+        );
+        // Full in (100 GB - ~40 GB) / (1.44 MB a day) ~ 41 600 days.
+        let days = c.days_until_full.expect("growing");
+        assert!(
+            (days / 41_640.0 - 1.0).abs() < 0.01,
+            "{}: {days} days",
+            c.code
+        );
+    }
     assert_eq!(r.unknown_labels.len(), 1);
     assert_eq!(
         (

@@ -9,7 +9,9 @@
 //!   their report's offset, and replayed per link through the live link engine (same
 //!   hysteresis, vantage-point and staleness rules as `/metrics`), which yields every
 //!   link-level down period; the SLA engine applies the inventory's fault minimum itself.
-//! - **Capacity** samples are thinned to one per host and hour.
+//! - **Capacity** samples are thinned to one per host and hour, and read for the previous
+//!   month too: its mean used storage per data center and department is the base of this
+//!   month's storage growth.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -136,6 +138,10 @@ pub async fn read_month(
         generated_ms: req.now_ms,
         closed: req.closed,
     };
+    // The previous month, for storage growth; a month before any data simply has none.
+    let previous_bounds =
+        previous_month_of(&req.month).and_then(|m| inventory.month_bounds(&m).ok());
+    let scan_from = previous_bounds.map_or(start_ms, |(s, _)| s) - SCAN_MARGIN_MS;
     let runs = store.collector_runs().await?;
     let collector_runs = run_intervals(&runs, req.now_ms, heartbeat_ms);
     let maintenance = inventory.maintenance_intervals(start_ms - EDGE_MS, end_ms + EDGE_MS);
@@ -149,9 +155,7 @@ pub async fn read_month(
     let mut after: Option<ReportKey> = None;
     let mut agent_rows: Vec<StoredReport> = Vec::new();
     loop {
-        let page = store
-            .scan_reports(start_ms - SCAN_MARGIN_MS, after.clone(), PAGE)
-            .await?;
+        let page = store.scan_reports(scan_from, after.clone(), PAGE).await?;
         let done = page.len() < PAGE;
         if let Some(last) = page.last() {
             after = Some(ReportKey::of(last));
@@ -163,7 +167,14 @@ pub async fn read_month(
                 .is_some_and(|r| r.agent_id != row.agent_id)
             {
                 let rows = std::mem::take(&mut agent_rows);
-                add_agent(rows, &period, inventory, &maintenance, &mut c);
+                add_agent(
+                    rows,
+                    &period,
+                    previous_bounds,
+                    inventory,
+                    &maintenance,
+                    &mut c,
+                );
                 p.agents += 1;
             }
             agent_rows.push(row);
@@ -174,7 +185,14 @@ pub async fn read_month(
         }
     }
     if !agent_rows.is_empty() {
-        add_agent(agent_rows, &period, inventory, &maintenance, &mut c);
+        add_agent(
+            agent_rows,
+            &period,
+            previous_bounds,
+            inventory,
+            &maintenance,
+            &mut c,
+        );
         p.agents += 1;
         progress(p);
     }
@@ -197,15 +215,60 @@ pub async fn read_month(
             .map(|d| (d.code.clone(), name_or_code(d.name(&req.lang), &d.code)))
             .collect(),
     };
+    let previous = previous_capacity(&period, previous_bounds, &c.hosts);
     Ok(MonthInput {
         period,
         collector_runs,
         hosts: c.hosts,
         links,
         names,
-        previous: PreviousCapacity::default(),
+        previous,
         unknown_labels: c.unknown,
     })
+}
+
+/// `YYYY-MM` of the month before `month` (`None` when `month` is not `YYYY-MM`).
+pub fn previous_month_of(month: &str) -> Option<String> {
+    let (y, m) = month.split_once('-')?;
+    let (y, m): (i32, u32) = (y.parse().ok()?, m.parse().ok()?);
+    match m {
+        1 => Some(format!("{:04}-12", y - 1)),
+        2..=12 => Some(format!("{y:04}-{:02}", m - 1)),
+        _ => None,
+    }
+}
+
+/// The previous month's mean used storage per data center and department: each host's mean
+/// over its samples of that month, summed per group (the groups of its current labels).
+fn previous_capacity(
+    period: &Period,
+    bounds: Option<(i64, i64)>,
+    hosts: &[HostInput],
+) -> PreviousCapacity {
+    let mut out = PreviousCapacity::default();
+    let Some((start_ms, end_ms)) = bounds else {
+        return out;
+    };
+    let previous = Period {
+        start_ms,
+        end_ms,
+        ..period.clone()
+    };
+    for h in hosts {
+        let Some(used) = crate::sla::figures::host_capacity(&previous, h).storage_used_mean_bytes
+        else {
+            continue;
+        };
+        for (map, code) in [
+            (&mut out.data_centers, &h.labels.data_center),
+            (&mut out.departments, &h.labels.department),
+        ] {
+            if !code.is_empty() {
+                *map.entry(code.clone()).or_default() += used;
+            }
+        }
+    }
+    out
 }
 
 fn name_or_code(name: &str, code: &str) -> String {
@@ -232,6 +295,7 @@ fn applies_to_host(scope: &Scope, agent: &str, l: &Labels) -> bool {
 fn add_agent(
     rows: Vec<StoredReport>,
     period: &Period,
+    previous: Option<(i64, i64)>,
     inventory: &Inventory,
     maintenance: &[crate::inventory::MaintenanceInterval],
     c: &mut Collected,
@@ -294,6 +358,18 @@ fn add_agent(
             .iter()
             .map(|o| placement::place(o, *place, offset))
             .collect();
+        let sample_from = previous.map_or(period.start_ms, |(s, _)| s);
+        // Capacity samples of the previous month and this one, one per hour.
+        for ((_, r), &t) in reports.iter().zip(&times) {
+            if (sample_from..period.end_ms).contains(&t) {
+                let hour = t.div_euclid(CAPACITY_EVERY_MS);
+                if hour != last_sample_hour {
+                    last_sample_hour = hour;
+                    host.capacity
+                        .push(sample(r, t, &mut mounts, &mut host.mounts));
+                }
+            }
+        }
         if !times.iter().any(|t| (lo..hi).contains(t)) {
             continue;
         }
@@ -326,16 +402,8 @@ fn add_agent(
                 clock_offset_ms,
                 interval_ms: i64::from(r.interval_ms),
             });
-            if (period.start_ms..period.end_ms).contains(&t) {
-                if newest.is_none_or(|(n, _)| t > n) {
-                    newest = Some((t, r));
-                }
-                let hour = t.div_euclid(CAPACITY_EVERY_MS);
-                if hour != last_sample_hour {
-                    last_sample_hour = hour;
-                    host.capacity
-                        .push(sample(r, t, &mut mounts, &mut host.mounts));
-                }
+            if (period.start_ms..period.end_ms).contains(&t) && newest.is_none_or(|(n, _)| t > n) {
+                newest = Some((t, r));
             }
             for w in &r.links {
                 c.windows
@@ -375,6 +443,7 @@ fn add_agent(
         }
     }
     if host.reports.is_empty() {
+        // Not in this month at all (only in the previous one): not a host of this report.
         return;
     }
     host.target =
@@ -554,6 +623,14 @@ mod tests {
             stopped_unix_ms: stopped,
             clean: stopped.is_some(),
         }
+    }
+
+    #[test]
+    fn the_previous_month_wraps_the_year() {
+        assert_eq!(previous_month_of("2026-03").as_deref(), Some("2026-02"));
+        assert_eq!(previous_month_of("2026-01").as_deref(), Some("2025-12"));
+        assert_eq!(previous_month_of("2026-13"), None);
+        assert_eq!(previous_month_of("march"), None);
     }
 
     #[test]
