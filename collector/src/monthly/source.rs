@@ -433,7 +433,10 @@ fn add_agent(
                 data_center: l.datacenter.clone(),
                 site: l.site.clone(),
             };
-            for u in inventory.unknown_labels(l) {
+            // Without an inventory file nothing is declared, so nothing is "unknown" (as on
+            // /metrics).
+            let declared = !inventory.source.as_os_str().is_empty();
+            for u in inventory.unknown_labels(l).into_iter().filter(|_| declared) {
                 c.unknown.push(UnknownLabel {
                     agent_id: agent_id.clone(),
                     label: u.label.to_owned(),
