@@ -28,6 +28,8 @@ pub struct Server {
     hosts: Arc<HostTable>,
     counters: Arc<IngestCounters>,
     links: Arc<LinkHub>,
+    /// The inventory (defaults when none is configured), for `/api/v1/report`.
+    inventory: Arc<Inventory>,
     /// This run in `collector_runs`.
     run_id: i64,
 }
@@ -58,11 +60,11 @@ impl Server {
     pub async fn bind(config: Config) -> anyhow::Result<Server> {
         let tls = crate::tls::server_config(&config.tls)
             .map_err(|e| anyhow::anyhow!("{}: `{}`: {e}", config.source.display(), e.key()))?;
-        let inventory = load_inventory(&config)?;
+        let inventory = load_inventory(&config)?.map(Arc::new);
         let store = Arc::new(SqliteStore::open(&config.storage.sqlite.path).await?);
         let max_skew_ms = i64::try_from(config.clock.max_skew.as_millis()).unwrap_or(i64::MAX);
         let mut hosts = HostTable::new(max_skew_ms);
-        if let Some(inventory) = inventory {
+        if let Some(inventory) = &inventory {
             tracing::info!(
                 path = %inventory.source.display(),
                 departments = inventory.departments.len(),
@@ -72,7 +74,7 @@ impl Server {
                 links = inventory.links.len(),
                 "inventory loaded"
             );
-            hosts = hosts.with_inventory(Arc::new(inventory));
+            hosts = hosts.with_inventory(inventory.clone());
         } else {
             tracing::info!("no inventory configured: agents' label values are not checked");
         }
@@ -143,6 +145,9 @@ impl Server {
             hosts,
             counters,
             links,
+            // The report of a collector without an inventory uses the defaults, as the
+            // `report` command does.
+            inventory: inventory.unwrap_or_default(),
             run_id,
         })
     }
@@ -206,7 +211,14 @@ impl Server {
             links: self.links.clone(),
             store: self.store.clone(),
             down_after_intervals: self.config.hosts.down_after_intervals,
-        });
+        })
+        .merge(crate::expose::report::router(
+            crate::expose::report::ReportState::new(
+                self.store.clone(),
+                self.inventory.clone(),
+                Arc::new(self.config.clone()),
+            ),
+        ));
         let mut http_stop = stop_rx;
         let http_task = tokio::spawn(
             axum::serve(self.http_listener, expose)

@@ -1,5 +1,7 @@
 //! Plain-HTTP listener: `/metrics` (Prometheus text format 0.0.4), `/healthz`, and the
-//! read-only link API (`/api/v1/links`, `/api/v1/faults`, see [`api`]).
+//! read-only link API (`/api/v1/links`, `/api/v1/faults`, see [`api`]); the server adds the
+//! monthly report (`/api/v1/report`, see [`report`]), which needs the inventory and the
+//! configuration besides.
 //!
 //! The text format 0.0.4 rather than OpenMetrics: every Prometheus version, promtool and
 //! the other scrapers platform teams run (Telegraf, VictoriaMetrics, the Grafana agent)
@@ -21,6 +23,7 @@ use crate::store::Store;
 
 pub mod api;
 mod render;
+pub mod report;
 
 pub use render::{UNLABELLED, render, render_with_inventory};
 

@@ -1,0 +1,389 @@
+//! `GET /api/v1/report` on the plain-HTTP listener (`zerofault_collector::expose::report`).
+//!
+//! A temporary SQLite store holds February 2026 (Asia/Shanghai) of two hosts reporting
+//! hourly and a collector run over the month; a small inline inventory declares their
+//! department, business system and data center. The router is called with `oneshot`: every
+//! format, the parameter refusals, a closed month (frozen figures plus the late-corrections
+//! header, which counts a report received after closing) and a store that fails. Last, a
+//! whole in-process collector (`Server`) answers the route on its plain-HTTP listener.
+
+mod ingest_support;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{HeaderMap, Request, StatusCode, header};
+use http_body_util::BodyExt;
+use tower::ServiceExt;
+use zerofault_collector::config::Config;
+use zerofault_collector::expose::report::{
+    LATE_CORRECTIONS_HEADER, REPORT_PATH, ReportState, router,
+};
+use zerofault_collector::inventory::Inventory;
+use zerofault_collector::sla::model::MonthReport;
+use zerofault_collector::store::{ClosedMonth, SqliteStore, Store, StoredReport};
+use zerofault_protocol::{Cpu, Filesystem, Labels, Memory, Report, SystemInfo};
+
+const MIN: i64 = 60_000;
+const HOUR: i64 = 60 * MIN;
+const DAY: i64 = 24 * HOUR;
+/// 2026-02-01 00:00 in Asia/Shanghai (UTC+8).
+const START: i64 = 1_769_875_200_000;
+const END: i64 = START + 28 * DAY;
+/// Both hosts booted long before the month.
+const BOOT: i64 = START - 10 * DAY;
+
+const INVENTORY: &str = r#"
+time_zone: Asia/Shanghai
+slot: 60s
+fault_min: 10m
+departments:
+  - {code: D1, name_zh: 大数据局, name_en: Big Data Bureau}
+business_systems:
+  - {code: BS1, department: D1, name_zh: 政务服务网, name_en: Service Portal}
+data_centers:
+  - {code: DC1, name_zh: 政务云一中心, name_en: Gov Cloud DC 1, status: in-use}
+"#;
+
+/// The report `agent` made at `t` (hourly, one boot since [`BOOT`]).
+fn report(agent: &str, sequence: u64, t: i64) -> Report {
+    let boot_time = BOOT;
+    Report {
+        protocol_version: 1,
+        agent_id: agent.into(),
+        hostname: format!("{agent}.example"),
+        boot_id: format!("{agent}-boot-0"),
+        boot_time_unix_seconds: boot_time / 1000,
+        sequence,
+        timestamp_unix_ms: t,
+        interval_ms: HOUR as u32,
+        labels: Some(Labels {
+            department: "D1".into(),
+            business_system: "BS1".into(),
+            datacenter: "DC1".into(),
+            site: String::new(),
+        }),
+        system: Some(SystemInfo {
+            os_name: "Debian GNU/Linux".into(),
+            os_version: "12".into(),
+            kernel_version: "6.1.0".into(),
+            uptime_seconds: ((t - boot_time) / 1000) as u64,
+        }),
+        cpu: Some(Cpu {
+            logical_cores: 8,
+            physical_cores: 4,
+            usage_ratio: 0.25,
+            ..Default::default()
+        }),
+        memory: Some(Memory {
+            total_bytes: 16 << 30,
+            used_bytes: 4 << 30,
+            available_bytes: 12 << 30,
+            ..Default::default()
+        }),
+        filesystems: vec![Filesystem {
+            mount_point: "/".into(),
+            device: "/dev/vda1".into(),
+            fs_type: "ext4".into(),
+            size_bytes: 100_000_000_000,
+            used_bytes: 40_000_000_000,
+            available_bytes: 60_000_000_000,
+        }],
+        agent_version: "0.1.0".into(),
+        ..Default::default()
+    }
+}
+
+/// Stores the hourly reports of `agent` made in `[from, to]`, received 50 ms after.
+async fn store_hourly(store: &Arc<SqliteStore>, agent: &str, from: i64, to: i64) {
+    let mut tasks = Vec::new();
+    for t in (from..=to).step_by(HOUR as usize) {
+        // One boot: the sequence counts hours since it.
+        let r = report(agent, ((t - BOOT) / HOUR) as u64, t);
+        let row = StoredReport {
+            agent_id: r.agent_id.clone(),
+            boot_id: r.boot_id.clone(),
+            sequence: r.sequence,
+            agent_timestamp_ms: t,
+            received_ms: t + 50,
+            body: prost::Message::encode_to_vec(&r),
+            link_data: false,
+        };
+        let store = store.clone();
+        // Concurrent inserts are group-committed: one fsync for many.
+        tasks.push(tokio::spawn(
+            async move { store.insert(row).await.unwrap() },
+        ));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+}
+
+struct World {
+    _dir: tempfile::TempDir,
+    store: Arc<SqliteStore>,
+    app: Router,
+}
+
+/// February 2026 of `web-01` and `web-02` (`web-02` stops on the 20th), the collector
+/// running all month.
+async fn world() -> World {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SqliteStore::open(&dir.path().join("z.db")).await.unwrap());
+    let run = store.start_run(START - 2 * DAY).await.unwrap();
+    store.stop_run(run, END + DAY).await.unwrap();
+    store_hourly(&store, "web-01", START - DAY, END + HOUR).await;
+    store_hourly(&store, "web-02", START - DAY, START + 19 * DAY).await;
+    let inventory = Inventory::parse(INVENTORY, &dir.path().join("inventory.yaml")).unwrap();
+    let config = Config::parse(
+        "tls: {ca: ca.pem, cert: c.pem, key: c.key}\ninventory: inventory.yaml\n",
+        &dir.path().join("collector.yaml"),
+    )
+    .unwrap();
+    let app = router(ReportState::new(
+        store.clone(),
+        Arc::new(inventory),
+        Arc::new(config),
+    ));
+    World {
+        _dir: dir,
+        store,
+        app,
+    }
+}
+
+async fn get(app: &Router, query: &str) -> (StatusCode, HeaderMap, Vec<u8>) {
+    let resp = app
+        .clone()
+        .oneshot(
+            Request::get(format!("{REPORT_PATH}{query}"))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    (status, headers, body.to_vec())
+}
+
+fn header(headers: &HeaderMap, name: impl axum::http::header::AsHeaderName) -> &str {
+    headers.get(name).map_or("", |v| v.to_str().unwrap())
+}
+
+/// The `error` of a 400 answer.
+async fn refused(app: &Router, query: &str) -> String {
+    let (status, headers, body) = get(app, query).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{query}");
+    assert_eq!(header(&headers, header::CONTENT_TYPE), "application/json");
+    let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    json["error"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn every_format_of_an_open_month() {
+    let w = world().await;
+
+    let (status, headers, body) = get(&w.app, "?month=2026-02&format=json&lang=en").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(header(&headers, header::CONTENT_TYPE), "application/json");
+    assert_eq!(
+        header(&headers, header::CONTENT_DISPOSITION),
+        "inline; filename=\"zerofault-2026-02-en.json\""
+    );
+    assert_eq!(header(&headers, header::CACHE_CONTROL), "no-store");
+    assert!(headers.get(LATE_CORRECTIONS_HEADER).is_none());
+    let report: MonthReport = serde_json::from_slice(&body).unwrap();
+    assert_eq!(report.month, "2026-02");
+    assert_eq!(report.lang, "en");
+    assert!(!report.closed);
+    let agents: Vec<&str> = report.hosts.iter().map(|h| h.agent_id.as_str()).collect();
+    assert_eq!(agents, ["web-01", "web-02"]);
+    assert_eq!(report.departments[0].name, "Big Data Bureau");
+
+    // Defaults: json, zh-CN (the month defaults to the previous one: not fixed here).
+    let (status, _, body) = get(&w.app, "?month=2026-02").await;
+    assert_eq!(status, StatusCode::OK);
+    let zh: MonthReport = serde_json::from_slice(&body).unwrap();
+    assert_eq!(
+        (zh.lang.as_str(), zh.departments[0].name.as_str()),
+        ("zh-CN", "大数据局")
+    );
+
+    let (status, headers, body) = get(&w.app, "?month=2026-02&format=xlsx").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        header(&headers, header::CONTENT_TYPE),
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    );
+    assert_eq!(
+        header(&headers, header::CONTENT_DISPOSITION),
+        "attachment; filename=\"zerofault-2026-02-zh-CN.xlsx\""
+    );
+    assert!(body.starts_with(b"PK"), "an XLSX is a ZIP");
+
+    let (status, headers, body) = get(&w.app, "?month=2026-02&format=html&lang=en").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        header(&headers, header::CONTENT_TYPE),
+        "text/html; charset=utf-8"
+    );
+    assert!(header(&headers, header::CONTENT_DISPOSITION).starts_with("inline; "));
+    let html = String::from_utf8(body).unwrap();
+    assert!(html.contains("<html"), "{html}");
+    assert!(html.contains("web-02"));
+
+    let (status, headers, body) =
+        get(&w.app, "?month=2026-02&format=csv&table=hosts&lang=en").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        header(&headers, header::CONTENT_TYPE),
+        "text/csv; charset=utf-8"
+    );
+    assert_eq!(
+        header(&headers, header::CONTENT_DISPOSITION),
+        "attachment; filename=\"zerofault-2026-02-en-hosts.csv\""
+    );
+    let csv = String::from_utf8(body).unwrap();
+    let csv = csv.trim_start_matches('\u{feff}');
+    assert!(csv.starts_with("Agent ID,"), "{csv}");
+    assert_eq!(csv.lines().count(), 3, "header and two hosts: {csv}");
+    assert!(
+        csv.lines()
+            .nth(1)
+            .unwrap()
+            .starts_with("web-01,web-01.example,")
+    );
+}
+
+#[tokio::test]
+async fn bad_parameters_are_400_naming_them() {
+    let w = world().await;
+    let e = refused(&w.app, "?month=2026-02&format=csv").await;
+    assert!(e.contains("table") && e.contains("hosts"), "{e}");
+    let e = refused(&w.app, "?month=2026-02&format=csv&table=nope").await;
+    assert!(e.contains("table \"nope\"") && e.contains("links"), "{e}");
+    let e = refused(&w.app, "?month=2026-13").await;
+    assert!(e.starts_with("month: ") && e.contains("YYYY-MM"), "{e}");
+    let e = refused(&w.app, "?month=Feb").await;
+    assert!(e.starts_with("month: "), "{e}");
+    let e = refused(&w.app, "?format=pdf").await;
+    assert!(
+        e.contains("format \"pdf\"") && e.contains("json, csv, xlsx or html"),
+        "{e}"
+    );
+    let e = refused(&w.app, "?lang=fr").await;
+    assert!(
+        e.contains("lang \"fr\"") && e.contains("en or zh-CN"),
+        "{e}"
+    );
+    let e = refused(&w.app, "?mnth=2026-02").await;
+    assert!(
+        e.contains("\"mnth\"") && e.contains("month, format, lang, table"),
+        "{e}"
+    );
+}
+
+#[tokio::test]
+async fn a_closed_month_is_served_frozen_with_its_late_corrections() {
+    let w = world().await;
+    let (_, _, body) = get(&w.app, "?month=2026-02&lang=en").await;
+    let mut frozen: MonthReport = serde_json::from_slice(&body).unwrap();
+    frozen.closed = true;
+    frozen.generated_unix_ms = END + DAY;
+    assert!(
+        w.store
+            .close_month(ClosedMonth {
+                month: "2026-02".into(),
+                closed_unix_ms: END + DAY,
+                report_json: serde_json::to_vec(&frozen).unwrap(),
+                manifest: String::new(),
+            })
+            .await
+            .unwrap()
+    );
+
+    // Nothing arrived since closing: the frozen report, no corrections.
+    let (status, headers, body) = get(&w.app, "?month=2026-02&lang=en").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(header(&headers, LATE_CORRECTIONS_HEADER), "0");
+    let served: MonthReport = serde_json::from_slice(&body).unwrap();
+    assert_eq!(served, frozen);
+
+    // web-02's backlog of the 20th to the 22nd arrives late: the frozen figures are still
+    // served, and the corrections they would make are counted.
+    store_hourly(
+        &w.store,
+        "web-02",
+        START + 19 * DAY + HOUR,
+        START + 22 * DAY,
+    )
+    .await;
+    let (status, headers, body) = get(&w.app, "?month=2026-02&lang=en").await;
+    assert_eq!(status, StatusCode::OK);
+    let late: usize = header(&headers, LATE_CORRECTIONS_HEADER).parse().unwrap();
+    assert!(late > 0, "web-02's late reports change its figures");
+    let served: MonthReport = serde_json::from_slice(&body).unwrap();
+    assert_eq!(served, frozen);
+
+    // Every format of a closed month carries the header.
+    let (status, headers, body) = get(&w.app, "?month=2026-02&format=xlsx").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(header(&headers, LATE_CORRECTIONS_HEADER), late.to_string());
+    assert!(body.starts_with(b"PK"));
+}
+
+#[tokio::test]
+async fn a_failing_store_is_503() {
+    let w = world().await;
+    w.store.close().await;
+    let (status, headers, body) = get(&w.app, "?month=2026-02").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(header(&headers, header::CONTENT_TYPE), "application/json");
+    let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert!(json["error"].as_str().unwrap().contains("store"), "{json}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_collector_serves_it_on_its_http_listener() {
+    let pki = ingest_support::Pki::new();
+    let dir = tempfile::tempdir().unwrap();
+    let server = zerofault_collector::server::Server::bind(ingest_support::config(
+        dir.path(),
+        &pki,
+        64 * 1024,
+    ))
+    .await
+    .unwrap();
+    let base = format!("http://{}{REPORT_PATH}", server.http_addr());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(server.run(async {
+        let _ = stopped.await;
+    }));
+    // Any client; this one comes with a crypto provider (plain HTTP needs none).
+    let client = pki.client(None);
+    // No inventory configured: the defaults (Asia/Shanghai), nothing declared.
+    let resp = client
+        .get(format!("{base}?month=2026-02&lang=en"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), reqwest::StatusCode::OK);
+    let report: MonthReport = serde_json::from_slice(&resp.bytes().await.unwrap()).unwrap();
+    assert_eq!(
+        (report.month.as_str(), report.time_zone.as_str()),
+        ("2026-02", "Asia/Shanghai")
+    );
+    assert!(report.hosts.is_empty());
+    let resp = client
+        .get(format!("{base}?format=csv"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), reqwest::StatusCode::BAD_REQUEST);
+    stop.send(()).unwrap();
+    task.await.unwrap().unwrap();
+}
