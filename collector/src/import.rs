@@ -15,13 +15,14 @@
 //! handed to the store in batches of [`BATCH`], which its group commit writes in one
 //! transaction each.
 //!
-//! Receive time: by default an imported report's `received_ms` is the import time, which is
-//! what it is (the collector received it now), so imported history looks exactly like spool
-//! backfill that arrived late: the SLA engine places reports by their agent timestamps
-//! (corrected by the clock offset), not by receive time, and a report for a closed month
-//! arriving now is a late correction. `--received-from-timestamp` stores the report's own
-//! `timestamp_unix_ms` instead, for migrating history that a collector already received
-//! live; the clock offset of such reports reads as zero.
+//! Receive time: by default an imported report's `received_ms` is its own
+//! `timestamp_unix_ms`: history is imported as if it had been received live, so the monthly
+//! SLA places it by the agent's clock (its clock offset reads as zero). Using the import time
+//! instead (`--received-now`) would make every imported boot look received hours or months
+//! late, and an agent that never reported live would have that delay taken for its clock
+//! offset (docs/sla.md, "Known limits"). `--received-now` is for reports that really arrive
+//! now, e.g. a spool copied off a host by hand; for a closed month they are late corrections
+//! either way.
 //!
 //! The import opens the database like the collector does (WAL, 5 s busy timeout), so it can
 //! run next to a running collector. That collector's in-memory host table and link engine
@@ -51,10 +52,10 @@ const LINE_BYTES_PER_PROTOBUF_BYTE: usize = 8;
 /// Which receive time an imported report gets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ReceivedTime {
-    /// The collector's clock at import (the default; see the module docs).
-    #[default]
+    /// The collector's clock at import (`--received-now`).
     ImportTime,
-    /// The report's own `timestamp_unix_ms`.
+    /// The report's own `timestamp_unix_ms` (the default; see the module docs).
+    #[default]
     AgentTimestamp,
 }
 
@@ -70,10 +71,10 @@ pub struct ImportOptions {
 }
 
 impl ImportOptions {
-    /// Options with the limits of `config` and the import time as receive time.
+    /// Options with the limits of `config` and the reports' own timestamps as receive time.
     pub fn from_config(config: &crate::config::Config) -> Self {
         Self {
-            received: ReceivedTime::ImportTime,
+            received: ReceivedTime::AgentTimestamp,
             max_decompressed_bytes: crate::ingest::IngestLimits::from(config.limits)
                 .max_decompressed_bytes,
             expect_agent: None,
@@ -398,10 +399,11 @@ pub struct ImportArgs {
     /// limits (`limits.max_decompressed_bytes`) are taken from it. The TLS files are not needed.
     #[arg(long, short = 'c', value_name = "FILE")]
     pub config: PathBuf,
-    /// Store each report with its own `timestamp_unix_ms` as receive time instead of the
-    /// import time: for history that a collector already received live.
+    /// Store each report with the import time as its receive time, instead of its own
+    /// `timestamp_unix_ms`: for reports that really arrive now (e.g. a spool copied off a
+    /// host), not for history.
     #[arg(long)]
-    pub received_from_timestamp: bool,
+    pub received_now: bool,
     /// Refuse reports whose `agent_id` is not ID, as live ingest refuses a report whose
     /// agent id differs from the client certificate's common name.
     #[arg(long, value_name = "ID")]
@@ -476,8 +478,8 @@ pub fn run(args: &ImportArgs) -> u8 {
         }
     };
     let mut opts = ImportOptions::from_config(&config);
-    if args.received_from_timestamp {
-        opts.received = ReceivedTime::AgentTimestamp;
+    if args.received_now {
+        opts.received = ReceivedTime::ImportTime;
     }
     if let Some(agent) = &args.agent {
         if !zerofault_protocol::is_valid_agent_id(agent) {

@@ -157,23 +157,29 @@ async fn importing_twice_stores_nothing_new() {
 }
 
 #[tokio::test]
-async fn received_time_is_the_import_time_unless_asked_otherwise() {
+async fn received_time_is_the_reports_own_timestamp_unless_received_now() {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(SqliteStore::open(&dir.path().join("z.db")).await.unwrap());
-    let r = report("web-01", 1);
-    let before = zerofault_collector::ingest::now_unix_ms();
-    run_import(&store, &json(&r), &opts()).await;
-    let row = store.newest_per_boot().await.unwrap().remove(0);
-    assert!(row.received_ms >= before, "{} < {before}", row.received_ms);
-
+    // The default: history is stored as if received live.
     let o = ImportOptions {
-        received: ReceivedTime::AgentTimestamp,
+        received: ReceivedTime::default(),
         ..opts()
     };
     run_import(&store, &json(&report("db-01", 1)), &o).await;
     let rows = store.newest_per_boot().await.unwrap();
     let db = rows.iter().find(|r| r.agent_id == "db-01").unwrap();
     assert_eq!(db.received_ms, report("db-01", 1).timestamp_unix_ms);
+
+    // --received-now: the import time.
+    let before = zerofault_collector::ingest::now_unix_ms();
+    let o = ImportOptions {
+        received: ReceivedTime::ImportTime,
+        ..opts()
+    };
+    run_import(&store, &json(&report("web-01", 1)), &o).await;
+    let rows = store.newest_per_boot().await.unwrap();
+    let web = rows.iter().find(|r| r.agent_id == "web-01").unwrap();
+    assert!(web.received_ms >= before, "{} < {before}", web.received_ms);
     store.close().await;
 }
 

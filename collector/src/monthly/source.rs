@@ -424,6 +424,7 @@ fn add_agent(
             .max_by_key(|(row, _)| row.received_ms)
             .map(|(_, r)| r)
     });
+    let mut unknown = Vec::new();
     if let Some(r) = newest {
         host.hostname = r.hostname.clone();
         if let Some(l) = &r.labels {
@@ -437,7 +438,7 @@ fn add_agent(
             // /metrics).
             let declared = !inventory.source.as_os_str().is_empty();
             for u in inventory.unknown_labels(l).into_iter().filter(|_| declared) {
-                c.unknown.push(UnknownLabel {
+                unknown.push(UnknownLabel {
                     agent_id: agent_id.clone(),
                     label: u.label.to_owned(),
                     value: u.value,
@@ -446,9 +447,11 @@ fn add_agent(
         }
     }
     if host.reports.is_empty() {
-        // Not in this month at all (only in the previous one): not a host of this report.
+        // Not in this month at all (only in the previous one): not a host of this report,
+        // nor are its labels.
         return;
     }
+    c.unknown.extend(unknown);
     host.target =
         Some(inventory.host_target(&host.labels.department, &host.labels.business_system));
     host.maintenance = maintenance

@@ -102,6 +102,9 @@ struct LinkItem {
     behind_links: Vec<String>,
     timeline: Timeline,
     averages: LinkAverages,
+    /// Its down periods, merged: a fault needs `fault_min` of measured down time, not only
+    /// of rounded slots.
+    down: Vec<(i64, i64)>,
 }
 
 /// Builds a month's report from hosts and links added one at a time.
@@ -204,6 +207,7 @@ impl MonthBuilder {
             behind_links: link.behind_links.clone(),
             timeline,
             averages: figures::link_averages(&self.period, &link.windows, &maint),
+            down: figures::merged(&link.down),
         });
         Ok(())
     }
@@ -331,12 +335,23 @@ impl MonthBuilder {
         }
         let mut links: Vec<LinkRow> = Vec::with_capacity(self.links.len());
         for (i, l) in self.links.iter().enumerate() {
-            let (f, faults) = figures::item_figures(
+            let fault_min_ms = self.period.fault_min_ms;
+            let measured = |a: u32, b: u32| {
+                let (from, to) = (ms(a), ms(b));
+                l.down
+                    .iter()
+                    .map(|&(s, e)| e.min(to) - s.max(from))
+                    .filter(|d| *d > 0)
+                    .sum::<i64>()
+                    >= fault_min_ms
+            };
+            let (f, faults) = figures::item_figures_with(
                 &l.timeline,
                 &sup.links[i],
                 fault_min_slots,
                 slot_minutes,
                 l.target,
+                &measured,
             );
             for (a, b) in faults {
                 let (mut sh, mut sl) = (BTreeSet::new(), BTreeSet::new());

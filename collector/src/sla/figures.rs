@@ -41,6 +41,27 @@ pub(crate) fn item_figures(
     slot_minutes: f64,
     target: Option<f64>,
 ) -> (Figures, Vec<(u32, u32)>) {
+    item_figures_with(
+        tl,
+        suppressed,
+        fault_min_slots,
+        slot_minutes,
+        target,
+        &|_, _| true,
+    )
+}
+
+/// [`item_figures`], where a run of slots `[a, b)` long enough to be a fault is one only if
+/// `is_fault(a, b)` also holds (links: the measured down time in it reaches the fault
+/// minimum, so that slot rounding cannot turn a 40 s blip into a 1-minute fault).
+pub(crate) fn item_figures_with(
+    tl: &Timeline,
+    suppressed: &[Seg],
+    fault_min_slots: u32,
+    slot_minutes: f64,
+    target: Option<f64>,
+    is_fault: &dyn Fn(u32, u32) -> bool,
+) -> (Figures, Vec<(u32, u32)>) {
     let c = tl.counts();
     let m = |n: u32| f64::from(n) * slot_minutes;
     let minutes = StateMinutes {
@@ -57,7 +78,7 @@ pub(crate) fn item_figures(
         // The run minus the suppressed stretches (sorted, disjoint).
         let mut from = a;
         let mut pieces = |x: u32, y: u32| {
-            if y - x >= fault_min_slots {
+            if y - x >= fault_min_slots && is_fault(x, y) {
                 faults.push((x, y));
             }
         };

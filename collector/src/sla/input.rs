@@ -133,8 +133,8 @@ pub struct HostInput {
     pub labels: Labels,
     /// Availability target, 0..=1.
     pub target: Option<f64>,
-    /// Maintenance windows of the host, its business system, department and data center,
-    /// resolved to intervals by the caller (overlaps allowed).
+    /// Maintenance windows of the host, its business system, department, data center and
+    /// site, resolved to intervals by the caller (overlaps allowed).
     pub maintenance: Vec<Interval>,
     /// Boots referenced by `reports`.
     pub boots: Vec<Boot>,

@@ -52,7 +52,8 @@ pub struct Figures {
     pub coverage: Option<f64>,
     /// Minutes per state.
     pub minutes: StateMinutes,
-    /// Faults: runs of down slots at least `fault_min` long (suppressed items: 0).
+    /// Faults: runs of down slots at least `fault_min` long, not counting stretches
+    /// suppressed by a down link in front (docs/sla.md).
     pub faults: u32,
     /// Minutes of down inside those faults.
     pub fault_minutes: f64,
@@ -118,8 +119,7 @@ pub struct LinkRow {
     pub suppressed_by: Vec<String>,
 }
 
-/// A group of hosts (business system, department, data center) or of links (backbone
-/// level x domain).
+/// A group of hosts: business system, department or data center.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GroupRow {
     /// Code (department, business system, data center) or `level/domain` for the backbone.
@@ -269,8 +269,8 @@ pub struct MonthReport {
     pub departments: Vec<GroupRow>,
     /// Per data center, sorted by code.
     pub data_centers: Vec<GroupRow>,
-    /// Zero-fault backbone, per level and domain (every backbone level and domain of the
-    /// inventory, even without links), sorted by level then domain.
+    /// Zero-fault backbone: one row for each of the 3 backbone levels (province-city,
+    /// city-county, county-township) x 2 domains, even without links, in that order.
     pub backbone: Vec<BackboneRow>,
     /// Faults, with root cause, sorted by start then id.
     pub incidents: Vec<Incident>,
