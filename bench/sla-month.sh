@@ -23,7 +23,7 @@
 #    with `promtool tsdb create-blocks-from openmetrics`: import time, query time, RSS.
 #
 # Prints the figures; writes nothing else (a temporary directory under /var/tmp, about
-# 0.55 GB of database per 10 hosts at 60 s, is removed on exit). Needs /usr/bin/time
+# 0.6 GB of database per 10 hosts at 60 s, is removed on exit). Needs /usr/bin/time
 # (installed with apt-get when missing and run as root). About 4 minutes on the 2-core
 # development VM once built, 9 with PEER=prometheus.
 set -euo pipefail
