@@ -234,7 +234,9 @@ fn failure(e: MonthlyError) -> Refusal {
         MonthlyError::Source(e @ source::SourceError::Month { .. }) => {
             bad_request(format!("month: {e}"))
         }
-        e @ (MonthlyError::Sla(_) | MonthlyError::Frozen { .. }) => {
+        e @ (MonthlyError::Sla(_)
+        | MonthlyError::Source(source::SourceError::Sla(_))
+        | MonthlyError::Frozen { .. }) => {
             tracing::error!(error = %e, "report: cannot compute the month");
             error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
         }

@@ -51,7 +51,7 @@ pub async fn compute(
     req: &MonthRequest,
     progress: &mut (dyn FnMut(Progress) + Send),
 ) -> Result<MonthReport, MonthlyError> {
-    let input = source::read_month(
+    Ok(source::compute_month(
         store,
         inventory,
         &config.links,
@@ -59,8 +59,7 @@ pub async fn compute(
         crate::server::HEARTBEAT.as_millis() as i64,
         progress,
     )
-    .await?;
-    Ok(crate::sla::build::build(&input)?)
+    .await?)
 }
 
 /// The frozen report of a closed month, if it is closed.

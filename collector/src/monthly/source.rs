@@ -1,4 +1,6 @@
-//! Reads one month from the store and the inventory into the SLA engine's input.
+//! Reads one month from the store and the inventory through the SLA engine, agent by agent:
+//! each host goes to the engine as soon as its reports are read, so memory holds one host's
+//! reports at a time (plus the month's link windows, compacted, until the last agent).
 //!
 //! - **Reports** are read agent by agent (the store's key order), from those received up to
 //!   [`SCAN_MARGIN_MS`] before the month (a report cannot be received before it was made;
@@ -20,11 +22,12 @@ use zerofault_protocol::{LinkResult, Report};
 use super::placement::{self, Observed};
 use crate::config;
 use crate::inventory::{Inventory, Named, Scope};
+use crate::sla::MonthBuilder;
 use crate::sla::input::{
     Boot, CapacitySample, FsSample, GroupNames, HostInput, HostReport, Interval, Labels, LinkInput,
-    LinkWindow, MonthInput, Period, PreviousCapacity,
+    LinkWindow, Period, PreviousCapacity,
 };
-use crate::sla::model::UnknownLabel;
+use crate::sla::model::{MonthReport, UnknownLabel};
 use crate::store::{CollectorRun, ReportKey, Store, StoreError, StoredReport};
 
 /// Reports received this long before the month are read too (a report received before the
@@ -64,6 +67,9 @@ pub enum SourceError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The engine refused its input (a bug, or an inventory the validation let through).
+    #[error("SLA engine: {0}")]
+    Sla(#[from] crate::sla::SlaError),
 }
 
 /// Progress of a read: reports read so far and agents done.
@@ -97,28 +103,74 @@ pub fn run_intervals(runs: &[CollectorRun], now_ms: i64, heartbeat_ms: i64) -> V
         .collect()
 }
 
-/// One vantage point's window, moved to the collector's clock.
+/// One vantage point's window, moved to the collector's clock, holding only what the link
+/// engine and the SLA read (no strings: a month of windows of every link is held until the
+/// last agent is read, so each costs ~100 bytes, not a full `LinkResult`).
+#[derive(Debug, Clone)]
 struct PlacedWindow {
-    agent: String,
-    window: LinkResult,
+    /// Index into [`Collected::agents`].
+    agent: u32,
+    start_ms: i64,
+    end_ms: i64,
+    first_probe_ms: i64,
+    last_probe_ms: i64,
+    probe_interval_ms: u32,
+    sent: u32,
+    received: u32,
+    rtt_avg_seconds: f64,
+    jitter_seconds: f64,
+    loss_runs: Box<[zerofault_protocol::LossRun]>,
+    /// From the report, used only when the inventory does not know the link.
+    level: Box<str>,
+    domain: Box<str>,
 }
 
-/// Accumulates hosts and link windows while agents are read.
+impl PlacedWindow {
+    /// The window again as the link engine takes it.
+    fn to_link_result(&self) -> LinkResult {
+        LinkResult {
+            window_start_unix_ms: self.start_ms,
+            window_end_unix_ms: self.end_ms,
+            first_probe_unix_ms: self.first_probe_ms,
+            last_probe_unix_ms: self.last_probe_ms,
+            probe_interval_ms: self.probe_interval_ms,
+            sent: self.sent,
+            received: self.received,
+            loss_ratio: if self.sent == 0 {
+                0.0
+            } else {
+                1.0 - f64::from(self.received.min(self.sent)) / f64::from(self.sent)
+            },
+            rtt_avg_seconds: self.rtt_avg_seconds,
+            jitter_seconds: self.jitter_seconds,
+            loss_runs: self.loss_runs.to_vec(),
+            ..Default::default()
+        }
+    }
+}
+
+/// What is kept while agents are read: hosts go to the engine one by one (their reports are
+/// dropped once added), link windows wait for the last agent (a link's vantage points are
+/// different agents, replayed together in time order).
 struct Collected {
-    hosts: Vec<HostInput>,
+    builder: MonthBuilder,
+    /// (agent id, site label) of every host added: who is behind which link.
+    host_sites: Vec<(String, String)>,
+    agents: Vec<String>,
     windows: BTreeMap<String, Vec<PlacedWindow>>,
     unknown: Vec<UnknownLabel>,
+    previous: PreviousCapacity,
 }
 
-/// Reads the month into the engine's input.
-pub async fn read_month(
+/// Reads the month from the store, agent by agent, and computes its report.
+pub async fn compute_month(
     store: &dyn Store,
     inventory: &Inventory,
     links_config: &config::Links,
     req: &MonthRequest,
     heartbeat_ms: i64,
     progress: &mut (dyn FnMut(Progress) + Send),
-) -> Result<MonthInput, SourceError> {
+) -> Result<MonthReport, SourceError> {
     let (start_ms, end_ms) =
         inventory
             .month_bounds(&req.month)
@@ -147,9 +199,12 @@ pub async fn read_month(
     let maintenance = inventory.maintenance_intervals(start_ms - EDGE_MS, end_ms + EDGE_MS);
 
     let mut c = Collected {
-        hosts: Vec::new(),
+        builder: MonthBuilder::new(period.clone(), &collector_runs)?,
+        host_sites: Vec::new(),
+        agents: Vec::new(),
         windows: BTreeMap::new(),
         unknown: Vec::new(),
+        previous: PreviousCapacity::default(),
     };
     let mut p = Progress::default();
     let mut after: Option<ReportKey> = None;
@@ -174,7 +229,7 @@ pub async fn read_month(
                     inventory,
                     &maintenance,
                     &mut c,
-                );
+                )?;
                 p.agents += 1;
             }
             agent_rows.push(row);
@@ -192,12 +247,12 @@ pub async fn read_month(
             inventory,
             &maintenance,
             &mut c,
-        );
+        )?;
         p.agents += 1;
         progress(p);
     }
 
-    let links = link_inputs(inventory, links_config, &req.lang, &maintenance, &c);
+    link_inputs(inventory, links_config, &req.lang, &maintenance, &mut c)?;
     let names = GroupNames {
         departments: inventory
             .departments
@@ -215,16 +270,9 @@ pub async fn read_month(
             .map(|d| (d.code.clone(), name_or_code(d.name(&req.lang), &d.code)))
             .collect(),
     };
-    let previous = previous_capacity(&period, previous_bounds, &c.hosts);
-    Ok(MonthInput {
-        period,
-        collector_runs,
-        hosts: c.hosts,
-        links,
-        names,
-        previous,
-        unknown_labels: c.unknown,
-    })
+    c.unknown
+        .sort_by(|a, b| (&a.agent_id, &a.label, &a.value).cmp(&(&b.agent_id, &b.label, &b.value)));
+    Ok(c.builder.finish(&names, &c.previous, &c.unknown))
 }
 
 /// `YYYY-MM` of the month before `month` (`None` when `month` is not `YYYY-MM`).
@@ -238,37 +286,34 @@ pub fn previous_month_of(month: &str) -> Option<String> {
     }
 }
 
-/// The previous month's mean used storage per data center and department: each host's mean
-/// over its samples of that month, summed per group (the groups of its current labels).
-fn previous_capacity(
+/// Adds `host`'s mean used storage of the previous month to its data center's and
+/// department's (the groups of its current labels): the base of this month's growth.
+fn add_previous(
+    previous: &mut PreviousCapacity,
     period: &Period,
     bounds: Option<(i64, i64)>,
-    hosts: &[HostInput],
-) -> PreviousCapacity {
-    let mut out = PreviousCapacity::default();
+    host: &HostInput,
+) {
     let Some((start_ms, end_ms)) = bounds else {
-        return out;
+        return;
     };
-    let previous = Period {
+    let month = Period {
         start_ms,
         end_ms,
         ..period.clone()
     };
-    for h in hosts {
-        let Some(used) = crate::sla::figures::host_capacity(&previous, h).storage_used_mean_bytes
-        else {
-            continue;
-        };
-        for (map, code) in [
-            (&mut out.data_centers, &h.labels.data_center),
-            (&mut out.departments, &h.labels.department),
-        ] {
-            if !code.is_empty() {
-                *map.entry(code.clone()).or_default() += used;
-            }
+    let Some(used) = crate::sla::figures::host_capacity(&month, host).storage_used_mean_bytes
+    else {
+        return;
+    };
+    for (map, code) in [
+        (&mut previous.data_centers, &host.labels.data_center),
+        (&mut previous.departments, &host.labels.department),
+    ] {
+        if !code.is_empty() {
+            *map.entry(code.clone()).or_default() += used;
         }
     }
-    out
 }
 
 fn name_or_code(name: &str, code: &str) -> String {
@@ -299,8 +344,9 @@ fn add_agent(
     inventory: &Inventory,
     maintenance: &[crate::inventory::MaintenanceInterval],
     c: &mut Collected,
-) {
+) -> Result<(), SourceError> {
     let agent_id = rows[0].agent_id.clone();
+    let agent_index = c.agents.len() as u32;
     // Decode, grouped by boot (rows arrive boot by boot).
     let mut boots: Vec<(String, Vec<(StoredReport, Report)>)> = Vec::new();
     for row in rows {
@@ -409,10 +455,7 @@ fn add_agent(
                 c.windows
                     .entry(w.link_id.clone())
                     .or_default()
-                    .push(PlacedWindow {
-                        agent: agent_id.clone(),
-                        window: shifted(w, clock_offset_ms),
-                    });
+                    .push(placed_window(agent_index, w, clock_offset_ms));
             }
         }
     }
@@ -446,10 +489,13 @@ fn add_agent(
             }
         }
     }
+    // Its windows were kept under this index whatever follows (a vantage point needs no
+    // host row of its own).
+    c.agents.push(agent_id.clone());
     if host.reports.is_empty() {
         // Not in this month at all (only in the previous one): not a host of this report,
         // nor are its labels.
-        return;
+        return Ok(());
     }
     c.unknown.extend(unknown);
     host.target =
@@ -459,7 +505,10 @@ fn add_agent(
         .filter(|m| applies_to_host(&m.scope, &agent_id, &host.labels))
         .map(|m| Interval::new(m.start_unix_ms, m.end_unix_ms))
         .collect();
-    c.hosts.push(host);
+    add_previous(&mut c.previous, period, previous, &host);
+    c.builder.add_host(&host)?;
+    c.host_sites.push((agent_id, host.labels.site.clone()));
+    Ok(())
 }
 
 fn sample(
@@ -496,32 +545,51 @@ fn sample(
     }
 }
 
-/// `w` with every time moved by `offset_ms` (agent clock to collector clock).
-fn shifted(w: &LinkResult, offset_ms: i64) -> LinkResult {
+/// `w` moved to the collector's clock by `offset_ms`, compacted.
+fn placed_window(agent: u32, w: &LinkResult, offset_ms: i64) -> PlacedWindow {
     let mv = |t: i64| if t == 0 { 0 } else { t + offset_ms };
-    let mut w = w.clone();
-    w.window_start_unix_ms = mv(w.window_start_unix_ms);
-    w.window_end_unix_ms = mv(w.window_end_unix_ms);
-    w.first_probe_unix_ms = mv(w.first_probe_unix_ms);
-    w.last_probe_unix_ms = mv(w.last_probe_unix_ms);
-    for run in &mut w.loss_runs {
-        run.first_lost_unix_ms = mv(run.first_lost_unix_ms);
-        run.last_lost_unix_ms = mv(run.last_lost_unix_ms);
+    PlacedWindow {
+        agent,
+        start_ms: mv(w.window_start_unix_ms),
+        end_ms: mv(w.window_end_unix_ms),
+        first_probe_ms: mv(w.first_probe_unix_ms),
+        last_probe_ms: mv(w.last_probe_unix_ms),
+        probe_interval_ms: w.probe_interval_ms,
+        sent: w.sent,
+        received: w.received,
+        rtt_avg_seconds: w.rtt_avg_seconds,
+        jitter_seconds: w.jitter_seconds,
+        loss_runs: w
+            .loss_runs
+            .iter()
+            .map(|r| zerofault_protocol::LossRun {
+                first_lost_unix_ms: mv(r.first_lost_unix_ms),
+                last_lost_unix_ms: mv(r.last_lost_unix_ms),
+                ..r.clone()
+            })
+            .collect(),
+        level: w.level.as_str().into(),
+        domain: w.domain.as_str().into(),
     }
-    w
 }
 
 /// Every link-level down period of one link, from its vantage points' windows (collector
 /// clock), through the live link engine's rules ([`crate::links::down_periods`]), fed in
 /// the order they would have arrived live: by window end.
-fn down_periods(links_config: &config::Links, windows: &[PlacedWindow]) -> Vec<Interval> {
-    let mut order: Vec<&PlacedWindow> = windows.iter().collect();
-    order.sort_by(|a, b| {
-        (a.window.window_end_unix_ms, &a.agent).cmp(&(b.window.window_end_unix_ms, &b.agent))
-    });
+fn down_periods(
+    links_config: &config::Links,
+    windows: &mut [PlacedWindow],
+    agents: &[String],
+) -> Vec<Interval> {
+    windows.sort_by_key(|w| (w.end_ms, w.agent));
+    // Rebuilt one link at a time: only this link's windows are ever whole `LinkResult`s.
+    let full: Vec<LinkResult> = windows.iter().map(PlacedWindow::to_link_result).collect();
     crate::links::down_periods(
         links_config.clone(),
-        order.iter().map(|w| (w.agent.as_str(), &w.window)),
+        windows
+            .iter()
+            .zip(&full)
+            .map(|(w, r)| (agents[w.agent as usize].as_str(), r)),
     )
     .into_values()
     .flatten()
@@ -529,92 +597,90 @@ fn down_periods(links_config: &config::Links, windows: &[PlacedWindow]) -> Vec<I
     .collect()
 }
 
+/// Every link of the inventory and every link id seen in windows, added to the engine one at
+/// a time (each link's windows are dropped once it is added).
 fn link_inputs(
     inventory: &Inventory,
     links_config: &config::Links,
     lang: &str,
     maintenance: &[crate::inventory::MaintenanceInterval],
-    c: &Collected,
-) -> Vec<LinkInput> {
+    c: &mut Collected,
+) -> Result<(), SourceError> {
     let mut ids: BTreeSet<String> = inventory.links.iter().map(|l| l.id.clone()).collect();
     ids.extend(c.windows.keys().cloned());
-    let host_sites: Vec<(&str, &str)> = c
-        .hosts
-        .iter()
-        .map(|h| (h.agent_id.as_str(), h.labels.site.as_str()))
-        .collect();
-    ids.into_iter()
-        .map(|id| {
-            let windows = c.windows.get(&id).map(Vec::as_slice).unwrap_or_default();
-            let inv = inventory.link(&id);
-            let newest = windows.iter().max_by_key(|w| w.window.window_end_unix_ms);
-            let level = inv.map_or_else(
-                || newest.map(|w| w.window.level.clone()).unwrap_or_default(),
-                |l| l.level.as_str().to_owned(),
-            );
-            let domain = inv.map_or_else(
-                || newest.map(|w| w.window.domain.clone()).unwrap_or_default(),
-                |l| l.domain.as_str().to_owned(),
-            );
-            let th = links_config.thresholds.for_level(&level);
-            let down = down_periods(links_config, windows);
-            let link_windows = windows
+    for id in ids {
+        let mut windows = c.windows.remove(&id).unwrap_or_default();
+        let inv = inventory.link(&id);
+        let newest = windows.iter().max_by_key(|w| w.end_ms);
+        let level = inv.map_or_else(
+            || newest.map(|w| w.level.to_string()).unwrap_or_default(),
+            |l| l.level.as_str().to_owned(),
+        );
+        let domain = inv.map_or_else(
+            || newest.map(|w| w.domain.to_string()).unwrap_or_default(),
+            |l| l.domain.as_str().to_owned(),
+        );
+        let th = links_config.thresholds.for_level(&level);
+        let down = down_periods(links_config, &mut windows, &c.agents);
+        let link_windows = windows
+            .iter()
+            .filter(|w| w.sent > 0)
+            .map(|w| {
+                let received = w.received.min(w.sent);
+                let loss = f64::from(w.sent - received) / f64::from(w.sent);
+                LinkWindow {
+                    start_ms: w.start_ms,
+                    end_ms: w.end_ms,
+                    degraded: loss >= th.degraded_loss_ratio
+                        || (received > 0 && w.rtt_avg_seconds >= th.degraded_rtt.as_secs_f64()),
+                    loss_ratio: loss,
+                    rtt_avg_ms: (received > 0).then_some(w.rtt_avg_seconds * 1000.0),
+                    jitter_ms: (received > 1).then_some(w.jitter_seconds * 1000.0),
+                }
+            })
+            .collect();
+        drop(windows);
+        let (from_site, to_site, name, target) = match inv {
+            Some(l) => (
+                l.from.clone(),
+                l.to.clone(),
+                l.name(lang).to_owned(),
+                Some(inventory.link_target(l)),
+            ),
+            None => (String::new(), String::new(), String::new(), None),
+        };
+        let behind = inv.map(|_| inventory.links_behind(&id)).unwrap_or_default();
+        let link = LinkInput {
+            maintenance: maintenance
                 .iter()
-                .filter(|w| w.window.sent > 0)
-                .map(|w| {
-                    let w = &w.window;
-                    let received = w.received.min(w.sent);
-                    let loss = f64::from(w.sent - received) / f64::from(w.sent);
-                    LinkWindow {
-                        start_ms: w.window_start_unix_ms,
-                        end_ms: w.window_end_unix_ms,
-                        degraded: loss >= th.degraded_loss_ratio
-                            || (received > 0 && w.rtt_avg_seconds >= th.degraded_rtt.as_secs_f64()),
-                        loss_ratio: loss,
-                        rtt_avg_ms: (received > 0).then_some(w.rtt_avg_seconds * 1000.0),
-                        jitter_ms: (received > 1).then_some(w.jitter_seconds * 1000.0),
-                    }
+                .filter(|m| match &m.scope {
+                    Scope::Link(v) => *v == id,
+                    // A site's maintenance covers the link that reaches it.
+                    Scope::Site(v) => !to_site.is_empty() && *v == to_site,
+                    _ => false,
                 })
-                .collect();
-            let (from_site, to_site, name, target) = match inv {
-                Some(l) => (
-                    l.from.clone(),
-                    l.to.clone(),
-                    l.name(lang).to_owned(),
-                    Some(inventory.link_target(l)),
-                ),
-                None => (String::new(), String::new(), String::new(), None),
-            };
-            let behind = inv.map(|_| inventory.links_behind(&id)).unwrap_or_default();
-            LinkInput {
-                maintenance: maintenance
-                    .iter()
-                    .filter(|m| match &m.scope {
-                        Scope::Link(v) => *v == id,
-                        // A site's maintenance covers the link that reaches it.
-                        Scope::Site(v) => !to_site.is_empty() && *v == to_site,
-                        _ => false,
-                    })
-                    .map(|m| Interval::new(m.start_unix_ms, m.end_unix_ms))
-                    .collect(),
-                behind_hosts: host_sites
-                    .iter()
-                    .filter(|(_, site)| behind.sites.contains(*site))
-                    .map(|(a, _)| (*a).to_owned())
-                    .collect(),
-                behind_links: behind.links.iter().cloned().collect(),
-                link_id: id,
-                name,
-                level,
-                domain,
-                from_site,
-                to_site,
-                target,
-                down,
-                windows: link_windows,
-            }
-        })
-        .collect()
+                .map(|m| Interval::new(m.start_unix_ms, m.end_unix_ms))
+                .collect(),
+            behind_hosts: c
+                .host_sites
+                .iter()
+                .filter(|(_, site)| behind.sites.contains(site))
+                .map(|(a, _)| a.clone())
+                .collect(),
+            behind_links: behind.links.iter().cloned().collect(),
+            link_id: id,
+            name,
+            level,
+            domain,
+            from_site,
+            to_site,
+            target,
+            down,
+            windows: link_windows,
+        };
+        c.builder.add_link(&link)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
