@@ -356,6 +356,22 @@ fn deb_installs_upgrades_removes_and_purges() {
         "the agent's unit is enabled on install"
     );
 
+    // --- The scripts are idempotent: installing the same packages again (prerm upgrade,
+    // postinst configure with the same version) changes nothing.
+    let passwd_before = std::fs::read_to_string("/etc/passwd").unwrap();
+    let group_before = std::fs::read_to_string("/etc/group").unwrap();
+    dpkg(&[
+        "-i",
+        p.agent_deb.to_str().unwrap(),
+        p.collector_deb.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        std::fs::read_to_string("/etc/passwd").unwrap(),
+        passwd_before
+    );
+    assert_eq!(std::fs::read_to_string("/etc/group").unwrap(), group_before);
+    assert_eq!(meta("/var/lib/zerofault/agent").0, 0o750);
+
     // --- validate on the shipped configs: the only problems are the certificates that an
     // operator has not enrolled yet, and the message says which files.
     for (bin, config) in [
@@ -698,6 +714,17 @@ fn rpm_lists_files_modes_scripts_config_and_capability() {
                 section.contains(needle),
                 "{rpm_s} {header} runs {needle}:\n{scripts}"
             );
+        }
+
+        // The scriptlets are valid sh (the deb's are run for real by the deb test; these
+        // cannot be, there is no RPM system here).
+        for tag in ["POSTIN", "PREUN", "POSTUN"] {
+            let script = ok(&mut cmd(
+                "rpm",
+                &["-qp", "--qf", &format!("%{{{tag}}}"), rpm_s],
+            ));
+            let check = output(Command::new("sh").args(["-n", "-c", &script]));
+            assert!(check.status.success(), "{rpm_s} {tag}: {}", text(&check));
         }
 
         // Requires: the shell for the scriptlets, glibc and libgcc_s, and what rpm adds
