@@ -4,10 +4,11 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use zerofault_collector::config::Config;
 use zerofault_collector::export::manifest;
 use zerofault_collector::{certs, demo, import, monthly, server};
+use zerofault_common::assets;
 
 /// zerofault collector: receives agent reports over mutual TLS, stores them in SQLite and
 /// exposes Prometheus metrics.
@@ -62,7 +63,13 @@ struct ConfigArg {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // The hidden `generate-assets` (man pages, completions for the packages) is known to the
+    // parser only, so it is in neither --help nor the pages and completions it writes.
+    let matches = assets::with_subcommand(Cli::command()).get_matches();
+    if let Some(code) = assets::run(&matches, Cli::command()) {
+        return ExitCode::from(u8::try_from(code).unwrap_or(1));
+    }
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     let result = match cli.command {
         Command::Validate(args) => {
             return match load(&args.config) {

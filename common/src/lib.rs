@@ -2,6 +2,7 @@
 //! same way in both config files and both sides read the clock the same way.
 #![forbid(unsafe_code)]
 
+pub mod assets;
 pub mod duration;
 pub mod yaml;
 
