@@ -500,18 +500,19 @@ pub enum ConfigError {
     },
 }
 
-/// One wrong value in a configuration file.
+/// One wrong value in a configuration file (`K = &'static str`, a fixed dotted key) or an
+/// inventory (`K = String`, a key path built from the entries: [`crate::inventory::Problem`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Problem {
+pub struct Problem<K = &'static str> {
     /// The file.
     pub file: PathBuf,
-    /// Dotted key, e.g. `tls.cert`.
-    pub key: &'static str,
+    /// Dotted key, e.g. `tls.cert` or `links[2].to`.
+    pub key: K,
     /// What is wrong and how to fix it.
     pub message: String,
 }
 
-impl fmt::Display for Problem {
+impl<K: fmt::Display> fmt::Display for Problem<K> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
@@ -523,9 +524,11 @@ impl fmt::Display for Problem {
     }
 }
 
-struct Problems<'a>(&'a [Problem]);
+/// The problems one per line (the message of [`ConfigError::Invalid`] and
+/// [`crate::inventory::InventoryError::Invalid`]).
+pub(crate) struct Problems<'a, K>(pub(crate) &'a [Problem<K>]);
 
-impl fmt::Display for Problems<'_> {
+impl<K: fmt::Display> fmt::Display for Problems<'_, K> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for (i, p) in self.0.iter().enumerate() {
             if i > 0 {

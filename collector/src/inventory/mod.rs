@@ -14,12 +14,13 @@ mod time;
 mod validate;
 
 use std::collections::{BTreeSet, HashMap};
-use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use jiff::tz::TimeZone;
 use serde::Deserialize;
+
+use crate::config::Problems;
 
 pub use time::{Clock, MonthDay, MonthError, Weekday, month_bounds};
 
@@ -521,42 +522,8 @@ pub enum InventoryError {
     },
 }
 
-/// One wrong value in an inventory.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Problem {
-    /// The file.
-    pub file: PathBuf,
-    /// Key path, e.g. `links[2].to`.
-    pub key: String,
-    /// What is wrong and how to fix it.
-    pub message: String,
-}
-
-impl fmt::Display for Problem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}: `{}`: {}",
-            self.file.display(),
-            self.key,
-            self.message
-        )
-    }
-}
-
-struct Problems<'a>(&'a [Problem]);
-
-impl fmt::Display for Problems<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, p) in self.0.iter().enumerate() {
-            if i > 0 {
-                writeln!(f)?;
-            }
-            write!(f, "{p}")?;
-        }
-        Ok(())
-    }
-}
+/// One wrong value in an inventory; its key is a path such as `links[2].to`.
+pub type Problem = crate::config::Problem<String>;
 
 /// Code -> position in the declaration lists; the first of duplicate codes wins (duplicates
 /// are a validation error anyway).
