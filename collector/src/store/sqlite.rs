@@ -494,19 +494,23 @@ const NEWEST_PER_BOOT: &str = "WITH RECURSIVE boots(agent_id, boot_id) AS (
     )
     ORDER BY r.agent_id, r.boot_id";
 
+/// A report from a row whose columns are `agent_id, boot_id, sequence, agent_timestamp_ms,
+/// received_ms, body, link_data`, in that order.
+fn stored_report(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredReport> {
+    Ok(StoredReport {
+        agent_id: row.get(0)?,
+        boot_id: row.get(1)?,
+        sequence: row.get::<_, i64>(2)? as u64,
+        agent_timestamp_ms: row.get(3)?,
+        received_ms: row.get(4)?,
+        body: row.get(5)?,
+        link_data: row.get(6)?,
+    })
+}
+
 fn newest_per_boot(conn: &Connection) -> Result<Vec<StoredReport>, StoreError> {
     let mut stmt = conn.prepare_cached(NEWEST_PER_BOOT)?;
-    let rows = stmt.query_map([], |row| {
-        Ok(StoredReport {
-            agent_id: row.get(0)?,
-            boot_id: row.get(1)?,
-            sequence: row.get::<_, i64>(2)? as u64,
-            agent_timestamp_ms: row.get(3)?,
-            received_ms: row.get(4)?,
-            body: row.get(5)?,
-            link_data: row.get(6)?,
-        })
-    })?;
+    let rows = stmt.query_map([], stored_report)?;
     Ok(rows.collect::<Result<Vec<_>, _>>()?)
 }
 
@@ -529,17 +533,7 @@ fn scan_reports(
         (k.agent_id.as_str(), k.boot_id.as_str(), k.sequence as i64)
     });
     let limit = i64::try_from(limit.max(1)).unwrap_or(i64::MAX);
-    let rows = stmt.query_map(params![agent, boot, seq, since_ms, limit], |row| {
-        Ok(StoredReport {
-            agent_id: row.get(0)?,
-            boot_id: row.get(1)?,
-            sequence: row.get::<_, i64>(2)? as u64,
-            agent_timestamp_ms: row.get(3)?,
-            received_ms: row.get(4)?,
-            body: row.get(5)?,
-            link_data: row.get(6)?,
-        })
-    })?;
+    let rows = stmt.query_map(params![agent, boot, seq, since_ms, limit], stored_report)?;
     Ok(rows.collect::<Result<Vec<_>, _>>()?)
 }
 
