@@ -3,7 +3,7 @@
 //! The store is the record; this table is a cache of the newest report of each agent so
 //! that a scrape never touches the database. It is warmed from the store at start-up.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
@@ -51,9 +51,10 @@ pub struct HostTable {
 #[derive(Debug)]
 struct LabelCheck {
     inventory: Arc<Inventory>,
-    /// `(agent, label, value)` triples warned about: one warning each per run, however
-    /// many reports carry them. Bounded by the label values the agents ever sent.
-    warned: Mutex<HashSet<(String, &'static str, String)>>,
+    /// The `(label, value)` pairs warned about, per agent: one warning each per run, however
+    /// many reports carry them. Bounded by the label values the agents ever sent. Keyed by
+    /// agent so that a report whose values were already warned about allocates nothing.
+    warned: Mutex<HashMap<String, Vec<(&'static str, String)>>>,
 }
 
 /// The inventory list that declares codes of `label` (a [`UnknownLabel::label`]) and the
@@ -139,22 +140,28 @@ impl HostTable {
         }
         let mut warned = check.warned.lock().expect("label warning lock poisoned");
         for u in unknown {
-            let (list, agent_key) = label_keys(u.label);
-            let value = u.value.clone();
-            if !warned.insert((agent.to_owned(), u.label, u.value)) {
+            let seen = warned
+                .get(agent)
+                .is_some_and(|w| w.iter().any(|(l, v)| *l == u.label && *v == u.value));
+            if seen {
                 continue;
             }
+            let (list, agent_key) = label_keys(u.label);
             // Debug formatting quotes and escapes the agent's strings, so that a value cannot
             // forge log lines.
             tracing::warn!(
                 agent = ?agent,
                 label = u.label,
-                value = ?value,
+                value = ?u.value,
                 "label value not declared in the inventory; its reports are stored and counted \
                  under it. Fix: add it to the inventory file {} under {list}, or correct \
                  {agent_key} in the agent's configuration",
                 check.inventory.source.display(),
             );
+            warned
+                .entry(agent.to_owned())
+                .or_default()
+                .push((u.label, u.value));
         }
     }
 
