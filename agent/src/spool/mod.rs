@@ -228,9 +228,6 @@ pub struct Spool {
     /// Bytes the filesystem can hold for the spool, when that is less than `max_bytes`
     /// (read before each new segment, lowered to what fitted after ENOSPC).
     disk_room: Option<u64>,
-    /// Size at which the current segment is sealed: `options.segment_bytes`, or less when
-    /// the disk bounds the spool.
-    segment_limit: u64,
     /// Test fault injection: the next this-many writes fail with ENOSPC.
     fail_writes: u32,
 }
@@ -355,10 +352,8 @@ impl Spool {
             full_episode: None,
             save_failing: false,
             disk_room: None,
-            segment_limit: 0,
             fail_writes: 0,
         };
-        spool.segment_limit = spool.options.segment_bytes;
         let cursor = RecordId {
             segment: spool.state.ack_segment,
             offset: spool.state.ack_offset,
@@ -538,7 +533,7 @@ impl Spool {
         if let Some(current) = self.segments.back()
             && self.writer.is_some()
             && current.bytes > 0
-            && current.bytes + record_bytes > self.segment_limit
+            && current.bytes + record_bytes > self.segment_limit()
         {
             self.writer = None; // seal it; the next write starts a new segment
         }
@@ -574,7 +569,7 @@ impl Spool {
                     // Sealed, so that a disk filled by the one segment being written can
                     // still be freed (the retry starts a new segment).
                     self.writer = None;
-                    if e.raw_os_error() == Some(28) {
+                    if e.kind() == std::io::ErrorKind::StorageFull {
                         // ENOSPC: what is held now is what fits; keep below it until the
                         // next segment reads the free space again.
                         self.set_disk_room(self.bytes());
@@ -619,13 +614,15 @@ impl Spool {
     }
 
     fn set_disk_room(&mut self, room: u64) {
-        if room >= self.options.max_bytes {
-            self.disk_room = None;
-            self.segment_limit = self.options.segment_bytes;
-        } else {
-            self.disk_room = Some(room);
-            self.segment_limit = self.options.segment_bytes.min((room / 8).max(4096));
-        }
+        self.disk_room = (room < self.options.max_bytes).then_some(room);
+    }
+
+    /// Size at which the current segment is sealed: `options.segment_bytes`, or an eighth of
+    /// the room (at least 4 KiB) when the disk bounds the spool.
+    fn segment_limit(&self) -> u64 {
+        self.disk_room.map_or(self.options.segment_bytes, |room| {
+            self.options.segment_bytes.min((room / 8).max(4096))
+        })
     }
 
     /// Writes one record at the end of the current segment (creating one if needed).

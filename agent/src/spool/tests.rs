@@ -629,9 +629,9 @@ fn enospc_in_the_only_segment_seals_it_so_the_oldest_can_go() {
     // The bound now follows the disk (what fitted), so segments shrink to an eighth of it
     // and the next full disk drops an eighth, not everything.
     assert!(
-        s.segment_limit < s.options.segment_bytes,
+        s.segment_limit() < s.options.segment_bytes,
         "{}",
-        s.segment_limit
+        s.segment_limit()
     );
     assert!(!dir.path().join(segment_name(ids[0].segment)).exists());
 }
@@ -648,5 +648,5 @@ fn a_bound_above_the_free_space_of_the_disk_sizes_segments_from_the_disk() {
     let s = Spool::open(o).unwrap();
     let room = s.disk_room.expect("the disk bounds this spool");
     assert!(room <= free, "{room} > {free}");
-    assert_eq!(s.segment_limit, (room / 8).max(4096));
+    assert_eq!(s.segment_limit(), (room / 8).max(4096));
 }
