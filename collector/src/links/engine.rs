@@ -707,14 +707,15 @@ impl LinkTrack {
         for p in periods {
             let end = p.end.unwrap_or(newest);
             let long = end - p.start >= fault_min;
+            let settles = p.end.is_some() && end < settle_at;
             if record {
-                if p.end.is_some() && end < settle_at {
+                if settles {
                     self.settled_downs.push((p.start, end));
                 } else {
                     self.tentative_downs.push((p.start, end));
                 }
             }
-            if p.end.is_some() && end < settle_at {
+            if settles {
                 self.down_ms_settled += end - p.start;
                 if long {
                     if !p.counted {

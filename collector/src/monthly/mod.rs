@@ -167,9 +167,7 @@ pub fn previous_month(inventory: &Inventory, now_ms: i64) -> String {
     let now = jiff::Timestamp::from_millisecond(now_ms)
         .unwrap_or(jiff::Timestamp::UNIX_EPOCH)
         .to_zoned_datetime(inventory.time_zone.clone());
-    let (y, m) = (i32::from(now.year()), i32::from(now.month()));
-    let (y, m) = if m == 1 { (y - 1, 12) } else { (y, m - 1) };
-    format!("{y:04}-{m:02}")
+    source::month_before(i32::from(now.year()), now.month().unsigned_abs().into())
 }
 
 /// Runs `report`; returns the exit code.

@@ -279,10 +279,15 @@ pub async fn compute_month(
 pub fn previous_month_of(month: &str) -> Option<String> {
     let (y, m) = month.split_once('-')?;
     let (y, m): (i32, u32) = (y.parse().ok()?, m.parse().ok()?);
-    match m {
-        1 => Some(format!("{:04}-12", y - 1)),
-        2..=12 => Some(format!("{y:04}-{:02}", m - 1)),
-        _ => None,
+    (1..=12).contains(&m).then(|| month_before(y, m))
+}
+
+/// `YYYY-MM` of the month before month `m` (1..=12) of year `y`.
+pub(crate) fn month_before(y: i32, m: u32) -> String {
+    if m == 1 {
+        format!("{:04}-12", y - 1)
+    } else {
+        format!("{y:04}-{:02}", m - 1)
     }
 }
 
