@@ -281,18 +281,15 @@ pub fn load_inventory(config: &Config) -> anyhow::Result<Option<Inventory>> {
             }
             other => vec![other.to_string()],
         };
-        let lines: Vec<String> = messages
+        let problems: Vec<crate::config::Problem> = messages
             .into_iter()
-            .map(|message| {
-                crate::config::Problem {
-                    file: config.source.clone(),
-                    key: "inventory",
-                    message,
-                }
-                .to_string()
+            .map(|message| crate::config::Problem {
+                file: config.source.clone(),
+                key: "inventory",
+                message,
             })
             .collect();
-        anyhow::anyhow!(lines.join("\n"))
+        anyhow::anyhow!(crate::config::Problems(&problems).to_string())
     })
 }
 
