@@ -723,6 +723,11 @@ fn rpm_lists_files_modes_scripts_config_and_capability() {
                 "rpm",
                 &["-qp", "--qf", &format!("%{{{tag}}}"), rpm_s],
             ));
+            // rpm prints "(none)" for a missing scriptlet, which `sh -n` would accept.
+            assert!(
+                !script.trim().is_empty() && script.trim() != "(none)",
+                "{rpm_s} has no {tag} scriptlet"
+            );
             let check = output(Command::new("sh").args(["-n", "-c", &script]));
             assert!(check.status.success(), "{rpm_s} {tag}: {}", text(&check));
         }
