@@ -120,9 +120,34 @@ struct PlacedWindow {
     rtt_avg_seconds: f64,
     jitter_seconds: f64,
     loss_runs: Box<[zerofault_protocol::LossRun]>,
-    /// From the report, used only when the inventory does not know the link.
-    level: Box<str>,
-    domain: Box<str>,
+}
+
+/// One link's windows as read, and the level and domain its newest window reported (used
+/// only when the inventory does not know the link; kept once per link, not per window).
+#[derive(Debug, Default)]
+struct LinkWindows {
+    windows: Vec<PlacedWindow>,
+    /// `(end_ms, level, domain)` of the newest window, the last read among equal ends.
+    newest: Option<(i64, String, String)>,
+}
+
+impl LinkWindows {
+    fn push(&mut self, window: PlacedWindow, level: &str, domain: &str) {
+        match &mut self.newest {
+            Some((end, l, d)) if window.end_ms >= *end => {
+                *end = window.end_ms;
+                if l != level {
+                    level.clone_into(l);
+                }
+                if d != domain {
+                    domain.clone_into(d);
+                }
+            }
+            Some(_) => {}
+            None => self.newest = Some((window.end_ms, level.to_owned(), domain.to_owned())),
+        }
+        self.windows.push(window);
+    }
 }
 
 impl PlacedWindow {
@@ -157,7 +182,7 @@ struct Collected {
     /// (agent id, site label) of every host added: who is behind which link.
     host_sites: Vec<(String, String)>,
     agents: Vec<String>,
-    windows: BTreeMap<String, Vec<PlacedWindow>>,
+    windows: BTreeMap<String, LinkWindows>,
     unknown: Vec<UnknownLabel>,
     previous: PreviousCapacity,
 }
@@ -457,10 +482,13 @@ fn add_agent(
                 newest = Some((t, r));
             }
             for w in &r.links {
-                c.windows
-                    .entry(w.link_id.clone())
-                    .or_default()
-                    .push(placed_window(agent_index, w, clock_offset_ms));
+                let placed = placed_window(agent_index, w, clock_offset_ms);
+                // Looked up by `&str` first: the id is copied once per link, not per window.
+                let link = match c.windows.get_mut(&w.link_id) {
+                    Some(l) => l,
+                    None => c.windows.entry(w.link_id.clone()).or_default(),
+                };
+                link.push(placed, &w.level, &w.domain);
             }
         }
     }
@@ -573,8 +601,6 @@ fn placed_window(agent: u32, w: &LinkResult, offset_ms: i64) -> PlacedWindow {
                 ..r.clone()
             })
             .collect(),
-        level: w.level.as_str().into(),
-        domain: w.domain.as_str().into(),
     }
 }
 
@@ -614,17 +640,15 @@ fn link_inputs(
     let mut ids: BTreeSet<String> = inventory.links.iter().map(|l| l.id.clone()).collect();
     ids.extend(c.windows.keys().cloned());
     for id in ids {
-        let mut windows = c.windows.remove(&id).unwrap_or_default();
+        let LinkWindows {
+            mut windows,
+            newest,
+        } = c.windows.remove(&id).unwrap_or_default();
         let inv = inventory.link(&id);
-        let newest = windows.iter().max_by_key(|w| w.end_ms);
-        let level = inv.map_or_else(
-            || newest.map(|w| w.level.to_string()).unwrap_or_default(),
-            |l| l.level.as_str().to_owned(),
-        );
-        let domain = inv.map_or_else(
-            || newest.map(|w| w.domain.to_string()).unwrap_or_default(),
-            |l| l.domain.as_str().to_owned(),
-        );
+        let (level, domain) = match inv {
+            Some(l) => (l.level.as_str().to_owned(), l.domain.as_str().to_owned()),
+            None => newest.map(|(_, l, d)| (l, d)).unwrap_or_default(),
+        };
         let th = links_config.thresholds.for_level(&level);
         let down = down_periods(links_config, &mut windows, &c.agents);
         let link_windows = windows
