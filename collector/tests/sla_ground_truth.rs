@@ -331,9 +331,8 @@ fn made(h: &HostPlan) -> Vec<Made> {
         let received = if (CO.0..CO.1).contains(&t) {
             co_k += 1;
             h.backfill.then_some(CO.1 + co_k * 1_000)
-        } else if let Some((a, b)) = h.held.filter(|(a, b)| t > *a && t < *b) {
+        } else if let Some((_, b)) = h.held.filter(|(a, b)| t > *a && t < *b) {
             held_k += 1;
-            let _ = a;
             Some(b + held_k * 1_000)
         } else {
             Some(t + DELAY)
@@ -915,6 +914,15 @@ fn check_report(r: &MonthReport, world: &World) {
         (&r.data_centers, 1),
         (&r.business_systems, 2),
     ] {
+        // Every group of the world (a host without the label is in none) is reported, so the loop below cannot pass by being empty.
+        let codes: BTreeSet<&str> = world
+            .hosts
+            .iter()
+            .map(|h| [h.department, h.data_center, h.business_system][key])
+            .filter(|c| !c.is_empty())
+            .collect();
+        let got: BTreeSet<&str> = rows.iter().map(|g| g.code.as_str()).collect();
+        assert_eq!(got, codes, "groups of kind {key}");
         for g in rows.iter() {
             let members: Vec<&HostPlan> = world
                 .hosts
@@ -937,7 +945,17 @@ fn check_report(r: &MonthReport, world: &World) {
             }
         }
     }
-    // Zero-fault backbone: per level and domain.
+    // Zero-fault backbone: per level and domain, every one of the world's among them.
+    let kinds: BTreeSet<(&str, &str)> = world.links.iter().map(|l| (l.level, l.domain)).collect();
+    let got: BTreeSet<(&str, &str)> = r
+        .backbone
+        .iter()
+        .map(|b| (b.level.as_str(), b.domain.as_str()))
+        .collect();
+    assert!(
+        kinds.is_subset(&got),
+        "backbone rows {got:?}, world {kinds:?}"
+    );
     for b in &r.backbone {
         let ls: Vec<&LinkPlan> = world
             .links
