@@ -581,15 +581,15 @@ impl LinkEngine {
 /// order: the same hysteresis, vantage-point and evidence rules as the live engine (this
 /// replays them through one). A period still open at the newest evidence ends there. Used by
 /// the SLA engine, which places down time on its slots itself.
-pub fn down_periods<'a>(
+pub fn down_periods<'a, W: std::borrow::Borrow<LinkResult>>(
     config: Links,
-    windows: impl IntoIterator<Item = (&'a str, &'a LinkResult)>,
+    windows: impl IntoIterator<Item = (&'a str, W)>,
 ) -> BTreeMap<String, Vec<(i64, i64)>> {
     let mut e = LinkEngine::new(config);
     e.record_downs = true;
     for (agent, w) in windows {
         // A window the engine ignores (not newer) changes nothing, as live.
-        let _ = e.observe(agent, w);
+        let _ = e.observe(agent, w.borrow());
     }
     e.links
         .into_iter()

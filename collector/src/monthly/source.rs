@@ -613,14 +613,12 @@ fn down_periods(
     agents: &[String],
 ) -> Vec<Interval> {
     windows.sort_by_key(|w| (w.end_ms, w.agent));
-    // Rebuilt one link at a time: only this link's windows are ever whole `LinkResult`s.
-    let full: Vec<LinkResult> = windows.iter().map(PlacedWindow::to_link_result).collect();
+    // Rebuilt one window at a time, as the engine takes it: never a link's windows at once.
     crate::links::down_periods(
         links_config.clone(),
         windows
             .iter()
-            .zip(&full)
-            .map(|(w, r)| (agents[w.agent as usize].as_str(), r)),
+            .map(|w| (agents[w.agent as usize].as_str(), w.to_link_result())),
     )
     .into_values()
     .flatten()
