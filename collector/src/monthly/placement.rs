@@ -79,7 +79,12 @@ fn seen_live(reports: &[Observed]) -> Option<i64> {
 /// Places the boots of one agent. `boots[i]` are the reports of boot `i` (any order).
 /// Returns one [`Placed`] per boot, or `None` for a boot without any uptime.
 pub fn place_agent(boots: &[Vec<Observed>]) -> Vec<Option<Placed>> {
-    let offset = agent_offset(boots);
+    place_agent_with(boots, agent_offset(boots))
+}
+
+/// [`place_agent`] with the agent's offset already computed by [`agent_offset`] (for a
+/// caller that needs the offset too).
+pub fn place_agent_with(boots: &[Vec<Observed>], offset: i64) -> Vec<Option<Placed>> {
     boots
         .iter()
         .map(|b| {

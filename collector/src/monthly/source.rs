@@ -410,8 +410,8 @@ fn add_agent(
                 .collect()
         })
         .collect();
-    let placed = placement::place_agent(&observed);
     let offset = placement::agent_offset(&observed);
+    let placed = placement::place_agent_with(&observed, offset);
 
     let lo = period.start_ms - EDGE_MS;
     let hi = period.end_ms + EDGE_MS;
