@@ -34,6 +34,66 @@ pub struct Server {
     run_id: i64,
 }
 
+/// The ingest listener's caps: `limits.*` of the config, with `max_connections` lowered to
+/// what the process's open-file limit allows after raising its soft limit to the hard one.
+/// Both changes are logged, so an operator sees why fewer agents fit than configured.
+fn connection_limits(limits: &crate::config::Limits) -> ingest::connections::ConnectionLimits {
+    let soft = raise_open_file_limit();
+    let configured = limits.max_connections as usize;
+    let max_connections = match soft {
+        Some(soft) => ingest::connections::connections_within(configured, soft),
+        None => configured,
+    };
+    if max_connections < configured {
+        tracing::warn!(
+            configured,
+            max_connections,
+            open_file_limit = soft,
+            reserved = soft.map(ingest::connections::reserved_descriptors),
+            "limits.max_connections lowered to what the open-file limit allows; raise LimitNOFILE (systemd) or ulimit -n to serve more agents"
+        );
+    }
+    ingest::connections::ConnectionLimits {
+        max_connections,
+        max_handshakes_per_address: limits.max_handshakes_per_address as usize,
+        max_connections_per_agent: limits.max_connections_per_agent as usize,
+    }
+}
+
+/// Raises the soft open-file limit to the hard limit (one connection is one descriptor) and
+/// returns the soft limit in force; `None` when it is unlimited or cannot be read.
+fn raise_open_file_limit() -> Option<u64> {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let limit = getrlimit(Resource::Nofile);
+    let (Some(soft), hard) = (limit.current, limit.maximum) else {
+        return None;
+    };
+    let target = hard.unwrap_or(u64::MAX);
+    if target <= soft {
+        return Some(soft);
+    }
+    match setrlimit(
+        Resource::Nofile,
+        rustix::process::Rlimit {
+            current: hard,
+            maximum: hard,
+        },
+    ) {
+        Ok(()) => {
+            tracing::info!(
+                from = soft,
+                to = target,
+                "raised the open-file soft limit to the hard limit"
+            );
+            Some(target)
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, soft, hard = target, "cannot raise the open-file soft limit");
+            Some(soft)
+        }
+    }
+}
+
 /// How often the collector writes its heartbeat. A crashed run is recorded as ended at its
 /// last heartbeat, so its end is known to within this period; one small write every 10 s
 /// costs nothing next to the report commits.
@@ -199,10 +259,13 @@ impl Server {
             links: self.links.clone(),
             limits: self.config.limits.into(),
         });
+        let connection_limits = connection_limits(&self.config.limits);
         let ingest_task = tokio::spawn(ingest::listener::serve(
             self.ingest_listener,
             self.tls,
             app,
+            connection_limits,
+            self.counters.clone(),
             stop_rx.clone(),
         ));
         let expose = crate::expose::router(crate::expose::HttpState {

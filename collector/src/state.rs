@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use zerofault_protocol::Report;
 
 use crate::delivery::{Delivery, Ledger};
+use crate::ingest::connections::Refusal;
 use crate::inventory::{Inventory, UnknownLabel};
 
 /// A host is `up` while its newest report was received within this many of its own
@@ -280,17 +281,20 @@ pub enum RejectReason {
     Invalid,
     /// The report could not be committed to storage (503).
     Storage,
+    /// The body was not received within the body time limits (408).
+    Timeout,
 }
 
 impl RejectReason {
     /// Every reason, for exposing zeroes before the first rejection.
-    pub const ALL: [RejectReason; 6] = [
+    pub const ALL: [RejectReason; 7] = [
         RejectReason::NoClientCertificate,
         RejectReason::AgentIdMismatch,
         RejectReason::TooLarge,
         RejectReason::Malformed,
         RejectReason::Invalid,
         RejectReason::Storage,
+        RejectReason::Timeout,
     ];
 
     /// Label value.
@@ -302,6 +306,7 @@ impl RejectReason {
             RejectReason::Malformed => "malformed",
             RejectReason::Invalid => "invalid",
             RejectReason::Storage => "storage",
+            RejectReason::Timeout => "timeout",
         }
     }
 }
@@ -316,6 +321,12 @@ pub struct IngestCounters {
     started_unix_ms: AtomicI64,
     /// Runs recorded in the store, this one included.
     runs_total: AtomicU64,
+    /// Open ingest connections (in handshake or not).
+    connections_open: AtomicU64,
+    /// `limits.max_connections` as lowered to the descriptor limit; 0 until the listener runs.
+    connections_limit: AtomicU64,
+    /// Connections closed by the connection table, by [`Refusal`] (in `Refusal::ALL` order).
+    connections_refused: [AtomicU64; 3],
 }
 
 impl IngestCounters {
@@ -358,6 +369,33 @@ impl IngestCounters {
     /// Replays acknowledged without storing again.
     pub fn duplicates_total(&self) -> u64 {
         self.duplicates.load(Ordering::Relaxed)
+    }
+    /// Sets the open ingest connections and the cap in force.
+    pub fn set_connections(&self, open: usize, limit: usize) {
+        self.connections_open.store(open as u64, Ordering::Relaxed);
+        self.connections_limit
+            .store(limit as u64, Ordering::Relaxed);
+    }
+    /// Open ingest connections and the cap in force.
+    pub fn connections(&self) -> (u64, u64) {
+        (
+            self.connections_open.load(Ordering::Relaxed),
+            self.connections_limit.load(Ordering::Relaxed),
+        )
+    }
+    /// Counts a connection closed by the connection table; returns the new total for that
+    /// reason (the listener logs the first of each burst).
+    pub fn connection_refused(&self, reason: Refusal) -> u64 {
+        let i = Refusal::ALL.iter().position(|r| *r == reason).unwrap_or(0);
+        self.connections_refused[i].fetch_add(1, Ordering::Relaxed) + 1
+    }
+    /// Connections closed by the connection table, by reason, every reason present.
+    pub fn connections_refused_totals(&self) -> Vec<(Refusal, u64)> {
+        Refusal::ALL
+            .iter()
+            .zip(&self.connections_refused)
+            .map(|(r, n)| (*r, n.load(Ordering::Relaxed)))
+            .collect()
     }
     /// Refusals by reason, every reason present (zero when none).
     pub fn rejected_totals(&self) -> Vec<(RejectReason, u64)> {

@@ -24,6 +24,9 @@ use zerofault_protocol::{
 const LIMITS: IngestLimits = IngestLimits {
     max_body_bytes: 4096,
     max_decompressed_bytes: 64 * 1024,
+    body_timeout: std::time::Duration::from_secs(30),
+    body_idle_timeout: std::time::Duration::from_secs(10),
+    max_concurrent_decodes: 8,
 };
 
 struct Fixture {
@@ -522,4 +525,138 @@ async fn stored_reports_feed_the_link_engine_and_closed_faults_are_stored_once()
     assert_eq!((stats.reports, stats.windows, stats.new_faults), (6, 6, 0));
     assert_eq!(rebuilt.links(), live);
     assert_eq!(f.state.store.faults(None).await.unwrap(), stored);
+}
+
+/// Issue 11: a 747-byte body that decompresses to millions of empty `links` entries is
+/// refused from the wire bytes, before prost builds them (it used to cost 1.2 GB).
+#[tokio::test]
+async fn an_amplification_body_is_refused_before_decoding() {
+    let f = fixture().await;
+    // Tag 15 (links), length 0: 2 bytes on the wire per empty LinkResult.
+    let entries = 30_000;
+    let raw: Vec<u8> = std::iter::repeat_n([0x7a, 0x00], entries)
+        .flatten()
+        .collect();
+    let body = zstd::bulk::compress(&raw, 19).unwrap();
+    assert!(body.len() < 200, "{}", body.len());
+    let (status, json) = send(&f.state, request(Some("web-01"), body)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        error(&json),
+        "field `links` has 4097 entries, the limit is 4096"
+    );
+    assert_eq!(count(&f.state, RejectReason::Invalid), 1);
+}
+
+/// Issue 11: the store keeps sequences as signed 64-bit; 2^64-1 used to be stored as -1.
+#[tokio::test]
+async fn a_sequence_above_the_stores_range_is_refused() {
+    let f = fixture().await;
+    // The fixture's report derives its timestamp from the sequence; set the sequence after.
+    let with_sequence = |sequence| {
+        let mut r = report("web-01", 1);
+        r.sequence = sequence;
+        encode_report(&r)
+    };
+    let (status, json) = send(&f.state, request(Some("web-01"), with_sequence(u64::MAX))).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(error(&json).contains("`sequence`"), "{json}");
+    let max = i64::MAX as u64;
+    let (status, _) = send(&f.state, request(Some("web-01"), with_sequence(max))).await;
+    assert_eq!(status, StatusCode::OK);
+    let stored = f.state.store.newest_per_boot().await.unwrap();
+    assert_eq!(stored[0].sequence, max);
+}
+
+/// Issue 11: fields this protocol version does not define are not stored (a 7 MiB unknown
+/// field used to make a 7 MiB row).
+#[tokio::test]
+async fn unknown_fields_are_not_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("z.db")).await.unwrap();
+    let state = IngestState {
+        store: Arc::new(store),
+        hosts: Arc::new(HostTable::default()),
+        counters: Arc::new(IngestCounters::default()),
+        links: Arc::new(LinkHub::new(Links::default())),
+        limits: IngestLimits {
+            max_body_bytes: 1 << 20,
+            max_decompressed_bytes: 8 << 20,
+            ..LIMITS
+        },
+    };
+    let mut raw = prost::Message::encode_to_vec(&report("web-01", 3));
+    let known = raw.len();
+    // Field 100, length-delimited, 7 MiB of zeroes.
+    let n: usize = 7 << 20;
+    raw.extend_from_slice(&[0xa2, 0x06]);
+    let mut len = n as u64;
+    while len >= 0x80 {
+        raw.push((len as u8) | 0x80);
+        len >>= 7;
+    }
+    raw.push(len as u8);
+    raw.resize(raw.len() + n, 0);
+    let body = zstd::bulk::compress(&raw, 3).unwrap();
+    let (status, _) = send(&state, request(Some("web-01"), body)).await;
+    assert_eq!(status, StatusCode::OK);
+    let stored = state.store.newest_per_boot().await.unwrap();
+    assert_eq!(stored[0].body.len(), known);
+    assert_eq!(
+        <zerofault_protocol::Report as prost::Message>::decode(stored[0].body.as_slice()).unwrap(),
+        report("web-01", 3)
+    );
+}
+
+/// Issue 11: a body that stops arriving is answered 408 within `body_idle_timeout`, and a
+/// slow trickle within `body_timeout`, instead of holding the connection forever.
+#[tokio::test]
+async fn a_stalled_body_times_out() {
+    let mut f = fixture().await;
+    f.state.limits.body_idle_timeout = std::time::Duration::from_millis(200);
+    f.state.limits.body_timeout = std::time::Duration::from_millis(700);
+    let started = std::time::Instant::now();
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    // The start of a zstd frame, then nothing.
+    tx.send(b"(\xb5/\xfd".to_vec()).await.unwrap();
+    let stalled = Body::new(Channel(rx));
+    let (status, json) = send(&f.state, request(Some("web-01"), stalled)).await;
+    assert_eq!(status, StatusCode::REQUEST_TIMEOUT);
+    assert!(error(&json).contains("body_idle_timeout"), "{json}");
+    let waited = started.elapsed();
+    assert!(waited < std::time::Duration::from_secs(5), "{waited:?}");
+    drop(tx);
+
+    // A trickle: a byte every 100 ms never stalls, but the whole body takes too long.
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    let trickle = tokio::spawn(async move {
+        for _ in 0..100 {
+            if tx.send(b"x".to_vec()).await.is_err() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    });
+    let (status, json) = send(&f.state, request(Some("web-01"), Body::new(Channel(rx)))).await;
+    assert_eq!(status, StatusCode::REQUEST_TIMEOUT);
+    assert!(error(&json).contains("body_timeout"), "{json}");
+    trickle.abort();
+    assert_eq!(count(&f.state, RejectReason::Timeout), 2);
+}
+
+/// A body whose chunks arrive when the test sends them: a client that stalls mid-body.
+struct Channel(tokio::sync::mpsc::Receiver<Vec<u8>>);
+
+impl hyper::body::Body for Channel {
+    type Data = axum::body::Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        self.0
+            .poll_recv(cx)
+            .map(|c| c.map(|c| Ok(hyper::body::Frame::data(c.into()))))
+    }
 }

@@ -26,12 +26,14 @@ use std::io::Read;
 use serde::{Deserialize, Serialize};
 
 mod validate;
+mod wire;
 
 pub use validate::{
     LINK_DOMAINS, LINK_KINDS, LINK_LEVELS, Limits, MAX_AGENT_ID_BYTES, MAX_INTERVAL_MS,
     MAX_TIMESTAMP_UNIX_MS, MIN_INTERVAL_MS, MIN_TIMESTAMP_UNIX_MS, ValidationError,
     is_valid_agent_id,
 };
+pub use wire::{WireError, WireSummary, check_wire, decoded_bytes_bound};
 
 /// Major protocol version written by this crate and the only one it accepts.
 pub const PROTOCOL_VERSION: u32 = 1;

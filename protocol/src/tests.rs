@@ -337,6 +337,21 @@ fn validation_names_the_field() {
 }
 
 #[test]
+fn sequences_above_the_stores_range_are_refused() {
+    let mut r = sample_report();
+    r.sequence = i64::MAX as u64;
+    assert_eq!(r.validate(&Limits::default()), Ok(()));
+    r.sequence = u64::MAX;
+    assert!(matches!(
+        r.validate(&Limits::default()),
+        Err(ValidationError::OutOfRange {
+            field: "sequence",
+            ..
+        })
+    ));
+}
+
+#[test]
 fn agent_id_rule() {
     assert!(is_valid_agent_id("gz-web_01.a"));
     assert!(!is_valid_agent_id(""));

@@ -17,6 +17,14 @@ pub struct Limits {
     pub max_links: usize,
     /// Most interface transitions in one report.
     pub max_interface_transitions: usize,
+    /// Most error kinds in one link result (the agent knows 6).
+    pub max_errors_per_link: usize,
+    /// Most loss runs in one report, all links together. A run is at least one lost probe
+    /// between answered ones, so a link probed every second has at most 8 per 15 s window;
+    /// 4,096 such links flapping at every probe stay within the default.
+    pub max_loss_runs: usize,
+    /// Most error kinds in `agent_stats.send_errors_total` (the agent knows 7).
+    pub max_send_error_kinds: usize,
 }
 
 impl Default for Limits {
@@ -27,6 +35,9 @@ impl Default for Limits {
             max_interfaces: 4096,
             max_links: 4096,
             max_interface_transitions: 4096,
+            max_errors_per_link: 16,
+            max_loss_runs: 65_536,
+            max_send_error_kinds: 16,
         }
     }
 }
@@ -197,6 +208,15 @@ impl Report {
                 range: "100..=86400000",
             });
         }
+        // The store keeps sequences as SQL's signed 64-bit integer; above this they would
+        // wrap negative and sort first.
+        if self.sequence > i64::MAX as u64 {
+            return Err(ValidationError::OutOfRange {
+                field: "sequence",
+                value: self.sequence.to_string(),
+                range: "0..=9223372036854775807",
+            });
+        }
         if let Some(l) = &self.labels {
             check_str("labels.department", &l.department, 128)?;
             check_str("labels.business_system", &l.business_system, 128)?;
@@ -260,8 +280,17 @@ impl Report {
                 limit: limits.max_links,
             });
         }
+        let mut loss_runs = 0usize;
         for l in &self.links {
-            validate_link(l, max)?;
+            validate_link(l, max, limits.max_errors_per_link)?;
+            loss_runs += l.loss_runs.len();
+        }
+        if loss_runs > limits.max_loss_runs {
+            return Err(ValidationError::TooMany {
+                field: "links.loss_runs",
+                len: loss_runs,
+                limit: limits.max_loss_runs,
+            });
         }
         if self.interface_transitions.len() > limits.max_interface_transitions {
             return Err(ValidationError::TooMany {
@@ -273,6 +302,18 @@ impl Report {
         for t in &self.interface_transitions {
             check_nonempty("interface_transitions.interface", &t.interface, 64)?;
             check_str("interface_transitions.oper_state", &t.oper_state, 32)?;
+        }
+        if let Some(s) = &self.agent_stats {
+            if s.send_errors_total.len() > limits.max_send_error_kinds {
+                return Err(ValidationError::TooMany {
+                    field: "agent_stats.send_errors_total",
+                    len: s.send_errors_total.len(),
+                    limit: limits.max_send_error_kinds,
+                });
+            }
+            for e in &s.send_errors_total {
+                check_nonempty("agent_stats.send_errors_total.kind", &e.kind, 32)?;
+            }
         }
         Ok(())
     }
@@ -296,7 +337,11 @@ fn check_one_of(
     }
 }
 
-fn validate_link(l: &crate::LinkResult, max: usize) -> Result<(), ValidationError> {
+fn validate_link(
+    l: &crate::LinkResult,
+    max: usize,
+    max_errors: usize,
+) -> Result<(), ValidationError> {
     check_nonempty("links.link_id", &l.link_id, 128)?;
     check_one_of("links.kind", &l.kind, &LINK_KINDS, false, "icmp|tcp|http")?;
     check_str("links.target", &l.target, max)?;
@@ -335,11 +380,11 @@ fn validate_link(l: &crate::LinkResult, max: usize) -> Result<(), ValidationErro
             range: ">= links.window_start_unix_ms",
         });
     }
-    if l.errors.len() > 16 {
+    if l.errors.len() > max_errors {
         return Err(ValidationError::TooMany {
             field: "links.errors",
             len: l.errors.len(),
-            limit: 16,
+            limit: max_errors,
         });
     }
     for e in &l.errors {

@@ -36,6 +36,7 @@ use prometheus_client::registry::Registry;
 use zerofault_protocol::{Filesystem, Interface, Report};
 
 use crate::delivery::Delivery;
+use crate::ingest::connections::Refusal;
 use crate::inventory::{Inventory, UnknownLabel};
 use crate::links::{InterfaceView, LinkState, LinkView, LinksSnapshot, VantageView};
 use crate::state::{HostEntry, IngestCounters, RejectReason};
@@ -156,6 +157,8 @@ struct CounterValues {
     rejected: Vec<(RejectReason, u64)>,
     started_unix_ms: i64,
     runs_total: u64,
+    connections: (u64, u64),
+    connections_refused: Vec<(Refusal, u64)>,
 }
 
 impl CounterValues {
@@ -166,6 +169,8 @@ impl CounterValues {
             rejected: c.rejected_totals(),
             started_unix_ms: c.started_unix_ms(),
             runs_total: c.runs_total(),
+            connections: c.connections(),
+            connections_refused: c.connections_refused_totals(),
         }
     }
 }
@@ -725,6 +730,27 @@ fn encode_self(
         "Reports refused since the collector started, by reason.",
         counters
             .rejected
+            .iter()
+            .map(|(reason, n)| (vec![("reason", reason.as_str())], *n)),
+    )?;
+    gauge(
+        enc,
+        "zerofault_ingest_connections",
+        "Open agent connections on the ingest listener, in their TLS handshake or not.",
+        [(Labels::new(), counters.connections.0)],
+    )?;
+    gauge(
+        enc,
+        "zerofault_ingest_connections_limit",
+        "Most open agent connections: limits.max_connections, lowered at start to what the open-file limit allows.",
+        [(Labels::new(), counters.connections.1)],
+    )?;
+    counter(
+        enc,
+        "zerofault_ingest_connections_refused_total",
+        "Agent connections closed by the collector's connection caps since it started, by reason (full: max_connections of finished connections; handshake_evicted: an unfinished handshake dropped for a newer one; per_agent: max_connections_per_agent).",
+        counters
+            .connections_refused
             .iter()
             .map(|(reason, n)| (vec![("reason", reason.as_str())], *n)),
     )?;

@@ -1,7 +1,8 @@
-//! The mTLS accept loop of the ingest listener: TLS handshake, client identity, HTTP/1.1.
+//! The mTLS accept loop of the ingest listener: connection caps, TLS handshake, client
+//! identity, HTTP/1.1. Who may hold a connection is decided by [`super::connections`].
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use hyper::body::Incoming;
@@ -10,11 +11,16 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
-use tokio::task::JoinSet;
+use tokio::task::{AbortHandle, JoinSet};
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
 use super::ClientIdentity;
+use super::connections::{Admission, ConnId, ConnectionLimits, Refusal, Table};
+use crate::state::IngestCounters;
+
+/// The connection table shared by the accept loop and the connection tasks.
+type SharedTable = Arc<Mutex<Table<AbortHandle>>>;
 
 /// A client that has not finished the handshake by then is dropped, so half-open
 /// connections cannot pile up.
@@ -27,27 +33,60 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
 /// Serves `app` over mTLS on `listener` until `shutdown` becomes true, then lets in-flight
-/// requests finish (at most [`DRAIN_TIMEOUT`]).
+/// requests finish (at most [`DRAIN_TIMEOUT`]). `limits` should already be lowered to the
+/// descriptor limit ([`super::connections::connections_within`]).
 pub async fn serve(
     listener: TcpListener,
     tls: Arc<rustls::ServerConfig>,
     app: axum::Router,
+    limits: ConnectionLimits,
+    counters: Arc<IngestCounters>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let acceptor = TlsAcceptor::from(tls);
     let mut connections = JoinSet::new();
+    let table: SharedTable = Arc::new(Mutex::new(Table::new(limits)));
+    counters.set_connections(0, limits.max_connections);
     loop {
         tokio::select! {
             _ = stopped(&mut shutdown) => break,
             accepted = listener.accept() => match accepted {
                 Ok((tcp, addr)) => {
-                    connections.spawn(connection(
-                        acceptor.clone(),
-                        tcp,
-                        addr,
-                        app.clone(),
-                        shutdown.clone(),
-                    ));
+                    let evicted = {
+                        let mut t = table.lock().expect("connection table lock poisoned");
+                        match t.admit(addr.ip()) {
+                            Admission::Refuse => {
+                                drop(t);
+                                refused(&counters, Refusal::Full, addr, None);
+                                continue;
+                            }
+                            Admission::Admit { id, evicted } => {
+                                let guard = Slot {
+                                    table: table.clone(),
+                                    counters: counters.clone(),
+                                    id,
+                                    agent: None,
+                                };
+                                // Under the lock, so the task cannot finish its handshake
+                                // before its handle is recorded.
+                                let handle = connections.spawn(connection(
+                                    acceptor.clone(),
+                                    tcp,
+                                    addr,
+                                    app.clone(),
+                                    guard,
+                                    shutdown.clone(),
+                                ));
+                                t.set_handle(id, handle);
+                                counters.set_connections(t.open(), limits.max_connections);
+                                evicted
+                            }
+                        }
+                    };
+                    for handle in evicted {
+                        handle.abort();
+                        refused(&counters, Refusal::HandshakeEvicted, addr, None);
+                    }
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "ingest accept failed");
@@ -71,11 +110,67 @@ pub async fn serve(
     }
 }
 
+/// A connection's place in the table; gives it back however the connection task ends
+/// (finished, failed or aborted).
+struct Slot {
+    table: SharedTable,
+    counters: Arc<IngestCounters>,
+    id: ConnId,
+    /// The identity counted against `max_connections_per_agent`, once admitted.
+    agent: Option<String>,
+}
+
+impl Slot {
+    /// Records the finished handshake; false when the identity is at its cap.
+    fn handshake_done(&mut self, agent: Option<&str>) -> bool {
+        let mut t = self.table.lock().expect("connection table lock poisoned");
+        let admitted = t.handshake_done(self.id, agent);
+        if admitted {
+            self.agent = agent.map(str::to_owned);
+        }
+        admitted
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut t = self.table.lock().expect("connection table lock poisoned");
+        t.closed(self.id, self.agent.as_deref());
+        self.counters
+            .set_connections(t.open(), t.limits().max_connections);
+    }
+}
+
+impl std::fmt::Debug for Slot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Slot")
+            .field("id", &self.id)
+            .field("agent", &self.agent)
+            .finish()
+    }
+}
+
+/// Counts a connection the caps closed, and logs the first of each run of them: a flood
+/// must not turn into a flood of log lines.
+fn refused(counters: &IngestCounters, reason: Refusal, peer: SocketAddr, agent: Option<&str>) {
+    let n = counters.connection_refused(reason);
+    if n.is_power_of_two() {
+        tracing::warn!(
+            reason = reason.as_str(),
+            peer = %peer,
+            agent = agent.unwrap_or("-"),
+            total = n,
+            "ingest connection closed by the connection caps (limits.max_connections, max_connections_per_agent, max_handshakes_per_address); logged at every power of two"
+        );
+    }
+}
+
 async fn connection(
     acceptor: TlsAcceptor,
     tcp: TcpStream,
     peer_addr: SocketAddr,
     app: axum::Router,
+    mut slot: Slot,
     mut shutdown: watch::Receiver<bool>,
 ) {
     // Reports are one small request and one small answer: do not wait for Nagle.
@@ -96,6 +191,15 @@ async fn connection(
         common_name: crate::tls::peer_common_name(stream.get_ref().1),
         peer_addr,
     };
+    if !slot.handshake_done(identity.common_name.as_deref()) {
+        refused(
+            &slot.counters,
+            Refusal::PerAgent,
+            peer_addr,
+            identity.common_name.as_deref(),
+        );
+        return;
+    }
     let service = service_fn(move |mut request: hyper::Request<Incoming>| {
         request.extensions_mut().insert(identity.clone());
         app.clone().oneshot(request)

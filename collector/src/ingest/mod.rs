@@ -7,6 +7,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Json;
 use axum::body::Body;
@@ -14,15 +15,17 @@ use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use http_body_util::{BodyExt, LengthLimitError, Limited};
+use http_body_util::BodyExt;
+use tokio::sync::Semaphore;
 use zerofault_protocol::{
-    CONTENT_TYPE, DecodeError, INGEST_PATH, PROTOCOL_VERSION, Report, VERSION_HEADER,
+    CONTENT_TYPE, DecodeError, INGEST_PATH, PROTOCOL_VERSION, Report, VERSION_HEADER, WireError,
 };
 
 use crate::links::LinkHub;
 use crate::state::{HostTable, IngestCounters, RejectReason};
 use crate::store::{InsertOutcome, Store, StoreError, StoredReport};
 
+pub mod connections;
 pub mod listener;
 
 /// Who is on the other end of a request: set by the TLS listener from the verified client
@@ -36,13 +39,19 @@ pub struct ClientIdentity {
     pub peer_addr: SocketAddr,
 }
 
-/// Size caps of one request.
+/// What one request may cost: bytes, time, and a turn at decoding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct IngestLimits {
     /// Largest compressed body.
     pub max_body_bytes: usize,
     /// Largest decompressed report.
     pub max_decompressed_bytes: usize,
+    /// Longest time to receive a body after its headers.
+    pub body_timeout: Duration,
+    /// Longest silence inside a body.
+    pub body_idle_timeout: Duration,
+    /// Most reports decompressed and decoded at once.
+    pub max_concurrent_decodes: usize,
 }
 
 impl From<crate::config::Limits> for IngestLimits {
@@ -51,7 +60,24 @@ impl From<crate::config::Limits> for IngestLimits {
         Self {
             max_body_bytes: usize::try_from(l.max_body_bytes).unwrap_or(usize::MAX),
             max_decompressed_bytes: usize::try_from(l.max_decompressed_bytes).unwrap_or(usize::MAX),
+            body_timeout: l.body_timeout,
+            body_idle_timeout: l.body_idle_timeout,
+            max_concurrent_decodes: l.max_concurrent_decodes as usize,
         }
+    }
+}
+
+impl IngestLimits {
+    /// The most memory the decoding of one admitted body takes: the decompressed bytes, the
+    /// report they decode to (bounded by the protocol limits before decoding), and the
+    /// stored copy of the bytes. Ingest holds at most `max_concurrent_decodes` of these.
+    pub fn decode_bytes_bound(&self) -> usize {
+        let raw = self.max_decompressed_bytes;
+        raw.saturating_mul(2)
+            .saturating_add(zerofault_protocol::decoded_bytes_bound(
+                raw,
+                &zerofault_protocol::Limits::default(),
+            ))
     }
 }
 
@@ -70,11 +96,22 @@ pub struct IngestState {
     pub limits: IngestLimits,
 }
 
+/// The handler's state: what the caller gave, and the turns at decoding.
+#[derive(Debug, Clone)]
+struct Shared {
+    state: IngestState,
+    /// `limits.max_concurrent_decodes` permits: a body is decompressed and decoded only
+    /// while its request holds one, which bounds the memory of decoding whatever the number
+    /// of connections.
+    decodes: Arc<Semaphore>,
+}
+
 /// The ingest router: `POST /api/v1/report`.
 pub fn router(state: IngestState) -> axum::Router {
+    let decodes = Arc::new(Semaphore::new(state.limits.max_concurrent_decodes.max(1)));
     axum::Router::new()
         .route(INGEST_PATH, post(report))
-        .with_state(state)
+        .with_state(Shared { state, decodes })
 }
 
 /// A refused request: status, reason for the counters, and the message for the agent.
@@ -99,18 +136,32 @@ fn json_error(status: StatusCode, message: &str) -> Response {
     (status, Json(serde_json::json!({ "error": message }))).into_response()
 }
 
-async fn report(State(state): State<IngestState>, request: Request) -> Response {
-    match ingest(&state, request).await {
+async fn report(State(shared): State<Shared>, request: Request) -> Response {
+    let state = &shared.state;
+    match ingest(state, &shared.decodes, request).await {
         Ok(outcome) => Json(serde_json::json!({ "status": outcome.as_str() })).into_response(),
         Err(r) => {
             state.counters.rejected(r.reason);
             tracing::debug!(status = %r.status, reason = r.reason.as_str(), error = %r.message, "report refused");
-            json_error(r.status, &r.message)
+            let mut response = json_error(r.status, &r.message);
+            if r.status == StatusCode::REQUEST_TIMEOUT {
+                // The rest of a stalled body may still come; the connection cannot be
+                // reused, and closing it frees its descriptor now.
+                response.headers_mut().insert(
+                    header::CONNECTION,
+                    header::HeaderValue::from_static("close"),
+                );
+            }
+            response
         }
     }
 }
 
-async fn ingest(state: &IngestState, request: Request) -> Result<InsertOutcome, Rejection> {
+async fn ingest(
+    state: &IngestState,
+    decodes: &Semaphore,
+    request: Request,
+) -> Result<InsertOutcome, Rejection> {
     let (parts, body) = request.into_parts();
     let identity = parts.extensions.get::<ClientIdentity>();
     let Some(agent) = identity.and_then(|i| i.common_name.clone()) else {
@@ -193,20 +244,29 @@ async fn ingest(state: &IngestState, request: Request) -> Result<InsertOutcome, 
         }
         return Err(too_large());
     }
-    let body = read_body(body, state.limits.max_body_bytes)
-        .await
-        .map_err(|e| {
-            if e.is::<LengthLimitError>() {
-                too_large()
-            } else {
-                Rejection::new(
-                    StatusCode::BAD_REQUEST,
-                    RejectReason::Malformed,
-                    format!("cannot read the request body: {e}"),
-                )
-            }
-        })?;
+    let body = read_body(body, &state.limits).await.map_err(|e| match e {
+        BodyError::TooLarge => too_large(),
+        BodyError::TimedOut(what) => Rejection::new(
+            StatusCode::REQUEST_TIMEOUT,
+            RejectReason::Timeout,
+            what.to_string(),
+        ),
+        BodyError::Read(e) => Rejection::new(
+            StatusCode::BAD_REQUEST,
+            RejectReason::Malformed,
+            format!("cannot read the request body: {e}"),
+        ),
+    })?;
 
+    // Everything below allocates in proportion to what the body decodes to: one request at
+    // a time per permit. The semaphore is never closed.
+    let _permit = decodes.acquire().await.map_err(|_| {
+        Rejection::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            RejectReason::Storage,
+            "the collector is shutting down; retry later",
+        )
+    })?;
     let raw = zerofault_protocol::decompress_bounded(&body, state.limits.max_decompressed_bytes)
         .map_err(|e| match e {
             DecodeError::TooLarge { limit_bytes } => Rejection::new(
@@ -218,6 +278,22 @@ async fn ingest(state: &IngestState, request: Request) -> Result<InsertOutcome, 
             ),
             other => Rejection::new(StatusCode::BAD_REQUEST, RejectReason::Malformed, other.to_string()),
         })?;
+    drop(body);
+    let protocol_limits = zerofault_protocol::Limits::default();
+    // Counts entries and string bytes on the wire before prost allocates them: a few bytes
+    // of empty entries would otherwise decode to gigabytes (protocol/src/wire.rs).
+    let wire = zerofault_protocol::check_wire(&raw, &protocol_limits).map_err(|e| match e {
+        WireError::Malformed(_) => Rejection::new(
+            StatusCode::BAD_REQUEST,
+            RejectReason::Malformed,
+            e.to_string(),
+        ),
+        WireError::Limit(e) => Rejection::new(
+            StatusCode::BAD_REQUEST,
+            RejectReason::Invalid,
+            e.to_string(),
+        ),
+    })?;
     let report = <Report as prost::Message>::decode(raw.as_slice()).map_err(|e| {
         Rejection::new(
             StatusCode::BAD_REQUEST,
@@ -225,15 +301,13 @@ async fn ingest(state: &IngestState, request: Request) -> Result<InsertOutcome, 
             DecodeError::Protobuf(e).to_string(),
         )
     })?;
-    report
-        .validate(&zerofault_protocol::Limits::default())
-        .map_err(|e| {
-            Rejection::new(
-                StatusCode::BAD_REQUEST,
-                RejectReason::Invalid,
-                e.to_string(),
-            )
-        })?;
+    report.validate(&protocol_limits).map_err(|e| {
+        Rejection::new(
+            StatusCode::BAD_REQUEST,
+            RejectReason::Invalid,
+            e.to_string(),
+        )
+    })?;
 
     if report.agent_id != agent {
         tracing::warn!(
@@ -251,6 +325,21 @@ async fn ingest(state: &IngestState, request: Request) -> Result<InsertOutcome, 
             ),
         ));
     }
+
+    // Only what this protocol version defines is stored: fields it does not know (a newer
+    // agent's, or padding) would be kept without ever being read, at any size up to the cap.
+    let raw = if wire.unknown_fields > 0 {
+        tracing::debug!(
+            agent = %agent,
+            fields = wire.unknown_fields,
+            bytes = wire.unknown_bytes,
+            "report carries fields this collector does not know; they are not stored"
+        );
+        prost::Message::encode_to_vec(&report)
+    } else {
+        raw
+    };
+    drop(_permit);
 
     let received_ms = now_unix_ms();
     let stored = StoredReport {
@@ -338,11 +427,54 @@ async fn drain(mut body: axum::body::Body, cap: u64) {
     }
 }
 
-async fn read_body(
-    body: Body,
-    limit: usize,
-) -> Result<axum::body::Bytes, Box<dyn std::error::Error + Send + Sync>> {
-    Ok(Limited::new(body, limit).collect().await?.to_bytes())
+/// Why a body could not be read.
+#[derive(Debug)]
+enum BodyError {
+    /// More than `max_body_bytes`.
+    TooLarge,
+    /// Not received in time; says which limit ran out.
+    TimedOut(String),
+    /// The connection failed mid-body.
+    Read(axum::Error),
+}
+
+/// Reads a whole body of at most `limits.max_body_bytes`, within `limits.body_timeout` in
+/// all and with no silence longer than `limits.body_idle_timeout`: a client that sends its
+/// headers and then stalls holds a connection (and a descriptor) for no longer than that.
+async fn read_body(body: Body, limits: &IngestLimits) -> Result<Vec<u8>, BodyError> {
+    let deadline = tokio::time::Instant::now() + limits.body_timeout;
+    let mut body = body;
+    let mut out = Vec::new();
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let idle = left >= limits.body_idle_timeout;
+        let wait = left.min(limits.body_idle_timeout);
+        let timed_out = || {
+            BodyError::TimedOut(if idle {
+                format!(
+                    "the body stalled for limits.body_idle_timeout = {}",
+                    crate::duration::format_duration(limits.body_idle_timeout)
+                )
+            } else {
+                format!(
+                    "the body was not received within limits.body_timeout = {}",
+                    crate::duration::format_duration(limits.body_timeout)
+                )
+            })
+        };
+        let frame = match tokio::time::timeout(wait, body.frame()).await {
+            Err(_) => return Err(timed_out()),
+            Ok(None) => return Ok(out),
+            Ok(Some(Err(e))) => return Err(BodyError::Read(e)),
+            Ok(Some(Ok(frame))) => frame,
+        };
+        if let Some(data) = frame.data_ref() {
+            if out.len() + data.len() > limits.max_body_bytes {
+                return Err(BodyError::TooLarge);
+            }
+            out.extend_from_slice(data);
+        }
+    }
 }
 
 pub use zerofault_common::now_unix_ms;
@@ -409,6 +541,7 @@ sites:
             limits: IngestLimits {
                 max_body_bytes: 4096,
                 max_decompressed_bytes: 64 * 1024,
+                ..crate::config::Limits::default().into()
             },
         });
         let expose = crate::expose::router(crate::expose::HttpState {

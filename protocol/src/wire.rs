@@ -1,0 +1,670 @@
+//! A pre-decode check of a report's protobuf bytes: counts what decoding would allocate,
+//! before anything is allocated.
+//!
+//! Why: protobuf is not size-proportional. An empty repeated entry is 2 bytes on the wire
+//! and a few hundred bytes once decoded (a `LinkResult` holds strings, vectors and doubles),
+//! so a 747-byte zstd body that decompresses to 8 MiB of empty `links` entries decodes to
+//! more than a gigabyte. [`Report::validate`] counts entries too, but only after
+//! `prost::Message::decode` has built them. [`check_wire`] walks the encoded bytes with the
+//! report's schema (field tags and kinds, mirrored from the `prost` structs in `lib.rs`),
+//! counts the entries of every repeated message field against [`Limits`] and the bytes of
+//! every string against `max_string_bytes`, and refuses before the decoder runs. What
+//! passes decodes to at most [`decoded_bytes_bound`] bytes.
+//!
+//! It also reports the fields the schema does not know (a newer agent's, or padding): prost
+//! skips them without allocating, and the collector stores only what this version defines.
+//!
+//! The schema here must change with the structs: the unit tests encode every field of a
+//! full report and require that the walk sees no unknown field, so a field added to a
+//! struct and not here fails them.
+
+use crate::Limits;
+use crate::validate::ValidationError;
+
+/// Why encoded report bytes were refused before decoding.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum WireError {
+    /// The bytes are not a well-formed protobuf message of the report's schema.
+    #[error("body is not a protobuf report: {0}")]
+    Malformed(String),
+    /// A field holds more entries or bytes than the limits allow.
+    #[error(transparent)]
+    Limit(#[from] ValidationError),
+}
+
+/// What [`check_wire`] saw besides what it checked.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WireSummary {
+    /// Fields (at any depth) whose tag the schema does not define.
+    pub unknown_fields: usize,
+    /// Encoded bytes of those fields (tag, length and value).
+    pub unknown_bytes: usize,
+}
+
+/// How a field is encoded and what decoding it allocates.
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    /// Varint scalar (integers, bools, enums).
+    Varint,
+    /// 64-bit fixed scalar (`double`).
+    Fixed64,
+    /// UTF-8 string: allocates its length.
+    Str,
+    /// Embedded message.
+    Msg(&'static Schema),
+}
+
+/// How many entries a repeated field may hold.
+#[derive(Debug, Clone, Copy)]
+enum Cap {
+    /// Not repeated: a second occurrence merges into (or replaces) the first and allocates
+    /// nothing new beyond what its own content is checked for.
+    Single,
+    /// Repeated, at most `Limits::max_filesystems` per report.
+    Filesystems,
+    /// Repeated, at most `Limits::max_interfaces` per report.
+    Interfaces,
+    /// Repeated, at most `Limits::max_links` per report.
+    Links,
+    /// Repeated, at most `Limits::max_interface_transitions` per report.
+    Transitions,
+    /// Repeated, at most `Limits::max_errors_per_link` per link result.
+    LinkErrors,
+    /// Repeated, at most `Limits::max_loss_runs` in the whole report.
+    LossRuns,
+    /// Repeated, at most `Limits::max_send_error_kinds` per report.
+    SendErrors,
+}
+
+#[derive(Debug)]
+struct Field {
+    tag: u32,
+    /// Path used in error messages, as in [`ValidationError`].
+    name: &'static str,
+    kind: Kind,
+    cap: Cap,
+}
+
+#[derive(Debug)]
+struct Schema {
+    fields: &'static [Field],
+}
+
+const fn f(tag: u32, name: &'static str, kind: Kind) -> Field {
+    Field {
+        tag,
+        name,
+        kind,
+        cap: Cap::Single,
+    }
+}
+
+const fn rep(tag: u32, name: &'static str, kind: Kind, cap: Cap) -> Field {
+    Field {
+        tag,
+        name,
+        kind,
+        cap,
+    }
+}
+
+use Kind::{Fixed64, Msg, Str, Varint};
+
+static ERROR_COUNT: Schema = Schema {
+    fields: &[f(1, "errors.kind", Str), f(2, "errors.count", Varint)],
+};
+static LOSS_RUN: Schema = Schema {
+    fields: &[
+        f(1, "links.loss_runs.first_lost_unix_ms", Varint),
+        f(2, "links.loss_runs.last_lost_unix_ms", Varint),
+        f(3, "links.loss_runs.count", Varint),
+        f(4, "links.loss_runs.open_start", Varint),
+        f(5, "links.loss_runs.open_end", Varint),
+    ],
+};
+static LINK_RESULT: Schema = Schema {
+    fields: &[
+        f(1, "links.link_id", Str),
+        f(2, "links.kind", Str),
+        f(3, "links.target", Str),
+        f(4, "links.level", Str),
+        f(5, "links.domain", Str),
+        f(6, "links.window_start_unix_ms", Varint),
+        f(7, "links.window_end_unix_ms", Varint),
+        f(8, "links.probe_interval_ms", Varint),
+        f(9, "links.sent", Varint),
+        f(10, "links.received", Varint),
+        f(11, "links.loss_ratio", Fixed64),
+        f(12, "links.rtt_min_seconds", Fixed64),
+        f(13, "links.rtt_avg_seconds", Fixed64),
+        f(14, "links.rtt_max_seconds", Fixed64),
+        f(15, "links.rtt_p50_seconds", Fixed64),
+        f(16, "links.rtt_p95_seconds", Fixed64),
+        f(17, "links.jitter_seconds", Fixed64),
+        rep(18, "links.errors", Msg(&ERROR_COUNT), Cap::LinkErrors),
+        f(19, "links.missed_ticks", Varint),
+        rep(20, "links.loss_runs", Msg(&LOSS_RUN), Cap::LossRuns),
+        f(21, "links.first_probe_unix_ms", Varint),
+        f(22, "links.last_probe_unix_ms", Varint),
+        f(23, "links.http_status", Varint),
+    ],
+};
+static AGENT_STATS: Schema = Schema {
+    fields: &[
+        f(1, "agent_stats.spool_bytes", Varint),
+        f(2, "agent_stats.spool_reports", Varint),
+        f(3, "agent_stats.oldest_unsent_unix_ms", Varint),
+        f(4, "agent_stats.spool_dropped_total", Varint),
+        f(5, "agent_stats.spool_corrupt_total", Varint),
+        rep(
+            6,
+            "agent_stats.send_errors_total",
+            Msg(&ERROR_COUNT),
+            Cap::SendErrors,
+        ),
+        f(7, "agent_stats.reports_acknowledged_total", Varint),
+    ],
+};
+static TRANSITION: Schema = Schema {
+    fields: &[
+        f(1, "interface_transitions.interface", Str),
+        f(2, "interface_transitions.at_unix_ms", Varint),
+        f(3, "interface_transitions.oper_state", Str),
+        f(4, "interface_transitions.carrier", Varint),
+    ],
+};
+static LABELS: Schema = Schema {
+    fields: &[
+        f(1, "labels.department", Str),
+        f(2, "labels.business_system", Str),
+        f(3, "labels.datacenter", Str),
+        f(4, "labels.site", Str),
+    ],
+};
+static SYSTEM: Schema = Schema {
+    fields: &[
+        f(1, "system.os_name", Str),
+        f(2, "system.os_version", Str),
+        f(3, "system.kernel_version", Str),
+        f(4, "system.uptime_seconds", Varint),
+    ],
+};
+static CPU: Schema = Schema {
+    fields: &[
+        f(1, "cpu.logical_cores", Varint),
+        f(2, "cpu.physical_cores", Varint),
+        f(3, "cpu.usage_ratio", Fixed64),
+        f(4, "cpu.load1", Fixed64),
+        f(5, "cpu.load5", Fixed64),
+        f(6, "cpu.load15", Fixed64),
+    ],
+};
+static MEMORY: Schema = Schema {
+    fields: &[
+        f(1, "memory.total_bytes", Varint),
+        f(2, "memory.used_bytes", Varint),
+        f(3, "memory.available_bytes", Varint),
+        f(4, "memory.swap_total_bytes", Varint),
+        f(5, "memory.swap_used_bytes", Varint),
+    ],
+};
+static FILESYSTEM: Schema = Schema {
+    fields: &[
+        f(1, "filesystems.mount_point", Str),
+        f(2, "filesystems.device", Str),
+        f(3, "filesystems.fs_type", Str),
+        f(4, "filesystems.size_bytes", Varint),
+        f(5, "filesystems.used_bytes", Varint),
+        f(6, "filesystems.available_bytes", Varint),
+    ],
+};
+static INTERFACE: Schema = Schema {
+    fields: &[
+        f(1, "interfaces.name", Str),
+        f(2, "interfaces.receive_bytes", Varint),
+        f(3, "interfaces.transmit_bytes", Varint),
+        f(4, "interfaces.receive_packets", Varint),
+        f(5, "interfaces.transmit_packets", Varint),
+        f(6, "interfaces.receive_errors", Varint),
+        f(7, "interfaces.transmit_errors", Varint),
+        f(8, "interfaces.receive_drops", Varint),
+        f(9, "interfaces.transmit_drops", Varint),
+        f(10, "interfaces.oper_state", Str),
+        f(11, "interfaces.carrier", Varint),
+        f(12, "interfaces.speed_bits_per_second", Varint),
+    ],
+};
+static REPORT: Schema = Schema {
+    fields: &[
+        f(1, "protocol_version", Varint),
+        f(2, "agent_id", Str),
+        f(3, "hostname", Str),
+        f(4, "boot_id", Str),
+        f(5, "boot_time_unix_seconds", Varint),
+        f(6, "sequence", Varint),
+        f(7, "timestamp_unix_ms", Varint),
+        f(8, "interval_ms", Varint),
+        f(9, "labels", Msg(&LABELS)),
+        f(10, "system", Msg(&SYSTEM)),
+        f(11, "cpu", Msg(&CPU)),
+        f(12, "memory", Msg(&MEMORY)),
+        rep(13, "filesystems", Msg(&FILESYSTEM), Cap::Filesystems),
+        rep(14, "interfaces", Msg(&INTERFACE), Cap::Interfaces),
+        rep(15, "links", Msg(&LINK_RESULT), Cap::Links),
+        f(16, "agent_version", Str),
+        rep(
+            17,
+            "interface_transitions",
+            Msg(&TRANSITION),
+            Cap::Transitions,
+        ),
+        f(18, "agent_stats", Msg(&AGENT_STATS)),
+    ],
+};
+
+// Protobuf wire types. Unknown fields are skipped without descending into them, so the
+// walk's recursion is as deep as the schema (3), whatever the bytes say.
+const WIRE_VARINT: u8 = 0;
+const WIRE_FIXED64: u8 = 1;
+const WIRE_LEN: u8 = 2;
+const WIRE_FIXED32: u8 = 5;
+
+/// Entry counts across the whole report, for the caps that are per report.
+#[derive(Debug, Default)]
+struct Counts {
+    filesystems: usize,
+    interfaces: usize,
+    links: usize,
+    transitions: usize,
+    loss_runs: usize,
+    send_errors: usize,
+    summary: WireSummary,
+}
+
+/// Checks encoded (decompressed) report bytes against `limits` without allocating per
+/// entry; see the module doc. `Ok` means `prost` may decode them: the result holds at most
+/// the limits' entries, and no string longer than `max_string_bytes`.
+pub fn check_wire(raw: &[u8], limits: &Limits) -> Result<WireSummary, WireError> {
+    let mut counts = Counts::default();
+    walk(raw, &REPORT, limits, &mut counts)?;
+    Ok(counts.summary)
+}
+
+/// An upper bound of the heap and inline memory a report that passed [`check_wire`] with
+/// `limits` decodes to, for `raw_bytes` of encoded input: every byte of string content
+/// once, plus the in-memory size of the most entries each repeated field may hold.
+pub fn decoded_bytes_bound(raw_bytes: usize, limits: &Limits) -> usize {
+    use std::mem::size_of;
+    let entries = limits.max_filesystems * size_of::<crate::Filesystem>()
+        + limits.max_interfaces * size_of::<crate::Interface>()
+        + limits.max_links
+            * (size_of::<crate::LinkResult>()
+                + limits.max_errors_per_link * size_of::<crate::ErrorCount>())
+        + limits.max_loss_runs * size_of::<crate::LossRun>()
+        + limits.max_interface_transitions * size_of::<crate::InterfaceTransition>()
+        + limits.max_send_error_kinds * size_of::<crate::ErrorCount>();
+    // Vectors grow by doubling, so a vector may hold up to twice its entries' size.
+    size_of::<crate::Report>() + 2 * entries + raw_bytes
+}
+
+fn walk(
+    mut buf: &[u8],
+    schema: &'static Schema,
+    limits: &Limits,
+    counts: &mut Counts,
+) -> Result<(), WireError> {
+    // Per-message caps (errors per link) are counted per walk of that message.
+    let mut link_errors = 0usize;
+    while !buf.is_empty() {
+        let start_len = buf.len();
+        let key = varint(&mut buf)?;
+        let tag = u32::try_from(key >> 3)
+            .ok()
+            .filter(|t| *t != 0)
+            .ok_or_else(|| WireError::Malformed(format!("invalid field key {key}")))?;
+        let wire = (key & 7) as u8;
+        let field = schema.fields.iter().find(|f| f.tag == tag);
+        let Some(field) = field else {
+            skip(&mut buf, wire, tag)?;
+            counts.summary.unknown_fields += 1;
+            counts.summary.unknown_bytes += start_len - buf.len();
+            continue;
+        };
+        match (field.kind, wire) {
+            (Kind::Varint, WIRE_VARINT) => {
+                varint(&mut buf)?;
+            }
+            (Kind::Fixed64, WIRE_FIXED64) => {
+                take(&mut buf, 8, field.name)?;
+            }
+            (Kind::Str, WIRE_LEN) => {
+                let value = length_delimited(&mut buf, field.name)?;
+                if value.len() > limits.max_string_bytes {
+                    return Err(ValidationError::TooLong {
+                        field: field.name,
+                        len: value.len(),
+                        limit: limits.max_string_bytes,
+                    }
+                    .into());
+                }
+            }
+            (Kind::Msg(inner), WIRE_LEN) => {
+                let value = length_delimited(&mut buf, field.name)?;
+                let (n, limit) = match field.cap {
+                    Cap::Single => (0, usize::MAX),
+                    Cap::Filesystems => (bump(&mut counts.filesystems), limits.max_filesystems),
+                    Cap::Interfaces => (bump(&mut counts.interfaces), limits.max_interfaces),
+                    Cap::Links => (bump(&mut counts.links), limits.max_links),
+                    Cap::Transitions => (
+                        bump(&mut counts.transitions),
+                        limits.max_interface_transitions,
+                    ),
+                    Cap::LinkErrors => (bump(&mut link_errors), limits.max_errors_per_link),
+                    Cap::LossRuns => (bump(&mut counts.loss_runs), limits.max_loss_runs),
+                    Cap::SendErrors => (bump(&mut counts.send_errors), limits.max_send_error_kinds),
+                };
+                if n > limit {
+                    // The count so far is enough to refuse: the rest is not read.
+                    return Err(ValidationError::TooMany {
+                        field: field.name,
+                        len: n,
+                        limit,
+                    }
+                    .into());
+                }
+                walk(value, inner, limits, counts)?;
+            }
+            (_, wire) => {
+                return Err(WireError::Malformed(format!(
+                    "field `{}` (tag {tag}) has wire type {wire}, which its type cannot have",
+                    field.name
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn bump(n: &mut usize) -> usize {
+    *n += 1;
+    *n
+}
+
+/// Skips an unknown field. Groups (wire types 3 and 4) are deprecated, never written by
+/// this protocol, and would need nesting to skip: refused.
+fn skip(buf: &mut &[u8], wire: u8, tag: u32) -> Result<(), WireError> {
+    match wire {
+        WIRE_VARINT => varint(buf).map(drop),
+        WIRE_FIXED64 => take(buf, 8, "unknown field").map(drop),
+        WIRE_LEN => length_delimited(buf, "unknown field").map(drop),
+        WIRE_FIXED32 => take(buf, 4, "unknown field").map(drop),
+        other => Err(WireError::Malformed(format!(
+            "unknown field {tag} has wire type {other} (groups are not accepted)"
+        ))),
+    }
+}
+
+fn length_delimited<'a>(buf: &mut &'a [u8], name: &str) -> Result<&'a [u8], WireError> {
+    let len = varint(buf)?;
+    let len = usize::try_from(len)
+        .map_err(|_| WireError::Malformed(format!("field `{name}`: length {len} is too large")))?;
+    take(buf, len, name)
+}
+
+fn take<'a>(buf: &mut &'a [u8], n: usize, name: &str) -> Result<&'a [u8], WireError> {
+    if buf.len() < n {
+        return Err(WireError::Malformed(format!(
+            "field `{name}` is truncated: {n} bytes declared, {} left",
+            buf.len()
+        )));
+    }
+    let (head, rest) = buf.split_at(n);
+    *buf = rest;
+    Ok(head)
+}
+
+fn varint(buf: &mut &[u8]) -> Result<u64, WireError> {
+    let mut value = 0u64;
+    for i in 0..10 {
+        let Some((&byte, rest)) = buf.split_first() else {
+            return Err(WireError::Malformed("truncated varint".into()));
+        };
+        *buf = rest;
+        // The tenth byte may only carry the top bit of a u64.
+        if i == 9 && byte > 1 {
+            return Err(WireError::Malformed("varint longer than 64 bits".into()));
+        }
+        value |= u64::from(byte & 0x7f) << (7 * i);
+        if byte & 0x80 == 0 {
+            return Ok(value);
+        }
+    }
+    Err(WireError::Malformed("varint longer than 10 bytes".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use prost::Message;
+
+    use super::*;
+    use crate::tests::sample_report;
+    use crate::{LinkResult, LossRun, Report};
+
+    #[test]
+    fn every_field_of_a_full_report_is_known_to_the_schema() {
+        let raw = sample_report().encode_to_vec();
+        assert_eq!(
+            check_wire(&raw, &Limits::default()),
+            Ok(WireSummary::default()),
+            "a field of the structs is missing from wire.rs's schema"
+        );
+    }
+
+    /// The sample leaves a few fields at their default (not on the wire); this one sets
+    /// them too, so that every tag of every message is walked at least once.
+    #[test]
+    fn every_tag_is_known_and_a_missing_one_would_show() {
+        let mut r = sample_report();
+        r.links[0].errors = vec![crate::ErrorCount {
+            kind: "timeout".into(),
+            count: 3,
+        }];
+        r.links[0].loss_runs = vec![LossRun {
+            first_lost_unix_ms: 1,
+            last_lost_unix_ms: 2,
+            count: 2,
+            open_start: true,
+            open_end: true,
+        }];
+        r.links[0].http_status = 200;
+        r.links[0].missed_ticks = 1;
+        let raw = r.encode_to_vec();
+        assert_eq!(
+            check_wire(&raw, &Limits::default()).unwrap().unknown_fields,
+            0
+        );
+        // A tag the schema does not have is seen as unknown (so the check above can fail).
+        let mut extra = raw.clone();
+        extra.extend_from_slice(&[0xf8, 0x06, 0x01]); // field 111, varint 1
+        let s = check_wire(&extra, &Limits::default()).unwrap();
+        assert_eq!(
+            s,
+            WireSummary {
+                unknown_fields: 1,
+                unknown_bytes: 3
+            }
+        );
+    }
+
+    #[test]
+    fn four_million_empty_link_results_are_refused_at_the_limit() {
+        // Tag 15, length 0: two bytes per entry.
+        let raw: Vec<u8> = std::iter::repeat_n([0x7a, 0x00], 4_194_304)
+            .flatten()
+            .collect();
+        let err = check_wire(&raw, &Limits::default()).unwrap_err();
+        assert_eq!(
+            err,
+            WireError::Limit(ValidationError::TooMany {
+                field: "links",
+                len: 4097,
+                limit: 4096
+            })
+        );
+    }
+
+    #[test]
+    fn entries_at_the_limit_pass_and_one_more_is_refused() {
+        let limits = Limits {
+            max_interfaces: 3,
+            ..Limits::default()
+        };
+        let mut r = Report {
+            interfaces: vec![Default::default(); 3],
+            ..Default::default()
+        };
+        assert!(check_wire(&r.encode_to_vec(), &limits).is_ok());
+        r.interfaces.push(Default::default());
+        assert!(matches!(
+            check_wire(&r.encode_to_vec(), &limits),
+            Err(WireError::Limit(ValidationError::TooMany {
+                field: "interfaces",
+                len: 4,
+                limit: 3
+            }))
+        ));
+    }
+
+    #[test]
+    fn loss_runs_are_capped_across_the_report_and_errors_per_link() {
+        let limits = Limits {
+            max_loss_runs: 5,
+            max_errors_per_link: 2,
+            ..Limits::default()
+        };
+        let link = |runs: usize, errors: usize| LinkResult {
+            loss_runs: vec![LossRun::default(); runs],
+            errors: vec![Default::default(); errors],
+            ..Default::default()
+        };
+        let ok = Report {
+            links: vec![link(3, 2), link(2, 2)],
+            ..Default::default()
+        };
+        assert!(check_wire(&ok.encode_to_vec(), &limits).is_ok());
+        let too_many_runs = Report {
+            links: vec![link(3, 0), link(3, 0)],
+            ..Default::default()
+        };
+        assert!(matches!(
+            check_wire(&too_many_runs.encode_to_vec(), &limits),
+            Err(WireError::Limit(ValidationError::TooMany {
+                field: "links.loss_runs",
+                ..
+            }))
+        ));
+        let too_many_errors = Report {
+            links: vec![link(0, 3)],
+            ..Default::default()
+        };
+        assert!(matches!(
+            check_wire(&too_many_errors.encode_to_vec(), &limits),
+            Err(WireError::Limit(ValidationError::TooMany {
+                field: "links.errors",
+                ..
+            }))
+        ));
+    }
+
+    #[test]
+    fn a_long_string_is_refused_before_it_is_copied() {
+        let r = Report {
+            links: vec![LinkResult {
+                target: "x".repeat(5000),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        assert_eq!(
+            check_wire(&r.encode_to_vec(), &Limits::default()),
+            Err(WireError::Limit(ValidationError::TooLong {
+                field: "links.target",
+                len: 5000,
+                limit: 4096
+            }))
+        );
+    }
+
+    #[test]
+    fn a_large_unknown_field_is_measured_not_refused() {
+        let mut raw = sample_report().encode_to_vec();
+        // Field 100, length-delimited, 7 MiB.
+        let n = 7 << 20;
+        raw.extend_from_slice(&[0xa2, 0x06]);
+        let mut len = n as u64;
+        while len >= 0x80 {
+            raw.push((len as u8) | 0x80);
+            len >>= 7;
+        }
+        raw.push(len as u8);
+        raw.resize(raw.len() + n, 0);
+        let s = check_wire(&raw, &Limits::default()).unwrap();
+        assert_eq!(s.unknown_fields, 1);
+        assert!(s.unknown_bytes > n, "{s:?}");
+    }
+
+    #[test]
+    fn malformed_bytes_are_refused_with_the_reason() {
+        let limits = Limits::default();
+        // Truncated length: tag 2 (agent_id) declares 5 bytes, 1 follows.
+        assert!(matches!(
+            check_wire(&[0x12, 0x05, b'a'], &limits),
+            Err(WireError::Malformed(m)) if m.contains("agent_id")
+        ));
+        // A string field sent as a varint.
+        assert!(matches!(
+            check_wire(&[0x10, 0x01], &limits),
+            Err(WireError::Malformed(m)) if m.contains("agent_id")
+        ));
+        // A group.
+        assert!(matches!(
+            check_wire(&[0xa3, 0x06], &limits),
+            Err(WireError::Malformed(_))
+        ));
+        // Field number 0.
+        assert!(matches!(
+            check_wire(&[0x00, 0x01], &limits),
+            Err(WireError::Malformed(_))
+        ));
+        // An 11-byte varint.
+        assert!(matches!(
+            check_wire(
+                &[
+                    0x08, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f
+                ],
+                &limits
+            ),
+            Err(WireError::Malformed(_))
+        ));
+    }
+
+    proptest::proptest! {
+        /// Whatever bytes arrive, the walk ends (no panic) and what it accepts prost decodes
+        /// (prost may still refuse, e.g. invalid UTF-8, which the walk does not check).
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..512)) {
+            let _ = check_wire(&bytes, &Limits::default());
+        }
+
+        /// Every report that prost encodes within the limits passes the walk.
+        #[test]
+        fn encoded_reports_within_limits_pass(links in 0usize..20, runs in 0usize..4, ifs in 0usize..20) {
+            let r = Report {
+                links: (0..links).map(|_| LinkResult { loss_runs: vec![LossRun::default(); runs], ..Default::default() }).collect(),
+                interfaces: vec![Default::default(); ifs],
+                ..sample_report()
+            };
+            proptest::prop_assert_eq!(check_wire(&r.encode_to_vec(), &Limits::default()), Ok(WireSummary::default()));
+        }
+    }
+}
