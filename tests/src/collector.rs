@@ -34,6 +34,10 @@ pub struct CollectorBuilder {
     max_decompressed_bytes: Option<u64>,
     links: Option<LinksConfig>,
     max_skew: Option<String>,
+    /// Further `limits.*` keys and their YAML values.
+    limits: Vec<(String, String)>,
+    /// Soft and hard `RLIMIT_NOFILE` of the collector process (set with prlimit(1)).
+    open_file_limit: Option<(u64, u64)>,
 }
 
 /// The collector's `links:` section; unset fields are left to the collector's defaults.
@@ -155,7 +159,21 @@ impl CollectorBuilder {
             max_decompressed_bytes: None,
             links: None,
             max_skew: None,
+            limits: Vec::new(),
+            open_file_limit: None,
         }
+    }
+
+    /// Any other `limits.KEY: VALUE` of the collector config (durations as strings).
+    pub fn limit(mut self, key: &str, value: impl ToString) -> Self {
+        self.limits.push((key.to_owned(), value.to_string()));
+        self
+    }
+
+    /// Starts the collector under `prlimit --nofile=SOFT:HARD` (util-linux, in every Debian).
+    pub fn open_file_limit(mut self, soft: u64, hard: u64) -> Self {
+        self.open_file_limit = Some((soft, hard));
+        self
     }
 
     /// `clock.max_skew`: the clock offset beyond which an agent is flagged (duration string).
@@ -198,13 +216,19 @@ impl CollectorBuilder {
             yaml_path(&self.key),
             yaml_path(&dir.join("zerofault.db")),
         );
-        if self.max_body_bytes.is_some() || self.max_decompressed_bytes.is_some() {
+        if self.max_body_bytes.is_some()
+            || self.max_decompressed_bytes.is_some()
+            || !self.limits.is_empty()
+        {
             y.push_str("limits:\n");
             if let Some(n) = self.max_body_bytes {
                 y.push_str(&format!("  max_body_bytes: {n}\n"));
             }
             if let Some(n) = self.max_decompressed_bytes {
                 y.push_str(&format!("  max_decompressed_bytes: {n}\n"));
+            }
+            for (k, v) in &self.limits {
+                y.push_str(&format!("  {k}: {v}\n"));
             }
         }
         if let Some(n) = self.down_after_intervals {
@@ -251,8 +275,10 @@ impl CollectorBuilder {
         let config = dir.path().join("collector.yaml");
         std::fs::write(&config, self.config_yaml(ingest, http, dir.path()))
             .map_err(|e| SpawnError::Other(e.into()))?;
-        let child = start_process(&config, dir.path()).map_err(SpawnError::Other)?;
+        let child =
+            start_process(&config, dir.path(), self.open_file_limit).map_err(SpawnError::Other)?;
         let mut collector = Collector {
+            open_file_limit: self.open_file_limit,
             child,
             ingest,
             http,
@@ -268,8 +294,22 @@ impl CollectorBuilder {
 
 /// Starts `zerofault-collector serve --config CONFIG`, logging to `DIR/collector.log` (appended
 /// to, so the log of a restarted collector holds every run).
-fn start_process(config: &Path, dir: &Path) -> anyhow::Result<ChildGuard> {
-    let mut cmd = Command::new(bin_path(COLLECTOR_BIN));
+fn start_process(
+    config: &Path,
+    dir: &Path,
+    open_file_limit: Option<(u64, u64)>,
+) -> anyhow::Result<ChildGuard> {
+    let mut cmd = match open_file_limit {
+        // prlimit execs the command: the pid is the collector's.
+        Some((soft, hard)) => {
+            let mut cmd = Command::new("prlimit");
+            cmd.arg(format!("--nofile={soft}:{hard}"))
+                .arg("--")
+                .arg(bin_path(COLLECTOR_BIN));
+            cmd
+        }
+        None => Command::new(bin_path(COLLECTOR_BIN)),
+    };
     cmd.arg("serve").arg("--config").arg(config);
     ChildGuard::spawn("zerofault-collector", cmd, &dir.join("collector.log"))
 }
@@ -285,6 +325,7 @@ enum SpawnError {
 pub struct Collector {
     // Declared first so that it is dropped (killed) before its directory is removed.
     child: ChildGuard,
+    open_file_limit: Option<(u64, u64)>,
     ingest: SocketAddr,
     http: SocketAddr,
     config: PathBuf,
@@ -332,6 +373,24 @@ impl Collector {
             "collector not healthy at {url} after {HEALTHY_TIMEOUT:?} (last: {last}); output:\n{}",
             self.child.output()
         )))
+    }
+
+    /// The collector's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Peak resident memory of the collector process so far (`VmHWM`), in bytes.
+    pub fn peak_rss_bytes(&self) -> anyhow::Result<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))?;
+        let kib = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().strip_suffix("kB"))
+            .ok_or_else(|| anyhow::anyhow!("no VmHWM in /proc/{}/status", self.pid()))?
+            .trim()
+            .parse::<u64>()?;
+        Ok(kib * 1024)
     }
 
     /// `https://127.0.0.1:PORT`, the mTLS ingest listener.
@@ -408,7 +467,7 @@ impl Collector {
         self.child.kill();
         let deadline = Instant::now() + RESTART_BIND_TIMEOUT;
         loop {
-            self.child = start_process(&self.config, self.dir.path())?;
+            self.child = start_process(&self.config, self.dir.path(), self.open_file_limit)?;
             match self.wait_healthy().await {
                 Ok(()) => return Ok(()),
                 Err(SpawnError::PortTaken(out)) if Instant::now() < deadline => {
