@@ -584,6 +584,8 @@ mod tests {
             max_decompressed_bytes: None,
             links: None,
             max_skew: None,
+            limits: vec![("body_timeout".into(), "5s".into())],
+            open_file_limit: None,
         };
         let y = b.config_yaml(
             "127.0.0.1:1".parse().unwrap(),
@@ -594,7 +596,7 @@ mod tests {
             y,
             "listen:\n  ingest: 127.0.0.1:1\n  http: 127.0.0.1:2\ntls:\n  ca: \"/c/ca.pem\"\n  \
              cert: \"/c/collector.pem\"\n  key: \"/c/collector.key\"\nstorage:\n  sqlite:\n    \
-             path: \"/d/zerofault.db\"\nlimits:\n  max_body_bytes: 10\nhosts:\n  \
+             path: \"/d/zerofault.db\"\nlimits:\n  max_body_bytes: 10\n  body_timeout: 5s\nhosts:\n  \
              down_after_intervals: 3\n"
         );
     }
@@ -611,6 +613,8 @@ mod tests {
             max_decompressed_bytes: None,
             links: None,
             max_skew: None,
+            limits: Vec::new(),
+            open_file_limit: None,
         };
         let (i, h) = (
             "127.0.0.1:1".parse().unwrap(),
