@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
+use zerofault_common::yaml::{ParseProblem, Parsed, key_within, parse_all};
 use zerofault_protocol::{LINK_DOMAINS, LINK_LEVELS, Labels, is_valid_agent_id};
 
 use crate::duration::{format_duration, parse_duration};
@@ -291,10 +292,11 @@ pub enum ConfigError {
         /// The I/O error.
         source: std::io::Error,
     },
-    /// The file is not valid YAML for this schema (syntax, unknown key, wrong type); shown
-    /// as `file:line:col: key 'k': problem`.
-    #[error("{0}")]
-    Parse(Box<zerofault_common::yaml::ParseProblem>),
+    /// Every problem of the file in its order: YAML syntax, unknown keys, wrong types, and
+    /// (from [`load`]) wrong values and unusable files; shown one per line as
+    /// `file:line:col: key 'k': problem`.
+    #[error("{}", ParseProblems(.0))]
+    Problems(Vec<ParseProblem>),
     /// The file parsed but some values are wrong.
     #[error("{}", Issues { path, issues })]
     Invalid {
@@ -303,6 +305,20 @@ pub enum ConfigError {
         /// Every problem found.
         issues: Vec<Issue>,
     },
+}
+
+struct ParseProblems<'a>(&'a [ParseProblem]);
+
+impl fmt::Display for ParseProblems<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, p) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{p}")?;
+        }
+        Ok(())
+    }
 }
 
 struct Issues<'a> {
@@ -328,14 +344,53 @@ impl fmt::Display for Issues<'_> {
     }
 }
 
-/// Reads, parses and validates the config file at `path`.
+/// Reads, parses and validates the config file at `path`, listing every problem of the
+/// file in one error: the keys that do not parse are left out, the rest is still checked.
 pub fn load(path: &Path, check_files: CheckFiles) -> Result<Config, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
         path: path.to_owned(),
         source,
     })?;
-    let file = parse(path, &text)?;
-    file.validate(path, check_files)
+    let parsed = if text.trim().is_empty() {
+        Parsed {
+            value: Some(empty_file()),
+            problems: Vec::new(),
+        }
+    } else {
+        parse_all::<FileConfig>(path, &text)
+    };
+    let mut problems = parsed.problems;
+    let mut config = None;
+    if let Some(file) = parsed.value {
+        match file.validate(path, check_files) {
+            Ok(c) => config = Some(c),
+            Err(ConfigError::Invalid { issues, .. }) => {
+                let reported: Vec<String> = problems.iter().filter_map(|p| p.key.clone()).collect();
+                for issue in issues {
+                    // A key that did not parse has its default now; checking that default
+                    // would only repeat the key with a confusing message.
+                    if reported.iter().any(|r| key_within(&issue.key, r)) {
+                        continue;
+                    }
+                    problems.push(ParseProblem::at_key(path, &text, &issue.key, issue.message));
+                }
+            }
+            Err(other) => return Err(other),
+        }
+    }
+    // In the order of the file; problems with no line (a missing section) last.
+    problems.sort_by_key(|p| p.location.map_or((u64::MAX, 0), |l| l));
+    match config {
+        Some(config) if problems.is_empty() => Ok(config),
+        _ => Err(ConfigError::Problems(problems)),
+    }
+}
+
+fn empty_file() -> FileConfig {
+    FileConfig {
+        interval: default_interval(),
+        ..FileConfig::default()
+    }
 }
 
 /// Parses YAML text; `path` only names the file in errors.
@@ -343,16 +398,35 @@ pub fn parse(path: &Path, text: &str) -> Result<FileConfig, ConfigError> {
     // An empty document deserializes as "no value"; treat it as an empty mapping so the
     // operator gets "agent.id is required" rather than a type error.
     if text.trim().is_empty() {
-        return Ok(FileConfig {
-            interval: default_interval(),
-            ..FileConfig::default()
-        });
+        return Ok(empty_file());
     }
-    serde_saphyr::from_str(text).map_err(|e| {
-        ConfigError::Parse(Box::new(zerofault_common::yaml::ParseProblem::new(
-            path, text, &e,
-        )))
-    })
+    let parsed = parse_all::<FileConfig>(path, text);
+    match parsed.value {
+        Some(file) if parsed.problems.is_empty() => Ok(file),
+        _ => Err(ConfigError::Problems(parsed.problems)),
+    }
+}
+
+/// For a TLS file that does not exist: where it comes from. Empty for any other error (a
+/// file that exists but is wrong needs looking at, not replacing).
+fn missing_file_hint(e: &crate::transport::tls::TlsError, id: &str) -> String {
+    let crate::transport::tls::TlsError::Read { key, source, .. } = e else {
+        return String::new();
+    };
+    if source.kind() != std::io::ErrorKind::NotFound {
+        return String::new();
+    }
+    let id = if id.is_empty() { "ID" } else { id };
+    match *key {
+        "tls.ca" => "; copy ca.pem from the collector host (`zerofault-collector certs` made \
+                     it), or fix the path"
+            .to_owned(),
+        _ => format!(
+            "; issue this agent's certificate on the collector host with `zerofault-collector \
+             certs --dir DIR --agent {id}` and copy DIR/agents/{id}.pem and {id}.key here, or \
+             fix the path"
+        ),
+    }
 }
 
 fn resolve(base: &Path, p: &Path) -> PathBuf {
@@ -587,7 +661,7 @@ impl FileConfig {
             }
             issues.extend(errors.into_iter().map(|e| Issue {
                 key: e.key().into(),
-                message: e.to_string(),
+                message: format!("{e}{}", missing_file_hint(&e, &id)),
             }));
         }
 
@@ -950,7 +1024,10 @@ tls:
             .replace("collector:\n", "collector:\n  urll: https://x\n");
         let err = load_str(&text).unwrap_err().to_string();
         assert!(
-            err.starts_with("/etc/zerofault/agent.yaml:7:3: key 'collector.urll': unknown field"),
+            err.starts_with(
+                "/etc/zerofault/agent.yaml:7:3: key 'collector.urll': unknown key; expected one \
+                 of url, timeout; did you mean `url`?"
+            ),
             "{err}"
         );
     }
@@ -1190,6 +1267,59 @@ tls:
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(c.probes.len(), 3);
         assert_eq!(c.probes[2].trusted_cas.len(), 2);
+    }
+
+    /// Issue 11 item 9: a typo'd key, a wrong type and a missing certificate are all listed
+    /// in one run, in the order of the file, each with its line, key, expectation and fix.
+    #[test]
+    fn load_lists_every_kind_of_problem_with_line_and_fix() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("agent.yaml");
+        let d = dir.path().display();
+        for name in ["ca.pem", "agent.key"] {
+            std::fs::write(dir.path().join(name), "not PEM").unwrap();
+        }
+        std::fs::write(
+            &path,
+            "agent:\n  id: web-01\n  stat_dir: /tmp/x\ncollector:\n  url: https://c:7443\n\
+             tls:\n  ca: ca.pem\n  cert: agent.pem\n  key: agent.key\nspool:\n  max_bytes: lots\n",
+        )
+        .unwrap();
+        let msg = load(&path, CheckFiles::Yes).unwrap_err().to_string();
+        let lines: Vec<&str> = msg.lines().collect();
+        let file = path.display();
+        assert_eq!(lines.len(), 5, "{msg}");
+        assert_eq!(
+            lines[0],
+            format!(
+                "{file}:3:3: key 'agent.stat_dir': unknown key; expected one of id, state_dir; \
+                 did you mean `state_dir`? Fix the spelling or remove the key"
+            )
+        );
+        assert!(
+            lines[1].starts_with(&format!("{file}:7:3: key 'tls.ca': ")),
+            "{msg}"
+        );
+        assert_eq!(
+            lines[2],
+            format!(
+                "{file}:8:3: key 'tls.cert': cannot read {d}/agent.pem: No such file or \
+                 directory (os error 2); issue this agent's certificate on the collector host \
+                 with `zerofault-collector certs --dir DIR --agent web-01` and copy \
+                 DIR/agents/web-01.pem and web-01.key here, or fix the path"
+            )
+        );
+        assert!(
+            lines[3].starts_with(&format!("{file}:9:3: key 'tls.key': ")),
+            "{msg}"
+        );
+        assert_eq!(
+            lines[4],
+            format!(
+                "{file}:11:14: key 'spool.max_bytes': found \"lots\", expected a whole number \
+                 from 0 to 18446744073709551615, digits only, no unit or quotes; write it so"
+            )
+        );
     }
 
     #[test]

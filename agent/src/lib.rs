@@ -74,6 +74,11 @@ the collector refuses with a 4xx other than 429 are logged and dropped."
         /// Agent config file (YAML), e.g. /etc/zerofault/agent.yaml.
         #[arg(long, short, value_name = "FILE")]
         config: PathBuf,
+        /// Also stop (cleanly) when stdin reaches end of file. For `zerofault-collector
+        /// demo`, which keeps the other end of a pipe: the agent then ends with the demo
+        /// however it ends, SIGKILL included.
+        #[arg(long, hide = true)]
+        exit_with_stdin: bool,
     },
     /// Collect one report and print it; nothing is sent.
     #[command(
@@ -142,7 +147,10 @@ pub fn main_with(cli: Cli) -> i32 {
                 }
             }
         }
-        Command::Run { config } => {
+        Command::Run {
+            config,
+            exit_with_stdin,
+        } => {
             let config = match config::load(&config, CheckFiles::Yes) {
                 Ok(c) => c,
                 Err(e) => {
@@ -162,7 +170,27 @@ pub fn main_with(cli: Cli) -> i32 {
                     return 1;
                 }
             };
-            match runtime.block_on(run(config, shutdown_signal())) {
+            let (eof_tx, eof_rx) = tokio::sync::oneshot::channel::<()>();
+            if exit_with_stdin {
+                let watched = zerofault_common::on_eof(std::io::stdin(), move || {
+                    let _ = eof_tx.send(());
+                });
+                if let Err(e) = watched {
+                    error!("cannot watch stdin (--exit-with-stdin): {e}");
+                    return 1;
+                }
+            }
+            let shutdown = async move {
+                if !exit_with_stdin {
+                    return shutdown_signal().await;
+                }
+                tokio::select! {
+                    () = shutdown_signal() => {}
+                    // An error means the watcher ended without sending: the end too.
+                    _ = eof_rx => info!("stdin closed (the process that started this agent ended); stopping"),
+                }
+            };
+            match runtime.block_on(run(config, shutdown)) {
                 Ok(()) => 0,
                 Err(e) => {
                     error!("{e:#}");
@@ -360,7 +388,28 @@ mod tests {
             .unwrap();
         assert!(matches!(c.command, Command::Once { json: true, .. }));
         let c = Cli::try_parse_from(["zerofault-agent", "run", "--config", "a.yaml"]).unwrap();
-        assert!(matches!(c.command, Command::Run { .. }));
+        assert!(matches!(
+            c.command,
+            Command::Run {
+                exit_with_stdin: false,
+                ..
+            }
+        ));
+        let c = Cli::try_parse_from([
+            "zerofault-agent",
+            "run",
+            "--config",
+            "a.yaml",
+            "--exit-with-stdin",
+        ])
+        .unwrap();
+        assert!(matches!(
+            c.command,
+            Command::Run {
+                exit_with_stdin: true,
+                ..
+            }
+        ));
         let c = Cli::try_parse_from(["zerofault-agent", "validate", "--config", "a.yaml"]).unwrap();
         assert!(matches!(c.command, Command::Validate { .. }));
         let e = Cli::try_parse_from(["zerofault-agent", "run"]).unwrap_err();

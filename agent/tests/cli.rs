@@ -119,7 +119,7 @@ fn validate_refuses_http_and_unknown_keys() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("unknown field `name`"), "{stderr}");
+    assert!(stderr.contains("'agent.name': unknown key"), "{stderr}");
     assert!(
         stderr.contains("agent.yaml:3:3: key 'agent.name'"),
         "{stderr}"

@@ -12,6 +12,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use zerofault_common::yaml::{ParseProblem, key_within, parse_all};
+
 use crate::duration::format_duration;
 use crate::inventory::{Inventory, InventoryError};
 use crate::links::{
@@ -41,7 +43,9 @@ pub struct Config {
     /// Listen addresses.
     #[serde(default)]
     pub listen: Listen,
-    /// Certificates of the mTLS ingest listener. Required: there is no safe default.
+    /// Certificates of the mTLS ingest listener. Required: there is no safe default. Parsed
+    /// as empty when missing, so that `validate` names it among every other problem.
+    #[serde(default)]
     pub tls: Tls,
     /// Where reports are stored.
     #[serde(default)]
@@ -97,15 +101,19 @@ fn default_http_listen() -> SocketAddr {
     DEFAULT_HTTP_LISTEN.parse().expect("valid default")
 }
 
-/// PEM files of the ingest listener (`tls.*`).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+/// PEM files of the ingest listener (`tls.*`). All three are required; an empty path is a
+/// missing one, reported by [`Config::validate_structure`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Tls {
     /// CA certificate(s) that agent client certificates must chain to.
+    #[serde(default)]
     pub ca: PathBuf,
     /// The collector's server certificate chain (leaf first).
+    #[serde(default)]
     pub cert: PathBuf,
     /// The private key of `cert` (PKCS#8, PKCS#1 or SEC1).
+    #[serde(default)]
     pub key: PathBuf,
 }
 
@@ -564,10 +572,11 @@ pub enum ConfigError {
         #[source]
         source: std::io::Error,
     },
-    /// The file is not valid YAML or does not match the expected keys and types.
-    /// Shown as `file:line:col: key 'k': problem`.
-    #[error("{0}")]
-    Parse(Box<zerofault_common::yaml::ParseProblem>),
+    /// Every problem of the file, in its order: YAML syntax, unknown keys, wrong types, and
+    /// (from [`Config::check`]) wrong values and unusable files. One per line, as
+    /// `file:line:col: key 'k': problem`.
+    #[error("{}", ParseProblems(.0))]
+    Problems(Vec<ParseProblem>),
     /// The file parsed but one or more values are wrong.
     #[error("{}", Problems(.problems))]
     Invalid {
@@ -600,6 +609,21 @@ impl<K: fmt::Display> fmt::Display for Problem<K> {
     }
 }
 
+/// Parse problems one per line.
+struct ParseProblems<'a>(&'a [ParseProblem]);
+
+impl fmt::Display for ParseProblems<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, p) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{p}")?;
+        }
+        Ok(())
+    }
+}
+
 /// The problems one per line (the message of [`ConfigError::Invalid`] and
 /// [`crate::inventory::InventoryError::Invalid`]).
 pub(crate) struct Problems<'a, K>(pub(crate) &'a [Problem<K>]);
@@ -627,13 +651,60 @@ impl Config {
         Self::parse(&text, path)
     }
 
-    /// Parses YAML `text` as if read from `path` (used for path resolution and messages).
-    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
-        let mut config: Config = serde_saphyr::from_str(text).map_err(|e| {
-            ConfigError::Parse(Box::new(zerofault_common::yaml::ParseProblem::new(
-                path, text, &e,
-            )))
+    /// Reads `path` and checks everything [`Config::validate`] checks, listing every
+    /// problem of the file in one error (what `validate` and `serve` print): the keys that
+    /// do not parse are left out, the rest is still checked.
+    pub fn check(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
         })?;
+        let parsed = parse_all::<Config>(path, &text);
+        let mut problems = parsed.problems;
+        let config = parsed.value.map(|c| c.resolved(path));
+        if let Some(config) = &config
+            && let Err(e) = config.validate()
+        {
+            let found = match e {
+                ConfigError::Invalid { problems } => problems,
+                other => vec![Problem {
+                    file: path.to_owned(),
+                    key: "",
+                    message: other.to_string(),
+                }],
+            };
+            let reported: Vec<String> = problems.iter().filter_map(|p| p.key.clone()).collect();
+            for p in found {
+                // A key that did not parse has its default now; checking that default would
+                // only repeat the key with a confusing message.
+                if reported.iter().any(|r| key_within(p.key, r)) {
+                    continue;
+                }
+                problems.push(ParseProblem::at_key(path, &text, p.key, p.message));
+            }
+        }
+        // In the order of the file; problems with no line (a missing section) last.
+        problems.sort_by_key(|p| p.location.map_or((u64::MAX, 0), |l| l));
+        match config {
+            Some(config) if problems.is_empty() => Ok(config),
+            _ => Err(ConfigError::Problems(problems)),
+        }
+    }
+
+    /// Parses YAML `text` as if read from `path` (used for path resolution and messages).
+    /// Every unknown key and wrong type is listed; values are not checked.
+    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let parsed = parse_all::<Config>(path, text);
+        match parsed.value {
+            Some(config) if parsed.problems.is_empty() => Ok(config.resolved(path)),
+            _ => Err(ConfigError::Problems(parsed.problems)),
+        }
+    }
+
+    /// Records where the configuration was read from and resolves relative paths against
+    /// its directory.
+    fn resolved(self, path: &Path) -> Config {
+        let mut config = self;
         config.source = path.to_owned();
         let base = path.parent().unwrap_or(Path::new(""));
         for p in [
@@ -649,7 +720,7 @@ impl Config {
                 *p = base.join(&*p);
             }
         }
-        Ok(config)
+        config
     }
 
     /// Checks values that need no file access.
@@ -698,17 +769,35 @@ impl Config {
             }
         }
         let mut tls_problem = |e: crate::tls::TlsError| {
+            let hint = missing_file_hint(&e);
             problems.push(Problem {
                 file: self.source.clone(),
                 key: e.key(),
-                message: e.to_string(),
+                message: format!("{e}{hint}"),
             })
         };
-        // Each file on its own first, so that one run lists every broken file.
-        let ca = crate::tls::load_certs("tls.ca", &self.tls.ca).map_err(&mut tls_problem);
-        let cert = crate::tls::load_certs("tls.cert", &self.tls.cert).map_err(&mut tls_problem);
-        let key = crate::tls::load_key("tls.key", &self.tls.key).map_err(&mut tls_problem);
-        if ca.is_ok() && cert.is_ok() && key.is_ok() {
+        // Each file on its own first, so that one run lists every broken file. An empty
+        // path is already a structure problem.
+        let mut files_ok = true;
+        for (key, path) in [
+            ("tls.ca", &self.tls.ca),
+            ("tls.cert", &self.tls.cert),
+            ("tls.key", &self.tls.key),
+        ] {
+            let loaded = if path.as_os_str().is_empty() {
+                files_ok = false;
+                continue;
+            } else if key == "tls.key" {
+                crate::tls::load_key(key, path).map(drop)
+            } else {
+                crate::tls::load_certs(key, path).map(drop)
+            };
+            if let Err(e) = loaded {
+                files_ok = false;
+                tls_problem(e);
+            }
+        }
+        if files_ok {
             // Then together: trust anchors usable, key matching the certificate.
             if let Err(e) = crate::tls::server_config(&self.tls) {
                 tls_problem(e);
@@ -736,15 +825,33 @@ impl Config {
                 "is empty; set it to the inventory file or remove the key".into(),
             );
         }
-        for (key, p) in [
-            ("tls.ca", &self.tls.ca),
-            ("tls.cert", &self.tls.cert),
-            ("tls.key", &self.tls.key),
-            ("storage.sqlite.path", &self.storage.sqlite.path),
-        ] {
-            if p.as_os_str().is_empty() {
-                problem(key, "is empty; set it to a file path".into());
+        if self.tls == Tls::default() {
+            problem(
+                "tls",
+                "is missing; add a `tls:` section with `ca`, `cert` and `key`, the PEM files \
+                 that `zerofault-collector certs` writes (see configs/collector.yaml)"
+                    .into(),
+            );
+        } else {
+            for (key, p) in [
+                ("tls.ca", &self.tls.ca),
+                ("tls.cert", &self.tls.cert),
+                ("tls.key", &self.tls.key),
+            ] {
+                if p.as_os_str().is_empty() {
+                    problem(
+                        key,
+                        "is missing or empty; set it to a PEM file (see `zerofault-collector certs`)"
+                            .into(),
+                    );
+                }
             }
+        }
+        if self.storage.sqlite.path.as_os_str().is_empty() {
+            problem(
+                "storage.sqlite.path",
+                "is empty; set it to a file path".into(),
+            );
         }
         // Port 0 (pick any free port, as tests do) can be given to both.
         if self.listen.ingest == self.listen.http && self.listen.http.port() != 0 {
@@ -830,6 +937,33 @@ impl Config {
         }
         self.links.problems(&mut problem);
         out
+    }
+}
+
+/// For a TLS file that does not exist: which `certs` command writes it. Empty for any
+/// other error (a file that exists but is wrong needs looking at, not regenerating).
+fn missing_file_hint(e: &crate::tls::TlsError) -> String {
+    let crate::tls::TlsError::Read { key, path, source } = e else {
+        return String::new();
+    };
+    if source.kind() != std::io::ErrorKind::NotFound {
+        return String::new();
+    }
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+        .display();
+    match *key {
+        "tls.ca" => format!(
+            "; make the CA with `zerofault-collector certs --dir {dir}` (writes ca.pem and \
+             ca.key), or fix the path"
+        ),
+        _ => format!(
+            "; make the collector's certificate and key with `zerofault-collector certs --dir \
+             {dir} --collector-name NAME` (NAME: the host name agents connect to; writes \
+             collector.pem and collector.key), or fix the path"
+        ),
     }
 }
 
@@ -971,16 +1105,88 @@ mod tests {
         let msg = e.to_string();
         assert!(
             msg.starts_with(
-                "/x/c.yaml:6:3: key 'limits.max_body_byte': unknown field `max_body_byte`"
+                "/x/c.yaml:6:3: key 'limits.max_body_byte': unknown key; expected one of \
+                 max_body_bytes, max_decompressed_bytes; did you mean `max_body_bytes`?"
             ),
             "{msg}"
         );
     }
 
     #[test]
-    fn missing_tls_is_a_parse_error() {
-        let e = Config::parse("hosts: {}\n", Path::new("c.yaml")).unwrap_err();
-        assert!(e.to_string().contains("tls"), "{e}");
+    fn missing_tls_is_named_as_tls_not_as_the_first_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.yaml");
+        std::fs::write(&path, "listen:\n  ingest: 0.0.0.0:7443\nhosts: {}\n").unwrap();
+        let msg = Config::check(&path).unwrap_err().to_string();
+        // One problem, for the section, not one per file nor one blamed on `listen`.
+        assert_eq!(msg.lines().count(), 1, "{msg}");
+        assert!(
+            msg.starts_with(&format!(
+                "{}: key 'tls': is missing; add a `tls:` section",
+                path.display()
+            )),
+            "{msg}"
+        );
+        let c = Config::parse("hosts: {}\n", Path::new("c.yaml")).unwrap();
+        let msg = c.validate_structure().unwrap_err().to_string();
+        assert!(msg.starts_with("c.yaml: `tls`: is missing"), "{msg}");
+    }
+
+    /// Issue 11 item 9: a typo'd key, a wrong type and a missing certificate are all listed
+    /// in one run, each with file:line, the key, what was expected and the fix, in the
+    /// order of the file.
+    #[test]
+    fn check_lists_every_kind_of_problem_with_line_and_fix() {
+        let dir = tempfile::tempdir().unwrap();
+        crate::certs::ensure_ca(dir.path())
+            .unwrap()
+            .issue_collector(&["localhost".into()], &Default::default())
+            .unwrap();
+        let pem = dir.path().join("collector.pem");
+        let aside = dir.path().join("aside.pem");
+        std::fs::rename(&pem, &aside).unwrap();
+        let path = dir.path().join("collector.yaml");
+        std::fs::write(
+            &path,
+            "tls:\n  ca: ca.pem\n  cert: collector.pem\n  key: collector.key\n\
+             limits:\n  max_body_byts: 1048576\n\
+             hosts:\n  down_after_intervals: three\n",
+        )
+        .unwrap();
+        let msg = Config::check(&path).unwrap_err().to_string();
+        let lines: Vec<&str> = msg.lines().collect();
+        let file = path.display();
+        let d = dir.path().display();
+        assert_eq!(
+            lines,
+            [
+                format!(
+                    "{file}:3:3: key 'tls.cert': cannot read {d}/collector.pem: No such file or \
+                     directory (os error 2); make the collector's certificate and key with \
+                     `zerofault-collector certs --dir {d} --collector-name NAME` (NAME: the host \
+                     name agents connect to; writes collector.pem and collector.key), or fix the path"
+                ),
+                format!(
+                    "{file}:6:3: key 'limits.max_body_byts': unknown key; expected one of \
+                     max_body_bytes, max_decompressed_bytes; did you mean `max_body_bytes`? Fix \
+                     the spelling or remove the key"
+                ),
+                format!(
+                    "{file}:8:25: key 'hosts.down_after_intervals': found \"three\", expected a \
+                     whole number from 0 to 4294967295, digits only, no unit or quotes; write it so"
+                ),
+            ]
+        );
+        // The same file fixed passes and keeps its values.
+        std::fs::rename(&aside, &pem).unwrap();
+        std::fs::write(
+            &path,
+            "tls:\n  ca: ca.pem\n  cert: collector.pem\n  key: collector.key\n\
+             hosts:\n  down_after_intervals: 4\n",
+        )
+        .unwrap();
+        let c = Config::check(&path).unwrap();
+        assert_eq!(c.hosts.down_after_intervals, 4);
     }
 
     #[test]

@@ -9,6 +9,13 @@
 //! zerofault.db agent-state/     kept between runs
 //! collector.log agent.log       the children's output, truncated on every start
 //! ```
+//!
+//! The children end with the demo however it ends (Ctrl-C, SIGTERM, a closed terminal's
+//! SIGHUP, SIGKILL): each gets a pipe as stdin and runs with the hidden `--exit-with-stdin`,
+//! and the demo holds the pipe's write end. The kernel closes it when the demo exits for any
+//! reason, and the child stops cleanly on the end of file. No signal is forwarded (the
+//! collector will reload on SIGHUP), and nothing depends on which thread spawned the child
+//! (as PR_SET_PDEATHSIG would).
 
 use std::fmt::Write as _;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener};
@@ -19,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::process::{Child, Command};
+use tokio::process::{Child, ChildStdin, Command};
 
 use crate::certs::{self, IssueOptions, Layout};
 
@@ -27,7 +34,7 @@ use crate::certs::{self, IssueOptions, Layout};
 pub const DEMO_AGENT_ID: &str = "demo-agent";
 /// How long the collector may take to answer `/healthz` after it was started.
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
-/// How long a child may take to exit after SIGTERM before it is killed.
+/// How long a child may take to exit after its stdin was closed before it is killed.
 const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 /// Lines of a child's log shown when it dies.
 const LOG_TAIL_LINES: usize = 20;
@@ -112,6 +119,8 @@ fn parse_interval(s: &str) -> Result<String, String> {
 struct Proc {
     name: &'static str,
     child: Child,
+    /// Write end of the child's stdin; closing it (or the demo's exit) stops the child.
+    lifeline: Option<ChildStdin>,
     log: PathBuf,
 }
 
@@ -145,7 +154,7 @@ pub async fn run(args: &DemoArgs) -> anyhow::Result<()> {
     let mut collector = spawn(
         "collector",
         &collector_bin,
-        &["serve", "--config"],
+        &["serve", "--exit-with-stdin", "--config"],
         &files.collector_config,
         &dir.join("collector.log"),
     )?;
@@ -157,7 +166,7 @@ pub async fn run(args: &DemoArgs) -> anyhow::Result<()> {
     let mut agent = match spawn(
         "agent",
         &agent_bin,
-        &["run", "--config"],
+        &["run", "--exit-with-stdin", "--config"],
         &files.agent_config,
         &dir.join("agent.log"),
     ) {
@@ -327,10 +336,14 @@ fn spawn(
     let err = out
         .try_clone()
         .with_context(|| format!("opening {}", log.display()))?;
-    let child = Command::new(bin)
+    let mut child = Command::new(bin)
         .args(args)
         .arg(config)
-        .stdin(Stdio::null())
+        // The lifeline (see the module docs). std makes the demo's ends of pipes
+        // close-on-exec, so no other child holds this write end and keeps this child alive.
+        .stdin(Stdio::piped())
+        // Log files, not the terminal: a closed terminal neither blocks nor kills a child
+        // writing to it.
         .stdout(out)
         .stderr(err)
         // Own process group: Ctrl-C in the terminal reaches only the demo, which then
@@ -339,9 +352,11 @@ fn spawn(
         .kill_on_drop(true)
         .spawn()
         .with_context(|| format!("starting {}", bin.display()))?;
+    let lifeline = child.stdin.take();
     Ok(Proc {
         name,
         child,
+        lifeline,
         log: log.to_owned(),
     })
 }
@@ -446,7 +461,7 @@ fn print_banner(dir: &Path, layout: &Layout, files: &Files, args: &DemoArgs, htt
         dir.join("agent.log").display()
     );
     println!("\nTry:  curl -s http://{http}/metrics | grep zerofault_host_memory");
-    println!("Ctrl-C stops both processes.\n");
+    println!("Ctrl-C stops both processes (so does closing this terminal).\n");
 }
 
 /// Waits for Ctrl-C or SIGTERM (Ok) or for a child to exit (Err). Meanwhile it tells the
@@ -505,33 +520,25 @@ async fn wait_first_report(http: SocketAddr) -> bool {
     false
 }
 
-/// Stops a child: SIGTERM, a bounded wait for a clean exit, then SIGKILL.
+/// Stops a child: closes its stdin, so that it stops cleanly (flushing its state and closing
+/// SQLite), waits a bounded time for it, then kills it.
 async fn stop(p: &mut Proc) {
     if let Ok(Some(_)) = p.child.try_wait() {
         return;
     }
-    if let Some(pid) = p.child.id() {
-        // std and tokio can only send SIGKILL; `kill(1)` sends SIGTERM without `unsafe`
-        // or another dependency, so the child can flush its state and close SQLite.
-        let sent = Command::new("kill")
-            .args(["-TERM", &pid.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .await
-            .is_ok_and(|s| s.success());
-        if sent {
-            if let Ok(Ok(status)) = tokio::time::timeout(STOP_TIMEOUT, p.child.wait()).await {
-                if !status.success() {
-                    eprintln!("the {} exited with {status} while stopping", p.name);
-                }
-                return;
+    drop(p.lifeline.take());
+    match tokio::time::timeout(STOP_TIMEOUT, p.child.wait()).await {
+        Ok(Ok(status)) => {
+            if !status.success() {
+                eprintln!("the {} exited with {status} while stopping", p.name);
             }
-            eprintln!(
-                "the {} did not stop within {STOP_TIMEOUT:?}; killing it",
-                p.name
-            );
+            return;
         }
+        Ok(Err(e)) => eprintln!("cannot wait for the {}: {e}; killing it", p.name),
+        Err(_) => eprintln!(
+            "the {} did not stop within {STOP_TIMEOUT:?}; killing it",
+            p.name
+        ),
     }
     let _ = p.child.kill().await;
 }

@@ -2,7 +2,10 @@
 #![forbid(unsafe_code)]
 
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::process::ExitCode;
+
+use anyhow::Context;
 
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use zerofault_collector::config::Config;
@@ -22,7 +25,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the collector (mTLS ingest and the /metrics listener) until SIGINT or SIGTERM.
-    Serve(ConfigArg),
+    Serve(ServeArgs),
     /// Check a configuration file, including its TLS files; print `OK: FILE` or every
     /// problem and exit 1.
     Validate(ConfigArg),
@@ -52,6 +55,16 @@ enum Command {
     /// collector runs. Exit codes: 0 done, 1 refused or failed (the message says why),
     /// 2 usage or configuration error.
     Report(monthly::ReportArgs),
+}
+
+#[derive(Debug, Args)]
+struct ServeArgs {
+    #[command(flatten)]
+    config: ConfigArg,
+    /// Also stop (cleanly) when stdin reaches end of file. For `demo`, which keeps the other
+    /// end of a pipe: its children then end with it however it ends, SIGKILL included.
+    #[arg(long, hide = true)]
+    exit_with_stdin: bool,
 }
 
 #[derive(Debug, Args)]
@@ -85,9 +98,21 @@ fn main() -> ExitCode {
         }
         Command::Serve(args) => {
             init_tracing();
-            match load(&args.config) {
-                Ok(config) => runtime()
-                    .and_then(|rt| rt.block_on(server::serve(config, server::shutdown_signal()))),
+            match load(&args.config.config) {
+                Ok(config) => runtime().and_then(|rt| {
+                    rt.block_on(async {
+                        let stdin_closed = stdin_closed(args.exit_with_stdin)?;
+                        let shutdown = async {
+                            tokio::select! {
+                                () = server::shutdown_signal() => {}
+                                () = stdin_closed => {
+                                    tracing::info!("stdin closed (the process that started this collector ended); stopping");
+                                }
+                            }
+                        };
+                        server::serve(config, shutdown).await
+                    })
+                }),
                 Err(e) => {
                     eprintln!("{e}");
                     return ExitCode::FAILURE;
@@ -113,9 +138,25 @@ fn main() -> ExitCode {
 }
 
 fn load(path: &Path) -> Result<Config, zerofault_collector::config::ConfigError> {
-    let config = Config::load(path)?;
-    config.validate()?;
-    Ok(config)
+    // Every problem of the file at once: `validate` promises it, and `serve` (whose
+    // ExecStartPre= runs `validate`) refuses the same file with the same list.
+    Config::check(path)
+}
+
+/// With `--exit-with-stdin`: completes when stdin reaches end of file; otherwise never.
+fn stdin_closed(watch: bool) -> anyhow::Result<Pin<Box<dyn Future<Output = ()> + Send>>> {
+    if !watch {
+        return Ok(Box::pin(std::future::pending()));
+    }
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    zerofault_common::on_eof(std::io::stdin(), move || {
+        let _ = tx.send(());
+    })
+    .context("starting the stdin watcher")?;
+    Ok(Box::pin(async move {
+        // An error means the watcher thread ended without sending: treated as the end too.
+        let _ = rx.await;
+    }))
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {

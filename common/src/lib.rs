@@ -22,3 +22,58 @@ pub fn now_unix_ms() -> i64 {
         .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
         .unwrap_or(0)
 }
+
+/// Calls `on_eof` once `input` reaches end of file (or fails), from a thread of its own.
+///
+/// The hidden `--exit-with-stdin` of `zerofault-collector serve` and `zerofault-agent run`
+/// uses it on stdin: `demo` gives each child a pipe as stdin and keeps the write end, and the
+/// kernel closes that end however the demo ends (Ctrl-C, closed terminal, SIGKILL), so the
+/// children stop with it without any signal being forwarded. A plain thread rather than
+/// tokio's stdin: a blocking read in tokio's pool would hold up the runtime's shutdown when
+/// the process stops for another reason while stdin is still open.
+pub fn on_eof(
+    mut input: impl std::io::Read + Send + 'static,
+    on_eof: impl FnOnce() + Send + 'static,
+) -> std::io::Result<()> {
+    std::thread::Builder::new()
+        .name("zerofault-eof".into())
+        .spawn(move || {
+            let mut buf = [0u8; 256];
+            loop {
+                match input.read(&mut buf) {
+                    Ok(0) => break,
+                    // Whatever is written is not a command: only the end matters.
+                    Ok(_) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    // An unreadable stdin cannot tell when the parent ends: stop now
+                    // rather than outlive it.
+                    Err(_) => break,
+                }
+            }
+            on_eof();
+        })
+        .map(drop)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    #[test]
+    fn on_eof_fires_when_the_write_end_closes_and_not_before() {
+        let (reader, mut writer) = std::io::pipe().unwrap();
+        let (tx, rx) = mpsc::channel();
+        super::on_eof(reader, move || tx.send(()).unwrap()).unwrap();
+        writer.write_all(b"data is ignored\n").unwrap();
+        assert_eq!(
+            rx.recv_timeout(Duration::from_millis(300)),
+            Err(mpsc::RecvTimeoutError::Timeout),
+            "fired while the write end was open"
+        );
+        drop(writer);
+        rx.recv_timeout(Duration::from_secs(10))
+            .expect("fired after the write end closed");
+    }
+}

@@ -6,6 +6,7 @@
 //! still acknowledged only after *its* transaction committed, but one `fsync` serves many
 //! agents, which is what lets `synchronous=FULL` keep up with tens of thousands of hosts.
 
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -281,8 +282,14 @@ fn open_connection(path: &Path) -> Result<Connection, StoreError> {
         source,
     };
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| open_err(Box::new(e)))?;
+        // 0750 like the packaged state directory; the files inside are 0600 regardless.
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o750)
+            .create(dir)
+            .map_err(|e| open_err(Box::new(e)))?;
     }
+    restrict_db_files(path).map_err(|e| open_err(Box::new(e)))?;
     let mut conn = Connection::open(path).map_err(|e| open_err(Box::new(e)))?;
     // WAL: scrapes and warm-up reads never wait for a writer, and a commit appends to one
     // file instead of rewriting pages in place.
@@ -297,6 +304,63 @@ fn open_connection(path: &Path) -> Result<Connection, StoreError> {
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
     migrate(&mut conn)?;
     Ok(conn)
+}
+
+/// Mode of the database and of its `-wal` and `-shm` files: the reports name every host,
+/// department and link of the organisation, so only the collector's user may read them.
+/// Commands that read the database (`report`, `import`) run as that user (docs/install.md).
+const DB_FILE_MODE: u32 = 0o600;
+
+/// Creates the database file with [`DB_FILE_MODE`] before SQLite opens it, and takes away
+/// any group or world access from an existing database, `-wal` or `-shm` (left by an older
+/// collector, a crash, or a copy), saying so in the log.
+///
+/// The mode is set with `fchmod` after creating, so the umask cannot widen or narrow it.
+/// SQLite's unix VFS creates `-wal` and `-shm` with the database file's mode (and `fchmod`s
+/// them to it, also past the umask), so they inherit 0600 from here.
+fn restrict_db_files(path: &Path) -> std::io::Result<()> {
+    let db = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .mode(DB_FILE_MODE)
+        .open(path)?;
+    restrict_mode(path, &db)?;
+    for suffix in ["-wal", "-shm"] {
+        let mut side = path.as_os_str().to_owned();
+        side.push(suffix);
+        let side = PathBuf::from(side);
+        // Only an existing regular file: a symlink there is not ours to follow and change.
+        match std::fs::symlink_metadata(&side) {
+            Ok(meta) if meta.file_type().is_file() => {
+                let file = std::fs::OpenOptions::new().read(true).open(&side)?;
+                restrict_mode(&side, &file)?;
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Sets `file` to [`DB_FILE_MODE`] unless it already is; logs when it took access away.
+fn restrict_mode(path: &Path, file: &std::fs::File) -> std::io::Result<()> {
+    let mode = file.metadata()?.permissions().mode() & 0o7777;
+    if mode == DB_FILE_MODE {
+        return Ok(());
+    }
+    // File::set_permissions is fchmod on the open descriptor: the file checked is the one changed.
+    file.set_permissions(std::fs::Permissions::from_mode(DB_FILE_MODE))?;
+    if mode & 0o077 != 0 {
+        tracing::warn!(
+            path = %path.display(),
+            old_mode = format_args!("{mode:04o}"),
+            new_mode = format_args!("{DB_FILE_MODE:04o}"),
+            "database file was readable or writable by group or others; restricted it to the collector's user"
+        );
+    }
+    Ok(())
 }
 
 /// Applies pending migrations in one transaction, so a crash never leaves a half-migrated
@@ -1098,5 +1162,88 @@ mod tests {
             matches!(err, StoreError::SchemaTooNew { found: 99, .. }),
             "{err}"
         );
+    }
+
+    fn mode_of(path: &Path) -> u32 {
+        std::fs::metadata(path).unwrap().permissions().mode() & 0o7777
+    }
+
+    fn side(path: &Path, suffix: &str) -> PathBuf {
+        let mut s = path.as_os_str().to_owned();
+        s.push(suffix);
+        PathBuf::from(s)
+    }
+
+    /// A new database and its -wal and -shm are 0600 under the umask this test runs with;
+    /// an existing one left 0644 (with its -wal and -shm, held open by another connection)
+    /// is tightened at open. `db_files_are_0600_whatever_the_umask` runs this test again in
+    /// child processes under umask 022 and 000.
+    #[tokio::test]
+    async fn db_files_are_0600() {
+        // Printed so that the parent test can check which umask the child really had.
+        let status = std::fs::read_to_string("/proc/self/status").unwrap();
+        let umask = status.lines().find(|l| l.starts_with("Umask:")).unwrap();
+        println!("running with {umask}");
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("new/z.db");
+        let store = SqliteStore::open(&path).await.unwrap();
+        store.insert(report("a", 1, 10)).await.unwrap();
+        for p in [path.clone(), side(&path, "-wal"), side(&path, "-shm")] {
+            assert_eq!(format!("{:o}", mode_of(&p)), "600", "{}", p.display());
+        }
+        store.close().await;
+
+        // An older collector's database, 0644, open in WAL mode elsewhere so that its
+        // -wal and -shm exist too.
+        let old = dir.path().join("old.db");
+        let other = Connection::open(&old).unwrap();
+        other
+            .execute_batch("PRAGMA journal_mode=WAL; CREATE TABLE t(x); INSERT INTO t VALUES (1);")
+            .unwrap();
+        for p in [old.clone(), side(&old, "-wal"), side(&old, "-shm")] {
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).unwrap();
+        }
+        let store = SqliteStore::open(&old).await.unwrap();
+        for p in [old.clone(), side(&old, "-wal"), side(&old, "-shm")] {
+            assert_eq!(format!("{:o}", mode_of(&p)), "600", "{}", p.display());
+        }
+        store.insert(report("a", 1, 10)).await.unwrap();
+        store.close().await;
+        drop(other);
+    }
+
+    /// Runs `db_files_are_0600` in child processes with umask 022 (the usual one, which
+    /// made the files 0644) and 000 (the widest), so the modes cannot come from the umask.
+    #[test]
+    fn db_files_are_0600_whatever_the_umask() {
+        let exe = std::env::current_exe().unwrap();
+        for umask in ["022", "000"] {
+            let out = std::process::Command::new("sh")
+                .args(["-c", "umask \"$0\" && exec \"$@\"", umask])
+                .arg(&exe)
+                .args([
+                    "store::sqlite::tests::db_files_are_0600",
+                    "--exact",
+                    "--nocapture",
+                    "--test-threads=1",
+                ])
+                .output()
+                .unwrap();
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                out.status.success(),
+                "umask {umask}: {}\n{stdout}\n{stderr}",
+                out.status
+            );
+            // libtest succeeds when the filter matches nothing: make sure the test ran,
+            // under the umask asked for.
+            assert!(stdout.contains("1 passed"), "umask {umask}: {stdout}");
+            assert!(
+                stdout.contains(&format!("Umask:\t0{umask}")),
+                "umask {umask}: {stdout}"
+            );
+        }
     }
 }
