@@ -1403,3 +1403,214 @@ async fn close_and_correct(dir: &Path, config: &Path, before: &MonthReport) {
         "{corrections:#}"
     );
 }
+
+/// The month in progress, through the real binary: reported up to now (rounded down to a
+/// slot), never beyond; coverage of the elapsed time; marked month to date in every format;
+/// `--close` refused; next month refused as the future, naming it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_current_month_is_reported_to_date_and_has_no_slot_after_now() {
+    let tz = jiff::tz::TimeZone::get("Asia/Shanghai").unwrap();
+    let now = jiff::Timestamp::now();
+    let local = now.to_zoned_datetime(tz.clone());
+    let month = local.strftime("%Y-%m").to_string();
+    let first = local.first_of_month().unwrap().start_of_day().unwrap();
+    let month_start = first.timestamp().as_millisecond();
+    let next_month = first
+        .checked_add(jiff::Span::new().months(1))
+        .unwrap()
+        .strftime("%Y-%m")
+        .to_string();
+    let now_ms = now.as_millisecond();
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path());
+    let store = Arc::new(
+        SqliteStore::open(&dir.path().join("zerofault.db"))
+            .await
+            .unwrap(),
+    );
+    // Two hosts reporting every 5 minutes from a day before the month until now, and a
+    // collector running since before the month with a fresh heartbeat: all up so far.
+    let plan: Vec<HostPlan> = hosts()
+        .into_iter()
+        .take(2)
+        .map(|h| HostPlan { probes: &[], ..h })
+        .collect();
+    for h in &plan {
+        let boot_time = month_start - 10 * DAY;
+        let mut t = month_start - DAY;
+        let mut seq = 1;
+        let mut set = tokio::task::JoinSet::new();
+        while t <= now_ms - 1_000 {
+            let m = Made {
+                t,
+                boot: 0,
+                boot_time,
+                sequence: seq,
+                received: Some(t + DELAY),
+            };
+            let r = report(h, &[], &m);
+            let row = StoredReport {
+                agent_id: r.agent_id.clone(),
+                boot_id: r.boot_id.clone(),
+                sequence: r.sequence,
+                agent_timestamp_ms: r.timestamp_unix_ms,
+                received_ms: t + DELAY,
+                link_data: false,
+                body: prost::Message::encode_to_vec(&r),
+            };
+            let store = store.clone();
+            set.spawn(async move { store.insert(row).await.unwrap() });
+            seq += 1;
+            t += INTERVAL;
+        }
+        while set.join_next().await.is_some() {}
+    }
+    let running = store.start_run(month_start - 2 * DAY).await.unwrap();
+    store
+        .heartbeat_run(running, zerofault_common::now_unix_ms())
+        .await
+        .unwrap();
+    store.close().await;
+
+    let out = dir.path().join("mtd");
+    let (code, stdout, stderr) = run(&[
+        "report",
+        "--config",
+        config.to_str().unwrap(),
+        "--month",
+        &month,
+        "--format",
+        "json,csv,xlsx,html",
+        "--lang",
+        "en",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let after_ms = zerofault_common::now_unix_ms();
+    if now_ms - month_start < MIN {
+        // The first minute of a month: no slot has ended yet.
+        assert_eq!(code, 2, "{stdout}\n{stderr}");
+        assert!(stderr.contains(&month), "{stderr}");
+        return;
+    }
+    assert_eq!(code, 0, "stdout {stdout}\nstderr {stderr}");
+    assert!(
+        stderr.contains("month to date, not final"),
+        "the command says so: {stderr}"
+    );
+    let r: MonthReport =
+        serde_json::from_str(&std::fs::read_to_string(find(&out, ".json")).unwrap()).unwrap();
+    assert!(r.month_to_date && !r.closed);
+    let as_of = r.as_of_unix_ms.expect("as_of of a month to date");
+    assert!(
+        as_of <= after_ms && as_of > now_ms - 2 * MIN && (as_of - month_start) % MIN == 0,
+        "as of {as_of}: now rounded down to a slot (now {now_ms})"
+    );
+    assert_eq!(r.start_unix_ms, month_start);
+    assert!(r.end_unix_ms > now_ms, "the month's own end is kept");
+    let elapsed = ((as_of - month_start) / MIN) as f64;
+    assert_eq!(r.hosts.len(), 2);
+    for h in &r.hosts {
+        let m = h.figures.minutes;
+        assert_eq!(
+            m.up + m.degraded + m.down + m.maintenance + m.unknown,
+            elapsed,
+            "{}: every minute of the month so far, and none after now",
+            h.agent_id
+        );
+        assert_eq!(m.down, 0.0, "{}", h.agent_id);
+        // Only the last report interval or two may still be in flight.
+        assert!(
+            m.unknown <= 2.0 * (INTERVAL / MIN) as f64,
+            "{}: {m:?}",
+            h.agent_id
+        );
+        let coverage = h.figures.coverage.unwrap();
+        assert!(
+            coverage >= 1.0 - (m.unknown + 1.0) / elapsed,
+            "{}: coverage {coverage} is of the elapsed time",
+            h.agent_id
+        );
+        assert_eq!(h.figures.availability, Some(1.0));
+    }
+    assert!(r.incidents.iter().all(|i| i.end_unix_ms <= as_of));
+    assert!(r.collector_gaps.iter().all(|g| g.end_unix_ms <= as_of));
+    // Every format says so.
+    let summary = csv_rows(&find(&out, "-summary.csv"));
+    let row = summary
+        .iter()
+        .find(|r| r["Item"] == "Month to date, not final, as of")
+        .unwrap_or_else(|| panic!("a month-to-date row in {summary:?}"));
+    assert!(!row["Value"].is_empty());
+    let period_end = summary.iter().find(|r| r["Item"] == "Period end").unwrap();
+    assert_eq!(
+        period_end["Value"], row["Value"],
+        "the period ends at as-of"
+    );
+    let html = std::fs::read_to_string(find(&out, ".html")).unwrap();
+    assert!(html.contains("Month to date, not final, as of"));
+    let xlsx = Command::new("/usr/bin/python3")
+        .args([
+            "-c",
+            "import sys, openpyxl\nws = openpyxl.load_workbook(sys.argv[1]).worksheets[0]\nprint([c.value for row in ws.iter_rows() for c in row])",
+        ])
+        .arg(find(&out, ".xlsx"))
+        .output()
+        .expect("python3 (apt-get install python3-openpyxl)");
+    assert!(
+        String::from_utf8_lossy(&xlsx.stdout).contains("Month to date, not final, as of"),
+        "{}",
+        String::from_utf8_lossy(&xlsx.stderr)
+    );
+    // Chinese.
+    let zh = dir.path().join("zh");
+    let (code, _, stderr) = run(&[
+        "report",
+        "--config",
+        config.to_str().unwrap(),
+        "--month",
+        &month,
+        "--format",
+        "html",
+        "--lang",
+        "zh-CN",
+        "--out",
+        zh.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        std::fs::read_to_string(find(&zh, ".html"))
+            .unwrap()
+            .contains("本月截至（非最终）")
+    );
+
+    // A month in progress cannot be closed.
+    let (code, _, stderr) = run(&[
+        "report",
+        "--config",
+        config.to_str().unwrap(),
+        "--month",
+        &month,
+        "--close",
+        "--out",
+        dir.path().join("close").to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("not over yet"), "{stderr}");
+    // Next month is the future: a usage error naming it.
+    let (code, _, stderr) = run(&[
+        "report",
+        "--config",
+        config.to_str().unwrap(),
+        "--month",
+        &next_month,
+        "--out",
+        dir.path().join("future").to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains(&next_month) && stderr.contains("future"),
+        "{stderr}"
+    );
+}
