@@ -28,7 +28,7 @@ use std::sync::Arc;
 use zerofault_collector::sla::model::MonthReport;
 use zerofault_collector::store::{SqliteStore, Store, StoredReport};
 use zerofault_protocol::{
-    Cpu, Filesystem, Labels, LinkResult, LossRun, Memory, Report, SystemInfo,
+    AgentStats, Cpu, Filesystem, Labels, LinkResult, LossRun, Memory, Report, SystemInfo,
 };
 
 const MIN: i64 = 60_000;
@@ -303,6 +303,10 @@ struct Made {
     sequence: u64,
     /// Receive time; `None`: never delivered.
     received: Option<i64>,
+    /// Earlier reports still unacknowledged when it was made (the agent's spool), and the
+    /// agent time of the oldest of them (0 when none): its `agent_stats`.
+    pending: u64,
+    oldest_unsent: i64,
 }
 
 fn made(h: &HostPlan) -> Vec<Made> {
@@ -312,6 +316,9 @@ fn made(h: &HostPlan) -> Vec<Made> {
     let mut seq = 1_000;
     let mut held_k = 0;
     let mut co_k = 0;
+    // (acknowledged at, made at) of reports not yet acknowledged. One never delivered (no
+    // backfill) leaves the spool when the collector is back.
+    let mut unsent: Vec<(i64, i64)> = Vec::new();
     let mut t = START - BEFORE;
     while t <= END + AFTER {
         // Reboots in order: the first grid time after the old boot's last report finds the
@@ -337,13 +344,21 @@ fn made(h: &HostPlan) -> Vec<Made> {
         } else {
             Some(t + DELAY)
         };
+        unsent.retain(|&(acked, _)| acked > t);
         out.push(Made {
             t,
             boot,
             boot_time,
             sequence: seq,
             received,
+            pending: unsent.len() as u64,
+            oldest_unsent: unsent
+                .iter()
+                .map(|&(_, made)| agent_clock(h, made))
+                .min()
+                .unwrap_or(0),
         });
+        unsent.push((received.unwrap_or(CO.1), t));
         seq += 1;
         t += INTERVAL;
     }
@@ -483,6 +498,11 @@ fn report(h: &HostPlan, links: &[LinkPlan], m: &Made) -> Report {
             })
             .collect(),
         agent_version: "0.1.0".into(),
+        agent_stats: Some(AgentStats {
+            spool_reports: m.pending,
+            oldest_unsent_unix_ms: m.oldest_unsent,
+            ..Default::default()
+        }),
         ..Default::default()
     }
 }
@@ -1448,6 +1468,8 @@ async fn the_current_month_is_reported_to_date_and_has_no_slot_after_now() {
                 boot_time,
                 sequence: seq,
                 received: Some(t + DELAY),
+                pending: 0,
+                oldest_unsent: 0,
             };
             let r = report(h, &[], &m);
             let row = StoredReport {
@@ -1613,4 +1635,125 @@ async fn the_current_month_is_reported_to_date_and_has_no_slot_after_now() {
         stderr.contains(&next_month) && stderr.contains("future"),
         "{stderr}"
     );
+}
+
+/// The same month imported (`zerofault-collector import`, the documented migration path)
+/// into a database with no recorded collector run: the import infers where the source was
+/// listening from the reports themselves (backfilled reports carry their spool backlog), so
+/// reboot gaps and silence are `down` as in the live month, and the collector's outage is
+/// still `unknown`. Same host down minutes, incidents and targets as the live month's export
+/// (the golden JSON, checked against the schedule by the test above).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_month_imported_without_collector_runs_keeps_its_reboots() {
+    let world = expected_world();
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path());
+    // What reached the live store, as JSON lines: the import holds no receive times.
+    let jsonl = dir.path().join("history.jsonl");
+    let mut text = String::new();
+    for h in &world.hosts {
+        for m in made(h).iter().filter(|m| m.received.is_some()) {
+            text.push_str(&serde_json::to_string(&report(h, &world.links, m)).unwrap());
+            text.push('\n');
+        }
+    }
+    std::fs::write(&jsonl, text).unwrap();
+    let (code, stdout, stderr) = run(&[
+        "import",
+        "--config",
+        config.to_str().unwrap(),
+        jsonl.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "stdout {stdout}\nstderr {stderr}");
+    assert!(stdout.contains("listening periods inferred: "), "{stdout}");
+
+    // No collector run; the inferred periods leave out the collector's outage (give or take
+    // the report interval at its end, where agents without backfill report again).
+    let store = SqliteStore::open(&dir.path().join("zerofault.db"))
+        .await
+        .unwrap();
+    assert!(store.collector_runs().await.unwrap().is_empty());
+    let listening = store.listening_periods().await.unwrap();
+    store.close().await;
+    let covers = |a: i64, b: i64| {
+        listening
+            .iter()
+            .any(|p| p.start_unix_ms <= a && b <= p.end_unix_ms)
+    };
+    assert!(covers(START - DAY, CO.0), "{listening:#?}");
+    assert!(covers(CO.1, END + DAY / 2), "{listening:#?}");
+    assert!(
+        !listening
+            .iter()
+            .any(|p| p.start_unix_ms < CO.1 - INTERVAL && p.end_unix_ms > CO.0),
+        "nothing heard during the outage: {listening:#?}"
+    );
+
+    let out = dir.path().join("imported");
+    let (code, stdout, stderr) = run(&[
+        "report",
+        "--config",
+        config.to_str().unwrap(),
+        "--month",
+        "2026-02",
+        "--format",
+        "json",
+        "--lang",
+        "en",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "stdout {stdout}\nstderr {stderr}");
+    let imported: MonthReport =
+        serde_json::from_str(&std::fs::read_to_string(find(&out, ".json")).unwrap()).unwrap();
+    let live: MonthReport = serde_json::from_str(
+        &std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/sla/2026-02-en.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let mut bad = Vec::new();
+    assert_eq!(imported.hosts.len(), live.hosts.len());
+    for (i, l) in imported.hosts.iter().zip(&live.hosts) {
+        let (a, b) = (&i.figures, &l.figures);
+        if (a.minutes.down, a.minutes.unknown, a.faults, a.target_met)
+            != (b.minutes.down, b.minutes.unknown, b.faults, b.target_met)
+        {
+            bad.push(format!(
+                "{}: imported down {} unknown {} faults {} target met {:?}; live {} {} {} {:?}",
+                i.agent_id,
+                a.minutes.down,
+                a.minutes.unknown,
+                a.faults,
+                a.target_met,
+                b.minutes.down,
+                b.minutes.unknown,
+                b.faults,
+                b.target_met
+            ));
+        }
+    }
+    for (i, l) in imported.links.iter().zip(&live.links) {
+        let (a, b) = (&i.figures, &l.figures);
+        if (a.minutes.down, a.faults, a.target_met) != (b.minutes.down, b.faults, b.target_met) {
+            bad.push(format!("{}: imported {a:?}; live {b:?}", i.link_id));
+        }
+    }
+    if imported.incidents != live.incidents {
+        bad.push(format!(
+            "incidents: imported {:#?}; live {:#?}",
+            imported.incidents, live.incidents
+        ));
+    }
+    assert!(
+        bad.is_empty(),
+        "{} differences:\n{}",
+        bad.len(),
+        bad.join("\n")
+    );
+    // The figures the issue saw lost: 7 reboots' down minutes, and the incidents.
+    let down: f64 = imported.hosts.iter().map(|h| h.figures.minutes.down).sum();
+    assert_eq!(down, 15.0 + 3_602.0 + 40.0 + 5.0);
+    assert_eq!(imported.incidents.len(), 4);
 }
