@@ -24,11 +24,28 @@
 //! now, e.g. a spool copied off a host by hand; for a closed month they are late corrections
 //! either way.
 //!
+//! **Listening periods.** Imported history has no recorded collector runs, and the SLA
+//! engine charges a silent host or a reboot gap as `down` only where the collector is known
+//! to have been listening (docs/sla.md § 4). So an import (with the default receive time)
+//! infers, from the reports it reads, where their source was hearing agents
+//! ([`ListeningInference`]) and stores those spans as **listening periods**
+//! (`imported_listening`), which the monthly report uses as it uses collector runs. The
+//! rule: a report covers `[t - interval, t]` of its agent's time; it is evidence that the
+//! agent was *delivering* then, unless its `agent_stats` say earlier reports were still
+//! unacknowledged when it was made (`spool_reports > 0`): then the agent was *not
+//! delivering* (it was filling its spool: this report is backfill). The source was listening
+//! where more agents were delivering than not. A majority, not "any agent", so that one agent
+//! with a wrong clock cannot open a listening period inside an outage of the source; a
+//! report without `agent_stats` (older agents) counts as delivering. The periods are printed
+//! with the summary and listed by `GET /api/v1/collector/runs`; they are keyed by their span,
+//! so importing the same file again adds nothing. With `--received-now` the reports are
+//! backfill arriving now, evidence of nothing about the past: no period is inferred.
+//!
 //! The import opens the database like the collector does (WAL, 5 s busy timeout), so it can
 //! run next to a running collector. That collector's in-memory host table and link engine
 //! learn of imported reports only at its next start (the start-up replay reads them).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::{BufRead, IsTerminal};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -37,7 +54,7 @@ use std::time::{Duration, Instant};
 use zerofault_protocol::{Limits, Report, ValidationError};
 
 use crate::state::RejectReason;
-use crate::store::{InsertOutcome, SqliteStore, Store, StoreError, StoredReport};
+use crate::store::{InsertOutcome, ListeningPeriod, SqliteStore, Store, StoreError, StoredReport};
 
 /// Reports handed to the store before waiting for their outcomes; the store's group commit
 /// writes up to this many in one transaction.
@@ -48,6 +65,10 @@ const FLUSH_AFTER: Duration = Duration::from_millis(500);
 /// Longest accepted JSON line, as a multiple of `limits.max_decompressed_bytes`: JSON spells
 /// out every field name, so it is several times the protobuf; longer lines are skipped unread.
 const LINE_BYTES_PER_PROTOBUF_BYTE: usize = 8;
+/// Evidence spans closer than this are one span: consecutive reports of an agent abut only
+/// to within its timer's jitter, and a hole that small is not an outage of the source (the
+/// SLA engine's own placement noise, `TOUCH_MS`, is 2 s too).
+pub const LISTENING_JOIN_MS: i64 = 2_000;
 
 /// Which receive time an imported report gets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -68,6 +89,8 @@ pub struct ImportOptions {
     pub max_decompressed_bytes: usize,
     /// When set, every report's `agent_id` must equal it.
     pub expect_agent: Option<String>,
+    /// The input's name, recorded with the listening periods inferred from it.
+    pub source: String,
 }
 
 impl ImportOptions {
@@ -78,6 +101,7 @@ impl ImportOptions {
             max_decompressed_bytes: crate::ingest::IngestLimits::from(config.limits)
                 .max_decompressed_bytes,
             expect_agent: None,
+            source: "<input>".into(),
         }
     }
 
@@ -166,6 +190,16 @@ pub enum ImportError {
         /// Counts up to the failure (the failed batch is not counted as stored).
         summary: ImportSummary,
     },
+    /// Every report is stored, but the listening periods inferred from them could not be.
+    /// Running the same import again stores them (the reports are then duplicates).
+    #[error("cannot store the listening periods inferred from the input: {source}")]
+    Listening {
+        /// The underlying error.
+        #[source]
+        source: StoreError,
+        /// Counts of the import.
+        summary: ImportSummary,
+    },
 }
 
 /// Counts of one import.
@@ -181,6 +215,10 @@ pub struct ImportSummary {
     pub duplicates: u64,
     /// Refused lines by reason ([`RejectReason::as_str`]).
     pub rejected: BTreeMap<&'static str, u64>,
+    /// Listening periods inferred from the good lines (`[start, end)`, Unix ms), in order.
+    pub listening: Vec<(i64, i64)>,
+    /// How many of them were not stored before.
+    pub listening_new: usize,
 }
 
 impl ImportSummary {
@@ -213,13 +251,132 @@ impl std::fmt::Display for ImportSummary {
     }
 }
 
-/// Checks one line and makes the row to store; `Ok(None)` for a blank line. Pure apart from
-/// the given clock value.
+/// What one report says about its source's listening (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Evidence {
+    /// When it was made, its own `timestamp_unix_ms`.
+    pub at_ms: i64,
+    /// Its `interval_ms`: it covers `[at - interval, at]`.
+    pub interval_ms: i64,
+    /// Earlier reports of its agent were still unacknowledged when it was made
+    /// (`agent_stats.spool_reports > 0`): the agent could not deliver then.
+    pub backlog: bool,
+}
+
+impl Evidence {
+    /// The evidence of `report`.
+    pub fn of(report: &Report) -> Evidence {
+        Evidence {
+            at_ms: report.timestamp_unix_ms,
+            interval_ms: i64::from(report.interval_ms),
+            backlog: report
+                .agent_stats
+                .as_ref()
+                .is_some_and(|s| s.spool_reports > 0),
+        }
+    }
+}
+
+/// Disjoint spans `start -> end`, joined when closer than [`LISTENING_JOIN_MS`]; memory is
+/// one entry per stretch, not per report.
+#[derive(Debug, Default)]
+struct Spans(BTreeMap<i64, i64>);
+
+impl Spans {
+    fn insert(&mut self, mut a: i64, mut b: i64) {
+        if b <= a {
+            return;
+        }
+        let mut joined = Vec::new();
+        // Spans are disjoint, so their ends grow with their starts: walk back from the last
+        // span starting near `b` while it still reaches `a`.
+        for (&s, &e) in self.0.range(..=b.saturating_add(LISTENING_JOIN_MS)).rev() {
+            if e < a.saturating_sub(LISTENING_JOIN_MS) {
+                break;
+            }
+            a = a.min(s);
+            b = b.max(e);
+            joined.push(s);
+        }
+        for s in joined {
+            self.0.remove(&s);
+        }
+        self.0.insert(a, b);
+    }
+}
+
+/// Infers where the source of imported reports was listening (see the module docs): where
+/// more agents were delivering than not.
+#[derive(Debug, Default)]
+pub struct ListeningInference {
+    /// Per agent: (delivering, not delivering).
+    agents: HashMap<String, (Spans, Spans)>,
+}
+
+impl ListeningInference {
+    /// Adds one report of `agent`.
+    pub fn add(&mut self, agent: &str, e: Evidence) {
+        if e.interval_ms <= 0 {
+            return;
+        }
+        let spans = match self.agents.get_mut(agent) {
+            Some(s) => s,
+            None => self.agents.entry(agent.to_owned()).or_default(),
+        };
+        let target = if e.backlog {
+            &mut spans.1
+        } else {
+            &mut spans.0
+        };
+        target.insert(e.at_ms.saturating_sub(e.interval_ms), e.at_ms);
+    }
+
+    /// The listening periods, `[start, end)`, sorted and disjoint.
+    pub fn periods(&self) -> Vec<(i64, i64)> {
+        // +1/-1 for delivering agents, +1/-1 for agents not delivering, at each span edge.
+        let mut events: Vec<(i64, i32, i32)> = Vec::new();
+        for (delivering, not) in self.agents.values() {
+            for (&a, &b) in &delivering.0 {
+                events.push((a, 1, 0));
+                events.push((b, -1, 0));
+            }
+            for (&a, &b) in &not.0 {
+                events.push((a, 0, 1));
+                events.push((b, 0, -1));
+            }
+        }
+        events.sort_unstable();
+        let mut out: Vec<(i64, i64)> = Vec::new();
+        let (mut d, mut n) = (0i32, 0i32);
+        let mut i = 0;
+        while i < events.len() {
+            let t = events[i].0;
+            while i < events.len() && events[i].0 == t {
+                d += events[i].1;
+                n += events[i].2;
+                i += 1;
+            }
+            let Some(&(next, _, _)) = events.get(i) else {
+                break;
+            };
+            if d > n {
+                match out.last_mut() {
+                    Some(last) if t - last.1 < LISTENING_JOIN_MS => last.1 = next,
+                    _ => out.push((t, next)),
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Checks one line and makes the row to store, with its listening evidence; `Ok(None)` for
+/// a blank line. Pure apart from the given clock value.
 pub fn parse_line(
     line: &[u8],
     opts: &ImportOptions,
     now_ms: i64,
-) -> Result<Option<StoredReport>, LineError> {
+) -> Result<Option<(StoredReport, Evidence)>, LineError> {
     if line.iter().all(u8::is_ascii_whitespace) {
         return Ok(None);
     }
@@ -248,15 +405,19 @@ pub fn parse_line(
         ReceivedTime::ImportTime => now_ms,
         ReceivedTime::AgentTimestamp => report.timestamp_unix_ms,
     };
-    Ok(Some(StoredReport {
-        link_data: !report.links.is_empty() || !report.interface_transitions.is_empty(),
-        agent_id: report.agent_id,
-        boot_id: report.boot_id,
-        sequence: report.sequence,
-        agent_timestamp_ms: report.timestamp_unix_ms,
-        received_ms,
-        body,
-    }))
+    let evidence = Evidence::of(&report);
+    Ok(Some((
+        StoredReport {
+            link_data: !report.links.is_empty() || !report.interface_transitions.is_empty(),
+            agent_id: report.agent_id,
+            boot_id: report.boot_id,
+            sequence: report.sequence,
+            agent_timestamp_ms: report.timestamp_unix_ms,
+            received_ms,
+            body,
+        },
+        evidence,
+    )))
 }
 
 /// Reads one line into `buf` without its `\n`, keeping at most `cap` bytes: a longer line is
@@ -318,6 +479,9 @@ pub async fn import(
     let mut buf = Vec::new();
     let cap = opts.max_line_bytes();
     let mut last_flush = Instant::now();
+    // Reports that arrive now (`--received-now`) are backfill: no evidence of the past.
+    let mut inference =
+        (opts.received == ReceivedTime::AgentTimestamp).then(ListeningInference::default);
     loop {
         let line_no = summary.lines + 1;
         let read = read_line(input, &mut buf, cap).map_err(|source| ImportError::Read {
@@ -333,7 +497,12 @@ pub async fn import(
         };
         match parsed {
             Ok(None) => summary.blank += 1,
-            Ok(Some(report)) => batch.push((line_no, report)),
+            Ok(Some((report, evidence))) => {
+                if let Some(inf) = &mut inference {
+                    inf.add(&report.agent_id, evidence);
+                }
+                batch.push((line_no, report));
+            }
             Err(e) => {
                 *summary.rejected.entry(e.reason().as_str()).or_default() += 1;
                 observer.rejected(line_no, &e);
@@ -347,6 +516,31 @@ pub async fn import(
     }
     flush(&store, &mut batch, &mut summary).await?;
     observer.progress(&summary);
+    if let Some(inf) = inference {
+        summary.listening = inf.periods();
+        if !summary.listening.is_empty() {
+            let imported_unix_ms = crate::ingest::now_unix_ms();
+            let periods = summary
+                .listening
+                .iter()
+                .map(|&(start_unix_ms, end_unix_ms)| ListeningPeriod {
+                    start_unix_ms,
+                    end_unix_ms,
+                    source: opts.source.clone(),
+                    imported_unix_ms,
+                })
+                .collect();
+            summary.listening_new = match store.insert_listening(periods).await {
+                Ok(n) => n,
+                Err(source) => {
+                    return Err(ImportError::Listening {
+                        source,
+                        summary: summary.clone(),
+                    });
+                }
+            };
+        }
+    }
     Ok(summary)
 }
 
@@ -465,6 +659,34 @@ impl ImportObserver for Console {
     }
 }
 
+/// `unix_ms` as RFC 3339 UTC, for the summary.
+fn utc(unix_ms: i64) -> String {
+    jiff::Timestamp::from_millisecond(unix_ms)
+        .map_or_else(|_| format!("{unix_ms} ms"), |t| t.to_string())
+}
+
+/// The listening periods of the summary, one per line, so that an operator sees what the
+/// import inferred (docs/sla-operations.md).
+fn print_listening(s: &ImportSummary, received_now: bool) {
+    if received_now {
+        println!("listening periods: none inferred (--received-now: the reports arrive now)");
+        return;
+    }
+    println!(
+        "listening periods inferred: {} ({} new)",
+        s.listening.len(),
+        s.listening_new
+    );
+    for &(a, b) in &s.listening {
+        println!(
+            "  listening {} .. {} ({:.1} min)",
+            utc(a),
+            utc(b),
+            (b - a) as f64 / 60_000.0
+        );
+    }
+}
+
 /// Runs `zerofault-collector import` and returns its exit code ([`EXIT_OK`],
 /// [`EXIT_REJECTED`], [`EXIT_ERROR`]). The summary goes to stdout, everything else to stderr.
 pub fn run(args: &ImportArgs) -> u8 {
@@ -491,6 +713,11 @@ pub fn run(args: &ImportArgs) -> u8 {
         opts.expect_agent = Some(agent.clone());
     }
     let stdin = args.file.as_os_str() == "-";
+    opts.source = if stdin {
+        "<stdin>".into()
+    } else {
+        args.file.display().to_string()
+    };
     let mut input: Box<dyn BufRead> = if stdin {
         Box::new(std::io::stdin().lock())
     } else {
@@ -533,14 +760,17 @@ pub fn run(args: &ImportArgs) -> u8 {
             EXIT_ERROR
         }
         Ok(Err(e)) => {
-            if let ImportError::Store { summary, .. } = &e {
-                println!("{summary} (stopped early)");
+            match &e {
+                ImportError::Store { summary, .. } => println!("{summary} (stopped early)"),
+                ImportError::Listening { summary, .. } => println!("{summary}"),
+                ImportError::Read { .. } => {}
             }
             eprintln!("error: {e}");
             EXIT_ERROR
         }
         Ok(Ok(summary)) => {
             println!("{summary}");
+            print_listening(&summary, args.received_now);
             if summary.rejected_total() == 0 {
                 EXIT_OK
             } else {
@@ -559,6 +789,7 @@ mod tests {
             received: ReceivedTime::ImportTime,
             max_decompressed_bytes: 8 << 20,
             expect_agent: None,
+            source: "test".into(),
         }
     }
 
@@ -572,7 +803,15 @@ mod tests {
 
     #[test]
     fn a_good_line_becomes_the_row_live_ingest_would_store() {
-        let row = parse_line(GOOD.as_bytes(), &opts(), 5).unwrap().unwrap();
+        let (row, evidence) = parse_line(GOOD.as_bytes(), &opts(), 5).unwrap().unwrap();
+        assert_eq!(
+            evidence,
+            Evidence {
+                at_ms: 1_700_000_100_000,
+                interval_ms: 15_000,
+                backlog: false
+            }
+        );
         assert_eq!(
             (row.agent_id.as_str(), row.boot_id.as_str(), row.sequence),
             ("web-01", "b1", 7)
@@ -591,7 +830,7 @@ mod tests {
             received: ReceivedTime::AgentTimestamp,
             ..opts()
         };
-        let row = parse_line(GOOD.as_bytes(), &o, 5).unwrap().unwrap();
+        let (row, _) = parse_line(GOOD.as_bytes(), &o, 5).unwrap().unwrap();
         assert_eq!(row.received_ms, 1_700_000_100_000);
     }
 
@@ -640,6 +879,117 @@ mod tests {
         assert_eq!(read_line(&mut input, &mut buf, 4).unwrap(), Some(false));
         assert_eq!(buf, b"xy");
         assert_eq!(read_line(&mut input, &mut buf, 4).unwrap(), None);
+    }
+
+    #[test]
+    fn a_report_made_with_a_backlog_is_evidence_of_not_delivering() {
+        let line = GOOD.replace(
+            r#""interval_ms":15000"#,
+            r#""interval_ms":15000,"agent_stats":{"spool_reports":3,"oldest_unsent_unix_ms":1700000055000}"#,
+        );
+        let (_, e) = parse_line(line.as_bytes(), &opts(), 5).unwrap().unwrap();
+        assert!(e.backlog);
+        let line = GOOD.replace(
+            r#""interval_ms":15000"#,
+            r#""interval_ms":15000,"agent_stats":{"spool_reports":0}"#,
+        );
+        let (_, e) = parse_line(line.as_bytes(), &opts(), 5).unwrap().unwrap();
+        assert!(!e.backlog);
+    }
+
+    const M: i64 = 60_000;
+
+    /// Reports of `agent` every 5 minutes made at `from..=to` (minutes), with or without a
+    /// backlog.
+    fn every_5_min(inf: &mut ListeningInference, agent: &str, from: i64, to: i64, backlog: bool) {
+        for t in (from..=to).step_by(5) {
+            inf.add(
+                agent,
+                Evidence {
+                    at_ms: t * M,
+                    interval_ms: 5 * M,
+                    backlog,
+                },
+            );
+        }
+    }
+
+    #[test]
+    fn agents_reporting_throughout_make_one_listening_period() {
+        let mut inf = ListeningInference::default();
+        every_5_min(&mut inf, "a", 5, 600, false);
+        every_5_min(&mut inf, "b", 5, 300, false);
+        // Out of order and repeated: the same span.
+        every_5_min(&mut inf, "b", 305, 600, false);
+        every_5_min(&mut inf, "b", 100, 200, false);
+        assert_eq!(inf.periods(), vec![(0, 600 * M)]);
+    }
+
+    #[test]
+    fn an_outage_of_the_source_with_backfill_is_not_listening() {
+        // Collector down 120..240: both agents keep their reports in their spool (each made
+        // with a backlog) and deliver them afterwards; the import holds them all.
+        let mut inf = ListeningInference::default();
+        for agent in ["a", "b"] {
+            every_5_min(&mut inf, agent, 5, 120, false);
+            every_5_min(&mut inf, agent, 125, 240, true);
+            every_5_min(&mut inf, agent, 245, 600, false);
+        }
+        assert_eq!(inf.periods(), vec![(0, 120 * M), (240 * M, 600 * M)]);
+    }
+
+    #[test]
+    fn one_agent_with_a_wrong_clock_cannot_open_a_period_inside_an_outage() {
+        // As above with three agents, and "c" an hour ahead: its evidence is 60 minutes late,
+        // so its reports before the outage seem to cover 120..180. The majority is not
+        // listening there.
+        let mut inf = ListeningInference::default();
+        for agent in ["a", "b"] {
+            every_5_min(&mut inf, agent, 5, 120, false);
+            every_5_min(&mut inf, agent, 125, 240, true);
+            every_5_min(&mut inf, agent, 245, 600, false);
+        }
+        every_5_min(&mut inf, "c", 65, 180, false);
+        every_5_min(&mut inf, "c", 185, 300, true);
+        every_5_min(&mut inf, "c", 305, 660, false);
+        assert_eq!(inf.periods(), vec![(0, 120 * M), (240 * M, 660 * M)]);
+    }
+
+    #[test]
+    fn one_agent_cut_off_while_the_others_deliver_leaves_the_source_listening() {
+        let mut inf = ListeningInference::default();
+        every_5_min(&mut inf, "a", 5, 600, false);
+        every_5_min(&mut inf, "b", 5, 600, false);
+        every_5_min(&mut inf, "c", 5, 100, false);
+        every_5_min(&mut inf, "c", 105, 200, true);
+        every_5_min(&mut inf, "c", 205, 600, false);
+        assert_eq!(inf.periods(), vec![(0, 600 * M)]);
+    }
+
+    #[test]
+    fn silence_of_every_agent_is_no_listening_and_jitter_is_no_gap() {
+        let mut inf = ListeningInference::default();
+        every_5_min(&mut inf, "a", 5, 100, false);
+        // Nobody reported 100..200 (an outage without backfill).
+        every_5_min(&mut inf, "a", 205, 300, false);
+        // A report made 1 s late leaves a 1 s hole: joined.
+        inf.add(
+            "a",
+            Evidence {
+                at_ms: 305 * M + 1_000,
+                interval_ms: 5 * M,
+                backlog: false,
+            },
+        );
+        assert_eq!(
+            inf.periods(),
+            vec![(0, 100 * M), (200 * M, 305 * M + 1_000)]
+        );
+        // A tie (one delivering, one not) is not listening: no evidence either way.
+        let mut inf = ListeningInference::default();
+        every_5_min(&mut inf, "a", 5, 10, false);
+        every_5_min(&mut inf, "b", 5, 10, true);
+        assert_eq!(inf.periods(), vec![]);
     }
 
     #[test]

@@ -121,6 +121,8 @@ fn fixture(lang: Lang) -> MonthReport {
         generated_unix_ms: GENERATED,
         lang: s(lang.tag()),
         closed: true,
+        month_to_date: false,
+        as_of_unix_ms: None,
         collector_gaps: vec![CollectorGap {
             start_unix_ms: GAP.0,
             end_unix_ms: GAP.1,

@@ -35,6 +35,7 @@ fn opts() -> ImportOptions {
         received: ReceivedTime::ImportTime,
         max_decompressed_bytes: 1 << 20,
         expect_agent: None,
+        source: "test.jsonl".into(),
     }
 }
 
@@ -241,15 +242,25 @@ fn the_command_names_bad_lines_and_exits_1() {
         "{stderr}"
     );
     assert_eq!(stderr.lines().count(), 2, "{stderr}");
+    // The summary, then what the import inferred: the three good reports (15 s apart, 15 s
+    // intervals, no backlog) show their source listening for 30 s.
     assert_eq!(
         stdout.trim(),
-        "7 lines read (1 blank): 3 stored, 1 duplicates, 2 rejected (invalid: 1, malformed: 1)"
+        "7 lines read (1 blank): 3 stored, 1 duplicates, 2 rejected (invalid: 1, malformed: 1)\n\
+         listening periods inferred: 1 (1 new)\n  \
+         listening 2023-11-14T22:15:00Z .. 2023-11-14T22:15:30Z (0.5 min)"
     );
 
-    // Again: the good lines are all duplicates now, the bad ones still refused.
+    // Again: the good lines are all duplicates now, the bad ones still refused, and the same
+    // listening period is not stored twice.
     let out = collector(&args, None);
     assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out.stdout).contains(": 0 stored, 4 duplicates, 2 rejected"));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains(": 0 stored, 4 duplicates, 2 rejected"));
+    assert!(
+        stdout.contains("listening periods inferred: 1 (0 new)"),
+        "{stdout}"
+    );
 }
 
 #[test]
@@ -262,9 +273,13 @@ fn the_command_reads_stdin_and_exits_0_when_nothing_is_refused() {
         Some(&input),
     );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    assert_eq!(
-        text(&out.stdout).trim(),
-        "3 lines read (1 blank): 2 stored, 0 duplicates, 0 rejected"
+    assert!(
+        text(&out.stdout).starts_with(
+            "3 lines read (1 blank): 2 stored, 0 duplicates, 0 rejected\n\
+             listening periods inferred: 1 (1 new)\n"
+        ),
+        "{}",
+        text(&out.stdout)
     );
     assert_eq!(text(&out.stderr), "");
 }

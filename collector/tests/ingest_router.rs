@@ -291,6 +291,17 @@ impl Store for BrokenStore {
     ) -> BoxFuture<'_, Result<Vec<zerofault_collector::store::CollectorRun>, StoreError>> {
         Box::pin(async { Err(StoreError::Closed) })
     }
+    fn insert_listening(
+        &self,
+        _: Vec<zerofault_collector::store::ListeningPeriod>,
+    ) -> BoxFuture<'_, Result<usize, StoreError>> {
+        Box::pin(async { Err(StoreError::Closed) })
+    }
+    fn listening_periods(
+        &self,
+    ) -> BoxFuture<'_, Result<Vec<zerofault_collector::store::ListeningPeriod>, StoreError>> {
+        Box::pin(async { Err(StoreError::Closed) })
+    }
     fn scan_reports(
         &self,
         _: i64,
@@ -366,6 +377,17 @@ impl Store for GatedStore {
         &self,
     ) -> BoxFuture<'_, Result<Vec<zerofault_collector::store::CollectorRun>, StoreError>> {
         self.inner.collector_runs()
+    }
+    fn insert_listening(
+        &self,
+        periods: Vec<zerofault_collector::store::ListeningPeriod>,
+    ) -> BoxFuture<'_, Result<usize, StoreError>> {
+        self.inner.insert_listening(periods)
+    }
+    fn listening_periods(
+        &self,
+    ) -> BoxFuture<'_, Result<Vec<zerofault_collector::store::ListeningPeriod>, StoreError>> {
+        self.inner.listening_periods()
     }
     fn scan_reports(
         &self,

@@ -280,10 +280,50 @@ async fn bad_parameters_are_400_naming_them() {
         e.contains("lang \"fr\"") && e.contains("en or zh-CN"),
         "{e}"
     );
+    // A month that has not begun: 400 naming it.
+    let e = refused(&w.app, "?month=2999-01").await;
+    assert!(
+        e.starts_with("month: ") && e.contains("2999-01") && e.contains("future"),
+        "{e}"
+    );
     let e = refused(&w.app, "?mnth=2026-02").await;
     assert!(
         e.contains("\"mnth\"") && e.contains("month, format, lang, table"),
         "{e}"
+    );
+}
+
+/// The month in progress is answered up to now, marked month to date, with no slot after
+/// now (the world's hosts are in February 2026: none this month).
+#[tokio::test]
+async fn the_current_month_is_answered_to_date() {
+    let w = world().await;
+    let tz = jiff::tz::TimeZone::get("Asia/Shanghai").unwrap();
+    let now = jiff::Timestamp::now();
+    let month = now.to_zoned_datetime(tz).strftime("%Y-%m").to_string();
+    let (status, _, body) = get(&w.app, &format!("?month={month}&lang=en")).await;
+    let after = jiff::Timestamp::now().as_millisecond();
+    if status == StatusCode::BAD_REQUEST {
+        // The first slot of the month has not ended yet.
+        let e: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert!(e["error"].as_str().unwrap().contains(&month), "{e}");
+        return;
+    }
+    assert_eq!(status, StatusCode::OK);
+    let r: MonthReport = serde_json::from_slice(&body).unwrap();
+    assert!(r.month_to_date && !r.closed);
+    let as_of = r.as_of_unix_ms.unwrap();
+    assert!(
+        as_of <= after && as_of > now.as_millisecond() - 2 * MIN,
+        "{as_of}"
+    );
+    assert!(r.collector_gaps.iter().all(|g| g.end_unix_ms <= as_of));
+    let (status, _, body) = get(&w.app, &format!("?month={month}&format=html&lang=zh-CN")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        String::from_utf8(body)
+            .unwrap()
+            .contains("本月截至（非最终）")
     );
 }
 

@@ -28,7 +28,7 @@ use std::sync::Arc;
 use zerofault_collector::sla::model::MonthReport;
 use zerofault_collector::store::{SqliteStore, Store, StoredReport};
 use zerofault_protocol::{
-    Cpu, Filesystem, Labels, LinkResult, LossRun, Memory, Report, SystemInfo,
+    AgentStats, Cpu, Filesystem, Labels, LinkResult, LossRun, Memory, Report, SystemInfo,
 };
 
 const MIN: i64 = 60_000;
@@ -303,6 +303,10 @@ struct Made {
     sequence: u64,
     /// Receive time; `None`: never delivered.
     received: Option<i64>,
+    /// Earlier reports still unacknowledged when it was made (the agent's spool), and the
+    /// agent time of the oldest of them (0 when none): its `agent_stats`.
+    pending: u64,
+    oldest_unsent: i64,
 }
 
 fn made(h: &HostPlan) -> Vec<Made> {
@@ -312,6 +316,9 @@ fn made(h: &HostPlan) -> Vec<Made> {
     let mut seq = 1_000;
     let mut held_k = 0;
     let mut co_k = 0;
+    // (acknowledged at, made at) of reports not yet acknowledged. One never delivered (no
+    // backfill) leaves the spool when the collector is back.
+    let mut unsent: Vec<(i64, i64)> = Vec::new();
     let mut t = START - BEFORE;
     while t <= END + AFTER {
         // Reboots in order: the first grid time after the old boot's last report finds the
@@ -337,13 +344,21 @@ fn made(h: &HostPlan) -> Vec<Made> {
         } else {
             Some(t + DELAY)
         };
+        unsent.retain(|&(acked, _)| acked > t);
         out.push(Made {
             t,
             boot,
             boot_time,
             sequence: seq,
             received,
+            pending: unsent.len() as u64,
+            oldest_unsent: unsent
+                .iter()
+                .map(|&(_, made)| agent_clock(h, made))
+                .min()
+                .unwrap_or(0),
         });
+        unsent.push((received.unwrap_or(CO.1), t));
         seq += 1;
         t += INTERVAL;
     }
@@ -483,6 +498,11 @@ fn report(h: &HostPlan, links: &[LinkPlan], m: &Made) -> Report {
             })
             .collect(),
         agent_version: "0.1.0".into(),
+        agent_stats: Some(AgentStats {
+            spool_reports: m.pending,
+            oldest_unsent_unix_ms: m.oldest_unsent,
+            ..Default::default()
+        }),
         ..Default::default()
     }
 }
@@ -1402,4 +1422,338 @@ async fn close_and_correct(dir: &Path, config: &Path, before: &MonthReport) {
             .any(|c| c["kind"] == "host" && c["id"] == "h8" && c["field"] == "down_minutes"),
         "{corrections:#}"
     );
+}
+
+/// The month in progress, through the real binary: reported up to now (rounded down to a
+/// slot), never beyond; coverage of the elapsed time; marked month to date in every format;
+/// `--close` refused; next month refused as the future, naming it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_current_month_is_reported_to_date_and_has_no_slot_after_now() {
+    let tz = jiff::tz::TimeZone::get("Asia/Shanghai").unwrap();
+    let now = jiff::Timestamp::now();
+    let local = now.to_zoned_datetime(tz.clone());
+    let month = local.strftime("%Y-%m").to_string();
+    let first = local.first_of_month().unwrap().start_of_day().unwrap();
+    let month_start = first.timestamp().as_millisecond();
+    let next_month = first
+        .checked_add(jiff::Span::new().months(1))
+        .unwrap()
+        .strftime("%Y-%m")
+        .to_string();
+    let now_ms = now.as_millisecond();
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path());
+    let store = Arc::new(
+        SqliteStore::open(&dir.path().join("zerofault.db"))
+            .await
+            .unwrap(),
+    );
+    // Two hosts reporting every 5 minutes from a day before the month until now, and a
+    // collector running since before the month with a fresh heartbeat: all up so far.
+    let plan: Vec<HostPlan> = hosts()
+        .into_iter()
+        .take(2)
+        .map(|h| HostPlan { probes: &[], ..h })
+        .collect();
+    for h in &plan {
+        let boot_time = month_start - 10 * DAY;
+        let mut t = month_start - DAY;
+        let mut seq = 1;
+        let mut set = tokio::task::JoinSet::new();
+        while t <= now_ms - 1_000 {
+            let m = Made {
+                t,
+                boot: 0,
+                boot_time,
+                sequence: seq,
+                received: Some(t + DELAY),
+                pending: 0,
+                oldest_unsent: 0,
+            };
+            let r = report(h, &[], &m);
+            let row = StoredReport {
+                agent_id: r.agent_id.clone(),
+                boot_id: r.boot_id.clone(),
+                sequence: r.sequence,
+                agent_timestamp_ms: r.timestamp_unix_ms,
+                received_ms: t + DELAY,
+                link_data: false,
+                body: prost::Message::encode_to_vec(&r),
+            };
+            let store = store.clone();
+            set.spawn(async move { store.insert(row).await.unwrap() });
+            seq += 1;
+            t += INTERVAL;
+        }
+        while set.join_next().await.is_some() {}
+    }
+    let running = store.start_run(month_start - 2 * DAY).await.unwrap();
+    store
+        .heartbeat_run(running, zerofault_common::now_unix_ms())
+        .await
+        .unwrap();
+    store.close().await;
+
+    let out = dir.path().join("mtd");
+    let (code, stdout, stderr) = run(&[
+        "report",
+        "--config",
+        config.to_str().unwrap(),
+        "--month",
+        &month,
+        "--format",
+        "json,csv,xlsx,html",
+        "--lang",
+        "en",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let after_ms = zerofault_common::now_unix_ms();
+    if now_ms - month_start < MIN {
+        // The first minute of a month: no slot has ended yet.
+        assert_eq!(code, 2, "{stdout}\n{stderr}");
+        assert!(stderr.contains(&month), "{stderr}");
+        return;
+    }
+    assert_eq!(code, 0, "stdout {stdout}\nstderr {stderr}");
+    assert!(
+        stderr.contains("month to date, not final"),
+        "the command says so: {stderr}"
+    );
+    let r: MonthReport =
+        serde_json::from_str(&std::fs::read_to_string(find(&out, ".json")).unwrap()).unwrap();
+    assert!(r.month_to_date && !r.closed);
+    let as_of = r.as_of_unix_ms.expect("as_of of a month to date");
+    assert!(
+        as_of <= after_ms && as_of > now_ms - 2 * MIN && (as_of - month_start) % MIN == 0,
+        "as of {as_of}: now rounded down to a slot (now {now_ms})"
+    );
+    assert_eq!(r.start_unix_ms, month_start);
+    assert!(r.end_unix_ms > now_ms, "the month's own end is kept");
+    let elapsed = ((as_of - month_start) / MIN) as f64;
+    assert_eq!(r.hosts.len(), 2);
+    for h in &r.hosts {
+        let m = h.figures.minutes;
+        assert_eq!(
+            m.up + m.degraded + m.down + m.maintenance + m.unknown,
+            elapsed,
+            "{}: every minute of the month so far, and none after now",
+            h.agent_id
+        );
+        assert_eq!(m.down, 0.0, "{}", h.agent_id);
+        // Only the last report interval or two may still be in flight.
+        assert!(
+            m.unknown <= 2.0 * (INTERVAL / MIN) as f64,
+            "{}: {m:?}",
+            h.agent_id
+        );
+        let coverage = h.figures.coverage.unwrap();
+        assert!(
+            coverage >= 1.0 - (m.unknown + 1.0) / elapsed,
+            "{}: coverage {coverage} is of the elapsed time",
+            h.agent_id
+        );
+        assert_eq!(h.figures.availability, Some(1.0));
+    }
+    assert!(r.incidents.iter().all(|i| i.end_unix_ms <= as_of));
+    assert!(r.collector_gaps.iter().all(|g| g.end_unix_ms <= as_of));
+    // Every format says so.
+    let summary = csv_rows(&find(&out, "-summary.csv"));
+    let row = summary
+        .iter()
+        .find(|r| r["Item"] == "Month to date, not final, as of")
+        .unwrap_or_else(|| panic!("a month-to-date row in {summary:?}"));
+    assert!(!row["Value"].is_empty());
+    let period_end = summary.iter().find(|r| r["Item"] == "Period end").unwrap();
+    assert_eq!(
+        period_end["Value"], row["Value"],
+        "the period ends at as-of"
+    );
+    let html = std::fs::read_to_string(find(&out, ".html")).unwrap();
+    assert!(html.contains("Month to date, not final, as of"));
+    let xlsx = Command::new("/usr/bin/python3")
+        .args([
+            "-c",
+            "import sys, openpyxl\nws = openpyxl.load_workbook(sys.argv[1]).worksheets[0]\nprint([c.value for row in ws.iter_rows() for c in row])",
+        ])
+        .arg(find(&out, ".xlsx"))
+        .output()
+        .expect("python3 (apt-get install python3-openpyxl)");
+    assert!(
+        String::from_utf8_lossy(&xlsx.stdout).contains("Month to date, not final, as of"),
+        "{}",
+        String::from_utf8_lossy(&xlsx.stderr)
+    );
+    // Chinese.
+    let zh = dir.path().join("zh");
+    let (code, _, stderr) = run(&[
+        "report",
+        "--config",
+        config.to_str().unwrap(),
+        "--month",
+        &month,
+        "--format",
+        "html",
+        "--lang",
+        "zh-CN",
+        "--out",
+        zh.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        std::fs::read_to_string(find(&zh, ".html"))
+            .unwrap()
+            .contains("本月截至（非最终）")
+    );
+
+    // A month in progress cannot be closed.
+    let (code, _, stderr) = run(&[
+        "report",
+        "--config",
+        config.to_str().unwrap(),
+        "--month",
+        &month,
+        "--close",
+        "--out",
+        dir.path().join("close").to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("not over yet"), "{stderr}");
+    // Next month is the future: a usage error naming it.
+    let (code, _, stderr) = run(&[
+        "report",
+        "--config",
+        config.to_str().unwrap(),
+        "--month",
+        &next_month,
+        "--out",
+        dir.path().join("future").to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains(&next_month) && stderr.contains("future"),
+        "{stderr}"
+    );
+}
+
+/// The same month imported (`zerofault-collector import`, the documented migration path)
+/// into a database with no recorded collector run: the import infers where the source was
+/// listening from the reports themselves (backfilled reports carry their spool backlog), so
+/// reboot gaps and silence are `down` as in the live month, and the collector's outage is
+/// still `unknown`. Same host down minutes, incidents and targets as the live month's export
+/// (the golden JSON, checked against the schedule by the test above).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_month_imported_without_collector_runs_keeps_its_reboots() {
+    let world = expected_world();
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path());
+    // What reached the live store, as JSON lines: the import holds no receive times.
+    let jsonl = dir.path().join("history.jsonl");
+    let mut text = String::new();
+    for h in &world.hosts {
+        for m in made(h).iter().filter(|m| m.received.is_some()) {
+            text.push_str(&serde_json::to_string(&report(h, &world.links, m)).unwrap());
+            text.push('\n');
+        }
+    }
+    std::fs::write(&jsonl, text).unwrap();
+    let (code, stdout, stderr) = run(&[
+        "import",
+        "--config",
+        config.to_str().unwrap(),
+        jsonl.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "stdout {stdout}\nstderr {stderr}");
+    assert!(stdout.contains("listening periods inferred: "), "{stdout}");
+
+    // No collector run; the inferred periods leave out the collector's outage (give or take
+    // the report interval at its end, where agents without backfill report again).
+    let store = SqliteStore::open(&dir.path().join("zerofault.db"))
+        .await
+        .unwrap();
+    assert!(store.collector_runs().await.unwrap().is_empty());
+    let listening = store.listening_periods().await.unwrap();
+    store.close().await;
+    let covers = |a: i64, b: i64| {
+        listening
+            .iter()
+            .any(|p| p.start_unix_ms <= a && b <= p.end_unix_ms)
+    };
+    assert!(covers(START - DAY, CO.0), "{listening:#?}");
+    assert!(covers(CO.1, END + DAY / 2), "{listening:#?}");
+    assert!(
+        !listening
+            .iter()
+            .any(|p| p.start_unix_ms < CO.1 - INTERVAL && p.end_unix_ms > CO.0),
+        "nothing heard during the outage: {listening:#?}"
+    );
+
+    let out = dir.path().join("imported");
+    let (code, stdout, stderr) = run(&[
+        "report",
+        "--config",
+        config.to_str().unwrap(),
+        "--month",
+        "2026-02",
+        "--format",
+        "json",
+        "--lang",
+        "en",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "stdout {stdout}\nstderr {stderr}");
+    let imported: MonthReport =
+        serde_json::from_str(&std::fs::read_to_string(find(&out, ".json")).unwrap()).unwrap();
+    let live: MonthReport = serde_json::from_str(
+        &std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/sla/2026-02-en.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let mut bad = Vec::new();
+    assert_eq!(imported.hosts.len(), live.hosts.len());
+    for (i, l) in imported.hosts.iter().zip(&live.hosts) {
+        let (a, b) = (&i.figures, &l.figures);
+        if (a.minutes.down, a.minutes.unknown, a.faults, a.target_met)
+            != (b.minutes.down, b.minutes.unknown, b.faults, b.target_met)
+        {
+            bad.push(format!(
+                "{}: imported down {} unknown {} faults {} target met {:?}; live {} {} {} {:?}",
+                i.agent_id,
+                a.minutes.down,
+                a.minutes.unknown,
+                a.faults,
+                a.target_met,
+                b.minutes.down,
+                b.minutes.unknown,
+                b.faults,
+                b.target_met
+            ));
+        }
+    }
+    for (i, l) in imported.links.iter().zip(&live.links) {
+        let (a, b) = (&i.figures, &l.figures);
+        if (a.minutes.down, a.faults, a.target_met) != (b.minutes.down, b.faults, b.target_met) {
+            bad.push(format!("{}: imported {a:?}; live {b:?}", i.link_id));
+        }
+    }
+    if imported.incidents != live.incidents {
+        bad.push(format!(
+            "incidents: imported {:#?}; live {:#?}",
+            imported.incidents, live.incidents
+        ));
+    }
+    assert!(
+        bad.is_empty(),
+        "{} differences:\n{}",
+        bad.len(),
+        bad.join("\n")
+    );
+    // The figures the issue saw lost: 7 reboots' down minutes, and the incidents.
+    let down: f64 = imported.hosts.iter().map(|h| h.figures.minutes.down).sum();
+    assert_eq!(down, 15.0 + 3_602.0 + 40.0 + 5.0);
+    assert_eq!(imported.incidents.len(), 4);
 }

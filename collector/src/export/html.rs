@@ -180,14 +180,17 @@ fn chart(lang: Lang, title: Key, items: Vec<(String, &Figures)>) -> Chart {
 pub fn render(report: &MonthReport, lang: Lang) -> Result<Vec<u8>, ExportError> {
     let local = Local::new(report)?;
     let title = format!("{} {}", Key::Title.text(lang), report.month);
-    let facts = vec![
+    let mut facts = vec![
         (Key::Month.text(lang), report.month.clone()),
         (Key::TimeZone.text(lang), report.time_zone.clone()),
         (
             Key::PeriodStart.text(lang),
             local.short(report.start_unix_ms)?,
         ),
-        (Key::PeriodEnd.text(lang), local.short(report.end_unix_ms)?),
+        (
+            Key::PeriodEnd.text(lang),
+            local.short(report.covered_end_unix_ms())?,
+        ),
         (
             Key::Generated.text(lang),
             local.short(report.generated_unix_ms)?,
@@ -197,6 +200,9 @@ pub fn render(report: &MonthReport, lang: Lang) -> Result<Vec<u8>, ExportError> 
             i18n::yes_no(lang, report.closed).to_string(),
         ),
     ];
+    if let Some(as_of) = report.as_of_unix_ms.filter(|_| report.month_to_date) {
+        facts.insert(4, (Key::MonthToDate.text(lang), local.short(as_of)?));
+    }
     let verdicts = report
         .backbone
         .iter()

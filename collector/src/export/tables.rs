@@ -533,11 +533,12 @@ fn summary(report: &MonthReport, lang: Lang) -> Table {
         .map(|g| gap_minutes(g.start_unix_ms, g.end_unix_ms))
         .sum();
     let count = |n: usize| Cell::Int(i64::try_from(n).unwrap_or(i64::MAX));
-    let items: Vec<(Key, Cell)> = vec![
+    let mut items: Vec<(Key, Cell)> = vec![
         (Key::Month, text(&report.month)),
         (Key::TimeZone, text(&report.time_zone)),
         (Key::PeriodStart, Cell::Time(report.start_unix_ms)),
-        (Key::PeriodEnd, Cell::Time(report.end_unix_ms)),
+        // The period the figures cover: up to "as of" for a month to date.
+        (Key::PeriodEnd, Cell::Time(report.covered_end_unix_ms())),
         (Key::SlotSeconds, Cell::Int(i64::from(report.slot_seconds))),
         (
             Key::FaultMinSeconds,
@@ -560,6 +561,10 @@ fn summary(report: &MonthReport, lang: Lang) -> Table {
         (Key::CollectorGapCount, count(report.collector_gaps.len())),
         (Key::CollectorGapMinutes, minutes(gap_total)),
     ];
+    // Only a month in progress carries the line, right under the period it qualifies.
+    if let Some(as_of) = report.as_of_unix_ms.filter(|_| report.month_to_date) {
+        items.insert(4, (Key::MonthToDate, Cell::Time(as_of)));
+    }
     Table {
         id: TableId::Summary,
         headers: headers(lang, &[Key::Item, Key::Value]),

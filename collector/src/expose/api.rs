@@ -6,7 +6,9 @@
 //!
 //! * `GET /api/v1/collector/runs`: every run of the collector itself (start, last heartbeat,
 //!   stop, clean or crashed), so that a period without data can be told apart as "the
-//!   collector was down" (collector clock; documented in `docs/delivery.md`).
+//!   collector was down" (collector clock; documented in `docs/delivery.md`); beside them,
+//!   `imported_listening`: the listening periods `zerofault-collector import` inferred for
+//!   imported history (docs/sla-operations.md).
 //!
 //! Times are agent-clock milliseconds since the Unix epoch (the probe send times), durations
 //! seconds; level and domain are as the agents configured them (empty when unset).
@@ -132,8 +134,20 @@ async fn list_faults(State(state): State<ApiState>, Query(q): Query<FaultQuery>)
 }
 
 async fn list_runs(State(state): State<ApiState>) -> Response {
-    match state.store.collector_runs().await {
-        Ok(runs) => Json(json!({ "runs": runs })).into_response(),
+    // Beside the runs: the listening periods inferred by imports, the same evidence for
+    // imported history (docs/sla-operations.md), so that an operator can audit both.
+    let listed = match state.store.collector_runs().await {
+        Ok(runs) => state
+            .store
+            .listening_periods()
+            .await
+            .map(|listening| (runs, listening)),
+        Err(e) => Err(e),
+    };
+    match listed {
+        Ok((runs, listening)) => {
+            Json(json!({ "runs": runs, "imported_listening": listening })).into_response()
+        }
         Err(e) => {
             tracing::error!(error = %e, "cannot read collector runs");
             (

@@ -191,6 +191,22 @@ mod tests {
         let store = SqliteStore::open(&dir.path().join("z.db")).await.unwrap();
         let id = store.start_run(1_000).await.unwrap();
         store.heartbeat_run(id, 11_000).await.unwrap();
+        // What an import inferred is listed beside the runs.
+        let period = crate::store::ListeningPeriod {
+            start_unix_ms: 500,
+            end_unix_ms: 900,
+            source: "old.jsonl".into(),
+            imported_unix_ms: 20_000,
+        };
+        assert_eq!(
+            store.insert_listening(vec![period.clone()]).await.unwrap(),
+            1
+        );
+        assert_eq!(
+            store.insert_listening(vec![period]).await.unwrap(),
+            0,
+            "the same period again is not stored twice"
+        );
         let app = router(HttpState {
             hosts: Default::default(),
             counters: Default::default(),
@@ -209,6 +225,11 @@ mod tests {
                 "last_heartbeat_unix_ms": 11_000,
                 "stopped_unix_ms": null,
                 "clean": false
+            }], "imported_listening": [{
+                "start_unix_ms": 500,
+                "end_unix_ms": 900,
+                "source": "old.jsonl",
+                "imported_unix_ms": 20_000
             }] })
         );
     }

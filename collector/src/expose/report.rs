@@ -139,12 +139,16 @@ impl Params {
         let [month, format, lang, table] = given;
         let month = match month {
             Some(m) => {
-                inventory.month_bounds(m).map_err(|e| {
+                let bounds = inventory.month_bounds(m).map_err(|e| {
                     bad_request(format!(
                         "month: {e} (a calendar month in {}; default: the previous month)",
                         inventory.time_zone_name()
                     ))
                 })?;
+                // A month in progress is answered up to now; one that has not begun has
+                // nothing to report.
+                monthly::check_month_has_begun(inventory, m, bounds, now_ms)
+                    .map_err(|e| bad_request(format!("month: {e}")))?;
                 m.to_owned()
             }
             None => monthly::previous_month(inventory, now_ms),
@@ -230,10 +234,14 @@ fn failure(e: MonthlyError) -> Refusal {
                 "cannot read the month from the store; retry later".into(),
             )
         }
-        // Checked before computing; kept for completeness.
-        MonthlyError::Source(e @ source::SourceError::Month { .. }) => {
-            bad_request(format!("month: {e}"))
-        }
+        // Checked before computing; kept for completeness (a month that began meanwhile
+        // cannot turn into the future, but "now" is read twice).
+        MonthlyError::Source(e @ source::SourceError::Month { .. })
+        | MonthlyError::Source(
+            e @ source::SourceError::Sla(
+                crate::sla::SlaError::FutureMonth { .. } | crate::sla::SlaError::NoSlotYet { .. },
+            ),
+        ) => bad_request(format!("month: {e}")),
         e @ (MonthlyError::Sla(_)
         | MonthlyError::Source(source::SourceError::Sla(_))
         | MonthlyError::Frozen { .. }) => {

@@ -205,6 +205,8 @@ mod tests {
             generated_unix_ms: 0,
             lang: "en".into(),
             closed: true,
+            month_to_date: false,
+            as_of_unix_ms: None,
             collector_gaps: vec![],
             hosts,
             links: vec![],

@@ -170,6 +170,53 @@ pub fn previous_month(inventory: &Inventory, now_ms: i64) -> String {
     source::month_before(i32::from(now.year()), now.month().unsigned_abs().into())
 }
 
+/// `unix_ms` as `YYYY-MM-DD HH:MM` in `inventory`'s time zone (for messages).
+fn local_time(inventory: &Inventory, unix_ms: i64) -> String {
+    jiff::Timestamp::from_millisecond(unix_ms)
+        .map(|t| {
+            t.to_zoned_datetime(inventory.time_zone.clone())
+                .strftime("%Y-%m-%d %H:%M")
+                .to_string()
+        })
+        .unwrap_or_else(|_| format!("{unix_ms} (Unix ms)"))
+}
+
+/// Refuses a month that has no elapsed slot at `now_ms` (it has not begun, or began less
+/// than a slot ago), in words that name the month and its start; a month in progress or
+/// over is `Ok`. The `report` command answers this with exit code 2, the API with 400.
+pub fn check_month_has_begun(
+    inventory: &Inventory,
+    month: &str,
+    (start_ms, end_ms): (i64, i64),
+    now_ms: i64,
+) -> Result<(), String> {
+    let period = crate::sla::input::Period {
+        month: month.to_owned(),
+        time_zone: inventory.time_zone_name().to_owned(),
+        lang: String::new(),
+        start_ms,
+        end_ms,
+        slot_ms: inventory.slot.as_millis() as i64,
+        fault_min_ms: 0,
+        now_ms,
+        generated_ms: now_ms,
+        closed: false,
+    };
+    match crate::sla::build::covered_end(&period) {
+        Ok(_) => Ok(()),
+        Err(crate::sla::SlaError::FutureMonth { .. }) => Err(format!(
+            "month {month} is in the future: it begins {} ({}); a report covers a month from its start up to now",
+            local_time(inventory, start_ms),
+            inventory.time_zone_name()
+        )),
+        Err(e) => Err(format!(
+            "month {month}: {e}; try again after {} ({})",
+            local_time(inventory, start_ms + period.slot_ms),
+            inventory.time_zone_name()
+        )),
+    }
+}
+
 /// Runs `report`; returns the exit code.
 pub fn run(args: &ReportArgs) -> u8 {
     let config = match Config::load(&args.config).and_then(|c| c.validate_structure().map(|()| c)) {
@@ -231,13 +278,17 @@ async fn run_with(
         .month
         .clone()
         .unwrap_or_else(|| previous_month(inventory, now_ms));
-    let (_, end_ms) = match inventory.month_bounds(&month) {
+    let (start_ms, end_ms) = match inventory.month_bounds(&month) {
         Ok(b) => b,
         Err(e) => {
             eprintln!("error: --month {month:?}: {e}");
             return EXIT_USAGE;
         }
     };
+    if let Err(e) = check_month_has_begun(inventory, &month, (start_ms, end_ms), now_ms) {
+        eprintln!("error: --month: {e}");
+        return EXIT_USAGE;
+    }
     let out = args
         .out
         .clone()
@@ -265,7 +316,8 @@ async fn run_with(
         }
         if now_ms < end_ms {
             eprintln!(
-                "error: {month} is not over yet in {}; it can be closed from its end on",
+                "error: {month} is not over yet: its figures are month to date, not final; it can be closed from its end on, {} ({})",
+                local_time(inventory, end_ms),
                 inventory.time_zone_name()
             );
             return EXIT_FAILED;
@@ -290,6 +342,13 @@ async fn run_with(
         current.hosts.len(),
         current.links.len()
     ));
+    if let Some(as_of) = current.as_of_unix_ms.filter(|_| current.month_to_date) {
+        eprintln!(
+            "note: {month} is not over: the figures cover it up to {} ({}), month to date, not final",
+            local_time(inventory, as_of),
+            inventory.time_zone_name()
+        );
+    }
     // A closed month exports its frozen figures; what changed since goes beside them.
     let (report, late) = match &frozen {
         Some((_, f)) => {

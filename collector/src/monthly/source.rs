@@ -220,7 +220,16 @@ pub async fn compute_month(
         previous_month_of(&req.month).and_then(|m| inventory.month_bounds(&m).ok());
     let scan_from = previous_bounds.map_or(start_ms, |(s, _)| s) - SCAN_MARGIN_MS;
     let runs = store.collector_runs().await?;
-    let collector_runs = run_intervals(&runs, req.now_ms, heartbeat_ms);
+    let mut collector_runs = run_intervals(&runs, req.now_ms, heartbeat_ms);
+    // Imported history has no runs: the listening periods its import inferred are the same
+    // evidence (the source heard agents then), so the engine keeps one rule for both.
+    collector_runs.extend(
+        store
+            .listening_periods()
+            .await?
+            .iter()
+            .map(|p| Interval::new(p.start_unix_ms, p.end_unix_ms)),
+    );
     let maintenance = inventory.maintenance_intervals(start_ms - EDGE_MS, end_ms + EDGE_MS);
 
     let mut c = Collected {

@@ -16,7 +16,11 @@
 //!   availability first (then id), at most 5.
 //! * Incidents: every fault of a link or host. A link's incident lists the hosts and links
 //!   whose suppressed stretches it caused during the fault. Sorted by start, kind, id.
-//! * Collector gaps: the parts of `[start, min(end, now))` outside every collector run.
+//! * Collector gaps: the parts of the covered period outside every collector run.
+//! * A month in progress (now before its end) is reported up to now rounded down to a
+//!   whole slot ([`covered_end`]): no slot after now, minutes and coverage of the elapsed
+//!   time, and the report says `month_to_date` with `as_of_unix_ms`. A month that has not
+//!   begun is an error.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -70,6 +74,24 @@ pub enum SlaError {
     TooManySlots {
         /// Slots.
         slots: i64,
+    },
+    /// "Now" is before the month: it has no state at all yet.
+    #[error("{month} is in the future: it begins at {start_ms} (Unix ms), now is {now_ms}")]
+    FutureMonth {
+        /// The month, `YYYY-MM`.
+        month: String,
+        /// Its start, ms.
+        start_ms: i64,
+        /// Now, ms.
+        now_ms: i64,
+    },
+    /// The month has begun less than one slot ago: no slot has ended yet.
+    #[error("{month} began less than one slot ({slot_ms} ms) ago: no slot of it has ended yet")]
+    NoSlotYet {
+        /// The month, `YYYY-MM`.
+        month: String,
+        /// Slot length, ms.
+        slot_ms: i64,
     },
     /// Two hosts with one agent id.
     #[error("host {0} given twice")]
@@ -140,12 +162,16 @@ impl MonthBuilder {
         if slots > MAX_SLOTS {
             return Err(SlaError::TooManySlots { slots });
         }
+        // A month in progress is reported up to now, rounded down to a whole slot: slots
+        // that have not happened have no state, so they are left out rather than counted
+        // as unknown (which would read as missing evidence).
+        let covered_end = covered_end(&period)?;
         let grid = Grid {
             start: start_ms,
-            end: end_ms,
+            end: covered_end,
             slot: slot_ms,
-            n: slots as u32,
-            now: period.now_ms.clamp(start_ms, end_ms),
+            n: ((covered_end - start_ms) / slot_ms) as u32,
+            now: period.now_ms.clamp(start_ms, covered_end),
             now_raw: period.now_ms,
         };
         let mut runs: Vec<(i64, i64)> = collector_runs
@@ -157,7 +183,7 @@ impl MonthBuilder {
             period,
             grid,
             collector_runs: runs,
-            heard: vec![false; slots as usize],
+            heard: vec![false; grid.n as usize],
             scratch: Scratch::default(),
             hosts: Vec::new(),
             host_ids: HashMap::new(),
@@ -436,6 +462,8 @@ impl MonthBuilder {
             generated_unix_ms: p.generated_ms,
             lang: p.lang,
             closed: p.closed,
+            month_to_date: grid.end < p.end_ms,
+            as_of_unix_ms: (grid.end < p.end_ms).then_some(grid.end),
             collector_gaps,
             hosts,
             links,
@@ -448,6 +476,36 @@ impl MonthBuilder {
             unknown_labels,
         }
     }
+}
+
+/// End of the part of `period` that has happened: its end for a past month; for the
+/// month in progress, "now" rounded down to a whole slot. A month that has not begun, or
+/// whose first slot has not ended, is an error naming the month.
+pub fn covered_end(period: &Period) -> Result<i64, SlaError> {
+    let (start, end, slot, now) = (
+        period.start_ms,
+        period.end_ms,
+        period.slot_ms,
+        period.now_ms,
+    );
+    if now >= end {
+        return Ok(end);
+    }
+    if now < start {
+        return Err(SlaError::FutureMonth {
+            month: period.month.clone(),
+            start_ms: start,
+            now_ms: now,
+        });
+    }
+    let elapsed = (now - start) / slot * slot;
+    if elapsed == 0 {
+        return Err(SlaError::NoSlotYet {
+            month: period.month.clone(),
+            slot_ms: slot,
+        });
+    }
+    Ok(start + elapsed)
 }
 
 /// Group rows of hosts by a label.

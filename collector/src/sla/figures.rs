@@ -6,7 +6,8 @@
 //! * Minutes per state are slot counts times the slot length; suppressed down slots are down.
 //! * Availability = (up + degraded) / (up + degraded + down), `None` when that is 0.
 //!   Coverage = (up + degraded + down) / (all slots - maintenance), `None` when all is
-//!   maintenance. Slots after now are unknown, so an open month has partial coverage.
+//!   maintenance. A month in progress has slots only up to now, so its coverage is of the
+//!   elapsed time.
 //! * A **fault** is a maximal run of down slots that are not suppressed (root cause), at
 //!   least `fault_min` long (`ceil(fault_min / slot)` slots, at least 1). A down run cut by a
 //!   suppressed stretch is two runs. Fault minutes are the minutes of those runs;
@@ -16,7 +17,7 @@
 //! * Groups: availability is the mean of the members' availabilities (members without one
 //!   are left out); minutes, faults and fault minutes are summed; coverage, MTTR and MTBF
 //!   come from the sums; longest outage is the members' longest; groups have no target.
-//! * Link averages over the probe windows that start in the period before now and overlap no
+//! * Link averages over the probe windows that start in the covered period and overlap no
 //!   maintenance: mean loss, mean of the windows' mean RTT, 95th percentile (nearest rank) of
 //!   those, mean jitter. Every window counts once, whatever its vantage point.
 //! * Capacity over the samples in the period: cores, memory and storage from each host's
@@ -178,7 +179,8 @@ pub(crate) fn link_averages(
     windows: &[LinkWindow],
     maintenance: &[(i64, i64)],
 ) -> LinkAverages {
-    let now = period.now_ms.min(period.end_ms);
+    // Windows of the covered period: up to now rounded down to a slot in a month to date.
+    let now = super::build::covered_end(period).unwrap_or(period.start_ms);
     let in_maint = |w: &LinkWindow| {
         let i = maintenance.partition_point(|&(_, b)| b <= w.start_ms);
         maintenance.get(i).is_some_and(|&(a, _)| a < w.end_ms)

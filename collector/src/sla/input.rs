@@ -44,8 +44,9 @@ pub struct Period {
     pub slot_ms: i64,
     /// Shortest run of down time that is a fault, ms (default 60 000).
     pub fault_min_ms: i64,
-    /// "Now" on the collector's clock. Slots starting at or after it have no state yet and
-    /// are unknown; for a past month pass any time after `end_ms`.
+    /// "Now" on the collector's clock. A month in progress is reported up to now rounded
+    /// down to a whole slot (`build::covered_end`); before the month it is an error; for a
+    /// past month pass any time at or after `end_ms`.
     pub now_ms: i64,
     /// When the report is computed (copied to the report).
     pub generated_ms: i64,

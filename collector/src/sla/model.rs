@@ -257,6 +257,16 @@ pub struct MonthReport {
     pub lang: String,
     /// The month is closed: figures frozen and signed.
     pub closed: bool,
+    /// The month was not over when the report was computed: the figures cover
+    /// `[start_unix_ms, as_of_unix_ms)` only and are not final. Absent in reports frozen
+    /// before this field existed (read as `false`): a closed month is always complete.
+    #[serde(default)]
+    pub month_to_date: bool,
+    /// End of the period the figures cover when `month_to_date`: the computation time
+    /// rounded down to a whole slot (`None` for a complete month, which covers up to
+    /// `end_unix_ms`).
+    #[serde(default)]
+    pub as_of_unix_ms: Option<i64>,
     /// Periods of the month the collector was not running.
     pub collector_gaps: Vec<CollectorGap>,
     /// Per host, sorted by agent id.
@@ -278,4 +288,12 @@ pub struct MonthReport {
     pub capacity: Vec<CapacityRow>,
     /// Labels not in the inventory, sorted.
     pub unknown_labels: Vec<UnknownLabel>,
+}
+
+impl MonthReport {
+    /// End of the period the figures cover: `as_of_unix_ms` for a month to date, else the
+    /// month's end.
+    pub fn covered_end_unix_ms(&self) -> i64 {
+        self.as_of_unix_ms.unwrap_or(self.end_unix_ms)
+    }
 }

@@ -3,8 +3,9 @@
 //! # Slots
 //!
 //! The period is cut into slots of `slot_ms`: slot `i` is
-//! `[start + i * slot_ms, start + (i + 1) * slot_ms)`. Slots starting at or after "now" are
-//! `unknown` (not yet happened). Where an interval (maintenance, down period, reboot gap,
+//! `[start + i * slot_ms, start + (i + 1) * slot_ms)`. The grid of a month in progress ends
+//! at "now" rounded down to a slot (`build::covered_end`), so it has no slot after now; a
+//! slot starting at or after now would be `unknown` (not yet happened). Where an interval (maintenance, down period, reboot gap,
 //! evidence) meets a slot, one rule is used everywhere: **the interval claims the slot when it
 //! overlaps at least half of it**. So with one-minute slots a 90 s outage starting on a slot
 //! boundary is 2 slots (60 s + 30 s), one of 89 s is 1 slot (60 s + 29 s), and one of 90 s

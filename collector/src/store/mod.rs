@@ -92,6 +92,22 @@ pub struct CollectorRun {
     pub clean: bool,
 }
 
+/// A span over which imported reports show that their source (the collector, or whatever
+/// received them before the migration) was hearing agents: the evidence a recorded
+/// [`CollectorRun`] gives for live history, inferred by `zerofault-collector import`
+/// (`crate::import::listening_periods`) and stored in `imported_listening`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ListeningPeriod {
+    /// Start, ms since the Unix epoch (the imported reports' clock).
+    pub start_unix_ms: i64,
+    /// End, ms since the Unix epoch.
+    pub end_unix_ms: i64,
+    /// The imported file it was inferred from (`<stdin>` for standard input).
+    pub source: String,
+    /// When the import that inferred it ran, collector clock.
+    pub imported_unix_ms: i64,
+}
+
 /// The identity of a stored report, `(agent_id, boot_id, sequence)`: where a scan of
 /// [`Store::scan_reports`] continues.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -220,6 +236,17 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
 
     /// Every recorded collector run, oldest first.
     fn collector_runs(&self) -> BoxFuture<'_, Result<Vec<CollectorRun>, StoreError>>;
+
+    /// Stores listening periods inferred by an import; returns how many were new. A period
+    /// with the start and end of one already stored is the same inference repeated (the
+    /// same file imported again) and is not stored twice.
+    fn insert_listening(
+        &self,
+        periods: Vec<ListeningPeriod>,
+    ) -> BoxFuture<'_, Result<usize, StoreError>>;
+
+    /// Every imported listening period, by start.
+    fn listening_periods(&self) -> BoxFuture<'_, Result<Vec<ListeningPeriod>, StoreError>>;
 
     /// Up to `limit` reports received at or after `since_ms`, in key order (agent, boot,
     /// sequence), continuing after `after`: the monthly SLA reads every agent's reports

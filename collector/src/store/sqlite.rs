@@ -14,8 +14,8 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use tokio::sync::{mpsc, oneshot};
 
 use super::{
-    BoxFuture, ClosedMonth, CollectorRun, InsertOutcome, ReplayCursor, ReplayPage, ReportKey,
-    Store, StoreError, StoredReport,
+    BoxFuture, ClosedMonth, CollectorRun, InsertOutcome, ListeningPeriod, ReplayCursor, ReplayPage,
+    ReportKey, Store, StoreError, StoredReport,
 };
 use crate::delivery::{BootSpan, StoredSpan};
 use crate::links::Fault;
@@ -75,6 +75,17 @@ const MIGRATIONS: &[&str] = &[
         report         BLOB    NOT NULL,
         manifest       TEXT    NOT NULL
     );",
+    // 5: listening periods inferred from imported history (`zerofault-collector import`):
+    // where imported reports show their source was hearing agents, the evidence that
+    // collector runs give for live history, so that silence and reboot gaps in an imported
+    // month can be down. Keyed by the span so that importing a file again adds nothing.
+    "CREATE TABLE imported_listening (
+        start_unix_ms    INTEGER NOT NULL,
+        end_unix_ms      INTEGER NOT NULL,
+        source           TEXT    NOT NULL,
+        imported_unix_ms INTEGER NOT NULL,
+        PRIMARY KEY (start_unix_ms, end_unix_ms)
+    );",
 ];
 
 /// Most inserts written in one transaction; bounds the latency the first of them sees.
@@ -110,6 +121,11 @@ enum Command {
     HeartbeatRun(i64, i64, oneshot::Sender<Result<(), StoreError>>),
     StopRun(i64, i64, oneshot::Sender<Result<(), StoreError>>),
     Runs(oneshot::Sender<Result<Vec<CollectorRun>, StoreError>>),
+    InsertListening(
+        Vec<ListeningPeriod>,
+        oneshot::Sender<Result<usize, StoreError>>,
+    ),
+    Listening(oneshot::Sender<Result<Vec<ListeningPeriod>, StoreError>>),
     ScanReports {
         since_ms: i64,
         after: Option<ReportKey>,
@@ -239,6 +255,20 @@ impl Store for SqliteStore {
 
     fn collector_runs(&self) -> BoxFuture<'_, Result<Vec<CollectorRun>, StoreError>> {
         Box::pin(async move { self.call(Command::Runs).await? })
+    }
+
+    fn insert_listening(
+        &self,
+        periods: Vec<ListeningPeriod>,
+    ) -> BoxFuture<'_, Result<usize, StoreError>> {
+        Box::pin(async move {
+            self.call(|tx| Command::InsertListening(periods, tx))
+                .await?
+        })
+    }
+
+    fn listening_periods(&self) -> BoxFuture<'_, Result<Vec<ListeningPeriod>, StoreError>> {
+        Box::pin(async move { self.call(Command::Listening).await? })
     }
 
     fn scan_reports(
@@ -467,6 +497,12 @@ fn run(mut conn: Connection, mut rx: mpsc::Receiver<Command>) {
             }
             Command::Runs(reply) => {
                 let _ = reply.send(collector_runs(&conn));
+            }
+            Command::InsertListening(periods, reply) => {
+                let _ = reply.send(insert_listening(&mut conn, &periods));
+            }
+            Command::Listening(reply) => {
+                let _ = reply.send(listening_periods(&conn));
             }
             Command::Close(reply) => {
                 drop(conn);
@@ -793,6 +829,46 @@ fn collector_runs(conn: &Connection) -> Result<Vec<CollectorRun>, StoreError> {
             last_heartbeat_unix_ms: row.get(2)?,
             stopped_unix_ms: row.get(3)?,
             clean: row.get(4)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<Vec<_>, _>>()?)
+}
+
+fn insert_listening(
+    conn: &mut Connection,
+    periods: &[ListeningPeriod],
+) -> Result<usize, StoreError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let mut new = 0;
+    {
+        let mut stmt = tx.prepare_cached(
+            "INSERT OR IGNORE INTO imported_listening
+             (start_unix_ms, end_unix_ms, source, imported_unix_ms) VALUES (?1, ?2, ?3, ?4)",
+        )?;
+        for p in periods {
+            new += stmt.execute(params![
+                p.start_unix_ms,
+                p.end_unix_ms,
+                p.source,
+                p.imported_unix_ms
+            ])?;
+        }
+    }
+    tx.commit()?;
+    Ok(new)
+}
+
+fn listening_periods(conn: &Connection) -> Result<Vec<ListeningPeriod>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT start_unix_ms, end_unix_ms, source, imported_unix_ms
+         FROM imported_listening ORDER BY start_unix_ms, end_unix_ms",
+    )?;
+    let rows = stmt.query_map([], |row| {
+        Ok(ListeningPeriod {
+            start_unix_ms: row.get(0)?,
+            end_unix_ms: row.get(1)?,
+            source: row.get(2)?,
+            imported_unix_ms: row.get(3)?,
         })
     })?;
     Ok(rows.collect::<Result<Vec<_>, _>>()?)

@@ -396,14 +396,71 @@ fn the_scenario_month() {
 }
 
 #[test]
-fn an_open_month_leaves_the_future_unknown() {
+fn a_month_to_date_has_no_slot_after_now() {
     let mut input = scenario();
-    input.period.now_ms = T0 + 5 * MIN;
+    // 5 min 40 s into the 10-minute period: 5 whole slots have happened.
+    input.period.now_ms = T0 + 5 * MIN + 40 * S;
     input.period.closed = false;
     let r = build(&input).unwrap();
-    let h1 = &r.hosts[0].figures.minutes;
-    assert_eq!((h1.up, h1.down, h1.unknown), (3.0, 2.0, 5.0));
+    assert!(r.month_to_date);
+    assert_eq!(r.as_of_unix_ms, Some(T0 + 5 * MIN));
+    assert_eq!(r.covered_end_unix_ms(), T0 + 5 * MIN);
+    assert_eq!(r.end_unix_ms, T0 + 10 * MIN, "the month's end is kept");
+    let h1 = &r.hosts[0].figures;
+    assert_eq!(
+        (h1.minutes.up, h1.minutes.down, h1.minutes.unknown),
+        (3.0, 2.0, 0.0),
+        "the 5 minutes after now are not counted at all"
+    );
+    assert_eq!(h1.coverage, Some(1.0), "coverage of the elapsed time");
+    for f in r
+        .hosts
+        .iter()
+        .map(|h| &h.figures)
+        .chain(r.links.iter().map(|l| &l.figures))
+    {
+        let m = f.minutes;
+        assert_eq!(m.up + m.degraded + m.down + m.maintenance + m.unknown, 5.0);
+    }
+    assert!(r.incidents.iter().all(|i| i.end_unix_ms <= T0 + 5 * MIN));
     assert_eq!(r.collector_gaps, [], "the gap at 7:00 has not happened yet");
+
+    // A past month is complete.
+    let r = build(&scenario()).unwrap();
+    assert!(!r.month_to_date);
+    assert_eq!(r.as_of_unix_ms, None);
+    assert_eq!(r.covered_end_unix_ms(), r.end_unix_ms);
+}
+
+#[test]
+fn a_future_month_or_one_without_a_whole_slot_is_an_error() {
+    let mut p = period(10);
+    p.now_ms = T0 - 1;
+    assert_eq!(
+        MonthBuilder::new(p, &[]).unwrap_err(),
+        SlaError::FutureMonth {
+            month: "2026-01".into(),
+            start_ms: T0,
+            now_ms: T0 - 1
+        }
+    );
+    let mut p = period(10);
+    p.now_ms = T0 + MIN - 1;
+    let e = MonthBuilder::new(p, &[]).unwrap_err();
+    assert_eq!(
+        e,
+        SlaError::NoSlotYet {
+            month: "2026-01".into(),
+            slot_ms: MIN
+        }
+    );
+    assert!(e.to_string().contains("2026-01"), "{e}");
+    // Exactly at the end, the month is over.
+    let mut p = period(10);
+    p.now_ms = T0 + 10 * MIN;
+    assert_eq!(covered_end(&p), Ok(T0 + 10 * MIN));
+    p.now_ms = T0 + MIN;
+    assert_eq!(covered_end(&p), Ok(T0 + MIN));
 }
 
 #[test]
@@ -511,9 +568,12 @@ mod props {
         }
     }
 
-    fn check(f: &Figures) -> Result<(), TestCaseError> {
+    fn check(f: &Figures, elapsed: f64) -> Result<(), TestCaseError> {
         let m = f.minutes;
-        prop_assert_eq!(m.up + m.degraded + m.down + m.maintenance + m.unknown, 60.0);
+        prop_assert_eq!(
+            m.up + m.degraded + m.down + m.maintenance + m.unknown,
+            elapsed
+        );
         for x in [f.availability, f.coverage].into_iter().flatten() {
             prop_assert!((0.0..=1.0).contains(&x), "{x}");
         }
@@ -531,14 +591,17 @@ mod props {
             runs in prop::collection::vec((-5 * MIN..65 * MIN, 0..40 * MIN), 0..3),
             maint in prop::collection::vec((0..60 * MIN, 0..10 * MIN), 0..2),
             downs in prop::collection::vec((0..60 * MIN, 0..10 * MIN), 0..3),
-            now in 0..70 * MIN,
+            now in MIN..70 * MIN,
         ) {
             let r = build(&input(&hosts, &runs, &maint, &downs, now)).unwrap();
+            // Whole minutes elapsed, at most the 60 of the period: no slot after now.
+            let elapsed = (now / MIN).min(60) as f64;
+            prop_assert_eq!(r.month_to_date, now < 60 * MIN);
             for h in &r.hosts {
-                check(&h.figures)?;
+                check(&h.figures, elapsed)?;
             }
             for l in &r.links {
-                check(&l.figures)?;
+                check(&l.figures, elapsed)?;
             }
             for g in r.departments.iter().chain(&r.data_centers) {
                 for x in [g.figures.availability, g.figures.coverage].into_iter().flatten() {
