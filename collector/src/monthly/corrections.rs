@@ -205,6 +205,8 @@ mod tests {
             generated_unix_ms: 0,
             lang: "en".into(),
             closed: true,
+            organisation: String::new(),
+            seal: None,
             collector_gaps: vec![],
             hosts,
             links: vec![],
