@@ -756,6 +756,7 @@ fn engine(w: &World, out: Option<&Path>, setup: Duration) -> anyhow::Result<()> 
         month: MONTH.into(),
         time_zone: inv.time_zone_name().into(),
         lang: LANG.tag().into(),
+        organisation: String::new(),
         start_ms: w.start,
         end_ms: w.end,
         slot_ms: inv.slot.as_millis() as i64,
@@ -786,6 +787,7 @@ fn engine(w: &World, out: Option<&Path>, setup: Duration) -> anyhow::Result<()> 
             .iter()
             .map(|d| (d.code.clone(), d.name(lang).to_owned()))
             .collect(),
+        targets: zerofault_collector::monthly::source::group_targets(inv),
     };
     // Who is behind each link (as `Inventory::links_behind` gives it, computed by walking
     // up from each host and link instead of down from each link).

@@ -109,7 +109,13 @@ fn fixture(lang: Lang) -> MonthReport {
     let mut fin = host_a.clone();
     fin.availability = Some((host_a.availability.unwrap() + host_b.availability.unwrap()) / 2.0);
     fin.faults = 1;
-    fin.target_met = None;
+    // The department's own target (inventory `departments[].target`), not a host's.
+    fin.target = Some(0.9995);
+    fin.target_met = fin.availability.map(|a| a >= 0.9995);
+    // Data centers have no target in the inventory.
+    let mut dc = fin.clone();
+    dc.target = None;
+    dc.target_met = None;
     MonthReport {
         model_version: MODEL_VERSION,
         month: s("2026-01"),
@@ -123,6 +129,15 @@ fn fixture(lang: Lang) -> MonthReport {
         closed: true,
         month_to_date: false,
         as_of_unix_ms: None,
+        organisation: name("Huzhou Big Data Bureau", "湖州市大数据发展管理局"),
+        seal: Some(Seal {
+            closed_unix_ms: GENERATED,
+            manifest: s("MANIFEST.sha256"),
+            signature: s("MANIFEST.sha256.sig"),
+            manifest_sha256: Some(s(
+                "9f2c5e0d8a4b7c1e3f6a9d2b5c8e1f4a7d0c3b6e9f2a5d8c1b4e7f0a3d6c9b2e",
+            )),
+        }),
         collector_gaps: vec![CollectorGap {
             start_unix_ms: GAP.0,
             end_unix_ms: GAP.1,
@@ -219,7 +234,7 @@ fn fixture(lang: Lang) -> MonthReport {
             &name("Main data center", "主数据中心"),
             2,
             1,
-            &fin,
+            &dc,
         )],
         backbone: vec![
             BackboneRow {
@@ -441,8 +456,12 @@ fn csv_tables_hold_the_model_numbers() {
         let down = column(&hosts[0], lang, Key::DownMinutes);
         for (row, host) in hosts[1..].iter().zip(&report.hosts) {
             match host.figures.availability {
-                // Exact: the CSV keeps every digit of the ratio.
-                Some(a) => assert_eq!(row[avail].parse::<f64>().unwrap(), a),
+                // Rounded to the stated 8 decimals: within 5e-9 of the model, no noise.
+                Some(a) => {
+                    let got = row[avail].parse::<f64>().unwrap();
+                    assert!((got - a).abs() <= 5e-9, "{got} vs {a}");
+                    assert!(row[avail].len() <= 10, "{}", row[avail]);
+                }
                 None => assert_eq!(row[avail], "", "not defined is empty, not 0"),
             }
             assert_eq!(row[down].parse::<f64>().unwrap(), host.figures.minutes.down);
@@ -688,10 +707,10 @@ fn xlsx_reads_back_in_openpyxl() {
                 i + 1,
                 k(Key::DownMinutes),
                 Some(f.minutes.down),
-                "0.00",
+                "#,##0",
             );
             assert_number(hosts, i + 1, k(Key::Faults), Some(f64::from(f.faults)), "0");
-            assert_number(hosts, i + 1, k(Key::Mttr), f.mttr_minutes, "0.00");
+            assert_number(hosts, i + 1, k(Key::Mttr), f.mttr_minutes, "#,##0");
             assert_number(hosts, i + 1, k(Key::Target), f.target, "0.000%");
         }
         let links = &sheets[2];
@@ -733,7 +752,7 @@ fn xlsx_reads_back_in_openpyxl() {
         assert_eq!(start["fmt"], "yyyy-mm-dd hh:mm:ss");
         let gaps = &sheets[10];
         assert_eq!(gaps["rows"][1][1]["v"]["datetime"], "2026-01-26T00:00:00");
-        assert_number(gaps, 1, k(Key::Minutes), Some(10.0), "0.00");
+        assert_number(gaps, 1, k(Key::Minutes), Some(10.0), "#,##0");
     }
 }
 
@@ -793,4 +812,188 @@ fn html_prints_to_pdf_in_headless_chromium() {
             bytes.len()
         );
     }
+}
+
+/// Text of a PDF as `pdftotext -layout` reads it (Debian's poppler-utils).
+fn pdftotext(pdf: &Path) -> String {
+    const PDFTOTEXT: &str = "/usr/bin/pdftotext";
+    if !Path::new(PDFTOTEXT).exists() {
+        panic!("{PDFTOTEXT} is missing: apt-get install poppler-utils (scripts/test does)");
+    }
+    let out = run_with_timeout(
+        Command::new(PDFTOTEXT).arg("-layout").arg(pdf).arg("-"),
+        Duration::from_secs(60),
+    );
+    assert!(
+        out.status.success(),
+        "pdftotext: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn pdf_reads_back_with_its_texts_and_page_numbers() {
+    let font = export::pdf::PdfFont::find(None).unwrap_or_else(|e| {
+        panic!("{e} (scripts/test installs fonts-wqy-microhei)");
+    });
+    let options = export::Options {
+        pdf_font: Some(font),
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let keep = std::env::var_os("ZEROFAULT_KEEP_PDF").map(PathBuf::from);
+    for lang in LANGS {
+        let started = Instant::now();
+        let path = export::write_with(&fixture(lang), Format::Pdf, lang, tmp.path(), &options)
+            .unwrap()
+            .remove(0);
+        let elapsed = started.elapsed();
+        assert_eq!(
+            path.file_name().unwrap().to_string_lossy(),
+            format!("zerofault-2026-01-{}.pdf", lang.tag())
+        );
+        let bytes = std::fs::read(&path).unwrap();
+        assert!(bytes.starts_with(b"%PDF-"), "not a PDF");
+        eprintln!("{lang}: {} bytes of PDF in {elapsed:?}", bytes.len());
+        if let Some(dir) = &keep {
+            std::fs::write(dir.join(path.file_name().unwrap()), &bytes).unwrap();
+        }
+        let text = pdftotext(&path);
+        // pdftotext separates pages with a form feed.
+        let pages: Vec<&str> = text
+            .split('\u{c}')
+            .filter(|p| !p.trim().is_empty())
+            .collect();
+        let n = pages.len();
+        assert!(n >= 2, "a first page and an appendix: {n} pages");
+        for (i, page) in pages.iter().enumerate() {
+            let footer = match lang {
+                Lang::En => format!("Page {} of {n}", i + 1),
+                Lang::ZhCn => format!("第 {} 页，共 {n} 页", i + 1),
+            };
+            assert!(
+                page.contains(&footer),
+                "page {}: no {footer:?} in\n{page}",
+                i + 1
+            );
+        }
+        let first = pages[0];
+        let want: &[&str] = match lang {
+            Lang::En => &[
+                "Huzhou Big Data Bureau",
+                "Monthly availability report 2026-01",
+                "Closed: final figures, signed",
+                "Zero-fault verdict",
+                "fault-free",
+                "1 fault",
+                "no links",
+                "Finance Bureau (fin)",
+                "99.927%",
+                "MANIFEST.sha256",
+                "9f2c5e0d8a4b7c1e",
+                "link-cc-1",
+            ],
+            Lang::ZhCn => &[
+                "湖州市大数据发展管理局",
+                "2026-01 月度可用率报告",
+                "已关账：最终数据，已签名",
+                "零故障结论",
+                "零故障",
+                "1 次故障",
+                "无链路",
+                "财政局 (fin)",
+                "公共服务域",
+                "99.927%",
+                "MANIFEST.sha256",
+                "link-cc-1",
+            ],
+        };
+        for w in want {
+            assert!(
+                first.contains(w),
+                "{lang}: first page lacks {w:?}:\n{first}"
+            );
+        }
+        let appendix = pages[1..].join("\n");
+        let title = match lang {
+            Lang::En => "Appendix: figures in detail",
+            Lang::ZhCn => "附录：详细数据",
+        };
+        assert!(appendix.contains(title), "{lang}: {title}");
+        for id in TableId::ALL {
+            assert!(
+                appendix.contains(id.title(lang)),
+                "{lang}: appendix lacks the table {:?}",
+                id.title(lang)
+            );
+        }
+        // Whole minutes with separators, GiB under a GiB header, no negative zero.
+        for w in ["44,500", "192.0", "4,096.0", "agent-b:/var/lib/mysql"] {
+            assert!(appendix.contains(w), "{lang}: appendix lacks {w:?}");
+        }
+        assert!(appendix.contains(if lang == Lang::En {
+            "Memory (GiB)"
+        } else {
+            "内存(GiB)"
+        }));
+        assert!(
+            !text.contains("-0.00") && !text.contains("-0 "),
+            "negative zero"
+        );
+    }
+}
+
+#[test]
+fn pdf_font_errors_name_the_paths_and_the_package() {
+    let tmp = tempfile::tempdir().unwrap();
+    let missing = tmp.path().join("nope.ttf");
+    let e = export::pdf::PdfFont::find(Some(&missing))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains(&*missing.to_string_lossy()), "{e}");
+    let junk = tmp.path().join("junk.ttf");
+    std::fs::write(&junk, b"not a font").unwrap();
+    let e = export::pdf::PdfFont::find(Some(&junk))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("not a TrueType/OpenType font"), "{e}");
+    // A Latin-only font cannot set the Chinese report: an error naming the characters,
+    // never a PDF with empty boxes.
+    let latin = Path::new("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf");
+    if latin.exists() {
+        let font = export::pdf::PdfFont::find(Some(latin)).unwrap();
+        let e = export::render_files_with(
+            &fixture(Lang::ZhCn),
+            Format::Pdf,
+            Lang::ZhCn,
+            &export::Options {
+                pdf_font: Some(font),
+            },
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("has no glyph for") && e.contains("--pdf-font"),
+            "{e}"
+        );
+    }
+}
+
+#[test]
+fn a_month_without_gaps_sums_to_zero_not_negative_zero() {
+    let mut report = fixture(Lang::En);
+    report.collector_gaps.clear();
+    let summary =
+        parse_csv(&export::csv::render_table(&report, Lang::En, TableId::Summary).unwrap());
+    let row = summary
+        .iter()
+        .find(|r| r[0] == "Collector gap minutes")
+        .unwrap();
+    assert_eq!(row[1], "0");
+    let html = String::from_utf8(export::html::render(&report, Lang::En).unwrap()).unwrap();
+    // Dates hold "-0" ("2026-01"); a number cell or figure never starts with "-0".
+    for bad in [">-0", " -0.", "-0%", "(-0"] {
+        assert!(!html.contains(bad), "negative zero ({bad}) in the HTML");
+    }
+    assert!(html.contains("Collector not running: 0 gap(s), 0 minutes"));
 }

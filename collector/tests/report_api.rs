@@ -236,6 +236,17 @@ async fn every_format_of_an_open_month() {
     assert!(html.contains("<html"), "{html}");
     assert!(html.contains("web-02"));
 
+    // The PDF, made on the collector with the packaged CJK font (scripts/test installs
+    // fonts-wqy-microhei), shown inline like HTML.
+    let (status, headers, body) = get(&w.app, "?month=2026-02&format=pdf&lang=zh-CN").await;
+    assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
+    assert_eq!(header(&headers, header::CONTENT_TYPE), "application/pdf");
+    assert_eq!(
+        header(&headers, header::CONTENT_DISPOSITION),
+        "inline; filename=\"zerofault-2026-02-zh-CN.pdf\""
+    );
+    assert!(body.starts_with(b"%PDF-"), "not a PDF");
+
     let (status, headers, body) =
         get(&w.app, "?month=2026-02&format=csv&table=hosts&lang=en").await;
     assert_eq!(status, StatusCode::OK);
@@ -270,9 +281,9 @@ async fn bad_parameters_are_400_naming_them() {
     assert!(e.starts_with("month: ") && e.contains("YYYY-MM"), "{e}");
     let e = refused(&w.app, "?month=Feb").await;
     assert!(e.starts_with("month: "), "{e}");
-    let e = refused(&w.app, "?format=pdf").await;
+    let e = refused(&w.app, "?format=docx").await;
     assert!(
-        e.contains("format \"pdf\"") && e.contains("json, csv, xlsx or html"),
+        e.contains("format \"docx\"") && e.contains("json, csv, xlsx, html or pdf"),
         "{e}"
     );
     let e = refused(&w.app, "?lang=fr").await;
@@ -350,7 +361,18 @@ async fn a_closed_month_is_served_frozen_with_its_late_corrections() {
     let (status, headers, body) = get(&w.app, "?month=2026-02&lang=en").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(header(&headers, LATE_CORRECTIONS_HEADER), "0");
-    let served: MonthReport = serde_json::from_slice(&body).unwrap();
+    let mut served: MonthReport = serde_json::from_slice(&body).unwrap();
+    // The served report cites the stored manifest: SHA-256 of the empty text here.
+    let seal = served
+        .seal
+        .take()
+        .expect("a closed month cites its manifest");
+    assert_eq!(seal.closed_unix_ms, END + DAY);
+    assert_eq!(seal.manifest, "MANIFEST.sha256");
+    assert_eq!(
+        seal.manifest_sha256.as_deref(),
+        Some("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+    );
     assert_eq!(served, frozen);
 
     // web-02's backlog of the 20th to the 22nd arrives late: the frozen figures are still
@@ -366,7 +388,8 @@ async fn a_closed_month_is_served_frozen_with_its_late_corrections() {
     assert_eq!(status, StatusCode::OK);
     let late: usize = header(&headers, LATE_CORRECTIONS_HEADER).parse().unwrap();
     assert!(late > 0, "web-02's late reports change its figures");
-    let served: MonthReport = serde_json::from_slice(&body).unwrap();
+    let mut served: MonthReport = serde_json::from_slice(&body).unwrap();
+    served.seal = None;
     assert_eq!(served, frozen);
 
     // Every format of a closed month carries the header.

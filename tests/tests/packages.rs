@@ -733,7 +733,8 @@ fn rpm_lists_files_modes_scripts_config_and_capability() {
         }
 
         // Requires: the shell for the scriptlets, glibc and libgcc_s, and what rpm adds
-        // itself (rpmlib features, the dynamic loader's hash style, its own config files).
+        // itself (rpmlib features, the dynamic loader's hash style, its own config files);
+        // the collector also the CJK font of its PDF export.
         let requires = ok(&mut cmd("rpm", &["-qp", "--requires", rpm_s]));
         for r in requires.lines() {
             let lib = r.split('(').next().unwrap().trim();
@@ -741,8 +742,15 @@ fn rpm_lists_files_modes_scripts_config_and_capability() {
                 r.starts_with("rpmlib(")
                     || r == "rtld(GNU_HASH)"
                     || r.starts_with(&format!("config({name}) = "))
+                    || (name != AGENT && r == "wqy-microhei-fonts")
                     || ["/bin/sh", "libc.so.6", "libm.so.6", "libgcc_s.so.1"].contains(&lib),
                 "{rpm_s}: unexpected requirement {r:?} in:\n{requires}"
+            );
+        }
+        if name != AGENT {
+            assert!(
+                requires.lines().any(|r| r == "wqy-microhei-fonts"),
+                "{rpm_s}: the PDF font is not required:\n{requires}"
             );
         }
         let info = ok(&mut cmd("rpm", &["-qpi", rpm_s]));

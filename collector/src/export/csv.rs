@@ -2,9 +2,11 @@
 //!
 //! Files are UTF-8 and start with a byte order mark: without it Excel in a zh-CN locale
 //! reads a CSV as GBK and shows Chinese names as mojibake; with it, it detects UTF-8.
-//! Numbers are plain numbers (ratios as ratios 0..=1 in Rust's shortest round-trip form,
-//! so no precision is lost), times RFC 3339 with the report's offset, "not defined" empty.
+//! Numbers are plain numbers rounded to the precision stated in [`super::numbers`] (ratios
+//! 0..=1 to 8 decimals, minutes to 2, trailing zeros dropped, never `-0`), times RFC 3339
+//! with the report's offset, "not defined" empty.
 
+use super::numbers;
 use super::tables::{self, Cell, Local, Table, TableId};
 use super::{ExportError, Lang};
 use crate::sla::model::MonthReport;
@@ -17,7 +19,11 @@ fn cell_text(local: &Local, cell: &Cell) -> Result<String, ExportError> {
         Cell::Text(s) => s.clone(),
         Cell::Int(n) => n.to_string(),
         Cell::Bytes(n) => n.to_string(),
-        Cell::Ratio(v) | Cell::Decimal(v, _) => v.map(|v| v.to_string()).unwrap_or_default(),
+        Cell::Ratio(v) => v.map(numbers::data_ratio).unwrap_or_default(),
+        Cell::Minutes(v) => v.map(numbers::data_minutes).unwrap_or_default(),
+        Cell::Decimal(v, places) => v
+            .map(|v| numbers::data_decimal(v, *places))
+            .unwrap_or_default(),
         Cell::Time(ms) => local.rfc3339(*ms)?,
     })
 }

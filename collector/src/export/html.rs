@@ -1,6 +1,11 @@
 //! HTML export: one self-contained, print-ready page (template
 //! `collector/templates/export/report.html`).
 //!
+//! Printed, its first page is the document ([`super::document::front_page`]: organisation,
+//! month, plain-language summary, verdicts, signature reference) and the rest its appendix:
+//! the charts and every table once. Page numbers come from CSS `@page` margin boxes
+//! ("Page N of M"), which Chromium's print honours.
+//!
 //! Self-contained means no external resource of any kind: no fonts, scripts, style sheets
 //! or images are fetched (CSS is inline, charts are inline SVG, fonts are whatever the
 //! reader's machine has), so the page prints the same offline and leaks nothing when
@@ -8,8 +13,10 @@
 
 use askama::Template;
 
+use super::document::{self, Block, FrontPage};
 use super::i18n::{self, Key};
-use super::tables::{self, Cell, Local, Table, TableId};
+use super::numbers;
+use super::tables::{self, Cell, Local, Medium, Table};
 use super::{ExportError, Lang};
 use crate::sla::model::{Figures, MonthReport};
 
@@ -55,48 +62,80 @@ struct Chart {
     bars: Vec<Bar>,
 }
 
+/// A block of the first page, ready for the template.
 #[derive(Debug)]
-struct VerdictRow {
-    level: String,
-    domain: String,
-    links: u32,
-    verdict: String,
-    /// `ok` when fault-free, `miss` with faults, `none` without links.
-    class: &'static str,
+struct HtmlBlock {
+    title: &'static str,
+    headers: Vec<&'static str>,
+    /// Rows: cells (text, numeric) and the class of the last cell.
+    rows: Vec<(Vec<HtmlCell>, &'static str)>,
+}
+
+fn html_block(b: &Block) -> HtmlBlock {
+    HtmlBlock {
+        title: b.title,
+        headers: b.headers.clone(),
+        rows: b
+            .rows
+            .iter()
+            .map(|(cells, mark)| {
+                let cells = cells
+                    .iter()
+                    .enumerate()
+                    .map(|(i, text)| HtmlCell {
+                        text: text.clone(),
+                        num: b.numeric.get(i).copied().unwrap_or(false),
+                    })
+                    .collect();
+                (cells, mark.class())
+            })
+            .collect(),
+    }
 }
 
 #[derive(Template)]
 #[template(path = "export/report.html")]
 struct Page {
     lang: &'static str,
-    title: String,
-    facts: Vec<(&'static str, String)>,
-    verdict_title: &'static str,
-    verdict_headers: Vec<&'static str>,
-    verdicts: Vec<VerdictRow>,
+    front: FrontPage,
+    /// Departments, zero-fault verdict, longest incidents.
+    blocks: Vec<HtmlBlock>,
+    /// CSS `content` parts of the footer around the page counters: before, between, after.
+    page_label: (String, String, String),
     charts: Vec<Chart>,
     tables: Vec<HtmlTable>,
     no_rows: &'static str,
 }
 
 fn percent(v: f64) -> String {
-    format!("{:.3}%", v * 100.0)
+    numbers::print_percent(v)
 }
 
 fn cell(local: &Local, c: &Cell) -> Result<HtmlCell, ExportError> {
     let (text, num) = match c {
         Cell::Text(s) => (s.clone(), false),
-        Cell::Int(n) => (n.to_string(), true),
-        Cell::Bytes(n) => (format!("{:.1} GiB", *n as f64 / (1u64 << 30) as f64), true),
+        Cell::Int(n) => (numbers::print_int(*n), true),
+        Cell::Bytes(n) => (numbers::print_gib(*n), true),
         Cell::Ratio(v) => (v.map(percent).unwrap_or_default(), true),
+        Cell::Minutes(v) => (v.map(numbers::print_minutes).unwrap_or_default(), true),
         Cell::Decimal(v, places) => (
-            v.map(|v| format!("{v:.prec$}", prec = usize::from(*places)))
+            v.map(|v| numbers::print_decimal(v, *places))
                 .unwrap_or_default(),
             true,
         ),
         Cell::Time(ms) => (local.short(*ms)?, false),
     };
     Ok(HtmlCell { text, num })
+}
+
+/// The footer text around the page counters, split at the two numbers: "Page 1 of 2"
+/// gives ("Page ", " of ", "").
+fn page_label(lang: Lang) -> (String, String, String) {
+    // Rendered with two markers that no translation contains, then split at them.
+    let text = i18n::page_of(lang, 1_000_001, 1_000_002);
+    let (before, rest) = text.split_once("1000001").unwrap_or((&text, ""));
+    let (between, after) = rest.split_once("1000002").unwrap_or((rest, ""));
+    (before.to_string(), between.to_string(), after.to_string())
 }
 
 fn html_table(local: &Local, lang: Lang, t: &Table) -> Result<HtmlTable, ExportError> {
@@ -179,47 +218,7 @@ fn chart(lang: Lang, title: Key, items: Vec<(String, &Figures)>) -> Chart {
 /// `report` as one HTML page.
 pub fn render(report: &MonthReport, lang: Lang) -> Result<Vec<u8>, ExportError> {
     let local = Local::new(report)?;
-    let title = format!("{} {}", Key::Title.text(lang), report.month);
-    let mut facts = vec![
-        (Key::Month.text(lang), report.month.clone()),
-        (Key::TimeZone.text(lang), report.time_zone.clone()),
-        (
-            Key::PeriodStart.text(lang),
-            local.short(report.start_unix_ms)?,
-        ),
-        (
-            Key::PeriodEnd.text(lang),
-            local.short(report.covered_end_unix_ms())?,
-        ),
-        (
-            Key::Generated.text(lang),
-            local.short(report.generated_unix_ms)?,
-        ),
-        (
-            Key::Closed.text(lang),
-            i18n::yes_no(lang, report.closed).to_string(),
-        ),
-    ];
-    if let Some(as_of) = report.as_of_unix_ms.filter(|_| report.month_to_date) {
-        facts.insert(4, (Key::MonthToDate.text(lang), local.short(as_of)?));
-    }
-    let verdicts = report
-        .backbone
-        .iter()
-        .map(|b| VerdictRow {
-            level: i18n::level_name(lang, &b.level),
-            domain: i18n::domain_name(lang, &b.domain),
-            links: b.links,
-            verdict: i18n::verdict(lang, b.links, b.fault_free, b.figures.faults),
-            class: if b.links == 0 {
-                "none"
-            } else if b.fault_free {
-                "ok"
-            } else {
-                "miss"
-            },
-        })
-        .collect();
+    let front = document::front_page(report, lang)?;
     let departments = report
         .departments
         .iter()
@@ -250,20 +249,18 @@ pub fn render(report: &MonthReport, lang: Lang) -> Result<Vec<u8>, ExportError> 
         chart(lang, Key::DepartmentAvailabilityChart, departments),
         chart(lang, Key::BackboneAvailabilityChart, backbone),
     ];
-    let tables = tables::tables(report, lang)
+    let tables = tables::tables_for(report, lang, Medium::Print)
         .iter()
         .map(|t| html_table(&local, lang, t))
         .collect::<Result<Vec<_>, _>>()?;
     let page = Page {
         lang: lang.tag(),
-        title,
-        facts,
-        verdict_title: TableId::Backbone.title(lang),
-        verdict_headers: [Key::Level, Key::Domain, Key::LinksOfLevel, Key::Verdict]
-            .iter()
-            .map(|k| k.text(lang))
+        blocks: [&front.departments, &front.backbone, &front.incidents]
+            .into_iter()
+            .map(html_block)
             .collect(),
-        verdicts,
+        front,
+        page_label: page_label(lang),
         charts,
         tables,
         no_rows: Key::NoRows.text(lang),
@@ -278,6 +275,18 @@ pub fn render(report: &MonthReport, lang: Lang) -> Result<Vec<u8>, ExportError> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn page_label_splits_at_the_counters() {
+        assert_eq!(
+            page_label(Lang::En),
+            ("Page ".to_string(), " of ".to_string(), String::new())
+        );
+        assert_eq!(
+            page_label(Lang::ZhCn),
+            ("第 ".to_string(), " 页，共 ".to_string(), " 页".to_string())
+        );
+    }
 
     #[test]
     fn axis_starts_below_the_lowest_figure() {

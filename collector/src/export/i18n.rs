@@ -29,6 +29,20 @@ pub enum Key {
     NoRows,
     NotAvailable,
     TargetLine,
+    // First page.
+    Period,
+    StatusClosed,
+    StatusOpen,
+    ZeroFaultVerdict,
+    WorstIncidents,
+    Result,
+    Met,
+    Missed,
+    NoTarget,
+    Affected,
+    ClosedNoSeal,
+    Appendix,
+    Continued,
     // Summary items.
     Item,
     Value,
@@ -101,6 +115,8 @@ pub enum Key {
     CpuCores,
     MemoryBytes,
     StorageBytes,
+    MemoryGib,
+    StorageGib,
     CpuAvg,
     CpuPeak,
     MemoryAvg,
@@ -145,6 +161,25 @@ impl Key {
             Key::NoRows => ("None.", "无。"),
             Key::NotAvailable => ("n/a", "无数据"),
             Key::TargetLine => ("target", "目标"),
+            Key::Period => ("Period", "统计周期"),
+            Key::StatusClosed => ("Closed: final figures, signed", "已关账：最终数据，已签名"),
+            Key::StatusOpen => (
+                "Open month: figures may still change",
+                "未关账：数据仍可能变化",
+            ),
+            Key::ZeroFaultVerdict => ("Zero-fault verdict", "零故障结论"),
+            Key::WorstIncidents => ("Longest incidents", "时长最长的故障"),
+            Key::Result => ("Result", "结果"),
+            Key::Met => ("met", "达标"),
+            Key::Missed => ("missed", "未达标"),
+            Key::NoTarget => ("no target", "无目标"),
+            Key::Affected => ("Affected behind it", "受其影响"),
+            Key::ClosedNoSeal => (
+                "Closed and signed: see MANIFEST.sha256 beside the exports.",
+                "已关账并签名：见导出目录中的 MANIFEST.sha256。",
+            ),
+            Key::Appendix => ("Appendix: figures in detail", "附录：详细数据"),
+            Key::Continued => ("(continued)", "（续）"),
             Key::Item => ("Item", "项目"),
             Key::Value => ("Value", "值"),
             Key::Month => ("Month", "月份"),
@@ -212,6 +247,8 @@ impl Key {
             Key::CpuCores => ("CPU cores", "CPU核数"),
             Key::MemoryBytes => ("Memory (bytes)", "内存(字节)"),
             Key::StorageBytes => ("Storage (bytes)", "存储(字节)"),
+            Key::MemoryGib => ("Memory (GiB)", "内存(GiB)"),
+            Key::StorageGib => ("Storage (GiB)", "存储(GiB)"),
             Key::CpuAvg => ("CPU mean", "CPU平均使用率"),
             Key::CpuPeak => ("CPU peak", "CPU峰值使用率"),
             Key::MemoryAvg => ("Memory mean", "内存平均使用率"),
@@ -305,6 +342,149 @@ pub fn verdict(lang: Lang, links: u32, fault_free: bool, faults: u32) -> String 
         Lang::En if faults == 1 => "1 fault".to_string(),
         Lang::En => format!("{faults} faults"),
         Lang::ZhCn => format!("{faults} 次故障"),
+    }
+}
+
+/// The facts the first page's summary states, already formatted for print.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(missing_docs)] // Each field is the figure its name says.
+pub struct SummaryFacts {
+    pub hosts: String,
+    pub links: String,
+    pub departments: String,
+    pub departments_measured: String,
+    pub departments_met: String,
+    pub levels_with_links: String,
+    pub levels_fault_free: String,
+    pub all_fault_free: bool,
+    pub incidents: String,
+    pub link_incidents: String,
+    pub host_incidents: String,
+    pub incident_minutes: String,
+    pub host_coverage: String,
+    pub link_coverage: String,
+    pub collector_gaps: String,
+    pub collector_gap_minutes: String,
+}
+
+/// The plain-language summary of the first page, one sentence each.
+pub fn summary_sentences(lang: Lang, f: &SummaryFacts) -> Vec<String> {
+    match lang {
+        Lang::En => vec![
+            format!(
+                "Monitored: {} hosts, {} links. Departments meeting their availability target: {} of {} with a figure ({} departments in all).",
+                f.hosts, f.links, f.departments_met, f.departments_measured, f.departments
+            ),
+            if f.all_fault_free {
+                format!(
+                    "Zero-fault backbone: every backbone level with links was fault-free ({} of {}).",
+                    f.levels_fault_free, f.levels_with_links
+                )
+            } else {
+                format!(
+                    "Zero-fault backbone: {} of {} backbone levels with links were fault-free; the others had faults.",
+                    f.levels_fault_free, f.levels_with_links
+                )
+            },
+            format!(
+                "Incidents: {} ({} on links, {} on hosts), {} fault minutes in all; hosts and links cut off behind a failed link are not counted again.",
+                f.incidents, f.link_incidents, f.host_incidents, f.incident_minutes
+            ),
+            format!(
+                "Coverage (time outside maintenance with evidence): hosts {}, links {}. Collector not running: {} gap(s), {} minutes; that time is unknown, never counted as downtime.",
+                f.host_coverage, f.link_coverage, f.collector_gaps, f.collector_gap_minutes
+            ),
+        ],
+        Lang::ZhCn => vec![
+            format!(
+                "本月监测主机 {} 台、链路 {} 条。有可用率数据的 {} 个部门中 {} 个达到可用率目标（共 {} 个部门）。",
+                f.hosts, f.links, f.departments_measured, f.departments_met, f.departments
+            ),
+            if f.all_fault_free {
+                format!(
+                    "骨干网零故障：有链路的 {} 个骨干网层级全部零故障。",
+                    f.levels_with_links
+                )
+            } else {
+                format!(
+                    "骨干网零故障：有链路的 {} 个骨干网层级中 {} 个零故障，其余发生故障。",
+                    f.levels_with_links, f.levels_fault_free
+                )
+            },
+            format!(
+                "共发生故障 {} 起（链路 {} 起、主机 {} 起），故障时长合计 {} 分钟；因上游链路故障而中断的主机和链路不重复计算。",
+                f.incidents, f.link_incidents, f.host_incidents, f.incident_minutes
+            ),
+            format!(
+                "覆盖率（维护以外有监测数据的时间占比）：主机 {}，链路 {}。采集器中断 {} 次（{} 分钟），该时段记为未知，不计为故障。",
+                f.host_coverage, f.link_coverage, f.collector_gaps, f.collector_gap_minutes
+            ),
+        ],
+    }
+}
+
+/// What an incident cut off behind it: "1 host, 2 links" / "主机 1 台、链路 2 条"; "" for
+/// nothing.
+pub fn affected(lang: Lang, hosts: usize, links: usize) -> String {
+    let mut parts = Vec::new();
+    match lang {
+        Lang::En => {
+            if hosts > 0 {
+                parts.push(format!("{hosts} host{}", if hosts == 1 { "" } else { "s" }));
+            }
+            if links > 0 {
+                parts.push(format!("{links} link{}", if links == 1 { "" } else { "s" }));
+            }
+            parts.join(", ")
+        }
+        Lang::ZhCn => {
+            if hosts > 0 {
+                parts.push(format!("主机 {hosts} 台"));
+            }
+            if links > 0 {
+                parts.push(format!("链路 {links} 条"));
+            }
+            parts.join("、")
+        }
+    }
+}
+
+/// The signature reference of a closed month, one line each. Without the manifest's hash
+/// (the files written at closing are listed in it, so cannot hold it) the lines say where
+/// the manifest is and how to check it.
+pub fn seal_lines(
+    lang: Lang,
+    closed: &str,
+    manifest: &str,
+    signature: &str,
+    sha256: Option<&str>,
+) -> Vec<String> {
+    let mut out = match lang {
+        Lang::En => vec![format!(
+            "Closed {closed}; this report's files are listed in {manifest}, signed with the collector's key in {signature}."
+        )],
+        Lang::ZhCn => vec![format!(
+            "{closed} 关账；本报告的文件列于 {manifest}，并以采集器私钥签名于 {signature}。"
+        )],
+    };
+    if let Some(h) = sha256 {
+        out.push(match lang {
+            Lang::En => format!("SHA-256 of {manifest}: {h}"),
+            Lang::ZhCn => format!("{manifest} 的 SHA-256：{h}"),
+        });
+    }
+    out.push(match lang {
+        Lang::En => format!("Check: zerofault-collector verify {manifest} --ca CA.pem"),
+        Lang::ZhCn => format!("校验：zerofault-collector verify {manifest} --ca CA.pem"),
+    });
+    out
+}
+
+/// The page footer: "Page 2 of 7" / "第 2 页，共 7 页".
+pub fn page_of(lang: Lang, page: usize, pages: usize) -> String {
+    match lang {
+        Lang::En => format!("Page {page} of {pages}"),
+        Lang::ZhCn => format!("第 {page} 页，共 {pages} 页"),
     }
 }
 

@@ -1,18 +1,24 @@
-//! Monthly report exports: a [`MonthReport`] rendered as JSON, CSV, XLSX or a print-ready
-//! HTML page, headers and texts in English or Simplified Chinese.
+//! Monthly report exports: a [`MonthReport`] rendered as JSON, CSV, XLSX, a print-ready
+//! HTML page or a PDF, headers and texts in English or Simplified Chinese.
 //!
-//! Rendering is pure (model in, bytes out: [`render_files`], [`render_to_bytes`]); only
-//! [`write`] touches the disk. CSV, XLSX and HTML share one tabular view of the report
-//! ([`tables`]), so the three always have the same tables and columns.
+//! Rendering is pure (model in, bytes out: [`render_files_with`], [`render_to_bytes_with`]
+//! given the PDF font); [`render_files`] and [`render_to_bytes`] look the PDF font up
+//! ([`pdf::PdfFont::find`]) when a PDF is asked for, and [`write`] touches the disk. CSV,
+//! XLSX, HTML and PDF share one tabular view of the report ([`tables`]) and one way of
+//! writing numbers ([`numbers`]); HTML and PDF share the first page ([`document`]).
 //!
 //! Tabular formats localize enumerated values too (levels, domains, kinds, yes/no); the
 //! JSON export is the model itself, with its language-neutral codes, for machines.
 
 pub mod csv;
+pub mod document;
 pub mod html;
 pub mod i18n;
 pub mod json;
+pub mod layout;
 pub mod manifest;
+pub mod numbers;
+pub mod pdf;
 pub mod tables;
 pub mod xlsx;
 
@@ -34,11 +40,19 @@ pub enum Format {
     Xlsx,
     /// One self-contained, print-ready page.
     Html,
+    /// A4 PDF, made on the collector (needs a CJK font: `export::pdf`).
+    Pdf,
 }
 
 impl Format {
     /// Every format.
-    pub const ALL: [Format; 4] = [Format::Csv, Format::Json, Format::Xlsx, Format::Html];
+    pub const ALL: [Format; 5] = [
+        Format::Csv,
+        Format::Json,
+        Format::Xlsx,
+        Format::Html,
+        Format::Pdf,
+    ];
 
     /// The name on the command line and the file extension.
     pub fn name(self) -> &'static str {
@@ -47,6 +61,7 @@ impl Format {
             Format::Json => "json",
             Format::Xlsx => "xlsx",
             Format::Html => "html",
+            Format::Pdf => "pdf",
         }
     }
 
@@ -57,6 +72,7 @@ impl Format {
             Format::Json => "application/json",
             Format::Xlsx => "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
             Format::Html => "text/html; charset=utf-8",
+            Format::Pdf => "application/pdf",
         }
     }
 }
@@ -162,8 +178,17 @@ pub enum ExportError {
     /// Rendering the HTML template failed.
     #[error("HTML template: {0}")]
     Template(#[from] askama::Error),
+    /// The PDF font is missing, unreadable, or lacks a character of the report.
+    #[error("PDF font: {message}")]
+    Font {
+        /// What is wrong, the paths tried and the fix.
+        message: String,
+    },
+    /// Writing the PDF failed.
+    #[error("PDF: {0}")]
+    Pdf(String),
     /// Not a format name.
-    #[error("unknown format {0:?} (expected csv, json, xlsx or html)")]
+    #[error("unknown format {0:?} (expected csv, json, xlsx, html or pdf)")]
     UnknownFormat(String),
     /// Not a language tag.
     #[error("unknown language {0:?} (expected en or zh-CN)")]
@@ -202,7 +227,15 @@ fn base_name(report: &MonthReport, lang: Lang) -> String {
     format!("zerofault-{month}-{}", lang.tag())
 }
 
-/// Every file of `report` in `format`: one per table for CSV, one otherwise. Pure.
+/// What rendering needs besides the report.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// The PDF font; `None` looks it up ([`pdf::PdfFont::find`]) when a PDF is rendered.
+    pub pdf_font: Option<pdf::PdfFont>,
+}
+
+/// Every file of `report` in `format`: one per table for CSV, one otherwise. Pure but for
+/// looking up the PDF font of a PDF ([`render_files_with`] takes it).
 ///
 /// `lang` chooses headers and texts; names come from the model as they are, so pass the
 /// report's own language (`report.lang`) unless a mixed-language file is wanted.
@@ -210,6 +243,16 @@ pub fn render_files(
     report: &MonthReport,
     format: Format,
     lang: Lang,
+) -> Result<Vec<Rendered>, ExportError> {
+    render_files_with(report, format, lang, &Options::default())
+}
+
+/// [`render_files`] with `options`; pure when `options` has the PDF font.
+pub fn render_files_with(
+    report: &MonthReport,
+    format: Format,
+    lang: Lang,
+    options: &Options,
 ) -> Result<Vec<Rendered>, ExportError> {
     let base = base_name(report, lang);
     Ok(match format {
@@ -238,6 +281,20 @@ pub fn render_files(
                 bytes: html::render(report, lang)?,
             }]
         }
+        Format::Pdf => {
+            let found;
+            let font = match &options.pdf_font {
+                Some(f) => f,
+                None => {
+                    found = pdf::PdfFont::find(None)?;
+                    &found
+                }
+            };
+            vec![Rendered {
+                file_name: format!("{base}.pdf"),
+                bytes: pdf::render(report, lang, font)?,
+            }]
+        }
     })
 }
 
@@ -249,6 +306,17 @@ pub fn render_to_bytes(
     lang: Lang,
     table: Option<TableId>,
 ) -> Result<Rendered, ExportError> {
+    render_to_bytes_with(report, format, lang, table, &Options::default())
+}
+
+/// [`render_to_bytes`] with `options`.
+pub fn render_to_bytes_with(
+    report: &MonthReport,
+    format: Format,
+    lang: Lang,
+    table: Option<TableId>,
+    options: &Options,
+) -> Result<Rendered, ExportError> {
     if format == Format::Csv {
         let id = table.ok_or(ExportError::TableRequired)?;
         return Ok(Rendered {
@@ -256,7 +324,7 @@ pub fn render_to_bytes(
             bytes: csv::render_table(report, lang, id)?,
         });
     }
-    let mut files = render_files(report, format, lang)?;
+    let mut files = render_files_with(report, format, lang, options)?;
     // Every non-CSV format renders exactly one file.
     Ok(files.remove(0))
 }
@@ -270,7 +338,18 @@ pub fn write(
     lang: Lang,
     out: &Path,
 ) -> Result<Vec<PathBuf>, ExportError> {
-    let files = render_files(report, format, lang)?;
+    write_with(report, format, lang, out, &Options::default())
+}
+
+/// [`write`] with `options`.
+pub fn write_with(
+    report: &MonthReport,
+    format: Format,
+    lang: Lang,
+    out: &Path,
+    options: &Options,
+) -> Result<Vec<PathBuf>, ExportError> {
+    let files = render_files_with(report, format, lang, options)?;
     std::fs::create_dir_all(out).map_err(|source| ExportError::Io {
         path: out.to_path_buf(),
         source,
@@ -314,6 +393,7 @@ mod tests {
             <Lang as clap::ValueEnum>::from_str("zh-CN", false).unwrap(),
             Lang::ZhCn
         );
-        assert!("pdf".parse::<Format>().is_err());
+        assert_eq!("PDF".parse::<Format>().unwrap(), Format::Pdf);
+        assert!("docx".parse::<Format>().is_err());
     }
 }

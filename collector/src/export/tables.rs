@@ -109,14 +109,27 @@ pub enum Cell {
     Text(String),
     /// A count.
     Int(i64),
-    /// Bytes (an integer; HTML shows it in GiB).
+    /// Bytes (an integer; print shows it in GiB, under a header that says GiB).
     Bytes(u64),
     /// A ratio 0..=1 (availability, coverage, utilisation, loss): percent in XLSX and HTML.
     Ratio(Option<f64>),
-    /// A decimal with that many places shown in XLSX and HTML (minutes: 2, days: 1).
+    /// Minutes: whole minutes with thousands separators in print, two decimals in data
+    /// formats (`export::numbers`).
+    Minutes(Option<f64>),
+    /// A decimal with that many places (milliseconds: 2, days: 1).
     Decimal(Option<f64>, u8),
     /// An instant, Unix ms: local time of the report's time zone.
     Time(i64),
+}
+
+/// Who reads a table: the unit in a header must be the unit of its cells, and print shows
+/// capacity in GiB where data formats keep exact bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Medium {
+    /// CSV and XLSX: exact values for scripts and spreadsheets.
+    Data,
+    /// HTML and PDF: what a person reads.
+    Print,
 }
 
 /// A rendered table.
@@ -202,7 +215,7 @@ fn figure_headers(lang: Lang) -> Vec<&'static str> {
 }
 
 fn minutes(v: f64) -> Cell {
-    Cell::Decimal(Some(v), 2)
+    Cell::Minutes(Some(v))
 }
 
 fn figure_cells(lang: Lang, f: &Figures) -> Vec<Cell> {
@@ -216,8 +229,8 @@ fn figure_cells(lang: Lang, f: &Figures) -> Vec<Cell> {
         minutes(f.minutes.unknown),
         Cell::Int(i64::from(f.faults)),
         minutes(f.fault_minutes),
-        Cell::Decimal(f.mttr_minutes, 2),
-        Cell::Decimal(f.mtbf_minutes, 2),
+        Cell::Minutes(f.mttr_minutes),
+        Cell::Minutes(f.mtbf_minutes),
         minutes(f.longest_outage_minutes),
         Cell::Ratio(f.target),
         Cell::Text(
@@ -272,8 +285,14 @@ fn group_table(id: TableId, lang: Lang, rows: &[GroupRow]) -> Table {
     }
 }
 
-/// The one table `id` of `report`, headers in `lang`.
+/// The one table `id` of `report` for data formats (CSV, XLSX), headers in `lang`.
 pub fn table(report: &MonthReport, lang: Lang, id: TableId) -> Table {
+    table_for(report, lang, id, Medium::Data)
+}
+
+/// The one table `id` of `report` for `medium`, headers in `lang`. The cells are the same
+/// for every medium; only the headers of byte columns name the unit the medium shows.
+pub fn table_for(report: &MonthReport, lang: Lang, id: TableId, medium: Medium) -> Table {
     match id {
         TableId::Summary => summary(report, lang),
         TableId::Hosts => {
@@ -443,8 +462,16 @@ pub fn table(report: &MonthReport, lang: Lang, id: TableId) -> Table {
                     Key::Name,
                     Key::HostCount,
                     Key::CpuCores,
-                    Key::MemoryBytes,
-                    Key::StorageBytes,
+                    if medium == Medium::Print {
+                        Key::MemoryGib
+                    } else {
+                        Key::MemoryBytes
+                    },
+                    if medium == Medium::Print {
+                        Key::StorageGib
+                    } else {
+                        Key::StorageBytes
+                    },
                     Key::CpuAvg,
                     Key::CpuPeak,
                     Key::MemoryAvg,
@@ -520,18 +547,25 @@ pub fn table(report: &MonthReport, lang: Lang, id: TableId) -> Table {
 }
 
 fn gap_minutes(start_unix_ms: i64, end_unix_ms: i64) -> f64 {
+    ms_to_minutes(end_unix_ms - start_unix_ms)
+}
+
+fn ms_to_minutes(ms: i64) -> f64 {
     // Gaps are far shorter than 2^53 ms, so the conversion is exact.
-    (end_unix_ms - start_unix_ms) as f64 / 60_000.0
+    ms as f64 / 60_000.0
 }
 
 fn summary(report: &MonthReport, lang: Lang) -> Table {
     let levels_with_links: Vec<_> = report.backbone.iter().filter(|b| b.links > 0).collect();
     let fault_free = levels_with_links.iter().filter(|b| b.fault_free).count();
-    let gap_total: f64 = report
-        .collector_gaps
-        .iter()
-        .map(|g| gap_minutes(g.start_unix_ms, g.end_unix_ms))
-        .sum();
+    // Summed in integer ms: a float sum of no gaps is -0.0, which printed as "-0.00".
+    let gap_total = ms_to_minutes(
+        report
+            .collector_gaps
+            .iter()
+            .map(|g| g.end_unix_ms.saturating_sub(g.start_unix_ms))
+            .fold(0i64, i64::saturating_add),
+    );
     let count = |n: usize| Cell::Int(i64::try_from(n).unwrap_or(i64::MAX));
     let mut items: Vec<(Key, Cell)> = vec![
         (Key::Month, text(&report.month)),
@@ -575,11 +609,16 @@ fn summary(report: &MonthReport, lang: Lang) -> Table {
     }
 }
 
-/// Every table of `report`, in [`TableId::ALL`] order.
+/// Every table of `report` for data formats, in [`TableId::ALL`] order.
 pub fn tables(report: &MonthReport, lang: Lang) -> Vec<Table> {
+    tables_for(report, lang, Medium::Data)
+}
+
+/// Every table of `report` for `medium`, in [`TableId::ALL`] order.
+pub fn tables_for(report: &MonthReport, lang: Lang, medium: Medium) -> Vec<Table> {
     TableId::ALL
         .into_iter()
-        .map(|id| table(report, lang, id))
+        .map(|id| table_for(report, lang, id, medium))
         .collect()
 }
 

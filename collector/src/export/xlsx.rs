@@ -1,7 +1,8 @@
 //! XLSX export: one sheet per table, written with `rust_xlsxwriter`.
 //!
 //! Header row bold and frozen; real numbers with number formats (availability, coverage
-//! and other ratios `0.000%`, minutes `0.00`, counts `0`, bytes `#,##0`); "not defined"
+//! and other ratios `0.000%`, minutes `#,##0` as in print, milliseconds `0.00`, days `0.0`,
+//! counts `0`, bytes `#,##0`); the cell keeps the exact value, never `-0`; "not defined"
 //! is an empty cell, never 0. Times are real Excel datetimes (`yyyy-mm-dd hh:mm:ss`) in
 //! the report's time zone, which the Summary sheet names: Excel has no time zones, and
 //! local time is what the report's readers reason in (sorting and filtering still work).
@@ -14,7 +15,9 @@ use crate::sla::model::MonthReport;
 
 /// Number format of ratios (availability, coverage, utilisation, loss).
 pub const RATIO_FORMAT: &str = "0.000%";
-/// Number format of minutes and milliseconds.
+/// Number format of minutes: whole minutes with thousands separators, as HTML and PDF show.
+pub const MINUTES_FORMAT: &str = "#,##0";
+/// Number format of milliseconds.
 pub const DECIMAL2_FORMAT: &str = "0.00";
 /// Number format of days.
 pub const DECIMAL1_FORMAT: &str = "0.0";
@@ -28,6 +31,7 @@ pub const TIME_FORMAT: &str = "yyyy-mm-dd hh:mm:ss";
 struct Formats {
     header: Format,
     ratio: Format,
+    minutes: Format,
     dec2: Format,
     dec1: Format,
     int: Format,
@@ -40,6 +44,7 @@ impl Formats {
         Formats {
             header: Format::new().set_bold(),
             ratio: Format::new().set_num_format(RATIO_FORMAT),
+            minutes: Format::new().set_num_format(MINUTES_FORMAT),
             dec2: Format::new().set_num_format(DECIMAL2_FORMAT),
             dec1: Format::new().set_num_format(DECIMAL1_FORMAT),
             int: Format::new().set_num_format(INT_FORMAT),
@@ -80,6 +85,9 @@ fn cell_width(cell: &Cell) -> f64 {
         Cell::Int(n) => n.to_string().len() as f64,
         Cell::Bytes(n) => n.to_string().len() as f64 * 4.0 / 3.0,
         Cell::Ratio(_) => 9.0,
+        Cell::Minutes(v) => v
+            .map(|v| super::numbers::print_minutes(v).len() as f64)
+            .unwrap_or(0.0),
         Cell::Decimal(v, _) => v.map(|v| format!("{v:.2}").len() as f64).unwrap_or(0.0),
         Cell::Time(_) => 19.0,
     }
@@ -115,14 +123,18 @@ fn write_sheet(
                 Cell::Bytes(n) => {
                     ws.write_number_with_format(r, c, *n as f64, &f.bytes)?;
                 }
+                // `+ 0.0` turns a negative zero (a float sum of nothing) into zero.
                 Cell::Ratio(Some(v)) => {
-                    ws.write_number_with_format(r, c, *v, &f.ratio)?;
+                    ws.write_number_with_format(r, c, *v + 0.0, &f.ratio)?;
+                }
+                Cell::Minutes(Some(v)) => {
+                    ws.write_number_with_format(r, c, *v + 0.0, &f.minutes)?;
                 }
                 Cell::Decimal(Some(v), places) => {
                     let fmt = if *places == 1 { &f.dec1 } else { &f.dec2 };
-                    ws.write_number_with_format(r, c, *v, fmt)?;
+                    ws.write_number_with_format(r, c, *v + 0.0, fmt)?;
                 }
-                Cell::Ratio(None) | Cell::Decimal(None, _) => {}
+                Cell::Ratio(None) | Cell::Minutes(None) | Cell::Decimal(None, _) => {}
                 Cell::Time(ms) => {
                     ws.write_datetime_with_format(r, c, &excel_time(local, *ms)?, &f.time)?;
                 }

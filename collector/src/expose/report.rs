@@ -1,7 +1,7 @@
 //! `GET /api/v1/report`: the monthly SLA report over HTTP, the same files as
 //! `zerofault-collector report` exports (documented in `docs/sla-operations.md`).
 //!
-//! `?month=YYYY-MM&format=json|csv|xlsx|html&lang=en|zh-CN[&table=NAME]`; defaults: the
+//! `?month=YYYY-MM&format=json|csv|xlsx|html|pdf&lang=en|zh-CN[&table=NAME]`; defaults: the
 //! previous month in the inventory's time zone, `json`, `zh-CN`. CSV is one file per table,
 //! so `format=csv` needs `table` (`hosts`, `links`, ... as [`TableId::name`]); the other
 //! formats hold every table and ignore it.
@@ -156,7 +156,7 @@ impl Params {
         let format = match format {
             Some(f) => f.parse::<Format>().map_err(|_| {
                 bad_request(format!(
-                    "format {f:?} is not accepted; use json, csv, xlsx or html"
+                    "format {f:?} is not accepted; use json, csv, xlsx, html or pdf"
                 ))
             })?,
             None => Format::Json,
@@ -204,7 +204,7 @@ impl IntoResponse for Answer {
         // File names are ASCII letters, digits, `-` and `.` (see `export::render_files`).
         let disposition = match self.format {
             Format::Csv | Format::Xlsx => "attachment",
-            Format::Json | Format::Html => "inline",
+            Format::Json | Format::Html | Format::Pdf => "inline",
         };
         let disposition = format!("{disposition}; filename=\"{}\"", self.file.file_name);
         let mut resp = (

@@ -56,6 +56,9 @@ pub struct Inventory {
         deserialize_with = "zerofault_common::duration::deserialize"
     )]
     pub fault_min: Duration,
+    /// The organisation the reports are made for, named on their first page.
+    #[serde(default)]
+    pub organisation: Option<Organisation>,
     /// Default availability targets.
     #[serde(default)]
     pub targets: Targets,
@@ -106,6 +109,7 @@ impl Default for Inventory {
             time_zone: default_time_zone(),
             slot: DEFAULT_SLOT,
             fault_min: DEFAULT_FAULT_MIN,
+            organisation: None,
             targets: Targets::default(),
             departments: Vec::new(),
             business_systems: Vec::new(),
@@ -117,6 +121,20 @@ impl Default for Inventory {
             index: Index::default(),
         }
     }
+}
+
+/// Longest accepted organisation name, in characters: one line of a report's first page.
+pub const MAX_ORGANISATION_CHARS: usize = 100;
+
+/// The organisation (`organisation`): who the monthly report is for, e.g. a city's big-data
+/// bureau. Both names are required when the key is given (validated).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Organisation {
+    /// Chinese name.
+    pub name_zh: String,
+    /// English name.
+    pub name_en: String,
 }
 
 /// Availability targets (`targets.*`), ratios in (0, 1].
@@ -608,7 +626,14 @@ macro_rules! named {
         }
     )*};
 }
-named!(Department, BusinessSystem, DataCenter, Site, Link);
+named!(
+    Organisation,
+    Department,
+    BusinessSystem,
+    DataCenter,
+    Site,
+    Link
+);
 
 impl Inventory {
     /// Reads and parses `path`. Values are not cross-checked; call [`Inventory::validate`].
@@ -647,6 +672,11 @@ impl Inventory {
         } else {
             Err(InventoryError::Invalid { problems })
         }
+    }
+
+    /// The organisation's name in `lang` (`en` or `zh-CN`), "" without `organisation`.
+    pub fn organisation_name(&self, lang: &str) -> &str {
+        self.organisation.as_ref().map_or("", |o| o.name(lang))
     }
 
     /// The IANA name of the reporting time zone.

@@ -621,3 +621,38 @@ fn an_open_ended_period_still_gets_recurring_windows() {
         .collect();
     assert_eq!(got, want);
 }
+
+#[test]
+fn organisation_is_optional_and_validated() {
+    assert_eq!(parse("").organisation_name("en"), "");
+    let inv =
+        parse("organisation: {name_zh: 湖州市大数据发展管理局, name_en: Huzhou Big Data Bureau}\n");
+    assert_eq!(inv.organisation_name("zh-CN"), "湖州市大数据发展管理局");
+    assert_eq!(inv.organisation_name("en"), "Huzhou Big Data Bureau");
+    assert!(keys("organisation: {name_zh: 局, name_en: Bureau}\n").is_empty());
+    let long = "x".repeat(MAX_ORGANISATION_CHARS + 1);
+    let p = problems(&format!(
+        "organisation: {{name_zh: \" \", name_en: {long}}}\n"
+    ));
+    let got: Vec<(&str, &str)> = p
+        .iter()
+        .map(|p| (p.key.as_str(), p.message.as_str()))
+        .collect();
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert_eq!(got[0].0, "organisation.name_zh");
+    assert!(got[0].1.contains("is empty"), "{got:?}");
+    assert_eq!(got[1].0, "organisation.name_en");
+    assert!(got[1].1.contains("at most 100"), "{got:?}");
+    let p = problems("organisation: {name_zh: \"甲\\n乙\", name_en: B}\n");
+    assert_eq!(p.len(), 1);
+    assert!(
+        p[0].message.contains("control character"),
+        "{}",
+        p[0].message
+    );
+    // A missing name is a parse error naming the key.
+    let e = Inventory::parse("organisation: {name_zh: 局}\n", Path::new("/x/inv.yaml"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("name_en"), "{e}");
+}

@@ -23,6 +23,7 @@ pub(super) fn problems(inv: &Inventory) -> Vec<Problem> {
         })
     };
     calendar(inv, &mut problem);
+    organisation(inv, &mut problem);
     targets(inv, &mut problem);
     codes(inv, &mut problem);
     references(inv, &mut problem);
@@ -32,6 +33,37 @@ pub(super) fn problems(inv: &Inventory) -> Vec<Problem> {
 }
 
 type Report<'a> = dyn FnMut(String, String) + 'a;
+
+/// Both names are given, fit one line of a first page, and hold no control characters (a
+/// line break would split the title).
+fn organisation(inv: &Inventory, problem: &mut Report<'_>) {
+    let Some(org) = &inv.organisation else {
+        return;
+    };
+    for (key, value) in [("name_zh", &org.name_zh), ("name_en", &org.name_en)] {
+        let key = format!("organisation.{key}");
+        let n = value.chars().count();
+        if value.trim().is_empty() {
+            problem(
+                key,
+                "is empty; the report's first page names the organisation, give its name".into(),
+            );
+        } else if value.chars().any(char::is_control) {
+            problem(
+                key,
+                "holds a control character (line break, tab); write the name on one line".into(),
+            );
+        } else if n > super::MAX_ORGANISATION_CHARS {
+            problem(
+                key,
+                format!(
+                    "is {n} characters long; use at most {} (one line of the first page)",
+                    super::MAX_ORGANISATION_CHARS
+                ),
+            );
+        }
+    }
+}
 
 fn calendar(inv: &Inventory, problem: &mut Report<'_>) {
     let slot_ms = inv.slot.as_millis();

@@ -207,6 +207,8 @@ mod tests {
             closed: true,
             month_to_date: false,
             as_of_unix_ms: None,
+            organisation: String::new(),
+            seal: None,
             collector_gaps: vec![],
             hosts,
             links: vec![],

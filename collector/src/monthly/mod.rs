@@ -20,7 +20,7 @@ use clap::Args;
 use crate::config::Config;
 use crate::export::{self, Format, Lang, manifest};
 use crate::inventory::Inventory;
-use crate::sla::model::MonthReport;
+use crate::sla::model::{MonthReport, Seal};
 use crate::store::{ClosedMonth, SqliteStore, Store};
 use source::{MonthRequest, Progress};
 
@@ -74,12 +74,31 @@ pub async fn frozen(
     else {
         return Ok(None);
     };
-    let report =
+    let mut report: MonthReport =
         serde_json::from_slice(&closed.report_json).map_err(|source| MonthlyError::Frozen {
             month: month.to_owned(),
             source,
         })?;
+    report.seal = Some(seal_of(&closed));
     Ok(Some((closed, report)))
+}
+
+/// What the first page of a closed month's exports cites: the signed manifest stored when
+/// it was closed, with its SHA-256 (the same bytes as `MANIFEST.sha256` written then).
+pub fn seal_of(closed: &ClosedMonth) -> Seal {
+    let digest = ring::digest::digest(&ring::digest::SHA256, closed.manifest.as_bytes());
+    closing_seal(closed.closed_unix_ms, Some(hex::encode(digest.as_ref())))
+}
+
+/// The seal of exports written at closing, before the manifest that lists them exists (so
+/// without its hash), or of a stored closed month with it.
+fn closing_seal(closed_unix_ms: i64, manifest_sha256: Option<String>) -> Seal {
+    Seal {
+        closed_unix_ms,
+        manifest: manifest::MANIFEST_NAME.to_owned(),
+        signature: manifest::SIGNATURE_NAME.to_owned(),
+        manifest_sha256,
+    }
 }
 
 /// `zerofault-collector report`.
@@ -94,7 +113,8 @@ pub struct ReportArgs {
     #[arg(long, value_name = "YYYY-MM")]
     pub month: Option<String>,
     /// Export formats, comma-separated: csv (one file per table), json (the full model),
-    /// xlsx (one sheet per table), html (print-ready, A4, self-contained).
+    /// xlsx (one sheet per table), html (print-ready, A4, self-contained), pdf (A4, made
+    /// here; needs a CJK font, see --pdf-font).
     #[arg(
         long,
         value_enum,
@@ -113,6 +133,12 @@ pub struct ReportArgs {
     /// over, and only once; later data shows as late corrections.
     #[arg(long)]
     pub close: bool,
+    /// Font of the PDF export: a TrueType/OpenType file with Chinese (face 0 of a .ttc).
+    /// Default: the first found of /usr/share/fonts/truetype/wqy/wqy-microhei.ttc
+    /// (package fonts-wqy-microhei), /usr/share/fonts/wqy-microhei/wqy-microhei.ttc (rpm
+    /// wqy-microhei-fonts), Noto Sans CJK, Droid Sans Fallback.
+    #[arg(long, value_name = "PATH")]
+    pub pdf_font: Option<PathBuf>,
 }
 
 /// Exit code: done.
@@ -201,6 +227,7 @@ pub fn check_month_has_begun(
         now_ms,
         generated_ms: now_ms,
         closed: false,
+        organisation: String::new(),
     };
     match crate::sla::build::covered_end(&period) {
         Ok(_) => Ok(()),
@@ -350,17 +377,32 @@ async fn run_with(
         );
     }
     // A closed month exports its frozen figures; what changed since goes beside them.
-    let (report, late) = match &frozen {
+    let (mut report, late) = match &frozen {
         Some((_, f)) => {
             let late = corrections::corrections(f, &current);
             (f.clone(), Some(late))
         }
         None => (current, None),
     };
+    if args.close {
+        report.seal = Some(closing_seal(now_ms, None));
+    }
+    // The PDF font is found (or the named one read) before anything is written, so a
+    // missing font fails the command at once, naming the paths tried.
+    let mut options = export::Options::default();
+    if args.format.contains(&Format::Pdf) {
+        match export::pdf::PdfFont::find(args.pdf_font.as_deref()) {
+            Ok(f) => options.pdf_font = Some(f),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return EXIT_USAGE;
+            }
+        }
+    }
     let mut written = Vec::new();
     for format in &args.format {
         console.step(&format!("writing {}", format.name()));
-        match export::write(&report, *format, lang, &out) {
+        match export::write_with(&report, *format, lang, &out, &options) {
             Ok(files) => written.extend(files),
             Err(e) => {
                 eprintln!("error: {e}");

@@ -21,11 +21,11 @@ use zerofault_protocol::{LinkResult, Report};
 
 use super::placement::{self, Observed};
 use crate::config;
-use crate::inventory::{Inventory, Named, Scope};
+use crate::inventory::{Inventory, LinkLevel, Named, Scope};
 use crate::sla::MonthBuilder;
 use crate::sla::input::{
-    Boot, CapacitySample, FsSample, GroupNames, HostInput, HostReport, Interval, Labels, LinkInput,
-    LinkWindow, Period, PreviousCapacity,
+    Boot, CapacitySample, FsSample, GroupNames, GroupTargets, HostInput, HostReport, Interval,
+    Labels, LinkInput, LinkWindow, Period, PreviousCapacity,
 };
 use crate::sla::model::{MonthReport, UnknownLabel};
 use crate::store::{CollectorRun, ReportKey, Store, StoreError, StoredReport};
@@ -207,6 +207,7 @@ pub async fn compute_month(
         month: req.month.clone(),
         time_zone: inventory.time_zone_name().to_owned(),
         lang: req.lang.clone(),
+        organisation: inventory.organisation_name(&req.lang).to_owned(),
         start_ms,
         end_ms,
         slot_ms: inventory.slot.as_millis() as i64,
@@ -303,10 +304,45 @@ pub async fn compute_month(
             .iter()
             .map(|d| (d.code.clone(), name_or_code(d.name(&req.lang), &d.code)))
             .collect(),
+        targets: group_targets(inventory),
     };
     c.unknown
         .sort_by(|a, b| (&a.agent_id, &a.label, &a.value).cmp(&(&b.agent_id, &b.label, &b.value)));
     Ok(c.builder.finish(&names, &c.previous, &c.unknown))
+}
+
+/// The targets of the report's group rows, from the inventory: a department's is its
+/// `target`, else `targets.host` (the target its hosts get by default); a business system's
+/// is its hosts' default ([`Inventory::host_target`]: its own, else its department's, else
+/// `targets.host`); a backbone row's is its level's `targets.link.<level>`. Data centers
+/// have no target key in the inventory, so their rows have none.
+pub fn group_targets(inventory: &Inventory) -> GroupTargets {
+    GroupTargets {
+        departments: inventory
+            .departments
+            .iter()
+            .map(|d| (d.code.clone(), d.target.unwrap_or(inventory.targets.host)))
+            .collect(),
+        business_systems: inventory
+            .business_systems
+            .iter()
+            .map(|b| {
+                (
+                    b.code.clone(),
+                    inventory.host_target(&b.department, &b.code),
+                )
+            })
+            .collect(),
+        data_centers: BTreeMap::new(),
+        backbone_levels: [
+            LinkLevel::ProvinceCity,
+            LinkLevel::CityCounty,
+            LinkLevel::CountyTownship,
+        ]
+        .into_iter()
+        .map(|l| (l.as_str().to_owned(), inventory.targets.link.for_level(l)))
+        .collect(),
+    }
 }
 
 /// `YYYY-MM` of the month before `month` (`None` when `month` is not `YYYY-MM`).
@@ -722,6 +758,53 @@ fn link_inputs(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn group_targets_come_from_the_inventory() {
+        let inv = Inventory::parse(
+            "\
+targets:
+  host: 0.99
+  link: {province-city: 0.9999, city-county: 0.9995}
+departments:
+  - {code: d1, name_zh: 一, name_en: One, target: 0.9995}
+  - {code: d2, name_zh: 二, name_en: Two}
+business_systems:
+  - {code: b1, department: d1, name_zh: 甲, name_en: A, target: 0.9999}
+  - {code: b2, department: d1, name_zh: 乙, name_en: B}
+  - {code: b3, department: d2, name_zh: 丙, name_en: C}
+data_centers:
+  - {code: dc1, name_zh: 中心, name_en: DC, status: in-use}
+",
+            std::path::Path::new("/x/inv.yaml"),
+        )
+        .unwrap();
+        inv.validate().unwrap();
+        let t = group_targets(&inv);
+        let pairs =
+            |m: &BTreeMap<String, f64>| m.iter().map(|(k, v)| (k.clone(), *v)).collect::<Vec<_>>();
+        assert_eq!(
+            pairs(&t.departments),
+            [("d1".into(), 0.9995), ("d2".into(), 0.99)]
+        );
+        assert_eq!(
+            pairs(&t.business_systems),
+            [
+                ("b1".into(), 0.9999),
+                ("b2".into(), 0.9995),
+                ("b3".into(), 0.99)
+            ]
+        );
+        assert!(t.data_centers.is_empty(), "the inventory sets none");
+        assert_eq!(
+            pairs(&t.backbone_levels),
+            [
+                ("city-county".into(), 0.9995),
+                ("county-township".into(), crate::inventory::DEFAULT_TARGET),
+                ("province-city".into(), 0.9999)
+            ]
+        );
+    }
 
     fn run(id: i64, start: i64, heartbeat: i64, stopped: Option<i64>) -> CollectorRun {
         CollectorRun {

@@ -422,10 +422,20 @@ impl MonthBuilder {
             (a.start_unix_ms, &a.kind, &a.id).cmp(&(b.start_unix_ms, &b.kind, &b.id))
         });
 
-        let business_systems = groups(&hosts, &names.business_systems, |h| &h.business_system);
-        let departments = groups(&hosts, &names.departments, |h| &h.department);
-        let data_centers = groups(&hosts, &names.data_centers, |h| &h.data_center);
-        let backbone = backbone(&links);
+        let business_systems = groups(
+            &hosts,
+            &names.business_systems,
+            &names.targets.business_systems,
+            |h| &h.business_system,
+        );
+        let t = &names.targets;
+        let departments = groups(&hosts, &names.departments, &t.departments, |h| {
+            &h.department
+        });
+        let data_centers = groups(&hosts, &names.data_centers, &t.data_centers, |h| {
+            &h.data_center
+        });
+        let backbone = backbone(&links, &t.backbone_levels);
 
         let mut capacity = capacity_rows(
             "data_center",
@@ -464,6 +474,8 @@ impl MonthBuilder {
             closed: p.closed,
             month_to_date: grid.end < p.end_ms,
             as_of_unix_ms: (grid.end < p.end_ms).then_some(grid.end),
+            organisation: p.organisation,
+            seal: None,
             collector_gaps,
             hosts,
             links,
@@ -512,6 +524,7 @@ pub fn covered_end(period: &Period) -> Result<i64, SlaError> {
 fn groups(
     hosts: &[HostRow],
     names: &BTreeMap<String, String>,
+    targets: &BTreeMap<String, f64>,
     label: impl Fn(&HostRow) -> &String,
 ) -> Vec<GroupRow> {
     let mut by: BTreeMap<&str, Vec<&Figures>> =
@@ -524,7 +537,8 @@ fn groups(
     }
     by.into_iter()
         .map(|(code, members)| {
-            let (figures, meeting) = figures::group_figures(members.iter().copied());
+            let (mut figures, meeting) = figures::group_figures(members.iter().copied());
+            figures::set_target(&mut figures, targets.get(code).copied());
             GroupRow {
                 code: code.to_owned(),
                 name: names.get(code).cloned().unwrap_or_else(|| code.to_owned()),
@@ -537,7 +551,7 @@ fn groups(
 }
 
 /// The zero-fault backbone rows.
-fn backbone(links: &[LinkRow]) -> Vec<BackboneRow> {
+fn backbone(links: &[LinkRow], targets: &BTreeMap<String, f64>) -> Vec<BackboneRow> {
     let mut out = Vec::new();
     for level in BACKBONE_LEVELS {
         for domain in DOMAINS {
@@ -545,7 +559,8 @@ fn backbone(links: &[LinkRow]) -> Vec<BackboneRow> {
                 .iter()
                 .filter(|l| l.level == level && l.domain == domain)
                 .collect();
-            let (figures, _) = figures::group_figures(members.iter().map(|l| &l.figures));
+            let (mut figures, _) = figures::group_figures(members.iter().map(|l| &l.figures));
+            figures::set_target(&mut figures, targets.get(level).copied());
             let mut worst: Vec<(f64, &str)> = members
                 .iter()
                 .filter(|l| l.figures.minutes.down > 0.0)

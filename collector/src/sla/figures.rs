@@ -16,7 +16,8 @@
 //! * `target_met` = availability >= target, when both exist.
 //! * Groups: availability is the mean of the members' availabilities (members without one
 //!   are left out); minutes, faults and fault minutes are summed; coverage, MTTR and MTBF
-//!   come from the sums; longest outage is the members' longest; groups have no target.
+//!   come from the sums; longest outage is the members' longest; the target is the group's
+//!   own from the inventory (department, business system, backbone level), when it has one.
 //! * Link averages over the probe windows that start in the covered period and overlap no
 //!   maintenance: mean loss, mean of the windows' mean RTT, 95th percentile (nearest rank) of
 //!   those, mean jitter. Every window counts once, whatever its vantage point.
@@ -95,12 +96,17 @@ pub(crate) fn item_figures_with(
     }
     let fault_slots: u32 = faults.iter().map(|(a, b)| b - a).sum();
     let mut f = from_minutes(minutes, faults.len() as u32, m(fault_slots), m(longest));
+    set_target(&mut f, target);
+    (f, faults)
+}
+
+/// Sets `target` and `target_met` = availability >= target (when both exist).
+pub(crate) fn set_target(f: &mut Figures, target: Option<f64>) {
     f.target = target;
     f.target_met = match (f.availability, target) {
         (Some(a), Some(t)) => Some(a >= t),
         _ => None,
     };
-    (f, faults)
 }
 
 fn from_minutes(minutes: StateMinutes, faults: u32, fault_minutes: f64, longest: f64) -> Figures {

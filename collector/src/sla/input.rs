@@ -35,6 +35,8 @@ pub struct Period {
     pub time_zone: String,
     /// Report language, "en" or "zh-CN" (copied to the report).
     pub lang: String,
+    /// The organisation's name in `lang`, "" when none (copied to the report).
+    pub organisation: String,
     /// First instant of the month, Unix ms.
     pub start_ms: i64,
     /// First instant of the next month, Unix ms. `end_ms - start_ms` must be a whole number
@@ -200,9 +202,24 @@ pub struct LinkInput {
     pub behind_links: Vec<String>,
 }
 
-/// Names of the groups in the report language, by code. Every group named here gets a row,
-/// even without members; groups only seen on hosts get one named by their code.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// Availability targets of group rows, from the inventory (docs/sla.md § 7.5). A group
+/// missing here has no target (its row's `target` and `target_met` are not defined).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct GroupTargets {
+    /// By department code.
+    pub departments: BTreeMap<String, f64>,
+    /// By business system code.
+    pub business_systems: BTreeMap<String, f64>,
+    /// By data center code.
+    pub data_centers: BTreeMap<String, f64>,
+    /// Backbone rows, by level (`province-city`, ...): the level's link target.
+    pub backbone_levels: BTreeMap<String, f64>,
+}
+
+/// Names of the groups in the report language, by code, and their targets. Every group
+/// named here gets a row, even without members; groups only seen on hosts get one named by
+/// their code.
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct GroupNames {
     /// Departments.
     pub departments: BTreeMap<String, String>,
@@ -210,6 +227,8 @@ pub struct GroupNames {
     pub business_systems: BTreeMap<String, String>,
     /// Data centers.
     pub data_centers: BTreeMap<String, String>,
+    /// Targets of the groups and backbone rows.
+    pub targets: GroupTargets,
 }
 
 /// The previous month's mean used storage per group, bytes (for `storage_growth`); a group

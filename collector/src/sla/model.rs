@@ -234,6 +234,20 @@ pub struct CollectorGap {
     pub end_unix_ms: i64,
 }
 
+/// Where the signature of a closed month is: what its first page cites.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Seal {
+    /// When the month was closed, Unix ms.
+    pub closed_unix_ms: i64,
+    /// File name of the signed manifest beside the exports (`MANIFEST.sha256`).
+    pub manifest: String,
+    /// File name of its detached signature (`MANIFEST.sha256.sig`).
+    pub signature: String,
+    /// SHA-256 of the manifest, hex; `None` in the files written at closing, which the
+    /// manifest lists and so cannot contain its hash.
+    pub manifest_sha256: Option<String>,
+}
+
 /// The monthly report.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MonthReport {
@@ -267,6 +281,15 @@ pub struct MonthReport {
     /// `end_unix_ms`).
     #[serde(default)]
     pub as_of_unix_ms: Option<i64>,
+    /// The organisation the report is for, in the report language (inventory
+    /// `organisation`); "" when the inventory names none or the month was closed before
+    /// the key existed.
+    #[serde(default)]
+    pub organisation: String,
+    /// For a closed month, the signed manifest that its first page cites; set at export
+    /// time (not by the engine), absent for an open month.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seal: Option<Seal>,
     /// Periods of the month the collector was not running.
     pub collector_gaps: Vec<CollectorGap>,
     /// Per host, sorted by agent id.

@@ -11,6 +11,7 @@ fn period(slots: i64) -> Period {
         month: "2026-01".into(),
         time_zone: "Asia/Shanghai".into(),
         lang: "en".into(),
+        organisation: String::new(),
         start_ms: T0,
         end_ms: T0 + slots * MIN,
         slot_ms: MIN,
@@ -176,6 +177,12 @@ fn scenario() -> MonthInput {
         .departments
         .insert("d1".into(), "Department One".into());
     names.departments.insert("d9".into(), "Nine".into());
+    names.targets.departments.insert("d1".into(), 0.75);
+    names.targets.departments.insert("d9".into(), 0.99);
+    names
+        .targets
+        .backbone_levels
+        .insert("province-city".into(), 0.5);
     let mut previous = PreviousCapacity::default();
     previous.data_centers.insert("dc1".into(), 50_500.0);
     MonthInput {
@@ -365,6 +372,34 @@ fn the_scenario_month() {
         ]
     );
     assert!((r.departments[0].figures.availability.unwrap() - 0.7).abs() < 1e-12);
+    // Group rows carry their inventory target: d1 (0.7) misses 0.75; d2 has none; d9 has
+    // a target but no availability, so whether it is met is not defined.
+    let targets: Vec<(Option<f64>, Option<bool>)> = r
+        .departments
+        .iter()
+        .map(|g| (g.figures.target, g.figures.target_met))
+        .collect();
+    assert_eq!(
+        targets,
+        [(Some(0.75), Some(false)), (None, None), (Some(0.99), None)]
+    );
+    for b in &r.backbone {
+        let want = (b.level == "province-city").then_some(0.5);
+        assert_eq!(b.figures.target, want, "{} {}", b.level, b.domain);
+        assert_eq!(
+            b.figures.target_met,
+            want.zip(b.figures.availability).map(|(t, a)| a >= t),
+            "{} {}",
+            b.level,
+            b.domain
+        );
+    }
+    assert!(
+        r.backbone
+            .iter()
+            .any(|b| b.level == "province-city" && b.figures.target_met == Some(true)),
+        "a province-city row with links meets 0.5"
+    );
     assert_eq!(r.business_systems.len(), 2);
     assert_eq!(r.data_centers.len(), 2);
 

@@ -116,6 +116,7 @@ fn period() -> Period {
         month: "2026-01".into(),
         time_zone: "Asia/Shanghai".into(),
         lang: "en".into(),
+        organisation: String::new(),
         start_ms: 0,
         end_ms: 30 * 86_400_000,
         slot_ms: 60_000,
