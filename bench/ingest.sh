@@ -3,13 +3,17 @@
 # mTLS and SQLite synchronous=FULL + group commit, driven by collector/examples/zf-ingest-bench.rs.
 #   1. CLIENTS concurrent agents post unique reports (LINKS link windows each) as fast as
 #      the durable acknowledgements come: reports/s and samples/s.
-#   2. One agent posts one day of its reports (5760 at 15 s) sequentially, as its backfill
+#   2. The same while AMPLIFIERS more clients send amplification bodies back to back (a
+#      few hundred bytes that decode to 4 million empty entries; issue 11): the collector's
+#      peak RSS (VmHWM) of both runs is printed.
+#   3. One agent posts one day of its reports (5760 at 15 s) sequentially, as its backfill
 #      would without the agent's backfill_rate bound: backlog drain time.
-# Usage: bench/ingest.sh [CLIENTS=32] [REPORTS_PER_CLIENT=300] [LINKS=50]
+# Usage: bench/ingest.sh [CLIENTS=32] [REPORTS_PER_CLIENT=300] [LINKS=50] [AMPLIFIERS=4]
 set -euo pipefail
 CLIENTS=${1:-32}
 PER_CLIENT=${2:-300}
 LINKS=${3:-50}
+AMPLIFIERS=${4:-4}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/var/tmp/zerofault-target}
 cd "$(dirname "$0")/.."
 cargo build --release -p zerofault-collector --bin zerofault-collector --example zf-ingest-bench
@@ -25,7 +29,7 @@ cleanup() {
 trap cleanup EXIT
 
 AGENTS=()
-for i in $(seq 0 $((CLIENTS - 1))); do AGENTS+=(--agent "bench-$i"); done
+for i in $(seq 0 $((CLIENTS + AMPLIFIERS - 1))); do AGENTS+=(--agent "bench-$i"); done
 "$BIN" certs --dir "$WORK/pki" --collector-name 127.0.0.1 "${AGENTS[@]}" >/dev/null
 
 start_collector() {
@@ -50,10 +54,18 @@ YAML
   echo "collector did not start" >&2; cat "$WORK/$1.log" >&2; exit 1
 }
 stop_collector() { kill "$PID"; wait "$PID" || true; PID=; }
+peak_rss() { awk '/^VmHWM/ {printf "%.1f MB", $2 * 1024 / 1e6}' "/proc/$PID/status"; }
 
 echo "== throughput: $CLIENTS clients x $PER_CLIENT reports, $LINKS links each"
 start_collector throughput
 "$BENCH" https://127.0.0.1:17443 "$WORK/pki" "$CLIENTS" "$PER_CLIENT" "$LINKS"
+echo "collector peak RSS: $(peak_rss)"
+stop_collector
+
+echo "== the same with $AMPLIFIERS clients sending amplification bodies meanwhile"
+start_collector amplified
+"$BENCH" https://127.0.0.1:17443 "$WORK/pki" "$CLIENTS" "$PER_CLIENT" "$LINKS" "$AMPLIFIERS"
+echo "collector peak RSS: $(peak_rss)"
 stop_collector
 
 echo "== backlog drain: one agent, 5760 reports (one day at 15 s), sequential"

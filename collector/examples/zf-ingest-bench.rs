@@ -2,9 +2,13 @@
 //! agent identity each, post unique encoded reports as fast as acknowledgements come, and
 //! the tool prints reports/s and samples/s of durable (2xx after commit) acknowledgements.
 //!
-//! Usage: zf-ingest-bench URL CERT_DIR CLIENTS REPORTS_PER_CLIENT LINKS
+//! Usage: zf-ingest-bench URL CERT_DIR CLIENTS REPORTS_PER_CLIENT LINKS [AMPLIFIERS]
 //! `CERT_DIR` holds `ca.pem` and `agents/bench-<i>.{pem,key}` (from `zerofault-collector
 //! certs`). With `CLIENTS` = 1 this is the sequential drain of one agent's backlog.
+//! `AMPLIFIERS` more clients (`bench-<CLIENTS + i>`) meanwhile send, back to back until the
+//! others finish, an 8 MiB protobuf of 4,194,304 empty link entries compressed to a few
+//! hundred bytes (issue 11): each must be refused with 400, and the script reads the
+//! collector's peak RSS with and without them.
 #![forbid(unsafe_code)]
 
 use std::sync::Arc;
@@ -130,9 +134,10 @@ fn samples(links: usize) -> u64 {
 async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
     anyhow::ensure!(
-        args.len() == 6,
-        "usage: zf-ingest-bench URL CERT_DIR CLIENTS REPORTS_PER_CLIENT LINKS"
+        args.len() == 6 || args.len() == 7,
+        "usage: zf-ingest-bench URL CERT_DIR CLIENTS REPORTS_PER_CLIENT LINKS [AMPLIFIERS]"
     );
+    let amplifiers: usize = args.get(6).map_or(Ok(0), |a| a.parse())?;
     let url = format!("{}{}", args[1], zerofault_protocol::INGEST_PATH);
     let dir = args[2].clone();
     let clients: usize = args[3].parse()?;
@@ -171,11 +176,56 @@ async fn main() -> anyhow::Result<()> {
             Ok(stored)
         }));
     }
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let amplification = {
+        // Tag 15 (links), wire type 2, length 0: two bytes per empty entry.
+        let raw: Vec<u8> = std::iter::repeat_n([0x7a_u8, 0x00], 4_194_304)
+            .flatten()
+            .collect();
+        zstd::bulk::compress(&raw, 19)?
+    };
+    let mut amp_tasks = Vec::new();
+    for a in 0..amplifiers {
+        let agent = format!("bench-{}", clients + a);
+        let http = client(&dir, &agent)?;
+        let (url, body, done) = (url.clone(), amplification.clone(), done.clone());
+        amp_tasks.push(tokio::spawn(async move {
+            let mut refused = 0u64;
+            // Bounded by the good clients' run: they finish in seconds.
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                let resp = http
+                    .post(&url)
+                    .header(reqwest::header::CONTENT_TYPE, CONTENT_TYPE)
+                    .header(VERSION_HEADER, PROTOCOL_VERSION.to_string())
+                    .body(body.clone())
+                    .send()
+                    .await?;
+                anyhow::ensure!(
+                    resp.status() == reqwest::StatusCode::BAD_REQUEST,
+                    "{agent}: amplification body answered {}",
+                    resp.status()
+                );
+                refused += 1;
+            }
+            Ok(refused)
+        }));
+    }
     let mut stored = 0;
     for t in tasks {
         stored += t.await??;
     }
     let secs = started.elapsed().as_secs_f64();
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut refused = 0;
+    for t in amp_tasks {
+        refused += t.await??;
+    }
+    if amplifiers > 0 {
+        println!(
+            "amplifiers={amplifiers} amplification_body_bytes={} refused_400={refused}",
+            amplification.len()
+        );
+    }
     let total = clients as u64 * per_client;
     println!(
         "clients={clients} reports={total} stored={stored} links={links} body_bytes={body_len} \

@@ -1106,7 +1106,9 @@ mod tests {
         assert!(
             msg.starts_with(
                 "/x/c.yaml:6:3: key 'limits.max_body_byte': unknown key; expected one of \
-                 max_body_bytes, max_decompressed_bytes; did you mean `max_body_bytes`?"
+                 max_body_bytes, max_decompressed_bytes, body_timeout, body_idle_timeout, \
+                 max_concurrent_decodes, max_connections, max_connections_per_agent, \
+                 max_handshakes_per_address; did you mean `max_body_bytes`?"
             ),
             "{msg}"
         );
@@ -1168,8 +1170,10 @@ mod tests {
                 ),
                 format!(
                     "{file}:6:3: key 'limits.max_body_byts': unknown key; expected one of \
-                     max_body_bytes, max_decompressed_bytes; did you mean `max_body_bytes`? Fix \
-                     the spelling or remove the key"
+                     max_body_bytes, max_decompressed_bytes, body_timeout, body_idle_timeout, \
+                     max_concurrent_decodes, max_connections, max_connections_per_agent, \
+                     max_handshakes_per_address; did you mean `max_body_bytes`? Fix the \
+                     spelling or remove the key"
                 ),
                 format!(
                     "{file}:8:25: key 'hosts.down_after_intervals': found \"three\", expected a \

@@ -3,7 +3,7 @@
 //!
 //! The ingest contract (docs/architecture.md): `POST {collector.url}/api/v1/report`, body
 //! `encode_report(..)`, `Content-Type: application/x-zerofault-report`,
-//! `X-Zerofault-Protocol: 1`; 2xx stored, 429/5xx retry, other 4xx never retried.
+//! `X-Zerofault-Protocol: 1`; 2xx stored, 408/429/5xx retry, other 4xx never retried.
 
 pub mod retry;
 pub mod tls;
@@ -161,6 +161,8 @@ pub fn error_kind(outcome: &Outcome) -> Option<&'static str> {
     Some(match outcome {
         Outcome::Status { code, .. } => match code {
             200..=299 => return None,
+            // The collector's body time limit: a slow link, like a client-side timeout.
+            408 => "timeout",
             429 => "http_429",
             500..=599 => "http_5xx",
             400..=499 => "http_4xx",

@@ -41,14 +41,15 @@ pub enum Decision {
     GiveUp,
 }
 
-/// Classifies an outcome: 2xx delivered; 429, 5xx and every network failure retried; any
-/// other status (400, 401, 403, 413, 415, ...) dropped, because resending the same bytes
-/// would get the same answer forever and block every later report.
+/// Classifies an outcome: 2xx delivered; 408 (the body reached the collector too slowly: a
+/// congested link), 429, 5xx and every network failure retried; any other status (400,
+/// 401, 403, 413, 415, ...) dropped, because resending the same bytes would get the same
+/// answer forever and block every later report.
 pub fn classify(outcome: &Outcome) -> Decision {
     match outcome {
         Outcome::Status { code, .. } => match code {
             200..=299 => Decision::Delivered,
-            429 | 500..=599 => Decision::Retry,
+            408 | 429 | 500..=599 => Decision::Retry,
             _ => Decision::GiveUp,
         },
         Outcome::Connect(_) | Outcome::Timeout(_) | Outcome::Io(_) => Decision::Retry,
@@ -111,7 +112,7 @@ mod tests {
     fn classify_follows_the_ingest_contract() {
         assert_eq!(classify(&status(200)), Decision::Delivered);
         assert_eq!(classify(&status(204)), Decision::Delivered);
-        for code in [429, 500, 502, 503, 504] {
+        for code in [408, 429, 500, 502, 503, 504] {
             assert_eq!(classify(&status(code)), Decision::Retry, "{code}");
         }
         for code in [400, 401, 403, 404, 413, 415, 422, 301] {

@@ -397,7 +397,11 @@ mod tests {
             }
         };
         refused(&[("month", "2026-13")], &["month", "YYYY-MM"]);
-        refused(&[("format", "pdf")], &["format", "json, csv, xlsx or html"]);
+        refused(
+            &[("format", "docx")],
+            &["format", "json, csv, xlsx, html or pdf"],
+        );
+        assert_eq!(parse(&[("format", "pdf")]).unwrap().format, Format::Pdf);
         refused(&[("lang", "fr")], &["lang", "en or zh-CN"]);
         refused(&[("format", "csv")], &["table", "hosts"]);
         refused(&[("table", "nope")], &["table", "business_systems"]);
