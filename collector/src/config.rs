@@ -168,11 +168,16 @@ pub struct Limits {
     /// 408 and the connection is closed.
     #[serde(default = "default_body_idle_timeout", with = "duration_serde")]
     pub body_idle_timeout: Duration,
-    /// Most reports decompressed and decoded at once; further ones wait their turn. Bounds
-    /// the memory of decoding (each may take `max_decompressed_bytes` plus what it decodes
-    /// to) whatever the number of connections.
+    /// Most reports decompressed and decoded at once (on the blocking thread pool); further
+    /// ones wait their turn. Bounds the memory and CPU of decoding (each may take
+    /// `max_decompressed_bytes` plus what it decodes to) whatever the number of connections.
     #[serde(default = "default_max_concurrent_decodes")]
     pub max_concurrent_decodes: u32,
+    /// Most memory held by decoded reports waiting for their commit (each weighs its bytes
+    /// plus what it decoded to); further decoded reports wait for room. An agent's report is
+    /// a few KiB, so the default holds thousands.
+    #[serde(default = "default_max_pending_bytes")]
+    pub max_pending_bytes: u64,
     /// Most open ingest connections in all. Lowered at start to what the process's file
     /// descriptor limit allows, keeping room for the database and the HTTP listener (the
     /// log says so). Sized for a province: 50,000 agents keep one connection each.
@@ -199,6 +204,7 @@ impl Default for Limits {
             body_timeout: default_body_timeout(),
             body_idle_timeout: default_body_idle_timeout(),
             max_concurrent_decodes: default_max_concurrent_decodes(),
+            max_pending_bytes: default_max_pending_bytes(),
             max_connections: default_max_connections(),
             max_connections_per_agent: default_max_connections_per_agent(),
             max_handshakes_per_address: default_max_handshakes_per_address(),
@@ -218,9 +224,12 @@ fn default_max_decompressed_bytes() -> u64 {
 pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(30);
 /// Default of `limits.body_idle_timeout`.
 pub const DEFAULT_BODY_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
-/// Default of `limits.max_concurrent_decodes`: decoding a report takes well under a
-/// millisecond, so 8 at once keep any machine's cores busy.
-pub const DEFAULT_MAX_CONCURRENT_DECODES: u32 = 8;
+/// Default of `limits.max_concurrent_decodes`: an agent's report decodes in well under a
+/// millisecond, so 4 at once keep the cores of a small machine busy; a hostile body that
+/// expands to the decompressed cap takes a few tens of milliseconds of one core.
+pub const DEFAULT_MAX_CONCURRENT_DECODES: u32 = 4;
+/// Default of `limits.max_pending_bytes` (64 MiB).
+pub const DEFAULT_MAX_PENDING_BYTES: u64 = 64 * 1024 * 1024;
 /// Default of `limits.max_connections`.
 pub const DEFAULT_MAX_CONNECTIONS: u32 = 65_536;
 /// Default of `limits.max_connections_per_agent`.
@@ -238,6 +247,10 @@ fn default_body_idle_timeout() -> Duration {
 
 fn default_max_concurrent_decodes() -> u32 {
     DEFAULT_MAX_CONCURRENT_DECODES
+}
+
+fn default_max_pending_bytes() -> u64 {
+    DEFAULT_MAX_PENDING_BYTES
 }
 
 fn default_max_connections() -> u32 {
@@ -869,6 +882,7 @@ impl Config {
                 "limits.max_decompressed_bytes",
                 self.limits.max_decompressed_bytes,
             ),
+            ("limits.max_pending_bytes", self.limits.max_pending_bytes),
         ] {
             if v == 0 || v > MAX_LIMIT_BYTES {
                 problem(
@@ -1107,7 +1121,8 @@ mod tests {
             msg.starts_with(
                 "/x/c.yaml:6:3: key 'limits.max_body_byte': unknown key; expected one of \
                  max_body_bytes, max_decompressed_bytes, body_timeout, body_idle_timeout, \
-                 max_concurrent_decodes, max_connections, max_connections_per_agent, \
+                 max_concurrent_decodes, max_pending_bytes, max_connections, \
+                     max_connections_per_agent, \
                  max_handshakes_per_address; did you mean `max_body_bytes`?"
             ),
             "{msg}"
@@ -1171,7 +1186,8 @@ mod tests {
                 format!(
                     "{file}:6:3: key 'limits.max_body_byts': unknown key; expected one of \
                      max_body_bytes, max_decompressed_bytes, body_timeout, body_idle_timeout, \
-                     max_concurrent_decodes, max_connections, max_connections_per_agent, \
+                     max_concurrent_decodes, max_pending_bytes, max_connections, \
+                     max_connections_per_agent, \
                      max_handshakes_per_address; did you mean `max_body_bytes`? Fix the \
                      spelling or remove the key"
                 ),

@@ -26,7 +26,8 @@ const LIMITS: IngestLimits = IngestLimits {
     max_decompressed_bytes: 64 * 1024,
     body_timeout: std::time::Duration::from_secs(30),
     body_idle_timeout: std::time::Duration::from_secs(10),
-    max_concurrent_decodes: 8,
+    max_concurrent_decodes: 4,
+    max_pending_bytes: 64 << 20,
 };
 
 struct Fixture {

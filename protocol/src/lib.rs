@@ -454,9 +454,21 @@ pub fn decode_report(body: &[u8], max_decompressed_bytes: usize) -> Result<Repor
     Ok(prost::Message::decode(raw.as_slice())?)
 }
 
-/// Decompresses a zstd body with a hard cap, streaming so that a bomb never allocates more
-/// than the cap plus one read buffer.
+/// Decompresses a zstd body with a hard cap. A frame that declares its size (agents
+/// compress in one call, which writes it) is refused before any work when the size is over
+/// the cap, and otherwise decompressed in one pass into a buffer of exactly that size; a
+/// frame without a declared size is streamed and stops at the cap, so a bomb never
+/// allocates more than the cap plus one read buffer.
 pub fn decompress_bounded(body: &[u8], max_bytes: usize) -> Result<Vec<u8>, DecodeError> {
+    if let Ok(Some(declared)) = zstd::zstd_safe::get_frame_content_size(body) {
+        if declared > max_bytes as u64 {
+            return Err(DecodeError::TooLarge {
+                limit_bytes: max_bytes,
+            });
+        }
+        // Fails, rather than growing, if the frames hold more than the first declared.
+        return zstd::bulk::decompress(body, declared as usize).map_err(DecodeError::Decompress);
+    }
     let decoder = zstd::stream::read::Decoder::new(body).map_err(DecodeError::Decompress)?;
     let mut out = Vec::with_capacity(body.len().saturating_mul(4).min(max_bytes));
     let read = decoder

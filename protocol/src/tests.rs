@@ -226,6 +226,33 @@ fn decompression_bomb_is_refused() {
     }
 }
 
+/// A frame compressed by a stream does not declare its size: the streamed path still stops
+/// at the cap, and a declared frame followed by a second one cannot grow past its
+/// declaration.
+#[test]
+fn frames_without_a_declared_size_are_streamed_and_bounded() {
+    use std::io::Write;
+    let mut enc = zstd::stream::write::Encoder::new(Vec::new(), 3).unwrap();
+    enc.write_all(&vec![0u8; 10 << 20]).unwrap();
+    let streamed = enc.finish().unwrap();
+    assert_eq!(
+        zstd::zstd_safe::get_frame_content_size(&streamed).ok(),
+        Some(None),
+        "the stream encoder was expected not to declare a size"
+    );
+    assert!(matches!(
+        decompress_bounded(&streamed, 1 << 20),
+        Err(DecodeError::TooLarge { .. })
+    ));
+    let mut small = zstd::stream::write::Encoder::new(Vec::new(), 3).unwrap();
+    small.write_all(b"hello").unwrap();
+    assert_eq!(decompress_bounded(&small.finish().unwrap(), 1 << 20).unwrap(), b"hello");
+
+    let mut two = zstd::bulk::compress(b"small", 3).unwrap();
+    two.extend(zstd::bulk::compress(&vec![0u8; 1 << 20], 3).unwrap());
+    assert!(decompress_bounded(&two, 8 << 20).is_err());
+}
+
 #[test]
 fn garbage_is_a_decompress_error() {
     assert!(matches!(

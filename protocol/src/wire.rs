@@ -39,6 +39,10 @@ pub struct WireSummary {
     pub unknown_fields: usize,
     /// Encoded bytes of those fields (tag, length and value).
     pub unknown_bytes: usize,
+    /// What the report decodes to, about: the in-memory size of the report and of every
+    /// entry of its repeated fields, plus every string's bytes. The collector weighs a
+    /// decoded report by it while the report waits for its commit.
+    pub decoded_bytes: usize,
 }
 
 /// How a field is encoded and what decoding it allocates.
@@ -87,6 +91,8 @@ struct Field {
 
 #[derive(Debug)]
 struct Schema {
+    /// In-memory size of one decoded message of this type.
+    size: usize,
     fields: &'static [Field],
 }
 
@@ -111,9 +117,21 @@ const fn rep(tag: u32, name: &'static str, kind: Kind, cap: Cap) -> Field {
 use Kind::{Fixed64, Msg, Str, Varint};
 
 static ERROR_COUNT: Schema = Schema {
-    fields: &[f(1, "errors.kind", Str), f(2, "errors.count", Varint)],
+    size: std::mem::size_of::<crate::ErrorCount>(),
+    fields: &[
+        f(1, "links.errors.kind", Str),
+        f(2, "links.errors.count", Varint),
+    ],
+};
+static SEND_ERROR_COUNT: Schema = Schema {
+    size: std::mem::size_of::<crate::ErrorCount>(),
+    fields: &[
+        f(1, "agent_stats.send_errors_total.kind", Str),
+        f(2, "agent_stats.send_errors_total.count", Varint),
+    ],
 };
 static LOSS_RUN: Schema = Schema {
+    size: std::mem::size_of::<crate::LossRun>(),
     fields: &[
         f(1, "links.loss_runs.first_lost_unix_ms", Varint),
         f(2, "links.loss_runs.last_lost_unix_ms", Varint),
@@ -123,6 +141,7 @@ static LOSS_RUN: Schema = Schema {
     ],
 };
 static LINK_RESULT: Schema = Schema {
+    size: std::mem::size_of::<crate::LinkResult>(),
     fields: &[
         f(1, "links.link_id", Str),
         f(2, "links.kind", Str),
@@ -150,6 +169,7 @@ static LINK_RESULT: Schema = Schema {
     ],
 };
 static AGENT_STATS: Schema = Schema {
+    size: std::mem::size_of::<crate::AgentStats>(),
     fields: &[
         f(1, "agent_stats.spool_bytes", Varint),
         f(2, "agent_stats.spool_reports", Varint),
@@ -159,13 +179,14 @@ static AGENT_STATS: Schema = Schema {
         rep(
             6,
             "agent_stats.send_errors_total",
-            Msg(&ERROR_COUNT),
+            Msg(&SEND_ERROR_COUNT),
             Cap::SendErrors,
         ),
         f(7, "agent_stats.reports_acknowledged_total", Varint),
     ],
 };
 static TRANSITION: Schema = Schema {
+    size: std::mem::size_of::<crate::InterfaceTransition>(),
     fields: &[
         f(1, "interface_transitions.interface", Str),
         f(2, "interface_transitions.at_unix_ms", Varint),
@@ -174,6 +195,7 @@ static TRANSITION: Schema = Schema {
     ],
 };
 static LABELS: Schema = Schema {
+    size: std::mem::size_of::<crate::Labels>(),
     fields: &[
         f(1, "labels.department", Str),
         f(2, "labels.business_system", Str),
@@ -182,6 +204,7 @@ static LABELS: Schema = Schema {
     ],
 };
 static SYSTEM: Schema = Schema {
+    size: std::mem::size_of::<crate::SystemInfo>(),
     fields: &[
         f(1, "system.os_name", Str),
         f(2, "system.os_version", Str),
@@ -190,6 +213,7 @@ static SYSTEM: Schema = Schema {
     ],
 };
 static CPU: Schema = Schema {
+    size: std::mem::size_of::<crate::Cpu>(),
     fields: &[
         f(1, "cpu.logical_cores", Varint),
         f(2, "cpu.physical_cores", Varint),
@@ -200,6 +224,7 @@ static CPU: Schema = Schema {
     ],
 };
 static MEMORY: Schema = Schema {
+    size: std::mem::size_of::<crate::Memory>(),
     fields: &[
         f(1, "memory.total_bytes", Varint),
         f(2, "memory.used_bytes", Varint),
@@ -209,6 +234,7 @@ static MEMORY: Schema = Schema {
     ],
 };
 static FILESYSTEM: Schema = Schema {
+    size: std::mem::size_of::<crate::Filesystem>(),
     fields: &[
         f(1, "filesystems.mount_point", Str),
         f(2, "filesystems.device", Str),
@@ -219,6 +245,7 @@ static FILESYSTEM: Schema = Schema {
     ],
 };
 static INTERFACE: Schema = Schema {
+    size: std::mem::size_of::<crate::Interface>(),
     fields: &[
         f(1, "interfaces.name", Str),
         f(2, "interfaces.receive_bytes", Varint),
@@ -235,6 +262,7 @@ static INTERFACE: Schema = Schema {
     ],
 };
 static REPORT: Schema = Schema {
+    size: std::mem::size_of::<crate::Report>(),
     fields: &[
         f(1, "protocol_version", Varint),
         f(2, "agent_id", Str),
@@ -286,6 +314,7 @@ struct Counts {
 /// the limits' entries, and no string longer than `max_string_bytes`.
 pub fn check_wire(raw: &[u8], limits: &Limits) -> Result<WireSummary, WireError> {
     let mut counts = Counts::default();
+    counts.summary.decoded_bytes = REPORT.size;
     walk(raw, &REPORT, limits, &mut counts)?;
     Ok(counts.summary)
 }
@@ -347,6 +376,7 @@ fn walk(
                     }
                     .into());
                 }
+                counts.summary.decoded_bytes += value.len();
             }
             (Kind::Msg(inner), WIRE_LEN) => {
                 let value = length_delimited(&mut buf, field.name)?;
@@ -371,6 +401,11 @@ fn walk(
                         limit,
                     }
                     .into());
+                }
+                // A repeated entry is a new value in its vector; a singular message is one
+                // optional value, counted once here however often it appears (prost merges).
+                if !matches!(field.cap, Cap::Single) {
+                    counts.summary.decoded_bytes += inner.size;
                 }
                 walk(value, inner, limits, counts)?;
             }
@@ -453,9 +488,10 @@ mod tests {
     #[test]
     fn every_field_of_a_full_report_is_known_to_the_schema() {
         let raw = sample_report().encode_to_vec();
+        let s = check_wire(&raw, &Limits::default()).unwrap();
         assert_eq!(
-            check_wire(&raw, &Limits::default()),
-            Ok(WireSummary::default()),
+            (s.unknown_fields, s.unknown_bytes),
+            (0, 0),
             "a field of the structs is missing from wire.rs's schema"
         );
     }
@@ -478,6 +514,8 @@ mod tests {
         }];
         r.links[0].http_status = 200;
         r.links[0].missed_ticks = 1;
+        r.memory.as_mut().unwrap().swap_used_bytes = 1;
+        r.agent_stats.as_mut().unwrap().spool_dropped_total = 1;
         let raw = r.encode_to_vec();
         assert_eq!(
             check_wire(&raw, &Limits::default()).unwrap().unknown_fields,
@@ -487,12 +525,21 @@ mod tests {
         let mut extra = raw.clone();
         extra.extend_from_slice(&[0xf8, 0x06, 0x01]); // field 111, varint 1
         let s = check_wire(&extra, &Limits::default()).unwrap();
+        assert_eq!((s.unknown_fields, s.unknown_bytes), (1, 3));
+    }
+
+    #[test]
+    fn decoded_bytes_count_entries_and_strings() {
+        use std::mem::size_of;
+        let r = Report {
+            hostname: "h".repeat(100),
+            links: vec![LinkResult::default(); 3],
+            ..Default::default()
+        };
+        let s = check_wire(&r.encode_to_vec(), &Limits::default()).unwrap();
         assert_eq!(
-            s,
-            WireSummary {
-                unknown_fields: 1,
-                unknown_bytes: 3
-            }
+            s.decoded_bytes,
+            size_of::<Report>() + 100 + 3 * size_of::<LinkResult>()
         );
     }
 
@@ -664,7 +711,8 @@ mod tests {
                 interfaces: vec![Default::default(); ifs],
                 ..sample_report()
             };
-            proptest::prop_assert_eq!(check_wire(&r.encode_to_vec(), &Limits::default()), Ok(WireSummary::default()));
+            let s = check_wire(&r.encode_to_vec(), &Limits::default()).unwrap();
+            proptest::prop_assert_eq!((s.unknown_fields, s.unknown_bytes), (0, 0));
         }
     }
 }

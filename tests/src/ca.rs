@@ -95,16 +95,22 @@ impl TestCa {
     }
 
     /// A TLS client configuration that trusts this CA and presents agent `id`'s
-    /// certificate: for raw connections that do what no HTTP client would (stall mid-body).
-    pub fn tls_client_config(&self, id: &str) -> anyhow::Result<Arc<rustls::ClientConfig>> {
+    /// certificate, or none: for raw connections that do what no HTTP client would (stall
+    /// mid-body).
+    pub fn tls_client_config(&self, id: Option<&str>) -> anyhow::Result<Arc<rustls::ClientConfig>> {
         let mut roots = rustls::RootCertStore::empty();
         for cert in CertificateDer::pem_file_iter(self.ca_cert())? {
             roots.add(cert?)?;
         }
-        let chain =
-            CertificateDer::pem_file_iter(self.agent_cert(id))?.collect::<Result<Vec<_>, _>>()?;
-        let key = PrivateKeyDer::from_pem_file(self.agent_key(id))?;
-        Ok(Arc::new(client_config(roots, Some((chain, key)))?))
+        let identity = match id {
+            Some(id) => Some((
+                CertificateDer::pem_file_iter(self.agent_cert(id))?
+                    .collect::<Result<Vec<_>, _>>()?,
+                PrivateKeyDer::from_pem_file(self.agent_key(id))?,
+            )),
+            None => None,
+        };
+        Ok(Arc::new(client_config(roots, identity)?))
     }
 
     /// An HTTPS client that trusts this CA but presents agent `id`'s certificate from

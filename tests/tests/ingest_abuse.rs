@@ -25,6 +25,38 @@ fn amplification_body() -> Vec<u8> {
     zstd::bulk::compress(&raw, 19).unwrap()
 }
 
+/// The costliest body the wire check lets through to the decoder: every repeated field at
+/// its limit with empty entries (4,096 links with 16 error kinds and 16 loss runs each),
+/// padded with an unknown field to the 8 MiB decompressed cap. It decodes in full, then
+/// fails validation.
+fn worst_body_within_the_limits() -> Vec<u8> {
+    use zerofault_protocol::{ErrorCount, LinkResult, LossRun, Report};
+    let report = Report {
+        links: vec![
+            LinkResult {
+                errors: vec![ErrorCount::default(); 16],
+                loss_runs: vec![LossRun::default(); 16],
+                ..Default::default()
+            };
+            4096
+        ],
+        ..Default::default()
+    };
+    let mut raw = prost::Message::encode_to_vec(&report);
+    // Field 100, length-delimited, filling the rest of the 8 MiB.
+    let pad = (8 << 20) - raw.len() - 6;
+    raw.extend_from_slice(&[0xa2, 0x06]);
+    let mut len = pad as u64;
+    while len >= 0x80 {
+        raw.push((len as u8) | 0x80);
+        len >>= 7;
+    }
+    raw.push(len as u8);
+    raw.resize(raw.len() + pad, 0);
+    assert!(raw.len() <= 8 << 20, "{}", raw.len());
+    zstd::bulk::compress(&raw, 19).unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn amplification_bodies_are_refused_in_bounded_memory() {
     let ca = TestCa::new(&["mallory"]).unwrap();
@@ -60,20 +92,33 @@ async fn amplification_bodies_are_refused_in_bounded_memory() {
         assert_eq!(status, reqwest::StatusCode::BAD_REQUEST, "{text}");
     }
     let after_four = collector.peak_rss_bytes().unwrap();
+
+    let worst = worst_body_within_the_limits();
+    let four: Vec<_> = (0..4).map(|_| tokio::spawn(post(worst.clone()))).collect();
+    for t in four {
+        let (status, text) = t.await.unwrap();
+        assert_eq!(status, reqwest::StatusCode::BAD_REQUEST, "{text}");
+        assert!(text.contains("protocol_version 0"), "{text}");
+    }
+    let after_worst = collector.peak_rss_bytes().unwrap();
     eprintln!(
-        "collector peak RSS: {:.1} MB at start, {:.1} MB after one amplification body, {:.1} MB after four at once",
+        "collector peak RSS: {:.1} MB at start, {:.1} MB after one amplification body, {:.1} MB after four at once, {:.1} MB after four of the costliest bodies within the limits ({} bytes each)",
         before as f64 / 1e6,
         after_one as f64 / 1e6,
-        after_four as f64 / 1e6
+        after_four as f64 / 1e6,
+        after_worst as f64 / 1e6,
+        worst.len()
     );
     assert!(
-        after_four < PEAK_RSS_LIMIT,
-        "peak RSS {after_four} bytes is over {PEAK_RSS_LIMIT}"
+        after_worst < PEAK_RSS_LIMIT,
+        "peak RSS {after_worst} bytes is over {PEAK_RSS_LIMIT}"
     );
 }
 
-/// Stalled connections opened by the flood.
+/// Stalled connections opened by the flood with a valid certificate.
 const FLOOD: usize = 1_100;
+/// More stalled connections, without a client certificate.
+const ANONYMOUS: usize = 300;
 /// The collector's `limits.body_timeout` and `body_idle_timeout` in this test.
 const BODY_TIMEOUT: Duration = Duration::from_secs(8);
 /// Time the test allows beyond the body timeout for the collector to close a connection
@@ -141,8 +186,9 @@ fn raise_own_open_file_limit() -> u64 {
 async fn stalled_bodies_cannot_keep_a_restarted_agent_out() {
     let own = raise_own_open_file_limit();
     assert!(
-        own >= FLOOD as u64 + 200,
-        "this test holds {FLOOD} connections but may open only {own} files; raise the hard limit (ulimit -Hn)"
+        own >= (FLOOD + ANONYMOUS) as u64 + 200,
+        "this test holds {} connections but may open only {own} files; raise the hard limit (ulimit -Hn)",
+        FLOOD + ANONYMOUS
     );
     let ca = TestCa::new(&["web-01", "mallory"]).unwrap();
     let collector = Collector::builder(&ca)
@@ -180,11 +226,20 @@ async fn stalled_bodies_cannot_keep_a_restarted_agent_out() {
     // caps can keep one for it.
     agent.kill();
     let before = agent.sequence().unwrap();
-    let tls = ca.tls_client_config("mallory").unwrap();
+    let tls = ca.tls_client_config(Some("mallory")).unwrap();
+    let anonymous = ca.tls_client_config(None).unwrap();
     let opening = Arc::new(Semaphore::new(100));
     let flood_started = Instant::now();
-    let flood: Vec<_> = (0..FLOOD)
-        .map(|_| tokio::spawn(stall(collector.ingest_addr(), tls.clone(), opening.clone())))
+    // Mallory's connections, with every fourth of the first 1,200 one without a certificate.
+    let flood: Vec<_> = (0..FLOOD + ANONYMOUS)
+        .map(|i| {
+            let config = if i % 4 == 3 && i / 4 < ANONYMOUS {
+                anonymous.clone()
+            } else {
+                tls.clone()
+            };
+            tokio::spawn(stall(collector.ingest_addr(), config, opening.clone()))
+        })
         .collect();
     // Every connection has stalled, or failed, or waits for the collector to accept it:
     // give the flood a second to get that far.
@@ -228,7 +283,7 @@ async fn stalled_bodies_cannot_keep_a_restarted_agent_out() {
         }
     }
     eprintln!(
-        "flood of {FLOOD} connections ({stalled} got to stall); restarted agent's reports stored {acknowledged:.1?} after its start; slowest stalled connection closed after {slowest:.1?}"
+        "flood of {FLOOD} + {ANONYMOUS} connections ({stalled} got to send a partial body); restarted agent's reports stored {acknowledged:.1?} after its start; slowest stalled connection closed after {slowest:.1?}"
     );
     assert!(
         slowest <= BODY_TIMEOUT + CLOSE_MARGIN,
@@ -248,7 +303,17 @@ async fn stalled_bodies_cannot_keep_a_restarted_agent_out() {
         )
         .unwrap();
     eprintln!("connections refused per agent: {per_agent}; bodies timed out: {timeouts}");
-    assert!(per_agent > 0.0 && timeouts > 0.0, "{per_agent} {timeouts}");
+    // The per-agent cap holds 8 of mallory's connections: those, and only those, stall until
+    // the body timeout.
+    assert_eq!(timeouts, 8.0, "bodies timed out");
+    assert!(per_agent >= (FLOOD - 8) as f64, "{per_agent}");
+    let unauthenticated = metrics
+        .get(
+            "zerofault_collector_reports_rejected_total",
+            &[("reason", "no_client_certificate")],
+        )
+        .unwrap();
+    eprintln!("requests without a certificate answered 401: {unauthenticated}");
     assert_eq!(
         metrics
             .get("zerofault_ingest_connections_limit", &[])

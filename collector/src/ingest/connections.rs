@@ -4,11 +4,13 @@
 //!
 //! The rules, in the order they apply:
 //!
-//! 1. **In all** at most `max_connections` connections are open (the listener lowers it
-//!    to what the descriptor limit allows, so `accept` never fails for lack of
-//!    descriptors). A new connection beyond it evicts the oldest connection still in its
-//!    TLS handshake; with none in handshake, the new one is refused. Connections that
-//!    finished their handshake are never evicted for a newcomer: they are agents.
+//! 1. **In all** at most `max_connections` connections are open (the server lowers it to
+//!    what the descriptor limit allows, keeping a reserve, so that `accept` does not run
+//!    out of descriptors). A new connection beyond it evicts the oldest connection still in
+//!    its TLS handshake; with none in handshake, the new one is refused. Connections of an
+//!    identified agent are never evicted for a newcomer. A connection without a client
+//!    certificate stays in the handshake set (evictable, counted per address) while it gets
+//!    its 401, so that clients without a certificate cannot fill the table.
 //! 2. **Per source address** at most `max_handshakes_per_address` handshakes are
 //!    unfinished; a new one beyond it evicts that address's oldest. Unfinished handshakes
 //!    cost a descriptor and nothing else, and one address cannot fill the table with them;
@@ -114,6 +116,7 @@ impl<H> Table<H> {
     /// in its handshake, and [`Self::set_handle`] should follow.
     pub fn admit(&mut self, address: IpAddr) -> Admission<H> {
         let mut evicted = Vec::new();
+        let mut made_room = false;
         let from_address = self
             .handshakes_by_address
             .get(&address)
@@ -122,9 +125,12 @@ impl<H> Table<H> {
             let oldest = self.handshakes_by_address[&address].first().copied();
             if let Some(id) = oldest {
                 evicted.extend(self.evict(id));
+                made_room = true;
             }
         }
-        if self.open >= self.limits.max_connections.max(1) {
+        // One eviction makes room for one newcomer: the evicted connection still counts as
+        // open until its task ends, which is moments later.
+        if !made_room && self.open >= self.limits.max_connections.max(1) {
             match self.handshakes.first_key_value().map(|(id, _)| *id) {
                 Some(id) => evicted.extend(self.evict(id)),
                 None => return Admission::Refuse,
@@ -148,12 +154,13 @@ impl<H> Table<H> {
         }
     }
 
-    /// Connection `id` finished its handshake as `agent` (`None`: no usable certificate
-    /// name; such a connection only gets its 401 and is not counted per agent). Returns
-    /// false when `agent` already holds its cap: close the connection.
-    pub fn handshake_done(&mut self, id: ConnId, agent: Option<&str>) -> bool {
-        self.forget_handshake(id);
-        let Some(agent) = agent else { return true };
+    /// Connection `id` finished its handshake as `agent`. Returns false when it was evicted
+    /// meanwhile or `agent` already holds its cap: close the connection. A connection
+    /// without a certificate name is not reported here: it stays in the handshake set.
+    pub fn handshake_done(&mut self, id: ConnId, agent: &str) -> bool {
+        if self.forget_handshake(id).is_none() {
+            return false;
+        }
         let n = self.per_agent.entry(agent.to_owned()).or_insert(0);
         if *n >= self.limits.max_connections_per_agent.max(1) {
             return false;
@@ -245,7 +252,7 @@ mod tests {
         let (a, _) = admit(&mut t, A, "a");
         let (b, _) = admit(&mut t, B, "b");
         let (_c, _) = admit(&mut t, A, "c");
-        assert!(t.handshake_done(a, Some("web-01")));
+        assert!(t.handshake_done(a, "web-01"));
         // Full: the oldest unfinished handshake (b) makes room, not the agent web-01.
         let (_d, evicted) = admit(&mut t, A, "d");
         assert_eq!(evicted, ["b"]);
@@ -261,8 +268,8 @@ mod tests {
         let mut t = table(2, 100, 8);
         let (a, _) = admit(&mut t, A, "a");
         let (b, _) = admit(&mut t, A, "b");
-        assert!(t.handshake_done(a, Some("x")));
-        assert!(t.handshake_done(b, Some("y")));
+        assert!(t.handshake_done(a, "x"));
+        assert!(t.handshake_done(b, "y"));
         assert_eq!(t.admit(B), Admission::Refuse);
         t.closed(a, Some("x"));
         assert!(matches!(t.admit(B), Admission::Admit { .. }));
@@ -285,29 +292,48 @@ mod tests {
     fn an_agent_beyond_its_cap_is_closed_after_the_handshake_and_counts_return() {
         let mut t = table(100, 100, 2);
         let ids: Vec<ConnId> = (0..3).map(|_| admit(&mut t, A, "x").0).collect();
-        assert!(t.handshake_done(ids[0], Some("mallory")));
-        assert!(t.handshake_done(ids[1], Some("mallory")));
-        assert!(!t.handshake_done(ids[2], Some("mallory")));
+        assert!(t.handshake_done(ids[0], "mallory"));
+        assert!(t.handshake_done(ids[1], "mallory"));
+        assert!(!t.handshake_done(ids[2], "mallory"));
         t.closed(ids[2], None);
         // Another identity from the same address is not affected.
         let (other, _) = admit(&mut t, A, "y");
-        assert!(t.handshake_done(other, Some("web-01")));
+        assert!(t.handshake_done(other, "web-01"));
         t.closed(ids[0], Some("mallory"));
         let (again, _) = admit(&mut t, A, "z");
-        assert!(t.handshake_done(again, Some("mallory")));
+        assert!(t.handshake_done(again, "mallory"));
         assert_eq!(t.open(), 3);
     }
 
     #[test]
-    fn an_evicted_handshake_is_not_evicted_twice() {
+    fn an_evicted_handshake_that_finishes_late_is_closed() {
         let mut t = table(1, 100, 8);
         let (a, _) = admit(&mut t, A, "a");
         let (_b, evicted) = admit(&mut t, A, "b");
         assert_eq!(evicted, ["a"]);
-        // a's task has not reported yet; finishing its handshake late changes nothing.
-        assert!(t.handshake_done(a, Some("late")));
-        t.closed(a, Some("late"));
+        // a's task has not seen its abort yet: it must not start serving.
+        assert!(!t.handshake_done(a, "late"));
+        t.closed(a, None);
         assert_eq!(t.open(), 1);
+    }
+
+    #[test]
+    fn one_newcomer_evicts_one_handshake_even_at_both_caps() {
+        let mut t = table(2, 2, 8);
+        admit(&mut t, A, "a1");
+        admit(&mut t, A, "a2");
+        let (_, evicted) = admit(&mut t, A, "a3");
+        assert_eq!(evicted, ["a1"]);
+    }
+
+    #[test]
+    fn connections_without_a_certificate_stay_evictable() {
+        let mut t = table(2, 100, 8);
+        // Two clients without a certificate: never reported as done, so still evictable.
+        admit(&mut t, A, "anon1");
+        admit(&mut t, A, "anon2");
+        let (_, evicted) = admit(&mut t, B, "agent");
+        assert_eq!(evicted, ["anon1"]);
     }
 
     #[test]

@@ -27,6 +27,9 @@ type SharedTable = Arc<Mutex<Table<AbortHandle>>>;
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Time allowed for request headers (also closes idle keep-alive connections).
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// The whole life of a connection without a client certificate: time to send one request
+/// and read its 401.
+const UNAUTHENTICATED_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long shutdown waits for in-flight requests before dropping them.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 /// Pause after a failed `accept` (e.g. out of file descriptors), so the loop does not spin.
@@ -52,37 +55,37 @@ pub async fn serve(
             _ = stopped(&mut shutdown) => break,
             accepted = listener.accept() => match accepted {
                 Ok((tcp, addr)) => {
-                    let evicted = {
-                        let mut t = table.lock().expect("connection table lock poisoned");
-                        match t.admit(addr.ip()) {
-                            Admission::Refuse => {
-                                drop(t);
-                                refused(&counters, Refusal::Full, addr, None);
-                                continue;
-                            }
-                            Admission::Admit { id, evicted } => {
-                                let guard = Slot {
-                                    table: table.clone(),
-                                    counters: counters.clone(),
-                                    id,
-                                    agent: None,
-                                };
-                                // Under the lock, so the task cannot finish its handshake
-                                // before its handle is recorded.
-                                let handle = connections.spawn(connection(
-                                    acceptor.clone(),
-                                    tcp,
-                                    addr,
-                                    app.clone(),
-                                    guard,
-                                    shutdown.clone(),
-                                ));
-                                t.set_handle(id, handle);
-                                counters.set_connections(t.open(), limits.max_connections);
-                                evicted
-                            }
+                    let admission = lock(&table).admit(addr.ip());
+                    let (id, evicted) = match admission {
+                        Admission::Refuse => {
+                            refused(&counters, Refusal::Full, addr, None);
+                            continue;
                         }
+                        Admission::Admit { id, evicted } => (id, evicted),
                     };
+                    let slot = Slot {
+                        table: table.clone(),
+                        counters: counters.clone(),
+                        id,
+                        agent: None,
+                    };
+                    // Spawned outside the lock: a task dropped at once (runtime shutting
+                    // down) gives its slot back, which takes the lock. A handshake that
+                    // finishes before its handle is recorded has left the handshake set,
+                    // and set_handle then does nothing.
+                    let handle = connections.spawn(connection(
+                        acceptor.clone(),
+                        tcp,
+                        addr,
+                        app.clone(),
+                        slot,
+                        shutdown.clone(),
+                    ));
+                    {
+                        let mut t = lock(&table);
+                        t.set_handle(id, handle);
+                        counters.set_connections(t.open(), limits.max_connections);
+                    }
                     for handle in evicted {
                         handle.abort();
                         refused(&counters, Refusal::HandshakeEvicted, addr, None);
@@ -121,20 +124,28 @@ struct Slot {
 }
 
 impl Slot {
-    /// Records the finished handshake; false when the identity is at its cap.
-    fn handshake_done(&mut self, agent: Option<&str>) -> bool {
-        let mut t = self.table.lock().expect("connection table lock poisoned");
-        let admitted = t.handshake_done(self.id, agent);
+    /// Records the finished handshake of `agent`; false when the identity is at its cap or
+    /// the connection was evicted meanwhile.
+    fn handshake_done(&mut self, agent: &str) -> bool {
+        let admitted = lock(&self.table).handshake_done(self.id, agent);
         if admitted {
-            self.agent = agent.map(str::to_owned);
+            self.agent = Some(agent.to_owned());
         }
         admitted
     }
 }
 
+/// The table's lock. Its updates are single statements that leave it consistent, so a
+/// panic elsewhere while it was held does not make it unusable.
+fn lock(table: &SharedTable) -> std::sync::MutexGuard<'_, Table<AbortHandle>> {
+    table
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 impl Drop for Slot {
     fn drop(&mut self) {
-        let mut t = self.table.lock().expect("connection table lock poisoned");
+        let mut t = lock(&self.table);
         t.closed(self.id, self.agent.as_deref());
         self.counters
             .set_connections(t.open(), t.limits().max_connections);
@@ -151,7 +162,8 @@ impl std::fmt::Debug for Slot {
 }
 
 /// Counts a connection the caps closed, and logs the first of each run of them: a flood
-/// must not turn into a flood of log lines.
+/// must not turn into a flood of log lines. `peer` is the connection that caused it (for an
+/// evicted handshake: the newcomer that took its place).
 fn refused(counters: &IngestCounters, reason: Refusal, peer: SocketAddr, agent: Option<&str>) {
     let n = counters.connection_refused(reason);
     if n.is_power_of_two() {
@@ -191,15 +203,18 @@ async fn connection(
         common_name: crate::tls::peer_common_name(stream.get_ref().1),
         peer_addr,
     };
-    if !slot.handshake_done(identity.common_name.as_deref()) {
-        refused(
-            &slot.counters,
-            Refusal::PerAgent,
-            peer_addr,
-            identity.common_name.as_deref(),
-        );
-        return;
-    }
+    let authenticated = match identity.common_name.as_deref() {
+        Some(agent) => {
+            if !slot.handshake_done(agent) {
+                refused(&slot.counters, Refusal::PerAgent, peer_addr, Some(agent));
+                return;
+            }
+            true
+        }
+        // No usable certificate: one request for its 401, then closed; the slot stays
+        // evictable meanwhile (connections.rs) and the whole exchange is time-boxed.
+        None => false,
+    };
     let service = service_fn(move |mut request: hyper::Request<Incoming>| {
         request.extensions_mut().insert(identity.clone());
         app.clone().oneshot(request)
@@ -207,8 +222,13 @@ async fn connection(
     let mut builder = http1::Builder::new();
     builder
         .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT);
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .keep_alive(authenticated);
     let conn = builder.serve_connection(TokioIo::new(stream), service);
+    if !authenticated {
+        let _ = tokio::time::timeout(UNAUTHENTICATED_TIMEOUT, conn).await;
+        return;
+    }
     tokio::pin!(conn);
     let result = tokio::select! {
         result = conn.as_mut() => result,

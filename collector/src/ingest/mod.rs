@@ -52,6 +52,8 @@ pub struct IngestLimits {
     pub body_idle_timeout: Duration,
     /// Most reports decompressed and decoded at once.
     pub max_concurrent_decodes: usize,
+    /// Most memory held by decoded reports waiting for their commit.
+    pub max_pending_bytes: usize,
 }
 
 impl From<crate::config::Limits> for IngestLimits {
@@ -63,14 +65,26 @@ impl From<crate::config::Limits> for IngestLimits {
             body_timeout: l.body_timeout,
             body_idle_timeout: l.body_idle_timeout,
             max_concurrent_decodes: l.max_concurrent_decodes as usize,
+            max_pending_bytes: usize::try_from(l.max_pending_bytes).unwrap_or(usize::MAX),
         }
     }
 }
 
 impl IngestLimits {
+    /// `max_pending_bytes` in KiB, the unit of the pending budget (a semaphore counts in
+    /// u32), at least 1.
+    pub fn max_pending_kib(&self) -> u32 {
+        u32::try_from(self.max_pending_bytes / 1024)
+            .unwrap_or(u32::MAX)
+            .clamp(1, tokio::sync::Semaphore::MAX_PERMITS as u32)
+    }
+
     /// The most memory the decoding of one admitted body takes: the decompressed bytes, the
     /// report they decode to (bounded by the protocol limits before decoding), and the
-    /// stored copy of the bytes. Ingest holds at most `max_concurrent_decodes` of these.
+    /// stored copy of the bytes. Ingest holds at most `max_concurrent_decodes` of these
+    /// while decoding, then at most `max_pending_bytes` of decoded reports until their
+    /// commit: the two make the ceiling of ingest's memory beside the bodies being
+    /// received (`docs/architecture.md`).
     pub fn decode_bytes_bound(&self) -> usize {
         let raw = self.max_decompressed_bytes;
         raw.saturating_mul(2)
@@ -104,14 +118,21 @@ struct Shared {
     /// while its request holds one, which bounds the memory of decoding whatever the number
     /// of connections.
     decodes: Arc<Semaphore>,
+    /// `limits.max_pending_bytes` in KiB: decoded reports hold their weight until committed.
+    pending: Arc<Semaphore>,
 }
 
 /// The ingest router: `POST /api/v1/report`.
 pub fn router(state: IngestState) -> axum::Router {
     let decodes = Arc::new(Semaphore::new(state.limits.max_concurrent_decodes.max(1)));
+    let pending = Arc::new(Semaphore::new(state.limits.max_pending_kib() as usize));
     axum::Router::new()
         .route(INGEST_PATH, post(report))
-        .with_state(Shared { state, decodes })
+        .with_state(Shared {
+            state,
+            decodes,
+            pending,
+        })
 }
 
 /// A refused request: status, reason for the counters, and the message for the agent.
@@ -138,7 +159,7 @@ fn json_error(status: StatusCode, message: &str) -> Response {
 
 async fn report(State(shared): State<Shared>, request: Request) -> Response {
     let state = &shared.state;
-    match ingest(state, &shared.decodes, request).await {
+    match ingest(state, &shared.decodes, &shared.pending, request).await {
         Ok(outcome) => Json(serde_json::json!({ "status": outcome.as_str() })).into_response(),
         Err(r) => {
             state.counters.rejected(r.reason);
@@ -159,7 +180,8 @@ async fn report(State(shared): State<Shared>, request: Request) -> Response {
 
 async fn ingest(
     state: &IngestState,
-    decodes: &Semaphore,
+    decodes: &Arc<Semaphore>,
+    pending: &Arc<Semaphore>,
     request: Request,
 ) -> Result<InsertOutcome, Rejection> {
     let (parts, body) = request.into_parts();
@@ -258,16 +280,122 @@ async fn ingest(
         ),
     })?;
 
-    // Everything below allocates in proportion to what the body decodes to: one request at
-    // a time per permit. The semaphore is never closed.
-    let _permit = decodes.acquire().await.map_err(|_| {
+    // Decompressing, walking and decoding cost CPU and memory in proportion to what the body
+    // expands to: on the blocking pool (so that accept, handshakes and timers keep running
+    // on the async workers), one body per permit. The semaphores are never closed.
+    let decode_permit = decodes
+        .clone()
+        .acquire_owned()
+        .await
+        .map_err(|_| shutting_down())?;
+    let limits = state.limits;
+    let decoded = tokio::task::spawn_blocking(move || {
+        let decoded = decode(&body, &limits);
+        drop(decode_permit);
+        decoded
+    })
+    .await
+    .map_err(|_| shutting_down())??;
+    let Decoded {
+        report,
+        raw,
+        weight_kib,
+    } = decoded;
+    // A decoded report waits for its commit holding its weight of the pending-bytes budget:
+    // hyper drops this request's future when the client goes away, but the commit task goes
+    // on, and without the budget clients that send large reports and hang up could queue
+    // unbounded memory behind the store.
+    let pending_permit = pending
+        .clone()
+        .acquire_many_owned(weight_kib)
+        .await
+        .map_err(|_| shutting_down())?;
+
+    if report.agent_id != agent {
+        tracing::warn!(
+            certificate_cn = %agent,
+            report_agent_id = %report.agent_id,
+            peer = ?peer,
+            "report refused: agent id differs from the client certificate"
+        );
+        return Err(Rejection::new(
+            StatusCode::FORBIDDEN,
+            RejectReason::AgentIdMismatch,
+            format!(
+                "report agent_id {:?} differs from the client certificate common name {agent:?}",
+                report.agent_id
+            ),
+        ));
+    }
+
+    let received_ms = now_unix_ms();
+    let state_for_commit = state.clone();
+    let stored = StoredReport {
+        agent_id: report.agent_id.clone(),
+        boot_id: report.boot_id.clone(),
+        sequence: report.sequence,
+        agent_timestamp_ms: report.timestamp_unix_ms,
+        received_ms,
+        body: raw,
+        link_data: !report.links.is_empty() || !report.interface_transitions.is_empty(),
+    };
+    // hyper drops this future when the client goes away, which can happen right after the
+    // commit (an agent stopped just after sending); in its own task the bookkeeping of a
+    // committed report still runs, so the in-memory figures match what a restart rebuilds.
+    let committed = tokio::spawn(async move {
+        let outcome = commit(state_for_commit, stored, report, received_ms).await;
+        drop(pending_permit);
+        outcome
+    })
+    .await;
+    let storage_unavailable = || {
         Rejection::new(
             StatusCode::SERVICE_UNAVAILABLE,
             RejectReason::Storage,
-            "the collector is shutting down; retry later",
+            "the collector cannot store reports right now; retry later",
         )
-    })?;
-    let raw = zerofault_protocol::decompress_bounded(&body, state.limits.max_decompressed_bytes)
+    };
+    match committed {
+        Ok(Ok(outcome)) => Ok(outcome),
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, agent = %agent, "cannot store report");
+            Err(storage_unavailable())
+        }
+        // A panic or a runtime shutting down: the report may be committed, but unanswered
+        // the agent keeps it and resends, and a resend is acknowledged as a duplicate.
+        Err(e) => {
+            tracing::error!(error = %e, agent = %agent, "storing the report did not finish");
+            Err(storage_unavailable())
+        }
+    }
+}
+
+/// A body decoded and validated, ready to store.
+#[derive(Debug)]
+struct Decoded {
+    report: Report,
+    /// What is stored: the decompressed bytes, or the report re-encoded when they carried
+    /// more than the report's own encoding (fields this version does not define, repeated
+    /// singular fields, overlong varints).
+    raw: Vec<u8>,
+    /// Memory the report and its bytes hold until committed, in KiB (the pending budget's
+    /// unit), at least 1.
+    weight_kib: u32,
+}
+
+fn shutting_down() -> Rejection {
+    Rejection::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        RejectReason::Storage,
+        "the collector is shutting down; retry later",
+    )
+}
+
+/// Decompresses (bounded), checks the wire bytes against the protocol limits before
+/// anything is allocated per entry, decodes and validates. CPU-bound: run it on the
+/// blocking pool.
+fn decode(body: &[u8], limits: &IngestLimits) -> Result<Decoded, Rejection> {
+    let raw = zerofault_protocol::decompress_bounded(body, limits.max_decompressed_bytes)
         .map_err(|e| match e {
             DecodeError::TooLarge { limit_bytes } => Rejection::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
@@ -278,7 +406,6 @@ async fn ingest(
             ),
             other => Rejection::new(StatusCode::BAD_REQUEST, RejectReason::Malformed, other.to_string()),
         })?;
-    drop(body);
     let protocol_limits = zerofault_protocol::Limits::default();
     // Counts entries and string bytes on the wire before prost allocates them: a few bytes
     // of empty entries would otherwise decode to gigabytes (protocol/src/wire.rs).
@@ -308,73 +435,30 @@ async fn ingest(
             e.to_string(),
         )
     })?;
-
-    if report.agent_id != agent {
-        tracing::warn!(
-            certificate_cn = %agent,
-            report_agent_id = %report.agent_id,
-            peer = ?peer,
-            "report refused: agent id differs from the client certificate"
-        );
-        return Err(Rejection::new(
-            StatusCode::FORBIDDEN,
-            RejectReason::AgentIdMismatch,
-            format!(
-                "report agent_id {:?} differs from the client certificate common name {agent:?}",
-                report.agent_id
-            ),
-        ));
-    }
-
-    // Only what this protocol version defines is stored: fields it does not know (a newer
-    // agent's, or padding) would be kept without ever being read, at any size up to the cap.
-    let raw = if wire.unknown_fields > 0 {
+    // Only what this protocol version defines is stored, in its own encoding: anything
+    // else in the bytes (unknown fields, a singular field sent many times) would be kept
+    // without ever being read, at any size up to the cap.
+    let raw = if prost::Message::encoded_len(&report) != raw.len() {
         tracing::debug!(
-            agent = %agent,
-            fields = wire.unknown_fields,
-            bytes = wire.unknown_bytes,
-            "report carries fields this collector does not know; they are not stored"
+            agent = %report.agent_id,
+            unknown_fields = wire.unknown_fields,
+            unknown_bytes = wire.unknown_bytes,
+            received_bytes = raw.len(),
+            "report bytes carry more than the report; its own encoding is stored"
         );
         prost::Message::encode_to_vec(&report)
     } else {
         raw
     };
-    drop(_permit);
-
-    let received_ms = now_unix_ms();
-    let stored = StoredReport {
-        agent_id: report.agent_id.clone(),
-        boot_id: report.boot_id.clone(),
-        sequence: report.sequence,
-        agent_timestamp_ms: report.timestamp_unix_ms,
-        received_ms,
-        body: raw,
-        link_data: !report.links.is_empty() || !report.interface_transitions.is_empty(),
-    };
-    // hyper drops this future when the client goes away, which can happen right after the
-    // commit (an agent stopped just after sending); in its own task the bookkeeping of a
-    // committed report still runs, so the in-memory figures match what a restart rebuilds.
-    let committed = tokio::spawn(commit(state.clone(), stored, report, received_ms)).await;
-    let storage_unavailable = || {
-        Rejection::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            RejectReason::Storage,
-            "the collector cannot store reports right now; retry later",
-        )
-    };
-    match committed {
-        Ok(Ok(outcome)) => Ok(outcome),
-        Ok(Err(e)) => {
-            tracing::error!(error = %e, agent = %agent, "cannot store report");
-            Err(storage_unavailable())
-        }
-        // A panic or a runtime shutting down: the report may be committed, but unanswered
-        // the agent keeps it and resends, and a resend is acknowledged as a duplicate.
-        Err(e) => {
-            tracing::error!(error = %e, agent = %agent, "storing the report did not finish");
-            Err(storage_unavailable())
-        }
-    }
+    let weight = raw.len().saturating_add(wire.decoded_bytes);
+    let weight_kib = u32::try_from(weight.div_ceil(1024))
+        .unwrap_or(u32::MAX)
+        .clamp(1, limits.max_pending_kib());
+    Ok(Decoded {
+        report,
+        raw,
+        weight_kib,
+    })
 }
 
 /// Commits `stored` and, if it is new, feeds `report` to the in-memory figures.
@@ -522,6 +606,21 @@ sites:
     async fn body(resp: Response) -> String {
         let bytes = resp.into_body().collect().await.unwrap().to_bytes();
         String::from_utf8(bytes.to_vec()).unwrap()
+    }
+
+    /// docs/architecture.md states the ceiling of decoding and pending commits with the
+    /// defaults ("about 4 x 36 + 64 = 208 MiB"): keep it true.
+    #[test]
+    fn the_memory_ceiling_of_the_defaults_is_as_documented() {
+        let l = IngestLimits::from(crate::config::Limits::default());
+        let bound = l.decode_bytes_bound();
+        let ceiling = l.max_concurrent_decodes * bound + l.max_pending_bytes;
+        assert!(
+            (34 << 20..=37 << 20).contains(&bound),
+            "decode bound {} MiB",
+            bound >> 20
+        );
+        assert!(ceiling <= 210 << 20, "ceiling {} MiB", ceiling >> 20);
     }
 
     #[tokio::test]
