@@ -930,6 +930,21 @@ fn check_probes(
             });
         }
     }
+    // Each window's loss runs go into one report, and the collector refuses a report with
+    // more than the protocol allows; at worst every other probe is lost, a run each.
+    let worst_runs: u128 = out
+        .iter()
+        .map(|p| (report_interval.as_nanos() / p.interval.as_nanos().max(1)).div_ceil(2))
+        .sum();
+    let max_runs = zerofault_protocol::Limits::default().max_loss_runs as u128;
+    if worst_runs > max_runs {
+        issues.push(Issue {
+            key: "probes".into(),
+            message: format!(
+                "these targets at their probe intervals could lose every other probe in {worst_runs} runs per report, and a report may carry at most {max_runs}; use longer probe intervals, a shorter report interval or fewer targets"
+            ),
+        });
+    }
     out
 }
 
@@ -1152,6 +1167,29 @@ tls:
         assert_eq!(c.interval, Duration::from_secs(15));
         assert_eq!(c.collector_timeout, Duration::from_secs(10));
         assert!(c.collector_url.starts_with("https://"));
+    }
+
+    /// A report carries at most `Limits::max_loss_runs` loss runs: a config whose targets
+    /// could lose every other probe in more runs than that is refused up front, rather than
+    /// every such report by the collector.
+    #[test]
+    fn probes_that_could_exceed_the_reports_loss_runs_are_refused() {
+        let with = |n: usize| {
+            let mut text = format!("{GOOD}probes:\n");
+            for i in 0..n {
+                text.push_str(&format!(
+                    "  - link: l-{i}\n    kind: icmp\n    target: 198.18.{}.{}\n    interval: 10ms\n",
+                    i / 200,
+                    i % 200 + 1
+                ));
+            }
+            text
+        };
+        // 15 s / 10 ms = 1,500 probes a window, at worst 750 runs per target.
+        assert_eq!(load_str(&with(87)).unwrap().probes.len(), 87);
+        let e = load_str(&with(88)).unwrap_err().to_string();
+        assert!(e.contains("66000 runs per report"), "{e}");
+        assert!(e.contains("at most 65536"), "{e}");
     }
 
     #[test]

@@ -246,7 +246,10 @@ fn frames_without_a_declared_size_are_streamed_and_bounded() {
     ));
     let mut small = zstd::stream::write::Encoder::new(Vec::new(), 3).unwrap();
     small.write_all(b"hello").unwrap();
-    assert_eq!(decompress_bounded(&small.finish().unwrap(), 1 << 20).unwrap(), b"hello");
+    assert_eq!(
+        decompress_bounded(&small.finish().unwrap(), 1 << 20).unwrap(),
+        b"hello"
+    );
 
     let mut two = zstd::bulk::compress(b"small", 3).unwrap();
     two.extend(zstd::bulk::compress(&vec![0u8; 1 << 20], 3).unwrap());
