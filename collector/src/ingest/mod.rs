@@ -27,6 +27,7 @@ use crate::store::{InsertOutcome, Store, StoreError, StoredReport};
 
 pub mod connections;
 pub mod listener;
+pub mod turns;
 
 /// Who is on the other end of a request: set by the TLS listener from the verified client
 /// certificate.
@@ -120,6 +121,8 @@ struct Shared {
     decodes: Arc<Semaphore>,
     /// `limits.max_pending_bytes` in KiB: decoded reports hold their weight until committed.
     pending: Arc<Semaphore>,
+    /// One decode at a time per agent identity.
+    turns: Arc<turns::Turns>,
 }
 
 /// The ingest router: `POST /api/v1/report`.
@@ -132,6 +135,7 @@ pub fn router(state: IngestState) -> axum::Router {
             state,
             decodes,
             pending,
+            turns: Arc::default(),
         })
 }
 
@@ -159,7 +163,15 @@ fn json_error(status: StatusCode, message: &str) -> Response {
 
 async fn report(State(shared): State<Shared>, request: Request) -> Response {
     let state = &shared.state;
-    match ingest(state, &shared.decodes, &shared.pending, request).await {
+    match ingest(
+        state,
+        &shared.decodes,
+        &shared.pending,
+        &shared.turns,
+        request,
+    )
+    .await
+    {
         Ok(outcome) => Json(serde_json::json!({ "status": outcome.as_str() })).into_response(),
         Err(r) => {
             state.counters.rejected(r.reason);
@@ -182,6 +194,7 @@ async fn ingest(
     state: &IngestState,
     decodes: &Arc<Semaphore>,
     pending: &Arc<Semaphore>,
+    turns: &turns::Turns,
     request: Request,
 ) -> Result<InsertOutcome, Rejection> {
     let (parts, body) = request.into_parts();
@@ -282,7 +295,9 @@ async fn ingest(
 
     // Decompressing, walking and decoding cost CPU and memory in proportion to what the body
     // expands to: on the blocking pool (so that accept, handshakes and timers keep running
-    // on the async workers), one body per permit. The semaphores are never closed.
+    // on the async workers), one body per permit, and one per agent identity at a time
+    // (turns.rs). The semaphores are never closed.
+    let turn = turns.turn(&agent).await;
     let decode_permit = decodes
         .clone()
         .acquire_owned()
@@ -296,6 +311,7 @@ async fn ingest(
     })
     .await
     .map_err(|_| shutting_down())??;
+    drop(turn);
     let Decoded {
         report,
         raw,
