@@ -148,7 +148,7 @@ fn default_sqlite_path() -> PathBuf {
 }
 
 /// What one request and one connection may cost the collector (`limits.*`): bytes, time
-/// and connections, each bounded before the work is done. `docs/architecture.md` ("What an
+/// and connections, each bounded before the work is done. `docs/architecture.md` ("What one
 /// agent can cost the collector") derives the memory ceiling of ingest from them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -548,7 +548,8 @@ fn write_batch(
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         )?;
         for (r, _) in batch {
-            // u64 -> i64 keeps every bit, so the key stays unique even above i64::MAX.
+            // Ingest and import refuse sequences above i64::MAX (Report::validate), so the
+            // cast is exact and ORDER BY sequence sorts as the agent numbered them.
             let changed = stmt.execute(params![
                 r.agent_id,
                 r.boot_id,
