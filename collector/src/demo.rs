@@ -461,7 +461,16 @@ fn print_banner(dir: &Path, layout: &Layout, files: &Files, args: &DemoArgs, htt
         dir.join("agent.log").display()
     );
     println!("\nTry:  curl -s http://{http}/metrics | grep zerofault_host_memory");
+    println!(
+        "      curl -s 'http://{http}/api/v1/report?month={}&format=html&lang=en' > report.html",
+        current_month_hint()
+    );
     println!("Ctrl-C stops both processes (so does closing this terminal).\n");
+}
+
+/// The current month (UTC) as YYYY-MM, for the banner's report example: the month so far.
+fn current_month_hint() -> String {
+    jiff::Timestamp::now().strftime("%Y-%m").to_string()
 }
 
 /// Waits for Ctrl-C or SIGTERM (Ok) or for a child to exit (Err). Meanwhile it tells the

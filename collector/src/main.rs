@@ -48,8 +48,9 @@ enum Command {
     /// 1 a check failed (each failure names its file), 2 a file given could not be read.
     Verify(manifest::VerifyArgs),
     /// Export a month's SLA report (hosts, links, groups, zero-fault backbone, incidents,
-    /// capacity) as CSV, JSON, XLSX and HTML, in Chinese or English; --close freezes and
-    /// signs it.
+    /// capacity) as CSV, JSON, XLSX, HTML and PDF, in Chinese or English; --close freezes
+    /// and signs it. Without --month: the previous month (for the month so far, give
+    /// --month with the current month: it is reported up to now, marked "not final").
     ///
     /// Reads the database and the inventory named in the config; works while the
     /// collector runs. Exit codes: 0 done, 1 refused or failed (the message says why),

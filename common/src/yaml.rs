@@ -349,6 +349,12 @@ fn value_at(text: &str, line: usize, col: usize) -> String {
         "a section".into()
     } else if rest.starts_with('[') || rest.starts_with("- ") || rest == "-" {
         "a list".into()
+    } else if rest.len() >= 2
+        && ((rest.starts_with('"') && rest.ends_with('"'))
+            || (rest.starts_with('\'') && rest.ends_with('\'')))
+    {
+        // Already quoted in the file: show it as written, not quoted again.
+        rest.to_owned()
     } else {
         format!("{rest:?}")
     }
@@ -581,6 +587,13 @@ interval: 15s
         assert_eq!(key_path_at(DOC, 10).as_deref(), Some("probes[0].kind"));
         assert_eq!(key_path_at(DOC, 12).as_deref(), Some("probes[1].target"));
         assert_eq!(key_path_at(DOC, 13).as_deref(), Some("interval"));
+    }
+
+    #[test]
+    fn a_value_quoted_in_the_file_is_shown_as_written() {
+        let doc = "limits:\n  max: \"lots\"\n  min: few\n";
+        assert_eq!(value_at(doc, 2, 8), "\"lots\"");
+        assert_eq!(value_at(doc, 3, 8), "\"few\"");
     }
 
     #[test]

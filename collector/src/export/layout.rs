@@ -174,8 +174,11 @@ fn tokens(text: &str) -> Vec<&str> {
     while let Some((i, c)) = iter.next() {
         let next = iter.peek().map_or(text.len(), |&(j, _)| j);
         let next_c = iter.peek().map(|&(_, n)| n);
-        let breaks =
-            c == ' ' || is_cjk(c) || next_c.is_some_and(|n| is_cjk(n) && !is_closing_punct(n));
+        // A break after `c`, unless it would start a line with closing punctuation or end
+        // one with opening punctuation ("正常(分钟)" breaks only before "(" or after ")").
+        let breaks = (c == ' ' || is_cjk(c) || next_c.is_some_and(is_cjk))
+            && !next_c.is_some_and(is_closing_punct)
+            && !is_opening_punct(c);
         if breaks || next == text.len() {
             out.push(&text[start..next]);
             start = next;
@@ -192,7 +195,12 @@ fn is_cjk(c: char) -> bool {
 
 /// Punctuation that must not start a line (it stays with the character before it).
 fn is_closing_punct(c: char) -> bool {
-    "，。、；：！？）」』】".contains(c)
+    "，。、；：！？）」』】),.;:!?]}%".contains(c)
+}
+
+/// Punctuation that must not end a line (it stays with the character after it).
+fn is_opening_punct(c: char) -> bool {
+    "（「『【([{".contains(c)
 }
 
 /// `text` wrapped into lines no wider than `max` at `size`. Never loses a character.
@@ -573,6 +581,15 @@ mod tests {
                 _ => None,
             })
             .collect()
+    }
+
+    #[test]
+    fn parentheses_stay_with_their_words() {
+        assert_eq!(
+            tokens("正常(分钟)时长"),
+            ["正", "常", "(分", "钟)", "时", "长"]
+        );
+        assert_eq!(tokens("平均（分钟）"), ["平", "均", "（分", "钟）"]);
     }
 
     #[test]

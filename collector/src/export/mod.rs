@@ -40,7 +40,7 @@ pub enum Format {
     Xlsx,
     /// One self-contained, print-ready page.
     Html,
-    /// A4 PDF, made on the collector (needs a CJK font: `export::pdf`).
+    /// A4 PDF, made on the collector (needs a CJK font, see --pdf-font).
     Pdf,
 }
 

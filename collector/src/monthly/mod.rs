@@ -109,7 +109,8 @@ pub struct ReportArgs {
     #[arg(long, short = 'c', value_name = "FILE")]
     pub config: PathBuf,
     /// The month, YYYY-MM, a calendar month in the inventory's time zone. Default: the
-    /// previous month.
+    /// previous month. The current month is reported up to now and marked "month to date,
+    /// not final".
     #[arg(long, value_name = "YYYY-MM")]
     pub month: Option<String>,
     /// Export formats, comma-separated: csv (one file per table), json (the full model),
