@@ -94,6 +94,9 @@ fn raise_open_file_limit() -> Option<u64> {
     }
 }
 
+/// How long shutdown waits for in-flight HTTP requests (scrapes, API, report downloads).
+const HTTP_DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// How often the collector writes its heartbeat. A crashed run is recorded as ended at its
 /// last heartbeat, so its end is known to within this period; one small write every 10 s
 /// costs nothing next to the report commits.
@@ -315,7 +318,17 @@ impl Server {
         tracing::info!("shutting down");
         let _ = stop_tx.send(true);
         let ingest_result = ingest_task.await;
-        let http_result = http_task.await;
+        // Bounded like the ingest drain: a slow or stuck HTTP client (a long report download)
+        // must not keep a stopping collector, and its ports, alive.
+        let http_result = match tokio::time::timeout(HTTP_DRAIN_TIMEOUT, http_task).await {
+            Ok(result) => result,
+            Err(_) => {
+                tracing::warn!(
+                    "http requests still open after {HTTP_DRAIN_TIMEOUT:?}; stopping without them"
+                );
+                Ok(Ok(()))
+            }
+        };
         // After the listeners drained: every acknowledged report is inside this run.
         if let Err(e) = self
             .store

@@ -381,7 +381,20 @@ fn restrict_mode(path: &Path, file: &std::fs::File) -> std::io::Result<()> {
         return Ok(());
     }
     // File::set_permissions is fchmod on the open descriptor: the file checked is the one changed.
-    file.set_permissions(std::fs::Permissions::from_mode(DB_FILE_MODE))?;
+    if let Err(e) = file.set_permissions(std::fs::Permissions::from_mode(DB_FILE_MODE)) {
+        // Only the owner may change the mode. Another user who can read the file (an
+        // operator running `report` on a database left 0640 by an older version) still gets
+        // the data; the collector's own user tightens it at its next start.
+        if e.kind() == std::io::ErrorKind::PermissionDenied {
+            tracing::warn!(
+                path = %path.display(),
+                mode = format_args!("{mode:04o}"),
+                "cannot restrict the database file to mode 0600: it belongs to another user; run as the collector's user"
+            );
+            return Ok(());
+        }
+        return Err(e);
+    }
     if mode & 0o077 != 0 {
         tracing::warn!(
             path = %path.display(),
