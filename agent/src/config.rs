@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
-use zerofault_common::yaml::{ParseProblem, Parsed, key_within, parse_all};
+use zerofault_common::yaml::{ParseProblem, ParseProblems, Parsed, key_within, parse_all};
 use zerofault_protocol::{LINK_DOMAINS, LINK_LEVELS, Labels, is_valid_agent_id};
 
 use crate::duration::{format_duration, parse_duration};
@@ -305,20 +305,6 @@ pub enum ConfigError {
         /// Every problem found.
         issues: Vec<Issue>,
     },
-}
-
-struct ParseProblems<'a>(&'a [ParseProblem]);
-
-impl fmt::Display for ParseProblems<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, p) in self.0.iter().enumerate() {
-            if i > 0 {
-                writeln!(f)?;
-            }
-            write!(f, "{p}")?;
-        }
-        Ok(())
-    }
 }
 
 struct Issues<'a> {

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use zerofault_common::yaml::{ParseProblem, key_within, parse_all};
+use zerofault_common::yaml::{ParseProblem, ParseProblems, key_within, parse_all};
 
 use crate::duration::format_duration;
 use crate::inventory::{Inventory, InventoryError};
@@ -619,21 +619,6 @@ impl<K: fmt::Display> fmt::Display for Problem<K> {
             self.key,
             self.message
         )
-    }
-}
-
-/// Parse problems one per line.
-struct ParseProblems<'a>(&'a [ParseProblem]);
-
-impl fmt::Display for ParseProblems<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, p) in self.0.iter().enumerate() {
-            if i > 0 {
-                writeln!(f)?;
-            }
-            write!(f, "{p}")?;
-        }
-        Ok(())
     }
 }
 

@@ -807,6 +807,23 @@ fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_zerofault-collector"))
 }
 
+/// `report --month 2026-02 --format json --lang en` of `config` into `out`.
+fn report_json(config: &Path, out: &Path) -> (i32, String, String) {
+    run(&[
+        "report",
+        "--config",
+        config.to_str().unwrap(),
+        "--month",
+        "2026-02",
+        "--format",
+        "json",
+        "--lang",
+        "en",
+        "--out",
+        out.to_str().unwrap(),
+    ])
+}
+
 fn run(args: &[&str]) -> (i32, String, String) {
     let out = Command::new(bin())
         .args(args)
@@ -1394,19 +1411,7 @@ async fn close_and_correct(dir: &Path, config: &Path, before: &MonthReport) {
         .unwrap();
     store.close().await;
     let after = dir.join("after");
-    let (code, _, stderr) = run(&[
-        "report",
-        "--config",
-        config.to_str().unwrap(),
-        "--month",
-        "2026-02",
-        "--format",
-        "json",
-        "--lang",
-        "en",
-        "--out",
-        after.to_str().unwrap(),
-    ]);
+    let (code, _, stderr) = report_json(config, &after);
     assert_eq!(code, 0, "{stderr}");
     let frozen: MonthReport =
         serde_json::from_str(&std::fs::read_to_string(find(&after, "-en.json")).unwrap()).unwrap();
@@ -1709,19 +1714,7 @@ async fn the_month_imported_without_collector_runs_keeps_its_reboots() {
     );
 
     let out = dir.path().join("imported");
-    let (code, stdout, stderr) = run(&[
-        "report",
-        "--config",
-        config.to_str().unwrap(),
-        "--month",
-        "2026-02",
-        "--format",
-        "json",
-        "--lang",
-        "en",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let (code, stdout, stderr) = report_json(&config, &out);
     assert_eq!(code, 0, "stdout {stdout}\nstderr {stderr}");
     let imported: MonthReport =
         serde_json::from_str(&std::fs::read_to_string(find(&out, ".json")).unwrap()).unwrap();

@@ -18,6 +18,23 @@ use serde::de::DeserializeOwned;
 /// Most problems [`parse_all`] collects before it stops: each costs one parse of the file.
 pub const MAX_PARSE_PROBLEMS: usize = 100;
 
+/// Parse problems one per line: the message of a config error with several of them (both
+/// binaries' `validate`).
+#[derive(Debug, Clone, Copy)]
+pub struct ParseProblems<'a>(pub &'a [ParseProblem]);
+
+impl fmt::Display for ParseProblems<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, p) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{p}")?;
+        }
+        Ok(())
+    }
+}
+
 /// A YAML document that could not be read into a config struct.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ParseProblem {

@@ -474,17 +474,20 @@ fn table(cur: &mut Cursor<'_>, m: &dyn Measure, t: &TableSpec, continued: &str) 
         paragraph(cur, m, &t.title, title_size, Tone::Text, 0.0, false, 2.0);
     }
     let no_numbers = vec![false; widths.len()];
-    row(
-        cur,
-        &header,
-        &widths,
-        &no_numbers,
-        size,
-        header_h,
-        true,
-        None,
-        m,
-    );
+    let header_row = |cur: &mut Cursor<'_>| {
+        row(
+            cur,
+            &header,
+            &widths,
+            &no_numbers,
+            size,
+            header_h,
+            true,
+            None,
+            m,
+        )
+    };
+    header_row(cur);
     for (i, cells) in rows.iter().enumerate() {
         let h = height(cells);
         if !cur.fits(h) {
@@ -493,17 +496,7 @@ fn table(cur: &mut Cursor<'_>, m: &dyn Measure, t: &TableSpec, continued: &str) 
                 let title = format!("{} {continued}", t.title);
                 paragraph(cur, m, &title, title_size, Tone::Text, 0.0, false, 2.0);
             }
-            row(
-                cur,
-                &header,
-                &widths,
-                &no_numbers,
-                size,
-                header_h,
-                true,
-                None,
-                m,
-            );
+            header_row(cur);
         }
         let tone = t.last_tone.get(i).copied().flatten();
         row(cur, cells, &widths, &t.numeric, size, h, false, tone, m);

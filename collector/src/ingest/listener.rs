@@ -115,6 +115,7 @@ pub async fn serve(
 
 /// A connection's place in the table; gives it back however the connection task ends
 /// (finished, failed or aborted).
+#[derive(Debug)]
 struct Slot {
     table: SharedTable,
     counters: Arc<IngestCounters>,
@@ -149,15 +150,6 @@ impl Drop for Slot {
         t.closed(self.id, self.agent.as_deref());
         self.counters
             .set_connections(t.open(), t.limits().max_connections);
-    }
-}
-
-impl std::fmt::Debug for Slot {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Slot")
-            .field("id", &self.id)
-            .field("agent", &self.agent)
-            .finish()
     }
 }
 
