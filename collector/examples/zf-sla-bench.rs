@@ -52,15 +52,15 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use zerofault_collector::export::{self, Format, Lang};
 use zerofault_collector::inventory::{Inventory, Named, Scope};
-use zerofault_collector::sla::MonthBuilder;
-use zerofault_collector::sla::figures::host_capacity;
-use zerofault_collector::sla::input::{
+use zerofault_collector::month::export::{self, Format, Lang};
+use zerofault_collector::month::sla::MonthBuilder;
+use zerofault_collector::month::sla::figures::host_capacity;
+use zerofault_collector::month::sla::input::{
     Boot, CapacitySample, FsSample, GroupNames, HostInput, HostReport, Interval, Labels, LinkInput,
     LinkWindow, Period, PreviousCapacity,
 };
-use zerofault_collector::sla::model::UnknownLabel;
+use zerofault_collector::month::sla::model::UnknownLabel;
 use zerofault_collector::store::{ReportKey, SqliteStore, Store, StoredReport};
 use zerofault_protocol::{
     AgentStats, Cpu, Filesystem, Interface, LinkResult, LossRun, Memory, PROTOCOL_VERSION, Report,
@@ -787,7 +787,7 @@ fn engine(w: &World, out: Option<&Path>, setup: Duration) -> anyhow::Result<()> 
             .iter()
             .map(|d| (d.code.clone(), d.name(lang).to_owned()))
             .collect(),
-        targets: zerofault_collector::monthly::source::group_targets(inv),
+        targets: zerofault_collector::month::source::group_targets(inv),
     };
     // Who is behind each link (as `Inventory::links_behind` gives it, computed by walking
     // up from each host and link instead of down from each link).

@@ -16,12 +16,12 @@ use zerofault_common::yaml::{ParseProblem, ParseProblems, key_within, parse_all}
 
 use crate::duration::format_duration;
 use crate::inventory::{Inventory, InventoryError};
-use crate::links::{
+use crate::live::hosts::DEFAULT_DOWN_AFTER_INTERVALS;
+use crate::live::links::{
     DEFAULT_DEGRADED_LOSS_RATIO, DEFAULT_DEGRADED_RTT, DEFAULT_DOWN_CONFIRM_PROBES,
     DEFAULT_DOWN_LOSS_RATIO, DEFAULT_FAULT_MIN, DEFAULT_REPLAY, DEFAULT_UP_CONFIRM_PROBES,
     MAX_CONFIRM_PROBES,
 };
-use crate::state::DEFAULT_DOWN_AFTER_INTERVALS;
 
 /// Default mTLS ingest listen address: every interface, agents connect from the network.
 pub const DEFAULT_INGEST_LISTEN: &str = "0.0.0.0:7443";
@@ -306,7 +306,7 @@ impl Default for Clock {
 }
 
 fn default_max_skew() -> Duration {
-    Duration::from_millis(crate::delivery::DEFAULT_MAX_SKEW_MS as u64)
+    Duration::from_millis(crate::live::delivery::DEFAULT_MAX_SKEW_MS as u64)
 }
 
 /// Link states, hysteresis and faults (`links.*`); the model is described in `docs/links.md`.
@@ -1140,7 +1140,7 @@ mod tests {
     #[test]
     fn check_lists_every_kind_of_problem_with_line_and_fix() {
         let dir = tempfile::tempdir().unwrap();
-        crate::certs::ensure_ca(dir.path())
+        crate::cmd::certs::ensure_ca(dir.path())
             .unwrap()
             .issue_collector(&["localhost".into()], &Default::default())
             .unwrap();

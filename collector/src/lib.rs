@@ -1,20 +1,19 @@
-//! zerofault collector: mTLS ingest, storage, latest state per host, Prometheus exposition.
+//! zerofault collector. The modules follow the data flow (docs/architecture.md):
+//!
+//! agents --mTLS--> [`live`] (ingest, host table, links, delivery) --> [`store`] -->
+//! [`month`] (SLA engine, exports, close/verify); [`aggregate`] and [`http`] (`/metrics`, the
+//! API, the SLA report download) show what is live and what is stored; [`cmd`] holds the
+//! commands (serve, import, report, certs, demo, validate). [`config`] composes the settings
+//! each component declares; [`inventory`] (departments, data centers, links, time zone) is
+//! read by all stages.
 #![forbid(unsafe_code)]
 
-pub mod certs;
+pub mod cmd;
 pub mod config;
-pub mod delivery;
-pub mod demo;
 pub use zerofault_common::duration;
-pub mod export;
-pub mod expose;
-pub mod import;
-pub mod ingest;
+pub mod http;
 pub mod inventory;
-pub mod links;
-pub mod monthly;
-pub mod server;
-pub mod sla;
-pub mod state;
+pub mod live;
+pub mod month;
 pub mod store;
 pub mod tls;

@@ -8,9 +8,9 @@ use std::process::ExitCode;
 use anyhow::Context;
 
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
+use zerofault_collector::cmd::{certs, demo, import, report, serve};
 use zerofault_collector::config::Config;
-use zerofault_collector::export::manifest;
-use zerofault_collector::{certs, demo, import, monthly, server};
+use zerofault_collector::month::manifest;
 use zerofault_common::assets;
 
 /// zerofault collector: receives agent reports over mutual TLS, stores them in SQLite and
@@ -55,7 +55,7 @@ enum Command {
     /// Reads the database and the inventory named in the config; works while the
     /// collector runs. Exit codes: 0 done, 1 refused or failed (the message says why),
     /// 2 usage or configuration error.
-    Report(monthly::ReportArgs),
+    Report(report::ReportArgs),
 }
 
 #[derive(Debug, Args)]
@@ -105,13 +105,13 @@ fn main() -> ExitCode {
                         let stdin_closed = stdin_closed(args.exit_with_stdin)?;
                         let shutdown = async {
                             tokio::select! {
-                                () = server::shutdown_signal() => {}
+                                () = serve::shutdown_signal() => {}
                                 () = stdin_closed => {
                                     tracing::info!("stdin closed (the process that started this collector ended); stopping");
                                 }
                             }
                         };
-                        server::serve(config, shutdown).await
+                        serve::serve(config, shutdown).await
                     })
                 }),
                 Err(e) => {
@@ -123,7 +123,7 @@ fn main() -> ExitCode {
         Command::Certs(args) => certs::run(&args),
         Command::Import(args) => return ExitCode::from(import::run(&args)),
         Command::Verify(args) => return ExitCode::from(manifest::run_verify(&args)),
-        Command::Report(args) => return ExitCode::from(monthly::run(&args)),
+        Command::Report(args) => return ExitCode::from(report::run(&args)),
         Command::Demo(args) => {
             init_tracing();
             runtime().and_then(|rt| rt.block_on(demo::run(&args)))

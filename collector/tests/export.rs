@@ -1,4 +1,4 @@
-//! Exports of the monthly report (`zerofault_collector::export`).
+//! Exports of the monthly report (`zerofault_collector::month::export`).
 //!
 //! The fixture is a hand-built January 2026 report (Asia/Shanghai) in English and in
 //! Chinese: hosts with and without figures, a link fault that suppressed a host and a
@@ -21,9 +21,9 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use zerofault_collector::export::tables::{self, TableId};
-use zerofault_collector::export::{self, ExportError, Format, Lang};
-use zerofault_collector::sla::model::*;
+use zerofault_collector::month::export::tables::{self, TableId};
+use zerofault_collector::month::export::{self, ExportError, Format, Lang};
+use zerofault_collector::month::sla::model::*;
 
 /// Debian's interpreter, which sees the Debian package python3-openpyxl (a python3
 /// earlier on PATH, e.g. from pyenv, may not).
@@ -427,7 +427,11 @@ fn parse_csv(bytes: &[u8]) -> Vec<Vec<String>> {
         .collect()
 }
 
-fn column(headers: &[String], lang: Lang, key: zerofault_collector::export::i18n::Key) -> usize {
+fn column(
+    headers: &[String],
+    lang: Lang,
+    key: zerofault_collector::month::export::i18n::Key,
+) -> usize {
     let h = key.text(lang);
     headers
         .iter()
@@ -437,7 +441,7 @@ fn column(headers: &[String], lang: Lang, key: zerofault_collector::export::i18n
 
 #[test]
 fn csv_tables_hold_the_model_numbers() {
-    use zerofault_collector::export::i18n::Key;
+    use zerofault_collector::month::export::i18n::Key;
     for lang in LANGS {
         let report = fixture(lang);
         let all = export::csv::render_all(&report, lang).unwrap();
@@ -665,7 +669,7 @@ fn xlsx_is_reproducible() {
 
 #[test]
 fn xlsx_reads_back_in_openpyxl() {
-    use zerofault_collector::export::i18n::Key;
+    use zerofault_collector::month::export::i18n::Key;
     let tmp = tempfile::tempdir().unwrap();
     for lang in LANGS {
         let report = fixture(lang);

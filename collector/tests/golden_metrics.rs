@@ -17,11 +17,11 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use zerofault_collector::config::Links;
-use zerofault_collector::delivery::{BootSpan, StoredSpan};
-use zerofault_collector::expose::render_with_inventory;
+use zerofault_collector::http::render_with_inventory;
 use zerofault_collector::inventory::Inventory;
-use zerofault_collector::links::LinkHub;
-use zerofault_collector::state::{HostTable, IngestCounters, RejectReason};
+use zerofault_collector::live::delivery::{BootSpan, StoredSpan};
+use zerofault_collector::live::hosts::{HostTable, IngestCounters, RejectReason};
+use zerofault_collector::live::links::LinkHub;
 use zerofault_protocol::{Limits, Report};
 
 /// The scrape time of the golden output: 2026-01-01T00:00:00Z.

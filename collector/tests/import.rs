@@ -9,7 +9,7 @@ use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
 
 use ingest_support::report;
-use zerofault_collector::import::{
+use zerofault_collector::cmd::import::{
     ImportObserver, ImportOptions, ImportSummary, LineError, ReceivedTime, import,
 };
 use zerofault_collector::store::{SqliteStore, Store};
@@ -172,7 +172,7 @@ async fn received_time_is_the_reports_own_timestamp_unless_received_now() {
     assert_eq!(db.received_ms, report("db-01", 1).timestamp_unix_ms);
 
     // --received-now: the import time.
-    let before = zerofault_collector::ingest::now_unix_ms();
+    let before = zerofault_collector::live::ingest::now_unix_ms();
     let o = ImportOptions {
         received: ReceivedTime::ImportTime,
         ..opts()

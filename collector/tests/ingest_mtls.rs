@@ -8,8 +8,8 @@ use ingest_support::{Pki, config, report, zstd_bomb};
 use reqwest::StatusCode;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
-use zerofault_collector::server::Server;
-use zerofault_collector::state::{HostTable, IngestCounters, RejectReason};
+use zerofault_collector::cmd::serve::Server;
+use zerofault_collector::live::hosts::{HostTable, IngestCounters, RejectReason};
 use zerofault_collector::store::Store;
 use zerofault_protocol::{CONTENT_TYPE, INGEST_PATH, VERSION_HEADER, encode_report};
 
@@ -216,7 +216,7 @@ async fn hosts_survive_a_restart() {
     let after = c.hosts.snapshot();
     // Stored completeness survives the restart; the clock offset is estimated again from
     // the next live reports (a restart's first reports are often backlog).
-    let durable = |hosts: &[zerofault_collector::state::HostEntry]| {
+    let durable = |hosts: &[zerofault_collector::live::hosts::HostEntry]| {
         hosts
             .iter()
             .map(|h| {

@@ -10,9 +10,9 @@ use http_body_util::BodyExt;
 use ingest_support::{report, zstd_bomb};
 use tower::ServiceExt;
 use zerofault_collector::config::Links;
-use zerofault_collector::ingest::{self, ClientIdentity, IngestLimits, IngestState};
-use zerofault_collector::links::{Fault, LinkHub};
-use zerofault_collector::state::{HostTable, IngestCounters, RejectReason};
+use zerofault_collector::live::hosts::{HostTable, IngestCounters, RejectReason};
+use zerofault_collector::live::ingest::{self, ClientIdentity, IngestLimits, IngestState};
+use zerofault_collector::live::links::{Fault, LinkHub};
 use zerofault_collector::store::{
     BoxFuture, ClosedMonth, InsertOutcome, ReplayCursor, ReplayPage, ReportKey, SqliteStore, Store,
     StoreError, StoredReport,
@@ -275,7 +275,8 @@ impl Store for BrokenStore {
     }
     fn boot_spans(
         &self,
-    ) -> BoxFuture<'_, Result<Vec<zerofault_collector::delivery::StoredSpan>, StoreError>> {
+    ) -> BoxFuture<'_, Result<Vec<zerofault_collector::live::delivery::StoredSpan>, StoreError>>
+    {
         Box::pin(async { Err(StoreError::Closed) })
     }
     fn start_run(&self, _: i64) -> BoxFuture<'_, Result<i64, StoreError>> {
@@ -362,7 +363,8 @@ impl Store for GatedStore {
     }
     fn boot_spans(
         &self,
-    ) -> BoxFuture<'_, Result<Vec<zerofault_collector::delivery::StoredSpan>, StoreError>> {
+    ) -> BoxFuture<'_, Result<Vec<zerofault_collector::live::delivery::StoredSpan>, StoreError>>
+    {
         self.inner.boot_spans()
     }
     fn start_run(&self, now: i64) -> BoxFuture<'_, Result<i64, StoreError>> {
@@ -542,7 +544,7 @@ async fn stored_reports_feed_the_link_engine_and_closed_faults_are_stored_once()
 
     // A restart rebuilds the same engine from the store and finds nothing new to store.
     let rebuilt = LinkHub::new(Links::default());
-    let stats = zerofault_collector::server::replay(f.state.store.as_ref(), &rebuilt, 0)
+    let stats = zerofault_collector::cmd::serve::replay(f.state.store.as_ref(), &rebuilt, 0)
         .await
         .unwrap();
     assert_eq!((stats.reports, stats.windows, stats.new_faults), (6, 6, 0));

@@ -4,8 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use zerofault_collector::certs;
-use zerofault_collector::export::manifest::{
+use zerofault_collector::cmd::certs;
+use zerofault_collector::month::manifest::{
     CERT_NAME, FileStatus, MANIFEST_NAME, ManifestError, SIGNATURE_NAME, sha256_file,
     verify_manifest, write_manifest,
 };

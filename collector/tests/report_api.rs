@@ -1,4 +1,4 @@
-//! `GET /api/v1/report` on the plain-HTTP listener (`zerofault_collector::expose::report`).
+//! `GET /api/v1/report` on the plain-HTTP listener (`zerofault_collector::http::sla_report`).
 //!
 //! A temporary SQLite store holds February 2026 (Asia/Shanghai) of two hosts reporting
 //! hourly and a collector run over the month; a small inline inventory declares their
@@ -17,11 +17,11 @@ use axum::http::{HeaderMap, Request, StatusCode, header};
 use http_body_util::BodyExt;
 use tower::ServiceExt;
 use zerofault_collector::config::Config;
-use zerofault_collector::expose::report::{
+use zerofault_collector::http::sla_report::{
     LATE_CORRECTIONS_HEADER, REPORT_PATH, ReportState, router,
 };
 use zerofault_collector::inventory::Inventory;
-use zerofault_collector::sla::model::MonthReport;
+use zerofault_collector::month::sla::model::MonthReport;
 use zerofault_collector::store::{ClosedMonth, SqliteStore, Store, StoredReport};
 use zerofault_protocol::{Cpu, Filesystem, Labels, Memory, Report, SystemInfo};
 
@@ -414,7 +414,7 @@ async fn a_failing_store_is_503() {
 async fn the_collector_serves_it_on_its_http_listener() {
     let pki = ingest_support::Pki::new();
     let dir = tempfile::tempdir().unwrap();
-    let server = zerofault_collector::server::Server::bind(ingest_support::config(
+    let server = zerofault_collector::cmd::serve::Server::bind(ingest_support::config(
         dir.path(),
         &pki,
         64 * 1024,

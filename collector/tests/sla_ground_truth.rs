@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 
-use zerofault_collector::sla::model::MonthReport;
+use zerofault_collector::month::sla::model::MonthReport;
 use zerofault_collector::store::{SqliteStore, Store, StoredReport};
 use zerofault_protocol::{
     AgentStats, Cpu, Filesystem, Labels, LinkResult, LossRun, Memory, Report, SystemInfo,
@@ -885,7 +885,7 @@ fn approx(a: Option<f64>, b: Option<f64>) -> bool {
 
 fn check_figures(
     what: &str,
-    got: &zerofault_collector::sla::model::Figures,
+    got: &zerofault_collector::month::sla::model::Figures,
     want: &Expected,
 ) -> Vec<String> {
     let mut bad = Vec::new();

@@ -1,5 +1,5 @@
 //! Report storage. The store is the record of every accepted report; the in-memory
-//! [`HostTable`](crate::state::HostTable) is only a cache warmed from it.
+//! [`HostTable`](crate::live::hosts::HostTable) is only a cache warmed from it.
 //!
 //! [`Store`] is object-safe and asynchronous so that a PostgreSQL backend can be added next
 //! to [`sqlite::SqliteStore`] without changing the ingest path.
@@ -11,8 +11,8 @@ pub mod sqlite;
 
 pub use sqlite::SqliteStore;
 
-use crate::delivery::StoredSpan;
-use crate::links::Fault;
+use crate::live::delivery::StoredSpan;
+use crate::live::links::Fault;
 
 /// A boxed future, so that [`Store`] can be used as `Arc<dyn Store>`.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -95,7 +95,7 @@ pub struct CollectorRun {
 /// A span over which imported reports show that their source (the collector, or whatever
 /// received them before the migration) was hearing agents: the evidence a recorded
 /// [`CollectorRun`] gives for live history, inferred by `zerofault-collector import`
-/// (`crate::import::listening_periods`) and stored in `imported_listening`.
+/// (`crate::cmd::import::listening_periods`) and stored in `imported_listening`.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct ListeningPeriod {
     /// Start, ms since the Unix epoch (the imported reports' clock).

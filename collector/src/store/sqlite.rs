@@ -17,8 +17,8 @@ use super::{
     BoxFuture, ClosedMonth, CollectorRun, InsertOutcome, ListeningPeriod, ReplayCursor, ReplayPage,
     ReportKey, Store, StoreError, StoredReport,
 };
-use crate::delivery::{BootSpan, StoredSpan};
-use crate::links::Fault;
+use crate::live::delivery::{BootSpan, StoredSpan};
+use crate::live::links::Fault;
 
 /// Schema migrations, applied in order; `PRAGMA user_version` holds how many are applied.
 /// Never edit a released entry: append a new one.

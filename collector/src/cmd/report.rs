@@ -1,0 +1,345 @@
+//! `zerofault-collector report`: exports a month's SLA report and closes months (the month
+//! itself is computed in `crate::month`).
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use clap::Args;
+
+use crate::config::Config;
+use crate::inventory::Inventory;
+use crate::month::export::{self, Format, Lang};
+use crate::month::manifest;
+use crate::month::sla::model::MonthReport;
+use crate::month::source::{MonthRequest, Progress};
+use crate::month::{
+    check_month_has_begun, closing_seal, compute, corrections, frozen, local_time, previous_month,
+};
+use crate::store::{ClosedMonth, SqliteStore, Store};
+
+/// `zerofault-collector report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Collector configuration file: the database (`storage.sqlite.path`), the inventory
+    /// (`inventory`) and, with --close, the key that signs (`tls.key`, `tls.cert`).
+    #[arg(long, short = 'c', value_name = "FILE")]
+    pub config: PathBuf,
+    /// The month, YYYY-MM, a calendar month in the inventory's time zone. Default: the
+    /// previous month. The current month is reported up to now and marked "month to date,
+    /// not final".
+    #[arg(long, value_name = "YYYY-MM")]
+    pub month: Option<String>,
+    /// Export formats, comma-separated: csv (one file per table), json (the full model),
+    /// xlsx (one sheet per table), html (print-ready, A4, self-contained), pdf (A4, made
+    /// here; needs a CJK font, see --pdf-font).
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "json,csv,xlsx,html"
+    )]
+    pub format: Vec<Format>,
+    /// Language of headers, texts and names.
+    #[arg(long, value_enum, default_value = "zh-CN")]
+    pub lang: Lang,
+    /// Output directory (created when missing). Default: ./zerofault-report-YYYY-MM.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Close the month: freeze its figures in the database and sign the exported files
+    /// (MANIFEST.sha256, checked with `zerofault-collector verify`). Only a month that is
+    /// over, and only once; later data shows as late corrections.
+    #[arg(long)]
+    pub close: bool,
+    /// Font of the PDF export: a TrueType/OpenType file with Chinese (face 0 of a .ttc).
+    /// Default: the first found of /usr/share/fonts/truetype/wqy/wqy-microhei.ttc
+    /// (package fonts-wqy-microhei), /usr/share/fonts/wqy-microhei/wqy-microhei.ttc (rpm
+    /// wqy-microhei-fonts), Noto Sans CJK, Droid Sans Fallback.
+    #[arg(long, value_name = "PATH")]
+    pub pdf_font: Option<PathBuf>,
+}
+
+/// Exit code: done.
+pub const EXIT_OK: u8 = 0;
+/// Exit code: refused (month not over, already closed, ...) or failed.
+pub const EXIT_FAILED: u8 = 1;
+/// Exit code: usage or configuration error.
+pub const EXIT_USAGE: u8 = 2;
+
+/// Shows progress on a terminal (stderr), nothing otherwise.
+struct Console {
+    terminal: bool,
+    total: u64,
+    last: Option<Instant>,
+}
+
+impl Console {
+    fn progress(&mut self, p: Progress) {
+        if !self.terminal || self.last.is_some_and(|t| t.elapsed().as_millis() < 200) {
+            return;
+        }
+        self.last = Some(Instant::now());
+        let pct = if self.total > 0 {
+            (p.reports as f64 / self.total as f64 * 100.0).min(100.0)
+        } else {
+            100.0
+        };
+        let width = 30;
+        let filled = (pct / 100.0 * width as f64) as usize;
+        let mut err = std::io::stderr().lock();
+        let _ = write!(
+            err,
+            "\r[{}{}] {pct:5.1}%  reading reports: {} of at most {}, {} agents ",
+            "#".repeat(filled),
+            "-".repeat(width - filled),
+            p.reports,
+            self.total,
+            p.agents
+        );
+        let _ = err.flush();
+    }
+
+    fn step(&mut self, what: &str) {
+        if self.terminal {
+            eprintln!("\r{what:<100}");
+        }
+    }
+}
+
+/// Runs `report`; returns the exit code.
+pub fn run(args: &ReportArgs) -> u8 {
+    let config = match Config::load(&args.config).and_then(|c| c.validate_structure().map(|()| c)) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return EXIT_USAGE;
+        }
+    };
+    let inventory = match config.load_inventory() {
+        Ok(Some(i)) => i,
+        Ok(None) => Inventory::default(),
+        Err(e) => {
+            eprintln!("{}: `inventory`: {e}", args.config.display());
+            return EXIT_USAGE;
+        }
+    };
+    let db = config.storage.sqlite.path.clone();
+    if !db.exists() {
+        eprintln!(
+            "error: no database at {} (storage.sqlite.path in {}): run `zerofault-collector serve` first, or fix the path",
+            db.display(),
+            args.config.display()
+        );
+        return EXIT_USAGE;
+    }
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return EXIT_FAILED;
+        }
+    };
+    runtime.block_on(async {
+        let store = match SqliteStore::open(&db).await {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return EXIT_FAILED;
+            }
+        };
+        let code = run_with(args, &config, &inventory, &store).await;
+        store.close().await;
+        code
+    })
+}
+
+async fn run_with(
+    args: &ReportArgs,
+    config: &Config,
+    inventory: &Inventory,
+    store: &dyn Store,
+) -> u8 {
+    let now_ms = zerofault_common::now_unix_ms();
+    let month = args
+        .month
+        .clone()
+        .unwrap_or_else(|| previous_month(inventory, now_ms));
+    let (start_ms, end_ms) = match inventory.month_bounds(&month) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("error: --month {month:?}: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    if let Err(e) = check_month_has_begun(inventory, &month, (start_ms, end_ms), now_ms) {
+        eprintln!("error: --month: {e}");
+        return EXIT_USAGE;
+    }
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!("zerofault-report-{month}")));
+    let lang = args.lang;
+    let mut console = Console {
+        terminal: std::io::stderr().is_terminal(),
+        total: store.count_reports().await.unwrap_or(0),
+        last: None,
+    };
+    let frozen = match frozen(store, &month).await {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_FAILED;
+        }
+    };
+    if args.close {
+        if let Some((c, _)) = &frozen {
+            eprintln!(
+                "error: {month} was closed at {} (Unix ms); a month is closed once. Run without --close to export it with its late corrections.",
+                c.closed_unix_ms
+            );
+            return EXIT_FAILED;
+        }
+        if now_ms < end_ms {
+            eprintln!(
+                "error: {month} is not over yet: its figures are month to date, not final; it can be closed from its end on, {} ({})",
+                local_time(inventory, end_ms),
+                inventory.time_zone_name()
+            );
+            return EXIT_FAILED;
+        }
+    }
+    let req = MonthRequest {
+        month: month.clone(),
+        lang: lang.tag().to_owned(),
+        now_ms,
+        closed: args.close,
+    };
+    let current = match compute(store, inventory, config, &req, &mut |p| console.progress(p)).await
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("\nerror: {e}");
+            return EXIT_FAILED;
+        }
+    };
+    console.step(&format!(
+        "computed {month}: {} hosts, {} links",
+        current.hosts.len(),
+        current.links.len()
+    ));
+    if let Some(as_of) = current.as_of_unix_ms.filter(|_| current.month_to_date) {
+        eprintln!(
+            "note: {month} is not over: the figures cover it up to {} ({}), month to date, not final",
+            local_time(inventory, as_of),
+            inventory.time_zone_name()
+        );
+    }
+    // A closed month exports its frozen figures; what changed since goes beside them.
+    let (mut report, late) = match &frozen {
+        Some((_, f)) => {
+            let late = corrections::corrections(f, &current);
+            (f.clone(), Some(late))
+        }
+        None => (current, None),
+    };
+    if args.close {
+        report.seal = Some(closing_seal(now_ms, None));
+    }
+    // The PDF font is found (or the named one read) before anything is written, so a
+    // missing font fails the command at once, naming the paths tried.
+    let mut options = export::Options::default();
+    if args.format.contains(&Format::Pdf) {
+        match export::pdf::PdfFont::find(args.pdf_font.as_deref()) {
+            Ok(f) => options.pdf_font = Some(f),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return EXIT_USAGE;
+            }
+        }
+    }
+    let mut written = Vec::new();
+    for format in &args.format {
+        console.step(&format!("writing {}", format.name()));
+        match export::write_with(&report, *format, lang, &out, &options) {
+            Ok(files) => written.extend(files),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return EXIT_FAILED;
+            }
+        }
+    }
+    if let Some(late) = &late {
+        match corrections::write(late, &month, lang, &out) {
+            Ok(path) => written.push(path),
+            Err(e) => {
+                eprintln!("error: cannot write {}: {e}", out.display());
+                return EXIT_FAILED;
+            }
+        }
+        eprintln!(
+            "{month} is closed: exported its frozen figures; {} late correction(s) since closing",
+            late.len()
+        );
+    }
+    if args.close {
+        match close(store, config, &report, &out, &written, now_ms).await {
+            Ok(manifest) => {
+                println!("closed {month}; signed manifest: {}", manifest.display());
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                return EXIT_FAILED;
+            }
+        }
+    }
+    for f in &written {
+        println!("{}", f.display());
+    }
+    EXIT_OK
+}
+
+/// Signs the exported files and stores the frozen report.
+async fn close(
+    store: &dyn Store,
+    config: &Config,
+    report: &MonthReport,
+    out: &Path,
+    written: &[PathBuf],
+    now_ms: i64,
+) -> Result<PathBuf, String> {
+    let read = |p: &Path, key: &str| {
+        std::fs::read_to_string(p).map_err(|e| {
+            format!(
+                "cannot read {} ({key} in the collector config): {e}; --close signs with the collector's key",
+                p.display()
+            )
+        })
+    };
+    let key = read(&config.tls.key, "tls.key")?;
+    let cert = read(&config.tls.cert, "tls.cert")?;
+    let manifest_path =
+        manifest::write_manifest(written, out, &key, &cert).map_err(|e| e.to_string())?;
+    let manifest_text = std::fs::read_to_string(&manifest_path)
+        .map_err(|e| format!("cannot read back {}: {e}", manifest_path.display()))?;
+    let report_json = serde_json::to_vec(report).map_err(|e| e.to_string())?;
+    let stored = store
+        .close_month(ClosedMonth {
+            month: report.month.clone(),
+            closed_unix_ms: now_ms,
+            report_json,
+            manifest: manifest_text,
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+    if !stored {
+        return Err(format!(
+            "{} was closed meanwhile by another process; its frozen report stays as it was",
+            report.month
+        ));
+    }
+    Ok(manifest_path)
+}

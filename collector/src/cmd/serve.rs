@@ -1,0 +1,582 @@
+//! `zerofault-collector serve`: opens the store, warms the host table and runs both
+//! listeners until shutdown. In the library so that tests can run a whole collector
+//! in-process on ephemeral ports.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::config::Config;
+use crate::inventory::{Inventory, InventoryError};
+use crate::live::hosts::{HostTable, IngestCounters};
+use crate::live::ingest::{self, IngestState};
+use crate::live::links::LinkHub;
+use crate::store::{SqliteStore, Store};
+
+/// A collector whose listeners are bound but not yet serving.
+#[derive(Debug)]
+pub struct Server {
+    config: Config,
+    tls: Arc<rustls::ServerConfig>,
+    ingest_listener: TcpListener,
+    http_listener: TcpListener,
+    store: Arc<SqliteStore>,
+    hosts: Arc<HostTable>,
+    counters: Arc<IngestCounters>,
+    links: Arc<LinkHub>,
+    /// The inventory (defaults when none is configured), for `/api/v1/report`.
+    inventory: Arc<Inventory>,
+    /// This run in `collector_runs`.
+    run_id: i64,
+}
+
+/// The ingest listener's caps: `limits.*` of the config, with `max_connections` lowered to
+/// what the process's open-file limit allows after raising its soft limit to the hard one.
+/// Both changes are logged, so an operator sees why fewer agents fit than configured.
+fn connection_limits(limits: &crate::config::Limits) -> ingest::connections::ConnectionLimits {
+    let soft = raise_open_file_limit();
+    let configured = limits.max_connections as usize;
+    let max_connections = match soft {
+        Some(soft) => ingest::connections::connections_within(configured, soft),
+        None => configured,
+    };
+    if max_connections < configured {
+        tracing::warn!(
+            configured,
+            max_connections,
+            open_file_limit = soft,
+            reserved = soft.map(ingest::connections::reserved_descriptors),
+            "limits.max_connections lowered to what the open-file limit allows; raise LimitNOFILE (systemd) or ulimit -n to serve more agents"
+        );
+    }
+    ingest::connections::ConnectionLimits {
+        max_connections,
+        max_handshakes_per_address: limits.max_handshakes_per_address as usize,
+        max_connections_per_agent: limits.max_connections_per_agent as usize,
+    }
+}
+
+/// Raises the soft open-file limit to the hard limit (one connection is one descriptor) and
+/// returns the soft limit in force; `None` when it is unlimited or cannot be read.
+fn raise_open_file_limit() -> Option<u64> {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let limit = getrlimit(Resource::Nofile);
+    let (Some(soft), hard) = (limit.current, limit.maximum) else {
+        return None;
+    };
+    let target = hard.unwrap_or(u64::MAX);
+    if target <= soft {
+        return Some(soft);
+    }
+    match setrlimit(
+        Resource::Nofile,
+        rustix::process::Rlimit {
+            current: hard,
+            maximum: hard,
+        },
+    ) {
+        Ok(()) => {
+            tracing::info!(
+                from = soft,
+                to = target,
+                "raised the open-file soft limit to the hard limit"
+            );
+            Some(target)
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, soft, hard = target, "cannot raise the open-file soft limit");
+            Some(soft)
+        }
+    }
+}
+
+/// How long shutdown waits for in-flight HTTP requests (scrapes, API, report downloads).
+const HTTP_DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// How often the collector writes its heartbeat. A crashed run is recorded as ended at its
+/// last heartbeat, so its end is known to within this period; one small write every 10 s
+/// costs nothing next to the report commits.
+pub const HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Reports read per page during the start-up replay: bounds the memory the replay holds.
+const REPLAY_PAGE: usize = 1000;
+
+/// What the start-up replay did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReplayStats {
+    /// Reports read.
+    pub reports: u64,
+    /// Link windows among them.
+    pub windows: u64,
+    /// Faults found that were not stored yet.
+    pub new_faults: usize,
+}
+
+impl Server {
+    /// Loads the inventory, opens the store, warms the host table from it and binds both
+    /// listeners. `config` should have passed [`Config::validate`]; TLS and inventory errors
+    /// are reported here too.
+    pub async fn bind(config: Config) -> anyhow::Result<Server> {
+        let tls = crate::tls::server_config(&config.tls)
+            .map_err(|e| anyhow::anyhow!("{}: `{}`: {e}", config.source.display(), e.key()))?;
+        let inventory = load_inventory(&config)?.map(Arc::new);
+        let store = Arc::new(SqliteStore::open(&config.storage.sqlite.path).await?);
+        let max_skew_ms = i64::try_from(config.clock.max_skew.as_millis()).unwrap_or(i64::MAX);
+        let mut hosts = HostTable::new(max_skew_ms);
+        if let Some(inventory) = &inventory {
+            tracing::info!(
+                path = %inventory.source.display(),
+                departments = inventory.departments.len(),
+                business_systems = inventory.business_systems.len(),
+                data_centers = inventory.data_centers.len(),
+                sites = inventory.sites.len(),
+                links = inventory.links.len(),
+                "inventory loaded"
+            );
+            hosts = hosts.with_inventory(inventory.clone());
+        } else {
+            tracing::info!("no inventory configured: agents' label values are not checked");
+        }
+        let hosts = Arc::new(hosts);
+        let warmed = warm(store.as_ref(), &hosts).await?;
+        // The newest labels of the warmed hosts, so that a restart after editing the
+        // inventory shows at once which values are still missing.
+        let flagged = hosts.warn_current_unknown_labels();
+        if flagged > 0 {
+            tracing::warn!(
+                hosts = flagged,
+                "hosts whose newest report has label values the inventory does not declare"
+            );
+        }
+        // Completeness comes from what is stored, so it survives this restart.
+        hosts.ledger().load(
+            store
+                .boot_spans()
+                .await
+                .context("cannot summarise the stored sequence numbers")?,
+        );
+        let counters = Arc::new(IngestCounters::default());
+        let started_unix_ms = ingest::now_unix_ms();
+        // Recorded before listening: no report is acknowledged outside a recorded run.
+        let run_id = store
+            .start_run(started_unix_ms)
+            .await
+            .context("cannot record the collector run")?;
+        let runs_total = store
+            .collector_runs()
+            .await
+            .context("cannot read the collector runs")?
+            .len() as u64;
+        counters.set_run(started_unix_ms, runs_total);
+        tracing::info!(
+            hosts = warmed,
+            path = %config.storage.sqlite.path.display(),
+            "store opened, host table warmed"
+        );
+        let links = Arc::new(LinkHub::new(config.links.clone()));
+        let horizon = i64::try_from(config.links.replay.as_millis()).unwrap_or(i64::MAX);
+        if horizon > 0 {
+            let started = std::time::Instant::now();
+            let since = ingest::now_unix_ms().saturating_sub(horizon);
+            let stats = replay(store.as_ref(), &links, since).await?;
+            tracing::info!(
+                reports = stats.reports,
+                windows = stats.windows,
+                new_faults = stats.new_faults,
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "link engine rebuilt from stored reports"
+            );
+        }
+        let ingest_listener = TcpListener::bind(config.listen.ingest)
+            .await
+            .with_context(|| {
+                format!("cannot listen on {} (listen.ingest)", config.listen.ingest)
+            })?;
+        let http_listener = TcpListener::bind(config.listen.http)
+            .await
+            .with_context(|| format!("cannot listen on {} (listen.http)", config.listen.http))?;
+        Ok(Server {
+            config,
+            tls,
+            ingest_listener,
+            http_listener,
+            store,
+            hosts,
+            counters,
+            links,
+            // The report of a collector without an inventory uses the defaults, as the
+            // `report` command does.
+            inventory: inventory.unwrap_or_default(),
+            run_id,
+        })
+    }
+
+    /// Bound address of the mTLS ingest listener (the real port when configured as 0).
+    pub fn ingest_addr(&self) -> SocketAddr {
+        self.ingest_listener
+            .local_addr()
+            .expect("bound listener has an address")
+    }
+
+    /// Bound address of the plain-HTTP listener.
+    pub fn http_addr(&self) -> SocketAddr {
+        self.http_listener
+            .local_addr()
+            .expect("bound listener has an address")
+    }
+
+    /// The host table.
+    pub fn hosts(&self) -> Arc<HostTable> {
+        self.hosts.clone()
+    }
+
+    /// The ingest counters.
+    pub fn counters(&self) -> Arc<IngestCounters> {
+        self.counters.clone()
+    }
+
+    /// The link engine and interface tracker.
+    pub fn links(&self) -> Arc<LinkHub> {
+        self.links.clone()
+    }
+
+    /// The store.
+    pub fn store(&self) -> Arc<SqliteStore> {
+        self.store.clone()
+    }
+
+    /// Serves until `shutdown` completes, then drains in-flight requests and closes the
+    /// store, so that every acknowledged report is on disk when this returns.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
+        let ingest_addr = self.ingest_addr();
+        let http_addr = self.http_addr();
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let app = ingest::router(IngestState {
+            store: self.store.clone(),
+            hosts: self.hosts.clone(),
+            counters: self.counters.clone(),
+            links: self.links.clone(),
+            limits: self.config.limits.into(),
+        });
+        let connection_limits = connection_limits(&self.config.limits);
+        let ingest_task = tokio::spawn(ingest::listener::serve(
+            self.ingest_listener,
+            self.tls,
+            app,
+            connection_limits,
+            self.counters.clone(),
+            stop_rx.clone(),
+        ));
+        let expose = crate::http::router(crate::http::HttpState {
+            hosts: self.hosts.clone(),
+            counters: self.counters.clone(),
+            links: self.links.clone(),
+            store: self.store.clone(),
+            down_after_intervals: self.config.hosts.down_after_intervals,
+        })
+        .merge(crate::http::sla_report::router(
+            crate::http::sla_report::ReportState::new(
+                self.store.clone(),
+                self.inventory.clone(),
+                Arc::new(self.config.clone()),
+            ),
+        ));
+        let mut http_stop = stop_rx;
+        let http_task = tokio::spawn(
+            axum::serve(self.http_listener, expose)
+                .with_graceful_shutdown(async move {
+                    let _ = http_stop.wait_for(|stop| *stop).await;
+                })
+                .into_future(),
+        );
+        tracing::info!("ingest listening on {ingest_addr}, http listening on {http_addr}");
+
+        let heartbeat_store = self.store.clone();
+        let run_id = self.run_id;
+        let heartbeat_task = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(HEARTBEAT);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                if let Err(e) = heartbeat_store
+                    .heartbeat_run(run_id, ingest::now_unix_ms())
+                    .await
+                {
+                    // Only the precision of a crash's recorded end suffers; keep serving.
+                    tracing::warn!(error = %e, "cannot write the collector heartbeat");
+                }
+            }
+        });
+
+        shutdown.await;
+        heartbeat_task.abort();
+        tracing::info!("shutting down");
+        let _ = stop_tx.send(true);
+        let ingest_result = ingest_task.await;
+        // Bounded like the ingest drain: a slow or stuck HTTP client (a long report download)
+        // must not keep a stopping collector, and its ports, alive.
+        let http_result = match tokio::time::timeout(HTTP_DRAIN_TIMEOUT, http_task).await {
+            Ok(result) => result,
+            Err(_) => {
+                tracing::warn!(
+                    "http requests still open after {HTTP_DRAIN_TIMEOUT:?}; stopping without them"
+                );
+                Ok(Ok(()))
+            }
+        };
+        // After the listeners drained: every acknowledged report is inside this run.
+        if let Err(e) = self
+            .store
+            .stop_run(self.run_id, ingest::now_unix_ms())
+            .await
+        {
+            tracing::error!(error = %e, "cannot record the clean stop of this collector run");
+        }
+        self.store.close().await;
+        ingest_result.context("ingest listener task failed")?;
+        http_result
+            .context("http listener task failed")?
+            .context("http listener failed")?;
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+/// The configured inventory, `None` without one. An inventory that cannot be used is refused
+/// with the lines [`Config::validate`] gives: one per problem, under the `inventory` key.
+pub fn load_inventory(config: &Config) -> anyhow::Result<Option<Inventory>> {
+    config.load_inventory().map_err(|e| {
+        let messages: Vec<String> = match e {
+            InventoryError::Invalid { problems } => {
+                problems.iter().map(ToString::to_string).collect()
+            }
+            other => vec![other.to_string()],
+        };
+        let problems: Vec<crate::config::Problem> = messages
+            .into_iter()
+            .map(|message| crate::config::Problem {
+                file: config.source.clone(),
+                key: "inventory",
+                message,
+            })
+            .collect();
+        anyhow::anyhow!(crate::config::Problems(&problems).to_string())
+    })
+}
+
+/// Warms `hosts` from the store; returns how many hosts it holds.
+///
+/// The newest report of each boot is offered in receive order, so that the same
+/// supersede and liveness rules as at runtime pick each host's report and receive time.
+/// Taking each agent's most recently received report instead would pick backlog, which
+/// arrives after the live report it precedes.
+pub async fn warm(store: &dyn Store, hosts: &HostTable) -> anyhow::Result<usize> {
+    let mut candidates = store
+        .newest_per_boot()
+        .await
+        .context("cannot read the newest reports from the store")?;
+    candidates.sort_by_key(|r| (r.received_ms, r.sequence));
+    for row in candidates {
+        match <zerofault_protocol::Report as prost::Message>::decode(row.body.as_slice()) {
+            Ok(report) => hosts.update(report, row.received_ms),
+            // It was decoded when stored, so this is corruption; one bad row must not keep
+            // the collector from starting.
+            Err(e) => {
+                tracing::warn!(agent = %row.agent_id, boot = %row.boot_id, error = %e, "skipping undecodable stored report")
+            }
+        }
+    }
+    Ok(hosts.len())
+}
+
+/// Rebuilds the link engine and the interface tracker from the reports received since
+/// `since_ms`, so that an outage in progress and the counters survive a restart; stores the
+/// faults it finds that are not stored yet (a crash between a commit and storing its faults).
+///
+/// Reports are replayed in the order the collector received them, the order the live engine
+/// saw them, rather than per agent: the link-level state is the intersection over vantage
+/// points, which only comes out the same when their windows are interleaved as they arrived.
+/// Within one agent this is its sequence order, except for late backfill, which the engine
+/// ignores live as well.
+pub async fn replay(
+    store: &dyn Store,
+    links: &LinkHub,
+    since_ms: i64,
+) -> anyhow::Result<ReplayStats> {
+    let mut stats = ReplayStats::default();
+    let mut after = None;
+    loop {
+        let page = store
+            .reports_since(since_ms, after, REPLAY_PAGE)
+            .await
+            .context("cannot read stored reports to rebuild the link engine")?;
+        let mut faults = Vec::new();
+        for row in &page.reports {
+            match <zerofault_protocol::Report as prost::Message>::decode(row.body.as_slice()) {
+                Ok(report) => {
+                    stats.reports += 1;
+                    stats.windows += report.links.len() as u64;
+                    faults.extend(links.observe_report(&report));
+                }
+                Err(e) => {
+                    tracing::warn!(agent = %row.agent_id, sequence = row.sequence, error = %e, "skipping undecodable stored report")
+                }
+            }
+        }
+        if !faults.is_empty() {
+            stats.new_faults += store
+                .insert_faults(faults)
+                .await
+                .context("cannot store the link faults found while replaying")?;
+        }
+        match page.next {
+            Some(next) => after = Some(next),
+            None => return Ok(stats),
+        }
+    }
+}
+
+/// Binds and runs a collector until `shutdown` completes.
+pub async fn serve(
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send,
+) -> anyhow::Result<()> {
+    Server::bind(config).await?.run(shutdown).await
+}
+
+/// Completes on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for SIGINT");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::StoredReport;
+    use zerofault_protocol::Report;
+
+    #[test]
+    fn an_unusable_inventory_is_refused_with_the_messages_of_validate() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("inventory.yaml"),
+            "slot: 7s\nbusiness_systems:\n  - {code: b, department: nope, name_zh: 乙, name_en: B}\n",
+        )
+        .unwrap();
+        let path = dir.path().join("collector.yaml");
+        let tls = "tls:\n  ca: ca.pem\n  cert: c.pem\n  key: c.key\n";
+        let config = |inventory: &str| {
+            Config::parse(&format!("{tls}inventory: {inventory}\n"), &path).unwrap()
+        };
+
+        let c = config("inventory.yaml");
+        let crate::config::ConfigError::Invalid { problems } = c.validate().unwrap_err() else {
+            panic!("expected Invalid");
+        };
+        let want: Vec<String> = problems
+            .iter()
+            .filter(|p| p.key == "inventory")
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(want.len(), 2, "{want:?}");
+        let got = load_inventory(&c).unwrap_err().to_string();
+        assert_eq!(got, want.join("\n"));
+
+        let got = load_inventory(&config("missing.yaml"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            got.contains("`inventory`: ") && got.contains("missing.yaml"),
+            "{got}"
+        );
+
+        std::fs::write(
+            dir.path().join("good.yaml"),
+            "departments:\n  - {code: d, name_zh: 部, name_en: D}\n",
+        )
+        .unwrap();
+        let inventory = load_inventory(&config("good.yaml")).unwrap().unwrap();
+        assert_eq!(inventory.departments.len(), 1);
+        let none = Config::parse(tls, &path).unwrap();
+        assert!(load_inventory(&none).unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn warm_keeps_the_live_report_when_backlog_arrived_after_it() {
+        const T: i64 = 1_767_300_000_000;
+        let row = |boot: &str, sequence: u64, received_ms: i64| {
+            let report = Report {
+                agent_id: "web-01".into(),
+                boot_id: boot.into(),
+                sequence,
+                timestamp_unix_ms: 1_767_225_600_000 + sequence as i64 * 15_000,
+                interval_ms: 15_000,
+                ..Default::default()
+            };
+            StoredReport {
+                agent_id: report.agent_id.clone(),
+                boot_id: report.boot_id.clone(),
+                sequence,
+                agent_timestamp_ms: report.timestamp_unix_ms,
+                received_ms,
+                body: prost::Message::encode_to_vec(&report),
+                link_data: false,
+            }
+        };
+        // Back after an outage spanning a reboot: the live report first, then this boot's
+        // backlog, then the previous boot's, which is therefore the newest received.
+        let mut rows = vec![row("b2", 100, T)];
+        rows.extend((90..=99).map(|seq| row("b2", seq, T + 1 + (seq as i64 - 90))));
+        rows.extend((85..=89).map(|seq| row("b1", seq, T + 11 + (seq as i64 - 85))));
+
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("z.db")).await.unwrap();
+        let runtime = HostTable::default();
+        for r in &rows {
+            store.insert(r.clone()).await.unwrap();
+            let report = prost::Message::decode(r.body.as_slice()).unwrap();
+            runtime.update(report, r.received_ms);
+        }
+
+        let warmed = HostTable::default();
+        assert_eq!(warm(&store, &warmed).await.unwrap(), 1);
+        let host = &warmed.snapshot()[0];
+        assert_eq!(
+            (
+                host.report.boot_id.as_str(),
+                host.report.sequence,
+                host.received_unix_ms
+            ),
+            ("b2", 100, T)
+        );
+        assert_eq!(warmed.snapshot(), runtime.snapshot());
+    }
+}

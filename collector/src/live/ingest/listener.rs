@@ -1,0 +1,242 @@
+//! The mTLS accept loop of the ingest listener: connection caps, TLS handshake, client
+//! identity, HTTP/1.1. Who may hold a connection is decided by [`super::connections`].
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio::task::{AbortHandle, JoinSet};
+use tokio_rustls::TlsAcceptor;
+use tower::ServiceExt;
+
+use super::ClientIdentity;
+use super::connections::{Admission, ConnId, ConnectionLimits, Refusal, Table};
+use crate::live::hosts::IngestCounters;
+
+/// The connection table shared by the accept loop and the connection tasks.
+type SharedTable = Arc<Mutex<Table<AbortHandle>>>;
+
+/// A client that has not finished the handshake by then is dropped, so half-open
+/// connections cannot pile up.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Time allowed for request headers (also closes idle keep-alive connections).
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// The whole life of a connection without a client certificate: time to send one request
+/// and read its 401.
+const UNAUTHENTICATED_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long shutdown waits for in-flight requests before dropping them.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+/// Pause after a failed `accept` (e.g. out of file descriptors), so the loop does not spin.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// Serves `app` over mTLS on `listener` until `shutdown` becomes true, then lets in-flight
+/// requests finish (at most [`DRAIN_TIMEOUT`]). `limits` should already be lowered to the
+/// descriptor limit ([`super::connections::connections_within`]).
+pub async fn serve(
+    listener: TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+    app: axum::Router,
+    limits: ConnectionLimits,
+    counters: Arc<IngestCounters>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let acceptor = TlsAcceptor::from(tls);
+    let mut connections = JoinSet::new();
+    let table: SharedTable = Arc::new(Mutex::new(Table::new(limits)));
+    counters.set_connections(0, limits.max_connections);
+    loop {
+        tokio::select! {
+            _ = stopped(&mut shutdown) => break,
+            accepted = listener.accept() => match accepted {
+                Ok((tcp, addr)) => {
+                    let admission = lock(&table).admit(addr.ip());
+                    let (id, evicted) = match admission {
+                        Admission::Refuse => {
+                            refused(&counters, Refusal::Full, addr, None);
+                            continue;
+                        }
+                        Admission::Admit { id, evicted } => (id, evicted),
+                    };
+                    let slot = Slot {
+                        table: table.clone(),
+                        counters: counters.clone(),
+                        id,
+                        agent: None,
+                    };
+                    // Spawned outside the lock: a task dropped at once (runtime shutting
+                    // down) gives its slot back, which takes the lock. A handshake that
+                    // finishes before its handle is recorded has left the handshake set,
+                    // and set_handle then does nothing.
+                    let handle = connections.spawn(connection(
+                        acceptor.clone(),
+                        tcp,
+                        addr,
+                        app.clone(),
+                        slot,
+                        shutdown.clone(),
+                    ));
+                    {
+                        let mut t = lock(&table);
+                        t.set_handle(id, handle);
+                        counters.set_connections(t.open(), limits.max_connections);
+                    }
+                    for handle in evicted {
+                        handle.abort();
+                        refused(&counters, Refusal::HandshakeEvicted, addr, None);
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "ingest accept failed");
+                    tokio::time::sleep(ACCEPT_BACKOFF).await;
+                }
+            },
+            // Reap finished connections so the set does not grow without bound.
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+        }
+    }
+    drop(listener);
+    let drained = tokio::time::timeout(DRAIN_TIMEOUT, async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!(
+            connections = connections.len(),
+            "dropping ingest connections still open after the drain timeout"
+        );
+    }
+}
+
+/// A connection's place in the table; gives it back however the connection task ends
+/// (finished, failed or aborted).
+#[derive(Debug)]
+struct Slot {
+    table: SharedTable,
+    counters: Arc<IngestCounters>,
+    id: ConnId,
+    /// The identity counted against `max_connections_per_agent`, once admitted.
+    agent: Option<String>,
+}
+
+impl Slot {
+    /// Records the finished handshake of `agent`; false when the identity is at its cap or
+    /// the connection was evicted meanwhile.
+    fn handshake_done(&mut self, agent: &str) -> bool {
+        let admitted = lock(&self.table).handshake_done(self.id, agent);
+        if admitted {
+            self.agent = Some(agent.to_owned());
+        }
+        admitted
+    }
+}
+
+/// The table's lock. Its updates are single statements that leave it consistent, so a
+/// panic elsewhere while it was held does not make it unusable.
+fn lock(table: &SharedTable) -> std::sync::MutexGuard<'_, Table<AbortHandle>> {
+    table
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut t = lock(&self.table);
+        t.closed(self.id, self.agent.as_deref());
+        self.counters
+            .set_connections(t.open(), t.limits().max_connections);
+    }
+}
+
+/// Counts a connection the caps closed, and logs the first of each run of them: a flood
+/// must not turn into a flood of log lines. `peer` is the connection that caused it (for an
+/// evicted handshake: the newcomer that took its place).
+fn refused(counters: &IngestCounters, reason: Refusal, peer: SocketAddr, agent: Option<&str>) {
+    let n = counters.connection_refused(reason);
+    if n.is_power_of_two() {
+        tracing::warn!(
+            reason = reason.as_str(),
+            peer = %peer,
+            agent = agent.unwrap_or("-"),
+            total = n,
+            "ingest connection closed by the connection caps (limits.max_connections, max_connections_per_agent, max_handshakes_per_address); logged at every power of two"
+        );
+    }
+}
+
+async fn connection(
+    acceptor: TlsAcceptor,
+    tcp: TcpStream,
+    peer_addr: SocketAddr,
+    app: axum::Router,
+    mut slot: Slot,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    // Reports are one small request and one small answer: do not wait for Nagle.
+    let _ = tcp.set_nodelay(true);
+    let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+        Ok(Ok(stream)) => stream,
+        Ok(Err(e)) => {
+            // A client certificate from another CA ends here.
+            tracing::info!(peer = %peer_addr, error = %e, "ingest TLS handshake failed");
+            return;
+        }
+        Err(_) => {
+            tracing::debug!(peer = %peer_addr, "ingest TLS handshake timed out");
+            return;
+        }
+    };
+    let identity = ClientIdentity {
+        common_name: crate::tls::peer_common_name(stream.get_ref().1),
+        peer_addr,
+    };
+    let authenticated = match identity.common_name.as_deref() {
+        Some(agent) => {
+            if !slot.handshake_done(agent) {
+                refused(&slot.counters, Refusal::PerAgent, peer_addr, Some(agent));
+                return;
+            }
+            true
+        }
+        // No usable certificate: one request for its 401, then closed; the slot stays
+        // evictable meanwhile (connections.rs) and the whole exchange is time-boxed.
+        None => false,
+    };
+    let service = service_fn(move |mut request: hyper::Request<Incoming>| {
+        request.extensions_mut().insert(identity.clone());
+        app.clone().oneshot(request)
+    });
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .keep_alive(authenticated);
+    let conn = builder.serve_connection(TokioIo::new(stream), service);
+    if !authenticated {
+        let _ = tokio::time::timeout(UNAUTHENTICATED_TIMEOUT, conn).await;
+        return;
+    }
+    tokio::pin!(conn);
+    let result = tokio::select! {
+        result = conn.as_mut() => result,
+        _ = stopped(&mut shutdown) => {
+            // Finish the request in flight, then close instead of keeping the connection alive.
+            conn.as_mut().graceful_shutdown();
+            conn.await
+        }
+    };
+    if let Err(e) = result {
+        tracing::debug!(peer = %peer_addr, error = %e, "ingest connection ended with an error");
+    }
+}
+
+/// Completes once shutdown was requested (or its sender is gone). Returns nothing: the
+/// `watch` guard is not `Send` and must not live across the awaits that follow.
+async fn stopped(shutdown: &mut watch::Receiver<bool>) {
+    let _ = shutdown.wait_for(|stop| *stop).await;
+}

@@ -1,0 +1,712 @@
+//! The ingest endpoint, `POST /api/v1/report` (contract: `docs/architecture.md`).
+//!
+//! [`router`] is plain axum and knows nothing of TLS: the [`listener`] puts the verified
+//! [`ClientIdentity`] of each connection into every request's extensions, and tests insert
+//! it directly. Checks run cheapest first, so that a refused request costs as little as
+//! possible: identity, headers, size, decompression, decoding, validation, identity match.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use http_body_util::BodyExt;
+use tokio::sync::Semaphore;
+use zerofault_protocol::{
+    CONTENT_TYPE, DecodeError, INGEST_PATH, PROTOCOL_VERSION, Report, VERSION_HEADER, WireError,
+};
+
+use crate::live::hosts::{HostTable, IngestCounters, RejectReason};
+use crate::live::links::LinkHub;
+use crate::store::{InsertOutcome, Store, StoreError, StoredReport};
+
+pub mod connections;
+pub mod listener;
+pub mod turns;
+
+/// Who is on the other end of a request: set by the TLS listener from the verified client
+/// certificate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientIdentity {
+    /// Subject common name of the client certificate = the agent id; `None` when the client
+    /// presented no certificate (or one without a common name).
+    pub common_name: Option<String>,
+    /// Remote address, for logs.
+    pub peer_addr: SocketAddr,
+}
+
+/// What one request may cost: bytes, time, and a turn at decoding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IngestLimits {
+    /// Largest compressed body.
+    pub max_body_bytes: usize,
+    /// Largest decompressed report.
+    pub max_decompressed_bytes: usize,
+    /// Longest time to receive a body after its headers.
+    pub body_timeout: Duration,
+    /// Longest silence inside a body.
+    pub body_idle_timeout: Duration,
+    /// Most reports decompressed and decoded at once.
+    pub max_concurrent_decodes: usize,
+    /// Most memory held by decoded reports waiting for their commit.
+    pub max_pending_bytes: usize,
+}
+
+impl From<crate::config::Limits> for IngestLimits {
+    fn from(l: crate::config::Limits) -> Self {
+        // The config caps both at 1 GiB, which fits usize on every supported target.
+        Self {
+            max_body_bytes: usize::try_from(l.max_body_bytes).unwrap_or(usize::MAX),
+            max_decompressed_bytes: usize::try_from(l.max_decompressed_bytes).unwrap_or(usize::MAX),
+            body_timeout: l.body_timeout,
+            body_idle_timeout: l.body_idle_timeout,
+            max_concurrent_decodes: l.max_concurrent_decodes as usize,
+            max_pending_bytes: usize::try_from(l.max_pending_bytes).unwrap_or(usize::MAX),
+        }
+    }
+}
+
+impl IngestLimits {
+    /// `max_pending_bytes` in KiB, the unit of the pending budget (a semaphore counts in
+    /// u32), at least 1.
+    pub fn max_pending_kib(&self) -> u32 {
+        u32::try_from(self.max_pending_bytes / 1024)
+            .unwrap_or(u32::MAX)
+            .clamp(1, tokio::sync::Semaphore::MAX_PERMITS as u32)
+    }
+
+    /// The most memory the decoding of one admitted body takes: the decompressed bytes, the
+    /// report they decode to (bounded by the protocol limits before decoding), and the
+    /// stored copy of the bytes. Ingest holds at most `max_concurrent_decodes` of these
+    /// while decoding, then at most `max_pending_bytes` of decoded reports until their
+    /// commit: the two make the ceiling of ingest's memory beside the bodies being
+    /// received (`docs/architecture.md`).
+    pub fn decode_bytes_bound(&self) -> usize {
+        let raw = self.max_decompressed_bytes;
+        raw.saturating_mul(2)
+            .saturating_add(zerofault_protocol::decoded_bytes_bound(
+                raw,
+                &zerofault_protocol::Limits::default(),
+            ))
+    }
+}
+
+/// Everything the ingest handler needs.
+#[derive(Debug, Clone)]
+pub struct IngestState {
+    /// Where reports are committed.
+    pub store: Arc<dyn Store>,
+    /// Newest report per agent.
+    pub hosts: Arc<HostTable>,
+    /// Self-metrics.
+    pub counters: Arc<IngestCounters>,
+    /// Link engine and interface tracker, fed with every newly stored report.
+    pub links: Arc<LinkHub>,
+    /// Size caps.
+    pub limits: IngestLimits,
+}
+
+/// The handler's state: what the caller gave, and the turns at decoding.
+#[derive(Debug, Clone)]
+struct Shared {
+    state: IngestState,
+    /// `limits.max_concurrent_decodes` permits: a body is decompressed and decoded only
+    /// while its request holds one, which bounds the memory of decoding whatever the number
+    /// of connections.
+    decodes: Arc<Semaphore>,
+    /// `limits.max_pending_bytes` in KiB: decoded reports hold their weight until committed.
+    pending: Arc<Semaphore>,
+    /// One decode at a time per agent identity.
+    turns: Arc<turns::Turns>,
+}
+
+/// The ingest router: `POST /api/v1/report`.
+pub fn router(state: IngestState) -> axum::Router {
+    let decodes = Arc::new(Semaphore::new(state.limits.max_concurrent_decodes.max(1)));
+    let pending = Arc::new(Semaphore::new(state.limits.max_pending_kib() as usize));
+    axum::Router::new()
+        .route(INGEST_PATH, post(report))
+        .with_state(Shared {
+            state,
+            decodes,
+            pending,
+            turns: Arc::default(),
+        })
+}
+
+/// A refused request: status, reason for the counters, and the message for the agent.
+#[derive(Debug)]
+struct Rejection {
+    status: StatusCode,
+    reason: RejectReason,
+    message: String,
+}
+
+impl Rejection {
+    fn new(status: StatusCode, reason: RejectReason, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            reason,
+            message: message.into(),
+        }
+    }
+}
+
+fn json_error(status: StatusCode, message: &str) -> Response {
+    (status, Json(serde_json::json!({ "error": message }))).into_response()
+}
+
+async fn report(State(shared): State<Shared>, request: Request) -> Response {
+    let state = &shared.state;
+    match ingest(
+        state,
+        &shared.decodes,
+        &shared.pending,
+        &shared.turns,
+        request,
+    )
+    .await
+    {
+        Ok(outcome) => Json(serde_json::json!({ "status": outcome.as_str() })).into_response(),
+        Err(r) => {
+            state.counters.rejected(r.reason);
+            tracing::debug!(status = %r.status, reason = r.reason.as_str(), error = %r.message, "report refused");
+            let mut response = json_error(r.status, &r.message);
+            if r.status == StatusCode::REQUEST_TIMEOUT {
+                // The rest of a stalled body may still come; the connection cannot be
+                // reused, and closing it frees its descriptor now.
+                response.headers_mut().insert(
+                    header::CONNECTION,
+                    header::HeaderValue::from_static("close"),
+                );
+            }
+            response
+        }
+    }
+}
+
+async fn ingest(
+    state: &IngestState,
+    decodes: &Arc<Semaphore>,
+    pending: &Arc<Semaphore>,
+    turns: &turns::Turns,
+    request: Request,
+) -> Result<InsertOutcome, Rejection> {
+    let (parts, body) = request.into_parts();
+    let identity = parts.extensions.get::<ClientIdentity>();
+    let Some(agent) = identity.and_then(|i| i.common_name.clone()) else {
+        return Err(Rejection::new(
+            StatusCode::UNAUTHORIZED,
+            RejectReason::NoClientCertificate,
+            "a client certificate with a subject common name (the agent id) is required",
+        ));
+    };
+    let peer = identity.map(|i| i.peer_addr);
+
+    let content_type = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    // Media types are case-insensitive and may carry parameters.
+    let media_type = content_type.split(';').next().unwrap_or("").trim();
+    if !media_type.eq_ignore_ascii_case(CONTENT_TYPE) {
+        return Err(Rejection::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            RejectReason::Malformed,
+            format!("Content-Type must be {CONTENT_TYPE}, got {content_type:?}"),
+        ));
+    }
+
+    let version = parts
+        .headers
+        .get(VERSION_HEADER)
+        .and_then(|v| v.to_str().ok());
+    match version.map(str::trim) {
+        None => {
+            return Err(Rejection::new(
+                StatusCode::BAD_REQUEST,
+                RejectReason::Malformed,
+                format!(
+                    "header {VERSION_HEADER} is missing; this collector speaks {PROTOCOL_VERSION}"
+                ),
+            ));
+        }
+        Some(v) if v != PROTOCOL_VERSION.to_string() => {
+            return Err(Rejection::new(
+                StatusCode::BAD_REQUEST,
+                RejectReason::Invalid,
+                format!(
+                    "protocol version {v:?} in {VERSION_HEADER} is not supported; this collector speaks {PROTOCOL_VERSION}"
+                ),
+            ));
+        }
+        Some(_) => {}
+    }
+
+    let too_large = || {
+        Rejection::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            RejectReason::TooLarge,
+            format!(
+                "body exceeds limits.max_body_bytes = {} bytes",
+                state.limits.max_body_bytes
+            ),
+        )
+    };
+    // Refuse on the declared length before reading anything; Limited below still enforces
+    // the cap on chunked or lying bodies.
+    let declared = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if let Some(n) = declared.filter(|n| *n > state.limits.max_body_bytes as u64) {
+        // Read and discard a moderately oversized body before answering: closing a socket
+        // with unread data makes the kernel send a reset, which can destroy the 413 before
+        // the client reads it, leaving the agent's operator with "broken pipe" instead of
+        // the reason. Bounded in bytes and time so a huge upload costs nothing.
+        let cap = (state.limits.max_body_bytes as u64)
+            .saturating_mul(4)
+            .min(16 << 20);
+        if n <= cap {
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(5), drain(body, cap)).await;
+        }
+        return Err(too_large());
+    }
+    let body = read_body(body, &state.limits).await.map_err(|e| match e {
+        BodyError::TooLarge => too_large(),
+        BodyError::TimedOut(what) => Rejection::new(
+            StatusCode::REQUEST_TIMEOUT,
+            RejectReason::Timeout,
+            what.to_string(),
+        ),
+        BodyError::Read(e) => Rejection::new(
+            StatusCode::BAD_REQUEST,
+            RejectReason::Malformed,
+            format!("cannot read the request body: {e}"),
+        ),
+    })?;
+
+    // Decompressing, walking and decoding cost CPU and memory in proportion to what the body
+    // expands to: on the blocking pool (so that accept, handshakes and timers keep running
+    // on the async workers), one body per permit, and one per agent identity at a time
+    // (turns.rs). The semaphores are never closed.
+    let turn = turns.turn(&agent).await;
+    let decode_permit = decodes
+        .clone()
+        .acquire_owned()
+        .await
+        .map_err(|_| shutting_down())?;
+    let limits = state.limits;
+    let decoded = tokio::task::spawn_blocking(move || {
+        let decoded = decode(&body, &limits);
+        drop(decode_permit);
+        decoded
+    })
+    .await
+    .map_err(|_| shutting_down())??;
+    drop(turn);
+    let Decoded {
+        report,
+        raw,
+        weight_kib,
+    } = decoded;
+    // A decoded report waits for its commit holding its weight of the pending-bytes budget:
+    // hyper drops this request's future when the client goes away, but the commit task goes
+    // on, and without the budget clients that send large reports and hang up could queue
+    // unbounded memory behind the store.
+    let pending_permit = pending
+        .clone()
+        .acquire_many_owned(weight_kib)
+        .await
+        .map_err(|_| shutting_down())?;
+
+    if report.agent_id != agent {
+        tracing::warn!(
+            certificate_cn = %agent,
+            report_agent_id = %report.agent_id,
+            peer = ?peer,
+            "report refused: agent id differs from the client certificate"
+        );
+        return Err(Rejection::new(
+            StatusCode::FORBIDDEN,
+            RejectReason::AgentIdMismatch,
+            format!(
+                "report agent_id {:?} differs from the client certificate common name {agent:?}",
+                report.agent_id
+            ),
+        ));
+    }
+
+    let received_ms = now_unix_ms();
+    let state_for_commit = state.clone();
+    let stored = StoredReport {
+        agent_id: report.agent_id.clone(),
+        boot_id: report.boot_id.clone(),
+        sequence: report.sequence,
+        agent_timestamp_ms: report.timestamp_unix_ms,
+        received_ms,
+        body: raw,
+        link_data: !report.links.is_empty() || !report.interface_transitions.is_empty(),
+    };
+    // hyper drops this future when the client goes away, which can happen right after the
+    // commit (an agent stopped just after sending); in its own task the bookkeeping of a
+    // committed report still runs, so the in-memory figures match what a restart rebuilds.
+    let committed = tokio::spawn(async move {
+        let outcome = commit(state_for_commit, stored, report, received_ms).await;
+        drop(pending_permit);
+        outcome
+    })
+    .await;
+    let storage_unavailable = || {
+        Rejection::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            RejectReason::Storage,
+            "the collector cannot store reports right now; retry later",
+        )
+    };
+    match committed {
+        Ok(Ok(outcome)) => Ok(outcome),
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, agent = %agent, "cannot store report");
+            Err(storage_unavailable())
+        }
+        // A panic or a runtime shutting down: the report may be committed, but unanswered
+        // the agent keeps it and resends, and a resend is acknowledged as a duplicate.
+        Err(e) => {
+            tracing::error!(error = %e, agent = %agent, "storing the report did not finish");
+            Err(storage_unavailable())
+        }
+    }
+}
+
+/// A body decoded and validated, ready to store.
+#[derive(Debug)]
+struct Decoded {
+    report: Report,
+    /// What is stored: the decompressed bytes, or the report re-encoded when they carried
+    /// more than the report's own encoding (fields this version does not define, repeated
+    /// singular fields, overlong varints).
+    raw: Vec<u8>,
+    /// Memory the report and its bytes hold until committed, in KiB (the pending budget's
+    /// unit), at least 1.
+    weight_kib: u32,
+}
+
+fn shutting_down() -> Rejection {
+    Rejection::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        RejectReason::Storage,
+        "the collector is shutting down; retry later",
+    )
+}
+
+/// Decompresses (bounded), checks the wire bytes against the protocol limits before
+/// anything is allocated per entry, decodes and validates. CPU-bound: run it on the
+/// blocking pool.
+fn decode(body: &[u8], limits: &IngestLimits) -> Result<Decoded, Rejection> {
+    let raw = zerofault_protocol::decompress_bounded(body, limits.max_decompressed_bytes)
+        .map_err(|e| match e {
+            DecodeError::TooLarge { limit_bytes } => Rejection::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                RejectReason::TooLarge,
+                format!(
+                    "decompressed report exceeds limits.max_decompressed_bytes = {limit_bytes} bytes"
+                ),
+            ),
+            other => Rejection::new(StatusCode::BAD_REQUEST, RejectReason::Malformed, other.to_string()),
+        })?;
+    let protocol_limits = zerofault_protocol::Limits::default();
+    // Counts entries and string bytes on the wire before prost allocates them: a few bytes
+    // of empty entries would otherwise decode to gigabytes (protocol/src/wire.rs).
+    let wire = zerofault_protocol::check_wire(&raw, &protocol_limits).map_err(|e| match e {
+        WireError::Malformed(_) => Rejection::new(
+            StatusCode::BAD_REQUEST,
+            RejectReason::Malformed,
+            e.to_string(),
+        ),
+        WireError::Limit(e) => Rejection::new(
+            StatusCode::BAD_REQUEST,
+            RejectReason::Invalid,
+            e.to_string(),
+        ),
+    })?;
+    let report = <Report as prost::Message>::decode(raw.as_slice()).map_err(|e| {
+        Rejection::new(
+            StatusCode::BAD_REQUEST,
+            RejectReason::Malformed,
+            DecodeError::Protobuf(e).to_string(),
+        )
+    })?;
+    report.validate(&protocol_limits).map_err(|e| {
+        Rejection::new(
+            StatusCode::BAD_REQUEST,
+            RejectReason::Invalid,
+            e.to_string(),
+        )
+    })?;
+    // Only what this protocol version defines is stored, in its own encoding: anything
+    // else in the bytes (unknown fields, a singular field sent many times) would be kept
+    // without ever being read, at any size up to the cap.
+    let raw = if prost::Message::encoded_len(&report) != raw.len() {
+        tracing::debug!(
+            agent = %report.agent_id,
+            unknown_fields = wire.unknown_fields,
+            unknown_bytes = wire.unknown_bytes,
+            received_bytes = raw.len(),
+            "report bytes carry more than the report; its own encoding is stored"
+        );
+        prost::Message::encode_to_vec(&report)
+    } else {
+        raw
+    };
+    let weight = raw.len().saturating_add(wire.decoded_bytes);
+    let weight_kib = u32::try_from(weight.div_ceil(1024))
+        .unwrap_or(u32::MAX)
+        .clamp(1, limits.max_pending_kib());
+    Ok(Decoded {
+        report,
+        raw,
+        weight_kib,
+    })
+}
+
+/// Commits `stored` and, if it is new, feeds `report` to the in-memory figures.
+async fn commit(
+    state: IngestState,
+    stored: StoredReport,
+    report: Report,
+    received_ms: i64,
+) -> Result<InsertOutcome, StoreError> {
+    let outcome = state.store.insert(stored).await?;
+    match outcome {
+        InsertOutcome::Stored => {
+            state.counters.accepted();
+            // After the commit, so the engine only ever holds what a restart can replay.
+            let faults = state.links.observe_report(&report);
+            state.hosts.record_stored(report, received_ms);
+            if !faults.is_empty() {
+                store_faults(state.store.as_ref(), faults).await;
+            }
+        }
+        // A duplicate carries nothing new; updating would only move the receive time of a
+        // replayed, older report, and feeding the link engine again would be ignored anyway.
+        InsertOutcome::Duplicate => state.counters.duplicate(),
+    }
+    Ok(outcome)
+}
+
+/// Stores faults that became final. A failure is logged and not retried here: the report is
+/// committed, and the next start-up replay derives the same faults and stores them.
+pub async fn store_faults(store: &dyn Store, faults: Vec<crate::live::links::Fault>) {
+    let n = faults.len();
+    match store.insert_faults(faults).await {
+        Ok(new) => tracing::info!(faults = n, new, "link faults recorded"),
+        Err(e) => {
+            tracing::error!(error = %e, faults = n, "cannot store link faults; they are stored again at the next start-up")
+        }
+    }
+}
+
+/// Reads and discards up to `cap` bytes of `body`.
+async fn drain(mut body: axum::body::Body, cap: u64) {
+    let mut seen = 0u64;
+    while let Some(Ok(frame)) = body.frame().await {
+        if let Some(data) = frame.data_ref() {
+            seen += data.len() as u64;
+            if seen > cap {
+                break;
+            }
+        }
+    }
+}
+
+/// Why a body could not be read.
+#[derive(Debug)]
+enum BodyError {
+    /// More than `max_body_bytes`.
+    TooLarge,
+    /// Not received in time; says which limit ran out.
+    TimedOut(String),
+    /// The connection failed mid-body.
+    Read(axum::Error),
+}
+
+/// Reads a whole body of at most `limits.max_body_bytes`, within `limits.body_timeout` in
+/// all and with no silence longer than `limits.body_idle_timeout`: a client that sends its
+/// headers and then stalls holds a connection (and a descriptor) for no longer than that.
+async fn read_body(body: Body, limits: &IngestLimits) -> Result<Vec<u8>, BodyError> {
+    let deadline = tokio::time::Instant::now() + limits.body_timeout;
+    let mut body = body;
+    let mut out = Vec::new();
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let idle = left >= limits.body_idle_timeout;
+        let wait = left.min(limits.body_idle_timeout);
+        let timed_out = || {
+            BodyError::TimedOut(if idle {
+                format!(
+                    "the body stalled for limits.body_idle_timeout = {}",
+                    crate::duration::format_duration(limits.body_idle_timeout)
+                )
+            } else {
+                format!(
+                    "the body was not received within limits.body_timeout = {}",
+                    crate::duration::format_duration(limits.body_timeout)
+                )
+            })
+        };
+        let frame = match tokio::time::timeout(wait, body.frame()).await {
+            Err(_) => return Err(timed_out()),
+            Ok(None) => return Ok(out),
+            Ok(Some(Err(e))) => return Err(BodyError::Read(e)),
+            Ok(Some(Ok(frame))) => frame,
+        };
+        if let Some(data) = frame.data_ref() {
+            if out.len() + data.len() > limits.max_body_bytes {
+                return Err(BodyError::TooLarge);
+            }
+            out.extend_from_slice(data);
+        }
+    }
+}
+
+pub use zerofault_common::now_unix_ms;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::Request;
+    use tower::ServiceExt;
+    use zerofault_protocol::Labels;
+
+    use crate::config::Links;
+    use crate::inventory::Inventory;
+    use crate::store::SqliteStore;
+
+    const INVENTORY: &str = "\
+departments:
+  - {code: fgw, name_zh: 发改委, name_en: Development and Reform}
+sites:
+  - {code: city-gz, name_zh: 城区, name_en: City, level: city, domain: administrative}
+";
+
+    /// An agent whose department the inventory does not declare, with a declared site and
+    /// no business system or data center.
+    fn report() -> Report {
+        Report {
+            protocol_version: PROTOCOL_VERSION,
+            agent_id: "web-01".into(),
+            hostname: "web-01.example".into(),
+            boot_id: "6f1c1f0e-6a8e-4c57-9d1e-0c4a3a0c2b11".into(),
+            boot_time_unix_seconds: 1_700_000_000,
+            sequence: 1,
+            timestamp_unix_ms: 1_700_000_115_000,
+            interval_ms: 15_000,
+            labels: Some(Labels {
+                department: "fgw-typo".into(),
+                site: "city-gz".into(),
+                ..Default::default()
+            }),
+            agent_version: "0.1.0".into(),
+            ..Default::default()
+        }
+    }
+
+    async fn body(resp: Response) -> String {
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        String::from_utf8(bytes.to_vec()).unwrap()
+    }
+
+    /// docs/architecture.md states the ceiling of decoding and pending commits with the
+    /// defaults ("about 4 x 36 + 64 = 208 MiB"): keep it true.
+    #[test]
+    fn the_memory_ceiling_of_the_defaults_is_as_documented() {
+        let l = IngestLimits::from(crate::config::Limits::default());
+        let bound = l.decode_bytes_bound();
+        let ceiling = l.max_concurrent_decodes * bound + l.max_pending_bytes;
+        assert!(
+            (34 << 20..=37 << 20).contains(&bound),
+            "decode bound {} MiB",
+            bound >> 20
+        );
+        assert!(ceiling <= 210 << 20, "ceiling {} MiB", ceiling >> 20);
+    }
+
+    #[tokio::test]
+    async fn a_report_with_an_unknown_label_is_stored_and_flagged() {
+        let dir = tempfile::tempdir().unwrap();
+        let inventory = Inventory::parse(INVENTORY, &dir.path().join("inventory.yaml")).unwrap();
+        inventory.validate().unwrap();
+        let store = Arc::new(SqliteStore::open(&dir.path().join("z.db")).await.unwrap());
+        let hosts = Arc::new(HostTable::default().with_inventory(Arc::new(inventory)));
+        let counters = Arc::new(IngestCounters::default());
+        let links = Arc::new(LinkHub::new(Links::default()));
+        let ingest = router(IngestState {
+            store: store.clone(),
+            hosts: hosts.clone(),
+            counters: counters.clone(),
+            links: links.clone(),
+            limits: IngestLimits {
+                max_body_bytes: 4096,
+                max_decompressed_bytes: 64 * 1024,
+                ..crate::config::Limits::default().into()
+            },
+        });
+        let expose = crate::http::router(crate::http::HttpState {
+            hosts: hosts.clone(),
+            counters,
+            links,
+            store: store.clone(),
+            down_after_intervals: 3,
+        });
+
+        let mut req = Request::post(INGEST_PATH)
+            .header(header::CONTENT_TYPE, CONTENT_TYPE)
+            .header(VERSION_HEADER, PROTOCOL_VERSION.to_string())
+            .body(Body::from(zerofault_protocol::encode_report(&report())))
+            .unwrap();
+        req.extensions_mut().insert(ClientIdentity {
+            common_name: Some("web-01".into()),
+            peer_addr: "192.0.2.7:40000".parse().unwrap(),
+        });
+        let resp = ingest.oneshot(req).await.unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        assert_eq!(body(resp).await, r#"{"status":"stored"}"#);
+        // Stored and held as the host's newest report, unknown label and all.
+        assert_eq!(store.count_reports().await.unwrap(), 1);
+        assert_eq!(hosts.snapshot()[0].report, report());
+
+        let resp = expose
+            .oneshot(Request::get("/metrics").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        let text = body(resp).await;
+        let unknown: Vec<&str> = text
+            .lines()
+            .filter(|l| l.starts_with("zerofault_agent_unknown_label{"))
+            .collect();
+        assert_eq!(
+            unknown,
+            [
+                r#"zerofault_agent_unknown_label{agent="web-01",label="department",value="fgw-typo"} 1"#
+            ]
+        );
+        assert!(
+            text.lines().any(|l| l == "zerofault_inventory_loaded 1"),
+            "{text}"
+        );
+        // Counted under the value it sent, like any other department.
+        assert!(
+            text.contains(r#"zerofault_department_hosts{department="fgw-typo",state="up"} 1"#),
+            "{text}"
+        );
+    }
+}

@@ -1,0 +1,8 @@
+//! What arrives now: the mTLS ingest of agent reports, the table of each host's latest
+//! report, the link engine (up/degraded/down from every vantage point) and the delivery
+//! ledger (sequence gaps, backfill, silence).
+
+pub mod delivery;
+pub mod hosts;
+pub mod ingest;
+pub mod links;

@@ -1,0 +1,261 @@
+//! What the SLA engine reads: plain values, already taken from the store and the inventory by
+//! the caller. Nothing here knows about either, so the engine stays pure and testable with
+//! literal inputs.
+//!
+//! Times are Unix milliseconds on the **collector's clock** unless a field says otherwise;
+//! intervals are half-open `[start_ms, end_ms)`.
+
+use std::collections::BTreeMap;
+
+use super::model::UnknownLabel;
+
+/// A half-open time interval `[start_ms, end_ms)`, Unix ms. Empty or reversed intervals are
+/// ignored wherever they appear.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Interval {
+    /// Start, inclusive.
+    pub start_ms: i64,
+    /// End, exclusive.
+    pub end_ms: i64,
+}
+
+impl Interval {
+    /// `[start_ms, end_ms)`.
+    pub fn new(start_ms: i64, end_ms: i64) -> Interval {
+        Interval { start_ms, end_ms }
+    }
+}
+
+/// The reporting period and the engine's parameters.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Period {
+    /// The month, `YYYY-MM` in `time_zone` (copied to the report).
+    pub month: String,
+    /// IANA time zone of the report (copied to the report).
+    pub time_zone: String,
+    /// Report language, "en" or "zh-CN" (copied to the report).
+    pub lang: String,
+    /// The organisation's name in `lang`, "" when none (copied to the report).
+    pub organisation: String,
+    /// First instant of the month, Unix ms.
+    pub start_ms: i64,
+    /// First instant of the next month, Unix ms. `end_ms - start_ms` must be a whole number
+    /// of slots, so that the minutes of every item add up to the period exactly.
+    pub end_ms: i64,
+    /// Slot length, ms (default 60 000). At least 1 s, at most 1 day.
+    pub slot_ms: i64,
+    /// Shortest run of down time that is a fault, ms (default 60 000).
+    pub fault_min_ms: i64,
+    /// "Now" on the collector's clock. A month in progress is reported up to now rounded
+    /// down to a whole slot (`build::covered_end`); before the month it is an error; for a
+    /// past month pass any time at or after `end_ms`.
+    pub now_ms: i64,
+    /// When the report is computed (copied to the report).
+    pub generated_ms: i64,
+    /// The month is closed (copied to the report).
+    pub closed: bool,
+}
+
+/// A boot of a host, as its reports name it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Boot {
+    /// Linux boot id.
+    pub boot_id: String,
+    /// Boot time on the **agent's** clock, Unix ms; corrected with the clock offset of the
+    /// boot's first report (lowest sequence number).
+    pub boot_time_ms: i64,
+}
+
+/// One report of a host: only what the SLA needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HostReport {
+    /// Index into [`HostInput::boots`]: the boot it was made in.
+    pub boot: u32,
+    /// Per-agent sequence number.
+    pub sequence: u64,
+    /// When it was made, **agent** clock, Unix ms.
+    pub agent_ms: i64,
+    /// Estimate of collector clock minus agent clock, ms: `agent_ms + clock_offset_ms` is
+    /// collector time. The caller estimates it from live reports (receive time minus agent
+    /// time) and carries the estimate over to backfilled ones of the same boot.
+    pub clock_offset_ms: i64,
+    /// The report's collection interval, ms: the report covers `[t - interval, t]`.
+    pub interval_ms: i64,
+}
+
+/// Usage of one filesystem in a capacity sample.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FsSample {
+    /// Index into [`HostInput::mounts`].
+    pub mount: u32,
+    /// Size, bytes.
+    pub size_bytes: u64,
+    /// Used, bytes.
+    pub used_bytes: u64,
+}
+
+/// A capacity sample of a host (any sampling: the caller may thin the reports, e.g. to one
+/// per hour, since means, peaks and trends do not need every report).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CapacitySample {
+    /// When, collector clock, Unix ms. Samples outside the period are ignored.
+    pub at_ms: i64,
+    /// Logical CPU cores.
+    pub cpu_cores: u32,
+    /// CPU usage, 0..=1; `None` when the report had none (first report after a start).
+    pub cpu_usage: Option<f64>,
+    /// Memory total, bytes.
+    pub memory_total_bytes: u64,
+    /// Memory used, bytes.
+    pub memory_used_bytes: u64,
+    /// Filesystems.
+    pub filesystems: Vec<FsSample>,
+}
+
+/// Labels of a host (as its agent declares them; "" when unset).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Labels {
+    /// Department code.
+    pub department: String,
+    /// Business system code.
+    pub business_system: String,
+    /// Data center code.
+    pub data_center: String,
+    /// Site code.
+    pub site: String,
+}
+
+/// One host (agent).
+#[derive(Debug, Clone, PartialEq)]
+pub struct HostInput {
+    /// Agent id (unique).
+    pub agent_id: String,
+    /// Hostname from its newest report.
+    pub hostname: String,
+    /// Labels.
+    pub labels: Labels,
+    /// Availability target, 0..=1.
+    pub target: Option<f64>,
+    /// Maintenance windows of the host, its business system, department, data center and
+    /// site, resolved to intervals by the caller (overlaps allowed).
+    pub maintenance: Vec<Interval>,
+    /// Boots referenced by `reports`.
+    pub boots: Vec<Boot>,
+    /// Its reports of the period, plus the newest report before it and the oldest after it
+    /// (if any), so that a reboot or a silence crossing the month's edges is seen. Any order.
+    /// A host with no report before the period is unknown until its first report.
+    pub reports: Vec<HostReport>,
+    /// Mount points referenced by the capacity samples.
+    pub mounts: Vec<String>,
+    /// Capacity samples, any order.
+    pub capacity: Vec<CapacitySample>,
+}
+
+/// One probe window of a link from one vantage point, on the collector's clock.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LinkWindow {
+    /// Window start.
+    pub start_ms: i64,
+    /// Window end.
+    pub end_ms: i64,
+    /// The window's state was not `up` (degraded, or down at this vantage point).
+    pub degraded: bool,
+    /// Loss ratio, 0..=1.
+    pub loss_ratio: f64,
+    /// Mean RTT, ms; `None` when nothing was answered.
+    pub rtt_avg_ms: Option<f64>,
+    /// Jitter, ms; `None` when fewer than two answers.
+    pub jitter_ms: Option<f64>,
+}
+
+/// One link.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LinkInput {
+    /// Link id (unique).
+    pub link_id: String,
+    /// Display name in the report language ("" when none).
+    pub name: String,
+    /// Level: province-city, city-county, county-township, access (or "").
+    pub level: String,
+    /// Domain: administrative, public (or "").
+    pub domain: String,
+    /// Near-end site.
+    pub from_site: String,
+    /// Far-end site.
+    pub to_site: String,
+    /// Availability target, 0..=1.
+    pub target: Option<f64>,
+    /// Maintenance windows of the link.
+    pub maintenance: Vec<Interval>,
+    /// Every link-level down period (all vantage points down, after hysteresis) touching
+    /// the period, **including those shorter than the fault minimum**: see
+    /// [`crate::live::links::down_periods`], whose times are on the agents' clocks (the caller
+    /// moves them by the vantage points' clock offsets).
+    pub down: Vec<Interval>,
+    /// Probe windows of every vantage point: evidence (coverage) and averages.
+    pub windows: Vec<LinkWindow>,
+    /// Agent ids of the hosts behind the link (at sites in the subtree of `to_site`).
+    /// Unknown ids are ignored.
+    pub behind_hosts: Vec<String>,
+    /// Link ids of the links behind it (same subtree), directly or transitively.
+    /// Unknown ids are ignored.
+    pub behind_links: Vec<String>,
+}
+
+/// Availability targets of group rows, from the inventory (docs/sla.md § 7.5). A group
+/// missing here has no target (its row's `target` and `target_met` are not defined).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct GroupTargets {
+    /// By department code.
+    pub departments: BTreeMap<String, f64>,
+    /// By business system code.
+    pub business_systems: BTreeMap<String, f64>,
+    /// By data center code.
+    pub data_centers: BTreeMap<String, f64>,
+    /// Backbone rows, by level (`province-city`, ...): the level's link target.
+    pub backbone_levels: BTreeMap<String, f64>,
+}
+
+/// Names of the groups in the report language, by code, and their targets. Every group
+/// named here gets a row, even without members; groups only seen on hosts get one named by
+/// their code.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct GroupNames {
+    /// Departments.
+    pub departments: BTreeMap<String, String>,
+    /// Business systems.
+    pub business_systems: BTreeMap<String, String>,
+    /// Data centers.
+    pub data_centers: BTreeMap<String, String>,
+    /// Targets of the groups and backbone rows.
+    pub targets: GroupTargets,
+}
+
+/// The previous month's mean used storage per group, bytes (for `storage_growth`); a group
+/// missing here gets no growth figure. See `figures::HostCapacity::storage_used_mean_bytes`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PreviousCapacity {
+    /// By data center code.
+    pub data_centers: BTreeMap<String, f64>,
+    /// By department code.
+    pub departments: BTreeMap<String, f64>,
+}
+
+/// Everything the engine needs for one month.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MonthInput {
+    /// The period and parameters.
+    pub period: Period,
+    /// When the collector was running (start to stop or last heartbeat), any order.
+    pub collector_runs: Vec<Interval>,
+    /// Hosts.
+    pub hosts: Vec<HostInput>,
+    /// Links.
+    pub links: Vec<LinkInput>,
+    /// Group names.
+    pub names: GroupNames,
+    /// Previous month's storage.
+    pub previous: PreviousCapacity,
+    /// Labels the inventory does not know (copied to the report, sorted).
+    pub unknown_labels: Vec<UnknownLabel>,
+}

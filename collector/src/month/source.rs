@@ -1,0 +1,846 @@
+//! Reads one month from the store and the inventory through the SLA engine, agent by agent:
+//! each host goes to the engine as soon as its reports are read, so memory holds one host's
+//! reports at a time (plus the month's link windows, compacted, until the last agent).
+//!
+//! - **Reports** are read agent by agent (the store's key order), from those received up to
+//!   [`SCAN_MARGIN_MS`] before the month (a report cannot be received before it was made;
+//!   backfill is received later, so it is always included). Each report is placed on the
+//!   collector's clock by [`placement`]; those placed within [`EDGE_MS`] of the month are
+//!   given to the engine, so a reboot or a silence across the month's edges is seen.
+//! - **Link windows** are taken from the same reports, moved to the collector's clock by
+//!   their report's offset, and replayed per link through the live link engine (same
+//!   hysteresis, vantage-point and staleness rules as `/metrics`), which yields every
+//!   link-level down period; the SLA engine applies the inventory's fault minimum itself.
+//! - **Capacity** samples are thinned to one per host and hour, and read for the previous
+//!   month too: its mean used storage per data center and department is the base of this
+//!   month's storage growth.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use zerofault_protocol::{LinkResult, Report};
+
+use super::placement::{self, Observed};
+use crate::config;
+use crate::inventory::{Inventory, LinkLevel, Named, Scope};
+use crate::month::sla::MonthBuilder;
+use crate::month::sla::input::{
+    Boot, CapacitySample, FsSample, GroupNames, GroupTargets, HostInput, HostReport, Interval,
+    Labels, LinkInput, LinkWindow, Period, PreviousCapacity,
+};
+use crate::month::sla::model::{MonthReport, UnknownLabel};
+use crate::store::{CollectorRun, ReportKey, Store, StoreError, StoredReport};
+
+/// Reports received this long before the month are read too (a report received before the
+/// month cannot be made in it; the margin covers the newest report before the month).
+pub const SCAN_MARGIN_MS: i64 = 3 * 86_400_000;
+/// Reports placed within this of the month's edges are given to the engine.
+pub const EDGE_MS: i64 = 86_400_000;
+/// Rows read per store call.
+const PAGE: usize = 2_000;
+/// One capacity sample per host and this period.
+const CAPACITY_EVERY_MS: i64 = 3_600_000;
+
+/// What [`read_month`] needs besides the store and the inventory.
+#[derive(Debug, Clone)]
+pub struct MonthRequest {
+    /// `YYYY-MM`.
+    pub month: String,
+    /// `en` or `zh-CN`.
+    pub lang: String,
+    /// Now, collector clock.
+    pub now_ms: i64,
+    /// The report is for closing the month.
+    pub closed: bool,
+}
+
+/// Why a month could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    /// The month is not `YYYY-MM` or is out of range.
+    #[error("--month {month:?}: {message}")]
+    Month {
+        /// What was given.
+        month: String,
+        /// Why it is refused.
+        message: String,
+    },
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The engine refused its input (a bug, or an inventory the validation let through).
+    #[error("SLA engine: {0}")]
+    Sla(#[from] crate::month::sla::SlaError),
+}
+
+/// Progress of a read: reports read so far and agents done.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Progress {
+    /// Stored reports read.
+    pub reports: u64,
+    /// Agents finished.
+    pub agents: u64,
+}
+
+/// When the collector ran: from each start to its stop, or to its last heartbeat for a run
+/// that crashed; the run still going (no stop, heartbeat fresh) runs until now.
+pub fn run_intervals(runs: &[CollectorRun], now_ms: i64, heartbeat_ms: i64) -> Vec<Interval> {
+    let last = runs.iter().map(|r| r.id).max();
+    runs.iter()
+        .map(|r| {
+            let end = match r.stopped_unix_ms {
+                Some(s) => s,
+                // Running now if its heartbeat is fresh; otherwise it died (the next start
+                // will close it at that heartbeat).
+                None if Some(r.id) == last
+                    && now_ms - r.last_heartbeat_unix_ms <= 3 * heartbeat_ms =>
+                {
+                    now_ms
+                }
+                None => r.last_heartbeat_unix_ms,
+            };
+            Interval::new(r.started_unix_ms, end)
+        })
+        .collect()
+}
+
+/// One vantage point's window, moved to the collector's clock, holding only what the link
+/// engine and the SLA read (no strings: a month of windows of every link is held until the
+/// last agent is read, so each costs ~100 bytes, not a full `LinkResult`).
+#[derive(Debug, Clone)]
+struct PlacedWindow {
+    /// Index into [`Collected::agents`].
+    agent: u32,
+    start_ms: i64,
+    end_ms: i64,
+    first_probe_ms: i64,
+    last_probe_ms: i64,
+    probe_interval_ms: u32,
+    sent: u32,
+    received: u32,
+    rtt_avg_seconds: f64,
+    jitter_seconds: f64,
+    loss_runs: Box<[zerofault_protocol::LossRun]>,
+}
+
+/// One link's windows as read, and the level and domain its newest window reported (used
+/// only when the inventory does not know the link; kept once per link, not per window).
+#[derive(Debug, Default)]
+struct LinkWindows {
+    windows: Vec<PlacedWindow>,
+    /// `(end_ms, level, domain)` of the newest window, the last read among equal ends.
+    newest: Option<(i64, String, String)>,
+}
+
+impl LinkWindows {
+    fn push(&mut self, window: PlacedWindow, level: &str, domain: &str) {
+        match &mut self.newest {
+            Some((end, l, d)) if window.end_ms >= *end => {
+                *end = window.end_ms;
+                if l != level {
+                    level.clone_into(l);
+                }
+                if d != domain {
+                    domain.clone_into(d);
+                }
+            }
+            Some(_) => {}
+            None => self.newest = Some((window.end_ms, level.to_owned(), domain.to_owned())),
+        }
+        self.windows.push(window);
+    }
+}
+
+impl PlacedWindow {
+    /// The window again as the link engine takes it.
+    fn to_link_result(&self) -> LinkResult {
+        LinkResult {
+            window_start_unix_ms: self.start_ms,
+            window_end_unix_ms: self.end_ms,
+            first_probe_unix_ms: self.first_probe_ms,
+            last_probe_unix_ms: self.last_probe_ms,
+            probe_interval_ms: self.probe_interval_ms,
+            sent: self.sent,
+            received: self.received,
+            loss_ratio: if self.sent == 0 {
+                0.0
+            } else {
+                1.0 - f64::from(self.received.min(self.sent)) / f64::from(self.sent)
+            },
+            rtt_avg_seconds: self.rtt_avg_seconds,
+            jitter_seconds: self.jitter_seconds,
+            loss_runs: self.loss_runs.to_vec(),
+            ..Default::default()
+        }
+    }
+}
+
+/// What is kept while agents are read: hosts go to the engine one by one (their reports are
+/// dropped once added), link windows wait for the last agent (a link's vantage points are
+/// different agents, replayed together in time order).
+struct Collected {
+    builder: MonthBuilder,
+    /// (agent id, site label) of every host added: who is behind which link.
+    host_sites: Vec<(String, String)>,
+    agents: Vec<String>,
+    windows: BTreeMap<String, LinkWindows>,
+    unknown: Vec<UnknownLabel>,
+    previous: PreviousCapacity,
+}
+
+/// Reads the month from the store, agent by agent, and computes its report.
+pub async fn compute_month(
+    store: &dyn Store,
+    inventory: &Inventory,
+    links_config: &config::Links,
+    req: &MonthRequest,
+    heartbeat_ms: i64,
+    progress: &mut (dyn FnMut(Progress) + Send),
+) -> Result<MonthReport, SourceError> {
+    let (start_ms, end_ms) =
+        inventory
+            .month_bounds(&req.month)
+            .map_err(|e| SourceError::Month {
+                month: req.month.clone(),
+                message: e.to_string(),
+            })?;
+    let period = Period {
+        month: req.month.clone(),
+        time_zone: inventory.time_zone_name().to_owned(),
+        lang: req.lang.clone(),
+        organisation: inventory.organisation_name(&req.lang).to_owned(),
+        start_ms,
+        end_ms,
+        slot_ms: inventory.slot.as_millis() as i64,
+        fault_min_ms: inventory.fault_min.as_millis() as i64,
+        now_ms: req.now_ms,
+        generated_ms: req.now_ms,
+        closed: req.closed,
+    };
+    // The previous month, for storage growth; a month before any data simply has none.
+    let previous_bounds =
+        previous_month_of(&req.month).and_then(|m| inventory.month_bounds(&m).ok());
+    let scan_from = previous_bounds.map_or(start_ms, |(s, _)| s) - SCAN_MARGIN_MS;
+    let runs = store.collector_runs().await?;
+    let mut collector_runs = run_intervals(&runs, req.now_ms, heartbeat_ms);
+    // Imported history has no runs: the listening periods its import inferred are the same
+    // evidence (the source heard agents then), so the engine keeps one rule for both.
+    collector_runs.extend(
+        store
+            .listening_periods()
+            .await?
+            .iter()
+            .map(|p| Interval::new(p.start_unix_ms, p.end_unix_ms)),
+    );
+    let maintenance = inventory.maintenance_intervals(start_ms - EDGE_MS, end_ms + EDGE_MS);
+
+    let mut c = Collected {
+        builder: MonthBuilder::new(period.clone(), &collector_runs)?,
+        host_sites: Vec::new(),
+        agents: Vec::new(),
+        windows: BTreeMap::new(),
+        unknown: Vec::new(),
+        previous: PreviousCapacity::default(),
+    };
+    let mut p = Progress::default();
+    let mut after: Option<ReportKey> = None;
+    let mut agent_rows: Vec<StoredReport> = Vec::new();
+    loop {
+        let page = store.scan_reports(scan_from, after.clone(), PAGE).await?;
+        let done = page.len() < PAGE;
+        if let Some(last) = page.last() {
+            after = Some(ReportKey::of(last));
+        }
+        p.reports += page.len() as u64;
+        for row in page {
+            if agent_rows
+                .first()
+                .is_some_and(|r| r.agent_id != row.agent_id)
+            {
+                let rows = std::mem::take(&mut agent_rows);
+                add_agent(
+                    rows,
+                    &period,
+                    previous_bounds,
+                    inventory,
+                    &maintenance,
+                    &mut c,
+                )?;
+                p.agents += 1;
+            }
+            agent_rows.push(row);
+        }
+        progress(p);
+        if done {
+            break;
+        }
+    }
+    if !agent_rows.is_empty() {
+        add_agent(
+            agent_rows,
+            &period,
+            previous_bounds,
+            inventory,
+            &maintenance,
+            &mut c,
+        )?;
+        p.agents += 1;
+        progress(p);
+    }
+
+    link_inputs(inventory, links_config, &req.lang, &maintenance, &mut c)?;
+    let names = GroupNames {
+        departments: inventory
+            .departments
+            .iter()
+            .map(|d| (d.code.clone(), name_or_code(d.name(&req.lang), &d.code)))
+            .collect(),
+        business_systems: inventory
+            .business_systems
+            .iter()
+            .map(|b| (b.code.clone(), name_or_code(b.name(&req.lang), &b.code)))
+            .collect(),
+        data_centers: inventory
+            .data_centers
+            .iter()
+            .map(|d| (d.code.clone(), name_or_code(d.name(&req.lang), &d.code)))
+            .collect(),
+        targets: group_targets(inventory),
+    };
+    c.unknown
+        .sort_by(|a, b| (&a.agent_id, &a.label, &a.value).cmp(&(&b.agent_id, &b.label, &b.value)));
+    Ok(c.builder.finish(&names, &c.previous, &c.unknown))
+}
+
+/// The targets of the report's group rows, from the inventory: a department's is its
+/// `target`, else `targets.host` (the target its hosts get by default); a business system's
+/// is its hosts' default ([`Inventory::host_target`]: its own, else its department's, else
+/// `targets.host`); a backbone row's is its level's `targets.link.<level>`. Data centers
+/// have no target key in the inventory, so their rows have none.
+pub fn group_targets(inventory: &Inventory) -> GroupTargets {
+    GroupTargets {
+        departments: inventory
+            .departments
+            .iter()
+            .map(|d| (d.code.clone(), d.target.unwrap_or(inventory.targets.host)))
+            .collect(),
+        business_systems: inventory
+            .business_systems
+            .iter()
+            .map(|b| {
+                (
+                    b.code.clone(),
+                    inventory.host_target(&b.department, &b.code),
+                )
+            })
+            .collect(),
+        data_centers: BTreeMap::new(),
+        backbone_levels: [
+            LinkLevel::ProvinceCity,
+            LinkLevel::CityCounty,
+            LinkLevel::CountyTownship,
+        ]
+        .into_iter()
+        .map(|l| (l.as_str().to_owned(), inventory.targets.link.for_level(l)))
+        .collect(),
+    }
+}
+
+/// `YYYY-MM` of the month before `month` (`None` when `month` is not `YYYY-MM`).
+pub fn previous_month_of(month: &str) -> Option<String> {
+    let (y, m) = month.split_once('-')?;
+    let (y, m): (i32, u32) = (y.parse().ok()?, m.parse().ok()?);
+    (1..=12).contains(&m).then(|| month_before(y, m))
+}
+
+/// `YYYY-MM` of the month before month `m` (1..=12) of year `y`.
+pub(crate) fn month_before(y: i32, m: u32) -> String {
+    if m == 1 {
+        format!("{:04}-12", y - 1)
+    } else {
+        format!("{y:04}-{:02}", m - 1)
+    }
+}
+
+/// Adds `host`'s mean used storage of the previous month to its data center's and
+/// department's (the groups of its current labels): the base of this month's growth.
+fn add_previous(
+    previous: &mut PreviousCapacity,
+    period: &Period,
+    bounds: Option<(i64, i64)>,
+    host: &HostInput,
+) {
+    let Some((start_ms, end_ms)) = bounds else {
+        return;
+    };
+    let month = Period {
+        start_ms,
+        end_ms,
+        ..period.clone()
+    };
+    let Some(used) =
+        crate::month::sla::figures::host_capacity(&month, host).storage_used_mean_bytes
+    else {
+        return;
+    };
+    for (map, code) in [
+        (&mut previous.data_centers, &host.labels.data_center),
+        (&mut previous.departments, &host.labels.department),
+    ] {
+        if !code.is_empty() {
+            *map.entry(code.clone()).or_default() += used;
+        }
+    }
+}
+
+fn name_or_code(name: &str, code: &str) -> String {
+    if name.is_empty() {
+        code.to_owned()
+    } else {
+        name.to_owned()
+    }
+}
+
+fn applies_to_host(scope: &Scope, agent: &str, l: &Labels) -> bool {
+    let matches = |v: &String, label: &str| !label.is_empty() && v == label;
+    match scope {
+        Scope::Host(v) => v == agent,
+        Scope::BusinessSystem(v) => matches(v, &l.business_system),
+        Scope::Department(v) => matches(v, &l.department),
+        Scope::DataCenter(v) => matches(v, &l.data_center),
+        Scope::Site(v) => matches(v, &l.site),
+        Scope::Link(_) => false,
+    }
+}
+
+/// Turns one agent's stored reports (key order: boot, sequence) into a host.
+fn add_agent(
+    rows: Vec<StoredReport>,
+    period: &Period,
+    previous: Option<(i64, i64)>,
+    inventory: &Inventory,
+    maintenance: &[crate::inventory::MaintenanceInterval],
+    c: &mut Collected,
+) -> Result<(), SourceError> {
+    let agent_id = rows[0].agent_id.clone();
+    let agent_index = c.agents.len() as u32;
+    // Decode, grouped by boot (rows arrive boot by boot).
+    let mut boots: Vec<(String, Vec<(StoredReport, Report)>)> = Vec::new();
+    for row in rows {
+        let report = match <Report as prost::Message>::decode(row.body.as_slice()) {
+            Ok(r) => r,
+            Err(e) => {
+                // It was decoded when stored: this is damage; one row must not stop a report.
+                tracing::warn!(agent = %row.agent_id, sequence = row.sequence, error = %e, "skipping an undecodable stored report");
+                continue;
+            }
+        };
+        match boots.last_mut() {
+            Some((b, v)) if *b == row.boot_id => v.push((row, report)),
+            _ => boots.push((row.boot_id.clone(), vec![(row, report)])),
+        }
+    }
+    let observed: Vec<Vec<Observed>> = boots
+        .iter()
+        .map(|(_, v)| {
+            v.iter()
+                .map(|(row, r)| Observed {
+                    agent_ms: r.timestamp_unix_ms,
+                    received_ms: row.received_ms,
+                    uptime_ms: r
+                        .system
+                        .as_ref()
+                        .map(|s| s.uptime_seconds as i64 * 1000)
+                        .filter(|u| *u > 0),
+                    interval_ms: i64::from(r.interval_ms),
+                })
+                .collect()
+        })
+        .collect();
+    let offset = placement::agent_offset(&observed);
+    let placed = placement::place_agent_with(&observed, offset);
+
+    let lo = period.start_ms - EDGE_MS;
+    let hi = period.end_ms + EDGE_MS;
+    let mut host = HostInput {
+        agent_id: agent_id.clone(),
+        hostname: String::new(),
+        labels: Labels::default(),
+        target: None,
+        maintenance: Vec::new(),
+        boots: Vec::new(),
+        reports: Vec::new(),
+        mounts: Vec::new(),
+        capacity: Vec::new(),
+    };
+    let mut mounts: BTreeMap<String, u32> = BTreeMap::new();
+    let mut newest: Option<(i64, &Report)> = None;
+    let mut last_sample_hour = i64::MIN;
+    for (((boot_id, reports), obs), place) in boots.iter().zip(&observed).zip(&placed) {
+        let times: Vec<i64> = obs
+            .iter()
+            .map(|o| placement::place(o, *place, offset))
+            .collect();
+        let sample_from = previous.map_or(period.start_ms, |(s, _)| s);
+        // Capacity samples of the previous month and this one, one per hour.
+        for ((_, r), &t) in reports.iter().zip(&times) {
+            if (sample_from..period.end_ms).contains(&t) {
+                let hour = t.div_euclid(CAPACITY_EVERY_MS);
+                if hour != last_sample_hour {
+                    last_sample_hour = hour;
+                    host.capacity
+                        .push(sample(r, t, &mut mounts, &mut host.mounts));
+                }
+            }
+        }
+        if !times.iter().any(|t| (lo..hi).contains(t)) {
+            continue;
+        }
+        let boot_index = host.boots.len() as u32;
+        // The boot's start on the agent's clock, as the engine corrects it with the offset
+        // of the boot's first report.
+        let first = reports
+            .iter()
+            .zip(&times)
+            .min_by_key(|((row, _), _)| row.sequence)
+            .map(|((_, r), t)| (r, *t));
+        let boot_time_ms = match (place, first) {
+            (Some(p), Some((r, t))) => p.anchor_ms - (t - r.timestamp_unix_ms),
+            (_, Some((r, _))) => r.boot_time_unix_seconds * 1000,
+            _ => continue,
+        };
+        host.boots.push(Boot {
+            boot_id: boot_id.clone(),
+            boot_time_ms,
+        });
+        for ((row, r), &t) in reports.iter().zip(&times) {
+            if !(lo..hi).contains(&t) {
+                continue;
+            }
+            let clock_offset_ms = t - r.timestamp_unix_ms;
+            host.reports.push(HostReport {
+                boot: boot_index,
+                sequence: row.sequence,
+                agent_ms: r.timestamp_unix_ms,
+                clock_offset_ms,
+                interval_ms: i64::from(r.interval_ms),
+            });
+            if (period.start_ms..period.end_ms).contains(&t) && newest.is_none_or(|(n, _)| t > n) {
+                newest = Some((t, r));
+            }
+            for w in &r.links {
+                let placed = placed_window(agent_index, w, clock_offset_ms);
+                // Looked up by `&str` first: the id is copied once per link, not per window.
+                let link = match c.windows.get_mut(&w.link_id) {
+                    Some(l) => l,
+                    None => c.windows.entry(w.link_id.clone()).or_default(),
+                };
+                link.push(placed, &w.level, &w.domain);
+            }
+        }
+    }
+    // Labels and name as of the newest report of the month (before it if none in it).
+    let newest = newest.map(|(_, r)| r).or_else(|| {
+        boots
+            .iter()
+            .flat_map(|(_, v)| v.iter())
+            .max_by_key(|(row, _)| row.received_ms)
+            .map(|(_, r)| r)
+    });
+    let mut unknown = Vec::new();
+    if let Some(r) = newest {
+        host.hostname = r.hostname.clone();
+        if let Some(l) = &r.labels {
+            host.labels = Labels {
+                department: l.department.clone(),
+                business_system: l.business_system.clone(),
+                data_center: l.datacenter.clone(),
+                site: l.site.clone(),
+            };
+            // Without an inventory file nothing is declared, so nothing is "unknown" (as on
+            // /metrics).
+            let declared = !inventory.source.as_os_str().is_empty();
+            for u in inventory.unknown_labels(l).into_iter().filter(|_| declared) {
+                unknown.push(UnknownLabel {
+                    agent_id: agent_id.clone(),
+                    label: u.label.to_owned(),
+                    value: u.value,
+                });
+            }
+        }
+    }
+    // Its windows were kept under this index whatever follows (a vantage point needs no
+    // host row of its own).
+    c.agents.push(agent_id.clone());
+    if host.reports.is_empty() {
+        // Not in this month at all (only in the previous one): not a host of this report,
+        // nor are its labels.
+        return Ok(());
+    }
+    c.unknown.extend(unknown);
+    host.target =
+        Some(inventory.host_target(&host.labels.department, &host.labels.business_system));
+    host.maintenance = maintenance
+        .iter()
+        .filter(|m| applies_to_host(&m.scope, &agent_id, &host.labels))
+        .map(|m| Interval::new(m.start_unix_ms, m.end_unix_ms))
+        .collect();
+    add_previous(&mut c.previous, period, previous, &host);
+    c.builder.add_host(&host)?;
+    c.host_sites.push((agent_id, host.labels.site.clone()));
+    Ok(())
+}
+
+fn sample(
+    r: &Report,
+    at_ms: i64,
+    index: &mut BTreeMap<String, u32>,
+    mounts: &mut Vec<String>,
+) -> CapacitySample {
+    let cpu = r.cpu.as_ref();
+    let mem = r.memory.as_ref();
+    CapacitySample {
+        at_ms,
+        cpu_cores: cpu.map_or(0, |c| c.logical_cores),
+        // The first report after an agent start has no usage yet (0 with no cores known).
+        cpu_usage: cpu.filter(|c| c.logical_cores > 0).map(|c| c.usage_ratio),
+        memory_total_bytes: mem.map_or(0, |m| m.total_bytes),
+        memory_used_bytes: mem.map_or(0, |m| m.used_bytes),
+        filesystems: r
+            .filesystems
+            .iter()
+            .map(|f| {
+                let next = mounts.len() as u32;
+                let mount = *index.entry(f.mount_point.clone()).or_insert_with(|| {
+                    mounts.push(f.mount_point.clone());
+                    next
+                });
+                FsSample {
+                    mount,
+                    size_bytes: f.size_bytes,
+                    used_bytes: f.used_bytes,
+                }
+            })
+            .collect(),
+    }
+}
+
+/// `w` moved to the collector's clock by `offset_ms`, compacted.
+fn placed_window(agent: u32, w: &LinkResult, offset_ms: i64) -> PlacedWindow {
+    let mv = |t: i64| if t == 0 { 0 } else { t + offset_ms };
+    PlacedWindow {
+        agent,
+        start_ms: mv(w.window_start_unix_ms),
+        end_ms: mv(w.window_end_unix_ms),
+        first_probe_ms: mv(w.first_probe_unix_ms),
+        last_probe_ms: mv(w.last_probe_unix_ms),
+        probe_interval_ms: w.probe_interval_ms,
+        sent: w.sent,
+        received: w.received,
+        rtt_avg_seconds: w.rtt_avg_seconds,
+        jitter_seconds: w.jitter_seconds,
+        loss_runs: w
+            .loss_runs
+            .iter()
+            .map(|r| zerofault_protocol::LossRun {
+                first_lost_unix_ms: mv(r.first_lost_unix_ms),
+                last_lost_unix_ms: mv(r.last_lost_unix_ms),
+                ..r.clone()
+            })
+            .collect(),
+    }
+}
+
+/// Every link-level down period of one link, from its vantage points' windows (collector
+/// clock), through the live link engine's rules ([`crate::live::links::down_periods`]), fed in
+/// the order they would have arrived live: by window end.
+fn down_periods(
+    links_config: &config::Links,
+    windows: &mut [PlacedWindow],
+    agents: &[String],
+) -> Vec<Interval> {
+    windows.sort_by_key(|w| (w.end_ms, w.agent));
+    // Rebuilt one window at a time, as the engine takes it: never a link's windows at once.
+    crate::live::links::down_periods(
+        links_config.clone(),
+        windows
+            .iter()
+            .map(|w| (agents[w.agent as usize].as_str(), w.to_link_result())),
+    )
+    .into_values()
+    .flatten()
+    .map(|(a, b)| Interval::new(a, b))
+    .collect()
+}
+
+/// Every link of the inventory and every link id seen in windows, added to the engine one at
+/// a time (each link's windows are dropped once it is added).
+fn link_inputs(
+    inventory: &Inventory,
+    links_config: &config::Links,
+    lang: &str,
+    maintenance: &[crate::inventory::MaintenanceInterval],
+    c: &mut Collected,
+) -> Result<(), SourceError> {
+    let mut ids: BTreeSet<String> = inventory.links.iter().map(|l| l.id.clone()).collect();
+    ids.extend(c.windows.keys().cloned());
+    for id in ids {
+        let LinkWindows {
+            mut windows,
+            newest,
+        } = c.windows.remove(&id).unwrap_or_default();
+        let inv = inventory.link(&id);
+        let (level, domain) = match inv {
+            Some(l) => (l.level.as_str().to_owned(), l.domain.as_str().to_owned()),
+            None => newest.map(|(_, l, d)| (l, d)).unwrap_or_default(),
+        };
+        let th = links_config.thresholds.for_level(&level);
+        let down = down_periods(links_config, &mut windows, &c.agents);
+        let link_windows = windows
+            .iter()
+            .filter(|w| w.sent > 0)
+            .map(|w| {
+                let received = w.received.min(w.sent);
+                let loss = f64::from(w.sent - received) / f64::from(w.sent);
+                LinkWindow {
+                    start_ms: w.start_ms,
+                    end_ms: w.end_ms,
+                    degraded: loss >= th.degraded_loss_ratio
+                        || (received > 0 && w.rtt_avg_seconds >= th.degraded_rtt.as_secs_f64()),
+                    loss_ratio: loss,
+                    rtt_avg_ms: (received > 0).then_some(w.rtt_avg_seconds * 1000.0),
+                    jitter_ms: (received > 1).then_some(w.jitter_seconds * 1000.0),
+                }
+            })
+            .collect();
+        drop(windows);
+        let (from_site, to_site, name, target) = match inv {
+            Some(l) => (
+                l.from.clone(),
+                l.to.clone(),
+                l.name(lang).to_owned(),
+                Some(inventory.link_target(l)),
+            ),
+            None => (String::new(), String::new(), String::new(), None),
+        };
+        let behind = inv.map(|_| inventory.links_behind(&id)).unwrap_or_default();
+        let link = LinkInput {
+            maintenance: maintenance
+                .iter()
+                .filter(|m| match &m.scope {
+                    Scope::Link(v) => *v == id,
+                    // A site's maintenance covers the link that reaches it.
+                    Scope::Site(v) => !to_site.is_empty() && *v == to_site,
+                    _ => false,
+                })
+                .map(|m| Interval::new(m.start_unix_ms, m.end_unix_ms))
+                .collect(),
+            behind_hosts: c
+                .host_sites
+                .iter()
+                .filter(|(_, site)| behind.sites.contains(site))
+                .map(|(a, _)| a.clone())
+                .collect(),
+            behind_links: behind.links.iter().cloned().collect(),
+            link_id: id,
+            name,
+            level,
+            domain,
+            from_site,
+            to_site,
+            target,
+            down,
+            windows: link_windows,
+        };
+        c.builder.add_link(&link)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn group_targets_come_from_the_inventory() {
+        let inv = Inventory::parse(
+            "\
+targets:
+  host: 0.99
+  link: {province-city: 0.9999, city-county: 0.9995}
+departments:
+  - {code: d1, name_zh: 一, name_en: One, target: 0.9995}
+  - {code: d2, name_zh: 二, name_en: Two}
+business_systems:
+  - {code: b1, department: d1, name_zh: 甲, name_en: A, target: 0.9999}
+  - {code: b2, department: d1, name_zh: 乙, name_en: B}
+  - {code: b3, department: d2, name_zh: 丙, name_en: C}
+data_centers:
+  - {code: dc1, name_zh: 中心, name_en: DC, status: in-use}
+",
+            std::path::Path::new("/x/inv.yaml"),
+        )
+        .unwrap();
+        inv.validate().unwrap();
+        let t = group_targets(&inv);
+        let pairs =
+            |m: &BTreeMap<String, f64>| m.iter().map(|(k, v)| (k.clone(), *v)).collect::<Vec<_>>();
+        assert_eq!(
+            pairs(&t.departments),
+            [("d1".into(), 0.9995), ("d2".into(), 0.99)]
+        );
+        assert_eq!(
+            pairs(&t.business_systems),
+            [
+                ("b1".into(), 0.9999),
+                ("b2".into(), 0.9995),
+                ("b3".into(), 0.99)
+            ]
+        );
+        assert!(t.data_centers.is_empty(), "the inventory sets none");
+        assert_eq!(
+            pairs(&t.backbone_levels),
+            [
+                ("city-county".into(), 0.9995),
+                ("county-township".into(), crate::inventory::DEFAULT_TARGET),
+                ("province-city".into(), 0.9999)
+            ]
+        );
+    }
+
+    fn run(id: i64, start: i64, heartbeat: i64, stopped: Option<i64>) -> CollectorRun {
+        CollectorRun {
+            id,
+            started_unix_ms: start,
+            last_heartbeat_unix_ms: heartbeat,
+            stopped_unix_ms: stopped,
+            clean: stopped.is_some(),
+        }
+    }
+
+    #[test]
+    fn the_previous_month_wraps_the_year() {
+        assert_eq!(previous_month_of("2026-03").as_deref(), Some("2026-02"));
+        assert_eq!(previous_month_of("2026-01").as_deref(), Some("2025-12"));
+        assert_eq!(previous_month_of("2026-13"), None);
+        assert_eq!(previous_month_of("march"), None);
+    }
+
+    #[test]
+    fn runs_end_at_their_stop_their_last_heartbeat_or_now() {
+        let runs = [
+            run(1, 0, 90, Some(100)),
+            run(2, 200, 290, None), // crashed: closed at the next start, in fact
+            run(3, 400, 990, None), // this one, heartbeat fresh
+        ];
+        assert_eq!(
+            run_intervals(&runs, 1_000, 10),
+            vec![
+                Interval::new(0, 100),
+                Interval::new(200, 290),
+                Interval::new(400, 1_000)
+            ]
+        );
+        // The newest run's heartbeat is stale: it died, nobody restarted it yet.
+        assert_eq!(run_intervals(&runs, 5_000, 10)[2], Interval::new(400, 990));
+    }
+}
