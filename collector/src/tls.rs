@@ -14,7 +14,116 @@ use rustls::server::{ServerConfig, WebPkiClientVerifier};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
-use crate::config;
+use serde::Deserialize;
+
+/// PEM files of the ingest listener (`tls.*`). All three are required; an empty path is a
+/// missing one, reported by [`Config::validate_structure`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tls {
+    /// CA certificate(s) that agent client certificates must chain to.
+    #[serde(default)]
+    pub ca: PathBuf,
+    /// The collector's server certificate chain (leaf first).
+    #[serde(default)]
+    pub cert: PathBuf,
+    /// The private key of `cert` (PKCS#8, PKCS#1 or SEC1).
+    #[serde(default)]
+    pub key: PathBuf,
+}
+
+impl Tls {
+    /// Missing keys, each as (dotted key, message); needs no file access.
+    pub fn structure_problems(&self, problem: &mut dyn FnMut(&'static str, String)) {
+        if *self == Tls::default() {
+            problem(
+                "tls",
+                "is missing; add a `tls:` section with `ca`, `cert` and `key`, the PEM files \
+                     that `zerofault-collector certs` writes (see configs/collector.yaml)"
+                    .into(),
+            );
+        } else {
+            for (key, p) in [
+                ("tls.ca", &self.ca),
+                ("tls.cert", &self.cert),
+                ("tls.key", &self.key),
+            ] {
+                if p.as_os_str().is_empty() {
+                    problem(
+                            key,
+                            "is missing or empty; set it to a PEM file (see `zerofault-collector certs`)"
+                                .into(),
+                        );
+                }
+            }
+        }
+    }
+
+    /// Files that cannot be read, do not parse or do not match, each as (dotted key,
+    /// message); a missing file's message names the `certs` command that writes it.
+    pub fn file_problems(&self) -> Vec<(&'static str, String)> {
+        let mut problems = Vec::new();
+        let mut tls_problem = |e: TlsError| {
+            let hint = missing_file_hint(&e);
+            problems.push((e.key(), format!("{e}{hint}")))
+        };
+        // Each file on its own first, so that one run lists every broken file. An empty
+        // path is already a structure problem.
+        let mut files_ok = true;
+        for (key, path) in [
+            ("tls.ca", &self.ca),
+            ("tls.cert", &self.cert),
+            ("tls.key", &self.key),
+        ] {
+            let loaded = if path.as_os_str().is_empty() {
+                files_ok = false;
+                continue;
+            } else if key == "tls.key" {
+                load_key(key, path).map(drop)
+            } else {
+                load_certs(key, path).map(drop)
+            };
+            if let Err(e) = loaded {
+                files_ok = false;
+                tls_problem(e);
+            }
+        }
+        if files_ok {
+            // Then together: trust anchors usable, key matching the certificate.
+            if let Err(e) = server_config(self) {
+                tls_problem(e);
+            }
+        }
+        problems
+    }
+}
+
+/// For a TLS file that does not exist: which `certs` command writes it. Empty for any
+/// other error (a file that exists but is wrong needs looking at, not regenerating).
+fn missing_file_hint(e: &TlsError) -> String {
+    let TlsError::Read { key, path, source } = e else {
+        return String::new();
+    };
+    if source.kind() != std::io::ErrorKind::NotFound {
+        return String::new();
+    }
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+        .display();
+    match *key {
+        "tls.ca" => format!(
+            "; make the CA with `zerofault-collector certs --dir {dir}` (writes ca.pem and \
+             ca.key), or fix the path"
+        ),
+        _ => format!(
+            "; make the collector's certificate and key with `zerofault-collector certs --dir \
+             {dir} --collector-name NAME` (NAME: the host name agents connect to; writes \
+             collector.pem and collector.key), or fix the path"
+        ),
+    }
+}
 
 /// Why the TLS configuration could not be built. Each variant names the config key.
 #[derive(Debug, thiserror::Error)]
@@ -125,7 +234,7 @@ pub fn provider() -> Arc<rustls::crypto::CryptoProvider> {
 }
 
 /// Builds the ingest listener's server config from the `tls.*` files.
-pub fn server_config(tls: &config::Tls) -> Result<Arc<ServerConfig>, TlsError> {
+pub fn server_config(tls: &Tls) -> Result<Arc<ServerConfig>, TlsError> {
     let provider = provider();
     let mut roots = RootCertStore::empty();
     for ca in load_certs("tls.ca", &tls.ca)? {

@@ -37,7 +37,9 @@ pub struct Server {
 /// The ingest listener's caps: `limits.*` of the config, with `max_connections` lowered to
 /// what the process's open-file limit allows after raising its soft limit to the hard one.
 /// Both changes are logged, so an operator sees why fewer agents fit than configured.
-fn connection_limits(limits: &crate::config::Limits) -> ingest::connections::ConnectionLimits {
+fn connection_limits(
+    limits: &crate::live::ingest::settings::Limits,
+) -> ingest::connections::ConnectionLimits {
     let soft = raise_open_file_limit();
     let configured = limits.max_connections as usize;
     let max_connections = match soft {

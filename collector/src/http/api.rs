@@ -187,7 +187,7 @@ mod tests {
     use zerofault_protocol::{LinkResult, LossRun, Report};
 
     use super::*;
-    use crate::config::Links;
+    use crate::live::links::Links;
     use crate::store::SqliteStore;
 
     const T0: i64 = 1_767_225_600_000;

@@ -103,7 +103,7 @@ mod tests {
     use tower::ServiceExt;
     use zerofault_protocol::Report;
 
-    use crate::config::Links;
+    use crate::live::links::Links;
     use crate::store::SqliteStore;
 
     /// A router over fresh state; the store lives in `dir`.

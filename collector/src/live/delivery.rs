@@ -18,6 +18,9 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
+use std::time::Duration;
+
+use serde::Deserialize;
 
 /// Live reports the clock offset estimate looks back over. 20 reports are 5 minutes at the
 /// default 15 s interval: long enough that one report without queueing delay is nearly
@@ -26,6 +29,32 @@ pub const OFFSET_WINDOW: usize = 20;
 
 /// Default `clock.max_skew`.
 pub const DEFAULT_MAX_SKEW_MS: i64 = 30_000;
+
+/// Agent clock checks (`clock.*`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Clock {
+    /// An agent whose estimated clock offset is larger than this (either way) is flagged by
+    /// `zerofault_agent_clock_skewed` and a warning. Its timestamps are still stored; gaps,
+    /// reboots and liveness never rely on them.
+    #[serde(
+        default = "default_max_skew",
+        deserialize_with = "zerofault_common::duration::deserialize"
+    )]
+    pub max_skew: Duration,
+}
+
+impl Default for Clock {
+    fn default() -> Self {
+        Self {
+            max_skew: default_max_skew(),
+        }
+    }
+}
+
+fn default_max_skew() -> Duration {
+    Duration::from_millis(DEFAULT_MAX_SKEW_MS as u64)
+}
 
 /// Stored sequence numbers of one boot of one agent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -7,6 +7,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
+use serde::Deserialize;
+
 use zerofault_protocol::Report;
 
 use crate::inventory::{Inventory, UnknownLabel};
@@ -16,6 +18,41 @@ use crate::live::ingest::connections::Refusal;
 /// A host is `up` while its newest report was received within this many of its own
 /// collection intervals.
 pub const DEFAULT_DOWN_AFTER_INTERVALS: u32 = 3;
+
+/// Host liveness (`hosts.*`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Hosts {
+    /// A host is up while its newest report arrived within this many of its own intervals.
+    #[serde(default = "default_down_after_intervals")]
+    pub down_after_intervals: u32,
+}
+
+impl Default for Hosts {
+    fn default() -> Self {
+        Self {
+            down_after_intervals: default_down_after_intervals(),
+        }
+    }
+}
+
+fn default_down_after_intervals() -> u32 {
+    DEFAULT_DOWN_AFTER_INTERVALS
+}
+
+impl Hosts {
+    /// Every wrong value, each as (dotted key, message).
+    pub fn problems(&self, problem: &mut dyn FnMut(&'static str, String)) {
+        if self.down_after_intervals == 0 {
+            problem(
+                "hosts.down_after_intervals",
+                format!(
+                    "0 would mark every host down; use 1 or more (default {DEFAULT_DOWN_AFTER_INTERVALS})"
+                ),
+            );
+        }
+    }
+}
 
 /// The newest report of one agent and when the collector received it.
 #[derive(Debug, Clone, PartialEq)]

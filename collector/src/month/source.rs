@@ -20,7 +20,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use zerofault_protocol::{LinkResult, Report};
 
 use super::placement::{self, Observed};
-use crate::config;
+
 use crate::inventory::{Inventory, LinkLevel, Named, Scope};
 use crate::month::sla::MonthBuilder;
 use crate::month::sla::input::{
@@ -191,7 +191,7 @@ struct Collected {
 pub async fn compute_month(
     store: &dyn Store,
     inventory: &Inventory,
-    links_config: &config::Links,
+    links_config: &crate::live::links::Links,
     req: &MonthRequest,
     heartbeat_ms: i64,
     progress: &mut (dyn FnMut(Progress) + Send),
@@ -654,7 +654,7 @@ fn placed_window(agent: u32, w: &LinkResult, offset_ms: i64) -> PlacedWindow {
 /// clock), through the live link engine's rules ([`crate::live::links::down_periods`]), fed in
 /// the order they would have arrived live: by window end.
 fn down_periods(
-    links_config: &config::Links,
+    links_config: &crate::live::links::Links,
     windows: &mut [PlacedWindow],
     agents: &[String],
 ) -> Vec<Interval> {
@@ -676,7 +676,7 @@ fn down_periods(
 /// a time (each link's windows are dropped once it is added).
 fn link_inputs(
     inventory: &Inventory,
-    links_config: &config::Links,
+    links_config: &crate::live::links::Links,
     lang: &str,
     maintenance: &[crate::inventory::MaintenanceInterval],
     c: &mut Collected,

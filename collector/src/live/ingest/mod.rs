@@ -27,6 +27,7 @@ use crate::store::{InsertOutcome, Store, StoreError, StoredReport};
 
 pub mod connections;
 pub mod listener;
+pub mod settings;
 pub mod turns;
 
 /// Who is on the other end of a request: set by the TLS listener from the verified client
@@ -57,8 +58,8 @@ pub struct IngestLimits {
     pub max_pending_bytes: usize,
 }
 
-impl From<crate::config::Limits> for IngestLimits {
-    fn from(l: crate::config::Limits) -> Self {
+impl From<settings::Limits> for IngestLimits {
+    fn from(l: settings::Limits) -> Self {
         // The config caps both at 1 GiB, which fits usize on every supported target.
         Self {
             max_body_bytes: usize::try_from(l.max_body_bytes).unwrap_or(usize::MAX),
@@ -586,8 +587,8 @@ mod tests {
     use tower::ServiceExt;
     use zerofault_protocol::Labels;
 
-    use crate::config::Links;
     use crate::inventory::Inventory;
+    use crate::live::links::Links;
     use crate::store::SqliteStore;
 
     const INVENTORY: &str = "\
@@ -628,7 +629,7 @@ sites:
     /// defaults ("about 4 x 36 + 64 = 208 MiB"): keep it true.
     #[test]
     fn the_memory_ceiling_of_the_defaults_is_as_documented() {
-        let l = IngestLimits::from(crate::config::Limits::default());
+        let l = IngestLimits::from(settings::Limits::default());
         let bound = l.decode_bytes_bound();
         let ceiling = l.max_concurrent_decodes * bound + l.max_pending_bytes;
         assert!(
@@ -656,7 +657,7 @@ sites:
             limits: IngestLimits {
                 max_body_bytes: 4096,
                 max_decompressed_bytes: 64 * 1024,
-                ..crate::config::Limits::default().into()
+                ..settings::Limits::default().into()
             },
         });
         let expose = crate::http::router(crate::http::HttpState {

@@ -38,7 +38,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use zerofault_protocol::LinkResult;
 
-use crate::config::Links;
+use super::settings::Links;
 
 /// A pause of more than this many probe intervals between the last probe of one window and
 /// the first probe of the next is a gap in the evidence. Five tolerates a few missed ticks of

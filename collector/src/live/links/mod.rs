@@ -8,41 +8,22 @@
 //! [`LinkHub`] holds both behind mutexes for the ingest path, the HTTP API and `/metrics`.
 
 use std::sync::Mutex;
-use std::time::Duration;
 
 use zerofault_protocol::Report;
 
 pub mod engine;
 pub mod interfaces;
+pub mod settings;
 
 pub use engine::{
     Fault, Ignored, LinkEngine, LinkState, LinkView, VantageView, WindowSummary, down_periods,
 };
 pub use interfaces::{InterfaceTracker, InterfaceView};
-
-use crate::config::Links;
-
-/// Default minimum length of a link-level down period for it to be a fault (the brief's
-/// "zero-fault backbone" definition).
-pub const DEFAULT_FAULT_MIN: Duration = Duration::from_secs(60);
-/// Default loss ratio at which a window is down: every probe lost.
-pub const DEFAULT_DOWN_LOSS_RATIO: f64 = 1.0;
-/// Default run of consecutive lost probes that makes a vantage point down: three, so one or
-/// two lost packets never flap a link.
-pub const DEFAULT_DOWN_CONFIRM_PROBES: u32 = 3;
-/// Default run of consecutive successful probes that ends a down period: two, so a single
-/// answer in the middle of an outage does not split it into two faults.
-pub const DEFAULT_UP_CONFIRM_PROBES: u32 = 2;
-/// Largest accepted `down_confirm_probes` / `up_confirm_probes`; at 1 probe per second more
-/// would hide outages of several minutes.
-pub const MAX_CONFIRM_PROBES: u32 = 1000;
-/// Default degraded loss ratio (2%), where interactive traffic such as video conferences
-/// starts to suffer.
-pub const DEFAULT_DEGRADED_LOSS_RATIO: f64 = 0.02;
-/// Default degraded mean RTT.
-pub const DEFAULT_DEGRADED_RTT: Duration = Duration::from_millis(100);
-/// Default replay horizon at start-up.
-pub const DEFAULT_REPLAY: Duration = Duration::from_secs(48 * 3600);
+pub use settings::{
+    DEFAULT_DEGRADED_LOSS_RATIO, DEFAULT_DEGRADED_RTT, DEFAULT_DOWN_CONFIRM_PROBES,
+    DEFAULT_DOWN_LOSS_RATIO, DEFAULT_FAULT_MIN, DEFAULT_REPLAY, DEFAULT_UP_CONFIRM_PROBES,
+    LevelOverride, LevelThresholds, Links, MAX_CONFIRM_PROBES, Thresholds,
+};
 
 /// The link engine and the interface tracker, shared by ingest, the API and `/metrics`.
 ///

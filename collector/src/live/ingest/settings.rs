@@ -1,0 +1,207 @@
+//! The `limits` settings: what one request and one connection may cost the collector.
+//! Declared here, next to the ingest that enforces them; `crate::config` only includes them.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use zerofault_common::duration::format_duration;
+
+/// Default cap of a compressed report body (1 MiB): a large host's report is a few KiB.
+pub const DEFAULT_MAX_BODY_BYTES: u64 = 1024 * 1024;
+/// Default cap of a decompressed report (8 MiB): bounds the memory a zstd bomb can take.
+pub const DEFAULT_MAX_DECOMPRESSED_BYTES: u64 = 8 * 1024 * 1024;
+/// Largest accepted value of either size cap (1 GiB): above, one request could exhaust memory.
+pub const MAX_LIMIT_BYTES: u64 = 1024 * 1024 * 1024;
+
+/// What one request and one connection may cost the collector (`limits.*`): bytes, time
+/// and connections, each bounded before the work is done. `docs/architecture.md` ("What one
+/// agent can cost the collector") derives the memory ceiling of ingest from them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    /// Largest accepted compressed body; larger requests get 413.
+    #[serde(default = "default_max_body_bytes")]
+    pub max_body_bytes: u64,
+    /// Largest accepted decompressed report; larger reports get 413.
+    #[serde(default = "default_max_decompressed_bytes")]
+    pub max_decompressed_bytes: u64,
+    /// Longest time to receive a report body once its headers are in; a slower body gets
+    /// 408 and the connection is closed. A report is a few KiB: even a congested link sends
+    /// it in well under a second.
+    #[serde(
+        default = "default_body_timeout",
+        deserialize_with = "zerofault_common::duration::deserialize"
+    )]
+    pub body_timeout: Duration,
+    /// Longest silence inside a body (between two reads); a body that stalls for longer gets
+    /// 408 and the connection is closed.
+    #[serde(
+        default = "default_body_idle_timeout",
+        deserialize_with = "zerofault_common::duration::deserialize"
+    )]
+    pub body_idle_timeout: Duration,
+    /// Most reports decompressed and decoded at once (on the blocking thread pool); further
+    /// ones wait their turn. Bounds the memory and CPU of decoding (each may take
+    /// `max_decompressed_bytes` plus what it decodes to) whatever the number of connections.
+    #[serde(default = "default_max_concurrent_decodes")]
+    pub max_concurrent_decodes: u32,
+    /// Most memory held by decoded reports waiting for their commit (each weighs its bytes
+    /// plus what it decoded to); further decoded reports wait for room. An agent's report is
+    /// a few KiB, so the default holds thousands.
+    #[serde(default = "default_max_pending_bytes")]
+    pub max_pending_bytes: u64,
+    /// Most open ingest connections in all. Lowered at start to what the process's file
+    /// descriptor limit allows, keeping room for the database and the HTTP listener (the
+    /// log says so). Sized for a province: 50,000 agents keep one connection each.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: u32,
+    /// Most open connections per agent identity (client certificate common name); a
+    /// further connection is closed right after its handshake. An agent uses one.
+    #[serde(default = "default_max_connections_per_agent")]
+    pub max_connections_per_agent: u32,
+    /// Most connections from one source address still in their TLS handshake. When a new
+    /// one would exceed it, the oldest unfinished handshake from that address is dropped, so
+    /// that a flood of unfinished handshakes cannot keep a well-behaved agent behind the
+    /// same address (NAT) out. Finished connections are not counted per address: many agents
+    /// may share one.
+    #[serde(default = "default_max_handshakes_per_address")]
+    pub max_handshakes_per_address: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: default_max_body_bytes(),
+            max_decompressed_bytes: default_max_decompressed_bytes(),
+            body_timeout: default_body_timeout(),
+            body_idle_timeout: default_body_idle_timeout(),
+            max_concurrent_decodes: default_max_concurrent_decodes(),
+            max_pending_bytes: default_max_pending_bytes(),
+            max_connections: default_max_connections(),
+            max_connections_per_agent: default_max_connections_per_agent(),
+            max_handshakes_per_address: default_max_handshakes_per_address(),
+        }
+    }
+}
+
+fn default_max_body_bytes() -> u64 {
+    DEFAULT_MAX_BODY_BYTES
+}
+
+fn default_max_decompressed_bytes() -> u64 {
+    DEFAULT_MAX_DECOMPRESSED_BYTES
+}
+
+/// Default of `limits.body_timeout`.
+pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default of `limits.body_idle_timeout`.
+pub const DEFAULT_BODY_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default of `limits.max_concurrent_decodes`: an agent's report decodes in well under a
+/// millisecond, so 4 at once keep the cores of a small machine busy; a hostile body that
+/// expands to the decompressed cap takes a few tens of milliseconds of one core.
+pub const DEFAULT_MAX_CONCURRENT_DECODES: u32 = 4;
+/// Default of `limits.max_pending_bytes` (64 MiB).
+pub const DEFAULT_MAX_PENDING_BYTES: u64 = 64 * 1024 * 1024;
+/// Default of `limits.max_connections`.
+pub const DEFAULT_MAX_CONNECTIONS: u32 = 65_536;
+/// Default of `limits.max_connections_per_agent`.
+pub const DEFAULT_MAX_CONNECTIONS_PER_AGENT: u32 = 8;
+/// Default of `limits.max_handshakes_per_address`.
+pub const DEFAULT_MAX_HANDSHAKES_PER_ADDRESS: u32 = 1024;
+
+fn default_body_timeout() -> Duration {
+    DEFAULT_BODY_TIMEOUT
+}
+
+fn default_body_idle_timeout() -> Duration {
+    DEFAULT_BODY_IDLE_TIMEOUT
+}
+
+fn default_max_concurrent_decodes() -> u32 {
+    DEFAULT_MAX_CONCURRENT_DECODES
+}
+
+fn default_max_pending_bytes() -> u64 {
+    DEFAULT_MAX_PENDING_BYTES
+}
+
+fn default_max_connections() -> u32 {
+    DEFAULT_MAX_CONNECTIONS
+}
+
+fn default_max_connections_per_agent() -> u32 {
+    DEFAULT_MAX_CONNECTIONS_PER_AGENT
+}
+
+fn default_max_handshakes_per_address() -> u32 {
+    DEFAULT_MAX_HANDSHAKES_PER_ADDRESS
+}
+
+impl Limits {
+    /// Every wrong value, each as (dotted key, message).
+    pub fn problems(&self, problem: &mut dyn FnMut(&'static str, String)) {
+        for (key, v) in [
+            ("limits.max_body_bytes", self.max_body_bytes),
+            ("limits.max_decompressed_bytes", self.max_decompressed_bytes),
+            ("limits.max_pending_bytes", self.max_pending_bytes),
+        ] {
+            if v == 0 || v > MAX_LIMIT_BYTES {
+                problem(
+                    key,
+                    format!(
+                        "{v} is outside 1..={MAX_LIMIT_BYTES}; the default is fine for any host"
+                    ),
+                );
+            }
+        }
+        for (key, v) in [
+            ("limits.body_timeout", self.body_timeout),
+            ("limits.body_idle_timeout", self.body_idle_timeout),
+        ] {
+            if v.is_zero() || v > Duration::from_secs(3600) {
+                problem(
+                    key,
+                    format!(
+                        "{} is outside 1ms..=1h; a report body takes well under a second (default {})",
+                        format_duration(v),
+                        format_duration(if key == "limits.body_timeout" {
+                            DEFAULT_BODY_TIMEOUT
+                        } else {
+                            DEFAULT_BODY_IDLE_TIMEOUT
+                        })
+                    ),
+                );
+            }
+        }
+        for (key, v, default) in [
+            (
+                "limits.max_concurrent_decodes",
+                self.max_concurrent_decodes,
+                DEFAULT_MAX_CONCURRENT_DECODES,
+            ),
+            (
+                "limits.max_connections",
+                self.max_connections,
+                DEFAULT_MAX_CONNECTIONS,
+            ),
+            (
+                "limits.max_connections_per_agent",
+                self.max_connections_per_agent,
+                DEFAULT_MAX_CONNECTIONS_PER_AGENT,
+            ),
+            (
+                "limits.max_handshakes_per_address",
+                self.max_handshakes_per_address,
+                DEFAULT_MAX_HANDSHAKES_PER_ADDRESS,
+            ),
+        ] {
+            if v == 0 {
+                problem(
+                    key,
+                    format!("0 would refuse every agent; use 1 or more (default {default})"),
+                );
+            }
+        }
+    }
+}
