@@ -1,3 +1,8 @@
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use jiff::tz::TimeZone;
+
 use super::*;
 
 /// Unix ms of a UTC date-time given as literal fields.

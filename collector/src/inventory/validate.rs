@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use zerofault_common::duration::format_duration;
 
-use super::{DEFAULT_SLOT, Inventory, MAX_CODE_BYTES, MIN_SLOT, MonthDay, Problem, Scope};
+use super::model::{DEFAULT_SLOT, Inventory, MAX_CODE_BYTES, MIN_SLOT, Problem, Scope};
+use super::time::MonthDay;
 
 const DAY: Duration = Duration::from_secs(86_400);
 const WEEK: Duration = Duration::from_secs(7 * 86_400);
@@ -53,12 +54,12 @@ fn organisation(inv: &Inventory, problem: &mut Report<'_>) {
                 key,
                 "holds a control character (line break, tab); write the name on one line".into(),
             );
-        } else if n > super::MAX_ORGANISATION_CHARS {
+        } else if n > super::model::MAX_ORGANISATION_CHARS {
             problem(
                 key,
                 format!(
                     "is {n} characters long; use at most {} (one line of the first page)",
-                    super::MAX_ORGANISATION_CHARS
+                    super::model::MAX_ORGANISATION_CHARS
                 ),
             );
         }
