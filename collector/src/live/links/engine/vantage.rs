@@ -1,0 +1,222 @@
+//! One vantage point's probe stream: segments, the up/down hysteresis machine, evidence.
+
+use zerofault_protocol::LinkResult;
+
+use super::super::settings::Links;
+use super::views::{MIN_STALE_MS, STALE_WINDOWS, WindowSummary};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Streak {
+    /// Send time of the first probe of the run.
+    pub(super) first: i64,
+    pub(super) count: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Machine {
+    /// Up, possibly with a run of lost probes not yet long enough to confirm a down.
+    Up { losing: Option<Streak> },
+    /// Down since `start`, possibly with a run of successes not yet long enough to end it.
+    Down {
+        start: i64,
+        recovering: Option<Streak>,
+    },
+}
+
+#[derive(Debug, Default)]
+pub(super) struct Vantage {
+    pub(super) last_window_end: Option<i64>,
+    pub(super) last: Option<WindowSummary>,
+    pub(super) sent_total: u64,
+    pub(super) received_total: u64,
+    pub(super) window_ms: i64,
+    pub(super) machine: Option<Machine>,
+    pub(super) last_probe: Option<i64>,
+    /// Last probe + one interval: how far this vantage point's evidence reaches.
+    pub(super) horizon: i64,
+    /// Time covered by evidence, sorted, disjoint; pruned before the link's settled horizon.
+    pub(super) coverage: Vec<(i64, i64)>,
+    /// Closed down periods, sorted; pruned before the link's settled horizon.
+    pub(super) downs: Vec<(i64, i64)>,
+    pub(super) down_ms_closed: i64,
+}
+
+/// One step of a probe stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Segment {
+    Lost { first: i64, count: u32 },
+    Ok { first: i64, count: u32 },
+}
+
+/// Saturating conversion of an interval estimate to a probe count.
+pub(super) fn probes(span_ms: i64, interval_ms: i64) -> u32 {
+    let n = (span_ms as f64 / interval_ms as f64).round();
+    if n <= 0.0 {
+        0
+    } else {
+        n.min(u32::MAX as f64) as u32
+    }
+}
+
+/// The probe outcomes of one window, in send order.
+pub(super) fn segments(
+    w: &LinkResult,
+    first_probe: i64,
+    last_probe: i64,
+    interval: i64,
+) -> Vec<Segment> {
+    let mut runs: Vec<_> = w.loss_runs.iter().collect();
+    if runs.is_empty() {
+        if w.received == 0 {
+            // Everything lost but no runs (an agent that does not send them): one run over
+            // the whole window.
+            return vec![Segment::Lost {
+                first: first_probe,
+                count: w.sent,
+            }];
+        }
+        // Some losses that cannot be placed: count the window as answered for the stream;
+        // its loss ratio still decides the window's state.
+        return vec![Segment::Ok {
+            first: first_probe,
+            count: w.received,
+        }];
+    }
+    runs.sort_by_key(|r| r.first_lost_unix_ms);
+    let mut out = Vec::with_capacity(runs.len() * 2 + 1);
+    // Send time of the probe after the previous run (the window's first probe at first).
+    let mut next = first_probe;
+    for (i, run) in runs.iter().enumerate() {
+        let ok = if i == 0 {
+            if run.open_start {
+                0
+            } else {
+                probes(run.first_lost_unix_ms - next, interval)
+            }
+        } else {
+            // Runs are maximal, so at least one probe succeeded between two of them.
+            probes(run.first_lost_unix_ms - next, interval).max(1)
+        };
+        if ok > 0 {
+            out.push(Segment::Ok {
+                first: next,
+                count: ok,
+            });
+        }
+        out.push(Segment::Lost {
+            first: run.first_lost_unix_ms,
+            count: run.count.max(1),
+        });
+        next = run.last_lost_unix_ms.max(run.first_lost_unix_ms) + interval;
+    }
+    let last_run = runs[runs.len() - 1];
+    if !last_run.open_end {
+        let ok = probes(last_probe + interval - next, interval).max(1);
+        out.push(Segment::Ok {
+            first: next,
+            count: ok,
+        });
+    }
+    out
+}
+
+impl Vantage {
+    pub(super) fn close_down(&mut self, start: i64, end: i64) {
+        if end > start {
+            self.downs.push((start, end));
+            self.down_ms_closed += end - start;
+        }
+    }
+
+    pub(super) fn step(&mut self, seg: Segment, cfg: &Links) {
+        let machine = self.machine.unwrap_or(Machine::Up { losing: None });
+        let mut closed = None;
+        self.machine = Some(match (seg, machine) {
+            (Segment::Lost { first, count }, Machine::Up { losing }) => {
+                let mut s = losing.unwrap_or(Streak { first, count: 0 });
+                s.count = s.count.saturating_add(count);
+                if s.count >= cfg.down_confirm_probes {
+                    Machine::Down {
+                        start: s.first,
+                        recovering: None,
+                    }
+                } else {
+                    Machine::Up { losing: Some(s) }
+                }
+            }
+            // A loss breaks the recovery run: the outage goes on.
+            (Segment::Lost { .. }, Machine::Down { start, .. }) => Machine::Down {
+                start,
+                recovering: None,
+            },
+            (Segment::Ok { .. }, Machine::Up { .. }) => Machine::Up { losing: None },
+            (Segment::Ok { first, count }, Machine::Down { start, recovering }) => {
+                let mut r = recovering.unwrap_or(Streak { first, count: 0 });
+                r.count = r.count.saturating_add(count);
+                if r.count >= cfg.up_confirm_probes {
+                    closed = Some((start, r.first));
+                    Machine::Up { losing: None }
+                } else {
+                    Machine::Down {
+                        start,
+                        recovering: Some(r),
+                    }
+                }
+            }
+        });
+        if let Some((start, end)) = closed {
+            self.close_down(start, end);
+        }
+    }
+
+    /// No evidence from the current horizon on: close what is open where evidence ends.
+    pub(super) fn break_evidence(&mut self) {
+        if let Some(Machine::Down { start, recovering }) = self.machine {
+            let end = recovering.map_or(self.horizon, |r| r.first);
+            self.close_down(start, end);
+        }
+        self.machine = Some(Machine::Up { losing: None });
+    }
+
+    /// Before this time nothing this vantage point reports later can change its timeline.
+    pub(super) fn settled_horizon(&self) -> i64 {
+        match self.machine {
+            Some(Machine::Up {
+                losing: Some(s), ..
+            }) => s.first,
+            Some(Machine::Down {
+                recovering: Some(r),
+                ..
+            }) => r.first,
+            _ => self.horizon,
+        }
+    }
+
+    pub(super) fn covers(&self, t: i64) -> bool {
+        self.coverage.iter().any(|&(a, b)| a <= t && t < b)
+    }
+
+    /// Down at `t` as far as is known now (an unconfirmed recovery still counts as down,
+    /// an unconfirmed loss run as up).
+    pub(super) fn down_at(&self, t: i64) -> bool {
+        self.downs.iter().any(|&(a, b)| a <= t && t < b)
+            || matches!(self.machine, Some(Machine::Down { start, .. }) if start <= t && t < self.horizon)
+    }
+
+    pub(super) fn is_down(&self) -> bool {
+        matches!(self.machine, Some(Machine::Down { .. }))
+    }
+
+    pub(super) fn stale(&self, newest: i64) -> bool {
+        let allowance = (STALE_WINDOWS * self.window_ms).max(MIN_STALE_MS);
+        self.horizon < newest - allowance
+    }
+
+    pub(super) fn down_ms_total(&self) -> i64 {
+        let open = match self.machine {
+            Some(Machine::Down { start, .. }) => (self.settled_horizon() - start).max(0),
+            _ => 0,
+        };
+        self.down_ms_closed + open
+    }
+}
