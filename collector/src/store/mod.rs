@@ -1,271 +1,31 @@
 //! Report storage. The store is the record of every accepted report; the in-memory
 //! [`HostTable`](crate::live::hosts::HostTable) is only a cache warmed from it.
 //!
-//! [`Store`] is object-safe and asynchronous so that a PostgreSQL backend can be added next
-//! to [`sqlite::SqliteStore`] without changing the ingest path.
+//! - [`api`]: the [`Store`] trait and its types, free of any backend: the collector holds an
+//!   `Arc<dyn Store>`.
+//! - [`settings`]: `storage.*` of the configuration; [`open`] opens the backend they choose.
+//! - [`sqlite`]: the SQLite backend.
+//!
+//! A new backend (PostgreSQL) is a sibling of `sqlite`, a field of [`Storage`], one arm
+//! in [`open`], and one line running the contract tests (`contract.rs`) against it.
 
-use std::future::Future;
-use std::pin::Pin;
+use std::sync::Arc;
 
+pub mod api;
+#[cfg(test)]
+mod contract;
+pub mod settings;
 pub mod sqlite;
 
+pub use api::{
+    BoxFuture, ClosedMonth, CollectorRun, HEARTBEAT, InsertOutcome, ListeningPeriod, ReplayCursor,
+    ReplayPage, ReportKey, Store, StoreError, StoredReport,
+};
+pub use settings::Storage;
 pub use sqlite::SqliteStore;
 
-use crate::live::delivery::StoredSpan;
-use crate::live::links::Fault;
-
-/// A boxed future, so that [`Store`] can be used as `Arc<dyn Store>`.
-pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
-
-/// One report as stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoredReport {
-    /// Agent id (the certificate common name).
-    pub agent_id: String,
-    /// Linux boot id of the host when the report was made.
-    pub boot_id: String,
-    /// Per-agent sequence number.
-    pub sequence: u64,
-    /// Agent clock when the report was made, ms since the Unix epoch.
-    pub agent_timestamp_ms: i64,
-    /// Collector clock at receipt, ms since the Unix epoch.
-    pub received_ms: i64,
-    /// The decompressed protobuf exactly as received. Kept raw rather than re-encoded so
-    /// that fields added by newer agents survive and can be read by a newer collector.
-    pub body: Vec<u8>,
-    /// The report carries link windows or interface transitions: only such reports are
-    /// replayed into the link engine at start-up, so the replay costs what the link-probing
-    /// agents send, not what every host sends.
-    pub link_data: bool,
-}
-
-/// Result of storing a report.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum InsertOutcome {
-    /// The report is new and is now committed.
-    Stored,
-    /// A report with the same `(agent_id, boot_id, sequence)` was already stored; nothing
-    /// changed. Agents resend after a lost acknowledgement, so this is normal.
-    Duplicate,
-}
-
-impl InsertOutcome {
-    /// The `status` value of the ingest answer.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            InsertOutcome::Stored => "stored",
-            InsertOutcome::Duplicate => "duplicate",
-        }
-    }
-}
-
-/// Where a replay page ended: the `(received_ms, rowid)` of its last report. Opaque to
-/// callers; pass it back to get the next page.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ReplayCursor {
-    pub(crate) received_ms: i64,
-    pub(crate) rowid: i64,
-}
-
-/// One page of stored reports in receive order.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ReplayPage {
-    /// The reports, oldest receive time first.
-    pub reports: Vec<StoredReport>,
-    /// Where to continue; `None` when this was the last page.
-    pub next: Option<ReplayCursor>,
-}
-
-/// One run of the collector process, as recorded in `collector_runs`.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct CollectorRun {
-    /// Run id, increasing.
-    pub id: i64,
-    /// Start, ms since the Unix epoch (collector clock).
-    pub started_unix_ms: i64,
-    /// Last heartbeat written; a crashed run ended at most one heartbeat period after it.
-    pub last_heartbeat_unix_ms: i64,
-    /// Stop: the graceful shutdown time, or for a crashed run its last heartbeat (set at the
-    /// next start); `None` for the running process.
-    pub stopped_unix_ms: Option<i64>,
-    /// The run ended with a graceful shutdown.
-    pub clean: bool,
-}
-
-/// A span over which imported reports show that their source (the collector, or whatever
-/// received them before the migration) was hearing agents: the evidence a recorded
-/// [`CollectorRun`] gives for live history, inferred by `zerofault-collector import`
-/// (`crate::cmd::import::listening_periods`) and stored in `imported_listening`.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct ListeningPeriod {
-    /// Start, ms since the Unix epoch (the imported reports' clock).
-    pub start_unix_ms: i64,
-    /// End, ms since the Unix epoch.
-    pub end_unix_ms: i64,
-    /// The imported file it was inferred from (`<stdin>` for standard input).
-    pub source: String,
-    /// When the import that inferred it ran, collector clock.
-    pub imported_unix_ms: i64,
-}
-
-/// The identity of a stored report, `(agent_id, boot_id, sequence)`: where a scan of
-/// [`Store::scan_reports`] continues.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReportKey {
-    /// Agent id.
-    pub agent_id: String,
-    /// Boot id.
-    pub boot_id: String,
-    /// Sequence.
-    pub sequence: u64,
-}
-
-impl ReportKey {
-    /// The key of `report`.
-    pub fn of(report: &StoredReport) -> Self {
-        Self {
-            agent_id: report.agent_id.clone(),
-            boot_id: report.boot_id.clone(),
-            sequence: report.sequence,
-        }
-    }
-}
-
-/// A closed month: its frozen report and the signed manifest of its exports.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ClosedMonth {
-    /// `YYYY-MM`.
-    pub month: String,
-    /// When it was closed, collector clock.
-    pub closed_unix_ms: i64,
-    /// The frozen report model, JSON.
-    pub report_json: Vec<u8>,
-    /// The manifest text (file hashes) that was signed.
-    pub manifest: String,
-}
-
-/// Why a storage operation failed.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// The database could not be opened or its directory created.
-    #[error("cannot open the database {path}: {source}")]
-    Open {
-        /// The database file.
-        path: String,
-        /// The underlying error.
-        #[source]
-        source: Box<dyn std::error::Error + Send + Sync>,
-    },
-    /// The database was written by a newer collector whose schema this build does not know;
-    /// running it would risk corrupting the newer layout.
-    #[error(
-        "the database schema version is {found}, newer than this collector's {supported}; upgrade the collector"
-    )]
-    SchemaTooNew {
-        /// Version found in the file.
-        found: i64,
-        /// Newest version this build knows.
-        supported: i64,
-    },
-    /// A fault to store is still ongoing; only closed faults are stored.
-    #[error(
-        "fault of link {link_id} starting at {start_unix_ms} has no end; only closed faults are stored"
-    )]
-    OpenFault {
-        /// The link.
-        link_id: String,
-        /// Start of the fault.
-        start_unix_ms: i64,
-    },
-    /// A statement failed (disk full, I/O error, corruption ...).
-    #[error("database error: {0}")]
-    Sqlite(#[from] rusqlite::Error),
-    /// The transaction holding this report (and others written with it) failed and was
-    /// rolled back; nothing of it is stored.
-    #[error("storing the report failed: {0}")]
-    Batch(#[source] sqlite::BatchError),
-    /// The storage thread has stopped (closed or panicked), so nothing can be stored.
-    #[error("the storage thread has stopped")]
-    Closed,
-}
-
-/// A report store.
-pub trait Store: Send + Sync + std::fmt::Debug + 'static {
-    /// Stores `report` unless its `(agent_id, boot_id, sequence)` is already stored. The
-    /// future resolves only after the write is durable, so the caller may acknowledge.
-    fn insert(&self, report: StoredReport) -> BoxFuture<'_, Result<InsertOutcome, StoreError>>;
-
-    /// The report with the highest sequence of every (agent, boot), to warm the host table.
-    /// Not the newest by receive time: backlog arrives after the live report it precedes.
-    fn newest_per_boot(&self) -> BoxFuture<'_, Result<Vec<StoredReport>, StoreError>>;
-
-    /// Number of stored reports.
-    fn count_reports(&self) -> BoxFuture<'_, Result<u64, StoreError>>;
-
-    /// Up to `limit` reports with link data ([`StoredReport::link_data`]) received at or
-    /// after `since_ms`, in receive order (the order the live collector saw them), continuing
-    /// after `after`. Used to rebuild the link engine.
-    fn reports_since(
-        &self,
-        since_ms: i64,
-        after: Option<ReplayCursor>,
-        limit: usize,
-    ) -> BoxFuture<'_, Result<ReplayPage, StoreError>>;
-
-    /// Stores closed link faults; returns how many were new. A fault whose link already has
-    /// a stored fault overlapping it in time is the same fault seen again (a replay at
-    /// start-up, possibly with a start cut at the replay horizon) and is not stored twice.
-    fn insert_faults(&self, faults: Vec<Fault>) -> BoxFuture<'_, Result<usize, StoreError>>;
-
-    /// Stored faults, of one link or all, by start time.
-    fn faults(&self, link: Option<String>) -> BoxFuture<'_, Result<Vec<Fault>, StoreError>>;
-
-    /// Per (agent, boot): lowest and highest stored sequence and the count of reports, for
-    /// the delivery ledger at start-up.
-    fn boot_spans(&self) -> BoxFuture<'_, Result<Vec<StoredSpan>, StoreError>>;
-
-    /// Records the start of this collector run and returns its id. A previous run without a
-    /// stop crashed: it is closed at its last heartbeat, not clean.
-    fn start_run(&self, now_unix_ms: i64) -> BoxFuture<'_, Result<i64, StoreError>>;
-
-    /// Moves the last heartbeat of run `id` to `now_unix_ms`.
-    fn heartbeat_run(&self, id: i64, now_unix_ms: i64) -> BoxFuture<'_, Result<(), StoreError>>;
-
-    /// Records the graceful stop of run `id`.
-    fn stop_run(&self, id: i64, now_unix_ms: i64) -> BoxFuture<'_, Result<(), StoreError>>;
-
-    /// Every recorded collector run, oldest first.
-    fn collector_runs(&self) -> BoxFuture<'_, Result<Vec<CollectorRun>, StoreError>>;
-
-    /// Stores listening periods inferred by an import; returns how many were new. A period
-    /// with the start and end of one already stored is the same inference repeated (the
-    /// same file imported again) and is not stored twice.
-    fn insert_listening(
-        &self,
-        periods: Vec<ListeningPeriod>,
-    ) -> BoxFuture<'_, Result<usize, StoreError>>;
-
-    /// Every imported listening period, by start.
-    fn listening_periods(&self) -> BoxFuture<'_, Result<Vec<ListeningPeriod>, StoreError>>;
-
-    /// Up to `limit` reports received at or after `since_ms`, in key order (agent, boot,
-    /// sequence), continuing after `after`: the monthly SLA reads every agent's reports
-    /// this way, one agent after the other.
-    fn scan_reports(
-        &self,
-        since_ms: i64,
-        after: Option<ReportKey>,
-        limit: usize,
-    ) -> BoxFuture<'_, Result<Vec<StoredReport>, StoreError>>;
-
-    /// Stores a closed month; false (and nothing changed) when it was closed before.
-    fn close_month(&self, month: ClosedMonth) -> BoxFuture<'_, Result<bool, StoreError>>;
-
-    /// The closed month `month` (`YYYY-MM`), if it was closed.
-    fn closed_month(&self, month: String)
-    -> BoxFuture<'_, Result<Option<ClosedMonth>, StoreError>>;
-
-    /// Finishes pending writes and closes the database; later calls fail with
-    /// [`StoreError::Closed`].
-    fn close(&self) -> BoxFuture<'_, ()>;
+/// Opens (creating it when missing) the store `settings` choose. The server and every
+/// command open their store here, so they hold an `Arc<dyn Store>` whatever the backend.
+pub async fn open(settings: &Storage) -> Result<Arc<dyn Store>, StoreError> {
+    Ok(Arc::new(SqliteStore::open(&settings.sqlite.path).await?))
 }

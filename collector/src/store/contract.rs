@@ -1,0 +1,345 @@
+//! What every store backend must do, written once against `Arc<dyn Store>`: each function
+//! is one behaviour, and a backend runs them all with one line, [`contract_tests!`] given a
+//! constructor of its [`Backend`] (`sqlite/tests.rs` does so for SQLite). A PostgreSQL
+//! backend adds its constructor the same way and passes the same suite. What only one
+//! backend does (SQLite's file modes, migrations, query plans, group commit) is tested
+//! beside that backend instead.
+
+use std::sync::Arc;
+
+use crate::live::delivery::{BootSpan, StoredSpan};
+use crate::live::links::Fault;
+use crate::store::api::{
+    BoxFuture, ClosedMonth, CollectorRun, InsertOutcome, ListeningPeriod, ReportKey, Store,
+    StoreError, StoredReport,
+};
+
+/// A store under test.
+pub trait Backend: Send + Sync {
+    /// Opens the store under test, empty the first time. Every call opens the same store, so
+    /// that a test can close it and see what survived.
+    fn open(&self) -> BoxFuture<'_, Arc<dyn Store>>;
+}
+
+/// One `#[tokio::test]` per behaviour of this module, each with a store from `$backend` (an
+/// expression evaluated afresh by every test, so that each starts from an empty store).
+macro_rules! contract_tests {
+    ($backend:expr) => {
+        $crate::store::contract::contract_tests!(@each $backend;
+            insert_is_idempotent_and_survives_reopen,
+            newest_per_boot_is_the_highest_sequence_not_the_last_received,
+            faults_are_stored_once_even_when_seen_again,
+            scan_reports_pages_in_key_order_from_a_receive_time,
+            a_month_is_closed_once,
+            reports_since_pages_in_receive_order,
+            boot_spans_and_collector_runs_survive_reopen,
+            listening_periods_are_stored_once_by_span,
+        );
+    };
+    (@each $backend:expr; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test]
+            async fn $name() {
+                $crate::store::contract::$name(&$backend).await;
+            }
+        )*
+    };
+}
+pub(crate) use contract_tests;
+
+pub fn report(agent: &str, seq: u64, received_ms: i64) -> StoredReport {
+    StoredReport {
+        agent_id: agent.into(),
+        boot_id: "boot".into(),
+        sequence: seq,
+        agent_timestamp_ms: 1_700_000_000_000,
+        received_ms,
+        body: vec![1, 2, 3],
+        link_data: true,
+    }
+}
+
+pub fn fault(link: &str, start: i64, end: i64) -> Fault {
+    Fault {
+        link_id: link.into(),
+        level: "city-county".into(),
+        domain: "public".into(),
+        start_unix_ms: start,
+        end_unix_ms: Some(end),
+        duration_ms: end - start,
+        agents: vec!["a".into(), "b".into()],
+        settled: true,
+    }
+}
+
+pub async fn insert_is_idempotent_and_survives_reopen(backend: &dyn Backend) {
+    let store = backend.open().await;
+    assert_eq!(
+        store.insert(report("a", 1, 10)).await.unwrap(),
+        InsertOutcome::Stored
+    );
+    assert_eq!(
+        store.insert(report("a", 1, 20)).await.unwrap(),
+        InsertOutcome::Duplicate
+    );
+    store.insert(report("a", 2, 30)).await.unwrap();
+    store.insert(report("b", u64::MAX, 5)).await.unwrap();
+    assert_eq!(store.count_reports().await.unwrap(), 3);
+    store.close().await;
+    assert!(matches!(
+        store.count_reports().await,
+        Err(StoreError::Closed)
+    ));
+
+    // What was stored survives closing and reopening (for SQLite: the migrations, run
+    // again, are a no-op).
+    let store = backend.open().await;
+    assert_eq!(store.count_reports().await.unwrap(), 3);
+    let latest = store.newest_per_boot().await.unwrap();
+    assert_eq!(latest.len(), 2);
+    assert_eq!((latest[0].agent_id.as_str(), latest[0].sequence), ("a", 2));
+    assert_eq!(
+        (latest[1].agent_id.as_str(), latest[1].sequence),
+        ("b", u64::MAX)
+    );
+}
+
+pub async fn newest_per_boot_is_the_highest_sequence_not_the_last_received(backend: &dyn Backend) {
+    let store = backend.open().await;
+    // Live report 100 first, backlog 90..=99 after it; an earlier boot; another agent.
+    store.insert(report("a", 100, 1_000)).await.unwrap();
+    for seq in 90..=99 {
+        store
+            .insert(report("a", seq, 1_000 + seq as i64 - 89))
+            .await
+            .unwrap();
+    }
+    for seq in [85, 89] {
+        let mut r = report("a", seq, 2_000 + seq as i64);
+        r.boot_id = "boot0".into();
+        store.insert(r).await.unwrap();
+    }
+    store.insert(report("b", 3, 500)).await.unwrap();
+    let newest: Vec<_> = store
+        .newest_per_boot()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.agent_id, r.boot_id, r.sequence, r.received_ms))
+        .collect();
+    let want = [
+        ("a", "boot", 100, 1_000),
+        ("a", "boot0", 89, 2_089),
+        ("b", "boot", 3, 500),
+    ];
+    let want: Vec<_> = want
+        .iter()
+        .map(|(a, b, s, t)| (a.to_string(), b.to_string(), *s, *t))
+        .collect();
+    assert_eq!(newest, want);
+}
+
+pub async fn faults_are_stored_once_even_when_seen_again(backend: &dyn Backend) {
+    let store = backend.open().await;
+    let new = store
+        .insert_faults(vec![fault("l1", 1_000, 90_000), fault("l2", 1_000, 90_000)])
+        .await
+        .unwrap();
+    assert_eq!(new, 2);
+    // The same fault again, and cut at a replay horizon: not new.
+    let again = store
+        .insert_faults(vec![
+            fault("l1", 1_000, 90_000),
+            fault("l1", 30_000, 90_000),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(again, 0);
+    store
+        .insert_faults(vec![fault("l1", 200_000, 300_000)])
+        .await
+        .unwrap();
+    let all = store.faults(None).await.unwrap();
+    assert_eq!(all.len(), 3);
+    assert_eq!(all[0], fault("l1", 1_000, 90_000));
+    let l1 = store.faults(Some("l1".into())).await.unwrap();
+    assert_eq!(
+        l1.iter().map(|f| f.start_unix_ms).collect::<Vec<_>>(),
+        [1_000, 200_000]
+    );
+    let mut open = fault("l3", 1, 2);
+    open.end_unix_ms = None;
+    assert!(matches!(
+        store.insert_faults(vec![open]).await,
+        Err(StoreError::OpenFault { .. })
+    ));
+}
+
+pub async fn scan_reports_pages_in_key_order_from_a_receive_time(backend: &dyn Backend) {
+    let store = backend.open().await;
+    for (agent, seq, received) in [
+        ("b", 2, 30),
+        ("a", 10, 20),
+        ("a", 9, 5),
+        ("b", 1, 40),
+        ("a", 11, 50),
+    ] {
+        store.insert(report(agent, seq, received)).await.unwrap();
+    }
+    let mut seen = Vec::new();
+    let mut after = None;
+    for _ in 0..10 {
+        let page = store.scan_reports(10, after.clone(), 2).await.unwrap();
+        let Some(last) = page.last() else { break };
+        after = Some(ReportKey::of(last));
+        seen.extend(page.iter().map(|r| (r.agent_id.clone(), r.sequence)));
+    }
+    // ("a", 9) was received before 10: left out.
+    let expected: Vec<(String, u64)> = [("a", 10), ("a", 11), ("b", 1), ("b", 2)]
+        .map(|(a, q)| (a.to_owned(), q))
+        .to_vec();
+    assert_eq!(seen, expected);
+}
+
+pub async fn a_month_is_closed_once(backend: &dyn Backend) {
+    let store = backend.open().await;
+    let month = |manifest: &str| ClosedMonth {
+        month: "2026-10".into(),
+        closed_unix_ms: 7,
+        report_json: b"{}".to_vec(),
+        manifest: manifest.into(),
+    };
+    assert!(store.close_month(month("first")).await.unwrap());
+    assert!(!store.close_month(month("second")).await.unwrap());
+    store.close().await;
+    let store = backend.open().await;
+    let got = store.closed_month("2026-10".into()).await.unwrap().unwrap();
+    assert_eq!(got, month("first"));
+    assert_eq!(store.closed_month("2026-11".into()).await.unwrap(), None);
+}
+
+pub async fn reports_since_pages_in_receive_order(backend: &dyn Backend) {
+    let store = backend.open().await;
+    // Received out of agent order, two at the same millisecond.
+    for (agent, seq, received) in [
+        ("b", 1, 10),
+        ("a", 1, 20),
+        ("a", 2, 20),
+        ("b", 2, 30),
+        ("a", 3, 5),
+    ] {
+        store.insert(report(agent, seq, received)).await.unwrap();
+    }
+    // Without link data: never replayed.
+    let mut plain = report("c", 1, 25);
+    plain.link_data = false;
+    store.insert(plain).await.unwrap();
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store.reports_since(10, after, 2).await.unwrap();
+        seen.extend(
+            page.reports
+                .iter()
+                .map(|r| (r.agent_id.clone(), r.sequence)),
+        );
+        match page.next {
+            Some(c) => after = Some(c),
+            None => break,
+        }
+    }
+    let want: Vec<(String, u64)> = [("b", 1), ("a", 1), ("a", 2), ("b", 2)]
+        .iter()
+        .map(|(a, s)| (a.to_string(), *s))
+        .collect();
+    assert_eq!(seen, want);
+}
+
+pub async fn boot_spans_and_collector_runs_survive_reopen(backend: &dyn Backend) {
+    let store = backend.open().await;
+    for seq in [3, 4, 7] {
+        store.insert(report("a", seq, 10)).await.unwrap();
+    }
+    let spans = store.boot_spans().await.unwrap();
+    assert_eq!(
+        spans,
+        [StoredSpan {
+            agent_id: "a".into(),
+            boot_id: "boot".into(),
+            span: BootSpan {
+                min: 3,
+                max: 7,
+                count: 3
+            }
+        }]
+    );
+    let first = store.start_run(1_000).await.unwrap();
+    store.heartbeat_run(first, 11_000).await.unwrap();
+    store.close().await;
+
+    // The first run never stopped: a crash, closed at its last heartbeat.
+    let store = backend.open().await;
+    let second = store.start_run(50_000).await.unwrap();
+    store.stop_run(second, 60_000).await.unwrap();
+    let runs = store.collector_runs().await.unwrap();
+    assert_eq!(
+        runs,
+        [
+            CollectorRun {
+                id: first,
+                started_unix_ms: 1_000,
+                last_heartbeat_unix_ms: 11_000,
+                stopped_unix_ms: Some(11_000),
+                clean: false
+            },
+            CollectorRun {
+                id: second,
+                started_unix_ms: 50_000,
+                last_heartbeat_unix_ms: 60_000,
+                stopped_unix_ms: Some(60_000),
+                clean: true
+            }
+        ]
+    );
+}
+
+pub async fn listening_periods_are_stored_once_by_span(backend: &dyn Backend) {
+    let store = backend.open().await;
+    let period = |start: i64, end: i64, source: &str| ListeningPeriod {
+        start_unix_ms: start,
+        end_unix_ms: end,
+        source: source.into(),
+        imported_unix_ms: 7,
+    };
+    let new = store
+        .insert_listening(vec![
+            period(5_000, 9_000, "b.ndjson"),
+            period(1_000, 4_000, "a.ndjson"),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(new, 2);
+    // The same file imported again, or another inferring the same span: nothing new.
+    let again = store
+        .insert_listening(vec![
+            period(1_000, 4_000, "a.ndjson"),
+            period(5_000, 9_000, "c.ndjson"),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(again, 0);
+    store
+        .insert_listening(vec![period(1_000, 2_000, "d.ndjson")])
+        .await
+        .unwrap();
+    store.close().await;
+    let store = backend.open().await;
+    assert_eq!(
+        store.listening_periods().await.unwrap(),
+        [
+            period(1_000, 2_000, "d.ndjson"),
+            period(1_000, 4_000, "a.ndjson"),
+            period(5_000, 9_000, "b.ndjson"),
+        ]
+    );
+}

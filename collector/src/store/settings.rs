@@ -1,0 +1,63 @@
+//! The store's settings, `storage.*` of the collector's configuration: which backend keeps
+//! the reports and where. The configuration only includes them; [`super::open`] opens what
+//! they name.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// Default SQLite database path.
+pub const DEFAULT_SQLITE_PATH: &str = "/var/lib/zerofault/collector/zerofault.db";
+
+/// Storage backend (`storage.*`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Storage {
+    /// SQLite settings.
+    #[serde(default)]
+    pub sqlite: Sqlite,
+}
+
+/// SQLite settings (`storage.sqlite.*`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Sqlite {
+    /// Database file; its directory is created at start-up when missing.
+    #[serde(default = "default_sqlite_path")]
+    pub path: PathBuf,
+}
+
+impl Default for Sqlite {
+    fn default() -> Self {
+        Self {
+            path: default_sqlite_path(),
+        }
+    }
+}
+
+fn default_sqlite_path() -> PathBuf {
+    PathBuf::from(DEFAULT_SQLITE_PATH)
+}
+
+impl Storage {
+    /// What is wrong with these settings, checked without opening anything, as `(key,
+    /// message)`: the configuration adds its file to each.
+    pub fn problems(&self) -> Vec<(&'static str, String)> {
+        let mut out = Vec::new();
+        if self.sqlite.path.as_os_str().is_empty() {
+            out.push((
+                "storage.sqlite.path",
+                "is empty; set it to a file path".into(),
+            ));
+        }
+        out
+    }
+
+    /// The configured database when it does not exist yet, with the key that names it:
+    /// commands that only read what the collector stored (`report`) say so instead of
+    /// creating an empty database.
+    pub fn missing_database(&self) -> Option<(&'static str, &Path)> {
+        let path = self.sqlite.path.as_path();
+        (!path.exists()).then_some(("storage.sqlite.path", path))
+    }
+}

@@ -1,0 +1,204 @@
+//! SQLite report store.
+//!
+//! One dedicated thread owns the connection; async callers talk to it through a channel,
+//! so a slow `fsync` never blocks the tokio runtime. Inserts that are queued while a commit
+//! is running are written together in the next transaction (group commit): each report is
+//! still acknowledged only after *its* transaction committed, but one `fsync` serves many
+//! agents, which is what lets `synchronous=FULL` keep up with tens of thousands of hosts.
+//!
+//! - `schema`: opening the file (modes, WAL, durability) and the migrations;
+//! - `writer`: the connection's thread, its commands and the group commit;
+//! - `queries`: the statements.
+
+use std::path::{Path, PathBuf};
+
+use tokio::sync::{mpsc, oneshot};
+
+use self::writer::Command;
+use crate::live::delivery::StoredSpan;
+use crate::live::links::Fault;
+use crate::store::api::{
+    BoxFuture, ClosedMonth, CollectorRun, InsertOutcome, ListeningPeriod, ReplayCursor, ReplayPage,
+    ReportKey, Store, StoreError, StoredReport,
+};
+
+mod queries;
+mod schema;
+mod writer;
+
+#[cfg(test)]
+mod tests;
+
+/// A failed statement is the backend's error: its message is kept as the source.
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::Backend {
+            source: Box::new(e),
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct SqliteStore {
+    path: PathBuf,
+    commands: mpsc::Sender<Command>,
+}
+
+impl SqliteStore {
+    /// Opens (creating the file and its directory when missing) and migrates the database.
+    pub async fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        let (commands, rx) = mpsc::channel(writer::QUEUE_DEPTH);
+        let (ready_tx, ready_rx) = oneshot::channel();
+        let owned = path.to_owned();
+        std::thread::Builder::new()
+            .name("zerofault-sqlite".into())
+            .spawn(move || match schema::open_connection(&owned) {
+                Ok(conn) => {
+                    let _ = ready_tx.send(Ok(()));
+                    writer::run(conn, rx);
+                }
+                Err(e) => {
+                    let _ = ready_tx.send(Err(e));
+                }
+            })
+            .map_err(|e| StoreError::Open {
+                path: path.display().to_string(),
+                source: Box::new(e),
+            })?;
+        ready_rx.await.map_err(|_| StoreError::Closed)??;
+        Ok(SqliteStore {
+            path: path.to_owned(),
+            commands,
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    async fn call<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<T>) -> Command,
+    ) -> Result<T, StoreError> {
+        let (tx, rx) = oneshot::channel();
+        self.commands
+            .send(make(tx))
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)
+    }
+}
+
+impl Store for SqliteStore {
+    fn insert(&self, report: StoredReport) -> BoxFuture<'_, Result<InsertOutcome, StoreError>> {
+        Box::pin(async move { self.call(|tx| Command::Insert(report, tx)).await? })
+    }
+
+    fn newest_per_boot(&self) -> BoxFuture<'_, Result<Vec<StoredReport>, StoreError>> {
+        Box::pin(async move { self.call(Command::NewestPerBoot).await? })
+    }
+
+    fn count_reports(&self) -> BoxFuture<'_, Result<u64, StoreError>> {
+        Box::pin(async move { self.call(Command::Count).await? })
+    }
+
+    fn reports_since(
+        &self,
+        since_ms: i64,
+        after: Option<ReplayCursor>,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<ReplayPage, StoreError>> {
+        Box::pin(async move {
+            self.call(|reply| Command::Since {
+                since_ms,
+                after,
+                limit,
+                reply,
+            })
+            .await?
+        })
+    }
+
+    fn insert_faults(&self, faults: Vec<Fault>) -> BoxFuture<'_, Result<usize, StoreError>> {
+        Box::pin(async move { self.call(|tx| Command::InsertFaults(faults, tx)).await? })
+    }
+
+    fn faults(&self, link: Option<String>) -> BoxFuture<'_, Result<Vec<Fault>, StoreError>> {
+        Box::pin(async move { self.call(|tx| Command::Faults(link, tx)).await? })
+    }
+
+    fn boot_spans(&self) -> BoxFuture<'_, Result<Vec<StoredSpan>, StoreError>> {
+        Box::pin(async move { self.call(Command::BootSpans).await? })
+    }
+
+    fn start_run(&self, now_unix_ms: i64) -> BoxFuture<'_, Result<i64, StoreError>> {
+        Box::pin(async move { self.call(|tx| Command::StartRun(now_unix_ms, tx)).await? })
+    }
+
+    fn heartbeat_run(&self, id: i64, now_unix_ms: i64) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(async move {
+            self.call(|tx| Command::HeartbeatRun(id, now_unix_ms, tx))
+                .await?
+        })
+    }
+
+    fn stop_run(&self, id: i64, now_unix_ms: i64) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(async move {
+            self.call(|tx| Command::StopRun(id, now_unix_ms, tx))
+                .await?
+        })
+    }
+
+    fn collector_runs(&self) -> BoxFuture<'_, Result<Vec<CollectorRun>, StoreError>> {
+        Box::pin(async move { self.call(Command::Runs).await? })
+    }
+
+    fn insert_listening(
+        &self,
+        periods: Vec<ListeningPeriod>,
+    ) -> BoxFuture<'_, Result<usize, StoreError>> {
+        Box::pin(async move {
+            self.call(|tx| Command::InsertListening(periods, tx))
+                .await?
+        })
+    }
+
+    fn listening_periods(&self) -> BoxFuture<'_, Result<Vec<ListeningPeriod>, StoreError>> {
+        Box::pin(async move { self.call(Command::Listening).await? })
+    }
+
+    fn scan_reports(
+        &self,
+        since_ms: i64,
+        after: Option<ReportKey>,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<Vec<StoredReport>, StoreError>> {
+        Box::pin(async move {
+            self.call(|reply| Command::ScanReports {
+                since_ms,
+                after,
+                limit,
+                reply,
+            })
+            .await?
+        })
+    }
+
+    fn close_month(&self, month: ClosedMonth) -> BoxFuture<'_, Result<bool, StoreError>> {
+        Box::pin(async move { self.call(|tx| Command::CloseMonth(month, tx)).await? })
+    }
+
+    fn closed_month(
+        &self,
+        month: String,
+    ) -> BoxFuture<'_, Result<Option<ClosedMonth>, StoreError>> {
+        Box::pin(async move { self.call(|tx| Command::ClosedMonth(month, tx)).await? })
+    }
+
+    fn close(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            let _ = self.call(Command::Close).await;
+        })
+    }
+}

@@ -1,0 +1,204 @@
+//! SQLite's own tests: group commit, migrations, query plans, file modes. The behaviour
+//! every backend shares runs here too, from the contract suite (`store/contract.rs`).
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rusqlite::Connection;
+
+use super::SqliteStore;
+use super::queries::NEWEST_PER_BOOT;
+use super::schema::MIGRATIONS;
+use crate::store::api::{BoxFuture, InsertOutcome, Store, StoreError};
+use crate::store::contract::{Backend, report};
+
+/// A SQLite database in its own temporary directory, two levels down so that opening it
+/// creates its directory too.
+struct TempSqlite(tempfile::TempDir);
+
+impl Backend for TempSqlite {
+    fn open(&self) -> BoxFuture<'_, Arc<dyn Store>> {
+        Box::pin(async move {
+            let path = self.0.path().join("sub/dir/z.db");
+            Arc::new(SqliteStore::open(&path).await.unwrap()) as Arc<dyn Store>
+        })
+    }
+}
+
+/// The contract suite on SQLite.
+mod contract {
+    crate::store::contract::contract_tests!(super::TempSqlite(tempfile::tempdir().unwrap()));
+}
+
+#[tokio::test]
+async fn concurrent_inserts_are_batched_and_all_acknowledged() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SqliteStore::open(&dir.path().join("z.db")).await.unwrap());
+    let mut tasks = Vec::new();
+    for i in 0..200u64 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            store
+                .insert(report(&format!("h{}", i % 7), i, i as i64))
+                .await
+        }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap().unwrap(), InsertOutcome::Stored);
+    }
+    assert_eq!(store.count_reports().await.unwrap(), 200);
+    assert_eq!(store.newest_per_boot().await.unwrap().len(), 7);
+}
+
+#[tokio::test]
+async fn newest_per_boot_seeks_in_the_primary_key_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("z.db");
+    let store = SqliteStore::open(&path).await.unwrap();
+    store.close().await;
+
+    // Each step seeks in the primary-key index instead of scanning the reports.
+    let conn = Connection::open(&path).unwrap();
+    let mut stmt = conn
+        .prepare(&format!("EXPLAIN QUERY PLAN {NEWEST_PER_BOOT}"))
+        .unwrap();
+    let plan: Vec<String> = stmt
+        .query_map([], |r| r.get(3))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let plan = plan.join("\n");
+    assert!(plan.contains("(agent_id,boot_id)>(?,?)"), "{plan}");
+    assert!(plan.contains("(agent_id=? AND boot_id=?)"), "{plan}");
+}
+
+#[tokio::test]
+async fn a_version_1_database_is_migrated_and_its_reports_are_replayed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("z.db");
+    {
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(MIGRATIONS[0]).unwrap();
+        conn.execute_batch(
+            "PRAGMA user_version = 1;
+             INSERT INTO reports VALUES ('a', 'b', 1, 10, 20, x'00');",
+        )
+        .unwrap();
+    }
+    let store = SqliteStore::open(&path).await.unwrap();
+    let page = store.reports_since(0, None, 10).await.unwrap();
+    assert_eq!(page.reports.len(), 1);
+    assert!(store.faults(None).await.unwrap().is_empty());
+    // The replay query reads the partial index, not every report.
+    store.close().await;
+    let conn = Connection::open(&path).unwrap();
+    let plan: String = conn
+        .query_row(
+            "EXPLAIN QUERY PLAN SELECT rowid FROM reports
+             WHERE link_data = 1 AND received_ms >= 0 AND (received_ms, rowid) > (0, 0)
+             ORDER BY received_ms, rowid LIMIT 10",
+            [],
+            |r| r.get(3),
+        )
+        .unwrap();
+    assert!(plan.contains("reports_link_data"), "{plan}");
+}
+
+#[tokio::test]
+async fn newer_schema_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("z.db");
+    Connection::open(&path)
+        .unwrap()
+        .execute_batch("PRAGMA user_version = 99;")
+        .unwrap();
+    let err = SqliteStore::open(&path).await.unwrap_err();
+    assert!(
+        matches!(err, StoreError::SchemaTooNew { found: 99, .. }),
+        "{err}"
+    );
+}
+
+fn mode_of(path: &Path) -> u32 {
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o7777
+}
+
+fn side(path: &Path, suffix: &str) -> PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(suffix);
+    PathBuf::from(s)
+}
+
+/// A new database and its -wal and -shm are 0600 under the umask this test runs with;
+/// an existing one left 0644 (with its -wal and -shm, held open by another connection)
+/// is tightened at open. `db_files_are_0600_whatever_the_umask` runs this test again in
+/// child processes under umask 022 and 000.
+#[tokio::test]
+async fn db_files_are_0600() {
+    // Printed so that the parent test can check which umask the child really had.
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let umask = status.lines().find(|l| l.starts_with("Umask:")).unwrap();
+    println!("running with {umask}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("new/z.db");
+    let store = SqliteStore::open(&path).await.unwrap();
+    store.insert(report("a", 1, 10)).await.unwrap();
+    for p in [path.clone(), side(&path, "-wal"), side(&path, "-shm")] {
+        assert_eq!(format!("{:o}", mode_of(&p)), "600", "{}", p.display());
+    }
+    store.close().await;
+
+    // An older collector's database, 0644, open in WAL mode elsewhere so that its
+    // -wal and -shm exist too.
+    let old = dir.path().join("old.db");
+    let other = Connection::open(&old).unwrap();
+    other
+        .execute_batch("PRAGMA journal_mode=WAL; CREATE TABLE t(x); INSERT INTO t VALUES (1);")
+        .unwrap();
+    for p in [old.clone(), side(&old, "-wal"), side(&old, "-shm")] {
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    let store = SqliteStore::open(&old).await.unwrap();
+    for p in [old.clone(), side(&old, "-wal"), side(&old, "-shm")] {
+        assert_eq!(format!("{:o}", mode_of(&p)), "600", "{}", p.display());
+    }
+    store.insert(report("a", 1, 10)).await.unwrap();
+    store.close().await;
+    drop(other);
+}
+
+/// Runs `db_files_are_0600` in child processes with umask 022 (the usual one, which
+/// made the files 0644) and 000 (the widest), so the modes cannot come from the umask.
+#[test]
+fn db_files_are_0600_whatever_the_umask() {
+    let exe = std::env::current_exe().unwrap();
+    for umask in ["022", "000"] {
+        let out = std::process::Command::new("sh")
+            .args(["-c", "umask \"$0\" && exec \"$@\"", umask])
+            .arg(&exe)
+            .args([
+                "store::sqlite::tests::db_files_are_0600",
+                "--exact",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success(),
+            "umask {umask}: {}\n{stdout}\n{stderr}",
+            out.status
+        );
+        // libtest succeeds when the filter matches nothing: make sure the test ran,
+        // under the umask asked for.
+        assert!(stdout.contains("1 passed"), "umask {umask}: {stdout}");
+        assert!(
+            stdout.contains(&format!("Umask:\t0{umask}")),
+            "umask {umask}: {stdout}"
+        );
+    }
+}

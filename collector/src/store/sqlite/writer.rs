@@ -1,0 +1,212 @@
+//! The thread that owns the connection: it runs the commands the async side sends, one at a
+//! time, and writes the inserts queued while a commit was running in one transaction (group
+//! commit, see the backend's module docs).
+
+use std::sync::Arc;
+
+use rusqlite::{Connection, TransactionBehavior, params};
+use tokio::sync::{mpsc, oneshot};
+
+use super::queries::{
+    boot_spans, close_month, closed_month, collector_runs, count_reports, faults, heartbeat_run,
+    insert_faults, insert_listening, listening_periods, newest_per_boot, reports_since,
+    scan_reports, start_run, stop_run,
+};
+use crate::live::delivery::StoredSpan;
+use crate::live::links::Fault;
+use crate::store::api::{
+    ClosedMonth, CollectorRun, InsertOutcome, ListeningPeriod, ReplayCursor, ReplayPage, ReportKey,
+    StoreError, StoredReport,
+};
+
+/// Most inserts written in one transaction; bounds the latency the first of them sees.
+const MAX_BATCH: usize = 512;
+/// Queued commands before callers wait: back-pressure instead of unbounded memory.
+pub(super) const QUEUE_DEPTH: usize = 4096;
+
+/// A request to the connection's thread, with where to send its answer.
+pub(super) enum Command {
+    Insert(
+        StoredReport,
+        oneshot::Sender<Result<InsertOutcome, StoreError>>,
+    ),
+    NewestPerBoot(oneshot::Sender<Result<Vec<StoredReport>, StoreError>>),
+    Count(oneshot::Sender<Result<u64, StoreError>>),
+    Since {
+        since_ms: i64,
+        after: Option<ReplayCursor>,
+        limit: usize,
+        reply: oneshot::Sender<Result<ReplayPage, StoreError>>,
+    },
+    InsertFaults(Vec<Fault>, oneshot::Sender<Result<usize, StoreError>>),
+    Faults(
+        Option<String>,
+        oneshot::Sender<Result<Vec<Fault>, StoreError>>,
+    ),
+    BootSpans(oneshot::Sender<Result<Vec<StoredSpan>, StoreError>>),
+    StartRun(i64, oneshot::Sender<Result<i64, StoreError>>),
+    HeartbeatRun(i64, i64, oneshot::Sender<Result<(), StoreError>>),
+    StopRun(i64, i64, oneshot::Sender<Result<(), StoreError>>),
+    Runs(oneshot::Sender<Result<Vec<CollectorRun>, StoreError>>),
+    InsertListening(
+        Vec<ListeningPeriod>,
+        oneshot::Sender<Result<usize, StoreError>>,
+    ),
+    Listening(oneshot::Sender<Result<Vec<ListeningPeriod>, StoreError>>),
+    ScanReports {
+        since_ms: i64,
+        after: Option<ReportKey>,
+        limit: usize,
+        reply: oneshot::Sender<Result<Vec<StoredReport>, StoreError>>,
+    },
+    CloseMonth(ClosedMonth, oneshot::Sender<Result<bool, StoreError>>),
+    ClosedMonth(
+        String,
+        oneshot::Sender<Result<Option<ClosedMonth>, StoreError>>,
+    ),
+    Close(oneshot::Sender<()>),
+}
+
+pub(super) fn run(mut conn: Connection, mut rx: mpsc::Receiver<Command>) {
+    let mut next = None;
+    loop {
+        let Some(cmd) = next.take().or_else(|| rx.blocking_recv()) else {
+            break;
+        };
+        match cmd {
+            Command::Insert(report, reply) => {
+                let mut batch = vec![(report, reply)];
+                while batch.len() < MAX_BATCH {
+                    match rx.try_recv() {
+                        Ok(Command::Insert(r, reply)) => batch.push((r, reply)),
+                        Ok(other) => {
+                            next = Some(other);
+                            break;
+                        }
+                        Err(_) => break,
+                    }
+                }
+                insert_batch(&mut conn, batch);
+            }
+            Command::NewestPerBoot(reply) => {
+                let _ = reply.send(newest_per_boot(&conn));
+            }
+            Command::Count(reply) => {
+                let _ = reply.send(count_reports(&conn));
+            }
+            Command::Since {
+                since_ms,
+                after,
+                limit,
+                reply,
+            } => {
+                let _ = reply.send(reports_since(&conn, since_ms, after, limit));
+            }
+            Command::InsertFaults(faults, reply) => {
+                let _ = reply.send(insert_faults(&mut conn, &faults));
+            }
+            Command::Faults(link, reply) => {
+                let _ = reply.send(faults(&conn, link.as_deref()));
+            }
+            Command::BootSpans(reply) => {
+                let _ = reply.send(boot_spans(&conn));
+            }
+            Command::ScanReports {
+                since_ms,
+                after,
+                limit,
+                reply,
+            } => {
+                let _ = reply.send(scan_reports(&conn, since_ms, after.as_ref(), limit));
+            }
+            Command::CloseMonth(month, reply) => {
+                let _ = reply.send(close_month(&conn, &month));
+            }
+            Command::ClosedMonth(month, reply) => {
+                let _ = reply.send(closed_month(&conn, &month));
+            }
+            Command::StartRun(now, reply) => {
+                let _ = reply.send(start_run(&mut conn, now));
+            }
+            Command::HeartbeatRun(id, now, reply) => {
+                let _ = reply.send(heartbeat_run(&conn, id, now));
+            }
+            Command::StopRun(id, now, reply) => {
+                let _ = reply.send(stop_run(&conn, id, now));
+            }
+            Command::Runs(reply) => {
+                let _ = reply.send(collector_runs(&conn));
+            }
+            Command::InsertListening(periods, reply) => {
+                let _ = reply.send(insert_listening(&mut conn, &periods));
+            }
+            Command::Listening(reply) => {
+                let _ = reply.send(listening_periods(&conn));
+            }
+            Command::Close(reply) => {
+                drop(conn);
+                let _ = reply.send(());
+                return;
+            }
+        }
+    }
+}
+
+type Pending = (
+    StoredReport,
+    oneshot::Sender<Result<InsertOutcome, StoreError>>,
+);
+
+fn insert_batch(conn: &mut Connection, batch: Vec<Pending>) {
+    match write_batch(conn, &batch) {
+        Ok(outcomes) => {
+            for ((_, reply), outcome) in batch.into_iter().zip(outcomes) {
+                let _ = reply.send(Ok(outcome));
+            }
+        }
+        Err(e) => {
+            tracing::error!(error = %e, reports = batch.len(), "storing reports failed");
+            // One error for every report of the batch: each caller is told why its report
+            // is not stored.
+            let e: Arc<dyn std::error::Error + Send + Sync> = Arc::new(e);
+            for (_, reply) in batch {
+                let _ = reply.send(Err(StoreError::Insert { source: e.clone() }));
+            }
+        }
+    }
+}
+
+fn write_batch(
+    conn: &mut Connection,
+    batch: &[Pending],
+) -> Result<Vec<InsertOutcome>, rusqlite::Error> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let mut outcomes = Vec::with_capacity(batch.len());
+    {
+        let mut stmt = tx.prepare_cached(
+            "INSERT OR IGNORE INTO reports
+             (agent_id, boot_id, sequence, agent_timestamp_ms, received_ms, body, link_data)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )?;
+        for (r, _) in batch {
+            // Ingest and import refuse sequences above i64::MAX (Report::validate), so the
+            // cast is exact and ORDER BY sequence sorts as the agent numbered them.
+            let changed = stmt.execute(params![
+                r.agent_id,
+                r.boot_id,
+                r.sequence as i64,
+                r.agent_timestamp_ms,
+                r.received_ms,
+                r.body,
+                r.link_data
+            ])?;
+            outcomes.push(if changed == 1 {
+                InsertOutcome::Stored
+            } else {
+                InsertOutcome::Duplicate
+            });
+        }
+    }
+    tx.commit()?;
+    Ok(outcomes)
+}
