@@ -20,14 +20,13 @@ pub use crate::live::ingest::settings::{
     DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_DECOMPRESSED_BYTES, Limits, MAX_LIMIT_BYTES,
 };
 pub use crate::live::links::settings::{LevelOverride, LevelThresholds, Links, Thresholds};
+pub use crate::store::settings::{DEFAULT_SQLITE_PATH, Sqlite, Storage};
 pub use crate::tls::Tls;
 
 /// Default mTLS ingest listen address: every interface, agents connect from the network.
 pub const DEFAULT_INGEST_LISTEN: &str = "0.0.0.0:7443";
 /// Default plain-HTTP listen address: loopback only, because `/metrics` is unauthenticated.
 pub const DEFAULT_HTTP_LISTEN: &str = "127.0.0.1:9464";
-/// Default SQLite database path.
-pub const DEFAULT_SQLITE_PATH: &str = "/var/lib/zerofault/collector/zerofault.db";
 /// The whole collector configuration.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -91,36 +90,6 @@ fn default_ingest_listen() -> SocketAddr {
 
 fn default_http_listen() -> SocketAddr {
     DEFAULT_HTTP_LISTEN.parse().expect("valid default")
-}
-
-/// Storage backend (`storage.*`).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-pub struct Storage {
-    /// SQLite settings.
-    #[serde(default)]
-    pub sqlite: Sqlite,
-}
-
-/// SQLite settings (`storage.sqlite.*`).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Sqlite {
-    /// Database file; its directory is created at start-up when missing.
-    #[serde(default = "default_sqlite_path")]
-    pub path: PathBuf,
-}
-
-impl Default for Sqlite {
-    fn default() -> Self {
-        Self {
-            path: default_sqlite_path(),
-        }
-    }
-}
-
-fn default_sqlite_path() -> PathBuf {
-    PathBuf::from(DEFAULT_SQLITE_PATH)
 }
 
 /// Why a configuration file could not be loaded.
@@ -346,11 +315,8 @@ impl Config {
             );
         }
         self.tls.structure_problems(&mut problem);
-        if self.storage.sqlite.path.as_os_str().is_empty() {
-            problem(
-                "storage.sqlite.path",
-                "is empty; set it to a file path".into(),
-            );
+        for (key, message) in self.storage.problems() {
+            problem(key, message);
         }
         // Port 0 (pick any free port, as tests do) can be given to both.
         if self.listen.ingest == self.listen.http && self.listen.http.port() != 0 {

@@ -22,7 +22,7 @@ struct Running {
     http: SocketAddr,
     hosts: std::sync::Arc<HostTable>,
     counters: std::sync::Arc<IngestCounters>,
-    store: std::sync::Arc<zerofault_collector::store::SqliteStore>,
+    store: std::sync::Arc<dyn Store>,
     stop: oneshot::Sender<()>,
     task: JoinHandle<anyhow::Result<()>>,
 }

@@ -54,7 +54,7 @@ use std::time::{Duration, Instant};
 use zerofault_protocol::{Limits, Report, ValidationError};
 
 use crate::live::hosts::RejectReason;
-use crate::store::{InsertOutcome, ListeningPeriod, SqliteStore, Store, StoreError, StoredReport};
+use crate::store::{InsertOutcome, ListeningPeriod, Store, StoreError, StoredReport};
 
 /// Reports handed to the store before waiting for their outcomes; the store's group commit
 /// writes up to this many in one transaction.
@@ -748,7 +748,7 @@ pub fn run(args: &ImportArgs) -> u8 {
         }
     };
     let result = runtime.block_on(async {
-        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&config.storage.sqlite.path).await?);
+        let store = crate::store::open(&config.storage).await?;
         let result = import(store.clone(), &mut input, &opts, &mut console).await;
         store.close().await;
         Ok::<_, StoreError>(result)

@@ -16,7 +16,7 @@ use crate::month::source::{MonthRequest, Progress};
 use crate::month::{
     check_month_has_begun, closing_seal, compute, corrections, frozen, local_time, previous_month,
 };
-use crate::store::{ClosedMonth, SqliteStore, Store};
+use crate::store::{ClosedMonth, Store};
 
 /// `zerofault-collector report`.
 #[derive(Debug, Args)]
@@ -123,10 +123,9 @@ pub fn run(args: &ReportArgs) -> u8 {
             return EXIT_USAGE;
         }
     };
-    let db = config.storage.sqlite.path.clone();
-    if !db.exists() {
+    if let Some((key, db)) = config.storage.missing_database() {
         eprintln!(
-            "error: no database at {} (storage.sqlite.path in {}): run `zerofault-collector serve` first, or fix the path",
+            "error: no database at {} ({key} in {}): run `zerofault-collector serve` first, or fix the path",
             db.display(),
             args.config.display()
         );
@@ -143,14 +142,14 @@ pub fn run(args: &ReportArgs) -> u8 {
         }
     };
     runtime.block_on(async {
-        let store = match SqliteStore::open(&db).await {
+        let store = match crate::store::open(&config.storage).await {
             Ok(s) => s,
             Err(e) => {
                 eprintln!("error: {e}");
                 return EXIT_FAILED;
             }
         };
-        let code = run_with(args, &config, &inventory, &store).await;
+        let code = run_with(args, &config, &inventory, store.as_ref()).await;
         store.close().await;
         code
     })

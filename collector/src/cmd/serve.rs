@@ -15,7 +15,7 @@ use crate::inventory::{Inventory, InventoryError};
 use crate::live::hosts::{HostTable, IngestCounters};
 use crate::live::ingest::{self, IngestState};
 use crate::live::links::LinkHub;
-use crate::store::{SqliteStore, Store};
+use crate::store::{HEARTBEAT, Store};
 
 /// A collector whose listeners are bound but not yet serving.
 #[derive(Debug)]
@@ -24,7 +24,7 @@ pub struct Server {
     tls: Arc<rustls::ServerConfig>,
     ingest_listener: TcpListener,
     http_listener: TcpListener,
-    store: Arc<SqliteStore>,
+    store: Arc<dyn Store>,
     hosts: Arc<HostTable>,
     counters: Arc<IngestCounters>,
     links: Arc<LinkHub>,
@@ -99,11 +99,6 @@ fn raise_open_file_limit() -> Option<u64> {
 /// How long shutdown waits for in-flight HTTP requests (scrapes, API, report downloads).
 const HTTP_DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// How often the collector writes its heartbeat. A crashed run is recorded as ended at its
-/// last heartbeat, so its end is known to within this period; one small write every 10 s
-/// costs nothing next to the report commits.
-pub const HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(10);
-
 /// Reports read per page during the start-up replay: bounds the memory the replay holds.
 const REPLAY_PAGE: usize = 1000;
 
@@ -126,7 +121,7 @@ impl Server {
         let tls = crate::tls::server_config(&config.tls)
             .map_err(|e| anyhow::anyhow!("{}: `{}`: {e}", config.source.display(), e.key()))?;
         let inventory = load_inventory(&config)?.map(Arc::new);
-        let store = Arc::new(SqliteStore::open(&config.storage.sqlite.path).await?);
+        let store = crate::store::open(&config.storage).await?;
         let max_skew_ms = i64::try_from(config.clock.max_skew.as_millis()).unwrap_or(i64::MAX);
         let mut hosts = HostTable::new(max_skew_ms);
         if let Some(inventory) = &inventory {
@@ -247,7 +242,7 @@ impl Server {
     }
 
     /// The store.
-    pub fn store(&self) -> Arc<SqliteStore> {
+    pub fn store(&self) -> Arc<dyn Store> {
         self.store.clone()
     }
 
@@ -384,13 +379,8 @@ pub async fn warm(store: &dyn Store, hosts: &HostTable) -> anyhow::Result<usize>
         .context("cannot read the newest reports from the store")?;
     candidates.sort_by_key(|r| (r.received_ms, r.sequence));
     for row in candidates {
-        match <zerofault_protocol::Report as prost::Message>::decode(row.body.as_slice()) {
-            Ok(report) => hosts.update(report, row.received_ms),
-            // It was decoded when stored, so this is corruption; one bad row must not keep
-            // the collector from starting.
-            Err(e) => {
-                tracing::warn!(agent = %row.agent_id, boot = %row.boot_id, error = %e, "skipping undecodable stored report")
-            }
+        if let Some(report) = row.decode() {
+            hosts.update(report, row.received_ms);
         }
     }
     Ok(hosts.len())
@@ -419,15 +409,10 @@ pub async fn replay(
             .context("cannot read stored reports to rebuild the link engine")?;
         let mut faults = Vec::new();
         for row in &page.reports {
-            match <zerofault_protocol::Report as prost::Message>::decode(row.body.as_slice()) {
-                Ok(report) => {
-                    stats.reports += 1;
-                    stats.windows += report.links.len() as u64;
-                    faults.extend(links.observe_report(&report));
-                }
-                Err(e) => {
-                    tracing::warn!(agent = %row.agent_id, sequence = row.sequence, error = %e, "skipping undecodable stored report")
-                }
+            if let Some(report) = row.decode() {
+                stats.reports += 1;
+                stats.windows += report.links.len() as u64;
+                faults.extend(links.observe_report(&report));
             }
         }
         if !faults.is_empty() {
@@ -482,7 +467,7 @@ pub async fn shutdown_signal() {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::StoredReport;
+    use crate::store::{SqliteStore, StoredReport};
     use zerofault_protocol::Report;
 
     #[test]

@@ -52,7 +52,7 @@ pub async fn compute(
         inventory,
         &config.links,
         req,
-        crate::cmd::serve::HEARTBEAT.as_millis() as i64,
+        crate::store::HEARTBEAT.as_millis() as i64,
         progress,
     )
     .await?)

@@ -426,13 +426,8 @@ fn add_agent(
     // Decode, grouped by boot (rows arrive boot by boot).
     let mut boots: Vec<(String, Vec<(StoredReport, Report)>)> = Vec::new();
     for row in rows {
-        let report = match <Report as prost::Message>::decode(row.body.as_slice()) {
-            Ok(r) => r,
-            Err(e) => {
-                // It was decoded when stored: this is damage; one row must not stop a report.
-                tracing::warn!(agent = %row.agent_id, sequence = row.sequence, error = %e, "skipping an undecodable stored report");
-                continue;
-            }
+        let Some(report) = row.decode() else {
+            continue;
         };
         match boots.last_mut() {
             Some((b, v)) if *b == row.boot_id => v.push((row, report)),
