@@ -75,7 +75,10 @@ impl InsertOutcome {
 /// callers; pass it back to get the next page.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ReplayCursor {
+    /// Receive time of the last report of the page.
     pub(crate) received_ms: i64,
+    /// The backend's row number of that report, increasing with insertion (SQLite's rowid):
+    /// orders the reports received in the same millisecond.
     pub(crate) rowid: i64,
 }
 

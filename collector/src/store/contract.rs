@@ -47,6 +47,7 @@ macro_rules! contract_tests {
 }
 pub(crate) use contract_tests;
 
+/// A report of `agent`, boot `boot`, with link data.
 pub fn report(agent: &str, seq: u64, received_ms: i64) -> StoredReport {
     StoredReport {
         agent_id: agent.into(),
@@ -59,6 +60,7 @@ pub fn report(agent: &str, seq: u64, received_ms: i64) -> StoredReport {
     }
 }
 
+/// A closed fault of `link` seen by agents `a` and `b`.
 pub fn fault(link: &str, start: i64, end: i64) -> Fault {
     Fault {
         link_id: link.into(),

@@ -38,6 +38,7 @@ impl From<rusqlite::Error> for StoreError {
     }
 }
 
+/// SQLite-backed [`Store`].
 #[derive(Debug)]
 pub struct SqliteStore {
     path: PathBuf,
