@@ -315,9 +315,7 @@ impl Config {
             );
         }
         self.tls.structure_problems(&mut problem);
-        for (key, message) in self.storage.problems() {
-            problem(key, message);
-        }
+        self.storage.problems(&mut problem);
         // Port 0 (pick any free port, as tests do) can be given to both.
         if self.listen.ingest == self.listen.http && self.listen.http.port() != 0 {
             problem(

@@ -40,17 +40,16 @@ fn default_sqlite_path() -> PathBuf {
 }
 
 impl Storage {
-    /// What is wrong with these settings, checked without opening anything, as `(key,
-    /// message)`: the configuration adds its file to each.
-    pub fn problems(&self) -> Vec<(&'static str, String)> {
-        let mut out = Vec::new();
+    /// Checks that need no file access; each problem goes to `problem` as its key and what
+    /// to do, and the configuration adds its file (the same convention as the other
+    /// components' settings).
+    pub fn problems(&self, problem: &mut dyn FnMut(&'static str, String)) {
         if self.sqlite.path.as_os_str().is_empty() {
-            out.push((
+            problem(
                 "storage.sqlite.path",
                 "is empty; set it to a file path".into(),
-            ));
+            );
         }
-        out
     }
 
     /// The configured database when it does not exist yet, with the key that names it:
