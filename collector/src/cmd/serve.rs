@@ -279,7 +279,7 @@ impl Server {
             down_after_intervals: self.config.hosts.down_after_intervals,
         })
         .merge(crate::http::sla_report::router(
-            crate::http::sla_report::ReportState::new(
+            crate::http::sla_report::SlaReportState::new(
                 self.store.clone(),
                 self.inventory.clone(),
                 Arc::new(self.config.clone()),
