@@ -29,7 +29,7 @@ pub enum MonthlyError {
     Source(#[from] source::SourceError),
     /// The engine refused its input (a bug or an inventory the validation let through).
     #[error("SLA engine: {0}")]
-    Sla(#[from] crate::month::sla::build::SlaError),
+    Sla(#[from] crate::month::sla::SlaError),
     /// A stored closed month could not be read back.
     #[error("the frozen report of {month} in the database is unreadable: {source}")]
     Frozen {
@@ -210,7 +210,7 @@ pub fn check_month_has_begun(
         closed: false,
         organisation: String::new(),
     };
-    match crate::month::sla::build::covered_end(&period) {
+    match crate::month::sla::period::covered_end(&period) {
         Ok(_) => Ok(()),
         Err(crate::month::sla::SlaError::FutureMonth { .. }) => Err(format!(
             "month {month} is in the future: it begins {} ({}); a report covers a month from its start up to now",
