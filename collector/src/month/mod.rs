@@ -9,6 +9,7 @@
 
 pub mod corrections;
 pub mod export;
+mod link_windows;
 pub mod manifest;
 pub mod placement;
 pub mod sla;
