@@ -1,5 +1,5 @@
 //! `zerofault-collector report`: exports a month's SLA report and closes months (the month
-//! itself is computed in `crate::month`).
+//! itself is answered by `crate::month::answer_given`, as over HTTP).
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};

@@ -6,8 +6,8 @@
 //! so `format=csv` needs `table` (`hosts`, `links`, ... as [`TableId::name`]); the other
 //! formats hold every table and ignore it.
 //!
-//! The month is computed from what is stored now, as the `report` command does. A closed
-//! month is answered with its frozen figures, and the header
+//! The month is answered as the `report` command answers it ([`month::answer`]): computed
+//! from what is stored now, or, for a closed month, its frozen figures, and the header
 //! [`LATE_CORRECTIONS_HEADER`] counts the figures that data received since closing would
 //! change (the `report` command lists them).
 //!

@@ -5,7 +5,8 @@
 //! database (`closed_months`) with the signed manifest of the files exported at closing.
 //! Later reports of a closed month export the frozen figures and, beside them, the **late
 //! corrections**: every figure that the data received since would change. Nothing is
-//! silently re-applied to a closed month.
+//! silently re-applied to a closed month. [`answer`] is that rule, for the `report` command
+//! and the HTTP route alike.
 
 pub mod corrections;
 pub mod export;

@@ -7,7 +7,7 @@
 //!   backfill is received later, so it is always included). Each report is placed on the
 //!   collector's clock by [`placement`]; those placed within [`EDGE_MS`] of the month are
 //!   given to the engine, so a reboot or a silence across the month's edges is seen.
-//! - **Link windows** ([`super::link_windows`]) are taken from the same reports, moved to
+//! - **Link windows** (`month/link_windows.rs`) are taken from the same reports, moved to
 //!   the collector's clock by their report's offset, and replayed per link through the live
 //!   link engine (same hysteresis, vantage-point and staleness rules as `/metrics`), which
 //!   yields every link-level down period; the SLA engine applies the inventory's fault
@@ -42,7 +42,7 @@ const PAGE: usize = 2_000;
 /// One capacity sample per host and this period.
 const CAPACITY_EVERY_MS: i64 = 3_600_000;
 
-/// What [`read_month`] needs besides the store and the inventory.
+/// What [`compute_month`] needs besides the store and the inventory.
 #[derive(Debug, Clone)]
 pub struct MonthRequest {
     /// `YYYY-MM`.

@@ -3,7 +3,7 @@
 //!
 //! Rendering is pure (model in, bytes out: [`render_files_with`], [`render_to_bytes_with`]
 //! given the PDF font); [`render_files`] and [`render_to_bytes`] look the PDF font up
-//! ([`pdf::PdfFont::find`]) when a PDF is asked for, and [`write`] touches the disk. CSV,
+//! ([`pdf::PdfFont::find`]) when a PDF is asked for, and [`write()`] touches the disk. CSV,
 //! XLSX, HTML and PDF share one tabular view of the report ([`tables`]) and one way of
 //! writing numbers ([`numbers`]); HTML and PDF share the first page ([`document`]).
 //!
@@ -168,7 +168,7 @@ pub fn write(
     write_with(report, format, lang, out, &Options::default())
 }
 
-/// [`write`] with `options`.
+/// [`write()`] with `options`.
 pub fn write_with(
     report: &MonthReport,
     format: Format,

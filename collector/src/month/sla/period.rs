@@ -1,5 +1,5 @@
 //! Why the engine refuses a month ([`SlaError`]) and how much of a period has happened
-//! ([`covered_end`]): used by the report's rows ([`super::build`]) and its figures
+//! ([`covered_end`]): used by the report's rows ([`build`](mod@super::build)) and its figures
 //! ([`super::figures`]) alike, so neither needs the other for them.
 
 use super::input::Period;
