@@ -8,6 +8,7 @@
 //! read by all stages.
 #![forbid(unsafe_code)]
 
+pub mod aggregate;
 pub mod cmd;
 pub mod config;
 pub use zerofault_common::duration;

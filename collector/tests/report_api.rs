@@ -18,7 +18,7 @@ use http_body_util::BodyExt;
 use tower::ServiceExt;
 use zerofault_collector::config::Config;
 use zerofault_collector::http::sla_report::{
-    LATE_CORRECTIONS_HEADER, REPORT_PATH, ReportState, router,
+    LATE_CORRECTIONS_HEADER, REPORT_PATH, SlaReportState, router,
 };
 use zerofault_collector::inventory::Inventory;
 use zerofault_collector::month::sla::model::MonthReport;
@@ -142,10 +142,10 @@ async fn world() -> World {
         &dir.path().join("collector.yaml"),
     )
     .unwrap();
-    let app = router(ReportState::new(
+    let app = router(SlaReportState::new(
         store.clone(),
         Arc::new(inventory),
-        Arc::new(config),
+        config.links.clone(),
     ));
     World {
         _dir: dir,

@@ -1,5 +1,5 @@
 //! `zerofault-collector report`: exports a month's SLA report and closes months (the month
-//! itself is computed in `crate::month`).
+//! itself is answered by `crate::month::answer_given`, as over HTTP).
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -14,7 +14,8 @@ use crate::month::manifest;
 use crate::month::sla::model::MonthReport;
 use crate::month::source::{MonthRequest, Progress};
 use crate::month::{
-    check_month_has_begun, closing_seal, compute, corrections, frozen, local_time, previous_month,
+    answer_given, check_month_has_begun, closing_seal, corrections, frozen, local_time,
+    previous_month,
 };
 use crate::store::{ClosedMonth, Store};
 
@@ -217,14 +218,18 @@ async fn run_with(
         now_ms,
         closed: args.close,
     };
-    let current = match compute(store, inventory, config, &req, &mut |p| console.progress(p)).await
+    let answer = match answer_given(frozen, store, inventory, &config.links, &req, &mut |p| {
+        console.progress(p)
+    })
+    .await
     {
-        Ok(r) => r,
+        Ok(a) => a,
         Err(e) => {
             eprintln!("\nerror: {e}");
             return EXIT_FAILED;
         }
     };
+    let current = answer.current();
     console.step(&format!(
         "computed {month}: {} hosts, {} links",
         current.hosts.len(),
@@ -238,13 +243,8 @@ async fn run_with(
         );
     }
     // A closed month exports its frozen figures; what changed since goes beside them.
-    let (mut report, late) = match &frozen {
-        Some((_, f)) => {
-            let late = corrections::corrections(f, &current);
-            (f.clone(), Some(late))
-        }
-        None => (current, None),
-    };
+    let mut report = answer.report;
+    let late = answer.closed.map(|c| c.late_corrections);
     if args.close {
         report.seal = Some(closing_seal(now_ms, None));
     }

@@ -276,10 +276,10 @@ impl Server {
             down_after_intervals: self.config.hosts.down_after_intervals,
         })
         .merge(crate::http::sla_report::router(
-            crate::http::sla_report::ReportState::new(
+            crate::http::sla_report::SlaReportState::new(
                 self.store.clone(),
                 self.inventory.clone(),
-                Arc::new(self.config.clone()),
+                self.config.links.clone(),
             ),
         ));
         let mut http_stop = stop_rx;

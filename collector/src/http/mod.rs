@@ -1,6 +1,6 @@
 //! Plain-HTTP listener: `/metrics` (Prometheus text format 0.0.4), `/healthz`, and the
 //! read-only link API (`/api/v1/links`, `/api/v1/faults`, see [`api`]); the server adds the
-//! monthly report (`/api/v1/report`, see [`report`]), which needs the inventory and the
+//! monthly SLA report (`/api/v1/report`, see [`sla_report`]), which needs the inventory and the
 //! configuration besides.
 //!
 //! The text format 0.0.4 rather than OpenMetrics: every Prometheus version, promtool and

@@ -6,8 +6,8 @@
 //! so `format=csv` needs `table` (`hosts`, `links`, ... as [`TableId::name`]); the other
 //! formats hold every table and ignore it.
 //!
-//! The month is computed from what is stored now, as the `report` command does. A closed
-//! month is answered with its frozen figures, and the header
+//! The month is answered as the `report` command answers it ([`month::answer`]): computed
+//! from what is stored now, or, for a closed month, its frozen figures, and the header
 //! [`LATE_CORRECTIONS_HEADER`] counts the figures that data received since closing would
 //! change (the `report` command lists them).
 //!
@@ -32,50 +32,51 @@ use axum::routing::get;
 use serde_json::json;
 use tokio::sync::Semaphore;
 
-use crate::config::Config;
 use crate::inventory::Inventory;
+use crate::live::links::Links;
 use crate::month::export::{self, Format, Lang, TableId};
-use crate::month::{self, MonthlyError, corrections, source};
+use crate::month::{self, MonthlyError, source};
 use crate::store::Store;
 
-/// Path of the report.
+/// Path of the monthly SLA report (a plain `report` in the path: renaming it would break
+/// clients).
 pub const REPORT_PATH: &str = "/api/v1/report";
 /// Response header of a closed month: how many late corrections there are since closing.
 pub const LATE_CORRECTIONS_HEADER: &str = "x-zerofault-late-corrections";
 /// The query parameters, in the order error messages list them.
 const PARAMETERS: [&str; 4] = ["month", "format", "lang", "table"];
 
-/// What the report route needs: the store, the inventory and the collector configuration
+/// What the SLA report route needs: the store, the inventory and the links settings
 /// (link thresholds), as `zerofault-collector report` reads them.
 #[derive(Debug, Clone)]
-pub struct ReportState {
+pub struct SlaReportState {
     store: Arc<dyn Store>,
     inventory: Arc<Inventory>,
-    config: Arc<Config>,
+    links: Arc<Links>,
     /// One permit: one computation at a time.
     busy: Arc<Semaphore>,
     /// Duration of the last computation, ms (the `Retry-After` of a refused request).
     last_ms: Arc<AtomicU64>,
 }
 
-impl ReportState {
-    /// The report route's state. Without a configured inventory, pass
+impl SlaReportState {
+    /// The SLA report route's state. Without a configured inventory, pass
     /// `Inventory::default()` (the defaults, nothing declared), as the `report` command does.
-    pub fn new(store: Arc<dyn Store>, inventory: Arc<Inventory>, config: Arc<Config>) -> Self {
-        ReportState {
+    pub fn new(store: Arc<dyn Store>, inventory: Arc<Inventory>, links: Links) -> Self {
+        SlaReportState {
             store,
             inventory,
-            config,
+            links: Arc::new(links),
             busy: Arc::new(Semaphore::new(1)),
             last_ms: Arc::new(AtomicU64::new(0)),
         }
     }
 }
 
-/// The report route.
-pub fn router(state: ReportState) -> Router {
+/// The SLA report route.
+pub fn router(state: SlaReportState) -> Router {
     Router::new()
-        .route(REPORT_PATH, get(report))
+        .route(REPORT_PATH, get(sla_report))
         .with_state(state)
 }
 
@@ -192,14 +193,15 @@ impl Params {
     }
 }
 
-/// A rendered report and, for a closed month, its number of late corrections.
-struct Answer {
+/// The file answered: a rendered report and, for a closed month, its number of late
+/// corrections.
+struct Download {
     file: export::Rendered,
     format: Format,
     late_corrections: Option<usize>,
 }
 
-impl IntoResponse for Answer {
+impl IntoResponse for Download {
     fn into_response(self) -> Response {
         // File names are ASCII letters, digits, `-` and `.` (see `export::render_files`).
         let disposition = match self.format {
@@ -253,42 +255,40 @@ fn failure(e: MonthlyError) -> Refusal {
 }
 
 /// Computes (or reads the frozen) month and renders it.
-async fn produce(state: &ReportState, p: &Params, now_ms: i64) -> Result<Answer, Refusal> {
-    let store = state.store.as_ref();
-    let frozen = month::frozen(store, &p.month).await.map_err(failure)?;
+async fn produce(state: &SlaReportState, p: &Params, now_ms: i64) -> Result<Download, Refusal> {
     let req = source::MonthRequest {
         month: p.month.clone(),
         lang: p.lang.tag().to_owned(),
         now_ms,
         closed: false,
     };
-    let current = month::compute(store, &state.inventory, &state.config, &req, &mut |_| {})
-        .await
-        .map_err(failure)?;
     // A closed month is answered with its frozen figures, as `report` exports it.
-    let (report, late_corrections) = match frozen {
-        Some((_, frozen)) => {
-            let late = corrections::corrections(&frozen, &current).len();
-            (frozen, Some(late))
-        }
-        None => (current, None),
-    };
-    let file = export::render_to_bytes(&report, p.format, p.lang, p.table).map_err(|e| {
+    let answer = month::answer(
+        state.store.as_ref(),
+        &state.inventory,
+        &state.links,
+        &req,
+        &mut |_| {},
+    )
+    .await
+    .map_err(failure)?;
+    let late_corrections = answer.closed.as_ref().map(|c| c.late_corrections.len());
+    let file = export::render_to_bytes(&answer.report, p.format, p.lang, p.table).map_err(|e| {
         tracing::error!(error = %e, month = %p.month, format = %p.format, "report: rendering failed");
         error(
             StatusCode::INTERNAL_SERVER_ERROR,
             format!("rendering {} failed: {e}", p.format),
         )
     })?;
-    Ok(Answer {
+    Ok(Download {
         file,
         format: p.format,
         late_corrections,
     })
 }
 
-async fn report(
-    State(state): State<ReportState>,
+async fn sla_report(
+    State(state): State<SlaReportState>,
     query: Result<Query<Vec<(String, String)>>, QueryRejection>,
 ) -> Response {
     let pairs = match query {
@@ -417,15 +417,10 @@ mod tests {
     async fn a_second_computation_meanwhile_is_429_with_retry_after() {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(&dir.path().join("z.db")).await.unwrap();
-        let config = Config::parse(
-            "tls: {ca: ca.pem, cert: c.pem, key: c.key}\n",
-            &dir.path().join("collector.yaml"),
-        )
-        .unwrap();
-        let state = ReportState::new(
+        let state = SlaReportState::new(
             Arc::new(store),
             Arc::new(Inventory::default()),
-            Arc::new(config),
+            Links::default(),
         );
         state.last_ms.store(2_500, Ordering::Relaxed);
         let held = state.busy.clone().try_acquire_owned().unwrap();

@@ -5,18 +5,21 @@
 //! database (`closed_months`) with the signed manifest of the files exported at closing.
 //! Later reports of a closed month export the frozen figures and, beside them, the **late
 //! corrections**: every figure that the data received since would change. Nothing is
-//! silently re-applied to a closed month.
+//! silently re-applied to a closed month. [`answer`] is that rule, for the `report` command
+//! and the HTTP route alike.
 
 pub mod corrections;
 pub mod export;
+mod link_windows;
 pub mod manifest;
 pub mod placement;
 pub mod sla;
 pub mod source;
 
-use crate::config::Config;
 use crate::inventory::Inventory;
+use crate::live::links::Links;
 use crate::store::{ClosedMonth, Store};
+use corrections::Correction;
 use sla::model::{MonthReport, Seal};
 use source::{MonthRequest, Progress};
 
@@ -28,7 +31,7 @@ pub enum MonthlyError {
     Source(#[from] source::SourceError),
     /// The engine refused its input (a bug or an inventory the validation let through).
     #[error("SLA engine: {0}")]
-    Sla(#[from] crate::month::sla::build::SlaError),
+    Sla(#[from] crate::month::sla::SlaError),
     /// A stored closed month could not be read back.
     #[error("the frozen report of {month} in the database is unreadable: {source}")]
     Frozen {
@@ -43,14 +46,14 @@ pub enum MonthlyError {
 pub async fn compute(
     store: &dyn Store,
     inventory: &Inventory,
-    config: &Config,
+    links: &Links,
     req: &MonthRequest,
     progress: &mut (dyn FnMut(Progress) + Send),
 ) -> Result<MonthReport, MonthlyError> {
     Ok(source::compute_month(
         store,
         inventory,
-        &config.links,
+        links,
         req,
         crate::store::HEARTBEAT.as_millis() as i64,
         progress,
@@ -77,6 +80,77 @@ pub async fn frozen(
         })?;
     report.seal = Some(seal_of(&closed));
     Ok(Some((closed, report)))
+}
+
+/// A month as the `report` command and `GET /api/v1/report` answer it: a closed month with
+/// its frozen figures and, beside them, the late corrections that what is stored now would
+/// make; an open month with the figures computed now.
+#[derive(Debug)]
+pub struct MonthAnswer {
+    /// What is exported: the frozen figures of a closed month, else the computed ones.
+    pub report: MonthReport,
+    /// For a closed month: its closing, the figures computed now and the late corrections.
+    pub closed: Option<ClosedAnswer>,
+}
+
+/// What the answer for a closed month adds to its frozen figures.
+#[derive(Debug)]
+pub struct ClosedAnswer {
+    /// The closing as stored (when, the manifest).
+    pub closing: ClosedMonth,
+    /// The figures computed from what is stored now.
+    pub current: MonthReport,
+    /// Every figure that data received since closing would change (frozen against current).
+    pub late_corrections: Vec<Correction>,
+}
+
+impl MonthAnswer {
+    /// The figures computed from what is stored now (for an open month, the report itself).
+    pub fn current(&self) -> &MonthReport {
+        self.closed.as_ref().map_or(&self.report, |c| &c.current)
+    }
+}
+
+/// The answer for `req.month`: its frozen figures and late corrections if it is closed,
+/// else the figures computed from what is stored now. The one rule both the `report`
+/// command and the HTTP route follow.
+pub async fn answer(
+    store: &dyn Store,
+    inventory: &Inventory,
+    links: &Links,
+    req: &MonthRequest,
+    progress: &mut (dyn FnMut(Progress) + Send),
+) -> Result<MonthAnswer, MonthlyError> {
+    let frozen = frozen(store, &req.month).await?;
+    answer_given(frozen, store, inventory, links, req, progress).await
+}
+
+/// [`answer`] with the month's [`frozen`] figures already read: a caller that refuses a
+/// closed month (`report --close`) reads them first, before the long computation.
+pub async fn answer_given(
+    frozen: Option<(ClosedMonth, MonthReport)>,
+    store: &dyn Store,
+    inventory: &Inventory,
+    links: &Links,
+    req: &MonthRequest,
+    progress: &mut (dyn FnMut(Progress) + Send),
+) -> Result<MonthAnswer, MonthlyError> {
+    let current = compute(store, inventory, links, req, progress).await?;
+    // Nothing is silently re-applied to a closed month: what changed goes beside it.
+    Ok(match frozen {
+        Some((closing, report)) => MonthAnswer {
+            closed: Some(ClosedAnswer {
+                late_corrections: corrections::corrections(&report, &current),
+                closing,
+                current,
+            }),
+            report,
+        },
+        None => MonthAnswer {
+            report: current,
+            closed: None,
+        },
+    })
 }
 
 /// What the first page of a closed month's exports cites: the signed manifest stored when
@@ -138,7 +212,7 @@ pub fn check_month_has_begun(
         closed: false,
         organisation: String::new(),
     };
-    match crate::month::sla::build::covered_end(&period) {
+    match crate::month::sla::period::covered_end(&period) {
         Ok(_) => Ok(()),
         Err(crate::month::sla::SlaError::FutureMonth { .. }) => Err(format!(
             "month {month} is in the future: it begins {} ({}); a report covers a month from its start up to now",

@@ -7,25 +7,27 @@
 //!   backfill is received later, so it is always included). Each report is placed on the
 //!   collector's clock by [`placement`]; those placed within [`EDGE_MS`] of the month are
 //!   given to the engine, so a reboot or a silence across the month's edges is seen.
-//! - **Link windows** are taken from the same reports, moved to the collector's clock by
-//!   their report's offset, and replayed per link through the live link engine (same
-//!   hysteresis, vantage-point and staleness rules as `/metrics`), which yields every
-//!   link-level down period; the SLA engine applies the inventory's fault minimum itself.
+//! - **Link windows** (`month/link_windows.rs`) are taken from the same reports, moved to
+//!   the collector's clock by their report's offset, and replayed per link through the live
+//!   link engine (same hysteresis, vantage-point and staleness rules as `/metrics`), which
+//!   yields every link-level down period; the SLA engine applies the inventory's fault
+//!   minimum itself.
 //! - **Capacity** samples are thinned to one per host and hour, and read for the previous
 //!   month too: its mean used storage per data center and department is the base of this
 //!   month's storage growth.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
-use zerofault_protocol::{LinkResult, Report};
+use zerofault_protocol::Report;
 
+use super::link_windows::{LinkWindows, link_inputs, placed_window};
 use super::placement::{self, Observed};
-
 use crate::inventory::{Inventory, LinkLevel, Named, Scope};
+use crate::live::links::Links;
 use crate::month::sla::MonthBuilder;
 use crate::month::sla::input::{
     Boot, CapacitySample, FsSample, GroupNames, GroupTargets, HostInput, HostReport, Interval,
-    Labels, LinkInput, LinkWindow, Period, PreviousCapacity,
+    Labels, Period, PreviousCapacity,
 };
 use crate::month::sla::model::{MonthReport, UnknownLabel};
 use crate::store::{CollectorRun, ReportKey, Store, StoreError, StoredReport};
@@ -40,7 +42,7 @@ const PAGE: usize = 2_000;
 /// One capacity sample per host and this period.
 const CAPACITY_EVERY_MS: i64 = 3_600_000;
 
-/// What [`read_month`] needs besides the store and the inventory.
+/// What [`compute_month`] needs besides the store and the inventory.
 #[derive(Debug, Clone)]
 pub struct MonthRequest {
     /// `YYYY-MM`.
@@ -103,77 +105,6 @@ pub fn run_intervals(runs: &[CollectorRun], now_ms: i64, heartbeat_ms: i64) -> V
         .collect()
 }
 
-/// One vantage point's window, moved to the collector's clock, holding only what the link
-/// engine and the SLA read (no strings: a month of windows of every link is held until the
-/// last agent is read, so each costs ~100 bytes, not a full `LinkResult`).
-#[derive(Debug, Clone)]
-struct PlacedWindow {
-    /// Index into [`Collected::agents`].
-    agent: u32,
-    start_ms: i64,
-    end_ms: i64,
-    first_probe_ms: i64,
-    last_probe_ms: i64,
-    probe_interval_ms: u32,
-    sent: u32,
-    received: u32,
-    rtt_avg_seconds: f64,
-    jitter_seconds: f64,
-    loss_runs: Box<[zerofault_protocol::LossRun]>,
-}
-
-/// One link's windows as read, and the level and domain its newest window reported (used
-/// only when the inventory does not know the link; kept once per link, not per window).
-#[derive(Debug, Default)]
-struct LinkWindows {
-    windows: Vec<PlacedWindow>,
-    /// `(end_ms, level, domain)` of the newest window, the last read among equal ends.
-    newest: Option<(i64, String, String)>,
-}
-
-impl LinkWindows {
-    fn push(&mut self, window: PlacedWindow, level: &str, domain: &str) {
-        match &mut self.newest {
-            Some((end, l, d)) if window.end_ms >= *end => {
-                *end = window.end_ms;
-                if l != level {
-                    level.clone_into(l);
-                }
-                if d != domain {
-                    domain.clone_into(d);
-                }
-            }
-            Some(_) => {}
-            None => self.newest = Some((window.end_ms, level.to_owned(), domain.to_owned())),
-        }
-        self.windows.push(window);
-    }
-}
-
-impl PlacedWindow {
-    /// The window again as the link engine takes it.
-    fn to_link_result(&self) -> LinkResult {
-        LinkResult {
-            window_start_unix_ms: self.start_ms,
-            window_end_unix_ms: self.end_ms,
-            first_probe_unix_ms: self.first_probe_ms,
-            last_probe_unix_ms: self.last_probe_ms,
-            probe_interval_ms: self.probe_interval_ms,
-            sent: self.sent,
-            received: self.received,
-            loss_ratio: if self.sent == 0 {
-                0.0
-            } else {
-                1.0 - f64::from(self.received.min(self.sent)) / f64::from(self.sent)
-            },
-            rtt_avg_seconds: self.rtt_avg_seconds,
-            jitter_seconds: self.jitter_seconds,
-            loss_runs: self.loss_runs.to_vec(),
-            ..Default::default()
-        }
-    }
-}
-
 /// What is kept while agents are read: hosts go to the engine one by one (their reports are
 /// dropped once added), link windows wait for the last agent (a link's vantage points are
 /// different agents, replayed together in time order).
@@ -191,7 +122,7 @@ struct Collected {
 pub async fn compute_month(
     store: &dyn Store,
     inventory: &Inventory,
-    links_config: &crate::live::links::Links,
+    links_config: &Links,
     req: &MonthRequest,
     heartbeat_ms: i64,
     progress: &mut (dyn FnMut(Progress) + Send),
@@ -287,7 +218,17 @@ pub async fn compute_month(
         progress(p);
     }
 
-    link_inputs(inventory, links_config, &req.lang, &maintenance, &mut c)?;
+    for link in link_inputs(
+        inventory,
+        links_config,
+        &req.lang,
+        &maintenance,
+        std::mem::take(&mut c.windows),
+        &c.agents,
+        &c.host_sites,
+    ) {
+        c.builder.add_link(&link)?;
+    }
     let names = GroupNames {
         departments: inventory
             .departments
@@ -426,8 +367,13 @@ fn add_agent(
     // Decode, grouped by boot (rows arrive boot by boot).
     let mut boots: Vec<(String, Vec<(StoredReport, Report)>)> = Vec::new();
     for row in rows {
-        let Some(report) = row.decode() else {
-            continue;
+        let report = match <Report as prost::Message>::decode(row.body.as_slice()) {
+            Ok(r) => r,
+            Err(e) => {
+                // It was decoded when stored: this is damage; one row must not stop a report.
+                tracing::warn!(agent = %row.agent_id, sequence = row.sequence, error = %e, "skipping an undecodable stored report");
+                continue;
+            }
         };
         match boots.last_mut() {
             Some((b, v)) if *b == row.boot_id => v.push((row, report)),
@@ -617,138 +563,6 @@ fn sample(
             })
             .collect(),
     }
-}
-
-/// `w` moved to the collector's clock by `offset_ms`, compacted.
-fn placed_window(agent: u32, w: &LinkResult, offset_ms: i64) -> PlacedWindow {
-    let mv = |t: i64| if t == 0 { 0 } else { t + offset_ms };
-    PlacedWindow {
-        agent,
-        start_ms: mv(w.window_start_unix_ms),
-        end_ms: mv(w.window_end_unix_ms),
-        first_probe_ms: mv(w.first_probe_unix_ms),
-        last_probe_ms: mv(w.last_probe_unix_ms),
-        probe_interval_ms: w.probe_interval_ms,
-        sent: w.sent,
-        received: w.received,
-        rtt_avg_seconds: w.rtt_avg_seconds,
-        jitter_seconds: w.jitter_seconds,
-        loss_runs: w
-            .loss_runs
-            .iter()
-            .map(|r| zerofault_protocol::LossRun {
-                first_lost_unix_ms: mv(r.first_lost_unix_ms),
-                last_lost_unix_ms: mv(r.last_lost_unix_ms),
-                ..r.clone()
-            })
-            .collect(),
-    }
-}
-
-/// Every link-level down period of one link, from its vantage points' windows (collector
-/// clock), through the live link engine's rules ([`crate::live::links::down_periods`]), fed in
-/// the order they would have arrived live: by window end.
-fn down_periods(
-    links_config: &crate::live::links::Links,
-    windows: &mut [PlacedWindow],
-    agents: &[String],
-) -> Vec<Interval> {
-    windows.sort_by_key(|w| (w.end_ms, w.agent));
-    // Rebuilt one window at a time, as the engine takes it: never a link's windows at once.
-    crate::live::links::down_periods(
-        links_config.clone(),
-        windows
-            .iter()
-            .map(|w| (agents[w.agent as usize].as_str(), w.to_link_result())),
-    )
-    .into_values()
-    .flatten()
-    .map(|(a, b)| Interval::new(a, b))
-    .collect()
-}
-
-/// Every link of the inventory and every link id seen in windows, added to the engine one at
-/// a time (each link's windows are dropped once it is added).
-fn link_inputs(
-    inventory: &Inventory,
-    links_config: &crate::live::links::Links,
-    lang: &str,
-    maintenance: &[crate::inventory::MaintenanceInterval],
-    c: &mut Collected,
-) -> Result<(), SourceError> {
-    let mut ids: BTreeSet<String> = inventory.links.iter().map(|l| l.id.clone()).collect();
-    ids.extend(c.windows.keys().cloned());
-    for id in ids {
-        let LinkWindows {
-            mut windows,
-            newest,
-        } = c.windows.remove(&id).unwrap_or_default();
-        let inv = inventory.link(&id);
-        let (level, domain) = match inv {
-            Some(l) => (l.level.as_str().to_owned(), l.domain.as_str().to_owned()),
-            None => newest.map(|(_, l, d)| (l, d)).unwrap_or_default(),
-        };
-        let th = links_config.thresholds.for_level(&level);
-        let down = down_periods(links_config, &mut windows, &c.agents);
-        let link_windows = windows
-            .iter()
-            .filter(|w| w.sent > 0)
-            .map(|w| {
-                let received = w.received.min(w.sent);
-                let loss = f64::from(w.sent - received) / f64::from(w.sent);
-                LinkWindow {
-                    start_ms: w.start_ms,
-                    end_ms: w.end_ms,
-                    degraded: loss >= th.degraded_loss_ratio
-                        || (received > 0 && w.rtt_avg_seconds >= th.degraded_rtt.as_secs_f64()),
-                    loss_ratio: loss,
-                    rtt_avg_ms: (received > 0).then_some(w.rtt_avg_seconds * 1000.0),
-                    jitter_ms: (received > 1).then_some(w.jitter_seconds * 1000.0),
-                }
-            })
-            .collect();
-        drop(windows);
-        let (from_site, to_site, name, target) = match inv {
-            Some(l) => (
-                l.from.clone(),
-                l.to.clone(),
-                l.name(lang).to_owned(),
-                Some(inventory.link_target(l)),
-            ),
-            None => (String::new(), String::new(), String::new(), None),
-        };
-        let behind = inv.map(|_| inventory.links_behind(&id)).unwrap_or_default();
-        let link = LinkInput {
-            maintenance: maintenance
-                .iter()
-                .filter(|m| match &m.scope {
-                    Scope::Link(v) => *v == id,
-                    // A site's maintenance covers the link that reaches it.
-                    Scope::Site(v) => !to_site.is_empty() && *v == to_site,
-                    _ => false,
-                })
-                .map(|m| Interval::new(m.start_unix_ms, m.end_unix_ms))
-                .collect(),
-            behind_hosts: c
-                .host_sites
-                .iter()
-                .filter(|(_, site)| behind.sites.contains(site))
-                .map(|(a, _)| a.clone())
-                .collect(),
-            behind_links: behind.links.iter().cloned().collect(),
-            link_id: id,
-            name,
-            level,
-            domain,
-            from_site,
-            to_site,
-            target,
-            down,
-            windows: link_windows,
-        };
-        c.builder.add_link(&link)?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use zerofault_protocol::{Cpu, Filesystem, Interface, Labels, Memory, Report};
 
 use super::*;
+use crate::live::hosts::RejectReason;
 
 const NOW: i64 = 1_767_225_600_000;
 

@@ -6,9 +6,9 @@
 //! 0..=1 to 8 decimals, minutes to 2, trailing zeros dropped, never `-0`), times RFC 3339
 //! with the report's offset, "not defined" empty.
 
+use super::format::{ExportError, Lang};
 use super::numbers;
 use super::tables::{self, Cell, Local, Table, TableId};
-use super::{ExportError, Lang};
 use crate::month::sla::model::MonthReport;
 
 /// The UTF-8 byte order mark.

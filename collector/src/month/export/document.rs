@@ -7,10 +7,10 @@
 //! level and domain, incidents and the worst of them, coverage), and for a closed month the
 //! signed manifest it is part of.
 
+use super::format::{ExportError, Lang};
 use super::i18n::{self, Key};
 use super::numbers::{print_int, print_minutes, print_percent};
 use super::tables::Local;
-use super::{ExportError, Lang};
 use crate::month::sla::model::{Figures, MonthReport};
 
 /// Incidents listed by name on the first page (the longest ones); all are in the appendix.

@@ -14,10 +14,10 @@
 use askama::Template;
 
 use super::document::{self, Block, FrontPage};
+use super::format::{ExportError, Lang};
 use super::i18n::{self, Key};
 use super::numbers;
 use super::tables::{self, Cell, Local, Medium, Table};
-use super::{ExportError, Lang};
 use crate::month::sla::model::{Figures, MonthReport};
 
 /// One table cell as shown.

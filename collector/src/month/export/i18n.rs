@@ -4,7 +4,7 @@
 //! language only (the `match` is exhaustive). Names of departments, links etc. are not
 //! here: the model already holds them in the report language.
 
-use super::Lang;
+use super::format::Lang;
 
 /// A translatable text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

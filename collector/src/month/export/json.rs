@@ -1,7 +1,7 @@
 //! JSON export: the model itself, pretty-printed. Field order is the struct order of
 //! `sla::model` (serde keeps it), so the output is stable for a given model.
 
-use super::ExportError;
+use super::format::ExportError;
 use crate::month::sla::model::MonthReport;
 
 /// `report` as pretty JSON, ending with a newline.

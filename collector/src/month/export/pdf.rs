@@ -26,11 +26,11 @@ use skrifa::instance::{LocationRef, Size};
 use skrifa::{FontRef, MetadataProvider};
 
 use super::document::{self, Mark};
+use super::format::{ExportError, Lang};
 use super::i18n::{self, Key};
 use super::layout::{self, A4_LANDSCAPE, Block, Measure, Op, TableSpec, Tone};
 use super::numbers;
 use super::tables::{self, Cell, Local, Medium};
-use super::{ExportError, Lang};
 use crate::month::sla::model::MonthReport;
 
 /// Where the PDF font is looked for, in order: (path, face index in the collection, the

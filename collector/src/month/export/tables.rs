@@ -7,8 +7,8 @@ use std::str::FromStr;
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
+use super::format::{ExportError, Lang};
 use super::i18n::{self, Key};
-use super::{ExportError, Lang};
 use crate::month::sla::model::{Figures, GroupRow, MonthReport};
 
 /// A table of the report (one CSV file, one XLSX sheet, one HTML section).

@@ -9,8 +9,8 @@
 
 use rust_xlsxwriter::{DocProperties, ExcelDateTime, Format, Workbook, Worksheet};
 
+use super::format::{ExportError, Lang};
 use super::tables::{self, Cell, Local, Table};
-use super::{ExportError, Lang};
 use crate::month::sla::model::MonthReport;
 
 /// Number format of ratios (availability, coverage, utilisation, loss).

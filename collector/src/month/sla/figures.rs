@@ -186,7 +186,7 @@ pub(crate) fn link_averages(
     maintenance: &[(i64, i64)],
 ) -> LinkAverages {
     // Windows of the covered period: up to now rounded down to a slot in a month to date.
-    let now = super::build::covered_end(period).unwrap_or(period.start_ms);
+    let now = super::period::covered_end(period).unwrap_or(period.start_ms);
     let in_maint = |w: &LinkWindow| {
         let i = maintenance.partition_point(|&(_, b)| b <= w.start_ms);
         maintenance.get(i).is_some_and(|&(a, _)| a < w.end_ms)

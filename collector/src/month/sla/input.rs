@@ -47,7 +47,7 @@ pub struct Period {
     /// Shortest run of down time that is a fault, ms (default 60 000).
     pub fault_min_ms: i64,
     /// "Now" on the collector's clock. A month in progress is reported up to now rounded
-    /// down to a whole slot (`build::covered_end`); before the month it is an error; for a
+    /// down to a whole slot (`period::covered_end`); before the month it is an error; for a
     /// past month pass any time at or after `end_ms`.
     pub now_ms: i64,
     /// When the report is computed (copied to the report).

@@ -4,7 +4,7 @@
 //!
 //! The period is cut into slots of `slot_ms`: slot `i` is
 //! `[start + i * slot_ms, start + (i + 1) * slot_ms)`. The grid of a month in progress ends
-//! at "now" rounded down to a slot (`build::covered_end`), so it has no slot after now; a
+//! at "now" rounded down to a slot (`period::covered_end`), so it has no slot after now; a
 //! slot starting at or after now would be `unknown` (not yet happened). Where an interval (maintenance, down period, reboot gap,
 //! evidence) meets a slot, one rule is used everywhere: **the interval claims the slot when it
 //! overlaps at least half of it**. So with one-minute slots a 90 s outage starting on a slot

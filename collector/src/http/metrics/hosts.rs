@@ -1,0 +1,141 @@
+//! Per-host families: the host's facts (`zerofault_host_info`), up, report timing, CPU,
+//! memory and swap.
+
+use std::fmt;
+
+use prometheus_client::encoding::DescriptorEncoder;
+use prometheus_client::metrics::MetricType;
+
+use super::encode::Labels;
+use super::view::{HostView, host_gauge};
+
+/// Host facts, up, report timing, CPU, memory and swap, one sample per host.
+pub(super) fn encode_hosts(enc: &mut DescriptorEncoder<'_>, hosts: &[HostView<'_>]) -> fmt::Result {
+    // The encoder appends `_info`: this is `zerofault_host_info`.
+    let mut info = enc.encode_descriptor(
+        "zerofault_host",
+        "Host facts as labels; the value is always 1.",
+        None,
+        MetricType::Info,
+    )?;
+    for h in hosts {
+        let system = h.report.system.as_ref();
+        let os = system
+            .map(|s| format!("{} {}", s.os_name, s.os_version).trim().to_owned())
+            .unwrap_or_default();
+        let kernel = system.map(|s| s.kernel_version.as_str()).unwrap_or("");
+        let labels: Labels<'_> = vec![
+            ("agent", h.report.agent_id.as_str()),
+            ("host", h.report.hostname.as_str()),
+            ("department", h.host.department),
+            ("business_system", h.host.business_system),
+            ("datacenter", h.host.datacenter),
+            ("site", h.host.site),
+            ("os", os.as_str()),
+            ("kernel", kernel),
+            ("agent_version", h.report.agent_version.as_str()),
+        ];
+        info.encode_info(&labels)?;
+    }
+
+    host_gauge(
+        enc,
+        hosts,
+        "zerofault_host_up",
+        "1 if the host's newest report arrived within down_after_intervals of its interval, else 0.",
+        |h| Some(i64::from(h.host.up)),
+    )?;
+    host_gauge(
+        enc,
+        hosts,
+        "zerofault_host_last_report_timestamp_seconds",
+        "When the collector received the host's newest report (collector clock), Unix seconds.",
+        |h| Some(h.host.entry.received_unix_ms as f64 / 1000.0),
+    )?;
+    host_gauge(
+        enc,
+        hosts,
+        "zerofault_host_report_interval_seconds",
+        "The agent's collection interval.",
+        |h| Some(f64::from(h.report.interval_ms) / 1000.0),
+    )?;
+    host_gauge(
+        enc,
+        hosts,
+        "zerofault_host_boot_time_seconds",
+        "Host boot time by the agent's clock, Unix seconds.",
+        |h| Some(h.report.boot_time_unix_seconds),
+    )?;
+
+    host_gauge(
+        enc,
+        hosts,
+        "zerofault_host_cpu_cores",
+        "Logical CPUs (hardware threads) online.",
+        |h| h.report.cpu.as_ref().map(|c| c.logical_cores),
+    )?;
+    host_gauge(
+        enc,
+        hosts,
+        "zerofault_host_cpu_usage_ratio",
+        "Busy share of all logical CPUs over the agent's last interval, 0 to 1.",
+        |h| h.report.cpu.as_ref().map(|c| c.usage_ratio),
+    )?;
+    host_gauge(
+        enc,
+        hosts,
+        "zerofault_host_load1",
+        "1-minute load average.",
+        |h| h.report.cpu.as_ref().map(|c| c.load1),
+    )?;
+    host_gauge(
+        enc,
+        hosts,
+        "zerofault_host_load5",
+        "5-minute load average.",
+        |h| h.report.cpu.as_ref().map(|c| c.load5),
+    )?;
+    host_gauge(
+        enc,
+        hosts,
+        "zerofault_host_load15",
+        "15-minute load average.",
+        |h| h.report.cpu.as_ref().map(|c| c.load15),
+    )?;
+
+    host_gauge(
+        enc,
+        hosts,
+        "zerofault_host_memory_total_bytes",
+        "Physical memory (MemTotal).",
+        |h| h.report.memory.as_ref().map(|m| m.total_bytes),
+    )?;
+    host_gauge(
+        enc,
+        hosts,
+        "zerofault_host_memory_used_bytes",
+        "Memory in use: MemTotal - MemAvailable.",
+        |h| h.report.memory.as_ref().map(|m| m.used_bytes),
+    )?;
+    host_gauge(
+        enc,
+        hosts,
+        "zerofault_host_memory_available_bytes",
+        "Memory available for new work without swapping (MemAvailable).",
+        |h| h.report.memory.as_ref().map(|m| m.available_bytes),
+    )?;
+    host_gauge(
+        enc,
+        hosts,
+        "zerofault_host_swap_total_bytes",
+        "Swap space (SwapTotal).",
+        |h| h.report.memory.as_ref().map(|m| m.swap_total_bytes),
+    )?;
+    host_gauge(
+        enc,
+        hosts,
+        "zerofault_host_swap_used_bytes",
+        "Swap in use: SwapTotal - SwapFree.",
+        |h| h.report.memory.as_ref().map(|m| m.swap_used_bytes),
+    )
+}

@@ -1,0 +1,111 @@
+//! The collector's own families: ingest counters, connections, known hosts, runs and
+//! whether an inventory is loaded.
+
+use std::fmt;
+
+use prometheus_client::encoding::DescriptorEncoder;
+
+use super::encode::{Labels, counter, gauge};
+use crate::live::hosts::{IngestCounters, RejectReason};
+use crate::live::ingest::connections::Refusal;
+
+/// The ingest counters read once per scrape, so the exposition is one consistent reading.
+#[derive(Debug, Clone)]
+pub(super) struct CounterValues {
+    accepted: u64,
+    duplicates: u64,
+    rejected: Vec<(RejectReason, u64)>,
+    started_unix_ms: i64,
+    runs_total: u64,
+    connections: (u64, u64),
+    connections_refused: Vec<(Refusal, u64)>,
+}
+
+impl CounterValues {
+    pub(super) fn read(c: &IngestCounters) -> Self {
+        Self {
+            accepted: c.accepted_total(),
+            duplicates: c.duplicates_total(),
+            rejected: c.rejected_totals(),
+            started_unix_ms: c.started_unix_ms(),
+            runs_total: c.runs_total(),
+            connections: c.connections(),
+            connections_refused: c.connections_refused_totals(),
+        }
+    }
+}
+
+/// The collector's own families, from the counters of this scrape.
+pub(super) fn encode_self(
+    enc: &mut DescriptorEncoder<'_>,
+    counters: &CounterValues,
+    known_hosts: usize,
+    inventory_loaded: bool,
+) -> fmt::Result {
+    counter(
+        enc,
+        "zerofault_collector_reports_accepted_total",
+        "Reports stored by this collector process since it started.",
+        [(Labels::new(), counters.accepted)],
+    )?;
+    counter(
+        enc,
+        "zerofault_collector_reports_duplicate_total",
+        "Reports acknowledged as already stored (agent replays) since the collector started.",
+        [(Labels::new(), counters.duplicates)],
+    )?;
+    counter(
+        enc,
+        "zerofault_collector_reports_rejected_total",
+        "Reports refused since the collector started, by reason.",
+        counters
+            .rejected
+            .iter()
+            .map(|(reason, n)| (vec![("reason", reason.as_str())], *n)),
+    )?;
+    gauge(
+        enc,
+        "zerofault_ingest_connections",
+        "Open agent connections on the ingest listener, in their TLS handshake or not.",
+        [(Labels::new(), counters.connections.0)],
+    )?;
+    gauge(
+        enc,
+        "zerofault_ingest_connections_limit",
+        "Most open agent connections: limits.max_connections, lowered at start to what the open-file limit allows.",
+        [(Labels::new(), counters.connections.1)],
+    )?;
+    counter(
+        enc,
+        "zerofault_ingest_connections_refused_total",
+        "Agent connections closed by the collector's connection caps since it started, by reason (full: max_connections of finished connections; handshake_evicted: an unfinished handshake dropped for a newer one; per_agent: max_connections_per_agent).",
+        counters
+            .connections_refused
+            .iter()
+            .map(|(reason, n)| (vec![("reason", reason.as_str())], *n)),
+    )?;
+    gauge(
+        enc,
+        "zerofault_collector_hosts",
+        "Hosts (agents) known to the collector, up or down.",
+        [(Labels::new(), known_hosts as u64)],
+    )?;
+    gauge(
+        enc,
+        "zerofault_collector_start_time_seconds",
+        "Start of this collector run (collector clock), Unix seconds.",
+        [(Labels::new(), counters.started_unix_ms as f64 / 1000.0)],
+    )?;
+    counter(
+        enc,
+        "zerofault_collector_runs_total",
+        "Collector runs recorded in the store, this one included (GET /api/v1/collector/runs lists them).",
+        [(Labels::new(), counters.runs_total)],
+    )?;
+    gauge(
+        enc,
+        "zerofault_inventory_loaded",
+        "1 if the collector runs with an inventory (configuration key inventory), else 0; without one no label value is flagged as unknown.",
+        [(Labels::new(), i64::from(inventory_loaded))],
+    )
+}
