@@ -26,7 +26,7 @@ use std::collections::HashMap;
 use tracing::debug;
 use zerofault_protocol::{Filesystem, Limits, Report};
 
-use super::{Probe, ProbeError, read};
+use super::source::{Probe, ProbeError, read};
 
 const MOUNTS: &str = "/proc/self/mounts";
 

@@ -27,7 +27,7 @@ use std::time::Duration;
 
 use zerofault_protocol::{ErrorCount, LinkResult, LossRun};
 
-use super::link::ErrorKind;
+use super::link::kind::ErrorKind;
 
 /// One finished probe.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -65,6 +65,7 @@
 //! state file is renamed. Measured on the development machine: see docs/agent.md.
 
 pub mod crc32c;
+pub mod settings;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::fs::File;
@@ -78,23 +79,16 @@ use tracing::{error, info, warn};
 use zerofault_protocol::{AgentStats, ErrorCount};
 
 use crate::spool::crc32c::crc32c;
+pub use settings::{DEFAULT_BACKFILL_RATE, DEFAULT_MAX_BYTES, MIN_MAX_BYTES};
 
 /// Bytes of a record header: length and checksum.
 pub const HEADER_BYTES: u64 = 8;
 /// Largest payload accepted; a length field above this is damage, not a report (the
 /// collector refuses bodies above 1 MiB by default anyway).
 pub const MAX_RECORD_BYTES: u32 = 16 << 20;
-/// Default bound of the spool: 512 MiB (docs/agent.md shows the sizing: 7 days at 15 s with
-/// 50 probe targets is about 40 320 reports of at most ~6 KiB).
-pub const DEFAULT_MAX_BYTES: u64 = 512 << 20;
-/// Smallest accepted bound.
-pub const MIN_MAX_BYTES: u64 = 256 << 10;
 /// Default segment size; a smaller spool uses an eighth of its bound per segment, so that
 /// dropping the oldest segment frees at most an eighth of it.
 pub const DEFAULT_SEGMENT_BYTES: u64 = 4 << 20;
-/// Default backlog drain rate (reports per second): a day at 15 s (5760 reports) drains in
-/// about two minutes.
-pub const DEFAULT_BACKFILL_RATE: u32 = 50;
 /// Free space left on the spool's filesystem for `state.json` and block rounding when the
 /// disk, not `max_bytes`, bounds the spool.
 pub const DISK_RESERVE_BYTES: u64 = 64 << 10;
