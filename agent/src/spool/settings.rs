@@ -12,6 +12,9 @@ use crate::checks::Checks;
 pub const DEFAULT_MAX_BYTES: u64 = 512 << 20;
 /// Smallest accepted bound.
 pub const MIN_MAX_BYTES: u64 = 256 << 10;
+/// Default segment size; a smaller spool uses an eighth of its bound per segment, so that
+/// dropping the oldest segment frees at most an eighth of it.
+pub const DEFAULT_SEGMENT_BYTES: u64 = 4 << 20;
 /// Largest accepted `spool.max_bytes` (1 TiB): beyond it a typo is likelier than intent.
 pub const MAX_SPOOL_BYTES: u64 = 1 << 40;
 /// Default backlog drain rate (reports per second): a day at 15 s (5760 reports) drains in
@@ -82,6 +85,28 @@ impl SpoolSection {
             dir,
             max_bytes,
             backfill_rate,
+        }
+    }
+}
+
+/// Sizes of a spool.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpoolOptions {
+    /// The spool directory.
+    pub dir: PathBuf,
+    /// Bound of all segments together, bytes.
+    pub max_bytes: u64,
+    /// A new segment is started when the current one would grow past this.
+    pub segment_bytes: u64,
+}
+
+impl SpoolOptions {
+    /// Options for a directory and bound, with the segment size derived from the bound.
+    pub fn new(dir: impl Into<PathBuf>, max_bytes: u64) -> Self {
+        Self {
+            dir: dir.into(),
+            max_bytes,
+            segment_bytes: DEFAULT_SEGMENT_BYTES.min(max_bytes / 8).max(4096),
         }
     }
 }
