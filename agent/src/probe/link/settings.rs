@@ -67,10 +67,13 @@ pub fn check_probes(
     agent_ca: &Path,
 ) -> Vec<ProbeSpec> {
     if sections.len() > MAX_PROBES {
-        checks.push("probes", format!(
+        checks.push(
+            "probes",
+            format!(
                 "has {} entries; at most {MAX_PROBES} targets per agent (spread them over several agents)",
                 sections.len()
-            ));
+            ),
+        );
         return Vec::new();
     }
     let mut out = Vec::with_capacity(sections.len());
@@ -87,9 +90,12 @@ pub fn check_probes(
                 "is required; set the link id from the collector's inventory, e.g. gz-huadu-01",
             );
         } else if !is_valid_agent_id(&link) {
-            checks.push(key("link"), format!(
+            checks.push(
+                key("link"),
+                format!(
                     "{link:?} is not a valid link id; use 1 to 128 ASCII letters, digits, '.', '_' or '-'"
-                ));
+                ),
+            );
         }
 
         let kind = match p.kind.trim() {
@@ -122,11 +128,14 @@ pub fn check_probes(
             Some(v) => checks.duration(key("interval"), v, MIN_PROBE_INTERVAL, report_interval),
         };
         if report_interval.as_nanos() / interval.as_nanos().max(1) > MAX_PROBES_PER_WINDOW {
-            checks.push(key("interval"), format!(
+            checks.push(
+                key("interval"),
+                format!(
                     "{} with a report interval of {} is more than {MAX_PROBES_PER_WINDOW} probes per report; use a longer probe interval or a shorter report interval",
                     format_duration(interval),
                     format_duration(report_interval)
-                ));
+                ),
+            );
         }
         let timeout = match &p.timeout {
             None => default_timeout(interval),
@@ -163,7 +172,10 @@ pub fn check_probes(
                     "is only used by https targets (kind: http, target https://...); remove it",
                 );
             } else if ca.as_os_str().is_empty() {
-                checks.push(key("ca"), "is empty; give the path of the PEM file of the target's CA, or remove the key to trust only tls.ca");
+                checks.push(
+                    key("ca"),
+                    "is empty; give the path of the PEM file of the target's CA, or remove the key to trust only tls.ca",
+                );
             } else {
                 let ca = checks.resolve(ca);
                 if checks.files()
@@ -184,10 +196,13 @@ pub fn check_probes(
             && !link.is_empty()
         {
             match seen.entry((link.clone(), k)) {
-                Entry::Occupied(first) => checks.push(key("link"), format!(
+                Entry::Occupied(first) => checks.push(
+                    key("link"),
+                    format!(
                         "link {link:?} already has a probe of kind {k} at probes[{}]; give each link one probe per kind (remove one, or use another link id)",
                         first.get()
-                    )),
+                    ),
+                ),
                 Entry::Vacant(v) => {
                     v.insert(i);
                 }
@@ -218,9 +233,12 @@ pub fn check_probes(
         .sum();
     let max_runs = zerofault_protocol::Limits::default().max_loss_runs as u128;
     if worst_runs > max_runs {
-        checks.push("probes", format!(
+        checks.push(
+            "probes",
+            format!(
                 "these targets at their probe intervals could lose every other probe in {worst_runs} runs per report, and a report may carry at most {max_runs}; use longer probe intervals, a shorter report interval or fewer targets"
-            ));
+            ),
+        );
     }
     out
 }
