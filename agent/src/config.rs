@@ -27,8 +27,7 @@ use crate::probe::link::settings::{ProbeSection, check_probes};
 use crate::reporter::settings::{AgentSection, LabelsSection, check_interval, default_interval};
 pub use crate::spool::settings::SpoolConfig;
 use crate::spool::settings::SpoolSection;
-pub use crate::transport::settings::TransportSettings;
-use crate::transport::settings::{CollectorSection, TlsSection, ingest_url};
+use crate::transport::settings::{CollectorSection, TlsSection, TransportSettings, ingest_url};
 pub use crate::transport::tls::TlsPaths;
 
 /// The agent config file as written (`configs/agent.yaml` documents every key).
