@@ -63,9 +63,37 @@ impl<K: fmt::Display> fmt::Display for QuotedKeyProblems<'_, K> {
             if i > 0 {
                 writeln!(f)?;
             }
-            write!(f, "{}: key '{}': {}", p.file.display(), p.key, p.message)?;
+            write!(f, "{}", quoted_key(&p.file, &p.key, &p.message))?;
         }
         Ok(())
+    }
+}
+
+/// One problem as `file: key 'k': message` from its parts (an item of
+/// [`QuotedKeyProblems`]), for an error that names a key without being a [`Problem`].
+pub fn quoted_key<'a>(
+    file: &'a Path,
+    key: impl fmt::Display + 'a,
+    message: impl fmt::Display + 'a,
+) -> impl fmt::Display + 'a {
+    QuotedKey { file, key, message }
+}
+
+struct QuotedKey<'a, K, M> {
+    file: &'a Path,
+    key: K,
+    message: M,
+}
+
+impl<K: fmt::Display, M: fmt::Display> fmt::Display for QuotedKey<'_, K, M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}: key '{}': {}",
+            self.file.display(),
+            self.key,
+            self.message
+        )
     }
 }
 

@@ -15,6 +15,7 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 use tracing::{debug, error, info, warn};
+use zerofault_common::problem::quoted_key;
 use zerofault_protocol::{CONTENT_TYPE, PROTOCOL_VERSION, VERSION_HEADER};
 
 use crate::spool::{Next, RecordId, Spool};
@@ -40,7 +41,7 @@ const MAX_LOGGED_BODY_BYTES: usize = 1024;
 #[derive(Debug, thiserror::Error)]
 pub enum TransportError {
     /// A TLS file is unusable.
-    #[error("{}: key '{}': {source}", config.display(), source.key())]
+    #[error("{}", quoted_key(config, source.key(), source))]
     Tls {
         /// The config file, for the message.
         config: std::path::PathBuf,
