@@ -6,6 +6,7 @@
 //! else is here so it can be tested.
 #![forbid(unsafe_code)]
 
+pub mod checks;
 pub mod config;
 pub use zerofault_common::duration;
 pub mod probe;
@@ -14,6 +15,7 @@ pub mod reporter;
 pub mod sequence;
 pub mod spool;
 pub mod summary;
+pub mod ticks;
 pub mod transport;
 
 use std::path::PathBuf;
@@ -33,6 +35,7 @@ use crate::probe::link::scheduler::LinkSet;
 use crate::reporter::Reporter;
 use crate::sequence::Sequence;
 use crate::spool::{Spool, SpoolOptions};
+pub use crate::ticks::missed_ticks;
 use crate::transport::{SharedSpool, Transport};
 
 /// Time between the CPU probe's first sample and the first collection: CPU usage is a
@@ -204,7 +207,12 @@ pub fn main_with(cli: Cli) -> i32 {
 /// Collects one report (sampling CPU over [`CPU_PRIME`]) and renders it as JSON or as a
 /// summary. Sends nothing and persists nothing.
 pub fn once(config: &Config, json: bool) -> anyhow::Result<String> {
-    let mut reporter = Reporter::new(config, Sequence::read_only(&config.state_dir));
+    let mut reporter = Reporter::new(
+        &config.agent_id,
+        config.interval,
+        &config.labels,
+        Sequence::read_only(&config.state_dir),
+    );
     std::thread::sleep(CPU_PRIME);
     let report = reporter.collect();
     if let Err(e) = report.validate(&Limits::default()) {
@@ -240,13 +248,6 @@ pub async fn shutdown_signal() {
     }
 }
 
-/// Number of whole ticks skipped between two consecutive scheduled ticks.
-pub fn missed_ticks(previous: Instant, scheduled: Instant, period: Duration) -> u64 {
-    let gap = scheduled.saturating_duration_since(previous).as_nanos();
-    let period = period.as_nanos().max(1);
-    u64::try_from((gap / period).saturating_sub(1)).unwrap_or(u64::MAX)
-}
-
 /// Fills in the spool statistics, validates, encodes and spools one report (on a blocking
 /// thread: the append fsyncs). A report failing validation is a bug in a probe (the
 /// collector would refuse it with 400), so it is logged and not spooled.
@@ -279,8 +280,13 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
     let wake = Arc::new(tokio::sync::Notify::new());
     let links = LinkSet::start(&config.probes, &ProbeContext::default());
     let link_count = links.len();
-    let mut reporter = Reporter::new(&config, Sequence::open(&config.state_dir))
-        .with_continuous(links, InterfaceWatch::start());
+    let mut reporter = Reporter::new(
+        &config.agent_id,
+        config.interval,
+        &config.labels,
+        Sequence::open(&config.state_dir),
+    )
+    .with_continuous(links, InterfaceWatch::start());
     info!(
         agent_id = %config.agent_id,
         url = transport.url(),
@@ -414,14 +420,5 @@ mod tests {
         assert!(matches!(c.command, Command::Validate { .. }));
         let e = Cli::try_parse_from(["zerofault-agent", "run"]).unwrap_err();
         assert_eq!(e.exit_code(), 2);
-    }
-
-    #[test]
-    fn missed_ticks_counts_whole_skipped_periods() {
-        let t0 = Instant::now();
-        let p = Duration::from_secs(15);
-        assert_eq!(missed_ticks(t0, t0 + p, p), 0);
-        assert_eq!(missed_ticks(t0, t0 + p * 3, p), 2);
-        assert_eq!(missed_ticks(t0, t0, p), 0);
     }
 }

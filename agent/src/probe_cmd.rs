@@ -7,18 +7,18 @@ use std::time::Duration;
 
 use tokio::task::JoinSet;
 use tokio::time::{Instant, MissedTickBehavior};
+use zerofault_common::duration::{format_duration, parse_duration};
+use zerofault_common::now_unix_ms;
 use zerofault_protocol::LinkResult;
 
-use crate::config::{MAX_PROBE_TIMEOUT, MIN_PROBE_INTERVAL};
-use crate::duration::{format_duration, parse_duration};
-use crate::missed_ticks;
 use crate::probe::link::scheduler::max_in_flight;
+use crate::probe::link::settings::{MAX_PROBE_TIMEOUT, MIN_PROBE_INTERVAL};
 use crate::probe::link::target::{guess_kind, parse_target};
 use crate::probe::link::{
     LinkKind, ProbeContext, ProbeResult, ProbeSpec, Target, default_timeout, make_probe,
 };
 use crate::probe::link_stats::{Outcome, compute};
-use crate::reporter::now_unix_ms;
+use crate::ticks::missed_ticks;
 
 /// Most probes one `probe` command sends.
 pub const MAX_COUNT: u32 = 100_000;

@@ -1,9 +1,13 @@
 //! Assembles one [`Report`]: the agent's own fields (identity, sequence, time, labels,
 //! version) plus everything the probes fill.
 
-use zerofault_protocol::{PROTOCOL_VERSION, Report};
+pub mod settings;
 
-use crate::config::Config;
+use std::time::Duration;
+
+use zerofault_common::now_unix_ms;
+use zerofault_protocol::{Labels, PROTOCOL_VERSION, Report};
+
 use crate::probe::Probes;
 use crate::probe::interface_watch::InterfaceWatch;
 use crate::probe::link::scheduler::LinkSet;
@@ -14,7 +18,7 @@ use crate::sequence::Sequence;
 pub struct Reporter {
     agent_id: String,
     interval_ms: u32,
-    labels: zerofault_protocol::Labels,
+    labels: Labels,
     probes: Probes,
     sequence: Sequence,
     links: Option<LinkSet>,
@@ -22,12 +26,13 @@ pub struct Reporter {
 }
 
 impl Reporter {
-    /// Starts the probes (the CPU probe takes its first sample now).
-    pub fn new(config: &Config, sequence: Sequence) -> Self {
+    /// Starts the probes (the CPU probe takes its first sample now) for the agent `agent_id`
+    /// collecting every `interval`.
+    pub fn new(agent_id: &str, interval: Duration, labels: &Labels, sequence: Sequence) -> Self {
         Self {
-            agent_id: config.agent_id.clone(),
-            interval_ms: u32::try_from(config.interval.as_millis()).unwrap_or(u32::MAX),
-            labels: config.labels.clone(),
+            agent_id: agent_id.to_owned(),
+            interval_ms: u32::try_from(interval.as_millis()).unwrap_or(u32::MAX),
+            labels: labels.clone(),
             probes: Probes::new(),
             sequence,
             links: None,
@@ -50,6 +55,8 @@ impl Reporter {
 
     /// Collects one report, consuming one sequence number.
     pub fn collect(&mut self) -> Report {
+        // A clock before 1970 reads as 0, which the collector refuses naming
+        // `timestamp_unix_ms`.
         let now = now_unix_ms();
         let mut report = Report {
             protocol_version: PROTOCOL_VERSION,
@@ -71,6 +78,3 @@ impl Reporter {
         report
     }
 }
-
-// A clock before 1970 reads as 0, which the collector refuses naming `timestamp_unix_ms`.
-pub use zerofault_common::now_unix_ms;

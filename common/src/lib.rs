@@ -1,9 +1,12 @@
 //! Small pieces the agent and the collector share, so that an operator writes a duration the
-//! same way in both config files and both sides read the clock the same way.
+//! same way in both config files, both name a wrong value and an unusable PEM file the same
+//! way, and both sides read the clock the same way.
 #![forbid(unsafe_code)]
 
 pub mod assets;
 pub mod duration;
+pub mod pem;
+pub mod problem;
 pub mod yaml;
 
 /// The subject common name of a DER certificate; `None` when it has none or does not parse.

@@ -1,7 +1,7 @@
 //! Field bounds of a [`Report`]: what the collector refuses with 400, and what an agent
 //! checks before it sends. Pure; tested with literal reports.
 
-use crate::{PROTOCOL_VERSION, Report};
+use crate::report::{PROTOCOL_VERSION, Report};
 
 /// Bounds a report must respect. The defaults hold a large host (hundreds of mounts and
 /// interfaces) with room to spare while keeping one report far below a megabyte.
@@ -338,7 +338,7 @@ fn check_one_of(
 }
 
 fn validate_link(
-    l: &crate::LinkResult,
+    l: &crate::report::LinkResult,
     max: usize,
     max_errors: usize,
 ) -> Result<(), ValidationError> {

@@ -6,7 +6,7 @@
 //! so a 747-byte zstd body that decompresses to 8 MiB of empty `links` entries decodes to
 //! more than a gigabyte. [`Report::validate`] counts entries too, but only after
 //! `prost::Message::decode` has built them. [`check_wire`] walks the encoded bytes with the
-//! report's schema (field tags and kinds, mirrored from the `prost` structs in `lib.rs`),
+//! report's schema (field tags and kinds, mirrored from the `prost` structs in `report.rs`),
 //! counts the entries of every repeated message field against [`Limits`] and the bytes of
 //! every string against `max_string_bytes`, and refuses before the decoder runs. What
 //! passes decodes to at most [`decoded_bytes_bound`] bytes.
@@ -18,7 +18,7 @@
 //! full report and require that the walk sees no unknown field, so a field added to a
 //! struct and not here fails them.
 
-use crate::Limits;
+use crate::validate::Limits;
 use crate::validate::ValidationError;
 
 /// Why encoded report bytes were refused before decoding.
@@ -117,21 +117,21 @@ const fn rep(tag: u32, name: &'static str, kind: Kind, cap: Cap) -> Field {
 use Kind::{Fixed64, Msg, Str, Varint};
 
 static ERROR_COUNT: Schema = Schema {
-    size: std::mem::size_of::<crate::ErrorCount>(),
+    size: std::mem::size_of::<crate::report::ErrorCount>(),
     fields: &[
         f(1, "links.errors.kind", Str),
         f(2, "links.errors.count", Varint),
     ],
 };
 static SEND_ERROR_COUNT: Schema = Schema {
-    size: std::mem::size_of::<crate::ErrorCount>(),
+    size: std::mem::size_of::<crate::report::ErrorCount>(),
     fields: &[
         f(1, "agent_stats.send_errors_total.kind", Str),
         f(2, "agent_stats.send_errors_total.count", Varint),
     ],
 };
 static LOSS_RUN: Schema = Schema {
-    size: std::mem::size_of::<crate::LossRun>(),
+    size: std::mem::size_of::<crate::report::LossRun>(),
     fields: &[
         f(1, "links.loss_runs.first_lost_unix_ms", Varint),
         f(2, "links.loss_runs.last_lost_unix_ms", Varint),
@@ -141,7 +141,7 @@ static LOSS_RUN: Schema = Schema {
     ],
 };
 static LINK_RESULT: Schema = Schema {
-    size: std::mem::size_of::<crate::LinkResult>(),
+    size: std::mem::size_of::<crate::report::LinkResult>(),
     fields: &[
         f(1, "links.link_id", Str),
         f(2, "links.kind", Str),
@@ -169,7 +169,7 @@ static LINK_RESULT: Schema = Schema {
     ],
 };
 static AGENT_STATS: Schema = Schema {
-    size: std::mem::size_of::<crate::AgentStats>(),
+    size: std::mem::size_of::<crate::report::AgentStats>(),
     fields: &[
         f(1, "agent_stats.spool_bytes", Varint),
         f(2, "agent_stats.spool_reports", Varint),
@@ -186,7 +186,7 @@ static AGENT_STATS: Schema = Schema {
     ],
 };
 static TRANSITION: Schema = Schema {
-    size: std::mem::size_of::<crate::InterfaceTransition>(),
+    size: std::mem::size_of::<crate::report::InterfaceTransition>(),
     fields: &[
         f(1, "interface_transitions.interface", Str),
         f(2, "interface_transitions.at_unix_ms", Varint),
@@ -195,7 +195,7 @@ static TRANSITION: Schema = Schema {
     ],
 };
 static LABELS: Schema = Schema {
-    size: std::mem::size_of::<crate::Labels>(),
+    size: std::mem::size_of::<crate::report::Labels>(),
     fields: &[
         f(1, "labels.department", Str),
         f(2, "labels.business_system", Str),
@@ -204,7 +204,7 @@ static LABELS: Schema = Schema {
     ],
 };
 static SYSTEM: Schema = Schema {
-    size: std::mem::size_of::<crate::SystemInfo>(),
+    size: std::mem::size_of::<crate::report::SystemInfo>(),
     fields: &[
         f(1, "system.os_name", Str),
         f(2, "system.os_version", Str),
@@ -213,7 +213,7 @@ static SYSTEM: Schema = Schema {
     ],
 };
 static CPU: Schema = Schema {
-    size: std::mem::size_of::<crate::Cpu>(),
+    size: std::mem::size_of::<crate::report::Cpu>(),
     fields: &[
         f(1, "cpu.logical_cores", Varint),
         f(2, "cpu.physical_cores", Varint),
@@ -224,7 +224,7 @@ static CPU: Schema = Schema {
     ],
 };
 static MEMORY: Schema = Schema {
-    size: std::mem::size_of::<crate::Memory>(),
+    size: std::mem::size_of::<crate::report::Memory>(),
     fields: &[
         f(1, "memory.total_bytes", Varint),
         f(2, "memory.used_bytes", Varint),
@@ -234,7 +234,7 @@ static MEMORY: Schema = Schema {
     ],
 };
 static FILESYSTEM: Schema = Schema {
-    size: std::mem::size_of::<crate::Filesystem>(),
+    size: std::mem::size_of::<crate::report::Filesystem>(),
     fields: &[
         f(1, "filesystems.mount_point", Str),
         f(2, "filesystems.device", Str),
@@ -245,7 +245,7 @@ static FILESYSTEM: Schema = Schema {
     ],
 };
 static INTERFACE: Schema = Schema {
-    size: std::mem::size_of::<crate::Interface>(),
+    size: std::mem::size_of::<crate::report::Interface>(),
     fields: &[
         f(1, "interfaces.name", Str),
         f(2, "interfaces.receive_bytes", Varint),
@@ -262,7 +262,7 @@ static INTERFACE: Schema = Schema {
     ],
 };
 static REPORT: Schema = Schema {
-    size: std::mem::size_of::<crate::Report>(),
+    size: std::mem::size_of::<crate::report::Report>(),
     fields: &[
         f(1, "protocol_version", Varint),
         f(2, "agent_id", Str),
@@ -324,16 +324,16 @@ pub fn check_wire(raw: &[u8], limits: &Limits) -> Result<WireSummary, WireError>
 /// once, plus the in-memory size of the most entries each repeated field may hold.
 pub fn decoded_bytes_bound(raw_bytes: usize, limits: &Limits) -> usize {
     use std::mem::size_of;
-    let entries = limits.max_filesystems * size_of::<crate::Filesystem>()
-        + limits.max_interfaces * size_of::<crate::Interface>()
+    let entries = limits.max_filesystems * size_of::<crate::report::Filesystem>()
+        + limits.max_interfaces * size_of::<crate::report::Interface>()
         + limits.max_links
-            * (size_of::<crate::LinkResult>()
-                + limits.max_errors_per_link * size_of::<crate::ErrorCount>())
-        + limits.max_loss_runs * size_of::<crate::LossRun>()
-        + limits.max_interface_transitions * size_of::<crate::InterfaceTransition>()
-        + limits.max_send_error_kinds * size_of::<crate::ErrorCount>();
+            * (size_of::<crate::report::LinkResult>()
+                + limits.max_errors_per_link * size_of::<crate::report::ErrorCount>())
+        + limits.max_loss_runs * size_of::<crate::report::LossRun>()
+        + limits.max_interface_transitions * size_of::<crate::report::InterfaceTransition>()
+        + limits.max_send_error_kinds * size_of::<crate::report::ErrorCount>();
     // Vectors grow by doubling, so a vector may hold up to twice its entries' size.
-    size_of::<crate::Report>() + 2 * entries + raw_bytes
+    size_of::<crate::report::Report>() + 2 * entries + raw_bytes
 }
 
 fn walk(
@@ -478,241 +478,4 @@ fn varint(buf: &mut &[u8]) -> Result<u64, WireError> {
 }
 
 #[cfg(test)]
-mod tests {
-    use prost::Message;
-
-    use super::*;
-    use crate::tests::sample_report;
-    use crate::{LinkResult, LossRun, Report};
-
-    #[test]
-    fn every_field_of_a_full_report_is_known_to_the_schema() {
-        let raw = sample_report().encode_to_vec();
-        let s = check_wire(&raw, &Limits::default()).unwrap();
-        assert_eq!(
-            (s.unknown_fields, s.unknown_bytes),
-            (0, 0),
-            "a field of the structs is missing from wire.rs's schema"
-        );
-    }
-
-    /// The sample leaves a few fields at their default (not on the wire); this one sets
-    /// them too, so that every tag of every message is walked at least once.
-    #[test]
-    fn every_tag_is_known_and_a_missing_one_would_show() {
-        let mut r = sample_report();
-        r.links[0].errors = vec![crate::ErrorCount {
-            kind: "timeout".into(),
-            count: 3,
-        }];
-        r.links[0].loss_runs = vec![LossRun {
-            first_lost_unix_ms: 1,
-            last_lost_unix_ms: 2,
-            count: 2,
-            open_start: true,
-            open_end: true,
-        }];
-        r.links[0].http_status = 200;
-        r.links[0].missed_ticks = 1;
-        r.memory.as_mut().unwrap().swap_used_bytes = 1;
-        r.agent_stats.as_mut().unwrap().spool_dropped_total = 1;
-        let raw = r.encode_to_vec();
-        assert_eq!(
-            check_wire(&raw, &Limits::default()).unwrap().unknown_fields,
-            0
-        );
-        // A tag the schema does not have is seen as unknown (so the check above can fail).
-        let mut extra = raw.clone();
-        extra.extend_from_slice(&[0xf8, 0x06, 0x01]); // field 111, varint 1
-        let s = check_wire(&extra, &Limits::default()).unwrap();
-        assert_eq!((s.unknown_fields, s.unknown_bytes), (1, 3));
-    }
-
-    #[test]
-    fn decoded_bytes_count_entries_and_strings() {
-        use std::mem::size_of;
-        let r = Report {
-            hostname: "h".repeat(100),
-            links: vec![LinkResult::default(); 3],
-            ..Default::default()
-        };
-        let s = check_wire(&r.encode_to_vec(), &Limits::default()).unwrap();
-        assert_eq!(
-            s.decoded_bytes,
-            size_of::<Report>() + 100 + 3 * size_of::<LinkResult>()
-        );
-    }
-
-    #[test]
-    fn four_million_empty_link_results_are_refused_at_the_limit() {
-        // Tag 15, length 0: two bytes per entry.
-        let raw: Vec<u8> = std::iter::repeat_n([0x7a, 0x00], 4_194_304)
-            .flatten()
-            .collect();
-        let err = check_wire(&raw, &Limits::default()).unwrap_err();
-        assert_eq!(
-            err,
-            WireError::Limit(ValidationError::TooMany {
-                field: "links",
-                len: 4097,
-                limit: 4096
-            })
-        );
-    }
-
-    #[test]
-    fn entries_at_the_limit_pass_and_one_more_is_refused() {
-        let limits = Limits {
-            max_interfaces: 3,
-            ..Limits::default()
-        };
-        let mut r = Report {
-            interfaces: vec![Default::default(); 3],
-            ..Default::default()
-        };
-        assert!(check_wire(&r.encode_to_vec(), &limits).is_ok());
-        r.interfaces.push(Default::default());
-        assert!(matches!(
-            check_wire(&r.encode_to_vec(), &limits),
-            Err(WireError::Limit(ValidationError::TooMany {
-                field: "interfaces",
-                len: 4,
-                limit: 3
-            }))
-        ));
-    }
-
-    #[test]
-    fn loss_runs_are_capped_across_the_report_and_errors_per_link() {
-        let limits = Limits {
-            max_loss_runs: 5,
-            max_errors_per_link: 2,
-            ..Limits::default()
-        };
-        let link = |runs: usize, errors: usize| LinkResult {
-            loss_runs: vec![LossRun::default(); runs],
-            errors: vec![Default::default(); errors],
-            ..Default::default()
-        };
-        let ok = Report {
-            links: vec![link(3, 2), link(2, 2)],
-            ..Default::default()
-        };
-        assert!(check_wire(&ok.encode_to_vec(), &limits).is_ok());
-        let too_many_runs = Report {
-            links: vec![link(3, 0), link(3, 0)],
-            ..Default::default()
-        };
-        assert!(matches!(
-            check_wire(&too_many_runs.encode_to_vec(), &limits),
-            Err(WireError::Limit(ValidationError::TooMany {
-                field: "links.loss_runs",
-                ..
-            }))
-        ));
-        let too_many_errors = Report {
-            links: vec![link(0, 3)],
-            ..Default::default()
-        };
-        assert!(matches!(
-            check_wire(&too_many_errors.encode_to_vec(), &limits),
-            Err(WireError::Limit(ValidationError::TooMany {
-                field: "links.errors",
-                ..
-            }))
-        ));
-    }
-
-    #[test]
-    fn a_long_string_is_refused_before_it_is_copied() {
-        let r = Report {
-            links: vec![LinkResult {
-                target: "x".repeat(5000),
-                ..Default::default()
-            }],
-            ..Default::default()
-        };
-        assert_eq!(
-            check_wire(&r.encode_to_vec(), &Limits::default()),
-            Err(WireError::Limit(ValidationError::TooLong {
-                field: "links.target",
-                len: 5000,
-                limit: 4096
-            }))
-        );
-    }
-
-    #[test]
-    fn a_large_unknown_field_is_measured_not_refused() {
-        let mut raw = sample_report().encode_to_vec();
-        // Field 100, length-delimited, 7 MiB.
-        let n = 7 << 20;
-        raw.extend_from_slice(&[0xa2, 0x06]);
-        let mut len = n as u64;
-        while len >= 0x80 {
-            raw.push((len as u8) | 0x80);
-            len >>= 7;
-        }
-        raw.push(len as u8);
-        raw.resize(raw.len() + n, 0);
-        let s = check_wire(&raw, &Limits::default()).unwrap();
-        assert_eq!(s.unknown_fields, 1);
-        assert!(s.unknown_bytes > n, "{s:?}");
-    }
-
-    #[test]
-    fn malformed_bytes_are_refused_with_the_reason() {
-        let limits = Limits::default();
-        // Truncated length: tag 2 (agent_id) declares 5 bytes, 1 follows.
-        assert!(matches!(
-            check_wire(&[0x12, 0x05, b'a'], &limits),
-            Err(WireError::Malformed(m)) if m.contains("agent_id")
-        ));
-        // A string field sent as a varint.
-        assert!(matches!(
-            check_wire(&[0x10, 0x01], &limits),
-            Err(WireError::Malformed(m)) if m.contains("agent_id")
-        ));
-        // A group.
-        assert!(matches!(
-            check_wire(&[0xa3, 0x06], &limits),
-            Err(WireError::Malformed(_))
-        ));
-        // Field number 0.
-        assert!(matches!(
-            check_wire(&[0x00, 0x01], &limits),
-            Err(WireError::Malformed(_))
-        ));
-        // An 11-byte varint.
-        assert!(matches!(
-            check_wire(
-                &[
-                    0x08, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f
-                ],
-                &limits
-            ),
-            Err(WireError::Malformed(_))
-        ));
-    }
-
-    proptest::proptest! {
-        /// Whatever bytes arrive, the walk ends (no panic) and what it accepts prost decodes
-        /// (prost may still refuse, e.g. invalid UTF-8, which the walk does not check).
-        #[test]
-        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..512)) {
-            let _ = check_wire(&bytes, &Limits::default());
-        }
-
-        /// Every report that prost encodes within the limits passes the walk.
-        #[test]
-        fn encoded_reports_within_limits_pass(links in 0usize..20, runs in 0usize..4, ifs in 0usize..20) {
-            let r = Report {
-                links: (0..links).map(|_| LinkResult { loss_runs: vec![LossRun::default(); runs], ..Default::default() }).collect(),
-                interfaces: vec![Default::default(); ifs],
-                ..sample_report()
-            };
-            let s = check_wire(&r.encode_to_vec(), &Limits::default()).unwrap();
-            proptest::prop_assert_eq!((s.unknown_fields, s.unknown_bytes), (0, 0));
-        }
-    }
-}
+mod tests;

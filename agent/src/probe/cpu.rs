@@ -6,7 +6,7 @@
 use sysinfo::{CpuRefreshKind, RefreshKind, System};
 use zerofault_protocol::{Cpu, Report};
 
-use super::{Probe, ProbeError, parse_error, read};
+use super::source::{Probe, ProbeError, parse_error, read};
 
 const LOADAVG: &str = "/proc/loadavg";
 

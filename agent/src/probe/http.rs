@@ -20,12 +20,13 @@ use std::sync::Arc;
 
 use rustls::RootCertStore;
 use tokio::time::Instant;
+use zerofault_common::pem::load_certs;
 
-use super::icmp::io_kind;
-use super::link::{
-    ErrorKind, LinkProbe, LinkProbeError, ProbeContext, ProbeFuture, ProbeResult, ProbeSpec, Target,
+use super::link::contract::{
+    LinkProbe, LinkProbeError, ProbeContext, ProbeFuture, ProbeResult, ProbeSpec,
 };
-use crate::transport::tls::load_certs;
+use super::link::kind::{ErrorKind, io_kind};
+use super::link::target::Target;
 
 /// Builds an HTTP probe: one client per target, reused for every probe (its TLS settings
 /// and resolver), but with no connection kept between probes.

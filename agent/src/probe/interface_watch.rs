@@ -19,10 +19,10 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 use tokio::time::MissedTickBehavior;
 use tracing::warn;
+use zerofault_common::now_unix_ms;
 use zerofault_protocol::InterfaceTransition;
 
 use super::network::{parse_carrier, parse_operstate};
-use crate::reporter::now_unix_ms;
 
 /// Poll period: a transition's time is within this of the real change.
 pub const POLL_PERIOD: Duration = Duration::from_secs(1);

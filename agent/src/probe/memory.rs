@@ -7,7 +7,7 @@
 
 use zerofault_protocol::{Memory, Report};
 
-use super::{Probe, ProbeError, parse_error, read};
+use super::source::{Probe, ProbeError, parse_error, read};
 
 const MEMINFO: &str = "/proc/meminfo";
 

@@ -16,50 +16,20 @@ pub mod cpu;
 pub mod disk;
 pub mod http;
 pub mod icmp;
+pub mod icmp_socket;
 pub mod interface_watch;
 pub mod link;
 pub mod link_stats;
 pub mod memory;
 pub mod network;
+mod source;
 pub mod system;
 pub mod tcp;
-
-use std::path::{Path, PathBuf};
 
 use tracing::warn;
 use zerofault_protocol::Report;
 
-/// Why a probe could not fill its part of the report.
-#[derive(Debug, thiserror::Error)]
-pub enum ProbeError {
-    /// A kernel file could not be read.
-    #[error("cannot read {}: {source}", path.display())]
-    Read {
-        /// The file.
-        path: PathBuf,
-        /// The I/O error.
-        source: std::io::Error,
-    },
-    /// A kernel file did not have the expected format.
-    #[error("cannot parse {}: {reason}", path.display())]
-    Parse {
-        /// The file.
-        path: PathBuf,
-        /// What was wrong.
-        reason: String,
-    },
-    /// sysinfo could not initialise on this system.
-    #[error("sysinfo: {0}")]
-    Sysinfo(String),
-}
-
-/// One source of report fields.
-pub trait Probe: Send {
-    /// Short name for logs, e.g. `cpu`.
-    fn name(&self) -> &'static str;
-    /// Fills this probe's fields of `report`. On error the fields stay as they were.
-    fn collect(&mut self, report: &mut Report) -> Result<(), ProbeError>;
-}
+pub use source::{Probe, ProbeError};
 
 /// The probe table: every probe the agent runs, in collection order. Adding a probe is one
 /// file and one line here.
@@ -122,23 +92,6 @@ impl Probes {
 impl Default for Probes {
     fn default() -> Self {
         Self::new()
-    }
-}
-
-/// Reads a small kernel file into a string.
-pub(crate) fn read(path: impl AsRef<Path>) -> Result<String, ProbeError> {
-    let path = path.as_ref();
-    std::fs::read_to_string(path).map_err(|source| ProbeError::Read {
-        path: path.to_owned(),
-        source,
-    })
-}
-
-/// A parse error for `path`.
-pub(crate) fn parse_error(path: impl AsRef<Path>, reason: impl Into<String>) -> ProbeError {
-    ProbeError::Parse {
-        path: path.as_ref().to_owned(),
-        reason: reason.into(),
     }
 }
 

@@ -11,7 +11,7 @@ use std::path::Path;
 
 use zerofault_protocol::{Interface, Limits, Report};
 
-use super::{Probe, ProbeError, parse_error, read};
+use super::source::{Probe, ProbeError, parse_error, read};
 
 const NET_DEV: &str = "/proc/net/dev";
 const SYS_CLASS_NET: &str = "/sys/class/net";

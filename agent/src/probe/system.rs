@@ -5,7 +5,7 @@
 
 use zerofault_protocol::{Report, SystemInfo};
 
-use super::{Probe, ProbeError, parse_error, read};
+use super::source::{Probe, ProbeError, parse_error, read};
 
 const HOSTNAME: &str = "/proc/sys/kernel/hostname";
 const OSRELEASE: &str = "/proc/sys/kernel/osrelease";

@@ -13,11 +13,11 @@ use std::time::Duration;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
-use super::icmp::io_kind;
-use super::link::target::Resolver;
-use super::link::{
-    ErrorKind, LinkProbe, LinkProbeError, ProbeContext, ProbeFuture, ProbeResult, ProbeSpec, Target,
+use super::link::contract::{
+    LinkProbe, LinkProbeError, ProbeContext, ProbeFuture, ProbeResult, ProbeSpec,
 };
+use super::link::kind::{ErrorKind, io_kind};
+use super::link::target::{Resolver, Target};
 
 /// Builds a TCP probe.
 pub fn make(spec: &ProbeSpec, _ctx: &ProbeContext) -> Result<Arc<dyn LinkProbe>, LinkProbeError> {

@@ -65,82 +65,41 @@
 //! state file is renamed. Measured on the development machine: see docs/agent.md.
 
 pub mod crc32c;
+mod recover;
+mod segment;
+pub mod settings;
+mod state;
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::fs::File;
 use std::io::Write;
 use std::os::unix::fs::FileExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
 use tracing::{error, info, warn};
-use zerofault_protocol::{AgentStats, ErrorCount};
+use zerofault_protocol::AgentStats;
 
-use crate::spool::crc32c::crc32c;
+pub use recover::SpoolError;
+use recover::{recover, segment_numbers};
+pub use segment::{
+    Damage, HEADER_BYTES, MAX_RECORD_BYTES, RecordId, SEGMENT_SUFFIX, Scanned, scan, segment_name,
+    segment_number,
+};
+use segment::{Entry, Segment, check_record, encode_record, remove_file, sync_dir};
+pub use settings::{
+    DEFAULT_BACKFILL_RATE, DEFAULT_MAX_BYTES, DEFAULT_SEGMENT_BYTES, MIN_MAX_BYTES, SpoolOptions,
+};
+use state::State;
+pub use state::{SEND_ERROR_KINDS, STATE_FILE};
 
-/// Bytes of a record header: length and checksum.
-pub const HEADER_BYTES: u64 = 8;
-/// Largest payload accepted; a length field above this is damage, not a report (the
-/// collector refuses bodies above 1 MiB by default anyway).
-pub const MAX_RECORD_BYTES: u32 = 16 << 20;
-/// Default bound of the spool: 512 MiB (docs/agent.md shows the sizing: 7 days at 15 s with
-/// 50 probe targets is about 40 320 reports of at most ~6 KiB).
-pub const DEFAULT_MAX_BYTES: u64 = 512 << 20;
-/// Smallest accepted bound.
-pub const MIN_MAX_BYTES: u64 = 256 << 10;
-/// Default segment size; a smaller spool uses an eighth of its bound per segment, so that
-/// dropping the oldest segment frees at most an eighth of it.
-pub const DEFAULT_SEGMENT_BYTES: u64 = 4 << 20;
-/// Default backlog drain rate (reports per second): a day at 15 s (5760 reports) drains in
-/// about two minutes.
-pub const DEFAULT_BACKFILL_RATE: u32 = 50;
 /// Free space left on the spool's filesystem for `state.json` and block rounding when the
 /// disk, not `max_bytes`, bounds the spool.
 pub const DISK_RESERVE_BYTES: u64 = 64 << 10;
-/// Suffix of segment files.
-pub const SEGMENT_SUFFIX: &str = ".seg";
-/// Name of the persisted state file.
-pub const STATE_FILE: &str = "state.json";
 /// Save the cursor after this many acknowledgements ...
 pub const SAVE_EVERY_ACKS: u64 = 100;
 /// ... or when the last save is older than this (monotonic clock).
 pub const SAVE_EVERY: Duration = Duration::from_secs(5);
-
-/// Send error kinds, in the order they are reported.
-pub const SEND_ERROR_KINDS: [&str; 7] = [
-    "connect", "timeout", "tls", "http_5xx", "http_429", "http_4xx", "other",
-];
-
-/// Why the spool could not be opened.
-#[derive(Debug, thiserror::Error)]
-pub enum SpoolError {
-    /// The spool directory could not be created.
-    #[error("cannot create the spool directory {}: {source}; create it writable by the agent or set spool.dir", dir.display())]
-    CreateDir {
-        /// The directory.
-        dir: PathBuf,
-        /// The I/O error.
-        source: std::io::Error,
-    },
-    /// The spool directory could not be listed.
-    #[error("cannot list the spool directory {}: {source}; make it readable by the agent or set spool.dir", dir.display())]
-    ListDir {
-        /// The directory.
-        dir: PathBuf,
-        /// The I/O error.
-        source: std::io::Error,
-    },
-}
-
-/// Where a record is: segment number and byte offset of its header.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct RecordId {
-    /// Segment number.
-    pub segment: u64,
-    /// Offset of the record's header in the segment.
-    pub offset: u64,
-}
 
 /// What the sender should send next.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -149,60 +108,6 @@ pub enum Next {
     Live(RecordId),
     /// The oldest unacknowledged report: sent behind live data at the backfill rate.
     Backlog(RecordId),
-}
-
-/// Sizes of a spool.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SpoolOptions {
-    /// The spool directory.
-    pub dir: PathBuf,
-    /// Bound of all segments together, bytes.
-    pub max_bytes: u64,
-    /// A new segment is started when the current one would grow past this.
-    pub segment_bytes: u64,
-}
-
-impl SpoolOptions {
-    /// Options for a directory and bound, with the segment size derived from the bound.
-    pub fn new(dir: impl Into<PathBuf>, max_bytes: u64) -> Self {
-        Self {
-            dir: dir.into(),
-            max_bytes,
-            segment_bytes: DEFAULT_SEGMENT_BYTES.min(max_bytes / 8).max(4096),
-        }
-    }
-}
-
-/// The persisted part of the spool (`state.json`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
-struct State {
-    /// Segment of the first unacknowledged record (or of the next write).
-    ack_segment: u64,
-    /// Offset of the first unacknowledged record in `ack_segment`.
-    ack_offset: u64,
-    dropped_total: u64,
-    corrupt_total: u64,
-    acknowledged_total: u64,
-    /// (segment, offset) of every damaged place already counted in `corrupt_total`;
-    /// offset `u64::MAX` stands for a whole unreadable segment.
-    counted_damage: Vec<(u64, u64)>,
-    send_errors: BTreeMap<String, u64>,
-}
-
-#[derive(Debug)]
-struct Entry {
-    id: RecordId,
-    len: u32,
-    /// Agent timestamp of the report; 0 when not known yet (found by the start-up scan).
-    timestamp_ms: i64,
-    acked: bool,
-}
-
-#[derive(Debug)]
-struct Segment {
-    number: u64,
-    bytes: u64,
 }
 
 /// The spool. Synchronous (plain file I/O); the run loop calls it from blocking threads.
@@ -232,85 +137,6 @@ pub struct Spool {
     fail_writes: u32,
 }
 
-/// Parses a segment file name into its number.
-pub fn segment_number(name: &str) -> Option<u64> {
-    let digits = name.strip_suffix(SEGMENT_SUFFIX)?;
-    if digits.len() != 20 || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    digits.parse().ok()
-}
-
-/// File name of segment `number`.
-pub fn segment_name(number: u64) -> String {
-    format!("{number:020}{SEGMENT_SUFFIX}")
-}
-
-/// One readable record found by [`scan`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Scanned {
-    /// Offset of the header.
-    pub offset: u64,
-    /// Payload length.
-    pub len: u32,
-}
-
-/// A damaged place found by [`scan`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Damage {
-    /// Offset of the damaged record's header.
-    pub offset: u64,
-    /// True when the rest of the segment cannot be framed (torn or impossible header).
-    pub ends_segment: bool,
-}
-
-/// Reads the records of one segment's bytes: the good ones, and the damaged places skipped
-/// (a checksum mismatch skips one record; an impossible length or a torn tail ends the
-/// segment).
-pub fn scan(bytes: &[u8]) -> (Vec<Scanned>, Vec<Damage>) {
-    let mut good = Vec::new();
-    let mut corrupt = Vec::new();
-    let mut off = 0usize;
-    while off < bytes.len() {
-        let Some(header) = bytes.get(off..off + HEADER_BYTES as usize) else {
-            corrupt.push(Damage {
-                offset: off as u64,
-                ends_segment: true,
-            }); // torn header
-            break;
-        };
-        let len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]);
-        let crc = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
-        let start = off + HEADER_BYTES as usize;
-        let end = start.saturating_add(len as usize);
-        // Zero length is never written (a report is never empty): it is a zero-filled tail.
-        if len == 0 || len > MAX_RECORD_BYTES || end > bytes.len() {
-            corrupt.push(Damage {
-                offset: off as u64,
-                ends_segment: true,
-            });
-            break;
-        }
-        if crc32c(&bytes[start..end]) == crc {
-            good.push(Scanned {
-                offset: off as u64,
-                len,
-            });
-        } else {
-            corrupt.push(Damage {
-                offset: off as u64,
-                ends_segment: false,
-            });
-        }
-        off = end;
-    }
-    (good, corrupt)
-}
-
-fn sync_dir(dir: &Path) -> std::io::Result<()> {
-    File::open(dir)?.sync_all()
-}
-
 impl Spool {
     /// Opens the spool, creating the directory, and indexes every unacknowledged record.
     /// Damage in segments is counted and skipped; only an unusable directory fails.
@@ -320,30 +146,22 @@ impl Spool {
             dir: dir.clone(),
             source,
         })?;
-        let state = Self::load_state(&dir);
-        let mut numbers = Vec::new();
-        for entry in std::fs::read_dir(&dir).map_err(|source| SpoolError::ListDir {
-            dir: dir.clone(),
-            source,
-        })? {
-            let Ok(entry) = entry else { continue };
-            if let Some(n) = entry.file_name().to_str().and_then(segment_number) {
-                numbers.push(n);
-            }
-        }
-        numbers.sort_unstable();
+        let mut state = State::load(&dir);
+        let numbers = segment_numbers(&dir)?;
+        let next_segment = numbers
+            .last()
+            .copied()
+            .unwrap_or(0)
+            .max(state.ack_segment)
+            .saturating_add(1);
+        let recovered = recover(&dir, &numbers, &mut state);
         let mut spool = Self {
-            next_segment: numbers
-                .last()
-                .copied()
-                .unwrap_or(0)
-                .max(state.ack_segment)
-                .saturating_add(1),
+            next_segment,
             options,
-            segments: VecDeque::new(),
+            segments: recovered.segments,
             writer: None,
-            entries: VecDeque::new(),
-            pending: 0,
+            entries: recovered.entries,
+            pending: recovered.pending,
             live: None,
             state,
             reader: None,
@@ -354,78 +172,6 @@ impl Spool {
             disk_room: None,
             fail_writes: 0,
         };
-        let cursor = RecordId {
-            segment: spool.state.ack_segment,
-            offset: spool.state.ack_offset,
-        };
-        // Damage already counted is remembered only while its segment exists.
-        spool
-            .state
-            .counted_damage
-            .retain(|(seg, _)| *seg >= cursor.segment && numbers.binary_search(seg).is_ok());
-        let mut newly_corrupt = 0;
-        for n in numbers {
-            let path = dir.join(segment_name(n));
-            if n < cursor.segment {
-                // Fully acknowledged before the last stop; its deletion did not happen.
-                spool.remove_file(&path);
-                continue;
-            }
-            let bytes = match std::fs::read(&path) {
-                Ok(b) => b,
-                Err(e) => {
-                    // Unreadable (EIO): its reports cannot be sent; counted once, kept for
-                    // the next start (the error may pass) until the cursor passes it.
-                    error!(path = %path.display(), "cannot read a spool segment ({e}); skipping it");
-                    newly_corrupt += spool.count_damage_once(n, u64::MAX);
-                    continue;
-                }
-            };
-            let (good, damage) = scan(&bytes);
-            let mut new_here = 0;
-            for d in &damage {
-                // A bad checksum among acknowledged records hides nothing unsent; a break
-                // there may hide unsent records after it, so it counts.
-                let id = RecordId {
-                    segment: n,
-                    offset: d.offset,
-                };
-                if id < cursor && !d.ends_segment {
-                    continue;
-                }
-                new_here += spool.count_damage_once(n, d.offset);
-            }
-            if new_here > 0 {
-                warn!(
-                    path = %path.display(),
-                    damaged = new_here,
-                    readable = good.len(),
-                    "spool segment has torn or corrupt records (power loss or disk damage); skipping them"
-                );
-                newly_corrupt += new_here;
-            }
-            spool.segments.push_back(Segment {
-                number: n,
-                bytes: bytes.len() as u64,
-            });
-            for s in good {
-                let id = RecordId {
-                    segment: n,
-                    offset: s.offset,
-                };
-                if id < cursor {
-                    continue;
-                }
-                spool.entries.push_back(Entry {
-                    id,
-                    len: s.len,
-                    timestamp_ms: 0,
-                    acked: false,
-                });
-                spool.pending += 1;
-            }
-        }
-        spool.state.corrupt_total = spool.state.corrupt_total.saturating_add(newly_corrupt);
         spool.advance_cursor();
         spool.save();
         spool.refresh_disk_room();
@@ -448,34 +194,6 @@ impl Spool {
             );
         }
         Ok(spool)
-    }
-
-    /// Remembers a damaged place; returns 1 if it was not counted before, else 0.
-    fn count_damage_once(&mut self, segment: u64, offset: u64) -> u64 {
-        if self.state.counted_damage.contains(&(segment, offset)) {
-            0
-        } else {
-            self.state.counted_damage.push((segment, offset));
-            1
-        }
-    }
-
-    fn load_state(dir: &Path) -> State {
-        let path = dir.join(STATE_FILE);
-        match std::fs::read(&path) {
-            Ok(bytes) => match serde_json::from_slice(&bytes) {
-                Ok(s) => s,
-                Err(e) => {
-                    warn!(path = %path.display(), "spool state is unreadable ({e}); resending everything in the spool (the collector drops duplicates) and counters restart at 0");
-                    State::default()
-                }
-            },
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => State::default(),
-            Err(e) => {
-                warn!(path = %path.display(), "cannot read the spool state ({e}); resending everything in the spool (the collector drops duplicates)");
-                State::default()
-            }
-        }
     }
 
     /// The spool directory.
@@ -658,10 +376,7 @@ impl Spool {
         let segment = self.segments.back_mut().expect("writer implies a segment");
         let file = self.writer.as_mut().expect("writer set above");
         let offset = segment.bytes;
-        let mut record = Vec::with_capacity(HEADER_BYTES as usize + payload.len());
-        record.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-        record.extend_from_slice(&crc32c(payload).to_le_bytes());
-        record.extend_from_slice(payload);
+        let record = encode_record(payload);
         let result = file.write_all(&record).and_then(|()| file.sync_data());
         match result {
             Ok(()) => {
@@ -758,13 +473,7 @@ impl Spool {
     }
 
     fn remove_file(&self, path: &Path) {
-        match std::fs::remove_file(path) {
-            Ok(()) => {
-                let _ = sync_dir(&self.options.dir);
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => warn!(path = %path.display(), "cannot delete a spool segment: {e}"),
-        }
+        remove_file(&self.options.dir, path);
     }
 
     /// What to send next: the newest report if it is not acknowledged yet, else the oldest
@@ -796,7 +505,7 @@ impl Spool {
                     offset = id.offset,
                     "spool record unreadable ({why}); skipping it"
                 );
-                self.state.corrupt_total += self.count_damage_once(id.segment, id.offset);
+                self.state.corrupt_total += self.state.count_damage_once(id.segment, id.offset);
                 self.settle(id, false);
                 self.save();
                 None
@@ -814,16 +523,7 @@ impl Spool {
         let mut buf = vec![0u8; HEADER_BYTES as usize + len as usize];
         file.read_exact_at(&mut buf, id.offset)
             .map_err(|e| e.to_string())?;
-        let stored_len = u32::from_le_bytes([buf[0], buf[1], buf[2], buf[3]]);
-        let crc = u32::from_le_bytes([buf[4], buf[5], buf[6], buf[7]]);
-        if stored_len != len {
-            return Err(format!("length changed from {len} to {stored_len}"));
-        }
-        let payload = buf.split_off(HEADER_BYTES as usize);
-        if crc32c(&payload) != crc {
-            return Err("checksum mismatch".into());
-        }
-        Ok(payload)
+        check_record(buf, len)
     }
 
     /// Marks a record acknowledged by the collector.
@@ -931,16 +631,7 @@ impl Spool {
             oldest_unsent_unix_ms: oldest,
             spool_dropped_total: self.state.dropped_total,
             spool_corrupt_total: self.state.corrupt_total,
-            send_errors_total: SEND_ERROR_KINDS
-                .iter()
-                .filter_map(|k| {
-                    let n = *self.state.send_errors.get(*k)?;
-                    (n > 0).then(|| ErrorCount {
-                        kind: (*k).to_owned(),
-                        count: u32::try_from(n).unwrap_or(u32::MAX),
-                    })
-                })
-                .collect(),
+            send_errors_total: self.state.send_errors_total(),
             reports_acknowledged_total: self.state.acknowledged_total,
         }
     }
@@ -971,16 +662,7 @@ impl Spool {
         self.last_save = Instant::now();
         self.acks_since_save = 0;
         let path = self.options.dir.join(STATE_FILE);
-        let tmp = self.options.dir.join(format!("{STATE_FILE}.tmp"));
-        let write = || -> std::io::Result<()> {
-            let text = serde_json::to_vec_pretty(&self.state).map_err(std::io::Error::other)?;
-            let mut f = File::create(&tmp)?;
-            f.write_all(&text)?;
-            f.sync_all()?;
-            std::fs::rename(&tmp, &path)?;
-            sync_dir(&self.options.dir)
-        };
-        match write() {
+        match self.state.write(&self.options.dir) {
             Ok(()) => self.save_failing = false,
             Err(e) => {
                 if !self.save_failing {

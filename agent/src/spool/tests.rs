@@ -1,6 +1,7 @@
 //! Spool tests: append/ack/restart, the size bound, and files damaged on purpose.
 
 use std::collections::VecDeque;
+use std::path::PathBuf;
 
 use proptest::prelude::*;
 

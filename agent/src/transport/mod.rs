@@ -6,6 +6,7 @@
 //! `X-Zerofault-Protocol: 1`; 2xx stored, 408/429/5xx retry, other 4xx never retried.
 
 pub mod retry;
+pub mod settings;
 pub mod tls;
 
 use std::sync::{Arc, Mutex};
@@ -14,11 +15,12 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 use tracing::{debug, error, info, warn};
+use zerofault_common::problem::quoted_key;
 use zerofault_protocol::{CONTENT_TYPE, PROTOCOL_VERSION, VERSION_HEADER};
 
-use crate::config::Config;
 use crate::spool::{Next, RecordId, Spool};
 use retry::{Decision, Outcome, classify, parse_retry_after, retry_delay};
+use settings::{TransportSettings, ingest_url};
 
 /// The spool shared by the collection loop (appends) and the sender (reads, acks).
 pub type SharedSpool = Arc<Mutex<Spool>>;
@@ -39,7 +41,7 @@ const MAX_LOGGED_BODY_BYTES: usize = 1024;
 #[derive(Debug, thiserror::Error)]
 pub enum TransportError {
     /// A TLS file is unusable.
-    #[error("{}: key '{}': {source}", config.display(), source.key())]
+    #[error("{}", quoted_key(config, source.key(), source))]
     Tls {
         /// The config file, for the message.
         config: std::path::PathBuf,
@@ -59,10 +61,12 @@ pub struct Transport {
 }
 
 impl Transport {
-    /// Builds the client from the config's collector and TLS settings.
-    pub fn new(config: &Config) -> Result<Self, TransportError> {
-        let tls = tls::client_config(&config.tls).map_err(|source| TransportError::Tls {
-            config: config.path.clone(),
+    /// Builds the client from the config's collector and TLS settings (`&Config` converts
+    /// into them).
+    pub fn new<'a>(settings: impl Into<TransportSettings<'a>>) -> Result<Self, TransportError> {
+        let settings = settings.into();
+        let tls = tls::client_config(settings.tls).map_err(|source| TransportError::Tls {
+            config: settings.config_file.to_owned(),
             source: Box::new(source),
         })?;
         let client = reqwest::Client::builder()
@@ -71,12 +75,12 @@ impl Transport {
             // Closed networks: a proxy from the environment would be a surprise, and the
             // collector authenticates the agent by its certificate end to end.
             .no_proxy()
-            .timeout(config.collector_timeout)
-            .connect_timeout(config.collector_timeout)
+            .timeout(settings.timeout)
+            .connect_timeout(settings.timeout)
             // One kept-alive connection per interval saves a TLS handshake per report.
             .pool_max_idle_per_host(1)
             .pool_idle_timeout(
-                config
+                settings
                     .interval
                     .saturating_mul(2)
                     .max(Duration::from_secs(30)),
@@ -86,7 +90,7 @@ impl Transport {
             .map_err(TransportError::Client)?;
         Ok(Self {
             client,
-            url: config.ingest_url(),
+            url: ingest_url(settings.collector_url),
         })
     }
 

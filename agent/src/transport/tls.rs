@@ -3,49 +3,30 @@
 //! client certificate. The crypto provider is `ring`, passed explicitly so that no
 //! process-wide default (and no aws-lc-rs) is ever needed.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use rustls::RootCertStore;
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use zerofault_common::pem::{PemError, load_certs, load_key};
 
-use crate::config::TlsPaths;
+/// Resolved paths of the TLS files (the `tls:` section, [`super::settings::TlsSection`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsPaths {
+    /// CA certificate(s).
+    pub ca: PathBuf,
+    /// Client certificate chain.
+    pub cert: PathBuf,
+    /// Client private key.
+    pub key: PathBuf,
+}
 
-/// A TLS file that cannot be used. Each variant names the config key and the path, so the
+/// A TLS file that cannot be used. Each case names the config key and the path, so the
 /// message tells the operator which file to fix.
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
-    /// The file could not be opened or read.
-    #[error("cannot read {}: {source}", path.display())]
-    Read {
-        /// Config key, e.g. `tls.ca`.
-        key: &'static str,
-        /// The file.
-        path: PathBuf,
-        /// The underlying error.
-        source: std::io::Error,
-    },
-    /// The file is not valid PEM.
-    #[error("{} is not valid PEM: {reason}", path.display())]
-    Pem {
-        /// Config key.
-        key: &'static str,
-        /// The file.
-        path: PathBuf,
-        /// What the PEM parser said.
-        reason: String,
-    },
-    /// The file holds no item of the expected kind.
-    #[error("{} contains no {what}; expected a PEM file with a '-----BEGIN {what}-----' block", path.display())]
-    Missing {
-        /// Config key.
-        key: &'static str,
-        /// The file.
-        path: PathBuf,
-        /// What was expected, e.g. `CERTIFICATE`.
-        what: &'static str,
-    },
+    /// The file cannot be read or holds no usable PEM item.
+    #[error(transparent)]
+    Pem(#[from] PemError),
     /// rustls refused the item (bad certificate encoding, key that does not match the
     /// certificate, unsupported key type).
     #[error("{} was refused: {source}", path.display())]
@@ -63,60 +44,10 @@ impl TlsError {
     /// The config key this error is about.
     pub fn key(&self) -> &'static str {
         match self {
-            Self::Read { key, .. }
-            | Self::Pem { key, .. }
-            | Self::Missing { key, .. }
-            | Self::Refused { key, .. } => key,
+            Self::Pem(e) => e.key(),
+            Self::Refused { key, .. } => key,
         }
     }
-}
-
-fn read(key: &'static str, path: &Path) -> Result<Vec<u8>, TlsError> {
-    std::fs::read(path).map_err(|source| TlsError::Read {
-        key,
-        path: path.to_owned(),
-        source,
-    })
-}
-
-fn pem_err(key: &'static str, path: &Path, e: rustls::pki_types::pem::Error) -> TlsError {
-    TlsError::Pem {
-        key,
-        path: path.to_owned(),
-        reason: e.to_string(),
-    }
-}
-
-/// Reads every certificate of a PEM file; at least one is required.
-pub fn load_certs(
-    key: &'static str,
-    path: &Path,
-) -> Result<Vec<CertificateDer<'static>>, TlsError> {
-    let bytes = read(key, path)?;
-    let certs = CertificateDer::pem_slice_iter(&bytes)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| pem_err(key, path, e))?;
-    if certs.is_empty() {
-        return Err(TlsError::Missing {
-            key,
-            path: path.to_owned(),
-            what: "CERTIFICATE",
-        });
-    }
-    Ok(certs)
-}
-
-/// Reads the first private key of a PEM file.
-pub fn load_key(key: &'static str, path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
-    let bytes = read(key, path)?;
-    PrivateKeyDer::from_pem_slice(&bytes).map_err(|e| match e {
-        rustls::pki_types::pem::Error::NoItemsFound => TlsError::Missing {
-            key,
-            path: path.to_owned(),
-            what: "PRIVATE KEY",
-        },
-        e => pem_err(key, path, e),
-    })
 }
 
 /// Builds the client configuration: roots = the configured CA only, client auth = the

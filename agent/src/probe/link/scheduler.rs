@@ -21,12 +21,13 @@ use std::time::Duration;
 use tokio::task::JoinSet;
 use tokio::time::{Instant, MissedTickBehavior};
 use tracing::{error, info, warn};
+use zerofault_common::now_unix_ms;
 use zerofault_protocol::LinkResult;
 
-use super::{LinkProbe, ProbeContext, ProbeSpec, make_probe};
-use crate::missed_ticks;
+use super::contract::{LinkProbe, ProbeContext, ProbeSpec};
+use super::make_probe;
 use crate::probe::link_stats::{Outcome, compute};
-use crate::reporter::now_unix_ms;
+use crate::ticks::missed_ticks;
 
 /// Most outcomes kept per target and window. The config keeps `interval / probe interval`
 /// well below this; the cap only bounds memory if reports stall.

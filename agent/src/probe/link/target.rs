@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::{ErrorKind, LinkKind};
+use super::kind::{ErrorKind, LinkKind};
 
 /// How long a resolved address is reused: long enough that hundreds of targets at 1 packet/s
 /// do not ask the resolver every second, short enough to follow a renumbered host.
