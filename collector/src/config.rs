@@ -5,13 +5,14 @@
 //! directory; [`Config::validate`] then checks values and that the TLS files exist and
 //! parse. Every error names the file, the key and what to do about it.
 
-use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use zerofault_common::yaml::{ParseProblem, ParseProblems, key_within, parse_all};
+use zerofault_common::problem::add_at_lines;
+pub use zerofault_common::problem::{Problem, Problems};
+use zerofault_common::yaml::{ParseProblem, ParseProblems, parse_all};
 
 use crate::inventory::{Inventory, InventoryError};
 pub use crate::live::delivery::Clock;
@@ -117,46 +118,6 @@ pub enum ConfigError {
     },
 }
 
-/// One wrong value in a configuration file (`K = &'static str`, a fixed dotted key) or an
-/// inventory (`K = String`, a key path built from the entries: [`crate::inventory::Problem`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Problem<K = &'static str> {
-    /// The file.
-    pub file: PathBuf,
-    /// Dotted key, e.g. `tls.cert` or `links[2].to`.
-    pub key: K,
-    /// What is wrong and how to fix it.
-    pub message: String,
-}
-
-impl<K: fmt::Display> fmt::Display for Problem<K> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}: `{}`: {}",
-            self.file.display(),
-            self.key,
-            self.message
-        )
-    }
-}
-
-/// The problems one per line (the message of [`ConfigError::Invalid`] and
-/// [`crate::inventory::InventoryError::Invalid`]).
-pub(crate) struct Problems<'a, K>(pub(crate) &'a [Problem<K>]);
-
-impl<K: fmt::Display> fmt::Display for Problems<'_, K> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, p) in self.0.iter().enumerate() {
-            if i > 0 {
-                writeln!(f)?;
-            }
-            write!(f, "{p}")?;
-        }
-        Ok(())
-    }
-}
-
 impl Config {
     /// Reads and parses `path`, resolving relative paths against its directory. Values are
     /// not checked; call [`Config::validate`].
@@ -190,17 +151,10 @@ impl Config {
                     message: other.to_string(),
                 }],
             };
-            let reported: Vec<String> = problems.iter().filter_map(|p| p.key.clone()).collect();
-            for p in found {
-                // A key that did not parse has its default now; checking that default would
-                // only repeat the key with a confusing message.
-                if reported.iter().any(|r| key_within(p.key, r)) {
-                    continue;
-                }
-                problems.push(ParseProblem::at_key(path, &text, p.key, p.message));
-            }
+            add_at_lines(&mut problems, path, &text, found);
         }
-        // In the order of the file; problems with no line (a missing section) last.
+        // In the order of the file; problems with no line (a missing section) last
+        // (add_at_lines sorts too; parse problems alone must be sorted the same way).
         problems.sort_by_key(|p| p.location.map_or((u64::MAX, 0), |l| l));
         match config {
             Some(config) if problems.is_empty() => Ok(config),

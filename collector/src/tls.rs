@@ -11,10 +11,10 @@ use std::sync::Arc;
 
 use rustls::RootCertStore;
 use rustls::server::{ServerConfig, WebPkiClientVerifier};
-use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
 use serde::Deserialize;
+use zerofault_common::pem::{self, PemError};
 
 /// PEM files of the ingest listener (`tls.*`). All three are required; an empty path is a
 /// missing one, reported by [`Config::validate_structure`].
@@ -101,7 +101,7 @@ impl Tls {
 /// For a TLS file that does not exist: which `certs` command writes it. Empty for any
 /// other error (a file that exists but is wrong needs looking at, not regenerating).
 fn missing_file_hint(e: &TlsError) -> String {
-    let TlsError::Read { key, path, source } = e else {
+    let TlsError::Pem(PemError::Read { key, path, source }) = e else {
         return String::new();
     };
     if source.kind() != std::io::ErrorKind::NotFound {
@@ -128,29 +128,10 @@ fn missing_file_hint(e: &TlsError) -> String {
 /// Why the TLS configuration could not be built. Each variant names the config key.
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
-    /// A PEM file could not be read.
-    #[error("cannot read {}: {source}", path.display())]
-    Read {
-        /// Config key of the file.
-        key: &'static str,
-        /// The file.
-        path: PathBuf,
-        /// The I/O error.
-        #[source]
-        source: std::io::Error,
-    },
-    /// A PEM file holds no usable certificate or key, or is not PEM.
-    #[error("{} holds no {what}: {detail}", path.display())]
-    Pem {
-        /// Config key of the file.
-        key: &'static str,
-        /// The file.
-        path: PathBuf,
-        /// What was expected, e.g. "PEM certificate".
-        what: &'static str,
-        /// Parser detail.
-        detail: String,
-    },
+    /// A PEM file cannot be read, is not PEM or holds no certificate or key
+    /// (`zerofault_common::pem`, shared with the agent).
+    #[error(transparent)]
+    Pem(#[from] PemError),
     /// The CA file parsed but a certificate in it is not a usable trust anchor.
     #[error("{}: not a usable CA certificate: {source}", path.display())]
     Ca {
@@ -180,19 +161,11 @@ impl TlsError {
     /// The config key to fix.
     pub fn key(&self) -> &'static str {
         match self {
-            TlsError::Read { key, .. } | TlsError::Pem { key, .. } => key,
+            TlsError::Pem(e) => e.key(),
             TlsError::Ca { .. } | TlsError::Verifier(_) => "tls.ca",
             TlsError::Identity { .. } => "tls.key",
         }
     }
-}
-
-fn read(key: &'static str, path: &Path) -> Result<Vec<u8>, TlsError> {
-    std::fs::read(path).map_err(|source| TlsError::Read {
-        key,
-        path: path.to_owned(),
-        source,
-    })
 }
 
 /// Reads every certificate of a PEM file; at least one is required.
@@ -200,31 +173,12 @@ pub fn load_certs(
     key: &'static str,
     path: &Path,
 ) -> Result<Vec<CertificateDer<'static>>, TlsError> {
-    let pem = read(key, path)?;
-    let pem_err = |detail: String| TlsError::Pem {
-        key,
-        path: path.to_owned(),
-        what: "PEM certificate",
-        detail,
-    };
-    let certs = CertificateDer::pem_slice_iter(&pem)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| pem_err(e.to_string()))?;
-    if certs.is_empty() {
-        return Err(pem_err("no CERTIFICATE block found".into()));
-    }
-    Ok(certs)
+    Ok(pem::load_certs(key, path)?)
 }
 
 /// Reads the private key of a PEM file.
 pub fn load_key(key: &'static str, path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
-    let pem = read(key, path)?;
-    PrivateKeyDer::from_pem_slice(&pem).map_err(|e| TlsError::Pem {
-        key,
-        path: path.to_owned(),
-        what: "PEM private key",
-        detail: e.to_string(),
-    })
+    Ok(pem::load_key(key, path)?)
 }
 
 /// The crypto provider of every TLS object in the collector. ring only: aws-lc-rs needs a

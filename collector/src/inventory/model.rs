@@ -8,7 +8,7 @@ use std::time::Duration;
 use jiff::tz::TimeZone;
 use serde::Deserialize;
 
-use crate::config::Problems;
+use zerofault_common::problem::Problems;
 
 use super::time::{Clock, MonthDay, Weekday};
 
@@ -532,7 +532,7 @@ pub enum InventoryError {
 }
 
 /// One wrong value in an inventory; its key is a path such as `links[2].to`.
-pub type Problem = crate::config::Problem<String>;
+pub type Problem = zerofault_common::problem::Problem<String>;
 
 /// Code -> position in the declaration lists; the first of duplicate codes wins (duplicates
 /// are a validation error anyway).
