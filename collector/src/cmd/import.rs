@@ -3,7 +3,8 @@
 //!
 //! Each non-blank line is one report in the JSON form `zerofault-agent once --json` prints
 //! (the protocol crate's serde form of [`Report`]; `jq -c .` turns the agent's pretty output
-//! into one line). A line goes through the checks of live ingest, except the ones about
+//! into one line). A line goes through the checks of live ingest
+//! ([`crate::live::ingest::accept`], the one rule of both), except the ones about
 //! HTTP and TLS: the decoded report must fit `limits.max_decompressed_bytes` as protobuf and
 //! pass [`Report::validate`] with the same [`Limits`]; with `--agent` its `agent_id` must
 //! equal that id, as a live report's must equal its certificate's common name. It is then
@@ -51,9 +52,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use zerofault_protocol::{Limits, Report, ValidationError};
+use zerofault_protocol::Report;
 
 use crate::live::hosts::RejectReason;
+use crate::live::ingest::accept::{ReportRefusal, accept_report};
 use crate::store::{InsertOutcome, ListeningPeriod, Store, StoreError, StoredReport};
 
 /// Reports handed to the store before waiting for their outcomes; the store's group commit
@@ -129,27 +131,31 @@ pub enum LineError {
         /// The longest accepted line.
         limit: usize,
     },
-    /// The report is larger than live ingest accepts after decompression.
-    #[error(
-        "report is {size} bytes as protobuf, over limits.max_decompressed_bytes = {limit} bytes"
-    )]
-    TooLarge {
-        /// Encoded size.
-        size: usize,
-        /// The limit.
-        limit: usize,
-    },
-    /// A field is out of bounds, as live ingest would answer with 400.
-    #[error("{0}")]
-    Invalid(#[from] ValidationError),
-    /// The report's agent id is not the one given with `--agent`.
-    #[error("agent_id {got:?} differs from --agent {expected:?}")]
-    AgentIdMismatch {
-        /// Agent id in the report.
-        got: String,
-        /// The expected id.
-        expected: String,
-    },
+    /// The report fails a check of live ingest ([`crate::live::ingest::accept`]).
+    #[error("{}", refusal_message(.0))]
+    Refused(ReportRefusal),
+}
+
+/// A refusal worded for the operator of an import, who gave the expected agent id with
+/// `--agent` (live ingest words the same refusals for an agent).
+fn refusal_message(refusal: &ReportRefusal) -> String {
+    match refusal {
+        ReportRefusal::TooLarge {
+            size: Some(size),
+            limit,
+        } => format!(
+            "report is {size} bytes as protobuf, over limits.max_decompressed_bytes = {limit} bytes"
+        ),
+        ReportRefusal::TooLarge { size: None, limit } => {
+            format!("report is over limits.max_decompressed_bytes = {limit} bytes")
+        }
+        // Not from a JSON line (only a compressed body is malformed this way), worded as is.
+        ReportRefusal::Malformed(message) => message.clone(),
+        ReportRefusal::Invalid(e) => e.to_string(),
+        ReportRefusal::AgentIdMismatch { got, expected } => {
+            format!("agent_id {got:?} differs from --agent {expected:?}")
+        }
+    }
 }
 
 impl LineError {
@@ -157,9 +163,8 @@ impl LineError {
     pub fn reason(&self) -> RejectReason {
         match self {
             LineError::Json(_) | LineError::PrettyPrinted => RejectReason::Malformed,
-            LineError::LineTooLong { .. } | LineError::TooLarge { .. } => RejectReason::TooLarge,
-            LineError::Invalid(_) => RejectReason::Invalid,
-            LineError::AgentIdMismatch { .. } => RejectReason::AgentIdMismatch,
+            LineError::LineTooLong { .. } => RejectReason::TooLarge,
+            LineError::Refused(refusal) => refusal.reason(),
         }
     }
 }
@@ -384,40 +389,18 @@ pub fn parse_line(
         return Err(LineError::PrettyPrinted);
     }
     let report: Report = serde_json::from_slice(line)?;
-    // Live ingest caps the decompressed body, which is this encoding.
-    let body = prost::Message::encode_to_vec(&report);
-    if body.len() > opts.max_decompressed_bytes {
-        return Err(LineError::TooLarge {
-            size: body.len(),
-            limit: opts.max_decompressed_bytes,
-        });
-    }
-    report.validate(&Limits::default())?;
-    if let Some(expected) = &opts.expect_agent
-        && report.agent_id != *expected
-    {
-        return Err(LineError::AgentIdMismatch {
-            got: report.agent_id,
-            expected: expected.clone(),
-        });
-    }
+    let accepted = accept_report(
+        report,
+        opts.max_decompressed_bytes,
+        opts.expect_agent.as_deref(),
+    )
+    .map_err(LineError::Refused)?;
     let received_ms = match opts.received {
         ReceivedTime::ImportTime => now_ms,
-        ReceivedTime::AgentTimestamp => report.timestamp_unix_ms,
+        ReceivedTime::AgentTimestamp => accepted.report.timestamp_unix_ms,
     };
-    let evidence = Evidence::of(&report);
-    Ok(Some((
-        StoredReport {
-            link_data: !report.links.is_empty() || !report.interface_transitions.is_empty(),
-            agent_id: report.agent_id,
-            boot_id: report.boot_id,
-            sequence: report.sequence,
-            agent_timestamp_ms: report.timestamp_unix_ms,
-            received_ms,
-            body,
-        },
-        evidence,
-    )))
+    let evidence = Evidence::of(&accepted.report);
+    Ok(Some((accepted.into_row(received_ms).0, evidence)))
 }
 
 /// Reads one line into `buf` without its `\n`, keeping at most `cap` bytes: a longer line is
