@@ -47,13 +47,14 @@
 //! learn of imported reports only at its next start (the start-up replay reads them).
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::{BufRead, IsTerminal};
+use std::io::BufRead;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use zerofault_protocol::Report;
 
+use crate::cmd::console::{EXIT_ERROR, EXIT_FAILED, EXIT_OK, ProgressLine};
 use crate::live::hosts::RejectReason;
 use crate::live::ingest::accept::{ReportRefusal, accept_report};
 use crate::store::{InsertOutcome, ListeningPeriod, Store, StoreError, StoredReport};
@@ -590,34 +591,16 @@ pub struct ImportArgs {
     pub file: PathBuf,
 }
 
-/// Exit code: every line was stored or a duplicate.
-pub const EXIT_OK: u8 = 0;
-/// Exit code: some lines were refused (the others are stored).
-pub const EXIT_REJECTED: u8 = 1;
-/// Exit code: the import could not run or stopped (usage, config, input or database error).
-pub const EXIT_ERROR: u8 = 2;
-
 /// Shows refusals on stderr and, on a terminal, a progress line.
 struct Console {
     file: String,
-    terminal: bool,
+    line: ProgressLine,
     started: Instant,
-    last_shown: Option<Instant>,
-    line_shown: bool,
-}
-
-impl Console {
-    fn clear(&mut self) {
-        if self.line_shown {
-            eprint!("\r\x1b[K");
-            self.line_shown = false;
-        }
-    }
 }
 
 impl ImportObserver for Console {
     fn rejected(&mut self, line: u64, error: &LineError) {
-        self.clear();
+        self.line.clear();
         eprintln!(
             "{}:{line}: rejected ({}): {error}",
             self.file,
@@ -626,19 +609,17 @@ impl ImportObserver for Console {
     }
 
     fn progress(&mut self, s: &ImportSummary) {
-        if !self.terminal || self.last_shown.is_some_and(|t| t.elapsed() < FLUSH_AFTER) {
-            return;
-        }
-        self.last_shown = Some(Instant::now());
-        let rate = s.lines as f64 / self.started.elapsed().as_secs_f64().max(1e-3);
-        eprint!(
-            "\r\x1b[K{} lines, {} stored, {} duplicates, {} rejected, {rate:.0} lines/s",
-            s.lines,
-            s.stored,
-            s.duplicates,
-            s.rejected_total()
-        );
-        self.line_shown = true;
+        let started = self.started;
+        self.line.show(|| {
+            let rate = s.lines as f64 / started.elapsed().as_secs_f64().max(1e-3);
+            format!(
+                "{} lines, {} stored, {} duplicates, {} rejected, {rate:.0} lines/s",
+                s.lines,
+                s.stored,
+                s.duplicates,
+                s.rejected_total()
+            )
+        });
     }
 }
 
@@ -670,8 +651,8 @@ fn print_listening(s: &ImportSummary, received_now: bool) {
     }
 }
 
-/// Runs `zerofault-collector import` and returns its exit code ([`EXIT_OK`],
-/// [`EXIT_REJECTED`], [`EXIT_ERROR`]). The summary goes to stdout, everything else to stderr.
+/// Runs `zerofault-collector import` and returns its exit code ([`EXIT_OK`], [`EXIT_FAILED`]
+/// when some lines were refused, [`EXIT_ERROR`]). The summary goes to stdout, everything else to stderr.
 pub fn run(args: &ImportArgs) -> u8 {
     let config = match crate::config::Config::load(&args.config)
         .and_then(|c| c.validate_structure().map(|()| c))
@@ -718,10 +699,8 @@ pub fn run(args: &ImportArgs) -> u8 {
         } else {
             args.file.display().to_string()
         },
-        terminal: std::io::stderr().is_terminal(),
+        line: ProgressLine::new(FLUSH_AFTER),
         started: Instant::now(),
-        last_shown: None,
-        line_shown: false,
     };
     let runtime = match tokio::runtime::Builder::new_current_thread().build() {
         Ok(rt) => rt,
@@ -736,7 +715,7 @@ pub fn run(args: &ImportArgs) -> u8 {
         store.close().await;
         Ok::<_, StoreError>(result)
     });
-    console.clear();
+    console.line.clear();
     match result {
         Err(e) => {
             eprintln!("error: {e}");
@@ -757,7 +736,7 @@ pub fn run(args: &ImportArgs) -> u8 {
             if summary.rejected_total() == 0 {
                 EXIT_OK
             } else {
-                EXIT_REJECTED
+                EXIT_FAILED
             }
         }
     }
