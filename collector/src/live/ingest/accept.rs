@@ -167,3 +167,72 @@ fn check(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use zerofault_protocol::{PROTOCOL_VERSION, encode_report};
+
+    fn report() -> Report {
+        Report {
+            protocol_version: PROTOCOL_VERSION,
+            agent_id: "web-01".into(),
+            hostname: "web-01.example".into(),
+            boot_id: "b1".into(),
+            boot_time_unix_seconds: 1_700_000_000,
+            sequence: 7,
+            timestamp_unix_ms: 1_700_000_100_000,
+            interval_ms: 15_000,
+            ..Default::default()
+        }
+    }
+
+    /// The point of one rule: a report arriving as a body (live ingest) and the same report
+    /// decoded elsewhere (import) are accepted, or refused, alike.
+    #[test]
+    fn a_body_and_a_decoded_report_are_judged_alike() {
+        let cap = 1 << 20;
+        let (from_body, _) = accept_body(&encode_report(&report()), cap, "web-01").unwrap();
+        let from_report = accept_report(report(), cap, Some("web-01")).unwrap();
+        assert_eq!(from_body, from_report);
+        let (row, back) = from_report.into_row(5);
+        assert_eq!(back, report());
+        assert_eq!((row.received_ms, row.link_data), (5, false));
+
+        let refusals = |r: Report, expected: &str| {
+            (
+                accept_body(&encode_report(&r), cap, expected).unwrap_err(),
+                accept_report(r, cap, Some(expected)).unwrap_err(),
+            )
+        };
+        let (a, b) = refusals(report(), "db-01");
+        assert_eq!(a, b);
+        assert_eq!(a.reason(), RejectReason::AgentIdMismatch);
+        let (a, b) = refusals(
+            Report {
+                boot_id: String::new(),
+                ..report()
+            },
+            "web-01",
+        );
+        assert_eq!(a, b);
+        assert_eq!(a.reason(), RejectReason::Invalid);
+        // Too large either way; only the body does not know the report's size yet.
+        let a = accept_body(&encode_report(&report()), 10, "web-01").unwrap_err();
+        let b = accept_report(report(), 10, Some("web-01")).unwrap_err();
+        assert_eq!(
+            a,
+            ReportRefusal::TooLarge {
+                size: None,
+                limit: 10
+            }
+        );
+        assert!(matches!(
+            b,
+            ReportRefusal::TooLarge {
+                size: Some(_),
+                limit: 10
+            }
+        ));
+    }
+}
