@@ -272,15 +272,7 @@ fn load_ca(layout: Layout) -> Result<Ca, CertsError> {
 
 fn create_ca(layout: Layout) -> Result<Ca, CertsError> {
     create_dir(layout.dir())?;
-    let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
-    let mut params = CertificateParams::default();
-    params.distinguished_name = DistinguishedName::new();
-    params
-        .distinguished_name
-        .push(DnType::OrganizationName, "zerofault");
-    params
-        .distinguished_name
-        .push(DnType::CommonName, "zerofault CA");
+    let (key, mut params) = new_key_and_params("zerofault CA")?;
     // Path length 0: this CA signs collector and agent certificates only, no sub-CAs.
     params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
     params.key_usages = vec![
@@ -378,15 +370,7 @@ impl Ca {
                 (false, false) => {}
             }
         }
-        let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
-        let mut params = CertificateParams::default();
-        params.distinguished_name = DistinguishedName::new();
-        params
-            .distinguished_name
-            .push(DnType::OrganizationName, "zerofault");
-        params
-            .distinguished_name
-            .push(DnType::CommonName, common_name);
+        let (key, mut params) = new_key_and_params(common_name)?;
         params.subject_alt_names = sans;
         params.is_ca = IsCa::ExplicitNoCa;
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
@@ -457,6 +441,21 @@ pub(super) fn san(name: &str) -> Result<SanType, CertsError> {
         .try_into()
         .map_err(|_| CertsError::InvalidCollectorName(name.to_owned()))?;
     Ok(SanType::DnsName(ia5))
+}
+
+/// A new ECDSA P-256 key and the parameters of a certificate for it, named `common_name`
+/// in the organization `zerofault`: what the CA and every certificate it issues start from.
+fn new_key_and_params(common_name: &str) -> Result<(KeyPair, CertificateParams), CertsError> {
+    let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
+    let mut params = CertificateParams::default();
+    params.distinguished_name = DistinguishedName::new();
+    params
+        .distinguished_name
+        .push(DnType::OrganizationName, "zerofault");
+    params
+        .distinguished_name
+        .push(DnType::CommonName, common_name);
+    Ok((key, params))
 }
 
 fn set_validity(params: &mut CertificateParams, days: u32) {

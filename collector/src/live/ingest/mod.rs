@@ -4,6 +4,8 @@
 //! [`ClientIdentity`] of each connection into every request's extensions, and tests insert
 //! it directly. Checks run cheapest first, so that a refused request costs as little as
 //! possible: identity, headers, size, decompression, decoding, validation, identity match.
+//! What a report itself must meet, from decompression on, is [`accept`]'s rule, which
+//! `import` applies too.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
