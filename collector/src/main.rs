@@ -1,16 +1,16 @@
 //! `zerofault-collector`: command line (see `docs/architecture.md` for the stable contract).
 #![forbid(unsafe_code)]
 
-use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::process::ExitCode;
 
 use anyhow::Context;
 
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
-use zerofault_collector::cmd::{certs, demo, import, report, serve};
+use zerofault_collector::cmd::console::{EXIT_FAILED, EXIT_OK};
+use zerofault_collector::cmd::validate::{self, ConfigArg};
+use zerofault_collector::cmd::{certs, demo, import, report, serve, verify};
 use zerofault_collector::config::Config;
-use zerofault_collector::month::manifest;
 use zerofault_common::assets;
 
 /// zerofault collector: receives agent reports over mutual TLS, stores them in SQLite and
@@ -46,7 +46,7 @@ enum Command {
     /// with --ca that the signer certificate was issued by that CA, then every listed
     /// file's SHA-256. Exit codes: 0 all OK,
     /// 1 a check failed (each failure names its file), 2 a file given could not be read.
-    Verify(manifest::VerifyArgs),
+    Verify(verify::VerifyArgs),
     /// Export a month's SLA report (hosts, links, groups, zero-fault backbone, incidents,
     /// capacity) as CSV, JSON, XLSX, HTML and PDF, in Chinese or English; --close freezes
     /// and signs it. Without --month: the previous month (for the month so far, give
@@ -68,38 +68,20 @@ struct ServeArgs {
     exit_with_stdin: bool,
 }
 
-#[derive(Debug, Args)]
-struct ConfigArg {
-    /// Collector configuration file (YAML); relative paths inside it are resolved against
-    /// its directory.
-    #[arg(long, short = 'c', value_name = "FILE")]
-    config: PathBuf,
-}
-
 fn main() -> ExitCode {
     // The hidden `generate-assets` (man pages, completions for the packages) is known to the
     // parser only, so it is in neither --help nor the pages and completions it writes.
     let matches = assets::with_subcommand(Cli::command()).get_matches();
     if let Some(code) = assets::run(&matches, Cli::command()) {
-        return ExitCode::from(u8::try_from(code).unwrap_or(1));
+        return ExitCode::from(u8::try_from(code).unwrap_or(EXIT_FAILED));
     }
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     let result = match cli.command {
-        Command::Validate(args) => {
-            return match load(&args.config) {
-                Ok(_) => {
-                    println!("OK: {}", args.config.display());
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("{e}");
-                    ExitCode::FAILURE
-                }
-            };
-        }
+        Command::Validate(args) => return ExitCode::from(validate::run(&args)),
         Command::Serve(args) => {
             init_tracing();
-            match load(&args.config.config) {
+            // The same check as `validate`, so that a file `validate` passes starts.
+            match Config::check(&args.config.config) {
                 Ok(config) => runtime().and_then(|rt| {
                     rt.block_on(async {
                         let stdin_closed = stdin_closed(args.exit_with_stdin)?;
@@ -116,13 +98,13 @@ fn main() -> ExitCode {
                 }),
                 Err(e) => {
                     eprintln!("{e}");
-                    return ExitCode::FAILURE;
+                    return ExitCode::from(EXIT_FAILED);
                 }
             }
         }
         Command::Certs(args) => certs::run(&args),
         Command::Import(args) => return ExitCode::from(import::run(&args)),
-        Command::Verify(args) => return ExitCode::from(manifest::run_verify(&args)),
+        Command::Verify(args) => return ExitCode::from(verify::run(&args)),
         Command::Report(args) => return ExitCode::from(report::run(&args)),
         Command::Demo(args) => {
             init_tracing();
@@ -130,18 +112,12 @@ fn main() -> ExitCode {
         }
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(()) => ExitCode::from(EXIT_OK),
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::FAILURE
+            ExitCode::from(EXIT_FAILED)
         }
     }
-}
-
-fn load(path: &Path) -> Result<Config, zerofault_collector::config::ConfigError> {
-    // Every problem of the file at once: `validate` promises it, and `serve` (whose
-    // ExecStartPre= runs `validate`) refuses the same file with the same list.
-    Config::check(path)
 }
 
 /// With `--exit-with-stdin`: completes when stdin reaches end of file; otherwise never.

@@ -1,7 +1,12 @@
-//! The commands of `zerofault-collector` (the command line itself is in `main.rs`).
+//! The commands of `zerofault-collector` (the command line itself is in `main.rs`), one
+//! file each; what they share on the console (exit codes, the progress line) is in
+//! [`console`].
 
 pub mod certs;
+pub mod console;
 pub mod demo;
 pub mod import;
 pub mod report;
 pub mod serve;
+pub mod validate;
+pub mod verify;

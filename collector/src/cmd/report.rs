@@ -1,12 +1,12 @@
 //! `zerofault-collector report`: exports a month's SLA report and closes months (the month
 //! itself is answered by `crate::month::answer_given`, as over HTTP).
 
-use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::time::Duration;
 
 use clap::Args;
 
+use crate::cmd::console::{EXIT_ERROR, EXIT_FAILED, EXIT_OK, ProgressLine};
 use crate::config::Config;
 use crate::inventory::Inventory;
 use crate::month::export::{self, Format, Lang};
@@ -60,51 +60,25 @@ pub struct ReportArgs {
     pub pdf_font: Option<PathBuf>,
 }
 
-/// Exit code: done.
-pub const EXIT_OK: u8 = 0;
-/// Exit code: refused (month not over, already closed, ...) or failed.
-pub const EXIT_FAILED: u8 = 1;
-/// Exit code: usage or configuration error.
-pub const EXIT_USAGE: u8 = 2;
+/// How often the progress bar is redrawn.
+const PROGRESS_EVERY: Duration = Duration::from_millis(200);
 
-/// Shows progress on a terminal (stderr), nothing otherwise.
-struct Console {
-    terminal: bool,
-    total: u64,
-    last: Option<Instant>,
-}
-
-impl Console {
-    fn progress(&mut self, p: Progress) {
-        if !self.terminal || self.last.is_some_and(|t| t.elapsed().as_millis() < 200) {
-            return;
-        }
-        self.last = Some(Instant::now());
-        let pct = if self.total > 0 {
-            (p.reports as f64 / self.total as f64 * 100.0).min(100.0)
-        } else {
-            100.0
-        };
-        let width = 30;
-        let filled = (pct / 100.0 * width as f64) as usize;
-        let mut err = std::io::stderr().lock();
-        let _ = write!(
-            err,
-            "\r[{}{}] {pct:5.1}%  reading reports: {} of at most {}, {} agents ",
-            "#".repeat(filled),
-            "-".repeat(width - filled),
-            p.reports,
-            self.total,
-            p.agents
-        );
-        let _ = err.flush();
-    }
-
-    fn step(&mut self, what: &str) {
-        if self.terminal {
-            eprintln!("\r{what:<100}");
-        }
-    }
+/// The progress bar of reading the month's reports: `p.reports` of at most `total`.
+fn reading_bar(p: Progress, total: u64) -> String {
+    let pct = if total > 0 {
+        (p.reports as f64 / total as f64 * 100.0).min(100.0)
+    } else {
+        100.0
+    };
+    let width = 30;
+    let filled = (pct / 100.0 * width as f64) as usize;
+    format!(
+        "[{}{}] {pct:5.1}%  reading reports: {} of at most {total}, {} agents ",
+        "#".repeat(filled),
+        "-".repeat(width - filled),
+        p.reports,
+        p.agents
+    )
 }
 
 /// Runs `report`; returns the exit code.
@@ -113,7 +87,7 @@ pub fn run(args: &ReportArgs) -> u8 {
         Ok(c) => c,
         Err(e) => {
             eprintln!("{e}");
-            return EXIT_USAGE;
+            return EXIT_ERROR;
         }
     };
     let inventory = match config.load_inventory() {
@@ -121,7 +95,7 @@ pub fn run(args: &ReportArgs) -> u8 {
         Ok(None) => Inventory::default(),
         Err(e) => {
             eprintln!("{}: `inventory`: {e}", args.config.display());
-            return EXIT_USAGE;
+            return EXIT_ERROR;
         }
     };
     if let Some((key, db)) = config.storage.missing_database() {
@@ -130,7 +104,7 @@ pub fn run(args: &ReportArgs) -> u8 {
             db.display(),
             args.config.display()
         );
-        return EXIT_USAGE;
+        return EXIT_ERROR;
     }
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -171,23 +145,20 @@ async fn run_with(
         Ok(b) => b,
         Err(e) => {
             eprintln!("error: --month {month:?}: {e}");
-            return EXIT_USAGE;
+            return EXIT_ERROR;
         }
     };
     if let Err(e) = check_month_has_begun(inventory, &month, (start_ms, end_ms), now_ms) {
         eprintln!("error: --month: {e}");
-        return EXIT_USAGE;
+        return EXIT_ERROR;
     }
     let out = args
         .out
         .clone()
         .unwrap_or_else(|| PathBuf::from(format!("zerofault-report-{month}")));
     let lang = args.lang;
-    let mut console = Console {
-        terminal: std::io::stderr().is_terminal(),
-        total: store.count_reports().await.unwrap_or(0),
-        last: None,
-    };
+    let mut console = ProgressLine::new(PROGRESS_EVERY);
+    let total = store.count_reports().await.unwrap_or(0);
     let frozen = match frozen(store, &month).await {
         Ok(f) => f,
         Err(e) => {
@@ -219,7 +190,7 @@ async fn run_with(
         closed: args.close,
     };
     let answer = match answer_given(frozen, store, inventory, &config.links, &req, &mut |p| {
-        console.progress(p)
+        console.show(|| reading_bar(p, total))
     })
     .await
     {
@@ -256,7 +227,7 @@ async fn run_with(
             Ok(f) => options.pdf_font = Some(f),
             Err(e) => {
                 eprintln!("error: {e}");
-                return EXIT_USAGE;
+                return EXIT_ERROR;
             }
         }
     }

@@ -4,6 +4,8 @@
 //! [`ClientIdentity`] of each connection into every request's extensions, and tests insert
 //! it directly. Checks run cheapest first, so that a refused request costs as little as
 //! possible: identity, headers, size, decompression, decoding, validation, identity match.
+//! What a report itself must meet, from decompression on, is [`accept`]'s rule, which
+//! `import` applies too.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -17,14 +19,14 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use http_body_util::BodyExt;
 use tokio::sync::Semaphore;
-use zerofault_protocol::{
-    CONTENT_TYPE, DecodeError, INGEST_PATH, PROTOCOL_VERSION, Report, VERSION_HEADER, WireError,
-};
+use zerofault_protocol::{CONTENT_TYPE, INGEST_PATH, PROTOCOL_VERSION, Report, VERSION_HEADER};
 
 use crate::live::hosts::{HostTable, IngestCounters, RejectReason};
+use crate::live::ingest::accept::ReportRefusal;
 use crate::live::links::LinkHub;
 use crate::store::{InsertOutcome, Store, StoreError, StoredReport};
 
+pub mod accept;
 pub mod connections;
 pub mod listener;
 pub mod settings;
@@ -305,19 +307,23 @@ async fn ingest(
         .await
         .map_err(|_| shutting_down())?;
     let limits = state.limits;
+    let expected = agent.clone();
     let decoded = tokio::task::spawn_blocking(move || {
-        let decoded = decode(&body, &limits);
+        let decoded = accept::accept_body(&body, limits.max_decompressed_bytes, &expected);
         drop(decode_permit);
         decoded
     })
     .await
-    .map_err(|_| shutting_down())??;
+    .map_err(|_| shutting_down())?
+    .map_err(|refusal| refused(refusal, peer))?;
     drop(turn);
-    let Decoded {
-        report,
-        raw,
-        weight_kib,
-    } = decoded;
+    let (accepted, wire) = decoded;
+    // Memory the report and its bytes hold until committed, in KiB (the pending budget's
+    // unit), at least 1.
+    let weight = accepted.body.len().saturating_add(wire.decoded_bytes);
+    let weight_kib = u32::try_from(weight.div_ceil(1024))
+        .unwrap_or(u32::MAX)
+        .clamp(1, state.limits.max_pending_kib());
     // A decoded report waits for its commit holding its weight of the pending-bytes budget:
     // hyper drops this request's future when the client goes away, but the commit task goes
     // on, and without the budget clients that send large reports and hang up could queue
@@ -328,34 +334,9 @@ async fn ingest(
         .await
         .map_err(|_| shutting_down())?;
 
-    if report.agent_id != agent {
-        tracing::warn!(
-            certificate_cn = %agent,
-            report_agent_id = %report.agent_id,
-            peer = ?peer,
-            "report refused: agent id differs from the client certificate"
-        );
-        return Err(Rejection::new(
-            StatusCode::FORBIDDEN,
-            RejectReason::AgentIdMismatch,
-            format!(
-                "report agent_id {:?} differs from the client certificate common name {agent:?}",
-                report.agent_id
-            ),
-        ));
-    }
-
     let received_ms = now_unix_ms();
     let state_for_commit = state.clone();
-    let stored = StoredReport {
-        agent_id: report.agent_id.clone(),
-        boot_id: report.boot_id.clone(),
-        sequence: report.sequence,
-        agent_timestamp_ms: report.timestamp_unix_ms,
-        received_ms,
-        body: raw,
-        link_data: !report.links.is_empty() || !report.interface_transitions.is_empty(),
-    };
+    let (stored, report) = accepted.into_row(received_ms);
     // hyper drops this future when the client goes away, which can happen right after the
     // commit (an agent stopped just after sending); in its own task the bookkeeping of a
     // committed report still runs, so the in-memory figures match what a restart rebuilds.
@@ -387,19 +368,6 @@ async fn ingest(
     }
 }
 
-/// A body decoded and validated, ready to store.
-#[derive(Debug)]
-struct Decoded {
-    report: Report,
-    /// What is stored: the decompressed bytes, or the report re-encoded when they carried
-    /// more than the report's own encoding (fields this version does not define, repeated
-    /// singular fields, overlong varints).
-    raw: Vec<u8>,
-    /// Memory the report and its bytes hold until committed, in KiB (the pending budget's
-    /// unit), at least 1.
-    weight_kib: u32,
-}
-
 fn shutting_down() -> Rejection {
     Rejection::new(
         StatusCode::SERVICE_UNAVAILABLE,
@@ -408,74 +376,36 @@ fn shutting_down() -> Rejection {
     )
 }
 
-/// Decompresses (bounded), checks the wire bytes against the protocol limits before
-/// anything is allocated per entry, decodes and validates. CPU-bound: run it on the
-/// blocking pool.
-fn decode(body: &[u8], limits: &IngestLimits) -> Result<Decoded, Rejection> {
-    let raw = zerofault_protocol::decompress_bounded(body, limits.max_decompressed_bytes)
-        .map_err(|e| match e {
-            DecodeError::TooLarge { limit_bytes } => Rejection::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                RejectReason::TooLarge,
+/// The answer to a report that [`accept`] refused: its status, and its message worded for
+/// the agent's operator.
+fn refused(refusal: ReportRefusal, peer: Option<SocketAddr>) -> Rejection {
+    let reason = refusal.reason();
+    match refusal {
+        ReportRefusal::TooLarge { limit, .. } => Rejection::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            reason,
+            format!("decompressed report exceeds limits.max_decompressed_bytes = {limit} bytes"),
+        ),
+        ReportRefusal::Malformed(message) => {
+            Rejection::new(StatusCode::BAD_REQUEST, reason, message)
+        }
+        ReportRefusal::Invalid(e) => Rejection::new(StatusCode::BAD_REQUEST, reason, e.to_string()),
+        ReportRefusal::AgentIdMismatch { got, expected } => {
+            tracing::warn!(
+                certificate_cn = %expected,
+                report_agent_id = %got,
+                peer = ?peer,
+                "report refused: agent id differs from the client certificate"
+            );
+            Rejection::new(
+                StatusCode::FORBIDDEN,
+                reason,
                 format!(
-                    "decompressed report exceeds limits.max_decompressed_bytes = {limit_bytes} bytes"
+                    "report agent_id {got:?} differs from the client certificate common name {expected:?}"
                 ),
-            ),
-            other => Rejection::new(StatusCode::BAD_REQUEST, RejectReason::Malformed, other.to_string()),
-        })?;
-    let protocol_limits = zerofault_protocol::Limits::default();
-    // Counts entries and string bytes on the wire before prost allocates them: a few bytes
-    // of empty entries would otherwise decode to gigabytes (protocol/src/wire.rs).
-    let wire = zerofault_protocol::check_wire(&raw, &protocol_limits).map_err(|e| match e {
-        WireError::Malformed(_) => Rejection::new(
-            StatusCode::BAD_REQUEST,
-            RejectReason::Malformed,
-            e.to_string(),
-        ),
-        WireError::Limit(e) => Rejection::new(
-            StatusCode::BAD_REQUEST,
-            RejectReason::Invalid,
-            e.to_string(),
-        ),
-    })?;
-    let report = <Report as prost::Message>::decode(raw.as_slice()).map_err(|e| {
-        Rejection::new(
-            StatusCode::BAD_REQUEST,
-            RejectReason::Malformed,
-            DecodeError::Protobuf(e).to_string(),
-        )
-    })?;
-    report.validate(&protocol_limits).map_err(|e| {
-        Rejection::new(
-            StatusCode::BAD_REQUEST,
-            RejectReason::Invalid,
-            e.to_string(),
-        )
-    })?;
-    // Only what this protocol version defines is stored, in its own encoding: anything
-    // else in the bytes (unknown fields, a singular field sent many times) would be kept
-    // without ever being read, at any size up to the cap.
-    let raw = if prost::Message::encoded_len(&report) != raw.len() {
-        tracing::debug!(
-            agent = %report.agent_id,
-            unknown_fields = wire.unknown_fields,
-            unknown_bytes = wire.unknown_bytes,
-            received_bytes = raw.len(),
-            "report bytes carry more than the report; its own encoding is stored"
-        );
-        prost::Message::encode_to_vec(&report)
-    } else {
-        raw
-    };
-    let weight = raw.len().saturating_add(wire.decoded_bytes);
-    let weight_kib = u32::try_from(weight.div_ceil(1024))
-        .unwrap_or(u32::MAX)
-        .clamp(1, limits.max_pending_kib());
-    Ok(Decoded {
-        report,
-        raw,
-        weight_kib,
-    })
+            )
+        }
+    }
 }
 
 /// Commits `stored` and, if it is new, feeds `report` to the in-memory figures.

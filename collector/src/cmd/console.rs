@@ -1,0 +1,74 @@
+//! What every command shares on the console: its exit codes and the progress line.
+//!
+//! Results go to stdout, everything else to stderr. The exit codes are part of the command
+//! line's contract (scripts and systemd units test them; each command's `--help` names
+//! its meaning of 1 and 2).
+
+use std::io::{IsTerminal, Write};
+use std::time::{Duration, Instant};
+
+/// Exit code: done (`import`: every line stored or a duplicate; `verify`: the signature and
+/// every file are good; `validate`: `OK: FILE`).
+pub const EXIT_OK: u8 = 0;
+/// Exit code: the command ran and said no, or failed. `report`: refused (month not over,
+/// already closed, ...) or failed; `import`: some lines were refused (the others are
+/// stored); `verify`: a bad signature or chain, an unparsable manifest, or a changed or
+/// missing file; `validate`: the configuration has problems; `serve`, `certs`, `demo`: any
+/// error.
+pub const EXIT_FAILED: u8 = 1;
+/// Exit code: the command could not run as asked. `report`: usage or configuration error;
+/// `import`: usage, config, input or database error (it stopped); `verify`: the manifest,
+/// `--cert` or `--ca` could not be read.
+pub const EXIT_ERROR: u8 = 2;
+
+/// A progress line on stderr, redrawn in place at most once per `every`, and only on a
+/// terminal: a log file or a pipe gets the messages and the results, not the redraws.
+#[derive(Debug)]
+pub struct ProgressLine {
+    terminal: bool,
+    every: Duration,
+    last_shown: Option<Instant>,
+    shown: bool,
+}
+
+impl ProgressLine {
+    /// A line on stderr, redrawn at most once per `every`.
+    pub fn new(every: Duration) -> Self {
+        Self {
+            terminal: std::io::stderr().is_terminal(),
+            every,
+            last_shown: None,
+            shown: false,
+        }
+    }
+
+    /// Redraws the line with `text()`, unless stderr is not a terminal or the line was drawn
+    /// less than `every` ago (then `text` is not called).
+    pub fn show(&mut self, text: impl FnOnce() -> String) {
+        if !self.terminal || self.last_shown.is_some_and(|t| t.elapsed() < self.every) {
+            return;
+        }
+        self.last_shown = Some(Instant::now());
+        let mut err = std::io::stderr().lock();
+        let _ = write!(err, "\r\x1b[K{}", text());
+        let _ = err.flush();
+        self.shown = true;
+    }
+
+    /// Removes the line, so that a message printed next starts on a clean line.
+    pub fn clear(&mut self) {
+        if self.shown {
+            eprint!("\r\x1b[K");
+            self.shown = false;
+        }
+    }
+
+    /// Replaces the line with `what`, which stays (a finished step); nothing when stderr is
+    /// not a terminal.
+    pub fn step(&mut self, what: &str) {
+        if self.terminal {
+            eprintln!("\r\x1b[K{what}");
+            self.shown = false;
+        }
+    }
+}
