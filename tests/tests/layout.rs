@@ -448,7 +448,6 @@ fn cycles(graph: &BTreeMap<PathBuf, BTreeSet<PathBuf>>) -> Vec<Vec<PathBuf>> {
 }
 
 #[test]
-#[ignore = "on until the by-stage layout lands (issue 12); run with --include-ignored"]
 fn no_import_cycle_between_files() {
     let mut problems = Vec::new();
     for name in CRATES {
@@ -475,7 +474,6 @@ fn no_import_cycle_between_files() {
 }
 
 #[test]
-#[ignore = "on until the by-stage layout lands (issue 12); run with --include-ignored"]
 fn no_source_file_above_the_line_limit() {
     let mut long = Vec::new();
     for name in CRATES {
