@@ -18,6 +18,12 @@
 //!   read from the collector's database ([`stored::Stored`]) and from the agent's spool
 //!   ([`spool`]).
 //!
+//! Also the kit of the crates' own tests and benchmarks (it depends on the protocol only, so
+//! a collector or agent test using it sees one copy of the crate under test):
+//!
+//! * [`month`]: the one generator of made-up SLA months, used by the collector's SLA ground
+//!   truth and its SLA benchmark.
+//!
 //! Every child process is killed when its handle is dropped, and every temporary directory is
 //! removed then. When a test panics, the dropped handles print the child's stderr so the
 //! failure explains itself.
@@ -30,6 +36,7 @@ pub mod configs;
 pub mod delivery;
 pub mod exposition;
 pub mod faketime;
+pub mod month;
 pub mod netns;
 mod process;
 pub mod prometheus;
