@@ -19,7 +19,8 @@
 //! frozen figures plus a late correction; the signed manifest verifies.
 //!
 //! Golden copies of the JSON (generation time blanked) and CSV tables are kept under
-//! tests/golden/sla/ and rewritten only with `ZEROFAULT_UPDATE_GOLDEN=1`.
+//! tests/golden/sla/ and rewritten only with `ZEROFAULT_UPDATE_GOLDEN=1`
+//! (`zerofault_tests::golden`).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -1060,22 +1061,7 @@ fn golden(name: &str, actual: &str) {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/golden/sla")
         .join(name);
-    if std::env::var_os("ZEROFAULT_UPDATE_GOLDEN").is_some() {
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(&path, actual).unwrap();
-        return;
-    }
-    let want = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!(
-            "{}: {e} (ZEROFAULT_UPDATE_GOLDEN=1 writes it)",
-            path.display()
-        )
-    });
-    assert!(
-        want == actual,
-        "{} differs from the export (ZEROFAULT_UPDATE_GOLDEN=1 rewrites it after review)",
-        path.display()
-    );
+    zerofault_tests::golden::check(&path, actual);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -23,6 +23,8 @@
 //!
 //! * [`month`]: the one generator of made-up SLA months, used by the collector's SLA ground
 //!   truth and its SLA benchmark.
+//! * [`golden`]: golden files compared byte for byte, rewritten with
+//!   `ZEROFAULT_UPDATE_GOLDEN=1`.
 //!
 //! Every child process is killed when its handle is dropped, and every temporary directory is
 //! removed then. When a test panics, the dropped handles print the child's stderr so the
@@ -36,6 +38,7 @@ pub mod configs;
 pub mod delivery;
 pub mod exposition;
 pub mod faketime;
+pub mod golden;
 pub mod month;
 pub mod netns;
 mod process;
