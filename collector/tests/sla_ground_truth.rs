@@ -923,13 +923,7 @@ fn check_schedule(world: &World) {
 fn write_config(dir: &Path) -> PathBuf {
     std::fs::write(dir.join("inventory.yaml"), INVENTORY).unwrap();
     let config = dir.join("collector.yaml");
-    std::fs::write(
-        &config,
-        "tls: {ca: certs/ca.pem, cert: certs/collector.pem, key: certs/collector.key}\n\
-         storage: {sqlite: {path: zerofault.db}}\n\
-         inventory: inventory.yaml\n",
-    )
-    .unwrap();
+    std::fs::write(&config, zerofault_tests::month::COLLECTOR_YAML).unwrap();
     config
 }
 

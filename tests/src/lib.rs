@@ -25,6 +25,8 @@
 //!   truth and its SLA benchmark.
 //! * [`golden`]: golden files compared byte for byte, rewritten with
 //!   `ZEROFAULT_UPDATE_GOLDEN=1`.
+//! * [`pki::Pki`]: certificates made in-process (no binary needed), with TLS server and
+//!   client configurations; [`report`] also makes the hand-made reports of the ingest tests.
 //!
 //! Every child process is killed when its handle is dropped, and every temporary directory is
 //! removed then. When a test panics, the dropped handles print the child's stderr so the
@@ -41,6 +43,7 @@ pub mod faketime;
 pub mod golden;
 pub mod month;
 pub mod netns;
+pub mod pki;
 mod process;
 pub mod prometheus;
 pub mod report;
