@@ -336,3 +336,92 @@ impl HostPlan {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn host(silences: Vec<Silence>, deliveries: Vec<Delivery>) -> HostPlan {
+        HostPlan {
+            id: "h".into(),
+            department: "D1".into(),
+            business_system: String::new(),
+            data_center: "DC1".into(),
+            site: 0,
+            skew: 0,
+            step: None,
+            phase: 0,
+            silences,
+            deliveries,
+            probes: vec![],
+        }
+    }
+
+    const TIMING: Timing = Timing {
+        interval: 10,
+        first_boot: -1_000,
+        delay: 1,
+        sequence: Sequence::Count(7),
+    };
+
+    #[test]
+    fn a_reboot_skips_the_reports_due_and_starts_a_new_boot() {
+        // Last report of boot 0 at 20, boot 1 at 45: reports at 50 and 60 are of boot 1.
+        let reboot = Silence {
+            start: 21,
+            end: 46,
+            boot: Some(45),
+        };
+        let m = host(vec![reboot], vec![]).made(&TIMING, -1, 61);
+        let got: Vec<(i64, usize, i64, u64)> = m
+            .iter()
+            .map(|m| (m.t, m.boot, m.boot_time, m.sequence))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (0, 0, -1_000, 7),
+                (10, 0, -1_000, 8),
+                (20, 0, -1_000, 9),
+                (50, 1, 45, 10),
+                (60, 1, 45, 11)
+            ]
+        );
+        assert!(m.iter().all(|m| m.received == Some(m.t + 1)));
+    }
+
+    #[test]
+    fn late_and_lost_reports_stay_in_the_spool_until_they_leave_it() {
+        let held = Delivery {
+            start: 10,
+            end: 30,
+            at: Some(30),
+            spacing: 1,
+        };
+        let lost = Delivery {
+            start: 30,
+            end: 40,
+            at: None,
+            spacing: 0,
+        };
+        let timing = Timing {
+            sequence: Sequence::Grid(-100),
+            ..TIMING
+        };
+        let m = host(vec![], vec![held, lost]).made(&timing, -1, 41);
+        let got: Vec<(i64, Option<i64>, u64, i64, u64)> = m
+            .iter()
+            .map(|m| (m.t, m.received, m.pending, m.oldest_unsent, m.sequence))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (0, Some(1), 0, 0, 10),
+                (10, Some(31), 0, 0, 11),
+                (20, Some(32), 1, 10, 12),
+                (30, None, 2, 10, 13),
+                (40, Some(41), 0, 0, 14)
+            ]
+        );
+    }
+}
