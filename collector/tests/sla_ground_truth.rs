@@ -30,12 +30,10 @@ use std::sync::Arc;
 use zerofault_collector::month::sla::model::MonthReport;
 use zerofault_collector::store::{SqliteStore, Store, StoredReport};
 use zerofault_tests::month::{
-    Delivery, HostPlan, LinkPlan, Made, ProbeModel, ReportStyle, Sequence, Silence, Timing,
-    Topology, World as Month,
+    DAY, Delivery, HostPlan, LinkPlan, MIN, Made, ProbeModel, ReportStyle, Sequence, Silence,
+    Timing, Topology, World as Month,
 };
 
-const MIN: i64 = 60_000;
-const DAY: i64 = 1_440 * MIN;
 /// 2026-02-01 00:00 in Asia/Shanghai (UTC+8).
 const START: i64 = 1_769_875_200_000;
 const END: i64 = START + 28 * DAY;
