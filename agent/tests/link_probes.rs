@@ -152,24 +152,7 @@ use common::{Pki, pki};
 /// An HTTPS (or, with `client_auth`, mTLS collector-like) server on a tokio runtime of its
 /// own thread. Each request body is recorded; every answer is `200 {"status":"stored"}`.
 fn tls_server(pki: &Pki, client_auth: bool) -> (u16, Arc<Mutex<Vec<Vec<u8>>>>) {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
-        .unwrap();
-    let server = if client_auth {
-        let mut roots = rustls::RootCertStore::empty();
-        roots.add(pki.ca_der.clone()).unwrap();
-        let verifier =
-            rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
-                .build()
-                .unwrap();
-        builder.with_client_cert_verifier(verifier)
-    } else {
-        builder.with_no_client_auth()
-    }
-    .with_single_cert(pki.server_chain.clone(), pki.server_key.clone_key())
-    .unwrap();
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server));
+    let acceptor = tokio_rustls::TlsAcceptor::from(pki.server_config(client_auth));
     let std_listener = TcpListener::bind("127.0.0.1:0").unwrap();
     std_listener.set_nonblocking(true).unwrap();
     let port = std_listener.local_addr().unwrap().port();

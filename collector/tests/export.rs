@@ -24,6 +24,7 @@ use serde_json::Value;
 use zerofault_collector::month::export::tables::{self, TableId};
 use zerofault_collector::month::export::{self, ExportError, Format, Lang};
 use zerofault_collector::month::sla::model::*;
+use zerofault_tests::golden;
 
 /// Debian's interpreter, which sees the Debian package python3-openpyxl (a python3
 /// earlier on PATH, e.g. from pyenv, may not).
@@ -348,10 +349,6 @@ fn golden_dir(lang: Lang) -> PathBuf {
         .join(lang.tag())
 }
 
-fn updating() -> bool {
-    std::env::var_os("ZEROFAULT_UPDATE_GOLDEN").is_some_and(|v| v == "1")
-}
-
 #[test]
 fn json_csv_and_html_match_the_golden_files() {
     for lang in LANGS {
@@ -363,7 +360,7 @@ fn json_csv_and_html_match_the_golden_files() {
         }
         // 1 JSON + 11 CSV tables + 1 HTML.
         assert_eq!(files.len(), 13, "{lang}");
-        if updating() {
+        if golden::updating() {
             std::fs::create_dir_all(&dir).unwrap();
             // Drop stale files so a renamed table does not leave an orphan golden file.
             for e in std::fs::read_dir(&dir).unwrap() {
@@ -371,25 +368,7 @@ fn json_csv_and_html_match_the_golden_files() {
             }
         }
         for f in &files {
-            let path = dir.join(&f.file_name);
-            if updating() {
-                std::fs::write(&path, &f.bytes).unwrap();
-                continue;
-            }
-            let want = std::fs::read(&path).unwrap_or_else(|e| {
-                panic!(
-                    "{}: {e} (regenerate with ZEROFAULT_UPDATE_GOLDEN=1 and review the diff)",
-                    path.display()
-                )
-            });
-            if want != f.bytes {
-                panic!(
-                    "{} differs from the export; got:\n{}\n(if the change is intended, \
-                     regenerate with ZEROFAULT_UPDATE_GOLDEN=1 and review the diff)",
-                    path.display(),
-                    String::from_utf8_lossy(&f.bytes)
-                );
-            }
+            golden::check(&dir.join(&f.file_name), &f.bytes);
         }
         let on_disk = std::fs::read_dir(&dir).unwrap().count();
         assert_eq!(

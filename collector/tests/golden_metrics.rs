@@ -258,42 +258,10 @@ fn label_values_the_inventory_lacks_are_flagged_per_agent() {
 fn exposition_matches_golden_file() {
     let got = rendered();
     let path = golden_path();
-    if std::env::var_os("ZEROFAULT_UPDATE_GOLDEN").is_some_and(|v| v == "1") {
-        std::fs::write(&path, &got).unwrap();
-        eprintln!("updated {}", path.display());
-        return;
-    }
-    let want = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+    if let Err(e) = zerofault_tests::golden::compare(&path, got.as_bytes()) {
         panic!(
-            "reading {}: {e}\nGenerate it with: ZEROFAULT_UPDATE_GOLDEN=1 cargo test -p zerofault-collector --test golden_metrics",
-            path.display()
-        )
-    });
-    if got != want {
-        let first_diff = got
-            .lines()
-            .zip(want.lines())
-            .enumerate()
-            .find(|(_, (g, w))| g != w)
-            .map(|(i, (g, w))| {
-                format!(
-                    "first difference at line {}:\n  golden: {w}\n  now:    {g}",
-                    i + 1
-                )
-            })
-            .unwrap_or_else(|| {
-                format!(
-                    "one output is a prefix of the other ({} vs {} lines)",
-                    want.lines().count(),
-                    got.lines().count()
-                )
-            });
-        panic!(
-            "/metrics output differs from {}\n{first_diff}\n\n\
-             If the change is intended, regenerate the golden file with\n  \
-             ZEROFAULT_UPDATE_GOLDEN=1 cargo test -p zerofault-collector --test golden_metrics\n\
-             then review `git diff` and update docs/metrics.md to match.",
-            path.display()
+            "/metrics output: {e}\n  ZEROFAULT_UPDATE_GOLDEN=1 cargo test -p zerofault-collector \
+             --test golden_metrics\nthen update docs/metrics.md to match."
         );
     }
 }

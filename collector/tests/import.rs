@@ -1,19 +1,17 @@
 //! `zerofault-collector import`: the library function against a real SQLite store, and the
 //! built binary (exit codes, messages, stdin, a database shared with a running store).
 
-mod ingest_support;
-
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
 
-use ingest_support::report;
 use zerofault_collector::cmd::import::{
     ImportObserver, ImportOptions, ImportSummary, LineError, ReceivedTime, import,
 };
 use zerofault_collector::store::{SqliteStore, Store};
 use zerofault_protocol::Report;
+use zerofault_tests::report::minimal_report as report;
 
 /// Records refusals as (line, reason, message).
 #[derive(Debug, Default)]

@@ -4,7 +4,7 @@ mod ingest_support;
 
 use std::net::SocketAddr;
 
-use ingest_support::{Pki, config, report, zstd_bomb};
+use ingest_support::config;
 use reqwest::StatusCode;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -12,6 +12,8 @@ use zerofault_collector::cmd::serve::Server;
 use zerofault_collector::live::hosts::{HostTable, IngestCounters, RejectReason};
 use zerofault_collector::store::Store;
 use zerofault_protocol::{CONTENT_TYPE, INGEST_PATH, VERSION_HEADER, encode_report};
+use zerofault_tests::pki::Pki;
+use zerofault_tests::report::{minimal_report as report, zstd_bomb};
 
 /// 64 KiB: small enough that an oversize body fits in the socket buffers, so the client
 /// finishes sending and reliably reads the 413 instead of a reset.

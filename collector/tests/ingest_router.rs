@@ -1,13 +1,10 @@
 //! The ingest router without TLS: the identity the listener would set is inserted directly.
 
-mod ingest_support;
-
 use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use http_body_util::BodyExt;
-use ingest_support::{report, zstd_bomb};
 use tower::ServiceExt;
 use zerofault_collector::config::Links;
 use zerofault_collector::live::hosts::{HostTable, IngestCounters, RejectReason};
@@ -20,6 +17,7 @@ use zerofault_collector::store::{
 use zerofault_protocol::{
     CONTENT_TYPE, INGEST_PATH, LinkResult, LossRun, VERSION_HEADER, encode_report,
 };
+use zerofault_tests::report::{minimal_report as report, zstd_bomb};
 
 const LIMITS: IngestLimits = IngestLimits {
     max_body_bytes: 4096,

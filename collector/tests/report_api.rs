@@ -412,7 +412,7 @@ async fn a_failing_store_is_503() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_collector_serves_it_on_its_http_listener() {
-    let pki = ingest_support::Pki::new();
+    let pki = zerofault_tests::pki::Pki::new();
     let dir = tempfile::tempdir().unwrap();
     let server = zerofault_collector::cmd::serve::Server::bind(ingest_support::config(
         dir.path(),

@@ -9,16 +9,18 @@
 //! for others (one of which reboots meanwhile), an agent clock 1 hour ahead, a clock
 //! stepped back 10 minutes, a host that dies, and an unknown label.
 //!
-//! The reports are stored with their receive times, the collector's runs recorded, and the
-//! real `zerofault-collector report` binary exports the month in every format. The test
-//! computes every figure **independently from the schedule** (slot by slot, at the slot's
-//! middle, with the rules of docs/sla.md) and requires the exports to equal it to the
-//! minute: JSON, CSV, XLSX (read by openpyxl) and HTML. Then the month is closed, a late
-//! report arrives, and the next export shows the frozen figures plus a late correction; the
-//! signed manifest verifies.
+//! The reports are made by the workspace's month generator (`zerofault_tests::month`, which
+//! the SLA benchmark uses too) from the schedule written here, stored with their receive
+//! times, the collector's runs recorded, and the real `zerofault-collector report` binary
+//! exports the month in every format. The test computes every figure **independently from
+//! the schedule** (slot by slot, at the slot's middle, with the rules of docs/sla.md) and
+//! requires the exports to equal it to the minute: JSON, CSV, XLSX (read by openpyxl) and
+//! HTML. Then the month is closed, a late report arrives, and the next export shows the
+//! frozen figures plus a late correction; the signed manifest verifies.
 //!
 //! Golden copies of the JSON (generation time blanked) and CSV tables are kept under
-//! tests/golden/sla/ and rewritten only with `ZEROFAULT_UPDATE_GOLDEN=1`.
+//! tests/golden/sla/ and rewritten only with `ZEROFAULT_UPDATE_GOLDEN=1`
+//! (`zerofault_tests::golden`).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -27,18 +29,16 @@ use std::sync::Arc;
 
 use zerofault_collector::month::sla::model::MonthReport;
 use zerofault_collector::store::{SqliteStore, Store, StoredReport};
-use zerofault_protocol::{
-    AgentStats, Cpu, Filesystem, Labels, LinkResult, LossRun, Memory, Report, SystemInfo,
+use zerofault_tests::month::{
+    DAY, Delivery, HostPlan, LinkPlan, MIN, Made, ProbeModel, ReportStyle, Sequence, Silence,
+    Timing, Topology, World as Month,
 };
 
-const MIN: i64 = 60_000;
-const DAY: i64 = 1_440 * MIN;
 /// 2026-02-01 00:00 in Asia/Shanghai (UTC+8).
 const START: i64 = 1_769_875_200_000;
 const END: i64 = START + 28 * DAY;
 const INTERVAL: i64 = 5 * MIN;
 const PROBE: i64 = 10_000;
-const PROBES: i64 = INTERVAL / PROBE;
 /// Reports are generated from this long before the month to this long after it.
 const BEFORE: i64 = 2 * DAY;
 const AFTER: i64 = DAY;
@@ -47,188 +47,196 @@ const FAULT_MIN_SLOTS: usize = 10;
 
 /// February `day`, `h:m` local time.
 const fn at(day: i64, h: i64, m: i64) -> i64 {
-    START + ((day - 1) * 1_440 + h * 60 + m) * MIN
+    zerofault_tests::month::local(START, day, h, m)
 }
 
 /// Collector outage.
 const CO: (i64, i64) = (at(20, 10, 0), at(20, 12, 0));
 
-#[derive(Debug, Clone)]
-struct HostPlan {
-    id: &'static str,
-    department: &'static str,
-    business_system: &'static str,
-    data_center: &'static str,
-    site: &'static str,
-    /// Agent clock minus true time.
-    skew: i64,
-    /// From this true time on, the agent clock is stepped by this much.
-    step: Option<(i64, i64)>,
-    /// (last report made in the old boot, boot time of the new boot).
-    reboots: Vec<(i64, i64)>,
-    /// Last report made; silent afterwards.
-    dies: Option<i64>,
-    /// Reports made during the collector outage are delivered after it.
-    backfill: bool,
-    /// Reports made strictly inside this span are delivered at its end (held in the spool).
-    held: Option<(i64, i64)>,
-    /// Links probed.
-    probes: &'static [&'static str],
+/// The month: its sites and links with their outages, and how hosts report. A probe takes
+/// 5 ms, or 150 ms on cc-pub for an hour (degraded); it is lost during an outage of its link
+/// or of a link on the way (ct-adm is reached through cc-adm from CITY).
+fn month() -> Month {
+    let mut t = Topology::default();
+    for (code, level, domain, parent) in [
+        ("PROV", "province", "administrative", None),
+        ("CITY", "city", "administrative", Some("PROV")),
+        ("CNTY", "county", "administrative", Some("CITY")),
+        ("TOWN", "township", "administrative", Some("CNTY")),
+        ("PROVP", "province", "public", None),
+        ("CITYP", "city", "public", Some("PROVP")),
+        ("CNTYP", "county", "public", Some("CITYP")),
+    ] {
+        let parent = parent.map(|p| t.site(p));
+        t.add_site(code.into(), level, domain, parent);
+    }
+    let mut link = |id: &str, from: &str, to: &str, level, domain, outages: Vec<(i64, i64)>| {
+        let (from, to) = (t.site(from), t.site(to));
+        let j = t.add_link(id.into(), level, domain, from, to);
+        t.links[j].outages = outages;
+        t.links[j].rtt_ms = 5.0;
+    };
+    let (adm, public) = ("administrative", "public");
+    // Inside its weekly maintenance (Sundays 02:00-03:00).
+    let outage = vec![(at(15, 2, 10), at(15, 2, 40))];
+    link("pc-adm", "PROV", "CITY", "province-city", adm, outage);
+    let outage = vec![(at(10, 9, 0), at(10, 9, 45))];
+    link("cc-adm", "CITY", "CNTY", "city-county", adm, outage);
+    // 3 minutes: down time, not a fault.
+    let outage = vec![(at(7, 8, 0), at(7, 8, 3))];
+    link("ct-adm", "CNTY", "TOWN", "county-township", adm, outage);
+    let outage = vec![(at(8, 12, 0), at(8, 12, 20))];
+    link("pc-pub", "PROVP", "CITYP", "province-city", public, outage);
+    link("cc-pub", "CITYP", "CNTYP", "city-county", public, vec![]);
+    let (cc_pub, ct_adm, cc_adm, city) = (
+        t.link("cc-pub"),
+        t.link("ct-adm"),
+        t.link("cc-adm"),
+        t.site("CITY"),
+    );
+    t.links[cc_pub].slow = vec![(at(3, 10, 0), at(3, 11, 0), 150.0)];
+    t.links[ct_adm].via = vec![(city, cc_adm)];
+    Month {
+        start: START,
+        end: END,
+        probe_interval: PROBE,
+        topology: t,
+        timing: Timing {
+            interval: INTERVAL,
+            first_boot: START - 10 * DAY,
+            delay: DELAY,
+            sequence: Sequence::Count(1_000),
+        },
+        style: ReportStyle::Plain,
+        probes: ProbeModel::Exact,
+    }
 }
 
-fn hosts() -> Vec<HostPlan> {
-    let h = |id, department, business_system, data_center, site| HostPlan {
-        id,
-        department,
-        business_system,
-        data_center,
-        site,
+/// A reboot: the last report of the old boot is made at `last`, the new boot at `boot`;
+/// the host reports again on the first report time after it.
+fn reboot(last: i64, boot: i64) -> Silence {
+    Silence {
+        start: last + 1,
+        end: boot + 1,
+        boot: Some(boot),
+    }
+}
+
+/// The last report is made at `last`; silent afterwards.
+fn dies(last: i64) -> Silence {
+    Silence {
+        start: last + 1,
+        end: i64::MAX,
+        boot: None,
+    }
+}
+
+/// Reports made during the collector outage are delivered after it, a second apart.
+fn backfill() -> Delivery {
+    Delivery {
+        start: CO.0,
+        end: CO.1,
+        at: Some(CO.1),
+        spacing: 1_000,
+    }
+}
+
+/// Reports made during the collector outage are never delivered.
+fn no_backfill() -> Delivery {
+    Delivery {
+        start: CO.0,
+        end: CO.1,
+        at: None,
+        spacing: 0,
+    }
+}
+
+/// Reports made strictly inside `(a, b)` are delivered at its end (held in the spool).
+fn held(a: i64, b: i64) -> Delivery {
+    Delivery {
+        start: a + 1,
+        end: b,
+        at: Some(b),
+        spacing: 1_000,
+    }
+}
+
+fn hosts(month: &Month) -> Vec<HostPlan> {
+    let t = &month.topology;
+    let h = |id: &str, department: &str, business_system: &str, data_center: &str, site| HostPlan {
+        id: id.into(),
+        department: department.into(),
+        business_system: business_system.into(),
+        data_center: data_center.into(),
+        site: t.site(site),
         skew: 0,
         step: None,
-        reboots: vec![],
-        dies: None,
-        backfill: true,
-        held: None,
-        probes: &[],
+        phase: 0,
+        silences: vec![],
+        deliveries: vec![backfill()],
+        probes: vec![],
     };
+    let probes = |ids: &[&str]| ids.iter().map(|id| t.link(id)).collect::<Vec<_>>();
     vec![
         HostPlan {
-            probes: &["pc-adm"],
+            probes: probes(&["pc-adm"]),
             ..h("h1", "D1", "BS1", "DC1", "PROV")
         },
         HostPlan {
-            probes: &["cc-adm", "ct-adm"],
+            probes: probes(&["cc-adm", "ct-adm"]),
             ..h("h2", "D1", "BS1", "DC1", "CITY")
         },
         HostPlan {
             // Stepped back 10 minutes; rebooted inside its maintenance window.
             step: Some((at(18, 0, 0), -10 * MIN)),
-            reboots: vec![(at(12, 1, 0), at(12, 2, 30))],
+            silences: vec![reboot(at(12, 1, 0), at(12, 2, 30))],
             ..h("h3", "D2", "BS2", "DC1", "CITYP")
         },
         HostPlan {
             // Its clock is an hour ahead all month; a second vantage point of pc-adm.
             skew: 3_600_000,
-            probes: &["pc-adm"],
+            probes: probes(&["pc-adm"]),
             ..h("h4", "D2", "BS2", "DC2", "PROV")
         },
         HostPlan {
             // Behind cc-adm: its reports during that outage arrive when it ends.
-            held: Some((at(10, 9, 0), at(10, 9, 45))),
-            backfill: false,
+            deliveries: vec![no_backfill(), held(at(10, 9, 0), at(10, 9, 45))],
             ..h("h5", "D3", "", "DC2", "CNTY")
         },
         HostPlan {
             // Behind cc-adm (and ct-adm): rebooted during the cc-adm outage.
-            reboots: vec![(at(10, 9, 0), at(10, 9, 40))],
-            backfill: false,
+            silences: vec![reboot(at(10, 9, 0), at(10, 9, 40))],
+            deliveries: vec![no_backfill()],
             ..h("h6", "D3", "", "DC2", "TOWN")
         },
         HostPlan {
-            reboots: vec![(at(5, 9, 55), at(5, 10, 10))],
-            backfill: false,
+            silences: vec![reboot(at(5, 9, 55), at(5, 10, 10))],
+            deliveries: vec![no_backfill()],
             ..h("h7", "D1", "BS1", "DC2", "CITY")
         },
         HostPlan {
             // A 2-minute reboot (under the fault minimum), then dies for good; and a
             // business system the inventory does not know.
-            reboots: vec![(at(6, 14, 0), at(6, 14, 2))],
-            dies: Some(at(26, 12, 0)),
-            backfill: false,
+            silences: vec![reboot(at(6, 14, 0), at(6, 14, 2)), dies(at(26, 12, 0))],
+            deliveries: vec![no_backfill()],
             ..h("h8", "D3", "BS9", "DC1", "CITY")
         },
         HostPlan {
             // No backfill, and rebooted during the collector outage: its last report of the
             // old boot before the outage is 09:55, the new boot at 11:00.
-            reboots: vec![(at(20, 10, 30), at(20, 11, 0))],
-            backfill: false,
-            probes: &["pc-pub", "cc-pub"],
+            silences: vec![reboot(at(20, 10, 30), at(20, 11, 0))],
+            deliveries: vec![no_backfill()],
+            probes: probes(&["pc-pub", "cc-pub"]),
             ..h("h9", "D2", "BS2", "DC1", "PROVP")
         },
     ]
 }
 
-#[derive(Debug, Clone)]
-struct LinkPlan {
-    id: &'static str,
-    from: &'static str,
-    to: &'static str,
-    level: &'static str,
-    domain: &'static str,
-    /// Its own outages (every vantage point loses every probe).
-    outages: Vec<(i64, i64)>,
+/// The reports `h` made, from `BEFORE` the month to `AFTER` it.
+fn made(month: &Month, h: &HostPlan) -> Vec<Made> {
+    h.made(&month.timing, START - BEFORE - INTERVAL, END + AFTER + 1)
 }
 
-fn links() -> Vec<LinkPlan> {
-    vec![
-        LinkPlan {
-            id: "pc-adm",
-            from: "PROV",
-            to: "CITY",
-            level: "province-city",
-            domain: "administrative",
-            // Inside its weekly maintenance (Sundays 02:00-03:00).
-            outages: vec![(at(15, 2, 10), at(15, 2, 40))],
-        },
-        LinkPlan {
-            id: "cc-adm",
-            from: "CITY",
-            to: "CNTY",
-            level: "city-county",
-            domain: "administrative",
-            outages: vec![(at(10, 9, 0), at(10, 9, 45))],
-        },
-        LinkPlan {
-            id: "ct-adm",
-            from: "CNTY",
-            to: "TOWN",
-            level: "county-township",
-            domain: "administrative",
-            // 3 minutes: down time, not a fault.
-            outages: vec![(at(7, 8, 0), at(7, 8, 3))],
-        },
-        LinkPlan {
-            id: "pc-pub",
-            from: "PROVP",
-            to: "CITYP",
-            level: "province-city",
-            domain: "public",
-            outages: vec![(at(8, 12, 0), at(8, 12, 20))],
-        },
-        LinkPlan {
-            id: "cc-pub",
-            from: "CITYP",
-            to: "CNTYP",
-            level: "city-county",
-            domain: "public",
-            outages: vec![],
-        },
-    ]
-}
-
-/// The RTT of a probe sent at `t` on `link`: 150 ms on cc-pub for an hour (degraded), 5 ms
-/// otherwise.
-fn rtt_ms(link: &str, t: i64) -> f64 {
-    if link == "cc-pub" && (at(3, 10, 0)..at(3, 11, 0)).contains(&t) {
-        150.0
-    } else {
-        5.0
-    }
-}
-
-/// Whether a probe of `link` sent at `t` from a host at `site` is lost: the link's own
-/// outage, or an outage of a link on the way (ct-adm is reached through cc-adm from CITY).
-fn lost(links: &[LinkPlan], link: &str, site: &str, t: i64) -> bool {
-    let out = |id: &str| {
-        links
-            .iter()
-            .find(|l| l.id == id)
-            .is_some_and(|l| l.outages.iter().any(|&(a, b)| (a..b).contains(&t)))
-    };
-    out(link) || (link == "ct-adm" && site == "CITY" && out("cc-adm"))
-}
-
-/// A maintenance window, true time.
 fn maintenance(kind: &str, id: &str) -> Vec<(i64, i64)> {
     let mut m = Vec::new();
     match (kind, id) {
@@ -246,8 +254,8 @@ fn maintenance(kind: &str, id: &str) -> Vec<(i64, i64)> {
 }
 
 fn host_maintenance(h: &HostPlan) -> Vec<(i64, i64)> {
-    let mut m = maintenance("host", h.id);
-    m.extend(maintenance("department", h.department));
+    let mut m = maintenance("host", &h.id);
+    m.extend(maintenance("department", &h.department));
     m
 }
 
@@ -292,222 +300,6 @@ maintenance:
 "#;
 
 // ---------------------------------------------------------------------------------------
-// Generation: the reports each host made, and which of them reached the store when.
-
-/// One report made by a host, true time.
-#[derive(Debug, Clone)]
-struct Made {
-    t: i64,
-    boot: usize,
-    boot_time: i64,
-    sequence: u64,
-    /// Receive time; `None`: never delivered.
-    received: Option<i64>,
-    /// Earlier reports still unacknowledged when it was made (the agent's spool), and the
-    /// agent time of the oldest of them (0 when none): its `agent_stats`.
-    pending: u64,
-    oldest_unsent: i64,
-}
-
-fn made(h: &HostPlan) -> Vec<Made> {
-    let mut out = Vec::new();
-    let mut boot = 0;
-    let mut boot_time = START - 10 * DAY;
-    let mut seq = 1_000;
-    let mut held_k = 0;
-    let mut co_k = 0;
-    // (acknowledged at, made at) of reports not yet acknowledged. One never delivered (no
-    // backfill) leaves the spool when the collector is back.
-    let mut unsent: Vec<(i64, i64)> = Vec::new();
-    let mut t = START - BEFORE;
-    while t <= END + AFTER {
-        // Reboots in order: the first grid time after the old boot's last report finds the
-        // host rebooted; it reports again on the first grid time after its boot.
-        if let Some(&(_, new_boot)) = h.reboots.get(boot).filter(|(last, _)| t > *last) {
-            t = (new_boot + INTERVAL - 1).div_euclid(INTERVAL) * INTERVAL;
-            if t == new_boot {
-                t += INTERVAL;
-            }
-            boot += 1;
-            boot_time = new_boot;
-            continue;
-        }
-        if h.dies.is_some_and(|d| t > d) {
-            break;
-        }
-        let received = if (CO.0..CO.1).contains(&t) {
-            co_k += 1;
-            h.backfill.then_some(CO.1 + co_k * 1_000)
-        } else if let Some((_, b)) = h.held.filter(|(a, b)| t > *a && t < *b) {
-            held_k += 1;
-            Some(b + held_k * 1_000)
-        } else {
-            Some(t + DELAY)
-        };
-        unsent.retain(|&(acked, _)| acked > t);
-        out.push(Made {
-            t,
-            boot,
-            boot_time,
-            sequence: seq,
-            received,
-            pending: unsent.len() as u64,
-            oldest_unsent: unsent
-                .iter()
-                .map(|&(_, made)| agent_clock(h, made))
-                .min()
-                .unwrap_or(0),
-        });
-        unsent.push((received.unwrap_or(CO.1), t));
-        seq += 1;
-        t += INTERVAL;
-    }
-    out
-}
-
-fn agent_clock(h: &HostPlan, t: i64) -> i64 {
-    let step = h.step.filter(|(from, _)| t >= *from).map_or(0, |(_, d)| d);
-    t + h.skew + step
-}
-
-fn window(h: &HostPlan, links: &[LinkPlan], link: &LinkPlan, t: i64, boot_time: i64) -> LinkResult {
-    let start = (t - INTERVAL).max(boot_time);
-    let sends: Vec<i64> = (0..PROBES)
-        .map(|k| t - INTERVAL + k * PROBE)
-        .filter(|s| *s >= start)
-        .collect();
-    let outcome: Vec<Option<f64>> = sends
-        .iter()
-        .map(|&s| (!lost(links, link.id, h.site, s)).then(|| rtt_ms(link.id, s)))
-        .collect();
-    let rtts: Vec<f64> = outcome.iter().flatten().copied().collect();
-    let mut runs = Vec::new();
-    let mut k = 0;
-    while k < sends.len() {
-        if outcome[k].is_none() {
-            let first = k;
-            while k + 1 < sends.len() && outcome[k + 1].is_none() {
-                k += 1;
-            }
-            runs.push(LossRun {
-                first_lost_unix_ms: agent_clock(h, sends[first]),
-                last_lost_unix_ms: agent_clock(h, sends[k]),
-                count: (k - first + 1) as u32,
-                open_start: first == 0,
-                open_end: k == sends.len() - 1,
-            });
-        }
-        k += 1;
-    }
-    let sent = sends.len() as u32;
-    let received = rtts.len() as u32;
-    let s = |ms: f64| ms / 1000.0;
-    let avg = if rtts.is_empty() {
-        0.0
-    } else {
-        rtts.iter().sum::<f64>() / rtts.len() as f64
-    };
-    let jitter = if rtts.len() < 2 {
-        0.0
-    } else {
-        rtts.windows(2).map(|w| (w[1] - w[0]).abs()).sum::<f64>() / (rtts.len() - 1) as f64
-    };
-    let max = rtts.iter().copied().fold(0.0, f64::max);
-    let min = rtts.iter().copied().fold(f64::INFINITY, f64::min);
-    LinkResult {
-        link_id: link.id.into(),
-        kind: "icmp".into(),
-        target: "198.18.0.1".into(),
-        level: link.level.into(),
-        domain: link.domain.into(),
-        window_start_unix_ms: agent_clock(h, start),
-        window_end_unix_ms: agent_clock(h, t),
-        probe_interval_ms: PROBE as u32,
-        sent,
-        received,
-        loss_ratio: if sent == 0 {
-            0.0
-        } else {
-            1.0 - f64::from(received) / f64::from(sent)
-        },
-        rtt_min_seconds: if rtts.is_empty() { 0.0 } else { s(min) },
-        rtt_avg_seconds: s(avg),
-        rtt_max_seconds: s(max),
-        rtt_p50_seconds: s(avg),
-        rtt_p95_seconds: s(max),
-        jitter_seconds: s(jitter),
-        loss_runs: runs,
-        first_probe_unix_ms: sends.first().map_or(0, |&x| agent_clock(h, x)),
-        last_probe_unix_ms: sends.last().map_or(0, |&x| agent_clock(h, x)),
-        ..Default::default()
-    }
-}
-
-fn report(h: &HostPlan, links: &[LinkPlan], m: &Made) -> Report {
-    let used = 40_000_000_000 + (m.t - START) / MIN * 1_000; // grows 1 kB a minute
-    Report {
-        protocol_version: 1,
-        agent_id: h.id.into(),
-        hostname: format!("{}.example", h.id),
-        boot_id: format!("{}-boot-{}", h.id, m.boot),
-        boot_time_unix_seconds: agent_clock(h, m.boot_time) / 1000,
-        sequence: m.sequence,
-        timestamp_unix_ms: agent_clock(h, m.t),
-        interval_ms: INTERVAL as u32,
-        labels: Some(Labels {
-            department: h.department.into(),
-            business_system: h.business_system.into(),
-            datacenter: h.data_center.into(),
-            site: h.site.into(),
-        }),
-        system: Some(SystemInfo {
-            os_name: "Debian GNU/Linux".into(),
-            os_version: "12".into(),
-            kernel_version: "6.1.0".into(),
-            uptime_seconds: ((m.t - m.boot_time) / 1000) as u64,
-        }),
-        cpu: Some(Cpu {
-            logical_cores: 8,
-            physical_cores: 4,
-            usage_ratio: 0.25,
-            ..Default::default()
-        }),
-        memory: Some(Memory {
-            total_bytes: 16 << 30,
-            used_bytes: 4 << 30,
-            available_bytes: 12 << 30,
-            ..Default::default()
-        }),
-        filesystems: vec![Filesystem {
-            mount_point: "/".into(),
-            device: "/dev/vda1".into(),
-            fs_type: "ext4".into(),
-            size_bytes: 100_000_000_000,
-            used_bytes: used as u64,
-            available_bytes: (100_000_000_000 - used) as u64,
-        }],
-        links: h
-            .probes
-            .iter()
-            .map(|id| {
-                let l = links
-                    .iter()
-                    .find(|l| l.id == *id)
-                    .expect("probed link is planned");
-                window(h, links, l, m.t, m.boot_time)
-            })
-            .collect(),
-        agent_version: "0.1.0".into(),
-        agent_stats: Some(AgentStats {
-            spool_reports: m.pending,
-            oldest_unsent_unix_ms: m.oldest_unsent,
-            ..Default::default()
-        }),
-        ..Default::default()
-    }
-}
-
-// ---------------------------------------------------------------------------------------
 // The expected figures, computed from the schedule (not from the reports' bytes).
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -549,20 +341,20 @@ fn collector_up(x: i64) -> bool {
 }
 
 /// Stored reports of a host: (true time, boot).
-fn stored(h: &HostPlan) -> Vec<(i64, usize)> {
-    made(h)
+fn stored(month: &Month, h: &HostPlan) -> Vec<(i64, usize)> {
+    made(month, h)
         .into_iter()
         .filter(|m| m.received.is_some())
         .map(|m| (m.t, m.boot))
         .collect()
 }
 
-fn host_states(h: &HostPlan, all: &[HostPlan]) -> Vec<S> {
-    let st = stored(h);
+fn host_states(month: &Month, h: &HostPlan, all: &[HostPlan]) -> Vec<S> {
+    let st = stored(month, h);
     let maint = host_maintenance(h);
     // Reboot gaps: last stored report of a boot to the next boot's boot time.
     let mut gaps = Vec::new();
-    for (i, &(_, boot_time)) in h.reboots.iter().enumerate() {
+    for (i, &boot_time) in h.reboots().iter().enumerate() {
         let last = st
             .iter()
             .filter(|(_, b)| *b == i)
@@ -585,9 +377,11 @@ fn host_states(h: &HostPlan, all: &[HostPlan]) -> Vec<S> {
     }
     let first = st[0].0 - INTERVAL;
     let others_cover = |x: i64| {
-        all.iter()
-            .filter(|o| o.id != h.id)
-            .any(|o| stored(o).iter().any(|(t, _)| t - INTERVAL <= x && x < *t))
+        all.iter().filter(|o| o.id != h.id).any(|o| {
+            stored(month, o)
+                .iter()
+                .any(|(t, _)| t - INTERVAL <= x && x < *t)
+        })
     };
     (0..SLOTS)
         .map(|i| {
@@ -609,13 +403,14 @@ fn host_states(h: &HostPlan, all: &[HostPlan]) -> Vec<S> {
         .collect()
 }
 
-fn link_states(l: &LinkPlan, hosts: &[HostPlan], links: &[LinkPlan]) -> Vec<S> {
-    let maint = maintenance("link", l.id);
+fn link_states(month: &Month, j: usize, hosts: &[HostPlan]) -> Vec<S> {
+    let l = &month.topology.links[j];
+    let maint = maintenance("link", &l.id);
     // Stored windows of every vantage point: (start, end, degraded, vantage site).
     let mut windows = Vec::new();
-    for h in hosts.iter().filter(|h| h.probes.contains(&l.id)) {
-        for m in made(h).iter().filter(|m| m.received.is_some()) {
-            let w = window(h, links, l, m.t, m.boot_time);
+    for h in hosts.iter().filter(|h| h.probes.contains(&j)) {
+        for m in made(month, h).iter().filter(|m| m.received.is_some()) {
+            let w = month.link_result(h, j, m.t, m.boot_time).unwrap();
             let loss = w.loss_ratio;
             let degraded = loss >= 0.02 || (w.received > 0 && w.rtt_avg_seconds >= 0.1);
             windows.push(((m.t - INTERVAL).max(m.boot_time), m.t, degraded, h.site));
@@ -627,7 +422,7 @@ fn link_states(l: &LinkPlan, hosts: &[HostPlan], links: &[LinkPlan]) -> Vec<S> {
             let here: Vec<_> = windows.iter().filter(|w| w.0 <= x && x < w.1).collect();
             if in_any(&maint, x) {
                 S::Maint
-            } else if !here.is_empty() && here.iter().all(|w| lost(links, l.id, w.3, x)) {
+            } else if !here.is_empty() && here.iter().all(|w| month.lost(j, w.3, x)) {
                 S::Down
             } else if here.iter().any(|w| w.2) {
                 S::Degraded
@@ -731,6 +526,7 @@ fn subtree(site: &str) -> Vec<&'static str> {
 }
 
 struct World {
+    month: Month,
     hosts: Vec<HostPlan>,
     links: Vec<LinkPlan>,
     host_expected: BTreeMap<String, Expected>,
@@ -738,13 +534,16 @@ struct World {
 }
 
 fn expected_world() -> World {
-    let hosts = hosts();
-    let links = links();
+    let month = month();
+    let hosts = hosts(&month);
+    let links = month.topology.links.clone();
+    let code = |site: usize| month.topology.sites[site].code.as_str();
     let link_tl: BTreeMap<&str, Vec<S>> = links
         .iter()
-        .map(|l| (l.id, link_states(l, &hosts, &links)))
+        .enumerate()
+        .map(|(j, l)| (l.id.as_str(), link_states(&month, j, &hosts)))
         .collect();
-    let is_behind = |site: &str, l: &LinkPlan| subtree(l.to).contains(&site);
+    let is_behind = |site: &str, l: &LinkPlan| subtree(code(l.to)).contains(&site);
     // A link's down slot is a root cause unless a link it is behind is down then too (the
     // outermost down link is the cause).
     let root_tl: BTreeMap<&str, Vec<S>> = links
@@ -753,16 +552,18 @@ fn expected_world() -> World {
             let tl = (0..SLOTS)
                 .map(|i| {
                     let covered = links.iter().any(|m| {
-                        m.id != l.id && is_behind(l.from, m) && link_tl[m.id][i] == S::Down
+                        m.id != l.id
+                            && is_behind(code(l.from), m)
+                            && link_tl[m.id.as_str()][i] == S::Down
                     });
-                    if link_tl[l.id][i] == S::Down && !covered {
+                    if link_tl[l.id.as_str()][i] == S::Down && !covered {
                         S::Down
                     } else {
                         S::Up
                     }
                 })
                 .collect();
-            (l.id, tl)
+            (l.id.as_str(), tl)
         })
         .collect();
     // The links something is behind: their far end's subtree holds its site (hosts) or its
@@ -771,7 +572,7 @@ fn expected_world() -> World {
         links
             .iter()
             .filter(|l| l.id != except && is_behind(site, l))
-            .map(|l| (l.id, root_tl[l.id].clone()))
+            .map(|l| (l.id.as_str(), root_tl[l.id.as_str()].clone()))
             .collect()
     };
     let host_expected = hosts
@@ -779,7 +580,10 @@ fn expected_world() -> World {
         .map(|h| {
             (
                 h.id.to_owned(),
-                figures(&host_states(h, &hosts), &behind_of(h.site, "")),
+                figures(
+                    &host_states(&month, h, &hosts),
+                    &behind_of(code(h.site), ""),
+                ),
             )
         })
         .collect();
@@ -788,11 +592,12 @@ fn expected_world() -> World {
         .map(|l| {
             (
                 l.id.to_owned(),
-                figures(&link_tl[l.id], &behind_of(l.from, l.id)),
+                figures(&link_tl[l.id.as_str()], &behind_of(code(l.from), &l.id)),
             )
         })
         .collect();
     World {
+        month,
         hosts,
         links,
         host_expected,
@@ -840,9 +645,9 @@ async fn store_world(db: &Path, world: &World) -> usize {
     let store = Arc::new(SqliteStore::open(db).await.unwrap());
     let mut rows = Vec::new();
     for h in &world.hosts {
-        for m in made(h) {
+        for m in made(&world.month, h) {
             let Some(received) = m.received else { continue };
-            let r = report(h, &world.links, &m);
+            let r = world.month.report(h, &m);
             rows.push(StoredReport {
                 agent_id: r.agent_id.clone(),
                 boot_id: r.boot_id.clone(),
@@ -955,7 +760,7 @@ fn check_report(r: &MonthReport, world: &World) {
         let codes: BTreeSet<&str> = world
             .hosts
             .iter()
-            .map(|h| [h.department, h.data_center, h.business_system][key])
+            .map(|h| [&h.department, &h.data_center, &h.business_system][key].as_str())
             .filter(|c| !c.is_empty())
             .collect();
         let got: BTreeSet<&str> = rows.iter().map(|g| g.code.as_str()).collect();
@@ -964,11 +769,11 @@ fn check_report(r: &MonthReport, world: &World) {
             let members: Vec<&HostPlan> = world
                 .hosts
                 .iter()
-                .filter(|h| [h.department, h.data_center, h.business_system][key] == g.code)
+                .filter(|h| *[&h.department, &h.data_center, &h.business_system][key] == g.code)
                 .collect();
             let av: Vec<f64> = members
                 .iter()
-                .filter_map(|h| world.host_expected[h.id].availability)
+                .filter_map(|h| world.host_expected[&h.id].availability)
                 .collect();
             let want = (!av.is_empty()).then(|| av.iter().sum::<f64>() / av.len() as f64);
             if g.members as usize != members.len() || !approx(g.figures.availability, want) {
@@ -999,7 +804,7 @@ fn check_report(r: &MonthReport, world: &World) {
             .iter()
             .filter(|l| l.level == b.level && l.domain == b.domain)
             .collect();
-        let faults: usize = ls.iter().map(|l| world.link_expected[l.id].faults).sum();
+        let faults: usize = ls.iter().map(|l| world.link_expected[&l.id].faults).sum();
         if b.links as usize != ls.len()
             || b.fault_free != (faults == 0)
             || b.figures.faults as usize != faults
@@ -1116,13 +921,7 @@ fn check_schedule(world: &World) {
 fn write_config(dir: &Path) -> PathBuf {
     std::fs::write(dir.join("inventory.yaml"), INVENTORY).unwrap();
     let config = dir.join("collector.yaml");
-    std::fs::write(
-        &config,
-        "tls: {ca: certs/ca.pem, cert: certs/collector.pem, key: certs/collector.key}\n\
-         storage: {sqlite: {path: zerofault.db}}\n\
-         inventory: inventory.yaml\n",
-    )
-    .unwrap();
+    std::fs::write(&config, zerofault_tests::month::COLLECTOR_YAML).unwrap();
     config
 }
 
@@ -1254,22 +1053,7 @@ fn golden(name: &str, actual: &str) {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/golden/sla")
         .join(name);
-    if std::env::var_os("ZEROFAULT_UPDATE_GOLDEN").is_some() {
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(&path, actual).unwrap();
-        return;
-    }
-    let want = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!(
-            "{}: {e} (ZEROFAULT_UPDATE_GOLDEN=1 writes it)",
-            path.display()
-        )
-    });
-    assert!(
-        want == actual,
-        "{} differs from the export (ZEROFAULT_UPDATE_GOLDEN=1 rewrites it after review)",
-        path.display()
-    );
+    zerofault_tests::golden::check(&path, actual);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1388,14 +1172,14 @@ async fn close_and_correct(dir: &Path, config: &Path, before: &MonthReport) {
     // h8 "dies" on Feb 26 12:00: a report of its boot arrives late, made Feb 27 12:00.
     let world = expected_world();
     let h8 = world.hosts.iter().find(|h| h.id == "h8").unwrap();
-    let last = made(h8).last().cloned().unwrap();
+    let last = made(&world.month, h8).last().cloned().unwrap();
     let late = Made {
         t: at(27, 12, 0),
         sequence: last.sequence + 1,
         received: Some(END + 3 * DAY),
         ..last
     };
-    let r = report(h8, &world.links, &late);
+    let r = world.month.report(h8, &late);
     let store = SqliteStore::open(&dir.join("zerofault.db")).await.unwrap();
     store
         .insert(StoredReport {
@@ -1475,10 +1259,14 @@ async fn the_current_month_is_reported_to_date_and_has_no_slot_after_now() {
     );
     // Two hosts reporting every 5 minutes from a day before the month until now, and a
     // collector running since before the month with a fresh heartbeat: all up so far.
-    let plan: Vec<HostPlan> = hosts()
+    let world = self::month();
+    let plan: Vec<HostPlan> = hosts(&world)
         .into_iter()
         .take(2)
-        .map(|h| HostPlan { probes: &[], ..h })
+        .map(|h| HostPlan {
+            probes: vec![],
+            ..h
+        })
         .collect();
     for h in &plan {
         let boot_time = month_start - 10 * DAY;
@@ -1495,7 +1283,7 @@ async fn the_current_month_is_reported_to_date_and_has_no_slot_after_now() {
                 pending: 0,
                 oldest_unsent: 0,
             };
-            let r = report(h, &[], &m);
+            let r = world.report(h, &m);
             let row = StoredReport {
                 agent_id: r.agent_id.clone(),
                 boot_id: r.boot_id.clone(),
@@ -1676,8 +1464,11 @@ async fn the_month_imported_without_collector_runs_keeps_its_reboots() {
     let jsonl = dir.path().join("history.jsonl");
     let mut text = String::new();
     for h in &world.hosts {
-        for m in made(h).iter().filter(|m| m.received.is_some()) {
-            text.push_str(&serde_json::to_string(&report(h, &world.links, m)).unwrap());
+        for m in made(&world.month, h)
+            .iter()
+            .filter(|m| m.received.is_some())
+        {
+            text.push_str(&serde_json::to_string(&world.month.report(h, m)).unwrap());
             text.push('\n');
         }
     }

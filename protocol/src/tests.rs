@@ -127,25 +127,11 @@ fn golden_path(name: &str) -> PathBuf {
 }
 
 /// Compares `actual` with the golden file, or rewrites the file when
-/// `ZEROFAULT_UPDATE_GOLDEN=1` is set (the only way golden files change).
+/// `ZEROFAULT_UPDATE_GOLDEN=1` is set (the one golden-file helper of the test kit).
 fn check_golden(name: &str, actual: &[u8]) {
-    let path = golden_path(name);
-    if std::env::var_os("ZEROFAULT_UPDATE_GOLDEN").is_some_and(|v| v == "1") {
-        std::fs::write(&path, actual).unwrap();
-        return;
+    if let Err(e) = zerofault_tests::golden::compare(&golden_path(name), actual) {
+        panic!("{e}\nA wire change breaks deployed agents: change it only when compatible.");
     }
-    let expected = std::fs::read(&path).unwrap_or_else(|e| {
-        panic!(
-            "{}: {e}; run with ZEROFAULT_UPDATE_GOLDEN=1 to create it",
-            path.display()
-        )
-    });
-    assert!(
-        expected == actual,
-        "{} differs from the encoding; a wire change breaks deployed agents. \
-         If the change is intended and compatible, rerun with ZEROFAULT_UPDATE_GOLDEN=1",
-        path.display()
-    );
 }
 
 #[test]

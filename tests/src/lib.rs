@@ -18,6 +18,16 @@
 //!   read from the collector's database ([`stored::Stored`]) and from the agent's spool
 //!   ([`spool`]).
 //!
+//! Also the kit of the crates' own tests and benchmarks (it depends on the protocol only, so
+//! a collector or agent test using it sees one copy of the crate under test):
+//!
+//! * [`month`]: the one generator of made-up SLA months, used by the collector's SLA ground
+//!   truth and its SLA benchmark.
+//! * [`golden`]: golden files compared byte for byte, rewritten with
+//!   `ZEROFAULT_UPDATE_GOLDEN=1`.
+//! * [`pki::Pki`]: certificates made in-process (no binary needed), with TLS server and
+//!   client configurations; [`report`] also makes the hand-made reports of the ingest tests.
+//!
 //! Every child process is killed when its handle is dropped, and every temporary directory is
 //! removed then. When a test panics, the dropped handles print the child's stderr so the
 //! failure explains itself.
@@ -30,7 +40,10 @@ pub mod configs;
 pub mod delivery;
 pub mod exposition;
 pub mod faketime;
+pub mod golden;
+pub mod month;
 pub mod netns;
+pub mod pki;
 mod process;
 pub mod prometheus;
 pub mod report;

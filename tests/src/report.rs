@@ -89,6 +89,42 @@ pub fn synthetic_report(agent_id: &str, labels: Labels, sequence: u64, interval_
     }
 }
 
+/// A valid report of `agent`, the least an ingest test needs: fixed times (15 s reports from
+/// 1,700,000,100 s on), one boot, labels, nothing measured.
+pub fn minimal_report(agent: &str, sequence: u64) -> Report {
+    Report {
+        protocol_version: PROTOCOL_VERSION,
+        agent_id: agent.into(),
+        hostname: format!("{agent}.example"),
+        boot_id: "6f1c1f0e-6a8e-4c57-9d1e-0c4a3a0c2b11".into(),
+        boot_time_unix_seconds: 1_700_000_000,
+        sequence,
+        timestamp_unix_ms: 1_700_000_100_000 + sequence as i64 * 15_000,
+        interval_ms: 15_000,
+        labels: Some(Labels {
+            department: "fgw".into(),
+            business_system: "oa".into(),
+            datacenter: "dc-north".into(),
+            site: "city-gz".into(),
+        }),
+        agent_version: "0.1.0".into(),
+        ..Default::default()
+    }
+}
+
+/// A body far below the size cap that decompresses to about 2 MiB: one very long string.
+///
+/// # Panics
+///
+/// When the body is not that small (the encoding changed).
+pub fn zstd_bomb(agent: &str) -> Vec<u8> {
+    let mut r = minimal_report(agent, 1);
+    r.hostname = "a".repeat(2 << 20);
+    let body = zerofault_protocol::encode_report(&r);
+    assert!(body.len() < 4096, "bomb body is {} bytes", body.len());
+    body
+}
+
 /// POSTs `report` encoded as the wire body, with the documented headers.
 /// Returns the status and the body text; a TLS or connection failure is the `Err`.
 pub async fn post_report(

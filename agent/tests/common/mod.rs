@@ -1,18 +1,20 @@
-//! Test PKI and a small mTLS ingest server that can be switched down and up.
+//! The test PKI as the agent sees it, an agent config, and a small mTLS ingest server that
+//! can be switched down and up.
 #![allow(dead_code)]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::time::Instant;
 use zerofault_agent::config::{Config, SpoolConfig, TlsPaths};
 
+/// The test kit's PKI (`zerofault_tests::pki`) as the agent tests use it: the agent's TLS
+/// paths (agent `web-01`), and the collector's certificate for test servers.
 pub struct Pki {
     pub dir: tempfile::TempDir,
     pub tls: TlsPaths,
@@ -21,43 +23,40 @@ pub struct Pki {
     pub server_key: PrivateKeyDer<'static>,
 }
 
+impl Pki {
+    /// A TLS server configuration with the collector certificate, asking for an agent
+    /// certificate of the CA when `client_auth`.
+    pub fn server_config(&self, client_auth: bool) -> Arc<rustls::ServerConfig> {
+        zerofault_tests::pki::server_config(
+            self.ca_der.clone(),
+            self.server_chain.clone(),
+            self.server_key.clone_key(),
+            client_auth,
+        )
+    }
+}
+
 pub fn pki() -> Pki {
-    let dir = tempfile::tempdir().unwrap();
-    let ca_key = KeyPair::generate().unwrap();
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
-    ca_params
-        .distinguished_name
-        .push(DnType::CommonName, "test CA");
-    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
-    let issuer = Issuer::new(ca_params, ca_key);
-    let server_key = KeyPair::generate().unwrap();
-    let server = CertificateParams::new(vec!["127.0.0.1".to_owned()])
-        .unwrap()
-        .signed_by(&server_key, &issuer)
-        .unwrap();
-    let client_key = KeyPair::generate().unwrap();
-    let mut client_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    client_params
-        .distinguished_name
-        .push(DnType::CommonName, "web-01");
-    let client = client_params.signed_by(&client_key, &issuer).unwrap();
-    let write = |name: &str, text: String| -> PathBuf {
-        let p = dir.path().join(name);
-        std::fs::write(&p, text).unwrap();
-        p
-    };
+    let kit = zerofault_tests::pki::Pki::new();
+    // Laid out as on an agent host (configs name `ca.pem`, `agent.pem`, `agent.key` in the
+    // directory): the agent's own certificate copied from where `certs` puts it.
+    for (from, to) in [
+        ("agents/web-01.pem", "agent.pem"),
+        ("agents/web-01.key", "agent.key"),
+    ] {
+        std::fs::copy(kit.path(from), kit.path(to)).unwrap();
+    }
     let tls = TlsPaths {
-        ca: write("ca.pem", ca_cert.pem()),
-        cert: write("agent.pem", client.pem()),
-        key: write("agent.key", client_key.serialize_pem()),
+        ca: kit.path("ca.pem"),
+        cert: kit.path("agent.pem"),
+        key: kit.path("agent.key"),
     };
     Pki {
-        ca_der: ca_cert.der().clone(),
-        server_chain: vec![server.der().clone()],
-        server_key: PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(server_key.serialize_der())),
+        ca_der: kit.ca_der(),
+        server_chain: kit.server_chain(),
+        server_key: kit.server_key(),
         tls,
-        dir,
+        dir: kit.dir,
     }
 }
 
@@ -102,22 +101,7 @@ impl Server {
 }
 
 pub async fn serve(pki: &Pki, up: bool) -> Server {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(pki.ca_der.clone()).unwrap();
-    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
-        Arc::new(roots),
-        provider.clone(),
-    )
-    .build()
-    .unwrap();
-    let server = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_client_cert_verifier(verifier)
-        .with_single_cert(pki.server_chain.clone(), pki.server_key.clone_key())
-        .unwrap();
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server));
+    let acceptor = tokio_rustls::TlsAcceptor::from(pki.server_config(true));
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let up = Arc::new(AtomicBool::new(up));
