@@ -27,7 +27,7 @@
 //! Modes:
 //!
 //! - `zf-sla-bench [--hosts 10000] [--links 2000] [--interval-s 60] [--out DIR]`: builds the
-//!   engine's input host by host and link by link in memory, as `monthly::source` would give
+//!   engine's input host by host and link by link in memory, as `month::source` would give
 //!   it (reports within a day of the month, hourly capacity samples of the month and the one
 //!   before, link-level down periods, maintenance resolved from the generated inventory),
 //!   streams it through [`MonthBuilder`] (each host's reports are dropped once added), then
@@ -71,7 +71,7 @@ const MONTH: &str = "2026-01";
 /// The month before: the report reads its capacity samples too (storage growth).
 const PREVIOUS_MONTH: &str = "2025-12";
 const LANG: Lang = Lang::ZhCn;
-/// The engine is given reports this close to the month (as `monthly::source` does).
+/// The engine is given reports this close to the month (as `month::source` does).
 const EDGE: i64 = DAY;
 /// `make-db` stores reports from this long before the previous month.
 const DB_BEFORE: i64 = 2 * DAY;
@@ -183,7 +183,7 @@ fn main() -> anyhow::Result<()> {
     }
 }
 
-/// Maintenance intervals of a host, as `monthly::source` resolves them.
+/// Maintenance intervals of a host, as `month::source` resolves them.
 fn host_maintenance(
     m: &[zerofault_collector::inventory::MaintenanceInterval],
     agent: &str,
@@ -299,7 +299,7 @@ fn engine(bench: &Bench, out: Option<&Path>, setup: Duration) -> anyhow::Result<
             })
             .collect();
         // One capacity sample per host and hour of the month and the one before (as
-        // `monthly::source` thins them).
+        // `month::source` thins them).
         let mut capacity = Vec::with_capacity(1_600);
         let mut last_hour = i64::MIN;
         for m in &made {
@@ -360,7 +360,7 @@ fn engine(bench: &Bench, out: Option<&Path>, setup: Duration) -> anyhow::Result<
             mounts: vec!["/".into(), "/data".into()],
             capacity,
         };
-        // The previous month's mean used storage per group, as `monthly::source` sums it.
+        // The previous month's mean used storage per group, as `month::source` sums it.
         if let Some(used) = host_capacity(&previous_period, &host).storage_used_mean_bytes {
             for (map, code) in [
                 (&mut previous.data_centers, &host.labels.data_center),
@@ -603,7 +603,7 @@ fn make_db(bench: &Bench, dir: &Path, setup: Duration) -> anyhow::Result<()> {
     })
 }
 
-/// Reads `DIR/zerofault.db` as `monthly::source` does (the same `scan_reports` pages, from
+/// Reads `DIR/zerofault.db` as `month::source` does (the same `scan_reports` pages, from
 /// 3 days before the previous month), once only scanning and once also decoding every body:
 /// the two costs under the report's read.
 fn scan_db(bench: &Bench, dir: &Path) -> anyhow::Result<()> {

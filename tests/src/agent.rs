@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use tempfile::TempDir;
 
-use crate::collector::yaml_path;
-use crate::{AGENT_BIN, ChildGuard, bin_path};
+use crate::harness::{AGENT_BIN, bin_path, yaml_path};
+use crate::process::ChildGuard;
 
 /// Builder of an agent process; usually from [`crate::Collector::agent`].
 #[derive(Debug, Clone)]

@@ -9,7 +9,7 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tempfile::TempDir;
 
-use crate::{COLLECTOR_BIN, bin_path};
+use crate::harness::{COLLECTOR_BIN, bin_path};
 
 /// A certificate directory in a temporary directory, laid out as `zerofault-collector certs`
 /// writes it: `ca.pem`, `collector.pem`/`.key`, `agents/ID.pem`/`.key`.
@@ -163,4 +163,19 @@ pub(crate) fn client_config(
         Some((chain, key)) => builder.with_client_auth_cert(chain, key)?,
         None => builder.with_no_client_auth(),
     })
+}
+/// An HTTP client for plain-HTTP loopback requests (`/metrics`, `/healthz`, Prometheus API).
+///
+/// reqwest is built without a process-wide crypto provider, so even a plain-HTTP client gets
+/// an explicit rustls configuration (with no roots: it is never used for TLS).
+pub fn http_client() -> reqwest::Client {
+    let config = client_config(rustls::RootCertStore::empty(), None)
+        .expect("rustls client config with no roots");
+    reqwest::Client::builder()
+        .tls_backend_preconfigured(config)
+        // A proxy from the environment must never see loopback test traffic.
+        .no_proxy()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("build reqwest client")
 }

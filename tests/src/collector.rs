@@ -7,9 +7,11 @@ use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
-use crate::{
-    AgentBuilder, COLLECTOR_BIN, ChildGuard, Exposition, TestCa, bin_path, free_addr, http_client,
-};
+use crate::agent::AgentBuilder;
+use crate::ca::{TestCa, http_client};
+use crate::exposition::Exposition;
+use crate::harness::{COLLECTOR_BIN, bin_path, free_addr, yaml_path};
+use crate::process::ChildGuard;
 
 /// How long a collector may take to answer `/healthz` after it was started. Start-up is a
 /// config parse, a SQLite open and two binds: well under a second on an idle machine; the
@@ -513,7 +515,7 @@ impl Collector {
     /// `GET /api/v1/faults` (`{"faults": [...]}`), of one link or (with `None`) of all.
     pub async fn faults(&self, link: Option<&str>) -> anyhow::Result<Vec<Fault>> {
         let path = match link {
-            Some(l) => format!("/api/v1/faults?link={}", crate::percent_encode(l)),
+            Some(l) => format!("/api/v1/faults?link={}", crate::harness::percent_encode(l)),
             None => "/api/v1/faults".to_string(),
         };
         let v = self.get_json(&path).await?;
@@ -533,7 +535,7 @@ impl Collector {
         timeout: Duration,
     ) -> anyhow::Result<Exposition> {
         let what = format!("hosts {agents:?} up in /metrics");
-        crate::wait_until(&what, timeout, Duration::from_millis(200), || async {
+        crate::harness::wait_until(&what, timeout, Duration::from_millis(200), || async {
             let m = self.metrics().await.map_err(|e| e.to_string())?;
             let down: Vec<&&str> = agents
                 .iter()
@@ -560,12 +562,6 @@ pub async fn scrape(collector: &Collector) -> anyhow::Result<String> {
     let body = resp.text().await?;
     anyhow::ensure!(status.is_success(), "GET {url}: HTTP {status}: {body}");
     Ok(body)
-}
-
-/// A path as a YAML double-quoted scalar (JSON string syntax is valid YAML), so that any
-/// temporary directory name is written safely.
-pub(crate) fn yaml_path(p: &Path) -> String {
-    serde_json::to_string(&p.to_string_lossy()).expect("a string serialises")
 }
 
 #[cfg(test)]

@@ -27,7 +27,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use tempfile::TempDir;
 
-use crate::ChildGuard;
+use crate::process::ChildGuard;
 
 /// Number of /30 subnets in 198.18.0.0/15.
 const SUBNETS: u32 = 1 << 15;

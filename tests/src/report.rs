@@ -1,8 +1,6 @@
 //! Hand-made reports and raw ingest requests, for what a well-behaved agent never sends:
 //! impersonation, missing or foreign certificates, synthetic hosts with chosen capacities.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use zerofault_protocol::{
     CONTENT_TYPE, Cpu, Filesystem, Interface, Labels, Memory, PROTOCOL_VERSION, Report, SystemInfo,
     VERSION_HEADER,
@@ -18,13 +16,8 @@ pub fn labels(department: &str, business_system: &str, datacenter: &str, site: &
     }
 }
 
-/// Now, in ms since the Unix epoch.
-pub fn now_unix_ms() -> i64 {
-    let d = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("clock after 1970");
-    i64::try_from(d.as_millis()).expect("ms since 1970 fit in i64")
-}
+/// Now, in ms since the Unix epoch (the binaries' own clock reading).
+pub use zerofault_common::now_unix_ms;
 
 /// A valid report of a synthetic host with round, recognisable capacities: 8 cores, 8 GiB of
 /// memory, one 100 GiB filesystem with 40 GiB used. Its values differ from any real host's, so

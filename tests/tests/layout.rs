@@ -1,13 +1,18 @@
 //! The source layout's two rules, checked on the tree itself (docs/architecture.md):
 //!
 //! - no import cycle between files of a crate: a file names another file's module by a path
-//!   (`crate::a::b`, `super::x`, `self::child`, or a child module's name) in a `use` or in
-//!   code; the strongly connected components of that graph must all be single files;
+//!   (`crate::a::b`, `super::x`, `self::child`, a child module's name, or a name a `use`
+//!   bound, renamed or not) in a `use`, in code, or in an attribute string such as
+//!   `deserialize_with = "super::time::parse"`; the strongly connected components of that
+//!   graph must all be single files, parent and child included;
 //! - no source file above [`MAX_LINES`] lines, outside test files (`tests.rs`, `tests/`).
 //!
-//! Comments and string literals are skipped, so a doc comment naming `crate::config` is not
-//! an import. A `mod child;` declaration is not an edge by itself (it is how a file owns its
-//! children); using the child's items is.
+//! Comments and other string literals are skipped, so a doc comment naming `crate::config`
+//! is not an import. A `mod child;` declaration is not an edge by itself (it is how a file
+//! owns its children); using the child's items is. What it cannot see: paths a macro builds
+//! (they count for the file that writes the macro) and names that arrive through a glob
+//! import (they count for the module globbed); `#[path]` is refused, so the module tree is
+//! where the files are.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -16,8 +21,8 @@ use std::path::{Path, PathBuf};
 /// idea and a newcomer cannot read it in one sitting.
 const MAX_LINES: usize = 700;
 
-/// The crates whose `src/` trees are checked.
-const CRATES: &[&str] = &["protocol", "common", "agent", "collector"];
+/// The crates whose `src/` trees are checked (`tests` is the harness and test kit).
+const CRATES: &[&str] = &["protocol", "common", "agent", "collector", "tests"];
 
 fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -110,7 +115,16 @@ fn tokens(source: &str) -> Vec<Token> {
         } else if c == 'b' && next == Some('r') && raw_string(&chars, i + 1).is_some() {
             i = raw_string(&chars, i + 1).unwrap();
         } else if c == '"' {
-            i = plain_string(&chars, i);
+            // A string that is a crate path (`deserialize_with = "super::time::x"`) names
+            // that module as surely as code does.
+            let end = plain_string(&chars, i);
+            let text: String = chars[i + 1..end.saturating_sub(1).max(i + 1)]
+                .iter()
+                .collect();
+            if is_path_text(&text) {
+                out.extend(tokens(&text));
+            }
+            i = end;
         } else if c == '\'' {
             // A char literal ('x', '\n', '\u{..}') or a lifetime ('a).
             if next == Some('\\') {
@@ -150,6 +164,15 @@ fn tokens(source: &str) -> Vec<Token> {
         }
     }
     out
+}
+
+/// Whether a string literal's text is a path inside the crate (`crate::…`, `super::…`,
+/// `self::…`).
+fn is_path_text(text: &str) -> bool {
+    let mut parts = text.split("::");
+    matches!(parts.next(), Some("crate" | "super" | "self"))
+        && text.contains("::")
+        && parts.all(|p| !p.is_empty() && p.chars().all(|c| c.is_alphanumeric() || c == '_'))
 }
 
 /// The index after a raw string starting at `i` (`r"…"`, `r#"…"#`), if one starts there.
@@ -192,6 +215,9 @@ fn plain_string(chars: &[char], i: usize) -> usize {
 fn named_paths(source: &str, module: &[String], children: &BTreeSet<String>) -> Vec<Vec<String>> {
     let tokens = tokens(source);
     let mut out = Vec::new();
+    // Names bound by `use` (`use crate::month::export;`, `use a::b as c;`): a later path
+    // `export::pdf::x` starts from what the name stands for.
+    let mut aliases: BTreeMap<String, Vec<String>> = BTreeMap::new();
     // Inline modules (`mod tests { … }`) change what `super` and `self` mean.
     let mut scope: Vec<(String, usize)> = Vec::new();
     let mut depth = 0usize;
@@ -219,9 +245,23 @@ fn named_paths(source: &str, module: &[String], children: &BTreeSet<String>) -> 
                     .unwrap_or(tokens.len());
                 let mut prefixes = Vec::new();
                 expand_use(&tokens[i + 1..end], Vec::new(), &mut prefixes);
-                for path in prefixes {
-                    if let Some(abs) = absolute(&path, &here, children, scope.is_empty()) {
-                        out.push(abs);
+                for (path, alias) in prefixes {
+                    if let Some(mut abs) = absolute(&path, &here, children, scope.is_empty()) {
+                        out.push(abs.clone());
+                        if abs.last().is_some_and(|l| l == "self") {
+                            abs.pop();
+                        }
+                        let name = alias.or_else(|| {
+                            path.iter()
+                                .rev()
+                                .find(|s| *s != "self" && *s != "*")
+                                .cloned()
+                        });
+                        if let Some(name) = name
+                            && path.last().is_none_or(|l| l != "*")
+                        {
+                            aliases.insert(name, abs);
+                        }
                     }
                 }
                 i = end + 1;
@@ -239,7 +279,12 @@ fn named_paths(source: &str, module: &[String], children: &BTreeSet<String>) -> 
                         }
                         j += 2;
                     }
-                    if let Some(abs) = absolute(&path, &here, children, scope.is_empty()) {
+                    let resolved =
+                        absolute(&path, &here, children, scope.is_empty()).or_else(|| {
+                            let base = aliases.get(first)?;
+                            Some(base.iter().chain(&path[1..]).cloned().collect())
+                        });
+                    if let Some(abs) = resolved {
                         out.push(abs);
                     }
                     i = j;
@@ -260,13 +305,18 @@ fn named_paths(source: &str, module: &[String], children: &BTreeSet<String>) -> 
     out
 }
 
-/// The paths of a `use` tree (`a::{b, c::{d, e}}`), each as its segments.
-fn expand_use(tokens: &[Token], prefix: Vec<String>, out: &mut Vec<Vec<String>>) {
+/// The paths of a `use` tree (`a::{b, c::{d, e}}`), each as its segments with the name it
+/// is bound to when renamed (`as`).
+fn expand_use(tokens: &[Token], prefix: Vec<String>, out: &mut Vec<(Vec<String>, Option<String>)>) {
     let mut path = prefix.clone();
+    let mut alias = None;
     let mut i = 0;
     while i < tokens.len() {
         match &tokens[i] {
             Token::Ident(seg) if seg == "as" => {
+                if let Some(Token::Ident(name)) = tokens.get(i + 1) {
+                    alias = Some(name.clone());
+                }
                 i += 2;
                 continue;
             }
@@ -297,13 +347,13 @@ fn expand_use(tokens: &[Token], prefix: Vec<String>, out: &mut Vec<Vec<String>>)
                 }
                 return;
             }
-            Token::Punct('*') => {}
+            Token::Punct('*') => path.push("*".to_owned()),
             Token::Punct(_) => {}
         }
         i += 1;
     }
     if path.len() > prefix.len() || !prefix.is_empty() {
-        out.push(path);
+        out.push((path, alias));
     }
 }
 
@@ -466,6 +516,18 @@ fn no_import_cycle_between_files() {
             problems.push(text);
         }
     }
+    for name in CRATES {
+        for (file, source) in crate_files(name).sources {
+            // The module tree is read from where files sit; `#[path]` would move a module
+            // where this check does not look.
+            if source.contains("#[path") {
+                problems.push(format!(
+                    "{}: #[path] is not used in this workspace",
+                    file.display()
+                ));
+            }
+        }
+    }
     assert!(
         problems.is_empty(),
         "import cycles (break each by moving the shared item down a level):\n{}",
@@ -493,20 +555,23 @@ fn no_source_file_above_the_line_limit() {
     );
 }
 
-/// The checker itself: a cycle through `super::` and a child's name is found; comments,
-/// strings and another crate's paths are not edges.
+/// The checker itself: a cycle is found; `use` trees, renames, names bound by `use`,
+/// `super::`, a child's name and paths in attribute strings are edges; comments, other
+/// strings and another crate's paths are not.
 #[test]
-fn the_checker_finds_a_known_cycle_and_ignores_comments() {
+fn the_checker_finds_a_known_cycle_and_reads_paths_as_rustc_does() {
     let children: BTreeSet<String> = ["child".to_string()].into();
     let module = vec!["a".to_string()];
     let source = r#"
         // crate::config::Thing in a comment
         /// crate::other in a doc comment
-        const S: &str = "crate::strings::X";
+        const S: &str = "see crate::strings::X";
         use std::fmt;
         use crate::{b::{C, d::E as F}, g};
+        use crate::month::export::{self};
         pub use child::Item;
-        fn f<'a>(x: &'a str) -> char { super::h::run(); 'x' }
+        #[serde(deserialize_with = "super::time::parse")]
+        fn f<'a>(x: &'a str) -> char { super::h::run(); export::pdf::render(); F::new(); 'x' }
         #[cfg(test)]
         mod tests { use super::*; }
     "#;
@@ -515,9 +580,13 @@ fn the_checker_finds_a_known_cycle_and_ignores_comments() {
         vec!["b", "C"],
         vec!["b", "d", "E"],
         vec!["g"],
+        vec!["month", "export", "self"],
         vec!["a", "child", "Item"],
+        vec!["time", "parse"],
         vec!["h", "run"],
-        vec!["a"],
+        vec!["month", "export", "pdf", "render"],
+        vec!["b", "d", "E", "new"],
+        vec!["a", "*"],
     ]
     .into_iter()
     .map(|p| p.into_iter().map(String::from).collect())

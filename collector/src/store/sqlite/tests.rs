@@ -56,6 +56,21 @@ async fn newest_per_boot_seeks_in_the_primary_key_index() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("z.db");
     let store = SqliteStore::open(&path).await.unwrap();
+    // The data of the contract's `newest_per_boot` case, so the plan is read on a table with
+    // rows in two boots and two agents, as it was before that case moved to the contract.
+    store.insert(report("a", 100, 1_000)).await.unwrap();
+    for seq in 90..=99 {
+        store
+            .insert(report("a", seq, 1_000 + seq as i64 - 89))
+            .await
+            .unwrap();
+    }
+    for seq in [85, 89] {
+        let mut r = report("a", seq, 2_000 + seq as i64);
+        r.boot_id = "boot0".into();
+        store.insert(r).await.unwrap();
+    }
+    store.insert(report("b", 3, 500)).await.unwrap();
     store.close().await;
 
     // Each step seeks in the primary-key index instead of scanning the reports.
