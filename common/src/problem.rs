@@ -9,7 +9,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use crate::yaml::{ParseProblem, key_within};
+use crate::yaml::{ParseProblem, key_within, one_per_line};
 
 /// One wrong value in a configuration file (`K = &'static str`, a fixed dotted key) or in
 /// a file whose keys are built from its entries (`K = String`, e.g. `probes[2].target`).
@@ -42,13 +42,7 @@ pub struct Problems<'a, K>(pub &'a [Problem<K>]);
 
 impl<K: fmt::Display> fmt::Display for Problems<'_, K> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, p) in self.0.iter().enumerate() {
-            if i > 0 {
-                writeln!(f)?;
-            }
-            write!(f, "{p}")?;
-        }
-        Ok(())
+        one_per_line(f, self.0)
     }
 }
 
@@ -59,13 +53,12 @@ pub struct QuotedKeyProblems<'a, K>(pub &'a [Problem<K>]);
 
 impl<K: fmt::Display> fmt::Display for QuotedKeyProblems<'_, K> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, p) in self.0.iter().enumerate() {
-            if i > 0 {
-                writeln!(f)?;
-            }
-            write!(f, "{}", quoted_key(&p.file, &p.key, &p.message))?;
-        }
-        Ok(())
+        one_per_line(
+            f,
+            self.0
+                .iter()
+                .map(|p| quoted_key(&p.file, &p.key, &p.message)),
+        )
     }
 }
 

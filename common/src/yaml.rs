@@ -25,14 +25,23 @@ pub struct ParseProblems<'a>(pub &'a [ParseProblem]);
 
 impl fmt::Display for ParseProblems<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, p) in self.0.iter().enumerate() {
-            if i > 0 {
-                writeln!(f)?;
-            }
-            write!(f, "{p}")?;
-        }
-        Ok(())
+        one_per_line(f, self.0)
     }
+}
+
+/// `items` one per line, without a newline after the last: how every list of problems is
+/// shown (parse problems here, value problems in `crate::problem`).
+pub fn one_per_line<T: fmt::Display>(
+    f: &mut fmt::Formatter<'_>,
+    items: impl IntoIterator<Item = T>,
+) -> fmt::Result {
+    for (i, item) in items.into_iter().enumerate() {
+        if i > 0 {
+            writeln!(f)?;
+        }
+        write!(f, "{item}")?;
+    }
+    Ok(())
 }
 
 /// A YAML document that could not be read into a config struct.

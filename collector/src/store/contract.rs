@@ -106,9 +106,9 @@ pub async fn insert_is_idempotent_and_survives_reopen(backend: &dyn Backend) {
     );
 }
 
-pub async fn newest_per_boot_is_the_highest_sequence_not_the_last_received(backend: &dyn Backend) {
-    let store = backend.open().await;
-    // Live report 100 first, backlog 90..=99 after it; an earlier boot; another agent.
+/// Live report 100 of agent `a` first, its backlog 90..=99 after it; an earlier boot of `a`
+/// (85, 89); agent `b`'s report 3.
+pub async fn insert_boots(store: &dyn Store) {
     store.insert(report("a", 100, 1_000)).await.unwrap();
     for seq in 90..=99 {
         store
@@ -122,6 +122,11 @@ pub async fn newest_per_boot_is_the_highest_sequence_not_the_last_received(backe
         store.insert(r).await.unwrap();
     }
     store.insert(report("b", 3, 500)).await.unwrap();
+}
+
+pub async fn newest_per_boot_is_the_highest_sequence_not_the_last_received(backend: &dyn Backend) {
+    let store = backend.open().await;
+    insert_boots(store.as_ref()).await;
     let newest: Vec<_> = store
         .newest_per_boot()
         .await

@@ -11,7 +11,7 @@ use super::SqliteStore;
 use super::queries::NEWEST_PER_BOOT;
 use super::schema::MIGRATIONS;
 use crate::store::api::{BoxFuture, InsertOutcome, Store, StoreError};
-use crate::store::contract::{Backend, report};
+use crate::store::contract::{Backend, insert_boots, report};
 
 /// A SQLite database in its own temporary directory, two levels down so that opening it
 /// creates its directory too.
@@ -58,19 +58,7 @@ async fn newest_per_boot_seeks_in_the_primary_key_index() {
     let store = SqliteStore::open(&path).await.unwrap();
     // The data of the contract's `newest_per_boot` case, so the plan is read on a table with
     // rows in two boots and two agents, as it was before that case moved to the contract.
-    store.insert(report("a", 100, 1_000)).await.unwrap();
-    for seq in 90..=99 {
-        store
-            .insert(report("a", seq, 1_000 + seq as i64 - 89))
-            .await
-            .unwrap();
-    }
-    for seq in [85, 89] {
-        let mut r = report("a", seq, 2_000 + seq as i64);
-        r.boot_id = "boot0".into();
-        store.insert(r).await.unwrap();
-    }
-    store.insert(report("b", 3, 500)).await.unwrap();
+    insert_boots(&store).await;
     store.close().await;
 
     // Each step seeks in the primary-key index instead of scanning the reports.
