@@ -9,7 +9,7 @@ use anyhow::Context;
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use zerofault_collector::cmd::console::{EXIT_FAILED, EXIT_OK};
 use zerofault_collector::cmd::validate::{self, ConfigArg};
-use zerofault_collector::cmd::{certs, demo, import, report, serve, verify};
+use zerofault_collector::cmd::{backup, certs, demo, import, report, serve, verify};
 use zerofault_collector::config::Config;
 use zerofault_common::assets;
 
@@ -56,6 +56,14 @@ enum Command {
     /// collector runs. Exit codes: 0 done, 1 refused or failed (the message says why),
     /// 2 usage or configuration error.
     Report(report::ReportArgs),
+    /// Write a consistent copy of the database while the collector runs (online backup).
+    ///
+    /// The copy is the database as of one moment, compacted; ingest goes on meanwhile. To
+    /// restore: stop the collector, put the copy at `storage.sqlite.path` (owned by the
+    /// collector's user, mode 0600) with no `-wal`/`-shm` files beside it, start it.
+    /// Exit codes: 0 done, 1 the copy failed (the partial file is removed), 2 usage,
+    /// configuration error, no database or an existing --out.
+    Backup(backup::BackupArgs),
 }
 
 #[derive(Debug, Args)]
@@ -106,6 +114,7 @@ fn main() -> ExitCode {
         Command::Import(args) => return ExitCode::from(import::run(&args)),
         Command::Verify(args) => return ExitCode::from(verify::run(&args)),
         Command::Report(args) => return ExitCode::from(report::run(&args)),
+        Command::Backup(args) => return ExitCode::from(backup::run(&args)),
         Command::Demo(args) => {
             init_tracing();
             runtime().and_then(|rt| rt.block_on(demo::run(&args)))

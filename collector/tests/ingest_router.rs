@@ -316,6 +316,9 @@ impl Store for BrokenStore {
     fn closed_month(&self, _: String) -> BoxFuture<'_, Result<Option<ClosedMonth>, StoreError>> {
         Box::pin(async { Err(StoreError::Closed) })
     }
+    fn backup(&self, _: std::path::PathBuf) -> BoxFuture<'_, Result<u64, StoreError>> {
+        Box::pin(async { Err(StoreError::Closed) })
+    }
     fn close(&self) -> BoxFuture<'_, ()> {
         Box::pin(async {})
     }
@@ -403,6 +406,9 @@ impl Store for GatedStore {
     }
     fn closed_month(&self, m: String) -> BoxFuture<'_, Result<Option<ClosedMonth>, StoreError>> {
         self.inner.closed_month(m)
+    }
+    fn backup(&self, path: std::path::PathBuf) -> BoxFuture<'_, Result<u64, StoreError>> {
+        self.inner.backup(path)
     }
     fn close(&self) -> BoxFuture<'_, ()> {
         self.inner.close()

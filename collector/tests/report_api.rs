@@ -450,3 +450,60 @@ async fn the_collector_serves_it_on_its_http_listener() {
     stop.send(()).unwrap();
     task.await.unwrap().unwrap();
 }
+
+/// An online backup (`Store::backup`, what `zerofault-collector backup` runs) taken while
+/// reports keep arriving is the store as of one moment, and a collector restored from it
+/// answers the same month as the original.
+#[tokio::test]
+async fn a_backup_taken_during_ingest_restores_to_the_same_month() {
+    let w = world().await;
+    let before = w.store.count_reports().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("backup.db");
+    std::fs::File::create(&copy).unwrap();
+
+    // A third host's March goes on being stored while the copy is made (days after the
+    // month, beyond the day around its edges that February's report reads, so the month is
+    // the same whichever moment the copy holds).
+    let writer = {
+        let store = w.store.clone();
+        tokio::spawn(
+            async move { store_hourly(&store, "web-03", END + 5 * DAY, END + 7 * DAY).await },
+        )
+    };
+    let bytes = w.store.backup(copy.clone()).await.unwrap();
+    writer.await.unwrap();
+    let after = w.store.count_reports().await.unwrap();
+    assert!(bytes > 0);
+    assert_eq!(after, before + 49, "every concurrent insert stored");
+
+    let restored = Arc::new(SqliteStore::open(&copy).await.unwrap());
+    let copied = restored.count_reports().await.unwrap();
+    assert!(
+        (before..=after).contains(&copied),
+        "the copy is one moment of the store: {before} <= {copied} <= {after}"
+    );
+    let inventory = Inventory::parse(INVENTORY, &dir.path().join("inventory.yaml")).unwrap();
+    let app = router(SlaReportState::new(
+        restored.clone(),
+        Arc::new(inventory),
+        Default::default(),
+    ));
+    let month = |body: Vec<u8>| {
+        let mut v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        // The only figure that is not the data's: when the report was made.
+        v.as_object_mut().unwrap().remove("generated_unix_ms");
+        v
+    };
+    let (status, _, original) = get(&w.app, "?month=2026-02&format=json&lang=en").await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _, from_copy) = get(&app, "?month=2026-02&format=json&lang=en").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(month(from_copy), month(original));
+
+    // A backup never overwrites: the store refuses a file that is not empty.
+    assert!(matches!(
+        w.store.backup(copy.clone()).await,
+        Err(zerofault_collector::store::StoreError::Backup { .. })
+    ));
+}

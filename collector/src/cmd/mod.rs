@@ -2,6 +2,7 @@
 //! file each; what they share on the console (exit codes, the progress line) is in
 //! [`console`].
 
+pub mod backup;
 pub mod certs;
 pub mod console;
 pub mod demo;

@@ -4,6 +4,7 @@
 
 use std::error::Error;
 use std::future::Future;
+use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
 
@@ -199,6 +200,15 @@ pub enum StoreError {
         /// Start of the fault.
         start_unix_ms: i64,
     },
+    /// A backup could not be written (`path`: the target).
+    #[error("cannot back up to {path}: {source}")]
+    Backup {
+        /// The target file.
+        path: String,
+        /// The backend's error.
+        #[source]
+        source: Box<dyn Error + Send + Sync>,
+    },
     /// The backend failed an operation (disk full, I/O error, corruption, a lost connection
     /// ...). `source` is the backend's own error, so its message reaches logs and answers.
     #[error("database error: {source}")]
@@ -295,6 +305,12 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// The closed month `month` (`YYYY-MM`), if it was closed.
     fn closed_month(&self, month: String)
     -> BoxFuture<'_, Result<Option<ClosedMonth>, StoreError>>;
+
+    /// Writes a consistent copy of the whole store (as of one moment, while others keep
+    /// writing) to `path`, a new empty file the caller made (so that its owner and mode are
+    /// the caller's choice); returns the copy's size in bytes. A file-based backend copies
+    /// itself; a server database answers [`StoreError::Backup`] naming its own tool.
+    fn backup(&self, path: PathBuf) -> BoxFuture<'_, Result<u64, StoreError>>;
 
     /// Finishes pending writes and closes the database; later calls fail with
     /// [`StoreError::Closed`].

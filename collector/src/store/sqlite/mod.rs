@@ -197,6 +197,10 @@ impl Store for SqliteStore {
         Box::pin(async move { self.call(|tx| Command::ClosedMonth(month, tx)).await? })
     }
 
+    fn backup(&self, path: PathBuf) -> BoxFuture<'_, Result<u64, StoreError>> {
+        Box::pin(async move { self.call(|tx| Command::Backup(path, tx)).await? })
+    }
+
     fn close(&self) -> BoxFuture<'_, ()> {
         Box::pin(async move {
             let _ = self.call(Command::Close).await;

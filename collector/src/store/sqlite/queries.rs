@@ -1,5 +1,7 @@
 //! The statements: one function per store operation, run on the connection's thread.
 
+use std::path::Path;
+
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use crate::live::delivery::{BootSpan, StoredSpan};
@@ -344,4 +346,24 @@ pub(super) fn count_reports(conn: &Connection) -> Result<u64, StoreError> {
         .query_row("SELECT COUNT(*) FROM reports", [], |r| r.get(0))
         .optional()?;
     Ok(n.unwrap_or(0) as u64)
+}
+
+/// `VACUUM INTO` the empty file `path`: one read transaction, so the copy is the database
+/// as of one moment while other connections (a running collector's ingest) go on writing;
+/// compacted, with its own journal mode reset to the default (the store sets WAL again when
+/// it opens the copy). Returns the copy's size.
+pub(super) fn backup(conn: &Connection, path: &Path) -> Result<u64, StoreError> {
+    let failed = |source: Box<dyn std::error::Error + Send + Sync>| StoreError::Backup {
+        path: path.display().to_string(),
+        source,
+    };
+    let target = path
+        .to_str()
+        .ok_or_else(|| failed("the path is not UTF-8".into()))?;
+    conn.execute("VACUUM INTO ?1", params![target])
+        .map_err(|e| failed(Box::new(e)))?;
+    let size = std::fs::metadata(path)
+        .map_err(|e| failed(Box::new(e)))?
+        .len();
+    Ok(size)
 }

@@ -2,15 +2,16 @@
 //! time, and writes the inserts queued while a commit was running in one transaction (group
 //! commit, see the backend's module docs).
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use rusqlite::{Connection, TransactionBehavior, params};
 use tokio::sync::{mpsc, oneshot};
 
 use super::queries::{
-    boot_spans, close_month, closed_month, collector_runs, count_reports, faults, heartbeat_run,
-    insert_faults, insert_listening, listening_periods, newest_per_boot, reports_since,
-    scan_reports, start_run, stop_run,
+    backup, boot_spans, close_month, closed_month, collector_runs, count_reports, faults,
+    heartbeat_run, insert_faults, insert_listening, listening_periods, newest_per_boot,
+    reports_since, scan_reports, start_run, stop_run,
 };
 use crate::live::delivery::StoredSpan;
 use crate::live::links::Fault;
@@ -64,6 +65,7 @@ pub(super) enum Command {
         String,
         oneshot::Sender<Result<Option<ClosedMonth>, StoreError>>,
     ),
+    Backup(PathBuf, oneshot::Sender<Result<u64, StoreError>>),
     Close(oneshot::Sender<()>),
 }
 
@@ -142,6 +144,9 @@ pub(super) fn run(mut conn: Connection, mut rx: mpsc::Receiver<Command>) {
             }
             Command::Listening(reply) => {
                 let _ = reply.send(listening_periods(&conn));
+            }
+            Command::Backup(path, reply) => {
+                let _ = reply.send(backup(&conn, &path));
             }
             Command::Close(reply) => {
                 drop(conn);

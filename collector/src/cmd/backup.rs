@@ -1,0 +1,106 @@
+//! `zerofault-collector backup`: an online, consistent copy of the store while the collector
+//! runs (restore: `docs/sla-operations.md`, "Backup and restore").
+//!
+//! The copy is made by the store itself ([`crate::store::Store::backup`]) on this command's
+//! own connection: a running collector keeps ingesting on its connection meanwhile, and the
+//! copy is the database as of one moment.
+
+use std::io::ErrorKind;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use crate::cmd::console::{EXIT_ERROR, EXIT_FAILED, EXIT_OK};
+use crate::config::Config;
+
+/// The copy holds every stored report: readable by its owner only, like the database.
+const BACKUP_FILE_MODE: u32 = 0o600;
+
+/// Arguments of `zerofault-collector backup`.
+#[derive(Debug, clap::Args)]
+pub struct BackupArgs {
+    /// Collector configuration file: the database to copy (`storage.sqlite.path`).
+    #[arg(long, short = 'c', value_name = "FILE")]
+    pub config: PathBuf,
+    /// The copy to write: a new file in an existing directory (an existing file is refused,
+    /// never overwritten). Written with mode 0600.
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+}
+
+/// Runs `zerofault-collector backup`; returns the exit code ([`EXIT_OK`]; [`EXIT_FAILED`]
+/// when the copy failed, and the partial file is removed; [`EXIT_ERROR`] for a configuration
+/// error, a missing database or an unusable `--out`).
+pub fn run(args: &BackupArgs) -> u8 {
+    let config = match Config::load(&args.config).and_then(|c| c.validate_structure().map(|()| c)) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return EXIT_ERROR;
+        }
+    };
+    if let Some((key, db)) = config.storage.missing_database() {
+        eprintln!(
+            "error: no database at {} ({key} in {}): nothing to back up, or fix the path",
+            db.display(),
+            args.config.display()
+        );
+        return EXIT_ERROR;
+    }
+    if let Err(e) = create_target(&args.out) {
+        eprintln!("error: {e}");
+        return EXIT_ERROR;
+    }
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            let _ = std::fs::remove_file(&args.out);
+            return EXIT_FAILED;
+        }
+    };
+    let started = Instant::now();
+    let result = runtime.block_on(async {
+        let store = crate::store::open(&config.storage).await?;
+        eprintln!("backing up to {} ...", args.out.display());
+        let copied = store.backup(args.out.clone()).await;
+        store.close().await;
+        copied
+    });
+    match result {
+        Ok(bytes) => {
+            println!(
+                "backed up to {} ({bytes} bytes) in {:.1} s",
+                args.out.display(),
+                started.elapsed().as_secs_f64()
+            );
+            EXIT_OK
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            // A partial copy must not be mistaken for a backup.
+            let _ = std::fs::remove_file(&args.out);
+            EXIT_FAILED
+        }
+    }
+}
+
+/// Creates `path` empty with [`BACKUP_FILE_MODE`], refusing an existing file.
+fn create_target(path: &Path) -> Result<(), String> {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(BACKUP_FILE_MODE)
+        .open(path)
+        .map(drop)
+        .map_err(|e| match e.kind() {
+            ErrorKind::AlreadyExists => format!(
+                "{} exists; a backup never overwrites a file: give a new name or remove it",
+                path.display()
+            ),
+            _ => format!("cannot create {}: {e}", path.display()),
+        })
+}
