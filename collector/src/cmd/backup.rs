@@ -10,8 +10,9 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use crate::cmd::console::{EXIT_ERROR, EXIT_FAILED, EXIT_OK};
-use crate::config::Config;
+use crate::cmd::console::{
+    EXIT_ERROR, EXIT_FAILED, EXIT_OK, load_config, require_database, runtime,
+};
 
 /// The copy holds every stored report: readable by its owner only, like the database.
 const BACKUP_FILE_MODE: u32 = 0o600;
@@ -32,34 +33,22 @@ pub struct BackupArgs {
 /// when the copy failed, and the partial file is removed; [`EXIT_ERROR`] for a configuration
 /// error, a missing database or an unusable `--out`).
 pub fn run(args: &BackupArgs) -> u8 {
-    let config = match Config::load(&args.config).and_then(|c| c.validate_structure().map(|()| c)) {
+    let config = match load_config(&args.config) {
         Ok(c) => c,
-        Err(e) => {
-            eprintln!("{e}");
-            return EXIT_ERROR;
-        }
+        Err(code) => return code,
     };
-    if let Some((key, db)) = config.storage.missing_database() {
-        eprintln!(
-            "error: no database at {} ({key} in {}): nothing to back up, or fix the path",
-            db.display(),
-            args.config.display()
-        );
-        return EXIT_ERROR;
+    if let Err(code) = require_database(&config, &args.config, "nothing to back up") {
+        return code;
     }
     if let Err(e) = create_target(&args.out) {
         eprintln!("error: {e}");
         return EXIT_ERROR;
     }
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match runtime() {
         Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: cannot start the runtime: {e}");
+        Err(code) => {
             let _ = std::fs::remove_file(&args.out);
-            return EXIT_FAILED;
+            return code;
         }
     };
     let started = Instant::now();

@@ -5,7 +5,10 @@
 //! its meaning of 1 and 2).
 
 use std::io::{IsTerminal, Write};
+use std::path::Path;
 use std::time::{Duration, Instant};
+
+use crate::config::Config;
 
 /// Exit code: done (`import`: every line stored or a duplicate; `verify`: the signature and
 /// every file are good; `validate`: `OK: FILE`).
@@ -71,4 +74,46 @@ impl ProgressLine {
             self.shown = false;
         }
     }
+}
+
+/// Loads the collector configuration `path` for a command that works beside a running
+/// collector (`report`, `backup`): parsed and its structure checked (not its TLS files,
+/// which these commands do not use). On failure prints the problems and gives
+/// [`EXIT_ERROR`].
+pub fn load_config(path: &Path) -> Result<Config, u8> {
+    Config::load(path)
+        .and_then(|c| c.validate_structure().map(|()| c))
+        .map_err(|e| {
+            eprintln!("{e}");
+            EXIT_ERROR
+        })
+}
+
+/// Refuses a configuration whose database does not exist (a typo in the path would
+/// otherwise create an empty one): prints where it looked and `what_then`, and gives
+/// [`EXIT_ERROR`].
+pub fn require_database(config: &Config, config_path: &Path, what_then: &str) -> Result<(), u8> {
+    match config.storage.missing_database() {
+        Some((key, db)) => {
+            eprintln!(
+                "error: no database at {} ({key} in {}): {what_then}, or fix the path",
+                db.display(),
+                config_path.display()
+            );
+            Err(EXIT_ERROR)
+        }
+        None => Ok(()),
+    }
+}
+
+/// The single-threaded runtime of a command; on failure prints why and gives
+/// [`EXIT_FAILED`].
+pub fn runtime() -> Result<tokio::runtime::Runtime, u8> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            eprintln!("error: cannot start the runtime: {e}");
+            EXIT_FAILED
+        })
 }

@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use clap::Args;
 
-use crate::cmd::console::{EXIT_ERROR, EXIT_FAILED, EXIT_OK, ProgressLine};
+use crate::cmd::console::{
+    EXIT_ERROR, EXIT_FAILED, EXIT_OK, ProgressLine, load_config, require_database, runtime,
+};
 use crate::config::Config;
 use crate::inventory::Inventory;
 use crate::month::export::{self, Format, Lang};
@@ -83,12 +85,9 @@ fn reading_bar(p: Progress, total: u64) -> String {
 
 /// Runs `report`; returns the exit code.
 pub fn run(args: &ReportArgs) -> u8 {
-    let config = match Config::load(&args.config).and_then(|c| c.validate_structure().map(|()| c)) {
+    let config = match load_config(&args.config) {
         Ok(c) => c,
-        Err(e) => {
-            eprintln!("{e}");
-            return EXIT_ERROR;
-        }
+        Err(code) => return code,
     };
     let inventory = match config.load_inventory() {
         Ok(Some(i)) => i,
@@ -98,23 +97,16 @@ pub fn run(args: &ReportArgs) -> u8 {
             return EXIT_ERROR;
         }
     };
-    if let Some((key, db)) = config.storage.missing_database() {
-        eprintln!(
-            "error: no database at {} ({key} in {}): run `zerofault-collector serve` first, or fix the path",
-            db.display(),
-            args.config.display()
-        );
-        return EXIT_ERROR;
+    if let Err(code) = require_database(
+        &config,
+        &args.config,
+        "run `zerofault-collector serve` first",
+    ) {
+        return code;
     }
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match runtime() {
         Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: cannot start the runtime: {e}");
-            return EXIT_FAILED;
-        }
+        Err(code) => return code,
     };
     runtime.block_on(async {
         let store = match crate::store::open(&config.storage).await {
