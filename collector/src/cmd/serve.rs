@@ -171,7 +171,7 @@ impl Server {
         counters.set_run(started_unix_ms, runs_total);
         tracing::info!(
             hosts = warmed,
-            path = %config.storage.sqlite.path.display(),
+            store = %config.storage,
             "store opened, host table warmed"
         );
         let links = Arc::new(LinkHub::new(config.links.clone()));

@@ -60,3 +60,29 @@ impl Storage {
         (!path.exists()).then_some(("storage.sqlite.path", path))
     }
 }
+
+/// Which store and where, for logs: `SQLite database PATH`. The one place that knows how to
+/// name the configured backend, so a log line need not name SQLite's key.
+impl std::fmt::Display for Storage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SQLite database {}", self.sqlite.path.display())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_storage_names_its_backend_and_file_for_logs() {
+        let storage = Storage {
+            sqlite: Sqlite {
+                path: "/var/lib/zerofault/collector/zerofault.db".into(),
+            },
+        };
+        assert_eq!(
+            storage.to_string(),
+            "SQLite database /var/lib/zerofault/collector/zerofault.db"
+        );
+    }
+}
