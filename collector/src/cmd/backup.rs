@@ -13,9 +13,7 @@ use std::time::Instant;
 use crate::cmd::console::{
     EXIT_ERROR, EXIT_FAILED, EXIT_OK, load_config, require_database, runtime,
 };
-
-/// The copy holds every stored report: readable by its owner only, like the database.
-const BACKUP_FILE_MODE: u32 = 0o600;
+use crate::store::sqlite::DB_FILE_MODE;
 
 /// Arguments of `zerofault-collector backup`.
 #[derive(Debug, clap::Args)]
@@ -77,12 +75,13 @@ pub fn run(args: &BackupArgs) -> u8 {
     }
 }
 
-/// Creates `path` empty with [`BACKUP_FILE_MODE`], refusing an existing file.
+/// Creates `path` empty with the database's own mode ([`DB_FILE_MODE`]: the copy holds
+/// every stored report), refusing an existing file.
 fn create_target(path: &Path) -> Result<(), String> {
     std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
-        .mode(BACKUP_FILE_MODE)
+        .mode(DB_FILE_MODE)
         .open(path)
         .map(drop)
         .map_err(|e| match e.kind() {

@@ -24,6 +24,8 @@ use crate::store::api::{
 
 mod queries;
 mod schema;
+
+pub use schema::DB_FILE_MODE;
 mod writer;
 
 #[cfg(test)]

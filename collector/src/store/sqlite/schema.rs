@@ -109,7 +109,7 @@ pub(super) fn open_connection(path: &Path) -> Result<Connection, StoreError> {
 /// Mode of the database and of its `-wal` and `-shm` files: the reports name every host,
 /// department and link of the organisation, so only the collector's user may read them.
 /// Commands that read the database (`report`, `import`) run as that user (docs/install.md).
-const DB_FILE_MODE: u32 = 0o600;
+pub const DB_FILE_MODE: u32 = 0o600;
 
 /// Creates the database file with [`DB_FILE_MODE`] before SQLite opens it, and takes away
 /// any group or world access from an existing database, `-wal` or `-shm` (left by an older
