@@ -74,7 +74,23 @@ pub(super) const MIGRATIONS: &[&str] = &[
         imported_unix_ms INTEGER NOT NULL,
         PRIMARY KEY (start_unix_ms, end_unix_ms)
     );",
+    // 6: host rollups (crate::rollup): one row per agent, boot and hour of uptime, kept as
+    // reports are stored, so the monthly report reads these instead of report bodies.
+    // WITHOUT ROWID: rows are small and always reached by their key. Reports stored before
+    // this migration are summarised into it when it is applied ([`REBUILT_AT`]).
+    "CREATE TABLE host_buckets (
+        agent_id        TEXT    NOT NULL,
+        boot_id         TEXT    NOT NULL,
+        bucket          INTEGER NOT NULL,
+        received_max_ms INTEGER NOT NULL,
+        body            BLOB    NOT NULL,
+        PRIMARY KEY (agent_id, boot_id, bucket)
+    ) WITHOUT ROWID;",
 ];
+
+/// The migration (its 1-based version) whose table is filled from the reports already
+/// stored when it is applied: the host rollups.
+const REBUILT_AT: usize = 6;
 
 pub(super) fn open_connection(path: &Path) -> Result<Connection, StoreError> {
     let open_err = |source: Box<dyn std::error::Error + Send + Sync>| StoreError::Open {
@@ -188,6 +204,13 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     }
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(found.max(0) as usize) {
         tx.execute_batch(sql)?;
+        if i + 1 == REBUILT_AT {
+            let n = super::rollups::rebuild(&tx)?;
+            tracing::info!(
+                reports = n,
+                "summarised the stored reports into host rollups"
+            );
+        }
         tx.pragma_update(None, "user_version", i as i64 + 1)?;
         tracing::info!(version = i + 1, "applied database migration");
     }
