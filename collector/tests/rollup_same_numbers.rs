@@ -345,3 +345,100 @@ proptest! {
             serde_json::to_string_pretty(&raw["hosts"]).unwrap());
     }
 }
+
+/// Retention deletes the bodies, not the month: the report from rollups is the same after
+/// every body older than now was deleted, while the report from raw reports (which needs
+/// them) has lost its hosts' history.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_month_is_unchanged_by_deleting_its_report_bodies() {
+    let host = HostPlan {
+        interval_s: 60,
+        lead_min: 36 * 60,
+        at_start: false,
+        department: true,
+        boots: vec![
+            BootPlan {
+                gap_min: 0,
+                reports: 900,
+                skew_ms: 2_000,
+                step_after: 0,
+                step_ms: 0,
+                backfill_ms: 0,
+            },
+            BootPlan {
+                gap_min: 30,
+                reports: 600,
+                skew_ms: -1_000,
+                step_after: 100,
+                step_ms: 60_000,
+                backfill_ms: 0,
+            },
+        ],
+        lost: 20,
+        dup: 10,
+        late: 50,
+        no_uptime: 0,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SqliteStore::open(&dir.path().join("z.db")).await.unwrap());
+    for row in rows(0, &host) {
+        store.insert(row).await.unwrap();
+    }
+    let inventory = Inventory::parse(INVENTORY, &dir.path().join("inventory.yaml")).unwrap();
+    let now = END + DAY;
+    let month = |hosts| MonthRequest {
+        month: "2026-02".into(),
+        lang: "en".into(),
+        now_ms: now,
+        closed: false,
+        hosts,
+    };
+    let compute = |source| {
+        let store = store.clone();
+        let inventory = &inventory;
+        let req = month(source);
+        async move {
+            let r = zerofault_collector::month::compute(
+                store.as_ref(),
+                inventory,
+                &Default::default(),
+                &req,
+                &mut |_| {},
+            )
+            .await
+            .unwrap();
+            let mut v = serde_json::to_value(&r).unwrap();
+            v.as_object_mut().unwrap().remove("generated_unix_ms");
+            v
+        }
+    };
+    let before = compute(HostSource::Rollups).await;
+    assert_eq!(before, compute(HostSource::Raw).await);
+    assert_eq!(before["hosts"].as_array().unwrap().len(), 1);
+    let kept_before = store.count_reports().await.unwrap();
+    let retention = zerofault_collector::store::retention::Retention {
+        raw_reports: std::time::Duration::from_secs(86_400),
+        ..Default::default()
+    };
+    let mut cursor = None;
+    let done = zerofault_collector::store::retention::pass(
+        store.as_ref(),
+        &retention,
+        now + 3 * DAY,
+        &mut cursor,
+    )
+    .await
+    .unwrap();
+    assert!(done.reports > 1_000, "{done:?}");
+    assert_eq!(
+        store.count_reports().await.unwrap(),
+        kept_before - done.reports
+    );
+    assert_eq!(compute(HostSource::Rollups).await, before);
+    assert_ne!(
+        compute(HostSource::Raw).await,
+        before,
+        "from raw reports, the deleted bodies are missing"
+    );
+    store.close().await;
+}

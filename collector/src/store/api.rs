@@ -95,6 +95,15 @@ pub struct ReplayCursor {
     pub(crate) rowid: i64,
 }
 
+/// What one [`Store::retire_reports`] batch did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RetirePage {
+    /// Report bodies deleted.
+    pub deleted: u64,
+    /// Where to continue; `None` when no older report is left to read.
+    pub next: Option<ReplayCursor>,
+}
+
 /// One page of stored reports in receive order.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ReplayPage {
@@ -325,6 +334,30 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         after: Option<BucketKey>,
         limit: usize,
     ) -> BoxFuture<'_, Result<Vec<StoredBucket>, StoreError>>;
+
+    /// Deletes up to `limit` report bodies received before `before_ms`, reading on after
+    /// `after` in receive order, except reports with link data and the newest report of
+    /// each boot; remembers the deleted sequences per boot, so that [`Store::insert`] answers
+    /// a replay of one [`InsertOutcome::Duplicate`] and [`Store::boot_spans`] still counts
+    /// them (`store::retention`). One short transaction: report writes wait for at most one.
+    fn retire_reports(
+        &self,
+        before_ms: i64,
+        after: Option<ReplayCursor>,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<RetirePage, StoreError>>;
+
+    /// Deletes up to `limit` host rollup buckets last received before `before_ms`; returns
+    /// how many.
+    fn delete_buckets(
+        &self,
+        before_ms: i64,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<usize, StoreError>>;
+
+    /// Gives space freed by deletions back to the file system, in a bounded step; returns
+    /// the bytes given back (0 where the backend reuses it in place).
+    fn reclaim(&self) -> BoxFuture<'_, Result<u64, StoreError>>;
 
     /// Stores a closed month; false (and nothing changed) when it was closed before.
     fn close_month(&self, month: ClosedMonth) -> BoxFuture<'_, Result<bool, StoreError>>;

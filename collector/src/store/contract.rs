@@ -35,6 +35,7 @@ macro_rules! contract_tests {
             boot_spans_and_collector_runs_survive_reopen,
             listening_periods_are_stored_once_by_span,
             buckets_summarise_each_stored_report_once,
+            retention_deletes_old_bodies_and_keeps_what_is_needed,
         );
     };
     (@each $backend:expr; $($name:ident),* $(,)?) => {
@@ -450,5 +451,108 @@ pub async fn listening_periods_are_stored_once_by_span(backend: &dyn Backend) {
             period(1_000, 4_000, "a.ndjson"),
             period(5_000, 9_000, "b.ndjson"),
         ]
+    );
+}
+
+pub async fn retention_deletes_old_bodies_and_keeps_what_is_needed(backend: &dyn Backend) {
+    let store = backend.open().await;
+    const T: i64 = 1_800_000_000_000;
+    for seq in 1..=5u64 {
+        let up = 15 * seq;
+        let t = T + seq as i64 * 15_000;
+        store
+            .insert(real_report("a", "x", seq, up, t, t + 10))
+            .await
+            .unwrap();
+    }
+    // The newest of boot x carries link data: kept; b's only report is its boot's newest.
+    let links = StoredReport {
+        link_data: true,
+        ..real_report("a", "x", 6, 90, T + 90_000, T + 90_010)
+    };
+    store.insert(links).await.unwrap();
+    store
+        .insert(real_report("b", "y", 1, 30, T, T + 5))
+        .await
+        .unwrap();
+    let spans = store.boot_spans().await.unwrap();
+    let newest = store.newest_per_boot().await.unwrap();
+    let buckets = store.scan_buckets(i64::MIN, None, 100).await.unwrap();
+
+    let (mut deleted, mut after, mut batches) = (0, None, 0);
+    loop {
+        let page = store.retire_reports(T + 1_000_000, after, 2).await.unwrap();
+        deleted += page.deleted;
+        batches += 1;
+        match page.next {
+            Some(n) => after = Some(n),
+            None => break,
+        }
+        assert!(batches < 10, "the batches end");
+    }
+    assert_eq!(
+        deleted, 5,
+        "a's reports 1-5: not its link report 6, not b's only one"
+    );
+    assert_eq!(store.count_reports().await.unwrap(), 2);
+    // A second pass finds nothing more.
+    let again = store
+        .retire_reports(T + 1_000_000, None, 100)
+        .await
+        .unwrap();
+    assert_eq!(again.deleted, 0);
+    // Nothing that reads the store at start-up, or the month, sees a difference.
+    assert_eq!(store.boot_spans().await.unwrap(), spans);
+    assert_eq!(store.newest_per_boot().await.unwrap(), newest);
+    assert_eq!(
+        store.scan_buckets(i64::MIN, None, 100).await.unwrap(),
+        buckets
+    );
+    // A replay of a deleted report is a duplicate, and joins no bucket twice.
+    assert_eq!(
+        store
+            .insert(real_report("a", "x", 3, 45, T + 45_000, T + 2_000_000))
+            .await
+            .unwrap(),
+        InsertOutcome::Duplicate
+    );
+    assert_eq!(store.count_reports().await.unwrap(), 2);
+    assert_eq!(
+        store.scan_buckets(i64::MIN, None, 100).await.unwrap(),
+        buckets
+    );
+    // A new report of the boot is stored as ever.
+    assert_eq!(
+        store
+            .insert(real_report("a", "x", 7, 105, T + 105_000, T + 2_000_000))
+            .await
+            .unwrap(),
+        InsertOutcome::Stored
+    );
+    // Old buckets go by their last receive time, a batch at a time.
+    let mut gone = 0;
+    loop {
+        let n = store.delete_buckets(T + 1_000_000, 1).await.unwrap();
+        gone += n;
+        if n == 0 {
+            break;
+        }
+    }
+    // b's bucket and a's first-hour bucket? a's bucket was received again at T + 2e6.
+    assert_eq!(gone, 1, "only b's bucket was last received before the cut");
+    assert_eq!(
+        store.scan_buckets(i64::MIN, None, 100).await.unwrap().len(),
+        1
+    );
+    store.reclaim().await.unwrap();
+    // It all survives a reopen.
+    store.close().await;
+    let store = backend.open().await;
+    assert_eq!(
+        store
+            .insert(real_report("a", "x", 2, 30, T + 30_000, T + 3_000_000))
+            .await
+            .unwrap(),
+        InsertOutcome::Duplicate
     );
 }

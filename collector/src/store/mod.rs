@@ -14,12 +14,13 @@ use std::sync::Arc;
 pub mod api;
 #[cfg(test)]
 mod contract;
+pub mod retention;
 pub mod settings;
 pub mod sqlite;
 
 pub use api::{
     BoxFuture, ClosedMonth, CollectorRun, HEARTBEAT, InsertOutcome, ListeningPeriod, ReplayCursor,
-    ReplayPage, ReportKey, Store, StoreError, StoredReport,
+    ReplayPage, ReportKey, RetirePage, Store, StoreError, StoredReport,
 };
 pub use settings::Storage;
 pub use sqlite::SqliteStore;

@@ -9,7 +9,8 @@
 //! - `schema`: opening the file (modes, WAL, durability) and the migrations;
 //! - `writer`: the connection's thread, its commands and the group commit;
 //! - `queries`: the statements;
-//! - `rollups`: the host rollup buckets, added to in the transaction that stores a report.
+//! - `rollups`: the host rollup buckets, added to in the transaction that stores a report;
+//! - `retention`: deleting old bodies and buckets (`store::retention`).
 
 use std::path::{Path, PathBuf};
 
@@ -21,10 +22,11 @@ use crate::live::links::Fault;
 use crate::rollup::{BucketKey, StoredBucket};
 use crate::store::api::{
     BoxFuture, ClosedMonth, CollectorRun, InsertOutcome, ListeningPeriod, ReplayCursor, ReplayPage,
-    ReportKey, Store, StoreError, StoredReport,
+    ReportKey, RetirePage, Store, StoreError, StoredReport,
 };
 
 mod queries;
+mod retention;
 mod rollups;
 mod schema;
 
@@ -211,6 +213,38 @@ impl Store for SqliteStore {
             })
             .await?
         })
+    }
+
+    fn retire_reports(
+        &self,
+        before_ms: i64,
+        after: Option<ReplayCursor>,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<RetirePage, StoreError>> {
+        Box::pin(async move {
+            self.call(|reply| Command::Retire {
+                before_ms,
+                after,
+                limit,
+                reply,
+            })
+            .await?
+        })
+    }
+
+    fn delete_buckets(
+        &self,
+        before_ms: i64,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<usize, StoreError>> {
+        Box::pin(async move {
+            self.call(|tx| Command::DeleteBuckets(before_ms, limit, tx))
+                .await?
+        })
+    }
+
+    fn reclaim(&self) -> BoxFuture<'_, Result<u64, StoreError>> {
+        Box::pin(async move { self.call(Command::Reclaim).await? })
     }
 
     fn close_month(&self, month: ClosedMonth) -> BoxFuture<'_, Result<bool, StoreError>> {

@@ -227,9 +227,14 @@ pub(super) fn faults(conn: &Connection, link: Option<&str>) -> Result<Vec<Fault>
 pub(super) fn boot_spans(conn: &Connection) -> Result<Vec<StoredSpan>, StoreError> {
     // One pass over the primary-key index (agent_id, boot_id, sequence), which covers the
     // query: no report body is read, so this stays a matter of seconds with months stored.
+    // Reports deleted by retention still count: they were stored (`retired_reports`).
     let mut stmt = conn.prepare_cached(
-        "SELECT agent_id, boot_id, MIN(sequence), MAX(sequence), COUNT(*)
-         FROM reports GROUP BY agent_id, boot_id",
+        "SELECT agent_id, boot_id, MIN(lo), MAX(hi), SUM(n) FROM (
+           SELECT agent_id, boot_id, MIN(sequence) AS lo, MAX(sequence) AS hi, COUNT(*) AS n
+           FROM reports GROUP BY agent_id, boot_id
+           UNION ALL
+           SELECT agent_id, boot_id, min_seq, max_seq, count FROM retired_reports
+         ) GROUP BY agent_id, boot_id ORDER BY agent_id, boot_id",
     )?;
     let rows = stmt.query_map([], |row| {
         Ok(StoredSpan {

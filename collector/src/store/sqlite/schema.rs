@@ -86,6 +86,18 @@ pub(super) const MIGRATIONS: &[&str] = &[
         body            BLOB    NOT NULL,
         PRIMARY KEY (agent_id, boot_id, bucket)
     ) WITHOUT ROWID;",
+    // 7: retention (store::retention). The sequences of the report bodies it deleted, per
+    // agent and boot, so that a replay of one is still a duplicate and the delivery ledger
+    // still counts them; and the buckets by last receive time, to find the old ones.
+    "CREATE TABLE retired_reports (
+        agent_id TEXT    NOT NULL,
+        boot_id  TEXT    NOT NULL,
+        min_seq  INTEGER NOT NULL,
+        max_seq  INTEGER NOT NULL,
+        count    INTEGER NOT NULL,
+        PRIMARY KEY (agent_id, boot_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX host_buckets_received ON host_buckets (received_max_ms);",
 ];
 
 /// The migration (its 1-based version) whose table is filled from the reports already
@@ -107,6 +119,10 @@ pub(super) fn open_connection(path: &Path) -> Result<Connection, StoreError> {
     }
     restrict_db_files(path).map_err(|e| open_err(Box::new(e)))?;
     let mut conn = Connection::open(path).map_err(|e| open_err(Box::new(e)))?;
+    // Only takes effect on a new, empty file (before its first table): such a database gives
+    // the pages retention frees back to the file system (`incremental_vacuum`). An older one
+    // keeps them on its free list and reuses them, so it stops growing all the same.
+    conn.execute_batch("PRAGMA auto_vacuum=INCREMENTAL;")?;
     // WAL: scrapes and warm-up reads never wait for a writer, and a commit appends to one
     // file instead of rewriting pages in place.
     let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;

@@ -14,13 +14,13 @@ use super::queries::{
     heartbeat_run, insert_faults, insert_listening, listening_periods, newest_per_boot,
     reports_since, scan_reports, start_run, stop_run,
 };
-use super::rollups;
+use super::{retention, rollups};
 use crate::live::delivery::StoredSpan;
 use crate::live::links::Fault;
 use crate::rollup::{BucketKey, HostBucket, StoredBucket};
 use crate::store::api::{
     ClosedMonth, CollectorRun, InsertOutcome, ListeningPeriod, ReplayCursor, ReplayPage, ReportKey,
-    StoreError, StoredReport,
+    RetirePage, StoreError, StoredReport,
 };
 
 /// Most inserts written in one transaction; bounds the latency the first of them sees.
@@ -73,6 +73,14 @@ pub(super) enum Command {
         limit: usize,
         reply: oneshot::Sender<Result<Vec<StoredBucket>, StoreError>>,
     },
+    Retire {
+        before_ms: i64,
+        after: Option<ReplayCursor>,
+        limit: usize,
+        reply: oneshot::Sender<Result<RetirePage, StoreError>>,
+    },
+    DeleteBuckets(i64, usize, oneshot::Sender<Result<usize, StoreError>>),
+    Reclaim(oneshot::Sender<Result<u64, StoreError>>),
     CloseMonth(ClosedMonth, oneshot::Sender<Result<bool, StoreError>>),
     ClosedMonth(
         String,
@@ -149,6 +157,20 @@ pub(super) fn run(mut conn: Connection, mut rx: mpsc::Receiver<Command>) {
             } => {
                 let _ = reply.send(rollups::scan(&conn, since_ms, after.as_ref(), limit));
             }
+            Command::Retire {
+                before_ms,
+                after,
+                limit,
+                reply,
+            } => {
+                let _ = reply.send(retention::retire(&mut conn, before_ms, after, limit));
+            }
+            Command::DeleteBuckets(before_ms, limit, reply) => {
+                let _ = reply.send(retention::delete_buckets(&conn, before_ms, limit));
+            }
+            Command::Reclaim(reply) => {
+                let _ = reply.send(retention::reclaim(&conn));
+            }
             Command::CloseMonth(month, reply) => {
                 let _ = reply.send(close_month(&conn, &month));
             }
@@ -224,6 +246,14 @@ fn write_batch(
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         )?;
         for (r, summary, _) in batch {
+            // A sequence at or below the highest retired one of its boot was stored and
+            // deleted by retention since: a replay, not stored again (store::retention).
+            if retention::retired_max(&tx, &r.agent_id, &r.boot_id)?
+                .is_some_and(|max| r.sequence as i64 <= max)
+            {
+                outcomes.push(InsertOutcome::Duplicate);
+                continue;
+            }
             // Ingest and import refuse sequences above i64::MAX (Report::validate), so the
             // cast is exact and ORDER BY sequence sorts as the agent numbered them.
             let changed = stmt.execute(params![
