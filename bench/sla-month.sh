@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Monthly SLA report benchmark (issue 5), release build, driven by
-# collector/examples/zf-sla-bench.rs (its doc comment describes the synthetic month).
+# collector/examples/zf-sla-bench/main.rs (its doc comment describes the synthetic month).
 #
 #   bench/sla-month.sh [HOSTS=10000] [LINKS=2000] [INTERVAL_S=60]
 #

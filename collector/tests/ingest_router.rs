@@ -327,6 +327,12 @@ impl Store for BrokenStore {
     ) -> BoxFuture<'_, Result<zerofault_collector::store::RetirePage, StoreError>> {
         Box::pin(async { Err(StoreError::Closed) })
     }
+    fn merge_buckets(
+        &self,
+        _: Vec<zerofault_collector::rollup::StoredBucket>,
+    ) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(async { Err(StoreError::Closed) })
+    }
     fn delete_buckets(&self, _: i64, _: usize) -> BoxFuture<'_, Result<usize, StoreError>> {
         Box::pin(async { Err(StoreError::Closed) })
     }
@@ -440,6 +446,12 @@ impl Store for GatedStore {
         limit: usize,
     ) -> BoxFuture<'_, Result<zerofault_collector::store::RetirePage, StoreError>> {
         self.inner.retire_reports(before_ms, after, limit)
+    }
+    fn merge_buckets(
+        &self,
+        buckets: Vec<zerofault_collector::rollup::StoredBucket>,
+    ) -> BoxFuture<'_, Result<(), StoreError>> {
+        self.inner.merge_buckets(buckets)
     }
     fn delete_buckets(
         &self,

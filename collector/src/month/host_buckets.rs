@@ -12,7 +12,8 @@
 //!   agent-clock time (reports without an uptime) by the agent's offset;
 //! - a boot's evidence is made of its buckets whose coverage meets `[lo, hi)` (the month
 //!   with a day on either side); a boot without such a bucket is not given to the engine;
-//! - a capacity sample is each bucket's lowest-sequence report, kept when it lies between
+//! - a capacity sample is the lowest-sequence report of each hour of a bucket, kept when it
+//!   lies between
 //!   `sample_from` (the previous month's start) and the month's end;
 //! - the host's name and labels are those of the latest report placed in the month, else of
 //!   the bucket received last.
@@ -131,7 +132,7 @@ pub fn agent_month(buckets: &[StoredBucket], w: &Window) -> AgentMonth {
             {
                 received_last = Some((bucket.received_max_ms, id));
             }
-            if let Some(sample) = &bucket.sample {
+            for sample in &bucket.samples {
                 let at = s + sample.at;
                 if (w.sample_from..w.end).contains(&at) {
                     out.capacity.push(capacity_sample(

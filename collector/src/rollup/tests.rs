@@ -45,13 +45,14 @@ fn a_report_is_summarised_in_the_hour_of_its_uptime() {
         }]
     );
     assert_eq!(s.last.unwrap().at, 10_000);
-    let (bucket, s) = of_report(&report(9, 7_300, T, 60_000), T);
-    assert_eq!(bucket, 2, "7 300 s of uptime is its third hour");
+    let (bucket, s) = of_report(&report(9, 90_000, T, 60_000), T);
+    assert_eq!(bucket, 1, "90 000 s of uptime is its second day");
+    assert_eq!(s.samples[0].hour, 25);
     assert_eq!(
         s.coverage,
         [Span {
-            from: 7_240_000,
-            to: 7_300_000
+            from: 89_940_000,
+            to: 90_000_000
         }]
     );
 }
@@ -87,7 +88,8 @@ fn merging_keeps_the_first_the_latest_and_the_union() {
     a.merge(&c);
     assert_eq!(a.reports, 3);
     assert_eq!(a.first.unwrap().sequence, 3);
-    assert_eq!(a.sample.as_ref().unwrap().sequence, 3);
+    assert_eq!(a.samples.len(), 1, "one hour");
+    assert_eq!(a.samples[0].sequence, 3);
     assert_eq!(a.last.unwrap().sequence, 9);
     assert_eq!(a.identity.as_ref().unwrap().hostname, "h9");
     assert_eq!(a.received_min_ms, T + 100_010);

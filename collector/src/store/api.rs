@@ -335,6 +335,11 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         limit: usize,
     ) -> BoxFuture<'_, Result<Vec<StoredBucket>, StoreError>>;
 
+    /// Merges summaries into their stored buckets, as [`Store::insert`] does for a newly
+    /// stored report, in one transaction, without storing any report: for loading rollups in
+    /// bulk (a benchmark's month, a rebuild). A summary merged twice counts twice.
+    fn merge_buckets(&self, buckets: Vec<StoredBucket>) -> BoxFuture<'_, Result<(), StoreError>>;
+
     /// Deletes up to `limit` report bodies received before `before_ms`, reading on after
     /// `after` in receive order, except reports with link data and the newest report of
     /// each boot; remembers the deleted sequences per boot, so that [`Store::insert`] answers

@@ -263,10 +263,10 @@ pub fn real_report(
 pub async fn buckets_summarise_each_stored_report_once(backend: &dyn Backend) {
     let store = backend.open().await;
     const T: i64 = 1_800_000_000_000;
-    // Agent a: boot x, two hours of uptime (buckets 0 and 1), stored out of order with a
+    // Agent a: boot x, two days of uptime (buckets 0 and 1), stored out of order with a
     // duplicate; agent b: one report, received long before (left out by `since`).
     let reports = [
-        real_report("a", "x", 3, 3_700, T + 3_700_000, T + 3_700_050),
+        real_report("a", "x", 3, 90_000, T + 90_000_000, T + 90_000_050),
         real_report("a", "x", 1, 30, T + 30_000, T + 30_040),
         real_report("a", "x", 2, 45, T + 45_000, T + 9_000_000),
         real_report("a", "x", 1, 30, T + 30_000, T + 30_040),
@@ -301,6 +301,28 @@ pub async fn buckets_summarise_each_stored_report_once(backend: &dyn Backend) {
     let seen: Vec<_> = seen.into_iter().map(|b| (b.key, b.bucket)).collect();
     assert_eq!(seen, expected.into_iter().collect::<Vec<_>>());
     assert_eq!(seen[0].1.reports, 2, "the duplicate counted once");
+    // Summaries merged in bulk join the same buckets by the same rule.
+    let extra = real_report("a", "x", 4, 90_010, T + 90_010_000, T + 90_010_050);
+    let (bucket, summary) = extra.rollup().unwrap();
+    let key = crate::rollup::BucketKey {
+        agent_id: "a".into(),
+        boot_id: "x".into(),
+        bucket,
+    };
+    store
+        .merge_buckets(vec![crate::rollup::StoredBucket {
+            key: key.clone(),
+            bucket: summary.clone(),
+        }])
+        .await
+        .unwrap();
+    let mut want = seen[1].1.clone();
+    want.merge(&summary);
+    let got = store
+        .scan_buckets(T, Some(seen[0].0.clone()), 1)
+        .await
+        .unwrap();
+    assert_eq!((got[0].key.clone(), got[0].bucket.clone()), (key, want));
     assert_eq!(seen[0].1.received_max_ms, T + 9_000_000);
     // They survive a reopen, and b's shows with an earlier `since`.
     store.close().await;
@@ -538,7 +560,7 @@ pub async fn retention_deletes_old_bodies_and_keeps_what_is_needed(backend: &dyn
             break;
         }
     }
-    // b's bucket and a's first-hour bucket? a's bucket was received again at T + 2e6.
+    // a's bucket was received again at T + 2e6: only b's goes.
     assert_eq!(gone, 1, "only b's bucket was last received before the cut");
     assert_eq!(
         store.scan_buckets(i64::MIN, None, 100).await.unwrap().len(),

@@ -232,6 +232,10 @@ impl Store for SqliteStore {
         })
     }
 
+    fn merge_buckets(&self, buckets: Vec<StoredBucket>) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(async move { self.call(|tx| Command::MergeBuckets(buckets, tx)).await? })
+    }
+
     fn delete_buckets(
         &self,
         before_ms: i64,

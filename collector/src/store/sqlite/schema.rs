@@ -74,7 +74,7 @@ pub(super) const MIGRATIONS: &[&str] = &[
         imported_unix_ms INTEGER NOT NULL,
         PRIMARY KEY (start_unix_ms, end_unix_ms)
     );",
-    // 6: host rollups (crate::rollup): one row per agent, boot and hour of uptime, kept as
+    // 6: host rollups (crate::rollup): one row per agent, boot and day of uptime, kept as
     // reports are stored, so the monthly report reads these instead of report bodies.
     // WITHOUT ROWID: rows are small and always reached by their key. Reports stored before
     // this migration are summarised into it when it is applied ([`REBUILT_AT`]).

@@ -114,7 +114,7 @@ async fn the_rollups_of_a_version_5_database_are_rebuilt_from_its_reports() {
     const T: i64 = 1_800_000_000_000;
     let reports = [
         real_report("a", "x", 1, 30, T + 30_000, T + 30_040),
-        real_report("a", "x", 2, 3_650, T + 3_650_000, T + 3_650_040),
+        real_report("a", "x", 2, 90_050, T + 90_050_000, T + 90_050_040),
         real_report("a", "y", 1, 20, T + 9_000_000, T + 9_000_040),
         real_report("b", "z", 7, 100, T, T + 1),
         // Undecodable: stored, not summarised (and no reason to refuse the upgrade).

@@ -80,6 +80,7 @@ pub(super) enum Command {
         reply: oneshot::Sender<Result<RetirePage, StoreError>>,
     },
     DeleteBuckets(i64, usize, oneshot::Sender<Result<usize, StoreError>>),
+    MergeBuckets(Vec<StoredBucket>, oneshot::Sender<Result<(), StoreError>>),
     Reclaim(oneshot::Sender<Result<u64, StoreError>>),
     CloseMonth(ClosedMonth, oneshot::Sender<Result<bool, StoreError>>),
     ClosedMonth(
@@ -164,6 +165,9 @@ pub(super) fn run(mut conn: Connection, mut rx: mpsc::Receiver<Command>) {
                 reply,
             } => {
                 let _ = reply.send(retention::retire(&mut conn, before_ms, after, limit));
+            }
+            Command::MergeBuckets(buckets, reply) => {
+                let _ = reply.send(merge_buckets(&mut conn, buckets));
             }
             Command::DeleteBuckets(before_ms, limit, reply) => {
                 let _ = reply.send(retention::delete_buckets(&conn, before_ms, limit));
@@ -286,4 +290,15 @@ fn write_batch(
     rollups::add(&tx, summaries)?;
     tx.commit()?;
     Ok(outcomes)
+}
+
+fn merge_buckets(conn: &mut Connection, buckets: Vec<StoredBucket>) -> Result<(), StoreError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let mut summaries: BTreeMap<BucketKey, HostBucket> = BTreeMap::new();
+    for b in buckets {
+        summaries.entry(b.key).or_default().merge(&b.bucket);
+    }
+    rollups::add(&tx, summaries)?;
+    tx.commit()?;
+    Ok(())
 }

@@ -44,11 +44,17 @@
 //!   collector's database at the start of February would be. Prints the insert rate. The
 //!   report computed from it equals the engine mode's for the same flags (up to float
 //!   rounding of RTT averages); that is how the generator of the engine mode is checked.
+//! - `zf-sla-bench make-rollups DIR [--hosts N] [--links N] [--interval-s S]`: the same, but
+//!   the reports without link data are stored only as host rollups, loaded through the
+//!   store's rollup update (`rollups.rs`), as a collector holds them once retention deleted
+//!   the bodies: what a province-size month looks like on disk.
 //!
 //! The month itself comes from the workspace's one month generator,
 //! `zerofault_tests::month` ([`Synthetic`]), which the SLA ground truth uses too; this file
 //! keeps what is the benchmark's own: its arguments, the engine's input, timing and output.
 #![forbid(unsafe_code)]
+
+mod rollups;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -134,6 +140,7 @@ fn mib(bytes: u64) -> String {
 
 struct Args {
     make_db: Option<PathBuf>,
+    make_rollups: Option<PathBuf>,
     scan_db: Option<PathBuf>,
     hosts: usize,
     links: usize,
@@ -144,6 +151,7 @@ struct Args {
 fn args() -> anyhow::Result<Args> {
     let mut a = Args {
         make_db: None,
+        make_rollups: None,
         scan_db: None,
         hosts: 10_000,
         links: 2_000,
@@ -162,9 +170,10 @@ fn args() -> anyhow::Result<Args> {
             "--interval-s" => a.interval_s = value("--interval-s")?.parse()?,
             "--out" => a.out = Some(value("--out")?.into()),
             "make-db" => a.make_db = Some(value("make-db")?.into()),
+            "make-rollups" => a.make_rollups = Some(value("make-rollups")?.into()),
             "scan-db" => a.scan_db = Some(value("scan-db")?.into()),
             _ => anyhow::bail!(
-                "usage: zf-sla-bench [make-db DIR | scan-db DIR] [--hosts N] [--links N] [--interval-s S] [--out DIR]"
+                "usage: zf-sla-bench [make-db DIR | make-rollups DIR | scan-db DIR] [--hosts N] [--links N] [--interval-s S] [--out DIR]"
             ),
         }
     }
@@ -176,6 +185,9 @@ fn main() -> anyhow::Result<()> {
     let started = Instant::now();
     let world = Bench::new(a.hosts, a.links, a.interval_s)?;
     let setup = started.elapsed();
+    if let Some(dir) = &a.make_rollups {
+        return rollups::make_rollups(&world, dir);
+    }
     match (&a.make_db, &a.scan_db) {
         (Some(dir), _) => make_db(&world, dir, setup),
         (_, Some(dir)) => scan_db(&world, dir),

@@ -1,0 +1,125 @@
+//! `make-rollups DIR`: the synthetic month loaded into a SQLite store the way a collector
+//! with retention would hold it: the reports without link data only as host rollups
+//! (summarised by the collector's own `rollup::of_report` and merged into the stored
+//! buckets by the store's rollup update, `Store::merge_buckets`), the reports with link data
+//! stored whole (`Store::insert`, which updates their buckets too), since link windows are
+//! read from report bodies. At province size the bodies would not fit the disk; their
+//! rollups do.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use zerofault_collector::rollup::{self, BucketKey, HostBucket, StoredBucket};
+use zerofault_collector::store::{SqliteStore, Store, StoredReport};
+use zerofault_tests::month::{COLLECTOR_YAML, DAY, S};
+
+use super::{Bench, DB_BEFORE, MONTH, PREVIOUS_MONTH, mib, secs};
+
+/// Hosts whose buckets go to the store in one transaction.
+const HOSTS_PER_MERGE: usize = 64;
+
+pub fn make_rollups(bench: &Bench, dir: &Path) -> anyhow::Result<()> {
+    let (s, w) = (&bench.month, &bench.month.world);
+    std::fs::create_dir_all(dir)?;
+    let db = dir.join("zerofault.db");
+    anyhow::ensure!(!db.exists(), "{} exists already", db.display());
+    std::fs::write(dir.join("inventory.yaml"), &bench.inventory_yaml)?;
+    std::fs::write(dir.join("collector.yaml"), COLLECTOR_YAML)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let store = Arc::new(SqliteStore::open(&db).await?);
+        let started = Instant::now();
+        let (mut summarised, mut stored, mut buckets) = (0u64, 0u64, 0u64);
+        let mut pending: Vec<StoredBucket> = Vec::new();
+        let mut raw: Vec<StoredReport> = Vec::new();
+        let (lo, hi) = (s.previous_start - DB_BEFORE, w.end + DAY);
+        for i in 0..s.hosts {
+            let h = s.host(i);
+            let mut agent: BTreeMap<BucketKey, HostBucket> = BTreeMap::new();
+            for m in h.made(&w.timing, lo, hi) {
+                let Some(received) = m.received else { continue };
+                let r = w.report(&h, &m);
+                if r.links.is_empty() {
+                    let (bucket, summary) = rollup::of_report(&r, received);
+                    agent
+                        .entry(BucketKey {
+                            agent_id: r.agent_id.clone(),
+                            boot_id: r.boot_id.clone(),
+                            bucket,
+                        })
+                        .or_default()
+                        .merge(&summary);
+                    summarised += 1;
+                } else {
+                    raw.push(StoredReport {
+                        agent_id: r.agent_id.clone(),
+                        boot_id: r.boot_id.clone(),
+                        sequence: r.sequence,
+                        agent_timestamp_ms: r.timestamp_unix_ms,
+                        received_ms: received,
+                        link_data: true,
+                        body: prost::Message::encode_to_vec(&r),
+                    });
+                }
+            }
+            buckets += agent.len() as u64;
+            pending.extend(
+                agent
+                    .into_iter()
+                    .map(|(key, bucket)| StoredBucket { key, bucket }),
+            );
+            if (i + 1) % HOSTS_PER_MERGE == 0 {
+                store.merge_buckets(std::mem::take(&mut pending)).await?;
+            }
+            if raw.len() >= 8_192 {
+                stored += insert_all(&store, std::mem::take(&mut raw)).await?;
+            }
+            if (i + 1) % 1_000 == 0 {
+                eprintln!(
+                    "make-rollups: {} of {} hosts, {} s",
+                    i + 1,
+                    s.hosts,
+                    secs(started.elapsed())
+                );
+            }
+        }
+        store.merge_buckets(pending).await?;
+        stored += insert_all(&store, raw).await?;
+        let first = store.start_run(w.start - 10 * DAY).await?;
+        store.heartbeat_run(first, s.collector_down.0 - 5 * S).await?;
+        store.stop_run(first, s.collector_down.0).await?;
+        let second = store.start_run(s.collector_down.1).await?;
+        store.heartbeat_run(second, w.end + 2 * DAY).await?;
+        store.stop_run(second, w.end + 2 * DAY).await?;
+        store.close().await;
+        let took = started.elapsed();
+        let size = std::fs::metadata(&db)?.len()
+            + std::fs::metadata(dir.join("zerofault.db-wal")).map_or(0, |m| m.len());
+        println!(
+            "make-rollups: {} hosts, {} links, {} s reports, {PREVIOUS_MONTH} and {MONTH}: {summarised} reports summarised into {buckets} host buckets, {stored} reports with link data stored whole, in {} s; database {} MiB",
+            s.hosts,
+            w.topology.links.len(),
+            w.timing.interval / S,
+            secs(took),
+            mib(size)
+        );
+        anyhow::Ok(())
+    })
+}
+
+async fn insert_all(store: &Arc<SqliteStore>, rows: Vec<StoredReport>) -> anyhow::Result<u64> {
+    let n = rows.len() as u64;
+    let mut set = tokio::task::JoinSet::new();
+    for row in rows {
+        let store = store.clone();
+        set.spawn(async move { store.insert(row).await });
+    }
+    while let Some(r) = set.join_next().await {
+        r??;
+    }
+    Ok(n)
+}
