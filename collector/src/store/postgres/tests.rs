@@ -1,0 +1,256 @@
+//! PostgreSQL's own tests, against a real server the harness starts
+//! (`zerofault_tests::postgres`: one server per test process, a database per test): the
+//! contract suite every backend passes, then what only this backend does (migrations by
+//! several collectors at once, durability check, ingest shared by two stores, TLS).
+
+use std::sync::{Arc, OnceLock};
+
+use zerofault_tests::postgres::{PgServer, ServerTls};
+
+use super::PgStore;
+use super::settings::{DEFAULT_POOL_SIZE, Postgres, PostgresTls, TlsMode};
+use crate::store::api::{BoxFuture, InsertOutcome, Store, StoreError};
+use crate::store::contract::{Backend, report};
+
+/// Settings for `url` without TLS (the test server listens on loopback only).
+fn plain(url: &str) -> Postgres {
+    Postgres {
+        url: url.into(),
+        pool_size: DEFAULT_POOL_SIZE,
+        tls: PostgresTls {
+            mode: TlsMode::Disable,
+            ..PostgresTls::default()
+        },
+    }
+}
+
+/// A new database on the shared server, made on first open; every open after that opens
+/// the same database.
+#[derive(Default)]
+struct TempPg(OnceLock<String>);
+
+impl TempPg {
+    fn url(&self) -> &str {
+        self.0.get_or_init(|| {
+            PgServer::shared()
+                .create_database("contract")
+                .expect("create a test database")
+        })
+    }
+}
+
+impl Backend for TempPg {
+    fn open(&self) -> BoxFuture<'_, Arc<dyn Store>> {
+        Box::pin(async move {
+            Arc::new(PgStore::open(&plain(self.url())).await.unwrap()) as Arc<dyn Store>
+        })
+    }
+}
+
+/// The contract suite on PostgreSQL.
+mod contract {
+    crate::store::contract::contract_tests!(super::TempPg::default());
+}
+
+/// The name of the database in `url`.
+fn db_of(url: &str) -> &str {
+    url.rsplit('/').next().unwrap()
+}
+
+#[tokio::test]
+async fn concurrent_inserts_are_batched_and_all_acknowledged() {
+    let store = Arc::new(
+        PgStore::open(&plain(TempPg::default().url()))
+            .await
+            .unwrap(),
+    );
+    let mut tasks = Vec::new();
+    for i in 0..300u64 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            store
+                .insert(report(&format!("h{}", i % 7), i, i as i64))
+                .await
+        }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap().unwrap(), InsertOutcome::Stored);
+    }
+    assert_eq!(store.count_reports().await.unwrap(), 300);
+    assert_eq!(store.newest_per_boot().await.unwrap().len(), 7);
+    store.close().await;
+}
+
+/// A report sent twice at once lands in one batch: one statement holds both rows, and only
+/// the first is stored.
+#[tokio::test]
+async fn the_same_report_twice_in_one_batch_is_stored_once() {
+    let store = Arc::new(
+        PgStore::open(&plain(TempPg::default().url()))
+            .await
+            .unwrap(),
+    );
+    let (a, b, c) = tokio::join!(
+        store.insert(report("a", 1, 10)),
+        store.insert(report("a", 1, 11)),
+        store.insert(report("a", 2, 12)),
+    );
+    let mut outcomes = [a.unwrap(), b.unwrap()];
+    outcomes.sort_by_key(|o| o.as_str());
+    assert_eq!(outcomes, [InsertOutcome::Duplicate, InsertOutcome::Stored]);
+    assert_eq!(c.unwrap(), InsertOutcome::Stored);
+    assert_eq!(store.count_reports().await.unwrap(), 2);
+    store.close().await;
+}
+
+/// Two collectors on one database: an agent that resends to the other one after a lost
+/// acknowledgement is told `duplicate` there, whichever got it first.
+#[tokio::test]
+async fn ingest_is_idempotent_across_two_stores_on_one_database() {
+    let url = TempPg::default().url().to_owned();
+    let (s1, s2) = (plain(&url), plain(&url));
+    let (one, two) = tokio::join!(PgStore::open(&s1), PgStore::open(&s2));
+    let (one, two) = (one.unwrap(), two.unwrap());
+    for seq in 0..20 {
+        let (a, b) = tokio::join!(
+            one.insert(report("a", seq, 10)),
+            two.insert(report("a", seq, 20))
+        );
+        let mut outcomes = [a.unwrap(), b.unwrap()];
+        outcomes.sort_by_key(|o| o.as_str());
+        assert_eq!(
+            outcomes,
+            [InsertOutcome::Duplicate, InsertOutcome::Stored],
+            "{seq}"
+        );
+    }
+    assert_eq!(one.count_reports().await.unwrap(), 20);
+    one.close().await;
+    two.close().await;
+}
+
+/// Collectors starting together on an empty database: one migrates, the others wait on the
+/// version row and find the schema made.
+#[tokio::test]
+async fn collectors_starting_at_once_migrate_once() {
+    let url = TempPg::default().url().to_owned();
+    let opened = futures_join_all(
+        (0..4)
+            .map(|_| {
+                let settings = plain(&url);
+                tokio::spawn(async move { PgStore::open(&settings).await })
+            })
+            .collect(),
+    )
+    .await;
+    for store in opened {
+        store.close().await;
+    }
+    let version = PgServer::shared()
+        .psql(db_of(&url), "SELECT version FROM zerofault_schema")
+        .unwrap();
+    assert_eq!(version.trim(), super::schema::MIGRATIONS.len().to_string());
+}
+
+async fn futures_join_all(
+    tasks: Vec<tokio::task::JoinHandle<Result<PgStore, StoreError>>>,
+) -> Vec<PgStore> {
+    let mut out = Vec::new();
+    for t in tasks {
+        out.push(t.await.unwrap().unwrap());
+    }
+    out
+}
+
+#[tokio::test]
+async fn newer_schema_is_refused() {
+    let url = TempPg::default().url().to_owned();
+    PgStore::open(&plain(&url)).await.unwrap().close().await;
+    PgServer::shared()
+        .psql(db_of(&url), "UPDATE zerofault_schema SET version = 99")
+        .unwrap();
+    let err = PgStore::open(&plain(&url)).await.unwrap_err();
+    assert!(
+        matches!(err, StoreError::SchemaTooNew { found: 99, .. }),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn a_database_whose_commits_are_not_durable_is_refused() {
+    let url = TempPg::default().url().to_owned();
+    let db = db_of(&url);
+    PgServer::shared()
+        .psql(
+            "postgres",
+            &format!("ALTER DATABASE {db} SET synchronous_commit = off"),
+        )
+        .unwrap();
+    let err = PgStore::open(&plain(&url)).await.unwrap_err().to_string();
+    assert!(err.contains("synchronous_commit is off"), "{err}");
+    // The message names the database, never the URL's credentials.
+    assert!(err.contains("127.0.0.1:"), "{err}");
+    PgServer::shared()
+        .psql(
+            "postgres",
+            &format!("ALTER DATABASE {db} SET synchronous_commit = local"),
+        )
+        .unwrap();
+    PgStore::open(&plain(&url)).await.unwrap().close().await;
+}
+
+#[tokio::test]
+async fn backup_names_postgresql_tools() {
+    let store = PgStore::open(&plain(TempPg::default().url()))
+        .await
+        .unwrap();
+    let err = store.backup("/nonexistent/copy".into()).await.unwrap_err();
+    assert!(matches!(err, StoreError::Backup { .. }), "{err}");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("pg_dump") && msg.contains("pg_basebackup"),
+        "{msg}"
+    );
+    store.close().await;
+}
+
+/// `verify-full`: a server whose certificate chains to `tls.ca` and names the host is
+/// accepted; the same server checked against another CA is refused, so the verification is
+/// real and the connection cannot fall back to plain text.
+#[tokio::test]
+async fn tls_verify_full_checks_the_server_certificate() {
+    let pki = zerofault_tests::pki::Pki::new();
+    let tls = ServerTls {
+        cert_pem: std::fs::read_to_string(pki.path("collector.pem")).unwrap(),
+        key_pem: std::fs::read_to_string(pki.path("collector.key")).unwrap(),
+    };
+    let server = PgServer::start(Some(&tls)).unwrap();
+    let url = server.create_database("tls").unwrap();
+    let mut settings = plain(&url);
+    settings.tls = PostgresTls {
+        mode: TlsMode::VerifyFull,
+        ca: Some(pki.path("ca.pem")),
+        cert: None,
+        key: None,
+    };
+    let store = PgStore::open(&settings).await.unwrap();
+    store.insert(report("a", 1, 10)).await.unwrap();
+    // The store's sessions, still open in its pool, are TLS sessions.
+    let sessions = server
+        .psql(
+            db_of(&url),
+            "SELECT s.ssl FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid)
+             WHERE a.application_name = 'zerofault-collector'",
+        )
+        .unwrap();
+    assert!(!sessions.trim().is_empty(), "no session of the store");
+    assert!(sessions.lines().all(|l| l == "t"), "{sessions}");
+    store.close().await;
+
+    // Another CA: the handshake fails, nothing falls back to plain text.
+    let other = zerofault_tests::pki::Pki::new();
+    settings.tls.ca = Some(other.path("ca.pem"));
+    let err = PgStore::open(&settings).await.unwrap_err().to_string();
+    assert!(err.contains("cannot open the database 127.0.0.1:"), "{err}");
+    assert!(err.contains("certificate"), "{err}");
+}
