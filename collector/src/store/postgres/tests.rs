@@ -254,3 +254,63 @@ async fn tls_verify_full_checks_the_server_certificate() {
     assert!(err.contains("cannot open the database 127.0.0.1:"), "{err}");
     assert!(err.contains("certificate"), "{err}");
 }
+
+/// Inserts per second through the group commit: 500 agents at once (20,000 reports of 2 KiB)
+/// on PostgreSQL and, for comparison, on SQLite, and one agent alone (one commit a report).
+/// Figures in docs/benchmarks.md. Run:
+/// `cargo test -p zerofault-collector --lib measure_group_commit -- --ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "measurement, run by hand"]
+async fn measure_group_commit_inserts_per_second() {
+    async fn concurrent(store: Arc<dyn Store>, label: &str) {
+        let (agents, per_agent) = (500u64, 40u64);
+        let start = std::time::Instant::now();
+        let mut tasks = Vec::new();
+        for agent in 0..agents {
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                for seq in 0..per_agent {
+                    let mut r = report(&format!("host-{agent:05}"), seq, seq as i64);
+                    r.body = vec![7u8; 2048];
+                    assert_eq!(store.insert(r).await.unwrap(), InsertOutcome::Stored);
+                }
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        let secs = start.elapsed().as_secs_f64();
+        let n = agents * per_agent;
+        assert_eq!(store.count_reports().await.unwrap(), n);
+        println!(
+            "{label}, {agents} agents at once: {n} reports in {secs:.2} s = {:.0}/s",
+            n as f64 / secs
+        );
+        store.close().await;
+    }
+    let pg = PgStore::open(&plain(TempPg::default().url()))
+        .await
+        .unwrap();
+    concurrent(Arc::new(pg), "PostgreSQL").await;
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = crate::store::SqliteStore::open(&dir.path().join("z.db"))
+        .await
+        .unwrap();
+    concurrent(Arc::new(sqlite), "SQLite").await;
+
+    let pg = PgStore::open(&plain(TempPg::default().url()))
+        .await
+        .unwrap();
+    let start = std::time::Instant::now();
+    for seq in 0..2000u64 {
+        let mut r = report("one", seq, seq as i64);
+        r.body = vec![7u8; 2048];
+        pg.insert(r).await.unwrap();
+    }
+    let secs = start.elapsed().as_secs_f64();
+    println!(
+        "PostgreSQL, one agent: 2000 reports in {secs:.2} s = {:.0}/s",
+        2000.0 / secs
+    );
+    pg.close().await;
+}
