@@ -60,7 +60,7 @@ use zerofault_collector::month::sla::MonthBuilder;
 use zerofault_collector::month::sla::figures::host_capacity;
 use zerofault_collector::month::sla::input::{
     Boot, CapacitySample, FsSample, GroupNames, HostInput, HostReport, Interval, Labels, LinkInput,
-    LinkWindow, Period, PreviousCapacity,
+    LinkWindow, Period, PreviousCapacity, evidence_of_reports,
 };
 use zerofault_collector::month::sla::model::UnknownLabel;
 use zerofault_collector::store::{ReportKey, SqliteStore, Store, StoredReport};
@@ -348,15 +348,17 @@ fn engine(bench: &Bench, out: Option<&Path>, setup: Duration) -> anyhow::Result<
             target: Some(inv.host_target(&labels.department, &labels.business_system)),
             maintenance: host_maintenance(&maintenance, &h.id, &labels),
             labels,
-            boots: boots
-                .iter()
-                .enumerate()
-                .map(|(k, &bt)| Boot {
-                    boot_id: format!("{}-boot-{k}", h.id),
-                    boot_time_ms: bt + h.skew,
-                })
-                .collect(),
-            reports,
+            boots: evidence_of_reports(
+                &boots
+                    .iter()
+                    .enumerate()
+                    .map(|(k, &bt)| Boot {
+                        boot_id: format!("{}-boot-{k}", h.id),
+                        boot_time_ms: bt + h.skew,
+                    })
+                    .collect::<Vec<_>>(),
+                &reports,
+            ),
             mounts: vec!["/".into(), "/data".into()],
             capacity,
         };
@@ -619,7 +621,9 @@ fn scan_db(bench: &Bench, dir: &Path) -> anyhow::Result<()> {
             let (mut rows, mut bytes, mut windows) = (0u64, 0u64, 0u64);
             let mut after = None;
             loop {
-                let page = store.scan_reports(since, after.take(), 2_000).await?;
+                let page = store
+                    .scan_reports(since, after.take(), 2_000, false)
+                    .await?;
                 let done = page.len() < 2_000;
                 after = page.last().map(ReportKey::of);
                 for row in &page {

@@ -21,6 +21,7 @@ pub use crate::live::ingest::settings::{
     DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_DECOMPRESSED_BYTES, Limits, MAX_LIMIT_BYTES,
 };
 pub use crate::live::links::settings::{LevelOverride, LevelThresholds, Links, Thresholds};
+pub use crate::store::retention::Retention;
 pub use crate::store::settings::{
     Backend, DEFAULT_POOL_SIZE, DEFAULT_SQLITE_PATH, Postgres, PostgresTls, Sqlite, Storage,
     TlsMode,
@@ -45,6 +46,9 @@ pub struct Config {
     /// Where reports are stored.
     #[serde(default)]
     pub storage: Storage,
+    /// How long report bodies and rollups are kept (`store::retention`).
+    #[serde(default)]
+    pub retention: Retention,
     /// Request size caps.
     #[serde(default)]
     pub limits: Limits,
@@ -273,6 +277,7 @@ impl Config {
         }
         self.tls.structure_problems(&mut problem);
         self.storage.problems(&mut problem);
+        self.retention.problems(&mut problem);
         // Port 0 (pick any free port, as tests do) can be given to both.
         if self.listen.ingest == self.listen.http && self.listen.http.port() != 0 {
             problem(

@@ -16,5 +16,6 @@ pub mod http;
 pub mod inventory;
 pub mod live;
 pub mod month;
+pub mod rollup;
 pub mod store;
 pub mod tls;

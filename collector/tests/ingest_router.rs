@@ -307,7 +307,30 @@ impl Store for BrokenStore {
         _: i64,
         _: Option<ReportKey>,
         _: usize,
+        _: bool,
     ) -> BoxFuture<'_, Result<Vec<StoredReport>, StoreError>> {
+        Box::pin(async { Err(StoreError::Closed) })
+    }
+    fn scan_buckets(
+        &self,
+        _: i64,
+        _: Option<zerofault_collector::rollup::BucketKey>,
+        _: usize,
+    ) -> BoxFuture<'_, Result<Vec<zerofault_collector::rollup::StoredBucket>, StoreError>> {
+        Box::pin(async { Err(StoreError::Closed) })
+    }
+    fn retire_reports(
+        &self,
+        _: i64,
+        _: Option<zerofault_collector::store::ReplayCursor>,
+        _: usize,
+    ) -> BoxFuture<'_, Result<zerofault_collector::store::RetirePage, StoreError>> {
+        Box::pin(async { Err(StoreError::Closed) })
+    }
+    fn delete_buckets(&self, _: i64, _: usize) -> BoxFuture<'_, Result<usize, StoreError>> {
+        Box::pin(async { Err(StoreError::Closed) })
+    }
+    fn reclaim(&self) -> BoxFuture<'_, Result<u64, StoreError>> {
         Box::pin(async { Err(StoreError::Closed) })
     }
     fn close_month(&self, _: ClosedMonth) -> BoxFuture<'_, Result<bool, StoreError>> {
@@ -398,8 +421,35 @@ impl Store for GatedStore {
         since_ms: i64,
         after: Option<ReportKey>,
         limit: usize,
+        link_only: bool,
     ) -> BoxFuture<'_, Result<Vec<StoredReport>, StoreError>> {
-        self.inner.scan_reports(since_ms, after, limit)
+        self.inner.scan_reports(since_ms, after, limit, link_only)
+    }
+    fn scan_buckets(
+        &self,
+        since_ms: i64,
+        after: Option<zerofault_collector::rollup::BucketKey>,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<Vec<zerofault_collector::rollup::StoredBucket>, StoreError>> {
+        self.inner.scan_buckets(since_ms, after, limit)
+    }
+    fn retire_reports(
+        &self,
+        before_ms: i64,
+        after: Option<zerofault_collector::store::ReplayCursor>,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<zerofault_collector::store::RetirePage, StoreError>> {
+        self.inner.retire_reports(before_ms, after, limit)
+    }
+    fn delete_buckets(
+        &self,
+        before_ms: i64,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<usize, StoreError>> {
+        self.inner.delete_buckets(before_ms, limit)
+    }
+    fn reclaim(&self) -> BoxFuture<'_, Result<u64, StoreError>> {
+        self.inner.reclaim()
     }
     fn close_month(&self, m: ClosedMonth) -> BoxFuture<'_, Result<bool, StoreError>> {
         self.inner.close_month(m)

@@ -1097,6 +1097,31 @@ async fn a_scheduled_month_is_exported_exactly_in_every_format() {
             &std::fs::read_to_string(find(&out, &format!("-{table}.csv"))).unwrap(),
         );
     }
+    // The same month recomputed from the stored report bodies instead of the host rollups
+    // kept as they arrived (concurrently, in any order): the same figures, to the bit.
+    let raw = dir.path().join("raw");
+    let (code, _, stderr) = run(&[
+        "report",
+        "--config",
+        config.to_str().unwrap(),
+        "--month",
+        "2026-02",
+        "--format",
+        "json",
+        "--lang",
+        "en",
+        "--from-raw",
+        "--out",
+        raw.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let mut from_raw: MonthReport =
+        serde_json::from_str(&std::fs::read_to_string(find(&raw, ".json")).unwrap()).unwrap();
+    from_raw.generated_unix_ms = 0;
+    assert!(
+        from_raw == blank,
+        "the report from raw reports differs from the one from rollups"
+    );
     // Chinese: the same figures, names in Chinese.
     let zh = dir.path().join("zh");
     let (code, _, stderr) = run(&[

@@ -1,5 +1,5 @@
 //! Durations as written in config files and on command lines: an integer and a unit,
-//! `500ms`, `15s`, `2m`, `1h`, `48h`. Kept deliberately small (one number, one unit, no
+//! `500ms`, `15s`, `2m`, `1h`, `48h`, `400d` (retention is counted in days). Kept deliberately small (one number, one unit, no
 //! fractions) so that a value reads the same to an operator, the agent and the collector.
 
 use std::time::Duration;
@@ -14,10 +14,10 @@ pub enum DurationError {
     #[error("{0:?} does not start with a whole number; write e.g. 60s or 500ms")]
     NoNumber(String),
     /// A number without a unit: ambiguous (seconds? milliseconds?), so refused.
-    #[error("{0:?} has no unit; write e.g. {0}s (units: ms, s, m, h)")]
+    #[error("{0:?} has no unit; write e.g. {0}s (units: ms, s, m, h, d)")]
     NoUnit(String),
-    /// The unit is not one of `ms`, `s`, `m`, `h`.
-    #[error("{value:?} has unknown unit {unit:?}; use ms, s, m or h")]
+    /// The unit is not one of `ms`, `s`, `m`, `h`, `d`.
+    #[error("{value:?} has unknown unit {unit:?}; use ms, s, m, h or d")]
     UnknownUnit {
         /// The whole value.
         value: String,
@@ -29,7 +29,8 @@ pub enum DurationError {
     Overflow(String),
 }
 
-/// Parses `"<integer><unit>"` with unit `ms`, `s`, `m` or `h` (surrounding whitespace allowed).
+/// Parses `"<integer><unit>"` with unit `ms`, `s`, `m`, `h` or `d` (24 h; surrounding
+/// whitespace allowed).
 pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
     let s = text.trim();
     if s.is_empty() {
@@ -51,6 +52,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
         "s" => 1_000,
         "m" => 60_000,
         "h" => 3_600_000,
+        "d" => 86_400_000,
         other => {
             return Err(DurationError::UnknownUnit {
                 value: s.to_owned(),
@@ -112,8 +114,9 @@ mod tests {
             parse_duration("s"),
             Err(DurationError::NoNumber(_))
         ));
+        assert_eq!(parse_duration("8d"), Ok(Duration::from_secs(8 * 86_400)));
         assert!(matches!(
-            parse_duration("1d"),
+            parse_duration("1w"),
             Err(DurationError::UnknownUnit { .. })
         ));
         assert!(matches!(

@@ -14,7 +14,7 @@ use crate::inventory::Inventory;
 use crate::month::export::{self, Format, Lang};
 use crate::month::manifest;
 use crate::month::sla::model::MonthReport;
-use crate::month::source::{MonthRequest, Progress};
+use crate::month::source::{HostSource, MonthRequest, Progress};
 use crate::month::{
     answer_given, check_month_has_begun, closing_seal, corrections, frozen, local_time,
     previous_month,
@@ -60,15 +60,28 @@ pub struct ReportArgs {
     /// wqy-microhei-fonts), Noto Sans CJK, Droid Sans Fallback.
     #[arg(long, value_name = "PATH")]
     pub pdf_font: Option<PathBuf>,
+    /// Compute the hosts from the stored report bodies instead of the host rollups the
+    /// collector keeps as reports arrive: slower (every report is read and decoded), the
+    /// same figures; to check the rollups, or after restoring reports without them. Only
+    /// reports still retained count.
+    #[arg(long)]
+    pub from_raw: bool,
 }
 
 /// How often the progress bar is redrawn.
 const PROGRESS_EVERY: Duration = Duration::from_millis(200);
 
-/// The progress bar of reading the month's reports: `p.reports` of at most `total`.
-fn reading_bar(p: Progress, total: u64) -> String {
+/// The progress line of reading the month: with `total` (the stored reports, when they are
+/// what is read) a bar of `p.rows` of at most `total`, else the counts so far.
+fn reading_bar(p: Progress, total: Option<u64>) -> String {
+    let Some(total) = total else {
+        return format!(
+            "reading host rollups: {} rows, {} agents ",
+            p.rows, p.agents
+        );
+    };
     let pct = if total > 0 {
-        (p.reports as f64 / total as f64 * 100.0).min(100.0)
+        (p.rows as f64 / total as f64 * 100.0).min(100.0)
     } else {
         100.0
     };
@@ -78,7 +91,7 @@ fn reading_bar(p: Progress, total: u64) -> String {
         "[{}{}] {pct:5.1}%  reading reports: {} of at most {total}, {} agents ",
         "#".repeat(filled),
         "-".repeat(width - filled),
-        p.reports,
+        p.rows,
         p.agents
     )
 }
@@ -150,7 +163,12 @@ async fn run_with(
         .unwrap_or_else(|| PathBuf::from(format!("zerofault-report-{month}")));
     let lang = args.lang;
     let mut console = ProgressLine::new(PROGRESS_EVERY);
-    let total = store.count_reports().await.unwrap_or(0);
+    // Counting every report costs a scan of them: only worth it when they are what is read.
+    let total = if args.from_raw {
+        Some(store.count_reports().await.unwrap_or(0))
+    } else {
+        None
+    };
     let frozen = match frozen(store, &month).await {
         Ok(f) => f,
         Err(e) => {
@@ -180,6 +198,11 @@ async fn run_with(
         lang: lang.tag().to_owned(),
         now_ms,
         closed: args.close,
+        hosts: if args.from_raw {
+            HostSource::Raw
+        } else {
+            HostSource::Rollups
+        },
     };
     let answer = match answer_given(frozen, store, inventory, &config.links, &req, &mut |p| {
         console.show(|| reading_bar(p, total))

@@ -15,6 +15,7 @@ use crate::inventory::{Inventory, InventoryError};
 use crate::live::hosts::{HostTable, IngestCounters};
 use crate::live::ingest::{self, IngestState};
 use crate::live::links::LinkHub;
+use crate::store::retention::{self, Retention};
 use crate::store::{HEARTBEAT, Store};
 
 /// A collector whose listeners are bound but not yet serving.
@@ -310,8 +311,14 @@ impl Server {
             }
         });
 
+        let retention_task = tokio::spawn(retention_loop(
+            self.store.clone(),
+            self.config.retention.clone(),
+        ));
+
         shutdown.await;
         heartbeat_task.abort();
+        retention_task.abort();
         tracing::info!("shutting down");
         let _ = stop_tx.send(true);
         let ingest_result = ingest_task.await;
@@ -461,6 +468,45 @@ pub async fn shutdown_signal() {
     tokio::select! {
         _ = ctrl_c => {}
         _ = term => {}
+    }
+}
+
+/// How often a retention pass starts again from the oldest report, to look again at the
+/// rows it kept because they were the newest of their boot (see `store::retention::pass`).
+const RETENTION_RESCAN: std::time::Duration = std::time::Duration::from_secs(86_400);
+
+/// Runs a retention pass every `settings.interval` (the first one a minute after start, so
+/// that start-up and the first reports go first), logging what each deleted.
+async fn retention_loop(store: std::sync::Arc<dyn Store>, settings: Retention) {
+    tokio::time::sleep(std::time::Duration::from_secs(60).min(settings.interval)).await;
+    let mut cursor = None;
+    let mut rescan_at = std::time::Instant::now() + RETENTION_RESCAN;
+    loop {
+        if std::time::Instant::now() >= rescan_at {
+            cursor = None;
+            rescan_at = std::time::Instant::now() + RETENTION_RESCAN;
+        }
+        let started = std::time::Instant::now();
+        match retention::pass(
+            store.as_ref(),
+            &settings,
+            ingest::now_unix_ms(),
+            &mut cursor,
+        )
+        .await
+        {
+            Ok(done) if done != retention::PassOutcome::default() => tracing::info!(
+                reports = done.reports,
+                buckets = done.buckets,
+                reclaimed_bytes = done.reclaimed_bytes,
+                seconds = started.elapsed().as_secs_f64(),
+                "retention pass"
+            ),
+            Ok(_) => {}
+            // Nothing is lost by a failed pass: the next one deletes what this one did not.
+            Err(e) => tracing::warn!(error = %e, "retention pass failed"),
+        }
+        tokio::time::sleep(settings.interval).await;
     }
 }
 

@@ -261,6 +261,7 @@ async fn produce(state: &SlaReportState, p: &Params, now_ms: i64) -> Result<Down
         lang: p.lang.tag().to_owned(),
         now_ms,
         closed: false,
+        hosts: source::HostSource::Rollups,
     };
     // A closed month is answered with its frozen figures, as `report` exports it.
     let answer = month::answer(

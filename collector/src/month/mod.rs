@@ -10,6 +10,7 @@
 
 pub mod corrections;
 pub mod export;
+pub mod host_buckets;
 mod link_windows;
 pub mod manifest;
 pub mod placement;

@@ -13,7 +13,8 @@
 //!   collector was down), that bound is late by the backlog delay. The boot is then placed
 //!   by the agent's own clock instead, corrected by the agent's clock offset measured on its
 //!   other boots: `median(agent_time - uptime) + agent_offset` (the median, so that a clock
-//!   step inside the boot does not move it).
+//!   step inside the boot does not move it; taken by whole seconds, the resolution of
+//!   uptime, so that the rollups keep a few counts per boot instead of every value).
 //!
 //! A boot counts as seen live when its live anchor is within [`LIVE_TOLERANCE_MS`] plus two
 //! report intervals of its clock anchor; an agent with no live boot at all has offset 0.
@@ -45,52 +46,95 @@ pub struct Placed {
     pub live: bool,
 }
 
-fn live_anchor(reports: &[Observed]) -> Option<i64> {
-    reports
-        .iter()
-        .filter_map(|r| Some(r.received_ms - r.uptime_ms?))
-        .min()
+/// What placement needs of one boot's reports, summed up: the rollups keep these per
+/// bucket, so a boot is placed without its reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct BootStats {
+    /// Live anchor, `min(received - uptime)`; `None` without uptimes.
+    pub live_ms: Option<i64>,
+    /// Clock anchor, the median of `agent_time - uptime` by second ([`median_second`]);
+    /// `None` without uptimes.
+    pub clock_ms: Option<i64>,
+    /// Longest collection interval.
+    pub max_interval_ms: i64,
 }
 
-fn clock_anchor(reports: &[Observed]) -> Option<i64> {
-    let mut v: Vec<i64> = reports
-        .iter()
-        .filter_map(|r| Some(r.agent_ms - r.uptime_ms?))
-        .collect();
-    if v.is_empty() {
+impl BootStats {
+    /// The stats of a list of reports (any order).
+    pub fn of(reports: &[Observed]) -> BootStats {
+        let mut clock: Vec<crate::rollup::ClockBin> = reports
+            .iter()
+            .filter_map(|r| {
+                Some(crate::rollup::ClockBin {
+                    second: (r.agent_ms - r.uptime_ms?).div_euclid(1000),
+                    count: 1,
+                })
+            })
+            .collect();
+        BootStats {
+            live_ms: reports
+                .iter()
+                .filter_map(|r| Some(r.received_ms - r.uptime_ms?))
+                .min(),
+            clock_ms: median_second(&mut clock),
+            max_interval_ms: reports.iter().map(|r| r.interval_ms).max().unwrap_or(0),
+        }
+    }
+
+    fn seen_live(&self) -> Option<i64> {
+        // live - clock = clock offset + delivery delay of the fastest report; a boot seen
+        // live has a small delay, so the difference is the agent's offset. Whether it is
+        // small cannot be told for one boot alone: the caller compares boots of the same
+        // agent.
+        Some(self.live_ms? - self.clock_ms?)
+    }
+}
+
+/// The median second of clock bins (any order, merged or not), in ms: the upper median of
+/// the reports' seconds, each bin counting its reports. Uptime has a resolution of a
+/// second, so the second is as precise as the estimate is; keeping seconds lets a boot's
+/// estimates be counted in a few bins instead of kept one per report.
+pub fn median_second(bins: &mut [crate::rollup::ClockBin]) -> Option<i64> {
+    bins.sort_unstable_by_key(|b| b.second);
+    let n: u64 = bins.iter().map(|b| b.count).sum();
+    if n == 0 {
         return None;
     }
-    v.sort_unstable();
-    Some(v[v.len() / 2])
-}
-
-fn max_interval(reports: &[Observed]) -> i64 {
-    reports.iter().map(|r| r.interval_ms).max().unwrap_or(0)
-}
-
-fn seen_live(reports: &[Observed]) -> Option<i64> {
-    let (live, clock) = (live_anchor(reports)?, clock_anchor(reports)?);
-    // live - clock = clock offset + delivery delay of the fastest report; a boot seen live
-    // has a small delay, so the difference is the agent's offset. Whether it is small
-    // cannot be told for one boot alone: the caller compares boots of the same agent.
-    Some(live - clock)
+    let mut seen = 0;
+    for b in bins.iter() {
+        seen += b.count;
+        if seen > n / 2 {
+            return Some(b.second * 1000);
+        }
+    }
+    None
 }
 
 /// Places the boots of one agent. `boots[i]` are the reports of boot `i` (any order).
 /// Returns one [`Placed`] per boot, or `None` for a boot without any uptime.
 pub fn place_agent(boots: &[Vec<Observed>]) -> Vec<Option<Placed>> {
-    place_agent_with(boots, agent_offset(boots))
+    let stats: Vec<BootStats> = boots.iter().map(|b| BootStats::of(b)).collect();
+    place_boots(&stats).1
 }
 
-/// [`place_agent`] with the agent's offset already computed by [`agent_offset`] (for a
-/// caller that needs the offset too).
-pub fn place_agent_with(boots: &[Vec<Observed>], offset: i64) -> Vec<Option<Placed>> {
-    boots
+/// The agent's clock offset (collector minus agent) and the placement of each boot.
+///
+/// The offset is the smallest of the boots' `live - clock` differences: each is the offset
+/// plus the delivery delay of that boot's fastest report, so the smallest is the offset plus
+/// the shortest delay seen; a boot never seen live only adds a larger candidate. An agent
+/// with no boot seen live has offset 0.
+pub fn place_boots(boots: &[BootStats]) -> (i64, Vec<Option<Placed>>) {
+    let offset = boots
+        .iter()
+        .filter_map(BootStats::seen_live)
+        .min()
+        .unwrap_or(0);
+    let placed = boots
         .iter()
         .map(|b| {
-            let live = live_anchor(b)?;
-            let clock = clock_anchor(b)? + offset;
-            let tolerance = LIVE_TOLERANCE_MS + 2 * max_interval(b);
+            let live = b.live_ms?;
+            let clock = b.clock_ms? + offset;
+            let tolerance = LIVE_TOLERANCE_MS + 2 * b.max_interval_ms;
             Some(if live - clock <= tolerance {
                 Placed {
                     anchor_ms: live,
@@ -103,15 +147,14 @@ pub fn place_agent_with(boots: &[Vec<Observed>], offset: i64) -> Vec<Option<Plac
                 }
             })
         })
-        .collect()
+        .collect();
+    (offset, placed)
 }
 
-/// The agent's clock offset (collector minus agent): the smallest of its boots'
-/// `live - clock` differences. Each is the offset plus the delivery delay of that boot's
-/// fastest report, so the smallest is the offset plus the shortest delay seen; a boot never
-/// seen live only adds a larger candidate.
+/// The agent's clock offset of [`place_boots`], from reports.
 pub fn agent_offset(boots: &[Vec<Observed>]) -> i64 {
-    boots.iter().filter_map(|b| seen_live(b)).min().unwrap_or(0)
+    let stats: Vec<BootStats> = boots.iter().map(|b| BootStats::of(b)).collect();
+    place_boots(&stats).0
 }
 
 /// Collector-clock time of a report: `anchor + uptime`, or its agent time plus the agent's

@@ -1,36 +1,37 @@
 //! Reads one month from the store and the inventory through the SLA engine, agent by agent:
-//! each host goes to the engine as soon as its reports are read, so memory holds one host's
-//! reports at a time (plus the month's link windows, compacted, until the last agent).
+//! each host goes to the engine as soon as its buckets are read, so memory holds one host's
+//! buckets at a time (plus the month's link windows, compacted, until the last agent).
 //!
-//! - **Reports** are read agent by agent (the store's key order), from those received up to
-//!   [`SCAN_MARGIN_MS`] before the month (a report cannot be received before it was made;
-//!   backfill is received later, so it is always included). Each report is placed on the
-//!   collector's clock by [`placement`]; those placed within [`EDGE_MS`] of the month are
-//!   given to the engine, so a reboot or a silence across the month's edges is seen.
-//! - **Link windows** (`month/link_windows.rs`) are taken from the same reports, moved to
-//!   the collector's clock by their report's offset, and replayed per link through the live
-//!   link engine (same hysteresis, vantage-point and staleness rules as `/metrics`), which
-//!   yields every link-level down period; the SLA engine applies the inventory's fault
-//!   minimum itself.
-//! - **Capacity** samples are thinned to one per host and hour, and read for the previous
-//!   month too: its mean used storage per data center and department is the base of this
-//!   month's storage growth.
+//! - **Hosts** are read from the host rollup buckets (`crate::rollup`) the store keeps as
+//!   reports arrive, agent by agent (the store's key order), from those last received up to
+//!   [`SCAN_MARGIN_MS`] before the previous month (a report cannot be received before it
+//!   was made; backfill is received later, so it is always included). Each boot is placed
+//!   on the collector's clock by [`placement`] (`month/host_buckets.rs`); buckets placed
+//!   within [`EDGE_MS`] of the month are given to the engine, so a reboot or a silence
+//!   across the month's edges is seen. [`HostSource::Raw`] makes the same buckets from the
+//!   stored report bodies instead, to check the stored ones.
+//! - **Link windows** (`month/link_windows.rs`) are read from the reports with link data,
+//!   moved to the collector's clock by their boot's placement, and replayed per link through
+//!   the live link engine (same hysteresis, vantage-point and staleness rules as
+//!   `/metrics`), which yields every link-level down period; the SLA engine applies the
+//!   inventory's fault minimum itself.
+//! - **Capacity** samples are one per host and hour (a bucket's first report), read for the
+//!   previous month too: its mean used storage per data center and department is the base
+//!   of this month's storage growth.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
-use zerofault_protocol::Report;
-
+use super::host_buckets::{AgentPlacement, Window, agent_month};
 use super::link_windows::{LinkWindows, link_inputs, placed_window};
-use super::placement::{self, Observed};
 use crate::inventory::{Inventory, LinkLevel, Named, Scope};
 use crate::live::links::Links;
 use crate::month::sla::MonthBuilder;
 use crate::month::sla::input::{
-    Boot, CapacitySample, FsSample, GroupNames, GroupTargets, HostInput, HostReport, Interval,
-    Labels, Period, PreviousCapacity,
+    GroupNames, GroupTargets, HostInput, Interval, Labels, Period, PreviousCapacity,
 };
 use crate::month::sla::model::{MonthReport, UnknownLabel};
-use crate::store::{CollectorRun, ReportKey, Store, StoreError, StoredReport};
+use crate::rollup::{BucketKey, HostBucket, StoredBucket};
+use crate::store::{CollectorRun, ReportKey, Store, StoreError};
 
 /// Reports received this long before the month are read too (a report received before the
 /// month cannot be made in it; the margin covers the newest report before the month).
@@ -39,8 +40,6 @@ pub const SCAN_MARGIN_MS: i64 = 3 * 86_400_000;
 pub const EDGE_MS: i64 = 86_400_000;
 /// Rows read per store call.
 const PAGE: usize = 2_000;
-/// One capacity sample per host and this period.
-const CAPACITY_EVERY_MS: i64 = 3_600_000;
 
 /// What [`compute_month`] needs besides the store and the inventory.
 #[derive(Debug, Clone)]
@@ -53,6 +52,8 @@ pub struct MonthRequest {
     pub now_ms: i64,
     /// The report is for closing the month.
     pub closed: bool,
+    /// Where the hosts are read from.
+    pub hosts: HostSource,
 }
 
 /// Why a month could not be read.
@@ -74,11 +75,12 @@ pub enum SourceError {
     Sla(#[from] crate::month::sla::SlaError),
 }
 
-/// Progress of a read: reports read so far and agents done.
+/// Progress of a read: rows read so far (rollup buckets, or reports for
+/// [`HostSource::Raw`]) and agents done.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Progress {
-    /// Stored reports read.
-    pub reports: u64,
+    /// Rows read.
+    pub rows: u64,
     /// Agents finished.
     pub agents: u64,
 }
@@ -105,7 +107,7 @@ pub fn run_intervals(runs: &[CollectorRun], now_ms: i64, heartbeat_ms: i64) -> V
         .collect()
 }
 
-/// What is kept while agents are read: hosts go to the engine one by one (their reports are
+/// What is kept while agents are read: hosts go to the engine one by one (their buckets are
 /// dropped once added), link windows wait for the last agent (a link's vantage points are
 /// different agents, replayed together in time order).
 struct Collected {
@@ -113,9 +115,32 @@ struct Collected {
     /// (agent id, site label) of every host added: who is behind which link.
     host_sites: Vec<(String, String)>,
     agents: Vec<String>,
+    /// Where each agent's boots lie, and its index in `agents`: to place its link windows.
+    placements: HashMap<String, (u32, AgentPlacement)>,
     windows: BTreeMap<String, LinkWindows>,
     unknown: Vec<UnknownLabel>,
     previous: PreviousCapacity,
+}
+
+/// Where the hosts of a month are read from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum HostSource {
+    /// The rollup buckets the store keeps as reports arrive (`crate::rollup`).
+    #[default]
+    Rollups,
+    /// The stored report bodies, summarised into buckets here, agent by agent, by the same
+    /// rules: to check the rollups, or to compute a month whose buckets are missing.
+    Raw,
+}
+
+/// What a month is computed with besides the store and the inventory.
+struct Context<'a> {
+    period: Period,
+    previous_bounds: Option<(i64, i64)>,
+    scan_from: i64,
+    window: Window,
+    inventory: &'a Inventory,
+    maintenance: Vec<crate::inventory::MaintenanceInterval>,
 }
 
 /// Reads the month from the store, agent by agent, and computes its report.
@@ -150,7 +175,8 @@ pub async fn compute_month(
     // The previous month, for storage growth; a month before any data simply has none.
     let previous_bounds =
         previous_month_of(&req.month).and_then(|m| inventory.month_bounds(&m).ok());
-    let scan_from = previous_bounds.map_or(start_ms, |(s, _)| s) - SCAN_MARGIN_MS;
+    let sample_from = previous_bounds.map_or(start_ms, |(s, _)| s);
+    let scan_from = sample_from - SCAN_MARGIN_MS;
     let runs = store.collector_runs().await?;
     let mut collector_runs = run_intervals(&runs, req.now_ms, heartbeat_ms);
     // Imported history has no runs: the listening periods its import inferred are the same
@@ -162,67 +188,42 @@ pub async fn compute_month(
             .iter()
             .map(|p| Interval::new(p.start_unix_ms, p.end_unix_ms)),
     );
-    let maintenance = inventory.maintenance_intervals(start_ms - EDGE_MS, end_ms + EDGE_MS);
+    let cx = Context {
+        window: Window {
+            lo: start_ms - EDGE_MS,
+            hi: end_ms + EDGE_MS,
+            start: start_ms,
+            end: end_ms,
+            sample_from,
+        },
+        maintenance: inventory.maintenance_intervals(start_ms - EDGE_MS, end_ms + EDGE_MS),
+        period: period.clone(),
+        previous_bounds,
+        scan_from,
+        inventory,
+    };
 
     let mut c = Collected {
-        builder: MonthBuilder::new(period.clone(), &collector_runs)?,
+        builder: MonthBuilder::new(period, &collector_runs)?,
         host_sites: Vec::new(),
         agents: Vec::new(),
+        placements: HashMap::new(),
         windows: BTreeMap::new(),
         unknown: Vec::new(),
         previous: PreviousCapacity::default(),
     };
     let mut p = Progress::default();
-    let mut after: Option<ReportKey> = None;
-    let mut agent_rows: Vec<StoredReport> = Vec::new();
-    loop {
-        let page = store.scan_reports(scan_from, after.clone(), PAGE).await?;
-        let done = page.len() < PAGE;
-        if let Some(last) = page.last() {
-            after = Some(ReportKey::of(last));
-        }
-        p.reports += page.len() as u64;
-        for row in page {
-            if agent_rows
-                .first()
-                .is_some_and(|r| r.agent_id != row.agent_id)
-            {
-                let rows = std::mem::take(&mut agent_rows);
-                add_agent(
-                    rows,
-                    &period,
-                    previous_bounds,
-                    inventory,
-                    &maintenance,
-                    &mut c,
-                )?;
-                p.agents += 1;
-            }
-            agent_rows.push(row);
-        }
-        progress(p);
-        if done {
-            break;
-        }
+    match req.hosts {
+        HostSource::Rollups => read_buckets(store, &cx, &mut c, &mut p, progress).await?,
+        HostSource::Raw => read_raw(store, &cx, &mut c, &mut p, progress).await?,
     }
-    if !agent_rows.is_empty() {
-        add_agent(
-            agent_rows,
-            &period,
-            previous_bounds,
-            inventory,
-            &maintenance,
-            &mut c,
-        )?;
-        p.agents += 1;
-        progress(p);
-    }
+    read_link_windows(store, &cx, &mut c).await?;
 
     for link in link_inputs(
         inventory,
         links_config,
         &req.lang,
-        &maintenance,
+        &cx.maintenance,
         std::mem::take(&mut c.windows),
         &c.agents,
         &c.host_sites,
@@ -250,6 +251,166 @@ pub async fn compute_month(
     c.unknown
         .sort_by(|a, b| (&a.agent_id, &a.label, &a.value).cmp(&(&b.agent_id, &b.label, &b.value)));
     Ok(c.builder.finish(&names, &c.previous, &c.unknown))
+}
+
+/// Reads the hosts from the store's rollup buckets, one agent after the other.
+async fn read_buckets(
+    store: &dyn Store,
+    cx: &Context<'_>,
+    c: &mut Collected,
+    p: &mut Progress,
+    progress: &mut (dyn FnMut(Progress) + Send),
+) -> Result<(), SourceError> {
+    let mut after: Option<BucketKey> = None;
+    let mut agent: Vec<StoredBucket> = Vec::new();
+    loop {
+        let page = store
+            .scan_buckets(cx.scan_from, after.clone(), PAGE)
+            .await?;
+        let done = page.len() < PAGE;
+        if let Some(last) = page.last() {
+            after = Some(last.key.clone());
+        }
+        p.rows += page.len() as u64;
+        for b in page {
+            if agent
+                .first()
+                .is_some_and(|f| f.key.agent_id != b.key.agent_id)
+            {
+                add_agent(&std::mem::take(&mut agent), cx, c)?;
+                p.agents += 1;
+            }
+            agent.push(b);
+        }
+        progress(*p);
+        if done {
+            break;
+        }
+    }
+    if !agent.is_empty() {
+        add_agent(&agent, cx, c)?;
+        p.agents += 1;
+        progress(*p);
+    }
+    Ok(())
+}
+
+/// Reads the hosts from every stored report, summarised into buckets here agent by agent
+/// (by `crate::rollup`'s rules, whatever the stored buckets say), then kept as the store
+/// would keep them for this month (last received since `scan_from`).
+async fn read_raw(
+    store: &dyn Store,
+    cx: &Context<'_>,
+    c: &mut Collected,
+    p: &mut Progress,
+    progress: &mut (dyn FnMut(Progress) + Send),
+) -> Result<(), SourceError> {
+    let mut after: Option<ReportKey> = None;
+    let mut agent: BTreeMap<BucketKey, HostBucket> = BTreeMap::new();
+    let flush = |agent: BTreeMap<BucketKey, HostBucket>,
+                 c: &mut Collected,
+                 p: &mut Progress|
+     -> Result<(), SourceError> {
+        let buckets: Vec<StoredBucket> = agent
+            .into_iter()
+            .filter(|(_, b)| b.received_max_ms >= cx.scan_from)
+            .map(|(key, bucket)| StoredBucket { key, bucket })
+            .collect();
+        if !buckets.is_empty() {
+            add_agent(&buckets, cx, c)?;
+            p.agents += 1;
+        }
+        Ok(())
+    };
+    loop {
+        let page = store
+            .scan_reports(i64::MIN, after.clone(), PAGE, false)
+            .await?;
+        let done = page.len() < PAGE;
+        if let Some(last) = page.last() {
+            after = Some(ReportKey::of(last));
+        }
+        p.rows += page.len() as u64;
+        for row in page {
+            if agent
+                .keys()
+                .next()
+                .is_some_and(|k| k.agent_id != row.agent_id)
+            {
+                flush(std::mem::take(&mut agent), c, p)?;
+            }
+            if let Some((bucket, summary)) = row.rollup() {
+                agent
+                    .entry(BucketKey {
+                        agent_id: row.agent_id,
+                        boot_id: row.boot_id,
+                        bucket,
+                    })
+                    .or_default()
+                    .merge(&summary);
+            }
+        }
+        progress(*p);
+        if done {
+            break;
+        }
+    }
+    flush(agent, c, p)?;
+    progress(*p);
+    Ok(())
+}
+
+/// Reads the link windows of the reports with link data received since `scan_from`, placed
+/// by their agents' boots (the hosts are read first).
+async fn read_link_windows(
+    store: &dyn Store,
+    cx: &Context<'_>,
+    c: &mut Collected,
+) -> Result<(), SourceError> {
+    let mut after: Option<ReportKey> = None;
+    loop {
+        let page = store
+            .scan_reports(cx.scan_from, after.clone(), PAGE, true)
+            .await?;
+        let done = page.len() < PAGE;
+        if let Some(last) = page.last() {
+            after = Some(ReportKey::of(last));
+        }
+        for row in page {
+            let Some((index, place)) = c.placements.get(&row.agent_id) else {
+                continue;
+            };
+            let Some(r) = row.decode() else {
+                continue;
+            };
+            if r.links.is_empty() {
+                continue;
+            }
+            let uptime_ms = r
+                .system
+                .as_ref()
+                .map(|s| s.uptime_seconds as i64 * 1000)
+                .filter(|u| *u > 0);
+            let t = place.time(&row.boot_id, uptime_ms, r.timestamp_unix_ms);
+            if !(cx.window.lo..cx.window.hi).contains(&t) {
+                continue;
+            }
+            let clock_offset_ms = t - r.timestamp_unix_ms;
+            for w in &r.links {
+                let placed = placed_window(*index, w, clock_offset_ms);
+                // Looked up by `&str` first: the id is copied once per link, not per window.
+                let link = match c.windows.get_mut(&w.link_id) {
+                    Some(l) => l,
+                    None => c.windows.entry(w.link_id.clone()).or_default(),
+                };
+                link.push(placed, &w.level, &w.domain);
+            }
+        }
+        if done {
+            break;
+        }
+    }
+    Ok(())
 }
 
 /// The targets of the report's group rows, from the inventory: a department's is its
@@ -353,144 +514,38 @@ fn applies_to_host(scope: &Scope, agent: &str, l: &Labels) -> bool {
     }
 }
 
-/// Turns one agent's stored reports (key order: boot, sequence) into a host.
+/// Turns one agent's buckets (key order: boot, bucket) into a host.
 fn add_agent(
-    rows: Vec<StoredReport>,
-    period: &Period,
-    previous: Option<(i64, i64)>,
-    inventory: &Inventory,
-    maintenance: &[crate::inventory::MaintenanceInterval],
+    buckets: &[StoredBucket],
+    cx: &Context<'_>,
     c: &mut Collected,
 ) -> Result<(), SourceError> {
-    let agent_id = rows[0].agent_id.clone();
-    let agent_index = c.agents.len() as u32;
-    // Decode, grouped by boot (rows arrive boot by boot).
-    let mut boots: Vec<(String, Vec<(StoredReport, Report)>)> = Vec::new();
-    for row in rows {
-        let report = match <Report as prost::Message>::decode(row.body.as_slice()) {
-            Ok(r) => r,
-            Err(e) => {
-                // It was decoded when stored: this is damage; one row must not stop a report.
-                tracing::warn!(agent = %row.agent_id, sequence = row.sequence, error = %e, "skipping an undecodable stored report");
-                continue;
-            }
-        };
-        match boots.last_mut() {
-            Some((b, v)) if *b == row.boot_id => v.push((row, report)),
-            _ => boots.push((row.boot_id.clone(), vec![(row, report)])),
-        }
+    let agent_id = buckets[0].key.agent_id.clone();
+    let m = agent_month(buckets, &cx.window);
+    // Its windows are placed under this index whatever follows (a vantage point needs no
+    // host row of its own).
+    let index = c.agents.len() as u32;
+    c.agents.push(agent_id.clone());
+    c.placements
+        .insert(agent_id.clone(), (index, m.placement.clone()));
+    if m.boots.is_empty() {
+        // Not in this month at all (only in the previous one): not a host of this report,
+        // nor are its labels.
+        return Ok(());
     }
-    let observed: Vec<Vec<Observed>> = boots
-        .iter()
-        .map(|(_, v)| {
-            v.iter()
-                .map(|(row, r)| Observed {
-                    agent_ms: r.timestamp_unix_ms,
-                    received_ms: row.received_ms,
-                    uptime_ms: r
-                        .system
-                        .as_ref()
-                        .map(|s| s.uptime_seconds as i64 * 1000)
-                        .filter(|u| *u > 0),
-                    interval_ms: i64::from(r.interval_ms),
-                })
-                .collect()
-        })
-        .collect();
-    let offset = placement::agent_offset(&observed);
-    let placed = placement::place_agent_with(&observed, offset);
-
-    let lo = period.start_ms - EDGE_MS;
-    let hi = period.end_ms + EDGE_MS;
     let mut host = HostInput {
         agent_id: agent_id.clone(),
         hostname: String::new(),
         labels: Labels::default(),
         target: None,
         maintenance: Vec::new(),
-        boots: Vec::new(),
-        reports: Vec::new(),
-        mounts: Vec::new(),
-        capacity: Vec::new(),
+        boots: m.boots,
+        mounts: m.mounts,
+        capacity: m.capacity,
     };
-    let mut mounts: BTreeMap<String, u32> = BTreeMap::new();
-    let mut newest: Option<(i64, &Report)> = None;
-    let mut last_sample_hour = i64::MIN;
-    for (((boot_id, reports), obs), place) in boots.iter().zip(&observed).zip(&placed) {
-        let times: Vec<i64> = obs
-            .iter()
-            .map(|o| placement::place(o, *place, offset))
-            .collect();
-        let sample_from = previous.map_or(period.start_ms, |(s, _)| s);
-        // Capacity samples of the previous month and this one, one per hour.
-        for ((_, r), &t) in reports.iter().zip(&times) {
-            if (sample_from..period.end_ms).contains(&t) {
-                let hour = t.div_euclid(CAPACITY_EVERY_MS);
-                if hour != last_sample_hour {
-                    last_sample_hour = hour;
-                    host.capacity
-                        .push(sample(r, t, &mut mounts, &mut host.mounts));
-                }
-            }
-        }
-        if !times.iter().any(|t| (lo..hi).contains(t)) {
-            continue;
-        }
-        let boot_index = host.boots.len() as u32;
-        // The boot's start on the agent's clock, as the engine corrects it with the offset
-        // of the boot's first report.
-        let first = reports
-            .iter()
-            .zip(&times)
-            .min_by_key(|((row, _), _)| row.sequence)
-            .map(|((_, r), t)| (r, *t));
-        let boot_time_ms = match (place, first) {
-            (Some(p), Some((r, t))) => p.anchor_ms - (t - r.timestamp_unix_ms),
-            (_, Some((r, _))) => r.boot_time_unix_seconds * 1000,
-            _ => continue,
-        };
-        host.boots.push(Boot {
-            boot_id: boot_id.clone(),
-            boot_time_ms,
-        });
-        for ((row, r), &t) in reports.iter().zip(&times) {
-            if !(lo..hi).contains(&t) {
-                continue;
-            }
-            let clock_offset_ms = t - r.timestamp_unix_ms;
-            host.reports.push(HostReport {
-                boot: boot_index,
-                sequence: row.sequence,
-                agent_ms: r.timestamp_unix_ms,
-                clock_offset_ms,
-                interval_ms: i64::from(r.interval_ms),
-            });
-            if (period.start_ms..period.end_ms).contains(&t) && newest.is_none_or(|(n, _)| t > n) {
-                newest = Some((t, r));
-            }
-            for w in &r.links {
-                let placed = placed_window(agent_index, w, clock_offset_ms);
-                // Looked up by `&str` first: the id is copied once per link, not per window.
-                let link = match c.windows.get_mut(&w.link_id) {
-                    Some(l) => l,
-                    None => c.windows.entry(w.link_id.clone()).or_default(),
-                };
-                link.push(placed, &w.level, &w.domain);
-            }
-        }
-    }
-    // Labels and name as of the newest report of the month (before it if none in it).
-    let newest = newest.map(|(_, r)| r).or_else(|| {
-        boots
-            .iter()
-            .flat_map(|(_, v)| v.iter())
-            .max_by_key(|(row, _)| row.received_ms)
-            .map(|(_, r)| r)
-    });
-    let mut unknown = Vec::new();
-    if let Some(r) = newest {
-        host.hostname = r.hostname.clone();
-        if let Some(l) = &r.labels {
+    if let Some(id) = m.identity {
+        host.hostname = id.hostname;
+        if let Some(l) = &id.labels {
             host.labels = Labels {
                 department: l.department.clone(),
                 business_system: l.business_system.clone(),
@@ -499,9 +554,14 @@ fn add_agent(
             };
             // Without an inventory file nothing is declared, so nothing is "unknown" (as on
             // /metrics).
-            let declared = !inventory.source.as_os_str().is_empty();
-            for u in inventory.unknown_labels(l).into_iter().filter(|_| declared) {
-                unknown.push(UnknownLabel {
+            let declared = !cx.inventory.source.as_os_str().is_empty();
+            for u in cx
+                .inventory
+                .unknown_labels(l)
+                .into_iter()
+                .filter(|_| declared)
+            {
+                c.unknown.push(UnknownLabel {
                     agent_id: agent_id.clone(),
                     label: u.label.to_owned(),
                     value: u.value,
@@ -509,60 +569,20 @@ fn add_agent(
             }
         }
     }
-    // Its windows were kept under this index whatever follows (a vantage point needs no
-    // host row of its own).
-    c.agents.push(agent_id.clone());
-    if host.reports.is_empty() {
-        // Not in this month at all (only in the previous one): not a host of this report,
-        // nor are its labels.
-        return Ok(());
-    }
-    c.unknown.extend(unknown);
-    host.target =
-        Some(inventory.host_target(&host.labels.department, &host.labels.business_system));
-    host.maintenance = maintenance
+    host.target = Some(
+        cx.inventory
+            .host_target(&host.labels.department, &host.labels.business_system),
+    );
+    host.maintenance = cx
+        .maintenance
         .iter()
         .filter(|m| applies_to_host(&m.scope, &agent_id, &host.labels))
         .map(|m| Interval::new(m.start_unix_ms, m.end_unix_ms))
         .collect();
-    add_previous(&mut c.previous, period, previous, &host);
+    add_previous(&mut c.previous, &cx.period, cx.previous_bounds, &host);
     c.builder.add_host(&host)?;
     c.host_sites.push((agent_id, host.labels.site.clone()));
     Ok(())
-}
-
-fn sample(
-    r: &Report,
-    at_ms: i64,
-    index: &mut BTreeMap<String, u32>,
-    mounts: &mut Vec<String>,
-) -> CapacitySample {
-    let cpu = r.cpu.as_ref();
-    let mem = r.memory.as_ref();
-    CapacitySample {
-        at_ms,
-        cpu_cores: cpu.map_or(0, |c| c.logical_cores),
-        // The first report after an agent start has no usage yet (0 with no cores known).
-        cpu_usage: cpu.filter(|c| c.logical_cores > 0).map(|c| c.usage_ratio),
-        memory_total_bytes: mem.map_or(0, |m| m.total_bytes),
-        memory_used_bytes: mem.map_or(0, |m| m.used_bytes),
-        filesystems: r
-            .filesystems
-            .iter()
-            .map(|f| {
-                let next = mounts.len() as u32;
-                let mount = *index.entry(f.mount_point.clone()).or_insert_with(|| {
-                    mounts.push(f.mount_point.clone());
-                    next
-                });
-                FsSample {
-                    mount,
-                    size_bytes: f.size_bytes,
-                    used_bytes: f.used_bytes,
-                }
-            })
-            .collect(),
-    }
 }
 
 #[cfg(test)]

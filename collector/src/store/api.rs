@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use crate::live::delivery::StoredSpan;
 use crate::live::links::Fault;
+use crate::rollup::{BucketKey, HostBucket, StoredBucket};
 
 /// A boxed future, so that [`Store`] can be used as `Arc<dyn Store>`.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -52,6 +53,17 @@ impl StoredReport {
     }
 }
 
+impl StoredReport {
+    /// Its rollup bucket and the summary of it alone ([`crate::rollup::of_report`] of its
+    /// body); `None` when the body does not decode ([`Self::decode`] warns): such a report
+    /// is still stored, and its bucket misses it, as the monthly report from raw reports
+    /// would.
+    pub fn rollup(&self) -> Option<(i64, HostBucket)> {
+        self.decode()
+            .map(|decoded| crate::rollup::of_report(&decoded, self.received_ms))
+    }
+}
+
 /// Result of storing a report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum InsertOutcome {
@@ -81,6 +93,15 @@ pub struct ReplayCursor {
     /// The backend's row number of that report, increasing with insertion (SQLite's rowid):
     /// orders the reports received in the same millisecond.
     pub(crate) rowid: i64,
+}
+
+/// What one [`Store::retire_reports`] batch did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RetirePage {
+    /// Report bodies deleted.
+    pub deleted: u64,
+    /// Where to continue; `None` when no older report is left to read.
+    pub next: Option<ReplayCursor>,
 }
 
 /// One page of stored reports in receive order.
@@ -232,8 +253,10 @@ pub enum StoreError {
 
 /// A report store.
 pub trait Store: Send + Sync + std::fmt::Debug + 'static {
-    /// Stores `report` unless its `(agent_id, boot_id, sequence)` is already stored. The
-    /// future resolves only after the write is durable, so the caller may acknowledge.
+    /// Stores `report` unless its `(agent_id, boot_id, sequence)` is already stored, and adds
+    /// a newly stored one to its host rollup bucket (`crate::rollup`) in the same
+    /// transaction. The future resolves only after the write is durable, so the caller may
+    /// acknowledge.
     fn insert(&self, report: StoredReport) -> BoxFuture<'_, Result<InsertOutcome, StoreError>>;
 
     /// The report with the highest sequence of every (agent, boot), to warm the host table.
@@ -290,14 +313,51 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     fn listening_periods(&self) -> BoxFuture<'_, Result<Vec<ListeningPeriod>, StoreError>>;
 
     /// Up to `limit` reports received at or after `since_ms`, in key order (agent, boot,
-    /// sequence), continuing after `after`: the monthly SLA reads every agent's reports
-    /// this way, one agent after the other.
+    /// sequence), continuing after `after`; only those with link data
+    /// ([`StoredReport::link_data`]) when `link_only`. The monthly report reads the link
+    /// windows this way, and the whole of it when recomputed from raw reports.
     fn scan_reports(
         &self,
         since_ms: i64,
         after: Option<ReportKey>,
         limit: usize,
+        link_only: bool,
     ) -> BoxFuture<'_, Result<Vec<StoredReport>, StoreError>>;
+
+    /// Up to `limit` host rollup buckets (`crate::rollup`) last received at or after
+    /// `since_ms`, in key order (agent, boot, bucket), continuing after `after`: the monthly
+    /// report reads every host this way. [`Store::insert`] keeps them: a newly stored
+    /// report is added to its bucket in the same transaction.
+    fn scan_buckets(
+        &self,
+        since_ms: i64,
+        after: Option<BucketKey>,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<Vec<StoredBucket>, StoreError>>;
+
+    /// Deletes up to `limit` report bodies received before `before_ms`, reading on after
+    /// `after` in receive order, except reports with link data and the newest report of
+    /// each boot; remembers the deleted sequences per boot, so that [`Store::insert`] answers
+    /// a replay of one [`InsertOutcome::Duplicate`] and [`Store::boot_spans`] still counts
+    /// them (`store::retention`). One short transaction: report writes wait for at most one.
+    fn retire_reports(
+        &self,
+        before_ms: i64,
+        after: Option<ReplayCursor>,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<RetirePage, StoreError>>;
+
+    /// Deletes up to `limit` host rollup buckets last received before `before_ms`; returns
+    /// how many.
+    fn delete_buckets(
+        &self,
+        before_ms: i64,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<usize, StoreError>>;
+
+    /// Gives space freed by deletions back to the file system, in a bounded step; returns
+    /// the bytes given back (0 where the backend reuses it in place).
+    fn reclaim(&self) -> BoxFuture<'_, Result<u64, StoreError>>;
 
     /// Stores a closed month; false (and nothing changed) when it was closed before.
     fn close_month(&self, month: ClosedMonth) -> BoxFuture<'_, Result<bool, StoreError>>;

@@ -34,6 +34,8 @@ macro_rules! contract_tests {
             reports_since_pages_in_receive_order,
             boot_spans_and_collector_runs_survive_reopen,
             listening_periods_are_stored_once_by_span,
+            buckets_summarise_each_stored_report_once,
+            retention_deletes_old_bodies_and_keeps_what_is_needed,
         );
     };
     (@each $backend:expr; $($name:ident),* $(,)?) => {
@@ -196,7 +198,10 @@ pub async fn scan_reports_pages_in_key_order_from_a_receive_time(backend: &dyn B
     let mut seen = Vec::new();
     let mut after = None;
     for _ in 0..10 {
-        let page = store.scan_reports(10, after.clone(), 2).await.unwrap();
+        let page = store
+            .scan_reports(10, after.clone(), 2, false)
+            .await
+            .unwrap();
         let Some(last) = page.last() else { break };
         after = Some(ReportKey::of(last));
         seen.extend(page.iter().map(|r| (r.agent_id.clone(), r.sequence)));
@@ -206,6 +211,104 @@ pub async fn scan_reports_pages_in_key_order_from_a_receive_time(backend: &dyn B
         .map(|(a, q)| (a.to_owned(), q))
         .to_vec();
     assert_eq!(seen, expected);
+    // Only the reports with link data, when asked.
+    store
+        .insert(StoredReport {
+            link_data: false,
+            ..report("a", 12, 60)
+        })
+        .await
+        .unwrap();
+    let all = store.scan_reports(10, None, 100, false).await.unwrap();
+    let links = store.scan_reports(10, None, 100, true).await.unwrap();
+    assert_eq!(all.len(), 5);
+    assert_eq!(links.len(), 4);
+    assert!(links.iter().all(|r| r.sequence != 12));
+}
+
+/// A report of `agent` with a decodable body: boot `boot`, `uptime_s` seconds after boot,
+/// made at `agent_ms` and received at `received_ms`.
+pub fn real_report(
+    agent: &str,
+    boot: &str,
+    seq: u64,
+    uptime_s: u64,
+    agent_ms: i64,
+    received_ms: i64,
+) -> StoredReport {
+    let r = zerofault_protocol::Report {
+        agent_id: agent.into(),
+        hostname: format!("{agent}.example"),
+        boot_id: boot.into(),
+        sequence: seq,
+        timestamp_unix_ms: agent_ms,
+        interval_ms: 15_000,
+        system: Some(zerofault_protocol::SystemInfo {
+            uptime_seconds: uptime_s,
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    StoredReport {
+        agent_id: agent.into(),
+        boot_id: boot.into(),
+        sequence: seq,
+        agent_timestamp_ms: agent_ms,
+        received_ms,
+        body: prost::Message::encode_to_vec(&r),
+        link_data: false,
+    }
+}
+
+pub async fn buckets_summarise_each_stored_report_once(backend: &dyn Backend) {
+    let store = backend.open().await;
+    const T: i64 = 1_800_000_000_000;
+    // Agent a: boot x, two hours of uptime (buckets 0 and 1), stored out of order with a
+    // duplicate; agent b: one report, received long before (left out by `since`).
+    let reports = [
+        real_report("a", "x", 3, 3_700, T + 3_700_000, T + 3_700_050),
+        real_report("a", "x", 1, 30, T + 30_000, T + 30_040),
+        real_report("a", "x", 2, 45, T + 45_000, T + 9_000_000),
+        real_report("a", "x", 1, 30, T + 30_000, T + 30_040),
+        real_report("b", "y", 1, 60, T - 86_400_000, T - 86_400_000),
+    ];
+    for r in &reports {
+        store.insert(r.clone()).await.unwrap();
+    }
+    let mut expected: std::collections::BTreeMap<
+        crate::rollup::BucketKey,
+        crate::rollup::HostBucket,
+    > = Default::default();
+    for r in &reports[..3] {
+        let (bucket, s) = r.rollup().unwrap();
+        expected
+            .entry(crate::rollup::BucketKey {
+                agent_id: r.agent_id.clone(),
+                boot_id: r.boot_id.clone(),
+                bucket,
+            })
+            .or_default()
+            .merge(&s);
+    }
+    let mut seen = Vec::new();
+    let mut after = None;
+    for _ in 0..10 {
+        let page = store.scan_buckets(T, after.clone(), 1).await.unwrap();
+        let Some(last) = page.last() else { break };
+        after = Some(last.key.clone());
+        seen.extend(page);
+    }
+    let seen: Vec<_> = seen.into_iter().map(|b| (b.key, b.bucket)).collect();
+    assert_eq!(seen, expected.into_iter().collect::<Vec<_>>());
+    assert_eq!(seen[0].1.reports, 2, "the duplicate counted once");
+    assert_eq!(seen[0].1.received_max_ms, T + 9_000_000);
+    // They survive a reopen, and b's shows with an earlier `since`.
+    store.close().await;
+    let store = backend.open().await;
+    assert_eq!(store.scan_buckets(T, None, 10).await.unwrap().len(), 2);
+    let all = store.scan_buckets(i64::MIN, None, 10).await.unwrap();
+    assert_eq!(all.len(), 3);
+    assert_eq!(all[2].key.agent_id, "b");
 }
 
 pub async fn a_month_is_closed_once(backend: &dyn Backend) {
@@ -348,5 +451,108 @@ pub async fn listening_periods_are_stored_once_by_span(backend: &dyn Backend) {
             period(1_000, 4_000, "a.ndjson"),
             period(5_000, 9_000, "b.ndjson"),
         ]
+    );
+}
+
+pub async fn retention_deletes_old_bodies_and_keeps_what_is_needed(backend: &dyn Backend) {
+    let store = backend.open().await;
+    const T: i64 = 1_800_000_000_000;
+    for seq in 1..=5u64 {
+        let up = 15 * seq;
+        let t = T + seq as i64 * 15_000;
+        store
+            .insert(real_report("a", "x", seq, up, t, t + 10))
+            .await
+            .unwrap();
+    }
+    // The newest of boot x carries link data: kept; b's only report is its boot's newest.
+    let links = StoredReport {
+        link_data: true,
+        ..real_report("a", "x", 6, 90, T + 90_000, T + 90_010)
+    };
+    store.insert(links).await.unwrap();
+    store
+        .insert(real_report("b", "y", 1, 30, T, T + 5))
+        .await
+        .unwrap();
+    let spans = store.boot_spans().await.unwrap();
+    let newest = store.newest_per_boot().await.unwrap();
+    let buckets = store.scan_buckets(i64::MIN, None, 100).await.unwrap();
+
+    let (mut deleted, mut after, mut batches) = (0, None, 0);
+    loop {
+        let page = store.retire_reports(T + 1_000_000, after, 2).await.unwrap();
+        deleted += page.deleted;
+        batches += 1;
+        match page.next {
+            Some(n) => after = Some(n),
+            None => break,
+        }
+        assert!(batches < 10, "the batches end");
+    }
+    assert_eq!(
+        deleted, 5,
+        "a's reports 1-5: not its link report 6, not b's only one"
+    );
+    assert_eq!(store.count_reports().await.unwrap(), 2);
+    // A second pass finds nothing more.
+    let again = store
+        .retire_reports(T + 1_000_000, None, 100)
+        .await
+        .unwrap();
+    assert_eq!(again.deleted, 0);
+    // Nothing that reads the store at start-up, or the month, sees a difference.
+    assert_eq!(store.boot_spans().await.unwrap(), spans);
+    assert_eq!(store.newest_per_boot().await.unwrap(), newest);
+    assert_eq!(
+        store.scan_buckets(i64::MIN, None, 100).await.unwrap(),
+        buckets
+    );
+    // A replay of a deleted report is a duplicate, and joins no bucket twice.
+    assert_eq!(
+        store
+            .insert(real_report("a", "x", 3, 45, T + 45_000, T + 2_000_000))
+            .await
+            .unwrap(),
+        InsertOutcome::Duplicate
+    );
+    assert_eq!(store.count_reports().await.unwrap(), 2);
+    assert_eq!(
+        store.scan_buckets(i64::MIN, None, 100).await.unwrap(),
+        buckets
+    );
+    // A new report of the boot is stored as ever.
+    assert_eq!(
+        store
+            .insert(real_report("a", "x", 7, 105, T + 105_000, T + 2_000_000))
+            .await
+            .unwrap(),
+        InsertOutcome::Stored
+    );
+    // Old buckets go by their last receive time, a batch at a time.
+    let mut gone = 0;
+    loop {
+        let n = store.delete_buckets(T + 1_000_000, 1).await.unwrap();
+        gone += n;
+        if n == 0 {
+            break;
+        }
+    }
+    // b's bucket and a's first-hour bucket? a's bucket was received again at T + 2e6.
+    assert_eq!(gone, 1, "only b's bucket was last received before the cut");
+    assert_eq!(
+        store.scan_buckets(i64::MIN, None, 100).await.unwrap().len(),
+        1
+    );
+    store.reclaim().await.unwrap();
+    // It all survives a reopen.
+    store.close().await;
+    let store = backend.open().await;
+    assert_eq!(
+        store
+            .insert(real_report("a", "x", 2, 30, T + 30_000, T + 3_000_000))
+            .await
+            .unwrap(),
+        InsertOutcome::Duplicate
     );
 }

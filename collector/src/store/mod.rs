@@ -16,12 +16,13 @@ pub mod api;
 #[cfg(test)]
 mod contract;
 pub mod postgres;
+pub mod retention;
 pub mod settings;
 pub mod sqlite;
 
 pub use api::{
     BoxFuture, ClosedMonth, CollectorRun, HEARTBEAT, InsertOutcome, ListeningPeriod, ReplayCursor,
-    ReplayPage, ReportKey, Store, StoreError, StoredReport,
+    ReplayPage, ReportKey, RetirePage, Store, StoreError, StoredReport,
 };
 pub use postgres::PgStore;
 pub use settings::{Backend, Storage};

@@ -56,7 +56,24 @@ pub struct Period {
     pub closed: bool,
 }
 
-/// A boot of a host, as its reports name it.
+/// What the reports of one boot of a host say, on the collector's clock: all the engine
+/// needs of them. The caller summarises reports into this (`month::rollup` keeps it as
+/// reports arrive; [`evidence_of_reports`] makes it from a list, for tests and benches).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BootEvidence {
+    /// Boot start on the collector's clock: the end of the reboot gap before this boot.
+    pub start_ms: i64,
+    /// What its reports cover, merged, sorted and disjoint: a report at time `t` with
+    /// interval `I` covers `[max(t - I, min(start, t)), t]` (at least 1 ms), live or
+    /// backfilled alike. Never empty.
+    pub coverage: Vec<Interval>,
+    /// Time of its newest report.
+    pub last_ms: i64,
+    /// That report's interval, ms.
+    pub last_interval_ms: i64,
+}
+
+/// A boot as fixtures name it: [`evidence_of_reports`] reads its start from here.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Boot {
     /// Linux boot id.
@@ -66,21 +83,75 @@ pub struct Boot {
     pub boot_time_ms: i64,
 }
 
-/// One report of a host: only what the SLA needs.
+/// One report of a host, placed: what [`evidence_of_reports`] summarises.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HostReport {
-    /// Index into [`HostInput::boots`]: the boot it was made in.
+    /// Index into the boots given with it: the boot it was made in.
     pub boot: u32,
     /// Per-agent sequence number.
     pub sequence: u64,
     /// When it was made, **agent** clock, Unix ms.
     pub agent_ms: i64,
     /// Estimate of collector clock minus agent clock, ms: `agent_ms + clock_offset_ms` is
-    /// collector time. The caller estimates it from live reports (receive time minus agent
-    /// time) and carries the estimate over to backfilled ones of the same boot.
+    /// collector time.
     pub clock_offset_ms: i64,
     /// The report's collection interval, ms: the report covers `[t - interval, t]`.
     pub interval_ms: i64,
+}
+
+/// The evidence of each boot that has reports, from placed reports: a boot starts at its
+/// boot time corrected by the clock offset of its lowest-sequence report; the newest report
+/// is the latest (the last of equal times in `reports` order).
+pub fn evidence_of_reports(boots: &[Boot], reports: &[HostReport]) -> Vec<BootEvidence> {
+    let mut first: Vec<Option<(u64, i64)>> = vec![None; boots.len()];
+    for r in reports {
+        if let (Some(b), Some(f)) = (boots.get(r.boot as usize), first.get_mut(r.boot as usize))
+            && f.is_none_or(|(seq, _)| r.sequence < seq)
+        {
+            *f = Some((r.sequence, b.boot_time_ms.saturating_add(r.clock_offset_ms)));
+        }
+    }
+    let mut out: Vec<Option<BootEvidence>> = vec![None; boots.len()];
+    for r in reports {
+        let Some(Some((_, start))) = first.get(r.boot as usize).copied() else {
+            continue;
+        };
+        let t = r.agent_ms.saturating_add(r.clock_offset_ms);
+        let from = (t - r.interval_ms.max(0)).max(start.min(t));
+        let cover = Interval::new(from, t.max(from + 1));
+        let e = out[r.boot as usize].get_or_insert(BootEvidence {
+            start_ms: start,
+            coverage: Vec::new(),
+            last_ms: t,
+            last_interval_ms: r.interval_ms,
+        });
+        e.coverage.push(cover);
+        if t >= e.last_ms {
+            e.last_ms = t;
+            e.last_interval_ms = r.interval_ms;
+        }
+    }
+    out.into_iter()
+        .flatten()
+        .map(|mut e| {
+            e.coverage = merge_intervals(std::mem::take(&mut e.coverage));
+            e
+        })
+        .collect()
+}
+
+/// Sorts and merges intervals (touching ones too), dropping empty ones.
+pub fn merge_intervals(mut v: Vec<Interval>) -> Vec<Interval> {
+    v.retain(|i| i.start_ms < i.end_ms);
+    v.sort_unstable();
+    let mut out: Vec<Interval> = Vec::with_capacity(v.len());
+    for i in v {
+        match out.last_mut() {
+            Some(last) if i.start_ms <= last.end_ms => last.end_ms = last.end_ms.max(i.end_ms),
+            _ => out.push(i),
+        }
+    }
+    out
 }
 
 /// Usage of one filesystem in a capacity sample.
@@ -139,12 +210,10 @@ pub struct HostInput {
     /// Maintenance windows of the host, its business system, department, data center and
     /// site, resolved to intervals by the caller (overlaps allowed).
     pub maintenance: Vec<Interval>,
-    /// Boots referenced by `reports`.
-    pub boots: Vec<Boot>,
-    /// Its reports of the period, plus the newest report before it and the oldest after it
-    /// (if any), so that a reboot or a silence crossing the month's edges is seen. Any order.
-    /// A host with no report before the period is unknown until its first report.
-    pub reports: Vec<HostReport>,
+    /// Its boots with reports near the period (within a day of it, so that a reboot or a
+    /// silence crossing the month's edges is seen), any order. A host with no evidence before
+    /// the period is unknown until its first.
+    pub boots: Vec<BootEvidence>,
     /// Mount points referenced by the capacity samples.
     pub mounts: Vec<String>,
     /// Capacity samples, any order.

@@ -24,7 +24,7 @@
 //!    it stopped is not known (a host that rebooted during a collector outage without
 //!    backfill is not charged with the whole outage).
 //! 4. `up` if **up evidence** covers at least half of it. A report at (corrected) time `t`
-//!    with interval `I` covers `[max(t - I, boot time), t]`, live or backfilled alike; and the host is up
+//!    with interval `I` covers `[max(t - I, boot start), t]`, live or backfilled alike; and the host is up
 //!    from the start of the first report of a boot to the last report of the same boot (the
 //!    same boot id seen before and after: it did not stop in between). Evidence within a
 //!    boot is thus continuous whatever the timestamps between its first and last report say,
@@ -299,10 +299,8 @@ struct BootSpan {
     first: i64,
     /// Time of the last report.
     last: i64,
-    /// Corrected boot time.
+    /// Boot start.
     boot_time: i64,
-    /// Lowest sequence seen (for the boot time's correction).
-    min_seq: u64,
     /// Interval of the newest report.
     last_interval: i64,
 }
@@ -318,39 +316,25 @@ pub(crate) fn host_provisional(
     scratch.reset(grid.n);
     scratch.maintenance(grid, &host.maintenance);
 
-    let mut spans: Vec<Option<BootSpan>> = vec![None; host.boots.len()];
-    for r in &host.reports {
-        let Some(boot) = host.boots.get(r.boot as usize) else {
+    let mut spans: Vec<BootSpan> = Vec::with_capacity(host.boots.len());
+    for boot in &host.boots {
+        for c in &boot.coverage {
+            if let Some((a, b)) = grid.touched(c.start_ms, c.end_ms) {
+                heard[a as usize..b as usize]
+                    .iter_mut()
+                    .for_each(|h| *h = true);
+            }
+        }
+        let Some(first) = boot.coverage.iter().map(|c| c.start_ms).min() else {
             continue;
         };
-        let t = r.agent_ms.saturating_add(r.clock_offset_ms);
-        // A report covers its interval, but not before its boot: the first report after a
-        // reboot must not cover the reboot gap.
-        let booted = boot.boot_time_ms.saturating_add(r.clock_offset_ms);
-        let from = (t - r.interval_ms.max(0)).max(booted.min(t));
-        if let Some((a, b)) = grid.touched(from, t.max(from + 1)) {
-            heard[a as usize..b as usize]
-                .iter_mut()
-                .for_each(|h| *h = true);
-        }
-        let span = spans[r.boot as usize].get_or_insert(BootSpan {
-            first: from,
-            last: t,
-            boot_time: boot.boot_time_ms.saturating_add(r.clock_offset_ms),
-            min_seq: r.sequence,
-            last_interval: r.interval_ms,
+        spans.push(BootSpan {
+            first,
+            last: boot.last_ms,
+            boot_time: boot.start_ms,
+            last_interval: boot.last_interval_ms,
         });
-        span.first = span.first.min(from);
-        if t >= span.last {
-            span.last = t;
-            span.last_interval = r.interval_ms;
-        }
-        if r.sequence < span.min_seq {
-            span.min_seq = r.sequence;
-            span.boot_time = boot.boot_time_ms.saturating_add(r.clock_offset_ms);
-        }
     }
-    let mut spans: Vec<BootSpan> = spans.into_iter().flatten().collect();
     spans.sort_unstable_by_key(|s| (s.first, s.last));
 
     let (first_evidence, grace_from) = match (spans.first(), spans.iter().max_by_key(|s| s.last)) {

@@ -83,6 +83,7 @@ pub(super) async fn scan_reports(
     since_ms: i64,
     after: Option<&ReportKey>,
     limit: usize,
+    link_only: bool,
 ) -> Result<Vec<StoredReport>, StoreError> {
     // Keyset pagination on the primary key, as on SQLite: one index seek per page, every
     // agent's reports together in boot and sequence order. A row-value comparison, so the
@@ -91,6 +92,7 @@ pub(super) async fn scan_reports(
         .prepare_cached(&format!(
             "SELECT {REPORT_COLUMNS} FROM reports
              WHERE (agent_id, boot_id, sequence) > ($1, $2, $3) AND received_ms >= $4
+               AND (link_data OR NOT $6)
              ORDER BY agent_id, boot_id, sequence
              LIMIT $5"
         ))
@@ -99,7 +101,10 @@ pub(super) async fn scan_reports(
         (k.agent_id.as_str(), k.boot_id.as_str(), k.sequence as i64)
     });
     let rows = c
-        .query(&stmt, &[&agent, &boot, &seq, &since_ms, &limit_of(limit)])
+        .query(
+            &stmt,
+            &[&agent, &boot, &seq, &since_ms, &limit_of(limit), &link_only],
+        )
         .await?;
     reports(&rows)
 }

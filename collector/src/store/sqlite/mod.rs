@@ -8,7 +8,9 @@
 //!
 //! - `schema`: opening the file (modes, WAL, durability) and the migrations;
 //! - `writer`: the connection's thread, its commands and the group commit;
-//! - `queries`: the statements.
+//! - `queries`: the statements;
+//! - `rollups`: the host rollup buckets, added to in the transaction that stores a report;
+//! - `retention`: deleting old bodies and buckets (`store::retention`).
 
 use std::path::{Path, PathBuf};
 
@@ -17,12 +19,15 @@ use tokio::sync::{mpsc, oneshot};
 use self::writer::Command;
 use crate::live::delivery::StoredSpan;
 use crate::live::links::Fault;
+use crate::rollup::{BucketKey, StoredBucket};
 use crate::store::api::{
     BoxFuture, ClosedMonth, CollectorRun, InsertOutcome, ListeningPeriod, ReplayCursor, ReplayPage,
-    ReportKey, Store, StoreError, StoredReport,
+    ReportKey, RetirePage, Store, StoreError, StoredReport,
 };
 
 mod queries;
+mod retention;
+mod rollups;
 mod schema;
 
 pub use schema::DB_FILE_MODE;
@@ -95,7 +100,10 @@ impl SqliteStore {
 
 impl Store for SqliteStore {
     fn insert(&self, report: StoredReport) -> BoxFuture<'_, Result<InsertOutcome, StoreError>> {
-        Box::pin(async move { self.call(|tx| Command::Insert(report, tx)).await? })
+        Box::pin(async move {
+            let summary = report.rollup().map(|(b, s)| (b, Box::new(s)));
+            self.call(|tx| Command::Insert(report, summary, tx)).await?
+        })
     }
 
     fn newest_per_boot(&self) -> BoxFuture<'_, Result<Vec<StoredReport>, StoreError>> {
@@ -176,9 +184,28 @@ impl Store for SqliteStore {
         since_ms: i64,
         after: Option<ReportKey>,
         limit: usize,
+        link_only: bool,
     ) -> BoxFuture<'_, Result<Vec<StoredReport>, StoreError>> {
         Box::pin(async move {
             self.call(|reply| Command::ScanReports {
+                since_ms,
+                after,
+                limit,
+                link_only,
+                reply,
+            })
+            .await?
+        })
+    }
+
+    fn scan_buckets(
+        &self,
+        since_ms: i64,
+        after: Option<BucketKey>,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<Vec<StoredBucket>, StoreError>> {
+        Box::pin(async move {
+            self.call(|reply| Command::ScanBuckets {
                 since_ms,
                 after,
                 limit,
@@ -186,6 +213,38 @@ impl Store for SqliteStore {
             })
             .await?
         })
+    }
+
+    fn retire_reports(
+        &self,
+        before_ms: i64,
+        after: Option<ReplayCursor>,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<RetirePage, StoreError>> {
+        Box::pin(async move {
+            self.call(|reply| Command::Retire {
+                before_ms,
+                after,
+                limit,
+                reply,
+            })
+            .await?
+        })
+    }
+
+    fn delete_buckets(
+        &self,
+        before_ms: i64,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<usize, StoreError>> {
+        Box::pin(async move {
+            self.call(|tx| Command::DeleteBuckets(before_ms, limit, tx))
+                .await?
+        })
+    }
+
+    fn reclaim(&self) -> BoxFuture<'_, Result<u64, StoreError>> {
+        Box::pin(async move { self.call(Command::Reclaim).await? })
     }
 
     fn close_month(&self, month: ClosedMonth) -> BoxFuture<'_, Result<bool, StoreError>> {

@@ -38,7 +38,7 @@ pub(super) const NEWEST_PER_BOOT: &str = "WITH RECURSIVE boots(agent_id, boot_id
 
 /// A report from a row whose columns are `agent_id, boot_id, sequence, agent_timestamp_ms,
 /// received_ms, body, link_data`, in that order.
-fn stored_report(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredReport> {
+pub(super) fn stored_report(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredReport> {
     Ok(StoredReport {
         agent_id: row.get(0)?,
         boot_id: row.get(1)?,
@@ -61,6 +61,7 @@ pub(super) fn scan_reports(
     since_ms: i64,
     after: Option<&ReportKey>,
     limit: usize,
+    link_only: bool,
 ) -> Result<Vec<StoredReport>, StoreError> {
     // Keyset pagination on the primary key: each page continues with one index seek, and
     // every agent's reports come together, in boot and sequence order.
@@ -68,6 +69,7 @@ pub(super) fn scan_reports(
         "SELECT agent_id, boot_id, sequence, agent_timestamp_ms, received_ms, body, link_data
          FROM reports
          WHERE (agent_id, boot_id, sequence) > (?1, ?2, ?3) AND received_ms >= ?4
+           AND (link_data = 1 OR ?6 = 0)
          ORDER BY agent_id, boot_id, sequence
          LIMIT ?5",
     )?;
@@ -75,7 +77,10 @@ pub(super) fn scan_reports(
         (k.agent_id.as_str(), k.boot_id.as_str(), k.sequence as i64)
     });
     let limit = i64::try_from(limit.max(1)).unwrap_or(i64::MAX);
-    let rows = stmt.query_map(params![agent, boot, seq, since_ms, limit], stored_report)?;
+    let rows = stmt.query_map(
+        params![agent, boot, seq, since_ms, limit, link_only],
+        stored_report,
+    )?;
     Ok(rows.collect::<Result<Vec<_>, _>>()?)
 }
 
@@ -222,9 +227,14 @@ pub(super) fn faults(conn: &Connection, link: Option<&str>) -> Result<Vec<Fault>
 pub(super) fn boot_spans(conn: &Connection) -> Result<Vec<StoredSpan>, StoreError> {
     // One pass over the primary-key index (agent_id, boot_id, sequence), which covers the
     // query: no report body is read, so this stays a matter of seconds with months stored.
+    // Reports deleted by retention still count: they were stored (`retired_reports`).
     let mut stmt = conn.prepare_cached(
-        "SELECT agent_id, boot_id, MIN(sequence), MAX(sequence), COUNT(*)
-         FROM reports GROUP BY agent_id, boot_id",
+        "SELECT agent_id, boot_id, MIN(lo), MAX(hi), SUM(n) FROM (
+           SELECT agent_id, boot_id, MIN(sequence) AS lo, MAX(sequence) AS hi, COUNT(*) AS n
+           FROM reports GROUP BY agent_id, boot_id
+           UNION ALL
+           SELECT agent_id, boot_id, min_seq, max_seq, count FROM retired_reports
+         ) GROUP BY agent_id, boot_id ORDER BY agent_id, boot_id",
     )?;
     let rows = stmt.query_map([], |row| {
         Ok(StoredSpan {

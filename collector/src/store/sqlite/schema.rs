@@ -74,7 +74,35 @@ pub(super) const MIGRATIONS: &[&str] = &[
         imported_unix_ms INTEGER NOT NULL,
         PRIMARY KEY (start_unix_ms, end_unix_ms)
     );",
+    // 6: host rollups (crate::rollup): one row per agent, boot and hour of uptime, kept as
+    // reports are stored, so the monthly report reads these instead of report bodies.
+    // WITHOUT ROWID: rows are small and always reached by their key. Reports stored before
+    // this migration are summarised into it when it is applied ([`REBUILT_AT`]).
+    "CREATE TABLE host_buckets (
+        agent_id        TEXT    NOT NULL,
+        boot_id         TEXT    NOT NULL,
+        bucket          INTEGER NOT NULL,
+        received_max_ms INTEGER NOT NULL,
+        body            BLOB    NOT NULL,
+        PRIMARY KEY (agent_id, boot_id, bucket)
+    ) WITHOUT ROWID;",
+    // 7: retention (store::retention). The sequences of the report bodies it deleted, per
+    // agent and boot, so that a replay of one is still a duplicate and the delivery ledger
+    // still counts them; and the buckets by last receive time, to find the old ones.
+    "CREATE TABLE retired_reports (
+        agent_id TEXT    NOT NULL,
+        boot_id  TEXT    NOT NULL,
+        min_seq  INTEGER NOT NULL,
+        max_seq  INTEGER NOT NULL,
+        count    INTEGER NOT NULL,
+        PRIMARY KEY (agent_id, boot_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX host_buckets_received ON host_buckets (received_max_ms);",
 ];
+
+/// The migration (its 1-based version) whose table is filled from the reports already
+/// stored when it is applied: the host rollups.
+const REBUILT_AT: usize = 6;
 
 pub(super) fn open_connection(path: &Path) -> Result<Connection, StoreError> {
     let open_err = |source: Box<dyn std::error::Error + Send + Sync>| StoreError::Open {
@@ -91,6 +119,10 @@ pub(super) fn open_connection(path: &Path) -> Result<Connection, StoreError> {
     }
     restrict_db_files(path).map_err(|e| open_err(Box::new(e)))?;
     let mut conn = Connection::open(path).map_err(|e| open_err(Box::new(e)))?;
+    // Only takes effect on a new, empty file (before its first table): such a database gives
+    // the pages retention frees back to the file system (`incremental_vacuum`). An older one
+    // keeps them on its free list and reuses them, so it stops growing all the same.
+    conn.execute_batch("PRAGMA auto_vacuum=INCREMENTAL;")?;
     // WAL: scrapes and warm-up reads never wait for a writer, and a commit appends to one
     // file instead of rewriting pages in place.
     let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
@@ -188,6 +220,13 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     }
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(found.max(0) as usize) {
         tx.execute_batch(sql)?;
+        if i + 1 == REBUILT_AT {
+            let n = super::rollups::rebuild(&tx)?;
+            tracing::info!(
+                reports = n,
+                "summarised the stored reports into host rollups"
+            );
+        }
         tx.pragma_update(None, "user_version", i as i64 + 1)?;
         tracing::info!(version = i + 1, "applied database migration");
     }

@@ -109,6 +109,62 @@ async fn a_version_1_database_is_migrated_and_its_reports_are_replayed() {
 }
 
 #[tokio::test]
+async fn the_rollups_of_a_version_5_database_are_rebuilt_from_its_reports() {
+    use crate::store::contract::real_report;
+    const T: i64 = 1_800_000_000_000;
+    let reports = [
+        real_report("a", "x", 1, 30, T + 30_000, T + 30_040),
+        real_report("a", "x", 2, 3_650, T + 3_650_000, T + 3_650_040),
+        real_report("a", "y", 1, 20, T + 9_000_000, T + 9_000_040),
+        real_report("b", "z", 7, 100, T, T + 1),
+        // Undecodable: stored, not summarised (and no reason to refuse the upgrade).
+        crate::store::contract::report("c", 1, T),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("z.db");
+    {
+        let conn = Connection::open(&path).unwrap();
+        for m in &MIGRATIONS[..5] {
+            conn.execute_batch(m).unwrap();
+        }
+        conn.execute_batch("PRAGMA user_version = 5;").unwrap();
+        for r in &reports {
+            conn.execute(
+                "INSERT INTO reports
+                 (agent_id, boot_id, sequence, agent_timestamp_ms, received_ms, body, link_data)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0)",
+                rusqlite::params![
+                    r.agent_id,
+                    r.boot_id,
+                    r.sequence as i64,
+                    r.agent_timestamp_ms,
+                    r.received_ms,
+                    r.body
+                ],
+            )
+            .unwrap();
+        }
+    }
+    let store = SqliteStore::open(&path).await.unwrap();
+    let got: Vec<_> = store
+        .scan_buckets(i64::MIN, None, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|b| (b.key.agent_id, b.key.boot_id, b.key.bucket, b.bucket))
+        .collect();
+    let want: Vec<_> = reports[..4]
+        .iter()
+        .map(|r| {
+            let (bucket, summary) = r.rollup().unwrap();
+            (r.agent_id.clone(), r.boot_id.clone(), bucket, summary)
+        })
+        .collect();
+    assert_eq!(got, want);
+    store.close().await;
+}
+
+#[tokio::test]
 async fn newer_schema_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("z.db");

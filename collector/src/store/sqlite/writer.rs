@@ -2,6 +2,7 @@
 //! time, and writes the inserts queued while a commit was running in one transaction (group
 //! commit, see the backend's module docs).
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -13,11 +14,13 @@ use super::queries::{
     heartbeat_run, insert_faults, insert_listening, listening_periods, newest_per_boot,
     reports_since, scan_reports, start_run, stop_run,
 };
+use super::{retention, rollups};
 use crate::live::delivery::StoredSpan;
 use crate::live::links::Fault;
+use crate::rollup::{BucketKey, HostBucket, StoredBucket};
 use crate::store::api::{
     ClosedMonth, CollectorRun, InsertOutcome, ListeningPeriod, ReplayCursor, ReplayPage, ReportKey,
-    StoreError, StoredReport,
+    RetirePage, StoreError, StoredReport,
 };
 
 /// Most inserts written in one transaction; bounds the latency the first of them sees.
@@ -27,8 +30,11 @@ pub(super) const QUEUE_DEPTH: usize = 4096;
 
 /// A request to the connection's thread, with where to send its answer.
 pub(super) enum Command {
+    /// A report, with its rollup bucket and summary (made on the caller's task, not on
+    /// this thread that every write waits for).
     Insert(
         StoredReport,
+        Option<(i64, Box<HostBucket>)>,
         oneshot::Sender<Result<InsertOutcome, StoreError>>,
     ),
     NewestPerBoot(oneshot::Sender<Result<Vec<StoredReport>, StoreError>>),
@@ -58,8 +64,23 @@ pub(super) enum Command {
         since_ms: i64,
         after: Option<ReportKey>,
         limit: usize,
+        link_only: bool,
         reply: oneshot::Sender<Result<Vec<StoredReport>, StoreError>>,
     },
+    ScanBuckets {
+        since_ms: i64,
+        after: Option<BucketKey>,
+        limit: usize,
+        reply: oneshot::Sender<Result<Vec<StoredBucket>, StoreError>>,
+    },
+    Retire {
+        before_ms: i64,
+        after: Option<ReplayCursor>,
+        limit: usize,
+        reply: oneshot::Sender<Result<RetirePage, StoreError>>,
+    },
+    DeleteBuckets(i64, usize, oneshot::Sender<Result<usize, StoreError>>),
+    Reclaim(oneshot::Sender<Result<u64, StoreError>>),
     CloseMonth(ClosedMonth, oneshot::Sender<Result<bool, StoreError>>),
     ClosedMonth(
         String,
@@ -76,11 +97,11 @@ pub(super) fn run(mut conn: Connection, mut rx: mpsc::Receiver<Command>) {
             break;
         };
         match cmd {
-            Command::Insert(report, reply) => {
-                let mut batch = vec![(report, reply)];
+            Command::Insert(report, summary, reply) => {
+                let mut batch = vec![(report, summary, reply)];
                 while batch.len() < MAX_BATCH {
                     match rx.try_recv() {
-                        Ok(Command::Insert(r, reply)) => batch.push((r, reply)),
+                        Ok(Command::Insert(r, s, reply)) => batch.push((r, s, reply)),
                         Ok(other) => {
                             next = Some(other);
                             break;
@@ -117,9 +138,38 @@ pub(super) fn run(mut conn: Connection, mut rx: mpsc::Receiver<Command>) {
                 since_ms,
                 after,
                 limit,
+                link_only,
                 reply,
             } => {
-                let _ = reply.send(scan_reports(&conn, since_ms, after.as_ref(), limit));
+                let _ = reply.send(scan_reports(
+                    &conn,
+                    since_ms,
+                    after.as_ref(),
+                    limit,
+                    link_only,
+                ));
+            }
+            Command::ScanBuckets {
+                since_ms,
+                after,
+                limit,
+                reply,
+            } => {
+                let _ = reply.send(rollups::scan(&conn, since_ms, after.as_ref(), limit));
+            }
+            Command::Retire {
+                before_ms,
+                after,
+                limit,
+                reply,
+            } => {
+                let _ = reply.send(retention::retire(&mut conn, before_ms, after, limit));
+            }
+            Command::DeleteBuckets(before_ms, limit, reply) => {
+                let _ = reply.send(retention::delete_buckets(&conn, before_ms, limit));
+            }
+            Command::Reclaim(reply) => {
+                let _ = reply.send(retention::reclaim(&conn));
             }
             Command::CloseMonth(month, reply) => {
                 let _ = reply.send(close_month(&conn, &month));
@@ -159,13 +209,14 @@ pub(super) fn run(mut conn: Connection, mut rx: mpsc::Receiver<Command>) {
 
 type Pending = (
     StoredReport,
+    Option<(i64, Box<HostBucket>)>,
     oneshot::Sender<Result<InsertOutcome, StoreError>>,
 );
 
 fn insert_batch(conn: &mut Connection, batch: Vec<Pending>) {
     match write_batch(conn, &batch) {
         Ok(outcomes) => {
-            for ((_, reply), outcome) in batch.into_iter().zip(outcomes) {
+            for ((_, _, reply), outcome) in batch.into_iter().zip(outcomes) {
                 let _ = reply.send(Ok(outcome));
             }
         }
@@ -174,7 +225,7 @@ fn insert_batch(conn: &mut Connection, batch: Vec<Pending>) {
             // One error for every report of the batch: each caller is told why its report
             // is not stored.
             let e: Arc<dyn std::error::Error + Send + Sync> = Arc::new(e);
-            for (_, reply) in batch {
+            for (_, _, reply) in batch {
                 let _ = reply.send(Err(StoreError::Insert { source: e.clone() }));
             }
         }
@@ -187,13 +238,22 @@ fn write_batch(
 ) -> Result<Vec<InsertOutcome>, rusqlite::Error> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let mut outcomes = Vec::with_capacity(batch.len());
+    let mut summaries: BTreeMap<BucketKey, HostBucket> = BTreeMap::new();
     {
         let mut stmt = tx.prepare_cached(
             "INSERT OR IGNORE INTO reports
              (agent_id, boot_id, sequence, agent_timestamp_ms, received_ms, body, link_data)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         )?;
-        for (r, _) in batch {
+        for (r, summary, _) in batch {
+            // A sequence at or below the highest retired one of its boot was stored and
+            // deleted by retention since: a replay, not stored again (store::retention).
+            if retention::retired_max(&tx, &r.agent_id, &r.boot_id)?
+                .is_some_and(|max| r.sequence as i64 <= max)
+            {
+                outcomes.push(InsertOutcome::Duplicate);
+                continue;
+            }
             // Ingest and import refuse sequences above i64::MAX (Report::validate), so the
             // cast is exact and ORDER BY sequence sorts as the agent numbered them.
             let changed = stmt.execute(params![
@@ -206,12 +266,24 @@ fn write_batch(
                 r.link_data
             ])?;
             outcomes.push(if changed == 1 {
+                // Only a newly stored report joins its bucket: a duplicate adds nothing.
+                if let Some((bucket, s)) = summary {
+                    summaries
+                        .entry(BucketKey {
+                            agent_id: r.agent_id.clone(),
+                            boot_id: r.boot_id.clone(),
+                            bucket: *bucket,
+                        })
+                        .or_default()
+                        .merge(s);
+                }
                 InsertOutcome::Stored
             } else {
                 InsertOutcome::Duplicate
             });
         }
     }
+    rollups::add(&tx, summaries)?;
     tx.commit()?;
     Ok(outcomes)
 }

@@ -1,5 +1,7 @@
 use super::*;
-use crate::month::sla::input::{Boot, CapacitySample, FsSample, HostReport, LinkWindow};
+use crate::month::sla::input::{
+    Boot, CapacitySample, FsSample, HostReport, LinkWindow, evidence_of_reports,
+};
 
 /// 2026-01-01T00:00+08:00.
 const T0: i64 = 1_767_196_800_000;
@@ -60,15 +62,17 @@ fn host(
         labels,
         target,
         maintenance: Vec::new(),
-        boots: boots
-            .iter()
-            .enumerate()
-            .map(|(i, &t)| Boot {
-                boot_id: format!("boot-{i}"),
-                boot_time_ms: T0 + t,
-            })
-            .collect(),
-        reports: r,
+        boots: evidence_of_reports(
+            &boots
+                .iter()
+                .enumerate()
+                .map(|(i, &t)| Boot {
+                    boot_id: format!("boot-{i}"),
+                    boot_time_ms: T0 + t,
+                })
+                .collect::<Vec<_>>(),
+            &r,
+        ),
         mounts: Vec::new(),
         capacity: Vec::new(),
     }

@@ -188,7 +188,6 @@ fn host_capacity_uses_newest_values_means_peaks_and_the_trend() {
         target: None,
         maintenance: Vec::new(),
         boots: Vec::new(),
-        reports: Vec::new(),
         mounts: vec!["/data".into(), "/".into()],
         // /data grows 10 bytes a day from 500; / is flat. One sample of another month.
         capacity: vec![

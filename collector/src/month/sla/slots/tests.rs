@@ -1,5 +1,5 @@
 use super::*;
-use crate::month::sla::input::{Boot, HostReport, Labels, LinkWindow};
+use crate::month::sla::input::{Boot, HostReport, Labels, LinkWindow, evidence_of_reports};
 use SlotState::{Degraded as G, Down as D, Maintenance as M, Unknown as X, Up as U};
 
 /// 2026-01-01T00:00+08:00.
@@ -41,14 +41,16 @@ fn host(boots: &[(&str, i64)], reports: Vec<HostReport>) -> HostInput {
         labels: Labels::default(),
         target: None,
         maintenance: Vec::new(),
-        boots: boots
-            .iter()
-            .map(|&(id, t)| Boot {
-                boot_id: id.into(),
-                boot_time_ms: T0 + t,
-            })
-            .collect(),
-        reports,
+        boots: evidence_of_reports(
+            &boots
+                .iter()
+                .map(|&(id, t)| Boot {
+                    boot_id: id.into(),
+                    boot_time_ms: T0 + t,
+                })
+                .collect::<Vec<_>>(),
+            &reports,
+        ),
         mounts: Vec::new(),
         capacity: Vec::new(),
     }
@@ -184,7 +186,7 @@ fn the_clock_offset_corrects_agent_times() {
         &[("a", -3_600_000)],
         reports(0, 1, -15 * S, 2 * MIN, 2 * MIN),
     );
-    assert_eq!(h.reports.last().unwrap().agent_ms, T0);
+    assert_eq!(h.boots[0].last_ms, T0 + 2 * MIN);
     assert_eq!(states(&g, &h, true), [U, U, D, D]);
 }
 

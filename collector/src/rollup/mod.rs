@@ -1,0 +1,337 @@
+//! Host rollups: what the monthly report needs of a host's reports, kept as they arrive, so
+//! that a month is computed from a few hundred bytes per host and hour instead of every
+//! stored report body.
+//!
+//! # Buckets
+//!
+//! A host's reports are summarised per **boot and hour of that boot**: the bucket of a report
+//! is `uptime / 1 h`. Uptime (`/proc/uptime`, CLOCK_BOOTTIME) never steps, so a report's
+//! bucket never changes, whatever its agent clock says and however late it arrives. A
+//! report without an uptime (an older agent, or its first second) goes to a bucket of its
+//! agent-clock hour instead, stored as a negative number ([`agent_clock_bucket`]).
+//!
+//! Times inside a bucket are kept in the bucket's own coordinate, uptime (or agent time for
+//! negative buckets): where the boot lies on the collector's clock (`month::placement`)
+//! depends on all of its reports and may still move as late ones arrive, so it is worked
+//! out when a month is computed (`month::host_source`), not here.
+//!
+//! # Merging
+//!
+//! Every field is merged by a commutative, associative rule (sums, minimums, maximums, the
+//! union of intervals, the report with the lowest sequence or the latest time), so a bucket
+//! is the same whatever order its reports arrive in: live, backfilled or imported. Adding a
+//! report twice would count it twice; the store only adds a report that it newly stored, in
+//! the same transaction (a duplicate changes nothing, as for the report itself).
+
+use zerofault_protocol::Report;
+
+#[cfg(test)]
+mod tests;
+
+/// Length of a bucket, ms.
+pub const BUCKET_MS: i64 = 3_600_000;
+
+/// The bucket of reports without an uptime made in agent-clock hour `hour` (`agent_ms /
+/// BUCKET_MS`): negative, so that it never meets an uptime bucket.
+pub fn agent_clock_bucket(hour: i64) -> i64 {
+    -1 - hour
+}
+
+/// Where a bucket lies in its own coordinate: `(uptime, false)` or `(agent clock, true)`.
+pub fn bucket_origin(bucket: i64) -> (i64, bool) {
+    if bucket >= 0 {
+        (bucket * BUCKET_MS, false)
+    } else {
+        ((-1 - bucket) * BUCKET_MS, true)
+    }
+}
+
+/// A bucket's identity: agent, boot, bucket number.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct BucketKey {
+    /// Agent id.
+    pub agent_id: String,
+    /// Boot id.
+    pub boot_id: String,
+    /// `uptime / BUCKET_MS`, or [`agent_clock_bucket`] for reports without an uptime.
+    pub bucket: i64,
+}
+
+/// A half-open span `[from, to)` in the bucket's coordinate.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, prost::Message)]
+pub struct Span {
+    /// Start, ms.
+    #[prost(int64, tag = "1")]
+    pub from: i64,
+    /// End, ms.
+    #[prost(int64, tag = "2")]
+    pub to: i64,
+}
+
+/// How many reports of the bucket estimated the boot's start on the agent's clock at one
+/// second (`(agent_ms - uptime_ms)` rounded down to a second). Uptime has a resolution of a
+/// second, so a boot without clock steps has one or two of these; the median of them is the
+/// boot's start by the agent clock (`month::placement`).
+#[derive(Clone, Copy, PartialEq, Eq, prost::Message)]
+pub struct ClockBin {
+    /// The second, Unix seconds of the agent clock.
+    #[prost(int64, tag = "1")]
+    pub second: i64,
+    /// Reports.
+    #[prost(uint64, tag = "2")]
+    pub count: u64,
+}
+
+/// One report named in a bucket: the one with the lowest sequence, or the latest one.
+#[derive(Clone, Copy, PartialEq, Eq, prost::Message)]
+pub struct Mark {
+    /// Sequence.
+    #[prost(uint64, tag = "1")]
+    pub sequence: u64,
+    /// Its time in the bucket's coordinate, ms.
+    #[prost(int64, tag = "2")]
+    pub at: i64,
+    /// Its collection interval, ms.
+    #[prost(int64, tag = "3")]
+    pub interval_ms: i64,
+    /// The boot time it states, agent clock, Unix ms.
+    #[prost(int64, tag = "4")]
+    pub boot_time_ms: i64,
+}
+
+/// The host's name and labels as the latest report of the bucket states them.
+#[derive(Clone, PartialEq, Eq, prost::Message)]
+pub struct Identity {
+    /// Hostname.
+    #[prost(string, tag = "1")]
+    pub hostname: String,
+    /// Labels: department, business system, data center, site ("" when unset); absent when
+    /// the report had none.
+    #[prost(message, optional, tag = "2")]
+    pub labels: Option<zerofault_protocol::Labels>,
+}
+
+/// A filesystem in a capacity sample.
+#[derive(Clone, PartialEq, Eq, prost::Message)]
+pub struct SampleFs {
+    /// Mount point.
+    #[prost(string, tag = "1")]
+    pub mount: String,
+    /// Size, bytes.
+    #[prost(uint64, tag = "2")]
+    pub size_bytes: u64,
+    /// Used, bytes.
+    #[prost(uint64, tag = "3")]
+    pub used_bytes: u64,
+}
+
+/// The capacity figures of one report (the bucket's lowest-sequence one): the month's
+/// capacity section takes one sample per host and hour.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Sample {
+    /// Sequence of the report.
+    #[prost(uint64, tag = "1")]
+    pub sequence: u64,
+    /// Its time in the bucket's coordinate, ms.
+    #[prost(int64, tag = "2")]
+    pub at: i64,
+    /// Logical cores.
+    #[prost(uint32, tag = "3")]
+    pub cpu_cores: u32,
+    /// CPU usage 0..=1; absent when the report had none (no cores known).
+    #[prost(double, optional, tag = "4")]
+    pub cpu_usage: Option<f64>,
+    /// Memory total, bytes.
+    #[prost(uint64, tag = "5")]
+    pub memory_total_bytes: u64,
+    /// Memory used, bytes.
+    #[prost(uint64, tag = "6")]
+    pub memory_used_bytes: u64,
+    /// Filesystems.
+    #[prost(message, repeated, tag = "7")]
+    pub filesystems: Vec<SampleFs>,
+}
+
+/// The summary of the reports of one bucket (see the module docs). Stored as this protobuf,
+/// so that a newer collector can add fields and still read an older bucket.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct HostBucket {
+    /// Reports summarised.
+    #[prost(uint64, tag = "1")]
+    pub reports: u64,
+    /// Earliest receive time, collector clock, Unix ms.
+    #[prost(int64, tag = "2")]
+    pub received_min_ms: i64,
+    /// Latest receive time: a month reads the buckets received since shortly before it.
+    #[prost(int64, tag = "3")]
+    pub received_max_ms: i64,
+    /// `min(received - uptime)`: the boot's start by the report that arrived fastest
+    /// (uptime buckets only).
+    #[prost(int64, optional, tag = "4")]
+    pub live_anchor_ms: Option<i64>,
+    /// The boot's start by the agent clock, per report (uptime buckets only), by second.
+    #[prost(message, repeated, tag = "5")]
+    pub clock: Vec<ClockBin>,
+    /// Longest collection interval, ms.
+    #[prost(int64, tag = "6")]
+    pub max_interval_ms: i64,
+    /// The report with the lowest sequence.
+    #[prost(message, optional, tag = "7")]
+    pub first: Option<Mark>,
+    /// The latest report (highest time, then highest sequence).
+    #[prost(message, optional, tag = "8")]
+    pub last: Option<Mark>,
+    /// What the reports cover, merged: a report at `t` with interval `I` covers
+    /// `[max(t - I, min(boot, t)), max(t, from + 1))`, `boot` being 0 in uptime buckets and
+    /// the report's stated boot time in agent-clock ones.
+    #[prost(message, repeated, tag = "9")]
+    pub coverage: Vec<Span>,
+    /// Name and labels of [`Self::last`].
+    #[prost(message, optional, tag = "10")]
+    pub identity: Option<Identity>,
+    /// Capacity figures of [`Self::first`].
+    #[prost(message, optional, tag = "11")]
+    pub sample: Option<Sample>,
+}
+
+/// The bucket of `report` and the summary of it alone.
+pub fn of_report(report: &Report, received_ms: i64) -> (i64, HostBucket) {
+    let interval_ms = i64::from(report.interval_ms);
+    let uptime_ms = report
+        .system
+        .as_ref()
+        .map(|s| (s.uptime_seconds as i64).saturating_mul(1000))
+        .filter(|u| *u > 0);
+    let boot_time_ms = report.boot_time_unix_seconds.saturating_mul(1000);
+    let (bucket, at, clip) = match uptime_ms {
+        Some(up) => (up.div_euclid(BUCKET_MS), up, 0),
+        None => {
+            let a = report.timestamp_unix_ms;
+            (agent_clock_bucket(a.div_euclid(BUCKET_MS)), a, boot_time_ms)
+        }
+    };
+    let from = at.saturating_sub(interval_ms.max(0)).max(clip.min(at));
+    let mark = Mark {
+        sequence: report.sequence,
+        at,
+        interval_ms,
+        boot_time_ms,
+    };
+    let cpu = report.cpu.as_ref();
+    let memory = report.memory.as_ref();
+    let summary = HostBucket {
+        reports: 1,
+        received_min_ms: received_ms,
+        received_max_ms: received_ms,
+        live_anchor_ms: uptime_ms.map(|up| received_ms - up),
+        clock: uptime_ms
+            .map(|up| ClockBin {
+                second: (report.timestamp_unix_ms - up).div_euclid(1000),
+                count: 1,
+            })
+            .into_iter()
+            .collect(),
+        max_interval_ms: interval_ms,
+        first: Some(mark),
+        last: Some(mark),
+        coverage: vec![Span {
+            from,
+            to: at.max(from + 1),
+        }],
+        identity: Some(Identity {
+            hostname: report.hostname.clone(),
+            labels: report.labels.clone(),
+        }),
+        sample: Some(Sample {
+            sequence: report.sequence,
+            at,
+            cpu_cores: cpu.map_or(0, |c| c.logical_cores),
+            // The first report after an agent start has no usage yet (0 with no cores known).
+            cpu_usage: cpu.filter(|c| c.logical_cores > 0).map(|c| c.usage_ratio),
+            memory_total_bytes: memory.map_or(0, |m| m.total_bytes),
+            memory_used_bytes: memory.map_or(0, |m| m.used_bytes),
+            filesystems: report
+                .filesystems
+                .iter()
+                .map(|f| SampleFs {
+                    mount: f.mount_point.clone(),
+                    size_bytes: f.size_bytes,
+                    used_bytes: f.used_bytes,
+                })
+                .collect(),
+        }),
+    };
+    (bucket, summary)
+}
+
+fn later(a: &Mark, b: &Mark) -> bool {
+    (b.at, b.sequence) > (a.at, a.sequence)
+}
+
+impl HostBucket {
+    /// Adds `other` (the summary of other reports of the same bucket) to this one.
+    pub fn merge(&mut self, other: &HostBucket) {
+        if self.reports == 0 {
+            *self = other.clone();
+            return;
+        }
+        if other.reports == 0 {
+            return;
+        }
+        self.reports += other.reports;
+        self.received_min_ms = self.received_min_ms.min(other.received_min_ms);
+        self.received_max_ms = self.received_max_ms.max(other.received_max_ms);
+        self.live_anchor_ms = match (self.live_anchor_ms, other.live_anchor_ms) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        for bin in &other.clock {
+            match self.clock.binary_search_by_key(&bin.second, |b| b.second) {
+                Ok(i) => self.clock[i].count += bin.count,
+                Err(i) => self.clock.insert(i, *bin),
+            }
+        }
+        self.max_interval_ms = self.max_interval_ms.max(other.max_interval_ms);
+        if let Some(o) = other.first
+            && self.first.is_none_or(|f| o.sequence < f.sequence)
+        {
+            self.first = Some(o);
+        }
+        if let Some(o) = other.last
+            && self.last.is_none_or(|l| later(&l, &o))
+        {
+            self.last = Some(o);
+            self.identity = other.identity.clone();
+        }
+        if let Some(o) = &other.sample
+            && self.sample.as_ref().is_none_or(|s| o.sequence < s.sequence)
+        {
+            self.sample = Some(o.clone());
+        }
+        self.coverage.extend_from_slice(&other.coverage);
+        self.coverage = merge_spans(std::mem::take(&mut self.coverage));
+    }
+}
+
+/// Sorts and merges spans (touching ones too), dropping empty ones.
+pub fn merge_spans(mut v: Vec<Span>) -> Vec<Span> {
+    v.retain(|s| s.from < s.to);
+    v.sort_unstable();
+    let mut out: Vec<Span> = Vec::with_capacity(v.len());
+    for s in v {
+        match out.last_mut() {
+            Some(last) if s.from <= last.to => last.to = last.to.max(s.to),
+            _ => out.push(s),
+        }
+    }
+    out
+}
+
+/// A stored bucket.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredBucket {
+    /// Its identity.
+    pub key: BucketKey,
+    /// Its summary.
+    pub bucket: HostBucket,
+}

@@ -1,0 +1,178 @@
+use proptest::prelude::*;
+use zerofault_protocol::{Report, SystemInfo};
+
+use super::*;
+
+const T: i64 = 1_800_000_000_000;
+
+fn report(seq: u64, uptime_s: u64, agent_ms: i64, interval_ms: u32) -> Report {
+    Report {
+        agent_id: "a".into(),
+        hostname: format!("h{seq}"),
+        boot_id: "b".into(),
+        boot_time_unix_seconds: (T - 600_000) / 1000,
+        sequence: seq,
+        timestamp_unix_ms: agent_ms,
+        interval_ms,
+        system: Some(SystemInfo {
+            uptime_seconds: uptime_s,
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn a_report_is_summarised_in_the_hour_of_its_uptime() {
+    // 10 s after boot, interval 15 s: its coverage starts at the boot, not before.
+    let (bucket, s) = of_report(&report(1, 10, T + 2_345, 15_000), T + 2_400);
+    assert_eq!(bucket, 0);
+    assert_eq!(s.reports, 1);
+    assert_eq!(s.live_anchor_ms, Some(T + 2_400 - 10_000));
+    // agent time - uptime = T - 7 655 ms: second (T - 8 000) / 1000.
+    assert_eq!(
+        s.clock,
+        [ClockBin {
+            second: (T - 8_000) / 1000,
+            count: 1
+        }]
+    );
+    assert_eq!(
+        s.coverage,
+        [Span {
+            from: 0,
+            to: 10_000
+        }]
+    );
+    assert_eq!(s.last.unwrap().at, 10_000);
+    let (bucket, s) = of_report(&report(9, 7_300, T, 60_000), T);
+    assert_eq!(bucket, 2, "7 300 s of uptime is its third hour");
+    assert_eq!(
+        s.coverage,
+        [Span {
+            from: 7_240_000,
+            to: 7_300_000
+        }]
+    );
+}
+
+#[test]
+fn a_report_without_uptime_goes_to_its_agent_clock_hour() {
+    let mut r = report(1, 0, T + 5_000, 15_000);
+    r.system = None;
+    let (bucket, s) = of_report(&r, T + 5_100);
+    assert_eq!(bucket, agent_clock_bucket((T + 5_000) / BUCKET_MS));
+    assert!(bucket < 0);
+    assert_eq!(
+        bucket_origin(bucket),
+        ((T + 5_000) / BUCKET_MS * BUCKET_MS, true)
+    );
+    assert_eq!(s.live_anchor_ms, None);
+    assert!(s.clock.is_empty());
+    assert_eq!(
+        s.coverage,
+        [Span {
+            from: T - 10_000,
+            to: T + 5_000
+        }]
+    );
+}
+
+#[test]
+fn merging_keeps_the_first_the_latest_and_the_union() {
+    let (_, mut a) = of_report(&report(5, 100, T + 100_000, 15_000), T + 100_010);
+    let (_, b) = of_report(&report(3, 70, T + 70_000, 15_000), T + 900_000);
+    let (_, c) = of_report(&report(9, 200, T + 200_000, 15_000), T + 200_020);
+    a.merge(&b);
+    a.merge(&c);
+    assert_eq!(a.reports, 3);
+    assert_eq!(a.first.unwrap().sequence, 3);
+    assert_eq!(a.sample.as_ref().unwrap().sequence, 3);
+    assert_eq!(a.last.unwrap().sequence, 9);
+    assert_eq!(a.identity.as_ref().unwrap().hostname, "h9");
+    assert_eq!(a.received_min_ms, T + 100_010);
+    assert_eq!(a.received_max_ms, T + 900_000);
+    assert_eq!(a.live_anchor_ms, Some(T + 10));
+    // 55..70 and 85..100 touch nothing else: three spans, 185..200 apart.
+    assert_eq!(
+        a.coverage,
+        [
+            Span {
+                from: 55_000,
+                to: 70_000
+            },
+            Span {
+                from: 85_000,
+                to: 100_000
+            },
+            Span {
+                from: 185_000,
+                to: 200_000
+            }
+        ]
+    );
+    assert_eq!(a.clock.iter().map(|b| b.count).sum::<u64>(), 3);
+}
+
+fn summaries(specs: &[(u64, u64, i64, u32, i64)]) -> Vec<HostBucket> {
+    specs
+        .iter()
+        .map(|&(seq, up, skew, interval, delay)| {
+            let agent = T + up as i64 * 1000 + skew;
+            of_report(
+                &report(seq, up, agent, interval),
+                T + up as i64 * 1000 + delay,
+            )
+            .1
+        })
+        .collect()
+}
+
+proptest! {
+    /// A bucket is the same whatever order its reports arrive in and however they were
+    /// grouped on the way (a batch merged first, then added).
+    #[test]
+    fn merging_is_order_free(
+        specs in prop::collection::btree_map(
+            0u64..500,
+            (1u64..3_600, -5_000i64..5_000, 1_000u32..120_000, 0i64..7_200_000),
+            1..40,
+        ),
+        order in prop::collection::vec(any::<prop::sample::Index>(), 40),
+        split in any::<prop::sample::Index>(),
+    ) {
+        let specs: Vec<(u64, u64, i64, u32, i64)> = specs
+            .into_iter()
+            .map(|(seq, (up, skew, interval, delay))| (seq, up, skew, interval, delay))
+            .collect();
+        let all = summaries(&specs);
+        let mut sequential = HostBucket::default();
+        for s in &all {
+            sequential.merge(s);
+        }
+        // Another order: a shuffle by the drawn indices.
+        let mut shuffled = all.clone();
+        for (i, ix) in order.iter().enumerate().take(shuffled.len()) {
+            let j = ix.index(shuffled.len());
+            shuffled.swap(i, j);
+        }
+        let cut = split.index(shuffled.len() + 1);
+        let (left, right) = shuffled.split_at(cut);
+        let mut a = HostBucket::default();
+        for s in left {
+            a.merge(s);
+        }
+        let mut b = HostBucket::default();
+        for s in right {
+            b.merge(s);
+        }
+        b.merge(&a);
+        prop_assert_eq!(&b, &sequential);
+        // And it survives its encoding.
+        let decoded = <HostBucket as prost::Message>::decode(
+            prost::Message::encode_to_vec(&sequential).as_slice(),
+        )
+        .unwrap();
+        prop_assert_eq!(decoded, sequential);
+    }
+}

@@ -1,0 +1,127 @@
+//! The host rollup buckets (`crate::rollup`) in SQLite: added to as reports are stored,
+//! scanned by the monthly report, rebuilt from the stored reports by the migration that
+//! created them.
+
+use std::collections::BTreeMap;
+
+use prost::Message;
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::rollup::{BucketKey, HostBucket, StoredBucket};
+use crate::store::api::StoreError;
+
+/// Adds summaries to their buckets: one read and one write per bucket, however many of the
+/// summaries fall into it (a backfilled burst fills the same hours).
+pub(super) fn add(
+    conn: &Connection,
+    summaries: BTreeMap<BucketKey, HostBucket>,
+) -> rusqlite::Result<()> {
+    let mut read = conn.prepare_cached(
+        "SELECT body FROM host_buckets WHERE agent_id = ?1 AND boot_id = ?2 AND bucket = ?3",
+    )?;
+    let mut write = conn.prepare_cached(
+        "INSERT INTO host_buckets (agent_id, boot_id, bucket, received_max_ms, body)
+         VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT (agent_id, boot_id, bucket)
+         DO UPDATE SET received_max_ms = excluded.received_max_ms, body = excluded.body",
+    )?;
+    for (key, summary) in summaries {
+        let stored: Option<Vec<u8>> = read
+            .query_row(params![key.agent_id, key.boot_id, key.bucket], |r| r.get(0))
+            .optional()?;
+        let mut bucket = match stored.as_deref().map(HostBucket::decode) {
+            Some(Ok(b)) => b,
+            Some(Err(e)) => {
+                // Only this collector writes the row; a row it cannot read is damage. The
+                // reports are intact, so `report --from-raw` still gives the right figures.
+                tracing::warn!(agent = %key.agent_id, boot = %key.boot_id, bucket = key.bucket, error = %e, "replacing an undecodable host rollup bucket");
+                HostBucket::default()
+            }
+            None => HostBucket::default(),
+        };
+        bucket.merge(&summary);
+        write.execute(params![
+            key.agent_id,
+            key.boot_id,
+            key.bucket,
+            bucket.received_max_ms,
+            bucket.encode_to_vec()
+        ])?;
+    }
+    Ok(())
+}
+
+/// Buckets last received at or after `since_ms`, in key order after `after`.
+pub(super) fn scan(
+    conn: &Connection,
+    since_ms: i64,
+    after: Option<&BucketKey>,
+    limit: usize,
+) -> Result<Vec<StoredBucket>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT agent_id, boot_id, bucket, body FROM host_buckets
+         WHERE (agent_id, boot_id, bucket) > (?1, ?2, ?3) AND received_max_ms >= ?4
+         ORDER BY agent_id, boot_id, bucket
+         LIMIT ?5",
+    )?;
+    let (agent, boot, bucket) = after.map_or(("", "", i64::MIN), |k| {
+        (k.agent_id.as_str(), k.boot_id.as_str(), k.bucket)
+    });
+    let limit = i64::try_from(limit.max(1)).unwrap_or(i64::MAX);
+    let rows = stmt.query_map(params![agent, boot, bucket, since_ms, limit], |row| {
+        Ok((
+            BucketKey {
+                agent_id: row.get(0)?,
+                boot_id: row.get(1)?,
+                bucket: row.get(2)?,
+            },
+            row.get::<_, Vec<u8>>(3)?,
+        ))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (key, body) = row?;
+        match HostBucket::decode(body.as_slice()) {
+            Ok(bucket) => out.push(StoredBucket { key, bucket }),
+            Err(e) => {
+                tracing::warn!(agent = %key.agent_id, boot = %key.boot_id, bucket = key.bucket, error = %e, "skipping an undecodable host rollup bucket");
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Fills the (empty) bucket table from every stored report, boot by boot, so memory holds
+/// one boot's buckets at a time. Returns the reports read.
+pub(super) fn rebuild(conn: &Connection) -> rusqlite::Result<u64> {
+    let mut stmt = conn.prepare(
+        "SELECT agent_id, boot_id, sequence, agent_timestamp_ms, received_ms, body, link_data
+         FROM reports ORDER BY agent_id, boot_id, sequence",
+    )?;
+    let mut rows = stmt.query([])?;
+    let mut pending: BTreeMap<BucketKey, HostBucket> = BTreeMap::new();
+    let mut n = 0u64;
+    while let Some(row) = rows.next()? {
+        let report = super::queries::stored_report(row)?;
+        n += 1;
+        if pending
+            .keys()
+            .next()
+            .is_some_and(|k| k.agent_id != report.agent_id || k.boot_id != report.boot_id)
+        {
+            add(conn, std::mem::take(&mut pending))?;
+        }
+        if let Some((bucket, summary)) = report.rollup() {
+            pending
+                .entry(BucketKey {
+                    agent_id: report.agent_id,
+                    boot_id: report.boot_id,
+                    bucket,
+                })
+                .or_default()
+                .merge(&summary);
+        }
+    }
+    add(conn, pending)?;
+    Ok(n)
+}
