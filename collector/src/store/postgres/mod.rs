@@ -9,12 +9,15 @@
 //! - `settings`: `storage.postgres.*`;
 //! - `connect`: the pool and TLS to the database;
 //! - `schema`: the migrations (plain SQL, keyed for distribution by agent);
-//! - `writer`: the group commit of reports;
+//! - `writer`: the group commit of reports, with their host rollups;
+//! - `rollups`: the host rollup buckets (`crate::rollup`), added to as reports are stored;
+//! - `retention`: deleting old bodies and buckets (`store::retention`);
 //! - `queries`: every other statement.
 //!
 //! With several collectors on one database, ingest is idempotent across them (the key
 //! `(agent_id, boot_id, sequence)`, `ON CONFLICT DO NOTHING`) and a month is closed once
-//! (the `closed_months` key). What is not shared yet: `start_run` closes every run without a
+//! (the `closed_months` key). A host rollup bucket is read `FOR UPDATE` before it is merged
+//! (`rollups`), so collectors adding to one bucket take turns. What is not shared yet: `start_run` closes every run without a
 //! stop as crashed, the other collectors' live runs included, and the replay order across
 //! collectors is only as good as their clocks (docs/scale-out.md).
 
@@ -38,6 +41,8 @@ use crate::store::api::{
 mod connect;
 mod error;
 mod queries;
+mod retention;
+mod rollups;
 mod schema;
 pub mod settings;
 mod writer;
@@ -55,12 +60,6 @@ pub fn backup_refused(path: &Path) -> StoreError {
                  `pg_basebackup` for the whole server; see docs/sla-operations.md, \
                  \"Backup and restore\""
             .into(),
-    }
-}
-
-fn not_yet(what: &str) -> StoreError {
-    StoreError::Backend {
-        source: format!("{what} are not implemented on PostgreSQL yet").into(),
     }
 }
 
@@ -146,9 +145,12 @@ impl Store for PgStore {
             if self.closed.load(Ordering::Acquire) {
                 return Err(StoreError::Closed);
             }
+            // Decoding the body for its summary happens here, on the caller's task, not on
+            // the writer task that every insert waits for.
+            let summary = report.rollup().map(|(b, s)| (b, Box::new(s)));
             let (tx, rx) = oneshot::channel();
             self.commands
-                .send(Command::Insert(report, tx))
+                .send(Command::Insert(report, summary, tx))
                 .await
                 .map_err(|_| StoreError::Closed)?;
             rx.await.map_err(|_| StoreError::Closed)?
@@ -236,34 +238,43 @@ impl Store for PgStore {
         })
     }
 
-    // Host rollups and retention came with the merge of main; the PostgreSQL statements for
-    // them follow in the next commit. Until then they fail loudly instead of answering wrong.
     fn scan_buckets(
         &self,
-        _since_ms: i64,
-        _after: Option<BucketKey>,
-        _limit: usize,
+        since_ms: i64,
+        after: Option<BucketKey>,
+        limit: usize,
     ) -> BoxFuture<'_, Result<Vec<StoredBucket>, StoreError>> {
-        Box::pin(async move { Err(not_yet("host rollups")) })
+        Box::pin(async move {
+            rollups::scan(&self.client().await?, since_ms, after.as_ref(), limit).await
+        })
     }
 
     fn retire_reports(
         &self,
-        _before_ms: i64,
-        _after: Option<ReplayCursor>,
-        _limit: usize,
+        before_ms: i64,
+        after: Option<ReplayCursor>,
+        limit: usize,
     ) -> BoxFuture<'_, Result<RetirePage, StoreError>> {
-        Box::pin(async move { Err(not_yet("retention")) })
+        Box::pin(async move {
+            retention::retire(&mut self.client().await?, before_ms, after, limit).await
+        })
     }
 
     fn delete_buckets(
         &self,
-        _before_ms: i64,
-        _limit: usize,
+        before_ms: i64,
+        limit: usize,
     ) -> BoxFuture<'_, Result<usize, StoreError>> {
-        Box::pin(async move { Err(not_yet("retention")) })
+        Box::pin(
+            async move { retention::delete_buckets(&self.client().await?, before_ms, limit).await },
+        )
     }
 
+    /// Nothing to give back: PostgreSQL keeps the space of deleted rows in its files and
+    /// autovacuum makes it reusable by the next inserts, so once retention keeps pace the
+    /// tables stop growing. Returning it to the file system takes `VACUUM FULL`, which
+    /// rewrites the table under an exclusive lock (ingest stopped for its whole run): a
+    /// maintenance-window decision for the database administrator, not a background pass.
     fn reclaim(&self) -> BoxFuture<'_, Result<u64, StoreError>> {
         Box::pin(async move { Ok(0) })
     }

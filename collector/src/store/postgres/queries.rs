@@ -12,11 +12,11 @@ use crate::store::api::{
 };
 
 /// The columns [`stored_report`] reads, in its order.
-const REPORT_COLUMNS: &str =
+pub(super) const REPORT_COLUMNS: &str =
     "agent_id, boot_id, sequence, agent_timestamp_ms, received_ms, body, link_data";
 
 /// A report from a row whose first columns are [`REPORT_COLUMNS`].
-fn stored_report(row: &Row) -> Result<StoredReport, tokio_postgres::Error> {
+pub(super) fn stored_report(row: &Row) -> Result<StoredReport, tokio_postgres::Error> {
     Ok(StoredReport {
         agent_id: row.try_get(0)?,
         boot_id: row.try_get(1)?,
@@ -38,7 +38,7 @@ fn reports(rows: &[Row]) -> Result<Vec<StoredReport>, StoreError> {
 }
 
 /// A `LIMIT` from a page size (at least one row, so a page always makes progress).
-fn limit_of(limit: usize) -> i64 {
+pub(super) fn limit_of(limit: usize) -> i64 {
     i64::try_from(limit.max(1)).unwrap_or(i64::MAX)
 }
 
@@ -235,11 +235,18 @@ pub(super) async fn faults(
 
 pub(super) async fn boot_spans(c: &impl GenericClient) -> Result<Vec<StoredSpan>, StoreError> {
     // One pass over the primary-key index, which covers the query (an index-only scan once
-    // the table is vacuumed): no report body is read.
+    // the table is vacuumed): no report body is read. Reports deleted by retention still
+    // count: they were stored (`retired_reports`). SUM of BIGINT is NUMERIC in PostgreSQL,
+    // hence the CAST back.
     let rows = c
         .query(
-            "SELECT agent_id, boot_id, MIN(sequence), MAX(sequence), COUNT(*)
-             FROM reports GROUP BY agent_id, boot_id",
+            "SELECT agent_id, boot_id, MIN(lo), MAX(hi), CAST(SUM(n) AS BIGINT) FROM (
+               SELECT agent_id, boot_id, MIN(sequence) AS lo, MAX(sequence) AS hi,
+                      COUNT(*) AS n
+               FROM reports GROUP BY agent_id, boot_id
+               UNION ALL
+               SELECT agent_id, boot_id, min_seq, max_seq, count FROM retired_reports
+             ) spans GROUP BY agent_id, boot_id ORDER BY agent_id, boot_id",
             &[],
         )
         .await?;

@@ -87,7 +87,39 @@ pub(super) const MIGRATIONS: &[&str] = &[
         imported_unix_ms BIGINT NOT NULL,
         PRIMARY KEY (start_unix_ms, end_unix_ms)
     );"#,
+    // 2: host rollups (crate::rollup, SQLite's migration 6): one row per agent, boot and hour
+    // of uptime, added to in the transaction that stores a report. Keyed by agent first, as
+    // `reports`. Reports stored before this migration are summarised into it when it is
+    // applied ([`REBUILT_AT`]). The index serves retention, which deletes by last receive.
+    r#"CREATE TABLE host_buckets (
+        agent_id        TEXT COLLATE "C" NOT NULL,
+        boot_id         TEXT COLLATE "C" NOT NULL,
+        bucket          BIGINT NOT NULL,
+        received_max_ms BIGINT NOT NULL,
+        body            BYTEA  NOT NULL,
+        PRIMARY KEY (agent_id, boot_id, bucket)
+    );
+    CREATE INDEX host_buckets_received ON host_buckets (received_max_ms);"#,
+    // 3: retention (store::retention, SQLite's migration 7). `retired_reports`: per boot, the
+    // sequences whose bodies retention deleted (lowest, highest, how many), so that a replay
+    // stays a duplicate and the delivery ledger still counts them. `reports_received` becomes
+    // (received_ms, row_order): retention pages in that order, as the replay does, and the
+    // time-range scans are served by its first column as before.
+    r#"CREATE TABLE retired_reports (
+        agent_id TEXT COLLATE "C" NOT NULL,
+        boot_id  TEXT COLLATE "C" NOT NULL,
+        min_seq  BIGINT NOT NULL,
+        max_seq  BIGINT NOT NULL,
+        count    BIGINT NOT NULL,
+        PRIMARY KEY (agent_id, boot_id)
+    );
+    CREATE INDEX reports_received_order ON reports (received_ms, row_order);
+    DROP INDEX reports_received;"#,
 ];
+
+/// The migration (its 1-based version) whose table is filled from the reports already
+/// stored when it is applied: the host rollups.
+const REBUILT_AT: usize = 2;
 
 /// The version table: one row (`id` = 1), the lease row migrations lock.
 const VERSION_TABLE: &str = "CREATE TABLE IF NOT EXISTS zerofault_schema (
@@ -124,6 +156,13 @@ pub(super) async fn migrate(client: &mut tokio_postgres::Client) -> Result<(), S
     }
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(found.max(0) as usize) {
         tx.batch_execute(sql).await?;
+        if i + 1 == REBUILT_AT {
+            let n = super::rollups::rebuild(&tx).await?;
+            tracing::info!(
+                reports = n,
+                "summarised the stored reports into host rollups"
+            );
+        }
         let version = i as i32 + 1;
         tx.execute(
             "UPDATE zerofault_schema SET version = $1 WHERE id = 1",

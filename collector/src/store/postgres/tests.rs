@@ -129,6 +129,124 @@ async fn ingest_is_idempotent_across_two_stores_on_one_database() {
     two.close().await;
 }
 
+/// Two collectors adding to the same rollup buckets at once: each bucket is read `FOR
+/// UPDATE` before it is merged, so no collector's merge overwrites the other's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_stores_adding_to_one_bucket_lose_no_report() {
+    use crate::store::contract::real_report;
+    const T: i64 = 1_800_000_000_000;
+    let url = TempPg::default().url().to_owned();
+    let (s1, s2) = (plain(&url), plain(&url));
+    let (one, two) = tokio::join!(PgStore::open(&s1), PgStore::open(&s2));
+    let stores = [Arc::new(one.unwrap()), Arc::new(two.unwrap())];
+    let mut tasks = Vec::new();
+    // 200 reports of one boot, all in its first two hours of uptime, half through each
+    // store, all at once (every batch of both writers touches the same two buckets); and
+    // every report sent to both stores, so that half of the sends are duplicates.
+    for seq in 1..=200u64 {
+        for store in &stores {
+            let store = store.clone();
+            let up = seq * 35;
+            tasks.push(tokio::spawn(async move {
+                store
+                    .insert(real_report("a", "x", seq, up, T + up as i64 * 1000, T + 5))
+                    .await
+                    .unwrap()
+            }));
+        }
+    }
+    let mut stored = 0;
+    for t in tasks {
+        if t.await.unwrap() == InsertOutcome::Stored {
+            stored += 1;
+        }
+    }
+    assert_eq!(stored, 200);
+    let buckets = stores[0].scan_buckets(i64::MIN, None, 10).await.unwrap();
+    let counts: Vec<u64> = buckets.iter().map(|b| b.bucket.reports).collect();
+    assert_eq!(counts.iter().sum::<u64>(), 200, "{counts:?}");
+    assert_eq!(buckets.len(), 2);
+    for store in stores {
+        store.close().await;
+    }
+}
+
+/// A database made before the host rollups (schema version 1) with reports in it: the
+/// migration that creates the bucket table fills it from them, in its transaction.
+#[tokio::test]
+async fn the_rollups_of_a_version_1_database_are_rebuilt_from_its_reports() {
+    use crate::store::contract::real_report;
+    const T: i64 = 1_800_000_000_000;
+    let mut reports = vec![
+        real_report("a", "x", 1, 30, T + 30_000, T + 30_040),
+        real_report("a", "x", 2, 3_650, T + 3_650_000, T + 3_650_040),
+        real_report("a", "y", 1, 20, T + 9_000_000, T + 9_000_040),
+        real_report("b", "z", 7, 100, T, T + 1),
+    ];
+    // More than a page of the rebuild's reads, in one boot.
+    for seq in 10..2_600u64 {
+        reports.push(real_report("c", "w", seq, seq * 15, T + seq as i64, T + 7));
+    }
+    let url = TempPg::default().url().to_owned();
+    let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    let conn = tokio::spawn(conn);
+    client
+        .batch_execute(super::schema::MIGRATIONS[0])
+        .await
+        .unwrap();
+    client
+        .batch_execute(
+            "CREATE TABLE zerofault_schema (id INTEGER PRIMARY KEY CHECK (id = 1), version INTEGER NOT NULL);
+             INSERT INTO zerofault_schema VALUES (1, 1);",
+        )
+        .await
+        .unwrap();
+    for r in &reports {
+        client
+            .execute(
+                "INSERT INTO reports
+                 (agent_id, boot_id, sequence, agent_timestamp_ms, received_ms, body, link_data)
+                 VALUES ($1, $2, $3, $4, $5, $6, FALSE)",
+                &[
+                    &r.agent_id,
+                    &r.boot_id,
+                    &(r.sequence as i64),
+                    &r.agent_timestamp_ms,
+                    &r.received_ms,
+                    &r.body,
+                ],
+            )
+            .await
+            .unwrap();
+    }
+    drop(client);
+    conn.await.unwrap().unwrap();
+
+    let store = PgStore::open(&plain(&url)).await.unwrap();
+    let got: Vec<_> = store
+        .scan_buckets(i64::MIN, None, 1000)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|b| (b.key, b.bucket))
+        .collect();
+    let mut want: std::collections::BTreeMap<_, crate::rollup::HostBucket> = Default::default();
+    for r in &reports {
+        let (bucket, summary) = r.rollup().unwrap();
+        want.entry(crate::rollup::BucketKey {
+            agent_id: r.agent_id.clone(),
+            boot_id: r.boot_id.clone(),
+            bucket,
+        })
+        .or_default()
+        .merge(&summary);
+    }
+    assert_eq!(got, want.into_iter().collect::<Vec<_>>());
+    store.close().await;
+}
+
 /// Collectors starting together on an empty database: one migrates, the others wait on the
 /// version row and find the schema made.
 #[tokio::test]
