@@ -375,11 +375,23 @@ async fn tls_verify_full_checks_the_server_certificate() {
 
 /// Inserts per second through the group commit: 500 agents at once (20,000 reports of 2 KiB)
 /// on PostgreSQL and, for comparison, on SQLite, and one agent alone (one commit a report).
-/// Figures in docs/benchmarks.md. Run:
+/// The bodies are real reports (a long hostname makes them 2 KiB), so every insert also adds
+/// to its agent's rollup bucket. Figures in docs/benchmarks.md. Run:
 /// `cargo test -p zerofault-collector --lib measure_group_commit -- --ignored --nocapture`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "measurement, run by hand"]
 async fn measure_group_commit_inserts_per_second() {
+    /// A decodable report of about 2 KiB, 15 s of uptime after the previous one.
+    fn sized_report(agent: &str, seq: u64) -> crate::store::StoredReport {
+        use prost::Message;
+        const T: i64 = 1_800_000_000_000;
+        let at = T + 15_000 * seq as i64;
+        let mut r = crate::store::contract::real_report(agent, "boot", seq, 15 * seq, at, at);
+        let mut decoded = zerofault_protocol::Report::decode(r.body.as_slice()).unwrap();
+        decoded.hostname = format!("{agent}.{}", "x".repeat(2_000));
+        r.body = decoded.encode_to_vec();
+        r
+    }
     async fn concurrent(store: Arc<dyn Store>, label: &str) {
         let (agents, per_agent) = (500u64, 40u64);
         let start = std::time::Instant::now();
@@ -388,8 +400,7 @@ async fn measure_group_commit_inserts_per_second() {
             let store = store.clone();
             tasks.push(tokio::spawn(async move {
                 for seq in 0..per_agent {
-                    let mut r = report(&format!("host-{agent:05}"), seq, seq as i64);
-                    r.body = vec![7u8; 2048];
+                    let r = sized_report(&format!("host-{agent:05}"), seq);
                     assert_eq!(store.insert(r).await.unwrap(), InsertOutcome::Stored);
                 }
             }));
@@ -421,9 +432,7 @@ async fn measure_group_commit_inserts_per_second() {
         .unwrap();
     let start = std::time::Instant::now();
     for seq in 0..2000u64 {
-        let mut r = report("one", seq, seq as i64);
-        r.body = vec![7u8; 2048];
-        pg.insert(r).await.unwrap();
+        pg.insert(sized_report("one", seq)).await.unwrap();
     }
     let secs = start.elapsed().as_secs_f64();
     println!(
