@@ -22,7 +22,10 @@ pub use crate::live::ingest::settings::{
 };
 pub use crate::live::links::settings::{LevelOverride, LevelThresholds, Links, Thresholds};
 pub use crate::store::retention::Retention;
-pub use crate::store::settings::{DEFAULT_SQLITE_PATH, Sqlite, Storage};
+pub use crate::store::settings::{
+    Backend, DEFAULT_POOL_SIZE, DEFAULT_SQLITE_PATH, Postgres, PostgresTls, Sqlite, Storage,
+    TlsMode,
+};
 pub use crate::tls::Tls;
 
 /// Default mTLS ingest listen address: every interface, agents connect from the network.
@@ -186,9 +189,9 @@ impl Config {
             &mut config.tls.ca,
             &mut config.tls.cert,
             &mut config.tls.key,
-            &mut config.storage.sqlite.path,
         ]
         .into_iter()
+        .chain(config.storage.paths_mut())
         .chain(config.inventory.as_mut())
         {
             if p.is_relative() && !p.as_os_str().is_empty() {

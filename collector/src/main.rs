@@ -61,8 +61,9 @@ enum Command {
     /// The copy is the database as of one moment, compacted; ingest goes on meanwhile. To
     /// restore: stop the collector, put the copy at `storage.sqlite.path` (owned by the
     /// collector's user, mode 0600) with no `-wal`/`-shm` files beside it, start it.
+    /// A PostgreSQL store is backed up with `pg_dump` or `pg_basebackup` instead (exit 2).
     /// Exit codes: 0 done, 1 the copy failed (the partial file is removed), 2 usage,
-    /// configuration error, no database or an existing --out.
+    /// configuration error, no database, an existing --out or a PostgreSQL store.
     Backup(backup::BackupArgs),
 }
 

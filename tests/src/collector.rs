@@ -40,6 +40,8 @@ pub struct CollectorBuilder {
     limits: Vec<(String, String)>,
     /// Soft and hard `RLIMIT_NOFILE` of the collector process (set with prlimit(1)).
     open_file_limit: Option<(u64, u64)>,
+    /// `storage.postgres.url` (TLS disabled) instead of a SQLite file in its directory.
+    postgres: Option<String>,
 }
 
 /// The collector's `links:` section; unset fields are left to the collector's defaults.
@@ -163,7 +165,16 @@ impl CollectorBuilder {
             max_skew: None,
             limits: Vec::new(),
             open_file_limit: None,
+            postgres: None,
         }
+    }
+
+    /// Stores in the PostgreSQL database `url` (e.g. from
+    /// [`PgServer::create_database`](crate::postgres::PgServer::create_database), on loopback,
+    /// so without TLS) instead of a SQLite file.
+    pub fn postgres(mut self, url: &str) -> Self {
+        self.postgres = Some(url.to_owned());
+        self
     }
 
     /// Any other `limits.KEY: VALUE` of the collector config (durations as strings).
@@ -210,13 +221,22 @@ impl CollectorBuilder {
 
     /// The collector.yaml this builder writes for the given addresses and directory.
     pub fn config_yaml(&self, ingest: SocketAddr, http: SocketAddr, dir: &Path) -> String {
+        let storage = match &self.postgres {
+            Some(url) => format!(
+                "  postgres:\n    url: {}\n    tls:\n      mode: disable\n",
+                serde_json::to_string(url).expect("a string serialises")
+            ),
+            None => format!(
+                "  sqlite:\n    path: {}\n",
+                yaml_path(&dir.join("zerofault.db"))
+            ),
+        };
         let mut y = format!(
             "listen:\n  ingest: {ingest}\n  http: {http}\ntls:\n  ca: {}\n  cert: {}\n  key: {}\n\
-             storage:\n  sqlite:\n    path: {}\n",
+             storage:\n{storage}",
             yaml_path(&self.ca_cert),
             yaml_path(&self.cert),
             yaml_path(&self.key),
-            yaml_path(&dir.join("zerofault.db")),
         );
         if self.max_body_bytes.is_some()
             || self.max_decompressed_bytes.is_some()
@@ -582,6 +602,7 @@ mod tests {
             max_skew: None,
             limits: vec![("body_timeout".into(), "5s".into())],
             open_file_limit: None,
+            postgres: None,
         };
         let y = b.config_yaml(
             "127.0.0.1:1".parse().unwrap(),
@@ -611,6 +632,7 @@ mod tests {
             max_skew: None,
             limits: Vec::new(),
             open_file_limit: None,
+            postgres: None,
         };
         let (i, h) = (
             "127.0.0.1:1".parse().unwrap(),

@@ -25,6 +25,8 @@
 //!   truth and its SLA benchmark.
 //! * [`golden`]: golden files compared byte for byte, rewritten with
 //!   `ZEROFAULT_UPDATE_GOLDEN=1`.
+//! * [`postgres::PgServer`]: a throwaway PostgreSQL server (initdb + pg_ctl in a temporary
+//!   directory) for the PostgreSQL store's tests, one per test process, a database per test.
 //! * [`pki::Pki`]: certificates made in-process (no binary needed), with TLS server and
 //!   client configurations; [`report`] also makes the hand-made reports of the ingest tests.
 //!
@@ -45,6 +47,7 @@ mod harness;
 pub mod month;
 pub mod netns;
 pub mod pki;
+pub mod postgres;
 mod process;
 pub mod prometheus;
 pub mod report;

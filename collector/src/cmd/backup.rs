@@ -13,12 +13,14 @@ use std::time::Instant;
 use crate::cmd::console::{
     EXIT_ERROR, EXIT_FAILED, EXIT_OK, load_config, require_database, runtime,
 };
+use crate::store::Backend;
 use crate::store::sqlite::DB_FILE_MODE;
 
 /// Arguments of `zerofault-collector backup`.
 #[derive(Debug, clap::Args)]
 pub struct BackupArgs {
-    /// Collector configuration file: the database to copy (`storage.sqlite.path`).
+    /// Collector configuration file: the database to copy (`storage.sqlite.path`; a
+    /// PostgreSQL database, `storage.postgres`, is copied with `pg_dump` instead).
     #[arg(long, short = 'c', value_name = "FILE")]
     pub config: PathBuf,
     /// The copy to write: a new file in an existing directory (an existing file is refused,
@@ -29,12 +31,22 @@ pub struct BackupArgs {
 
 /// Runs `zerofault-collector backup`; returns the exit code ([`EXIT_OK`]; [`EXIT_FAILED`]
 /// when the copy failed, and the partial file is removed; [`EXIT_ERROR`] for a configuration
-/// error, a missing database or an unusable `--out`).
+/// error, a missing database, an unusable `--out`, or a PostgreSQL store, which is backed
+/// up with PostgreSQL's own tools).
 pub fn run(args: &BackupArgs) -> u8 {
     let config = match load_config(&args.config) {
         Ok(c) => c,
         Err(code) => return code,
     };
+    // Refused before `--out` is made or the database is reached: the answer does not depend
+    // on either, and an empty file left behind could pass for a backup.
+    if let Backend::Postgres(_) = config.storage.backend() {
+        eprintln!(
+            "error: {}",
+            crate::store::postgres::backup_refused(&args.out)
+        );
+        return EXIT_ERROR;
+    }
     if let Err(code) = require_database(&config, &args.config, "nothing to back up") {
         return code;
     }

@@ -602,7 +602,10 @@ mod tests {
             .expect("the collector accepts the demo config");
         assert_eq!(config.listen.ingest, args.ingest_listen);
         assert_eq!(config.listen.http, args.http_listen);
-        assert_eq!(config.storage.sqlite.path, dir.join("zerofault.db"));
+        assert_eq!(
+            config.storage.sqlite_path(),
+            Some(dir.join("zerofault.db").as_path())
+        );
         assert_eq!(config.tls.cert, dir.join("collector.pem"));
         let agent = std::fs::read_to_string(&files.agent_config).unwrap();
         for needle in [

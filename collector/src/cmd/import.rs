@@ -54,7 +54,7 @@ pub use listening::{Evidence, LISTENING_JOIN_MS, ListeningInference};
 /// Arguments of `zerofault-collector import`.
 #[derive(Debug, clap::Args)]
 pub struct ImportArgs {
-    /// Collector configuration file (YAML): the database (`storage.sqlite.path`) and the size
+    /// Collector configuration file (YAML): the database (`storage.sqlite` or `storage.postgres`) and the size
     /// limits (`limits.max_decompressed_bytes`) are taken from it. The TLS files are not needed.
     #[arg(long, short = 'c', value_name = "FILE")]
     pub config: PathBuf,

@@ -24,7 +24,7 @@ use crate::store::{ClosedMonth, Store};
 /// `zerofault-collector report`.
 #[derive(Debug, Args)]
 pub struct ReportArgs {
-    /// Collector configuration file: the database (`storage.sqlite.path`), the inventory
+    /// Collector configuration file: the database (`storage.sqlite` or `storage.postgres`), the inventory
     /// (`inventory`) and, with --close, the key that signs (`tls.key`, `tls.cert`).
     #[arg(long, short = 'c', value_name = "FILE")]
     pub config: PathBuf,

@@ -12,7 +12,10 @@ fn defaults_and_relative_paths() {
     assert_eq!(c.listen.ingest, DEFAULT_INGEST_LISTEN.parse().unwrap());
     assert_eq!(c.listen.http, DEFAULT_HTTP_LISTEN.parse().unwrap());
     assert_eq!(c.tls.ca, Path::new("/etc/zf/ca.pem"));
-    assert_eq!(c.storage.sqlite.path, Path::new(DEFAULT_SQLITE_PATH));
+    assert_eq!(
+        c.storage.sqlite_path(),
+        Some(Path::new(DEFAULT_SQLITE_PATH))
+    );
     assert_eq!(c.limits.max_body_bytes, 1 << 20);
     assert_eq!(c.limits.max_decompressed_bytes, 8 << 20);
     assert_eq!(c.hosts.down_after_intervals, 3);
@@ -337,5 +340,92 @@ fn shipped_example_parses() {
     assert_eq!(c.limits, Limits::default());
     assert_eq!(c.hosts, Hosts::default());
     assert_eq!(c.links, Links::default());
-    assert_eq!(c.storage.sqlite.path, Path::new(DEFAULT_SQLITE_PATH));
+    assert_eq!(
+        c.storage.sqlite_path(),
+        Some(Path::new(DEFAULT_SQLITE_PATH))
+    );
+}
+
+/// `storage.sqlite` and `storage.postgres` are one choice: both at once is refused at the
+/// line of `storage.postgres`, and each PostgreSQL value problem names its own key and line.
+#[test]
+fn storage_is_sqlite_or_postgres_never_both() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.yaml");
+    std::fs::write(
+        &path,
+        "storage:\n  sqlite:\n    path: z.db\n  postgres:\n    url: postgresql://zf@db/zf\n    \
+         tls:\n      mode: disable\n",
+    )
+    .unwrap();
+    let msg = Config::check(&path).unwrap_err().to_string();
+    let file = path.display();
+    assert!(
+        msg.contains(&format!(
+            "{file}:4:3: key 'storage.postgres': is set together with storage.sqlite"
+        )),
+        "{msg}"
+    );
+
+    std::fs::write(
+        &path,
+        "storage:\n  postgres:\n    url: postgresql://zf:secret@db:notaport/zf\n    \
+         pool_size: 0\n    tls:\n      mode: prefer\n",
+    )
+    .unwrap();
+    let msg = Config::check(&path).unwrap_err().to_string();
+    assert!(
+        msg.contains(&format!(
+            "{file}:3:5: key 'storage.postgres.url': is not a PostgreSQL connection URL"
+        )),
+        "{msg}"
+    );
+    assert!(
+        msg.contains(&format!(
+            "{file}:4:5: key 'storage.postgres.pool_size': is 0"
+        )),
+        "{msg}"
+    );
+    assert!(
+        msg.contains(&format!("{file}:6:13: key 'storage.postgres.tls.mode'")),
+        "{msg}"
+    );
+    assert!(!msg.contains("secret"), "{msg}");
+}
+
+/// The commented PostgreSQL block of the shipped example, put in place of the SQLite one,
+/// is a valid configuration with the documented defaults.
+#[test]
+fn shipped_example_postgres_block_is_valid_when_uncommented() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/collector.yaml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut out = String::new();
+    let mut in_storage = false;
+    for line in text.lines() {
+        if line == "storage:" {
+            in_storage = true;
+        } else if !line.starts_with(' ') && !line.is_empty() && !line.starts_with('#') {
+            in_storage = false;
+        }
+        if in_storage && (line == "  sqlite:" || line.starts_with("    ")) {
+            continue;
+        }
+        let line = match line.strip_prefix("  # ") {
+            Some(rest) if in_storage && (rest == "postgres:" || rest.starts_with("  ")) => {
+                format!("  {rest}")
+            }
+            _ => line.to_string(),
+        };
+        out.push_str(&line);
+        out.push('\n');
+    }
+    let c = Config::parse(&out, &path).unwrap();
+    c.validate_structure().unwrap();
+    let Backend::Postgres(pg) = c.storage.backend() else {
+        panic!("not PostgreSQL:\n{out}");
+    };
+    assert_eq!(pg.pool_size, DEFAULT_POOL_SIZE);
+    assert_eq!(pg.tls.mode, TlsMode::VerifyFull);
+    assert!(pg.tls.ca.is_some());
+    assert!(c.storage.to_string().starts_with("PostgreSQL database "));
 }

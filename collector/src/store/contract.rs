@@ -1,9 +1,9 @@
 //! What every store backend must do, written once against `Arc<dyn Store>`: each function
 //! is one behaviour, and a backend runs them all with one line, [`contract_tests!`] given a
-//! constructor of its [`Backend`] (`sqlite/tests.rs` does so for SQLite). A PostgreSQL
-//! backend adds its constructor the same way and passes the same suite. What only one
-//! backend does (SQLite's file modes, migrations, query plans, group commit) is tested
-//! beside that backend instead.
+//! constructor of its [`Backend`] (`sqlite/tests.rs` for SQLite, `postgres/tests.rs` for
+//! PostgreSQL, against a server the test harness starts). What only one backend does
+//! (SQLite's file modes and query plans, PostgreSQL's concurrent migrations and durability
+//! check, each one's group commit) is tested beside that backend instead.
 
 use std::sync::Arc;
 
@@ -95,8 +95,8 @@ pub async fn insert_is_idempotent_and_survives_reopen(backend: &dyn Backend) {
         Err(StoreError::Closed)
     ));
 
-    // What was stored survives closing and reopening (for SQLite: the migrations, run
-    // again, are a no-op).
+    // What was stored survives closing and reopening (the migrations, run again, are a
+    // no-op).
     let store = backend.open().await;
     assert_eq!(store.count_reports().await.unwrap(), 3);
     let latest = store.newest_per_boot().await.unwrap();

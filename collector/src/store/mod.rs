@@ -4,16 +4,18 @@
 //! - [`api`]: the [`Store`] trait and its types, free of any backend: the collector holds an
 //!   `Arc<dyn Store>`.
 //! - [`settings`]: `storage.*` of the configuration; [`open`] opens the backend they choose.
-//! - [`sqlite`]: the SQLite backend.
+//! - [`sqlite`]: the SQLite backend (one collector, the default);
+//! - [`postgres`]: the PostgreSQL backend (several collectors on one database).
 //!
-//! A new backend (PostgreSQL) is a sibling of `sqlite`, a field of [`Storage`], one arm
-//! in [`open`], and one line running the contract tests (`contract.rs`) against it.
+//! A backend is a sibling of these two, a field of [`Storage`], one arm in [`open`], and one
+//! line running the contract tests (`contract.rs`) against it.
 
 use std::sync::Arc;
 
 pub mod api;
 #[cfg(test)]
 mod contract;
+pub mod postgres;
 pub mod retention;
 pub mod settings;
 pub mod sqlite;
@@ -22,11 +24,15 @@ pub use api::{
     BoxFuture, ClosedMonth, CollectorRun, HEARTBEAT, InsertOutcome, ListeningPeriod, ReplayCursor,
     ReplayPage, ReportKey, RetirePage, Store, StoreError, StoredReport,
 };
-pub use settings::Storage;
+pub use postgres::PgStore;
+pub use settings::{Backend, Storage};
 pub use sqlite::SqliteStore;
 
 /// Opens (creating it when missing) the store `settings` choose. The server and every
 /// command open their store here, so they hold an `Arc<dyn Store>` whatever the backend.
 pub async fn open(settings: &Storage) -> Result<Arc<dyn Store>, StoreError> {
-    Ok(Arc::new(SqliteStore::open(&settings.sqlite.path).await?))
+    Ok(match settings.backend() {
+        Backend::Sqlite(sqlite) => Arc::new(SqliteStore::open(&sqlite.path).await?),
+        Backend::Postgres(pg) => Arc::new(PgStore::open(pg).await?),
+    })
 }
