@@ -156,6 +156,12 @@ impl HostTable {
         self.labels.as_ref().map(|l| l.inventory.as_ref())
     }
 
+    /// [`Self::inventory`] shared, for a reader that outlives this borrow (a scrape on the
+    /// blocking pool) without copying the inventory.
+    pub fn inventory_shared(&self) -> Option<Arc<Inventory>> {
+        self.labels.as_ref().map(|l| l.inventory.clone())
+    }
+
     /// The label values of `report` that the inventory does not declare, in the order
     /// department, business system, data center, site; none without an inventory or labels.
     pub fn unknown_labels(&self, report: &Report) -> Vec<UnknownLabel> {

@@ -596,6 +596,7 @@ sites:
             links,
             store: store.clone(),
             down_after_intervals: 3,
+            metrics: Default::default(),
         });
 
         let mut req = Request::post(INGEST_PATH)
