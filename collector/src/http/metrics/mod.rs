@@ -36,6 +36,7 @@
 mod agents;
 mod aggregates;
 mod encode;
+mod gzip;
 mod hosts;
 mod interfaces_filesystems;
 mod links;
