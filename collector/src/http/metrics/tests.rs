@@ -58,7 +58,7 @@ fn parse(text: &str) -> Vec<Sample> {
 
 fn host(agent: &str, dept: &str, dc: &str, received_ago_ms: i64) -> HostEntry {
     HostEntry {
-        report: Report {
+        report: Arc::new(Report {
             protocol_version: 1,
             agent_id: agent.into(),
             hostname: format!("{agent}.example"),
@@ -94,7 +94,7 @@ fn host(agent: &str, dept: &str, dc: &str, received_ago_ms: i64) -> HostEntry {
                 },
             ],
             ..Default::default()
-        },
+        }),
         received_unix_ms: NOW - received_ago_ms,
         delivery: None,
     }
@@ -124,14 +124,14 @@ fn one(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> f64 {
 
 fn mixed_hosts() -> Vec<HostEntry> {
     let mut no_labels = host("bare", "", "", 0);
-    no_labels.report.labels = None;
+    Arc::make_mut(&mut no_labels.report).labels = None;
     let mut no_sections = host("empty-sections", "fgw", "dc-a", 0);
-    no_sections.report.cpu = None;
-    no_sections.report.memory = None;
-    no_sections.report.filesystems.clear();
+    Arc::make_mut(&mut no_sections.report).cpu = None;
+    Arc::make_mut(&mut no_sections.report).memory = None;
+    Arc::make_mut(&mut no_sections.report).filesystems.clear();
     let mut dup_mount = host("dup", "fgw", "dc-b", 0);
     let first = dup_mount.report.filesystems[0].clone();
-    dup_mount.report.filesystems.push(first);
+    Arc::make_mut(&mut dup_mount.report).filesystems.push(first);
     vec![
         host("web-01", "fgw", "dc-a", 5_000),
         host("db-01", "fgw", "dc-b", 30_001), // down: 3 x 10 s + 1 ms
@@ -276,13 +276,13 @@ fn up_follows_the_host_interval_and_down_after_intervals() {
 fn a_repeated_mount_point_or_interface_is_exposed_once() {
     let mut h = host("dup", "fgw", "dc-b", 0);
     let fs = h.report.filesystems[0].clone();
-    h.report.filesystems.push(fs);
+    Arc::make_mut(&mut h.report).filesystems.push(fs);
     let eth = Interface {
         name: "eth0".into(),
         receive_bytes: 1,
         ..Default::default()
     };
-    h.report.interfaces = vec![eth.clone(), eth];
+    Arc::make_mut(&mut h.report).interfaces = vec![eth.clone(), eth];
     let samples = parse(&render(
         &[h],
         &IngestCounters::default(),
@@ -319,7 +319,7 @@ fn a_duplicate_agent_in_the_snapshot_is_exposed_once() {
 #[test]
 fn label_values_are_escaped() {
     let mut h = host("web-01", "fgw", "dc-a", 0);
-    h.report.hostname = "we\"ird\\host\nname".into();
+    Arc::make_mut(&mut h.report).hostname = "we\"ird\\host\nname".into();
     let samples = parse(&render(
         &[h],
         &IngestCounters::default(),
@@ -362,7 +362,7 @@ fn every_reject_reason_is_present_from_the_start() {
 #[test]
 fn interface_gauges_are_absent_when_unknown() {
     let mut h = host("web-01", "fgw", "dc-a", 0);
-    h.report.interfaces = vec![
+    Arc::make_mut(&mut h.report).interfaces = vec![
         Interface {
             name: "eth0".into(),
             oper_state: "up".into(),
@@ -404,11 +404,11 @@ fn complete_host() -> (HostEntry, LinksSnapshot) {
     use crate::live::links::InterfaceView;
     use zerofault_protocol::{AgentStats, ErrorCount};
     let mut h = host("web-01", "fgw", "dc-a", 0);
-    h.report.filesystems.push(Filesystem {
+    Arc::make_mut(&mut h.report).filesystems.push(Filesystem {
         mount_point: "/var".into(),
         ..Default::default()
     });
-    h.report.interfaces = ["eth0", "eth1"]
+    Arc::make_mut(&mut h.report).interfaces = ["eth0", "eth1"]
         .map(|n| Interface {
             name: n.into(),
             carrier: Some(true),
@@ -416,7 +416,7 @@ fn complete_host() -> (HostEntry, LinksSnapshot) {
             ..Default::default()
         })
         .to_vec();
-    h.report.agent_stats = Some(AgentStats {
+    Arc::make_mut(&mut h.report).agent_stats = Some(AgentStats {
         send_errors_total: ["connect", "timeout"]
             .map(|k| ErrorCount {
                 kind: k.into(),
