@@ -147,7 +147,7 @@ PROM_PID=$!
     echo "$(date +%s) $(mib "$PID" VmRSS) $(mib "$PROM_PID" VmRSS)"
     sleep 1
   done
-) >"$WORK/rss" &
+) >"$WORK/rss" 2>/dev/null &
 SAMPLER_PID=$!
 prom_start=$(date +%s)
 sleep "$PROM_SECONDS"

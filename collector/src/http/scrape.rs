@@ -9,7 +9,7 @@
 //!   a chunk at a time ([`stream`]), so a scrape never holds the whole text.
 //! - **At most `metrics.max_concurrent_scrapes` at once**: a further scrape is answered 503
 //!   with `Retry-After` at once rather than queued. Queued scrapes would each hold a socket
-//!   and, once started, a copy of the host table, and the scraper times out meanwhile
+//!   and, once started, a snapshot and its working set, and the scraper times out meanwhile
 //!   anyway; Prometheus simply tries again at its next interval. 503 rather than 429: the
 //!   cap is the collector's capacity, shared by every scraper, not one client's rate.
 //! - **At most `metrics.scrape_timeout`** to send it; a scraper that reads slower is cut off.

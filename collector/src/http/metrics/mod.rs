@@ -109,9 +109,10 @@ pub fn render_with_inventory(
     out
 }
 
-/// What one scrape shows: a copy of the shared state taken at its start (each lock held
-/// only while copying), so the exposition is one consistent reading and no lock is held
-/// while it is written to a slow scraper.
+/// What one scrape shows: a snapshot of the shared state taken at its start (the reports
+/// shared with the host table, the rest copied; each lock held only while copying), so the
+/// exposition is one consistent reading and no lock is held while it is written to a slow
+/// scraper.
 #[derive(Debug)]
 pub(crate) struct Scrape {
     hosts: Vec<HostEntry>,

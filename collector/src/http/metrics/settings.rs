@@ -19,8 +19,9 @@ pub const DEFAULT_MAX_CONCURRENT_SCRAPES: u32 = 2;
 /// Default of `metrics.scrape_timeout`: longer than any sane Prometheus `scrape_timeout`
 /// (which cannot exceed the scrape interval), so only a client that stopped reading hits it.
 pub const DEFAULT_SCRAPE_TIMEOUT: Duration = Duration::from_secs(60);
-/// Largest accepted `metrics.max_concurrent_scrapes`: each running scrape holds a copy of
-/// the host table, so the cap is what bounds the memory of scrapes.
+/// Largest accepted `metrics.max_concurrent_scrapes`: each running scrape holds a snapshot
+/// of the host table and its own working set (tens of MiB at 10,000 hosts), so the cap is
+/// what bounds the memory of scrapes.
 pub const MAX_CONCURRENT_SCRAPES: u32 = 16;
 
 /// How much per-host detail `/metrics` exposes (`metrics.detail`, and the `detail` query
@@ -96,7 +97,8 @@ pub struct Metrics {
     #[serde(default = "default_full_detail_max_hosts")]
     pub full_detail_max_hosts: u32,
     /// Most scrapes served at once; a further one is answered 503 with `Retry-After` at
-    /// once instead of waiting (each running scrape holds a copy of the host table).
+    /// once instead of waiting (each running scrape holds a snapshot of the host table and
+    /// its working set).
     #[serde(default = "default_max_concurrent_scrapes")]
     pub max_concurrent_scrapes: u32,
     /// Longest time one scrape may take to be sent; a scraper that reads slower is cut off

@@ -4,7 +4,7 @@
 //! [`CHUNK_BYTES`] of text becomes one chunk (gzip-compressed when the scraper accepts it)
 //! sent through a channel of [`CHUNKS_IN_FLIGHT`] to the [`StreamedBody`] that hyper sends.
 //! A slow scraper makes the encoder wait (the channel is full), so a scrape holds at most
-//! a few chunks beyond its copy of the shared state, never the whole exposition (at 10,000
+//! a few chunks beyond its snapshot of the shared state, never the whole exposition (at 10,000
 //! hosts with full detail that is over 200 MB of text).
 //!
 //! A stream that stops early (the scraper hung up, `metrics.scrape_timeout` passed, or the
