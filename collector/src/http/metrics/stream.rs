@@ -23,8 +23,8 @@ use tokio::time::Instant;
 use super::gzip::Gzip;
 
 /// Text per chunk. Large enough that the per-chunk costs (a channel message, an HTTP chunk
-/// header, a gzip flush is not done per chunk) vanish, small enough that a few in flight
-/// are nothing beside the host table.
+/// header; gzip is not flushed per chunk, so the ratio does not suffer) vanish, small enough
+/// that a few in flight are nothing beside the host table.
 pub(crate) const CHUNK_BYTES: usize = 64 * 1024;
 /// Chunks waiting for the socket at most; the encoder waits beyond.
 pub(crate) const CHUNKS_IN_FLIGHT: usize = 4;
