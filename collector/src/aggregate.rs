@@ -161,6 +161,8 @@ pub fn of_snapshot(
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use zerofault_protocol::{Cpu, Labels, Memory};
 
     use super::*;
@@ -173,7 +175,7 @@ mod tests {
     /// interval.
     fn host(agent: &str, dept: &str, dc: &str, cores: u32, ago_ms: i64) -> HostEntry {
         HostEntry {
-            report: Report {
+            report: Arc::new(Report {
                 agent_id: agent.into(),
                 interval_ms: 10_000,
                 labels: Some(Labels {
@@ -197,7 +199,7 @@ mod tests {
                     ..Default::default()
                 }],
                 ..Default::default()
-            },
+            }),
             received_unix_ms: NOW - ago_ms,
             delivery: None,
         }
@@ -207,11 +209,13 @@ mod tests {
     fn sums_per_department_and_data_center() {
         let mut twice_mounted = host("c", "fgw", "dc-b", 2, 0);
         let root = twice_mounted.report.filesystems[0].clone();
-        twice_mounted.report.filesystems.push(root);
+        Arc::make_mut(&mut twice_mounted.report)
+            .filesystems
+            .push(root);
         let mut no_sections = host("d", "zrzy", "dc-a", 0, 0);
-        no_sections.report.cpu = None;
-        no_sections.report.memory = None;
-        no_sections.report.filesystems.clear();
+        Arc::make_mut(&mut no_sections.report).cpu = None;
+        Arc::make_mut(&mut no_sections.report).memory = None;
+        Arc::make_mut(&mut no_sections.report).filesystems.clear();
         let snapshot = vec![
             host("b", "fgw", "dc-a", 8, 30_001), // down: 3 x 10 s + 1 ms
             host("a", "fgw", "dc-a", 4, 30_000), // up: exactly 3 intervals
@@ -263,7 +267,7 @@ mod tests {
     #[test]
     fn empty_or_missing_labels_are_unlabelled() {
         let mut bare = host("bare", "", "", 1, 0);
-        bare.report.labels = None;
+        Arc::make_mut(&mut bare.report).labels = None;
         let snapshot = vec![host("empty", "", "", 1, 0), bare];
         let hosts = hosts(&snapshot, NOW, 3);
         assert_eq!(hosts[0].report().agent_id, "bare");

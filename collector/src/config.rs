@@ -14,6 +14,7 @@ use zerofault_common::problem::add_at_lines;
 pub use zerofault_common::problem::{Problem, Problems};
 use zerofault_common::yaml::{ParseProblem, ParseProblems, parse_all};
 
+pub use crate::http::{DetailSetting, Metrics};
 use crate::inventory::{Inventory, InventoryError};
 pub use crate::live::delivery::Clock;
 pub use crate::live::hosts::Hosts;
@@ -61,6 +62,9 @@ pub struct Config {
     /// Agent clock checks.
     #[serde(default)]
     pub clock: Clock,
+    /// Detail and bounds of `/metrics`.
+    #[serde(default)]
+    pub metrics: Metrics,
     /// The inventory file (organisation, sites, links, SLA targets, maintenance, reporting
     /// time zone; `docs/inventory.md`). Optional: without it no agent label is checked (none
     /// is flagged unknown) and the defaults apply (Asia/Shanghai, 60 s slots).
@@ -291,6 +295,7 @@ impl Config {
         self.limits.problems(&mut problem);
         self.hosts.problems(&mut problem);
         self.links.problems(&mut problem);
+        self.metrics.problems(&mut problem);
         out
     }
 }

@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use zerofault_collector::config::Links;
-use zerofault_collector::http::render_with_inventory;
+use zerofault_collector::http::{Detail, render_with_inventory};
 use zerofault_collector::inventory::Inventory;
 use zerofault_collector::live::delivery::{BootSpan, StoredSpan};
 use zerofault_collector::live::hosts::{HostTable, IngestCounters, RejectReason};
@@ -56,6 +56,11 @@ fn inventory() -> Inventory {
 
 fn golden_path() -> PathBuf {
     manifest_dir().join("tests/golden/metrics.txt")
+}
+
+/// The same input at essential detail (what a province's collector serves by default).
+fn essential_golden_path() -> PathBuf {
+    manifest_dir().join("tests/golden/metrics-essential.txt")
 }
 
 /// The fixture reports, by file name. Each fixture's `timestamp_unix_ms` doubles as its
@@ -100,6 +105,10 @@ fn hub() -> LinkHub {
 }
 
 fn rendered() -> String {
+    rendered_at(Detail::Full)
+}
+
+fn rendered_at(detail: Detail) -> String {
     let table = HostTable::default();
     // web-01's earlier reports as the store summarises them at start-up: 10 sequence
     // numbers between 178000 and 178560 are missing.
@@ -136,6 +145,7 @@ fn rendered() -> String {
         &links,
         NOW_UNIX_MS,
         DOWN_AFTER_INTERVALS,
+        detail,
     )
 }
 
@@ -266,6 +276,17 @@ fn exposition_matches_golden_file() {
     }
 }
 
+#[test]
+fn essential_exposition_matches_golden_file() {
+    let got = rendered_at(Detail::Essential);
+    if let Err(e) = zerofault_tests::golden::compare(&essential_golden_path(), got.as_bytes()) {
+        panic!(
+            "/metrics?detail=essential output: {e}\n  ZEROFAULT_UPDATE_GOLDEN=1 cargo test -p \
+             zerofault-collector --test golden_metrics\nthen update docs/metrics.md to match."
+        );
+    }
+}
+
 /// One sample line: name, labels, value.
 type Sample = (String, BTreeMap<String, String>, f64);
 
@@ -365,7 +386,7 @@ fn every_metric_is_documented() {
 }
 
 #[test]
-fn promtool_accepts_the_exposition() {
+fn promtool_accepts_the_exposition_at_both_details() {
     if !Path::new(PROMTOOL).exists() {
         panic!(
             "{PROMTOOL} not found: this test checks /metrics with Prometheus' own linter.\n\
@@ -373,18 +394,21 @@ fn promtool_accepts_the_exposition() {
         );
     }
     let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("metrics.txt");
-    std::fs::write(&file, rendered()).unwrap();
-    let out = std::process::Command::new(PROMTOOL)
-        .args(["check", "metrics"])
-        .stdin(std::fs::File::open(&file).unwrap())
-        .output()
-        .expect("running promtool");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success() && stdout.trim().is_empty() && stderr.trim().is_empty(),
-        "promtool check metrics failed ({}):\n{stdout}\n{stderr}",
-        out.status
-    );
+    for detail in [Detail::Full, Detail::Essential] {
+        let file = dir.path().join(format!("metrics-{}.txt", detail.as_str()));
+        std::fs::write(&file, rendered_at(detail)).unwrap();
+        let out = std::process::Command::new(PROMTOOL)
+            .args(["check", "metrics"])
+            .stdin(std::fs::File::open(&file).unwrap())
+            .output()
+            .expect("running promtool");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success() && stdout.trim().is_empty() && stderr.trim().is_empty(),
+            "promtool check metrics ({}) failed ({}):\n{stdout}\n{stderr}",
+            detail.as_str(),
+            out.status
+        );
+    }
 }

@@ -97,7 +97,7 @@ async fn stores_once_and_acknowledges_replays() {
     assert_eq!(f.state.store.count_reports().await.unwrap(), 1);
     let hosts = f.state.hosts.snapshot();
     assert_eq!(hosts.len(), 1);
-    assert_eq!(hosts[0].report, report("web-01", 7));
+    assert_eq!(*hosts[0].report, report("web-01", 7));
     // Liveness runs on the collector's clock, not the agent's.
     assert!(hosts[0].received_unix_ms > report("web-01", 7).timestamp_unix_ms);
 }

@@ -275,6 +275,7 @@ impl Server {
             links: self.links.clone(),
             store: self.store.clone(),
             down_after_intervals: self.config.hosts.down_after_intervals,
+            metrics: self.config.metrics,
         })
         .merge(crate::http::sla_report::router(
             crate::http::sla_report::SlaReportState::new(

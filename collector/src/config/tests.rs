@@ -27,7 +27,31 @@ fn defaults_and_relative_paths() {
     let t = c.links.thresholds.for_level("city-county");
     assert_eq!(t.degraded_loss_ratio, 0.02);
     assert_eq!(t.degraded_rtt, Duration::from_millis(100));
+    assert_eq!(c.metrics.detail, DetailSetting::Auto);
+    assert_eq!(c.metrics.full_detail_max_hosts, 2_000);
+    assert_eq!(c.metrics.max_concurrent_scrapes, 2);
+    assert_eq!(c.metrics.scrape_timeout, Duration::from_secs(60));
     c.validate_structure().unwrap();
+}
+
+#[test]
+fn metrics_settings_parse_and_bad_values_name_their_keys() {
+    let text = format!(
+        "{MINIMAL}metrics:\n  detail: essential\n  full_detail_max_hosts: 50\n  \
+         max_concurrent_scrapes: 0\n  scrape_timeout: 100ms\n"
+    );
+    let c = Config::parse(&text, Path::new("c.yaml")).unwrap();
+    assert_eq!(c.metrics.detail, DetailSetting::Essential);
+    assert_eq!(c.metrics.full_detail_max_hosts, 50);
+    let e = c.validate_structure().unwrap_err().to_string();
+    assert!(e.contains("metrics.max_concurrent_scrapes"), "{e}");
+    assert!(e.contains("metrics.scrape_timeout"), "{e}");
+    for bad in ["metrics:\n  detail: some\n", "metrics:\n  detial: full\n"] {
+        let e = Config::parse(&format!("{MINIMAL}{bad}"), Path::new("c.yaml"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("metrics"), "{bad}: {e}");
+    }
 }
 
 #[test]

@@ -1,4 +1,5 @@
-//! Plain-HTTP listener: `/metrics` (Prometheus text format 0.0.4), `/healthz`, and the
+//! Plain-HTTP listener: `/metrics` (Prometheus text format 0.0.4, gzip when accepted,
+//! streamed, see `scrape.rs`), `/healthz`, and the
 //! read-only link API (`/api/v1/links`, `/api/v1/faults`, see [`api`]); the server adds the
 //! monthly SLA report (`/api/v1/report`, see [`sla_report`]), which needs the inventory and the
 //! configuration besides.
@@ -11,24 +12,24 @@
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::State;
-use axum::http::{StatusCode, header};
-use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use prometheus_client::registry::Registry;
 
 use crate::live::hosts::{HostTable, IngestCounters};
 use crate::live::links::LinkHub;
 use crate::store::Store;
 
+mod accept_encoding;
 pub mod api;
 mod metrics;
+mod scrape;
 pub mod sla_report;
 
+pub use metrics::settings::{
+    DEFAULT_FULL_DETAIL_MAX_HOSTS, DEFAULT_MAX_CONCURRENT_SCRAPES, DEFAULT_SCRAPE_TIMEOUT, Detail,
+    DetailSetting, MAX_CONCURRENT_SCRAPES, Metrics,
+};
 pub use metrics::{UNLABELLED, render, render_with_inventory};
-
-/// `Content-Type` of `/metrics`.
-pub const CONTENT_TYPE: &str = prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
+pub use scrape::CONTENT_TYPE;
 
 /// Everything the plain-HTTP listener reads.
 #[derive(Debug, Clone)]
@@ -43,51 +44,28 @@ pub struct HttpState {
     pub store: Arc<dyn Store>,
     /// A host is up while its newest report is at most this many of its intervals old.
     pub down_after_intervals: u32,
+    /// Detail and bounds of `/metrics` (`metrics.*`).
+    pub metrics: Metrics,
 }
 
 /// Builds the router of the plain-HTTP listener.
 ///
-/// `/metrics` reads the host table, the counters and the link engine on every scrape; a host
-/// is shown as up while its newest report is at most `down_after_intervals` of its own
-/// intervals old.
+/// `/metrics` reads the host table, the counters and the link engine on every scrape
+/// (`scrape.rs`); a host is shown as up while its newest report is at most
+/// `down_after_intervals` of its own intervals old.
 pub fn router(state: HttpState) -> Router {
-    let mut registry = Registry::default();
-    registry.register_collector(Box::new(metrics::LiveCollector {
-        hosts: state.hosts,
-        counters: state.counters,
-        links: state.links.clone(),
-        down_after_intervals: state.down_after_intervals,
-    }));
+    let scrapes = Arc::new(scrape::ScrapeState::new(
+        state.hosts,
+        state.counters,
+        state.links.clone(),
+        state.down_after_intervals,
+        state.metrics,
+    ));
     Router::new()
-        .route("/metrics", get(metrics))
+        .route("/metrics", get(scrape::metrics))
+        .with_state(scrapes)
         .route("/healthz", get(healthz))
-        .with_state(Arc::new(registry))
         .merge(api::router(state.links, state.store))
-}
-
-async fn metrics(State(registry): State<Arc<Registry>>) -> Response {
-    // With tens of thousands of hosts an exposition takes a noticeable amount of CPU;
-    // encoding on the blocking pool keeps ingest and other requests responsive meanwhile.
-    let encoded = tokio::task::spawn_blocking(move || metrics::encode_registry(&registry)).await;
-    match encoded {
-        Ok(Ok(body)) => ([(header::CONTENT_TYPE, CONTENT_TYPE)], body).into_response(),
-        Ok(Err(e)) => {
-            tracing::error!(error = %e, "encoding /metrics failed");
-            (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "encoding metrics failed\n",
-            )
-                .into_response()
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "the /metrics encoding task failed");
-            (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "encoding metrics failed\n",
-            )
-                .into_response()
-        }
-    }
 }
 
 async fn healthz() -> &'static str {
@@ -98,7 +76,7 @@ async fn healthz() -> &'static str {
 mod tests {
     use super::*;
     use axum::body::Body;
-    use axum::http::Request;
+    use axum::http::{Request, StatusCode, header};
     use http_body_util::BodyExt;
     use tower::ServiceExt;
     use zerofault_protocol::Report;
@@ -119,6 +97,7 @@ mod tests {
             links: Arc::new(LinkHub::new(Links::default())),
             store: Arc::new(store),
             down_after_intervals: 3,
+            metrics: Metrics::default(),
         })
     }
 
@@ -213,6 +192,7 @@ mod tests {
             links: Arc::new(LinkHub::new(Links::default())),
             store: Arc::new(store),
             down_after_intervals: 3,
+            metrics: Metrics::default(),
         });
         let (status, _, body) = get(app, api::RUNS_PATH).await;
         assert_eq!(status, StatusCode::OK);

@@ -57,8 +57,10 @@ impl Hosts {
 /// The newest report of one agent and when the collector received it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HostEntry {
-    /// The newest report.
-    pub report: Report,
+    /// The newest report. Shared, never changed in place (a newer report replaces it): a
+    /// scrape's snapshot holds the reports without copying them, so serving `/metrics` does
+    /// not double the memory of the host table.
+    pub report: Arc<Report>,
     /// Collector clock at receipt, ms since the Unix epoch. Liveness uses this clock, never
     /// the agent's, so a skewed agent clock cannot make a host look up or down.
     pub received_unix_ms: i64,
@@ -154,6 +156,12 @@ impl HostTable {
     /// The inventory the labels are checked against, if the collector has one.
     pub fn inventory(&self) -> Option<&Inventory> {
         self.labels.as_ref().map(|l| l.inventory.as_ref())
+    }
+
+    /// [`Self::inventory`] shared, for a reader that outlives this borrow (a scrape on the
+    /// blocking pool) without copying the inventory.
+    pub fn inventory_shared(&self) -> Option<Arc<Inventory>> {
+        self.labels.as_ref().map(|l| l.inventory.clone())
     }
 
     /// The label values of `report` that the inventory does not declare, in the order
@@ -260,7 +268,7 @@ impl HostTable {
                     old.received_unix_ms
                 };
                 *old = HostEntry {
-                    report,
+                    report: Arc::new(report),
                     received_unix_ms,
                     delivery: None,
                 }
@@ -269,7 +277,7 @@ impl HostTable {
                 hosts.insert(
                     report.agent_id.clone(),
                     HostEntry {
-                        report,
+                        report: Arc::new(report),
                         received_unix_ms,
                         delivery: None,
                     },
@@ -278,7 +286,8 @@ impl HostTable {
         }
     }
 
-    /// A copy of every entry, sorted by agent id (stable output for `/metrics`).
+    /// A copy of every entry, sorted by agent id (stable output for `/metrics`); the reports
+    /// are shared with the table, not copied.
     pub fn snapshot(&self) -> Vec<HostEntry> {
         let hosts = self.hosts.read().expect("host table lock poisoned");
         let mut out: Vec<HostEntry> = hosts

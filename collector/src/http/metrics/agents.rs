@@ -1,5 +1,8 @@
 //! Per-agent families: delivery completeness, the agent's spool and clock, and the label
-//! values the inventory does not declare.
+//! values the inventory does not declare. At [`Detail::Essential`] only the families that
+//! say data is missing or lost are kept (sequence gaps, the age of the oldest undelivered
+//! report, reports dropped from a full spool): they tell whether the SLA figures lack
+//! evidence, which no other series does.
 
 use std::collections::HashSet;
 use std::fmt;
@@ -7,6 +10,7 @@ use std::fmt;
 use prometheus_client::encoding::DescriptorEncoder;
 
 use super::encode::{counter, gauge};
+use super::settings::Detail;
 use super::view::{HostView, host_gauge};
 
 /// The agents' current label values that the inventory does not declare: one series each,
@@ -34,18 +38,23 @@ pub(super) fn encode_unknown_labels(
     )
 }
 
-/// Delivery completeness (from what is stored) and the agent's own spool and clock figures.
+/// Delivery completeness (from what is stored) and the agent's own spool and clock figures;
+/// the families of full detail only when `detail` is full.
 pub(super) fn encode_agents(
     enc: &mut DescriptorEncoder<'_>,
     hosts: &[HostView<'_>],
+    detail: Detail,
 ) -> fmt::Result {
-    host_gauge(
-        enc,
-        hosts,
-        "zerofault_agent_reports_stored",
-        "Distinct reports of the agent stored by the collector (all boots).",
-        |h| h.host.entry.delivery.map(|d| d.reports_stored),
-    )?;
+    let full = detail == Detail::Full;
+    if full {
+        host_gauge(
+            enc,
+            hosts,
+            "zerofault_agent_reports_stored",
+            "Distinct reports of the agent stored by the collector (all boots).",
+            |h| h.host.entry.delivery.map(|d| d.reports_stored),
+        )?;
+    }
     host_gauge(
         enc,
         hosts,
@@ -53,6 +62,49 @@ pub(super) fn encode_agents(
         "Sequence numbers missing from storage between the lowest and highest stored, within each boot, summed over boots.",
         |h| h.host.entry.delivery.map(|d| d.sequence_gaps),
     )?;
+    if full {
+        encode_clock_and_spool(enc, hosts)?;
+    }
+    host_gauge(
+        enc,
+        hosts,
+        "zerofault_agent_oldest_unsent_age_seconds",
+        "Age of the agent's oldest unacknowledged report at scrape time (its timestamp corrected by the clock offset); 0 when none.",
+        |h| {
+            h.report.agent_stats.as_ref().map(|s| {
+                if s.oldest_unsent_unix_ms == 0 {
+                    return 0.0;
+                }
+                let offset = h
+                    .host
+                    .entry
+                    .delivery
+                    .and_then(|d| d.clock_offset_ms)
+                    .unwrap_or(0);
+                let made = s.oldest_unsent_unix_ms.saturating_sub(offset);
+                (h.now_unix_ms.saturating_sub(made).max(0)) as f64 / 1000.0
+            })
+        },
+    )?;
+    counter(
+        enc,
+        "zerofault_agent_spool_dropped_total",
+        "Reports the agent dropped because its spool was full (oldest first), from its newest report.",
+        hosts.iter().filter_map(|h| {
+            h.report
+                .agent_stats
+                .as_ref()
+                .map(|s| (h.labels(), s.spool_dropped_total))
+        }),
+    )?;
+    if full {
+        encode_corrupt_and_send_errors(enc, hosts)?;
+    }
+    Ok(())
+}
+
+/// The agent's clock offset and skew, spool bytes and reports (full detail only).
+fn encode_clock_and_spool(enc: &mut DescriptorEncoder<'_>, hosts: &[HostView<'_>]) -> fmt::Result {
     host_gauge(
         enc,
         hosts,
@@ -86,39 +138,14 @@ pub(super) fn encode_agents(
         "zerofault_agent_spool_reports",
         "Reports in the agent's spool not yet acknowledged, from its newest report.",
         |h| h.report.agent_stats.as_ref().map(|s| s.spool_reports),
-    )?;
-    host_gauge(
-        enc,
-        hosts,
-        "zerofault_agent_oldest_unsent_age_seconds",
-        "Age of the agent's oldest unacknowledged report at scrape time (its timestamp corrected by the clock offset); 0 when none.",
-        |h| {
-            h.report.agent_stats.as_ref().map(|s| {
-                if s.oldest_unsent_unix_ms == 0 {
-                    return 0.0;
-                }
-                let offset = h
-                    .host
-                    .entry
-                    .delivery
-                    .and_then(|d| d.clock_offset_ms)
-                    .unwrap_or(0);
-                let made = s.oldest_unsent_unix_ms.saturating_sub(offset);
-                (h.now_unix_ms.saturating_sub(made).max(0)) as f64 / 1000.0
-            })
-        },
-    )?;
-    counter(
-        enc,
-        "zerofault_agent_spool_dropped_total",
-        "Reports the agent dropped because its spool was full (oldest first), from its newest report.",
-        hosts.iter().filter_map(|h| {
-            h.report
-                .agent_stats
-                .as_ref()
-                .map(|s| (h.labels(), s.spool_dropped_total))
-        }),
-    )?;
+    )
+}
+
+/// Corrupt spool records and failed sends by kind (full detail only).
+fn encode_corrupt_and_send_errors(
+    enc: &mut DescriptorEncoder<'_>,
+    hosts: &[HostView<'_>],
+) -> fmt::Result {
     counter(
         enc,
         "zerofault_agent_spool_corrupt_total",

@@ -1,5 +1,7 @@
 //! Per-host families: the host's facts (`zerofault_host_info`), up, report timing, CPU,
-//! memory and swap.
+//! memory and swap. At [`Detail::Essential`] the report interval, load averages and swap
+//! are left out: alerting on availability and capacity reads up, the report and boot
+//! times, CPU use and memory.
 
 use std::fmt;
 
@@ -7,10 +9,17 @@ use prometheus_client::encoding::DescriptorEncoder;
 use prometheus_client::metrics::MetricType;
 
 use super::encode::Labels;
+use super::settings::Detail;
 use super::view::{HostView, host_gauge};
 
-/// Host facts, up, report timing, CPU, memory and swap, one sample per host.
-pub(super) fn encode_hosts(enc: &mut DescriptorEncoder<'_>, hosts: &[HostView<'_>]) -> fmt::Result {
+/// Host facts, up, report timing, CPU, memory and swap, one sample per host; the families
+/// of full detail only when `detail` is full.
+pub(super) fn encode_hosts(
+    enc: &mut DescriptorEncoder<'_>,
+    hosts: &[HostView<'_>],
+    detail: Detail,
+) -> fmt::Result {
+    let full = detail == Detail::Full;
     // The encoder appends `_info`: this is `zerofault_host_info`.
     let mut info = enc.encode_descriptor(
         "zerofault_host",
@@ -52,13 +61,15 @@ pub(super) fn encode_hosts(enc: &mut DescriptorEncoder<'_>, hosts: &[HostView<'_
         "When the collector received the host's newest report (collector clock), Unix seconds.",
         |h| Some(h.host.entry.received_unix_ms as f64 / 1000.0),
     )?;
-    host_gauge(
-        enc,
-        hosts,
-        "zerofault_host_report_interval_seconds",
-        "The agent's collection interval.",
-        |h| Some(f64::from(h.report.interval_ms) / 1000.0),
-    )?;
+    if full {
+        host_gauge(
+            enc,
+            hosts,
+            "zerofault_host_report_interval_seconds",
+            "The agent's collection interval.",
+            |h| Some(f64::from(h.report.interval_ms) / 1000.0),
+        )?;
+    }
     host_gauge(
         enc,
         hosts,
@@ -81,27 +92,9 @@ pub(super) fn encode_hosts(enc: &mut DescriptorEncoder<'_>, hosts: &[HostView<'_
         "Busy share of all logical CPUs over the agent's last interval, 0 to 1.",
         |h| h.report.cpu.as_ref().map(|c| c.usage_ratio),
     )?;
-    host_gauge(
-        enc,
-        hosts,
-        "zerofault_host_load1",
-        "1-minute load average.",
-        |h| h.report.cpu.as_ref().map(|c| c.load1),
-    )?;
-    host_gauge(
-        enc,
-        hosts,
-        "zerofault_host_load5",
-        "5-minute load average.",
-        |h| h.report.cpu.as_ref().map(|c| c.load5),
-    )?;
-    host_gauge(
-        enc,
-        hosts,
-        "zerofault_host_load15",
-        "15-minute load average.",
-        |h| h.report.cpu.as_ref().map(|c| c.load15),
-    )?;
+    if full {
+        encode_load(enc, hosts)?;
+    }
 
     host_gauge(
         enc,
@@ -124,6 +117,39 @@ pub(super) fn encode_hosts(enc: &mut DescriptorEncoder<'_>, hosts: &[HostView<'_
         "Memory available for new work without swapping (MemAvailable).",
         |h| h.report.memory.as_ref().map(|m| m.available_bytes),
     )?;
+    if full {
+        encode_swap(enc, hosts)?;
+    }
+    Ok(())
+}
+
+/// The load averages (full detail only).
+fn encode_load(enc: &mut DescriptorEncoder<'_>, hosts: &[HostView<'_>]) -> fmt::Result {
+    host_gauge(
+        enc,
+        hosts,
+        "zerofault_host_load1",
+        "1-minute load average.",
+        |h| h.report.cpu.as_ref().map(|c| c.load1),
+    )?;
+    host_gauge(
+        enc,
+        hosts,
+        "zerofault_host_load5",
+        "5-minute load average.",
+        |h| h.report.cpu.as_ref().map(|c| c.load5),
+    )?;
+    host_gauge(
+        enc,
+        hosts,
+        "zerofault_host_load15",
+        "15-minute load average.",
+        |h| h.report.cpu.as_ref().map(|c| c.load15),
+    )
+}
+
+/// Swap size and use (full detail only).
+fn encode_swap(enc: &mut DescriptorEncoder<'_>, hosts: &[HostView<'_>]) -> fmt::Result {
     host_gauge(
         enc,
         hosts,

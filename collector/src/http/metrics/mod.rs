@@ -4,8 +4,10 @@
 //! [`prometheus_client::collector::Collector`]: the set of hosts, mount points and interfaces
 //! changes all the time and can be large (tens of thousands of hosts), so keeping a
 //! long-lived metric family per series would only duplicate the host table and leak series
-//! of hosts that are gone. [`render`] is the same code as a pure function, so the exact
-//! output is golden-tested.
+//! of hosts that are gone. A scrape copies what it shows into a [`Scrape`] first (each
+//! lock held only while copying) and writes the text as it is encoded ([`stream`] sends it
+//! a chunk at a time). [`render`] is the same code as a pure function, so the exact output
+//! is golden-tested.
 //!
 //! Rules (documented for operators in `docs/metrics.md`; keep the two in step):
 //! * Every known host is exposed with its last reported values, down or not;
@@ -19,6 +21,8 @@
 //! * Links: one series per (link, vantage agent) from the link engine; an empty level or
 //!   domain is exposed as [`UNLABELLED`] like organisation labels. RTT and jitter gauges are
 //!   absent while the last window received nothing (0 would read as a perfect link).
+//! * Detail ([`settings`]): essential detail leaves out whole families (per interface,
+//!   load, swap, most agent figures) and changes nothing in the ones it keeps.
 //! * Unknown labels: one `zerofault_agent_unknown_label` series per label value of a host's
 //!   newest report that the inventory does not declare, so a fixed agent's series goes away
 //!   with its next report; none without an inventory (nothing is declared, so nothing is
@@ -32,30 +36,34 @@
 mod agents;
 mod aggregates;
 mod encode;
+mod gzip;
 mod hosts;
 mod interfaces_filesystems;
 mod links;
 mod self_metrics;
+pub mod settings;
+pub(crate) mod stream;
 mod view;
 
 use std::fmt;
+use std::sync::Arc;
 
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, prometheus_text};
 use prometheus_client::registry::Registry;
-use zerofault_common::now_unix_ms;
 
 use crate::aggregate;
 pub use crate::aggregate::UNLABELLED;
 use crate::inventory::Inventory;
-use crate::live::hosts::{HostEntry, IngestCounters};
-use crate::live::links::LinksSnapshot;
+use crate::live::hosts::{HostEntry, HostTable, IngestCounters};
+use crate::live::links::{LinkHub, LinksSnapshot};
 use self_metrics::CounterValues;
+use settings::{Detail, DetailSetting};
 use view::HostView;
 
 /// Renders the exposition (Prometheus text format 0.0.4) of `snapshot` and `counters` as of
-/// `now_unix_ms` (collector clock), for a collector without an inventory. Pure: the same
-/// inputs give the same bytes.
+/// `now_unix_ms` (collector clock), with full detail, for a collector without an inventory.
+/// Pure: the same inputs give the same bytes.
 pub fn render(
     snapshot: &[HostEntry],
     counters: &IngestCounters,
@@ -70,11 +78,12 @@ pub fn render(
         links,
         now_unix_ms,
         down_after_intervals,
+        Detail::Full,
     )
 }
 
-/// [`render`] for a collector with `inventory` (if any): label values it does not declare
-/// are flagged.
+/// [`render`] for a collector with `inventory` (if any), label values it does not declare
+/// flagged, at `detail`.
 pub fn render_with_inventory(
     snapshot: &[HostEntry],
     inventory: Option<&Inventory>,
@@ -82,102 +91,118 @@ pub fn render_with_inventory(
     links: &LinksSnapshot,
     now_unix_ms: i64,
     down_after_intervals: u32,
+    detail: Detail,
 ) -> String {
-    let mut registry = Registry::default();
-    registry.register_collector(Box::new(Frozen {
+    let scrape = Scrape {
         hosts: snapshot.to_vec(),
-        inventory: inventory.cloned(),
+        inventory: inventory.cloned().map(Arc::new),
         counters: CounterValues::read(counters),
         links: links.clone(),
         now_unix_ms,
         down_after_intervals,
-    }));
-    encode_registry(&registry).expect("encoding into a String cannot fail")
-}
-
-/// Encodes a registry in the Prometheus text format.
-pub(crate) fn encode_registry(registry: &Registry) -> Result<String, fmt::Error> {
+        detail,
+    };
     let mut out = String::new();
-    prometheus_text::encode(&mut out, registry)?;
-    Ok(out)
+    scrape
+        .write(&mut out)
+        .expect("encoding into a String cannot fail");
+    out
 }
 
-/// The collector behind `/metrics`: reads the live host table on every scrape.
+/// What one scrape shows: a snapshot of the shared state taken at its start (the reports
+/// shared with the host table, the rest copied; each lock held only while copying), so the
+/// exposition is one consistent reading and no lock is held while it is written to a slow
+/// scraper.
 #[derive(Debug)]
-pub(crate) struct LiveCollector {
-    pub(crate) hosts: std::sync::Arc<crate::live::hosts::HostTable>,
-    pub(crate) counters: std::sync::Arc<IngestCounters>,
-    pub(crate) links: std::sync::Arc<crate::live::links::LinkHub>,
-    pub(crate) down_after_intervals: u32,
-}
-
-impl Collector for LiveCollector {
-    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), fmt::Error> {
-        let snapshot = self.hosts.snapshot();
-        encode_all(
-            &mut encoder,
-            &snapshot,
-            self.hosts.inventory(),
-            &CounterValues::read(&self.counters),
-            &self.links.snapshot(),
-            now_unix_ms(),
-            self.down_after_intervals,
-        )
-    }
-}
-
-/// A fixed input for [`render`].
-#[derive(Debug)]
-struct Frozen {
+pub(crate) struct Scrape {
     hosts: Vec<HostEntry>,
-    inventory: Option<Inventory>,
+    inventory: Option<Arc<Inventory>>,
     counters: CounterValues,
     links: LinksSnapshot,
     now_unix_ms: i64,
     down_after_intervals: u32,
+    detail: Detail,
 }
 
-impl Collector for Frozen {
+impl Scrape {
+    /// Copies what a scrape at `now_unix_ms` shows; `detail` is resolved against the number
+    /// of hosts copied.
+    pub(crate) fn take(
+        hosts: &HostTable,
+        counters: &IngestCounters,
+        links: &LinkHub,
+        down_after_intervals: u32,
+        detail: DetailSetting,
+        full_detail_max_hosts: u32,
+        now_unix_ms: i64,
+    ) -> Scrape {
+        let snapshot = hosts.snapshot();
+        Scrape {
+            detail: detail.resolve(snapshot.len(), full_detail_max_hosts),
+            hosts: snapshot,
+            inventory: hosts.inventory_shared(),
+            counters: CounterValues::read(counters),
+            links: links.snapshot(),
+            now_unix_ms,
+            down_after_intervals,
+        }
+    }
+
+    /// The detail this scrape is written at.
+    pub(crate) fn detail(&self) -> Detail {
+        self.detail
+    }
+
+    /// Writes the exposition into `out` as it is encoded (a few KiB at a time), so a
+    /// streaming `out` never holds the whole text.
+    pub(crate) fn write(self, out: &mut impl fmt::Write) -> fmt::Result {
+        let mut registry = Registry::default();
+        registry.register_collector(Box::new(self));
+        prometheus_text::encode(out, &registry)
+    }
+}
+
+impl Collector for Scrape {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), fmt::Error> {
-        encode_all(
-            &mut encoder,
-            &self.hosts,
-            self.inventory.as_ref(),
-            &self.counters,
-            &self.links,
-            self.now_unix_ms,
-            self.down_after_intervals,
-        )
+        encode_all(&mut encoder, self)
     }
 }
 
 /// Writes the whole exposition. Families come in a fixed order; within a family, hosts
 /// are ordered by agent id and a host's filesystems and interfaces in report order.
-fn encode_all(
-    enc: &mut DescriptorEncoder<'_>,
-    snapshot: &[HostEntry],
-    inventory: Option<&Inventory>,
-    counters: &CounterValues,
-    links: &LinksSnapshot,
-    now_unix_ms: i64,
-    down_after_intervals: u32,
-) -> fmt::Result {
-    let hosts: Vec<HostView<'_>> = aggregate::hosts(snapshot, now_unix_ms, down_after_intervals)
-        .into_iter()
-        .map(|h| HostView::new(h, inventory, now_unix_ms))
-        .collect();
+fn encode_all(enc: &mut DescriptorEncoder<'_>, scrape: &Scrape) -> fmt::Result {
+    let inventory = scrape.inventory.as_deref();
+    let now_unix_ms = scrape.now_unix_ms;
+    let hosts: Vec<HostView<'_>> =
+        aggregate::hosts(&scrape.hosts, now_unix_ms, scrape.down_after_intervals)
+            .into_iter()
+            .map(|h| HostView::new(h, inventory, now_unix_ms))
+            .collect();
     let sums = aggregate::aggregate(hosts.iter().map(|h| &h.host));
+    let detail = scrape.detail;
 
-    self_metrics::encode_self(enc, counters, hosts.len(), inventory.is_some())?;
-    hosts::encode_hosts(enc, &hosts)?;
+    self_metrics::encode_self(
+        enc,
+        &scrape.counters,
+        hosts.len(),
+        inventory.is_some(),
+        detail,
+    )?;
+    hosts::encode_hosts(enc, &hosts, detail)?;
     interfaces_filesystems::encode_filesystems(enc, &hosts)?;
-    interfaces_filesystems::encode_interfaces(enc, &hosts)?;
-    agents::encode_agents(enc, &hosts)?;
+    // Per interface: the largest share of a host's series, and none of it is needed to
+    // alert on availability or capacity (docs/metrics.md, "Series budget").
+    if detail == Detail::Full {
+        interfaces_filesystems::encode_interfaces(enc, &hosts)?;
+    }
+    agents::encode_agents(enc, &hosts, detail)?;
     agents::encode_unknown_labels(enc, &hosts)?;
-    interfaces_filesystems::encode_uptime(enc, &hosts, &links.interfaces)?;
+    if detail == Detail::Full {
+        interfaces_filesystems::encode_uptime(enc, &hosts, &scrape.links.interfaces)?;
+    }
     aggregates::encode_aggregates(enc, "department", "department", &sums.departments)?;
     aggregates::encode_aggregates(enc, "datacenter", "data center", &sums.datacenters)?;
-    links::encode_links(enc, &links.links)?;
+    links::encode_links(enc, &scrape.links.links)?;
     Ok(())
 }
 

@@ -6,6 +6,7 @@ use std::fmt;
 use prometheus_client::encoding::DescriptorEncoder;
 
 use super::encode::{Labels, counter, gauge};
+use super::settings::Detail;
 use crate::live::hosts::{IngestCounters, RejectReason};
 use crate::live::ingest::connections::Refusal;
 
@@ -41,6 +42,7 @@ pub(super) fn encode_self(
     counters: &CounterValues,
     known_hosts: usize,
     inventory_loaded: bool,
+    detail: Detail,
 ) -> fmt::Result {
     counter(
         enc,
@@ -107,5 +109,12 @@ pub(super) fn encode_self(
         "zerofault_inventory_loaded",
         "1 if the collector runs with an inventory (configuration key inventory), else 0; without one no label value is flagged as unknown.",
         [(Labels::new(), i64::from(inventory_loaded))],
+    )?;
+    gauge(
+        enc,
+        "zerofault_collector_metrics_detail",
+        "Per-host detail of this scrape (metrics.detail, metrics.full_detail_max_hosts, ?detail=): 1 for the current one, 0 for the other.",
+        [Detail::Full, Detail::Essential]
+            .map(|d| (vec![("detail", d.as_str())], i64::from(d == detail))),
     )
 }

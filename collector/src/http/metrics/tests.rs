@@ -58,7 +58,7 @@ fn parse(text: &str) -> Vec<Sample> {
 
 fn host(agent: &str, dept: &str, dc: &str, received_ago_ms: i64) -> HostEntry {
     HostEntry {
-        report: Report {
+        report: Arc::new(Report {
             protocol_version: 1,
             agent_id: agent.into(),
             hostname: format!("{agent}.example"),
@@ -94,7 +94,7 @@ fn host(agent: &str, dept: &str, dc: &str, received_ago_ms: i64) -> HostEntry {
                 },
             ],
             ..Default::default()
-        },
+        }),
         received_unix_ms: NOW - received_ago_ms,
         delivery: None,
     }
@@ -124,14 +124,14 @@ fn one(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> f64 {
 
 fn mixed_hosts() -> Vec<HostEntry> {
     let mut no_labels = host("bare", "", "", 0);
-    no_labels.report.labels = None;
+    Arc::make_mut(&mut no_labels.report).labels = None;
     let mut no_sections = host("empty-sections", "fgw", "dc-a", 0);
-    no_sections.report.cpu = None;
-    no_sections.report.memory = None;
-    no_sections.report.filesystems.clear();
+    Arc::make_mut(&mut no_sections.report).cpu = None;
+    Arc::make_mut(&mut no_sections.report).memory = None;
+    Arc::make_mut(&mut no_sections.report).filesystems.clear();
     let mut dup_mount = host("dup", "fgw", "dc-b", 0);
     let first = dup_mount.report.filesystems[0].clone();
-    dup_mount.report.filesystems.push(first);
+    Arc::make_mut(&mut dup_mount.report).filesystems.push(first);
     vec![
         host("web-01", "fgw", "dc-a", 5_000),
         host("db-01", "fgw", "dc-b", 30_001), // down: 3 x 10 s + 1 ms
@@ -276,13 +276,13 @@ fn up_follows_the_host_interval_and_down_after_intervals() {
 fn a_repeated_mount_point_or_interface_is_exposed_once() {
     let mut h = host("dup", "fgw", "dc-b", 0);
     let fs = h.report.filesystems[0].clone();
-    h.report.filesystems.push(fs);
+    Arc::make_mut(&mut h.report).filesystems.push(fs);
     let eth = Interface {
         name: "eth0".into(),
         receive_bytes: 1,
         ..Default::default()
     };
-    h.report.interfaces = vec![eth.clone(), eth];
+    Arc::make_mut(&mut h.report).interfaces = vec![eth.clone(), eth];
     let samples = parse(&render(
         &[h],
         &IngestCounters::default(),
@@ -319,7 +319,7 @@ fn a_duplicate_agent_in_the_snapshot_is_exposed_once() {
 #[test]
 fn label_values_are_escaped() {
     let mut h = host("web-01", "fgw", "dc-a", 0);
-    h.report.hostname = "we\"ird\\host\nname".into();
+    Arc::make_mut(&mut h.report).hostname = "we\"ird\\host\nname".into();
     let samples = parse(&render(
         &[h],
         &IngestCounters::default(),
@@ -362,7 +362,7 @@ fn every_reject_reason_is_present_from_the_start() {
 #[test]
 fn interface_gauges_are_absent_when_unknown() {
     let mut h = host("web-01", "fgw", "dc-a", 0);
-    h.report.interfaces = vec![
+    Arc::make_mut(&mut h.report).interfaces = vec![
         Interface {
             name: "eth0".into(),
             oper_state: "up".into(),
@@ -395,4 +395,148 @@ fn interface_gauges_are_absent_when_unknown() {
     };
     assert!(absent("zerofault_host_network_carrier"));
     assert!(absent("zerofault_host_network_speed_bytes"));
+}
+
+/// One host with every section: 3 filesystems, 2 interfaces (both tracked by the link
+/// engine), delivery figures with a clock offset and 2 kinds of send errors.
+fn complete_host() -> (HostEntry, LinksSnapshot) {
+    use crate::live::delivery::Delivery;
+    use crate::live::links::InterfaceView;
+    use zerofault_protocol::{AgentStats, ErrorCount};
+    let mut h = host("web-01", "fgw", "dc-a", 0);
+    Arc::make_mut(&mut h.report).filesystems.push(Filesystem {
+        mount_point: "/var".into(),
+        ..Default::default()
+    });
+    Arc::make_mut(&mut h.report).interfaces = ["eth0", "eth1"]
+        .map(|n| Interface {
+            name: n.into(),
+            carrier: Some(true),
+            speed_bits_per_second: 1_000_000_000,
+            ..Default::default()
+        })
+        .to_vec();
+    Arc::make_mut(&mut h.report).agent_stats = Some(AgentStats {
+        send_errors_total: ["connect", "timeout"]
+            .map(|k| ErrorCount {
+                kind: k.into(),
+                count: 1,
+            })
+            .to_vec(),
+        ..Default::default()
+    });
+    h.delivery = Some(Delivery {
+        clock_offset_ms: Some(5),
+        ..Default::default()
+    });
+    let links = LinksSnapshot {
+        interfaces: ["eth0", "eth1"]
+            .map(|n| InterfaceView {
+                agent: "web-01".into(),
+                interface: n.into(),
+                down: false,
+                transitions_total: 0,
+                down_ms_total: 0,
+            })
+            .to_vec(),
+        ..Default::default()
+    };
+    (h, links)
+}
+
+/// Names of the families with a sample labelled with `agent` (the per-host ones).
+fn per_host_families(samples: &[Sample]) -> BTreeMap<String, usize> {
+    let mut out = BTreeMap::new();
+    for (name, labels, _) in samples {
+        if labels.contains_key("agent") {
+            *out.entry(name.clone()).or_default() += 1;
+        }
+    }
+    out
+}
+
+/// The series budget of `docs/metrics.md`: full = 24 + k + 3 per filesystem + 13 per
+/// interface (k = kinds of send errors), essential = 12 + 3 per filesystem.
+#[test]
+fn series_per_host_in_each_detail_are_the_documented_budget() {
+    let (h, links) = complete_host();
+    let render_at = |detail| {
+        parse(&render_with_inventory(
+            std::slice::from_ref(&h),
+            None,
+            &IngestCounters::default(),
+            &links,
+            NOW,
+            3,
+            detail,
+        ))
+    };
+    let full = per_host_families(&render_at(Detail::Full));
+    let essential = per_host_families(&render_at(Detail::Essential));
+    let (fs, ifaces, kinds) = (3, 2, 2);
+    assert_eq!(
+        full.values().sum::<usize>(),
+        24 + kinds + 3 * fs + 13 * ifaces
+    );
+    assert_eq!(essential.values().sum::<usize>(), 12 + 3 * fs);
+    let kept: Vec<&str> = essential.keys().map(String::as_str).collect();
+    assert_eq!(
+        kept,
+        [
+            "zerofault_agent_oldest_unsent_age_seconds",
+            "zerofault_agent_sequence_gaps",
+            "zerofault_agent_spool_dropped_total",
+            "zerofault_host_boot_time_seconds",
+            "zerofault_host_cpu_cores",
+            "zerofault_host_cpu_usage_ratio",
+            "zerofault_host_filesystem_available_bytes",
+            "zerofault_host_filesystem_size_bytes",
+            "zerofault_host_filesystem_used_bytes",
+            "zerofault_host_info",
+            "zerofault_host_last_report_timestamp_seconds",
+            "zerofault_host_memory_available_bytes",
+            "zerofault_host_memory_total_bytes",
+            "zerofault_host_memory_used_bytes",
+            "zerofault_host_up",
+        ]
+    );
+    // Essential is a subset with the same values: nothing is computed differently.
+    let full_samples = render_at(Detail::Full);
+    for sample in render_at(Detail::Essential) {
+        if sample.0 != "zerofault_collector_metrics_detail" {
+            assert!(full_samples.contains(&sample), "{sample:?}");
+        }
+    }
+}
+
+#[test]
+fn essential_keeps_every_aggregate_and_link_family() {
+    let hosts = mixed_hosts();
+    let render_at = |detail| {
+        render_with_inventory(
+            &hosts,
+            None,
+            &IngestCounters::default(),
+            &LinksSnapshot::default(),
+            NOW,
+            3,
+            detail,
+        )
+    };
+    let (full, essential) = (render_at(Detail::Full), render_at(Detail::Essential));
+    let kept = |text: &str| -> Vec<String> {
+        text.lines()
+            .filter(|l| !l.starts_with('#') && !l.contains("agent=\""))
+            .filter(|l| !l.starts_with("zerofault_collector_metrics_detail"))
+            .map(str::to_owned)
+            .collect()
+    };
+    assert_eq!(kept(&full), kept(&essential));
+    assert!(
+        kept(&full)
+            .iter()
+            .any(|l| l.starts_with("zerofault_department_"))
+    );
+    assert!(essential.contains("\nzerofault_collector_metrics_detail{detail=\"essential\"} 1\n"));
+    assert!(essential.contains("\nzerofault_collector_metrics_detail{detail=\"full\"} 0\n"));
 }

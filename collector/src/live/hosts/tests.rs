@@ -66,7 +66,7 @@ fn an_old_report_of_a_new_boot_does_not_refresh_liveness() {
 #[test]
 fn up_within_three_intervals() {
     let e = HostEntry {
-        report: report("a", "b", 1),
+        report: Arc::new(report("a", "b", 1)),
         received_unix_ms: 100_000,
         delivery: None,
     };
@@ -84,7 +84,7 @@ fn snapshot_is_sorted() {
     let ids: Vec<_> = t
         .snapshot()
         .into_iter()
-        .map(|e| e.report.agent_id)
+        .map(|e| e.report.agent_id.clone())
         .collect();
     assert_eq!(ids, ["a", "b"]);
 }
@@ -158,7 +158,7 @@ fn unknown_labels_are_kept_and_warned_about_once_per_agent_label_and_value() {
     });
     // Never dropped: the newest report is held, unknown values and all.
     assert_eq!(
-        t.snapshot()[0].report,
+        *t.snapshot()[0].report,
         labelled(3, "fgw\nWARN forged", "dc-x")
     );
     let log = String::from_utf8(log.0.lock().unwrap().clone()).unwrap();

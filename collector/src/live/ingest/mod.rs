@@ -596,6 +596,7 @@ sites:
             links,
             store: store.clone(),
             down_after_intervals: 3,
+            metrics: Default::default(),
         });
 
         let mut req = Request::post(INGEST_PATH)
@@ -612,7 +613,7 @@ sites:
         assert_eq!(body(resp).await, r#"{"status":"stored"}"#);
         // Stored and held as the host's newest report, unknown label and all.
         assert_eq!(store.count_reports().await.unwrap(), 1);
-        assert_eq!(hosts.snapshot()[0].report, report());
+        assert_eq!(*hosts.snapshot()[0].report, report());
 
         let resp = expose
             .oneshot(Request::get("/metrics").body(Body::empty()).unwrap())

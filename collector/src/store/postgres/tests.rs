@@ -140,13 +140,13 @@ async fn two_stores_adding_to_one_bucket_lose_no_report() {
     let (one, two) = tokio::join!(PgStore::open(&s1), PgStore::open(&s2));
     let stores = [Arc::new(one.unwrap()), Arc::new(two.unwrap())];
     let mut tasks = Vec::new();
-    // 200 reports of one boot, all in its first two hours of uptime, half through each
+    // 200 reports of one boot, all in its first two days of uptime, half through each
     // store, all at once (every batch of both writers touches the same two buckets); and
     // every report sent to both stores, so that half of the sends are duplicates.
     for seq in 1..=200u64 {
         for store in &stores {
             let store = store.clone();
-            let up = seq * 35;
+            let up = seq * 800;
             tasks.push(tokio::spawn(async move {
                 store
                     .insert(real_report("a", "x", seq, up, T + up as i64 * 1000, T + 5))
