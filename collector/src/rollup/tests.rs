@@ -170,11 +170,28 @@ proptest! {
         }
         b.merge(&a);
         prop_assert_eq!(&b, &sequential);
-        // And it survives its encoding.
-        let decoded = <HostBucket as prost::Message>::decode(
-            prost::Message::encode_to_vec(&sequential).as_slice(),
-        )
-        .unwrap();
+        // And it survives its stored form.
+        let decoded = HostBucket::from_stored(&sequential.to_stored()).unwrap();
         prop_assert_eq!(decoded, sequential);
     }
+}
+
+#[test]
+fn a_damaged_or_oversized_stored_bucket_is_refused() {
+    assert!(matches!(
+        HostBucket::from_stored(b"not zstd"),
+        Err(StoredBucketError::Decompress(_))
+    ));
+    // A frame that decompresses to more than the bound (2 MiB of zeros, a few bytes).
+    let bomb = zstd::bulk::compress(&vec![0u8; 2 << 20], 1).unwrap();
+    assert!(bomb.len() < 1_000);
+    assert!(matches!(
+        HostBucket::from_stored(&bomb),
+        Err(StoredBucketError::Decompress(_))
+    ));
+    let garbage = zstd::bulk::compress(&[0xff; 64], 1).unwrap();
+    assert!(matches!(
+        HostBucket::from_stored(&garbage),
+        Err(StoredBucketError::Decode(_))
+    ));
 }

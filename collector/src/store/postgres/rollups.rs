@@ -10,7 +10,6 @@
 use std::collections::{BTreeMap, HashSet};
 
 use deadpool_postgres::GenericClient;
-use prost::Message;
 use tokio_postgres::Transaction;
 use tokio_postgres::types::ToSql;
 
@@ -49,7 +48,7 @@ fn key_of(row: &tokio_postgres::Row) -> Result<BucketKey, tokio_postgres::Error>
 /// A stored body as a bucket; a damaged one is replaced (only collectors write these rows;
 /// the reports are intact, so `report --from-raw` still gives the right figures).
 fn decode_or_default(key: &BucketKey, body: &[u8]) -> HostBucket {
-    HostBucket::decode(body).unwrap_or_else(|e| {
+    HostBucket::from_stored(body).unwrap_or_else(|e| {
         tracing::warn!(agent = %key.agent_id, boot = %key.boot_id, bucket = key.bucket, error = %e, "replacing an undecodable host rollup bucket");
         HostBucket::default()
     })
@@ -139,7 +138,7 @@ async fn write(
     buckets: &[(&BucketKey, HostBucket)],
     replace: bool,
 ) -> Result<HashSet<BucketKey>, tokio_postgres::Error> {
-    let bodies: Vec<Vec<u8>> = buckets.iter().map(|(_, b)| b.encode_to_vec()).collect();
+    let bodies: Vec<Vec<u8>> = buckets.iter().map(|(_, b)| b.to_stored()).collect();
     let mut params: Vec<&(dyn ToSql + Sync)> = Vec::with_capacity(buckets.len() * COLUMNS);
     for ((k, b), body) in buckets.iter().zip(&bodies) {
         params.extend([
@@ -196,7 +195,7 @@ pub(super) async fn scan(
     for row in &rows {
         let key = key_of(row)?;
         let body: Vec<u8> = row.try_get(3)?;
-        match HostBucket::decode(body.as_slice()) {
+        match HostBucket::from_stored(&body) {
             Ok(bucket) => out.push(StoredBucket { key, bucket }),
             Err(e) => {
                 tracing::warn!(agent = %key.agent_id, boot = %key.boot_id, bucket = key.bucket, error = %e, "skipping an undecodable host rollup bucket");

@@ -4,7 +4,6 @@
 
 use std::collections::BTreeMap;
 
-use prost::Message;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::rollup::{BucketKey, HostBucket, StoredBucket};
@@ -29,7 +28,7 @@ pub(super) fn add(
         let stored: Option<Vec<u8>> = read
             .query_row(params![key.agent_id, key.boot_id, key.bucket], |r| r.get(0))
             .optional()?;
-        let mut bucket = match stored.as_deref().map(HostBucket::decode) {
+        let mut bucket = match stored.as_deref().map(HostBucket::from_stored) {
             Some(Ok(b)) => b,
             Some(Err(e)) => {
                 // Only this collector writes the row; a row it cannot read is damage. The
@@ -45,7 +44,7 @@ pub(super) fn add(
             key.boot_id,
             key.bucket,
             bucket.received_max_ms,
-            bucket.encode_to_vec()
+            bucket.to_stored()
         ])?;
     }
     Ok(())
@@ -81,7 +80,7 @@ pub(super) fn scan(
     let mut out = Vec::new();
     for row in rows {
         let (key, body) = row?;
-        match HostBucket::decode(body.as_slice()) {
+        match HostBucket::from_stored(&body) {
             Ok(bucket) => out.push(StoredBucket { key, bucket }),
             Err(e) => {
                 tracing::warn!(agent = %key.agent_id, boot = %key.boot_id, bucket = key.bucket, error = %e, "skipping an undecodable host rollup bucket");
