@@ -336,7 +336,7 @@ const STORED_LEVEL: i32 = 1;
 pub enum StoredBucketError {
     /// Not a zstd frame, or larger than [`MAX_BUCKET_BYTES`] decompressed.
     #[error("cannot decompress the stored bucket: {0}")]
-    Decompress(std::io::Error),
+    Decompress(zerofault_protocol::DecodeError),
     /// Not a `HostBucket`.
     #[error("cannot decode the stored bucket: {0}")]
     Decode(#[from] prost::DecodeError),
@@ -354,7 +354,9 @@ impl HostBucket {
 
     /// A bucket from its stored form ([`Self::to_stored`]).
     pub fn from_stored(stored: &[u8]) -> Result<HostBucket, StoredBucketError> {
-        let raw = zstd::bulk::decompress(stored, MAX_BUCKET_BYTES)
+        // The report bodies' bounded decompression: one buffer of the frame's declared size
+        // (a bound-sized buffer per bucket costs more than the decoding).
+        let raw = zerofault_protocol::decompress_bounded(stored, MAX_BUCKET_BYTES)
             .map_err(StoredBucketError::Decompress)?;
         Ok(<HostBucket as prost::Message>::decode(raw.as_slice())?)
     }
