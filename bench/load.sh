@@ -36,9 +36,13 @@ LOAD=$CARGO_TARGET_DIR/release/examples/zf-load
 WORK=$(mktemp -d /var/tmp/zf-load.XXXXXX)
 PID=
 SAMPLER=
+# The small outputs (generator lines, sampler series, logs) are kept in OUT for a look at how
+# a run evolved; the databases and certificates go with WORK.
+OUT=${OUT:-/var/tmp/zf-load-results/$(date +%Y%m%d-%H%M%S)}
 cleanup() {
   if [ -n "$SAMPLER" ]; then kill "$SAMPLER" 2>/dev/null || true; fi
   if [ -n "$PID" ]; then kill "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; fi
+  mkdir -p "$OUT" && cp "$WORK"/*.out "$WORK"/*.samples "$WORK"/*.log "$OUT"/ 2>/dev/null || true
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -48,8 +52,15 @@ done
 
 # One descriptor per connection on each side, plus the database and listeners. The collector
 # lowers limits.max_connections to what this allows and says so in its log.
+# Raising the hard limit needs CAP_SYS_RESOURCE; without it (a container) each process gets
+# the hard limit, and the collector's log and this script's output say how many connections
+# that allows.
 FDS=$((AGENTS * 2 + 16384))
-ulimit -Hn "$FDS" && ulimit -Sn "$FDS"
+if [ "$FDS" -gt "$(ulimit -Hn)" ]; then
+  ulimit -Hn "$FDS" 2>/dev/null ||
+    echo "note: cannot raise the hard open-file limit above $(ulimit -Hn) (no CAP_SYS_RESOURCE): one process holds at most that many connections" >&2
+fi
+ulimit -Sn "$(ulimit -Hn)"
 "$BIN" certs --dir "$WORK/pki" --collector-name 127.0.0.1 >/dev/null
 
 start_collector() {
@@ -75,32 +86,44 @@ YAML
 }
 stop() { kill "$PID"; wait "$PID" || true; PID=; }
 # Every SAMPLE s until the process ends: seconds since $2, CPU ticks (utime+stime), VmRSS and
-# VmHWM (KiB), bytes of the files/directories given after the output file.
+# VmHWM (KiB), bytes of the files/directories given after the output file, and the CPU ticks
+# of the collector's SQLite writer thread (0 for another process): whether the one writer
+# is the bottleneck or the async and decoding threads are; and the machine's 1-minute load
+# average (other sessions share the cores).
 sampler() {
-  local pid=$1 t0=$2 out=$3; shift 3
+  local pid=$1 t0=$2 out=$3 writer=; shift 3
   while kill -0 "$pid" 2>/dev/null; do
+    if [ -z "$writer" ]; then
+      writer=$(grep -lx zerofault-sqlit /proc/"$pid"/task/*/comm 2>/dev/null | head -1 || true)
+      writer=${writer%/comm}
+    fi
     {
       awk -v t0="$t0" -v now="$(date +%s.%N)" '{printf "%.1f %d ", now - t0, $14 + $15}' "/proc/$pid/stat"
       awk '/^VmRSS/ {r=$2} /^VmHWM/ {h=$2} END {printf "%d %d ", r, h}' "/proc/$pid/status"
-      du -sb "$@" 2>/dev/null | awk '{s += $1} END {print s + 0}'
+      du -sb "$@" 2>/dev/null | awk '{s += $1} END {printf "%d ", s + 0}'
+      if [ -n "$writer" ]; then awk '{printf "%d ", $14 + $15}' "$writer/stat"; else printf "0 "; fi
+      cut -d' ' -f1 /proc/loadavg
     } >>"$out" 2>/dev/null || true
     sleep "$SAMPLE"
   done
 }
-# From a sampler file: CPU % of one core over [from, to] s, peak VmHWM (MiB), bytes at the
-# first and last sample.
+# From a sampler file: CPU % of one core over [from, to] s (all threads, and the SQLite
+# writer's), peak VmHWM (MiB), bytes at the first and last sample.
 digest() {
   awk -v from="$2" -v to="$3" '
     NR == 1 { b0 = $5 }
-    $1 >= from && !c0set { c0 = $2; t0 = $1; c0set = 1 }
-    $1 <= to { c1 = $2; t1 = $1 }
+    $1 >= from && !c0set { c0 = $2; w0 = $6; t0 = $1; c0set = 1 }
+    $1 <= to { c1 = $2; w1 = $6; t1 = $1 }
+    $1 >= from && $1 <= to { la += $7; ln++; lmax = ($7 > lmax ? $7 : lmax) }
     { h = ($4 > h ? $4 : h); b1 = $5; r = $3 }
-    END { printf "cpu_pct=%.1f peak_rss_mib=%.1f end_rss_mib=%.1f bytes_start=%d bytes_end=%d\n",
-          (t1 > t0 ? (c1 - c0) / (t1 - t0) : 0), h / 1024, r / 1024, b0, b1 }' "$1"
+    END { d = (t1 > t0 ? t1 - t0 : 1)
+          printf "cpu_pct=%.1f writer_cpu_pct=%.1f peak_rss_mib=%.1f end_rss_mib=%.1f bytes_start=%d bytes_end=%d load1_mean=%.2f load1_max=%.2f\n",
+          (c1 - c0) / d, (w1 - w0) / d, h / 1024, r / 1024, b0, b1, (ln ? la / ln : 0), lmax }' "$1"
 }
 kv() { grep -o "$1=[^ ]*" <<<"$2" | head -1 | cut -d= -f2; }
 
 echo "== machine: $(nproc) cores, $(uname -r), $(free -g | awk '/^Mem/ {print $2}') GiB; $(uptime)"
+echo "== outputs kept in $OUT"
 echo "== commit $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- collector bench || echo ' (+ uncommitted changes)')"
 
 if [ "$IDLE" = 1 ]; then
@@ -108,6 +131,7 @@ if [ "$IDLE" = 1 ]; then
   start_collector idle
   "$LOAD" --collector "https://$INGEST" --certs-dir "$WORK/pki" --agents "$IDLE_AGENTS" \
     --idle --ramp 15 --collector-pid "$PID" --id-prefix idle | tee "$WORK/idle.out"
+  grep 'max_connections lowered' "$WORK/idle.log" || true
   stop
   rm -f "$WORK"/idle.db*
 fi
@@ -155,7 +179,8 @@ awk -v g="$DB_END" -v s="$DB_START" -v n="$ROWS" -v i="$INTERVAL" 'BEGIN {
 if [ "$VM" = 1 ]; then
   VMBIN=$(command -v victoria-metrics || true)
   if [ -z "$VMBIN" ]; then echo "== 3. victoria-metrics is not installed (apt-get install victoria-metrics): skipped"; exit 0; fi
-  echo "== 3. the same samples to $($VMBIN -version 2>&1 | head -1); $(uptime)"
+  # This build prints nothing for -version: the package says which it is.
+  echo "== 3. the same samples to victoria-metrics $(dpkg-query -W -f '${Version}' victoria-metrics 2>/dev/null); $(uptime)"
   mkdir "$WORK/vm"
   "$VMBIN" -storageDataPath="$WORK/vm" -httpListenAddr="$VM_ADDR" -retentionPeriod=100y \
     -loggerLevel=ERROR >"$WORK/vm.log" 2>&1 &

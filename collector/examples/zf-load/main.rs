@@ -129,7 +129,7 @@ async fn main() -> anyhow::Result<()> {
         args.source_addrs > 0 && args.source_addrs < 250,
         "--source-addrs 1..=249"
     );
-    raise_nofile(args.agents as u64 * 2 + 4096)?;
+    raise_nofile(args.agents as u64 * 2 + 4096, args.agents as u64 + 256)?;
     let interval = Duration::from_secs_f64(args.interval);
     let ramp = Duration::from_secs_f64(args.ramp.unwrap_or(args.interval));
     let targets = args
@@ -347,30 +347,42 @@ fn client_configs(args: &Args) -> anyhow::Result<Vec<Arc<rustls::ClientConfig>>>
     Ok(all)
 }
 
-/// Raises this process's descriptor limit to `want` (root may raise the hard limit too):
-/// one descriptor per connection, and 50,000 is far above the usual 1,024 or 20,000.
-fn raise_nofile(want: u64) -> anyhow::Result<()> {
+/// Raises this process's descriptor limit towards `want` (one descriptor per connection;
+/// 50,000 is far above the usual 1,024 or 20,000). The hard limit can only be raised with
+/// CAP_SYS_RESOURCE: without it the soft limit goes up to the hard one, and the run is
+/// refused when that cannot hold `need` connections.
+fn raise_nofile(want: u64, need: u64) -> anyhow::Result<()> {
     use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
     let now = getrlimit(Resource::Nofile);
-    if now.current.is_some_and(|c| c >= want) || now.current.is_none() {
+    if now.current.is_none_or(|c| c >= want) {
         return Ok(());
     }
-    let hard = match now.maximum {
-        Some(h) if h < want => Some(want),
-        other => other,
-    };
-    setrlimit(
+    let raised = setrlimit(
         Resource::Nofile,
         Rlimit {
             current: Some(want),
-            maximum: hard,
+            maximum: Some(now.maximum.map_or(want, |h| h.max(want))),
+        },
+    );
+    if raised.is_ok() {
+        return Ok(());
+    }
+    let hard = now.maximum.unwrap_or(want);
+    setrlimit(
+        Resource::Nofile,
+        Rlimit {
+            current: Some(hard),
+            maximum: now.maximum,
         },
     )
-    .map_err(|e| {
-        anyhow::anyhow!(
-            "cannot raise RLIMIT_NOFILE to {want}: {e} (run as root or raise `ulimit -Hn`)"
-        )
-    })
+    .map_err(|e| anyhow::anyhow!("cannot raise RLIMIT_NOFILE to {hard}: {e}"))?;
+    anyhow::ensure!(
+        hard >= need,
+        "the open-file limit is {hard} and cannot be raised (no CAP_SYS_RESOURCE): too few \
+         for {need} connections; run several generators with fewer agents each"
+    );
+    eprintln!("zf-load: open-file limit {hard} (could not raise it to {want})");
+    Ok(())
 }
 
 /// One agent: a report every interval from its start, each delivered (retried) before the
