@@ -331,12 +331,24 @@ pub const MAX_BUCKET_BYTES: usize = 1 << 20;
 /// zstd level of stored buckets: the fastest; a bucket is rewritten with every report.
 const STORED_LEVEL: i32 = 1;
 
+thread_local! {
+    /// Contexts reused by [`HostBucket::to_stored`] and [`HostBucket::from_stored`] on each
+    /// thread (`None` if one could not be made: then a context per call, slower, same bytes).
+    static COMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Compressor<'static>>> =
+        std::cell::RefCell::new(zstd::bulk::Compressor::new(STORED_LEVEL).ok());
+    static DECOMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
+        std::cell::RefCell::new(zstd::bulk::Decompressor::new().ok());
+}
+
 /// Why a stored bucket could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum StoredBucketError {
-    /// Not a zstd frame, or larger than [`MAX_BUCKET_BYTES`] decompressed.
+    /// Not a zstd frame that declares its size, or declaring more than [`MAX_BUCKET_BYTES`].
+    #[error("the stored bucket is not a zstd frame of at most {MAX_BUCKET_BYTES} bytes")]
+    Size,
+    /// The frame does not decompress to what it declared.
     #[error("cannot decompress the stored bucket: {0}")]
-    Decompress(zerofault_protocol::DecodeError),
+    Decompress(std::io::Error),
     /// Not a `HostBucket`.
     #[error("cannot decode the stored bucket: {0}")]
     Decode(#[from] prost::DecodeError),
@@ -348,15 +360,29 @@ impl HostBucket {
     /// two filesystems), and a row then fits within SQLite's in-page payload of a
     /// WITHOUT ROWID table instead of taking an overflow page of its own.
     pub fn to_stored(&self) -> Vec<u8> {
-        zstd::bulk::compress(&prost::Message::encode_to_vec(self), STORED_LEVEL)
+        let raw = prost::Message::encode_to_vec(self);
+        COMPRESSOR
+            .with(|c| match c.borrow_mut().as_mut() {
+                Some(c) => c.compress(&raw),
+                None => zstd::bulk::compress(&raw, STORED_LEVEL),
+            })
             .expect("zstd compression of an in-memory buffer")
     }
 
     /// A bucket from its stored form ([`Self::to_stored`]).
     pub fn from_stored(stored: &[u8]) -> Result<HostBucket, StoredBucketError> {
-        // The report bodies' bounded decompression: one buffer of the frame's declared size
-        // (a bound-sized buffer per bucket costs more than the decoding).
-        let raw = zerofault_protocol::decompress_bounded(stored, MAX_BUCKET_BYTES)
+        // One buffer of the frame's declared size (every stored bucket declares it), after
+        // checking it against the bound; a context kept per thread, since creating one per
+        // bucket cost more than the month's decoding.
+        let size = match zstd::zstd_safe::get_frame_content_size(stored) {
+            Ok(Some(n)) if n <= MAX_BUCKET_BYTES as u64 => n as usize,
+            _ => return Err(StoredBucketError::Size),
+        };
+        let raw = DECOMPRESSOR
+            .with(|d| match d.borrow_mut().as_mut() {
+                Some(d) => d.decompress(stored, size),
+                None => zstd::bulk::decompress(stored, size),
+            })
             .map_err(StoredBucketError::Decompress)?;
         Ok(<HostBucket as prost::Message>::decode(raw.as_slice())?)
     }

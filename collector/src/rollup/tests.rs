@@ -180,15 +180,20 @@ proptest! {
 fn a_damaged_or_oversized_stored_bucket_is_refused() {
     assert!(matches!(
         HostBucket::from_stored(b"not zstd"),
-        Err(StoredBucketError::Decompress(_))
+        Err(StoredBucketError::Size)
     ));
     // A frame that decompresses to more than the bound (2 MiB of zeros, a few bytes).
     let bomb = zstd::bulk::compress(&vec![0u8; 2 << 20], 1).unwrap();
     assert!(bomb.len() < 1_000);
     assert!(matches!(
         HostBucket::from_stored(&bomb),
-        Err(StoredBucketError::Decompress(_))
+        Err(StoredBucketError::Size)
     ));
+    // A frame that declares less than it holds.
+    let mut lying = zstd::bulk::compress(&[7u8; 4_000], 1).unwrap();
+    let small = zstd::bulk::compress(&[7u8; 10], 1).unwrap();
+    lying[..6].copy_from_slice(&small[..6]);
+    assert!(HostBucket::from_stored(&lying).is_err());
     let garbage = zstd::bulk::compress(&[0xff; 64], 1).unwrap();
     assert!(matches!(
         HostBucket::from_stored(&garbage),
