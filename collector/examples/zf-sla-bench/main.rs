@@ -552,20 +552,6 @@ fn make_db(bench: &Bench, dir: &Path, setup: Duration) -> anyhow::Result<()> {
         let started = Instant::now();
         let (mut n, mut body_bytes) = (0u64, 0u64);
         let mut rows: Vec<StoredReport> = Vec::with_capacity(8_192);
-        let flush = |rows: Vec<StoredReport>| {
-            let store = store.clone();
-            async move {
-                let mut set = tokio::task::JoinSet::new();
-                for row in rows {
-                    let store = store.clone();
-                    set.spawn(async move { store.insert(row).await });
-                }
-                while let Some(r) = set.join_next().await {
-                    r??;
-                }
-                anyhow::Ok(())
-            }
-        };
         let (lo, hi) = (s.previous_start - DB_BEFORE, w.end + DAY);
         for i in 0..s.hosts {
             let h = s.host(i);
@@ -585,17 +571,12 @@ fn make_db(bench: &Bench, dir: &Path, setup: Duration) -> anyhow::Result<()> {
                     body,
                 });
                 if rows.len() == 8_192 {
-                    flush(std::mem::take(&mut rows)).await?;
+                    rollups::insert_all(&store, std::mem::take(&mut rows)).await?;
                 }
             }
         }
-        flush(rows).await?;
-        let first = store.start_run(w.start - 10 * DAY).await?;
-        store.heartbeat_run(first, s.collector_down.0 - 5 * S).await?;
-        store.stop_run(first, s.collector_down.0).await?;
-        let second = store.start_run(s.collector_down.1).await?;
-        store.heartbeat_run(second, w.end + 2 * DAY).await?;
-        store.stop_run(second, w.end + 2 * DAY).await?;
+        rollups::insert_all(&store, rows).await?;
+        rollups::record_runs(store.as_ref(), bench).await?;
         store.close().await;
         let took = started.elapsed();
         let size = std::fs::metadata(&db)?.len()

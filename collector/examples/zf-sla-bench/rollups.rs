@@ -89,12 +89,7 @@ pub fn make_rollups(bench: &Bench, dir: &Path) -> anyhow::Result<()> {
         }
         store.merge_buckets(pending).await?;
         stored += insert_all(&store, raw).await?;
-        let first = store.start_run(w.start - 10 * DAY).await?;
-        store.heartbeat_run(first, s.collector_down.0 - 5 * S).await?;
-        store.stop_run(first, s.collector_down.0).await?;
-        let second = store.start_run(s.collector_down.1).await?;
-        store.heartbeat_run(second, w.end + 2 * DAY).await?;
-        store.stop_run(second, w.end + 2 * DAY).await?;
+        record_runs(store.as_ref(), bench).await?;
         store.close().await;
         let took = started.elapsed();
         let size = std::fs::metadata(&db)?.len()
@@ -111,7 +106,8 @@ pub fn make_rollups(bench: &Bench, dir: &Path) -> anyhow::Result<()> {
     })
 }
 
-async fn insert_all(store: &Arc<SqliteStore>, rows: Vec<StoredReport>) -> anyhow::Result<u64> {
+/// Stores `rows` concurrently, so that the store's group commit batches them.
+pub async fn insert_all(store: &Arc<SqliteStore>, rows: Vec<StoredReport>) -> anyhow::Result<u64> {
     let n = rows.len() as u64;
     let mut set = tokio::task::JoinSet::new();
     for row in rows {
@@ -122,4 +118,19 @@ async fn insert_all(store: &Arc<SqliteStore>, rows: Vec<StoredReport>) -> anyhow
         r??;
     }
     Ok(n)
+}
+
+/// The collector's runs of the synthetic month: before it until its outage on the 13th, and
+/// from the outage's end until after the month (`make-db` and `make-rollups` alike).
+pub async fn record_runs(store: &dyn Store, bench: &Bench) -> anyhow::Result<()> {
+    let (s, w) = (&bench.month, &bench.month.world);
+    let first = store.start_run(w.start - 10 * DAY).await?;
+    store
+        .heartbeat_run(first, s.collector_down.0 - 5 * S)
+        .await?;
+    store.stop_run(first, s.collector_down.0).await?;
+    let second = store.start_run(s.collector_down.1).await?;
+    store.heartbeat_run(second, w.end + 2 * DAY).await?;
+    store.stop_run(second, w.end + 2 * DAY).await?;
+    Ok(())
 }

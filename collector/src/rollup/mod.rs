@@ -410,3 +410,31 @@ pub struct StoredBucket {
     /// Its summary.
     pub bucket: HostBucket,
 }
+
+impl StoredBucket {
+    /// A stored row as read by a scan, or `None`, with a warning, when its body cannot be
+    /// read: only collectors write these rows, so that is damage, and one damaged row must
+    /// not keep a month from being reported (the reports are intact while retained, so
+    /// `report --from-raw` still has the right figures). Every backend reads rows this way.
+    pub fn from_row(key: BucketKey, body: &[u8]) -> Option<StoredBucket> {
+        match HostBucket::from_stored(body) {
+            Ok(bucket) => Some(StoredBucket { key, bucket }),
+            Err(e) => {
+                tracing::warn!(agent = %key.agent_id, boot = %key.boot_id, bucket = key.bucket, error = %e, "skipping an undecodable host rollup bucket");
+                None
+            }
+        }
+    }
+}
+
+impl HostBucket {
+    /// The stored body of `key` that a summary is about to be merged into, or an empty
+    /// bucket, with a warning, when it cannot be read (see [`StoredBucket::from_row`]): the
+    /// damaged row is replaced rather than failing every report of its bucket.
+    pub fn stored_or_empty(key: &BucketKey, body: &[u8]) -> HostBucket {
+        HostBucket::from_stored(body).unwrap_or_else(|e| {
+            tracing::warn!(agent = %key.agent_id, boot = %key.boot_id, bucket = key.bucket, error = %e, "replacing an undecodable host rollup bucket");
+            HostBucket::default()
+        })
+    }
+}

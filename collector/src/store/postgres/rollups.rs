@@ -45,15 +45,6 @@ fn key_of(row: &tokio_postgres::Row) -> Result<BucketKey, tokio_postgres::Error>
     })
 }
 
-/// A stored body as a bucket; a damaged one is replaced (only collectors write these rows;
-/// the reports are intact, so `report --from-raw` still gives the right figures).
-fn decode_or_default(key: &BucketKey, body: &[u8]) -> HostBucket {
-    HostBucket::from_stored(body).unwrap_or_else(|e| {
-        tracing::warn!(agent = %key.agent_id, boot = %key.boot_id, bucket = key.bucket, error = %e, "replacing an undecodable host rollup bucket");
-        HostBucket::default()
-    })
-}
-
 /// Adds `summaries` to their buckets, inside `tx`: the summaries of one batch were merged
 /// per bucket first, so this costs three statements per [`MAX_ROWS`] buckets, not per
 /// report.
@@ -121,7 +112,7 @@ async fn add_chunk(
             // bucket last received over `retention.rollups` ago): then it starts again.
             let mut b = stored
                 .get(k)
-                .map(|body| decode_or_default(k, body))
+                .map(|body| HostBucket::stored_or_empty(k, body))
                 .unwrap_or_default();
             b.merge(summary);
             (k, b)
@@ -195,12 +186,7 @@ pub(super) async fn scan(
     for row in &rows {
         let key = key_of(row)?;
         let body: Vec<u8> = row.try_get(3)?;
-        match HostBucket::from_stored(&body) {
-            Ok(bucket) => out.push(StoredBucket { key, bucket }),
-            Err(e) => {
-                tracing::warn!(agent = %key.agent_id, boot = %key.boot_id, bucket = key.bucket, error = %e, "skipping an undecodable host rollup bucket");
-            }
-        }
+        out.extend(StoredBucket::from_row(key, &body));
     }
     Ok(out)
 }

@@ -28,16 +28,10 @@ pub(super) fn add(
         let stored: Option<Vec<u8>> = read
             .query_row(params![key.agent_id, key.boot_id, key.bucket], |r| r.get(0))
             .optional()?;
-        let mut bucket = match stored.as_deref().map(HostBucket::from_stored) {
-            Some(Ok(b)) => b,
-            Some(Err(e)) => {
-                // Only this collector writes the row; a row it cannot read is damage. The
-                // reports are intact, so `report --from-raw` still gives the right figures.
-                tracing::warn!(agent = %key.agent_id, boot = %key.boot_id, bucket = key.bucket, error = %e, "replacing an undecodable host rollup bucket");
-                HostBucket::default()
-            }
-            None => HostBucket::default(),
-        };
+        let mut bucket = stored
+            .as_deref()
+            .map(|body| HostBucket::stored_or_empty(&key, body))
+            .unwrap_or_default();
         bucket.merge(&summary);
         write.execute(params![
             key.agent_id,
@@ -80,12 +74,7 @@ pub(super) fn scan(
     let mut out = Vec::new();
     for row in rows {
         let (key, body) = row?;
-        match HostBucket::from_stored(&body) {
-            Ok(bucket) => out.push(StoredBucket { key, bucket }),
-            Err(e) => {
-                tracing::warn!(agent = %key.agent_id, boot = %key.boot_id, bucket = key.bucket, error = %e, "skipping an undecodable host rollup bucket");
-            }
-        }
+        out.extend(StoredBucket::from_row(key, &body));
     }
     Ok(out)
 }
