@@ -368,6 +368,21 @@ fn sequences_above_the_stores_range_are_refused() {
 }
 
 #[test]
+fn an_uptime_longer_than_the_epoch_is_refused() {
+    let mut r = sample_report();
+    r.system.as_mut().unwrap().uptime_seconds = (MAX_TIMESTAMP_UNIX_MS / 1000) as u64;
+    assert_eq!(r.validate(&Limits::default()), Ok(()));
+    r.system.as_mut().unwrap().uptime_seconds = 1 << 62;
+    assert!(matches!(
+        r.validate(&Limits::default()),
+        Err(ValidationError::OutOfRange {
+            field: "system.uptime_seconds",
+            ..
+        })
+    ));
+}
+
+#[test]
 fn agent_id_rule() {
     assert!(is_valid_agent_id("gz-web_01.a"));
     assert!(!is_valid_agent_id(""));

@@ -224,6 +224,15 @@ impl Report {
             check_str("labels.site", &l.site, 128)?;
         }
         if let Some(s) = &self.system {
+            // Longer than the Unix epoch is no uptime; bounding it keeps every time the
+            // collector derives from it (boot anchors, placed times) far from overflow.
+            if s.uptime_seconds > (MAX_TIMESTAMP_UNIX_MS / 1000) as u64 {
+                return Err(ValidationError::OutOfRange {
+                    field: "system.uptime_seconds",
+                    value: s.uptime_seconds.to_string(),
+                    range: "0..=7258118400 (no longer than 1970..2200)",
+                });
+            }
             check_str("system.os_name", &s.os_name, max)?;
             check_str("system.os_version", &s.os_version, max)?;
             check_str("system.kernel_version", &s.kernel_version, max)?;

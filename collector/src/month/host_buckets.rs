@@ -54,8 +54,8 @@ impl AgentPlacement {
     pub fn time(&self, boot_id: &str, uptime_ms: Option<i64>, agent_ms: i64) -> i64 {
         let boot = self.boots.get(boot_id).copied().flatten();
         match (boot, uptime_ms) {
-            (Some(p), Some(up)) => p.anchor_ms + up,
-            _ => agent_ms + self.offset_ms,
+            (Some(p), Some(up)) => p.anchor_ms.saturating_add(up),
+            _ => agent_ms.saturating_add(self.offset_ms),
         }
     }
 }
@@ -119,7 +119,7 @@ pub fn agent_month(buckets: &[StoredBucket], w: &Window) -> AgentMonth {
             .map(|m| m.boot_time_ms);
         let start = match (place, first_stated) {
             (Some(p), _) => p.anchor_ms,
-            (None, Some(t)) => t + offset,
+            (None, Some(t)) => t.saturating_add(offset),
             (None, None) => continue,
         };
         let mut coverage: Vec<Interval> = Vec::new();
@@ -133,7 +133,7 @@ pub fn agent_month(buckets: &[StoredBucket], w: &Window) -> AgentMonth {
                 received_last = Some((bucket.received_max_ms, id));
             }
             for sample in &bucket.samples {
-                let at = s + sample.at;
+                let at = s.saturating_add(sample.at);
                 if (w.sample_from..w.end).contains(&at) {
                     out.capacity.push(capacity_sample(
                         sample,
@@ -146,7 +146,7 @@ pub fn agent_month(buckets: &[StoredBucket], w: &Window) -> AgentMonth {
             let near = bucket
                 .coverage
                 .iter()
-                .any(|c| c.from + s < w.hi && c.to + s > w.lo);
+                .any(|c| c.from.saturating_add(s) < w.hi && c.to.saturating_add(s) > w.lo);
             if !near {
                 continue;
             }
@@ -154,7 +154,7 @@ pub fn agent_month(buckets: &[StoredBucket], w: &Window) -> AgentMonth {
                 bucket
                     .coverage
                     .iter()
-                    .map(|c| Interval::new(c.from + s, c.to + s)),
+                    .map(|c| Interval::new(c.from.saturating_add(s), c.to.saturating_add(s))),
             );
             if let Some(Mark {
                 sequence,
@@ -163,7 +163,7 @@ pub fn agent_month(buckets: &[StoredBucket], w: &Window) -> AgentMonth {
                 ..
             }) = bucket.last
             {
-                let t = at + s;
+                let t = at.saturating_add(s);
                 if last.is_none_or(|(lt, ls, _)| (t, sequence) > (lt, ls)) {
                     last = Some((t, sequence, interval_ms));
                 }

@@ -86,7 +86,7 @@ impl BootStats {
         // live has a small delay, so the difference is the agent's offset. Whether it is
         // small cannot be told for one boot alone: the caller compares boots of the same
         // agent.
-        Some(self.live_ms? - self.clock_ms?)
+        Some(self.live_ms?.saturating_sub(self.clock_ms?))
     }
 }
 
@@ -133,9 +133,9 @@ pub fn place_boots(boots: &[BootStats]) -> (i64, Vec<Option<Placed>>) {
         .iter()
         .map(|b| {
             let live = b.live_ms?;
-            let clock = b.clock_ms? + offset;
+            let clock = b.clock_ms?.saturating_add(offset);
             let tolerance = LIVE_TOLERANCE_MS + 2 * b.max_interval_ms;
-            Some(if live - clock <= tolerance {
+            Some(if live.saturating_sub(clock) <= tolerance {
                 Placed {
                     anchor_ms: live,
                     live: true,

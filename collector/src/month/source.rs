@@ -386,12 +386,11 @@ async fn read_link_windows(
             if r.links.is_empty() {
                 continue;
             }
-            let uptime_ms = r
-                .system
-                .as_ref()
-                .map(|s| s.uptime_seconds as i64 * 1000)
-                .filter(|u| *u > 0);
-            let t = place.time(&row.boot_id, uptime_ms, r.timestamp_unix_ms);
+            let t = place.time(
+                &row.boot_id,
+                crate::rollup::uptime_ms(&r),
+                r.timestamp_unix_ms,
+            );
             if !(cx.window.lo..cx.window.hi).contains(&t) {
                 continue;
             }

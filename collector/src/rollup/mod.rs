@@ -202,14 +202,20 @@ pub struct HostBucket {
     pub samples: Vec<Sample>,
 }
 
+/// The uptime of `report` in ms, when it has one: `None` for 0 (no uptime) and for one
+/// longer than the Unix epoch (ingest refuses those, `Report::validate`; a report stored
+/// before that check is placed by its agent clock instead). One rule for the buckets and
+/// for placing the link windows of a report, so that both place it alike.
+pub fn uptime_ms(report: &Report) -> Option<i64> {
+    let s = report.system.as_ref()?.uptime_seconds;
+    (s > 0 && s <= (zerofault_protocol::MAX_TIMESTAMP_UNIX_MS / 1000) as u64)
+        .then(|| s as i64 * 1000)
+}
+
 /// The bucket of `report` and the summary of it alone.
 pub fn of_report(report: &Report, received_ms: i64) -> (i64, HostBucket) {
     let interval_ms = i64::from(report.interval_ms);
-    let uptime_ms = report
-        .system
-        .as_ref()
-        .map(|s| (s.uptime_seconds as i64).saturating_mul(1000))
-        .filter(|u| *u > 0);
+    let uptime_ms = uptime_ms(report);
     let boot_time_ms = report.boot_time_unix_seconds.saturating_mul(1000);
     let (bucket, at, clip) = match uptime_ms {
         Some(up) => (up.div_euclid(BUCKET_MS), up, 0),
@@ -324,9 +330,12 @@ impl HostBucket {
     }
 }
 
-/// Largest stored bucket accepted when decompressed: a day of a host with hundreds of
-/// filesystems is far below it; a damaged row must not make the reader allocate more.
-pub const MAX_BUCKET_BYTES: usize = 1 << 20;
+/// Largest bucket, encoded (before compression): a day of a host with a hundred filesystems
+/// and a report every second with a gap after each is below it (about 150 KiB). The store
+/// never writes a larger one ([`HostBucket::fits`]), and a reader refuses one, so that one
+/// agent's odd or hostile reports cannot make every later report of its day cost more
+/// and more to merge, nor a damaged row make a reader allocate more.
+pub const MAX_BUCKET_BYTES: usize = 256 << 10;
 
 /// zstd level of stored buckets: the fastest; a bucket is rewritten with every report.
 const STORED_LEVEL: i32 = 1;
@@ -355,6 +364,14 @@ pub enum StoredBucketError {
 }
 
 impl HostBucket {
+    /// Whether the bucket may be stored: at most [`MAX_BUCKET_BYTES`] encoded. A store that
+    /// merged a summary into a bucket that then does not fit keeps the bucket as it was and
+    /// warns (the report itself is stored; only its rollup misses it, so `report --from-raw`
+    /// can differ for that host and day).
+    pub fn fits(&self) -> bool {
+        prost::Message::encoded_len(self) <= MAX_BUCKET_BYTES
+    }
+
     /// The bucket as stored: its protobuf, zstd-compressed. A day's 24 capacity samples
     /// repeat mount points and figures, so it shrinks to about 40% (2 KiB to 0.8 KiB with
     /// two filesystems), and a row then fits within SQLite's in-page payload of a

@@ -36,6 +36,7 @@ macro_rules! contract_tests {
             listening_periods_are_stored_once_by_span,
             buckets_summarise_each_stored_report_once,
             retention_deletes_old_bodies_and_keeps_what_is_needed,
+            a_full_bucket_keeps_its_reports_and_stays_as_it_was,
         );
     };
     (@each $backend:expr; $($name:ident),* $(,)?) => {
@@ -576,5 +577,56 @@ pub async fn retention_deletes_old_bodies_and_keeps_what_is_needed(backend: &dyn
             .await
             .unwrap(),
         InsertOutcome::Duplicate
+    );
+}
+
+pub async fn a_full_bucket_keeps_its_reports_and_stays_as_it_was(backend: &dyn Backend) {
+    let store = backend.open().await;
+    const T: i64 = 1_800_000_000_000;
+    // 1,000 filesystems with 200-byte mount points: one hour's sample is about 210 KiB, two
+    // do not fit a bucket (crate::rollup::MAX_BUCKET_BYTES).
+    let big = |seq: u64, uptime_s: u64| {
+        let mut r = real_report("a", "x", seq, uptime_s, T + uptime_s as i64 * 1000, T + 10);
+        let mut decoded = r.decode().unwrap();
+        decoded.filesystems = (0..1_000)
+            .map(|i| zerofault_protocol::Filesystem {
+                mount_point: format!("/{i:0>199}"),
+                size_bytes: 1 << 30,
+                used_bytes: 1 << 29,
+                ..Default::default()
+            })
+            .collect();
+        r.body = prost::Message::encode_to_vec(&decoded);
+        r
+    };
+    assert_eq!(
+        store.insert(big(1, 60)).await.unwrap(),
+        InsertOutcome::Stored
+    );
+    let one = store.scan_buckets(i64::MIN, None, 10).await.unwrap();
+    assert_eq!(one.len(), 1);
+    assert_eq!(one[0].bucket.reports, 1);
+    // The second hour's sample would overflow the bucket: the report is stored all the same,
+    // and the bucket stays as it was.
+    assert_eq!(
+        store.insert(big(2, 3_660)).await.unwrap(),
+        InsertOutcome::Stored
+    );
+    assert_eq!(store.count_reports().await.unwrap(), 2);
+    assert_eq!(store.scan_buckets(i64::MIN, None, 10).await.unwrap(), one);
+    // A small report of the same day still joins: the bucket is full only for a summary
+    // that would not fit.
+    assert_eq!(
+        store
+            .insert(real_report("a", "x", 3, 120, T + 120_000, T + 20))
+            .await
+            .unwrap(),
+        InsertOutcome::Stored
+    );
+    assert_eq!(
+        store.scan_buckets(i64::MIN, None, 10).await.unwrap()[0]
+            .bucket
+            .reports,
+        2
     );
 }

@@ -39,9 +39,11 @@ pub const DEFAULT_ROLLUPS: Duration = Duration::from_secs(400 * 86_400);
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(600);
 /// Default `retention.batch_reports`: rows deleted per transaction.
 pub const DEFAULT_BATCH_REPORTS: u32 = 2_000;
-/// The shortest `retention.raw_reports` accepted: below a day a collector outage could
-/// outlast the bodies its agents' backfill still needs.
-pub const MIN_RAW_REPORTS: Duration = Duration::from_secs(86_400);
+/// The shortest `retention.raw_reports` accepted: the 7 days the agents' default spool
+/// holds. A report at or below a boot's highest deleted sequence is answered "duplicate"
+/// (see the module docs), so a backlog still draining after its newest reports were
+/// deleted would be lost; with bodies kept as long as a spool holds reports, it cannot be.
+pub const MIN_RAW_REPORTS: Duration = Duration::from_secs(7 * 86_400);
 /// The shortest `retention.rollups` accepted: the 35 days of history the pages draw.
 pub const MIN_ROLLUPS: Duration = Duration::from_secs(35 * 86_400);
 
@@ -50,7 +52,7 @@ pub const MIN_ROLLUPS: Duration = Duration::from_secs(35 * 86_400);
 #[serde(deny_unknown_fields)]
 pub struct Retention {
     /// Report bodies received longer ago than this are deleted (not those with link data,
-    /// nor the newest of each boot). At least `1d`; default `8d`.
+    /// nor the newest of each boot). At least `7d`; default `8d`.
     #[serde(
         default = "default_raw_reports",
         deserialize_with = "zerofault_common::duration::deserialize"
@@ -105,7 +107,7 @@ impl Retention {
         if self.raw_reports < MIN_RAW_REPORTS {
             problem(
                 "retention.raw_reports",
-                "is shorter than 1d: a backfill after a collector outage could need bodies already deleted; use 1d or more (default 8d)".into(),
+                "is shorter than 7d, the agents' default spool horizon: a backlog still arriving after its boot's newest reports were deleted would be taken for replays and lost; use 7d or more (default 8d)".into(),
             );
         }
         if self.rollups < MIN_ROLLUPS {

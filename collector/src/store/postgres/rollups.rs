@@ -78,6 +78,7 @@ async fn add_chunk(
             b.merge(s);
             (k, b)
         })
+        .filter(fits)
         .collect();
     let created = write(tx, &fresh, false).await?;
     let existing: Vec<&(BucketKey, HostBucket)> =
@@ -117,9 +118,20 @@ async fn add_chunk(
             b.merge(summary);
             (k, b)
         })
+        .filter(fits)
         .collect();
     write(tx, &merged, true).await?;
     Ok(())
+}
+
+/// A merged bucket that may be stored ([`HostBucket::fits`]); one that may not is left as
+/// it was, with a warning (its reports are stored, only left out of the rollups).
+fn fits((key, bucket): &(&BucketKey, HostBucket)) -> bool {
+    let fits = bucket.fits();
+    if !fits {
+        tracing::warn!(agent = %key.agent_id, boot = %key.boot_id, bucket = key.bucket, "host rollup bucket full: its reports are stored, but left out of the rollups");
+    }
+    fits
 }
 
 /// Writes buckets in one multi-row statement: new ones only (`ON CONFLICT DO NOTHING`,
@@ -129,6 +141,10 @@ async fn write(
     buckets: &[(&BucketKey, HostBucket)],
     replace: bool,
 ) -> Result<HashSet<BucketKey>, tokio_postgres::Error> {
+    // A statement with no rows is not SQL (every bucket of a chunk may have been full).
+    if buckets.is_empty() {
+        return Ok(HashSet::new());
+    }
     let bodies: Vec<Vec<u8>> = buckets.iter().map(|(_, b)| b.to_stored()).collect();
     let mut params: Vec<&(dyn ToSql + Sync)> = Vec::with_capacity(buckets.len() * COLUMNS);
     for ((k, b), body) in buckets.iter().zip(&bodies) {

@@ -33,6 +33,10 @@ pub(super) fn add(
             .map(|body| HostBucket::stored_or_empty(&key, body))
             .unwrap_or_default();
         bucket.merge(&summary);
+        if !bucket.fits() {
+            tracing::warn!(agent = %key.agent_id, boot = %key.boot_id, bucket = key.bucket, reports = summary.reports, "host rollup bucket full: its reports are stored, but left out of the rollups");
+            continue;
+        }
         write.execute(params![
             key.agent_id,
             key.boot_id,
