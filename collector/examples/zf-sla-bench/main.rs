@@ -71,7 +71,7 @@ use zerofault_collector::month::sla::input::{
 use zerofault_collector::month::sla::model::UnknownLabel;
 use zerofault_collector::store::{ReportKey, SqliteStore, Store, StoredReport};
 use zerofault_protocol::Report;
-use zerofault_tests::month::{COLLECTOR_YAML, DAY, HOUR, HostPlan, S, Synthetic, Usage, host_id};
+use zerofault_tests::month::{DAY, HOUR, HostPlan, S, Synthetic, Usage, host_id};
 
 const MONTH: &str = "2026-01";
 /// The month before: the report reads its capacity samples too (storage growth).
@@ -539,14 +539,7 @@ fn engine(bench: &Bench, out: Option<&Path>, setup: Duration) -> anyhow::Result<
 
 fn make_db(bench: &Bench, dir: &Path, setup: Duration) -> anyhow::Result<()> {
     let (s, w) = (&bench.month, &bench.month.world);
-    std::fs::create_dir_all(dir)?;
-    let db = dir.join("zerofault.db");
-    anyhow::ensure!(!db.exists(), "{} exists already", db.display());
-    std::fs::write(dir.join("inventory.yaml"), &bench.inventory_yaml)?;
-    std::fs::write(dir.join("collector.yaml"), COLLECTOR_YAML)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let (db, runtime) = rollups::prepare(bench, dir)?;
     runtime.block_on(async {
         let store = Arc::new(SqliteStore::open(&db).await?);
         let started = Instant::now();

@@ -20,8 +20,12 @@ use super::{Bench, DB_BEFORE, MONTH, PREVIOUS_MONTH, mib, secs};
 /// Hosts whose buckets go to the store in one transaction.
 const HOSTS_PER_MERGE: usize = 64;
 
-pub fn make_rollups(bench: &Bench, dir: &Path) -> anyhow::Result<()> {
-    let (s, w) = (&bench.month, &bench.month.world);
+/// `DIR` with the month's inventory and a collector config, the path of its (new) database
+/// and a runtime: what `make-db` and `make-rollups` start from.
+pub fn prepare(
+    bench: &Bench,
+    dir: &Path,
+) -> anyhow::Result<(std::path::PathBuf, tokio::runtime::Runtime)> {
     std::fs::create_dir_all(dir)?;
     let db = dir.join("zerofault.db");
     anyhow::ensure!(!db.exists(), "{} exists already", db.display());
@@ -30,6 +34,12 @@ pub fn make_rollups(bench: &Bench, dir: &Path) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
+    Ok((db, runtime))
+}
+
+pub fn make_rollups(bench: &Bench, dir: &Path) -> anyhow::Result<()> {
+    let (s, w) = (&bench.month, &bench.month.world);
+    let (db, runtime) = prepare(bench, dir)?;
     runtime.block_on(async {
         let store = Arc::new(SqliteStore::open(&db).await?);
         let started = Instant::now();

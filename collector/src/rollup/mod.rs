@@ -331,7 +331,8 @@ impl HostBucket {
 }
 
 /// Largest bucket, encoded (before compression): a day of a host with a hundred filesystems
-/// and a report every second with a gap after each is below it (about 150 KiB). The store
+/// and a report every second with a gap after each is below it (about 150 KiB by estimate:
+/// 24 samples of 100 filesystems at ~60 bytes, ~58 KiB of coverage spans; not measured). The store
 /// never writes a larger one ([`HostBucket::fits`]), and a reader refuses one, so that one
 /// agent's odd or hostile reports cannot make every later report of its day cost more
 /// and more to merge, nor a damaged row make a reader allocate more.
@@ -429,6 +430,16 @@ pub struct StoredBucket {
 }
 
 impl StoredBucket {
+    /// `buckets` merged per key: what `Store::merge_buckets` adds, one summary per bucket.
+    pub fn by_key(buckets: Vec<StoredBucket>) -> std::collections::BTreeMap<BucketKey, HostBucket> {
+        let mut out: std::collections::BTreeMap<BucketKey, HostBucket> =
+            std::collections::BTreeMap::new();
+        for b in buckets {
+            out.entry(b.key).or_default().merge(&b.bucket);
+        }
+        out
+    }
+
     /// A stored row as read by a scan, or `None`, with a warning, when its body cannot be
     /// read: only collectors write these rows, so that is damage, and one damaged row must
     /// not keep a month from being reported (the reports are intact while retained, so

@@ -141,17 +141,15 @@ pub fn evidence_of_reports(boots: &[Boot], reports: &[HostReport]) -> Vec<BootEv
 }
 
 /// Sorts and merges intervals (touching ones too), dropping empty ones.
-pub fn merge_intervals(mut v: Vec<Interval>) -> Vec<Interval> {
-    v.retain(|i| i.start_ms < i.end_ms);
-    v.sort_unstable();
-    let mut out: Vec<Interval> = Vec::with_capacity(v.len());
-    for i in v {
-        match out.last_mut() {
-            Some(last) if i.start_ms <= last.end_ms => last.end_ms = last.end_ms.max(i.end_ms),
-            _ => out.push(i),
-        }
-    }
-    out
+pub fn merge_intervals(v: Vec<Interval>) -> Vec<Interval> {
+    // The engine's own merge (`slots::merge`), so that evidence is merged by the rule the
+    // slots are counted with.
+    let mut pairs: Vec<(i64, i64)> = v.into_iter().map(|i| (i.start_ms, i.end_ms)).collect();
+    super::slots::merge(&mut pairs);
+    pairs
+        .into_iter()
+        .map(|(a, b)| Interval::new(a, b))
+        .collect()
 }
 
 /// Usage of one filesystem in a capacity sample.

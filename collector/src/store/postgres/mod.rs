@@ -262,11 +262,7 @@ impl Store for PgStore {
 
     fn merge_buckets(&self, buckets: Vec<StoredBucket>) -> BoxFuture<'_, Result<(), StoreError>> {
         Box::pin(async move {
-            let mut summaries: std::collections::BTreeMap<BucketKey, crate::rollup::HostBucket> =
-                std::collections::BTreeMap::new();
-            for b in buckets {
-                summaries.entry(b.key).or_default().merge(&b.bucket);
-            }
+            let summaries = StoredBucket::by_key(buckets);
             let mut client = self.client().await?;
             let tx = client.transaction().await?;
             rollups::add(&tx, summaries).await?;

@@ -294,11 +294,7 @@ fn write_batch(
 
 fn merge_buckets(conn: &mut Connection, buckets: Vec<StoredBucket>) -> Result<(), StoreError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let mut summaries: BTreeMap<BucketKey, HostBucket> = BTreeMap::new();
-    for b in buckets {
-        summaries.entry(b.key).or_default().merge(&b.bucket);
-    }
-    rollups::add(&tx, summaries)?;
+    rollups::add(&tx, StoredBucket::by_key(buckets))?;
     tx.commit()?;
     Ok(())
 }
