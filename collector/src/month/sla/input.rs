@@ -142,10 +142,10 @@ pub fn evidence_of_reports(boots: &[Boot], reports: &[HostReport]) -> Vec<BootEv
 
 /// Sorts and merges intervals (touching ones too), dropping empty ones.
 pub fn merge_intervals(v: Vec<Interval>) -> Vec<Interval> {
-    // The engine's own merge (`slots::merge`), so that evidence is merged by the rule the
-    // slots are counted with.
+    // The engine's own merge ([`merge`]), so that evidence is merged by the rule the slots
+    // are counted with.
     let mut pairs: Vec<(i64, i64)> = v.into_iter().map(|i| (i.start_ms, i.end_ms)).collect();
-    super::slots::merge(&mut pairs);
+    merge(&mut pairs);
     pairs
         .into_iter()
         .map(|(a, b)| Interval::new(a, b))
@@ -325,4 +325,20 @@ pub struct MonthInput {
     pub previous: PreviousCapacity,
     /// Labels the inventory does not know (copied to the report, sorted).
     pub unknown_labels: Vec<UnknownLabel>,
+}
+
+/// Sorts and merges intervals in place, dropping empty ones.
+pub(crate) fn merge(iv: &mut Vec<(i64, i64)>) {
+    iv.retain(|&(a, b)| a < b);
+    iv.sort_unstable();
+    let mut out = 0;
+    for i in 0..iv.len() {
+        if out > 0 && iv[i].0 <= iv[out - 1].1 {
+            iv[out - 1].1 = iv[out - 1].1.max(iv[i].1);
+        } else {
+            iv[out] = iv[i];
+            out += 1;
+        }
+    }
+    iv.truncate(out);
 }

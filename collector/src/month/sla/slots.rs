@@ -166,21 +166,9 @@ impl Grid {
 /// at a slot edge is placement noise, not evidence.
 pub const TOUCH_MS: i64 = 2_000;
 
-/// Sorts and merges intervals in place, dropping empty ones.
-pub(crate) fn merge(iv: &mut Vec<(i64, i64)>) {
-    iv.retain(|&(a, b)| a < b);
-    iv.sort_unstable();
-    let mut out = 0;
-    for i in 0..iv.len() {
-        if out > 0 && iv[i].0 <= iv[out - 1].1 {
-            iv[out - 1].1 = iv[out - 1].1.max(iv[i].1);
-        } else {
-            iv[out] = iv[i];
-            out += 1;
-        }
-    }
-    iv.truncate(out);
-}
+// The engine's one interval merge lives with the input types (a leaf), so that the
+// evidence built there is merged by the same rule; the engine's modules name it here.
+pub(crate) use super::input::merge;
 
 /// A run of slots `[start, end)` in one state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
