@@ -65,8 +65,8 @@ use zerofault_collector::month::export::{self, Format, Lang};
 use zerofault_collector::month::sla::MonthBuilder;
 use zerofault_collector::month::sla::figures::host_capacity;
 use zerofault_collector::month::sla::input::{
-    Boot, CapacitySample, FsSample, GroupNames, HostInput, HostReport, Interval, Labels, LinkInput,
-    LinkWindow, Period, PreviousCapacity, evidence_of_reports,
+    Boot, CapacitySample, FsSample, GroupNames, HostInput, HostReport, Interval, Labels, LinkCell,
+    LinkInput, Period, PreviousCapacity, evidence_of_reports,
 };
 use zerofault_collector::month::sla::model::UnknownLabel;
 use zerofault_collector::store::{ReportKey, SqliteStore, Store, StoredReport};
@@ -391,7 +391,7 @@ fn engine(bench: &Bench, out: Option<&Path>, setup: Duration) -> anyhow::Result<
     }
     for (j, l) in topo.links.iter().enumerate() {
         let t0 = Instant::now();
-        let mut windows = Vec::new();
+        let (mut coverage, mut degraded, mut cells) = (Vec::new(), Vec::new(), Vec::new());
         for &v in &s.vantage[j] {
             let h = s.host(v);
             for m in h.made(&w.timing, lo, hi) {
@@ -402,18 +402,21 @@ fn engine(bench: &Bench, out: Option<&Path>, setup: Duration) -> anyhow::Result<
                 }
                 let received = p.sent - p.lost.len() as u32;
                 let loss = f64::from(p.sent - received) / f64::from(p.sent);
-                windows.push(LinkWindow {
-                    start_ms: (t - w.timing.interval).max(boot_time),
-                    end_ms: t,
-                    degraded: loss >= DEGRADED_LOSS
-                        || (received > 0 && p.rtt_ms >= DEGRADED_RTT_MS),
-                    loss_ratio: loss,
-                    rtt_avg_ms: (received > 0).then_some(p.rtt_ms),
-                    jitter_ms: (received > 1).then_some(p.jitter_ms),
-                });
+                let span = Interval::new((t - w.timing.interval).max(boot_time), t);
+                coverage.push(span);
+                if loss >= DEGRADED_LOSS || (received > 0 && p.rtt_ms >= DEGRADED_RTT_MS) {
+                    degraded.push(span);
+                }
+                cells.push(LinkCell::of_window(
+                    span.start_ms,
+                    span.end_ms,
+                    loss,
+                    (received > 0).then_some(p.rtt_ms),
+                    (received > 1).then_some(p.jitter_ms),
+                ));
             }
         }
-        n_windows += windows.len() as u64;
+        n_windows += cells.len() as u64;
         let inv_link = inv.link(&l.id).expect("declared");
         let to = &topo.sites[l.to].code;
         let link = LinkInput {
@@ -438,7 +441,9 @@ fn engine(bench: &Bench, out: Option<&Path>, setup: Duration) -> anyhow::Result<
                 .iter()
                 .map(|&(a, b)| Interval::new(a, b))
                 .collect(),
-            windows,
+            coverage,
+            degraded,
+            cells,
             behind_hosts: std::mem::take(&mut behind_hosts[j]),
             behind_links: std::mem::take(&mut behind_links[j]),
         };

@@ -54,7 +54,7 @@ pub fn make_rollups(bench: &Bench, dir: &Path) -> anyhow::Result<()> {
                 let Some(received) = m.received else { continue };
                 let r = w.report(&h, &m);
                 if r.links.is_empty() {
-                    let (bucket, summary) = rollup::of_report(&r, received);
+                    let (bucket, summary) = rollup::of_report(&r, received, &Default::default());
                     agent
                         .entry(BucketKey {
                             agent_id: r.agent_id.clone(),

@@ -63,7 +63,7 @@ pub fn run(args: &BackupArgs) -> u8 {
     };
     let started = Instant::now();
     let result = runtime.block_on(async {
-        let store = crate::store::open(&config.storage).await?;
+        let store = crate::store::open(&config.storage, &config.links.thresholds).await?;
         eprintln!("backing up to {} ...", args.out.display());
         let copied = store.backup(args.out.clone()).await;
         store.close().await;

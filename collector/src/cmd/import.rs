@@ -191,7 +191,7 @@ pub fn run(args: &ImportArgs) -> u8 {
         }
     };
     let result = runtime.block_on(async {
-        let store = crate::store::open(&config.storage).await?;
+        let store = crate::store::open(&config.storage, &config.links.thresholds).await?;
         let result = import(store.clone(), &mut input, &opts, &mut console).await;
         store.close().await;
         Ok::<_, StoreError>(result)

@@ -122,7 +122,7 @@ pub fn run(args: &ReportArgs) -> u8 {
         Err(code) => return code,
     };
     runtime.block_on(async {
-        let store = match crate::store::open(&config.storage).await {
+        let store = match crate::store::open(&config.storage, &config.links.thresholds).await {
             Ok(s) => s,
             Err(e) => {
                 eprintln!("error: {e}");

@@ -122,7 +122,7 @@ impl Server {
         let tls = crate::tls::server_config(&config.tls)
             .map_err(|e| anyhow::anyhow!("{}: `{}`: {e}", config.source.display(), e.key()))?;
         let inventory = load_inventory(&config)?.map(Arc::new);
-        let store = crate::store::open(&config.storage).await?;
+        let store = crate::store::open(&config.storage, &config.links.thresholds).await?;
         let max_skew_ms = i64::try_from(config.clock.max_skew.as_millis()).unwrap_or(i64::MAX);
         let mut hosts = HostTable::new(max_skew_ms);
         if let Some(inventory) = &inventory {

@@ -1,131 +1,129 @@
-//! The link windows of a month as the report reads them: each vantage point's window moved
-//! to the collector's clock and compacted while agents are read, then, per link, replayed
-//! through the live link engine's rules into down periods and turned into the engine's
-//! link input (degraded windows by the collector's link thresholds).
+//! The link windows of a month as the report reads them: each vantage point's pieces
+//! (`crate::rollup::links`, kept in its host's buckets) moved to the collector's clock by their
+//! boot's placement while agents are read, then, per link, replayed through the live link
+//! engine's rules into down periods and turned into the engine's link input (coverage,
+//! degraded time, probe cells).
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use zerofault_protocol::LinkResult;
-
+use super::host_buckets::AgentPlacement;
 use crate::inventory::{Inventory, MaintenanceInterval, Named, Scope};
-use crate::live::links::Links;
-use crate::month::sla::input::{Interval, LinkInput, LinkWindow};
+use crate::live::links::{Links, ProbeStream};
+use crate::month::sla::input::{Interval, LinkCell, LinkInput};
+use crate::rollup::StoredBucket;
+use crate::rollup::links::{LinkDay, rtt_of_bin};
 
-/// One vantage point's window, moved to the collector's clock, holding only what the link
-/// engine and the SLA read (no strings: a month of windows of every link is held until the
-/// last agent is read, so each costs ~100 bytes, not a full `LinkResult`).
+/// One piece of one vantage point, on the collector's clock.
 #[derive(Debug, Clone)]
-pub(super) struct PlacedWindow {
+pub(super) struct PlacedPiece {
     /// Index into the agents in read order (see [`link_inputs`]).
     agent: u32,
-    start_ms: i64,
-    end_ms: i64,
-    first_probe_ms: i64,
-    last_probe_ms: i64,
-    probe_interval_ms: u32,
-    sent: u32,
-    received: u32,
-    rtt_avg_seconds: f64,
-    jitter_seconds: f64,
-    loss_runs: Box<[zerofault_protocol::LossRun]>,
+    stream: ProbeStream,
+    degraded: Vec<(i64, i64)>,
+    cells: Vec<LinkCell>,
 }
 
-/// One link's windows as read, and the level and domain its newest window reported (used
-/// only when the inventory does not know the link; kept once per link, not per window).
+/// One link's pieces as read, and the level and domain its newest window reported (used
+/// only when the inventory does not know the link; kept once per link, not per piece).
 #[derive(Debug, Default)]
 pub(super) struct LinkWindows {
-    windows: Vec<PlacedWindow>,
-    /// `(end_ms, level, domain)` of the newest window, the last read among equal ends.
+    pieces: Vec<PlacedPiece>,
+    /// `(end_ms, level, domain)` of the newest window, the greatest among equal ends.
     newest: Option<(i64, String, String)>,
 }
 
 impl LinkWindows {
-    pub(super) fn push(&mut self, window: PlacedWindow, level: &str, domain: &str) {
-        match &mut self.newest {
-            Some((end, l, d)) if window.end_ms >= *end => {
-                *end = window.end_ms;
-                if l != level {
-                    level.clone_into(l);
+    fn push(&mut self, piece: PlacedPiece, newest_end_ms: i64, day: &LinkDay) {
+        let key = (newest_end_ms, day.level.as_str(), day.domain.as_str());
+        let newer = match &self.newest {
+            Some((e, l, d)) => key > (*e, l.as_str(), d.as_str()),
+            None => true,
+        };
+        if newer {
+            self.newest = Some((newest_end_ms, day.level.clone(), day.domain.clone()));
+        }
+        self.pieces.push(piece);
+    }
+}
+
+/// Adds the link pieces of one agent's `buckets` (agent `index` in read order) that lie
+/// within `[lo, hi)` once placed by `placement`.
+pub(super) fn add_agent_links(
+    by_link: &mut BTreeMap<String, LinkWindows>,
+    index: u32,
+    buckets: &[StoredBucket],
+    placement: &AgentPlacement,
+    (lo, hi): (i64, i64),
+) {
+    for b in buckets {
+        for day in &b.bucket.links {
+            for piece in &day.pieces {
+                // Its boot's anchor minus its clock (agent time - uptime), or the agent's
+                // offset without an uptime: where `month::placement` puts its reports.
+                let offset = placement.time(&b.key.boot_id, piece.clock_min_ms.map(|c| -c), 0);
+                let (start, end) = (
+                    piece.start_ms.saturating_add(offset),
+                    piece.end_ms.saturating_add(offset),
+                );
+                if end < lo || start >= hi {
+                    continue;
                 }
-                if d != domain {
-                    domain.clone_into(d);
-                }
+                let placed = PlacedPiece {
+                    agent: index,
+                    stream: piece.stream().shifted(offset),
+                    degraded: piece
+                        .degraded_spans(day.overflow)
+                        .iter()
+                        .map(|s| (s.from.saturating_add(offset), s.to.saturating_add(offset)))
+                        .collect(),
+                    cells: piece
+                        .cells
+                        .iter()
+                        .map(|c| LinkCell {
+                            start_ms: c.start_ms.saturating_add(offset),
+                            end_ms: c.end_ms.saturating_add(offset),
+                            windows: c.windows,
+                            loss_ppm: c.loss_ppm,
+                            rtt_us: c.rtt_us,
+                            rtt_n: c.rtt_n,
+                            jitter_us: c.jitter_us,
+                            jitter_n: c.jitter_n,
+                            rtts_ms: c
+                                .rtts
+                                .iter()
+                                .map(|r| (rtt_of_bin(r.bin) / 1000.0, r.count))
+                                .collect(),
+                        })
+                        .collect(),
+                };
+                let link = match by_link.get_mut(&day.link_id) {
+                    Some(l) => l,
+                    None => by_link.entry(day.link_id.clone()).or_default(),
+                };
+                link.push(placed, day.newest_end_ms.saturating_add(offset), day);
             }
-            Some(_) => {}
-            None => self.newest = Some((window.end_ms, level.to_owned(), domain.to_owned())),
-        }
-        self.windows.push(window);
-    }
-}
-
-impl PlacedWindow {
-    /// The window again as the link engine takes it.
-    fn to_link_result(&self) -> LinkResult {
-        LinkResult {
-            window_start_unix_ms: self.start_ms,
-            window_end_unix_ms: self.end_ms,
-            first_probe_unix_ms: self.first_probe_ms,
-            last_probe_unix_ms: self.last_probe_ms,
-            probe_interval_ms: self.probe_interval_ms,
-            sent: self.sent,
-            received: self.received,
-            loss_ratio: if self.sent == 0 {
-                0.0
-            } else {
-                1.0 - f64::from(self.received.min(self.sent)) / f64::from(self.sent)
-            },
-            rtt_avg_seconds: self.rtt_avg_seconds,
-            jitter_seconds: self.jitter_seconds,
-            loss_runs: self.loss_runs.to_vec(),
-            ..Default::default()
         }
     }
 }
 
-/// `w` moved to the collector's clock by `offset_ms`, compacted.
-pub(super) fn placed_window(agent: u32, w: &LinkResult, offset_ms: i64) -> PlacedWindow {
-    let mv = |t: i64| if t == 0 { 0 } else { t + offset_ms };
-    PlacedWindow {
-        agent,
-        start_ms: mv(w.window_start_unix_ms),
-        end_ms: mv(w.window_end_unix_ms),
-        first_probe_ms: mv(w.first_probe_unix_ms),
-        last_probe_ms: mv(w.last_probe_unix_ms),
-        probe_interval_ms: w.probe_interval_ms,
-        sent: w.sent,
-        received: w.received,
-        rtt_avg_seconds: w.rtt_avg_seconds,
-        jitter_seconds: w.jitter_seconds,
-        loss_runs: w
-            .loss_runs
-            .iter()
-            .map(|r| zerofault_protocol::LossRun {
-                first_lost_unix_ms: mv(r.first_lost_unix_ms),
-                last_lost_unix_ms: mv(r.last_lost_unix_ms),
-                ..r.clone()
-            })
-            .collect(),
-    }
-}
-
-/// Every link-level down period of one link, from its vantage points' windows (collector
-/// clock), through the live link engine's rules ([`crate::live::links::down_periods`]), fed in
-/// the order they would have arrived live: by window end.
+/// Every link-level down period of one link, from its vantage points' pieces (collector
+/// clock), through the live link engine's rules ([`crate::live::links::stream_down_periods`]),
+/// fed in the order they would have arrived live: by end.
 fn down_periods(
     links_config: &Links,
-    windows: &mut [PlacedWindow],
+    link_id: &str,
+    pieces: &mut [PlacedPiece],
     agents: &[String],
 ) -> Vec<Interval> {
-    windows.sort_by_key(|w| (w.end_ms, w.agent));
-    // Rebuilt one window at a time, as the engine takes it: never a link's windows at once.
-    crate::live::links::down_periods(
+    pieces.sort_by_key(|p| (p.stream.end_ms, p.agent, p.stream.start_ms));
+    crate::live::links::stream_down_periods(
         links_config.clone(),
-        windows
+        link_id,
+        pieces
             .iter()
-            .map(|w| (agents[w.agent as usize].as_str(), w.to_link_result())),
+            .map(|p| (agents[p.agent as usize].as_str(), &p.stream)),
     )
-    .into_values()
-    .flatten()
+    .into_iter()
     .map(|(a, b)| Interval::new(a, b))
     .collect()
 }
@@ -146,35 +144,22 @@ pub(super) fn link_inputs<'a>(
     let mut ids: BTreeSet<String> = inventory.links.iter().map(|l| l.id.clone()).collect();
     ids.extend(by_link.keys().cloned());
     ids.into_iter().map(move |id| {
-        let LinkWindows {
-            mut windows,
-            newest,
-        } = by_link.remove(&id).unwrap_or_default();
+        let LinkWindows { mut pieces, newest } = by_link.remove(&id).unwrap_or_default();
         let inv = inventory.link(&id);
         let (level, domain) = match inv {
             Some(l) => (l.level.as_str().to_owned(), l.domain.as_str().to_owned()),
             None => newest.map(|(_, l, d)| (l, d)).unwrap_or_default(),
         };
-        let th = links_config.thresholds.for_level(&level);
-        let down = down_periods(links_config, &mut windows, agents);
-        let link_windows = windows
+        let down = down_periods(links_config, &id, &mut pieces, agents);
+        let coverage = pieces
             .iter()
-            .filter(|w| w.sent > 0)
-            .map(|w| {
-                let received = w.received.min(w.sent);
-                let loss = f64::from(w.sent - received) / f64::from(w.sent);
-                LinkWindow {
-                    start_ms: w.start_ms,
-                    end_ms: w.end_ms,
-                    degraded: loss >= th.degraded_loss_ratio
-                        || (received > 0 && w.rtt_avg_seconds >= th.degraded_rtt.as_secs_f64()),
-                    loss_ratio: loss,
-                    rtt_avg_ms: (received > 0).then_some(w.rtt_avg_seconds * 1000.0),
-                    jitter_ms: (received > 1).then_some(w.jitter_seconds * 1000.0),
-                }
-            })
+            .map(|p| Interval::new(p.stream.start_ms, p.stream.end_ms))
             .collect();
-        drop(windows);
+        let degraded = pieces
+            .iter()
+            .flat_map(|p| p.degraded.iter().map(|&(a, b)| Interval::new(a, b)))
+            .collect();
+        let cells = pieces.into_iter().flat_map(|p| p.cells).collect();
         let (from_site, to_site, name, target) = match inv {
             Some(l) => (
                 l.from.clone(),
@@ -210,7 +195,9 @@ pub(super) fn link_inputs<'a>(
             to_site,
             target,
             down,
-            windows: link_windows,
+            coverage,
+            degraded,
+            cells,
         }
     })
 }

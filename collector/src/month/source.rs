@@ -19,10 +19,10 @@
 //!   previous month too: its mean used storage per data center and department is the base
 //!   of this month's storage growth.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
-use super::host_buckets::{AgentPlacement, Window, agent_month};
-use super::link_windows::{LinkWindows, link_inputs, placed_window};
+use super::host_buckets::{Window, agent_month};
+use super::link_windows::{LinkWindows, add_agent_links, link_inputs};
 use crate::inventory::{Inventory, LinkLevel, Named, Scope};
 use crate::live::links::Links;
 use crate::month::sla::MonthBuilder;
@@ -115,8 +115,6 @@ struct Collected {
     /// (agent id, site label) of every host added: who is behind which link.
     host_sites: Vec<(String, String)>,
     agents: Vec<String>,
-    /// Where each agent's boots lie, and its index in `agents`: to place its link windows.
-    placements: HashMap<String, (u32, AgentPlacement)>,
     windows: BTreeMap<String, LinkWindows>,
     unknown: Vec<UnknownLabel>,
     previous: PreviousCapacity,
@@ -141,6 +139,8 @@ struct Context<'a> {
     window: Window,
     inventory: &'a Inventory,
     maintenance: Vec<crate::inventory::MaintenanceInterval>,
+    /// The `links` settings: [`HostSource::Raw`] judges degraded windows by them.
+    links: &'a Links,
 }
 
 /// Reads the month from the store, agent by agent, and computes its report.
@@ -201,13 +201,13 @@ pub async fn compute_month(
         previous_bounds,
         scan_from,
         inventory,
+        links: links_config,
     };
 
     let mut c = Collected {
         builder: MonthBuilder::new(period, &collector_runs)?,
         host_sites: Vec::new(),
         agents: Vec::new(),
-        placements: HashMap::new(),
         windows: BTreeMap::new(),
         unknown: Vec::new(),
         previous: PreviousCapacity::default(),
@@ -217,7 +217,6 @@ pub async fn compute_month(
         HostSource::Rollups => read_buckets(store, &cx, &mut c, &mut p, progress).await?,
         HostSource::Raw => read_raw(store, &cx, &mut c, &mut p, progress).await?,
     }
-    read_link_windows(store, &cx, &mut c).await?;
 
     for link in link_inputs(
         inventory,
@@ -339,7 +338,7 @@ async fn read_raw(
             {
                 flush(std::mem::take(&mut agent), c, p)?;
             }
-            if let Some((bucket, summary)) = row.rollup() {
+            if let Some((bucket, summary)) = row.rollup(&cx.links.thresholds) {
                 agent
                     .entry(BucketKey {
                         agent_id: row.agent_id,
@@ -357,58 +356,6 @@ async fn read_raw(
     }
     flush(agent, c, p)?;
     progress(*p);
-    Ok(())
-}
-
-/// Reads the link windows of the reports with link data received since `scan_from`, placed
-/// by their agents' boots (the hosts are read first).
-async fn read_link_windows(
-    store: &dyn Store,
-    cx: &Context<'_>,
-    c: &mut Collected,
-) -> Result<(), SourceError> {
-    let mut after: Option<ReportKey> = None;
-    loop {
-        let page = store
-            .scan_reports(cx.scan_from, after.clone(), PAGE, true)
-            .await?;
-        let done = page.len() < PAGE;
-        if let Some(last) = page.last() {
-            after = Some(ReportKey::of(last));
-        }
-        for row in page {
-            let Some((index, place)) = c.placements.get(&row.agent_id) else {
-                continue;
-            };
-            let Some(r) = row.decode() else {
-                continue;
-            };
-            if r.links.is_empty() {
-                continue;
-            }
-            let t = place.time(
-                &row.boot_id,
-                crate::rollup::uptime_ms(&r),
-                r.timestamp_unix_ms,
-            );
-            if !(cx.window.lo..cx.window.hi).contains(&t) {
-                continue;
-            }
-            let clock_offset_ms = t - r.timestamp_unix_ms;
-            for w in &r.links {
-                let placed = placed_window(*index, w, clock_offset_ms);
-                // Looked up by `&str` first: the id is copied once per link, not per window.
-                let link = match c.windows.get_mut(&w.link_id) {
-                    Some(l) => l,
-                    None => c.windows.entry(w.link_id.clone()).or_default(),
-                };
-                link.push(placed, &w.level, &w.domain);
-            }
-        }
-        if done {
-            break;
-        }
-    }
     Ok(())
 }
 
@@ -525,8 +472,13 @@ fn add_agent(
     // host row of its own).
     let index = c.agents.len() as u32;
     c.agents.push(agent_id.clone());
-    c.placements
-        .insert(agent_id.clone(), (index, m.placement.clone()));
+    add_agent_links(
+        &mut c.windows,
+        index,
+        buckets,
+        &m.placement,
+        (cx.window.lo, cx.window.hi),
+    );
     if m.boots.is_empty() {
         // Not in this month at all (only in the previous one): not a host of this report,
         // nor are its labels.

@@ -28,6 +28,10 @@
 
 use zerofault_protocol::Report;
 
+pub use span::{Span, merge_spans};
+
+pub mod links;
+mod span;
 #[cfg(test)]
 mod tests;
 
@@ -60,17 +64,6 @@ pub struct BucketKey {
     pub boot_id: String,
     /// `uptime / BUCKET_MS`, or [`agent_clock_bucket`] for reports without an uptime.
     pub bucket: i64,
-}
-
-/// A half-open span `[from, to)` in the bucket's coordinate.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, prost::Message)]
-pub struct Span {
-    /// Start, ms.
-    #[prost(int64, tag = "1")]
-    pub from: i64,
-    /// End, ms.
-    #[prost(int64, tag = "2")]
-    pub to: i64,
 }
 
 /// How many reports of the bucket estimated the boot's start on the agent's clock at one
@@ -200,6 +193,10 @@ pub struct HostBucket {
     /// Capacity figures, one per hour (its lowest-sequence report), by hour.
     #[prost(message, repeated, tag = "12")]
     pub samples: Vec<Sample>,
+    /// The link windows of the reports, per link, by link id: this agent is their vantage
+    /// point ([`links`]).
+    #[prost(message, repeated, tag = "13")]
+    pub links: Vec<links::LinkDay>,
 }
 
 /// The uptime of `report` in ms, when it has one: `None` for 0 (no uptime) and for one
@@ -212,8 +209,13 @@ pub fn uptime_ms(report: &Report) -> Option<i64> {
         .then(|| s as i64 * 1000)
 }
 
-/// The bucket of `report` and the summary of it alone.
-pub fn of_report(report: &Report, received_ms: i64) -> (i64, HostBucket) {
+/// The bucket of `report` and the summary of it alone; `thresholds` judge which of its link
+/// windows are degraded.
+pub fn of_report(
+    report: &Report,
+    received_ms: i64,
+    thresholds: &crate::live::links::Thresholds,
+) -> (i64, HostBucket) {
     let interval_ms = i64::from(report.interval_ms);
     let uptime_ms = uptime_ms(report);
     let boot_time_ms = report.boot_time_unix_seconds.saturating_mul(1000);
@@ -275,6 +277,11 @@ pub fn of_report(report: &Report, received_ms: i64) -> (i64, HostBucket) {
                 })
                 .collect(),
         }],
+        links: links::of_report(
+            report,
+            uptime_ms.map(|up| report.timestamp_unix_ms.saturating_sub(up)),
+            thresholds,
+        ),
     };
     (bucket, summary)
 }
@@ -286,8 +293,11 @@ fn later(a: &Mark, b: &Mark) -> bool {
 impl HostBucket {
     /// Adds `other` (the summary of other reports of the same bucket) to this one.
     pub fn merge(&mut self, other: &HostBucket) {
+        links::merge_days(&mut self.links, &other.links);
         if self.reports == 0 {
+            let links = std::mem::take(&mut self.links);
             *self = other.clone();
+            self.links = links;
             return;
         }
         if other.reports == 0 {
@@ -404,20 +414,6 @@ impl HostBucket {
             .map_err(StoredBucketError::Decompress)?;
         Ok(<HostBucket as prost::Message>::decode(raw.as_slice())?)
     }
-}
-
-/// Sorts and merges spans (touching ones too), dropping empty ones.
-pub fn merge_spans(mut v: Vec<Span>) -> Vec<Span> {
-    v.retain(|s| s.from < s.to);
-    v.sort_unstable();
-    let mut out: Vec<Span> = Vec::with_capacity(v.len());
-    for s in v {
-        match out.last_mut() {
-            Some(last) if s.from <= last.to => last.to = last.to.max(s.to),
-            _ => out.push(s),
-        }
-    }
-    out
 }
 
 /// A stored bucket.

@@ -25,7 +25,7 @@ fn report(seq: u64, uptime_s: u64, agent_ms: i64, interval_ms: u32) -> Report {
 #[test]
 fn a_report_is_summarised_in_the_hour_of_its_uptime() {
     // 10 s after boot, interval 15 s: its coverage starts at the boot, not before.
-    let (bucket, s) = of_report(&report(1, 10, T + 2_345, 15_000), T + 2_400);
+    let (bucket, s) = of_report(&report(1, 10, T + 2_345, 15_000), T + 2_400, &th());
     assert_eq!(bucket, 0);
     assert_eq!(s.reports, 1);
     assert_eq!(s.live_anchor_ms, Some(T + 2_400 - 10_000));
@@ -45,7 +45,7 @@ fn a_report_is_summarised_in_the_hour_of_its_uptime() {
         }]
     );
     assert_eq!(s.last.unwrap().at, 10_000);
-    let (bucket, s) = of_report(&report(9, 90_000, T, 60_000), T);
+    let (bucket, s) = of_report(&report(9, 90_000, T, 60_000), T, &th());
     assert_eq!(bucket, 1, "90 000 s of uptime is its second day");
     assert_eq!(s.samples[0].hour, 25);
     assert_eq!(
@@ -61,7 +61,7 @@ fn a_report_is_summarised_in_the_hour_of_its_uptime() {
 fn a_report_without_uptime_goes_to_its_agent_clock_hour() {
     let mut r = report(1, 0, T + 5_000, 15_000);
     r.system = None;
-    let (bucket, s) = of_report(&r, T + 5_100);
+    let (bucket, s) = of_report(&r, T + 5_100, &th());
     assert_eq!(bucket, agent_clock_bucket((T + 5_000) / BUCKET_MS));
     assert!(bucket < 0);
     assert_eq!(
@@ -81,9 +81,9 @@ fn a_report_without_uptime_goes_to_its_agent_clock_hour() {
 
 #[test]
 fn merging_keeps_the_first_the_latest_and_the_union() {
-    let (_, mut a) = of_report(&report(5, 100, T + 100_000, 15_000), T + 100_010);
-    let (_, b) = of_report(&report(3, 70, T + 70_000, 15_000), T + 900_000);
-    let (_, c) = of_report(&report(9, 200, T + 200_000, 15_000), T + 200_020);
+    let (_, mut a) = of_report(&report(5, 100, T + 100_000, 15_000), T + 100_010, &th());
+    let (_, b) = of_report(&report(3, 70, T + 70_000, 15_000), T + 900_000, &th());
+    let (_, c) = of_report(&report(9, 200, T + 200_000, 15_000), T + 200_020, &th());
     a.merge(&b);
     a.merge(&c);
     assert_eq!(a.reports, 3);
@@ -124,6 +124,7 @@ fn summaries(specs: &[(u64, u64, i64, u32, i64)]) -> Vec<HostBucket> {
             of_report(
                 &report(seq, up, agent, interval),
                 T + up as i64 * 1000 + delay,
+                &th(),
             )
             .1
         })
@@ -199,4 +200,8 @@ fn a_damaged_or_oversized_stored_bucket_is_refused() {
         HostBucket::from_stored(&garbage),
         Err(StoredBucketError::Decode(_))
     ));
+}
+
+fn th() -> crate::live::links::Thresholds {
+    crate::live::links::Thresholds::default()
 }

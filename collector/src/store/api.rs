@@ -55,12 +55,12 @@ impl StoredReport {
 
 impl StoredReport {
     /// Its rollup bucket and the summary of it alone ([`crate::rollup::of_report`] of its
-    /// body); `None` when the body does not decode ([`Self::decode`] warns): such a report
+    /// body, its link windows judged degraded by `thresholds`); `None` when the body does not decode ([`Self::decode`] warns): such a report
     /// is still stored, and its bucket misses it, as the monthly report from raw reports
     /// would.
-    pub fn rollup(&self) -> Option<(i64, HostBucket)> {
+    pub fn rollup(&self, thresholds: &crate::live::links::Thresholds) -> Option<(i64, HostBucket)> {
         self.decode()
-            .map(|decoded| crate::rollup::of_report(&decoded, self.received_ms))
+            .map(|decoded| crate::rollup::of_report(&decoded, self.received_ms, thresholds))
     }
 }
 

@@ -281,7 +281,7 @@ pub async fn buckets_summarise_each_stored_report_once(backend: &dyn Backend) {
         crate::rollup::HostBucket,
     > = Default::default();
     for r in &reports[..3] {
-        let (bucket, s) = r.rollup().unwrap();
+        let (bucket, s) = r.rollup(&Default::default()).unwrap();
         expected
             .entry(crate::rollup::BucketKey {
                 agent_id: r.agent_id.clone(),
@@ -304,7 +304,7 @@ pub async fn buckets_summarise_each_stored_report_once(backend: &dyn Backend) {
     assert_eq!(seen[0].1.reports, 2, "the duplicate counted once");
     // Summaries merged in bulk join the same buckets by the same rule.
     let extra = real_report("a", "x", 4, 90_010, T + 90_010_000, T + 90_010_050);
-    let (bucket, summary) = extra.rollup().unwrap();
+    let (bucket, summary) = extra.rollup(&Default::default()).unwrap();
     let key = crate::rollup::BucketKey {
         agent_id: "a".into(),
         boot_id: "x".into(),

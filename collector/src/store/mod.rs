@@ -28,11 +28,26 @@ pub use postgres::PgStore;
 pub use settings::{Backend, Storage};
 pub use sqlite::SqliteStore;
 
+use crate::live::links::Thresholds;
+
 /// Opens (creating it when missing) the store `settings` choose. The server and every
 /// command open their store here, so they hold an `Arc<dyn Store>` whatever the backend.
-pub async fn open(settings: &Storage) -> Result<Arc<dyn Store>, StoreError> {
+/// `link_thresholds` (`links.thresholds`) judge which link windows the rollups keep as
+/// degraded as reports are stored.
+pub async fn open(
+    settings: &Storage,
+    link_thresholds: &Thresholds,
+) -> Result<Arc<dyn Store>, StoreError> {
     Ok(match settings.backend() {
-        Backend::Sqlite(sqlite) => Arc::new(SqliteStore::open(&sqlite.path).await?),
-        Backend::Postgres(pg) => Arc::new(PgStore::open(pg).await?),
+        Backend::Sqlite(sqlite) => Arc::new(
+            SqliteStore::open(&sqlite.path)
+                .await?
+                .with_link_thresholds(link_thresholds.clone()),
+        ),
+        Backend::Postgres(pg) => Arc::new(
+            PgStore::open(pg)
+                .await?
+                .with_link_thresholds(link_thresholds.clone()),
+        ),
     })
 }

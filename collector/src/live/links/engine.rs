@@ -34,6 +34,7 @@
 //!   counted once its settled part reaches `fault_min` (so an ongoing fault counts before it
 //!   ends), and probe counters add every accepted window.
 
+mod stream;
 mod track;
 mod vantage;
 mod views;
@@ -43,13 +44,26 @@ use std::collections::{BTreeMap, VecDeque};
 use zerofault_protocol::LinkResult;
 
 use super::settings::Links;
+pub use stream::{ProbeStream, Step};
 use track::LinkTrack;
-use vantage::segments;
+use views::RECENT_FAULTS;
 pub use views::{
     EVIDENCE_GAP_PROBES, Fault, Ignored, LinkState, LinkView, MIN_STALE_MS, STALE_WINDOWS,
     VantageView, WindowSummary,
 };
-use views::{FALLBACK_INTERVAL_MS, RECENT_FAULTS};
+
+/// What one observation brings: a window, or several joined.
+struct Taken<'a> {
+    link_id: &'a str,
+    level: &'a str,
+    domain: &'a str,
+    start_ms: i64,
+    end_ms: i64,
+    sent: u64,
+    received: u64,
+    /// `None` when no probe finished.
+    stream: Option<&'a ProbeStream>,
+}
 
 /// The engine: every link, every vantage point.
 #[derive(Debug)]
@@ -82,42 +96,121 @@ impl LinkEngine {
     /// Takes one window of `agent` (windows of one vantage point in arrival order). Returns
     /// the faults that became final with it, each exactly once.
     pub fn observe(&mut self, agent: &str, w: &LinkResult) -> Result<Vec<Fault>, Ignored> {
+        let stream = ProbeStream::of_window(w);
+        let th = self.config.thresholds.for_level(&w.level);
+        let (down_loss, down_probes) =
+            (self.config.down_loss_ratio, self.config.down_confirm_probes);
+        let summary = |down: bool| {
+            let received = w.received.min(w.sent);
+            let loss_ratio = f64::from(w.sent - received) / f64::from(w.sent);
+            let state = if down || (w.sent >= down_probes && loss_ratio >= down_loss) {
+                LinkState::Down
+            } else if loss_ratio >= th.degraded_loss_ratio
+                || (w.received > 0 && w.rtt_avg_seconds >= th.degraded_rtt.as_secs_f64())
+            {
+                LinkState::Degraded
+            } else {
+                LinkState::Up
+            };
+            WindowSummary {
+                window_start_unix_ms: w.window_start_unix_ms,
+                window_end_unix_ms: w.window_end_unix_ms,
+                sent: w.sent,
+                received,
+                loss_ratio,
+                rtt_min_seconds: w.rtt_min_seconds,
+                rtt_avg_seconds: w.rtt_avg_seconds,
+                rtt_max_seconds: w.rtt_max_seconds,
+                rtt_p95_seconds: w.rtt_p95_seconds,
+                jitter_seconds: w.jitter_seconds,
+                state,
+            }
+        };
+        self.advance(
+            agent,
+            Taken {
+                link_id: &w.link_id,
+                level: &w.level,
+                domain: &w.domain,
+                start_ms: w.window_start_unix_ms,
+                end_ms: w.window_end_unix_ms,
+                sent: u64::from(w.sent),
+                received: u64::from(w.received.min(w.sent)),
+                stream: stream.as_ref(),
+            },
+            Some(&summary),
+        )
+    }
+
+    /// Takes the probe stream of several contiguous windows of `agent` at once, as the link
+    /// rollups keep them (`crate::rollup::links`): the same rules as [`Self::observe`] of each
+    /// window, without the newest window's figures (which only the live views show).
+    pub fn observe_stream(
+        &mut self,
+        agent: &str,
+        link_id: &str,
+        level: &str,
+        domain: &str,
+        stream: &ProbeStream,
+    ) -> Result<Vec<Fault>, Ignored> {
+        self.advance(
+            agent,
+            Taken {
+                link_id,
+                level,
+                domain,
+                start_ms: stream.start_ms,
+                end_ms: stream.end_ms,
+                sent: stream.sent,
+                received: stream.received,
+                stream: Some(stream),
+            },
+            None,
+        )
+    }
+
+    fn advance(
+        &mut self,
+        agent: &str,
+        t: Taken<'_>,
+        summary: Option<&dyn Fn(bool) -> WindowSummary>,
+    ) -> Result<Vec<Fault>, Ignored> {
         let cfg = &self.config;
-        let link = self.links.entry(w.link_id.clone()).or_default();
-        let v = link.vantages.entry(agent.to_owned()).or_default();
+        let link = match self.links.get_mut(t.link_id) {
+            Some(l) => l,
+            None => self.links.entry(t.link_id.to_owned()).or_default(),
+        };
+        let v = match link.vantages.get_mut(agent) {
+            Some(v) => v,
+            None => link.vantages.entry(agent.to_owned()).or_default(),
+        };
         if let Some(last) = v.last_window_end
-            && w.window_end_unix_ms <= last
+            && t.end_ms <= last
         {
             return Err(Ignored::NotNewer {
-                window_end_unix_ms: w.window_end_unix_ms,
+                window_end_unix_ms: t.end_ms,
                 last_end_unix_ms: last,
             });
         }
-        v.last_window_end = Some(w.window_end_unix_ms);
-        link.level.clone_from(&w.level);
-        link.domain.clone_from(&w.domain);
-        v.window_ms = (w.window_end_unix_ms - w.window_start_unix_ms).max(0);
-        v.sent_total += u64::from(w.sent);
-        v.received_total += u64::from(w.received.min(w.sent));
-        if w.sent == 0 {
+        v.last_window_end = Some(t.end_ms);
+        if link.level != t.level {
+            t.level.clone_into(&mut link.level);
+        }
+        if link.domain != t.domain {
+            t.domain.clone_into(&mut link.domain);
+        }
+        v.window_ms = (t.end_ms - t.start_ms).max(0);
+        v.sent_total += t.sent;
+        v.received_total += t.received.min(t.sent);
+        let Some(stream) = t.stream else {
             // No probe finished in this window: no evidence about the link.
             return Ok(Vec::new());
-        }
-
-        let interval = match i64::from(w.probe_interval_ms) {
-            0 => FALLBACK_INTERVAL_MS,
-            i => i,
         };
-        let first_probe = if w.first_probe_unix_ms > 0 {
-            w.first_probe_unix_ms
-        } else {
-            w.window_start_unix_ms
-        };
-        let last_probe = if w.last_probe_unix_ms > 0 {
-            w.last_probe_unix_ms.max(first_probe)
-        } else {
-            (w.window_end_unix_ms - interval).max(first_probe)
-        };
+        let (interval, first_probe, last_probe) = (
+            stream.interval_ms,
+            stream.first_probe_ms,
+            stream.last_probe_ms,
+        );
 
         // Continuity with the previous window of this vantage point.
         let contiguous = v
@@ -131,40 +224,16 @@ impl LinkEngine {
             Some(c) if contiguous => c.1 = c.1.max(end),
             _ => v.coverage.push((first_probe, end)),
         }
-        for seg in segments(w, first_probe, last_probe, interval) {
-            v.step(seg, cfg);
+        for step in &stream.steps {
+            v.step(*step, cfg);
         }
         v.last_probe = Some(last_probe);
         v.horizon = v.horizon.max(end);
+        if let Some(summary) = summary {
+            v.last = Some(summary(v.is_down()));
+        }
 
-        let loss_ratio = f64::from(w.sent - w.received.min(w.sent)) / f64::from(w.sent);
-        let th = cfg.thresholds.for_level(&w.level);
-        let state = if v.is_down()
-            || (w.sent >= cfg.down_confirm_probes && loss_ratio >= cfg.down_loss_ratio)
-        {
-            LinkState::Down
-        } else if loss_ratio >= th.degraded_loss_ratio
-            || (w.received > 0 && w.rtt_avg_seconds >= th.degraded_rtt.as_secs_f64())
-        {
-            LinkState::Degraded
-        } else {
-            LinkState::Up
-        };
-        v.last = Some(WindowSummary {
-            window_start_unix_ms: w.window_start_unix_ms,
-            window_end_unix_ms: w.window_end_unix_ms,
-            sent: w.sent,
-            received: w.received.min(w.sent),
-            loss_ratio,
-            rtt_min_seconds: w.rtt_min_seconds,
-            rtt_avg_seconds: w.rtt_avg_seconds,
-            rtt_max_seconds: w.rtt_max_seconds,
-            rtt_p95_seconds: w.rtt_p95_seconds,
-            jitter_seconds: w.jitter_seconds,
-            state,
-        });
-
-        let settled = link.recompute(&w.link_id, cfg, self.record_downs);
+        let settled = link.recompute(t.link_id, cfg, self.record_downs);
         for f in &settled {
             if self.recent.len() == RECENT_FAULTS {
                 self.recent.pop_front();
@@ -224,6 +293,30 @@ pub fn down_periods<'a, W: std::borrow::Borrow<LinkResult>>(
             (id, d)
         })
         .collect()
+}
+
+/// Every link-level down period `[start, end)` of one link, as [`down_periods`] finds them,
+/// from its vantage points' probe streams given as `(agent, stream)`, each vantage point's in
+/// time order (the caller orders them all by end, as they would have arrived).
+pub fn stream_down_periods<'a>(
+    config: Links,
+    link_id: &str,
+    streams: impl IntoIterator<Item = (&'a str, &'a ProbeStream)>,
+) -> Vec<(i64, i64)> {
+    let mut e = LinkEngine::new(config);
+    e.record_downs = true;
+    for (agent, s) in streams {
+        // A stream the engine ignores (not newer) changes nothing, as live.
+        let _ = e.observe_stream(agent, link_id, "", "", s);
+    }
+    e.links
+        .remove(link_id)
+        .map(|l| {
+            let mut d = l.settled_downs;
+            d.extend(l.tentative_downs);
+            d
+        })
+        .unwrap_or_default()
 }
 
 #[cfg(test)]

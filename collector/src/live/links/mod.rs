@@ -16,7 +16,8 @@ pub mod interfaces;
 pub mod settings;
 
 pub use engine::{
-    Fault, Ignored, LinkEngine, LinkState, LinkView, VantageView, WindowSummary, down_periods,
+    Fault, Ignored, LinkEngine, LinkState, LinkView, ProbeStream, Step, VantageView, WindowSummary,
+    down_periods, stream_down_periods,
 };
 pub use interfaces::{InterfaceTracker, InterfaceView};
 pub use settings::{

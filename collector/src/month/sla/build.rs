@@ -174,7 +174,7 @@ impl MonthBuilder {
             behind_hosts: link.behind_hosts.clone(),
             behind_links: link.behind_links.clone(),
             timeline,
-            averages: figures::link_averages(&self.period, &link.windows, &maint),
+            averages: figures::link_averages(&self.period, &link.cells, &maint),
             down: figures::merged(&link.down),
         });
         Ok(())

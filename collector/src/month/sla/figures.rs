@@ -28,7 +28,7 @@
 //!   filesystems of (size - used) / slope, the slope a least-squares line through that
 //!   filesystem's used bytes over the month (only growing filesystems).
 
-use super::input::{HostInput, Interval, LinkWindow, Period};
+use super::input::{HostInput, Interval, LinkCell, Period};
 use super::model::{Figures, StateMinutes};
 use super::rootcause::Seg;
 use super::slots::{Timeline, code};
@@ -164,43 +164,53 @@ pub(crate) struct LinkAverages {
     pub jitter: Option<f64>,
 }
 
-fn mean(it: impl Iterator<Item = f64>) -> Option<f64> {
-    let (s, n) = it.fold((0.0, 0u64), |(s, n), x| (s + x, n + 1));
-    (n > 0).then(|| s / n as f64)
-}
-
-/// Nearest-rank percentile of unsorted values (sorts them).
-fn percentile(v: &mut [f64], p: f64) -> Option<f64> {
-    if v.is_empty() {
+/// Nearest-rank percentile of unsorted values, each given with how many times it occurs
+/// (sorts them).
+fn percentile(v: &mut [(f64, u64)], p: f64) -> Option<f64> {
+    let n: u64 = v.iter().map(|&(_, k)| k).sum();
+    if n == 0 {
         return None;
     }
-    v.sort_unstable_by(f64::total_cmp);
-    let rank = (p * v.len() as f64).ceil().max(1.0) as usize;
-    Some(v[rank.min(v.len()) - 1])
+    v.sort_unstable_by(|a, b| a.0.total_cmp(&b.0));
+    let rank = ((p * n as f64).ceil() as u64).clamp(1, n);
+    let mut seen = 0;
+    for &(x, k) in v.iter() {
+        seen += k;
+        if seen >= rank {
+            return Some(x);
+        }
+    }
+    v.last().map(|&(x, _)| x)
 }
 
-/// Probe averages over the windows of the period outside maintenance (`maintenance` merged).
+/// Probe averages over the cells of the period outside maintenance (`maintenance` merged):
+/// a cell counts when it starts in the covered period and touches no maintenance.
 pub(crate) fn link_averages(
     period: &Period,
-    windows: &[LinkWindow],
+    cells: &[LinkCell],
     maintenance: &[(i64, i64)],
 ) -> LinkAverages {
-    // Windows of the covered period: up to now rounded down to a slot in a month to date.
+    // Cells of the covered period: up to now rounded down to a slot in a month to date.
     let now = super::period::covered_end(period).unwrap_or(period.start_ms);
-    let in_maint = |w: &LinkWindow| {
-        let i = maintenance.partition_point(|&(_, b)| b <= w.start_ms);
-        maintenance.get(i).is_some_and(|&(a, _)| a < w.end_ms)
+    let in_maint = |c: &LinkCell| {
+        let i = maintenance.partition_point(|&(_, b)| b <= c.start_ms);
+        maintenance.get(i).is_some_and(|&(a, _)| a < c.end_ms)
     };
-    let kept: Vec<&LinkWindow> = windows
+    let kept: Vec<&LinkCell> = cells
         .iter()
-        .filter(|w| w.start_ms >= period.start_ms && w.start_ms < now && !in_maint(w))
+        .filter(|c| c.start_ms >= period.start_ms && c.start_ms < now && !in_maint(c))
         .collect();
-    let mut rtts: Vec<f64> = kept.iter().filter_map(|w| w.rtt_avg_ms).collect();
+    let sum = |f: fn(&LinkCell) -> u64| kept.iter().map(|c| f(c)).sum::<u64>();
+    let ratio = |num: u64, den: u64, scale: f64| (den > 0).then(|| num as f64 / den as f64 / scale);
+    let mut rtts: Vec<(f64, u64)> = kept
+        .iter()
+        .flat_map(|c| c.rtts_ms.iter().copied())
+        .collect();
     LinkAverages {
-        loss: mean(kept.iter().map(|w| w.loss_ratio)),
-        rtt: mean(rtts.iter().copied()),
+        loss: ratio(sum(|c| c.loss_ppm), sum(|c| c.windows), 1e6),
+        rtt: ratio(sum(|c| c.rtt_us), sum(|c| c.rtt_n), 1e3),
         p95_rtt: percentile(&mut rtts, 0.95),
-        jitter: mean(kept.iter().filter_map(|w| w.jitter_ms)),
+        jitter: ratio(sum(|c| c.jitter_us), sum(|c| c.jitter_n), 1e3),
     }
 }
 

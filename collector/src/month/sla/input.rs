@@ -218,21 +218,53 @@ pub struct HostInput {
     pub capacity: Vec<CapacitySample>,
 }
 
-/// One probe window of a link from one vantage point, on the collector's clock.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct LinkWindow {
-    /// Window start.
+/// Probe figures of a link from one vantage point over a span of its windows (an hour of
+/// them in the rollups, or one window), on the collector's clock: what the month's probe
+/// averages add up. Sums are integers, so that adding in any order gives the same figures.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LinkCell {
+    /// Earliest window start.
     pub start_ms: i64,
-    /// Window end.
+    /// Latest window end.
     pub end_ms: i64,
-    /// The window's state was not `up` (degraded, or down at this vantage point).
-    pub degraded: bool,
-    /// Loss ratio, 0..=1.
-    pub loss_ratio: f64,
-    /// Mean RTT, ms; `None` when nothing was answered.
-    pub rtt_avg_ms: Option<f64>,
-    /// Jitter, ms; `None` when fewer than two answers.
-    pub jitter_ms: Option<f64>,
+    /// Windows.
+    pub windows: u64,
+    /// Their loss ratios summed, parts per million.
+    pub loss_ppm: u64,
+    /// Mean RTTs summed, µs, over the windows with an answer.
+    pub rtt_us: u64,
+    /// Windows with an answer.
+    pub rtt_n: u64,
+    /// Jitters summed, µs, over the windows with two answers or more.
+    pub jitter_us: u64,
+    /// Windows with two answers or more.
+    pub jitter_n: u64,
+    /// The windows' mean RTTs, ms, with how many windows had each (for the percentile).
+    pub rtts_ms: Vec<(f64, u64)>,
+}
+
+impl LinkCell {
+    /// The cell of one window of `[start_ms, end_ms)`: loss ratio, mean RTT and jitter, ms.
+    pub fn of_window(
+        start_ms: i64,
+        end_ms: i64,
+        loss_ratio: f64,
+        rtt_ms: Option<f64>,
+        jitter_ms: Option<f64>,
+    ) -> LinkCell {
+        let us = |ms: f64| (ms * 1000.0).round().max(0.0) as u64;
+        LinkCell {
+            start_ms,
+            end_ms,
+            windows: 1,
+            loss_ppm: (loss_ratio * 1e6).round() as u64,
+            rtt_us: rtt_ms.map_or(0, us),
+            rtt_n: u64::from(rtt_ms.is_some()),
+            jitter_us: jitter_ms.map_or(0, us),
+            jitter_n: u64::from(jitter_ms.is_some()),
+            rtts_ms: rtt_ms.map(|r| (r, 1)).into_iter().collect(),
+        }
+    }
 }
 
 /// One link.
@@ -259,8 +291,13 @@ pub struct LinkInput {
     /// [`crate::live::links::down_periods`], whose times are on the agents' clocks (the caller
     /// moves them by the vantage points' clock offsets).
     pub down: Vec<Interval>,
-    /// Probe windows of every vantage point: evidence (coverage) and averages.
-    pub windows: Vec<LinkWindow>,
+    /// Time covered by probe windows of any vantage point (evidence).
+    pub coverage: Vec<Interval>,
+    /// Time of degraded windows (loss or RTT past the level's thresholds) of any vantage
+    /// point.
+    pub degraded: Vec<Interval>,
+    /// Probe figures of every vantage point, for the averages.
+    pub cells: Vec<LinkCell>,
     /// Agent ids of the hosts behind the link (at sites in the subtree of `to_site`).
     /// Unknown ids are ignored.
     pub behind_hosts: Vec<String>,

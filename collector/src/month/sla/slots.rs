@@ -423,15 +423,12 @@ pub(crate) fn link_timeline(grid: &Grid, link: &LinkInput, scratch: &mut Scratch
     scratch.iv.clear();
     scratch
         .iv
-        .extend(link.windows.iter().map(|w| (w.start_ms, w.end_ms)));
+        .extend(link.coverage.iter().map(|w| (w.start_ms, w.end_ms)));
     grid.add_intervals(&mut scratch.iv, &mut scratch.up);
     scratch.iv.clear();
-    scratch.iv.extend(
-        link.windows
-            .iter()
-            .filter(|w| w.degraded)
-            .map(|w| (w.start_ms, w.end_ms)),
-    );
+    scratch
+        .iv
+        .extend(link.degraded.iter().map(|w| (w.start_ms, w.end_ms)));
     grid.add_intervals(&mut scratch.iv, &mut scratch.degraded);
     for i in 0..grid.n {
         let s = i as usize;

@@ -70,6 +70,8 @@ pub struct PgStore {
     pool: Pool,
     commands: mpsc::Sender<Command>,
     closed: AtomicBool,
+    /// Judge which link windows the rollups keep as degraded.
+    link_thresholds: crate::live::links::Thresholds,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -102,7 +104,15 @@ impl PgStore {
             pool,
             commands,
             closed: AtomicBool::new(false),
+            link_thresholds: Default::default(),
         })
+    }
+
+    /// The store with `links.thresholds` judging degraded link windows for the rollups
+    /// (the defaults until this is called).
+    pub fn with_link_thresholds(mut self, t: crate::live::links::Thresholds) -> PgStore {
+        self.link_thresholds = t;
+        self
     }
 
     /// `host:port/database`.
@@ -147,7 +157,9 @@ impl Store for PgStore {
             }
             // Decoding the body for its summary happens here, on the caller's task, not on
             // the writer task that every insert waits for.
-            let summary = report.rollup().map(|(b, s)| (b, Box::new(s)));
+            let summary = report
+                .rollup(&self.link_thresholds)
+                .map(|(b, s)| (b, Box::new(s)));
             let (tx, rx) = oneshot::channel();
             self.commands
                 .send(Command::Insert(report, summary, tx))

@@ -245,7 +245,7 @@ pub(super) async fn rebuild(tx: &Transaction<'_>) -> Result<u64, tokio_postgres:
                 report.boot_id.clone(),
                 report.sequence as i64,
             );
-            if let Some((bucket, summary)) = report.rollup() {
+            if let Some((bucket, summary)) = report.rollup(&Default::default()) {
                 pending
                     .entry(BucketKey {
                         agent_id: report.agent_id,

@@ -234,7 +234,7 @@ async fn the_rollups_of_a_version_1_database_are_rebuilt_from_its_reports() {
         .collect();
     let mut want: std::collections::BTreeMap<_, crate::rollup::HostBucket> = Default::default();
     for r in &reports {
-        let (bucket, summary) = r.rollup().unwrap();
+        let (bucket, summary) = r.rollup(&Default::default()).unwrap();
         want.entry(crate::rollup::BucketKey {
             agent_id: r.agent_id.clone(),
             boot_id: r.boot_id.clone(),

@@ -50,6 +50,8 @@ impl From<rusqlite::Error> for StoreError {
 pub struct SqliteStore {
     path: PathBuf,
     commands: mpsc::Sender<Command>,
+    /// Judge which link windows the rollups keep as degraded.
+    link_thresholds: crate::live::links::Thresholds,
 }
 
 impl SqliteStore {
@@ -77,7 +79,15 @@ impl SqliteStore {
         Ok(SqliteStore {
             path: path.to_owned(),
             commands,
+            link_thresholds: Default::default(),
         })
+    }
+
+    /// The store with `links.thresholds` judging degraded link windows for the rollups
+    /// (the defaults until this is called).
+    pub fn with_link_thresholds(mut self, t: crate::live::links::Thresholds) -> SqliteStore {
+        self.link_thresholds = t;
+        self
     }
 
     /// The database file.
@@ -101,7 +111,9 @@ impl SqliteStore {
 impl Store for SqliteStore {
     fn insert(&self, report: StoredReport) -> BoxFuture<'_, Result<InsertOutcome, StoreError>> {
         Box::pin(async move {
-            let summary = report.rollup().map(|(b, s)| (b, Box::new(s)));
+            let summary = report
+                .rollup(&self.link_thresholds)
+                .map(|(b, s)| (b, Box::new(s)));
             self.call(|tx| Command::Insert(report, summary, tx)).await?
         })
     }

@@ -103,7 +103,7 @@ pub(super) fn rebuild(conn: &Connection) -> rusqlite::Result<u64> {
         {
             add(conn, std::mem::take(&mut pending))?;
         }
-        if let Some((bucket, summary)) = report.rollup() {
+        if let Some((bucket, summary)) = report.rollup(&Default::default()) {
             pending
                 .entry(BucketKey {
                     agent_id: report.agent_id,

@@ -156,7 +156,7 @@ async fn the_rollups_of_a_version_5_database_are_rebuilt_from_its_reports() {
     let want: Vec<_> = reports[..4]
         .iter()
         .map(|r| {
-            let (bucket, summary) = r.rollup().unwrap();
+            let (bucket, summary) = r.rollup(&Default::default()).unwrap();
             (r.agent_id.clone(), r.boot_id.clone(), bucket, summary)
         })
         .collect();

@@ -1,8 +1,7 @@
 //! One vantage point's probe stream: segments, the up/down hysteresis machine, evidence.
 
-use zerofault_protocol::LinkResult;
-
 use super::super::settings::Links;
+use super::stream::Step;
 use super::views::{MIN_STALE_MS, STALE_WINDOWS, WindowSummary};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,85 +40,6 @@ pub(super) struct Vantage {
     pub(super) down_ms_closed: i64,
 }
 
-/// One step of a probe stream.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Segment {
-    Lost { first: i64, count: u32 },
-    Ok { first: i64, count: u32 },
-}
-
-/// Saturating conversion of an interval estimate to a probe count.
-pub(super) fn probes(span_ms: i64, interval_ms: i64) -> u32 {
-    let n = (span_ms as f64 / interval_ms as f64).round();
-    if n <= 0.0 {
-        0
-    } else {
-        n.min(u32::MAX as f64) as u32
-    }
-}
-
-/// The probe outcomes of one window, in send order.
-pub(super) fn segments(
-    w: &LinkResult,
-    first_probe: i64,
-    last_probe: i64,
-    interval: i64,
-) -> Vec<Segment> {
-    let mut runs: Vec<_> = w.loss_runs.iter().collect();
-    if runs.is_empty() {
-        if w.received == 0 {
-            // Everything lost but no runs (an agent that does not send them): one run over
-            // the whole window.
-            return vec![Segment::Lost {
-                first: first_probe,
-                count: w.sent,
-            }];
-        }
-        // Some losses that cannot be placed: count the window as answered for the stream;
-        // its loss ratio still decides the window's state.
-        return vec![Segment::Ok {
-            first: first_probe,
-            count: w.received,
-        }];
-    }
-    runs.sort_by_key(|r| r.first_lost_unix_ms);
-    let mut out = Vec::with_capacity(runs.len() * 2 + 1);
-    // Send time of the probe after the previous run (the window's first probe at first).
-    let mut next = first_probe;
-    for (i, run) in runs.iter().enumerate() {
-        let ok = if i == 0 {
-            if run.open_start {
-                0
-            } else {
-                probes(run.first_lost_unix_ms - next, interval)
-            }
-        } else {
-            // Runs are maximal, so at least one probe succeeded between two of them.
-            probes(run.first_lost_unix_ms - next, interval).max(1)
-        };
-        if ok > 0 {
-            out.push(Segment::Ok {
-                first: next,
-                count: ok,
-            });
-        }
-        out.push(Segment::Lost {
-            first: run.first_lost_unix_ms,
-            count: run.count.max(1),
-        });
-        next = run.last_lost_unix_ms.max(run.first_lost_unix_ms) + interval;
-    }
-    let last_run = runs[runs.len() - 1];
-    if !last_run.open_end {
-        let ok = probes(last_probe + interval - next, interval).max(1);
-        out.push(Segment::Ok {
-            first: next,
-            count: ok,
-        });
-    }
-    out
-}
-
 impl Vantage {
     pub(super) fn close_down(&mut self, start: i64, end: i64) {
         if end > start {
@@ -128,11 +48,12 @@ impl Vantage {
         }
     }
 
-    pub(super) fn step(&mut self, seg: Segment, cfg: &Links) {
+    pub(super) fn step(&mut self, step: Step, cfg: &Links) {
         let machine = self.machine.unwrap_or(Machine::Up { losing: None });
         let mut closed = None;
-        self.machine = Some(match (seg, machine) {
-            (Segment::Lost { first, count }, Machine::Up { losing }) => {
+        let (first, count) = (step.first_ms, step.count);
+        self.machine = Some(match (step.lost, machine) {
+            (true, Machine::Up { losing }) => {
                 let mut s = losing.unwrap_or(Streak { first, count: 0 });
                 s.count = s.count.saturating_add(count);
                 if s.count >= cfg.down_confirm_probes {
@@ -145,12 +66,12 @@ impl Vantage {
                 }
             }
             // A loss breaks the recovery run: the outage goes on.
-            (Segment::Lost { .. }, Machine::Down { start, .. }) => Machine::Down {
+            (true, Machine::Down { start, .. }) => Machine::Down {
                 start,
                 recovering: None,
             },
-            (Segment::Ok { .. }, Machine::Up { .. }) => Machine::Up { losing: None },
-            (Segment::Ok { first, count }, Machine::Down { start, recovering }) => {
+            (false, Machine::Up { .. }) => Machine::Up { losing: None },
+            (false, Machine::Down { start, recovering }) => {
                 let mut r = recovering.unwrap_or(Streak { first, count: 0 });
                 r.count = r.count.saturating_add(count);
                 if r.count >= cfg.up_confirm_probes {

@@ -1,6 +1,6 @@
 use super::*;
 use crate::month::sla::input::{
-    Boot, CapacitySample, FsSample, HostReport, LinkWindow, evidence_of_reports,
+    Boot, CapacitySample, FsSample, HostReport, LinkCell, evidence_of_reports,
 };
 
 /// 2026-01-01T00:00+08:00.
@@ -92,14 +92,17 @@ fn link(id: &str, level: &str, domain: &str, down: &[(i64, i64)], slots: i64) ->
             .iter()
             .map(|&(a, b)| Interval::new(T0 + a, T0 + b))
             .collect(),
-        windows: (0..slots * 4)
-            .map(|k| LinkWindow {
-                start_ms: T0 + k * 15 * S,
-                end_ms: T0 + (k + 1) * 15 * S,
-                degraded: false,
-                loss_ratio: 0.0,
-                rtt_avg_ms: Some(2.0),
-                jitter_ms: Some(0.5),
+        coverage: vec![Interval::new(T0, T0 + slots * 60 * S)],
+        degraded: Vec::new(),
+        cells: (0..slots * 4)
+            .map(|k| {
+                LinkCell::of_window(
+                    T0 + k * 15 * S,
+                    T0 + (k + 1) * 15 * S,
+                    0.0,
+                    Some(2.0),
+                    Some(0.5),
+                )
             })
             .collect(),
         behind_hosts: Vec::new(),

@@ -129,20 +129,19 @@ fn period() -> Period {
     }
 }
 
-fn window(start_ms: i64, loss: f64, rtt: Option<f64>) -> LinkWindow {
-    LinkWindow {
+fn window(start_ms: i64, loss: f64, rtt: Option<f64>) -> LinkCell {
+    LinkCell::of_window(
         start_ms,
-        end_ms: start_ms + 15_000,
-        degraded: false,
-        loss_ratio: loss,
-        rtt_avg_ms: rtt,
-        jitter_ms: rtt.map(|r| r / 10.0),
-    }
+        start_ms + 15_000,
+        loss,
+        rtt,
+        rtt.map(|r| r / 10.0),
+    )
 }
 
 #[test]
 fn link_averages_leave_out_maintenance_and_other_months() {
-    let mut w: Vec<LinkWindow> = (1..=20)
+    let mut w: Vec<LinkCell> = (1..=20)
         .map(|k| window(k * 15_000, 0.0, Some(k as f64)))
         .collect();
     w.push(window(400_000, 1.0, None));

@@ -1,5 +1,5 @@
 use super::*;
-use crate::month::sla::input::{Boot, HostReport, Labels, LinkWindow, evidence_of_reports};
+use crate::month::sla::input::{Boot, HostReport, Labels, evidence_of_reports};
 use SlotState::{Degraded as G, Down as D, Maintenance as M, Unknown as X, Up as U};
 
 /// 2026-01-01T00:00+08:00.
@@ -218,17 +218,16 @@ fn link(down: &[(i64, i64)], windows: &[(i64, i64, bool)]) -> LinkInput {
             .iter()
             .map(|&(a, b)| Interval::new(T0 + a, T0 + b))
             .collect(),
-        windows: windows
+        coverage: windows
             .iter()
-            .map(|&(a, b, degraded)| LinkWindow {
-                start_ms: T0 + a,
-                end_ms: T0 + b,
-                degraded,
-                loss_ratio: 0.0,
-                rtt_avg_ms: Some(1.0),
-                jitter_ms: Some(0.1),
-            })
+            .map(|&(a, b, _)| Interval::new(T0 + a, T0 + b))
             .collect(),
+        degraded: windows
+            .iter()
+            .filter(|w| w.2)
+            .map(|&(a, b, _)| Interval::new(T0 + a, T0 + b))
+            .collect(),
+        cells: Vec::new(),
         behind_hosts: Vec::new(),
         behind_links: Vec::new(),
     }
