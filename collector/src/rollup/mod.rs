@@ -291,6 +291,21 @@ fn later(a: &Mark, b: &Mark) -> bool {
 }
 
 impl HostBucket {
+    /// Only the link windows of this summary: merged into a bucket, it adds them and
+    /// changes nothing else.
+    pub fn links_only(self) -> HostBucket {
+        HostBucket {
+            links: self.links,
+            ..HostBucket::default()
+        }
+    }
+
+    /// This summary without its link windows.
+    pub fn without_links(mut self) -> HostBucket {
+        self.links = Vec::new();
+        self
+    }
+
     /// Adds `other` (the summary of other reports of the same bucket) to this one.
     pub fn merge(&mut self, other: &HostBucket) {
         links::merge_days(&mut self.links, &other.links);

@@ -341,8 +341,7 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     fn merge_buckets(&self, buckets: Vec<StoredBucket>) -> BoxFuture<'_, Result<(), StoreError>>;
 
     /// Deletes up to `limit` report bodies received before `before_ms`, reading on after
-    /// `after` in receive order, except reports with link data and the newest report of
-    /// each boot; remembers the deleted sequences per boot, so that [`Store::insert`] answers
+    /// `after` in receive order, except the newest report of each boot; remembers the deleted sequences per boot, so that [`Store::insert`] answers
     /// a replay of one [`InsertOutcome::Duplicate`] and [`Store::boot_spans`] still counts
     /// them (`store::retention`). One short transaction: report writes wait for at most one.
     fn retire_reports(

@@ -484,11 +484,16 @@ pub async fn retention_deletes_old_bodies_and_keeps_what_is_needed(backend: &dyn
         let up = 15 * seq;
         let t = T + seq as i64 * 15_000;
         store
-            .insert(real_report("a", "x", seq, up, t, t + 10))
+            .insert(StoredReport {
+                // One with link data: deleted as the others (its windows are rolled up).
+                link_data: seq == 2,
+                ..real_report("a", "x", seq, up, t, t + 10)
+            })
             .await
             .unwrap();
     }
-    // The newest of boot x carries link data: kept; b's only report is its boot's newest.
+    // The newest of boot x carries link data: kept as its boot's newest; b's only report is
+    // its boot's newest.
     let links = StoredReport {
         link_data: true,
         ..real_report("a", "x", 6, 90, T + 90_000, T + 90_010)
@@ -515,7 +520,7 @@ pub async fn retention_deletes_old_bodies_and_keeps_what_is_needed(backend: &dyn
     }
     assert_eq!(
         deleted, 5,
-        "a's reports 1-5: not its link report 6, not b's only one"
+        "a's reports 1-5 (2 with link data): not its newest 6, not b's only one"
     );
     assert_eq!(store.count_reports().await.unwrap(), 2);
     // A second pass finds nothing more.

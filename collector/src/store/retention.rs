@@ -8,10 +8,10 @@
 //!   rollups (`crate::rollup`), not the bodies, so a body is needed only while something
 //!   could still change because of it: a backfill or a replay can only bring what an agent
 //!   still holds in its spool, whose default bound holds 7 days of reports
-//!   (`docs/agent.md`); a day more covers a collector that was itself down. Also kept, so
-//!   that nothing that reads them changes: every report with **link data** (link windows
-//!   are not rolled up yet, and the month reads them from the bodies), and the newest report
-//!   of every boot (the host table is warmed from it at start-up).
+//!   (`docs/agent.md`); a day more covers a collector that was itself down. Reports with
+//!   link data go too (their windows are in the rollups, `crate::rollup::links`; the link
+//!   engine's start-up replay, `links.replay`, reads 48 hours by default). Kept: the newest
+//!   report of every boot (the host table is warmed from it at start-up).
 //! - **Idempotency**: a deleted report's sequence is remembered per agent and boot as a
 //!   range (`retired_reports`): a report at or below the highest retired sequence of its
 //!   boot is answered "duplicate" and not stored again, so a replay is never stored twice
@@ -51,8 +51,8 @@ pub const MIN_ROLLUPS: Duration = Duration::from_secs(35 * 86_400);
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Retention {
-    /// Report bodies received longer ago than this are deleted (not those with link data,
-    /// nor the newest of each boot). At least `7d`; default `8d`.
+    /// Report bodies received longer ago than this are deleted (not the newest of each
+    /// boot). At least `7d`; default `8d`.
     #[serde(
         default = "default_raw_reports",
         deserialize_with = "zerofault_common::duration::deserialize"

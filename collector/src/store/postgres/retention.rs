@@ -146,12 +146,10 @@ pub(super) async fn retire(
         }),
         _ => None,
     };
-    // Reports with link data stay (the month reads link windows from them).
+    // Reports with link data go as the others do: their windows are in the rollups.
     let mut candidates: Vec<(String, String, i64)> = Vec::with_capacity(rows.len());
     for row in &rows {
-        if !row.try_get::<_, bool>(5)? {
-            candidates.push((row.try_get(2)?, row.try_get(3)?, row.try_get(4)?));
-        }
+        candidates.push((row.try_get(2)?, row.try_get(3)?, row.try_get(4)?));
     }
     // The newest report of each boot stays (the host table is warmed from it).
     let newest = newest_of(&tx, &candidates).await?;

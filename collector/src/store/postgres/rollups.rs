@@ -211,13 +211,21 @@ pub(super) async fn scan(
 /// transaction, boot by boot, so that memory holds one page of reports and one boot's
 /// buckets at a time. Pages by the primary key, as `scan_reports` does. Returns the reports
 /// read.
-pub(super) async fn rebuild(tx: &Transaction<'_>) -> Result<u64, tokio_postgres::Error> {
+///
+/// Host parts only; with `links_only`, adds only the link windows of the reports with link data to the
+/// buckets (a database whose buckets were made before they kept links). Degraded windows are
+/// judged by the default thresholds: a migration runs before any configuration is at hand.
+pub(super) async fn rebuild(
+    tx: &Transaction<'_>,
+    links_only: bool,
+) -> Result<u64, tokio_postgres::Error> {
     let stmt = tx
         .prepare(&format!(
             "SELECT {REPORT_COLUMNS} FROM reports
-             WHERE (agent_id, boot_id, sequence) > ($1, $2, $3)
+             WHERE (agent_id, boot_id, sequence) > ($1, $2, $3) {}
              ORDER BY agent_id, boot_id, sequence
-             LIMIT $4"
+             LIMIT $4",
+            if links_only { "AND link_data" } else { "" }
         ))
         .await?;
     let mut after = (String::new(), String::new(), i64::MIN);
@@ -246,6 +254,12 @@ pub(super) async fn rebuild(tx: &Transaction<'_>) -> Result<u64, tokio_postgres:
                 report.sequence as i64,
             );
             if let Some((bucket, summary)) = report.rollup(&Default::default()) {
+                // Host parts and link parts are added by separate migrations.
+                let summary = if links_only {
+                    summary.links_only()
+                } else {
+                    summary.without_links()
+                };
                 pending
                     .entry(BucketKey {
                         agent_id: report.agent_id,

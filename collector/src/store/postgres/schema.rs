@@ -115,11 +115,18 @@ pub(super) const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX reports_received_order ON reports (received_ms, row_order);
     DROP INDEX reports_received;"#,
+    // 4: link rollups (crate::rollup::links): buckets now also keep their agent's link
+    // windows. The buckets of reports stored before are given the link windows of the
+    // reports with link data still stored ([`LINKS_ADDED_AT`]; retention kept all of those
+    // until this version), so that retention may now delete them. No schema change.
+    r#"UPDATE host_buckets SET received_max_ms = received_max_ms WHERE false;"#,
 ];
 
 /// The migration (its 1-based version) whose table is filled from the reports already
 /// stored when it is applied: the host rollups.
 const REBUILT_AT: usize = 2;
+/// The migration that adds the link windows of the stored reports to the buckets.
+const LINKS_ADDED_AT: usize = 4;
 
 /// The version table: one row (`id` = 1), the lease row migrations lock.
 const VERSION_TABLE: &str = "CREATE TABLE IF NOT EXISTS zerofault_schema (
@@ -157,11 +164,15 @@ pub(super) async fn migrate(client: &mut tokio_postgres::Client) -> Result<(), S
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(found.max(0) as usize) {
         tx.batch_execute(sql).await?;
         if i + 1 == REBUILT_AT {
-            let n = super::rollups::rebuild(&tx).await?;
+            let n = super::rollups::rebuild(&tx, false).await?;
             tracing::info!(
                 reports = n,
                 "summarised the stored reports into host rollups"
             );
+        }
+        if i + 1 == LINKS_ADDED_AT {
+            let n = super::rollups::rebuild(&tx, true).await?;
+            tracing::info!(reports = n, "added the stored link windows to the rollups");
         }
         let version = i as i32 + 1;
         tx.execute(

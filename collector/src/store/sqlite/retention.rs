@@ -58,10 +58,8 @@ pub(super) fn retire(
             "SELECT MAX(sequence) FROM reports WHERE agent_id = ?1 AND boot_id = ?2",
         )?;
         let mut delete = tx.prepare_cached("DELETE FROM reports WHERE rowid = ?1")?;
-        for (rowid, _, agent, boot, seq, link_data) in rows {
-            if link_data {
-                continue;
-            }
+        // Reports with link data go as the others do: their windows are in the rollups.
+        for (rowid, _, agent, boot, seq, _link_data) in rows {
             let key = (agent, boot);
             let top = match newest.get(&key) {
                 Some(t) => *t,

@@ -84,12 +84,20 @@ pub(super) fn scan(
 }
 
 /// Fills the (empty) bucket table from every stored report, boot by boot, so memory holds
-/// one boot's buckets at a time. Returns the reports read.
-pub(super) fn rebuild(conn: &Connection) -> rusqlite::Result<u64> {
-    let mut stmt = conn.prepare(
+/// one boot's buckets at a time, their host parts only; with `links_only`, adds only the link windows of the
+/// reports with link data to the buckets (a database whose buckets were made before they
+/// kept links). Returns the reports read. Degraded windows are judged by the default
+/// thresholds: a migration runs before any configuration is at hand.
+pub(super) fn rebuild(conn: &Connection, links_only: bool) -> rusqlite::Result<u64> {
+    let mut stmt = conn.prepare(&format!(
         "SELECT agent_id, boot_id, sequence, agent_timestamp_ms, received_ms, body, link_data
-         FROM reports ORDER BY agent_id, boot_id, sequence",
-    )?;
+         FROM reports {} ORDER BY agent_id, boot_id, sequence",
+        if links_only {
+            "WHERE link_data = 1"
+        } else {
+            ""
+        }
+    ))?;
     let mut rows = stmt.query([])?;
     let mut pending: BTreeMap<BucketKey, HostBucket> = BTreeMap::new();
     let mut n = 0u64;
@@ -104,6 +112,12 @@ pub(super) fn rebuild(conn: &Connection) -> rusqlite::Result<u64> {
             add(conn, std::mem::take(&mut pending))?;
         }
         if let Some((bucket, summary)) = report.rollup(&Default::default()) {
+            // Host parts and link parts are added by separate migrations.
+            let summary = if links_only {
+                summary.links_only()
+            } else {
+                summary.without_links()
+            };
             pending
                 .entry(BucketKey {
                     agent_id: report.agent_id,

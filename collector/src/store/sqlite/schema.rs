@@ -98,11 +98,18 @@ pub(super) const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (agent_id, boot_id)
     ) WITHOUT ROWID;
     CREATE INDEX host_buckets_received ON host_buckets (received_max_ms);",
+    // 8: link rollups (crate::rollup::links): buckets now also keep their agent's link
+    // windows. The buckets of reports stored before are given the link windows of the
+    // reports with link data still stored ([`LINKS_ADDED_AT`]; retention kept all of those
+    // until this version), so that retention may now delete them. No schema change.
+    "UPDATE host_buckets SET received_max_ms = received_max_ms WHERE 0;",
 ];
 
 /// The migration (its 1-based version) whose table is filled from the reports already
 /// stored when it is applied: the host rollups.
 const REBUILT_AT: usize = 6;
+/// The migration that adds the link windows of the stored reports to the buckets.
+const LINKS_ADDED_AT: usize = 8;
 
 pub(super) fn open_connection(path: &Path) -> Result<Connection, StoreError> {
     let open_err = |source: Box<dyn std::error::Error + Send + Sync>| StoreError::Open {
@@ -221,11 +228,15 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(found.max(0) as usize) {
         tx.execute_batch(sql)?;
         if i + 1 == REBUILT_AT {
-            let n = super::rollups::rebuild(&tx)?;
+            let n = super::rollups::rebuild(&tx, false)?;
             tracing::info!(
                 reports = n,
                 "summarised the stored reports into host rollups"
             );
+        }
+        if i + 1 == LINKS_ADDED_AT {
+            let n = super::rollups::rebuild(&tx, true)?;
+            tracing::info!(reports = n, "added the stored link windows to the rollups");
         }
         tx.pragma_update(None, "user_version", i as i64 + 1)?;
         tracing::info!(version = i + 1, "applied database migration");

@@ -261,3 +261,90 @@ fn db_files_are_0600_whatever_the_umask() {
         );
     }
 }
+
+/// A database from before the buckets kept link windows (version 7): opening it adds the
+/// link windows of its stored reports with link data to their buckets, once, so that the
+/// buckets are what storing those reports now makes.
+#[tokio::test]
+async fn the_link_windows_of_a_version_7_database_are_added_to_its_buckets() {
+    use crate::store::contract::real_report;
+    const T: i64 = 1_800_000_000_000;
+    let mut with_link = real_report("a", "x", 2, 90, T + 90_000, T + 90_040);
+    let mut decoded = with_link.decode().unwrap();
+    decoded.links.push(zerofault_protocol::LinkResult {
+        link_id: "l1".into(),
+        window_start_unix_ms: T + 75_000,
+        window_end_unix_ms: T + 90_000,
+        first_probe_unix_ms: T + 75_500,
+        last_probe_unix_ms: T + 89_500,
+        probe_interval_ms: 1_000,
+        sent: 15,
+        received: 12,
+        rtt_avg_seconds: 0.004,
+        ..Default::default()
+    });
+    with_link.body = prost::Message::encode_to_vec(&decoded);
+    with_link.link_data = true;
+    let reports = [
+        real_report("a", "x", 1, 30, T + 30_000, T + 30_040),
+        with_link,
+    ];
+
+    // What the store keeps when it stores them now.
+    let fresh_dir = tempfile::tempdir().unwrap();
+    let fresh = SqliteStore::open(&fresh_dir.path().join("f.db"))
+        .await
+        .unwrap();
+    for r in &reports {
+        fresh.insert(r.clone()).await.unwrap();
+    }
+    let want = fresh.scan_buckets(i64::MIN, None, 100).await.unwrap();
+    assert!(!want[0].bucket.links.is_empty());
+
+    // A version 7 database: its buckets without link windows.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("z.db");
+    {
+        let conn = Connection::open(&path).unwrap();
+        for m in &MIGRATIONS[..7] {
+            conn.execute_batch(m).unwrap();
+        }
+        conn.execute_batch("PRAGMA user_version = 7;").unwrap();
+        for r in &reports {
+            conn.execute(
+                "INSERT INTO reports
+                 (agent_id, boot_id, sequence, agent_timestamp_ms, received_ms, body, link_data)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                rusqlite::params![
+                    r.agent_id,
+                    r.boot_id,
+                    r.sequence as i64,
+                    r.agent_timestamp_ms,
+                    r.received_ms,
+                    r.body,
+                    r.link_data
+                ],
+            )
+            .unwrap();
+        }
+        let mut old = std::collections::BTreeMap::new();
+        for r in &reports {
+            let (bucket, s) = r.rollup(&Default::default()).unwrap();
+            old.entry(crate::rollup::BucketKey {
+                agent_id: r.agent_id.clone(),
+                boot_id: r.boot_id.clone(),
+                bucket,
+            })
+            .or_insert_with(crate::rollup::HostBucket::default)
+            .merge(&s.without_links());
+        }
+        super::rollups::add(&conn, old).unwrap();
+    }
+    let store = SqliteStore::open(&path).await.unwrap();
+    let got = store.scan_buckets(i64::MIN, None, 100).await.unwrap();
+    assert_eq!(got, want);
+    // Opened again: nothing is added twice.
+    drop(store);
+    let store = SqliteStore::open(&path).await.unwrap();
+    assert_eq!(store.scan_buckets(i64::MIN, None, 100).await.unwrap(), want);
+}
