@@ -277,7 +277,7 @@ impl Store for BrokenStore {
     {
         Box::pin(async { Err(StoreError::Closed) })
     }
-    fn start_run(&self, _: i64) -> BoxFuture<'_, Result<i64, StoreError>> {
+    fn start_run(&self, _: String, _: i64) -> BoxFuture<'_, Result<i64, StoreError>> {
         Box::pin(async { Err(StoreError::Closed) })
     }
     fn heartbeat_run(&self, _: i64, _: i64) -> BoxFuture<'_, Result<(), StoreError>> {
@@ -286,9 +286,9 @@ impl Store for BrokenStore {
     fn stop_run(&self, _: i64, _: i64) -> BoxFuture<'_, Result<(), StoreError>> {
         Box::pin(async { Err(StoreError::Closed) })
     }
-    fn collector_runs(
+    fn instance_runs(
         &self,
-    ) -> BoxFuture<'_, Result<Vec<zerofault_collector::store::CollectorRun>, StoreError>> {
+    ) -> BoxFuture<'_, Result<Vec<zerofault_collector::store::InstanceRun>, StoreError>> {
         Box::pin(async { Err(StoreError::Closed) })
     }
     fn insert_listening(
@@ -397,8 +397,8 @@ impl Store for GatedStore {
     {
         self.inner.boot_spans()
     }
-    fn start_run(&self, now: i64) -> BoxFuture<'_, Result<i64, StoreError>> {
-        self.inner.start_run(now)
+    fn start_run(&self, instance: String, now: i64) -> BoxFuture<'_, Result<i64, StoreError>> {
+        self.inner.start_run(instance, now)
     }
     fn heartbeat_run(&self, id: i64, now: i64) -> BoxFuture<'_, Result<(), StoreError>> {
         self.inner.heartbeat_run(id, now)
@@ -406,10 +406,10 @@ impl Store for GatedStore {
     fn stop_run(&self, id: i64, now: i64) -> BoxFuture<'_, Result<(), StoreError>> {
         self.inner.stop_run(id, now)
     }
-    fn collector_runs(
+    fn instance_runs(
         &self,
-    ) -> BoxFuture<'_, Result<Vec<zerofault_collector::store::CollectorRun>, StoreError>> {
-        self.inner.collector_runs()
+    ) -> BoxFuture<'_, Result<Vec<zerofault_collector::store::InstanceRun>, StoreError>> {
+        self.inner.instance_runs()
     }
     fn insert_listening(
         &self,

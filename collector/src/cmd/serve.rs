@@ -160,8 +160,9 @@ impl Server {
         let counters = Arc::new(IngestCounters::default());
         let started_unix_ms = ingest::now_unix_ms();
         // Recorded before listening: no report is acknowledged outside a recorded run.
+        let instance = config.instance_name();
         let run_id = store
-            .start_run(started_unix_ms)
+            .start_run(instance.clone(), started_unix_ms)
             .await
             .context("cannot record the collector run")?;
         let runs_total = store
@@ -172,6 +173,7 @@ impl Server {
         counters.set_run(started_unix_ms, runs_total);
         tracing::info!(
             hosts = warmed,
+            instance,
             store = %config.storage,
             "store opened, host table warmed"
         );

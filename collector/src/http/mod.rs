@@ -168,7 +168,7 @@ mod tests {
     async fn collector_runs_are_listed() {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(&dir.path().join("z.db")).await.unwrap();
-        let id = store.start_run(1_000).await.unwrap();
+        let id = store.start_run("c1".into(), 1_000).await.unwrap();
         store.heartbeat_run(id, 11_000).await.unwrap();
         // What an import inferred is listed beside the runs.
         let period = crate::store::ListeningPeriod {
@@ -200,6 +200,7 @@ mod tests {
         assert_eq!(
             json,
             serde_json::json!({ "runs": [{
+                "instance": "c1",
                 "id": id,
                 "started_unix_ms": 1_000,
                 "last_heartbeat_unix_ms": 11_000,

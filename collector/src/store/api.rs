@@ -136,6 +136,19 @@ pub struct CollectorRun {
     pub clean: bool,
 }
 
+/// A [`CollectorRun`] with the instance that ran it. Several collectors serve one database
+/// (docs/scale-out.md), each under its own instance name (`instance` in its configuration):
+/// a start closes only its own instance's unclosed run, and the runs of every instance
+/// together are the evidence that the collector was hearing agents.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct InstanceRun {
+    /// The instance name; empty for a run recorded before runs had one.
+    pub instance: String,
+    /// The run.
+    #[serde(flatten)]
+    pub run: CollectorRun,
+}
+
 /// A span over which imported reports show that their source (the collector, or whatever
 /// received them before the migration) was hearing agents: the evidence a recorded
 /// [`CollectorRun`] gives for live history, inferred by `zerofault-collector import`
@@ -288,9 +301,15 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// the delivery ledger at start-up.
     fn boot_spans(&self) -> BoxFuture<'_, Result<Vec<StoredSpan>, StoreError>>;
 
-    /// Records the start of this collector run and returns its id. A previous run without a
-    /// stop crashed: it is closed at its last heartbeat, not clean.
-    fn start_run(&self, now_unix_ms: i64) -> BoxFuture<'_, Result<i64, StoreError>>;
+    /// Records the start of a run of collector `instance` and returns its id. A previous run
+    /// of the same instance without a stop crashed: it is closed at its last heartbeat, not
+    /// clean. Other instances' runs are theirs to close (they may be running now), except
+    /// runs recorded before runs had an instance (empty name), which any start closes.
+    fn start_run(
+        &self,
+        instance: String,
+        now_unix_ms: i64,
+    ) -> BoxFuture<'_, Result<i64, StoreError>>;
 
     /// Moves the last heartbeat of run `id` to `now_unix_ms`.
     fn heartbeat_run(&self, id: i64, now_unix_ms: i64) -> BoxFuture<'_, Result<(), StoreError>>;
@@ -298,8 +317,21 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// Records the graceful stop of run `id`.
     fn stop_run(&self, id: i64, now_unix_ms: i64) -> BoxFuture<'_, Result<(), StoreError>>;
 
-    /// Every recorded collector run, oldest first.
-    fn collector_runs(&self) -> BoxFuture<'_, Result<Vec<CollectorRun>, StoreError>>;
+    /// Every recorded collector run of every instance, with its instance, oldest first.
+    fn instance_runs(&self) -> BoxFuture<'_, Result<Vec<InstanceRun>, StoreError>>;
+
+    /// Every recorded collector run of every instance, oldest first: the union is the
+    /// evidence that the collector was hearing agents (docs/sla.md).
+    fn collector_runs(&self) -> BoxFuture<'_, Result<Vec<CollectorRun>, StoreError>> {
+        Box::pin(async move {
+            Ok(self
+                .instance_runs()
+                .await?
+                .into_iter()
+                .map(|r| r.run)
+                .collect())
+        })
+    }
 
     /// Stores listening periods inferred by an import; returns how many were new. A period
     /// with the start and end of one already stored is the same inference repeated (the

@@ -10,8 +10,8 @@ use std::sync::Arc;
 use crate::live::delivery::{BootSpan, StoredSpan};
 use crate::live::links::Fault;
 use crate::store::api::{
-    BoxFuture, ClosedMonth, CollectorRun, InsertOutcome, ListeningPeriod, ReportKey, Store,
-    StoreError, StoredReport,
+    BoxFuture, ClosedMonth, CollectorRun, InsertOutcome, InstanceRun, ListeningPeriod, ReportKey,
+    Store, StoreError, StoredReport,
 };
 
 /// A store under test.
@@ -36,6 +36,7 @@ macro_rules! contract_tests {
             listening_periods_are_stored_once_by_span,
             buckets_summarise_each_stored_report_once,
             retention_deletes_old_bodies_and_keeps_what_is_needed,
+            a_start_closes_only_its_own_instances_run,
             a_full_bucket_keeps_its_reports_and_stays_as_it_was,
         );
     };
@@ -406,13 +407,13 @@ pub async fn boot_spans_and_collector_runs_survive_reopen(backend: &dyn Backend)
             }
         }]
     );
-    let first = store.start_run(1_000).await.unwrap();
+    let first = store.start_run("c1".into(), 1_000).await.unwrap();
     store.heartbeat_run(first, 11_000).await.unwrap();
     store.close().await;
 
     // The first run never stopped: a crash, closed at its last heartbeat.
     let store = backend.open().await;
-    let second = store.start_run(50_000).await.unwrap();
+    let second = store.start_run("c1".into(), 50_000).await.unwrap();
     store.stop_run(second, 60_000).await.unwrap();
     let runs = store.collector_runs().await.unwrap();
     assert_eq!(
@@ -434,6 +435,50 @@ pub async fn boot_spans_and_collector_runs_survive_reopen(backend: &dyn Backend)
             }
         ]
     );
+}
+
+/// Two collectors on one store (docs/scale-out.md): their runs overlap and are both kept as
+/// the evidence of hearing agents; a restart of one closes its own crashed run only; a run
+/// recorded before runs had an instance is closed by whichever starts first.
+pub async fn a_start_closes_only_its_own_instances_run(backend: &dyn Backend) {
+    let store = backend.open().await;
+    let run = |instance: &str, id, started, heartbeat, stopped, clean| InstanceRun {
+        instance: instance.into(),
+        run: CollectorRun {
+            id,
+            started_unix_ms: started,
+            last_heartbeat_unix_ms: heartbeat,
+            stopped_unix_ms: stopped,
+            clean,
+        },
+    };
+    let a1 = store.start_run("a".into(), 1_000).await.unwrap();
+    let b1 = store.start_run("b".into(), 2_000).await.unwrap();
+    store.heartbeat_run(a1, 21_000).await.unwrap();
+    store.heartbeat_run(b1, 22_000).await.unwrap();
+    // `a` is killed and restarts: its run ends at its last heartbeat, `b` serves on.
+    let a2 = store.start_run("a".into(), 30_000).await.unwrap();
+    store.heartbeat_run(b1, 32_000).await.unwrap();
+    assert_eq!(
+        store.instance_runs().await.unwrap(),
+        [
+            run("a", a1, 1_000, 21_000, Some(21_000), false),
+            run("b", b1, 2_000, 32_000, None, false),
+            run("a", a2, 30_000, 30_000, None, false),
+        ]
+    );
+    // The union of both instances is the evidence, overlaps and all.
+    let runs = store.collector_runs().await.unwrap();
+    assert_eq!(runs.iter().map(|r| r.id).collect::<Vec<_>>(), [a1, b1, a2]);
+    store.stop_run(b1, 40_000).await.unwrap();
+    let b2 = store.start_run("b".into(), 50_000).await.unwrap();
+    let runs = store.instance_runs().await.unwrap();
+    assert_eq!(runs[1], run("b", b1, 2_000, 40_000, Some(40_000), true));
+    assert_eq!(
+        runs[2].run.stopped_unix_ms, None,
+        "a's live run is untouched"
+    );
+    assert_eq!(runs[3], run("b", b2, 50_000, 50_000, None, false));
 }
 
 pub async fn listening_periods_are_stored_once_by_span(backend: &dyn Backend) {

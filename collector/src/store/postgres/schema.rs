@@ -115,6 +115,9 @@ pub(super) const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX reports_received_order ON reports (received_ms, row_order);
     DROP INDEX reports_received;"#,
+    // 4: the instance that ran each collector run (SQLite's migration 8), so that a start
+    // closes only its own instance's unclosed run. Runs recorded before have none (empty).
+    r#"ALTER TABLE collector_runs ADD COLUMN instance TEXT NOT NULL DEFAULT '';"#,
 ];
 
 /// The migration (its 1-based version) whose table is filled from the reports already

@@ -21,7 +21,7 @@ use crate::live::delivery::StoredSpan;
 use crate::live::links::Fault;
 use crate::rollup::{BucketKey, StoredBucket};
 use crate::store::api::{
-    BoxFuture, ClosedMonth, CollectorRun, InsertOutcome, ListeningPeriod, ReplayCursor, ReplayPage,
+    BoxFuture, ClosedMonth, InsertOutcome, InstanceRun, ListeningPeriod, ReplayCursor, ReplayPage,
     ReportKey, RetirePage, Store, StoreError, StoredReport,
 };
 
@@ -143,8 +143,15 @@ impl Store for SqliteStore {
         Box::pin(async move { self.call(Command::BootSpans).await? })
     }
 
-    fn start_run(&self, now_unix_ms: i64) -> BoxFuture<'_, Result<i64, StoreError>> {
-        Box::pin(async move { self.call(|tx| Command::StartRun(now_unix_ms, tx)).await? })
+    fn start_run(
+        &self,
+        instance: String,
+        now_unix_ms: i64,
+    ) -> BoxFuture<'_, Result<i64, StoreError>> {
+        Box::pin(async move {
+            self.call(|tx| Command::StartRun(instance, now_unix_ms, tx))
+                .await?
+        })
     }
 
     fn heartbeat_run(&self, id: i64, now_unix_ms: i64) -> BoxFuture<'_, Result<(), StoreError>> {
@@ -161,7 +168,7 @@ impl Store for SqliteStore {
         })
     }
 
-    fn collector_runs(&self) -> BoxFuture<'_, Result<Vec<CollectorRun>, StoreError>> {
+    fn instance_runs(&self) -> BoxFuture<'_, Result<Vec<InstanceRun>, StoreError>> {
         Box::pin(async move { self.call(Command::Runs).await? })
     }
 

@@ -98,6 +98,9 @@ pub(super) const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (agent_id, boot_id)
     ) WITHOUT ROWID;
     CREATE INDEX host_buckets_received ON host_buckets (received_max_ms);",
+    // 8: the instance that ran each collector run (docs/scale-out.md), so that a start closes
+    // only its own instance's unclosed run. Runs recorded before have none (empty).
+    "ALTER TABLE collector_runs ADD COLUMN instance TEXT NOT NULL DEFAULT '';",
 ];
 
 /// The migration (its 1-based version) whose table is filled from the reports already

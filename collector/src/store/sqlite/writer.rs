@@ -10,8 +10,8 @@ use rusqlite::{Connection, TransactionBehavior, params};
 use tokio::sync::{mpsc, oneshot};
 
 use super::queries::{
-    backup, boot_spans, close_month, closed_month, collector_runs, count_reports, faults,
-    heartbeat_run, insert_faults, insert_listening, listening_periods, newest_per_boot,
+    backup, boot_spans, close_month, closed_month, count_reports, faults, heartbeat_run,
+    insert_faults, insert_listening, instance_runs, listening_periods, newest_per_boot,
     reports_since, scan_reports, start_run, stop_run,
 };
 use super::{retention, rollups};
@@ -19,7 +19,7 @@ use crate::live::delivery::StoredSpan;
 use crate::live::links::Fault;
 use crate::rollup::{BucketKey, HostBucket, StoredBucket};
 use crate::store::api::{
-    ClosedMonth, CollectorRun, InsertOutcome, ListeningPeriod, ReplayCursor, ReplayPage, ReportKey,
+    ClosedMonth, InsertOutcome, InstanceRun, ListeningPeriod, ReplayCursor, ReplayPage, ReportKey,
     RetirePage, StoreError, StoredReport,
 };
 
@@ -51,10 +51,10 @@ pub(super) enum Command {
         oneshot::Sender<Result<Vec<Fault>, StoreError>>,
     ),
     BootSpans(oneshot::Sender<Result<Vec<StoredSpan>, StoreError>>),
-    StartRun(i64, oneshot::Sender<Result<i64, StoreError>>),
+    StartRun(String, i64, oneshot::Sender<Result<i64, StoreError>>),
     HeartbeatRun(i64, i64, oneshot::Sender<Result<(), StoreError>>),
     StopRun(i64, i64, oneshot::Sender<Result<(), StoreError>>),
-    Runs(oneshot::Sender<Result<Vec<CollectorRun>, StoreError>>),
+    Runs(oneshot::Sender<Result<Vec<InstanceRun>, StoreError>>),
     InsertListening(
         Vec<ListeningPeriod>,
         oneshot::Sender<Result<usize, StoreError>>,
@@ -181,8 +181,8 @@ pub(super) fn run(mut conn: Connection, mut rx: mpsc::Receiver<Command>) {
             Command::ClosedMonth(month, reply) => {
                 let _ = reply.send(closed_month(&conn, &month));
             }
-            Command::StartRun(now, reply) => {
-                let _ = reply.send(start_run(&mut conn, now));
+            Command::StartRun(instance, now, reply) => {
+                let _ = reply.send(start_run(&mut conn, &instance, now));
             }
             Command::HeartbeatRun(id, now, reply) => {
                 let _ = reply.send(heartbeat_run(&conn, id, now));
@@ -191,7 +191,7 @@ pub(super) fn run(mut conn: Connection, mut rx: mpsc::Receiver<Command>) {
                 let _ = reply.send(stop_run(&conn, id, now));
             }
             Command::Runs(reply) => {
-                let _ = reply.send(collector_runs(&conn));
+                let _ = reply.send(instance_runs(&conn));
             }
             Command::InsertListening(periods, reply) => {
                 let _ = reply.send(insert_listening(&mut conn, &periods));
