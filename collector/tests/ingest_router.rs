@@ -348,6 +348,31 @@ impl Store for BrokenStore {
     fn backup(&self, _: std::path::PathBuf) -> BoxFuture<'_, Result<u64, StoreError>> {
         Box::pin(async { Err(StoreError::Closed) })
     }
+    fn try_lease(
+        &self,
+        _: String,
+        _: String,
+        _: i64,
+        _: i64,
+    ) -> BoxFuture<'_, Result<bool, StoreError>> {
+        Box::pin(async { Err(StoreError::Closed) })
+    }
+    fn release_lease(&self, _: String, _: String) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(async { Err(StoreError::Closed) })
+    }
+    fn newest_keys_since(
+        &self,
+        _: i64,
+        _: usize,
+    ) -> BoxFuture<'_, Result<Vec<ReportKey>, StoreError>> {
+        Box::pin(async { Err(StoreError::Closed) })
+    }
+    fn reports_by_key(
+        &self,
+        _: Vec<ReportKey>,
+    ) -> BoxFuture<'_, Result<Vec<StoredReport>, StoreError>> {
+        Box::pin(async { Err(StoreError::Closed) })
+    }
     fn close(&self) -> BoxFuture<'_, ()> {
         Box::pin(async {})
     }
@@ -471,6 +496,31 @@ impl Store for GatedStore {
     }
     fn backup(&self, path: std::path::PathBuf) -> BoxFuture<'_, Result<u64, StoreError>> {
         self.inner.backup(path)
+    }
+    fn try_lease(
+        &self,
+        name: String,
+        holder: String,
+        ttl_ms: i64,
+        now: i64,
+    ) -> BoxFuture<'_, Result<bool, StoreError>> {
+        self.inner.try_lease(name, holder, ttl_ms, now)
+    }
+    fn release_lease(&self, name: String, holder: String) -> BoxFuture<'_, Result<(), StoreError>> {
+        self.inner.release_lease(name, holder)
+    }
+    fn newest_keys_since(
+        &self,
+        since_ms: i64,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<Vec<ReportKey>, StoreError>> {
+        self.inner.newest_keys_since(since_ms, limit)
+    }
+    fn reports_by_key(
+        &self,
+        keys: Vec<ReportKey>,
+    ) -> BoxFuture<'_, Result<Vec<StoredReport>, StoreError>> {
+        self.inner.reports_by_key(keys)
     }
     fn close(&self) -> BoxFuture<'_, ()> {
         self.inner.close()

@@ -156,12 +156,37 @@ mod tests {
             now,
         );
         counters.accepted();
-        let (_, _, body) = get(app, "/metrics").await;
+        let (_, _, body) = get(app.clone(), "/metrics").await;
         assert!(body.contains("\nzerofault_collector_hosts 1\n"), "{body}");
         assert!(body.contains("\nzerofault_collector_reports_accepted_total 1\n"));
         assert!(body.contains(
             "zerofault_host_up{agent=\"web-01\",host=\"web-01.example\",department=\"unlabelled\",datacenter=\"unlabelled\"} 1"
         ));
+        assert!(
+            body.contains("\nzerofault_collector_deployment_lease 1\n"),
+            "{body}"
+        );
+
+        // Another collector of the deployment holds the lease: its own process metrics
+        // only, no host, aggregate or link series that the holder shows already.
+        counters.set_standby(true);
+        let (_, _, body) = get(app, "/metrics").await;
+        assert!(
+            body.contains("\nzerofault_collector_deployment_lease 0\n"),
+            "{body}"
+        );
+        assert!(body.contains("\nzerofault_collector_reports_accepted_total 1\n"));
+        assert!(body.contains("\nzerofault_collector_hosts 0\n"), "{body}");
+        for family in [
+            "zerofault_host_",
+            "zerofault_department_",
+            "zerofault_datacenter_",
+        ] {
+            assert!(
+                !body.lines().any(|l| l.starts_with(family)),
+                "{family} on standby: {body}"
+            );
+        }
     }
 
     #[tokio::test]

@@ -120,6 +120,9 @@ pub struct ReplayPage {
 /// every 10 s costs nothing next to the report commits.
 pub const HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(10);
 
+/// Most keys one [`Store::reports_by_key`] reads: bounds the bodies held at once.
+pub const MAX_KEYS_PER_READ: usize = 256;
+
 /// One run of the collector process, as recorded in `collector_runs`.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct CollectorRun {
@@ -408,6 +411,41 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// the caller's choice); returns the copy's size in bytes. A file-based backend copies
     /// itself; a server database answers [`StoreError::Backup`] naming its own tool.
     fn backup(&self, path: PathBuf) -> BoxFuture<'_, Result<u64, StoreError>>;
+
+    /// Takes lease `name` for `holder` until `now_unix_ms + ttl_ms`, or renews it when
+    /// `holder` holds it already; true when `holder` holds it now. A lease held by another
+    /// holder is taken only once it expired (its holder stopped renewing: crashed, stopped,
+    /// or cut off from the database). Of holders trying at once, at most one gets it. One
+    /// row per lease, plain SQL (docs/scale-out.md): one instance at a time does the
+    /// deployment-wide work.
+    fn try_lease(
+        &self,
+        name: String,
+        holder: String,
+        ttl_ms: i64,
+        now_unix_ms: i64,
+    ) -> BoxFuture<'_, Result<bool, StoreError>>;
+
+    /// Gives lease `name` up if `holder` holds it, so another can take it at once instead of
+    /// after its expiry.
+    fn release_lease(&self, name: String, holder: String) -> BoxFuture<'_, Result<(), StoreError>>;
+
+    /// The key of the highest-sequence report of each (agent, boot) among the reports
+    /// received at or after `since_ms`, in key order, at most `limit`: what a lease holder
+    /// reads to learn of the reports other collectors stored (`cmd::deployment`). Reads the
+    /// keys only.
+    fn newest_keys_since(
+        &self,
+        since_ms: i64,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<Vec<ReportKey>, StoreError>>;
+
+    /// The stored reports of `keys` (a key not stored, or no longer, is left out), in key
+    /// order. Callers pass at most [`MAX_KEYS_PER_READ`] keys, which bounds the bodies held.
+    fn reports_by_key(
+        &self,
+        keys: Vec<ReportKey>,
+    ) -> BoxFuture<'_, Result<Vec<StoredReport>, StoreError>>;
 
     /// Finishes pending writes and closes the database; later calls fail with
     /// [`StoreError::Closed`].

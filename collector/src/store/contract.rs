@@ -37,6 +37,9 @@ macro_rules! contract_tests {
             buckets_summarise_each_stored_report_once,
             retention_deletes_old_bodies_and_keeps_what_is_needed,
             a_start_closes_only_its_own_instances_run,
+            a_lease_has_one_holder_until_it_expires,
+            holders_trying_at_once_never_both_hold_a_lease,
+            the_newest_reports_received_since_are_read_by_key,
             a_full_bucket_keeps_its_reports_and_stays_as_it_was,
         );
     };
@@ -479,6 +482,115 @@ pub async fn a_start_closes_only_its_own_instances_run(backend: &dyn Backend) {
         "a's live run is untouched"
     );
     assert_eq!(runs[3], run("b", b2, 50_000, 50_000, None, false));
+}
+
+/// The lease of docs/scale-out.md: taken, renewed, refused to another holder until it
+/// expires, taken over then, released.
+pub async fn a_lease_has_one_holder_until_it_expires(backend: &dyn Backend) {
+    let store = backend.open().await;
+    let lease =
+        |holder: &str, now: i64| store.try_lease("deployment".into(), holder.into(), 30_000, now);
+    assert!(lease("a", 1_000).await.unwrap());
+    assert!(!lease("b", 1_000).await.unwrap());
+    // Renewed by its holder: b still waits past the first expiry.
+    assert!(lease("a", 20_000).await.unwrap());
+    assert!(!lease("b", 31_000).await.unwrap());
+    // Another lease name is another row.
+    assert!(
+        store
+            .try_lease("other".into(), "b".into(), 30_000, 31_000)
+            .await
+            .unwrap()
+    );
+    // a stops renewing (killed): b takes over at the expiry, and a no longer holds it.
+    assert!(lease("b", 50_000).await.unwrap());
+    assert!(!lease("a", 50_001).await.unwrap());
+    // Released by someone who does not hold it: nothing changes.
+    store
+        .release_lease("deployment".into(), "a".into())
+        .await
+        .unwrap();
+    assert!(!lease("a", 50_002).await.unwrap());
+    // Released by its holder: another takes it at once.
+    store
+        .release_lease("deployment".into(), "b".into())
+        .await
+        .unwrap();
+    assert!(lease("a", 50_003).await.unwrap());
+    store.close().await;
+    // The row survives a restart: still a's.
+    let store = backend.open().await;
+    assert!(
+        !store
+            .try_lease("deployment".into(), "b".into(), 30_000, 60_000)
+            .await
+            .unwrap()
+    );
+}
+
+/// Many holders at the same moment, on as many connections as the backend has: one wins,
+/// whether the lease row is new or an expired one is being taken over.
+pub async fn holders_trying_at_once_never_both_hold_a_lease(backend: &dyn Backend) {
+    let store = backend.open().await;
+    for (round, now) in [(0, 1_000), (1, 100_000), (2, 200_000)] {
+        let mut tasks = Vec::new();
+        for h in 0..16 {
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                store
+                    .try_lease("race".into(), format!("r{round}-h{h}"), 30_000, now)
+                    .await
+                    .unwrap()
+            }));
+        }
+        let mut won = 0;
+        for t in tasks {
+            won += usize::from(t.await.unwrap());
+        }
+        assert_eq!(won, 1, "round {round}");
+    }
+}
+
+/// What a lease holder reads to learn of reports stored by other collectors: the newest
+/// key of each boot received since a time, then those reports by key.
+pub async fn the_newest_reports_received_since_are_read_by_key(backend: &dyn Backend) {
+    let store = backend.open().await;
+    insert_boots(store.as_ref()).await;
+    let key = |agent: &str, boot: &str, sequence| ReportKey {
+        agent_id: agent.into(),
+        boot_id: boot.into(),
+        sequence,
+    };
+    // Since 1_005: of a's boot "boot" the backlog 94..=99 (its live 100 came at 1_000), of
+    // "boot0" 85 and 89; b's 3 came at 500.
+    assert_eq!(
+        store.newest_keys_since(1_005, 100).await.unwrap(),
+        [key("a", "boot", 99), key("a", "boot0", 89)]
+    );
+    let all = store.newest_keys_since(i64::MIN, 100).await.unwrap();
+    let newest = store.newest_per_boot().await.unwrap();
+    assert_eq!(
+        all,
+        newest.iter().map(ReportKey::of).collect::<Vec<_>>(),
+        "since the beginning: the newest of every boot"
+    );
+    assert_eq!(
+        store.newest_keys_since(i64::MIN, 1).await.unwrap(),
+        all[..1]
+    );
+    assert!(
+        store
+            .newest_keys_since(i64::MAX, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let mut wanted = all.clone();
+    wanted.push(key("nobody", "boot", 1));
+    wanted.reverse();
+    let got = store.reports_by_key(wanted).await.unwrap();
+    assert_eq!(got, newest, "key order, the unknown key left out");
+    assert!(store.reports_by_key(Vec::new()).await.unwrap().is_empty());
 }
 
 pub async fn listening_periods_are_stored_once_by_span(backend: &dyn Backend) {

@@ -22,7 +22,8 @@ pub mod sqlite;
 
 pub use api::{
     BoxFuture, ClosedMonth, CollectorRun, HEARTBEAT, InsertOutcome, InstanceRun, ListeningPeriod,
-    ReplayCursor, ReplayPage, ReportKey, RetirePage, Store, StoreError, StoredReport,
+    MAX_KEYS_PER_READ, ReplayCursor, ReplayPage, ReportKey, RetirePage, Store, StoreError,
+    StoredReport,
 };
 pub use postgres::PgStore;
 pub use settings::{Backend, Storage};

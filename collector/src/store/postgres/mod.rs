@@ -46,6 +46,7 @@ mod retention;
 mod rollups;
 mod schema;
 pub mod settings;
+mod shared;
 mod writer;
 
 #[cfg(test)]
@@ -310,6 +311,47 @@ impl Store for PgStore {
 
     fn backup(&self, path: PathBuf) -> BoxFuture<'_, Result<u64, StoreError>> {
         Box::pin(async move { Err(backup_refused(&path)) })
+    }
+
+    fn try_lease(
+        &self,
+        name: String,
+        holder: String,
+        ttl_ms: i64,
+        now_unix_ms: i64,
+    ) -> BoxFuture<'_, Result<bool, StoreError>> {
+        Box::pin(async move {
+            shared::try_lease(&self.client().await?, &name, &holder, ttl_ms, now_unix_ms).await
+        })
+    }
+
+    fn release_lease(&self, name: String, holder: String) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(async move { shared::release_lease(&self.client().await?, &name, &holder).await })
+    }
+
+    fn newest_keys_since(
+        &self,
+        since_ms: i64,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<Vec<ReportKey>, StoreError>> {
+        Box::pin(
+            async move { shared::newest_keys_since(&self.client().await?, since_ms, limit).await },
+        )
+    }
+
+    fn reports_by_key(
+        &self,
+        keys: Vec<ReportKey>,
+    ) -> BoxFuture<'_, Result<Vec<StoredReport>, StoreError>> {
+        Box::pin(async move {
+            let client = self.client().await?;
+            let mut out = Vec::with_capacity(keys.len());
+            // Bounded statements: PostgreSQL takes at most 65,535 parameters.
+            for chunk in keys.chunks(crate::store::api::MAX_KEYS_PER_READ) {
+                out.extend(shared::reports_by_key(&client, chunk).await?);
+            }
+            Ok(out)
+        })
     }
 
     fn close(&self) -> BoxFuture<'_, ()> {

@@ -118,6 +118,14 @@ pub(super) const MIGRATIONS: &[&str] = &[
     // 4: the instance that ran each collector run (SQLite's migration 8), so that a start
     // closes only its own instance's unclosed run. Runs recorded before have none (empty).
     r#"ALTER TABLE collector_runs ADD COLUMN instance TEXT NOT NULL DEFAULT '';"#,
+    // 5: leases (Store::try_lease, SQLite's migration 9): one row per lease, the holder and
+    // until when, taken and renewed by plain UPDATE and INSERT (no advisory locks), so that
+    // one collector at a time does the deployment-wide work. A reference table.
+    r#"CREATE TABLE leases (
+        name            TEXT COLLATE "C" PRIMARY KEY,
+        holder          TEXT   NOT NULL,
+        expires_unix_ms BIGINT NOT NULL
+    );"#,
 ];
 
 /// The migration (its 1-based version) whose table is filled from the reports already

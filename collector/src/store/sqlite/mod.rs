@@ -29,6 +29,7 @@ mod queries;
 mod retention;
 mod rollups;
 mod schema;
+mod shared;
 
 pub use schema::DB_FILE_MODE;
 mod writer;
@@ -271,6 +272,50 @@ impl Store for SqliteStore {
 
     fn backup(&self, path: PathBuf) -> BoxFuture<'_, Result<u64, StoreError>> {
         Box::pin(async move { self.call(|tx| Command::Backup(path, tx)).await? })
+    }
+
+    fn try_lease(
+        &self,
+        name: String,
+        holder: String,
+        ttl_ms: i64,
+        now_unix_ms: i64,
+    ) -> BoxFuture<'_, Result<bool, StoreError>> {
+        Box::pin(async move {
+            self.call(|reply| Command::TryLease {
+                name,
+                holder,
+                ttl_ms,
+                now_unix_ms,
+                reply,
+            })
+            .await?
+        })
+    }
+
+    fn release_lease(&self, name: String, holder: String) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(async move {
+            self.call(|tx| Command::ReleaseLease(name, holder, tx))
+                .await?
+        })
+    }
+
+    fn newest_keys_since(
+        &self,
+        since_ms: i64,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<Vec<ReportKey>, StoreError>> {
+        Box::pin(async move {
+            self.call(|tx| Command::NewestKeys(since_ms, limit, tx))
+                .await?
+        })
+    }
+
+    fn reports_by_key(
+        &self,
+        keys: Vec<ReportKey>,
+    ) -> BoxFuture<'_, Result<Vec<StoredReport>, StoreError>> {
+        Box::pin(async move { self.call(|tx| Command::ByKey(keys, tx)).await? })
     }
 
     fn close(&self) -> BoxFuture<'_, ()> {

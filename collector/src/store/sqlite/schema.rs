@@ -101,6 +101,14 @@ pub(super) const MIGRATIONS: &[&str] = &[
     // 8: the instance that ran each collector run (docs/scale-out.md), so that a start closes
     // only its own instance's unclosed run. Runs recorded before have none (empty).
     "ALTER TABLE collector_runs ADD COLUMN instance TEXT NOT NULL DEFAULT '';",
+    // 9: leases (Store::try_lease): one row per lease, the holder and until when. With one
+    // collector on a SQLite file it always holds them; the table is the same as PostgreSQL's
+    // so that the code and the contract tests are one.
+    "CREATE TABLE leases (
+        name            TEXT    PRIMARY KEY,
+        holder          TEXT    NOT NULL,
+        expires_unix_ms INTEGER NOT NULL
+    );",
 ];
 
 /// The migration (its 1-based version) whose table is filled from the reports already

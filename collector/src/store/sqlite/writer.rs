@@ -14,7 +14,7 @@ use super::queries::{
     insert_faults, insert_listening, instance_runs, listening_periods, newest_per_boot,
     reports_since, scan_reports, start_run, stop_run,
 };
-use super::{retention, rollups};
+use super::{retention, rollups, shared};
 use crate::live::delivery::StoredSpan;
 use crate::live::links::Fault;
 use crate::rollup::{BucketKey, HostBucket, StoredBucket};
@@ -88,6 +88,23 @@ pub(super) enum Command {
         oneshot::Sender<Result<Option<ClosedMonth>, StoreError>>,
     ),
     Backup(PathBuf, oneshot::Sender<Result<u64, StoreError>>),
+    TryLease {
+        name: String,
+        holder: String,
+        ttl_ms: i64,
+        now_unix_ms: i64,
+        reply: oneshot::Sender<Result<bool, StoreError>>,
+    },
+    ReleaseLease(String, String, oneshot::Sender<Result<(), StoreError>>),
+    NewestKeys(
+        i64,
+        usize,
+        oneshot::Sender<Result<Vec<ReportKey>, StoreError>>,
+    ),
+    ByKey(
+        Vec<ReportKey>,
+        oneshot::Sender<Result<Vec<StoredReport>, StoreError>>,
+    ),
     Close(oneshot::Sender<()>),
 }
 
@@ -201,6 +218,30 @@ pub(super) fn run(mut conn: Connection, mut rx: mpsc::Receiver<Command>) {
             }
             Command::Backup(path, reply) => {
                 let _ = reply.send(backup(&conn, &path));
+            }
+            Command::TryLease {
+                name,
+                holder,
+                ttl_ms,
+                now_unix_ms,
+                reply,
+            } => {
+                let _ = reply.send(shared::try_lease(
+                    &conn,
+                    &name,
+                    &holder,
+                    ttl_ms,
+                    now_unix_ms,
+                ));
+            }
+            Command::ReleaseLease(name, holder, reply) => {
+                let _ = reply.send(shared::release_lease(&conn, &name, &holder));
+            }
+            Command::NewestKeys(since_ms, limit, reply) => {
+                let _ = reply.send(shared::newest_keys_since(&conn, since_ms, limit));
+            }
+            Command::ByKey(keys, reply) => {
+                let _ = reply.send(shared::reports_by_key(&conn, &keys));
             }
             Command::Close(reply) => {
                 drop(conn);
