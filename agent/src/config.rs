@@ -68,8 +68,9 @@ pub struct Config {
     pub state_dir: PathBuf,
     /// Labels, as sent in every report.
     pub labels: Labels,
-    /// Collector base URL without a trailing slash.
-    pub collector_url: String,
+    /// Collector base URLs without a trailing slash, in order of preference: `collector.url`
+    /// alone, or `collector.urls`.
+    pub collector_urls: Vec<String>,
     /// Timeout of one upload.
     pub collector_timeout: Duration,
     /// TLS file paths, resolved.
@@ -83,9 +84,9 @@ pub struct Config {
 }
 
 impl Config {
-    /// Full URL of the ingest endpoint.
+    /// Full URL of the ingest endpoint of the first collector.
     pub fn ingest_url(&self) -> String {
-        ingest_url(&self.collector_url)
+        ingest_url(self.collector_urls.first().map_or("", String::as_str))
     }
 }
 
@@ -93,7 +94,7 @@ impl<'a> From<&'a Config> for TransportSettings<'a> {
     fn from(config: &'a Config) -> Self {
         TransportSettings {
             config_file: &config.path,
-            collector_url: &config.collector_url,
+            collector_urls: &config.collector_urls,
             timeout: config.collector_timeout,
             tls: &config.tls,
             interval: config.interval,
@@ -190,7 +191,7 @@ impl FileConfig {
         let mut checks = Checks::new(path, check_files);
         let (agent_id, state_dir) = self.agent.check(&mut checks);
         let labels = self.labels.check(&mut checks);
-        let (collector_url, collector_timeout) = self.collector.check(&mut checks);
+        let (collector_urls, collector_timeout) = self.collector.check(&mut checks);
         let interval = check_interval(&mut checks, &self.interval);
         let tls = self.tls.check(&mut checks, &agent_id);
         let probes = check_probes(&mut checks, self.probes, interval, &tls.ca);
@@ -204,7 +205,7 @@ impl FileConfig {
             agent_id,
             state_dir,
             labels,
-            collector_url,
+            collector_urls,
             collector_timeout,
             tls,
             interval,

@@ -24,7 +24,7 @@ fn config(tls: TlsPaths, port: u16) -> Config {
         agent_id: "web-01".into(),
         state_dir: PathBuf::from("/nonexistent"),
         labels: Default::default(),
-        collector_url: format!("https://127.0.0.1:{port}"),
+        collector_urls: vec![format!("https://127.0.0.1:{port}")],
         collector_timeout: Duration::from_secs(5),
         tls,
         interval: Duration::from_secs(15),
@@ -151,6 +151,61 @@ async fn retries_503_and_429_then_delivers_with_the_contract_headers() {
         assert!(s.client_cert, "the agent presented its certificate");
         let decoded = zerofault_protocol::decode_report(&s.body, 1 << 20).unwrap();
         assert_eq!(decoded, report);
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_dead_collector_url_is_left_at_once_for_the_next_and_the_next_is_kept() {
+    let pki = pki();
+    let (port, seen) = serve(&pki, vec![(200, ""), (200, "")]).await;
+    // A port nothing listens on: bound, then closed, so the connection is refused.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut config = config(pki.tls.clone(), port);
+    config.collector_urls = vec![
+        format!("https://127.0.0.1:{dead}"),
+        format!("https://127.0.0.1:{port}"),
+    ];
+    let transport = Transport::new(&config).unwrap();
+    assert_eq!(
+        transport.url(),
+        format!("https://127.0.0.1:{dead}/api/v1/report")
+    );
+    let (report, queued) = item();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(1);
+    let started = std::time::Instant::now();
+    // Bounded: without failover the agent would retry the dead URL for ever.
+    let first = tokio::time::timeout(
+        Duration::from_secs(10),
+        deliver(&transport, &queued, &mut rng),
+    )
+    .await
+    .expect("delivered through the second URL");
+    assert_eq!(first, Decision::Delivered);
+    assert!(
+        started.elapsed() < Duration::from_millis(400),
+        "moved on without a backoff: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        transport.url(),
+        format!("https://127.0.0.1:{port}/api/v1/report")
+    );
+    // The next report goes straight to the collector that answered.
+    assert_eq!(
+        deliver(&transport, &queued, &mut rng).await,
+        Decision::Delivered
+    );
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 2);
+    for s in &seen {
+        assert_eq!(
+            zerofault_protocol::decode_report(&s.body, 1 << 20).unwrap(),
+            report
+        );
     }
 }
 

@@ -192,7 +192,7 @@ async fn fill(db: &str, hosts: usize, links: usize) -> anyhow::Result<()> {
     while let Some(r) = set.join_next().await {
         r??;
     }
-    store.start_run(now).await?;
+    store.start_run("bench".into(), now).await?;
     println!(
         "filled {db}: {hosts} hosts, {links} links x {VANTAGES_PER_LINK} vantage points, {:.1} s",
         started.elapsed().as_secs_f64()

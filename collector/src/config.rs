@@ -70,9 +70,38 @@ pub struct Config {
     /// is flagged unknown) and the defaults apply (Asia/Shanghai, 60 s slots).
     #[serde(default)]
     pub inventory: Option<PathBuf>,
+    /// This collector's name among several serving one database (docs/scale-out.md): its
+    /// runs are recorded under it, and its start closes only its own unclosed run. Default:
+    /// the host name, so two collectors on one host need a name each.
+    #[serde(default)]
+    pub instance: Option<String>,
     /// The file this configuration was loaded from; error messages name it.
     #[serde(skip)]
     pub source: PathBuf,
+}
+
+/// Longest `instance` name: it is stored with every run and shown on `/metrics`.
+pub const MAX_INSTANCE_BYTES: usize = 64;
+
+/// Where the default `instance` comes from: the kernel's host name.
+const HOSTNAME_FILE: &str = "/proc/sys/kernel/hostname";
+
+/// Why `name` cannot be an instance name; `None` when it can.
+pub fn instance_problem(name: &str) -> Option<String> {
+    if name.is_empty() || name.len() > MAX_INSTANCE_BYTES {
+        return Some(format!(
+            "{name:?} must be 1 to {MAX_INSTANCE_BYTES} bytes long"
+        ));
+    }
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
+    {
+        return Some(format!(
+            "{name:?} may only hold letters, digits, '.', '-' and '_' (e.g. collector-a)"
+        ));
+    }
+    None
 }
 
 /// Listen addresses (`listen.*`).
@@ -205,6 +234,25 @@ impl Config {
         config
     }
 
+    /// The instance name: `instance`, or the host name when it is not set (`collector` when
+    /// the host name cannot be read or is not a valid name, with a warning: two such
+    /// collectors on one database would close each other's runs).
+    pub fn instance_name(&self) -> String {
+        if let Some(name) = &self.instance {
+            return name.clone();
+        }
+        let host = std::fs::read_to_string(HOSTNAME_FILE).unwrap_or_default();
+        let host = host.trim();
+        if instance_problem(host).is_none() {
+            return host.to_owned();
+        }
+        tracing::warn!(
+            hostname = host,
+            "the host name is not a usable instance name; running as instance \"collector\": set `instance` when several collectors share the database"
+        );
+        "collector".to_owned()
+    }
+
     /// Checks values that need no file access.
     pub fn validate_structure(&self) -> Result<(), ConfigError> {
         into_result(self.structure_problems())
@@ -278,6 +326,9 @@ impl Config {
                 "inventory",
                 "is empty; set it to the inventory file or remove the key".into(),
             );
+        }
+        if let Some(message) = self.instance.as_deref().and_then(instance_problem) {
+            problem("instance", message);
         }
         self.tls.structure_problems(&mut problem);
         self.storage.problems(&mut problem);

@@ -277,7 +277,7 @@ impl Store for BrokenStore {
     {
         Box::pin(async { Err(StoreError::Closed) })
     }
-    fn start_run(&self, _: i64) -> BoxFuture<'_, Result<i64, StoreError>> {
+    fn start_run(&self, _: String, _: i64) -> BoxFuture<'_, Result<i64, StoreError>> {
         Box::pin(async { Err(StoreError::Closed) })
     }
     fn heartbeat_run(&self, _: i64, _: i64) -> BoxFuture<'_, Result<(), StoreError>> {
@@ -286,9 +286,9 @@ impl Store for BrokenStore {
     fn stop_run(&self, _: i64, _: i64) -> BoxFuture<'_, Result<(), StoreError>> {
         Box::pin(async { Err(StoreError::Closed) })
     }
-    fn collector_runs(
+    fn instance_runs(
         &self,
-    ) -> BoxFuture<'_, Result<Vec<zerofault_collector::store::CollectorRun>, StoreError>> {
+    ) -> BoxFuture<'_, Result<Vec<zerofault_collector::store::InstanceRun>, StoreError>> {
         Box::pin(async { Err(StoreError::Closed) })
     }
     fn insert_listening(
@@ -348,6 +348,31 @@ impl Store for BrokenStore {
     fn backup(&self, _: std::path::PathBuf) -> BoxFuture<'_, Result<u64, StoreError>> {
         Box::pin(async { Err(StoreError::Closed) })
     }
+    fn try_lease(
+        &self,
+        _: String,
+        _: String,
+        _: i64,
+        _: i64,
+    ) -> BoxFuture<'_, Result<bool, StoreError>> {
+        Box::pin(async { Err(StoreError::Closed) })
+    }
+    fn release_lease(&self, _: String, _: String) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(async { Err(StoreError::Closed) })
+    }
+    fn newest_keys_since(
+        &self,
+        _: i64,
+        _: usize,
+    ) -> BoxFuture<'_, Result<Vec<ReportKey>, StoreError>> {
+        Box::pin(async { Err(StoreError::Closed) })
+    }
+    fn reports_by_key(
+        &self,
+        _: Vec<ReportKey>,
+    ) -> BoxFuture<'_, Result<Vec<StoredReport>, StoreError>> {
+        Box::pin(async { Err(StoreError::Closed) })
+    }
     fn close(&self) -> BoxFuture<'_, ()> {
         Box::pin(async {})
     }
@@ -397,8 +422,8 @@ impl Store for GatedStore {
     {
         self.inner.boot_spans()
     }
-    fn start_run(&self, now: i64) -> BoxFuture<'_, Result<i64, StoreError>> {
-        self.inner.start_run(now)
+    fn start_run(&self, instance: String, now: i64) -> BoxFuture<'_, Result<i64, StoreError>> {
+        self.inner.start_run(instance, now)
     }
     fn heartbeat_run(&self, id: i64, now: i64) -> BoxFuture<'_, Result<(), StoreError>> {
         self.inner.heartbeat_run(id, now)
@@ -406,10 +431,10 @@ impl Store for GatedStore {
     fn stop_run(&self, id: i64, now: i64) -> BoxFuture<'_, Result<(), StoreError>> {
         self.inner.stop_run(id, now)
     }
-    fn collector_runs(
+    fn instance_runs(
         &self,
-    ) -> BoxFuture<'_, Result<Vec<zerofault_collector::store::CollectorRun>, StoreError>> {
-        self.inner.collector_runs()
+    ) -> BoxFuture<'_, Result<Vec<zerofault_collector::store::InstanceRun>, StoreError>> {
+        self.inner.instance_runs()
     }
     fn insert_listening(
         &self,
@@ -471,6 +496,31 @@ impl Store for GatedStore {
     }
     fn backup(&self, path: std::path::PathBuf) -> BoxFuture<'_, Result<u64, StoreError>> {
         self.inner.backup(path)
+    }
+    fn try_lease(
+        &self,
+        name: String,
+        holder: String,
+        ttl_ms: i64,
+        now: i64,
+    ) -> BoxFuture<'_, Result<bool, StoreError>> {
+        self.inner.try_lease(name, holder, ttl_ms, now)
+    }
+    fn release_lease(&self, name: String, holder: String) -> BoxFuture<'_, Result<(), StoreError>> {
+        self.inner.release_lease(name, holder)
+    }
+    fn newest_keys_since(
+        &self,
+        since_ms: i64,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<Vec<ReportKey>, StoreError>> {
+        self.inner.newest_keys_since(since_ms, limit)
+    }
+    fn reports_by_key(
+        &self,
+        keys: Vec<ReportKey>,
+    ) -> BoxFuture<'_, Result<Vec<StoredReport>, StoreError>> {
+        self.inner.reports_by_key(keys)
     }
     fn close(&self) -> BoxFuture<'_, ()> {
         self.inner.close()

@@ -132,7 +132,7 @@ struct World {
 async fn world() -> World {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(SqliteStore::open(&dir.path().join("z.db")).await.unwrap());
-    let run = store.start_run(START - 2 * DAY).await.unwrap();
+    let run = store.start_run("c1".into(), START - 2 * DAY).await.unwrap();
     store.stop_run(run, END + DAY).await.unwrap();
     store_hourly(&store, "web-01", START - DAY, END + HOUR).await;
     store_hourly(&store, "web-02", START - DAY, START + 19 * DAY).await;

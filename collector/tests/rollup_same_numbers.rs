@@ -264,7 +264,7 @@ async fn both(
         while set.join_next().await.is_some() {}
     }
     for &(a, b) in runs {
-        let id = store.start_run(a).await.unwrap();
+        let id = store.start_run("c1".into(), a).await.unwrap();
         store.heartbeat_run(id, b).await.unwrap();
         store.stop_run(id, b).await.unwrap();
     }

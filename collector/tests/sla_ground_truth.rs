@@ -671,10 +671,10 @@ async fn store_world(db: &Path, world: &World) -> usize {
     }
     // The collector ran before the month until the outage, and from its end until after
     // the month (that run crashed: closed at its last heartbeat).
-    let first = store.start_run(START - 3 * DAY).await.unwrap();
+    let first = store.start_run("c1".into(), START - 3 * DAY).await.unwrap();
     store.heartbeat_run(first, CO.0 - 5_000).await.unwrap();
     store.stop_run(first, CO.0).await.unwrap();
-    let second = store.start_run(CO.1).await.unwrap();
+    let second = store.start_run("c1".into(), CO.1).await.unwrap();
     store.heartbeat_run(second, END + 2 * DAY).await.unwrap();
     store.close().await;
     n
@@ -1325,7 +1325,10 @@ async fn the_current_month_is_reported_to_date_and_has_no_slot_after_now() {
         }
         while set.join_next().await.is_some() {}
     }
-    let running = store.start_run(month_start - 2 * DAY).await.unwrap();
+    let running = store
+        .start_run("c1".into(), month_start - 2 * DAY)
+        .await
+        .unwrap();
     store
         .heartbeat_run(running, zerofault_common::now_unix_ms())
         .await

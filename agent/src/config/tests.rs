@@ -35,7 +35,7 @@ fn good_config_gets_defaults_and_resolved_paths() {
     assert_eq!(c.state_dir, PathBuf::from("/var/lib/zerofault/agent"));
     assert_eq!(c.labels.department, "fgw");
     assert_eq!(c.labels.site, "");
-    assert_eq!(c.collector_url, "https://collector.example:7443");
+    assert_eq!(c.collector_urls, ["https://collector.example:7443"]);
     assert_eq!(
         c.ingest_url(),
         "https://collector.example:7443/api/v1/report"
@@ -91,7 +91,7 @@ fn unknown_key_is_named_with_its_line() {
     assert!(
         err.starts_with(
             "/etc/zerofault/agent.yaml:7:3: key 'collector.urll': unknown key; expected one \
-                 of url, timeout; did you mean `url`?"
+                 of url, urls, timeout; did you mean `url`?"
         ),
         "{err}"
     );
@@ -180,6 +180,53 @@ fn collector_url_checks() {
 }
 
 #[test]
+fn several_collector_urls_are_a_list_checked_entry_by_entry() {
+    let several = |list: &str| GOOD.replace("  url: https://collector.example:7443/\n", list);
+    let c = load_str(&several(
+        "  urls:\n    - https://c1.example:7443/\n    - https://c2.example:7443\n",
+    ))
+    .unwrap();
+    assert_eq!(
+        c.collector_urls,
+        ["https://c1.example:7443", "https://c2.example:7443"]
+    );
+    assert_eq!(c.ingest_url(), "https://c1.example:7443/api/v1/report");
+
+    let is = issues(&several(
+        "  urls: [https://c1:7443, http://c2:7443, https://c1:7443/]\n",
+    ));
+    let found: Vec<_> = is
+        .iter()
+        .map(|i| (i.key.as_str(), i.message.as_str()))
+        .collect();
+    assert_eq!(found.len(), 2, "{found:?}");
+    assert_eq!(found[0].0, "collector.urls");
+    assert!(
+        found[0].1.starts_with("entry 2: ") && found[0].1.contains("use https://"),
+        "{found:?}"
+    );
+    assert!(
+        found[1].1.starts_with("entry 3: ") && found[1].1.contains("twice"),
+        "{found:?}"
+    );
+
+    // url and urls together: one of them must go.
+    let is = issues(&GOOD.replace(
+        "  url: https://collector.example:7443/\n",
+        "  url: https://c0:7443\n  urls: [https://c1:7443]\n",
+    ));
+    assert_eq!(is.len(), 1, "{is:?}");
+    assert_eq!(is[0].key, "collector.url");
+
+    let many: String = (0..17)
+        .map(|i| format!("    - https://c{i}:7443\n"))
+        .collect();
+    let is = issues(&several(&format!("  urls:\n{many}")));
+    assert_eq!(is.len(), 1, "{is:?}");
+    assert!(is[0].message.contains("more than 16"), "{is:?}");
+}
+
+#[test]
 fn missing_sections_are_all_reported() {
     let is = issues("");
     let keys: Vec<_> = is.iter().map(|i| i.key.as_str()).collect();
@@ -216,7 +263,38 @@ fn example_config_in_the_repository_is_structurally_valid() {
     let c = load(path, CheckFiles::No).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(c.interval, Duration::from_secs(15));
     assert_eq!(c.collector_timeout, Duration::from_secs(10));
-    assert!(c.collector_url.starts_with("https://"));
+    assert!(c.collector_urls[0].starts_with("https://"));
+}
+
+#[test]
+fn example_config_urls_block_is_valid_when_uncommented_instead_of_url() {
+    let path = Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../configs/agent.yaml"
+    ));
+    let text = std::fs::read_to_string(path).unwrap();
+    let edited: String = text
+        .lines()
+        .filter(|l| l.trim_start() != "url: https://collector.example:7443")
+        .map(|l| match l.strip_prefix("  # ") {
+            Some(rest) if rest.starts_with("urls:") || rest.starts_with("  - https://") => {
+                format!("  {rest}\n")
+            }
+            _ => format!("{l}\n"),
+        })
+        .collect();
+    assert_ne!(edited, text);
+    let c = parse(path, &edited)
+        .unwrap()
+        .validate(path, CheckFiles::No)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        c.collector_urls,
+        [
+            "https://collector-a.example:7443",
+            "https://collector-b.example:7443"
+        ]
+    );
 }
 
 /// A report carries at most `Limits::max_loss_runs` loss runs: a config whose targets

@@ -1,10 +1,11 @@
 //! Sending reports to the collector: one HTTPS POST per report over mutual TLS, with the
-//! retry policy of [`retry`].
+//! retry policy of [`retry`] and, with several collector URLs, the choice of [`failover`].
 //!
 //! The ingest contract (docs/architecture.md): `POST {collector.url}/api/v1/report`, body
 //! `encode_report(..)`, `Content-Type: application/x-zerofault-report`,
 //! `X-Zerofault-Protocol: 1`; 2xx stored, 408/429/5xx retry, other 4xx never retried.
 
+pub mod failover;
 pub mod retry;
 pub mod settings;
 pub mod tls;
@@ -19,6 +20,7 @@ use zerofault_common::problem::quoted_key;
 use zerofault_protocol::{CONTENT_TYPE, PROTOCOL_VERSION, VERSION_HEADER};
 
 use crate::spool::{Next, RecordId, Spool};
+use failover::{Failover, Step};
 use retry::{Decision, Outcome, classify, parse_retry_after, retry_delay};
 use settings::{TransportSettings, ingest_url};
 
@@ -53,11 +55,18 @@ pub enum TransportError {
     Client(#[source] reqwest::Error),
 }
 
-/// An HTTPS client bound to one collector.
+/// An HTTPS client bound to the collectors of `collector.url(s)`: it sends to one and moves
+/// to the next when that one cannot take reports ([`failover`]).
 #[derive(Debug, Clone)]
 pub struct Transport {
     client: reqwest::Client,
-    url: String,
+    /// Ingest URLs, in configured order.
+    urls: Arc<[String]>,
+    /// Which URL is in use; shared by the clones (one sender at a time uses it).
+    failover: Arc<Mutex<Failover>>,
+    /// Whether the last attempt moved to a URL not yet tried in this round, so the retry
+    /// goes at once instead of after a backoff.
+    retry_now: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Transport {
@@ -88,22 +97,65 @@ impl Transport {
             .user_agent(concat!("zerofault-agent/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(TransportError::Client)?;
+        let urls: Vec<String> = settings
+            .collector_urls
+            .iter()
+            .map(|u| ingest_url(u))
+            .collect();
         Ok(Self {
             client,
-            url: ingest_url(settings.collector_url),
+            failover: Arc::new(Mutex::new(Failover::new(urls.len()))),
+            urls: urls.into(),
+            retry_now: Arc::default(),
         })
     }
 
-    /// The ingest URL reports are posted to.
+    /// The ingest URL reports are posted to now.
     pub fn url(&self) -> &str {
-        &self.url
+        let i = self.lock_failover().current();
+        self.urls.get(i).map_or("", String::as_str)
     }
 
-    /// Makes one upload attempt of an encoded report.
+    /// Every configured ingest URL, in order.
+    pub fn urls(&self) -> &[String] {
+        &self.urls
+    }
+
+    fn lock_failover(&self) -> std::sync::MutexGuard<'_, Failover> {
+        self.failover.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Whether the last failed attempt moved on to a collector not yet tried since the last
+    /// answer: then retry at once rather than after a backoff.
+    pub fn retry_now(&self) -> bool {
+        self.retry_now.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Makes one upload attempt of an encoded report, to the collector in use; moves to the
+    /// next collector when this one cannot take reports ([`failover::moves_on`]).
     pub async fn send(&self, body: Vec<u8>) -> Outcome {
+        let url = self.url().to_owned();
+        let outcome = self.post(&url, body).await;
+        let step = self.lock_failover().record(&outcome);
+        self.retry_now.store(
+            matches!(step, Step::Next(_)),
+            std::sync::atomic::Ordering::Relaxed,
+        );
+        if let Step::Next(i) | Step::NextAfterBackoff(i) = step {
+            warn!(
+                from = %url,
+                to = %self.urls[i],
+                "collector cannot take reports; sending to the next collector URL: {}",
+                describe(&outcome)
+            );
+        }
+        outcome
+    }
+
+    async fn post(&self, url: &str, body: Vec<u8>) -> Outcome {
         let result = self
             .client
-            .post(&self.url)
+            .post(url)
             .header(reqwest::header::CONTENT_TYPE, CONTENT_TYPE)
             .header(VERSION_HEADER, PROTOCOL_VERSION.to_string())
             .body(body)
@@ -291,6 +343,10 @@ pub async fn send_loop(
             Decision::Retry => {
                 let kind = error_kind(&outcome).unwrap_or("other");
                 with_spool(&spool, move |s| s.count_send_error(kind)).await;
+                // Moved to a collector not yet tried: at once (logged by `send`).
+                if transport.retry_now() {
+                    continue;
+                }
                 let delay = retry_delay(&outcome, attempt, &mut rng);
                 warn!(
                     attempt = attempt + 1,
@@ -370,6 +426,9 @@ pub async fn deliver<R: rand::Rng + ?Sized>(
                 return Decision::GiveUp;
             }
             Decision::Retry => {
+                if transport.retry_now() {
+                    continue;
+                }
                 let delay = retry_delay(&outcome, attempt, rng);
                 let what = describe(&outcome);
                 warn!(

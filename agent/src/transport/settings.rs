@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use zerofault_common::pem::{PemError, load_certs, load_key};
 
+use super::failover::MAX_URLS;
 use super::tls::{TlsError, TlsPaths, client_config};
 use crate::checks::Checks;
 
@@ -19,9 +20,15 @@ pub const MAX_TIMEOUT: Duration = Duration::from_secs(600);
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CollectorSection {
-    /// Base URL of the collector's ingest listener, `https://host:port`. Required.
+    /// Base URL of the collector's ingest listener, `https://host:port`. Required unless
+    /// `urls` is given (one of the two, not both).
     #[serde(default)]
     pub url: String,
+    /// Several collectors of one deployment (docs/scale-out.md), in order of preference: the
+    /// agent sends to the first, stays with one while it answers, and moves to the next when
+    /// it cannot be reached, times out or answers 5xx. At most 16.
+    #[serde(default)]
+    pub urls: Vec<String>,
     /// Timeout of one report upload (connect + TLS + request + response), e.g. `10s`.
     #[serde(default = "default_timeout")]
     pub timeout: String,
@@ -31,6 +38,7 @@ impl Default for CollectorSection {
     fn default() -> Self {
         Self {
             url: String::new(),
+            urls: Vec::new(),
             timeout: default_timeout(),
         }
     }
@@ -63,8 +71,8 @@ pub fn default_timeout() -> String {
 pub struct TransportSettings<'a> {
     /// The config file, named in errors.
     pub config_file: &'a Path,
-    /// Collector base URL without a trailing slash.
-    pub collector_url: &'a str,
+    /// Collector base URLs without a trailing slash, in order of preference (at least one).
+    pub collector_urls: &'a [String],
     /// Timeout of one upload.
     pub timeout: Duration,
     /// TLS files.
@@ -115,17 +123,60 @@ pub fn check_collector_url(url: &str) -> Result<String, String> {
 }
 
 impl CollectorSection {
-    /// Checks the URL and the timeout: `(url without a trailing slash, timeout)`.
-    pub fn check(&self, checks: &mut Checks) -> (String, Duration) {
-        let url = match check_collector_url(self.url.trim()) {
-            Ok(u) => u,
-            Err(message) => {
-                checks.push("collector.url", message);
-                String::new()
+    /// Checks the URL(s) and the timeout: `(urls without a trailing slash, timeout)`.
+    pub fn check(&self, checks: &mut Checks) -> (Vec<String>, Duration) {
+        let urls = if self.urls.is_empty() {
+            match check_collector_url(self.url.trim()) {
+                Ok(u) => vec![u],
+                Err(message) => {
+                    checks.push("collector.url", message);
+                    Vec::new()
+                }
             }
+        } else {
+            self.check_urls(checks)
         };
         let timeout = checks.duration("collector.timeout", &self.timeout, MIN_TIMEOUT, MAX_TIMEOUT);
-        (url, timeout)
+        (urls, timeout)
+    }
+
+    /// Checks `urls`: each one as `url`, at most [`MAX_URLS`], none twice, and `url` unset.
+    fn check_urls(&self, checks: &mut Checks) -> Vec<String> {
+        if !self.url.trim().is_empty() {
+            checks.push(
+                "collector.url",
+                "is set together with collector.urls; keep one: urls (a list) for several \
+                 collectors, url for one",
+            );
+        }
+        if self.urls.len() > MAX_URLS {
+            checks.push(
+                "collector.urls",
+                format!(
+                    "lists {} URLs, more than {MAX_URLS}; list the collectors of this agent's \
+                     deployment, or put a load balancer in front and give its URL",
+                    self.urls.len()
+                ),
+            );
+            return Vec::new();
+        }
+        let mut urls: Vec<String> = Vec::with_capacity(self.urls.len());
+        for (i, url) in self.urls.iter().enumerate() {
+            match check_collector_url(url.trim()) {
+                Ok(u) if urls.contains(&u) => checks.push(
+                    "collector.urls",
+                    format!(
+                        "entry {}: {u:?} is listed twice; list each collector once",
+                        i + 1
+                    ),
+                ),
+                Ok(u) => urls.push(u),
+                Err(message) => {
+                    checks.push("collector.urls", format!("entry {}: {message}", i + 1));
+                }
+            }
+        }
+        urls
     }
 }
 

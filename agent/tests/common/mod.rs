@@ -66,7 +66,7 @@ pub fn config(pki: &Pki, port: u16, state: &Path) -> Config {
         agent_id: "web-01".into(),
         state_dir: state.to_owned(),
         labels: Default::default(),
-        collector_url: format!("https://127.0.0.1:{port}"),
+        collector_urls: vec![format!("https://127.0.0.1:{port}")],
         collector_timeout: Duration::from_secs(5),
         tls: pki.tls.clone(),
         interval: Duration::from_secs(15),

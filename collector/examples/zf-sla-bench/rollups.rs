@@ -134,12 +134,12 @@ pub async fn insert_all(store: &Arc<SqliteStore>, rows: Vec<StoredReport>) -> an
 /// from the outage's end until after the month (`make-db` and `make-rollups` alike).
 pub async fn record_runs(store: &dyn Store, bench: &Bench) -> anyhow::Result<()> {
     let (s, w) = (&bench.month, &bench.month.world);
-    let first = store.start_run(w.start - 10 * DAY).await?;
+    let first = store.start_run("bench".into(), w.start - 10 * DAY).await?;
     store
         .heartbeat_run(first, s.collector_down.0 - 5 * S)
         .await?;
     store.stop_run(first, s.collector_down.0).await?;
-    let second = store.start_run(s.collector_down.1).await?;
+    let second = store.start_run("bench".into(), s.collector_down.1).await?;
     store.heartbeat_run(second, w.end + 2 * DAY).await?;
     store.stop_run(second, w.end + 2 * DAY).await?;
     Ok(())

@@ -10,6 +10,7 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use crate::cmd::deployment::{self, Deployment};
 use crate::config::Config;
 use crate::inventory::{Inventory, InventoryError};
 use crate::live::hosts::{HostTable, IngestCounters};
@@ -33,6 +34,10 @@ pub struct Server {
     inventory: Arc<Inventory>,
     /// This run in `collector_runs`.
     run_id: i64,
+    /// This instance's name (`instance`), the holder of its runs and leases.
+    instance: String,
+    /// The deployment lease, tried once before serving.
+    deployment: Deployment,
 }
 
 /// The ingest listener's caps: `limits.*` of the config, with `max_connections` lowered to
@@ -160,8 +165,9 @@ impl Server {
         let counters = Arc::new(IngestCounters::default());
         let started_unix_ms = ingest::now_unix_ms();
         // Recorded before listening: no report is acknowledged outside a recorded run.
+        let instance = config.instance_name();
         let run_id = store
-            .start_run(started_unix_ms)
+            .start_run(instance.clone(), started_unix_ms)
             .await
             .context("cannot record the collector run")?;
         let runs_total = store
@@ -172,9 +178,20 @@ impl Server {
         counters.set_run(started_unix_ms, runs_total);
         tracing::info!(
             hosts = warmed,
+            instance,
             store = %config.storage,
             "store opened, host table warmed"
         );
+        // Before serving: a collector alone on its store holds the lease from its first
+        // scrape on; one of several on standby never shows hosts another one shows.
+        let mut deployment = Deployment::new(
+            store.clone(),
+            hosts.clone(),
+            counters.clone(),
+            instance.clone(),
+            started_unix_ms,
+        );
+        deployment.step(ingest::now_unix_ms()).await;
         let links = Arc::new(LinkHub::new(config.links.clone()));
         let horizon = i64::try_from(config.links.replay.as_millis()).unwrap_or(i64::MAX);
         if horizon > 0 {
@@ -210,6 +227,8 @@ impl Server {
             // `report` command does.
             inventory: inventory.unwrap_or_default(),
             run_id,
+            instance,
+            deployment,
         })
     }
 
@@ -312,6 +331,8 @@ impl Server {
             }
         });
 
+        let deployment_task = tokio::spawn(deployment::run(self.deployment));
+
         let retention_task = tokio::spawn(retention_loop(
             self.store.clone(),
             self.config.retention.clone(),
@@ -320,6 +341,7 @@ impl Server {
         shutdown.await;
         heartbeat_task.abort();
         retention_task.abort();
+        deployment_task.abort();
         tracing::info!("shutting down");
         let _ = stop_tx.send(true);
         let ingest_result = ingest_task.await;
@@ -342,6 +364,7 @@ impl Server {
         {
             tracing::error!(error = %e, "cannot record the clean stop of this collector run");
         }
+        deployment::release(self.store.as_ref(), &self.instance).await;
         self.store.close().await;
         ingest_result.context("ingest listener task failed")?;
         http_result

@@ -453,3 +453,32 @@ fn shipped_example_postgres_block_is_valid_when_uncommented() {
     assert!(pg.tls.ca.is_some());
     assert!(c.storage.to_string().starts_with("PostgreSQL database "));
 }
+
+#[test]
+fn instance_defaults_to_the_host_name_and_bad_names_are_named() {
+    let c = Config::parse(MINIMAL, Path::new("c.yaml")).unwrap();
+    assert_eq!(c.instance, None);
+    let host = std::fs::read_to_string(HOSTNAME_FILE).unwrap();
+    let want = if instance_problem(host.trim()).is_none() {
+        host.trim().to_owned()
+    } else {
+        "collector".to_owned()
+    };
+    assert_eq!(c.instance_name(), want);
+    let c = Config::parse(
+        &format!("{MINIMAL}instance: collector-b\n"),
+        Path::new("c.yaml"),
+    )
+    .unwrap();
+    assert_eq!(c.instance_name(), "collector-b");
+    c.validate_structure().unwrap();
+    let long = "x".repeat(MAX_INSTANCE_BYTES + 1);
+    for bad in ["''", "a b", "köln", long.as_str()] {
+        let c = Config::parse(&format!("{MINIMAL}instance: {bad}\n"), Path::new("c.yaml")).unwrap();
+        let e = c.validate_structure().unwrap_err().to_string();
+        assert!(
+            e.contains("key 'instance'") || e.contains("`instance`"),
+            "{bad}: {e}"
+        );
+    }
+}

@@ -137,7 +137,7 @@ async fn list_faults(State(state): State<ApiState>, Query(q): Query<FaultQuery>)
 async fn list_runs(State(state): State<ApiState>) -> Response {
     // Beside the runs: the listening periods inferred by imports, the same evidence for
     // imported history (docs/sla-operations.md), so that an operator can audit both.
-    let listed = match state.store.collector_runs().await {
+    let listed = match state.store.instance_runs().await {
         Ok(runs) => state
             .store
             .listening_periods()

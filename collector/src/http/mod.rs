@@ -156,19 +156,44 @@ mod tests {
             now,
         );
         counters.accepted();
-        let (_, _, body) = get(app, "/metrics").await;
+        let (_, _, body) = get(app.clone(), "/metrics").await;
         assert!(body.contains("\nzerofault_collector_hosts 1\n"), "{body}");
         assert!(body.contains("\nzerofault_collector_reports_accepted_total 1\n"));
         assert!(body.contains(
             "zerofault_host_up{agent=\"web-01\",host=\"web-01.example\",department=\"unlabelled\",datacenter=\"unlabelled\"} 1"
         ));
+        assert!(
+            body.contains("\nzerofault_collector_deployment_lease 1\n"),
+            "{body}"
+        );
+
+        // Another collector of the deployment holds the lease: its own process metrics
+        // only, no host, aggregate or link series that the holder shows already.
+        counters.set_standby(true);
+        let (_, _, body) = get(app, "/metrics").await;
+        assert!(
+            body.contains("\nzerofault_collector_deployment_lease 0\n"),
+            "{body}"
+        );
+        assert!(body.contains("\nzerofault_collector_reports_accepted_total 1\n"));
+        assert!(body.contains("\nzerofault_collector_hosts 0\n"), "{body}");
+        for family in [
+            "zerofault_host_",
+            "zerofault_department_",
+            "zerofault_datacenter_",
+        ] {
+            assert!(
+                !body.lines().any(|l| l.starts_with(family)),
+                "{family} on standby: {body}"
+            );
+        }
     }
 
     #[tokio::test]
     async fn collector_runs_are_listed() {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(&dir.path().join("z.db")).await.unwrap();
-        let id = store.start_run(1_000).await.unwrap();
+        let id = store.start_run("c1".into(), 1_000).await.unwrap();
         store.heartbeat_run(id, 11_000).await.unwrap();
         // What an import inferred is listed beside the runs.
         let period = crate::store::ListeningPeriod {
@@ -200,6 +225,7 @@ mod tests {
         assert_eq!(
             json,
             serde_json::json!({ "runs": [{
+                "instance": "c1",
                 "id": id,
                 "started_unix_ms": 1_000,
                 "last_heartbeat_unix_ms": 11_000,

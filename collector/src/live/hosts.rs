@@ -4,7 +4,7 @@
 //! that a scrape never touches the database. It is warmed from the store at start-up.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use serde::Deserialize;
@@ -286,6 +286,14 @@ impl HostTable {
         }
     }
 
+    /// The boot id and sequence of `agent_id`'s newest report held, if any.
+    pub fn newest_of(&self, agent_id: &str) -> Option<(String, u64)> {
+        let hosts = self.hosts.read().expect("host table lock poisoned");
+        hosts
+            .get(agent_id)
+            .map(|e| (e.report.boot_id.clone(), e.report.sequence))
+    }
+
     /// A copy of every entry, sorted by agent id (stable output for `/metrics`); the reports
     /// are shared with the table, not copied.
     pub fn snapshot(&self) -> Vec<HostEntry> {
@@ -373,6 +381,10 @@ pub struct IngestCounters {
     connections_limit: AtomicU64,
     /// Connections closed by the connection table, by [`Refusal`] (in `Refusal::ALL` order).
     connections_refused: [AtomicU64; 3],
+    /// Another collector of the deployment holds the deployment lease (`cmd::deployment`):
+    /// this one exposes only its own process metrics. False (the default) for a collector
+    /// alone on its store, which always holds it.
+    standby: AtomicBool,
 }
 
 impl IngestCounters {
@@ -382,6 +394,15 @@ impl IngestCounters {
         self.started_unix_ms
             .store(started_unix_ms, Ordering::Relaxed);
         self.runs_total.store(runs_total, Ordering::Relaxed);
+    }
+    /// Records whether another collector holds the deployment lease, so that `/metrics`
+    /// leaves the deployment-wide series (hosts, aggregates, links) to it.
+    pub fn set_standby(&self, standby: bool) {
+        self.standby.store(standby, Ordering::Relaxed);
+    }
+    /// Whether another collector holds the deployment lease.
+    pub fn standby(&self) -> bool {
+        self.standby.load(Ordering::Relaxed)
     }
     /// Start of this run, ms since the Unix epoch (0 when not recorded).
     pub fn started_unix_ms(&self) -> i64 {

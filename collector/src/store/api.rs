@@ -120,6 +120,9 @@ pub struct ReplayPage {
 /// every 10 s costs nothing next to the report commits.
 pub const HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(10);
 
+/// Most keys one [`Store::reports_by_key`] reads: bounds the bodies held at once.
+pub const MAX_KEYS_PER_READ: usize = 256;
+
 /// One run of the collector process, as recorded in `collector_runs`.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct CollectorRun {
@@ -134,6 +137,19 @@ pub struct CollectorRun {
     pub stopped_unix_ms: Option<i64>,
     /// The run ended with a graceful shutdown.
     pub clean: bool,
+}
+
+/// A [`CollectorRun`] with the instance that ran it. Several collectors serve one database
+/// (docs/scale-out.md), each under its own instance name (`instance` in its configuration):
+/// a start closes only its own instance's unclosed run, and the runs of every instance
+/// together are the evidence that the collector was hearing agents.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct InstanceRun {
+    /// The instance name; empty for a run recorded before runs had one.
+    pub instance: String,
+    /// The run.
+    #[serde(flatten)]
+    pub run: CollectorRun,
 }
 
 /// A span over which imported reports show that their source (the collector, or whatever
@@ -288,9 +304,15 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// the delivery ledger at start-up.
     fn boot_spans(&self) -> BoxFuture<'_, Result<Vec<StoredSpan>, StoreError>>;
 
-    /// Records the start of this collector run and returns its id. A previous run without a
-    /// stop crashed: it is closed at its last heartbeat, not clean.
-    fn start_run(&self, now_unix_ms: i64) -> BoxFuture<'_, Result<i64, StoreError>>;
+    /// Records the start of a run of collector `instance` and returns its id. A previous run
+    /// of the same instance without a stop crashed: it is closed at its last heartbeat, not
+    /// clean. Other instances' runs are theirs to close (they may be running now), except
+    /// runs recorded before runs had an instance (empty name), which any start closes.
+    fn start_run(
+        &self,
+        instance: String,
+        now_unix_ms: i64,
+    ) -> BoxFuture<'_, Result<i64, StoreError>>;
 
     /// Moves the last heartbeat of run `id` to `now_unix_ms`.
     fn heartbeat_run(&self, id: i64, now_unix_ms: i64) -> BoxFuture<'_, Result<(), StoreError>>;
@@ -298,8 +320,21 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// Records the graceful stop of run `id`.
     fn stop_run(&self, id: i64, now_unix_ms: i64) -> BoxFuture<'_, Result<(), StoreError>>;
 
-    /// Every recorded collector run, oldest first.
-    fn collector_runs(&self) -> BoxFuture<'_, Result<Vec<CollectorRun>, StoreError>>;
+    /// Every recorded collector run of every instance, with its instance, oldest first.
+    fn instance_runs(&self) -> BoxFuture<'_, Result<Vec<InstanceRun>, StoreError>>;
+
+    /// Every recorded collector run of every instance, oldest first: the union is the
+    /// evidence that the collector was hearing agents (docs/sla.md).
+    fn collector_runs(&self) -> BoxFuture<'_, Result<Vec<CollectorRun>, StoreError>> {
+        Box::pin(async move {
+            Ok(self
+                .instance_runs()
+                .await?
+                .into_iter()
+                .map(|r| r.run)
+                .collect())
+        })
+    }
 
     /// Stores listening periods inferred by an import; returns how many were new. A period
     /// with the start and end of one already stored is the same inference repeated (the
@@ -375,6 +410,41 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// the caller's choice); returns the copy's size in bytes. A file-based backend copies
     /// itself; a server database answers [`StoreError::Backup`] naming its own tool.
     fn backup(&self, path: PathBuf) -> BoxFuture<'_, Result<u64, StoreError>>;
+
+    /// Takes lease `name` for `holder` until `now_unix_ms + ttl_ms`, or renews it when
+    /// `holder` holds it already; true when `holder` holds it now. A lease held by another
+    /// holder is taken only once it expired (its holder stopped renewing: crashed, stopped,
+    /// or cut off from the database). Of holders trying at once, at most one gets it. One
+    /// row per lease, plain SQL (docs/scale-out.md): one instance at a time does the
+    /// deployment-wide work.
+    fn try_lease(
+        &self,
+        name: String,
+        holder: String,
+        ttl_ms: i64,
+        now_unix_ms: i64,
+    ) -> BoxFuture<'_, Result<bool, StoreError>>;
+
+    /// Gives lease `name` up if `holder` holds it, so another can take it at once instead of
+    /// after its expiry.
+    fn release_lease(&self, name: String, holder: String) -> BoxFuture<'_, Result<(), StoreError>>;
+
+    /// The key of the highest-sequence report of each (agent, boot) among the reports
+    /// received at or after `since_ms`, in key order, at most `limit`: what a lease holder
+    /// reads to learn of the reports other collectors stored (`cmd::deployment`). Reads the
+    /// keys only.
+    fn newest_keys_since(
+        &self,
+        since_ms: i64,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<Vec<ReportKey>, StoreError>>;
+
+    /// The stored reports of `keys` (a key not stored, or no longer, is left out), in key
+    /// order. Callers pass at most [`MAX_KEYS_PER_READ`] keys, which bounds the bodies held.
+    fn reports_by_key(
+        &self,
+        keys: Vec<ReportKey>,
+    ) -> BoxFuture<'_, Result<Vec<StoredReport>, StoreError>>;
 
     /// Finishes pending writes and closes the database; later calls fail with
     /// [`StoreError::Closed`].

@@ -5,21 +5,16 @@
 //! (SQLite's file modes and query plans, PostgreSQL's concurrent migrations and durability
 //! check, each one's group commit) is tested beside that backend instead.
 
-use std::sync::Arc;
-
 use crate::live::delivery::{BootSpan, StoredSpan};
 use crate::live::links::Fault;
 use crate::store::api::{
-    BoxFuture, ClosedMonth, CollectorRun, InsertOutcome, ListeningPeriod, ReportKey, Store,
-    StoreError, StoredReport,
+    ClosedMonth, CollectorRun, InsertOutcome, ListeningPeriod, ReportKey, StoreError, StoredReport,
 };
 
-/// A store under test.
-pub trait Backend: Send + Sync {
-    /// Opens the store under test, empty the first time. Every call opens the same store, so
-    /// that a test can close it and see what survived.
-    fn open(&self) -> BoxFuture<'_, Arc<dyn Store>>;
-}
+mod kit;
+mod several;
+pub use kit::*;
+pub use several::*;
 
 /// One `#[tokio::test]` per behaviour of this module, each with a store from `$backend` (an
 /// expression evaluated afresh by every test, so that each starts from an empty store).
@@ -36,6 +31,10 @@ macro_rules! contract_tests {
             listening_periods_are_stored_once_by_span,
             buckets_summarise_each_stored_report_once,
             retention_deletes_old_bodies_and_keeps_what_is_needed,
+            a_start_closes_only_its_own_instances_run,
+            a_lease_has_one_holder_until_it_expires,
+            holders_trying_at_once_never_both_hold_a_lease,
+            the_newest_reports_received_since_are_read_by_key,
             a_full_bucket_keeps_its_reports_and_stays_as_it_was,
         );
     };
@@ -49,19 +48,6 @@ macro_rules! contract_tests {
     };
 }
 pub(crate) use contract_tests;
-
-/// A report of `agent`, boot `boot`, with link data.
-pub fn report(agent: &str, seq: u64, received_ms: i64) -> StoredReport {
-    StoredReport {
-        agent_id: agent.into(),
-        boot_id: "boot".into(),
-        sequence: seq,
-        agent_timestamp_ms: 1_700_000_000_000,
-        received_ms,
-        body: vec![1, 2, 3],
-        link_data: true,
-    }
-}
 
 /// A closed fault of `link` seen by agents `a` and `b`.
 pub fn fault(link: &str, start: i64, end: i64) -> Fault {
@@ -107,24 +93,6 @@ pub async fn insert_is_idempotent_and_survives_reopen(backend: &dyn Backend) {
         (latest[1].agent_id.as_str(), latest[1].sequence),
         ("b", u64::MAX)
     );
-}
-
-/// Live report 100 of agent `a` first, its backlog 90..=99 after it; an earlier boot of `a`
-/// (85, 89); agent `b`'s report 3.
-pub async fn insert_boots(store: &dyn Store) {
-    store.insert(report("a", 100, 1_000)).await.unwrap();
-    for seq in 90..=99 {
-        store
-            .insert(report("a", seq, 1_000 + seq as i64 - 89))
-            .await
-            .unwrap();
-    }
-    for seq in [85, 89] {
-        let mut r = report("a", seq, 2_000 + seq as i64);
-        r.boot_id = "boot0".into();
-        store.insert(r).await.unwrap();
-    }
-    store.insert(report("b", 3, 500)).await.unwrap();
 }
 
 pub async fn newest_per_boot_is_the_highest_sequence_not_the_last_received(backend: &dyn Backend) {
@@ -406,13 +374,13 @@ pub async fn boot_spans_and_collector_runs_survive_reopen(backend: &dyn Backend)
             }
         }]
     );
-    let first = store.start_run(1_000).await.unwrap();
+    let first = store.start_run("c1".into(), 1_000).await.unwrap();
     store.heartbeat_run(first, 11_000).await.unwrap();
     store.close().await;
 
     // The first run never stopped: a crash, closed at its last heartbeat.
     let store = backend.open().await;
-    let second = store.start_run(50_000).await.unwrap();
+    let second = store.start_run("c1".into(), 50_000).await.unwrap();
     store.stop_run(second, 60_000).await.unwrap();
     let runs = store.collector_runs().await.unwrap();
     assert_eq!(

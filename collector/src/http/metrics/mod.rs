@@ -136,13 +136,26 @@ impl Scrape {
         full_detail_max_hosts: u32,
         now_unix_ms: i64,
     ) -> Scrape {
-        let snapshot = hosts.snapshot();
+        // On standby another collector of the deployment exposes every host, aggregate and
+        // link (docs/scale-out.md): showing this one's share too would count hosts twice in
+        // every sum over the scraped instances.
+        let standby = counters.standby();
+        let snapshot = if standby {
+            Vec::new()
+        } else {
+            hosts.snapshot()
+        };
+        let links = if standby {
+            LinksSnapshot::default()
+        } else {
+            links.snapshot()
+        };
         Scrape {
             detail: detail.resolve(snapshot.len(), full_detail_max_hosts),
             hosts: snapshot,
             inventory: hosts.inventory_shared(),
             counters: CounterValues::read(counters),
-            links: links.snapshot(),
+            links,
             now_unix_ms,
             down_after_intervals,
         }

@@ -20,6 +20,7 @@ pub(super) struct CounterValues {
     runs_total: u64,
     connections: (u64, u64),
     connections_refused: Vec<(Refusal, u64)>,
+    standby: bool,
 }
 
 impl CounterValues {
@@ -32,6 +33,7 @@ impl CounterValues {
             runs_total: c.runs_total(),
             connections: c.connections(),
             connections_refused: c.connections_refused_totals(),
+            standby: c.standby(),
         }
     }
 }
@@ -103,6 +105,12 @@ pub(super) fn encode_self(
         "zerofault_collector_runs_total",
         "Collector runs recorded in the store, this one included (GET /api/v1/collector/runs lists them).",
         [(Labels::new(), counters.runs_total)],
+    )?;
+    gauge(
+        enc,
+        "zerofault_collector_deployment_lease",
+        "1 if this collector holds the deployment lease and exposes the deployment-wide series (hosts, department and data-center aggregates, links), else 0: another collector on the same database does, and this one exposes its own process metrics only (docs/scale-out.md). A collector alone on its store always holds it.",
+        [(Labels::new(), i64::from(!counters.standby))],
     )?;
     gauge(
         enc,

@@ -17,9 +17,10 @@
 //! With several collectors on one database, ingest is idempotent across them (the key
 //! `(agent_id, boot_id, sequence)`, `ON CONFLICT DO NOTHING`) and a month is closed once
 //! (the `closed_months` key). A host rollup bucket is read `FOR UPDATE` before it is merged
-//! (`rollups`), so collectors adding to one bucket take turns. What is not shared yet: `start_run` closes every run without a
-//! stop as crashed, the other collectors' live runs included, and the replay order across
-//! collectors is only as good as their clocks (docs/scale-out.md).
+//! (`rollups`), so collectors adding to one bucket take turns. Each collector records its
+//! runs under its own instance name, and a start closes only that instance's unclosed run.
+//! What is not shared: the replay order across collectors is only as good as their clocks
+//! (docs/scale-out.md).
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -34,7 +35,7 @@ use crate::live::delivery::StoredSpan;
 use crate::live::links::Fault;
 use crate::rollup::{BucketKey, StoredBucket};
 use crate::store::api::{
-    BoxFuture, ClosedMonth, CollectorRun, InsertOutcome, ListeningPeriod, ReplayCursor, ReplayPage,
+    BoxFuture, ClosedMonth, InsertOutcome, InstanceRun, ListeningPeriod, ReplayCursor, ReplayPage,
     ReportKey, RetirePage, Store, StoreError, StoredReport,
 };
 
@@ -45,6 +46,7 @@ mod retention;
 mod rollups;
 mod schema;
 pub mod settings;
+mod shared;
 mod writer;
 
 #[cfg(test)]
@@ -200,8 +202,14 @@ impl Store for PgStore {
         Box::pin(async move { queries::boot_spans(&self.client().await?).await })
     }
 
-    fn start_run(&self, now_unix_ms: i64) -> BoxFuture<'_, Result<i64, StoreError>> {
-        Box::pin(async move { queries::start_run(&mut self.client().await?, now_unix_ms).await })
+    fn start_run(
+        &self,
+        instance: String,
+        now_unix_ms: i64,
+    ) -> BoxFuture<'_, Result<i64, StoreError>> {
+        Box::pin(async move {
+            queries::start_run(&mut self.client().await?, &instance, now_unix_ms).await
+        })
     }
 
     fn heartbeat_run(&self, id: i64, now_unix_ms: i64) -> BoxFuture<'_, Result<(), StoreError>> {
@@ -214,8 +222,8 @@ impl Store for PgStore {
         Box::pin(async move { queries::stop_run(&self.client().await?, id, now_unix_ms).await })
     }
 
-    fn collector_runs(&self) -> BoxFuture<'_, Result<Vec<CollectorRun>, StoreError>> {
-        Box::pin(async move { queries::collector_runs(&self.client().await?).await })
+    fn instance_runs(&self) -> BoxFuture<'_, Result<Vec<InstanceRun>, StoreError>> {
+        Box::pin(async move { queries::instance_runs(&self.client().await?).await })
     }
 
     fn insert_listening(
@@ -315,6 +323,47 @@ impl Store for PgStore {
 
     fn backup(&self, path: PathBuf) -> BoxFuture<'_, Result<u64, StoreError>> {
         Box::pin(async move { Err(backup_refused(&path)) })
+    }
+
+    fn try_lease(
+        &self,
+        name: String,
+        holder: String,
+        ttl_ms: i64,
+        now_unix_ms: i64,
+    ) -> BoxFuture<'_, Result<bool, StoreError>> {
+        Box::pin(async move {
+            shared::try_lease(&self.client().await?, &name, &holder, ttl_ms, now_unix_ms).await
+        })
+    }
+
+    fn release_lease(&self, name: String, holder: String) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(async move { shared::release_lease(&self.client().await?, &name, &holder).await })
+    }
+
+    fn newest_keys_since(
+        &self,
+        since_ms: i64,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<Vec<ReportKey>, StoreError>> {
+        Box::pin(
+            async move { shared::newest_keys_since(&self.client().await?, since_ms, limit).await },
+        )
+    }
+
+    fn reports_by_key(
+        &self,
+        keys: Vec<ReportKey>,
+    ) -> BoxFuture<'_, Result<Vec<StoredReport>, StoreError>> {
+        Box::pin(async move {
+            let client = self.client().await?;
+            let mut out = Vec::with_capacity(keys.len());
+            // Bounded statements: PostgreSQL takes at most 65,535 parameters.
+            for chunk in keys.chunks(crate::store::api::MAX_KEYS_PER_READ) {
+                out.extend(shared::reports_by_key(&client, chunk).await?);
+            }
+            Ok(out)
+        })
     }
 
     fn close(&self) -> BoxFuture<'_, ()> {

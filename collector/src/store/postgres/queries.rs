@@ -7,8 +7,8 @@ use tokio_postgres::Row;
 use crate::live::delivery::{BootSpan, StoredSpan};
 use crate::live::links::Fault;
 use crate::store::api::{
-    ClosedMonth, CollectorRun, ListeningPeriod, ReplayCursor, ReplayPage, ReportKey, StoreError,
-    StoredReport,
+    ClosedMonth, CollectorRun, InstanceRun, ListeningPeriod, ReplayCursor, ReplayPage, ReportKey,
+    StoreError, StoredReport,
 };
 
 /// The columns [`stored_report`] reads, in its order.
@@ -267,29 +267,31 @@ pub(super) async fn boot_spans(c: &impl GenericClient) -> Result<Vec<StoredSpan>
 
 pub(super) async fn start_run(
     c: &mut deadpool_postgres::Client,
+    instance: &str,
     now: i64,
 ) -> Result<i64, StoreError> {
     let tx = c.transaction().await?;
-    // Every run without a stop crashed. (With several collectors on one database this would
-    // also close the others' live runs: runs are to be recorded per instance first.)
+    // Only this instance's runs (and those from before runs had an instance): another
+    // collector's unclosed run may be serving right now.
     let crashed = tx
         .execute(
             "UPDATE collector_runs SET stopped_unix_ms = last_heartbeat_unix_ms, clean = FALSE
-             WHERE stopped_unix_ms IS NULL",
-            &[],
+             WHERE stopped_unix_ms IS NULL AND (instance = $1 OR instance = '')",
+            &[&instance],
         )
         .await?;
     if crashed > 0 {
         tracing::warn!(
             runs = crashed,
-            "the previous collector run did not stop cleanly; recorded as ended at its last heartbeat"
+            instance,
+            "the previous run of this collector instance did not stop cleanly; recorded as ended at its last heartbeat"
         );
     }
     let id: i64 = tx
         .query_one(
-            "INSERT INTO collector_runs (started_unix_ms, last_heartbeat_unix_ms)
-             VALUES ($1, $1) RETURNING id",
-            &[&now],
+            "INSERT INTO collector_runs (started_unix_ms, last_heartbeat_unix_ms, instance)
+             VALUES ($1, $1, $2) RETURNING id",
+            &[&now, &instance],
         )
         .await?
         .get(0);
@@ -321,24 +323,25 @@ pub(super) async fn stop_run(c: &impl GenericClient, id: i64, now: i64) -> Resul
     Ok(())
 }
 
-pub(super) async fn collector_runs(
-    c: &impl GenericClient,
-) -> Result<Vec<CollectorRun>, StoreError> {
+pub(super) async fn instance_runs(c: &impl GenericClient) -> Result<Vec<InstanceRun>, StoreError> {
     let rows = c
         .query(
-            "SELECT id, started_unix_ms, last_heartbeat_unix_ms, stopped_unix_ms, clean
+            "SELECT id, started_unix_ms, last_heartbeat_unix_ms, stopped_unix_ms, clean, instance
              FROM collector_runs ORDER BY id",
             &[],
         )
         .await?;
     rows.iter()
         .map(|row| {
-            Ok(CollectorRun {
-                id: row.try_get(0)?,
-                started_unix_ms: row.try_get(1)?,
-                last_heartbeat_unix_ms: row.try_get(2)?,
-                stopped_unix_ms: row.try_get(3)?,
-                clean: row.try_get(4)?,
+            Ok(InstanceRun {
+                instance: row.try_get(5)?,
+                run: CollectorRun {
+                    id: row.try_get(0)?,
+                    started_unix_ms: row.try_get(1)?,
+                    last_heartbeat_unix_ms: row.try_get(2)?,
+                    stopped_unix_ms: row.try_get(3)?,
+                    clean: row.try_get(4)?,
+                },
             })
         })
         .collect()

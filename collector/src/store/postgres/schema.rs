@@ -115,7 +115,18 @@ pub(super) const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX reports_received_order ON reports (received_ms, row_order);
     DROP INDEX reports_received;"#,
-    // 4: link rollups (crate::rollup::links): buckets now also keep their agent's link
+    // 4: the instance that ran each collector run (SQLite's migration 8), so that a start
+    // closes only its own instance's unclosed run. Runs recorded before have none (empty).
+    r#"ALTER TABLE collector_runs ADD COLUMN instance TEXT NOT NULL DEFAULT '';"#,
+    // 5: leases (Store::try_lease, SQLite's migration 9): one row per lease, the holder and
+    // until when, taken and renewed by plain UPDATE and INSERT (no advisory locks), so that
+    // one collector at a time does the deployment-wide work. A reference table.
+    r#"CREATE TABLE leases (
+        name            TEXT COLLATE "C" PRIMARY KEY,
+        holder          TEXT   NOT NULL,
+        expires_unix_ms BIGINT NOT NULL
+    );"#,
+    // 6: link rollups (crate::rollup::links): buckets now also keep their agent's link
     // windows. The buckets of reports stored before are given the link windows of the
     // reports with link data still stored ([`LINKS_ADDED_AT`]; retention kept all of those
     // until this version), so that retention may now delete them. No schema change.
@@ -126,7 +137,7 @@ pub(super) const MIGRATIONS: &[&str] = &[
 /// stored when it is applied: the host rollups.
 const REBUILT_AT: usize = 2;
 /// The migration that adds the link windows of the stored reports to the buckets.
-const LINKS_ADDED_AT: usize = 4;
+const LINKS_ADDED_AT: usize = 6;
 
 /// The version table: one row (`id` = 1), the lease row migrations lock.
 const VERSION_TABLE: &str = "CREATE TABLE IF NOT EXISTS zerofault_schema (

@@ -21,7 +21,7 @@ use crate::live::delivery::StoredSpan;
 use crate::live::links::Fault;
 use crate::rollup::{BucketKey, StoredBucket};
 use crate::store::api::{
-    BoxFuture, ClosedMonth, CollectorRun, InsertOutcome, ListeningPeriod, ReplayCursor, ReplayPage,
+    BoxFuture, ClosedMonth, InsertOutcome, InstanceRun, ListeningPeriod, ReplayCursor, ReplayPage,
     ReportKey, RetirePage, Store, StoreError, StoredReport,
 };
 
@@ -29,6 +29,7 @@ mod queries;
 mod retention;
 mod rollups;
 mod schema;
+mod shared;
 
 pub use schema::DB_FILE_MODE;
 mod writer;
@@ -155,8 +156,15 @@ impl Store for SqliteStore {
         Box::pin(async move { self.call(Command::BootSpans).await? })
     }
 
-    fn start_run(&self, now_unix_ms: i64) -> BoxFuture<'_, Result<i64, StoreError>> {
-        Box::pin(async move { self.call(|tx| Command::StartRun(now_unix_ms, tx)).await? })
+    fn start_run(
+        &self,
+        instance: String,
+        now_unix_ms: i64,
+    ) -> BoxFuture<'_, Result<i64, StoreError>> {
+        Box::pin(async move {
+            self.call(|tx| Command::StartRun(instance, now_unix_ms, tx))
+                .await?
+        })
     }
 
     fn heartbeat_run(&self, id: i64, now_unix_ms: i64) -> BoxFuture<'_, Result<(), StoreError>> {
@@ -173,7 +181,7 @@ impl Store for SqliteStore {
         })
     }
 
-    fn collector_runs(&self) -> BoxFuture<'_, Result<Vec<CollectorRun>, StoreError>> {
+    fn instance_runs(&self) -> BoxFuture<'_, Result<Vec<InstanceRun>, StoreError>> {
         Box::pin(async move { self.call(Command::Runs).await? })
     }
 
@@ -276,6 +284,50 @@ impl Store for SqliteStore {
 
     fn backup(&self, path: PathBuf) -> BoxFuture<'_, Result<u64, StoreError>> {
         Box::pin(async move { self.call(|tx| Command::Backup(path, tx)).await? })
+    }
+
+    fn try_lease(
+        &self,
+        name: String,
+        holder: String,
+        ttl_ms: i64,
+        now_unix_ms: i64,
+    ) -> BoxFuture<'_, Result<bool, StoreError>> {
+        Box::pin(async move {
+            self.call(|reply| Command::TryLease {
+                name,
+                holder,
+                ttl_ms,
+                now_unix_ms,
+                reply,
+            })
+            .await?
+        })
+    }
+
+    fn release_lease(&self, name: String, holder: String) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(async move {
+            self.call(|tx| Command::ReleaseLease(name, holder, tx))
+                .await?
+        })
+    }
+
+    fn newest_keys_since(
+        &self,
+        since_ms: i64,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<Vec<ReportKey>, StoreError>> {
+        Box::pin(async move {
+            self.call(|tx| Command::NewestKeys(since_ms, limit, tx))
+                .await?
+        })
+    }
+
+    fn reports_by_key(
+        &self,
+        keys: Vec<ReportKey>,
+    ) -> BoxFuture<'_, Result<Vec<StoredReport>, StoreError>> {
+        Box::pin(async move { self.call(|tx| Command::ByKey(keys, tx)).await? })
     }
 
     fn close(&self) -> BoxFuture<'_, ()> {

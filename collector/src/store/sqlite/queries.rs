@@ -7,8 +7,8 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use crate::live::delivery::{BootSpan, StoredSpan};
 use crate::live::links::Fault;
 use crate::store::api::{
-    ClosedMonth, CollectorRun, ListeningPeriod, ReplayCursor, ReplayPage, ReportKey, StoreError,
-    StoredReport,
+    ClosedMonth, CollectorRun, InstanceRun, ListeningPeriod, ReplayCursor, ReplayPage, ReportKey,
+    StoreError, StoredReport,
 };
 
 /// A loose index scan of the primary key (agent_id, boot_id, sequence): one seek to the next
@@ -250,22 +250,30 @@ pub(super) fn boot_spans(conn: &Connection) -> Result<Vec<StoredSpan>, StoreErro
     Ok(rows.collect::<Result<Vec<_>, _>>()?)
 }
 
-pub(super) fn start_run(conn: &mut Connection, now: i64) -> Result<i64, StoreError> {
+pub(super) fn start_run(
+    conn: &mut Connection,
+    instance: &str,
+    now: i64,
+) -> Result<i64, StoreError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    // Only this instance's runs (and those from before runs had an instance): another
+    // instance's unclosed run may be serving right now.
     let crashed = tx.execute(
         "UPDATE collector_runs SET stopped_unix_ms = last_heartbeat_unix_ms, clean = 0
-         WHERE stopped_unix_ms IS NULL",
-        [],
+         WHERE stopped_unix_ms IS NULL AND (instance = ?1 OR instance = '')",
+        params![instance],
     )?;
     if crashed > 0 {
         tracing::warn!(
             runs = crashed,
-            "the previous collector run did not stop cleanly; recorded as ended at its last heartbeat"
+            instance,
+            "the previous run of this collector instance did not stop cleanly; recorded as ended at its last heartbeat"
         );
     }
     tx.execute(
-        "INSERT INTO collector_runs (started_unix_ms, last_heartbeat_unix_ms) VALUES (?1, ?1)",
-        params![now],
+        "INSERT INTO collector_runs (started_unix_ms, last_heartbeat_unix_ms, instance)
+         VALUES (?1, ?1, ?2)",
+        params![now, instance],
     )?;
     let id = tx.last_insert_rowid();
     tx.commit()?;
@@ -294,18 +302,21 @@ pub(super) fn stop_run(conn: &Connection, id: i64, now: i64) -> Result<(), Store
     .map_err(StoreError::from)
 }
 
-pub(super) fn collector_runs(conn: &Connection) -> Result<Vec<CollectorRun>, StoreError> {
+pub(super) fn instance_runs(conn: &Connection) -> Result<Vec<InstanceRun>, StoreError> {
     let mut stmt = conn.prepare_cached(
-        "SELECT id, started_unix_ms, last_heartbeat_unix_ms, stopped_unix_ms, clean
+        "SELECT id, started_unix_ms, last_heartbeat_unix_ms, stopped_unix_ms, clean, instance
          FROM collector_runs ORDER BY id",
     )?;
     let rows = stmt.query_map([], |row| {
-        Ok(CollectorRun {
-            id: row.get(0)?,
-            started_unix_ms: row.get(1)?,
-            last_heartbeat_unix_ms: row.get(2)?,
-            stopped_unix_ms: row.get(3)?,
-            clean: row.get(4)?,
+        Ok(InstanceRun {
+            instance: row.get(5)?,
+            run: CollectorRun {
+                id: row.get(0)?,
+                started_unix_ms: row.get(1)?,
+                last_heartbeat_unix_ms: row.get(2)?,
+                stopped_unix_ms: row.get(3)?,
+                clean: row.get(4)?,
+            },
         })
     })?;
     Ok(rows.collect::<Result<Vec<_>, _>>()?)

@@ -98,7 +98,18 @@ pub(super) const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (agent_id, boot_id)
     ) WITHOUT ROWID;
     CREATE INDEX host_buckets_received ON host_buckets (received_max_ms);",
-    // 8: link rollups (crate::rollup::links): buckets now also keep their agent's link
+    // 8: the instance that ran each collector run (docs/scale-out.md), so that a start closes
+    // only its own instance's unclosed run. Runs recorded before have none (empty).
+    "ALTER TABLE collector_runs ADD COLUMN instance TEXT NOT NULL DEFAULT '';",
+    // 9: leases (Store::try_lease): one row per lease, the holder and until when. With one
+    // collector on a SQLite file it always holds them; the table is the same as PostgreSQL's
+    // so that the code and the contract tests are one.
+    "CREATE TABLE leases (
+        name            TEXT    PRIMARY KEY,
+        holder          TEXT    NOT NULL,
+        expires_unix_ms INTEGER NOT NULL
+    );",
+    // 10: link rollups (crate::rollup::links): buckets now also keep their agent's link
     // windows. The buckets of reports stored before are given the link windows of the
     // reports with link data still stored ([`LINKS_ADDED_AT`]; retention kept all of those
     // until this version), so that retention may now delete them. No schema change.
@@ -109,7 +120,7 @@ pub(super) const MIGRATIONS: &[&str] = &[
 /// stored when it is applied: the host rollups.
 const REBUILT_AT: usize = 6;
 /// The migration that adds the link windows of the stored reports to the buckets.
-const LINKS_ADDED_AT: usize = 8;
+const LINKS_ADDED_AT: usize = 10;
 
 pub(super) fn open_connection(path: &Path) -> Result<Connection, StoreError> {
     let open_err = |source: Box<dyn std::error::Error + Send + Sync>| StoreError::Open {

@@ -108,6 +108,33 @@ async fn a_version_1_database_is_migrated_and_its_reports_are_replayed() {
     assert!(plan.contains("reports_link_data"), "{plan}");
 }
 
+/// A run left unclosed by a collector from before runs had an instance (a crash, then the
+/// upgrade) belongs to no instance: the first start closes it at its last heartbeat.
+#[tokio::test]
+async fn a_run_from_before_instances_is_closed_by_the_first_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("z.db");
+    {
+        let conn = Connection::open(&path).unwrap();
+        for sql in &MIGRATIONS[..7] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.execute_batch(
+            "PRAGMA user_version = 7;
+             INSERT INTO collector_runs (id, started_unix_ms, last_heartbeat_unix_ms)
+             VALUES (1, 1000, 5000);",
+        )
+        .unwrap();
+    }
+    let store = SqliteStore::open(&path).await.unwrap();
+    let id = store.start_run("a".into(), 9_000).await.unwrap();
+    let runs = store.instance_runs().await.unwrap();
+    assert_eq!(runs.len(), 2);
+    assert_eq!(runs[0].instance, "");
+    assert_eq!(runs[0].run.stopped_unix_ms, Some(5_000));
+    assert_eq!((runs[1].instance.as_str(), runs[1].run.id), ("a", id));
+}
+
 #[tokio::test]
 async fn the_rollups_of_a_version_5_database_are_rebuilt_from_its_reports() {
     use crate::store::contract::real_report;
@@ -262,7 +289,7 @@ fn db_files_are_0600_whatever_the_umask() {
     }
 }
 
-/// A database from before the buckets kept link windows (version 7): opening it adds the
+/// A database from before the buckets kept link windows (version 7, as for 8 and 9): opening it adds the
 /// link windows of its stored reports with link data to their buckets, once, so that the
 /// buckets are what storing those reports now makes.
 #[tokio::test]

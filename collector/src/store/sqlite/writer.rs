@@ -10,16 +10,16 @@ use rusqlite::{Connection, TransactionBehavior, params};
 use tokio::sync::{mpsc, oneshot};
 
 use super::queries::{
-    backup, boot_spans, close_month, closed_month, collector_runs, count_reports, faults,
-    heartbeat_run, insert_faults, insert_listening, listening_periods, newest_per_boot,
+    backup, boot_spans, close_month, closed_month, count_reports, faults, heartbeat_run,
+    insert_faults, insert_listening, instance_runs, listening_periods, newest_per_boot,
     reports_since, scan_reports, start_run, stop_run,
 };
-use super::{retention, rollups};
+use super::{retention, rollups, shared};
 use crate::live::delivery::StoredSpan;
 use crate::live::links::Fault;
 use crate::rollup::{BucketKey, HostBucket, StoredBucket};
 use crate::store::api::{
-    ClosedMonth, CollectorRun, InsertOutcome, ListeningPeriod, ReplayCursor, ReplayPage, ReportKey,
+    ClosedMonth, InsertOutcome, InstanceRun, ListeningPeriod, ReplayCursor, ReplayPage, ReportKey,
     RetirePage, StoreError, StoredReport,
 };
 
@@ -51,10 +51,10 @@ pub(super) enum Command {
         oneshot::Sender<Result<Vec<Fault>, StoreError>>,
     ),
     BootSpans(oneshot::Sender<Result<Vec<StoredSpan>, StoreError>>),
-    StartRun(i64, oneshot::Sender<Result<i64, StoreError>>),
+    StartRun(String, i64, oneshot::Sender<Result<i64, StoreError>>),
     HeartbeatRun(i64, i64, oneshot::Sender<Result<(), StoreError>>),
     StopRun(i64, i64, oneshot::Sender<Result<(), StoreError>>),
-    Runs(oneshot::Sender<Result<Vec<CollectorRun>, StoreError>>),
+    Runs(oneshot::Sender<Result<Vec<InstanceRun>, StoreError>>),
     InsertListening(
         Vec<ListeningPeriod>,
         oneshot::Sender<Result<usize, StoreError>>,
@@ -88,6 +88,23 @@ pub(super) enum Command {
         oneshot::Sender<Result<Option<ClosedMonth>, StoreError>>,
     ),
     Backup(PathBuf, oneshot::Sender<Result<u64, StoreError>>),
+    TryLease {
+        name: String,
+        holder: String,
+        ttl_ms: i64,
+        now_unix_ms: i64,
+        reply: oneshot::Sender<Result<bool, StoreError>>,
+    },
+    ReleaseLease(String, String, oneshot::Sender<Result<(), StoreError>>),
+    NewestKeys(
+        i64,
+        usize,
+        oneshot::Sender<Result<Vec<ReportKey>, StoreError>>,
+    ),
+    ByKey(
+        Vec<ReportKey>,
+        oneshot::Sender<Result<Vec<StoredReport>, StoreError>>,
+    ),
     Close(oneshot::Sender<()>),
 }
 
@@ -181,8 +198,8 @@ pub(super) fn run(mut conn: Connection, mut rx: mpsc::Receiver<Command>) {
             Command::ClosedMonth(month, reply) => {
                 let _ = reply.send(closed_month(&conn, &month));
             }
-            Command::StartRun(now, reply) => {
-                let _ = reply.send(start_run(&mut conn, now));
+            Command::StartRun(instance, now, reply) => {
+                let _ = reply.send(start_run(&mut conn, &instance, now));
             }
             Command::HeartbeatRun(id, now, reply) => {
                 let _ = reply.send(heartbeat_run(&conn, id, now));
@@ -191,7 +208,7 @@ pub(super) fn run(mut conn: Connection, mut rx: mpsc::Receiver<Command>) {
                 let _ = reply.send(stop_run(&conn, id, now));
             }
             Command::Runs(reply) => {
-                let _ = reply.send(collector_runs(&conn));
+                let _ = reply.send(instance_runs(&conn));
             }
             Command::InsertListening(periods, reply) => {
                 let _ = reply.send(insert_listening(&mut conn, &periods));
@@ -201,6 +218,30 @@ pub(super) fn run(mut conn: Connection, mut rx: mpsc::Receiver<Command>) {
             }
             Command::Backup(path, reply) => {
                 let _ = reply.send(backup(&conn, &path));
+            }
+            Command::TryLease {
+                name,
+                holder,
+                ttl_ms,
+                now_unix_ms,
+                reply,
+            } => {
+                let _ = reply.send(shared::try_lease(
+                    &conn,
+                    &name,
+                    &holder,
+                    ttl_ms,
+                    now_unix_ms,
+                ));
+            }
+            Command::ReleaseLease(name, holder, reply) => {
+                let _ = reply.send(shared::release_lease(&conn, &name, &holder));
+            }
+            Command::NewestKeys(since_ms, limit, reply) => {
+                let _ = reply.send(shared::newest_keys_since(&conn, since_ms, limit));
+            }
+            Command::ByKey(keys, reply) => {
+                let _ = reply.send(shared::reports_by_key(&conn, &keys));
             }
             Command::Close(reply) => {
                 drop(conn);
