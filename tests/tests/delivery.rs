@@ -775,10 +775,15 @@ async fn tiny_filesystem(id: &str, bound: SpoolBound) -> anyhow::Result<()> {
         stats.spool_dropped_total > 0,
         "the outage should have overfilled the spool"
     );
-    assert_eq!(
-        generated - stored_count,
+    // The kill can cut off the acknowledgement of the report it was storing: that report is
+    // in the database, but the agent never heard so and counts it among those it dropped
+    // when the spool overflowed. At most one such report (the agent sends one at a time);
+    // every other dropped report is missing, and nothing else is.
+    let lost = generated - stored_count;
+    assert!(
+        lost == stats.spool_dropped_total || lost + 1 == stats.spool_dropped_total,
+        "generated {generated} ({first}..={newest}), stored {stored_count}, dropped {}, missing {}",
         stats.spool_dropped_total,
-        "generated {generated} ({first}..={newest}), stored {stored_count}, missing {}",
         ranges(&absent)
     );
     // The collector shows the agent's dropped count, and the dropped reports as its gaps.
