@@ -22,6 +22,7 @@ pub use crate::live::ingest::settings::{
     DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_DECOMPRESSED_BYTES, Limits, MAX_LIMIT_BYTES,
 };
 pub use crate::live::links::settings::{LevelOverride, LevelThresholds, Links, Thresholds};
+pub use crate::month::to_date::MonthToDate;
 pub use crate::store::retention::Retention;
 pub use crate::store::settings::{
     Backend, DEFAULT_POOL_SIZE, DEFAULT_SQLITE_PATH, Postgres, PostgresTls, Sqlite, Storage,
@@ -65,6 +66,9 @@ pub struct Config {
     /// Detail and bounds of `/metrics`.
     #[serde(default)]
     pub metrics: Metrics,
+    /// The month in progress, computed in the background for pages and the API.
+    #[serde(default)]
+    pub month_to_date: MonthToDate,
     /// The inventory file (organisation, sites, links, SLA targets, maintenance, reporting
     /// time zone; `docs/inventory.md`). Optional: without it no agent label is checked (none
     /// is flagged unknown) and the defaults apply (Asia/Shanghai, 60 s slots).
@@ -333,6 +337,7 @@ impl Config {
         self.tls.structure_problems(&mut problem);
         self.storage.problems(&mut problem);
         self.retention.problems(&mut problem);
+        self.month_to_date.problems(&mut problem);
         // Port 0 (pick any free port, as tests do) can be given to both.
         if self.listen.ingest == self.listen.http && self.listen.http.port() != 0 {
             problem(

@@ -45,9 +45,9 @@
 //!   report computed from it equals the engine mode's for the same flags (up to float
 //!   rounding of RTT averages); that is how the generator of the engine mode is checked.
 //! - `zf-sla-bench make-rollups DIR [--hosts N] [--links N] [--interval-s S]`: the same, but
-//!   the reports without link data are stored only as host rollups, loaded through the
-//!   store's rollup update (`rollups.rs`), as a collector holds them once retention deleted
-//!   the bodies: what a province-size month looks like on disk.
+//!   every report is stored only as its rollups (host figures and link windows), loaded
+//!   through the store's rollup update (`rollups.rs`), as a collector holds them once
+//!   retention deleted the bodies: what a province-size month looks like on disk.
 //!
 //! The month itself comes from the workspace's one month generator,
 //! `zerofault_tests::month` ([`Synthetic`]), which the SLA ground truth uses too; this file

@@ -1,10 +1,8 @@
 //! `make-rollups DIR`: the synthetic month loaded into a SQLite store the way a collector
-//! with retention would hold it: the reports without link data only as host rollups
-//! (summarised by the collector's own `rollup::of_report` and merged into the stored
-//! buckets by the store's rollup update, `Store::merge_buckets`), the reports with link data
-//! stored whole (`Store::insert`, which updates their buckets too), since link windows are
-//! read from report bodies. At province size the bodies would not fit the disk; their
-//! rollups do.
+//! with retention would hold it: every report only as its rollups, host figures and link
+//! windows alike (summarised by the collector's own `rollup::of_report` and merged into the
+//! stored buckets by the store's rollup update, `Store::merge_buckets`). At province size
+//! the bodies would not fit the disk; their rollups do.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -43,9 +41,8 @@ pub fn make_rollups(bench: &Bench, dir: &Path) -> anyhow::Result<()> {
     runtime.block_on(async {
         let store = Arc::new(SqliteStore::open(&db).await?);
         let started = Instant::now();
-        let (mut summarised, mut stored, mut buckets) = (0u64, 0u64, 0u64);
+        let (mut summarised, mut linked, mut buckets) = (0u64, 0u64, 0u64);
         let mut pending: Vec<StoredBucket> = Vec::new();
-        let mut raw: Vec<StoredReport> = Vec::new();
         let (lo, hi) = (s.previous_start - DB_BEFORE, w.end + DAY);
         for i in 0..s.hosts {
             let h = s.host(i);
@@ -53,28 +50,17 @@ pub fn make_rollups(bench: &Bench, dir: &Path) -> anyhow::Result<()> {
             for m in h.made(&w.timing, lo, hi) {
                 let Some(received) = m.received else { continue };
                 let r = w.report(&h, &m);
-                if r.links.is_empty() {
-                    let (bucket, summary) = rollup::of_report(&r, received, &Default::default());
-                    agent
-                        .entry(BucketKey {
-                            agent_id: r.agent_id.clone(),
-                            boot_id: r.boot_id.clone(),
-                            bucket,
-                        })
-                        .or_default()
-                        .merge(&summary);
-                    summarised += 1;
-                } else {
-                    raw.push(StoredReport {
+                let (bucket, summary) = rollup::of_report(&r, received, &Default::default());
+                agent
+                    .entry(BucketKey {
                         agent_id: r.agent_id.clone(),
                         boot_id: r.boot_id.clone(),
-                        sequence: r.sequence,
-                        agent_timestamp_ms: r.timestamp_unix_ms,
-                        received_ms: received,
-                        link_data: true,
-                        body: prost::Message::encode_to_vec(&r),
-                    });
-                }
+                        bucket,
+                    })
+                    .or_default()
+                    .merge(&summary);
+                summarised += 1;
+                linked += u64::from(!r.links.is_empty());
             }
             buckets += agent.len() as u64;
             pending.extend(
@@ -84,9 +70,6 @@ pub fn make_rollups(bench: &Bench, dir: &Path) -> anyhow::Result<()> {
             );
             if (i + 1) % HOSTS_PER_MERGE == 0 {
                 store.merge_buckets(std::mem::take(&mut pending)).await?;
-            }
-            if raw.len() >= 8_192 {
-                stored += insert_all(&store, std::mem::take(&mut raw)).await?;
             }
             if (i + 1) % 1_000 == 0 {
                 eprintln!(
@@ -98,14 +81,13 @@ pub fn make_rollups(bench: &Bench, dir: &Path) -> anyhow::Result<()> {
             }
         }
         store.merge_buckets(pending).await?;
-        stored += insert_all(&store, raw).await?;
         record_runs(store.as_ref(), bench).await?;
         store.close().await;
         let took = started.elapsed();
         let size = std::fs::metadata(&db)?.len()
             + std::fs::metadata(dir.join("zerofault.db-wal")).map_or(0, |m| m.len());
         println!(
-            "make-rollups: {} hosts, {} links, {} s reports, {PREVIOUS_MONTH} and {MONTH}: {summarised} reports summarised into {buckets} host buckets, {stored} reports with link data stored whole, in {} s; database {} MiB",
+            "make-rollups: {} hosts, {} links, {} s reports, {PREVIOUS_MONTH} and {MONTH}: {summarised} reports ({linked} with link data) summarised into {buckets} buckets, in {} s; database {} MiB",
             s.hosts,
             w.topology.links.len(),
             w.timing.interval / S,

@@ -288,6 +288,19 @@ impl Server {
             self.counters.clone(),
             stop_rx.clone(),
         ));
+        let sla_state = crate::http::sla_report::SlaReportState::new(
+            self.store.clone(),
+            self.inventory.clone(),
+            self.config.links.clone(),
+        );
+        let month_to_date = crate::month::to_date::Runner {
+            store: self.store.clone(),
+            inventory: self.inventory.clone(),
+            links: std::sync::Arc::new(self.config.links.clone()),
+            settings: self.config.month_to_date.clone(),
+            busy: sla_state.busy(),
+            latest: crate::month::to_date::Latest::default(),
+        };
         let expose = crate::http::router(crate::http::HttpState {
             hosts: self.hosts.clone(),
             counters: self.counters.clone(),
@@ -296,12 +309,9 @@ impl Server {
             down_after_intervals: self.config.hosts.down_after_intervals,
             metrics: self.config.metrics,
         })
-        .merge(crate::http::sla_report::router(
-            crate::http::sla_report::SlaReportState::new(
-                self.store.clone(),
-                self.inventory.clone(),
-                self.config.links.clone(),
-            ),
+        .merge(crate::http::sla_report::router(sla_state.clone()))
+        .merge(crate::http::month_to_date::router(
+            month_to_date.latest.clone(),
         ));
         let mut http_stop = stop_rx;
         let http_task = tokio::spawn(
@@ -333,6 +343,13 @@ impl Server {
 
         let deployment_task = tokio::spawn(deployment::run(self.deployment));
 
+        // The month to date, for pages and the API; off, the route answers 503.
+        let month_to_date_task = self
+            .config
+            .month_to_date
+            .enabled
+            .then(|| tokio::spawn(month_to_date.run()));
+
         let retention_task = tokio::spawn(retention_loop(
             self.store.clone(),
             self.config.retention.clone(),
@@ -342,6 +359,9 @@ impl Server {
         heartbeat_task.abort();
         retention_task.abort();
         deployment_task.abort();
+        if let Some(t) = &month_to_date_task {
+            t.abort();
+        }
         tracing::info!("shutting down");
         let _ = stop_tx.send(true);
         let ingest_result = ingest_task.await;

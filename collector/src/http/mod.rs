@@ -2,7 +2,8 @@
 //! streamed, see `scrape.rs`), `/healthz`, and the
 //! read-only link API (`/api/v1/links`, `/api/v1/faults`, see [`api`]); the server adds the
 //! monthly SLA report (`/api/v1/report`, see [`sla_report`]), which needs the inventory and the
-//! configuration besides.
+//! configuration besides, and the month to date (`/api/v1/month-to-date`, see
+//! [`month_to_date`]).
 //!
 //! The text format 0.0.4 rather than OpenMetrics: every Prometheus version, promtool and
 //! the other scrapers platform teams run (Telegraf, VictoriaMetrics, the Grafana agent)
@@ -21,6 +22,7 @@ use crate::store::Store;
 mod accept_encoding;
 pub mod api;
 mod metrics;
+pub mod month_to_date;
 mod scrape;
 pub mod sla_report;
 

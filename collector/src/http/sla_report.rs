@@ -73,6 +73,13 @@ impl SlaReportState {
     }
 }
 
+impl SlaReportState {
+    /// The one-at-a-time permit of month computations, for the month-to-date task to share.
+    pub fn busy(&self) -> Arc<Semaphore> {
+        self.busy.clone()
+    }
+}
+
 /// The SLA report route.
 pub fn router(state: SlaReportState) -> Router {
     Router::new()

@@ -16,6 +16,7 @@ pub mod manifest;
 pub mod placement;
 pub mod sla;
 pub mod source;
+pub mod to_date;
 
 use crate::inventory::Inventory;
 use crate::live::links::Links;
@@ -178,6 +179,14 @@ pub fn previous_month(inventory: &Inventory, now_ms: i64) -> String {
         .unwrap_or(jiff::Timestamp::UNIX_EPOCH)
         .to_zoned_datetime(inventory.time_zone.clone());
     source::month_before(i32::from(now.year()), now.month().unsigned_abs().into())
+}
+
+/// The calendar month of `now_ms` in `inventory`'s time zone, `YYYY-MM`.
+pub fn current_month(inventory: &Inventory, now_ms: i64) -> String {
+    let now = jiff::Timestamp::from_millisecond(now_ms)
+        .unwrap_or(jiff::Timestamp::UNIX_EPOCH)
+        .to_zoned_datetime(inventory.time_zone.clone());
+    format!("{:04}-{:02}", now.year(), now.month())
 }
 
 /// `unix_ms` as `YYYY-MM-DD HH:MM` in `inventory`'s time zone (for messages).

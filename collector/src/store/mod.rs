@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 pub mod api;
 #[cfg(test)]
-mod contract;
+pub(crate) mod contract;
 pub mod postgres;
 pub mod retention;
 pub mod settings;
