@@ -469,3 +469,70 @@ async fn a_late_report_is_merged_into_the_written_slot() {
     assert_eq!(links.len(), 1);
     assert_eq!(figure(&links[0].row.figures, Kind::Loss, "").count, 2);
 }
+
+/// The disk cost of the series per agent and day (docs/series.md): 100 agents with 4
+/// filesystems and 2 probed links, a day of slots each, written as the flush writes them;
+/// the file's growth divided by agents. Also whether zstd would pay on a row. Run with
+/// `cargo test -p zerofault-collector --lib series_disk_cost -- --ignored --nocapture`.
+#[tokio::test]
+#[ignore = "a measurement: prints numbers, asserts only that they are sane"]
+async fn series_disk_cost_per_agent_and_day() {
+    const AGENTS: usize = 100;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("z.db");
+    let store = SqliteStore::open(&path).await.unwrap();
+    let empty = std::fs::metadata(&path).unwrap().len();
+    let (mut host_body, mut link_body, mut zstd_body) = (0usize, 0usize, 0usize);
+    for slot in 0..288i64 {
+        let acc = Accumulator::default();
+        for a in 0..AGENTS {
+            for i in 0..20u64 {
+                let at = T0 + slot * SLOT_MS + i as i64 * 15_000;
+                let mut r = report(
+                    &format!("host-{a:05}.city.gov"),
+                    slot as u64 * 20 + i,
+                    at,
+                    0.01 * (i as f64),
+                );
+                r.filesystems = ["/", "/var", "/home", "/data"]
+                    .iter()
+                    .map(|m| Filesystem {
+                        mount_point: (*m).into(),
+                        size_bytes: 1 << 40,
+                        used_bytes: (1 << 39) + i * 4096,
+                        ..Default::default()
+                    })
+                    .collect();
+                r.links.push(LinkResult {
+                    link_id: "city-county-07".into(),
+                    ..r.links[0].clone()
+                });
+                acc.observe(&r, at);
+            }
+        }
+        let batch = acc.take_all();
+        if slot == 0 {
+            let (_, s) = &batch[0];
+            let body = prost::Message::encode_to_vec(&s.host);
+            host_body = body.len();
+            zstd_body = zstd::bulk::compress(&body, 3).unwrap().len();
+            link_body = s
+                .links
+                .values()
+                .map(|l| prost::Message::encode_to_vec(l).len())
+                .sum();
+        }
+        for chunk in batch.chunks(1000) {
+            store.merge_series(chunk.to_vec()).await.unwrap();
+        }
+    }
+    store.close().await;
+    // The WAL is folded into the file at close; what is left is the tables and indexes.
+    let grown = std::fs::metadata(&path).unwrap().len() - empty;
+    let per_agent_day = grown / AGENTS as u64;
+    println!(
+        "series: host row body {host_body} B (zstd {zstd_body} B), link rows {link_body} B a slot; \
+         file grew {grown} B for {AGENTS} agents x 288 slots: {per_agent_day} B per agent per day"
+    );
+    assert!(per_agent_day > 288 * 50 && per_agent_day < 288 * 2_000);
+}
