@@ -17,5 +17,6 @@ pub mod inventory;
 pub mod live;
 pub mod month;
 pub mod rollup;
+pub mod series;
 pub mod store;
 pub mod tls;

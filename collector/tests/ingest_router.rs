@@ -1,6 +1,7 @@
 //! The ingest router without TLS: the identity the listener would set is inserted directly.
 
 use std::sync::Arc;
+use zerofault_collector::series::slot::{HostRow, Merged, SeriesKey, SeriesSlot};
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
@@ -44,6 +45,7 @@ async fn fixture() -> Fixture {
             counters: Arc::new(IngestCounters::default()),
             links: Arc::new(LinkHub::new(Links::default())),
             limits: LIMITS,
+            series: Default::default(),
         },
     }
 }
@@ -373,6 +375,48 @@ impl Store for BrokenStore {
     ) -> BoxFuture<'_, Result<Vec<StoredReport>, StoreError>> {
         Box::pin(async { Err(StoreError::Closed) })
     }
+    fn reports_received(
+        &self,
+        _: i64,
+        _: i64,
+        _: Option<ReplayCursor>,
+        _: usize,
+    ) -> BoxFuture<'_, Result<ReplayPage, StoreError>> {
+        Box::pin(async { Err(StoreError::Closed) })
+    }
+    fn merge_series(
+        &self,
+        _: Vec<(SeriesKey, SeriesSlot)>,
+    ) -> BoxFuture<'_, Result<Merged, StoreError>> {
+        Box::pin(async { Err(StoreError::Closed) })
+    }
+    fn series_rows(
+        &self,
+        _: Vec<SeriesKey>,
+    ) -> BoxFuture<'_, Result<Vec<(SeriesKey, HostRow)>, StoreError>> {
+        Box::pin(async { Err(StoreError::Closed) })
+    }
+    fn host_series(
+        &self,
+        _: String,
+        _: i64,
+        _: i64,
+        _: usize,
+    ) -> BoxFuture<'_, Result<Vec<(i64, HostRow)>, StoreError>> {
+        Box::pin(async { Err(StoreError::Closed) })
+    }
+    fn link_series(
+        &self,
+        _: String,
+        _: i64,
+        _: i64,
+        _: usize,
+    ) -> BoxFuture<'_, Result<Vec<zerofault_collector::store::LinkSlot>, StoreError>> {
+        Box::pin(async { Err(StoreError::Closed) })
+    }
+    fn delete_series(&self, _: i64, _: usize) -> BoxFuture<'_, Result<usize, StoreError>> {
+        Box::pin(async { Err(StoreError::Closed) })
+    }
     fn close(&self) -> BoxFuture<'_, ()> {
         Box::pin(async {})
     }
@@ -521,6 +565,52 @@ impl Store for GatedStore {
         keys: Vec<ReportKey>,
     ) -> BoxFuture<'_, Result<Vec<StoredReport>, StoreError>> {
         self.inner.reports_by_key(keys)
+    }
+    fn reports_received(
+        &self,
+        from_ms: i64,
+        to_ms: i64,
+        after: Option<ReplayCursor>,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<ReplayPage, StoreError>> {
+        self.inner.reports_received(from_ms, to_ms, after, limit)
+    }
+    fn merge_series(
+        &self,
+        slots: Vec<(SeriesKey, SeriesSlot)>,
+    ) -> BoxFuture<'_, Result<Merged, StoreError>> {
+        self.inner.merge_series(slots)
+    }
+    fn series_rows(
+        &self,
+        keys: Vec<SeriesKey>,
+    ) -> BoxFuture<'_, Result<Vec<(SeriesKey, HostRow)>, StoreError>> {
+        self.inner.series_rows(keys)
+    }
+    fn host_series(
+        &self,
+        agent: String,
+        from_ms: i64,
+        to_ms: i64,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<Vec<(i64, HostRow)>, StoreError>> {
+        self.inner.host_series(agent, from_ms, to_ms, limit)
+    }
+    fn link_series(
+        &self,
+        link: String,
+        from_ms: i64,
+        to_ms: i64,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<Vec<zerofault_collector::store::LinkSlot>, StoreError>> {
+        self.inner.link_series(link, from_ms, to_ms, limit)
+    }
+    fn delete_series(
+        &self,
+        before_ms: i64,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<usize, StoreError>> {
+        self.inner.delete_series(before_ms, limit)
     }
     fn close(&self) -> BoxFuture<'_, ()> {
         self.inner.close()
@@ -725,6 +815,7 @@ async fn unknown_fields_are_not_stored() {
             max_decompressed_bytes: 8 << 20,
             ..LIMITS
         },
+        series: Default::default(),
     };
     let mut raw = prost::Message::encode_to_vec(&report("web-01", 3));
     let known = raw.len();

@@ -272,12 +272,22 @@ impl Server {
         let ingest_addr = self.ingest_addr();
         let http_addr = self.http_addr();
         let (stop_tx, stop_rx) = watch::channel(false);
+        let series = Arc::<crate::series::Accumulator>::default();
+        let series_tasks = crate::series::flush::Tasks::start(
+            self.store.clone(),
+            series.clone(),
+            &self.instance,
+            self.run_id,
+            ingest::now_unix_ms(),
+        )
+        .await;
         let app = ingest::router(IngestState {
             store: self.store.clone(),
             hosts: self.hosts.clone(),
             counters: self.counters.clone(),
             links: self.links.clone(),
             limits: self.config.limits.into(),
+            series: series.clone(),
         });
         let connection_limits = connection_limits(&self.config.limits);
         let ingest_task = tokio::spawn(ingest::listener::serve(
@@ -376,6 +386,9 @@ impl Server {
                 Ok(Ok(()))
             }
         };
+        // After the listeners drained, before the clean stop is recorded: a clean run leaves
+        // no series slot in memory only, so the next start has nothing to rebuild.
+        series_tasks.stop(self.store.as_ref(), &series).await;
         // After the listeners drained: every acknowledged report is inside this run.
         if let Err(e) = self
             .store
@@ -542,6 +555,7 @@ async fn retention_loop(store: std::sync::Arc<dyn Store>, settings: Retention) {
             Ok(done) if done != retention::PassOutcome::default() => tracing::info!(
                 reports = done.reports,
                 buckets = done.buckets,
+                series = done.series,
                 reclaimed_bytes = done.reclaimed_bytes,
                 seconds = started.elapsed().as_secs_f64(),
                 "retention pass"

@@ -1,6 +1,8 @@
 //! Plain-HTTP listener: `/metrics` (Prometheus text format 0.0.4, gzip when accepted,
 //! streamed, see `scrape.rs`), `/healthz`, and the
-//! read-only link API (`/api/v1/links`, `/api/v1/faults`, see [`api`]); the server adds the
+//! read-only link API (`/api/v1/links`, `/api/v1/faults`, see [`api`]), the downsampled
+//! series (`/api/v1/hosts/{agent}/series`, `/api/v1/links/{link}/series`, see [`series`]);
+//! the server adds the
 //! monthly SLA report (`/api/v1/report`, see [`sla_report`]), which needs the inventory and the
 //! configuration besides, and the month to date (`/api/v1/month-to-date`, see
 //! [`month_to_date`]).
@@ -24,6 +26,7 @@ pub mod api;
 mod metrics;
 pub mod month_to_date;
 mod scrape;
+pub mod series;
 pub mod sla_report;
 
 pub use metrics::settings::{
@@ -67,6 +70,7 @@ pub fn router(state: HttpState) -> Router {
         .route("/metrics", get(scrape::metrics))
         .with_state(scrapes)
         .route("/healthz", get(healthz))
+        .merge(series::router(state.store.clone()))
         .merge(api::router(state.links, state.store))
 }
 

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use crate::live::delivery::StoredSpan;
 use crate::live::links::Fault;
 use crate::rollup::{BucketKey, HostBucket, StoredBucket};
+use crate::series::slot::{HostRow, LinkRow, Merged, SeriesKey, SeriesSlot};
 
 /// A boxed future, so that [`Store`] can be used as `Arc<dyn Store>`.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -122,6 +123,21 @@ pub const HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Most keys one [`Store::reports_by_key`] reads: bounds the bodies held at once.
 pub const MAX_KEYS_PER_READ: usize = 256;
+
+/// Most slots one [`Store::merge_series`] or [`Store::series_rows`] takes: bounds one
+/// transaction (and PostgreSQL's parameters).
+pub const MAX_SERIES_ROWS: usize = 1_000;
+
+/// One vantage point's slot of one link, as [`Store::link_series`] reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkSlot {
+    /// Slot start, ms.
+    pub slot_start_ms: i64,
+    /// The vantage point (agent id).
+    pub agent_id: String,
+    /// Its loss, RTT and jitter figures.
+    pub row: LinkRow,
+}
 
 /// One run of the collector process, as recorded in `collector_runs`.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -445,6 +461,61 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         &self,
         keys: Vec<ReportKey>,
     ) -> BoxFuture<'_, Result<Vec<StoredReport>, StoreError>>;
+
+    /// Up to `limit` reports (all, with or without link data) received in `[from_ms, to_ms)`,
+    /// in receive order, continuing after `after`: the series' crash rebuild
+    /// (`crate::series::flush`) reads the few minutes a crashed run held in memory this way.
+    fn reports_received(
+        &self,
+        from_ms: i64,
+        to_ms: i64,
+        after: Option<ReplayCursor>,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<ReplayPage, StoreError>>;
+
+    /// Merges series slots (`crate::series`) into their stored rows (`series_5m`, and one
+    /// `link_series_5m` row per link of a slot), in one transaction: a slot not stored yet is
+    /// written as it is, a stored one is read, merged and written back, so a late piece of an
+    /// already written slot adds to it. At most [`MAX_SERIES_ROWS`] slots. Returns what the
+    /// merges left out or found overlapping.
+    fn merge_series(
+        &self,
+        slots: Vec<(SeriesKey, SeriesSlot)>,
+    ) -> BoxFuture<'_, Result<Merged, StoreError>>;
+
+    /// The stored host rows of `keys` (a key not stored is left out), at most
+    /// [`MAX_SERIES_ROWS`] keys: the crash rebuild checks their coverage.
+    fn series_rows(
+        &self,
+        keys: Vec<SeriesKey>,
+    ) -> BoxFuture<'_, Result<Vec<(SeriesKey, HostRow)>, StoreError>>;
+
+    /// Up to `limit` host rows of `agent` whose slot starts in `[from_ms, to_ms)`, by slot.
+    fn host_series(
+        &self,
+        agent: String,
+        from_ms: i64,
+        to_ms: i64,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<Vec<(i64, HostRow)>, StoreError>>;
+
+    /// Up to `limit` rows of link `link`, every vantage point, whose slot starts in
+    /// `[from_ms, to_ms)`, by slot then agent.
+    fn link_series(
+        &self,
+        link: String,
+        from_ms: i64,
+        to_ms: i64,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<Vec<LinkSlot>, StoreError>>;
+
+    /// Deletes up to `limit` series rows (host rows first, then link rows) whose slot starts
+    /// before `before_ms`; returns how many.
+    fn delete_series(
+        &self,
+        before_ms: i64,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<usize, StoreError>>;
 
     /// Finishes pending writes and closes the database; later calls fail with
     /// [`StoreError::Closed`].

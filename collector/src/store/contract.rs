@@ -12,8 +12,10 @@ use crate::store::api::{
 };
 
 mod kit;
+mod series;
 mod several;
 pub use kit::*;
+pub use series::*;
 pub use several::*;
 
 /// One `#[tokio::test]` per behaviour of this module, each with a store from `$backend` (an
@@ -36,6 +38,9 @@ macro_rules! contract_tests {
             holders_trying_at_once_never_both_hold_a_lease,
             the_newest_reports_received_since_are_read_by_key,
             a_full_bucket_keeps_its_reports_and_stays_as_it_was,
+            series_slots_are_written_merged_and_read_by_range,
+            retention_deletes_old_series_slots_in_batches,
+            reports_received_pages_a_window_in_receive_order,
         );
     };
     (@each $backend:expr; $($name:ident),* $(,)?) => {

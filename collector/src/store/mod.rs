@@ -21,9 +21,9 @@ pub mod settings;
 pub mod sqlite;
 
 pub use api::{
-    BoxFuture, ClosedMonth, CollectorRun, HEARTBEAT, InsertOutcome, InstanceRun, ListeningPeriod,
-    MAX_KEYS_PER_READ, ReplayCursor, ReplayPage, ReportKey, RetirePage, Store, StoreError,
-    StoredReport,
+    BoxFuture, ClosedMonth, CollectorRun, HEARTBEAT, InsertOutcome, InstanceRun, LinkSlot,
+    ListeningPeriod, MAX_KEYS_PER_READ, MAX_SERIES_ROWS, ReplayCursor, ReplayPage, ReportKey,
+    RetirePage, Store, StoreError, StoredReport,
 };
 pub use postgres::PgStore;
 pub use settings::{Backend, Storage};

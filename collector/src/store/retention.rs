@@ -21,6 +21,8 @@
 //! - **Host rollups** ([`DEFAULT_ROLLUPS`], 400 days): 13 months and a margin, so that a
 //!   month can be reported again for a year, and its previous month for storage growth.
 //!   Closed months, faults and collector runs are small and kept.
+//! - **Downsampled series** ([`DEFAULT_SERIES`], 40 days; `crate::series`): the 30-day
+//!   charts of the cockpit and a margin; at least [`MIN_SERIES`], 35 days.
 //!
 //! SQLite frees the pages of deleted rows for reuse, so the file stops growing once the
 //! deletions keep pace with the inserts; a database created by this version also gives
@@ -35,6 +37,11 @@ use serde::Deserialize;
 pub const DEFAULT_RAW_REPORTS: Duration = Duration::from_secs(8 * 86_400);
 /// Default `retention.rollups`: 400 days.
 pub const DEFAULT_ROLLUPS: Duration = Duration::from_secs(400 * 86_400);
+/// Default `retention.series`: 40 days, the 30-day charts and a margin.
+pub const DEFAULT_SERIES: Duration = Duration::from_secs(40 * 86_400);
+/// The shortest `retention.series` accepted: the 35 days of history the issue asks for
+/// (a 30-day chart drawn on any day of a month).
+pub const MIN_SERIES: Duration = Duration::from_secs(35 * 86_400);
 /// Default `retention.interval`: a pass every 10 minutes.
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(600);
 /// Default `retention.batch_reports`: rows deleted per transaction.
@@ -65,6 +72,13 @@ pub struct Retention {
         deserialize_with = "zerofault_common::duration::deserialize"
     )]
     pub rollups: Duration,
+    /// Downsampled series slots (`crate::series`) that started longer ago than this are
+    /// deleted. At least `35d`; default `40d`.
+    #[serde(
+        default = "default_series",
+        deserialize_with = "zerofault_common::duration::deserialize"
+    )]
+    pub series: Duration,
     /// Time between two retention passes of a running collector; default `10m`.
     #[serde(
         default = "default_interval",
@@ -82,6 +96,7 @@ impl Default for Retention {
         Self {
             raw_reports: DEFAULT_RAW_REPORTS,
             rollups: DEFAULT_ROLLUPS,
+            series: DEFAULT_SERIES,
             interval: DEFAULT_INTERVAL,
             batch_reports: DEFAULT_BATCH_REPORTS,
         }
@@ -93,6 +108,9 @@ fn default_raw_reports() -> Duration {
 }
 fn default_rollups() -> Duration {
     DEFAULT_ROLLUPS
+}
+fn default_series() -> Duration {
+    DEFAULT_SERIES
 }
 fn default_interval() -> Duration {
     DEFAULT_INTERVAL
@@ -114,6 +132,12 @@ impl Retention {
             problem(
                 "retention.rollups",
                 "is shorter than 35d, the history the pages draw; use 35d or more (default 400d, 13 months and a margin)".into(),
+            );
+        }
+        if self.series < MIN_SERIES {
+            problem(
+                "retention.series",
+                "is shorter than 35d, the history the cockpit's charts draw; use 35d or more (default 40d)".into(),
             );
         }
         if self.interval < Duration::from_secs(1) {
@@ -141,6 +165,8 @@ pub struct PassOutcome {
     pub reports: u64,
     /// Rollup buckets deleted.
     pub buckets: u64,
+    /// Series rows deleted.
+    pub series: u64,
     /// Bytes given back to the file system.
     pub reclaimed_bytes: u64,
 }
@@ -177,6 +203,15 @@ pub async fn pass(
         }
         tokio::task::yield_now().await;
     }
+    let before = now_ms.saturating_sub(settings.series.as_millis() as i64);
+    loop {
+        let n = store.delete_series(before, limit).await?;
+        out.series += n as u64;
+        if n < limit {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
     out.reclaimed_bytes = store.reclaim().await?;
     Ok(out)
 }
@@ -190,6 +225,7 @@ mod tests {
         let r = Retention {
             raw_reports: Duration::from_secs(3600),
             rollups: Duration::from_secs(86_400),
+            series: Duration::from_secs(86_400),
             interval: Duration::ZERO,
             batch_reports: 0,
         };
@@ -200,6 +236,7 @@ mod tests {
             [
                 "retention.raw_reports",
                 "retention.rollups",
+                "retention.series",
                 "retention.interval",
                 "retention.batch_reports"
             ]

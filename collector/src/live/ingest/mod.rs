@@ -112,6 +112,8 @@ pub struct IngestState {
     pub links: Arc<LinkHub>,
     /// Size caps.
     pub limits: IngestLimits,
+    /// The open slots of the downsampled series, fed with every newly stored report.
+    pub series: Arc<crate::series::Accumulator>,
 }
 
 /// The handler's state: what the caller gave, and the turns at decoding.
@@ -421,6 +423,7 @@ async fn commit(
             state.counters.accepted();
             // After the commit, so the engine only ever holds what a restart can replay.
             let faults = state.links.observe_report(&report);
+            state.series.observe(&report, received_ms);
             state.hosts.record_stored(report, received_ms);
             if !faults.is_empty() {
                 store_faults(state.store.as_ref(), faults).await;
@@ -589,6 +592,7 @@ sites:
                 max_decompressed_bytes: 64 * 1024,
                 ..settings::Limits::default().into()
             },
+            series: Default::default(),
         });
         let expose = crate::http::router(crate::http::HttpState {
             hosts: hosts.clone(),

@@ -12,6 +12,7 @@
 //! - `writer`: the group commit of reports, with their host rollups;
 //! - `rollups`: the host rollup buckets (`crate::rollup`), added to as reports are stored;
 //! - `retention`: deleting old bodies and buckets (`store::retention`);
+//! - `series`: the downsampled series (`crate::series`);
 //! - `queries`: every other statement.
 //!
 //! With several collectors on one database, ingest is idempotent across them (the key
@@ -34,9 +35,10 @@ use self::writer::Command;
 use crate::live::delivery::StoredSpan;
 use crate::live::links::Fault;
 use crate::rollup::{BucketKey, StoredBucket};
+use crate::series::slot::{HostRow, Merged, SeriesKey, SeriesSlot};
 use crate::store::api::{
-    BoxFuture, ClosedMonth, InsertOutcome, InstanceRun, ListeningPeriod, ReplayCursor, ReplayPage,
-    ReportKey, RetirePage, Store, StoreError, StoredReport,
+    BoxFuture, ClosedMonth, InsertOutcome, InstanceRun, LinkSlot, ListeningPeriod, ReplayCursor,
+    ReplayPage, ReportKey, RetirePage, Store, StoreError, StoredReport,
 };
 
 mod connect;
@@ -45,6 +47,7 @@ mod queries;
 mod retention;
 mod rollups;
 mod schema;
+mod series;
 pub mod settings;
 mod shared;
 mod writer;
@@ -364,6 +367,64 @@ impl Store for PgStore {
             }
             Ok(out)
         })
+    }
+
+    fn reports_received(
+        &self,
+        from_ms: i64,
+        to_ms: i64,
+        after: Option<ReplayCursor>,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<ReplayPage, StoreError>> {
+        Box::pin(async move {
+            series::reports_received(&self.client().await?, from_ms, to_ms, after, limit).await
+        })
+    }
+
+    fn merge_series(
+        &self,
+        slots: Vec<(SeriesKey, SeriesSlot)>,
+    ) -> BoxFuture<'_, Result<Merged, StoreError>> {
+        Box::pin(async move { series::merge(&mut self.client().await?, &slots).await })
+    }
+
+    fn series_rows(
+        &self,
+        keys: Vec<SeriesKey>,
+    ) -> BoxFuture<'_, Result<Vec<(SeriesKey, HostRow)>, StoreError>> {
+        Box::pin(async move { series::rows(&self.client().await?, &keys).await })
+    }
+
+    fn host_series(
+        &self,
+        agent: String,
+        from_ms: i64,
+        to_ms: i64,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<Vec<(i64, HostRow)>, StoreError>> {
+        Box::pin(
+            async move { series::host(&self.client().await?, &agent, from_ms, to_ms, limit).await },
+        )
+    }
+
+    fn link_series(
+        &self,
+        link: String,
+        from_ms: i64,
+        to_ms: i64,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<Vec<LinkSlot>, StoreError>> {
+        Box::pin(
+            async move { series::link(&self.client().await?, &link, from_ms, to_ms, limit).await },
+        )
+    }
+
+    fn delete_series(
+        &self,
+        before_ms: i64,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<usize, StoreError>> {
+        Box::pin(async move { series::delete(&self.client().await?, before_ms, limit).await })
     }
 
     fn close(&self) -> BoxFuture<'_, ()> {

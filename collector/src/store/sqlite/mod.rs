@@ -10,7 +10,8 @@
 //! - `writer`: the connection's thread, its commands and the group commit;
 //! - `queries`: the statements;
 //! - `rollups`: the host rollup buckets, added to in the transaction that stores a report;
-//! - `retention`: deleting old bodies and buckets (`store::retention`).
+//! - `retention`: deleting old bodies and buckets (`store::retention`);
+//! - `series`: the downsampled series (`crate::series`).
 
 use std::path::{Path, PathBuf};
 
@@ -20,15 +21,17 @@ use self::writer::Command;
 use crate::live::delivery::StoredSpan;
 use crate::live::links::Fault;
 use crate::rollup::{BucketKey, StoredBucket};
+use crate::series::slot::{HostRow, Merged, SeriesKey, SeriesSlot};
 use crate::store::api::{
-    BoxFuture, ClosedMonth, InsertOutcome, InstanceRun, ListeningPeriod, ReplayCursor, ReplayPage,
-    ReportKey, RetirePage, Store, StoreError, StoredReport,
+    BoxFuture, ClosedMonth, InsertOutcome, InstanceRun, LinkSlot, ListeningPeriod, ReplayCursor,
+    ReplayPage, ReportKey, RetirePage, Store, StoreError, StoredReport,
 };
 
 mod queries;
 mod retention;
 mod rollups;
 mod schema;
+mod series;
 mod shared;
 
 pub use schema::DB_FILE_MODE;
@@ -328,6 +331,88 @@ impl Store for SqliteStore {
         keys: Vec<ReportKey>,
     ) -> BoxFuture<'_, Result<Vec<StoredReport>, StoreError>> {
         Box::pin(async move { self.call(|tx| Command::ByKey(keys, tx)).await? })
+    }
+
+    fn reports_received(
+        &self,
+        from_ms: i64,
+        to_ms: i64,
+        after: Option<ReplayCursor>,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<ReplayPage, StoreError>> {
+        Box::pin(async move {
+            self.call(|reply| Command::ReportsReceived {
+                from_ms,
+                to_ms,
+                after,
+                limit,
+                reply,
+            })
+            .await?
+        })
+    }
+
+    fn merge_series(
+        &self,
+        slots: Vec<(SeriesKey, SeriesSlot)>,
+    ) -> BoxFuture<'_, Result<Merged, StoreError>> {
+        Box::pin(async move { self.call(|tx| Command::MergeSeries(slots, tx)).await? })
+    }
+
+    fn series_rows(
+        &self,
+        keys: Vec<SeriesKey>,
+    ) -> BoxFuture<'_, Result<Vec<(SeriesKey, HostRow)>, StoreError>> {
+        Box::pin(async move { self.call(|tx| Command::SeriesRows(keys, tx)).await? })
+    }
+
+    fn host_series(
+        &self,
+        agent: String,
+        from_ms: i64,
+        to_ms: i64,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<Vec<(i64, HostRow)>, StoreError>> {
+        Box::pin(async move {
+            self.call(|reply| Command::HostSeries {
+                agent,
+                from_ms,
+                to_ms,
+                limit,
+                reply,
+            })
+            .await?
+        })
+    }
+
+    fn link_series(
+        &self,
+        link: String,
+        from_ms: i64,
+        to_ms: i64,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<Vec<LinkSlot>, StoreError>> {
+        Box::pin(async move {
+            self.call(|reply| Command::LinkSeries {
+                link,
+                from_ms,
+                to_ms,
+                limit,
+                reply,
+            })
+            .await?
+        })
+    }
+
+    fn delete_series(
+        &self,
+        before_ms: i64,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<usize, StoreError>> {
+        Box::pin(async move {
+            self.call(|tx| Command::DeleteSeries(before_ms, limit, tx))
+                .await?
+        })
     }
 
     fn close(&self) -> BoxFuture<'_, ()> {

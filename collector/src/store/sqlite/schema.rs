@@ -114,6 +114,25 @@ pub(super) const MIGRATIONS: &[&str] = &[
     // reports with link data still stored ([`LINKS_ADDED_AT`]; retention kept all of those
     // until this version), so that retention may now delete them. No schema change.
     "UPDATE host_buckets SET received_max_ms = received_max_ms WHERE 0;",
+    // 11: the downsampled series (crate::series): one row per agent and 5-minute slot (its
+    // coverage and host figures), and one per link, slot and vantage point, so that both a
+    // host's and a link's series over a time range are one range of a primary key. WITHOUT
+    // ROWID: small rows, always reached by their key. The slot indexes serve retention.
+    "CREATE TABLE series_5m (
+        agent_id      TEXT    NOT NULL,
+        slot_start_ms INTEGER NOT NULL,
+        body          BLOB    NOT NULL,
+        PRIMARY KEY (agent_id, slot_start_ms)
+    ) WITHOUT ROWID;
+    CREATE INDEX series_5m_slot ON series_5m (slot_start_ms);
+    CREATE TABLE link_series_5m (
+        link_id       TEXT    NOT NULL,
+        slot_start_ms INTEGER NOT NULL,
+        agent_id      TEXT    NOT NULL,
+        body          BLOB    NOT NULL,
+        PRIMARY KEY (link_id, slot_start_ms, agent_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX link_series_5m_slot ON link_series_5m (slot_start_ms);",
 ];
 
 /// The migration (its 1-based version) whose table is filled from the reports already

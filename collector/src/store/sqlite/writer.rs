@@ -14,13 +14,14 @@ use super::queries::{
     insert_faults, insert_listening, instance_runs, listening_periods, newest_per_boot,
     reports_since, scan_reports, start_run, stop_run,
 };
-use super::{retention, rollups, shared};
+use super::{retention, rollups, series, shared};
 use crate::live::delivery::StoredSpan;
 use crate::live::links::Fault;
 use crate::rollup::{BucketKey, HostBucket, StoredBucket};
+use crate::series::slot::{HostRow, Merged, SeriesKey, SeriesSlot};
 use crate::store::api::{
-    ClosedMonth, InsertOutcome, InstanceRun, ListeningPeriod, ReplayCursor, ReplayPage, ReportKey,
-    RetirePage, StoreError, StoredReport,
+    ClosedMonth, InsertOutcome, InstanceRun, LinkSlot, ListeningPeriod, ReplayCursor, ReplayPage,
+    ReportKey, RetirePage, StoreError, StoredReport,
 };
 
 /// Most inserts written in one transaction; bounds the latency the first of them sees.
@@ -105,6 +106,36 @@ pub(super) enum Command {
         Vec<ReportKey>,
         oneshot::Sender<Result<Vec<StoredReport>, StoreError>>,
     ),
+    ReportsReceived {
+        from_ms: i64,
+        to_ms: i64,
+        after: Option<ReplayCursor>,
+        limit: usize,
+        reply: oneshot::Sender<Result<ReplayPage, StoreError>>,
+    },
+    MergeSeries(
+        Vec<(SeriesKey, SeriesSlot)>,
+        oneshot::Sender<Result<Merged, StoreError>>,
+    ),
+    SeriesRows(
+        Vec<SeriesKey>,
+        oneshot::Sender<Result<Vec<(SeriesKey, HostRow)>, StoreError>>,
+    ),
+    HostSeries {
+        agent: String,
+        from_ms: i64,
+        to_ms: i64,
+        limit: usize,
+        reply: oneshot::Sender<Result<Vec<(i64, HostRow)>, StoreError>>,
+    },
+    LinkSeries {
+        link: String,
+        from_ms: i64,
+        to_ms: i64,
+        limit: usize,
+        reply: oneshot::Sender<Result<Vec<LinkSlot>, StoreError>>,
+    },
+    DeleteSeries(i64, usize, oneshot::Sender<Result<usize, StoreError>>),
     Close(oneshot::Sender<()>),
 }
 
@@ -242,6 +273,44 @@ pub(super) fn run(mut conn: Connection, mut rx: mpsc::Receiver<Command>) {
             }
             Command::ByKey(keys, reply) => {
                 let _ = reply.send(shared::reports_by_key(&conn, &keys));
+            }
+            Command::ReportsReceived {
+                from_ms,
+                to_ms,
+                after,
+                limit,
+                reply,
+            } => {
+                let _ = reply.send(series::reports_received(
+                    &conn, from_ms, to_ms, after, limit,
+                ));
+            }
+            Command::MergeSeries(slots, reply) => {
+                let _ = reply.send(series::merge(&mut conn, &slots));
+            }
+            Command::SeriesRows(keys, reply) => {
+                let _ = reply.send(series::rows(&conn, &keys));
+            }
+            Command::HostSeries {
+                agent,
+                from_ms,
+                to_ms,
+                limit,
+                reply,
+            } => {
+                let _ = reply.send(series::host(&conn, &agent, from_ms, to_ms, limit));
+            }
+            Command::LinkSeries {
+                link,
+                from_ms,
+                to_ms,
+                limit,
+                reply,
+            } => {
+                let _ = reply.send(series::link(&conn, &link, from_ms, to_ms, limit));
+            }
+            Command::DeleteSeries(before_ms, limit, reply) => {
+                let _ = reply.send(series::delete(&conn, before_ms, limit));
             }
             Command::Close(reply) => {
                 drop(conn);
