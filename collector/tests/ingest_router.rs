@@ -1,7 +1,8 @@
 //! The ingest router without TLS: the identity the listener would set is inserted directly.
 
 use std::sync::Arc;
-use zerofault_collector::series::slot::{HostRow, Merged, SeriesKey, SeriesSlot};
+use zerofault_collector::series::hour::{KeyCoverage, SlotFigures};
+use zerofault_collector::series::slot::{Merged, SeriesKey, SeriesSlot};
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
@@ -390,10 +391,10 @@ impl Store for BrokenStore {
     ) -> BoxFuture<'_, Result<Merged, StoreError>> {
         Box::pin(async { Err(StoreError::Closed) })
     }
-    fn series_rows(
+    fn series_coverage(
         &self,
         _: Vec<SeriesKey>,
-    ) -> BoxFuture<'_, Result<Vec<(SeriesKey, HostRow)>, StoreError>> {
+    ) -> BoxFuture<'_, Result<Vec<KeyCoverage>, StoreError>> {
         Box::pin(async { Err(StoreError::Closed) })
     }
     fn host_series(
@@ -402,7 +403,7 @@ impl Store for BrokenStore {
         _: i64,
         _: i64,
         _: usize,
-    ) -> BoxFuture<'_, Result<Vec<(i64, HostRow)>, StoreError>> {
+    ) -> BoxFuture<'_, Result<Vec<SlotFigures>, StoreError>> {
         Box::pin(async { Err(StoreError::Closed) })
     }
     fn link_series(
@@ -411,7 +412,7 @@ impl Store for BrokenStore {
         _: i64,
         _: i64,
         _: usize,
-    ) -> BoxFuture<'_, Result<Vec<zerofault_collector::store::LinkSlot>, StoreError>> {
+    ) -> BoxFuture<'_, Result<zerofault_collector::store::LinkSeries, StoreError>> {
         Box::pin(async { Err(StoreError::Closed) })
     }
     fn delete_series(&self, _: i64, _: usize) -> BoxFuture<'_, Result<usize, StoreError>> {
@@ -581,11 +582,11 @@ impl Store for GatedStore {
     ) -> BoxFuture<'_, Result<Merged, StoreError>> {
         self.inner.merge_series(slots)
     }
-    fn series_rows(
+    fn series_coverage(
         &self,
         keys: Vec<SeriesKey>,
-    ) -> BoxFuture<'_, Result<Vec<(SeriesKey, HostRow)>, StoreError>> {
-        self.inner.series_rows(keys)
+    ) -> BoxFuture<'_, Result<Vec<KeyCoverage>, StoreError>> {
+        self.inner.series_coverage(keys)
     }
     fn host_series(
         &self,
@@ -593,7 +594,7 @@ impl Store for GatedStore {
         from_ms: i64,
         to_ms: i64,
         limit: usize,
-    ) -> BoxFuture<'_, Result<Vec<(i64, HostRow)>, StoreError>> {
+    ) -> BoxFuture<'_, Result<Vec<SlotFigures>, StoreError>> {
         self.inner.host_series(agent, from_ms, to_ms, limit)
     }
     fn link_series(
@@ -602,7 +603,7 @@ impl Store for GatedStore {
         from_ms: i64,
         to_ms: i64,
         limit: usize,
-    ) -> BoxFuture<'_, Result<Vec<zerofault_collector::store::LinkSlot>, StoreError>> {
+    ) -> BoxFuture<'_, Result<zerofault_collector::store::LinkSeries, StoreError>> {
         self.inner.link_series(link, from_ms, to_ms, limit)
     }
     fn delete_series(

@@ -36,9 +36,10 @@ pub const LINK_SERIES_PATH: &str = "/api/v1/links/{link}/series";
 pub const MAX_SPAN_MS: i64 = 31 * 86_400_000;
 /// Span when `from` is not given.
 pub const DEFAULT_SPAN_MS: i64 = 86_400_000;
-/// Most rows of a link read for one answer (its vantage points together): 11 vantage points
-/// over 31 days. Past it the answer says `truncated`, and a shorter span gets the rest.
-pub const MAX_LINK_ROWS: usize = 100_000;
+/// Most hour rows of a link read for one answer (its vantage points together; 12 slots
+/// each): 13 vantage points over 31 days. Past it the answer says `truncated`, and a shorter
+/// span gets the rest.
+pub const MAX_LINK_ROWS: usize = 10_000;
 
 /// Query of both paths.
 #[derive(Debug, Deserialize)]
@@ -152,8 +153,8 @@ async fn host_series(
         Err(e) => return unavailable(e),
     };
     let mut by_figure = BTreeMap::new();
-    for (t, row) in &rows {
-        collect(*t, &row.figures, &mut by_figure);
+    for (t, figures) in &rows {
+        collect(*t, figures, &mut by_figure);
     }
     Json(json!({
         "agent": agent,
@@ -180,16 +181,15 @@ async fn link_series(
         Ok(b) => b,
         Err(message) => return refuse(StatusCode::BAD_REQUEST, message),
     };
-    let rows = match store
+    let read = match store
         .link_series(link.clone(), from, to, MAX_LINK_ROWS)
         .await
     {
-        Ok(rows) => rows,
+        Ok(read) => read,
         Err(e) => return unavailable(e),
     };
-    let truncated = rows.len() >= MAX_LINK_ROWS;
     let mut by_agent: BTreeMap<String, ByFigure> = BTreeMap::new();
-    for r in &rows {
+    for r in &read.slots {
         collect(
             r.slot_start_ms,
             &r.row.figures,
@@ -206,7 +206,7 @@ async fn link_series(
         "to_unix_ms": to,
         "slot_seconds": SLOT_MS / 1000,
         "vantages": vantages,
-        "truncated": truncated,
+        "truncated": read.truncated,
     }))
     .into_response()
 }

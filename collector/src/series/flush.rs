@@ -154,8 +154,8 @@ pub struct Rebuilt {
     pub added: u64,
 }
 
-/// Adds to `acc` the reports received in `window` that no stored slot holds: what a crashed
-/// run had in memory. A report some stored slot already holds (its coverage says so) is
+/// Adds to `acc` the reports received in `window` that no stored row holds: what a crashed
+/// run had in memory. A report its stored hour row already holds (its coverage says so) is
 /// skipped, so rebuilding twice, or a window another collector's flushes cover, counts
 /// nothing twice.
 pub async fn rebuild(
@@ -182,14 +182,10 @@ pub async fn rebuild(
         let keys: Vec<SeriesKey> = keys.into_iter().collect();
         let mut stored: HashMap<SeriesKey, SeriesSlot> = HashMap::new();
         for chunk in keys.chunks(MAX_SERIES_ROWS) {
-            for (key, host) in store.series_rows(chunk.to_vec()).await? {
-                stored.insert(
-                    key,
-                    SeriesSlot {
-                        host,
-                        ..SeriesSlot::default()
-                    },
-                );
+            for (key, coverage) in store.series_coverage(chunk.to_vec()).await? {
+                let mut slot = SeriesSlot::default();
+                slot.host.coverage = coverage;
+                stored.insert(key, slot);
             }
         }
         for (key, piece) in pieces {

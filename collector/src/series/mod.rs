@@ -9,13 +9,15 @@
 //!
 //! - **In memory, written once.** Ingest adds each newly stored report to an
 //!   [`accumulator::Accumulator`] keyed by (agent, slot); every 15 s the flush writes the
-//!   slots that are complete (end + 1 minute of grace passed) to `series_5m` (one row per
-//!   agent and slot: coverage and host figures, a protobuf of a few hundred bytes) and
-//!   `link_series_5m` (one row per link, slot and vantage point, so that a link's series is
-//!   one key range). Writing per report instead would be a read-merge-write per report, as
-//!   the host rollups cost; once per slot is 20 times fewer rows written at a 15 s interval
-//!   (167 rows a second for 50,000 agents). Not compressed: a row is too small for zstd to
-//!   pay (docs/series.md has the measurement).
+//!   slots that are complete (end + 1 minute of grace passed), merged into their hour rows
+//!   ([`hour`]): `series_1h` (one row per agent and hour: coverage and the host figures of
+//!   its 12 slots, packed by column) and `link_series_1h` (one row per link, hour and
+//!   vantage point, so that a link's series is one key range). Writing per report instead
+//!   would be a read-merge-write per report, as the host rollups cost; once per slot is 20
+//!   times fewer writes at a 15 s interval (167 a second for 50,000 agents). One row per
+//!   hour rather than per slot: a twelfth of the keys and index entries, each figure named
+//!   once an hour, values as differences from the previous slot; about 8 times less disk
+//!   (docs/series.md has the measurement).
 //! - **Which slot.** A report's own time (agent clock), so that a backfilled report lands
 //!   where it was made, and live and backfilled reports of one moment share a slot; but
 //!   never later than its receipt ([`slot::placement`]), so that no slot is in the future
@@ -25,9 +27,9 @@
 //!   at the next flush by merging into the stored row (read-merge-write). Merging is exact
 //!   and order-free: figures are integers in fixed units (count and sum add, min and max
 //!   take the extreme), so a slot is the same whatever order its pieces came in.
-//! - **Counted once: coverage.** Every row says which reports it holds (per boot, ranges
-//!   of sequences; a row normally holds one range). A piece whose reports a row already
-//!   holds is not added again. This is what makes the crash rebuild exact whatever the
+//! - **Counted once: coverage.** Every slot in memory and every stored hour row says which
+//!   reports it holds (per boot, ranges of sequences; normally one range). A piece whose
+//!   reports a row already holds is not added again. This is what makes the crash rebuild exact whatever the
 //!   timing of flushes and commits.
 //! - **Crash.** A crash loses what memory held: reports received in the last
 //!   [`flush::HELD_MS`] (about 7.5 minutes) before it. At the next start the collector reads
@@ -38,8 +40,9 @@
 //!   crash and no one else holds it. A clean stop writes every open slot, so a clean
 //!   restart rebuilds nothing.
 //! - **Bounded.** At most [`accumulator::MAX_ENTRIES`] open slots (a report of a new slot
-//!   past it is left out and counted); a row holds at most 64 filesystems, 256 links and 64
-//!   coverage ranges, names are bounded ([`slot`]); a read returns at most 31 days.
+//!   past it is left out and counted); a slot holds at most 64 filesystems, 256 links and 64
+//!   coverage ranges, an hour row 12 slots, 64 mount points and 768 ranges, names are
+//!   bounded ([`slot`], [`hour`]); a read returns at most 31 days.
 //! - **Several collectors.** Each keeps its own accumulator; rows merge. An agent that moves
 //!   between collectors mid-slot has pieces in two of them, merged on write. Two collectors
 //!   holding the same report at once is only possible around a crash rebuild, which waits
@@ -48,8 +51,11 @@
 
 pub mod accumulator;
 pub mod flush;
+pub mod hour;
 pub mod slot;
 
+#[cfg(test)]
+mod hour_tests;
 #[cfg(test)]
 mod tests;
 

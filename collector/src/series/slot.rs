@@ -155,7 +155,8 @@ pub fn boot_hash(boot_id: &str) -> u64 {
     })
 }
 
-/// The host part of a slot as stored in `series_5m`: coverage and host figures.
+/// The host part of a slot: coverage and host figures (stored packed in its hour row,
+/// `super::hour`).
 #[derive(Clone, PartialEq, Eq, prost::Message)]
 pub struct HostRow {
     /// The reports in the slot, sorted, coalesced.
@@ -166,7 +167,7 @@ pub struct HostRow {
     pub figures: Vec<Figure>,
 }
 
-/// One link of a slot as stored in `link_series_5m`.
+/// One link of a slot (stored packed in its hour row, `super::hour`).
 #[derive(Clone, PartialEq, Eq, prost::Message)]
 pub struct LinkRow {
     /// Loss, RTT and jitter figures, sorted by kind.
@@ -199,7 +200,8 @@ pub struct Merged {
     /// counted twice. Only possible when two collectors held the same report
     /// (docs/series.md).
     pub overlapped: u64,
-    /// Filesystem or link figures left out by the caps.
+    /// Filesystem or link figures left out by the caps, and slots left out because their
+    /// hour row's coverage was full ([`super::hour::MAX_ROW_COVERAGE`]).
     pub capped: u64,
 }
 
@@ -355,7 +357,7 @@ impl SeriesSlot {
 }
 
 /// Sorted, coalesced union of two coverage lists (each sorted and coalesced).
-fn union(a: &[Covered], b: &[Covered]) -> Vec<Covered> {
+pub(crate) fn union(a: &[Covered], b: &[Covered]) -> Vec<Covered> {
     let mut all: Vec<Covered> = a.iter().chain(b).copied().collect();
     all.sort_unstable();
     let mut out: Vec<Covered> = Vec::with_capacity(all.len());
@@ -370,7 +372,7 @@ fn union(a: &[Covered], b: &[Covered]) -> Vec<Covered> {
     out
 }
 
-fn overlaps(list: &[Covered], c: &Covered) -> bool {
+pub(crate) fn overlaps(list: &[Covered], c: &Covered) -> bool {
     list.iter()
         .any(|r| r.boot == c.boot && r.first <= c.last && c.first <= r.last)
 }
@@ -384,7 +386,11 @@ fn covers_range(list: &[Covered], c: &Covered) -> bool {
 /// most that many filesystem figures, the smallest names first (an order that does not
 /// depend on which piece came first, so capping stays order-free); returns how many were
 /// left out.
-fn merged_figures(a: Vec<Figure>, b: Vec<Figure>, max_filesystems: usize) -> (Vec<Figure>, u64) {
+pub(crate) fn merged_figures(
+    a: Vec<Figure>,
+    b: Vec<Figure>,
+    max_filesystems: usize,
+) -> (Vec<Figure>, u64) {
     let mut by_key: BTreeMap<(u32, String), Figure> = BTreeMap::new();
     for f in a.into_iter().chain(b) {
         match by_key.entry((f.kind, f.name.clone())) {

@@ -391,7 +391,7 @@ async fn cpu_count(store: &dyn Store, agent: &str, slot: i64) -> u64 {
         .await
         .unwrap();
     rows.first()
-        .map_or(0, |(_, r)| figure(&r.figures, Kind::Cpu, "").count)
+        .map_or(0, |(_, r)| figure(r, Kind::Cpu, "").count)
 }
 
 /// A crash: 20 reports of one slot stored, the first 10 written by a flush, the other 10
@@ -457,7 +457,7 @@ async fn a_late_report_is_merged_into_the_written_slot() {
         .await
         .unwrap();
     let rows = store.host_series("a".into(), T0, T0 + 1, 10).await.unwrap();
-    let cpu = figure(&rows[0].1.figures, Kind::Cpu, "");
+    let cpu = figure(&rows[0].1, Kind::Cpu, "");
     assert_eq!(
         (cpu.count, cpu.min, cpu.max, cpu.sum),
         (2, 200_000, 800_000, 1_000_000)
@@ -466,23 +466,25 @@ async fn a_late_report_is_merged_into_the_written_slot() {
         .link_series("l1".into(), T0, T0 + 1, 10)
         .await
         .unwrap();
-    assert_eq!(links.len(), 1);
-    assert_eq!(figure(&links[0].row.figures, Kind::Loss, "").count, 2);
+    assert_eq!(links.slots.len(), 1);
+    assert_eq!(figure(&links.slots[0].row.figures, Kind::Loss, "").count, 2);
 }
 
 /// The disk cost of the series per agent and day (docs/series.md): 100 agents with 4
-/// filesystems and 2 probed links, a day of slots each, written as the flush writes them;
-/// the file's growth divided by agents. Also whether zstd would pay on a row. Run with
+/// filesystems and 2 probed links, a day of slots each, written as the flush writes them
+/// (each slot merged into its hour row); the file's growth divided by agents. Also the
+/// packed size of a full hour row, and whether zstd would pay on it. Run with
 /// `cargo test -p zerofault-collector --lib series_disk_cost -- --ignored --nocapture`.
 #[tokio::test]
 #[ignore = "a measurement: prints numbers, asserts only that they are sane"]
 async fn series_disk_cost_per_agent_and_day() {
+    use super::hour::{self, Hour};
     const AGENTS: usize = 100;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("z.db");
     let store = SqliteStore::open(&path).await.unwrap();
     let empty = std::fs::metadata(&path).unwrap().len();
-    let (mut host_body, mut link_body, mut zstd_body) = (0usize, 0usize, 0usize);
+    let (mut host_hour, mut link_hour) = (Hour::default(), Hour::default());
     for slot in 0..288i64 {
         let acc = Accumulator::default();
         for a in 0..AGENTS {
@@ -511,28 +513,90 @@ async fn series_disk_cost_per_agent_and_day() {
             }
         }
         let batch = acc.take_all();
-        if slot == 0 {
-            let (_, s) = &batch[0];
-            let body = prost::Message::encode_to_vec(&s.host);
-            host_body = body.len();
-            zstd_body = zstd::bulk::compress(&body, 3).unwrap().len();
-            link_body = s
-                .links
-                .values()
-                .map(|l| prost::Message::encode_to_vec(l).len())
-                .sum();
+        if hour::hour_of(T0 + slot * SLOT_MS) == hour::hour_of(T0) + hour::HOUR_MS {
+            let (key, s) = &batch[0];
+            host_hour.merge_host(key.slot_start_ms, &s.host);
+            link_hour.merge_link(key.slot_start_ms, &s.links["l1"]);
         }
         for chunk in batch.chunks(1000) {
             store.merge_series(chunk.to_vec()).await.unwrap();
         }
     }
     store.close().await;
+    let hour_start = hour::hour_of(T0) + hour::HOUR_MS;
+    let (host_plain, host_body) = hour_bodies(&host_hour, hour_start);
+    let (link_plain, link_body) = hour_bodies(&link_hour, hour_start);
+    let (noisy_plain, noisy_body) = noisy_host_hour();
     // The WAL is folded into the file at close; what is left is the tables and indexes.
     let grown = std::fs::metadata(&path).unwrap().len() - empty;
     let per_agent_day = grown / AGENTS as u64;
     println!(
-        "series: host row body {host_body} B (zstd {zstd_body} B), link rows {link_body} B a slot; \
-         file grew {grown} B for {AGENTS} agents x 288 slots: {per_agent_day} B per agent per day"
+        "series: an hour row packed (stored, zstd when smaller): host {host_plain} B ({host_body} B) \
+         for {} slots, a link's {link_plain} B ({link_body} B); with noisy values a host's \
+         {noisy_plain} B ({noisy_body} B); file grew {grown} B for {AGENTS} agents x 288 slots: \
+         {per_agent_day} B per agent per day",
+        host_hour.slots.len(),
     );
-    assert!(per_agent_day > 288 * 50 && per_agent_day < 288 * 2_000);
+    assert!(per_agent_day > 288 * 10 && per_agent_day < 288 * 2_000);
+}
+
+/// An hour row's size packed, and as stored (zstd when smaller, one format byte).
+fn hour_bodies(row: &super::hour::Hour, hour_start: i64) -> (usize, usize) {
+    let stored = row.pack(hour_start);
+    let plain = if stored[0] == 0 {
+        stored.len()
+    } else {
+        zstd::bulk::decompress(&stored[1..], 1 << 20).unwrap().len() + 1
+    };
+    (plain, stored.len())
+}
+
+/// The host hour row of the measurement's set-up, but with values that vary as a real host's
+/// do (CPU and load at random, memory and filesystems drifting): what zstd and the
+/// differences between slots gain on less regular data.
+fn noisy_host_hour() -> (usize, usize) {
+    let hour_start = super::hour::hour_of(T0) + super::hour::HOUR_MS;
+    let mut row = super::hour::Hour::default();
+    let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        (rng >> 11) as f64 / (1u64 << 53) as f64
+    };
+    for slot in 0..12u64 {
+        let mut acc: Option<SeriesSlot> = None;
+        for i in 0..20u64 {
+            let seq = slot * 20 + i;
+            let at = hour_start + (seq as i64) * 15_000;
+            let mut r = report("host-00001.city.gov", seq, at, next());
+            if let Some(cpu) = r.cpu.as_mut() {
+                cpu.load1 = 4.0 * next();
+            }
+            r.memory = Some(Memory {
+                total_bytes: 1 << 34,
+                used_bytes: (1 << 33) + (next() * 1e8) as u64,
+                ..Default::default()
+            });
+            r.filesystems = ["/", "/var", "/home", "/data"]
+                .iter()
+                .map(|m| Filesystem {
+                    mount_point: (*m).into(),
+                    size_bytes: 1 << 40,
+                    used_bytes: (1 << 39) + seq * 50_000_000,
+                    ..Default::default()
+                })
+                .collect();
+            let (_, piece) = SeriesSlot::of_report(&r, at);
+            match acc.as_mut() {
+                Some(a) => {
+                    a.merge(&piece);
+                }
+                None => acc = Some(piece),
+            }
+        }
+        let slot_start = hour_start + slot as i64 * SLOT_MS;
+        row.merge_host(slot_start, &acc.unwrap().host);
+    }
+    hour_bodies(&row, hour_start)
 }

@@ -11,7 +11,8 @@ use std::sync::Arc;
 use crate::live::delivery::StoredSpan;
 use crate::live::links::Fault;
 use crate::rollup::{BucketKey, HostBucket, StoredBucket};
-use crate::series::slot::{HostRow, LinkRow, Merged, SeriesKey, SeriesSlot};
+use crate::series::hour::{KeyCoverage, SlotFigures};
+use crate::series::slot::{LinkRow, Merged, SeriesKey, SeriesSlot};
 
 /// A boxed future, so that [`Store`] can be used as `Arc<dyn Store>`.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -124,7 +125,7 @@ pub const HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(10);
 /// Most keys one [`Store::reports_by_key`] reads: bounds the bodies held at once.
 pub const MAX_KEYS_PER_READ: usize = 256;
 
-/// Most slots one [`Store::merge_series`] or [`Store::series_rows`] takes: bounds one
+/// Most slots one [`Store::merge_series`] or [`Store::series_coverage`] takes: bounds one
 /// transaction (and PostgreSQL's parameters).
 pub const MAX_SERIES_ROWS: usize = 1_000;
 
@@ -137,6 +138,16 @@ pub struct LinkSlot {
     pub agent_id: String,
     /// Its loss, RTT and jitter figures.
     pub row: LinkRow,
+}
+
+/// A link's slots over a span, as [`Store::link_series`] reads them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LinkSeries {
+    /// By slot, then agent.
+    pub slots: Vec<LinkSlot>,
+    /// True when the row limit cut the span short: the slots are every one up to some hour
+    /// (that hour excluded), and a shorter span gets the rest.
+    pub truncated: bool,
 }
 
 /// One run of the collector process, as recorded in `collector_runs`.
@@ -473,44 +484,47 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         limit: usize,
     ) -> BoxFuture<'_, Result<ReplayPage, StoreError>>;
 
-    /// Merges series slots (`crate::series`) into their stored rows (`series_5m`, and one
-    /// `link_series_5m` row per link of a slot), in one transaction: a slot not stored yet is
-    /// written as it is, a stored one is read, merged and written back, so a late piece of an
-    /// already written slot adds to it. At most [`MAX_SERIES_ROWS`] slots. Returns what the
-    /// merges left out or found overlapping.
+    /// Merges series slots (`crate::series`) into their stored hour rows (`series_1h`, one
+    /// per agent and hour, and `link_series_1h`, one per link, hour and vantage point;
+    /// `crate::series::hour`), in one transaction: a row not stored yet is written from the
+    /// slots, a stored one is read, merged and written back, so a late piece of an already
+    /// written slot adds to it. At most [`MAX_SERIES_ROWS`] slots. Returns what the merges
+    /// left out or found overlapping.
     fn merge_series(
         &self,
         slots: Vec<(SeriesKey, SeriesSlot)>,
     ) -> BoxFuture<'_, Result<Merged, StoreError>>;
 
-    /// The stored host rows of `keys` (a key not stored is left out), at most
-    /// [`MAX_SERIES_ROWS`] keys: the crash rebuild checks their coverage.
-    fn series_rows(
+    /// For each of `keys` whose hour row is stored, the reports that row holds (its
+    /// coverage); at most [`MAX_SERIES_ROWS`] keys: the crash rebuild checks them.
+    fn series_coverage(
         &self,
         keys: Vec<SeriesKey>,
-    ) -> BoxFuture<'_, Result<Vec<(SeriesKey, HostRow)>, StoreError>>;
+    ) -> BoxFuture<'_, Result<Vec<KeyCoverage>, StoreError>>;
 
-    /// Up to `limit` host rows of `agent` whose slot starts in `[from_ms, to_ms)`, by slot.
+    /// Up to `limit` slots of `agent` that start in `[from_ms, to_ms)`, by slot: their host
+    /// figures (sorted by kind and name).
     fn host_series(
         &self,
         agent: String,
         from_ms: i64,
         to_ms: i64,
         limit: usize,
-    ) -> BoxFuture<'_, Result<Vec<(i64, HostRow)>, StoreError>>;
+    ) -> BoxFuture<'_, Result<Vec<SlotFigures>, StoreError>>;
 
-    /// Up to `limit` rows of link `link`, every vantage point, whose slot starts in
-    /// `[from_ms, to_ms)`, by slot then agent.
+    /// The slots of link `link`, every vantage point, that start in `[from_ms, to_ms)`, by
+    /// slot then agent, read from at most `max_rows` hour rows; past that the answer ends
+    /// before the first hour not read whole and says `truncated`.
     fn link_series(
         &self,
         link: String,
         from_ms: i64,
         to_ms: i64,
-        limit: usize,
-    ) -> BoxFuture<'_, Result<Vec<LinkSlot>, StoreError>>;
+        max_rows: usize,
+    ) -> BoxFuture<'_, Result<LinkSeries, StoreError>>;
 
-    /// Deletes up to `limit` series rows (host rows first, then link rows) whose slot starts
-    /// before `before_ms`; returns how many.
+    /// Deletes up to `limit` series hour rows (host rows first, then link rows) whose whole
+    /// hour is before `before_ms`; returns how many.
     fn delete_series(
         &self,
         before_ms: i64,

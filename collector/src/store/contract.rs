@@ -39,7 +39,7 @@ macro_rules! contract_tests {
             the_newest_reports_received_since_are_read_by_key,
             a_full_bucket_keeps_its_reports_and_stays_as_it_was,
             series_slots_are_written_merged_and_read_by_range,
-            retention_deletes_old_series_slots_in_batches,
+            retention_deletes_old_series_hours_in_batches,
             reports_received_pages_a_window_in_receive_order,
         );
     };

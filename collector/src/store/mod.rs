@@ -5,7 +5,8 @@
 //!   `Arc<dyn Store>`.
 //! - [`settings`]: `storage.*` of the configuration; [`open`] opens the backend they choose.
 //! - [`sqlite`]: the SQLite backend (one collector, the default);
-//! - [`postgres`]: the PostgreSQL backend (several collectors on one database).
+//! - [`postgres`]: the PostgreSQL backend (several collectors on one database);
+//! - `series_rows`: what both backends do with the series' hour rows they read.
 //!
 //! A backend is a sibling of these two, a field of [`Storage`], one arm in [`open`], and one
 //! line running the contract tests (`contract.rs`) against it.
@@ -17,13 +18,14 @@ pub mod api;
 pub(crate) mod contract;
 pub mod postgres;
 pub mod retention;
+mod series_rows;
 pub mod settings;
 pub mod sqlite;
 
 pub use api::{
-    BoxFuture, ClosedMonth, CollectorRun, HEARTBEAT, InsertOutcome, InstanceRun, LinkSlot,
-    ListeningPeriod, MAX_KEYS_PER_READ, MAX_SERIES_ROWS, ReplayCursor, ReplayPage, ReportKey,
-    RetirePage, Store, StoreError, StoredReport,
+    BoxFuture, ClosedMonth, CollectorRun, HEARTBEAT, InsertOutcome, InstanceRun, LinkSeries,
+    LinkSlot, ListeningPeriod, MAX_KEYS_PER_READ, MAX_SERIES_ROWS, ReplayCursor, ReplayPage,
+    ReportKey, RetirePage, Store, StoreError, StoredReport,
 };
 pub use postgres::PgStore;
 pub use settings::{Backend, Storage};

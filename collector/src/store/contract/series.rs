@@ -1,6 +1,6 @@
-//! The downsampled series (`crate::series`) in every backend: slots written, a late piece
-//! merged, ranges read, old slots deleted; and the receive-time window the crash rebuild
-//! reads. Run by [`super::contract_tests!`] like the rest.
+//! The downsampled series (`crate::series`) in every backend: slots written into their
+//! hour rows, a late piece merged, ranges read by slot, old hour rows deleted; and the
+//! receive-time window the crash rebuild reads. Run by [`super::contract_tests!`] like the rest.
 
 use super::kit::{Backend, report};
 use crate::series::slot::{Covered, Figure, Kind, LinkRow, SLOT_MS, SeriesKey, SeriesSlot};
@@ -58,20 +58,10 @@ pub async fn series_slots_are_written_merged_and_read_by_range(backend: &dyn Bac
         .host_series("a".into(), T0, T0 + 2 * SLOT_MS, 100)
         .await
         .unwrap();
-    let got: Vec<(i64, (u64, u64, u64, u64))> =
-        host.iter().map(|(t, r)| (*t, cpu(&r.figures))).collect();
+    let got: Vec<(i64, (u64, u64, u64, u64))> = host.iter().map(|(t, r)| (*t, cpu(r))).collect();
     assert_eq!(
         got,
         [(T0, (2, 800, 100, 700)), (T0 + SLOT_MS, (1, 300, 300, 300))]
-    );
-    assert_eq!(
-        host[0]
-            .1
-            .coverage
-            .iter()
-            .map(|c| (c.first, c.last))
-            .collect::<Vec<_>>(),
-        [(1, 1), (3, 3)]
     );
     // The range is by slot start, end excluded; the limit holds.
     let only_second = store
@@ -93,49 +83,83 @@ pub async fn series_slots_are_written_merged_and_read_by_range(backend: &dyn Bac
         .await
         .unwrap();
     let got: Vec<(i64, &str, u64)> = link
+        .slots
         .iter()
         .map(|l| (l.slot_start_ms, l.agent_id.as_str(), l.row.figures[0].count))
         .collect();
     assert_eq!(got, [(T0, "a", 2), (T0, "b", 1), (T0 + SLOT_MS, "a", 1)]);
+    assert!(!link.truncated);
     // The same report merged again is found overlapping (two collectors held it).
     let merged = store
         .merge_series(vec![(key("a", 0), piece(3, 700, "l1", 20))])
         .await
         .unwrap();
     assert_eq!(merged.overlapped, 1);
-    // The rebuild's coverage read: stored keys only.
+    // The rebuild's coverage read: the hour row of each key, stored keys only. One coverage
+    // for the hour: reports 1 and 3 (slot 0) and 2 (slot 1).
     let rows = store
-        .series_rows(vec![key("a", 0), key("zz", 0)])
+        .series_coverage(vec![key("a", 0), key("a", 1), key("a", 12), key("zz", 0)])
         .await
         .unwrap();
-    assert_eq!(rows.len(), 1);
-    assert_eq!(rows[0].0, key("a", 0));
+    let got: Vec<(i64, Vec<(u64, u64)>)> = rows
+        .iter()
+        .map(|(k, c)| {
+            (
+                k.slot_start_ms,
+                c.iter().map(|c| (c.first, c.last)).collect(),
+            )
+        })
+        .collect();
+    assert_eq!(got, [(T0, vec![(1, 3)]), (T0 + SLOT_MS, vec![(1, 3)])]);
+    // A slot in the next hour is a row of its own; a link read cut by its row limit ends
+    // before the hour it could not read whole.
+    store
+        .merge_series(vec![(key("a", 12), piece(4, 1, "l1", 0))])
+        .await
+        .unwrap();
+    let all = store
+        .link_series("l1".into(), T0, T0 + 24 * SLOT_MS, 3)
+        .await
+        .unwrap();
+    assert_eq!((all.slots.len(), all.truncated), (4, false));
+    let cut = store
+        .link_series("l1".into(), T0, T0 + 24 * SLOT_MS, 2)
+        .await
+        .unwrap();
+    assert_eq!((cut.slots.len(), cut.truncated), (3, true));
+    let cut = store
+        .link_series("l1".into(), T0, T0 + 24 * SLOT_MS, 1)
+        .await
+        .unwrap();
+    assert_eq!((cut.slots.len(), cut.truncated), (0, true));
 }
 
-pub async fn retention_deletes_old_series_slots_in_batches(backend: &dyn Backend) {
+pub async fn retention_deletes_old_series_hours_in_batches(backend: &dyn Backend) {
     let store = backend.open().await;
+    // One slot in each of hours 0..5.
     let slots: Vec<_> = (0..5)
-        .map(|i| (key("a", i), piece(i as u64 + 1, 1, "l1", 1)))
+        .map(|i| (key("a", 12 * i), piece(i as u64 + 1, 1, "l1", 1)))
         .collect();
     store.merge_series(slots).await.unwrap();
-    // Slots 0..3 are old: 3 host rows and 3 link rows, deleted 4 at a time.
-    let before = T0 + 3 * SLOT_MS;
+    // Hours 0..3 are old: 3 host rows and 3 link rows, deleted 4 at a time. Whole rows: the
+    // hour that `before` falls in stays.
+    let before = T0 + 36 * SLOT_MS + 1;
     assert_eq!(store.delete_series(before, 4).await.unwrap(), 4);
     assert_eq!(store.delete_series(before, 4).await.unwrap(), 2);
     assert_eq!(store.delete_series(before, 4).await.unwrap(), 0);
     let host = store
-        .host_series("a".into(), T0, T0 + 10 * SLOT_MS, 100)
+        .host_series("a".into(), T0, T0 + 60 * SLOT_MS, 100)
         .await
         .unwrap();
     assert_eq!(
         host.iter().map(|(t, _)| *t).collect::<Vec<_>>(),
-        [T0 + 3 * SLOT_MS, T0 + 4 * SLOT_MS]
+        [T0 + 36 * SLOT_MS, T0 + 48 * SLOT_MS]
     );
     let link = store
-        .link_series("l1".into(), T0, T0 + 10 * SLOT_MS, 100)
+        .link_series("l1".into(), T0, T0 + 60 * SLOT_MS, 100)
         .await
         .unwrap();
-    assert_eq!(link.len(), 2);
+    assert_eq!(link.slots.len(), 2);
 }
 
 pub async fn reports_received_pages_a_window_in_receive_order(backend: &dyn Backend) {

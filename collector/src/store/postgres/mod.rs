@@ -35,9 +35,10 @@ use self::writer::Command;
 use crate::live::delivery::StoredSpan;
 use crate::live::links::Fault;
 use crate::rollup::{BucketKey, StoredBucket};
-use crate::series::slot::{HostRow, Merged, SeriesKey, SeriesSlot};
+use crate::series::hour::{KeyCoverage, SlotFigures};
+use crate::series::slot::{Merged, SeriesKey, SeriesSlot};
 use crate::store::api::{
-    BoxFuture, ClosedMonth, InsertOutcome, InstanceRun, LinkSlot, ListeningPeriod, ReplayCursor,
+    BoxFuture, ClosedMonth, InsertOutcome, InstanceRun, LinkSeries, ListeningPeriod, ReplayCursor,
     ReplayPage, ReportKey, RetirePage, Store, StoreError, StoredReport,
 };
 
@@ -388,11 +389,11 @@ impl Store for PgStore {
         Box::pin(async move { series::merge(&mut self.client().await?, &slots).await })
     }
 
-    fn series_rows(
+    fn series_coverage(
         &self,
         keys: Vec<SeriesKey>,
-    ) -> BoxFuture<'_, Result<Vec<(SeriesKey, HostRow)>, StoreError>> {
-        Box::pin(async move { series::rows(&self.client().await?, &keys).await })
+    ) -> BoxFuture<'_, Result<Vec<KeyCoverage>, StoreError>> {
+        Box::pin(async move { series::coverage(&self.client().await?, &keys).await })
     }
 
     fn host_series(
@@ -401,7 +402,7 @@ impl Store for PgStore {
         from_ms: i64,
         to_ms: i64,
         limit: usize,
-    ) -> BoxFuture<'_, Result<Vec<(i64, HostRow)>, StoreError>> {
+    ) -> BoxFuture<'_, Result<Vec<SlotFigures>, StoreError>> {
         Box::pin(
             async move { series::host(&self.client().await?, &agent, from_ms, to_ms, limit).await },
         )
@@ -412,11 +413,11 @@ impl Store for PgStore {
         link: String,
         from_ms: i64,
         to_ms: i64,
-        limit: usize,
-    ) -> BoxFuture<'_, Result<Vec<LinkSlot>, StoreError>> {
-        Box::pin(
-            async move { series::link(&self.client().await?, &link, from_ms, to_ms, limit).await },
-        )
+        max_rows: usize,
+    ) -> BoxFuture<'_, Result<LinkSeries, StoreError>> {
+        Box::pin(async move {
+            series::link(&self.client().await?, &link, from_ms, to_ms, max_rows).await
+        })
     }
 
     fn delete_series(

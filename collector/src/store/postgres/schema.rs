@@ -131,26 +131,27 @@ pub(super) const MIGRATIONS: &[&str] = &[
     // reports with link data still stored ([`LINKS_ADDED_AT`]; retention kept all of those
     // until this version), so that retention may now delete them. No schema change.
     r#"UPDATE host_buckets SET received_max_ms = received_max_ms WHERE false;"#,
-    // 7: the downsampled series (crate::series, SQLite's migration 11). `series_5m`: one row
-    // per agent and 5-minute slot, keyed by agent first (distributed with `reports`);
-    // `link_series_5m`: one row per link, slot and vantage point, keyed by link first
-    // (distributed with `link_faults`), so that a link's series over a time range is one
-    // range of its key. The slot indexes serve retention.
-    r#"CREATE TABLE series_5m (
+    // 7: the downsampled series (crate::series, SQLite's migration 11), one row per hour
+    // holding its 5-minute slots, packed by crate::series::hour. `series_1h`: one row per
+    // agent and hour, keyed by agent first (distributed with `reports`); `link_series_1h`:
+    // one row per link, hour and vantage point, keyed by link first (distributed with
+    // `link_faults`), so that a link's series over a time range is one range of its key.
+    // The hour indexes serve retention.
+    r#"CREATE TABLE series_1h (
         agent_id      TEXT COLLATE "C" NOT NULL,
-        slot_start_ms BIGINT NOT NULL,
+        hour_start_ms BIGINT NOT NULL,
         body          BYTEA  NOT NULL,
-        PRIMARY KEY (agent_id, slot_start_ms)
+        PRIMARY KEY (agent_id, hour_start_ms)
     );
-    CREATE INDEX series_5m_slot ON series_5m (slot_start_ms);
-    CREATE TABLE link_series_5m (
+    CREATE INDEX series_1h_hour ON series_1h (hour_start_ms);
+    CREATE TABLE link_series_1h (
         link_id       TEXT COLLATE "C" NOT NULL,
-        slot_start_ms BIGINT NOT NULL,
+        hour_start_ms BIGINT NOT NULL,
         agent_id      TEXT COLLATE "C" NOT NULL,
         body          BYTEA  NOT NULL,
-        PRIMARY KEY (link_id, slot_start_ms, agent_id)
+        PRIMARY KEY (link_id, hour_start_ms, agent_id)
     );
-    CREATE INDEX link_series_5m_slot ON link_series_5m (slot_start_ms);"#,
+    CREATE INDEX link_series_1h_hour ON link_series_1h (hour_start_ms);"#,
 ];
 
 /// The migration (its 1-based version) whose table is filled from the reports already

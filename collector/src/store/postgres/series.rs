@@ -1,234 +1,229 @@
-//! The downsampled series (`crate::series`) on PostgreSQL: `series_5m` (keyed by agent,
-//! distributed with `reports`) and `link_series_5m` (keyed by link, distributed with
-//! `link_faults`).
+//! The downsampled series (`crate::series`) on PostgreSQL: `series_1h` (one row per agent
+//! and hour, keyed by agent, distributed with `reports`) and `link_series_1h` (one row per
+//! link, hour and vantage point, keyed by link, distributed with `link_faults`), packed by
+//! `crate::series::hour`.
 //!
-//! A flush writes each slot with `INSERT ... ON CONFLICT DO NOTHING` first: a slot written
-//! once (the normal case, a complete slot flushed by the one collector its agent reports to)
-//! is one statement. A slot already stored (a late piece, or a piece another collector
-//! wrote) is read `FOR UPDATE`, merged in the collector and written back, so two collectors
-//! merging into one row take turns. Host rows are written in key order, then link rows in
-//! theirs, the same order in every collector, so two flushes wait rather than deadlock.
+//! A flush writes each hour row with `INSERT ... ON CONFLICT DO NOTHING` first: the first
+//! flush of an hour is one statement. A row already stored (the hour's later slots, a late
+//! piece, or a piece another collector wrote) is read `FOR UPDATE`, merged in the collector
+//! and written back, so two collectors merging into one row take turns. Host rows are
+//! written in key order, then link rows in theirs, the same order in every collector, so two
+//! flushes wait rather than deadlock.
 
 use deadpool_postgres::GenericClient;
-use prost::Message;
 
+use super::super::series_rows::{
+    first_hour, host_rows_for, host_slots, hours_before, link_slots, unpacked,
+};
 use super::queries::{REPORT_COLUMNS, limit_of, stored_report};
-use crate::series::slot::{HostRow, LinkRow, Merged, SeriesKey, SeriesSlot};
-use crate::store::api::{LinkSlot, ReplayCursor, ReplayPage, StoreError};
-
-/// A stored body that does not decode is damage to one row: it is replaced by what is
-/// merged into it (and a read skips it), with a warning.
-fn decoded<M: Message + Default>(what: &str, body: &[u8]) -> Option<M> {
-    match M::decode(body) {
-        Ok(m) => Some(m),
-        Err(e) => {
-            tracing::warn!(error = %e, table = what, "skipping an undecodable series row");
-            None
-        }
-    }
-}
+use crate::series::hour::{self, KeyCoverage, SlotFigures, hour_of};
+use crate::series::slot::{Covered, Merged, SeriesKey, SeriesSlot};
+use crate::store::api::{LinkSeries, ReplayCursor, ReplayPage, StoreError};
 
 /// `Store::merge_series`, in one transaction.
 pub(super) async fn merge(
     client: &mut deadpool_postgres::Client,
     slots: &[(SeriesKey, SeriesSlot)],
 ) -> Result<Merged, StoreError> {
+    let by_hour = hour::by_hour(slots);
     let tx = client.transaction().await?;
     let mut out = Merged::default();
     let insert = tx
         .prepare_cached(
-            "INSERT INTO series_5m (agent_id, slot_start_ms, body) VALUES ($1, $2, $3)
-             ON CONFLICT (agent_id, slot_start_ms) DO NOTHING",
+            "INSERT INTO series_1h (agent_id, hour_start_ms, body) VALUES ($1, $2, $3)
+             ON CONFLICT (agent_id, hour_start_ms) DO NOTHING",
         )
         .await?;
     let lock = tx
         .prepare_cached(
-            "SELECT body FROM series_5m WHERE agent_id = $1 AND slot_start_ms = $2 FOR UPDATE",
+            "SELECT body FROM series_1h WHERE agent_id = $1 AND hour_start_ms = $2 FOR UPDATE",
         )
         .await?;
     let update = tx
-        .prepare_cached("UPDATE series_5m SET body = $3 WHERE agent_id = $1 AND slot_start_ms = $2")
+        .prepare_cached("UPDATE series_1h SET body = $3 WHERE agent_id = $1 AND hour_start_ms = $2")
         .await?;
-    let mut sorted: Vec<&(SeriesKey, SeriesSlot)> = slots.iter().collect();
-    sorted.sort_by(|a, b| a.0.cmp(&b.0));
-    let mut links: Vec<(&str, i64, &str, &LinkRow)> = Vec::new();
-    for (key, piece) in sorted {
-        let body = piece.host.encode_to_vec();
-        let written = tx
-            .execute(&insert, &[&key.agent_id, &key.slot_start_ms, &body])
-            .await?;
-        if written == 0 {
-            let row = tx
-                .query_opt(&lock, &[&key.agent_id, &key.slot_start_ms])
-                .await?;
-            let mut slot = SeriesSlot {
-                host: row
-                    .map(|r| r.try_get::<_, Vec<u8>>(0))
-                    .transpose()?
-                    .and_then(|b| decoded::<HostRow>("series_5m", &b))
-                    .unwrap_or_default(),
-                ..SeriesSlot::default()
-            };
-            out.add(slot.merge(&SeriesSlot {
-                host: piece.host.clone(),
-                ..SeriesSlot::default()
-            }));
-            tx.execute(
-                &update,
-                &[
-                    &key.agent_id,
-                    &key.slot_start_ms,
-                    &slot.host.encode_to_vec(),
-                ],
-            )
-            .await?;
-        }
-        for (link, row) in &piece.links {
-            links.push((link, key.slot_start_ms, &key.agent_id, row));
-        }
-    }
-    links.sort_by(|a, b| (a.0, a.1, a.2).cmp(&(b.0, b.1, b.2)));
-    let insert = tx
-        .prepare_cached(
-            "INSERT INTO link_series_5m (link_id, slot_start_ms, agent_id, body)
-             VALUES ($1, $2, $3, $4)
-             ON CONFLICT (link_id, slot_start_ms, agent_id) DO NOTHING",
-        )
-        .await?;
-    let lock = tx
-        .prepare_cached(
-            "SELECT body FROM link_series_5m
-             WHERE link_id = $1 AND slot_start_ms = $2 AND agent_id = $3 FOR UPDATE",
-        )
-        .await?;
-    let update = tx
-        .prepare_cached(
-            "UPDATE link_series_5m SET body = $4
-             WHERE link_id = $1 AND slot_start_ms = $2 AND agent_id = $3",
-        )
-        .await?;
-    for (link, slot_start_ms, agent, row) in links {
-        let body = row.encode_to_vec();
-        let written = tx
-            .execute(&insert, &[&link, &slot_start_ms, &agent, &body])
-            .await?;
-        if written == 1 {
+    for ((agent, hour), pieces) in &by_hour.hosts {
+        let (fresh, merged) = hour::merge_hosts(Default::default(), pieces);
+        if tx
+            .execute(&insert, &[agent, hour, &fresh.pack(*hour)])
+            .await?
+            == 1
+        {
+            out.add(merged);
             continue;
         }
         let stored = tx
-            .query_opt(&lock, &[&link, &slot_start_ms, &agent])
+            .query_opt(&lock, &[agent, hour])
             .await?
             .map(|r| r.try_get::<_, Vec<u8>>(0))
             .transpose()?;
-        let mut merged = SeriesSlot::default();
-        if let Some(old) = stored.and_then(|b| decoded::<LinkRow>("link_series_5m", &b)) {
-            merged.links.insert(link.to_owned(), old);
-        }
-        let mut add = SeriesSlot::default();
-        add.links.insert(link.to_owned(), row.clone());
-        merged.merge(&add);
-        let row = merged.links.remove(link).unwrap_or_default();
-        tx.execute(
-            &update,
-            &[&link, &slot_start_ms, &agent, &row.encode_to_vec()],
+        let row = stored
+            .and_then(|b| unpacked("series_1h", *hour, &b))
+            .unwrap_or_default();
+        let (row, merged) = hour::merge_hosts(row, pieces);
+        out.add(merged);
+        tx.execute(&update, &[agent, hour, &row.pack(*hour)])
+            .await?;
+    }
+    let insert = tx
+        .prepare_cached(
+            "INSERT INTO link_series_1h (link_id, hour_start_ms, agent_id, body)
+             VALUES ($1, $2, $3, $4)
+             ON CONFLICT (link_id, hour_start_ms, agent_id) DO NOTHING",
         )
         .await?;
+    let lock = tx
+        .prepare_cached(
+            "SELECT body FROM link_series_1h
+             WHERE link_id = $1 AND hour_start_ms = $2 AND agent_id = $3 FOR UPDATE",
+        )
+        .await?;
+    let update = tx
+        .prepare_cached(
+            "UPDATE link_series_1h SET body = $4
+             WHERE link_id = $1 AND hour_start_ms = $2 AND agent_id = $3",
+        )
+        .await?;
+    for ((link, hour, agent), pieces) in &by_hour.links {
+        let fresh = hour::merge_links(Default::default(), pieces);
+        if tx
+            .execute(&insert, &[link, hour, agent, &fresh.pack(*hour)])
+            .await?
+            == 1
+        {
+            continue;
+        }
+        let stored = tx
+            .query_opt(&lock, &[link, hour, agent])
+            .await?
+            .map(|r| r.try_get::<_, Vec<u8>>(0))
+            .transpose()?;
+        let row = stored
+            .and_then(|b| unpacked("link_series_1h", *hour, &b))
+            .unwrap_or_default();
+        let row = hour::merge_links(row, pieces);
+        tx.execute(&update, &[link, hour, agent, &row.pack(*hour)])
+            .await?;
     }
     tx.commit().await?;
     Ok(out)
 }
 
-/// `Store::series_rows`: one primary-key lookup per key (the crash rebuild only).
-pub(super) async fn rows(
+/// `Store::series_coverage`: one primary-key lookup per hour row (the crash rebuild only).
+pub(super) async fn coverage(
     c: &impl GenericClient,
     keys: &[SeriesKey],
-) -> Result<Vec<(SeriesKey, HostRow)>, StoreError> {
+) -> Result<Vec<KeyCoverage>, StoreError> {
     let stmt = c
-        .prepare_cached("SELECT body FROM series_5m WHERE agent_id = $1 AND slot_start_ms = $2")
+        .prepare_cached("SELECT body FROM series_1h WHERE agent_id = $1 AND hour_start_ms = $2")
         .await?;
+    let mut rows: std::collections::HashMap<(&str, i64), Option<Vec<Covered>>> = Default::default();
     let mut out = Vec::new();
     for key in keys {
-        if let Some(row) = c
-            .query_opt(&stmt, &[&key.agent_id, &key.slot_start_ms])
-            .await?
-        {
-            let body: Vec<u8> = row.try_get(0)?;
-            out.extend(decoded::<HostRow>("series_5m", &body).map(|h| (key.clone(), h)));
+        let hour = hour_of(key.slot_start_ms);
+        let at = (key.agent_id.as_str(), hour);
+        let coverage = match rows.get(&at) {
+            Some(coverage) => coverage.clone(),
+            None => {
+                let body = c
+                    .query_opt(&stmt, &[&key.agent_id, &hour])
+                    .await?
+                    .map(|r| r.try_get::<_, Vec<u8>>(0))
+                    .transpose()?;
+                let coverage = body
+                    .and_then(|b| unpacked("series_1h", hour, &b))
+                    .map(|row| row.coverage);
+                rows.insert(at, coverage.clone());
+                coverage
+            }
+        };
+        if let Some(coverage) = coverage {
+            out.push((key.clone(), coverage));
         }
     }
     Ok(out)
 }
 
-/// `Store::host_series`: one range of the primary key.
+/// `Store::host_series`: one range of the primary key, hour rows unpacked.
 pub(super) async fn host(
     c: &impl GenericClient,
     agent: &str,
     from_ms: i64,
     to_ms: i64,
     limit: usize,
-) -> Result<Vec<(i64, HostRow)>, StoreError> {
+) -> Result<Vec<SlotFigures>, StoreError> {
     let stmt = c
         .prepare_cached(
-            "SELECT slot_start_ms, body FROM series_5m
-             WHERE agent_id = $1 AND slot_start_ms >= $2 AND slot_start_ms < $3
-             ORDER BY slot_start_ms LIMIT $4",
+            "SELECT hour_start_ms, body FROM series_1h
+             WHERE agent_id = $1 AND hour_start_ms >= $2 AND hour_start_ms < $3
+             ORDER BY hour_start_ms LIMIT $4",
         )
         .await?;
     let rows = c
-        .query(&stmt, &[&agent, &from_ms, &to_ms, &limit_of(limit)])
+        .query(
+            &stmt,
+            &[
+                &agent,
+                &first_hour(from_ms),
+                &to_ms,
+                &limit_of(host_rows_for(limit)),
+            ],
+        )
         .await?;
-    let mut out = Vec::with_capacity(rows.len());
-    for row in &rows {
-        let body: Vec<u8> = row.try_get(1)?;
-        out.extend(decoded::<HostRow>("series_5m", &body).map(|h| (row.get(0), h)));
-    }
-    Ok(out)
+    let rows = rows
+        .iter()
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+        .collect::<Result<Vec<(i64, Vec<u8>)>, StoreError>>()?;
+    Ok(host_slots(rows, from_ms, to_ms, limit))
 }
 
-/// `Store::link_series`: one range of the primary key `(link_id, slot_start_ms, agent_id)`.
+/// `Store::link_series`: one range of the primary key `(link_id, hour_start_ms, agent_id)`.
 pub(super) async fn link(
     c: &impl GenericClient,
     link: &str,
     from_ms: i64,
     to_ms: i64,
-    limit: usize,
-) -> Result<Vec<LinkSlot>, StoreError> {
+    max_rows: usize,
+) -> Result<LinkSeries, StoreError> {
     let stmt = c
         .prepare_cached(
-            "SELECT slot_start_ms, agent_id, body FROM link_series_5m
-             WHERE link_id = $1 AND slot_start_ms >= $2 AND slot_start_ms < $3
-             ORDER BY slot_start_ms, agent_id LIMIT $4",
+            "SELECT hour_start_ms, agent_id, body FROM link_series_1h
+             WHERE link_id = $1 AND hour_start_ms >= $2 AND hour_start_ms < $3
+             ORDER BY hour_start_ms, agent_id LIMIT $4",
         )
         .await?;
     let rows = c
-        .query(&stmt, &[&link, &from_ms, &to_ms, &limit_of(limit)])
+        .query(
+            &stmt,
+            &[
+                &link,
+                &first_hour(from_ms),
+                &to_ms,
+                &limit_of(max_rows.saturating_add(1)),
+            ],
+        )
         .await?;
-    let mut out = Vec::with_capacity(rows.len());
-    for row in &rows {
-        let body: Vec<u8> = row.try_get(2)?;
-        if let Some(r) = decoded::<LinkRow>("link_series_5m", &body) {
-            out.push(LinkSlot {
-                slot_start_ms: row.try_get(0)?,
-                agent_id: row.try_get(1)?,
-                row: r,
-            });
-        }
-    }
-    Ok(out)
+    let rows = rows
+        .iter()
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
+        .collect::<Result<Vec<(i64, String, Vec<u8>)>, StoreError>>()?;
+    Ok(link_slots(rows, from_ms, to_ms, max_rows))
 }
 
-/// `Store::delete_series`: host rows first, then link rows, by the slot indexes.
+/// `Store::delete_series`: whole hour rows, host rows first, then link rows, by the hour
+/// indexes.
 pub(super) async fn delete(
     c: &impl GenericClient,
     before_ms: i64,
     limit: usize,
 ) -> Result<usize, StoreError> {
+    let before = hours_before(before_ms);
     let hosts = c
         .execute(
-            "DELETE FROM series_5m WHERE (agent_id, slot_start_ms) IN (
-                 SELECT agent_id, slot_start_ms FROM series_5m
-                 WHERE slot_start_ms < $1 ORDER BY slot_start_ms LIMIT $2)",
-            &[&before_ms, &limit_of(limit)],
+            "DELETE FROM series_1h WHERE (agent_id, hour_start_ms) IN (
+                 SELECT agent_id, hour_start_ms FROM series_1h
+                 WHERE hour_start_ms < $1 ORDER BY hour_start_ms LIMIT $2)",
+            &[&before, &limit_of(limit)],
         )
         .await? as usize;
     let left = limit.saturating_sub(hosts);
@@ -237,10 +232,10 @@ pub(super) async fn delete(
     }
     let links = c
         .execute(
-            "DELETE FROM link_series_5m WHERE (link_id, slot_start_ms, agent_id) IN (
-                 SELECT link_id, slot_start_ms, agent_id FROM link_series_5m
-                 WHERE slot_start_ms < $1 ORDER BY slot_start_ms LIMIT $2)",
-            &[&before_ms, &limit_of(left)],
+            "DELETE FROM link_series_1h WHERE (link_id, hour_start_ms, agent_id) IN (
+                 SELECT link_id, hour_start_ms, agent_id FROM link_series_1h
+                 WHERE hour_start_ms < $1 ORDER BY hour_start_ms LIMIT $2)",
+            &[&before, &limit_of(left)],
         )
         .await? as usize;
     Ok(hosts + links)

@@ -21,9 +21,10 @@ use self::writer::Command;
 use crate::live::delivery::StoredSpan;
 use crate::live::links::Fault;
 use crate::rollup::{BucketKey, StoredBucket};
-use crate::series::slot::{HostRow, Merged, SeriesKey, SeriesSlot};
+use crate::series::hour::{KeyCoverage, SlotFigures};
+use crate::series::slot::{Merged, SeriesKey, SeriesSlot};
 use crate::store::api::{
-    BoxFuture, ClosedMonth, InsertOutcome, InstanceRun, LinkSlot, ListeningPeriod, ReplayCursor,
+    BoxFuture, ClosedMonth, InsertOutcome, InstanceRun, LinkSeries, ListeningPeriod, ReplayCursor,
     ReplayPage, ReportKey, RetirePage, Store, StoreError, StoredReport,
 };
 
@@ -359,11 +360,11 @@ impl Store for SqliteStore {
         Box::pin(async move { self.call(|tx| Command::MergeSeries(slots, tx)).await? })
     }
 
-    fn series_rows(
+    fn series_coverage(
         &self,
         keys: Vec<SeriesKey>,
-    ) -> BoxFuture<'_, Result<Vec<(SeriesKey, HostRow)>, StoreError>> {
-        Box::pin(async move { self.call(|tx| Command::SeriesRows(keys, tx)).await? })
+    ) -> BoxFuture<'_, Result<Vec<KeyCoverage>, StoreError>> {
+        Box::pin(async move { self.call(|tx| Command::SeriesCoverage(keys, tx)).await? })
     }
 
     fn host_series(
@@ -372,7 +373,7 @@ impl Store for SqliteStore {
         from_ms: i64,
         to_ms: i64,
         limit: usize,
-    ) -> BoxFuture<'_, Result<Vec<(i64, HostRow)>, StoreError>> {
+    ) -> BoxFuture<'_, Result<Vec<SlotFigures>, StoreError>> {
         Box::pin(async move {
             self.call(|reply| Command::HostSeries {
                 agent,
@@ -390,14 +391,14 @@ impl Store for SqliteStore {
         link: String,
         from_ms: i64,
         to_ms: i64,
-        limit: usize,
-    ) -> BoxFuture<'_, Result<Vec<LinkSlot>, StoreError>> {
+        max_rows: usize,
+    ) -> BoxFuture<'_, Result<LinkSeries, StoreError>> {
         Box::pin(async move {
             self.call(|reply| Command::LinkSeries {
                 link,
                 from_ms,
                 to_ms,
-                limit,
+                max_rows,
                 reply,
             })
             .await?

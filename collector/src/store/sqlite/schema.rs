@@ -114,25 +114,26 @@ pub(super) const MIGRATIONS: &[&str] = &[
     // reports with link data still stored ([`LINKS_ADDED_AT`]; retention kept all of those
     // until this version), so that retention may now delete them. No schema change.
     "UPDATE host_buckets SET received_max_ms = received_max_ms WHERE 0;",
-    // 11: the downsampled series (crate::series): one row per agent and 5-minute slot (its
-    // coverage and host figures), and one per link, slot and vantage point, so that both a
-    // host's and a link's series over a time range are one range of a primary key. WITHOUT
-    // ROWID: small rows, always reached by their key. The slot indexes serve retention.
-    "CREATE TABLE series_5m (
+    // 11: the downsampled series (crate::series): one row per agent and hour (its coverage
+    // and the host figures of its 5-minute slots, packed by crate::series::hour), and one per
+    // link, hour and vantage point, so that both a host's and a link's series over a time
+    // range are one range of a key. Rowid tables: a host's hour row may pass the ~1 KB a
+    // WITHOUT ROWID row keeps in its page. The hour indexes serve retention.
+    "CREATE TABLE series_1h (
         agent_id      TEXT    NOT NULL,
-        slot_start_ms INTEGER NOT NULL,
+        hour_start_ms INTEGER NOT NULL,
         body          BLOB    NOT NULL,
-        PRIMARY KEY (agent_id, slot_start_ms)
-    ) WITHOUT ROWID;
-    CREATE INDEX series_5m_slot ON series_5m (slot_start_ms);
-    CREATE TABLE link_series_5m (
+        PRIMARY KEY (agent_id, hour_start_ms)
+    );
+    CREATE INDEX series_1h_hour ON series_1h (hour_start_ms);
+    CREATE TABLE link_series_1h (
         link_id       TEXT    NOT NULL,
-        slot_start_ms INTEGER NOT NULL,
+        hour_start_ms INTEGER NOT NULL,
         agent_id      TEXT    NOT NULL,
         body          BLOB    NOT NULL,
-        PRIMARY KEY (link_id, slot_start_ms, agent_id)
-    ) WITHOUT ROWID;
-    CREATE INDEX link_series_5m_slot ON link_series_5m (slot_start_ms);",
+        PRIMARY KEY (link_id, hour_start_ms, agent_id)
+    );
+    CREATE INDEX link_series_1h_hour ON link_series_1h (hour_start_ms);",
 ];
 
 /// The migration (its 1-based version) whose table is filled from the reports already

@@ -1,114 +1,95 @@
-//! The downsampled series (`crate::series`) in SQLite: `series_5m` (one row per agent and
-//! slot: coverage and host figures) and `link_series_5m` (one row per link, slot and vantage
-//! point), merged by read-merge-write as the host rollups are (`rollups`).
+//! The downsampled series (`crate::series`) in SQLite: `series_1h` (one row per agent and
+//! hour: coverage and the host figures of its slots) and `link_series_1h` (one row per link,
+//! hour and vantage point), packed by `crate::series::hour`, merged by read-merge-write as
+//! the host rollups are (`rollups`).
+//!
+//! Rowid tables, not WITHOUT ROWID: an hour row of a host with many mounts passes the
+//! ~1 KB a WITHOUT ROWID row keeps in its page (4 KB pages), and the rest would take an
+//! overflow page of its own; a rowid table keeps up to ~4 KB in the page.
 
-use prost::Message;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
-use crate::series::slot::{HostRow, LinkRow, Merged, SeriesKey, SeriesSlot};
-use crate::store::api::{LinkSlot, ReplayCursor, ReplayPage, StoreError, StoredReport};
+use super::super::series_rows::{
+    first_hour, host_rows_for, host_slots, hours_before, link_slots, unpacked,
+};
+use crate::series::hour::{self, Hour, KeyCoverage, SlotFigures, hour_of};
+use crate::series::slot::{Merged, SeriesKey, SeriesSlot};
+use crate::store::api::{LinkSeries, ReplayCursor, ReplayPage, StoreError, StoredReport};
 
-/// A stored body that does not decode is damage to one row: it is replaced by what is
-/// merged into it (and a read skips it), with a warning, rather than failing every flush.
-fn decoded<M: Message + Default>(what: &str, body: &[u8]) -> Option<M> {
-    match M::decode(body) {
-        Ok(m) => Some(m),
-        Err(e) => {
-            tracing::warn!(error = %e, table = what, "skipping an undecodable series row");
-            None
-        }
-    }
-}
-
-/// `Store::merge_series`, in one IMMEDIATE transaction.
+/// `Store::merge_series`, in one IMMEDIATE transaction: each hour row the slots go to is
+/// read, merged and written once.
 pub(super) fn merge(
     conn: &mut Connection,
     slots: &[(SeriesKey, SeriesSlot)],
 ) -> Result<Merged, StoreError> {
+    let by_hour = hour::by_hour(slots);
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let mut out = Merged::default();
     {
         let mut read = tx.prepare_cached(
-            "SELECT body FROM series_5m WHERE agent_id = ?1 AND slot_start_ms = ?2",
+            "SELECT body FROM series_1h WHERE agent_id = ?1 AND hour_start_ms = ?2",
         )?;
         let mut write = tx.prepare_cached(
-            "INSERT INTO series_5m (agent_id, slot_start_ms, body) VALUES (?1, ?2, ?3)
-             ON CONFLICT (agent_id, slot_start_ms) DO UPDATE SET body = excluded.body",
+            "INSERT INTO series_1h (agent_id, hour_start_ms, body) VALUES (?1, ?2, ?3)
+             ON CONFLICT (agent_id, hour_start_ms) DO UPDATE SET body = excluded.body",
         )?;
-        let mut read_link = tx.prepare_cached(
-            "SELECT body FROM link_series_5m
-             WHERE link_id = ?1 AND slot_start_ms = ?2 AND agent_id = ?3",
-        )?;
-        let mut write_link = tx.prepare_cached(
-            "INSERT INTO link_series_5m (link_id, slot_start_ms, agent_id, body)
-             VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT (link_id, slot_start_ms, agent_id) DO UPDATE SET body = excluded.body",
-        )?;
-        for (key, piece) in slots {
+        for ((agent, hour), pieces) in &by_hour.hosts {
             let stored: Option<Vec<u8>> = read
-                .query_row(params![key.agent_id, key.slot_start_ms], |r| r.get(0))
+                .query_row(params![agent, hour], |r| r.get(0))
                 .optional()?;
-            let mut slot = SeriesSlot {
-                host: stored
-                    .as_deref()
-                    .and_then(|b| decoded::<HostRow>("series_5m", b))
-                    .unwrap_or_default(),
-                ..SeriesSlot::default()
-            };
-            // The host row and the links are merged apart: the links of the stored slot are
-            // in their own rows, read one by one below.
-            let host_only = SeriesSlot {
-                host: piece.host.clone(),
-                ..SeriesSlot::default()
-            };
-            out.add(slot.merge(&host_only));
-            write.execute(params![
-                key.agent_id,
-                key.slot_start_ms,
-                slot.host.encode_to_vec()
-            ])?;
-            for (link, row) in &piece.links {
-                let stored: Option<Vec<u8>> = read_link
-                    .query_row(params![link, key.slot_start_ms, key.agent_id], |r| r.get(0))
-                    .optional()?;
-                let mut merged = SeriesSlot::default();
-                if let Some(old) = stored
-                    .as_deref()
-                    .and_then(|b| decoded::<LinkRow>("link_series_5m", b))
-                {
-                    merged.links.insert(link.clone(), old);
-                }
-                let mut add = SeriesSlot::default();
-                add.links.insert(link.clone(), row.clone());
-                merged.merge(&add);
-                let row = merged.links.remove(link).unwrap_or_default();
-                write_link.execute(params![
-                    link,
-                    key.slot_start_ms,
-                    key.agent_id,
-                    row.encode_to_vec()
-                ])?;
-            }
+            let row = stored
+                .and_then(|b| unpacked("series_1h", *hour, &b))
+                .unwrap_or_default();
+            let (row, merged) = hour::merge_hosts(row, pieces);
+            out.add(merged);
+            write.execute(params![agent, hour, row.pack(*hour)])?;
+        }
+        let mut read = tx.prepare_cached(
+            "SELECT body FROM link_series_1h
+             WHERE link_id = ?1 AND hour_start_ms = ?2 AND agent_id = ?3",
+        )?;
+        let mut write = tx.prepare_cached(
+            "INSERT INTO link_series_1h (link_id, hour_start_ms, agent_id, body)
+             VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (link_id, hour_start_ms, agent_id) DO UPDATE SET body = excluded.body",
+        )?;
+        for ((link, hour, agent), pieces) in &by_hour.links {
+            let stored: Option<Vec<u8>> = read
+                .query_row(params![link, hour, agent], |r| r.get(0))
+                .optional()?;
+            let row = stored
+                .and_then(|b| unpacked("link_series_1h", *hour, &b))
+                .unwrap_or_default();
+            let row = hour::merge_links(row, pieces);
+            write.execute(params![link, hour, agent, row.pack(*hour)])?;
         }
     }
     tx.commit()?;
     Ok(out)
 }
 
-/// `Store::series_rows`.
-pub(super) fn rows(
+/// `Store::series_coverage`: one primary-key lookup per hour row.
+pub(super) fn coverage(
     conn: &Connection,
     keys: &[SeriesKey],
-) -> Result<Vec<(SeriesKey, HostRow)>, StoreError> {
+) -> Result<Vec<KeyCoverage>, StoreError> {
     let mut read = conn
-        .prepare_cached("SELECT body FROM series_5m WHERE agent_id = ?1 AND slot_start_ms = ?2")?;
+        .prepare_cached("SELECT body FROM series_1h WHERE agent_id = ?1 AND hour_start_ms = ?2")?;
+    let mut rows: std::collections::HashMap<(&str, i64), Option<Hour>> = Default::default();
     let mut out = Vec::new();
     for key in keys {
-        let body: Option<Vec<u8>> = read
-            .query_row(params![key.agent_id, key.slot_start_ms], |r| r.get(0))
-            .optional()?;
-        if let Some(row) = body.and_then(|b| decoded::<HostRow>("series_5m", &b)) {
-            out.push((key.clone(), row));
+        let hour = hour_of(key.slot_start_ms);
+        let row = match rows.entry((key.agent_id.as_str(), hour)) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(e) => {
+                let body: Option<Vec<u8>> = read
+                    .query_row(params![key.agent_id, hour], |r| r.get(0))
+                    .optional()?;
+                e.insert(body.and_then(|b| unpacked("series_1h", hour, &b)))
+            }
+        };
+        if let Some(row) = row {
+            out.push((key.clone(), row.coverage.clone()));
         }
     }
     Ok(out)
@@ -118,81 +99,85 @@ fn limit_of(limit: usize) -> i64 {
     i64::try_from(limit.max(1)).unwrap_or(i64::MAX)
 }
 
-/// `Store::host_series`: one range of the primary key.
+/// `Store::host_series`: one range of the primary key, hour rows unpacked.
 pub(super) fn host(
     conn: &Connection,
     agent: &str,
     from_ms: i64,
     to_ms: i64,
     limit: usize,
-) -> Result<Vec<(i64, HostRow)>, StoreError> {
+) -> Result<Vec<SlotFigures>, StoreError> {
     let mut stmt = conn.prepare_cached(
-        "SELECT slot_start_ms, body FROM series_5m
-         WHERE agent_id = ?1 AND slot_start_ms >= ?2 AND slot_start_ms < ?3
-         ORDER BY slot_start_ms LIMIT ?4",
+        "SELECT hour_start_ms, body FROM series_1h
+         WHERE agent_id = ?1 AND hour_start_ms >= ?2 AND hour_start_ms < ?3
+         ORDER BY hour_start_ms LIMIT ?4",
     )?;
-    let rows = stmt.query_map(params![agent, from_ms, to_ms, limit_of(limit)], |r| {
-        Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?))
-    })?;
-    let mut out = Vec::new();
-    for row in rows {
-        let (slot, body) = row?;
-        out.extend(decoded::<HostRow>("series_5m", &body).map(|h| (slot, h)));
-    }
-    Ok(out)
+    let rows = stmt
+        .query_map(
+            params![
+                agent,
+                first_hour(from_ms),
+                to_ms,
+                limit_of(host_rows_for(limit))
+            ],
+            |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?)),
+        )?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(host_slots(rows, from_ms, to_ms, limit))
 }
 
-/// `Store::link_series`: one range of the primary key `(link_id, slot_start_ms, agent_id)`.
+/// `Store::link_series`: one range of the primary key `(link_id, hour_start_ms, agent_id)`.
 pub(super) fn link(
     conn: &Connection,
     link: &str,
     from_ms: i64,
     to_ms: i64,
-    limit: usize,
-) -> Result<Vec<LinkSlot>, StoreError> {
+    max_rows: usize,
+) -> Result<LinkSeries, StoreError> {
     let mut stmt = conn.prepare_cached(
-        "SELECT slot_start_ms, agent_id, body FROM link_series_5m
-         WHERE link_id = ?1 AND slot_start_ms >= ?2 AND slot_start_ms < ?3
-         ORDER BY slot_start_ms, agent_id LIMIT ?4",
+        "SELECT hour_start_ms, agent_id, body FROM link_series_1h
+         WHERE link_id = ?1 AND hour_start_ms >= ?2 AND hour_start_ms < ?3
+         ORDER BY hour_start_ms, agent_id LIMIT ?4",
     )?;
-    let rows = stmt.query_map(params![link, from_ms, to_ms, limit_of(limit)], |r| {
-        Ok((
-            r.get::<_, i64>(0)?,
-            r.get::<_, String>(1)?,
-            r.get::<_, Vec<u8>>(2)?,
-        ))
-    })?;
-    let mut out = Vec::new();
-    for row in rows {
-        let (slot_start_ms, agent_id, body) = row?;
-        if let Some(row) = decoded::<LinkRow>("link_series_5m", &body) {
-            out.push(LinkSlot {
-                slot_start_ms,
-                agent_id,
-                row,
-            });
-        }
-    }
-    Ok(out)
+    let rows = stmt
+        .query_map(
+            params![
+                link,
+                first_hour(from_ms),
+                to_ms,
+                limit_of(max_rows.saturating_add(1))
+            ],
+            |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, Vec<u8>>(2)?,
+                ))
+            },
+        )?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(link_slots(rows, from_ms, to_ms, max_rows))
 }
 
-/// `Store::delete_series`: host rows first, then link rows, by the slot indexes.
+/// `Store::delete_series`: whole hour rows, host rows first, then link rows, by the hour
+/// indexes.
 pub(super) fn delete(conn: &Connection, before_ms: i64, limit: usize) -> Result<usize, StoreError> {
+    let before = hours_before(before_ms);
     let hosts = conn.execute(
-        "DELETE FROM series_5m WHERE (agent_id, slot_start_ms) IN (
-             SELECT agent_id, slot_start_ms FROM series_5m
-             WHERE slot_start_ms < ?1 ORDER BY slot_start_ms LIMIT ?2)",
-        params![before_ms, limit_of(limit)],
+        "DELETE FROM series_1h WHERE rowid IN (
+             SELECT rowid FROM series_1h
+             WHERE hour_start_ms < ?1 ORDER BY hour_start_ms LIMIT ?2)",
+        params![before, limit_of(limit)],
     )?;
     let left = limit.saturating_sub(hosts);
     if left == 0 {
         return Ok(hosts);
     }
     let links = conn.execute(
-        "DELETE FROM link_series_5m WHERE (link_id, slot_start_ms, agent_id) IN (
-             SELECT link_id, slot_start_ms, agent_id FROM link_series_5m
-             WHERE slot_start_ms < ?1 ORDER BY slot_start_ms LIMIT ?2)",
-        params![before_ms, limit_of(left)],
+        "DELETE FROM link_series_1h WHERE rowid IN (
+             SELECT rowid FROM link_series_1h
+             WHERE hour_start_ms < ?1 ORDER BY hour_start_ms LIMIT ?2)",
+        params![before, limit_of(left)],
     )?;
     Ok(hosts + links)
 }

@@ -18,9 +18,10 @@ use super::{retention, rollups, series, shared};
 use crate::live::delivery::StoredSpan;
 use crate::live::links::Fault;
 use crate::rollup::{BucketKey, HostBucket, StoredBucket};
-use crate::series::slot::{HostRow, Merged, SeriesKey, SeriesSlot};
+use crate::series::hour::{KeyCoverage, SlotFigures};
+use crate::series::slot::{Merged, SeriesKey, SeriesSlot};
 use crate::store::api::{
-    ClosedMonth, InsertOutcome, InstanceRun, LinkSlot, ListeningPeriod, ReplayCursor, ReplayPage,
+    ClosedMonth, InsertOutcome, InstanceRun, LinkSeries, ListeningPeriod, ReplayCursor, ReplayPage,
     ReportKey, RetirePage, StoreError, StoredReport,
 };
 
@@ -117,23 +118,23 @@ pub(super) enum Command {
         Vec<(SeriesKey, SeriesSlot)>,
         oneshot::Sender<Result<Merged, StoreError>>,
     ),
-    SeriesRows(
+    SeriesCoverage(
         Vec<SeriesKey>,
-        oneshot::Sender<Result<Vec<(SeriesKey, HostRow)>, StoreError>>,
+        oneshot::Sender<Result<Vec<KeyCoverage>, StoreError>>,
     ),
     HostSeries {
         agent: String,
         from_ms: i64,
         to_ms: i64,
         limit: usize,
-        reply: oneshot::Sender<Result<Vec<(i64, HostRow)>, StoreError>>,
+        reply: oneshot::Sender<Result<Vec<SlotFigures>, StoreError>>,
     },
     LinkSeries {
         link: String,
         from_ms: i64,
         to_ms: i64,
-        limit: usize,
-        reply: oneshot::Sender<Result<Vec<LinkSlot>, StoreError>>,
+        max_rows: usize,
+        reply: oneshot::Sender<Result<LinkSeries, StoreError>>,
     },
     DeleteSeries(i64, usize, oneshot::Sender<Result<usize, StoreError>>),
     Close(oneshot::Sender<()>),
@@ -288,8 +289,8 @@ pub(super) fn run(mut conn: Connection, mut rx: mpsc::Receiver<Command>) {
             Command::MergeSeries(slots, reply) => {
                 let _ = reply.send(series::merge(&mut conn, &slots));
             }
-            Command::SeriesRows(keys, reply) => {
-                let _ = reply.send(series::rows(&conn, &keys));
+            Command::SeriesCoverage(keys, reply) => {
+                let _ = reply.send(series::coverage(&conn, &keys));
             }
             Command::HostSeries {
                 agent,
@@ -304,10 +305,10 @@ pub(super) fn run(mut conn: Connection, mut rx: mpsc::Receiver<Command>) {
                 link,
                 from_ms,
                 to_ms,
-                limit,
+                max_rows,
                 reply,
             } => {
-                let _ = reply.send(series::link(&conn, &link, from_ms, to_ms, limit));
+                let _ = reply.send(series::link(&conn, &link, from_ms, to_ms, max_rows));
             }
             Command::DeleteSeries(before_ms, limit, reply) => {
                 let _ = reply.send(series::delete(&conn, before_ms, limit));
