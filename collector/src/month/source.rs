@@ -85,21 +85,19 @@ pub struct Progress {
     pub agents: u64,
 }
 
-/// When the collector ran: from each start to its stop, or to its last heartbeat for a run
-/// that crashed; the run still going (no stop, heartbeat fresh) runs until now.
+/// When the collectors ran: from each start to its stop, or to its last heartbeat for a run
+/// that crashed; a run still going (no stop, heartbeat fresh) runs until now. Every
+/// instance's runs count (docs/scale-out.md): several may be running at once, each start
+/// closes only its own instance's crashed run, so an open run with a fresh heartbeat is a
+/// live one whichever instance it is.
 pub fn run_intervals(runs: &[CollectorRun], now_ms: i64, heartbeat_ms: i64) -> Vec<Interval> {
-    let last = runs.iter().map(|r| r.id).max();
     runs.iter()
         .map(|r| {
             let end = match r.stopped_unix_ms {
                 Some(s) => s,
-                // Running now if its heartbeat is fresh; otherwise it died (the next start
-                // will close it at that heartbeat).
-                None if Some(r.id) == last
-                    && now_ms - r.last_heartbeat_unix_ms <= 3 * heartbeat_ms =>
-                {
-                    now_ms
-                }
+                // Running now if its heartbeat is fresh; otherwise it died (its instance's
+                // next start will close it at that heartbeat).
+                None if now_ms - r.last_heartbeat_unix_ms <= 3 * heartbeat_ms => now_ms,
                 None => r.last_heartbeat_unix_ms,
             };
             Interval::new(r.started_unix_ms, end)
@@ -622,5 +620,11 @@ data_centers:
         );
         // The newest run's heartbeat is stale: it died, nobody restarted it yet.
         assert_eq!(run_intervals(&runs, 5_000, 10)[2], Interval::new(400, 990));
+        // Two instances serving at once: both runs open, both heartbeats fresh, both live.
+        let both = [run(7, 0, 995, None), run(8, 500, 990, None)];
+        assert_eq!(
+            run_intervals(&both, 1_000, 10),
+            vec![Interval::new(0, 1_000), Interval::new(500, 1_000)]
+        );
     }
 }
