@@ -7,6 +7,8 @@
 #   env: KILLS=4           SIGKILLs in the run
 #        KILL_EVERY=75     seconds from the start (then from each restart) to the next kill
 #        DOWN=5            seconds a killed collector stays down before it is restarted
+#        DOWN_LAST=40      the same for the last kill: longer than the deployment lease's 30 s,
+#                          so that the survivor takes the lease over when the holder is killed
 #        KILL=alternate    which collector is killed: alternate (a, b, a, ...), a or b
 #        DUP_SHARE=0.01    share of acknowledged reports sent again on purpose
 #        LINK_SHARE=0.1    share of agents whose reports carry link windows
@@ -25,7 +27,9 @@
 # 3. KILLS times: SIGKILL one collector, wait DOWN s, start it again. Agents stay with the
 #    collector that answered (as real ones do), so after the first kill every agent is on
 #    the survivor; KILL=alternate kills the one holding them each time, so every kill cuts
-#    all agents' connections, and half the kills hit the holder of the deployment lease.
+#    all agents' connections, and half the kills hit the holder of the deployment lease. A
+#    holder back within 30 s renews its own lease (it is held by instance name); the last
+#    kill keeps its collector down DOWN_LAST s, so the lease moves if it held it.
 # 4. After the load, both collectors are stopped (SIGTERM) and the database is checked:
 #    - every acknowledged report (agent, boot, sequence), listed by the generator
 #      (--acked-out), is a row of `reports`: none lost;
@@ -56,6 +60,7 @@ INTERVAL=${3:-15}
 KILLS=${KILLS:-4}
 KILL_EVERY=${KILL_EVERY:-75}
 DOWN=${DOWN:-5}
+DOWN_LAST=${DOWN_LAST:-40}
 KILL=${KILL:-alternate}
 DUP_SHARE=${DUP_SHARE:-0.01}
 LINK_SHARE=${LINK_SHARE:-0.1}
@@ -207,7 +212,7 @@ sampler &
 SAMPLER=$!
 
 # 2. The load.
-echo "== load: $AGENTS agents over both collectors, ${INTERVAL}s interval, ${DURATION}s, ramp ${RAMP}s; $KILLS kills ($KILL), every ${KILL_EVERY}s, ${DOWN}s down"
+echo "== load: $AGENTS agents over both collectors, ${INTERVAL}s interval, ${DURATION}s, ramp ${RAMP}s; $KILLS kills ($KILL), every ${KILL_EVERY}s, ${DOWN}s down (the last ${DOWN_LAST}s)"
 T0=$(date +%s)
 "$LOAD" --collector "https://${INGEST[a]}" --collector "https://${INGEST[b]}" \
   --certs-dir "$WORK/pki" --agents "$AGENTS" --interval "$INTERVAL" --duration "$DURATION" \
@@ -231,8 +236,12 @@ for k in $(seq "$KILLS"); do
   conns=$(ss -Htn state established "( sport = :${INGEST[$victim]##*:} )" | wc -l)
   stop "$victim" KILL
   KILLED=$((KILLED + 1))
-  echo "== t=$(($(date +%s) - T0))s: kill $KILLED: SIGKILL bench-$victim (lease ${held:-?}, $conns agent connections); down ${DOWN}s"
-  sleep "$DOWN"
+  down=$DOWN
+  [ "$k" = "$KILLS" ] && down=$DOWN_LAST
+  echo "== t=$(($(date +%s) - T0))s: kill $KILLED: SIGKILL bench-$victim (lease ${held:-?}, $conns agent connections); down ${down}s"
+  sleep "$down"
+  if [ "$victim" = a ]; then other=b; else other=a; fi
+  echo "   before the restart: bench-$other has lease $(lease "$other" || echo '?') and $(ss -Htn state established "( sport = :${INGEST[$other]##*:} )" | wc -l) agent connections"
   launch "$victim"
   await_healthy "$victim"
   echo "== t=$(($(date +%s) - T0))s: bench-$victim restarted (pid ${PID[$victim]})"
@@ -241,11 +250,20 @@ wait "$LOAD_PID" || { echo "zf-load failed:" >&2; tail -20 "$WORK/load.log" >&2;
 LOAD_PID=
 echo "== load done at t=$(($(date +%s) - T0))s; $(uptime)"
 sleep 1
+HOLDERS=0
 for c in a b; do
-  echo "   bench-$c holds $(ss -Htn state established "( sport = :${INGEST[$c]##*:} )" | wc -l) agent connections at the end; lease $(lease "$c")"
+  l=$(lease "$c" || echo 0)
+  HOLDERS=$((HOLDERS + l))
+  echo "   bench-$c: lease $l at the end"
 done
 stop a TERM
 stop b TERM
+# PostgreSQL's CPU: the postmaster's own and its reaped children's (cutime, cstime: the
+# backends of killed collectors) and the live backends'.
+PG_MASTER=$(head -1 "$WORK/pg/data/postmaster.pid")
+PG_CPU=$({ awk '{print $14 + $15 + $16 + $17}' "/proc/$PG_MASTER/stat"
+  for f in /proc/[0-9]*/stat; do awk -v p="$PG_MASTER" '$4 == p {print $14 + $15}' "$f" 2>/dev/null; done
+  } | awk '{s += $1} END {printf "%.0f", s / 100}')
 kill "$SAMPLER" 2>/dev/null || true; wait "$SAMPLER" 2>/dev/null || true; SAMPLER=
 
 # 4. The checks.
@@ -308,9 +326,9 @@ echo "   rows in the database $ROWS; acknowledged reports listed $ACKED ($ACKED_
 echo "   lost (acknowledged, not in the database): $LOST; stored but never acknowledged: $EXTRA"
 echo "   committed by a collector that did not answer, resent and answered duplicate: $DUPLICATE"
 echo "   deliberate resends of acknowledged reports: $RESENDS, answered duplicate $RESENDS_DUP, stored $RESENDS_STORED, unanswered $RESENDS_UNANSWERED"
-echo "   kills: $KILLED (SIGKILL, ${DOWN}s down each); failovers (an agent moving to the other collector) $(kv failovers "$SUMMARY"); connections $(kv connects "$SUMMARY"); failed attempts $(kv errors "$SUMMARY") ($(kv errors_by_kind "$SUMMARY"))"
+echo "   kills: $KILLED (SIGKILL; down ${DOWN}s, the last ${DOWN_LAST}s); failovers (an agent moving to the other collector) $(kv failovers "$SUMMARY"); connections $(kv connects "$SUMMARY"); failed attempts $(kv errors "$SUMMARY") ($(kv errors_by_kind "$SUMMARY"))"
 echo "   ack latency, whole run: p50 $(kv all_p50_ms "$SUMMARY") ms, p99 $(kv all_p99_ms "$SUMMARY") ms, max $(kv all_max_ms "$SUMMARY") ms; steady stretch from $(kv steady_from_s "$SUMMARY") s: p50 $(kv p50_ms "$SUMMARY") ms, p99 $(kv p99_ms "$SUMMARY") ms; $(kv steady_reports_per_s "$SUMMARY") reports/s"
-echo "   bench-a: $(peak a); bench-b: $(peak b); generator peak RSS $(kv generator_peak_rss_mib "$SUMMARY") MiB"
+echo "   bench-a: $(peak a); bench-b: $(peak b); PostgreSQL $PG_CPU s CPU; generator $(kv generator_cpu_s "$SUMMARY") s CPU, peak RSS $(kv generator_peak_rss_mib "$SUMMARY") MiB"
 echo "   runs: $RUNS; database $((DB_BYTES / 1048576)) MiB"
 echo "   month $MONTH as of $AS_OF with bench-a's and bench-b's configuration: $SAME ($HOSTS hosts, $(stat -c %s "$JSON_A") bytes)"
 echo "   in that month: host minutes up $UP_MIN, down $DOWN_MIN; hosts under 100% availability $BELOW; collector gaps since the start $GAPS"
@@ -327,6 +345,7 @@ FAIL=()
 [ "$SAME" = identical ] || FAIL+=("the month differs between the collectors ($OUT/report-a, report-b)")
 [ "$HOSTS" = "$AGENTS" ] || FAIL+=("the month has $HOSTS hosts, not $AGENTS")
 [ "$DOWN_MIN" = 0 ] && [ "$GAPS" = 0 ] || FAIL+=("the kills show in the month: $DOWN_MIN host minutes down, $GAPS collector gaps")
+[ "$HOLDERS" = 1 ] || FAIL+=("$HOLDERS collectors hold the deployment lease at the end, not 1")
 [ "$KILLED" = "$KILLS" ] || FAIL+=("only $KILLED of $KILLS kills happened (the load ended first: raise DURATION)")
 if [ ${#FAIL[@]} -gt 0 ]; then
   printf '   FAIL: %s\n' "${FAIL[@]}"
