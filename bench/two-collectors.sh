@@ -27,9 +27,10 @@
 # 3. KILLS times: SIGKILL one collector, wait DOWN s, start it again. Agents stay with the
 #    collector that answered (as real ones do), so after the first kill every agent is on
 #    the survivor; KILL=alternate kills the one holding them each time, so every kill cuts
-#    all agents' connections, and half the kills hit the holder of the deployment lease. A
-#    holder back within 30 s renews its own lease (it is held by instance name); the last
-#    kill keeps its collector down DOWN_LAST s, so the lease moves if it held it.
+#    all agents' connections; it starts with the collector without the deployment lease,
+#    so every second kill hits the holder. A holder back within 30 s renews its own lease
+#    (it is held by instance name); the last kill keeps its collector down DOWN_LAST s, so
+#    with an even KILLS the survivor takes the lease over.
 # 4. After the load, both collectors are stopped (SIGTERM) and the database is checked:
 #    - every acknowledged report (agent, boot, sequence), listed by the generator
 #      (--acked-out), is a row of `reports`: none lost;
@@ -223,7 +224,10 @@ tail -f --pid="$LOAD_PID" "$WORK/load.out" 2>/dev/null | sed 's/^/   /' &
 
 # 3. The kills.
 KILLED=0
+# Alternating from the collector without the lease, an even number of kills ends with the
+# holder, kept down past the lease's life.
 victim=b
+[ "$(lease a || true)" = 1 ] && victim=a
 for k in $(seq "$KILLS"); do
   sleep "$KILL_EVERY"
   kill -0 "$LOAD_PID" 2>/dev/null || break
