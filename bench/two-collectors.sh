@@ -215,12 +215,14 @@ SAMPLER=$!
 # 2. The load.
 echo "== load: $AGENTS agents over both collectors, ${INTERVAL}s interval, ${DURATION}s, ramp ${RAMP}s; $KILLS kills ($KILL), every ${KILL_EVERY}s, ${DOWN}s down (the last ${DOWN_LAST}s)"
 T0=$(date +%s)
+: >"$WORK/load.out" # before tail opens it
 "$LOAD" --collector "https://${INGEST[a]}" --collector "https://${INGEST[b]}" \
   --certs-dir "$WORK/pki" --agents "$AGENTS" --interval "$INTERVAL" --duration "$DURATION" \
   --ramp "$RAMP" --link-share "$LINK_SHARE" --duplicate-share "$DUP_SHARE" --progress 30 \
   --acked-out "$WORK/acked.csv" >"$WORK/load.out" 2>"$WORK/load.log" &
 LOAD_PID=$!
-tail -f --pid="$LOAD_PID" "$WORK/load.out" 2>/dev/null | sed 's/^/   /' &
+tail -n +1 -f --pid="$LOAD_PID" "$WORK/load.out" | sed -u 's/^/   /' &
+TAIL=$!
 
 # 3. The kills.
 KILLED=0
@@ -252,6 +254,7 @@ for k in $(seq "$KILLS"); do
 done
 wait "$LOAD_PID" || { echo "zf-load failed:" >&2; tail -20 "$WORK/load.log" >&2; exit 1; }
 LOAD_PID=
+wait "$TAIL" || true
 echo "== load done at t=$(($(date +%s) - T0))s; $(uptime)"
 sleep 1
 HOLDERS=0
