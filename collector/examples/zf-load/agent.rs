@@ -4,6 +4,14 @@
 //! exponential backoff (0.5 s doubling, 60 s cap, `Retry-After` honoured), other 4xx given
 //! up, a 10 s timeout per attempt, and a new connection after any failure.
 //!
+//! With several collectors (`--collector` repeated) each agent has them all, in its own
+//! order (agent i starts with collector i mod n), and fails over as the real agent's
+//! `collector.urls` does (`agent/src/transport/failover.rs`): it stays with a collector while
+//! it answers, moves to the next at once when it cannot connect, times out, loses the
+//! connection or gets a 5xx, and backs off only when every collector failed in turn. The
+//! report being delivered is resent until one of them acknowledges it, as the agent's spool
+//! keeps it.
+//!
 //! hyper's client connection is used instead of reqwest: a reqwest `Client` per agent (its
 //! pool, connector and resolver) would cost the generator far more memory than the
 //! connection itself, and 50,000 of them share the machine with the collector measured.
@@ -66,29 +74,86 @@ impl Target {
 pub enum Answer {
     /// 2xx: `true` when the collector said `stored`, `false` for `duplicate`.
     Delivered(bool),
-    /// Try again after the delay (the collector's `Retry-After` when it gave one).
-    Retry(Option<Duration>),
+    /// Try again: at once when the agent moved to a collector not yet tried since the last
+    /// answer, else after the backoff (the collector's `Retry-After` when it gave one).
+    Retry {
+        /// The collector's `Retry-After`.
+        after: Option<Duration>,
+        /// Moved on to an untried collector: no backoff.
+        at_once: bool,
+    },
     /// A 4xx the agent never retries.
     GiveUp(u16, String),
 }
 
-/// One agent's connection to its collector, opened on demand and reused.
+/// How a report's delivery (with its retries) ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    /// Acknowledged: `true` for `stored`, `false` for `duplicate`.
+    Acked(bool),
+    /// Refused for good (a 4xx other than 408/429).
+    Refused,
+    /// Not acknowledged before the run's deadline.
+    Unanswered,
+}
+
+/// One agent's connection to a collector, opened on demand and reused, and its choice among
+/// the collectors.
 #[derive(Debug)]
 pub struct Connection {
     tls: Arc<rustls::ClientConfig>,
     source: IpAddr,
-    target: Target,
+    /// Every collector, shared by all agents.
+    targets: Arc<[Target]>,
+    /// Index of the collector in use.
+    current: usize,
+    /// Collectors that failed one after the other since the last answer (the agent's
+    /// `Failover::failed_in_round`).
+    failed_in_round: usize,
     sender: Option<SendRequest<Full<Bytes>>>,
 }
 
 impl Connection {
-    /// Not connected yet; connects from `source` (port chosen by the kernel) on first use.
-    pub fn new(tls: Arc<rustls::ClientConfig>, source: IpAddr, target: Target) -> Self {
+    /// Not connected yet; connects from `source` (port chosen by the kernel) to
+    /// `targets[first]` on first use.
+    pub fn new(
+        tls: Arc<rustls::ClientConfig>,
+        source: IpAddr,
+        targets: Arc<[Target]>,
+        first: usize,
+    ) -> Self {
+        assert!(!targets.is_empty(), "at least one collector");
         Self {
             tls,
             source,
-            target,
+            current: first % targets.len(),
+            targets,
+            failed_in_round: 0,
             sender: None,
+        }
+    }
+
+    fn target(&self) -> &Target {
+        &self.targets[self.current]
+    }
+
+    /// After a failed attempt that says the collector cannot take reports now: moves to
+    /// the next collector (as `Failover::record`); `true` when that one was not yet tried
+    /// since the last answer, so the retry goes at once.
+    fn move_on(&mut self, stats: &Stats) -> bool {
+        let n = self.targets.len();
+        if n == 1 {
+            return false;
+        }
+        self.current = (self.current + 1) % n;
+        self.sender = None;
+        stats.failovers.fetch_add(1, Ordering::Relaxed);
+        self.failed_in_round += 1;
+        if self.failed_in_round < n {
+            true
+        } else {
+            self.failed_in_round = 0;
+            false
         }
     }
 
@@ -100,12 +165,12 @@ impl Connection {
             .bind(SocketAddr::new(self.source, 0))
             .map_err(|_| "connect")?;
         let tcp = socket
-            .connect(self.target.addr)
+            .connect(self.target().addr)
             .await
             .map_err(|_| "connect")?;
         let _ = tcp.set_nodelay(true);
         let tls = TlsConnector::from(self.tls.clone())
-            .connect(self.target.server_name.clone(), tcp)
+            .connect(self.target().server_name.clone(), tcp)
             .await
             .map_err(|e| {
                 // As the agent classifies: a certificate or alert is "tls", a peer that
@@ -145,7 +210,7 @@ impl Connection {
         sender.ready().await.map_err(|_| "io")?;
         let builder = hyper::Request::builder()
             .uri(INGEST_PATH)
-            .header(hyper::header::HOST, &self.target.authority);
+            .header(hyper::header::HOST, &self.targets[self.current].authority);
         let request = match body {
             Some(b) => builder
                 .method(hyper::Method::POST)
@@ -175,36 +240,46 @@ impl Connection {
     }
 
     /// One attempt at delivering `body`, bounded by [`ATTEMPT_TIMEOUT`]; failures are
-    /// counted in `stats` by kind, and drop the connection.
+    /// counted in `stats` by kind, and drop the connection. A failure that says the
+    /// collector cannot take reports (no connection, timeout, broken connection, 5xx) moves
+    /// to the next collector; any answer keeps this one.
     pub async fn attempt(&mut self, body: Bytes, stats: &Arc<Stats>) -> Answer {
         stats.attempts.fetch_add(1, Ordering::Relaxed);
         let result = tokio::time::timeout(ATTEMPT_TIMEOUT, self.request(Some(body), stats)).await;
-        let failed = |this: &mut Self, kind: &'static str| {
+        let failed = |this: &mut Self, kind: &'static str, after: Option<Duration>| {
             stats.error(kind);
             // As reqwest does with a connection whose exchange failed: never reuse it.
             this.sender = None;
-            Answer::Retry(None)
+            let at_once = this.move_on(stats);
+            Answer::Retry { after, at_once }
         };
         match result {
-            Err(_) => failed(self, "timeout"),
-            Ok(Err(kind)) => failed(self, kind),
+            Err(_) => failed(self, "timeout", None),
+            Ok(Err(kind)) => failed(self, kind, None),
             Ok(Ok((status, retry_after, body))) => match status {
                 200..=299 => {
+                    self.failed_in_round = 0;
                     let text = String::from_utf8_lossy(&body);
                     Answer::Delivered(text.contains("\"stored\""))
                 }
-                408 | 429 | 500..=599 => {
-                    stats.error(match status {
-                        408 => "http_408",
-                        429 => "http_429",
-                        _ => "http_5xx",
+                500..=599 => failed(self, "http_5xx", retry_after),
+                408 | 429 => {
+                    self.failed_in_round = 0;
+                    stats.error(if status == 408 {
+                        "http_408"
+                    } else {
+                        "http_429"
                     });
                     if status == 408 {
                         self.sender = None;
                     }
-                    Answer::Retry(retry_after)
+                    Answer::Retry {
+                        after: retry_after,
+                        at_once: false,
+                    }
                 }
                 _ => {
+                    self.failed_in_round = 0;
                     stats.error("http_4xx");
                     Answer::GiveUp(status, String::from_utf8_lossy(&body).into_owned())
                 }
@@ -233,29 +308,48 @@ pub async fn deliver(
     give_up_at: Instant,
     rng: &mut Rng,
     stats: &Arc<Stats>,
-) {
+) -> Delivery {
+    let delivery = until_answered(conn, body, give_up_at, rng, stats).await;
+    match delivery {
+        Delivery::Acked(stored) => {
+            stats.ack_latency(made.elapsed());
+            let counter = if stored {
+                &stats.stored
+            } else {
+                &stats.duplicate
+            };
+            counter.fetch_add(1, Ordering::Relaxed);
+            stats.samples.fetch_add(samples, Ordering::Relaxed);
+        }
+        Delivery::Refused => {
+            stats.refused.fetch_add(1, Ordering::Relaxed);
+        }
+        Delivery::Unanswered => {}
+    }
+    delivery
+}
+
+/// Sends `body` until a collector answers it for good (acknowledged or refused) or
+/// `give_up_at` passes: the agent's retry loop, with failover.
+pub async fn until_answered(
+    conn: &mut Connection,
+    body: Bytes,
+    give_up_at: Instant,
+    rng: &mut Rng,
+    stats: &Arc<Stats>,
+) -> Delivery {
     let mut attempt: u32 = 0;
     loop {
         match conn.attempt(body.clone(), stats).await {
-            Answer::Delivered(stored) => {
-                stats.ack_latency(made.elapsed());
-                let counter = if stored {
-                    &stats.stored
-                } else {
-                    &stats.duplicate
-                };
-                counter.fetch_add(1, Ordering::Relaxed);
-                stats.samples.fetch_add(samples, Ordering::Relaxed);
-                return;
-            }
+            Answer::Delivered(stored) => return Delivery::Acked(stored),
             Answer::GiveUp(status, text) => {
-                stats.refused.fetch_add(1, Ordering::Relaxed);
-                if stats.refused.load(Ordering::Relaxed) <= 3 {
+                if stats.refused.load(Ordering::Relaxed) < 3 {
                     eprintln!("zf-load: collector refused a report with {status}: {text}");
                 }
-                return;
+                return Delivery::Refused;
             }
-            Answer::Retry(after) => {
+            Answer::Retry { at_once: true, .. } if Instant::now() < give_up_at => {}
+            Answer::Retry { after, .. } => {
                 let ceiling = BACKOFF_BASE
                     .saturating_mul(1u32 << attempt.min(8))
                     .min(BACKOFF_CAP);
@@ -264,7 +358,7 @@ pub async fn deliver(
                     Duration::from_millis(rng.below(ms + 1))
                 });
                 if Instant::now() + delay > give_up_at {
-                    return;
+                    return Delivery::Unanswered;
                 }
                 tokio::time::sleep(delay).await;
                 attempt = attempt.saturating_add(1);

@@ -40,7 +40,8 @@ use stats::{Stats, rss_kib};
 /// Simulated zerofault agents against real collectors.
 #[derive(Debug, Parser)]
 struct Args {
-    /// Collector ingest URL, https://IP:PORT; repeatable: agents are spread over them.
+    /// Collector ingest URL, https://IP:PORT; repeatable: agent i starts with the
+    /// (i mod n)-th and fails over to the others in turn, as the agent's `collector.urls`.
     #[arg(
         long = "collector",
         value_name = "URL",
@@ -97,6 +98,11 @@ struct Args {
     /// Seed of report values and start times.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Write every acknowledged report here at the end, one CSV line each: agent id, boot
+    /// id, sequence, `stored` or `duplicate` (to check against the database report by
+    /// report). Holds ~80 bytes per report in memory until then: for bench-sized runs.
+    #[arg(long, value_name = "FILE")]
+    acked_out: Option<PathBuf>,
 }
 
 /// The timing every agent follows.
@@ -132,11 +138,16 @@ async fn main() -> anyhow::Result<()> {
     raise_nofile(args.agents as u64 * 2 + 4096, args.agents as u64 + 256)?;
     let interval = Duration::from_secs_f64(args.interval);
     let ramp = Duration::from_secs_f64(args.ramp.unwrap_or(args.interval));
-    let targets = args
+    let targets: Arc<[Target]> = args
         .collectors
         .iter()
         .map(|u| Target::parse(u))
-        .collect::<anyhow::Result<Vec<_>>>()?;
+        .collect::<anyhow::Result<Vec<_>>>()?
+        .into();
+    let acked = args
+        .acked_out
+        .is_some()
+        .then(|| Arc::new(std::sync::Mutex::new(Vec::<String>::new())));
 
     let made = Instant::now();
     let configs = if args.victoria_metrics.is_none() {
@@ -198,11 +209,7 @@ async fn main() -> anyhow::Result<()> {
                     2 + (i % usize::from(args.source_addrs)) as u8,
                 ));
                 let tls = configs.next().expect("one config per agent");
-                Sink::Collector(Connection::new(
-                    tls,
-                    source,
-                    targets[i % targets.len()].clone(),
-                ))
+                Sink::Collector(Connection::new(tls, source, targets.clone(), i))
             }
         };
         let offset = Duration::from_secs_f64(ramp.as_secs_f64() * rng.unit());
@@ -211,7 +218,15 @@ async fn main() -> anyhow::Result<()> {
         if args.idle {
             tasks.spawn(hold_idle(sink, plan, offset, stats, idle_done));
         } else {
-            tasks.spawn(run_agent(sim, sink, plan, offset, agent_rng, stats));
+            tasks.spawn(run_agent(
+                sim,
+                sink,
+                plan,
+                offset,
+                agent_rng,
+                stats,
+                acked.clone(),
+            ));
         }
     }
     drop(vm_tx);
@@ -257,12 +272,13 @@ async fn main() -> anyhow::Result<()> {
                 let rss = args.collector_pid.map_or((0, 0), rss_kib);
                 println!(
                     "zf-load t={:.0}s acks_per_s={:.0} p50_ms={:.1} p99_ms={:.1} max_ms={:.1} open={} \
-                     errors={} collector_rss_mib={:.1}",
+                     errors={} failovers={} collector_rss_mib={:.1}",
                     next.duration_since(t0).as_secs_f64(),
                     (acks - last_acks) as f64 / progress.as_secs_f64(),
                     w.p50_ms, w.p99_ms, w.max_ms,
                     stats.open.load(Ordering::Relaxed),
                     stats.errors_total(),
+                    stats.failovers.load(Ordering::Relaxed),
                     rss.0 as f64 / 1024.0,
                 );
                 last_acks = acks;
@@ -272,6 +288,13 @@ async fn main() -> anyhow::Result<()> {
     }
     if let Some(b) = batcher {
         b.await?;
+    }
+    if let (Some(path), Some(acked)) = (&args.acked_out, &acked) {
+        let lines = acked
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        std::fs::write(path, lines.concat())
+            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
     }
     summary(&args, &stats, plan, probing);
     Ok(())
@@ -395,10 +418,13 @@ async fn run_agent(
     offset: Duration,
     mut rng: Rng,
     stats: Arc<Stats>,
+    acked: Option<Arc<std::sync::Mutex<Vec<String>>>>,
 ) {
     let mut tick = plan.t0 + offset;
     let mut samples = None;
     let mut scratch = String::new();
+    // This agent's acknowledged reports (`--acked-out`), handed over at its end.
+    let mut lines = String::new();
     while tick < plan.end {
         tokio::time::sleep_until(tick).await;
         let stamp = plan.t0_unix_ms + i64::from(ms(tick.duration_since(plan.t0)));
@@ -412,7 +438,7 @@ async fn run_agent(
                 });
                 let body = Bytes::from(zerofault_protocol::encode_report(&report));
                 let sent = Instant::now();
-                agent::deliver(
+                let delivery = agent::deliver(
                     conn,
                     body.clone(),
                     n,
@@ -422,11 +448,41 @@ async fn run_agent(
                     &stats,
                 )
                 .await;
+                let agent::Delivery::Acked(stored) = delivery else {
+                    tick += plan.interval;
+                    continue;
+                };
+                if acked.is_some() {
+                    use std::fmt::Write as _;
+                    let _ = writeln!(
+                        lines,
+                        "{},{},{},{}",
+                        report.agent_id,
+                        report.boot_id,
+                        report.sequence,
+                        if stored { "stored" } else { "duplicate" }
+                    );
+                }
                 if plan.duplicate_share > 0.0 && rng.unit() < plan.duplicate_share {
+                    // Sent again until answered (a collector may be down meanwhile): an
+                    // acknowledged report is stored, so the answer must be `duplicate`.
                     stats.resends.fetch_add(1, Ordering::Relaxed);
-                    if let agent::Answer::Delivered(false) = conn.attempt(body, &stats).await {
-                        stats.resends_duplicate.fetch_add(1, Ordering::Relaxed);
-                    }
+                    let again =
+                        agent::until_answered(conn, body, plan.give_up_at, &mut rng, &stats).await;
+                    let counter = match again {
+                        agent::Delivery::Acked(false) => &stats.resends_duplicate,
+                        agent::Delivery::Acked(true) => {
+                            eprintln!(
+                                "zf-load: LOST: {} boot {} sequence {} was acknowledged, and its resend was stored",
+                                report.agent_id, report.boot_id, report.sequence
+                            );
+                            &stats.resends_stored
+                        }
+                        agent::Delivery::Refused | agent::Delivery::Unanswered => {
+                            &stats.resends_unanswered
+                        }
+                    };
+                    counter.fetch_add(1, Ordering::Relaxed);
                 }
             }
             Sink::Victoria(tx) => {
@@ -438,6 +494,12 @@ async fn run_agent(
             }
         }
         tick += plan.interval;
+    }
+    if let Some(acked) = acked {
+        acked
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(lines);
     }
 }
 
@@ -484,10 +546,10 @@ fn summary(args: &Args, stats: &Stats, plan: Plan, probing: usize) {
     println!(
         "zf-load summary mode={} agents={} link_agents={probing} interval_s={} ramp_s={} duration_s={} \
          generated={generated} stored={stored} duplicate={duplicate} refused={refused} \
-         unacked={} resends={} resends_duplicate={} attempts={} errors={} errors_by_kind={} \
-         connects={} samples_per_report={samples_per_report:.1} steady_from_s={:.0} steady_s={:.0} \
+         unacked={} resends={} resends_duplicate={} resends_stored={} resends_unanswered={} \
+         attempts={} errors={} errors_by_kind={} connects={} failovers={} samples_per_report={samples_per_report:.1} steady_from_s={:.0} steady_s={:.0} \
          steady_acks={} steady_reports_per_s={:.1} steady_samples_per_s={:.0} \
-         p50_ms={:.2} p90_ms={:.2} p99_ms={:.2} p999_ms={:.2} max_ms={:.2} all_p99_ms={:.2} all_max_ms={:.2} \
+         p50_ms={:.2} p90_ms={:.2} p99_ms={:.2} p999_ms={:.2} max_ms={:.2} all_p50_ms={:.2} all_p99_ms={:.2} all_max_ms={:.2} \
          generator_cpu_s={cpu:.1} generator_peak_rss_mib={:.1}",
         if args.victoria_metrics.is_some() {
             "victoria-metrics"
@@ -501,10 +563,13 @@ fn summary(args: &Args, stats: &Stats, plan: Plan, probing: usize) {
         generated.saturating_sub(stored + duplicate + refused),
         load(&stats.resends),
         load(&stats.resends_duplicate),
+        load(&stats.resends_stored),
+        load(&stats.resends_unanswered),
         load(&stats.attempts),
         stats.errors_total(),
         stats.errors_by_kind(),
         load(&stats.connects),
+        load(&stats.failovers),
         f64::from(steady_from) / 1000.0,
         steady.seconds,
         steady.acks,
@@ -515,6 +580,7 @@ fn summary(args: &Args, stats: &Stats, plan: Plan, probing: usize) {
         steady.p99_ms,
         steady.p999_ms,
         steady.max_ms,
+        all.p50_ms,
         all.p99_ms,
         all.max_ms,
         gen_hwm as f64 / 1024.0,

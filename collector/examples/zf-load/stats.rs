@@ -31,6 +31,13 @@ pub struct Stats {
     pub resends: AtomicU64,
     /// Deliberate resends acknowledged `duplicate`, as they must be.
     pub resends_duplicate: AtomicU64,
+    /// Deliberate resends acknowledged `stored`: the first acknowledgement was given for a
+    /// report that was not stored (a lost report). Must stay 0.
+    pub resends_stored: AtomicU64,
+    /// Deliberate resends no collector answered before the run's deadline.
+    pub resends_unanswered: AtomicU64,
+    /// Moves from one collector to the next after a failed attempt (several `--collector`).
+    pub failovers: AtomicU64,
     /// Metric values in reports acknowledged (stored or duplicate).
     pub samples: AtomicU64,
     /// Failed attempts by [`ERROR_KINDS`].
@@ -55,6 +62,9 @@ impl Stats {
             refused: AtomicU64::new(0),
             resends: AtomicU64::new(0),
             resends_duplicate: AtomicU64::new(0),
+            resends_stored: AtomicU64::new(0),
+            resends_unanswered: AtomicU64::new(0),
+            failovers: AtomicU64::new(0),
             samples: AtomicU64::new(0),
             errors: Default::default(),
             connects: AtomicU64::new(0),

@@ -66,6 +66,11 @@ pub struct ReportArgs {
     /// reports still retained count.
     #[arg(long)]
     pub from_raw: bool,
+    /// Compute the month as of this time (Unix ms) instead of now: two reports of a month
+    /// to date made with one value are comparable figure for figure (bench/two-collectors.sh
+    /// compares the month made with each collector's configuration). Not with --close.
+    #[arg(long, value_name = "UNIX_MS", hide = true, conflicts_with = "close")]
+    pub as_of_unix_ms: Option<i64>,
 }
 
 /// How often the progress bar is redrawn.
@@ -141,7 +146,9 @@ async fn run_with(
     inventory: &Inventory,
     store: &dyn Store,
 ) -> u8 {
-    let now_ms = zerofault_common::now_unix_ms();
+    let now_ms = args
+        .as_of_unix_ms
+        .unwrap_or_else(zerofault_common::now_unix_ms);
     let month = args
         .month
         .clone()
