@@ -308,7 +308,7 @@ impl Server {
             inventory: self.inventory.clone(),
             links: std::sync::Arc::new(self.config.links.clone()),
             settings: self.config.month_to_date.clone(),
-            busy: sla_state.busy(),
+            computations: sla_state.computations(),
             latest: crate::month::to_date::Latest::default(),
         };
         let expose = crate::http::router(crate::http::HttpState {

@@ -252,7 +252,7 @@ mod tests {
             inventory: Arc::new(Inventory::default()),
             links: Arc::new(Links::default()),
             settings: MonthToDate::default(),
-            busy: Arc::new(tokio::sync::Semaphore::new(1)),
+            computations: crate::month::to_date::Computations::default(),
             latest,
         };
         assert!(runner.once(T + 600_000).await);

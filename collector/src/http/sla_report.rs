@@ -30,11 +30,11 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::json;
-use tokio::sync::Semaphore;
 
 use crate::inventory::Inventory;
 use crate::live::links::Links;
 use crate::month::export::{self, Format, Lang, TableId};
+use crate::month::to_date::Computations;
 use crate::month::{self, MonthlyError, source};
 use crate::store::Store;
 
@@ -53,8 +53,8 @@ pub struct SlaReportState {
     store: Arc<dyn Store>,
     inventory: Arc<Inventory>,
     links: Arc<Links>,
-    /// One permit: one computation at a time.
-    busy: Arc<Semaphore>,
+    /// One computation at a time, shared with the month to date.
+    computations: Computations,
     /// Duration of the last computation, ms (the `Retry-After` of a refused request).
     last_ms: Arc<AtomicU64>,
 }
@@ -67,7 +67,7 @@ impl SlaReportState {
             store,
             inventory,
             links: Arc::new(links),
-            busy: Arc::new(Semaphore::new(1)),
+            computations: Computations::default(),
             last_ms: Arc::new(AtomicU64::new(0)),
         }
     }
@@ -75,8 +75,8 @@ impl SlaReportState {
 
 impl SlaReportState {
     /// The one-at-a-time permit of month computations, for the month-to-date task to share.
-    pub fn busy(&self) -> Arc<Semaphore> {
-        self.busy.clone()
+    pub fn computations(&self) -> Computations {
+        self.computations.clone()
     }
 }
 
@@ -310,7 +310,7 @@ async fn sla_report(
         Ok(p) => p,
         Err(refusal) => return refusal.into_response(),
     };
-    let Ok(permit) = state.busy.clone().try_acquire_owned() else {
+    let Some(permit) = state.computations.for_request().await else {
         let retry = state.last_ms.load(Ordering::Relaxed).div_ceil(1000).max(1);
         let mut resp = error(
             StatusCode::TOO_MANY_REQUESTS,
@@ -431,7 +431,7 @@ mod tests {
             Links::default(),
         );
         state.last_ms.store(2_500, Ordering::Relaxed);
-        let held = state.busy.clone().try_acquire_owned().unwrap();
+        let held = state.computations.for_request().await.unwrap();
         let app = router(state);
         let get = || Request::get(REPORT_PATH).body(Body::empty()).unwrap();
         let resp = app.clone().oneshot(get()).await.unwrap();
@@ -441,5 +441,36 @@ mod tests {
         let resp = app.oneshot(get()).await.unwrap();
         assert_eq!(resp.status(), StatusCode::OK);
         assert_eq!(resp.headers()[header::CONTENT_TYPE], "application/json");
+    }
+
+    /// The background month to date holds the permit: one request waits for it (it is
+    /// bounded), a second one meanwhile is refused.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_request_waits_for_the_background_computation_and_one_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("z.db")).await.unwrap();
+        let state = SlaReportState::new(
+            Arc::new(store),
+            Arc::new(Inventory::default()),
+            Links::default(),
+        );
+        let background = state.computations.for_background().await.unwrap();
+        let app = router(state);
+        let get = || Request::get(REPORT_PATH).body(Body::empty()).unwrap();
+        let waiting = tokio::spawn(app.clone().oneshot(get()));
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        assert!(
+            !waiting.is_finished(),
+            "it waits for the background computation"
+        );
+        let resp = app.clone().oneshot(get()).await.unwrap();
+        assert_eq!(
+            resp.status(),
+            StatusCode::TOO_MANY_REQUESTS,
+            "only one waits"
+        );
+        drop(background);
+        let resp = waiting.await.unwrap().unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
     }
 }

@@ -8,13 +8,14 @@
 //! disagree; they are at most one interval plus one computation old, and the answer says how
 //! old. A computation takes what the month takes (19 s for 10,000 hosts, `docs/benchmarks.md`)
 //! on the blocking pool, and waits for the one-at-a-time permit it shares with
-//! `GET /api/v1/report`, so that two months are never computed at once.
+//! `GET /api/v1/report` ([`Computations`]), so that two months are never computed at once.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use serde::Deserialize;
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::sla::model::MonthReport;
 use super::source::{HostSource, MonthRequest};
@@ -84,6 +85,72 @@ impl MonthToDate {
     }
 }
 
+/// One month computation at a time in a collector, shared by `GET /api/v1/report` and the
+/// month to date: a month takes hundreds of MiB at province size, so two at once would
+/// double that.
+///
+/// A request that finds a request's computation under way is refused at once (429, so that
+/// retrying clients cannot pile up work); one that finds the background computation under
+/// way waits for it, since that one is bounded and nobody asked for it: one request at a
+/// time may wait so, the others are refused.
+#[derive(Debug, Clone)]
+pub struct Computations {
+    permit: Arc<Semaphore>,
+    /// The permit is held by the background computation.
+    background: Arc<AtomicBool>,
+    /// Held by the one request waiting for the background computation.
+    waiter: Arc<Semaphore>,
+}
+
+impl Default for Computations {
+    fn default() -> Self {
+        Computations {
+            permit: Arc::new(Semaphore::new(1)),
+            background: Arc::new(AtomicBool::new(false)),
+            waiter: Arc::new(Semaphore::new(1)),
+        }
+    }
+}
+
+/// The permit of the background computation; gives it back on drop.
+#[derive(Debug)]
+pub struct BackgroundPermit {
+    _permit: OwnedSemaphorePermit,
+    background: Arc<AtomicBool>,
+}
+
+impl Drop for BackgroundPermit {
+    fn drop(&mut self) {
+        self.background.store(false, Ordering::SeqCst);
+    }
+}
+
+impl Computations {
+    /// The permit for a request: now, after the background computation under way, or
+    /// `None` (refuse the request).
+    pub async fn for_request(&self) -> Option<OwnedSemaphorePermit> {
+        if let Ok(p) = self.permit.clone().try_acquire_owned() {
+            return Some(p);
+        }
+        if !self.background.load(Ordering::SeqCst) {
+            // A request's computation holds it, or the background one ended just now.
+            return self.permit.clone().try_acquire_owned().ok();
+        }
+        let _waiting = self.waiter.clone().try_acquire_owned().ok()?;
+        self.permit.clone().acquire_owned().await.ok()
+    }
+
+    /// The permit for the background computation, waiting for a request's computation.
+    pub async fn for_background(&self) -> Option<BackgroundPermit> {
+        let permit = self.permit.clone().acquire_owned().await.ok()?;
+        self.background.store(true, Ordering::SeqCst);
+        Some(BackgroundPermit {
+            _permit: permit,
+            background: self.background.clone(),
+        })
+    }
+}
+
 /// One computation's result.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Snapshot {
@@ -122,7 +189,7 @@ pub struct Runner {
     /// `month_to_date.*`.
     pub settings: MonthToDate,
     /// One month computation at a time, shared with `GET /api/v1/report`.
-    pub busy: Arc<Semaphore>,
+    pub computations: Computations,
     /// Where the result goes.
     pub latest: Latest,
 }
@@ -140,7 +207,7 @@ impl Runner {
             closed: false,
             hosts: HostSource::Rollups,
         };
-        let Ok(_permit) = self.busy.acquire().await else {
+        let Some(_permit) = self.computations.for_background().await else {
             return false;
         };
         let started = Instant::now();

@@ -28,7 +28,7 @@ async fn runner(dir: &tempfile::TempDir) -> Runner {
             lang: "en".into(),
             ..MonthToDate::default()
         },
-        busy: Arc::new(Semaphore::new(1)),
+        computations: Computations::default(),
         latest: Latest::default(),
     }
 }
