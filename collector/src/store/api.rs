@@ -115,6 +115,23 @@ pub struct ReplayPage {
     pub next: Option<ReplayCursor>,
 }
 
+impl ReplayPage {
+    /// The page of `rows` (each report with its backend row number, in receive order) read
+    /// with `LIMIT limit`: a full page may have more after it, so it continues after its
+    /// last row; a shorter one was the last. Every backend's replay reads pages so.
+    pub(crate) fn of_rows(rows: Vec<(i64, StoredReport)>, limit: i64) -> ReplayPage {
+        let full = rows.len() as i64 == limit;
+        let next = rows.last().filter(|_| full).map(|(rowid, r)| ReplayCursor {
+            received_ms: r.received_ms,
+            rowid: *rowid,
+        });
+        ReplayPage {
+            reports: rows.into_iter().map(|(_, r)| r).collect(),
+            next,
+        }
+    }
+}
+
 /// How often a running collector writes its heartbeat
 /// ([`CollectorRun::last_heartbeat_unix_ms`]). A crashed run is recorded as ended at its last
 /// heartbeat, so its end is known to within this period; the monthly report takes a run

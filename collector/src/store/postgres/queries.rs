@@ -131,25 +131,11 @@ pub(super) async fn reports_since(
     let rows = c
         .query(&stmt, &[&since_ms, &after_ms, &after_row, &limit])
         .await?;
-    let mut page = Vec::with_capacity(rows.len());
-    let mut last = None;
-    for row in &rows {
-        let report = stored_report(row)?;
-        last = Some(ReplayCursor {
-            received_ms: report.received_ms,
-            rowid: row.try_get(7)?,
-        });
-        page.push(report);
-    }
-    let next = if page.len() as i64 == limit {
-        last
-    } else {
-        None
-    };
-    Ok(ReplayPage {
-        reports: page,
-        next,
-    })
+    let rows = rows
+        .iter()
+        .map(|row| Ok((row.try_get(7)?, stored_report(row)?)))
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    Ok(ReplayPage::of_rows(rows, limit))
 }
 
 pub(super) async fn insert_faults(

@@ -263,20 +263,9 @@ pub(super) async fn reports_received(
     let rows = c
         .query(&stmt, &[&from_ms, &to_ms, &after_ms, &after_row, &limit])
         .await?;
-    let mut reports = Vec::with_capacity(rows.len());
-    let mut last = None;
-    for row in &rows {
-        let report = stored_report(row)?;
-        last = Some(ReplayCursor {
-            received_ms: report.received_ms,
-            rowid: row.try_get(7)?,
-        });
-        reports.push(report);
-    }
-    let next = if reports.len() as i64 == limit {
-        last
-    } else {
-        None
-    };
-    Ok(ReplayPage { reports, next })
+    let rows = rows
+        .iter()
+        .map(|row| Ok((row.try_get(7)?, stored_report(row)?)))
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    Ok(ReplayPage::of_rows(rows, limit))
 }

@@ -129,7 +129,6 @@ pub(super) fn reports_since(
          LIMIT ?4",
     )?;
     let limit = i64::try_from(limit.max(1)).unwrap_or(i64::MAX);
-    let mut last = None;
     let rows = stmt.query_map(params![since_ms, after_ms, after_rowid, limit], |row| {
         Ok((
             row.get::<_, i64>(0)?,
@@ -144,21 +143,8 @@ pub(super) fn reports_since(
             },
         ))
     })?;
-    let mut reports = Vec::new();
-    for row in rows {
-        let (rowid, report) = row?;
-        last = Some(ReplayCursor {
-            received_ms: report.received_ms,
-            rowid,
-        });
-        reports.push(report);
-    }
-    let next = if reports.len() as i64 == limit {
-        last
-    } else {
-        None
-    };
-    Ok(ReplayPage { reports, next })
+    let rows = rows.collect::<Result<Vec<_>, _>>()?;
+    Ok(ReplayPage::of_rows(rows, limit))
 }
 
 pub(super) fn insert_faults(conn: &mut Connection, faults: &[Fault]) -> Result<usize, StoreError> {

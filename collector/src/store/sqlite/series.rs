@@ -217,20 +217,6 @@ pub(super) fn reports_received(
             ))
         },
     )?;
-    let mut reports = Vec::new();
-    let mut last = None;
-    for row in rows {
-        let (rowid, report) = row?;
-        last = Some(ReplayCursor {
-            received_ms: report.received_ms,
-            rowid,
-        });
-        reports.push(report);
-    }
-    let next = if reports.len() as i64 == limit_sql {
-        last
-    } else {
-        None
-    };
-    Ok(ReplayPage { reports, next })
+    let rows = rows.collect::<Result<Vec<_>, _>>()?;
+    Ok(ReplayPage::of_rows(rows, limit_sql))
 }
