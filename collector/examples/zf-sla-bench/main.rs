@@ -48,12 +48,15 @@
 //!   every report is stored only as its rollups (host figures and link windows), loaded
 //!   through the store's rollup update (`rollups.rs`), as a collector holds them once
 //!   retention deleted the bodies: what a province-size month looks like on disk.
+//! - `zf-sla-bench retire DIR [same flags as make-db]`: one retention pass over a database
+//!   `make-db` wrote (`retire.rs`): reports deleted per second and the longest batch.
 //!
 //! The month itself comes from the workspace's one month generator,
 //! `zerofault_tests::month` ([`Synthetic`]), which the SLA ground truth uses too; this file
 //! keeps what is the benchmark's own: its arguments, the engine's input, timing and output.
 #![forbid(unsafe_code)]
 
+mod retire;
 mod rollups;
 
 use std::path::{Path, PathBuf};
@@ -142,6 +145,7 @@ struct Args {
     make_db: Option<PathBuf>,
     make_rollups: Option<PathBuf>,
     scan_db: Option<PathBuf>,
+    retire: Option<PathBuf>,
     hosts: usize,
     links: usize,
     interval_s: i64,
@@ -153,6 +157,7 @@ fn args() -> anyhow::Result<Args> {
         make_db: None,
         make_rollups: None,
         scan_db: None,
+        retire: None,
         hosts: 10_000,
         links: 2_000,
         interval_s: 60,
@@ -172,8 +177,9 @@ fn args() -> anyhow::Result<Args> {
             "make-db" => a.make_db = Some(value("make-db")?.into()),
             "make-rollups" => a.make_rollups = Some(value("make-rollups")?.into()),
             "scan-db" => a.scan_db = Some(value("scan-db")?.into()),
+            "retire" => a.retire = Some(value("retire")?.into()),
             _ => anyhow::bail!(
-                "usage: zf-sla-bench [make-db DIR | make-rollups DIR | scan-db DIR] [--hosts N] [--links N] [--interval-s S] [--out DIR]"
+                "usage: zf-sla-bench [make-db DIR | make-rollups DIR | scan-db DIR | retire DIR] [--hosts N] [--links N] [--interval-s S] [--out DIR]"
             ),
         }
     }
@@ -187,6 +193,9 @@ fn main() -> anyhow::Result<()> {
     let setup = started.elapsed();
     if let Some(dir) = &a.make_rollups {
         return rollups::make_rollups(&world, dir);
+    }
+    if let Some(dir) = &a.retire {
+        return retire::retire(&world, dir);
     }
     match (&a.make_db, &a.scan_db) {
         (Some(dir), _) => make_db(&world, dir, setup),

@@ -134,7 +134,12 @@ pub(super) fn reclaim(conn: &Connection) -> Result<u64, StoreError> {
     }
     let page: i64 = conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
     let before: i64 = conn.query_row("PRAGMA freelist_count", [], |r| r.get(0))?;
-    conn.execute_batch(&format!("PRAGMA incremental_vacuum({RECLAIM_PAGES});"))?;
+    // Each step of this pragma frees one page and answers a row: it must be read to the end
+    // (`execute_batch` steps once, which freed one page per pass).
+    let mut stmt = conn.prepare(&format!("PRAGMA incremental_vacuum({RECLAIM_PAGES})"))?;
+    let mut rows = stmt.query([])?;
+    while rows.next()?.is_some() {}
+    drop(rows);
     let after: i64 = conn.query_row("PRAGMA freelist_count", [], |r| r.get(0))?;
     Ok(((before - after).max(0) * page) as u64)
 }

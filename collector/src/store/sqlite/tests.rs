@@ -375,3 +375,40 @@ async fn the_link_windows_of_a_version_7_database_are_added_to_its_buckets() {
     let store = SqliteStore::open(&path).await.unwrap();
     assert_eq!(store.scan_buckets(i64::MIN, None, 100).await.unwrap(), want);
 }
+
+/// Retention gives the freed pages of a new (incremental auto-vacuum) file back to the file
+/// system, up to its bound per call: not one page per call.
+#[tokio::test]
+async fn reclaim_gives_back_the_pages_retention_freed() {
+    const T: i64 = 1_800_000_000_000;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("z.db");
+    let store = SqliteStore::open(&path).await.unwrap();
+    for seq in 1..=600u64 {
+        let mut r = crate::store::contract::report("a", seq, T + seq as i64);
+        // 8 KiB of (undecodable) body each: about 1,200 pages of reports in all.
+        r.body = vec![0xA5; 8 << 10];
+        store.insert(r).await.unwrap();
+    }
+    let mut after = None;
+    loop {
+        let page = store.retire_reports(T + 10_000, after, 200).await.unwrap();
+        match page.next {
+            Some(n) => after = Some(n),
+            None => break,
+        }
+    }
+    assert_eq!(
+        store.count_reports().await.unwrap(),
+        1,
+        "the boot's newest stays"
+    );
+    let back = store.reclaim().await.unwrap();
+    assert!(back >= 1_000 * 4096, "gave back only {back} bytes");
+    store.close().await;
+    let size = std::fs::metadata(&path).unwrap().len();
+    assert!(
+        size < 1 << 20,
+        "the file is {size} bytes after giving the pages back"
+    );
+}
