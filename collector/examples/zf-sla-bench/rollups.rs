@@ -38,8 +38,39 @@ pub fn prepare(
 pub fn make_rollups(bench: &Bench, dir: &Path) -> anyhow::Result<()> {
     let (s, w) = (&bench.month, &bench.month.world);
     let (db, runtime) = prepare(bench, dir)?;
+    // With ZF_BENCH_POSTGRES set: a private PostgreSQL (Debian's binaries, a temporary
+    // directory, as the test harness starts it) instead of the SQLite file. It lives as long
+    // as this process: once loaded, the process says so and waits for its standard input to
+    // close, so that `report` can be run against `DIR/collector.yaml` meanwhile.
+    let pg = std::env::var_os("ZF_BENCH_POSTGRES").is_some();
+    let server = if pg {
+        Some(zerofault_tests::postgres::PgServer::start(None)?)
+    } else {
+        None
+    };
     runtime.block_on(async {
-        let store = Arc::new(SqliteStore::open(&db).await?);
+        let store: Arc<dyn Store> = match &server {
+            Some(server) => {
+                let url = server.create_database("month")?;
+                std::fs::write(
+                    dir.join("collector.yaml"),
+                    format!(
+                        "tls: {{ca: certs/ca.pem, cert: certs/collector.pem, key: certs/collector.key}}\n\
+                         storage: {{postgres: {{url: '{url}', tls: {{mode: disable}}}}}}\n\
+                         inventory: inventory.yaml\n"
+                    ),
+                )?;
+                Arc::new(
+                    zerofault_collector::store::PgStore::open(
+                        &serde_saphyr::from_str(&format!(
+                            "{{url: '{url}', tls: {{mode: disable}}}}"
+                        ))?,
+                    )
+                    .await?,
+                )
+            }
+            None => Arc::new(SqliteStore::open(&db).await?),
+        };
         let started = Instant::now();
         let (mut summarised, mut linked, mut buckets) = (0u64, 0u64, 0u64);
         let mut pending: Vec<StoredBucket> = Vec::new();
@@ -84,7 +115,7 @@ pub fn make_rollups(bench: &Bench, dir: &Path) -> anyhow::Result<()> {
         record_runs(store.as_ref(), bench).await?;
         store.close().await;
         let took = started.elapsed();
-        let size = std::fs::metadata(&db)?.len()
+        let size = std::fs::metadata(&db).map_or(0, |m| m.len())
             + std::fs::metadata(dir.join("zerofault.db-wal")).map_or(0, |m| m.len());
         println!(
             "make-rollups: {} hosts, {} links, {} s reports, {PREVIOUS_MONTH} and {MONTH}: {summarised} reports ({linked} with link data) summarised into {buckets} buckets, in {} s; database {} MiB",
@@ -95,7 +126,17 @@ pub fn make_rollups(bench: &Bench, dir: &Path) -> anyhow::Result<()> {
             mib(size)
         );
         anyhow::Ok(())
-    })
+    })?;
+    if let Some(server) = server {
+        println!(
+            "make-rollups: PostgreSQL ready on port {} for {}/collector.yaml; close standard input to stop it",
+            server.port(),
+            dir.display()
+        );
+        std::io::copy(&mut std::io::stdin(), &mut std::io::sink())?;
+        drop(server);
+    }
+    Ok(())
 }
 
 /// Stores `rows` concurrently, so that the store's group commit batches them.
