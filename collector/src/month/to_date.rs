@@ -115,12 +115,15 @@ impl Default for Computations {
 /// The permit of the background computation; gives it back on drop.
 #[derive(Debug)]
 pub struct BackgroundPermit {
-    _permit: OwnedSemaphorePermit,
+    permit: Option<OwnedSemaphorePermit>,
     background: Arc<AtomicBool>,
 }
 
 impl Drop for BackgroundPermit {
     fn drop(&mut self) {
+        // The permit first: a request arriving in between then finds it free, not the
+        // flag down and the permit still held (which it would refuse).
+        drop(self.permit.take());
         self.background.store(false, Ordering::SeqCst);
     }
 }
@@ -142,10 +145,17 @@ impl Computations {
 
     /// The permit for the background computation, waiting for a request's computation.
     pub async fn for_background(&self) -> Option<BackgroundPermit> {
-        let permit = self.permit.clone().acquire_owned().await.ok()?;
+        // The flag before the permit: a request that finds the permit taken then always
+        // finds the flag up while the background computation holds it (and waits for it,
+        // or for a request's computation that the background one is queued behind).
         self.background.store(true, Ordering::SeqCst);
+        let permit = self.permit.clone().acquire_owned().await;
+        let Ok(permit) = permit else {
+            self.background.store(false, Ordering::SeqCst);
+            return None;
+        };
         Some(BackgroundPermit {
-            _permit: permit,
+            permit: Some(permit),
             background: self.background.clone(),
         })
     }

@@ -25,11 +25,14 @@
 //!
 //! # Bounds
 //!
-//! Notable windows (with a loss, or degraded) are counted; past [`MAX_NOTABLE_WINDOWS`] in a
-//! link's day the stream and degraded times of that day are dropped (an outage in such a day
-//! is then read as a window without loss runs is: answered if anything was answered, and the
-//! whole piece degraded if any window was), so a flapping link cannot grow its host's bucket
-//! past the bucket bound (`MAX_BUCKET_BYTES` in `rollup`).
+//! Notable windows (with a loss, or degraded) and probe-stream steps are counted window by
+//! window; past [`MAX_NOTABLE_WINDOWS`] or [`MAX_STEPS`] in a link's day the stream and
+//! degraded times of that day are dropped (an outage in such a day is then read as a window
+//! without loss runs is: answered if anything was answered, and the whole piece degraded if
+//! any window was), about 40 KiB per link and day at most. A bucket that still does not fit
+//! its bound (several such links) drops the streams of all its link days before it would
+//! drop a report ([`super::HostBucket::fit`]), so lossy links never cost their vantage
+//! host's own figures.
 
 use zerofault_protocol::{LinkResult, Report};
 
@@ -40,8 +43,11 @@ use crate::live::links::{ProbeStream, Step, Thresholds};
 /// Largest difference of `agent time - uptime` between two joined windows, ms: uptime is read
 /// by whole seconds, so one clock gives values within a second of each other.
 pub const CLOCK_JOIN_MS: i64 = 1_500;
-/// Notable windows (loss or degraded) of one link and day past which its stream is dropped.
-pub const MAX_NOTABLE_WINDOWS: u64 = 2_000;
+/// Notable windows (loss or degraded) of one link and day past which its stream is dropped:
+/// their degraded times stay under about 12 KiB.
+pub const MAX_NOTABLE_WINDOWS: u64 = 1_000;
+/// Probe-stream steps of one link and day past which its stream is dropped: about 24 KiB.
+pub const MAX_STEPS: u64 = 1_000;
 /// Length of a [`Cell`], ms: an hour.
 pub const CELL_MS: i64 = 3_600_000;
 
@@ -177,6 +183,10 @@ pub struct LinkDay {
     /// Pieces, by start.
     #[prost(message, repeated, tag = "7")]
     pub pieces: Vec<Piece>,
+    /// Steps of the windows' probe streams, summed window by window (so that the sum does
+    /// not depend on how they were joined).
+    #[prost(uint64, tag = "8")]
+    pub steps: u64,
 }
 
 /// The bin of a mean RTT of `us` µs: exact below 1 ms, then three significant digits (at
@@ -251,11 +261,16 @@ fn of_window(w: &LinkResult, clock_ms: Option<i64>, thresholds: &Thresholds) -> 
     let degraded = loss >= th.degraded_loss_ratio
         || (received > 0 && w.rtt_avg_seconds >= th.degraded_rtt.as_secs_f64());
     day.notable = u64::from(received < w.sent || degraded);
+    day.steps = stream.steps.len() as u64;
     let rtt = (received > 0).then(|| micros(w.rtt_avg_seconds));
     let jitter = (received > 1).then(|| micros(w.jitter_seconds));
-    // A window's end before its start (the agent's clock stepped back inside it) is read as
-    // an empty span at its end.
-    let start_ms = stream.start_ms.min(stream.end_ms);
+    // A window that does not move forward on the agent's clock (its clock stepped back
+    // inside it, or a hostile one) is no evidence: an empty piece could join either of its
+    // neighbours, and which one would depend on the order reports arrive in.
+    if stream.end_ms <= stream.start_ms {
+        return day;
+    }
+    let start_ms = stream.start_ms;
     day.pieces.push(Piece {
         start_ms,
         end_ms: stream.end_ms,
@@ -338,7 +353,8 @@ impl Piece {
     fn joins(&self, next: &Piece) -> bool {
         self.end_ms == next.start_ms
             && self.interval_ms == next.interval_ms
-            && next.first_probe_ms - self.last_probe_ms <= EVIDENCE_GAP_PROBES * self.interval_ms
+            && next.first_probe_ms.saturating_sub(self.last_probe_ms)
+                <= EVIDENCE_GAP_PROBES.saturating_mul(self.interval_ms)
             && match (self.clock_last_ms, next.clock_first_ms) {
                 (Some(a), Some(b)) => (a - b).abs() <= CLOCK_JOIN_MS,
                 (None, None) => true,
@@ -454,16 +470,28 @@ impl LinkDay {
             self.domain.clone_from(&other.domain);
         }
         self.notable += other.notable;
-        self.overflow |= other.overflow || self.notable > MAX_NOTABLE_WINDOWS;
+        self.steps = self.steps.saturating_add(other.steps);
+        self.overflow |=
+            other.overflow || self.notable > MAX_NOTABLE_WINDOWS || self.steps > MAX_STEPS;
         let mut pieces = std::mem::take(&mut self.pieces);
         pieces.extend(other.pieces.iter().cloned());
         self.pieces = join_pieces(pieces);
         if self.overflow {
-            for p in &mut self.pieces {
-                p.steps = Vec::new();
-                p.degraded = Vec::new();
-            }
+            self.shed();
         }
+    }
+
+    /// Drops the probe streams and degraded times of this day and marks it overflowed;
+    /// true when that dropped something.
+    pub fn shed(&mut self) -> bool {
+        self.overflow = true;
+        let mut any = false;
+        for p in &mut self.pieces {
+            any |= !p.steps.is_empty() || !p.degraded.is_empty();
+            p.steps = Vec::new();
+            p.degraded = Vec::new();
+        }
+        any
     }
 }
 

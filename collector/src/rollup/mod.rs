@@ -398,6 +398,28 @@ impl HostBucket {
         prost::Message::encoded_len(self) <= MAX_BUCKET_BYTES
     }
 
+    /// Makes the bucket fit [`MAX_BUCKET_BYTES`] if it can: when it does not, its link days
+    /// first give up their probe streams and degraded times (as an overflowed day does,
+    /// [`links::LinkDay::shed`]), so that a vantage point's lossy links never cost its
+    /// host's own figures. False, with a warning, when even that does not fit: the store then
+    /// keeps the bucket as it was (its reports are stored, only left out of the rollups).
+    pub fn fit(&mut self, key: &BucketKey) -> bool {
+        if self.fits() {
+            return true;
+        }
+        // Every link day sheds (no short circuit).
+        let mut shed = false;
+        for d in &mut self.links {
+            shed |= d.shed();
+        }
+        if shed && self.fits() {
+            tracing::warn!(agent = %key.agent_id, boot = %key.boot_id, bucket = key.bucket, "host rollup bucket full: its link days keep only their evidence (no probe stream, degraded time per piece)");
+            return true;
+        }
+        tracing::warn!(agent = %key.agent_id, boot = %key.boot_id, bucket = key.bucket, "host rollup bucket full: its reports are stored, but left out of the rollups");
+        false
+    }
+
     /// The bucket as stored: its protobuf, zstd-compressed. A day's 24 capacity samples
     /// repeat mount points and figures, so it shrinks to about 40% (2 KiB to 0.8 KiB with
     /// two filesystems), and a row then fits within SQLite's in-page payload of a

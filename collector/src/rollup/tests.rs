@@ -205,3 +205,48 @@ fn a_damaged_or_oversized_stored_bucket_is_refused() {
 fn th() -> crate::live::links::Thresholds {
     crate::live::links::Thresholds::default()
 }
+
+/// A bucket too big with its link days' streams gives those up and keeps its host figures;
+/// one too big without them is refused.
+#[test]
+fn a_full_bucket_sheds_its_link_streams_before_its_host_figures() {
+    let (_, mut b) = of_report(&report(1, 10, T + 2_345, 15_000), T + 2_400, &th());
+    let steps: Vec<links::StepRec> = (0..1_000)
+        .map(|k| links::StepRec {
+            first_ms: T + k * 1_000,
+            count: 1,
+            lost: k % 2 == 0,
+        })
+        .collect();
+    for i in 0..30 {
+        b.links.push(links::LinkDay {
+            link_id: format!("l{i:02}"),
+            pieces: vec![links::Piece {
+                start_ms: T,
+                end_ms: T + 1_000_000,
+                steps: steps.clone(),
+                degraded_any: true,
+                ..Default::default()
+            }],
+            ..Default::default()
+        });
+    }
+    assert!(!b.fits());
+    let key = BucketKey {
+        agent_id: "a".into(),
+        boot_id: "b".into(),
+        bucket: 0,
+    };
+    let host = (b.reports, b.coverage.clone(), b.samples.clone());
+    assert!(b.fit(&key));
+    assert!(b.fits());
+    assert!(
+        b.links
+            .iter()
+            .all(|d| d.overflow && d.pieces[0].steps.is_empty())
+    );
+    assert_eq!((b.reports, b.coverage.clone(), b.samples.clone()), host);
+    // Too big even so (a host's identity alone past the bound): refused.
+    b.identity.as_mut().unwrap().hostname = "x".repeat(MAX_BUCKET_BYTES);
+    assert!(!b.fit(&key));
+}

@@ -75,6 +75,9 @@ pub struct LinkEngine {
     /// Keep every link-level down period (for [`down_periods`]; off in the live collector,
     /// where the list would grow without bound).
     record_downs: bool,
+    /// Compute link-level periods only when asked, from all the evidence taken
+    /// ([`stream_down_periods`]), instead of settling as windows arrive.
+    deferred: bool,
 }
 
 impl LinkEngine {
@@ -85,6 +88,7 @@ impl LinkEngine {
             links: BTreeMap::new(),
             recent: VecDeque::new(),
             record_downs: false,
+            deferred: false,
         }
     }
 
@@ -215,11 +219,11 @@ impl LinkEngine {
         // Continuity with the previous window of this vantage point.
         let contiguous = v
             .last_probe
-            .is_some_and(|p| first_probe - p <= EVIDENCE_GAP_PROBES * interval);
+            .is_some_and(|p| first_probe.saturating_sub(p) <= EVIDENCE_GAP_PROBES * interval);
         if v.last_probe.is_some() && !contiguous {
             v.break_evidence();
         }
-        let end = last_probe + interval;
+        let end = last_probe.saturating_add(interval);
         match v.coverage.last_mut() {
             Some(c) if contiguous => c.1 = c.1.max(end),
             _ => v.coverage.push((first_probe, end)),
@@ -233,7 +237,11 @@ impl LinkEngine {
             v.last = Some(summary(v.is_down()));
         }
 
-        let settled = link.recompute(t.link_id, cfg, self.record_downs);
+        if self.deferred {
+            // The month's replay: the link is computed once, from all of its evidence.
+            return Ok(Vec::new());
+        }
+        let settled = link.recompute(t.link_id, cfg, self.record_downs, true);
         for f in &settled {
             if self.recent.len() == RECENT_FAULTS {
                 self.recent.pop_front();
@@ -295,9 +303,14 @@ pub fn down_periods<'a, W: std::borrow::Borrow<LinkResult>>(
         .collect()
 }
 
-/// Every link-level down period `[start, end)` of one link, as [`down_periods`] finds them,
-/// from its vantage points' probe streams given as `(agent, stream)`, each vantage point's in
-/// time order (the caller orders them all by end, as they would have arrived).
+/// Every link-level down period `[start, end)` of one link from its vantage points' probe
+/// streams given as `(agent, stream)`, each vantage point's in time order: the same
+/// hysteresis, vantage-point and evidence rules as the live engine, but the link-level
+/// periods are computed **once, from all the evidence**, not settled as it arrives. The
+/// month replays pieces of up to a day (`crate::rollup::links`), and settling by arrival
+/// would fix a down period seen from one vantage point before a second one's long piece,
+/// arriving later, showed the link answering then; with all the evidence the answer does
+/// not depend on the order the vantage points are fed in.
 pub fn stream_down_periods<'a>(
     config: Links,
     link_id: &str,
@@ -305,16 +318,17 @@ pub fn stream_down_periods<'a>(
 ) -> Vec<(i64, i64)> {
     let mut e = LinkEngine::new(config);
     e.record_downs = true;
+    e.deferred = true;
     for (agent, s) in streams {
         // A stream the engine ignores (not newer) changes nothing, as live.
         let _ = e.observe_stream(agent, link_id, "", "", s);
     }
+    let cfg = e.config.clone();
     e.links
         .remove(link_id)
-        .map(|l| {
-            let mut d = l.settled_downs;
-            d.extend(l.tentative_downs);
-            d
+        .map(|mut l| {
+            l.recompute(link_id, &cfg, true, false);
+            l.tentative_downs
         })
         .unwrap_or_default()
 }

@@ -205,9 +205,13 @@ fn a_flapping_day_drops_its_stream_and_keeps_its_evidence() {
         .collect();
     let ws = windows(&outcomes, &[]);
     let mut day = day_of(&ws[0], 0);
+    let mut largest = 0;
     for w in &ws[1..] {
         day.merge(&day_of(w, 0));
+        largest = largest.max(prost::Message::encoded_len(&day));
     }
+    // On the way to the bound too, not only after it: a few such links fit a bucket.
+    assert!(largest < 48 << 10, "a link day reached {largest} bytes");
     assert!(day.overflow);
     assert_eq!(day.pieces.len(), 1);
     let p = &day.pieces[0];
@@ -231,4 +235,61 @@ fn a_flapping_day_drops_its_stream_and_keeps_its_evidence() {
         "{}",
         prost::Message::encoded_len(&day)
     );
+}
+
+/// `w` moved by `ms` (another vantage point's clock phase).
+fn shifted(mut w: LinkResult, ms: i64) -> LinkResult {
+    w.window_start_unix_ms += ms;
+    w.window_end_unix_ms += ms;
+    w.first_probe_unix_ms += ms;
+    w.last_probe_unix_ms += ms;
+    for r in &mut w.loss_runs {
+        r.first_lost_unix_ms += ms;
+        r.last_lost_unix_ms += ms;
+    }
+    w
+}
+
+proptest! {
+    /// Two vantage points: the link's down periods from their joined pieces are those from
+    /// their windows one by one, whatever their lengths (a long piece of one fed after many
+    /// short ones of the other): the month computes the link from all the evidence.
+    #[test]
+    fn two_vantage_points_replay_alike(
+        a in outcomes(),
+        b in outcomes(),
+        paused_a in prop::collection::vec(prop::bool::weighted(0.15), 60),
+        phase in 0i64..15_000,
+    ) {
+        let config = Links::default();
+        let wa = windows(&a, &paused_a);
+        let wb: Vec<LinkResult> = windows(&b, &[]).into_iter().map(|w| shifted(w, phase)).collect();
+        prop_assume!(!wa.is_empty() && !wb.is_empty());
+        // Window by window, in order of end.
+        let mut each: Vec<(&str, ProbeStream)> = wa
+            .iter()
+            .map(|w| ("a", w))
+            .chain(wb.iter().map(|w| ("b", w)))
+            .filter_map(|(v, w)| ProbeStream::of_window(w).map(|s| (v, s)))
+            .collect();
+        each.sort_by_key(|(v, s)| (s.end_ms, *v));
+        let by_window = stream_down_periods(config.clone(), "l1", each.iter().map(|(v, s)| (*v, s)));
+        // Joined into pieces (one day per vantage point), in order of end.
+        let day = |ws: &[LinkResult]| {
+            let mut d = day_of(&ws[0], 0);
+            for w in &ws[1..] {
+                d.merge(&day_of(w, 0));
+            }
+            d
+        };
+        let mut pieces: Vec<(&str, ProbeStream)> = day(&wa)
+            .pieces
+            .iter()
+            .map(|p| ("a", p.stream()))
+            .chain(day(&wb).pieces.iter().map(|p| ("b", p.stream())))
+            .collect();
+        pieces.sort_by_key(|(v, s)| (s.end_ms, *v));
+        let by_piece = stream_down_periods(config, "l1", pieces.iter().map(|(v, s)| (*v, s)));
+        prop_assert_eq!(by_piece, by_window);
+    }
 }

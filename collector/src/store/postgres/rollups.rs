@@ -78,7 +78,7 @@ async fn add_chunk(
             b.merge(s);
             (k, b)
         })
-        .filter(fits)
+        .filter_map(|mut kb| fits(&mut kb).then_some(kb))
         .collect();
     let created = write(tx, &fresh, false).await?;
     let existing: Vec<&(BucketKey, HostBucket)> =
@@ -118,20 +118,16 @@ async fn add_chunk(
             b.merge(summary);
             (k, b)
         })
-        .filter(fits)
+        .filter_map(|mut kb| fits(&mut kb).then_some(kb))
         .collect();
     write(tx, &merged, true).await?;
     Ok(())
 }
 
-/// A merged bucket that may be stored ([`HostBucket::fits`]); one that may not is left as
-/// it was, with a warning (its reports are stored, only left out of the rollups).
-fn fits((key, bucket): &(&BucketKey, HostBucket)) -> bool {
-    let fits = bucket.fits();
-    if !fits {
-        tracing::warn!(agent = %key.agent_id, boot = %key.boot_id, bucket = key.bucket, "host rollup bucket full: its reports are stored, but left out of the rollups");
-    }
-    fits
+/// A merged bucket made to fit its bound if it can ([`HostBucket::fit`]); one that cannot
+/// is left as it was, with a warning (its reports are stored, only left out of the rollups).
+fn fits((key, bucket): &mut (&BucketKey, HostBucket)) -> bool {
+    bucket.fit(key)
 }
 
 /// Writes buckets in one multi-row statement: new ones only (`ON CONFLICT DO NOTHING`,

@@ -33,8 +33,7 @@ pub(super) fn add(
             .map(|body| HostBucket::stored_or_empty(&key, body))
             .unwrap_or_default();
         bucket.merge(&summary);
-        if !bucket.fits() {
-            tracing::warn!(agent = %key.agent_id, boot = %key.boot_id, bucket = key.bucket, reports = summary.reports, "host rollup bucket full: its reports are stored, but left out of the rollups");
+        if !bucket.fit(&key) {
             continue;
         }
         write.execute(params![

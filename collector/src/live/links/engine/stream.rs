@@ -61,7 +61,9 @@ impl ProbeStream {
         let last_probe = if w.last_probe_unix_ms > 0 {
             w.last_probe_unix_ms.max(first_probe)
         } else {
-            (w.window_end_unix_ms - interval).max(first_probe)
+            w.window_end_unix_ms
+                .saturating_sub(interval)
+                .max(first_probe)
         };
         let mut s = ProbeStream {
             start_ms: w.window_start_unix_ms,

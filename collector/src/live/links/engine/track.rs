@@ -56,7 +56,15 @@ impl LinkTrack {
 
     /// Recomputes the link-level timeline after the settled horizon, settles what can no
     /// longer change and returns the faults that became final.
-    pub(super) fn recompute(&mut self, link_id: &str, cfg: &Links, record: bool) -> Vec<Fault> {
+    /// With `settle` false nothing is settled: every period found is tentative (the month's
+    /// replay, which has all the evidence, computes the link once at the end).
+    pub(super) fn recompute(
+        &mut self,
+        link_id: &str,
+        cfg: &Links,
+        record: bool,
+        settle: bool,
+    ) -> Vec<Fault> {
         let Some(newest) = self.newest() else {
             return Vec::new();
         };
@@ -75,7 +83,11 @@ impl LinkTrack {
         // One report window of slack behind the newest evidence: a vantage point that has
         // never reported is unknown here, and this gives its first window time to arrive.
         let grace = with_evidence().map(|v| v.window_ms).max().unwrap_or(0);
-        let settle_at = from.max(live_horizon.min(newest - grace));
+        let settle_at = if settle {
+            from.max(live_horizon.min(newest - grace))
+        } else {
+            from
+        };
 
         // Elementary intervals between every boundary of every vantage point's timeline.
         let mut points = vec![from, newest];
