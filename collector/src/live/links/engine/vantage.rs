@@ -114,13 +114,17 @@ impl Vantage {
     }
 
     pub(super) fn covers(&self, t: i64) -> bool {
-        self.coverage.iter().any(|&(a, b)| a <= t && t < b)
+        // Sorted and disjoint: the first span ending after `t` is the only one that can hold
+        // it (the month's replay asks this for every boundary of a month of evidence).
+        let i = self.coverage.partition_point(|&(_, b)| b <= t);
+        self.coverage.get(i).is_some_and(|&(a, _)| a <= t)
     }
 
     /// Down at `t` as far as is known now (an unconfirmed recovery still counts as down,
     /// an unconfirmed loss run as up).
     pub(super) fn down_at(&self, t: i64) -> bool {
-        self.downs.iter().any(|&(a, b)| a <= t && t < b)
+        let i = self.downs.partition_point(|&(_, b)| b <= t);
+        self.downs.get(i).is_some_and(|&(a, _)| a <= t)
             || matches!(self.machine, Some(Machine::Down { start, .. }) if start <= t && t < self.horizon)
     }
 
