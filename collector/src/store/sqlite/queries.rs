@@ -122,7 +122,8 @@ pub(super) fn reports_since(
     // (which holds rowid): each page is one index range scan however deep the replay is,
     // and reports without link data are never read.
     let mut stmt = conn.prepare_cached(
-        "SELECT rowid, agent_id, boot_id, sequence, agent_timestamp_ms, received_ms, body
+        "SELECT agent_id, boot_id, sequence, agent_timestamp_ms, received_ms, body, link_data,
+                rowid
          FROM reports
          WHERE link_data = 1 AND received_ms >= ?1 AND (received_ms, rowid) > (?2, ?3)
          ORDER BY received_ms, rowid
@@ -130,18 +131,7 @@ pub(super) fn reports_since(
     )?;
     let limit = i64::try_from(limit.max(1)).unwrap_or(i64::MAX);
     let rows = stmt.query_map(params![since_ms, after_ms, after_rowid, limit], |row| {
-        Ok((
-            row.get::<_, i64>(0)?,
-            StoredReport {
-                agent_id: row.get(1)?,
-                boot_id: row.get(2)?,
-                sequence: row.get::<_, i64>(3)? as u64,
-                agent_timestamp_ms: row.get(4)?,
-                received_ms: row.get(5)?,
-                body: row.get(6)?,
-                link_data: true,
-            },
-        ))
+        Ok((row.get::<_, i64>(7)?, stored_report(row)?))
     })?;
     let rows = rows.collect::<Result<Vec<_>, _>>()?;
     Ok(ReplayPage::of_rows(rows, limit))

@@ -14,7 +14,7 @@ use super::super::series_rows::{
 };
 use crate::series::hour::{self, Hour, KeyCoverage, SlotFigures, hour_of};
 use crate::series::slot::{Merged, SeriesKey, SeriesSlot};
-use crate::store::api::{LinkSeries, ReplayCursor, ReplayPage, StoreError, StoredReport};
+use crate::store::api::{LinkSeries, ReplayCursor, ReplayPage, StoreError};
 
 /// `Store::merge_series`, in one IMMEDIATE transaction: each hour row the slots go to is
 /// read, merged and written once.
@@ -192,8 +192,8 @@ pub(super) fn reports_received(
 ) -> Result<ReplayPage, StoreError> {
     let (after_ms, after_rowid) = after.map_or((i64::MIN, i64::MIN), |c| (c.received_ms, c.rowid));
     let mut stmt = conn.prepare_cached(
-        "SELECT rowid, agent_id, boot_id, sequence, agent_timestamp_ms, received_ms, body,
-                link_data
+        "SELECT agent_id, boot_id, sequence, agent_timestamp_ms, received_ms, body, link_data,
+                rowid
          FROM reports
          WHERE received_ms >= ?1 AND received_ms < ?2 AND (received_ms, rowid) > (?3, ?4)
          ORDER BY received_ms, rowid
@@ -202,20 +202,7 @@ pub(super) fn reports_received(
     let limit_sql = limit_of(limit);
     let rows = stmt.query_map(
         params![from_ms, to_ms, after_ms, after_rowid, limit_sql],
-        |row| {
-            Ok((
-                row.get::<_, i64>(0)?,
-                StoredReport {
-                    agent_id: row.get(1)?,
-                    boot_id: row.get(2)?,
-                    sequence: row.get::<_, i64>(3)? as u64,
-                    agent_timestamp_ms: row.get(4)?,
-                    received_ms: row.get(5)?,
-                    body: row.get(6)?,
-                    link_data: row.get(7)?,
-                },
-            ))
-        },
+        |row| Ok((row.get::<_, i64>(7)?, super::queries::stored_report(row)?)),
     )?;
     let rows = rows.collect::<Result<Vec<_>, _>>()?;
     Ok(ReplayPage::of_rows(rows, limit_sql))
