@@ -29,7 +29,8 @@
 //! window; past [`MAX_NOTABLE_WINDOWS`] or [`MAX_STEPS`] in a link's day the stream and
 //! degraded times of that day are dropped (an outage in such a day is then read as a window
 //! without loss runs is: answered if anything was answered, and the whole piece degraded if
-//! any window was), about 40 KiB per link and day at most. A bucket that still does not fit
+//! any window was): about 40 KiB per link and day at most by estimate (the flapping test
+//! checks under 48 KiB on the way). A bucket that still does not fit
 //! its bound (several such links) drops the streams of all its link days before it would
 //! drop a report ([`super::HostBucket::fit`]), so lossy links never cost their vantage
 //! host's own figures.
