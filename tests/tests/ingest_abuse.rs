@@ -321,3 +321,111 @@ async fn stalled_bodies_cannot_keep_a_restarted_agent_out() {
         1024.0 - 64.0 - 64.0
     );
 }
+
+/// The collector's `limits.connection_idle_timeout` in the parking test.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Reads one HTTP/1.1 response (head and `content-length` body) from `stream`, keeping
+/// bytes past it in `rest`; returns the head.
+async fn read_response<S: tokio::io::AsyncRead + Unpin>(
+    stream: &mut S,
+    rest: &mut Vec<u8>,
+) -> String {
+    let mut buf = [0u8; 4096];
+    let head_end = loop {
+        if let Some(i) = rest.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+        let n = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut buf))
+            .await
+            .expect("the collector answers within 10 s")
+            .expect("the connection stays open");
+        assert!(
+            n > 0,
+            "the collector closed the connection before answering"
+        );
+        rest.extend_from_slice(&buf[..n]);
+    };
+    let head = String::from_utf8_lossy(&rest[..head_end]).to_lowercase();
+    let length: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .map_or(0, |v| v.trim().parse().unwrap());
+    while rest.len() < head_end + length {
+        let n = stream.read(&mut buf).await.unwrap();
+        assert!(n > 0, "the collector closed the connection inside a body");
+        rest.extend_from_slice(&buf[..n]);
+    }
+    rest.drain(..head_end + length);
+    head
+}
+
+/// Between two requests an agent's connection is parked (collector/src/live/ingest/parked.rs):
+/// it must still answer the next request on the same connection, keep a request head that
+/// arrives in two parts across a park, answer pipelined requests, and be closed after
+/// `connection_idle_timeout` without a request, not before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_parked_connection_serves_the_next_requests_and_closes_when_idle() {
+    let ca = TestCa::new(&["web-01"]).unwrap();
+    let collector = Collector::builder(&ca)
+        .limit(
+            "connection_idle_timeout",
+            format!("{}s", IDLE_TIMEOUT.as_secs()),
+        )
+        .spawn()
+        .await
+        .unwrap();
+    let tcp = tokio::net::TcpStream::connect(collector.ingest_addr())
+        .await
+        .unwrap();
+    let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
+    let mut tls = tokio_rustls::TlsConnector::from(ca.tls_client_config(Some("web-01")).unwrap())
+        .connect(name, tcp)
+        .await
+        .unwrap();
+    // GET of the ingest path stores nothing and is answered 405 on a kept-alive connection.
+    let request = format!("GET {INGEST_PATH} HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n");
+    let mut rest = Vec::new();
+    let answer = async |tls: &mut tokio_rustls::client::TlsStream<tokio::net::TcpStream>,
+                        rest: &mut Vec<u8>| {
+        let head = read_response(tls, rest).await;
+        assert!(head.starts_with("http/1.1 405"), "{head}");
+        assert!(!head.contains("connection: close"), "{head}");
+    };
+    for pause_ms in [0, 300, 1_500] {
+        tokio::time::sleep(Duration::from_millis(pause_ms)).await;
+        tls.write_all(request.as_bytes()).await.unwrap();
+        answer(&mut tls, &mut rest).await;
+    }
+    // A head in two parts, the connection parked in between.
+    let (first, second) = request.split_at(20);
+    tls.write_all(first.as_bytes()).await.unwrap();
+    tls.flush().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    tls.write_all(second.as_bytes()).await.unwrap();
+    answer(&mut tls, &mut rest).await;
+    // Three requests in one write.
+    tls.write_all(request.repeat(3).as_bytes()).await.unwrap();
+    for _ in 0..3 {
+        answer(&mut tls, &mut rest).await;
+    }
+    assert!(
+        rest.is_empty(),
+        "{} bytes more than the answers",
+        rest.len()
+    );
+    // Then silence: closed after the idle timeout.
+    let silent = Instant::now();
+    let mut buf = [0u8; 64];
+    let read = tokio::time::timeout(IDLE_TIMEOUT * 3, tls.read(&mut buf))
+        .await
+        .expect("the idle connection is closed");
+    let after = silent.elapsed();
+    assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
+    assert!(
+        after >= IDLE_TIMEOUT - Duration::from_millis(100) && after <= IDLE_TIMEOUT + CLOSE_MARGIN,
+        "closed {after:?} after the last answer (idle timeout {IDLE_TIMEOUT:?})"
+    );
+    let log = collector.output();
+    assert!(!log.contains("ERROR"), "{log}");
+}

@@ -92,6 +92,10 @@ struct Args {
     /// Only open every agent's connection (one request that stores nothing) and hold it.
     #[arg(long)]
     idle: bool,
+    /// With `--idle`: keep the connections open this many seconds after the measurement
+    /// (e.g. to look at the collector from outside meanwhile).
+    #[arg(long, default_value_t = 0.0)]
+    hold: f64,
     /// Send the same samples to VictoriaMetrics at this address (IP:PORT) instead.
     #[arg(long, value_name = "ADDR")]
     victoria_metrics: Option<SocketAddr>,
@@ -257,6 +261,11 @@ async fn main() -> anyhow::Result<()> {
             rss_before.0,
             rss.0,
         );
+        if args.hold > 0.0 {
+            use std::io::Write as _;
+            let _ = std::io::stdout().flush();
+            tokio::time::sleep(Duration::from_secs_f64(args.hold)).await;
+        }
         tasks.abort_all();
         return Ok(());
     }

@@ -295,6 +295,7 @@ impl Server {
             self.tls,
             app,
             connection_limits,
+            self.config.limits.connection_idle_timeout,
             self.counters.clone(),
             stop_rx.clone(),
         ));

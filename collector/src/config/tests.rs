@@ -148,7 +148,7 @@ fn unknown_key_names_file_and_line() {
     assert!(
         msg.starts_with(
             "/x/c.yaml:6:3: key 'limits.max_body_byte': unknown key; expected one of \
-             max_body_bytes, max_decompressed_bytes, body_timeout, body_idle_timeout, \
+             max_body_bytes, max_decompressed_bytes, body_timeout, body_idle_timeout, connection_idle_timeout, \
              max_concurrent_decodes, max_pending_bytes, max_connections, \
                  max_connections_per_agent, \
              max_handshakes_per_address; did you mean `max_body_bytes`?"
@@ -213,7 +213,7 @@ fn check_lists_every_kind_of_problem_with_line_and_fix() {
             ),
             format!(
                 "{file}:6:3: key 'limits.max_body_byts': unknown key; expected one of \
-                 max_body_bytes, max_decompressed_bytes, body_timeout, body_idle_timeout, \
+                 max_body_bytes, max_decompressed_bytes, body_timeout, body_idle_timeout, connection_idle_timeout, \
                  max_concurrent_decodes, max_pending_bytes, max_connections, \
                  max_connections_per_agent, \
                  max_handshakes_per_address; did you mean `max_body_bytes`? Fix the \
@@ -254,6 +254,40 @@ fn bad_values_are_all_reported_with_key() {
         problems[0]
             .to_string()
             .starts_with("/x/c.yaml: `limits.max_body_bytes`")
+    );
+}
+
+#[test]
+fn connection_idle_timeout_is_bounded() {
+    for (value, ok) in [
+        ("500ms", false),
+        ("1s", true),
+        ("120s", true),
+        ("1h", true),
+        ("2h", false),
+    ] {
+        let text = format!("{MINIMAL}limits:\n  connection_idle_timeout: {value}\n");
+        let c = Config::parse(&text, Path::new("/x/c.yaml")).unwrap();
+        match c.validate_structure() {
+            Ok(_) => assert!(ok, "{value} accepted"),
+            Err(ConfigError::Invalid { problems }) => {
+                assert!(!ok, "{value} refused: {problems:?}");
+                assert_eq!(problems[0].key, "limits.connection_idle_timeout");
+                assert!(
+                    problems[0].to_string().contains("agents' idle timeout"),
+                    "{}",
+                    problems[0]
+                );
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert_eq!(
+        Config::parse(MINIMAL, Path::new("/x/c.yaml"))
+            .unwrap()
+            .limits
+            .connection_idle_timeout,
+        std::time::Duration::from_secs(120)
     );
 }
 

@@ -17,6 +17,7 @@ use tower::ServiceExt;
 
 use super::ClientIdentity;
 use super::connections::{Admission, ConnId, ConnectionLimits, Refusal, Table};
+use super::parked::{self, HEADER_READ_TIMEOUT};
 use crate::live::hosts::IngestCounters;
 
 /// The connection table shared by the accept loop and the connection tasks.
@@ -25,8 +26,6 @@ type SharedTable = Arc<Mutex<Table<AbortHandle>>>;
 /// A client that has not finished the handshake by then is dropped, so half-open
 /// connections cannot pile up.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-/// Time allowed for request headers (also closes idle keep-alive connections).
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// The whole life of a connection without a client certificate: time to send one request
 /// and read its 401.
 const UNAUTHENTICATED_TIMEOUT: Duration = Duration::from_secs(5);
@@ -37,12 +36,14 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
 /// Serves `app` over mTLS on `listener` until `shutdown` becomes true, then lets in-flight
 /// requests finish (at most [`DRAIN_TIMEOUT`]). `limits` should already be lowered to the
-/// descriptor limit ([`super::connections::connections_within`]).
+/// descriptor limit ([`super::connections::connections_within`]); an agent connection
+/// without a request for `idle_timeout` is closed.
 pub async fn serve(
     listener: TcpListener,
     tls: Arc<rustls::ServerConfig>,
     app: axum::Router,
     limits: ConnectionLimits,
+    idle_timeout: Duration,
     counters: Arc<IngestCounters>,
     mut shutdown: watch::Receiver<bool>,
 ) {
@@ -79,6 +80,7 @@ pub async fn serve(
                         addr,
                         app.clone(),
                         slot,
+                        idle_timeout,
                         shutdown.clone(),
                     ));
                     {
@@ -175,11 +177,16 @@ async fn connection(
     peer_addr: SocketAddr,
     app: axum::Router,
     mut slot: Slot,
+    idle_timeout: Duration,
     mut shutdown: watch::Receiver<bool>,
 ) {
     // Reports are one small request and one small answer: do not wait for Nagle.
     let _ = tcp.set_nodelay(true);
-    let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+    // Boxed: its state would otherwise stay part of the connection task's size for the
+    // connection's whole life (parked.rs).
+    // The stream is boxed too: its 1.2 KB would otherwise stay in this task's room.
+    let handshake = Box::pin(async move { acceptor.accept(tcp).await.map(Box::new) });
+    let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake).await {
         Ok(Ok(stream)) => stream,
         Ok(Err(e)) => {
             // A client certificate from another CA ends here.
@@ -195,18 +202,26 @@ async fn connection(
         common_name: crate::tls::peer_common_name(stream.get_ref().1),
         peer_addr,
     };
-    let authenticated = match identity.common_name.as_deref() {
-        Some(agent) => {
-            if !slot.handshake_done(agent) {
-                refused(&slot.counters, Refusal::PerAgent, peer_addr, Some(agent));
-                return;
-            }
-            true
+    if let Some(agent) = identity.common_name.as_deref() {
+        if !slot.handshake_done(agent) {
+            refused(&slot.counters, Refusal::PerAgent, peer_addr, Some(agent));
+            return;
         }
-        // No usable certificate: one request for its 401, then closed; the slot stays
-        // evictable meanwhile (connections.rs) and the whole exchange is time-boxed.
-        None => false,
-    };
+        // Kept alive, and parked between reports (parked.rs). Boxed: awaiting a future
+        // built in place keeps two rooms for it in this task.
+        let closed = Box::pin(parked::serve(
+            stream,
+            identity,
+            app,
+            idle_timeout,
+            stopped(&mut shutdown),
+        ))
+        .await;
+        tracing::trace!(peer = %peer_addr, ?closed, "ingest connection closed");
+        return;
+    }
+    // No usable certificate: one request for its 401, then closed; the slot stays
+    // evictable meanwhile (connections.rs) and the whole exchange is time-boxed.
     let service = service_fn(move |mut request: hyper::Request<Incoming>| {
         request.extensions_mut().insert(identity.clone());
         app.clone().oneshot(request)
@@ -215,24 +230,10 @@ async fn connection(
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(HEADER_READ_TIMEOUT)
-        .keep_alive(authenticated);
-    let conn = builder.serve_connection(TokioIo::new(stream), service);
-    if !authenticated {
-        let _ = tokio::time::timeout(UNAUTHENTICATED_TIMEOUT, conn).await;
-        return;
-    }
-    tokio::pin!(conn);
-    let result = tokio::select! {
-        result = conn.as_mut() => result,
-        _ = stopped(&mut shutdown) => {
-            // Finish the request in flight, then close instead of keeping the connection alive.
-            conn.as_mut().graceful_shutdown();
-            conn.await
-        }
-    };
-    if let Err(e) = result {
-        tracing::debug!(peer = %peer_addr, error = %e, "ingest connection ended with an error");
-    }
+        .keep_alive(false);
+    // Boxed, so that its room is not part of every agent connection's task.
+    let conn = Box::pin(builder.serve_connection(TokioIo::new(stream), service));
+    let _ = tokio::time::timeout(UNAUTHENTICATED_TIMEOUT, conn).await;
 }
 
 /// Completes once shutdown was requested (or its sender is gone). Returns nothing: the

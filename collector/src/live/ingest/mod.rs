@@ -29,6 +29,7 @@ use crate::store::{InsertOutcome, Store, StoreError, StoredReport};
 pub mod accept;
 pub mod connections;
 pub mod listener;
+pub mod parked;
 pub mod settings;
 pub mod turns;
 

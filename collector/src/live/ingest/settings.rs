@@ -41,6 +41,17 @@ pub struct Limits {
         deserialize_with = "zerofault_common::duration::deserialize"
     )]
     pub body_idle_timeout: Duration,
+    /// How long an agent's kept-alive connection may wait for its next request before the
+    /// collector closes it. Longer than the agents' own idle timeout (twice the interval, at
+    /// least 30 s), so that the agent closes first and never sends on a connection being
+    /// closed. A waiting connection costs about 7 KB here (parked between reports, see
+    /// `docs/architecture.md`); a shorter value trades open connections and descriptors for
+    /// a TLS handshake per report.
+    #[serde(
+        default = "default_connection_idle_timeout",
+        deserialize_with = "zerofault_common::duration::deserialize"
+    )]
+    pub connection_idle_timeout: Duration,
     /// Most reports decompressed and decoded at once (on the blocking thread pool); further
     /// ones wait their turn. Bounds the memory and CPU of decoding (each may take
     /// `max_decompressed_bytes` plus what it decodes to) whatever the number of connections.
@@ -76,6 +87,7 @@ impl Default for Limits {
             max_decompressed_bytes: default_max_decompressed_bytes(),
             body_timeout: default_body_timeout(),
             body_idle_timeout: default_body_idle_timeout(),
+            connection_idle_timeout: default_connection_idle_timeout(),
             max_concurrent_decodes: default_max_concurrent_decodes(),
             max_pending_bytes: default_max_pending_bytes(),
             max_connections: default_max_connections(),
@@ -97,6 +109,9 @@ fn default_max_decompressed_bytes() -> u64 {
 pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(30);
 /// Default of `limits.body_idle_timeout`.
 pub const DEFAULT_BODY_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default of `limits.connection_idle_timeout`: above the agent's idle timeout for intervals
+/// up to a minute.
+pub const DEFAULT_CONNECTION_IDLE_TIMEOUT: Duration = Duration::from_secs(120);
 /// Default of `limits.max_concurrent_decodes`: an agent's report decodes in well under a
 /// millisecond, so 4 at once keep the cores of a small machine busy; a hostile body that
 /// expands to the decompressed cap takes a few tens of milliseconds of one core.
@@ -116,6 +131,10 @@ fn default_body_timeout() -> Duration {
 
 fn default_body_idle_timeout() -> Duration {
     DEFAULT_BODY_IDLE_TIMEOUT
+}
+
+fn default_connection_idle_timeout() -> Duration {
+    DEFAULT_CONNECTION_IDLE_TIMEOUT
 }
 
 fn default_max_concurrent_decodes() -> u32 {
@@ -173,6 +192,17 @@ impl Limits {
                     ),
                 );
             }
+        }
+        let idle = self.connection_idle_timeout;
+        if idle < Duration::from_secs(1) || idle > Duration::from_secs(3600) {
+            problem(
+                "limits.connection_idle_timeout",
+                format!(
+                    "{} is outside 1s..=1h; keep it above the agents' idle timeout (twice their interval, at least 30s; default {})",
+                    format_duration(idle),
+                    format_duration(DEFAULT_CONNECTION_IDLE_TIMEOUT)
+                ),
+            );
         }
         for (key, v, default) in [
             (

@@ -1,0 +1,329 @@
+//! Kept-alive agent connections that cost little while they wait: between two reports a
+//! connection is *parked*, holding only its TLS session and socket, and gets an HTTP
+//! connection again when the agent's next bytes arrive.
+//!
+//! Why: an agent sends one report per interval (15 s by default) and waits the rest of the
+//! time. hyper keeps an 8 KiB read buffer and an 8 KiB header buffer for the whole life of a
+//! connection, which made an idle agent connection cost 23 KB of the collector's memory, and
+//! 50,000 agents 1.1 GiB before any work (`docs/benchmarks.md`). Here hyper serves the
+//! connection while requests come, and is shut down gracefully once it is *idle*: its last
+//! read found nothing to read and no request is in flight (every response body sent). hyper
+//! then hands back the stream and any bytes it had read ahead ([`hyper::server::conn::http1::Parts`]),
+//! and the connection waits for readability of its socket alone.
+//!
+//! Invariants:
+//! - No byte is lost: bytes hyper read but did not use are given back first to the next
+//!   HTTP connection ([`Resumed::prefix`]); the TLS layer holds no decrypted bytes when the
+//!   connection is parked, because hyper's last read came back `Pending` (tokio-rustls
+//!   returns that only when rustls has no plaintext left and the socket has nothing more).
+//! - No response is cut: idleness requires every response body to have been dropped by
+//!   hyper, which it does after writing it, and the graceful shutdown of an idle hyper
+//!   connection closes it without writing anything.
+//! - Time is bounded: a parked connection is closed after `idle_timeout`; one parked in
+//!   the middle of a request head (bytes read ahead) gets only what is left of
+//!   [`HEADER_READ_TIMEOUT`] since that head began, however many times it is parked.
+
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use hyper::body::{Body, Bytes, Frame, Incoming, SizeHint};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+use tokio_rustls::server::TlsStream;
+use tower::ServiceExt;
+
+use super::ClientIdentity;
+
+/// Time allowed for a request head once its first bytes arrived.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// What the stream wrapper tells the connection loop: requests in flight, and whether
+/// hyper's last read found nothing.
+#[derive(Debug, Default)]
+struct Activity {
+    /// Requests whose response body hyper has not dropped yet.
+    in_flight: AtomicUsize,
+    /// hyper's last read came back `Pending` with no request in flight.
+    idle: AtomicBool,
+    /// The current HTTP connection has received a request. hyper treats a connection as
+    /// busy until its first exchange is over, and a graceful shutdown before that would
+    /// only disable keep-alive (the next answer would say `connection: close`).
+    served: AtomicBool,
+}
+
+/// Counts a request in flight until the response body is dropped.
+#[derive(Debug)]
+struct InFlight(Arc<Activity>);
+
+impl InFlight {
+    fn start(activity: &Arc<Activity>) -> Self {
+        activity.in_flight.fetch_add(1, Ordering::Relaxed);
+        activity.idle.store(false, Ordering::Relaxed);
+        activity.served.store(true, Ordering::Relaxed);
+        Self(activity.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// A response body that keeps its request counted in flight until hyper drops it.
+struct Tracked {
+    inner: axum::body::Body,
+    _in_flight: InFlight,
+}
+
+impl Body for Tracked {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+        Pin::new(&mut self.inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// The TLS stream as hyper sees it: first the bytes an earlier HTTP connection read ahead,
+/// then the stream; its reads tell [`Activity`] when the connection went idle.
+struct Resumed {
+    prefix: Bytes,
+    inner: Box<TlsStream<TcpStream>>,
+    activity: Arc<Activity>,
+}
+
+impl AsyncRead for Resumed {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = &mut *self;
+        if !this.prefix.is_empty() {
+            let n = this.prefix.len().min(buf.remaining());
+            buf.put_slice(&this.prefix.split_to(n));
+            this.activity.idle.store(false, Ordering::Relaxed);
+            return Poll::Ready(Ok(()));
+        }
+        let polled = Pin::new(&mut this.inner).poll_read(cx, buf);
+        let idle = polled.is_pending()
+            && this.activity.served.load(Ordering::Relaxed)
+            && this.activity.in_flight.load(Ordering::Relaxed) == 0;
+        this.activity.idle.store(idle, Ordering::Relaxed);
+        polled
+    }
+}
+
+impl AsyncWrite for Resumed {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+}
+
+/// How one HTTP connection over the stream ended.
+enum Step {
+    /// hyper finished (the agent closed, or an error); the connection is over.
+    Ended(hyper::Result<()>),
+    /// hyper went idle: shut it down and park.
+    Idle,
+}
+
+/// Why [`serve`] returned, for the log.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Closed {
+    /// The agent closed the connection, or an HTTP error ended it.
+    ByPeer,
+    /// Parked for longer than `idle_timeout` (or a parked request head ran out of time).
+    IdleTimeout,
+    /// The collector is shutting down.
+    Shutdown,
+}
+
+/// Serves an authenticated agent's connection until the agent closes it, it stays idle for
+/// `idle_timeout`, or `stop` completes (in-flight requests are finished first).
+///
+/// The stream comes boxed: an argument of an async fn keeps its room in the task for the
+/// task's whole life, even once moved away, and the TLS state is 1.2 KB.
+pub async fn serve<F>(
+    stream: Box<TlsStream<TcpStream>>,
+    identity: ClientIdentity,
+    app: axum::Router,
+    idle_timeout: Duration,
+    stop: F,
+) -> Closed
+where
+    F: std::future::Future<Output = ()>,
+{
+    let activity = Arc::new(Activity::default());
+    let mut io = Resumed {
+        prefix: Bytes::new(),
+        inner: stream,
+        activity: activity.clone(),
+    };
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT);
+    // When the current request head began, while it is carried across parks.
+    let mut head_began: Option<Instant> = None;
+    tokio::pin!(stop);
+    // The first request follows the handshake at once: serve it without parking (rustls may
+    // already hold its bytes, read together with the handshake).
+    let mut park = false;
+    loop {
+        if park {
+            let deadline = match head_began {
+                Some(began) => began + HEADER_READ_TIMEOUT,
+                None => Instant::now() + idle_timeout,
+            };
+            // Wait for the agent's next bytes; a wake-up that brings only TLS records (or
+            // part of one) parks again, with the same deadline.
+            loop {
+                let readable = io.inner.get_ref().0.readable();
+                tokio::select! {
+                    woke = tokio::time::timeout_at(deadline, readable) => match woke {
+                        Ok(Ok(())) => {}
+                        Ok(Err(_)) => return Closed::ByPeer,
+                        Err(_) => return Closed::IdleTimeout,
+                    },
+                    () = &mut stop => return Closed::Shutdown,
+                }
+                // Read the first bytes here, so that hyper starts with a request to serve:
+                // an HTTP connection that has served nothing cannot be parked again.
+                // On the heap: an array here would be part of the parked task's size.
+                let mut first = vec![0u8; 512];
+                let mut buf = ReadBuf::new(&mut first);
+                let polled = std::future::poll_fn(|cx| {
+                    Poll::Ready(Pin::new(&mut io.inner).poll_read(cx, &mut buf))
+                })
+                .await;
+                match polled {
+                    Poll::Pending => continue,
+                    Poll::Ready(Err(_)) => return Closed::ByPeer,
+                    Poll::Ready(Ok(())) if buf.filled().is_empty() => return Closed::ByPeer,
+                    Poll::Ready(Ok(())) => {
+                        let mut prefix = Vec::with_capacity(io.prefix.len() + buf.filled().len());
+                        prefix.extend_from_slice(&io.prefix);
+                        prefix.extend_from_slice(buf.filled());
+                        io.prefix = Bytes::from(prefix);
+                        break;
+                    }
+                }
+            }
+        }
+        activity.served.store(false, Ordering::Relaxed);
+        activity.idle.store(false, Ordering::Relaxed);
+        let (app, for_requests, activity_s) = (app.clone(), identity.clone(), activity.clone());
+        let service = service_fn(move |mut request: hyper::Request<Incoming>| {
+            let in_flight = InFlight::start(&activity_s);
+            request.extensions_mut().insert(for_requests.clone());
+            let answer = app.clone().oneshot(request);
+            // Boxed: poll_without_shutdown needs an Unpin service future.
+            Box::pin(async move {
+                let response = answer.await?;
+                Ok::<_, std::convert::Infallible>(response.map(|inner| Tracked {
+                    inner,
+                    _in_flight: in_flight,
+                }))
+            })
+        });
+        // Boxed, as the handshake is: the connection task keeps the room of its largest
+        // state for its whole life, and a parked connection should hold only its stream.
+        let mut conn = Box::new(builder.serve_connection(TokioIo::new(io), service));
+        let mut parking = false;
+        let mut stopping = false;
+        let ended = loop {
+            let step = tokio::select! {
+                step = std::future::poll_fn(|cx| match conn.poll_without_shutdown(cx) {
+                    Poll::Ready(r) => Poll::Ready(Step::Ended(r)),
+                    Poll::Pending if !parking && !stopping && activity.idle.load(Ordering::Relaxed) => {
+                        Poll::Ready(Step::Idle)
+                    }
+                    Poll::Pending => Poll::Pending,
+                }) => step,
+                () = &mut stop, if !stopping => {
+                    // Finish the request in flight, then close instead of keeping alive.
+                    stopping = true;
+                    Pin::new(&mut *conn).graceful_shutdown();
+                    continue;
+                }
+            };
+            match step {
+                Step::Idle => {
+                    parking = true;
+                    Pin::new(&mut *conn).graceful_shutdown();
+                }
+                Step::Ended(r) => break r,
+            }
+        };
+        match ended {
+            Ok(()) if parking && !stopping => {
+                let parts = conn.into_parts();
+                io = parts.io.into_inner();
+                // Copied: the bytes share hyper's 8 KiB read buffer, which an empty slice
+                // of it would keep allocated for the whole park.
+                io.prefix = if parts.read_buf.is_empty() {
+                    Bytes::new()
+                } else {
+                    Bytes::copy_from_slice(&parts.read_buf)
+                };
+                head_began = if io.prefix.is_empty() {
+                    None
+                } else {
+                    Some(head_began.unwrap_or_else(Instant::now))
+                };
+                park = true;
+            }
+            Ok(()) if stopping => return Closed::Shutdown,
+            Ok(()) => return Closed::ByPeer,
+            Err(e) => {
+                tracing::debug!(peer = %identity.peer_addr, error = %e, "ingest connection ended with an error");
+                return Closed::ByPeer;
+            }
+        }
+    }
+}
