@@ -12,7 +12,8 @@
 #      sampled the same way, for the ratios.
 # Usage: bench/load.sh [AGENTS=1000] [DURATION=120] [INTERVAL=15] [RAMP=INTERVAL]
 #   env: IDLE_AGENTS (default min(AGENTS, 20000)), LINK_SHARE=0.1, DUP_SHARE=0.01, VM=0|1,
-#        SAMPLE=5, IDLE=1 (0 skips phase 1)
+#        SAMPLE=5, IDLE=1 (0 skips phase 1), IDLE_TIMEOUT=120 (the collector's
+#        limits.connection_idle_timeout, seconds)
 set -euo pipefail
 AGENTS=${1:-1000}
 DURATION=${2:-120}
@@ -24,6 +25,14 @@ DUP_SHARE=${DUP_SHARE:-0.01}
 VM=${VM:-0}
 IDLE=${IDLE:-1}
 SAMPLE=${SAMPLE:-5}
+# The collector's limits.connection_idle_timeout (seconds). Below the interval, the collector
+# closes every agent's connection between two reports and each report opens a new one (its
+# TLS session resumed): fewer connections open at once, a handshake per report.
+IDLE_TIMEOUT=${IDLE_TIMEOUT:-120}
+IDLE_FLAG=()
+if awk -v t="$IDLE_TIMEOUT" -v i="$INTERVAL" 'BEGIN { exit !(t < i) }'; then
+  IDLE_FLAG=(--collector-idle-timeout "$IDLE_TIMEOUT")
+fi
 INGEST=127.0.0.1:27443
 HTTP=127.0.0.1:29464
 VM_ADDR=127.0.0.1:28428
@@ -75,6 +84,8 @@ tls:
 storage:
   sqlite:
     path: $WORK/$1.db
+limits:
+  connection_idle_timeout: ${IDLE_TIMEOUT}s
 YAML
   "$BIN" serve --config "$WORK/collector.yaml" 2>"$WORK/$1.log" &
   PID=$!
@@ -143,7 +154,7 @@ sampler "$PID" "$T0" "$WORK/collector.samples" "$WORK/load.db" "$WORK/load.db-wa
 SAMPLER=$!
 "$LOAD" --collector "https://$INGEST" --certs-dir "$WORK/pki" --agents "$AGENTS" \
   --interval "$INTERVAL" --duration "$DURATION" --ramp "$RAMP" --link-share "$LINK_SHARE" \
-  --duplicate-share "$DUP_SHARE" --collector-pid "$PID" --progress 30 | tee "$WORK/load.out"
+  --duplicate-share "$DUP_SHARE" --collector-pid "$PID" --progress 30 "${IDLE_FLAG[@]}" | tee "$WORK/load.out"
 echo "   after the run: $(uptime)"
 sleep "$SAMPLE"
 kill "$SAMPLER" 2>/dev/null || true; wait "$SAMPLER" 2>/dev/null || true; SAMPLER=

@@ -52,7 +52,7 @@ fn validate_lists_every_problem_with_line_key_and_fix() {
             ),
             format!(
                 "{file}:9:3: key 'limits.max_body_byts': unknown key; expected one of \
-                 max_body_bytes, max_decompressed_bytes, body_timeout, body_idle_timeout, \
+                 max_body_bytes, max_decompressed_bytes, body_timeout, body_idle_timeout, connection_idle_timeout, \
                  max_concurrent_decodes, max_pending_bytes, max_connections, \
                      max_connections_per_agent, \
                  max_handshakes_per_address; did you mean `max_body_bytes`? Fix the spelling \

@@ -182,6 +182,9 @@ impl Connection {
                     "connect"
                 }
             })?;
+        if tls.get_ref().1.handshake_kind() == Some(rustls::HandshakeKind::Resumed) {
+            stats.resumed.fetch_add(1, Ordering::Relaxed);
+        }
         let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
             .await
             .map_err(|_| "io")?;

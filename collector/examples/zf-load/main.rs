@@ -76,6 +76,13 @@ struct Args {
     /// Share of acknowledged reports sent once more, which must be acknowledged `duplicate`.
     #[arg(long, default_value_t = 0.0)]
     duplicate_share: f64,
+    /// The collector's `limits.connection_idle_timeout` in seconds, when it is shorter than
+    /// the interval: the collector then closes each agent's connection between reports and
+    /// every report opens a new one (its TLS session resumed), so only about
+    /// agents x (timeout + 1 s) / interval connections are open at once, which is what this
+    /// process's open-file limit must hold.
+    #[arg(long)]
+    collector_idle_timeout: Option<f64>,
     /// Source addresses 127.0.0.2 .. 127.0.0.(N+1), agents spread over them: ports for
     /// many connections, and under the collector's `max_handshakes_per_address`.
     #[arg(long, default_value_t = 64)]
@@ -139,7 +146,11 @@ async fn main() -> anyhow::Result<()> {
         args.source_addrs > 0 && args.source_addrs < 250,
         "--source-addrs 1..=249"
     );
-    raise_nofile(args.agents as u64 * 2 + 4096, args.agents as u64 + 256)?;
+    let open_share = args
+        .collector_idle_timeout
+        .map_or(1.0, |t| ((t + 1.0) / args.interval).min(1.0));
+    let concurrent = (args.agents as f64 * open_share).ceil() as u64;
+    raise_nofile(args.agents as u64 * 2 + 4096, concurrent + 256)?;
     let interval = Duration::from_secs_f64(args.interval);
     let ramp = Duration::from_secs_f64(args.ramp.unwrap_or(args.interval));
     let targets: Arc<[Target]> = args
@@ -556,7 +567,7 @@ fn summary(args: &Args, stats: &Stats, plan: Plan, probing: usize) {
         "zf-load summary mode={} agents={} link_agents={probing} interval_s={} ramp_s={} duration_s={} \
          generated={generated} stored={stored} duplicate={duplicate} refused={refused} \
          unacked={} resends={} resends_duplicate={} resends_stored={} resends_unanswered={} \
-         attempts={} errors={} errors_by_kind={} connects={} failovers={} samples_per_report={samples_per_report:.1} steady_from_s={:.0} steady_s={:.0} \
+         attempts={} errors={} errors_by_kind={} connects={} resumed={} failovers={} samples_per_report={samples_per_report:.1} steady_from_s={:.0} steady_s={:.0} \
          steady_acks={} steady_reports_per_s={:.1} steady_samples_per_s={:.0} \
          p50_ms={:.2} p90_ms={:.2} p99_ms={:.2} p999_ms={:.2} max_ms={:.2} all_p50_ms={:.2} all_p99_ms={:.2} all_max_ms={:.2} \
          generator_cpu_s={cpu:.1} generator_peak_rss_mib={:.1}",
@@ -578,6 +589,7 @@ fn summary(args: &Args, stats: &Stats, plan: Plan, probing: usize) {
         stats.errors_total(),
         stats.errors_by_kind(),
         load(&stats.connects),
+        load(&stats.resumed),
         load(&stats.failovers),
         f64::from(steady_from) / 1000.0,
         steady.seconds,

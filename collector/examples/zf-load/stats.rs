@@ -44,6 +44,8 @@ pub struct Stats {
     pub errors: [AtomicU64; ERROR_KINDS.len()],
     /// Connections established (TCP + TLS + HTTP/1.1 handshake).
     pub connects: AtomicU64,
+    /// Connections whose TLS session was resumed (no full handshake).
+    pub resumed: AtomicU64,
     /// Connections open now.
     pub open: AtomicI64,
     /// (ms since start at the acknowledgement, latency in µs) of every first-time report.
@@ -68,6 +70,7 @@ impl Stats {
             samples: AtomicU64::new(0),
             errors: Default::default(),
             connects: AtomicU64::new(0),
+            resumed: AtomicU64::new(0),
             open: AtomicI64::new(0),
             latencies: Mutex::new(Vec::new()),
         }
