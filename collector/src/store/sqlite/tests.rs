@@ -106,6 +106,22 @@ async fn a_version_1_database_is_migrated_and_its_reports_are_replayed() {
         )
         .unwrap();
     assert!(plan.contains("reports_link_data"), "{plan}");
+    // The lease holder's refresh reads the recent rows by their index, not every report.
+    let plan: Vec<String> = conn
+        .prepare(&format!(
+            "EXPLAIN QUERY PLAN {}",
+            super::shared::NEWEST_KEYS_SQL
+        ))
+        .unwrap()
+        .query_map(rusqlite::params![0, 10], |r| r.get(3))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert!(
+        plan.iter()
+            .any(|step| step.contains("SEARCH reports USING INDEX reports_received")),
+        "{plan:?}"
+    );
 }
 
 /// A run left unclosed by a collector from before runs had an instance (a crash, then the
