@@ -44,9 +44,9 @@ pub struct Limits {
     /// How long an agent's kept-alive connection may wait for its next request before the
     /// collector closes it. Longer than the agents' own idle timeout (twice the interval, at
     /// least 30 s), so that the agent closes first and never sends on a connection being
-    /// closed. A waiting connection costs about 7 KB here (parked between reports, see
-    /// `docs/architecture.md`); a shorter value trades open connections and descriptors for
-    /// a TLS handshake per report.
+    /// closed. A waiting connection costs about 11 KB here (parked between reports, see
+    /// `docs/architecture.md`); a value below the agents' interval trades open connections
+    /// and descriptors for a TLS handshake per report, about three times the CPU per report.
     #[serde(
         default = "default_connection_idle_timeout",
         deserialize_with = "zerofault_common::duration::deserialize"
