@@ -155,9 +155,6 @@ pub enum TlsError {
         #[source]
         source: rustls::Error,
     },
-    /// The session ticket keys could not be made (the system's random source failed).
-    #[error("cannot make TLS session ticket keys from the system's random source: {0}")]
-    Ticketer(rustls::Error),
 }
 
 impl TlsError {
@@ -167,7 +164,6 @@ impl TlsError {
             TlsError::Pem(e) => e.key(),
             TlsError::Ca { .. } | TlsError::Verifier(_) => "tls.ca",
             TlsError::Identity { .. } => "tls.key",
-            TlsError::Ticketer(_) => "tls",
         }
     }
 }
@@ -219,14 +215,14 @@ pub fn server_config(tls: &Tls) -> Result<Arc<ServerConfig>, TlsError> {
         .map_err(identity_err)?;
     // Only HTTP/1.1 is served; advertising it lets clients that send ALPN agree on it.
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    // Stateless session tickets (keys made in memory, rotated every 6 hours by rustls), so
-    // that an agent reconnecting (after a collector restart, a failover, or an idle close)
-    // resumes its session instead of a full handshake with certificate checks. The default
-    // is a cache of 256 sessions, far too few for thousands of agents; the ticket carries
-    // the agent's verified certificate, so its identity is the same on resumption.
-    config.ticketer = rustls::crypto::ring::Ticketer::new().map_err(TlsError::Ticketer)?;
+    // No session resumption: a resumed TLS session restores the client certificate from the
+    // ticket or cache without checking it again, so an agent reconnecting often enough
+    // would be admitted after its certificate expired. Every connection makes a full
+    // handshake with its certificate checked; agents keep their connection alive, so that
+    // is one handshake per agent and reconnect (docs/benchmarks.md: a handshake per report
+    // costs about three times the CPU and does not hold at province size anyway).
     config.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
-    config.send_tls13_tickets = 1;
+    config.send_tls13_tickets = 0;
     Ok(Arc::new(config))
 }
 

@@ -426,6 +426,48 @@ async fn a_parked_connection_serves_the_next_requests_and_closes_when_idle() {
         after >= IDLE_TIMEOUT - Duration::from_millis(100) && after <= IDLE_TIMEOUT + CLOSE_MARGIN,
         "closed {after:?} after the last answer (idle timeout {IDLE_TIMEOUT:?})"
     );
+
+    // A new connection makes a full handshake: sessions are not resumed, so the client
+    // certificate is checked at every connection.
+    let config = ca.tls_client_config(Some("web-01")).unwrap();
+    let connect = async || {
+        let tcp = tokio::net::TcpStream::connect(collector.ingest_addr())
+            .await
+            .unwrap();
+        let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
+        tokio_rustls::TlsConnector::from(config.clone())
+            .connect(name, tcp)
+            .await
+            .unwrap()
+    };
+    let _first = connect().await;
+    let mut tls = connect().await;
+    assert_eq!(
+        tls.get_ref().1.handshake_kind(),
+        Some(rustls::HandshakeKind::Full)
+    );
+    // An exchange that asks to close is answered, then closed, not parked: on HTTP/1.1 with
+    // `connection: close`, and on HTTP/1.0.
+    for request in [
+        format!("GET {INGEST_PATH} HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: close\r\n\r\n"),
+        format!("GET {INGEST_PATH} HTTP/1.0\r\nhost: 127.0.0.1\r\n\r\n"),
+    ] {
+        tls.write_all(request.as_bytes()).await.unwrap();
+        let mut rest = Vec::new();
+        let head = read_response(&mut tls, &mut rest).await;
+        assert!(head.contains(" 405 "), "{head}");
+        let closed = Instant::now();
+        let read = tokio::time::timeout(IDLE_TIMEOUT, tls.read(&mut buf))
+            .await
+            .expect("closed after the answer, before the idle timeout");
+        assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
+        assert!(
+            closed.elapsed() < Duration::from_secs(1),
+            "{:?}",
+            closed.elapsed()
+        );
+        tls = connect().await;
+    }
     let log = collector.output();
     assert!(!log.contains("ERROR"), "{log}");
 }

@@ -20,13 +20,21 @@
 //!   hyper, which it does after writing it, and the graceful shutdown of an idle hyper
 //!   connection closes it without writing anything.
 //! - Time is bounded: a parked connection is closed after `idle_timeout`; one parked in
-//!   the middle of a request head (bytes read ahead) gets only what is left of
-//!   [`HEADER_READ_TIMEOUT`] since that head began, however many times it is parked.
+//!   the middle of a request head (bytes read ahead) gets [`HEADER_READ_TIMEOUT`] parked,
+//!   and then hyper's own header timeout (the next HTTP connection cannot park before it
+//!   has answered); while hyper holds the connection, it must receive a new request within
+//!   `idle_timeout` + [`HEADER_READ_TIMEOUT`] ([`Closed::Stalled`]), as hyper has no write
+//!   timeout.
+//! - An exchange that ends the connection (HTTP/1.0, `connection: close` from either side)
+//!   is never parked, and hyper is asked to close only when it is idle: otherwise (an
+//!   answer still being written) it just stops keeping alive, finishes and closes with a
+//!   TLS close_notify.
 
+use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -45,6 +53,14 @@ use super::ClientIdentity;
 /// Time allowed for a request head once its first bytes arrived.
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// Whether `headers` ask for the connection to end after this exchange.
+fn asks_close(headers: &hyper::HeaderMap) -> bool {
+    headers.get_all(hyper::header::CONNECTION).iter().any(|v| {
+        v.to_str()
+            .is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case("close")))
+    })
+}
+
 /// What the stream wrapper tells the connection loop: requests in flight, and whether
 /// hyper's last read found nothing.
 #[derive(Debug, Default)]
@@ -57,6 +73,11 @@ struct Activity {
     /// busy until its first exchange is over, and a graceful shutdown before that would
     /// only disable keep-alive (the next answer would say `connection: close`).
     served: AtomicBool,
+    /// The current exchange ends the connection (HTTP/1.0, or `connection: close` asked by
+    /// either side): hyper closes it after the answer, and it must not be parked.
+    closing: AtomicBool,
+    /// Requests received since the connection began: progress, for the stall deadline.
+    requests: AtomicU64,
 }
 
 /// Counts a request in flight until the response body is dropped.
@@ -68,6 +89,7 @@ impl InFlight {
         activity.in_flight.fetch_add(1, Ordering::Relaxed);
         activity.idle.store(false, Ordering::Relaxed);
         activity.served.store(true, Ordering::Relaxed);
+        activity.requests.fetch_add(1, Ordering::Relaxed);
         Self(activity.clone())
     }
 }
@@ -164,6 +186,12 @@ impl AsyncWrite for Resumed {
     }
 }
 
+/// Logs an HTTP connection that ended with an error; the connection is over.
+fn break_err(identity: &ClientIdentity, e: hyper::Error) -> bool {
+    tracing::debug!(peer = %identity.peer_addr, error = %e, "ingest connection ended with an error");
+    false
+}
+
 /// How one HTTP connection over the stream ended.
 enum Step {
     /// hyper finished (the agent closed, or an error); the connection is over.
@@ -179,12 +207,16 @@ pub enum Closed {
     ByPeer,
     /// Parked for longer than `idle_timeout` (or a parked request head ran out of time).
     IdleTimeout,
+    /// No new request for `idle_timeout` plus [`HEADER_READ_TIMEOUT`] while hyper held the
+    /// connection (e.g. a client that sends requests and never reads the answers).
+    Stalled,
     /// The collector is shutting down.
     Shutdown,
 }
 
 /// Serves an authenticated agent's connection until the agent closes it, it stays idle for
-/// `idle_timeout`, or `stop` completes (in-flight requests are finished first).
+/// `idle_timeout`, it makes no progress (see [`Closed::Stalled`]), or `stop` completes
+/// (in-flight requests are finished first).
 ///
 /// The stream comes boxed: an argument of an async fn keeps its room in the task for the
 /// task's whole life, even once moved away, and the TLS state is 1.2 KB.
@@ -196,7 +228,7 @@ pub async fn serve<F>(
     stop: F,
 ) -> Closed
 where
-    F: std::future::Future<Output = ()>,
+    F: Future<Output = ()>,
 {
     let activity = Arc::new(Activity::default());
     let mut io = Resumed {
@@ -260,11 +292,18 @@ where
         let (app, for_requests, activity_s) = (app.clone(), identity.clone(), activity.clone());
         let service = service_fn(move |mut request: hyper::Request<Incoming>| {
             let in_flight = InFlight::start(&activity_s);
+            if request.version() != hyper::Version::HTTP_11 || asks_close(request.headers()) {
+                activity_s.closing.store(true, Ordering::Relaxed);
+            }
             request.extensions_mut().insert(for_requests.clone());
             let answer = app.clone().oneshot(request);
+            let activity_r = activity_s.clone();
             // Boxed: poll_without_shutdown needs an Unpin service future.
             Box::pin(async move {
                 let response = answer.await?;
+                if asks_close(response.headers()) {
+                    activity_r.closing.store(true, Ordering::Relaxed);
+                }
                 Ok::<_, std::convert::Infallible>(response.map(|inner| Tracked {
                     inner,
                     _in_flight: in_flight,
@@ -274,13 +313,26 @@ where
         // Boxed, as the handshake is: the connection task keeps the room of its largest
         // state for its whole life, and a parked connection should hold only its stream.
         let mut conn = Box::new(builder.serve_connection(TokioIo::new(io), service));
-        let mut parking = false;
+        // hyper has no write timeout: a client that stops reading the answers would keep
+        // the connection forever. It must make progress (a new request) within this.
+        let stall_window = idle_timeout + HEADER_READ_TIMEOUT;
+        let mut stall_at = Instant::now() + stall_window;
+        let mut requests_seen = activity.requests.load(Ordering::Relaxed);
+        // Set once hyper was asked to finish: by the collector's stop, or on going idle
+        // when hyper turned out not to be (it then closes after the exchange).
         let mut stopping = false;
-        let ended = loop {
+        let mut closing = false;
+        let parked = loop {
             let step = tokio::select! {
-                step = std::future::poll_fn(|cx| match conn.poll_without_shutdown(cx) {
+                // With shutdown (flush, TLS close_notify) when the connection ends here.
+                step = std::future::poll_fn(|cx| match Pin::new(&mut *conn).poll(cx) {
                     Poll::Ready(r) => Poll::Ready(Step::Ended(r)),
-                    Poll::Pending if !parking && !stopping && activity.idle.load(Ordering::Relaxed) => {
+                    Poll::Pending
+                        if !closing
+                            && !stopping
+                            && activity.idle.load(Ordering::Relaxed)
+                            && !activity.closing.load(Ordering::Relaxed) =>
+                    {
                         Poll::Ready(Step::Idle)
                     }
                     Poll::Pending => Poll::Pending,
@@ -291,39 +343,52 @@ where
                     Pin::new(&mut *conn).graceful_shutdown();
                     continue;
                 }
+                () = tokio::time::sleep_until(stall_at) => {
+                    let seen = activity.requests.load(Ordering::Relaxed);
+                    if seen == requests_seen {
+                        return Closed::Stalled;
+                    }
+                    requests_seen = seen;
+                    stall_at = Instant::now() + stall_window;
+                    continue;
+                }
             };
             match step {
                 Step::Idle => {
-                    parking = true;
+                    // An idle hyper connection closes at once, writing nothing; one that is
+                    // not (an answer still being written) only stops keeping alive, and is
+                    // then left to finish and close.
                     Pin::new(&mut *conn).graceful_shutdown();
+                    match std::future::poll_fn(|cx| Poll::Ready(conn.poll_without_shutdown(cx)))
+                        .await
+                    {
+                        Poll::Ready(Ok(())) => break true,
+                        Poll::Ready(Err(e)) => break break_err(&identity, e),
+                        Poll::Pending => closing = true,
+                    }
                 }
-                Step::Ended(r) => break r,
+                Step::Ended(Ok(())) => break false,
+                Step::Ended(Err(e)) => break break_err(&identity, e),
             }
         };
-        match ended {
-            Ok(()) if parking && !stopping => {
+        match parked {
+            true => {
                 let parts = conn.into_parts();
                 io = parts.io.into_inner();
                 // Copied: the bytes share hyper's 8 KiB read buffer, which an empty slice
-                // of it would keep allocated for the whole park.
+                // of it would keep allocated for the whole park. They can only be the start
+                // of a head (hyper parsed nothing of them), which gets HEADER_READ_TIMEOUT
+                // parked; the next HTTP connection cannot park before answering it.
                 io.prefix = if parts.read_buf.is_empty() {
                     Bytes::new()
                 } else {
                     Bytes::copy_from_slice(&parts.read_buf)
                 };
-                head_began = if io.prefix.is_empty() {
-                    None
-                } else {
-                    Some(head_began.unwrap_or_else(Instant::now))
-                };
+                head_began = (!io.prefix.is_empty()).then(Instant::now);
                 park = true;
             }
-            Ok(()) if stopping => return Closed::Shutdown,
-            Ok(()) => return Closed::ByPeer,
-            Err(e) => {
-                tracing::debug!(peer = %identity.peer_addr, error = %e, "ingest connection ended with an error");
-                return Closed::ByPeer;
-            }
+            false if stopping => return Closed::Shutdown,
+            false => return Closed::ByPeer,
         }
     }
 }
