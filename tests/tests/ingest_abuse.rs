@@ -440,6 +440,8 @@ async fn a_parked_connection_serves_the_next_requests_and_closes_when_idle() {
             .await
             .unwrap()
     };
+    // The first connection of this client config is where a server that resumes sessions
+    // would hand it a ticket; the second would then be resumed.
     let _first = connect().await;
     let mut tls = connect().await;
     assert_eq!(

@@ -240,18 +240,19 @@ where
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(HEADER_READ_TIMEOUT);
-    // When the current request head began, while it is carried across parks.
-    let mut head_began: Option<Instant> = None;
     tokio::pin!(stop);
     // The first request follows the handshake at once: serve it without parking (rustls may
     // already hold its bytes, read together with the handshake).
     let mut park = false;
     loop {
         if park {
-            let deadline = match head_began {
-                Some(began) => began + HEADER_READ_TIMEOUT,
-                None => Instant::now() + idle_timeout,
-            };
+            // Bytes read ahead are the start of a head: it gets the header time.
+            let deadline = Instant::now()
+                + if io.prefix.is_empty() {
+                    idle_timeout
+                } else {
+                    HEADER_READ_TIMEOUT
+                };
             // Wait for the agent's next bytes; a wake-up that brings only TLS records (or
             // part of one) parks again, with the same deadline.
             loop {
@@ -278,10 +279,13 @@ where
                     Poll::Ready(Err(_)) => return Closed::ByPeer,
                     Poll::Ready(Ok(())) if buf.filled().is_empty() => return Closed::ByPeer,
                     Poll::Ready(Ok(())) => {
-                        let mut prefix = Vec::with_capacity(io.prefix.len() + buf.filled().len());
-                        prefix.extend_from_slice(&io.prefix);
-                        prefix.extend_from_slice(buf.filled());
-                        io.prefix = Bytes::from(prefix);
+                        let n = buf.filled().len();
+                        first.truncate(n);
+                        io.prefix = if io.prefix.is_empty() {
+                            Bytes::from(first)
+                        } else {
+                            [&io.prefix[..], &first[..]].concat().into()
+                        };
                         break;
                     }
                 }
@@ -384,7 +388,6 @@ where
                 } else {
                     Bytes::copy_from_slice(&parts.read_buf)
                 };
-                head_began = (!io.prefix.is_empty()).then(Instant::now);
                 park = true;
             }
             false if stopping => return Closed::Shutdown,
