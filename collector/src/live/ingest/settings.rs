@@ -46,7 +46,8 @@ pub struct Limits {
     /// least 30 s), so that the agent closes first and never sends on a connection being
     /// closed. A waiting connection costs about 11 KB here (parked between reports, see
     /// `docs/architecture.md`); a value below the agents' interval trades open connections
-    /// and descriptors for a TLS handshake per report, about three times the CPU per report.
+    /// and descriptors for a full TLS handshake per report, two to three times the CPU per
+    /// report or more.
     #[serde(
         default = "default_connection_idle_timeout",
         deserialize_with = "zerofault_common::duration::deserialize"
