@@ -10,8 +10,11 @@
 #      the database are counted and must equal the acknowledged `stored` count.
 #   3. VM=1: the same samples (same agents, interval, duration) to Debian's victoria-metrics,
 #      sampled the same way, for the ratios.
+#   STORE=postgres: the collector stores into a private PostgreSQL (bench/pg.sh) instead of
+#   SQLite; the server's CPU (all its processes) is sampled beside the collector's and the
+#   database's size is pg_database_size.
 # Usage: bench/load.sh [AGENTS=1000] [DURATION=120] [INTERVAL=15] [RAMP=INTERVAL]
-#   env: IDLE_AGENTS (default min(AGENTS, 20000)), LINK_SHARE=0.1, DUP_SHARE=0.01, VM=0|1,
+#   env: STORE=sqlite|postgres, IDLE_AGENTS (default min(AGENTS, 20000)), LINK_SHARE=0.1, DUP_SHARE=0.01, VM=0|1,
 #        SAMPLE=5, IDLE=1 (0 skips phase 1), IDLE_TIMEOUT=120 (the collector's
 #        limits.connection_idle_timeout, seconds)
 set -euo pipefail
@@ -29,6 +32,8 @@ SAMPLE=${SAMPLE:-5}
 # closes every agent's connection between two reports and each report opens a new one (its
 # TLS session resumed): fewer connections open at once, a handshake per report.
 IDLE_TIMEOUT=${IDLE_TIMEOUT:-120}
+STORE=${STORE:-sqlite}
+case "$STORE" in sqlite|postgres) ;; *) echo "STORE must be sqlite or postgres, not $STORE" >&2; exit 2 ;; esac
 IDLE_FLAG=()
 if awk -v t="$IDLE_TIMEOUT" -v i="$INTERVAL" 'BEGIN { exit !(t < i) }'; then
   IDLE_FLAG=(--collector-idle-timeout "$IDLE_TIMEOUT")
@@ -36,8 +41,10 @@ fi
 INGEST=127.0.0.1:27443
 HTTP=127.0.0.1:29464
 VM_ADDR=127.0.0.1:28428
+PG_PORT=25432
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/var/tmp/zerofault-target}
 cd "$(dirname "$0")/.."
+if [ "$STORE" = postgres ]; then . bench/pg.sh; pg_find; fi
 cargo build --release -p zerofault-collector --bin zerofault-collector --example zf-load
 BIN=$CARGO_TARGET_DIR/release/zerofault-collector
 LOAD=$CARGO_TARGET_DIR/release/examples/zf-load
@@ -50,12 +57,14 @@ SAMPLER=
 OUT=${OUT:-/var/tmp/zf-load-results/$(date +%Y%m%d-%H%M%S)}
 cleanup() {
   if [ -n "$SAMPLER" ]; then kill "$SAMPLER" 2>/dev/null || true; fi
+  if [ -n "${PG_SAMPLER:-}" ]; then kill "$PG_SAMPLER" 2>/dev/null || true; fi
   if [ -n "$PID" ]; then kill "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; fi
+  if [ "$STORE" = postgres ]; then pg_stop; cp "$WORK"/pg/server.log "$WORK"/pg.log 2>/dev/null || true; fi
   mkdir -p "$OUT" && cp "$WORK"/*.out "$WORK"/*.samples "$WORK"/*.log "$OUT"/ 2>/dev/null || true
   rm -rf "$WORK"
 }
 trap cleanup EXIT
-for a in $INGEST $HTTP $VM_ADDR; do
+for a in $INGEST $HTTP $VM_ADDR 127.0.0.1:$PG_PORT; do
   if ss -Htln "sport = :${a##*:}" | grep -q .; then echo "port ${a##*:} is in use" >&2; exit 1; fi
 done
 
@@ -71,7 +80,16 @@ if [ "$FDS" -gt "$(ulimit -Hn)" ]; then
 fi
 ulimit -Sn "$(ulimit -Hn)"
 "$BIN" certs --dir "$WORK/pki" --collector-name 127.0.0.1 >/dev/null
+if [ "$STORE" = postgres ]; then pg_start "$PG_PORT"; fi
 
+# The storage section of the collector's configuration; $1 names the SQLite file.
+storage_yaml() {
+  if [ "$STORE" = postgres ]; then
+    printf '  postgres:\n    url: %s\n    tls:\n      mode: disable\n' "$(pg_url)"
+  else
+    printf '  sqlite:\n    path: %s\n' "$WORK/$1.db"
+  fi
+}
 start_collector() {
   cat >"$WORK/collector.yaml" <<YAML
 listen:
@@ -82,8 +100,7 @@ tls:
   cert: $WORK/pki/collector.pem
   key: $WORK/pki/collector.key
 storage:
-  sqlite:
-    path: $WORK/$1.db
+$(storage_yaml "$1")
 limits:
   connection_idle_timeout: ${IDLE_TIMEOUT}s
 YAML
@@ -111,10 +128,20 @@ sampler() {
     {
       awk -v t0="$t0" -v now="$(date +%s.%N)" '{printf "%.1f %d ", now - t0, $14 + $15}' "/proc/$pid/stat"
       awk '/^VmRSS/ {r=$2} /^VmHWM/ {h=$2} END {printf "%d %d ", r, h}' "/proc/$pid/status"
-      du -sb "$@" 2>/dev/null | awk '{s += $1} END {printf "%d ", s + 0}'
+      if [ $# -gt 0 ]; then du -sb "$@" 2>/dev/null; fi | awk '{s += $1} END {printf "%d ", s + 0}'
       if [ -n "$writer" ]; then awk '{printf "%d ", $14 + $15}' "$writer/stat"; else printf "0 "; fi
       cut -d' ' -f1 /proc/loadavg
     } >>"$out" 2>/dev/null || true
+    sleep "$SAMPLE"
+  done
+}
+# The same columns for the PostgreSQL server (all its processes' CPU; no RSS, since its
+# shared buffers are counted in every backend's; the data directory's bytes).
+pg_sampler() {
+  local t0=$1 out=$2
+  while :; do
+    printf '%s %s 0 0 %s 0 %s\n' "$(awk -v t0="$t0" -v now="$(date +%s.%N)" 'BEGIN {printf "%.1f", now - t0}')" \
+      "$(pg_cpu_ticks)" "$(du -sb "$WORK/pg/data" | cut -f1)" "$(cut -d' ' -f1 /proc/loadavg)" >>"$out" 2>/dev/null || true
     sleep "$SAMPLE"
   done
 }
@@ -146,27 +173,50 @@ if [ "$IDLE" = 1 ]; then
   stop
   rm -f "$WORK"/idle.db*
 fi
+# The database's bytes: the SQLite file and its WAL, or PostgreSQL's pg_database_size (its
+# WAL, recycled up to max_wal_size, is not the data's growth).
+db_bytes() {
+  if [ "$STORE" = postgres ]; then "${PSQL[@]}" -d zerofault -c "SELECT pg_database_size('zerofault')"
+  else du -sb "$WORK"/load.db* | awk '{s += $1} END {print s}'; fi
+}
+db_query() {
+  if [ "$STORE" = postgres ]; then "${PSQL[@]}" -d zerofault -c "$1"; else sqlite3 "$WORK/load.db" "$1"; fi
+}
 
 echo "== 2. load: $AGENTS agents, ${INTERVAL}s interval, ${DURATION}s, ramp ${RAMP}s; $(uptime)"
 start_collector load
 T0=$(date +%s.%N)
-sampler "$PID" "$T0" "$WORK/collector.samples" "$WORK/load.db" "$WORK/load.db-wal" &
-SAMPLER=$!
+if [ "$STORE" = postgres ]; then
+  DB_START=$(db_bytes)
+  sampler "$PID" "$T0" "$WORK/collector.samples" &
+  SAMPLER=$!
+  pg_sampler "$T0" "$WORK/pg.samples" &
+  PG_SAMPLER=$!
+else
+  sampler "$PID" "$T0" "$WORK/collector.samples" "$WORK/load.db" "$WORK/load.db-wal" &
+  SAMPLER=$!
+fi
 "$LOAD" --collector "https://$INGEST" --certs-dir "$WORK/pki" --agents "$AGENTS" \
   --interval "$INTERVAL" --duration "$DURATION" --ramp "$RAMP" --link-share "$LINK_SHARE" \
   --duplicate-share "$DUP_SHARE" --collector-pid "$PID" --progress 30 "${IDLE_FLAG[@]}" | tee "$WORK/load.out"
 echo "   after the run: $(uptime)"
 sleep "$SAMPLE"
 kill "$SAMPLER" 2>/dev/null || true; wait "$SAMPLER" 2>/dev/null || true; SAMPLER=
+if [ -n "${PG_SAMPLER:-}" ]; then kill "$PG_SAMPLER" 2>/dev/null || true; wait "$PG_SAMPLER" 2>/dev/null || true; PG_SAMPLER=; fi
 SUMMARY=$(grep '^zf-load summary' "$WORK/load.out")
 STEADY_FROM=$(kv steady_from_s "$SUMMARY")
 COLLECTOR=$(digest "$WORK/collector.samples" "$STEADY_FROM" "$DURATION")
-DB_LIVE=$(kv bytes_end "$COLLECTOR")
+if [ "$STORE" = postgres ]; then
+  PGSTAT=$(digest "$WORK/pg.samples" "$STEADY_FROM" "$DURATION")
+  DB_LIVE=$(db_bytes)
+else
+  DB_LIVE=$(kv bytes_end "$COLLECTOR")
+  DB_START=$(kv bytes_start "$COLLECTOR")
+fi
 stop
-DB_START=$(kv bytes_start "$COLLECTOR")
-DB_END=$(du -sb "$WORK"/load.db* | awk '{s += $1} END {print s}')
-ROWS=$(sqlite3 "$WORK/load.db" "SELECT count(*) FROM reports WHERE agent_id LIKE 'load-%'")
-BUCKETS=$(sqlite3 "$WORK/load.db" "SELECT count(*) FROM host_buckets")
+DB_END=$(db_bytes)
+ROWS=$(db_query "SELECT count(*) FROM reports WHERE agent_id LIKE 'load-%'")
+BUCKETS=$(db_query "SELECT count(*) FROM host_buckets")
 STORED=$(kv stored "$SUMMARY")
 GENERATED=$(kv generated "$SUMMARY")
 UNACKED=$(kv unacked "$SUMMARY")
@@ -174,7 +224,12 @@ DUPLICATE=$(kv duplicate "$SUMMARY")
 RESENDS=$(kv resends "$SUMMARY")
 RESENDS_DUP=$(kv resends_duplicate "$SUMMARY")
 echo "   collector over the steady stretch (${STEADY_FROM}s..${DURATION}s): $COLLECTOR"
-echo "   database: ${DB_START} bytes at start, ${DB_LIVE} at the end of the run (db + wal), ${DB_END} after shutdown; $ROWS report rows, $BUCKETS host_buckets rows"
+if [ "$STORE" = postgres ]; then
+  echo "   PostgreSQL over the steady stretch (all its processes; bytes = its data directory with WAL): $PGSTAT"
+  echo "   database: pg_database_size ${DB_START} bytes at start, ${DB_LIVE} at the end of the run, ${DB_END} after the collector stopped; $ROWS report rows, $BUCKETS host_buckets rows"
+else
+  echo "   database: ${DB_START} bytes at start, ${DB_LIVE} at the end of the run (db + wal), ${DB_END} after shutdown; $ROWS report rows, $BUCKETS host_buckets rows"
+fi
 # Rows are unique by (agent, boot, sequence) (the primary key). Nothing lost: every report
 # made is a row, and the rows are exactly those acknowledged `stored`, plus those whose first
 # answer was lost and whose retry was acknowledged `duplicate`. Nothing duplicated: every

@@ -71,9 +71,8 @@ cd "$(dirname "$0")/.."
 for tool in curl jq psql ss setpriv; do
   command -v "$tool" >/dev/null || { echo "$0: needs $tool" >&2; exit 1; }
 done
-PGBIN=${ZEROFAULT_PG_BINDIR:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)}
-[ -x "$PGBIN/initdb" ] && [ -x "$PGBIN/pg_ctl" ] ||
-  { echo "$0: no initdb/pg_ctl (apt-get install postgresql, or set ZEROFAULT_PG_BINDIR)" >&2; exit 1; }
+. bench/pg.sh
+pg_find
 cargo build -q --release --locked -p zerofault-collector --bin zerofault-collector --example zf-load
 BIN=$CARGO_TARGET_DIR/release/zerofault-collector
 LOAD=$CARGO_TARGET_DIR/release/examples/zf-load
@@ -83,13 +82,6 @@ OUT=${OUT:-/var/tmp/zf-two-results/$(date +%Y%m%d-%H%M%S)}
 declare -A PID=([a]= [b]=)
 LOAD_PID=
 SAMPLER=
-PG_STARTED=
-# PostgreSQL refuses to run as root: then its directory is handed to nobody.
-if [ "$(id -u)" = 0 ]; then
-  AS_PG=(setpriv --reuid="$(id -u nobody)" --regid="$(id -g nobody)" --clear-groups --)
-else
-  AS_PG=()
-fi
 cleanup() {
   set +e
   [ -n "$SAMPLER" ] && kill "$SAMPLER" 2>/dev/null
@@ -97,7 +89,7 @@ cleanup() {
   for c in a b; do
     if [ -n "${PID[$c]}" ]; then kill "${PID[$c]}" 2>/dev/null; wait "${PID[$c]}" 2>/dev/null; fi
   done
-  [ -n "$PG_STARTED" ] && "${AS_PG[@]}" "$PGBIN/pg_ctl" -D "$WORK/pg/data" -m immediate stop >/dev/null 2>&1
+  pg_stop
   mkdir -p "$OUT" && cp -r "$WORK"/*.out "$WORK"/*.log "$WORK"/pg/server.log "$WORK"/report-* "$OUT"/ 2>/dev/null
   rm -rf "$WORK"
 }
@@ -129,18 +121,7 @@ echo "== machine: $(nproc) cores, $(uname -r), $(free -g | awk '/^Mem/ {print $2
 echo "== commit $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- collector bench || echo ' (+ uncommitted changes)'); outputs kept in $OUT"
 
 # 1. PostgreSQL, certificates, two collectors.
-mkdir "$WORK/pg"
-chmod 711 "$WORK"
-[ "$(id -u)" = 0 ] && chown nobody: "$WORK/pg"
-"${AS_PG[@]}" "$PGBIN/initdb" -D "$WORK/pg/data" -U zerofault --auth=trust -E UTF8 --locale=C \
-  >"$WORK/pg/initdb.log" 2>&1 || { cat "$WORK/pg/initdb.log" >&2; exit 1; }
-"${AS_PG[@]}" "$PGBIN/pg_ctl" -D "$WORK/pg/data" -l "$WORK/pg/server.log" -w -t 60 \
-  -o "-p $PG_PORT -k $WORK/pg -c listen_addresses=127.0.0.1 -c shared_buffers=128MB -c max_connections=50" \
-  start >/dev/null || { cat "$WORK/pg/server.log" >&2; exit 1; }
-PG_STARTED=1
-PSQL=(psql -X -q -At -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PG_PORT" -U zerofault)
-"${PSQL[@]}" -d postgres -c "CREATE DATABASE zerofault"
-echo "== PostgreSQL $("${PSQL[@]}" -d zerofault -c 'SHOW server_version') on 127.0.0.1:$PG_PORT (fsync $("${PSQL[@]}" -d zerofault -c 'SHOW fsync'), synchronous_commit $("${PSQL[@]}" -d zerofault -c 'SHOW synchronous_commit'))"
+pg_start "$PG_PORT"
 
 "$BIN" certs --dir "$WORK/pki" --collector-name 127.0.0.1 >/dev/null
 for c in a b; do
@@ -155,7 +136,7 @@ tls:
   key: $WORK/pki/collector.key
 storage:
   postgres:
-    url: postgresql://zerofault@127.0.0.1:$PG_PORT/zerofault
+    url: $(pg_url)
     tls:
       mode: disable
 YAML
@@ -267,10 +248,7 @@ stop a TERM
 stop b TERM
 # PostgreSQL's CPU: the postmaster's own and its reaped children's (cutime, cstime: the
 # backends of killed collectors) and the live backends'.
-PG_MASTER=$(head -1 "$WORK/pg/data/postmaster.pid")
-PG_CPU=$({ awk '{print $14 + $15 + $16 + $17}' "/proc/$PG_MASTER/stat"
-  for f in /proc/[0-9]*/stat; do awk -v p="$PG_MASTER" '$4 == p {print $14 + $15}' "$f" 2>/dev/null; done
-  } | awk '{s += $1} END {printf "%.0f", s / 100}')
+PG_CPU=$(awk -v t="$(pg_cpu_ticks)" 'BEGIN {printf "%.0f", t / 100}')
 kill "$SAMPLER" 2>/dev/null || true; wait "$SAMPLER" 2>/dev/null || true; SAMPLER=
 
 # 4. The checks.
