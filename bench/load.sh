@@ -155,7 +155,7 @@ digest() {
     $1 >= from && $1 <= to { la += $7; ln++; lmax = ($7 > lmax ? $7 : lmax) }
     { h = ($4 > h ? $4 : h); b1 = $5; r = $3 }
     END { d = (t1 > t0 ? t1 - t0 : 1)
-          printf "cpu_pct=%.1f writer_cpu_pct=%.1f peak_rss_mib=%.1f end_rss_mib=%.1f bytes_start=%d bytes_end=%d load1_mean=%.2f load1_max=%.2f\n",
+          printf "cpu_pct=%.1f writer_cpu_pct=%.1f peak_rss_mib=%.1f end_rss_mib=%.1f bytes_start=%.0f bytes_end=%.0f load1_mean=%.2f load1_max=%.2f\n",
           (c1 - c0) / d, (w1 - w0) / d, h / 1024, r / 1024, b0, b1, (ln ? la / ln : 0), lmax }' "$1"
 }
 kv() { grep -o "$1=[^ ]*" <<<"$2" | head -1 | cut -d= -f2; }

@@ -25,8 +25,8 @@ pub use crate::live::links::settings::{LevelOverride, LevelThresholds, Links, Th
 pub use crate::month::to_date::MonthToDate;
 pub use crate::store::retention::Retention;
 pub use crate::store::settings::{
-    Backend, DEFAULT_POOL_SIZE, DEFAULT_SQLITE_PATH, Postgres, PostgresTls, Sqlite, Storage,
-    TlsMode,
+    Backend, DEFAULT_POOL_SIZE, DEFAULT_SQLITE_PATH, DEFAULT_WRITERS, Postgres, PostgresTls,
+    Sqlite, Storage, TlsMode,
 };
 pub use crate::tls::Tls;
 

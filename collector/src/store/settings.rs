@@ -12,7 +12,9 @@ use std::sync::LazyLock;
 
 use serde::Deserialize;
 
-pub use super::postgres::settings::{DEFAULT_POOL_SIZE, Postgres, PostgresTls, TlsMode};
+pub use super::postgres::settings::{
+    DEFAULT_POOL_SIZE, DEFAULT_WRITERS, Postgres, PostgresTls, TlsMode,
+};
 
 /// Default SQLite database path.
 pub const DEFAULT_SQLITE_PATH: &str = "/var/lib/zerofault/collector/zerofault.db";
@@ -165,6 +167,7 @@ mod tests {
             postgres: Some(Postgres {
                 url: "postgresql://zf:pw@db.example:6432/zerofault".into(),
                 pool_size: DEFAULT_POOL_SIZE,
+                writers: DEFAULT_WRITERS,
                 tls: PostgresTls::default(),
             }),
         };
@@ -183,6 +186,7 @@ mod tests {
             postgres: Some(Postgres {
                 url: "postgresql://zf@db/zf".into(),
                 pool_size: DEFAULT_POOL_SIZE,
+                writers: DEFAULT_WRITERS,
                 tls: PostgresTls {
                     mode: TlsMode::Disable,
                     ..PostgresTls::default()

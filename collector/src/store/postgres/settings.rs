@@ -13,6 +13,12 @@ use serde::Deserialize;
 /// while ten collectors stay under PostgreSQL's default `max_connections` of 100.
 pub const DEFAULT_POOL_SIZE: usize = 8;
 
+/// Default number of writer tasks storing reports at once (`storage.postgres.writers`): a
+/// batch mostly waits for the server (round trips, the WAL flush at commit), so a second and
+/// third writer fill that wait; each holds a connection of the pool only while it writes.
+/// Measured in docs/benchmarks.md ("Ingest on PostgreSQL").
+pub const DEFAULT_WRITERS: usize = 3;
+
 /// Most connections one pool may be given: past this a typo (`pool_size: 8000`) would exhaust
 /// the database server's connection slots for every other client.
 pub const MAX_POOL_SIZE: usize = 256;
@@ -29,6 +35,12 @@ pub struct Postgres {
     /// Most connections this collector opens to the database ([`DEFAULT_POOL_SIZE`]).
     #[serde(default = "default_pool_size")]
     pub pool_size: usize,
+    /// Writer tasks storing reports at once, each a transaction of up to 512 reports
+    /// ([`DEFAULT_WRITERS`]); from 1 to `pool_size`. More help when each commit waits longer
+    /// (a database across a network, a distributed one); each takes a connection of the pool
+    /// while it writes.
+    #[serde(default = "default_writers")]
+    pub writers: usize,
     /// TLS to the database server.
     #[serde(default)]
     pub tls: PostgresTls,
@@ -36,6 +48,10 @@ pub struct Postgres {
 
 fn default_pool_size() -> usize {
     DEFAULT_POOL_SIZE
+}
+
+fn default_writers() -> usize {
+    DEFAULT_WRITERS
 }
 
 /// TLS to the database (`storage.postgres.tls.*`).
@@ -121,6 +137,15 @@ impl Postgres {
                 ),
             );
         }
+        if !(1..=self.pool_size.max(1)).contains(&self.writers) {
+            problem(
+                "storage.postgres.writers",
+                format!(
+                    "is {}; set it from 1 to pool_size ({}) (default {DEFAULT_WRITERS})",
+                    self.writers, self.pool_size
+                ),
+            );
+        }
         let tls = &self.tls;
         if tls.mode == TlsMode::VerifyFull && tls.ca.is_none() {
             problem(
@@ -202,6 +227,7 @@ impl std::fmt::Debug for Postgres {
         f.debug_struct("Postgres")
             .field("url", &format_args!("<{}>", self.describe()))
             .field("pool_size", &self.pool_size)
+            .field("writers", &self.writers)
             .field("tls", &self.tls)
             .finish()
     }
@@ -215,6 +241,7 @@ mod tests {
         Postgres {
             url: url.into(),
             pool_size: DEFAULT_POOL_SIZE,
+            writers: DEFAULT_WRITERS,
             tls: PostgresTls {
                 ca: Some("/etc/zerofault/pg-ca.pem".into()),
                 ..PostgresTls::default()
@@ -263,8 +290,18 @@ mod tests {
         );
         let mut p = pg("postgresql://zf@db/zf");
         p.pool_size = 0;
-        assert_eq!(keys(&p), ["storage.postgres.pool_size"]);
+        assert_eq!(
+            keys(&p),
+            ["storage.postgres.pool_size", "storage.postgres.writers"]
+        );
+        p.pool_size = 2;
+        assert_eq!(keys(&p), ["storage.postgres.writers"]);
+        p.writers = 0;
+        assert_eq!(keys(&p), ["storage.postgres.writers"]);
+        p.writers = 2;
+        assert!(keys(&p).is_empty());
         p.pool_size = 1;
+        p.writers = 1;
         p.tls.ca = None;
         assert_eq!(keys(&p), ["storage.postgres.tls.ca"]);
         p.tls.mode = TlsMode::Disable;

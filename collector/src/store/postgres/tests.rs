@@ -8,7 +8,7 @@ use std::sync::{Arc, OnceLock};
 use zerofault_tests::postgres::{PgServer, ServerTls};
 
 use super::PgStore;
-use super::settings::{DEFAULT_POOL_SIZE, Postgres, PostgresTls, TlsMode};
+use super::settings::{DEFAULT_POOL_SIZE, DEFAULT_WRITERS, Postgres, PostgresTls, TlsMode};
 use crate::store::api::{BoxFuture, InsertOutcome, Store, StoreError};
 use crate::store::contract::{Backend, report};
 
@@ -17,6 +17,7 @@ fn plain(url: &str) -> Postgres {
     Postgres {
         url: url.into(),
         pool_size: DEFAULT_POOL_SIZE,
+        writers: DEFAULT_WRITERS,
         tls: PostgresTls {
             mode: TlsMode::Disable,
             ..PostgresTls::default()
@@ -79,6 +80,43 @@ async fn concurrent_inserts_are_batched_and_all_acknowledged() {
     assert_eq!(store.count_reports().await.unwrap(), 300);
     assert_eq!(store.newest_per_boot().await.unwrap().len(), 7);
     store.close().await;
+}
+
+/// Three writers, closed while they are busy: every insert is answered, `stored` or refused
+/// as closed (never left waiting), and exactly the stored ones are in the database.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn several_writers_answer_every_insert_and_close_cleanly() {
+    let pg = TempPg::default();
+    let settings = Postgres {
+        writers: 3,
+        ..plain(pg.url())
+    };
+    let store = Arc::new(PgStore::open(&settings).await.unwrap());
+    let mut tasks = Vec::new();
+    for i in 0..2_000u64 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            store
+                .insert(report(&format!("h{}", i % 50), i, i as i64))
+                .await
+        }));
+    }
+    // Let some of them queue, then close while the writers are busy.
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    store.close().await;
+    let mut stored = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(InsertOutcome::Stored) => stored += 1,
+            Ok(other) => panic!("{other:?}"),
+            Err(StoreError::Closed) => {}
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert!(stored > 0, "nothing was stored before the close");
+    let again = PgStore::open(&plain(pg.url())).await.unwrap();
+    assert_eq!(again.count_reports().await.unwrap(), stored);
+    again.close().await;
 }
 
 /// A report sent twice at once lands in one batch: one statement holds both rows, and only

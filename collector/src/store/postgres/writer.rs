@@ -1,7 +1,15 @@
-//! The insert path: one task takes the reports to store from a queue and writes those that
-//! queued while the previous write ran in one transaction (group commit, as SQLite's writer
-//! does). Each report is acknowledged only after that transaction committed, and one commit
-//! (one WAL flush on the server) serves many agents.
+//! The insert path: `storage.postgres.writers` tasks take the reports to store from one
+//! queue; each takes what queued while it was busy and writes it in one transaction (group
+//! commit, as SQLite's writer does). Each report is acknowledged only after that transaction
+//! committed, and one commit (one WAL flush on the server) serves many agents.
+//!
+//! Several writers because a batch spends most of its time waiting: on its statements' round
+//! trips and on the server's WAL flush at commit. With one writer the next batch could not
+//! start before that wait ended, and at 3,333 reports/s on 2 cores it held 2,930 reports/s
+//! with the server and the collector partly idle (docs/benchmarks.md). Batches of different
+//! writers share no report (an agent sends one report at a time) and lock their rows in key
+//! order, so they do not deadlock over buckets; two writers storing the same report (a resend
+//! after a lost answer) wait for each other on its key, and one of them answers `duplicate`.
 //!
 //! The transaction, a few statements whatever the batch size (each a multi-row statement,
 //! plain SQL):
@@ -63,33 +71,63 @@ type Pending = (
     oneshot::Sender<Result<InsertOutcome, StoreError>>,
 );
 
-/// The writer task: runs until [`Command::Close`] or until every sender is gone.
-pub(super) async fn run(pool: Pool, mut rx: mpsc::Receiver<Command>) {
-    while let Some(cmd) = rx.recv().await {
-        let first = match cmd {
-            Command::Insert(report, summary, reply) => (report, summary, reply),
-            Command::Close(done) => {
-                let _ = done.send(());
-                return;
-            }
-        };
-        let mut batch = vec![first];
-        let mut close = None;
-        while batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(Command::Insert(report, summary, reply)) => batch.push((report, summary, reply)),
-                Ok(Command::Close(done)) => {
-                    close = Some(done);
+/// The writer tasks: `writers` of them take batches from `rx` until [`Command::Close`] or
+/// until every sender is gone. Close is answered once every writer has written what it took
+/// and what was queued before the close.
+pub(super) async fn run(pool: Pool, rx: mpsc::Receiver<Command>, writers: usize) {
+    let rx = Arc::new(tokio::sync::Mutex::new(rx));
+    let closed: Arc<std::sync::Mutex<Option<oneshot::Sender<()>>>> = Arc::default();
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..writers.max(1) {
+        tasks.spawn(write_batches(pool.clone(), rx.clone(), closed.clone()));
+    }
+    while let Some(ended) = tasks.join_next().await {
+        if let Err(e) = ended {
+            // A panic in one writer: its batch's callers saw their answer channels dropped
+            // (an error, so their agents send again); the other writers go on.
+            tracing::error!(error = %e, "a PostgreSQL writer task ended abnormally");
+        }
+    }
+    let done = closed.lock().unwrap_or_else(|e| e.into_inner()).take();
+    if let Some(done) = done {
+        let _ = done.send(());
+    }
+}
+
+/// One writer: the next batch is what is queued when it is free, up to [`MAX_BATCH`]. The
+/// queue is locked only while a batch is taken, never while one is written.
+async fn write_batches(
+    pool: Pool,
+    rx: Arc<tokio::sync::Mutex<mpsc::Receiver<Command>>>,
+    closed: Arc<std::sync::Mutex<Option<oneshot::Sender<()>>>>,
+) {
+    loop {
+        let batch = {
+            let mut rx = rx.lock().await;
+            let mut batch = Vec::new();
+            let mut next = rx.recv().await;
+            while let Some(cmd) = next {
+                match cmd {
+                    Command::Insert(report, summary, reply) => batch.push((report, summary, reply)),
+                    Command::Close(done) => {
+                        // No more sends; what is queued is still taken, by this writer or the
+                        // others, and `run` answers once all of them have ended.
+                        *closed.lock().unwrap_or_else(|e| e.into_inner()) = Some(done);
+                        rx.close();
+                    }
+                }
+                if batch.len() >= MAX_BATCH {
                     break;
                 }
-                Err(_) => break,
+                next = rx.try_recv().ok();
             }
-        }
-        insert_batch(&pool, batch).await;
-        if let Some(done) = close {
-            let _ = done.send(());
+            batch
+        };
+        if batch.is_empty() {
+            // The queue is closed and drained (or every sender is gone).
             return;
         }
+        insert_batch(&pool, batch).await;
     }
 }
 
