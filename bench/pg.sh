@@ -1,7 +1,9 @@
 # Sourced by the bench scripts that run on PostgreSQL: a private PostgreSQL server as
 # tests/src/postgres.rs starts one (Debian's initdb/pg_ctl, a directory under $WORK, a port
 # on 127.0.0.1, run as `nobody` when the script runs as root because PostgreSQL refuses
-# root; fsync and synchronous_commit at their defaults, on).
+# root; fsync and synchronous_commit at their defaults, on; statements over 250 ms, autovacuum
+# runs over 1 s and checkpoints are written to its log, which the scripts keep).
+# env PG_OPTS: more server settings, e.g. "-c max_wal_size=4GB" (the defaults otherwise).
 #   pg_find                 sets PGBIN (env ZEROFAULT_PG_BINDIR overrides), or exits
 #   pg_start PORT           initdb + start, database `zerofault` owned by user zerofault;
 #                           sets PG_PORT, PG_STARTED, PSQL (an array: psql with its options)
@@ -31,7 +33,7 @@ pg_start() {
   "${AS_PG[@]}" "$PGBIN/initdb" -D "$WORK/pg/data" -U zerofault --auth=trust -E UTF8 --locale=C \
     >"$WORK/pg/initdb.log" 2>&1 || { cat "$WORK/pg/initdb.log" >&2; exit 1; }
   "${AS_PG[@]}" "$PGBIN/pg_ctl" -D "$WORK/pg/data" -l "$WORK/pg/server.log" -w -t 60 \
-    -o "-p $PG_PORT -k $WORK/pg -c listen_addresses=127.0.0.1 -c shared_buffers=128MB -c max_connections=50" \
+    -o "-p $PG_PORT -k $WORK/pg -c listen_addresses=127.0.0.1 -c shared_buffers=128MB -c max_connections=50 -c log_min_duration_statement=250 -c log_autovacuum_min_duration=1000 ${PG_OPTS:-}" \
     start >/dev/null || { cat "$WORK/pg/server.log" >&2; exit 1; }
   PG_STARTED=1
   PSQL=(psql -X -q -At -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PG_PORT" -U zerofault)
