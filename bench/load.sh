@@ -64,7 +64,10 @@ cleanup() {
   rm -rf "$WORK"
 }
 trap cleanup EXIT
-for a in $INGEST $HTTP $VM_ADDR 127.0.0.1:$PG_PORT; do
+trap 'exit 130' INT TERM
+PORTS="$INGEST $HTTP $VM_ADDR"
+if [ "$STORE" = postgres ]; then PORTS+=" 127.0.0.1:$PG_PORT"; fi
+for a in $PORTS; do
   if ss -Htln "sport = :${a##*:}" | grep -q .; then echo "port ${a##*:} is in use" >&2; exit 1; fi
 done
 
@@ -140,8 +143,8 @@ sampler() {
 pg_sampler() {
   local t0=$1 out=$2
   while :; do
-    printf '%s %s 0 0 %s 0 %s\n' "$(awk -v t0="$t0" -v now="$(date +%s.%N)" 'BEGIN {printf "%.1f", now - t0}')" \
-      "$(pg_cpu_ticks)" "$(du -sb "$WORK/pg/data" | cut -f1)" "$(cut -d' ' -f1 /proc/loadavg)" >>"$out" 2>/dev/null || true
+    { printf '%s %s 0 0 %s 0 %s\n' "$(awk -v t0="$t0" -v now="$(date +%s.%N)" 'BEGIN {printf "%.1f", now - t0}')" \
+        "$(pg_cpu_ticks)" "$(du -sb "$WORK/pg/data" | cut -f1)" "$(cut -d' ' -f1 /proc/loadavg)" >>"$out"; } 2>/dev/null || true
     sleep "$SAMPLE"
   done
 }

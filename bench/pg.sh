@@ -13,11 +13,12 @@
 #   pg_url                  the connection URL for a collector's storage.postgres.url
 
 pg_find() {
-  PGBIN=${ZEROFAULT_PG_BINDIR:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)}
+  PGBIN=${ZEROFAULT_PG_BINDIR:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1 || true)}
   [ -x "$PGBIN/initdb" ] && [ -x "$PGBIN/pg_ctl" ] ||
     { echo "$0: no initdb/pg_ctl (apt-get install postgresql, or set ZEROFAULT_PG_BINDIR)" >&2; exit 1; }
   command -v psql >/dev/null || { echo "$0: needs psql (apt-get install postgresql-client)" >&2; exit 1; }
   if [ "$(id -u)" = 0 ]; then
+    command -v setpriv >/dev/null || { echo "$0: needs setpriv (util-linux) to run PostgreSQL as nobody" >&2; exit 1; }
     AS_PG=(setpriv --reuid="$(id -u nobody)" --regid="$(id -g nobody)" --clear-groups --)
   else
     AS_PG=()
@@ -32,10 +33,12 @@ pg_start() {
   if [ "$(id -u)" = 0 ]; then chown nobody: "$WORK/pg"; fi
   "${AS_PG[@]}" "$PGBIN/initdb" -D "$WORK/pg/data" -U zerofault --auth=trust -E UTF8 --locale=C \
     >"$WORK/pg/initdb.log" 2>&1 || { cat "$WORK/pg/initdb.log" >&2; exit 1; }
+  # Set before the start: a start that times out may still leave a server running, which
+  # pg_stop must then stop.
+  PG_STARTED=1
   "${AS_PG[@]}" "$PGBIN/pg_ctl" -D "$WORK/pg/data" -l "$WORK/pg/server.log" -w -t 60 \
     -o "-p $PG_PORT -k $WORK/pg -c listen_addresses=127.0.0.1 -c shared_buffers=128MB -c max_connections=50 -c log_min_duration_statement=250 -c log_autovacuum_min_duration=1000 ${PG_OPTS:-}" \
     start >/dev/null || { cat "$WORK/pg/server.log" >&2; exit 1; }
-  PG_STARTED=1
   PSQL=(psql -X -q -At -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PG_PORT" -U zerofault)
   "${PSQL[@]}" -d postgres -c "CREATE DATABASE zerofault"
   echo "== PostgreSQL $("${PSQL[@]}" -d zerofault -c 'SHOW server_version') on 127.0.0.1:$PG_PORT (fsync $("${PSQL[@]}" -d zerofault -c 'SHOW fsync'), synchronous_commit $("${PSQL[@]}" -d zerofault -c 'SHOW synchronous_commit'))"

@@ -483,7 +483,7 @@ fn shipped_example_postgres_block_is_valid_when_uncommented() {
         panic!("not PostgreSQL:\n{out}");
     };
     assert_eq!(pg.pool_size, DEFAULT_POOL_SIZE);
-    assert_eq!(pg.writers, DEFAULT_WRITERS);
+    assert_eq!(pg.writers(), DEFAULT_WRITERS);
     assert_eq!(pg.tls.mode, TlsMode::VerifyFull);
     assert!(pg.tls.ca.is_some());
     assert!(c.storage.to_string().starts_with("PostgreSQL database "));

@@ -167,7 +167,7 @@ mod tests {
             postgres: Some(Postgres {
                 url: "postgresql://zf:pw@db.example:6432/zerofault".into(),
                 pool_size: DEFAULT_POOL_SIZE,
-                writers: DEFAULT_WRITERS,
+                writers: None,
                 tls: PostgresTls::default(),
             }),
         };
@@ -186,7 +186,7 @@ mod tests {
             postgres: Some(Postgres {
                 url: "postgresql://zf@db/zf".into(),
                 pool_size: DEFAULT_POOL_SIZE,
-                writers: DEFAULT_WRITERS,
+                writers: None,
                 tls: PostgresTls {
                     mode: TlsMode::Disable,
                     ..PostgresTls::default()

@@ -104,7 +104,7 @@ impl PgStore {
         schema::migrate(&mut client).await?;
         drop(client);
         let (commands, rx) = mpsc::channel(writer::QUEUE_DEPTH);
-        tokio::spawn(writer::run(pool.clone(), rx, settings.writers));
+        tokio::spawn(writer::run(pool.clone(), rx, settings.writers()));
         Ok(PgStore {
             name,
             pool,

@@ -35,12 +35,13 @@ pub struct Postgres {
     /// Most connections this collector opens to the database ([`DEFAULT_POOL_SIZE`]).
     #[serde(default = "default_pool_size")]
     pub pool_size: usize,
-    /// Writer tasks storing reports at once, each a transaction of up to 512 reports
-    /// ([`DEFAULT_WRITERS`]); from 1 to `pool_size`. More help when each commit waits longer
-    /// (a database across a network, a distributed one); each takes a connection of the pool
-    /// while it writes.
-    #[serde(default = "default_writers")]
-    pub writers: usize,
+    /// Writer tasks storing reports at once, each a transaction of up to 512 reports; from 1
+    /// to `pool_size`. Unset: [`DEFAULT_WRITERS`], or `pool_size` if that is smaller (see
+    /// [`Postgres::writers`]). More help when each commit waits longer (a database across a
+    /// network, a distributed one); each takes a connection of the pool while it writes, and
+    /// the collector's other work waits for a free one.
+    #[serde(default)]
+    pub writers: Option<usize>,
     /// TLS to the database server.
     #[serde(default)]
     pub tls: PostgresTls,
@@ -48,10 +49,6 @@ pub struct Postgres {
 
 fn default_pool_size() -> usize {
     DEFAULT_POOL_SIZE
-}
-
-fn default_writers() -> usize {
-    DEFAULT_WRITERS
 }
 
 /// TLS to the database (`storage.postgres.tls.*`).
@@ -89,6 +86,15 @@ pub enum TlsMode {
 }
 
 impl Postgres {
+    /// The writer tasks to run: `writers` as set, else [`DEFAULT_WRITERS`] within
+    /// `pool_size` (a pool of one or two connections, valid before writers existed, stays
+    /// valid).
+    pub fn writers(&self) -> usize {
+        self.writers
+            .unwrap_or_else(|| DEFAULT_WRITERS.min(self.pool_size))
+            .max(1)
+    }
+
     /// The parsed URL, or why it does not parse (the message never quotes the URL).
     pub fn client_config(&self) -> Result<tokio_postgres::Config, String> {
         let config = tokio_postgres::Config::from_str(&self.url).map_err(|e| e.to_string())?;
@@ -137,12 +143,14 @@ impl Postgres {
                 ),
             );
         }
-        if !(1..=self.pool_size.max(1)).contains(&self.writers) {
+        if let Some(writers) = self.writers
+            && !(1..=self.pool_size.max(1)).contains(&writers)
+        {
             problem(
                 "storage.postgres.writers",
                 format!(
-                    "is {}; set it from 1 to pool_size ({}) (default {DEFAULT_WRITERS})",
-                    self.writers, self.pool_size
+                    "is {writers}; set it from 1 to pool_size ({}), or leave it out for {DEFAULT_WRITERS}",
+                    self.pool_size.max(1)
                 ),
             );
         }
@@ -241,7 +249,7 @@ mod tests {
         Postgres {
             url: url.into(),
             pool_size: DEFAULT_POOL_SIZE,
-            writers: DEFAULT_WRITERS,
+            writers: None,
             tls: PostgresTls {
                 ca: Some("/etc/zerofault/pg-ca.pem".into()),
                 ..PostgresTls::default()
@@ -290,18 +298,23 @@ mod tests {
         );
         let mut p = pg("postgresql://zf@db/zf");
         p.pool_size = 0;
-        assert_eq!(
-            keys(&p),
-            ["storage.postgres.pool_size", "storage.postgres.writers"]
-        );
+        assert_eq!(keys(&p), ["storage.postgres.pool_size"]);
+        // Unset, the writers fit the pool: a pool of 2 stays valid, with 2 writers.
         p.pool_size = 2;
-        assert_eq!(keys(&p), ["storage.postgres.writers"]);
-        p.writers = 0;
-        assert_eq!(keys(&p), ["storage.postgres.writers"]);
-        p.writers = 2;
         assert!(keys(&p).is_empty());
+        assert_eq!(p.writers(), 2);
+        p.pool_size = DEFAULT_POOL_SIZE;
+        assert_eq!(p.writers(), DEFAULT_WRITERS);
+        p.pool_size = 2;
+        p.writers = Some(3);
+        assert_eq!(keys(&p), ["storage.postgres.writers"]);
+        p.writers = Some(0);
+        assert_eq!(keys(&p), ["storage.postgres.writers"]);
+        p.writers = Some(2);
+        assert!(keys(&p).is_empty());
+        assert_eq!(p.writers(), 2);
         p.pool_size = 1;
-        p.writers = 1;
+        p.writers = None;
         p.tls.ca = None;
         assert_eq!(keys(&p), ["storage.postgres.tls.ca"]);
         p.tls.mode = TlsMode::Disable;

@@ -8,7 +8,7 @@ use std::sync::{Arc, OnceLock};
 use zerofault_tests::postgres::{PgServer, ServerTls};
 
 use super::PgStore;
-use super::settings::{DEFAULT_POOL_SIZE, DEFAULT_WRITERS, Postgres, PostgresTls, TlsMode};
+use super::settings::{DEFAULT_POOL_SIZE, Postgres, PostgresTls, TlsMode};
 use crate::store::api::{BoxFuture, InsertOutcome, Store, StoreError};
 use crate::store::contract::{Backend, report};
 
@@ -17,7 +17,7 @@ fn plain(url: &str) -> Postgres {
     Postgres {
         url: url.into(),
         pool_size: DEFAULT_POOL_SIZE,
-        writers: DEFAULT_WRITERS,
+        writers: None,
         tls: PostgresTls {
             mode: TlsMode::Disable,
             ..PostgresTls::default()
@@ -88,7 +88,7 @@ async fn concurrent_inserts_are_batched_and_all_acknowledged() {
 async fn several_writers_answer_every_insert_and_close_cleanly() {
     let pg = TempPg::default();
     let settings = Postgres {
-        writers: 3,
+        writers: Some(3),
         ..plain(pg.url())
     };
     let store = Arc::new(PgStore::open(&settings).await.unwrap());

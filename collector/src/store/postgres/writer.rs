@@ -7,9 +7,10 @@
 //! trips and on the server's WAL flush at commit. With one writer the next batch could not
 //! start before that wait ended, and at 3,333 reports/s on 2 cores it held 2,930 reports/s
 //! with the server and the collector partly idle (docs/benchmarks.md). Batches of different
-//! writers share no report (an agent sends one report at a time) and lock their rows in key
-//! order, so they do not deadlock over buckets; two writers storing the same report (a resend
-//! after a lost answer) wait for each other on its key, and one of them answers `duplicate`.
+//! writers lock their rows in key order (reports, then new buckets, then existing ones), so
+//! they do not deadlock over buckets; two writers storing the same report (a resend after a
+//! lost answer: an agent otherwise sends one report at a time) wait for each other on its
+//! key, and one of them answers `duplicate`.
 //!
 //! The transaction, a few statements whatever the batch size (each a multi-row statement,
 //! plain SQL):
@@ -83,8 +84,9 @@ pub(super) async fn run(pool: Pool, rx: mpsc::Receiver<Command>, writers: usize)
     }
     while let Some(ended) = tasks.join_next().await {
         if let Err(e) = ended {
-            // A panic in one writer: its batch's callers saw their answer channels dropped
-            // (an error, so their agents send again); the other writers go on.
+            // Only reached where panics unwind (tests; release builds abort the process on
+            // a panic): that batch's callers see their answer channels dropped, an error,
+            // so their agents send again, and the other writers go on.
             tracing::error!(error = %e, "a PostgreSQL writer task ended abnormally");
         }
     }
