@@ -18,9 +18,8 @@ pub const ZSTD_LEVEL: i32 = 3;
 
 thread_local! {
     /// A decompression context kept per thread (`None` if one could not be made: then one
-    /// per call, same result). Making a context per report was 5% of the collector's CPU at
-    /// 3,333 reports/s, and its allocation of about 100 KB made glibc's allocator
-    /// consolidate its free lists on every report (docs/benchmarks.md).
+    /// per call, same result). Making a context per report was 4.8% of the collector's CPU
+    /// samples at 3,333 reports/s (perf; docs/benchmarks.md), besides its allocation.
     static DECOMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
         std::cell::RefCell::new(zstd::bulk::Decompressor::new().ok());
 }

@@ -42,3 +42,26 @@ pub async fn insert_boots(store: &dyn Store) {
     }
     store.insert(report("b", 3, 500)).await.unwrap();
 }
+
+/// `n` inserts started at once on `store`, report `i` of agent `h{i % agents}` with sequence
+/// and receive time `i`: what the backends' group-commit tests send.
+pub fn spawn_inserts<S: Store + 'static>(
+    store: &Arc<S>,
+    n: u64,
+    agents: u64,
+) -> Vec<
+    tokio::task::JoinHandle<
+        Result<crate::store::api::InsertOutcome, crate::store::api::StoreError>,
+    >,
+> {
+    (0..n)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .insert(report(&format!("h{}", i % agents), i, i as i64))
+                    .await
+            })
+        })
+        .collect()
+}

@@ -10,7 +10,7 @@ use zerofault_tests::postgres::{PgServer, ServerTls};
 use super::PgStore;
 use super::settings::{DEFAULT_POOL_SIZE, Postgres, PostgresTls, TlsMode};
 use crate::store::api::{BoxFuture, InsertOutcome, Store, StoreError};
-use crate::store::contract::{Backend, report};
+use crate::store::contract::{Backend, report, spawn_inserts};
 
 /// Settings for `url` without TLS (the test server listens on loopback only).
 fn plain(url: &str) -> Postgres {
@@ -65,15 +65,7 @@ async fn concurrent_inserts_are_batched_and_all_acknowledged() {
             .await
             .unwrap(),
     );
-    let mut tasks = Vec::new();
-    for i in 0..300u64 {
-        let store = store.clone();
-        tasks.push(tokio::spawn(async move {
-            store
-                .insert(report(&format!("h{}", i % 7), i, i as i64))
-                .await
-        }));
-    }
+    let tasks = spawn_inserts(&store, 300, 7);
     for t in tasks {
         assert_eq!(t.await.unwrap().unwrap(), InsertOutcome::Stored);
     }
@@ -92,15 +84,7 @@ async fn several_writers_answer_every_insert_and_close_cleanly() {
         ..plain(pg.url())
     };
     let store = Arc::new(PgStore::open(&settings).await.unwrap());
-    let mut tasks = Vec::new();
-    for i in 0..2_000u64 {
-        let store = store.clone();
-        tasks.push(tokio::spawn(async move {
-            store
-                .insert(report(&format!("h{}", i % 50), i, i as i64))
-                .await
-        }));
-    }
+    let tasks = spawn_inserts(&store, 2_000, 50);
     // Let some of them queue, then close while the writers are busy.
     tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     store.close().await;

@@ -11,7 +11,7 @@ use super::SqliteStore;
 use super::queries::NEWEST_PER_BOOT;
 use super::schema::MIGRATIONS;
 use crate::store::api::{BoxFuture, InsertOutcome, Store, StoreError};
-use crate::store::contract::{Backend, insert_boots, report};
+use crate::store::contract::{Backend, insert_boots, report, spawn_inserts};
 
 /// A SQLite database in its own temporary directory, two levels down so that opening it
 /// creates its directory too.
@@ -35,15 +35,7 @@ mod contract {
 async fn concurrent_inserts_are_batched_and_all_acknowledged() {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(SqliteStore::open(&dir.path().join("z.db")).await.unwrap());
-    let mut tasks = Vec::new();
-    for i in 0..200u64 {
-        let store = store.clone();
-        tasks.push(tokio::spawn(async move {
-            store
-                .insert(report(&format!("h{}", i % 7), i, i as i64))
-                .await
-        }));
-    }
+    let tasks = spawn_inserts(&store, 200, 7);
     for t in tasks {
         assert_eq!(t.await.unwrap().unwrap(), InsertOutcome::Stored);
     }
