@@ -14,6 +14,7 @@ use zerofault_common::problem::add_at_lines;
 pub use zerofault_common::problem::{Problem, Problems};
 use zerofault_common::yaml::{ParseProblem, ParseProblems, parse_all};
 
+pub use crate::http::cockpit::Cockpit;
 pub use crate::http::{DetailSetting, Metrics};
 use crate::inventory::{Inventory, InventoryError};
 pub use crate::live::delivery::Clock;
@@ -69,6 +70,9 @@ pub struct Config {
     /// The month in progress, computed in the background for pages and the API.
     #[serde(default)]
     pub month_to_date: MonthToDate,
+    /// The operations center's pages on the plain-HTTP listener (`docs/cockpit.md`).
+    #[serde(default)]
+    pub cockpit: Cockpit,
     /// The inventory file (organisation, sites, links, SLA targets, maintenance, reporting
     /// time zone; `docs/inventory.md`). Optional: without it no agent label is checked (none
     /// is flagged unknown) and the defaults apply (Asia/Shanghai, 60 s slots).
@@ -338,6 +342,7 @@ impl Config {
         self.storage.problems(&mut problem);
         self.retention.problems(&mut problem);
         self.month_to_date.problems(&mut problem);
+        self.cockpit.problems(&mut problem);
         // Port 0 (pick any free port, as tests do) can be given to both.
         if self.listen.ingest == self.listen.http && self.listen.http.port() != 0 {
             problem(

@@ -323,6 +323,17 @@ impl Server {
         .merge(crate::http::sla_report::router(sla_state.clone()))
         .merge(crate::http::month_to_date::router(
             month_to_date.latest.clone(),
+        ))
+        .merge(crate::http::cockpit::router(
+            crate::http::cockpit::CockpitState {
+                hosts: self.hosts.clone(),
+                links: self.links.clone(),
+                store: self.store.clone(),
+                inventory: self.inventory.clone(),
+                month: month_to_date.latest.clone(),
+                down_after_intervals: self.config.hosts.down_after_intervals,
+                settings: self.config.cockpit.clone(),
+            },
         ));
         let mut http_stop = stop_rx;
         let http_task = tokio::spawn(

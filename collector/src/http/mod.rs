@@ -23,6 +23,7 @@ use crate::store::Store;
 
 mod accept_encoding;
 pub mod api;
+pub mod cockpit;
 mod metrics;
 pub mod month_to_date;
 mod scrape;

@@ -220,6 +220,19 @@ impl Ledger {
         let agents = self.agents.lock().expect("ledger lock poisoned");
         agents.get(agent_id).map(AgentLedger::delivery)
     }
+
+    /// The stored sequence span of each boot of one agent, by boot id (the cockpit's host
+    /// page). Empty for an agent without stored reports.
+    pub fn boots(&self, agent_id: &str) -> Vec<(String, BootSpan)> {
+        let agents = self.agents.lock().expect("ledger lock poisoned");
+        let mut boots: Vec<(String, BootSpan)> = agents
+            .get(agent_id)
+            .map(|a| a.boots.iter().map(|(b, s)| (b.clone(), *s)).collect())
+            .unwrap_or_default();
+        // Oldest boot first: sequences grow across boots.
+        boots.sort_by_key(|(_, s)| s.min);
+        boots
+    }
 }
 
 #[cfg(test)]
