@@ -10,6 +10,8 @@
 //! * [`AgentBuilder`] / [`Agent`]: an agent process with its labels and interval.
 //! * [`scrape`] and [`Exposition`]: `/metrics` text and a small parser to find samples.
 //! * [`wait_until`]: the only way tests wait; every wait has a deadline.
+//! * [`browser::Browser`]: headless Chromium through chromedriver, for page tests (the
+//!   collector's HTML cockpit): what a page shows, logs and requests, and screenshots.
 //! * [`TestHost`]: a test host in a network namespace, with loss and outages injected there
 //!   (needs root).
 //! * Fault injection for delivery tests: [`Collector::kill9`] / [`Collector::restart`] (same
@@ -36,6 +38,7 @@
 #![forbid(unsafe_code)]
 
 mod agent;
+pub mod browser;
 mod ca;
 mod collector;
 pub mod configs;
