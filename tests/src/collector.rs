@@ -42,6 +42,8 @@ pub struct CollectorBuilder {
     open_file_limit: Option<(u64, u64)>,
     /// `storage.postgres.url` (TLS disabled) instead of a SQLite file in its directory.
     postgres: Option<String>,
+    /// Further top-level sections, YAML appended as given (`inventory:`, `cockpit:`).
+    extra: String,
 }
 
 /// The collector's `links:` section; unset fields are left to the collector's defaults.
@@ -166,6 +168,7 @@ impl CollectorBuilder {
             limits: Vec::new(),
             open_file_limit: None,
             postgres: None,
+            extra: String::new(),
         }
     }
 
@@ -196,6 +199,16 @@ impl CollectorBuilder {
     }
 
     /// The `links:` section (link states and faults).
+    /// Appends top-level YAML sections to the config (keys the builder has no setter for,
+    /// e.g. `inventory:` or `cockpit:`); they must not repeat a section the builder writes.
+    pub fn extra_config(mut self, yaml: &str) -> Self {
+        self.extra.push_str(yaml);
+        if !self.extra.ends_with('\n') {
+            self.extra.push('\n');
+        }
+        self
+    }
+
     pub fn links(mut self, links: LinksConfig) -> Self {
         self.links = Some(links);
         self
@@ -262,6 +275,7 @@ impl CollectorBuilder {
         if let Some(skew) = &self.max_skew {
             y.push_str(&format!("clock:\n  max_skew: {skew}\n"));
         }
+        y.push_str(&self.extra);
         y
     }
 
@@ -603,6 +617,7 @@ mod tests {
             limits: vec![("body_timeout".into(), "5s".into())],
             open_file_limit: None,
             postgres: None,
+            extra: String::new(),
         };
         let y = b.config_yaml(
             "127.0.0.1:1".parse().unwrap(),
@@ -633,6 +648,7 @@ mod tests {
             limits: Vec::new(),
             open_file_limit: None,
             postgres: None,
+            extra: String::new(),
         };
         let (i, h) = (
             "127.0.0.1:1".parse().unwrap(),

@@ -193,13 +193,13 @@ pub fn chart(
     )
 }
 
-/// The legend of a chart: its lines' names, comma-separated.
-pub fn legend(lines: &[Line]) -> String {
-    lines
-        .iter()
-        .map(|l| l.name.as_str())
-        .collect::<Vec<_>>()
-        .join(", ")
+/// A chart's title with its lines' names, `CPU (/, /var)`; the title alone without lines.
+pub fn titled(title: &str, lines: &[Line]) -> String {
+    if lines.is_empty() {
+        return title.to_owned();
+    }
+    let names: Vec<&str> = lines.iter().map(|l| l.name.as_str()).collect();
+    format!("{title} ({})", names.join(", "))
 }
 
 /// A state timeline of `[from, to)`: down periods drawn over an up bar, each with its
@@ -216,8 +216,9 @@ pub fn timeline(inv: &Inventory, lang: Lang, periods: &[(i64, i64)], from: i64, 
         if s >= e {
             continue;
         }
-        let x = (s - from) as f64 / span * f64::from(width);
+        // At least 2 px, so a short fault shows, and inside the bar at the right end.
         let w = ((e - s) as f64 / span * f64::from(width)).max(2.0);
+        let x = ((s - from) as f64 / span * f64::from(width)).min(f64::from(width) - w);
         let _ = write!(
             out,
             r#"<rect class="downbar" x="{x:.1}" y="4" width="{w:.1}" height="16"><title>{} – {} ({})</title></rect>"#,

@@ -60,7 +60,7 @@ pub async fn host(
             String::new(),
         ),
         (
-            "Site / 站点".to_owned(),
+            lang.t(Key::Site).to_owned(),
             view::name(inv, lang, NameKind::Site, &h.site),
             String::new(),
         ),
@@ -155,7 +155,7 @@ pub async fn host(
     ] {
         let lines = detail::lines(&slots, kind, lang.t(key));
         let title = if kind == Kind::Filesystem {
-            format!("{} ({})", lang.t(key), detail::legend(&lines))
+            detail::titled(lang.t(key), &lines)
         } else {
             lang.t(key).to_owned()
         };

@@ -183,7 +183,7 @@ pub async fn link(
             .flat_map(|(agent, slots)| detail::lines(slots, kind, agent))
             .collect();
         charts.push((
-            format!("{} ({})", lang.t(key), detail::legend(&lines)),
+            detail::titled(lang.t(key), &lines),
             detail::chart(inv, lang, &lines, unit, from, to),
         ));
     }

@@ -452,12 +452,15 @@ pub fn build(now: &Now, s: &Sources<'_>) -> Overview {
                     &b.figures,
                     lang,
                 );
-                row.verdict = if b.fault_free {
+                row.verdict = if b.figures.availability.is_none() {
+                    row.class = "plain";
+                    lang.t(Key::Unknown).into()
+                } else if b.fault_free {
                     lang.t(Key::FaultFree).into()
                 } else {
                     format!("{} {}", b.figures.faults, lang.t(Key::Faults))
                 };
-                if !b.fault_free {
+                if !b.fault_free && b.figures.availability.is_some() {
                     row.class = "missed";
                 }
                 row

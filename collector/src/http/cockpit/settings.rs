@@ -9,6 +9,8 @@ pub const DEFAULT_REFRESH: Duration = Duration::from_secs(30);
 /// Shortest refresh: the overview of a province takes a few milliseconds to build, but a
 /// wall of screens refreshing every second would still be load for nothing.
 pub const MIN_REFRESH: Duration = Duration::from_secs(5);
+/// Shortest `silent_after`: shorter would call a host silent before it could be seen down.
+pub const MIN_SILENT_AFTER: Duration = Duration::from_secs(10);
 /// Default silence after which a host that stopped reporting is "silent" rather than "down".
 pub const DEFAULT_SILENT_AFTER: Duration = Duration::from_secs(24 * 3600);
 
@@ -72,10 +74,10 @@ impl Cockpit {
                 "is shorter than 5s; use 5s or more (default 30s)".into(),
             );
         }
-        if self.silent_after < Duration::from_secs(60) {
+        if self.silent_after < MIN_SILENT_AFTER {
             problem(
                 "cockpit.silent_after",
-                "is shorter than 1m; a host is silent after it was down for a while: use 1m or more (default 24h)".into(),
+                "is shorter than 10s; a host is silent after it was down for a while: use 10s or more (default 24h)".into(),
             );
         }
         if !matches!(self.lang.as_str(), "en" | "zh-CN") {

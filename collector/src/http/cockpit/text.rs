@@ -143,6 +143,7 @@ keys! {
     Reports => ("reports", "份报告"),
     Minutes => ("min", "分钟"),
     Host => ("Host", "主机"),
+    Site => ("Site", "站点"),
     Link => ("Link", "链路"),
     Department => ("Department", "部门"),
     DataCenter => ("Data center", "数据中心"),

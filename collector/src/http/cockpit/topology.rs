@@ -17,8 +17,8 @@ use crate::live::links::LinkState;
 
 /// Horizontal distance between levels, px.
 const COLUMN: i32 = 165;
-/// Vertical distance between drawn leaves, px: 12 px text and room between rows.
-const ROW: i32 = 19;
+/// Vertical distance between drawn leaves, px: a name (12 px) above each node's line.
+const ROW: i32 = 24;
 /// Left and top margin.
 const MARGIN: i32 = 8;
 /// Characters of a site name drawn before it is cut (the full name is the tooltip).
@@ -171,11 +171,12 @@ pub fn svg(inv: &Inventory, links: &[LinkNow], lang: Lang) -> String {
     }
     let depth = nodes.iter().map(|n| n.depth).max().unwrap_or(0);
     let width = MARGIN * 2 + (depth + 1) * COLUMN;
-    let height = MARGIN * 2 + next_row * ROW;
+    let height = MARGIN * 2 + 14 + next_row * ROW;
     let pos = |n: &Node| {
         (
             MARGIN + 6 + n.depth * COLUMN,
-            MARGIN + ROW / 2 + n.y * ROW / 2,
+            // Names are written above the nodes: the first row starts a text line down.
+            MARGIN + 14 + n.y * ROW / 2,
         )
     };
     let mut out = String::new();
@@ -226,8 +227,8 @@ pub fn svg(inv: &Inventory, links: &[LinkNow], lang: Lang) -> String {
             full = escape(name),
             code = escape(&n.code),
             short = escape(&short),
-            tx = x + 8,
-            ty = y + 4,
+            tx = x - 4,
+            ty = y - 8,
         );
     }
     out.push_str("</svg>");
