@@ -32,7 +32,8 @@ enum Command {
     /// Create or extend a CA, the collector's server certificate and agent client
     /// certificates (an existing CA in DIR is reused).
     Certs(certs::CertsArgs),
-    /// Run a local demonstration: certificates, configs, a collector and one agent.
+    /// Run a local demonstration: certificates, an inventory, configs, a collector and four
+    /// agents on loopback, one of them probing a link the demo keeps cut.
     Demo(demo::DemoArgs),
     /// Store reports from a JSON lines file with the checks and idempotency of live ingest.
     ///

@@ -1,23 +1,29 @@
-//! `zerofault-collector demo` (issue 11, item 7): the collector and the agent it starts end
+//! `zerofault-collector demo` (issue 11, item 7): the collector and the agents it starts end
 //! with it however it ends. Each case runs the real demo on free ports in a temporary
-//! directory, waits until the agent's first report has arrived, ends the demo with one
-//! signal, and then checks within a bounded time that neither child (by pid) is left and
-//! that both ports can be bound again.
+//! directory, waits until every agent's first report has arrived, ends the demo with one
+//! signal, and then checks within a bounded time that no child (by pid) is left and that
+//! both ports can be bound again.
 //!
 //! SIGHUP is what closing the terminal or the SSH session sends; SIGKILL leaves the demo no
 //! chance to do anything, so only the kernel closing the demo's end of the children's stdin
 //! can stop them; SIGTERM is the orderly path the demo handles itself.
+//!
+//! One case looks at the demo's world: the banner names the cockpit, the written configs
+//! pass both binaries' `validate`, `/api/v1/links` lists the demo's links with the simulated
+//! cut down, and the cut becomes a fault.
 
 use std::net::{SocketAddr, TcpListener};
 use std::os::unix::process::ExitStatusExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus};
 use std::time::Duration;
 
-use zerofault_tests::{COLLECTOR_BIN, ChildGuard, bin_path, free_addr, wait_until};
+use zerofault_tests::{
+    AGENT_BIN, COLLECTOR_BIN, ChildGuard, bin_path, free_addr, http_client, wait_until,
+};
 
-/// Time for the demo to make its certificates, start both children and see the first
-/// report (1 s agent interval); a healthy run takes a few seconds.
+/// Time for the demo to make its certificates, start its children and see every agent's
+/// first report (1 s agent interval); a healthy run takes a few seconds.
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
 /// Time for the children to stop after the demo ended: a clean shutdown takes well under a
 /// second; the demo's own bound on a child's stop is 10 s.
@@ -102,9 +108,37 @@ fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_default()
 }
 
-/// Runs the demo, ends it with `signal` (a `kill -s` name), and checks that its children
-/// and its ports are gone. Returns how the demo exited.
-async fn demo_ended_by(signal: &str) -> ExitStatus {
+/// The demo's agents (`collector/src/cmd/demo/world.rs`).
+const AGENTS: [&str; 4] = [
+    "zj-dsj-portal-01",
+    "zj-gat-police-01",
+    "zj-wjw-health-01",
+    "zj-wjw-clinic-01",
+];
+/// The links the agents probe, and the one the demo cuts.
+const LINKS: [&str; 5] = [
+    "adm-dq-qy",
+    "adm-hz-dq",
+    "adm-zj-hz",
+    "adm-zj-jx",
+    "pub-zj-hz",
+];
+const CUT_LINK: &str = "adm-dq-qy";
+
+/// A demo that is running: every agent has reported.
+struct RunningDemo {
+    _tmp: tempfile::TempDir,
+    dir: PathBuf,
+    ingest: SocketAddr,
+    http: SocketAddr,
+    log: PathBuf,
+    demo: ChildGuard,
+    children: Orphans,
+}
+
+/// Starts the demo and waits for every agent's first report; checks that its children are
+/// the collector and one process per agent, and that it holds both ports.
+async fn start_demo() -> RunningDemo {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("demo");
     let (ingest, http) = (free_addr(), free_addr());
@@ -119,7 +153,7 @@ async fn demo_ended_by(signal: &str) -> ExitStatus {
     let mut demo = ChildGuard::spawn("demo", cmd, &log).unwrap();
 
     wait_until(
-        "the demo's first report",
+        "the first report of every demo agent",
         READY_TIMEOUT,
         Duration::from_millis(200),
         || {
@@ -129,7 +163,7 @@ async fn demo_ended_by(signal: &str) -> ExitStatus {
                 if let Some(status) = status {
                     panic!("the demo exited ({status}):\n{out}");
                 }
-                if out.contains("has received the agent's first report") {
+                if out.contains("has received a first report from each of the 4 agents") {
                     Ok(())
                 } else {
                     Err(format!("demo output so far: {out:?}"))
@@ -145,12 +179,39 @@ async fn demo_ended_by(signal: &str) -> ExitStatus {
     // /proc truncates command names to 15 bytes: "zerofault-colle".
     assert_eq!(
         names,
-        ["zerofault-agent", "zerofault-colle"],
+        [
+            "zerofault-agent",
+            "zerofault-agent",
+            "zerofault-agent",
+            "zerofault-agent",
+            "zerofault-colle"
+        ],
         "children of the demo: {children:?}"
     );
     let children = Orphans(children);
     assert!(bindable(ingest).is_err() && bindable(http).is_err());
+    RunningDemo {
+        _tmp: tmp,
+        dir,
+        ingest,
+        http,
+        log,
+        demo,
+        children,
+    }
+}
 
+/// Ends the demo with `signal` (a `kill -s` name), and checks that its children and its
+/// ports are gone. Returns how the demo exited.
+async fn end_demo(running: RunningDemo, signal: &str) -> ExitStatus {
+    let RunningDemo {
+        dir,
+        ingest,
+        http,
+        mut demo,
+        children,
+        ..
+    } = running;
     if signal == "KILL" {
         demo.kill();
     } else {
@@ -173,7 +234,7 @@ async fn demo_ended_by(signal: &str) -> ExitStatus {
     .unwrap();
 
     wait_until(
-        "the collector and the agent to end and the ports to be free",
+        "the collector and the agents to end and the ports to be free",
         GONE_TIMEOUT,
         Duration::from_millis(100),
         || {
@@ -189,17 +250,12 @@ async fn demo_ended_by(signal: &str) -> ExitStatus {
     .await
     .unwrap();
 
-    // Both stopped cleanly (not killed by the demo's fallback): the collector recorded a
-    // clean stop and the agent flushed its state.
+    // Every child stopped cleanly (not killed by the demo's fallback): the collector
+    // recorded a clean stop and each agent flushed its state.
     let collector_log = read(&dir.join("collector.log"));
-    let agent_log = read(&dir.join("agent.log"));
     assert!(
         collector_log.contains("shutting down"),
         "collector log:\n{collector_log}"
-    );
-    assert!(
-        agent_log.contains("zerofault agent stopped"),
-        "agent log:\n{agent_log}"
     );
     if signal != "TERM" {
         // Nobody told them to stop: they saw the end of their stdin.
@@ -207,12 +263,42 @@ async fn demo_ended_by(signal: &str) -> ExitStatus {
             collector_log.contains("stdin closed"),
             "collector log:\n{collector_log}"
         );
+    }
+    for id in AGENTS {
+        let agent_log = read(&dir.join(format!("agent-{id}.log")));
         assert!(
-            agent_log.contains("stdin closed"),
-            "agent log:\n{agent_log}"
+            agent_log.contains("zerofault agent stopped"),
+            "agent {id} log:\n{agent_log}"
         );
+        if signal != "TERM" {
+            assert!(
+                agent_log.contains("stdin closed"),
+                "agent {id} log:\n{agent_log}"
+            );
+        }
     }
     status
+}
+
+async fn demo_ended_by(signal: &str) -> ExitStatus {
+    end_demo(start_demo().await, signal).await
+}
+
+/// The JSON of `GET http://{http}{path}`.
+async fn get_json(http: SocketAddr, path: &str) -> Result<serde_json::Value, String> {
+    let response = http_client()
+        .get(format!("http://{http}{path}"))
+        .send()
+        .await
+        .map_err(|e| format!("GET {path}: {e}"))?;
+    if !response.status().is_success() {
+        return Err(format!("GET {path}: {}", response.status()));
+    }
+    let body = response
+        .text()
+        .await
+        .map_err(|e| format!("GET {path}: {e}"))?;
+    serde_json::from_str(&body).map_err(|e| format!("GET {path}: {e}: {body}"))
 }
 
 #[tokio::test]
@@ -226,9 +312,107 @@ async fn demo_killed_by_sigkill_leaves_no_process_and_no_port() {
 }
 
 #[tokio::test]
-async fn demo_stopped_by_sigterm_stops_both_children() {
-    // The demo handles SIGTERM itself and exits 0 after stopping both children.
+async fn demo_stopped_by_sigterm_stops_every_child() {
+    // The demo handles SIGTERM itself and exits 0 after stopping its children.
     assert_eq!(demo_ended_by("TERM").await.code(), Some(0));
+}
+
+#[tokio::test]
+async fn demo_world_has_links_a_simulated_cut_and_its_fault() {
+    let running = start_demo().await;
+    let (dir, http) = (running.dir.clone(), running.http);
+    let banner = read(&running.log);
+    let cockpit = format!("Cockpit:   http://{http}/");
+    assert!(banner.contains(&cockpit), "{cockpit} in\n{banner}");
+    // The cockpit's URL comes before everything else the banner lists.
+    assert!(banner.find(&cockpit) < banner.find("metrics:"), "{banner}");
+
+    // The written files are what the binaries' own `validate` accepts.
+    let collector_config = dir.join("collector.yaml");
+    let inventory = read(&dir.join("inventory.yaml"));
+    assert!(inventory.contains("浙江省大数据发展管理局"), "{inventory}");
+    let mut configs = vec![(COLLECTOR_BIN, collector_config)];
+    configs.extend(AGENTS.map(|id| (AGENT_BIN, dir.join(format!("agent-{id}.yaml")))));
+    for (bin, config) in configs {
+        let out = Command::new(bin_path(bin))
+            .arg("validate")
+            .arg("--config")
+            .arg(&config)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{bin} validate --config {}: {}{}",
+            config.display(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    // Every probed link is listed; the cut is down from its one vantage point, the others
+    // are not.
+    wait_until(
+        "the demo's links, with the cut down",
+        Duration::from_secs(30),
+        Duration::from_millis(500),
+        || async move {
+            let v = get_json(http, "/api/v1/links").await?;
+            let links = v["links"].as_array().ok_or("no links array")?;
+            let mut ids: Vec<&str> = links.iter().filter_map(|l| l["link"].as_str()).collect();
+            ids.sort_unstable();
+            if ids != LINKS {
+                return Err(format!("links so far: {ids:?}"));
+            }
+            for l in links {
+                let (id, state) = (l["link"].as_str().unwrap(), &l["state"]);
+                if (id == CUT_LINK) != (state == "down") {
+                    return Err(format!("{id} is {state}: {v}"));
+                }
+            }
+            let cut = links.iter().find(|l| l["link"] == CUT_LINK).unwrap();
+            assert_eq!(cut["level"], "county-township", "{cut}");
+            assert_eq!(cut["domain"], "administrative", "{cut}");
+            assert_eq!(cut["vantages"][0]["agent"], "zj-wjw-health-01", "{cut}");
+            Ok(())
+        },
+    )
+    .await
+    .unwrap();
+
+    // Down for the inventory's and the collector's fault_min (30 s), the cut is a fault.
+    wait_until(
+        "a fault of the cut link",
+        Duration::from_secs(60),
+        Duration::from_secs(1),
+        || async move {
+            let v = get_json(http, &format!("/api/v1/faults?link={CUT_LINK}")).await?;
+            match v["faults"].as_array() {
+                Some(faults) if !faults.is_empty() => Ok(()),
+                _ => Err(format!("faults so far: {v}")),
+            }
+        },
+    )
+    .await
+    .unwrap();
+    let log = running.log.clone();
+    wait_until(
+        "the demo to announce the cut and its fault",
+        Duration::from_secs(10),
+        Duration::from_millis(200),
+        || {
+            let out = read(&log);
+            async move {
+                if out.contains(&format!("A fault of link {CUT_LINK} is recorded")) {
+                    Ok(())
+                } else {
+                    Err(out)
+                }
+            }
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(end_demo(running, "TERM").await.code(), Some(0));
 }
 
 #[test]
