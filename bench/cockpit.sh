@@ -88,8 +88,13 @@ for page in "/" "/?lang=en" "/?kiosk=1" "/host/host-00042" "/host/host-00042?ran
   for _ in $(seq "$REQUESTS"); do
     curl -sf -o "$WORK/body" -w '%{time_starttransfer} %{time_total} %{size_download}\n' "http://$HTTP$page" >>"$WORK/times"
   done
-  awk -v page="$page" '{ s[NR] = $1 * 1000; t[NR] = $2 * 1000; b = $3 }
-    END { n = asort(s); asort(t); printf "%-34s %10.1f %10.1f %10.1f %10d\n", page, s[int((n + 1) / 2)], s[n], t[int((n + 1) / 2)], b }' "$WORK/times"
+  python3 - "$page" "$WORK/times" <<'PY'
+import statistics, sys
+rows = [list(map(float, l.split())) for l in open(sys.argv[2]) if l.strip()]
+ttfb = sorted(r[0] * 1000 for r in rows)
+total = sorted(r[1] * 1000 for r in rows)
+print(f"{sys.argv[1]:<34} {statistics.median(ttfb):10.1f} {ttfb[-1]:10.1f} {statistics.median(total):10.1f} {int(rows[-1][2]):10d}")
+PY
 done
 
 echo "== 3. a first view of the overview: bytes"

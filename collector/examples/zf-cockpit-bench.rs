@@ -66,13 +66,31 @@ fn links(n: usize) -> Vec<(String, String, String, &'static str, &'static str)> 
     for (d, domain) in [("adm", "administrative"), ("pub", "public")] {
         let p = format!("{d}-p");
         for c in 0..CITIES {
-            out.push((format!("{d}-pc{c:02}"), p.clone(), city(d, c), "province-city", domain));
+            out.push((
+                format!("{d}-pc{c:02}"),
+                p.clone(),
+                city(d, c),
+                "province-city",
+                domain,
+            ));
         }
         for k in 0..COUNTIES {
-            out.push((format!("{d}-ck{k:03}"), city(d, city_of(k)), county(d, k), "city-county", domain));
+            out.push((
+                format!("{d}-ck{k:03}"),
+                city(d, city_of(k)),
+                county(d, k),
+                "city-county",
+                domain,
+            ));
         }
         for t in 0..townships(n) {
-            out.push((format!("{d}-kt{t:04}"), county(d, county_of(t)), town(d, t), "county-township", domain));
+            out.push((
+                format!("{d}-kt{t:04}"),
+                county(d, county_of(t)),
+                town(d, t),
+                "county-township",
+                domain,
+            ));
         }
     }
     out
@@ -83,28 +101,57 @@ fn inventory(n_links: usize, now_ms: i64) -> String {
         "time_zone: Asia/Shanghai\norganisation: {name_zh: 某省大数据发展管理局, name_en: Provincial Big Data Bureau}\ndepartments:\n",
     );
     for i in 0..DEPARTMENTS {
-        let _ = writeln!(y, "  - {{code: dept-{i:02}, name_zh: 第{i:02}委办局, name_en: Department {i:02}}}");
+        let _ = writeln!(
+            y,
+            "  - {{code: dept-{i:02}, name_zh: 第{i:02}委办局, name_en: Department {i:02}}}"
+        );
     }
     y.push_str("data_centers:\n");
     for i in 0..DATA_CENTERS {
-        let _ = writeln!(y, "  - {{code: dc-{i:02}, name_zh: 第{i:02}政务云节点, name_en: Cloud node {i:02}, status: in-use}}");
+        let _ = writeln!(
+            y,
+            "  - {{code: dc-{i:02}, name_zh: 第{i:02}政务云节点, name_en: Cloud node {i:02}, status: in-use}}"
+        );
     }
     y.push_str("sites:\n");
-    for (d, domain, zh) in [("adm", "administrative", "政务外网"), ("pub", "public", "互联网")] {
-        let _ = writeln!(y, "  - {{code: {d}-p, name_zh: 省{zh}节点, name_en: Province {domain}, level: province, domain: {domain}}}");
+    for (d, domain, zh) in [
+        ("adm", "administrative", "政务外网"),
+        ("pub", "public", "互联网"),
+    ] {
+        let _ = writeln!(
+            y,
+            "  - {{code: {d}-p, name_zh: 省{zh}节点, name_en: Province {domain}, level: province, domain: {domain}}}"
+        );
         for c in 0..CITIES {
-            let _ = writeln!(y, "  - {{code: {}, name_zh: 第{c:02}市{zh}, name_en: City {c:02} {domain}, level: city, domain: {domain}, parent: {d}-p}}", city(d, c));
+            let _ = writeln!(
+                y,
+                "  - {{code: {}, name_zh: 第{c:02}市{zh}, name_en: City {c:02} {domain}, level: city, domain: {domain}, parent: {d}-p}}",
+                city(d, c)
+            );
         }
         for k in 0..COUNTIES {
-            let _ = writeln!(y, "  - {{code: {}, name_zh: 第{k:03}县{zh}, name_en: County {k:03} {domain}, level: county, domain: {domain}, parent: {}}}", county(d, k), city(d, city_of(k)));
+            let _ = writeln!(
+                y,
+                "  - {{code: {}, name_zh: 第{k:03}县{zh}, name_en: County {k:03} {domain}, level: county, domain: {domain}, parent: {}}}",
+                county(d, k),
+                city(d, city_of(k))
+            );
         }
         for t in 0..townships(n_links) {
-            let _ = writeln!(y, "  - {{code: {}, name_zh: 第{t:04}镇{zh}, name_en: Town {t:04} {domain}, level: township, domain: {domain}, parent: {}}}", town(d, t), county(d, county_of(t)));
+            let _ = writeln!(
+                y,
+                "  - {{code: {}, name_zh: 第{t:04}镇{zh}, name_en: Town {t:04} {domain}, level: township, domain: {domain}, parent: {}}}",
+                town(d, t),
+                county(d, county_of(t))
+            );
         }
     }
     y.push_str("links:\n");
     for (id, from, to, level, domain) in links(n_links) {
-        let _ = writeln!(y, "  - {{id: {id}, from: {from}, to: {to}, level: {level}, domain: {domain}}}");
+        let _ = writeln!(
+            y,
+            "  - {{id: {id}, from: {from}, to: {to}, level: {level}, domain: {domain}}}"
+        );
     }
     // A maintenance window open now, local time (UTC+8), on one department.
     let start = jiff::Timestamp::from_millisecond(now_ms - HOUR)
@@ -119,7 +166,11 @@ fn inventory(n_links: usize, now_ms: i64) -> String {
     y
 }
 
-fn report(i: usize, all_links: &[(String, String, String, &'static str, &'static str)], now_ms: i64) -> (Report, i64) {
+fn report(
+    i: usize,
+    all_links: &[(String, String, String, &'static str, &'static str)],
+    now_ms: i64,
+) -> (Report, i64) {
     const GIB: u64 = 1 << 30;
     let t = i % townships(all_links.len());
     let behind_cut = CUT_COUNTIES.contains(&county_of(t));
@@ -147,7 +198,11 @@ fn report(i: usize, all_links: &[(String, String, String, &'static str, &'static
             sent: n as u32,
             received: if lost { 0 } else { n as u32 },
             loss_ratio: if lost { 1.0 } else { 0.0 },
-            rtt_avg_seconds: if lost { 0.0 } else { 0.002 + (l % 7) as f64 * 0.001 },
+            rtt_avg_seconds: if lost {
+                0.0
+            } else {
+                0.002 + (l % 7) as f64 * 0.001
+            },
             rtt_max_seconds: if lost { 0.0 } else { 0.006 },
             jitter_seconds: if lost { 0.0 } else { 0.0003 },
             loss_runs: if lost {
@@ -168,7 +223,10 @@ fn report(i: usize, all_links: &[(String, String, String, &'static str, &'static
     };
     let probes = if i < all_links.len() * 2 && !down && !silent {
         let l = i / 2;
-        let cut = all_links[l].0.starts_with("adm-ck") && CUT_COUNTIES.iter().any(|k| all_links[l].0 == format!("adm-ck{k:03}"));
+        let cut = all_links[l].0.starts_with("adm-ck")
+            && CUT_COUNTIES
+                .iter()
+                .any(|k| all_links[l].0 == format!("adm-ck{k:03}"));
         vec![window(l, cut)]
     } else {
         Vec::new()

@@ -13,13 +13,13 @@ use crate::month::sla::model::{Figures, MonthReport};
 use crate::store::CollectorRun;
 
 /// Rows of the department and data-center tables.
-pub const GROUP_ROWS: usize = 8;
-/// Host chips of the "not up" list: 6 rows of 6 at 1920 px.
-pub const HOST_CHIPS: usize = 36;
+pub const GROUP_ROWS: usize = 6;
+/// Host chips of the "not up" list: 8 rows of 4 at 1920 px.
+pub const HOST_CHIPS: usize = 32;
 /// Rows of the incident lists.
 pub const INCIDENT_ROWS: usize = 6;
 /// Rows of the month-to-date tables.
-pub const MONTH_ROWS: usize = 6;
+pub const MONTH_ROWS: usize = 4;
 /// Rows of the capacity and delivery lists.
 pub const SHORT_ROWS: usize = 5;
 
@@ -244,11 +244,14 @@ pub fn build(now: &Now, s: &Sources<'_>) -> Overview {
         .take(HOST_CHIPS)
         .map(|h| HostChip {
             agent: h.agent.clone(),
-            label: if h.hostname.is_empty() {
-                h.agent.clone()
-            } else {
-                h.hostname.clone()
-            },
+            // The host name's first label: a chip holds about 16 characters.
+            label: h
+                .hostname
+                .split('.')
+                .next()
+                .filter(|s| !s.is_empty())
+                .unwrap_or(&h.agent)
+                .to_owned(),
             href: (s.href)(&format!("/host/{}", h.agent)),
             class: h.state.as_str(),
             state: match h.state {

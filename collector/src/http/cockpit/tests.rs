@@ -179,7 +179,7 @@ async fn the_overview_names_the_down_link_as_the_root_cause() {
     );
     let chips = part(&zh, "hosts-not-up");
     assert!(
-        chips.contains("lone.example") && !chips.contains("county-01"),
+        chips.contains("data-agent=\"lone\"") && !chips.contains("county-01"),
         "{chips}"
     );
     assert!(part(&zh, "links-not-up").contains("市县链路"));
