@@ -14,6 +14,7 @@ use zerofault_common::problem::add_at_lines;
 pub use zerofault_common::problem::{Problem, Problems};
 use zerofault_common::yaml::{ParseProblem, ParseProblems, parse_all};
 
+pub use crate::http::access::Access;
 pub use crate::http::cockpit::Cockpit;
 pub use crate::http::{DetailSetting, Metrics};
 use crate::inventory::{Inventory, InventoryError};
@@ -73,6 +74,9 @@ pub struct Config {
     /// The operations center's pages on the plain-HTTP listener (`docs/cockpit.md`).
     #[serde(default)]
     pub cockpit: Cockpit,
+    /// Who may read the HTTP listener, and HTTPS for it (`docs/cockpit.md`, "Access").
+    #[serde(default)]
+    pub access: Access,
     /// The inventory file (organisation, sites, links, SLA targets, maintenance, reporting
     /// time zone; `docs/inventory.md`). Optional: without it no agent label is checked (none
     /// is flagged unknown) and the defaults apply (Asia/Shanghai, 60 s slots).
@@ -313,6 +317,16 @@ impl Config {
                 message,
             });
         }
+        // The HTTP listener's certificate and key, loaded as `serve` will load them.
+        if let Some(t) = &self.access.tls
+            && let Err(e) = crate::http::https::server_config(&t.cert, &t.key)
+        {
+            problems.push(Problem {
+                file: self.source.clone(),
+                key: "access.tls",
+                message: format!("{e:#}"),
+            });
+        }
         into_result(problems)
     }
 
@@ -343,6 +357,7 @@ impl Config {
         self.retention.problems(&mut problem);
         self.month_to_date.problems(&mut problem);
         self.cockpit.problems(&mut problem);
+        self.access.problems(&mut problem);
         // Port 0 (pick any free port, as tests do) can be given to both.
         if self.listen.ingest == self.listen.http && self.listen.http.port() != 0 {
             problem(

@@ -9,7 +9,7 @@ use anyhow::Context;
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use zerofault_collector::cmd::console::{EXIT_FAILED, EXIT_OK};
 use zerofault_collector::cmd::validate::{self, ConfigArg};
-use zerofault_collector::cmd::{backup, certs, demo, import, report, serve, verify};
+use zerofault_collector::cmd::{backup, certs, demo, hash_password, import, report, serve, verify};
 use zerofault_collector::config::Config;
 use zerofault_common::assets;
 
@@ -66,6 +66,10 @@ enum Command {
     /// Exit codes: 0 done, 1 the copy failed (the partial file is removed), 2 usage,
     /// configuration error, no database, an existing --out or a PostgreSQL store.
     Backup(backup::BackupArgs),
+    /// Print the password_hash of an `access.users` entry for the password on stdin's first
+    /// line (PBKDF2-HMAC-SHA256, random salt). Exit codes: 0 printed, 2 no password or a
+    /// bad --iterations.
+    HashPassword(hash_password::HashPasswordArgs),
 }
 
 #[derive(Debug, Args)]
@@ -124,6 +128,9 @@ fn main() -> ExitCode {
         Command::Verify(args) => return ExitCode::from(verify::run(&args)),
         Command::Report(args) => return ExitCode::from(report::run(&args)),
         Command::Backup(args) => return ExitCode::from(backup::run(&args)),
+        Command::HashPassword(args) => {
+            return ExitCode::from(hash_password::run(&args, &mut std::io::stdin().lock()));
+        }
         Command::Demo(args) => {
             init_tracing();
             runtime().and_then(|rt| rt.block_on(demo::run(&args)))

@@ -44,6 +44,9 @@ pub struct CollectorBuilder {
     postgres: Option<String>,
     /// Further top-level sections, YAML appended as given (`inventory:`, `cockpit:`).
     extra: String,
+    /// The HTTP listener serves TLS (`access.tls` in `extra`): URLs and the health check
+    /// use `https://` with the test CA.
+    https: bool,
 }
 
 /// The collector's `links:` section; unset fields are left to the collector's defaults.
@@ -169,6 +172,7 @@ impl CollectorBuilder {
             open_file_limit: None,
             postgres: None,
             extra: String::new(),
+            https: false,
         }
     }
 
@@ -206,6 +210,14 @@ impl CollectorBuilder {
         if !self.extra.ends_with('\n') {
             self.extra.push('\n');
         }
+        self
+    }
+
+    /// The config's `access.tls` (given with [`Self::extra_config`]) makes the HTTP
+    /// listener HTTPS: say so, so that [`Collector::http_url`] and the start-up health
+    /// check use `https://` and trust the test CA.
+    pub fn https(mut self) -> Self {
+        self.https = true;
         self
     }
 
@@ -321,6 +333,7 @@ impl CollectorBuilder {
             config,
             ca_cert: self.ca_cert.clone(),
             agents_dir: self.agents_dir.clone(),
+            https: self.https,
             dir,
         };
         collector.wait_healthy().await?;
@@ -367,6 +380,7 @@ pub struct Collector {
     config: PathBuf,
     ca_cert: PathBuf,
     agents_dir: PathBuf,
+    https: bool,
     dir: TempDir,
 }
 
@@ -377,7 +391,11 @@ impl Collector {
     }
 
     async fn wait_healthy(&mut self) -> Result<(), SpawnError> {
-        let client = http_client();
+        let client = if self.https {
+            crate::ca::ingest_client(&self.ca_cert, None).map_err(SpawnError::Other)?
+        } else {
+            http_client()
+        };
         let url = format!("{}/healthz", self.http_url());
         let start = Instant::now();
         let mut last = String::from("not asked yet");
@@ -439,7 +457,8 @@ impl Collector {
     }
     /// `http://127.0.0.1:PORT`, the plain-HTTP listener.
     pub fn http_url(&self) -> String {
-        format!("http://{}", self.http)
+        let scheme = if self.https { "https" } else { "http" };
+        format!("{scheme}://{}", self.http)
     }
     /// Address of the plain-HTTP listener.
     pub fn http_addr(&self) -> SocketAddr {
@@ -618,6 +637,7 @@ mod tests {
             open_file_limit: None,
             postgres: None,
             extra: String::new(),
+            https: false,
         };
         let y = b.config_yaml(
             "127.0.0.1:1".parse().unwrap(),
@@ -649,6 +669,7 @@ mod tests {
             open_file_limit: None,
             postgres: None,
             extra: String::new(),
+            https: false,
         };
         let (i, h) = (
             "127.0.0.1:1".parse().unwrap(),

@@ -308,3 +308,68 @@ async fn the_cockpit_in_a_real_browser() -> anyhow::Result<()> {
     drop(browser);
     Ok(())
 }
+
+/// `access.*` on a real collector: HTTPS with the collector's certificate, two users made
+/// with `zerofault-collector hash-password`, `/metrics` public.
+#[tokio::test]
+async fn access_needs_a_user_over_https_except_public_paths() -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let ca = TestCa::new(&["core"])?;
+    let hash = |password: &str| -> anyhow::Result<String> {
+        let mut child =
+            std::process::Command::new(zerofault_tests::bin_path(zerofault_tests::COLLECTOR_BIN))
+                .args(["hash-password", "--iterations", "100000"])
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .spawn()?;
+        writeln!(child.stdin.take().expect("piped"), "{password}")?;
+        let out = child.wait_with_output()?;
+        anyhow::ensure!(out.status.success(), "hash-password failed");
+        Ok(String::from_utf8(out.stdout)?.trim().to_owned())
+    };
+    let collector = Collector::builder(&ca)
+        .extra_config(&format!(
+            "access:\n  tls:\n    cert: {}\n    key: {}\n  users:\n    - {{name: ops, password_hash: \"{}\"}}\n    - {{name: prom, password_hash: \"{}\", role: metrics}}\n  public: [/healthz, /metrics]\n",
+            serde_json::to_string(&ca.collector_cert())?,
+            serde_json::to_string(&ca.collector_key())?,
+            hash("s3cret")?,
+            hash("pr0m")?,
+        ))
+        .https()
+        .spawn()
+        .await?;
+    let base = collector.http_url();
+    assert!(base.starts_with("https://"), "{base}");
+    let client = ca.ingest_client(None)?;
+    let get = |path: &str, user: Option<(&str, &str)>| {
+        let mut req = client.get(format!("{base}{path}"));
+        if let Some((u, p)) = user {
+            req = req.basic_auth(u, Some(p));
+        }
+        req.send()
+    };
+    let r = get("/", None).await?;
+    assert_eq!(r.status(), 401);
+    assert!(
+        r.headers()[reqwest::header::WWW_AUTHENTICATE]
+            .to_str()?
+            .starts_with("Basic realm=\"zerofault\"")
+    );
+    assert_eq!(get("/", Some(("ops", "wrong"))).await?.status(), 401);
+    let page = get("/?lang=en", Some(("ops", "s3cret"))).await?;
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await?.contains("Operations cockpit"));
+    assert_eq!(
+        get("/api/v1/links", Some(("prom", "pr0m"))).await?.status(),
+        403
+    );
+    assert_eq!(get("/metrics", Some(("prom", "pr0m"))).await?.status(), 200);
+    assert_eq!(get("/metrics", None).await?.status(), 200, "public");
+    // Plain HTTP on the TLS port is refused.
+    let plain = zerofault_tests::http_client()
+        .get(base.replacen("https://", "http://", 1) + "/healthz")
+        .send()
+        .await;
+    assert!(plain.map(|r| r.status() != 200).unwrap_or(true));
+    Ok(())
+}

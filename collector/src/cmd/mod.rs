@@ -8,6 +8,7 @@ pub mod certs;
 pub mod console;
 pub mod demo;
 pub mod deployment;
+pub mod hash_password;
 pub mod import;
 pub mod report;
 pub mod serve;

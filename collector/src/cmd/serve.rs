@@ -26,6 +26,8 @@ pub struct Server {
     tls: Arc<rustls::ServerConfig>,
     ingest_listener: TcpListener,
     http_listener: TcpListener,
+    /// `access.tls`: the HTTP listener's TLS, `None` for plain HTTP.
+    http_tls: Option<std::sync::Arc<rustls::ServerConfig>>,
     store: Arc<dyn Store>,
     hosts: Arc<HostTable>,
     counters: Arc<IngestCounters>,
@@ -211,6 +213,12 @@ impl Server {
             .with_context(|| {
                 format!("cannot listen on {} (listen.ingest)", config.listen.ingest)
             })?;
+        // Loaded before binding: a certificate that cannot be used stops the start with
+        // the key and the file named, not the first browser's handshake.
+        let http_tls = match &config.access.tls {
+            Some(t) => Some(crate::http::https::server_config(&t.cert, &t.key)?),
+            None => None,
+        };
         let http_listener = TcpListener::bind(config.listen.http)
             .await
             .with_context(|| format!("cannot listen on {} (listen.http)", config.listen.http))?;
@@ -219,6 +227,7 @@ impl Server {
             tls,
             ingest_listener,
             http_listener,
+            http_tls,
             store,
             hosts,
             counters,
@@ -335,14 +344,32 @@ impl Server {
                 settings: self.config.cockpit.clone(),
             },
         ));
+        // Who may read (`access.users`): checked before any route; off without users.
+        let gate = std::sync::Arc::new(crate::http::access::Gate::new(self.config.access.clone()));
+        let expose = if gate.enabled() {
+            expose.layer(axum::middleware::from_fn_with_state(
+                gate,
+                crate::http::access::middleware,
+            ))
+        } else {
+            expose
+        };
         let mut http_stop = stop_rx;
-        let http_task = tokio::spawn(
-            axum::serve(self.http_listener, expose)
-                .with_graceful_shutdown(async move {
-                    let _ = http_stop.wait_for(|stop| *stop).await;
-                })
-                .into_future(),
-        );
+        let http_task = match &self.http_tls {
+            Some(tls) => tokio::spawn(crate::http::https::serve(
+                self.http_listener,
+                tls.clone(),
+                expose,
+                http_stop,
+            )),
+            None => tokio::spawn(
+                axum::serve(self.http_listener, expose)
+                    .with_graceful_shutdown(async move {
+                        let _ = http_stop.wait_for(|stop| *stop).await;
+                    })
+                    .into_future(),
+            ),
+        };
         tracing::info!("ingest listening on {ingest_addr}, http listening on {http_addr}");
 
         let heartbeat_store = self.store.clone();

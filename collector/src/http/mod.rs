@@ -22,8 +22,10 @@ use crate::live::links::LinkHub;
 use crate::store::Store;
 
 mod accept_encoding;
+pub mod access;
 pub mod api;
 pub mod cockpit;
+pub mod https;
 mod metrics;
 pub mod month_to_date;
 mod scrape;

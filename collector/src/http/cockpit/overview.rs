@@ -19,7 +19,7 @@ pub const HOST_CHIPS: usize = 32;
 /// Rows of the incident lists.
 pub const INCIDENT_ROWS: usize = 6;
 /// Rows of the month-to-date tables.
-pub const MONTH_ROWS: usize = 4;
+pub const MONTH_ROWS: usize = 3;
 /// Rows of the capacity and delivery lists.
 pub const SHORT_ROWS: usize = 5;
 
