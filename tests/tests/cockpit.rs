@@ -129,7 +129,6 @@ async fn the_cockpit_in_a_real_browser() -> anyhow::Result<()> {
         eprintln!("SKIPPED: {why}");
         return Ok(());
     }
-    let started = Instant::now();
     let ca = TestCa::new(&AGENTS)?;
     let maintenance_start = jiff::Timestamp::from_millisecond(now_unix_ms() - 1_800_000)?
         .strftime("%Y-%m-%d %H:%M")
@@ -152,6 +151,8 @@ async fn the_cockpit_in_a_real_browser() -> anyhow::Result<()> {
     let origin = collector.http_url();
 
     send_once(&ca, &collector, "silent-01").await?;
+    // From the silent agent's only report: it is silent SILENT_AFTER later.
+    let started = Instant::now();
     // The vantage point: up itself, probing p-c (answered) and c-k (lost) every second.
     let core_client = ca.ingest_client(Some("core"))?;
     let url = collector.report_url();
@@ -365,6 +366,17 @@ async fn access_needs_a_user_over_https_except_public_paths() -> anyhow::Result<
     );
     assert_eq!(get("/metrics", Some(("prom", "pr0m"))).await?.status(), 200);
     assert_eq!(get("/metrics", None).await?.status(), 200, "public");
+    // A public path is matched exactly: dot segments and encodings reach no other route
+    // without a login.
+    for trick in [
+        "/healthz/../api/v1/links",
+        "/metrics/../",
+        "/%2E%2E/api/v1/links",
+        "//api/v1/links",
+    ] {
+        let status = get(trick, None).await?.status();
+        assert!(status == 401 || status == 404, "{trick}: {status}");
+    }
     // Plain HTTP on the TLS port is refused.
     let plain = zerofault_tests::http_client()
         .get(base.replacen("https://", "http://", 1) + "/healthz")

@@ -11,7 +11,11 @@
   function refresh() {
     if (busy || document.hidden) { return; }
     busy = true;
-    fetch(location.href, { cache: "no-store", credentials: "same-origin" })
+    // A refresh that hangs is given up after one interval, so the page marks itself stale
+    // and the next refresh can start, rather than waiting for ever.
+    var abort = new AbortController();
+    var timer = setTimeout(function () { abort.abort(); }, seconds * 1000);
+    fetch(location.href, { cache: "no-store", credentials: "same-origin", signal: abort.signal })
       .then(function (r) {
         if (!r.ok) { throw new Error("HTTP " + r.status); }
         return r.text();
@@ -27,7 +31,7 @@
         body.classList.remove("stale");
       })
       .catch(function () { body.classList.add("stale"); })
-      .then(function () { busy = false; });
+      .then(function () { clearTimeout(timer); busy = false; });
   }
   setInterval(refresh, seconds * 1000);
 }());

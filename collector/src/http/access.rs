@@ -292,13 +292,24 @@ impl Access {
 pub struct Gate {
     access: Access,
     users: Vec<(String, PasswordHash, Role)>,
-    verifying: Semaphore,
+    /// Permits of PBKDF2 computations; a permit moves into the computation itself, so a
+    /// client that hangs up does not free it before the work ends.
+    verifying: Arc<Semaphore>,
     remembered: Mutex<HashMap<[u8; 32], (usize, Instant)>>,
     refused: AtomicU64,
     last_log: Mutex<Option<Instant>>,
     /// Verified against for an unknown name, so that timing does not tell which names
     /// exist; made once, only when users are configured.
     dummy: Option<PasswordHash>,
+}
+
+/// The iterations of the first valid user hash, `None` without users.
+fn users_iterations(access: &Access) -> Option<u32> {
+    access
+        .users
+        .iter()
+        .find_map(|u| PasswordHash::parse(&u.password_hash).ok())
+        .map(|h| h.iterations.get())
 }
 
 /// Why a request was not let through.
@@ -328,11 +339,13 @@ impl Gate {
             .collect();
         Gate {
             users,
-            verifying: Semaphore::new(MAX_VERIFYING),
+            verifying: Arc::new(Semaphore::new(MAX_VERIFYING)),
             remembered: Mutex::new(HashMap::new()),
             refused: AtomicU64::new(0),
             last_log: Mutex::new(None),
-            dummy: (!access.users.is_empty()).then(|| PasswordHash::new("", DEFAULT_ITERATIONS)),
+            // As many iterations as the first user's hash, so that an unknown name takes
+            // as long as a known one.
+            dummy: users_iterations(&access).map(|n| PasswordHash::new("", n)),
             access,
         }
     }
@@ -359,37 +372,41 @@ impl Gate {
         .expect("32 bytes");
         let now = Instant::now();
         let remembered = {
-            let map = self.remembered.lock().expect("access lock poisoned");
-            map.get(&key)
-                .filter(|(_, at)| now.duration_since(*at) < REMEMBER)
-                .map(|(i, _)| *i)
+            let mut map = self.remembered.lock().expect("access lock poisoned");
+            match map.get_mut(&key) {
+                // Sliding: a screen that keeps using its login keeps it remembered, so a
+                // flood of wrong logins (which may hold every permit) never locks it out.
+                Some((i, at)) if now.duration_since(*at) < REMEMBER => {
+                    *at = now;
+                    Some(*i)
+                }
+                _ => None,
+            }
         };
         let index = match remembered {
             Some(i) => Some(i),
             None => {
-                let Ok(_permit) = self.verifying.try_acquire() else {
+                let Ok(permit) = self.verifying.clone().try_acquire_owned() else {
                     return Verdict::Busy;
                 };
                 let user = self.users.iter().position(|(n, _, _)| *n == name);
-                let ok = match user {
-                    Some(i) => {
-                        let hash = self.users[i].1.clone();
-                        let password = password.clone();
-                        tokio::task::spawn_blocking(move || hash.verify(&password))
-                            .await
-                            .unwrap_or(false)
-                    }
-                    // The same work for an unknown name, so that timing does not tell
-                    // which names exist.
-                    None => {
-                        if let Some(dummy) = self.dummy.clone() {
-                            let password = password.clone();
-                            let _ =
-                                tokio::task::spawn_blocking(move || dummy.verify(&password)).await;
-                        }
-                        false
-                    }
+                // An unknown name is checked against the dummy hash, as long as a real one.
+                let hash = match user {
+                    Some(i) => Some(self.users[i].1.clone()),
+                    None => self.dummy.clone(),
                 };
+                let ok = match hash {
+                    Some(hash) => {
+                        let password = password.clone();
+                        tokio::task::spawn_blocking(move || {
+                            let _permit = permit;
+                            hash.verify(&password)
+                        })
+                        .await
+                        .unwrap_or(false)
+                    }
+                    None => false,
+                } && user.is_some();
                 if ok {
                     let mut map = self.remembered.lock().expect("access lock poisoned");
                     if map.len() >= MAX_REMEMBERED {
@@ -406,19 +423,21 @@ impl Gate {
             Some(i) if self.users[i].2.allows(path) => Verdict::Allowed,
             Some(_) => Verdict::Forbidden,
             None => {
-                self.refused(&name);
+                self.refused();
                 Verdict::Unauthorized
             }
         }
     }
 
-    fn refused(&self, name: &str) {
+    /// Counts a refused login; logs the count at most every [`LOG_EVERY`]. The name sent is
+    /// not logged: it is the client's text (a password typed in the wrong field, or forged
+    /// log lines).
+    fn refused(&self) {
         let total = self.refused.fetch_add(1, Ordering::Relaxed) + 1;
         let mut last = self.last_log.lock().expect("access lock poisoned");
         if last.is_none_or(|t| t.elapsed() >= LOG_EVERY) {
             *last = Some(Instant::now());
             tracing::warn!(
-                user = %name.chars().take(64).collect::<String>(),
                 refused_total = total,
                 "http access refused: wrong user name or password"
             );

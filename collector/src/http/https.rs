@@ -70,6 +70,7 @@ pub async fn serve(
                 };
                 let acceptor = acceptor.clone();
                 let app = app.clone();
+                let mut conn_stop = stop.clone();
                 connections.spawn(async move {
                     let _permit = permit;
                     let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
@@ -85,7 +86,17 @@ pub async fn serve(
                         .timer(hyper_util::rt::TokioTimer::new())
                         .header_read_timeout(HEADER_TIMEOUT)
                         .serve_connection(hyper_util::rt::TokioIo::new(tls), service);
-                    if let Err(e) = connection.await {
+                    let mut connection = std::pin::pin!(connection);
+                    // On stop, a kept-alive connection is closed after its answer in
+                    // progress, so that stopping does not wait for idle browsers.
+                    let ended = tokio::select! {
+                        r = connection.as_mut() => r,
+                        () = async { let _ = conn_stop.wait_for(|s| *s).await; } => {
+                            connection.as_mut().graceful_shutdown();
+                            connection.await
+                        }
+                    };
+                    if let Err(e) = ended {
                         tracing::debug!(%peer, error = %e, "https connection ended");
                     }
                 });

@@ -128,8 +128,8 @@ async fn remembered_credentials_need_no_permit_and_unverified_ones_wait_for_none
     );
     // Every verification permit taken (two floods in progress): a remembered credential
     // still passes, a new one is refused at once rather than queued.
-    let _a = g.verifying.try_acquire().unwrap();
-    let _b = g.verifying.try_acquire().unwrap();
+    let _a = g.verifying.clone().try_acquire_owned().unwrap();
+    let _b = g.verifying.clone().try_acquire_owned().unwrap();
     assert_eq!(
         g.check("/", Some(&header(OPS_SECRET))).await,
         Verdict::Allowed

@@ -4,8 +4,8 @@
 //!
 //! A 30-day range has 8,640 slots; more points than the chart has pixel columns are merged
 //! per column keeping the maximum (a peak of loss or a full disk must not be averaged
-//! away). A pause of more than two slots breaks the line rather than drawing a slope across
-//! missing data.
+//! away). A pause of more than two slots (or, in a long range, two pixel columns) breaks the
+//! line rather than drawing a slope across missing data.
 
 use std::fmt::Write as _;
 
@@ -19,7 +19,7 @@ pub const HEIGHT: i32 = 120;
 const LEFT: i32 = 56;
 /// Room below for the time labels, px.
 const BOTTOM: i32 = 18;
-/// A gap longer than this many slots breaks the line.
+/// A gap longer than this many slots (at least two pixel columns) breaks the line.
 const GAP_SLOTS: i64 = 2;
 
 /// How values are labelled on the axis.

@@ -74,7 +74,7 @@ fn group_rows(
                 vec![
                     Cell::link(
                         detail::group_name(inv, lang, department, &r.code),
-                        f.href(&format!("/{prefix}/{}", r.code)),
+                        f.href(&format!("/{prefix}/{}", view::segment(&r.code))),
                     ),
                     Cell {
                         text: pct(r.figures.availability),
@@ -103,7 +103,13 @@ async fn group(
     } else {
         "datacenter"
     };
-    let mut f = frame(&s, &q, &format!("/{prefix}/{code}"), code.clone(), now_ms);
+    let mut f = frame(
+        &s,
+        &q,
+        &format!("/{prefix}/{}", view::segment(&code)),
+        code.clone(),
+        now_ms,
+    );
     let lang = f.lang;
     let inv = &s.inventory;
     // `-` is the page of hosts without the label.
@@ -363,19 +369,13 @@ pub async fn month(State(s): State<Arc<CockpitState>>, Query(q): Query<PageQuery
         ..Default::default()
     });
     // Closed months: the last twelve, each with the manifest that was signed.
-    let mut closed = Vec::new();
+    let mut months = Vec::with_capacity(CLOSED_MONTHS);
     let mut m = current.clone();
     for _ in 0..CLOSED_MONTHS {
         m = previous_of(&m);
-        match s.store.closed_month(m.clone()).await {
-            Ok(Some(c)) => closed.push(c),
-            Ok(None) => {}
-            Err(e) => {
-                tracing::warn!(error = %e, "cockpit: cannot read the closed months");
-                break;
-            }
-        }
+        months.push(m.clone());
     }
+    let closed = s.closed.get(s.store.as_ref(), &months).await;
     let mut closed_section = Section {
         title: lang.t(Key::ClosedMonths).to_owned(),
         ..Default::default()
@@ -387,13 +387,13 @@ pub async fn month(State(s): State<Arc<CockpitState>>, Query(q): Query<PageQuery
             String::new(),
         ));
     }
-    for c in &closed {
+    for (month, closed_unix_ms, manifest) in &closed {
         closed_section.facts.push((
-            format!("{} · {}", c.month, view::time(inv, c.closed_unix_ms)),
-            format!("{}:\n{}", lang.t(Key::Manifest), c.manifest),
+            format!("{month} · {}", view::time(inv, *closed_unix_ms)),
+            format!("{}:\n{manifest}", lang.t(Key::Manifest)),
             "manifest".into(),
         ));
-        closed_section.links.extend(downloads(&c.month));
+        closed_section.links.extend(downloads(month));
     }
     sections.push(closed_section);
     let heading = lang.t(Key::Month).to_owned();
@@ -432,11 +432,11 @@ fn scope_text(
         ),
         Scope::Department(d) => Cell::link(
             view::name(inv, lang, NameKind::Department, d),
-            f.href(&format!("/department/{d}")),
+            f.href(&format!("/department/{}", view::segment(d))),
         ),
         Scope::DataCenter(d) => Cell::link(
             view::name(inv, lang, NameKind::DataCenter, d),
-            f.href(&format!("/datacenter/{d}")),
+            f.href(&format!("/datacenter/{}", view::segment(d))),
         ),
         Scope::Link(l) => Cell::link(
             view::name(inv, lang, NameKind::Link, l),

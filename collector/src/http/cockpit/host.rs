@@ -23,7 +23,13 @@ pub async fn host(
     Query(q): Query<PageQuery>,
 ) -> Response {
     let now_ms = zerofault_common::now_unix_ms();
-    let mut f = frame(&s, &q, &format!("/host/{agent}"), agent.clone(), now_ms);
+    let mut f = frame(
+        &s,
+        &q,
+        &format!("/host/{}", view::segment(&agent)),
+        agent.clone(),
+        now_ms,
+    );
     if !zerofault_protocol::is_valid_agent_id(&agent) {
         return not_found(&mut f, "?");
     }

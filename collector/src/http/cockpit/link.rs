@@ -28,7 +28,13 @@ pub async fn link(
     Query(q): Query<PageQuery>,
 ) -> Response {
     let now_ms = zerofault_common::now_unix_ms();
-    let mut f = frame(&s, &q, &format!("/link/{id}"), id.clone(), now_ms);
+    let mut f = frame(
+        &s,
+        &q,
+        &format!("/link/{}", view::segment(&id)),
+        id.clone(),
+        now_ms,
+    );
     if id.is_empty() || id.len() > MAX_LINK_ID_BYTES {
         return not_found(&mut f, "?");
     }
@@ -192,11 +198,9 @@ pub async fn link(
     let mut faults: Vec<Fault> = s.links.faults(Some(&id));
     match s.store.faults(Some(id.clone())).await {
         Ok(stored) => {
-            for f in stored {
-                if !faults.iter().any(|g| g.start_unix_ms == f.start_unix_ms) {
-                    faults.push(f);
-                }
-            }
+            let mut seen: std::collections::HashSet<i64> =
+                faults.iter().map(|f| f.start_unix_ms).collect();
+            faults.extend(stored.into_iter().filter(|f| seen.insert(f.start_unix_ms)));
         }
         Err(e) => tracing::warn!(error = %e, link = %id, "cockpit: cannot read the link's faults"),
     }

@@ -39,7 +39,7 @@ mod topology;
 mod view;
 
 pub use settings::Cockpit;
-pub use state::{CockpitState, PageQuery};
+pub use state::{ClosedMonths, CockpitState, PageQuery};
 
 /// The style sheet, embedded.
 const CSS: &str = include_str!("../../../assets/cockpit/cockpit.css");

@@ -240,6 +240,13 @@ pub fn build(inputs: Inputs<'_>) -> Now {
         .filter(|l| l.state == Some(LinkState::Down) && !l.maintenance)
         .map(|l| (l.id.clone(), inv.links_behind(&l.id)))
         .collect();
+    // Down links inside a maintenance window: planned work, which explains the silence of
+    // the hosts behind them (maintenance, not incidents).
+    let planned: Vec<crate::inventory::Behind> = links
+        .iter()
+        .filter(|l| l.state == Some(LinkState::Down) && l.maintenance)
+        .map(|l| inv.links_behind(&l.id))
+        .collect();
     // A down link is a root cause unless another down link hides it.
     let roots: Vec<&(String, crate::inventory::Behind)> = down
         .iter()
@@ -279,7 +286,11 @@ pub fn build(inputs: Inputs<'_>) -> Now {
                     .iter()
                     .find(|(_, b)| !h.site.is_empty() && b.sites.contains(&h.site))
                     .map(|(id, _)| id.clone());
-                h.state = if host_in_maintenance(inputs.maintenance, &h, &labels.business_system) {
+                let behind_planned =
+                    !h.site.is_empty() && planned.iter().any(|b| b.sites.contains(&h.site));
+                h.state = if behind_planned
+                    || host_in_maintenance(inputs.maintenance, &h, &labels.business_system)
+                {
                     HostState::Maintenance
                 } else if h.behind.is_some() {
                     HostState::Unreachable

@@ -168,15 +168,23 @@ fn counts(
     prefix: &str,
     s: &Sources<'_>,
 ) -> (Vec<CountRow>, usize) {
-    let rows: Vec<CountRow> = rows
+    let shown: Vec<&super::now::Counts> = rows
         .iter()
         .filter(|c| c.total() > 0 || !c.code.is_empty())
+        .collect();
+    let more = shown.len().saturating_sub(GROUP_ROWS);
+    let rows: Vec<CountRow> = shown
+        .into_iter()
         .take(GROUP_ROWS)
         .map(|c| CountRow {
             name: view::name(s.inventory, s.lang, kind, &c.code),
             href: (s.href)(&format!(
                 "/{prefix}/{}",
-                if c.code.is_empty() { "-" } else { &c.code }
+                if c.code.is_empty() {
+                    "-".to_owned()
+                } else {
+                    view::segment(&c.code)
+                }
             )),
             up: c.up,
             down: c.down,
@@ -184,8 +192,7 @@ fn counts(
             bad_percent: (c.not_up() * 100).checked_div(c.total()).unwrap_or(0),
         })
         .collect();
-    let all = rows.len();
-    (rows, all.saturating_sub(GROUP_ROWS))
+    (rows, more)
 }
 
 fn month_row(name: String, href: String, f: &Figures, lang: Lang) -> MonthRow {
@@ -224,9 +231,6 @@ pub fn build(now: &Now, s: &Sources<'_>) -> Overview {
         counts(&now.departments, NameKind::Department, "department", s);
     let (data_centers, data_centers_more) =
         counts(&now.data_centers, NameKind::DataCenter, "datacenter", s);
-    let departments_more = departments_more.max(now.departments.len().saturating_sub(GROUP_ROWS));
-    let data_centers_more =
-        data_centers_more.max(now.data_centers.len().saturating_sub(GROUP_ROWS));
 
     // Hosts behind a down link are in its incident, not chips of their own.
     let not_up: Vec<_> = now
@@ -419,7 +423,7 @@ pub fn build(now: &Now, s: &Sources<'_>) -> Overview {
             .map(|r| {
                 month_row(
                     view::name(inv, lang, NameKind::Department, &r.code),
-                    (s.href)(&format!("/department/{}", r.code)),
+                    (s.href)(&format!("/department/{}", view::segment(&r.code))),
                     &r.figures,
                     lang,
                 )
@@ -433,7 +437,7 @@ pub fn build(now: &Now, s: &Sources<'_>) -> Overview {
             .map(|r| {
                 month_row(
                     view::name(inv, lang, NameKind::DataCenter, &r.code),
-                    (s.href)(&format!("/datacenter/{}", r.code)),
+                    (s.href)(&format!("/datacenter/{}", view::segment(&r.code))),
                     &r.figures,
                     lang,
                 )

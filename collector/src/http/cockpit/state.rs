@@ -39,6 +39,55 @@ pub struct CockpitState {
     pub down_after_intervals: u32,
     /// `cockpit.*`.
     pub settings: Cockpit,
+    /// Closed months already read, for the month page.
+    pub closed: ClosedMonths,
+}
+
+/// Closed months already read (month, closed time, manifest). A closed month never
+/// changes, and its stored row holds the whole frozen report (megabytes at province size),
+/// so each is read from the store once per process, one request at a time.
+#[derive(Debug, Clone, Default)]
+pub struct ClosedMonths {
+    known: Arc<std::sync::Mutex<std::collections::BTreeMap<String, (i64, String)>>>,
+    loading: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl ClosedMonths {
+    /// `(month, closed_unix_ms, manifest)` of the closed ones among `months`, in order.
+    pub async fn get(&self, store: &dyn Store, months: &[String]) -> Vec<(String, i64, String)> {
+        let _one_at_a_time = self.loading.lock().await;
+        let mut out = Vec::new();
+        for m in months {
+            let cached = self
+                .known
+                .lock()
+                .expect("closed months lock")
+                .get(m)
+                .cloned();
+            let found = match cached {
+                Some(c) => Some(c),
+                None => match store.closed_month(m.clone()).await {
+                    Ok(Some(c)) => {
+                        let entry = (c.closed_unix_ms, c.manifest);
+                        self.known
+                            .lock()
+                            .expect("closed months lock")
+                            .insert(m.clone(), entry.clone());
+                        Some(entry)
+                    }
+                    Ok(None) => None,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cockpit: cannot read the closed months");
+                        break;
+                    }
+                },
+            };
+            if let Some((closed, manifest)) = found {
+                out.push((m.clone(), closed, manifest));
+            }
+        }
+        out
+    }
 }
 
 impl std::fmt::Debug for CockpitState {

@@ -116,6 +116,7 @@ async fn app(dir: &tempfile::TempDir, enabled: bool) -> Router {
             enabled,
             ..Cockpit::default()
         },
+        closed: ClosedMonths::default(),
     })
 }
 

@@ -70,12 +70,29 @@ impl Frame {
     }
 }
 
+/// `s` as one URL path segment: bytes outside RFC 3986's unreserved set percent-encoded,
+/// so a label value with `/`, `?` or `#` still links to its own page (the route decodes it).
+pub fn segment(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 /// A ratio as a percentage with enough digits to tell 99.9 % from 99.99 %; "—" for none.
 pub fn pct(v: Option<f64>) -> String {
     match v {
         None => "—".into(),
-        Some(v) if (0.999_95..1.0).contains(&v) => format!("{:.3}%", v * 100.0),
-        Some(v) => format!("{:.2}%", v * 100.0),
+        // Rounded down: 99.99996 % must not read as 100 %, nor a missed 99.9 % target as met.
+        Some(v) if (0.999_95..1.0).contains(&v) => {
+            format!("{:.3}%", (v * 100_000.0).floor() / 1000.0)
+        }
+        Some(v) => format!("{:.2}%", (v * 10_000.0).floor() / 100.0),
     }
 }
 
@@ -179,10 +196,22 @@ mod tests {
         assert_eq!(pct(Some(1.0)), "100.00%");
         assert_eq!(pct(Some(0.99995)), "99.995%");
         assert_eq!(pct(Some(0.95)), "95.00%");
+        assert_eq!(
+            pct(Some(0.999_999_6)),
+            "99.999%",
+            "never rounded up to 100 %"
+        );
+        assert_eq!(
+            pct(Some(0.998_99)),
+            "99.89%",
+            "a missed 99.9 % reads as missed"
+        );
         assert_eq!(duration(Lang::En, 59_000), "1m");
         assert_eq!(duration(Lang::En, 3 * 3_600_000 + 12 * 60_000), "3h 12m");
         assert_eq!(duration(Lang::Zh, 26 * 3_600_000), "1天2小时");
         assert_eq!(level_name(Lang::Zh, "city-county"), "市-县");
+        assert_eq!(segment("dc-1"), "dc-1");
+        assert_eq!(segment("a/b?c#d 局"), "a%2Fb%3Fc%23d%20%E5%B1%80");
         assert_eq!(level_name(Lang::En, "city-county"), "city-county");
         assert_eq!(domain_name(Lang::Zh, "public"), "互联网");
     }
