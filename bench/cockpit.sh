@@ -13,9 +13,8 @@
 # 3. Bytes of a first view: the overview's HTML plus its style sheet and script, as a
 #    browser fetches them (no compression is offered by the collector for pages).
 # 4. Screenshots of the overview at 1920x1080 in both languages with Debian's chromium
-#    (headless), into OUT (default: the run's directory, kept when OUT is given), and
-#    whether the page fits (the document's scroll size read by chromium's --dump-dom is
-#    not available headless, so the kiosk bench (bench/cockpit-kiosk.sh) checks the fit).
+#    (headless), into OUT (default: the run's directory, removed at the end). Whether the
+#    page fits the screen is read by bench/cockpit-kiosk.sh (the document's scroll size).
 #
 # Prints the figures; writes nothing else outside a temporary directory under /var/tmp
 # (removed on exit) and OUT.
@@ -34,9 +33,9 @@ BIN=$CARGO_TARGET_DIR/release/zerofault-collector
 BENCH=$CARGO_TARGET_DIR/release/examples/zf-cockpit-bench
 
 WORK=$(mktemp -d /var/tmp/zf-cockpit-bench.XXXXXX)
-PID=
+ZF_PID=
 cleanup() {
-  if [ -n "$PID" ]; then kill "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; fi
+  if [ -n "$ZF_PID" ]; then kill "$ZF_PID" 2>/dev/null || true; wait "$ZF_PID" 2>/dev/null || true; fi
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -48,37 +47,17 @@ echo "== machine: $(nproc) cores, $(awk '/MemTotal/ { printf "%.1f GiB", $2 / 10
 
 echo "== 1. world and collector"
 "$BENCH" world "$WORK" "$HOSTS" "$LINKS"
-"$BIN" certs --dir "$WORK/pki" --collector-name 127.0.0.1 --agent bench-0 >/dev/null
-cat >"$WORK/collector.yaml" <<YAML
-listen:
-  ingest: 127.0.0.1:0
-  http: 127.0.0.1:0
-tls:
-  ca: $WORK/pki/ca.pem
-  cert: $WORK/pki/collector.pem
-  key: $WORK/pki/collector.key
-storage:
-  sqlite:
-    path: $WORK/zerofault.db
-inventory: $WORK/inventory.yaml
-YAML
-"$BIN" serve --config "$WORK/collector.yaml" 2>"$WORK/collector.log" &
-PID=$!
-HTTP=
-for _ in $(seq 600); do
-  HTTP=$(sed -n 's/.*http listening on \([0-9.:]*\).*/\1/p' "$WORK/collector.log" | head -1)
-  [ -n "$HTTP" ] && curl -sf "http://$HTTP/healthz" >/dev/null && break
-  HTTP=
-  sleep 0.1
-done
-[ -n "$HTTP" ] || { echo "collector did not start" >&2; cat "$WORK/collector.log" >&2; exit 1; }
+# shellcheck source=bench/collector.sh
+. bench/collector.sh
+zf_collector_start "$BIN" "$WORK" "inventory: $WORK/inventory.yaml"
+HTTP=$ZF_HTTP
 # The month to date: its first computation runs at start-up.
 for _ in $(seq 600); do
   grep -q 'computed the month to date' "$WORK/collector.log" && break
   sleep 0.5
 done
 grep -o 'host table warmed hosts=[0-9]*\|link engine rebuilt from stored reports reports=[0-9]*\|computed the month to date.*took_ms=[0-9]*' "$WORK/collector.log" || true
-echo "collector RSS $(mib "$PID" VmRSS) MiB"
+echo "collector RSS $(mib "$ZF_PID" VmRSS) MiB"
 
 echo "== 2. server time per page, $REQUESTS requests each (ms: first byte median / max; last byte median; bytes)"
 printf '%-34s %10s %10s %10s %10s\n' page "ttfb med" "ttfb max" "total med" bytes
@@ -113,4 +92,4 @@ for lang in zh-CN en; do
     --screenshot="$shots/cockpit-overview-$lang.png" "http://$HTTP/?lang=$lang" >/dev/null 2>&1
   echo "$shots/cockpit-overview-$lang.png"
 done
-echo "collector RSS $(mib "$PID" VmRSS) MiB, peak $(mib "$PID" VmHWM) MiB"
+echo "collector RSS $(mib "$ZF_PID" VmRSS) MiB, peak $(mib "$ZF_PID" VmHWM) MiB"

@@ -659,7 +659,15 @@ fn rpm_lists_files_modes_scripts_config_and_capability() {
             }
         } else {
             for sub in [
-                "serve", "validate", "certs", "demo", "import", "verify", "report", "backup",
+                "serve",
+                "validate",
+                "certs",
+                "demo",
+                "import",
+                "verify",
+                "report",
+                "backup",
+                "hash-password",
             ] {
                 expected.push(format!("/usr/share/man/man1/{name}-{sub}.1.gz"));
             }
