@@ -19,38 +19,17 @@ cargo build -q --release --locked -p zerofault-collector --bin zerofault-collect
 cargo build -q --release --locked -p zerofault-tests --bin zf-kiosk
 BIN=$CARGO_TARGET_DIR/release/zerofault-collector
 WORK=$(mktemp -d /var/tmp/zf-cockpit-kiosk.XXXXXX)
-PID=
+ZF_PID=
 cleanup() {
-  if [ -n "$PID" ]; then kill "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; fi
+  if [ -n "$ZF_PID" ]; then kill "$ZF_PID" 2>/dev/null || true; wait "$ZF_PID" 2>/dev/null || true; fi
   rm -rf "$WORK"
 }
 trap cleanup EXIT
 echo "== machine: $(nproc) cores, $(uname -sr); $(uptime | sed 's/^ *//'); checkout $(git rev-parse --short HEAD); $(chromium --version 2>/dev/null | head -1)"
 "$CARGO_TARGET_DIR/release/examples/zf-cockpit-bench" world "$WORK" "$HOSTS" "$LINKS"
-"$BIN" certs --dir "$WORK/pki" --collector-name 127.0.0.1 --agent bench-0 >/dev/null
-cat >"$WORK/collector.yaml" <<YAML
-listen:
-  ingest: 127.0.0.1:0
-  http: 127.0.0.1:0
-tls:
-  ca: $WORK/pki/ca.pem
-  cert: $WORK/pki/collector.pem
-  key: $WORK/pki/collector.key
-storage:
-  sqlite:
-    path: $WORK/zerofault.db
-inventory: $WORK/inventory.yaml
+# shellcheck source=bench/collector.sh
+. bench/collector.sh
+zf_collector_start "$BIN" "$WORK" "inventory: $WORK/inventory.yaml
 cockpit:
-  refresh: $REFRESH
-YAML
-"$BIN" serve --config "$WORK/collector.yaml" 2>"$WORK/collector.log" &
-PID=$!
-HTTP=
-for _ in $(seq 600); do
-  HTTP=$(sed -n 's/.*http listening on \([0-9.:]*\).*/\1/p' "$WORK/collector.log" | head -1)
-  [ -n "$HTTP" ] && curl -sf "http://$HTTP/healthz" >/dev/null && break
-  HTTP=
-  sleep 0.1
-done
-[ -n "$HTTP" ] || { echo "collector did not start" >&2; cat "$WORK/collector.log" >&2; exit 1; }
-"$CARGO_TARGET_DIR/release/zf-kiosk" "http://$HTTP/?kiosk=1" "$MINUTES"
+  refresh: $REFRESH"
+"$CARGO_TARGET_DIR/release/zf-kiosk" "http://$ZF_HTTP/?kiosk=1" "$MINUTES"
