@@ -309,6 +309,16 @@ impl HostTable {
         out
     }
 
+    /// One host's entry as [`Self::snapshot`] has it (delivery filled), without copying
+    /// the table: the cockpit's host page.
+    pub fn get(&self, agent_id: &str) -> Option<HostEntry> {
+        let hosts = self.hosts.read().expect("host table lock poisoned");
+        hosts.get(agent_id).map(|e| HostEntry {
+            delivery: self.ledger.get(agent_id),
+            ..e.clone()
+        })
+    }
+
     /// Number of known hosts.
     pub fn len(&self) -> usize {
         self.hosts.read().expect("host table lock poisoned").len()

@@ -119,7 +119,7 @@ async fn group(
     } else {
         inv.data_center(label).is_some()
     };
-    let (now, _) = present(&s, now_ms, None);
+    let (now, _) = present(&s, now_ms, &s.hosts.snapshot());
     let members: Vec<_> = now
         .hosts
         .iter()

@@ -25,7 +25,7 @@ struct OverviewPage<'a> {
 /// `GET /`.
 pub async fn overview(State(s): State<Arc<CockpitState>>, Query(q): Query<PageQuery>) -> Response {
     let now_ms = zerofault_common::now_unix_ms();
-    let (now, faults) = present(&s, now_ms, None);
+    let (now, faults) = present(&s, now_ms, &s.hosts.snapshot());
     let f = frame(&s, &q, "/", String::new(), now_ms);
     let mut closed: Vec<Fault> = faults
         .into_iter()

@@ -33,7 +33,11 @@ pub async fn host(
     if !zerofault_protocol::is_valid_agent_id(&agent) {
         return not_found(&mut f, "?");
     }
-    let (now, _) = present(&s, now_ms, Some(&agent));
+    // One entry, not a copy of the whole table.
+    let Some(entry) = s.hosts.get(&agent) else {
+        return not_found(&mut f, &agent);
+    };
+    let (now, _) = present(&s, now_ms, std::slice::from_ref(&entry));
     let Some(h) = now.hosts.first() else {
         return not_found(&mut f, &agent);
     };
@@ -41,13 +45,8 @@ pub async fn host(
     let inv = &s.inventory;
     let range = Range::parse(q.range.as_deref());
     let (from, to) = range.bounds(inv, now_ms);
-    let entry = s
-        .hosts
-        .snapshot()
-        .into_iter()
-        .find(|e| e.report.agent_id == agent);
-    let report = entry.as_ref().map(|e| e.report.clone()).unwrap_or_default();
-    let delivery = s.hosts.ledger().get(&agent).unwrap_or_default();
+    let report = entry.report.clone();
+    let delivery = entry.delivery.unwrap_or_default();
 
     let mut facts = vec![
         (

@@ -14,7 +14,7 @@ use super::settings::Cockpit;
 use super::text::{Key, Lang};
 use super::view::Frame;
 use crate::inventory::Inventory;
-use crate::live::hosts::HostTable;
+use crate::live::hosts::{HostEntry, HostTable};
 use crate::live::links::{Fault, LinkHub, LinkState};
 use crate::month::to_date::Latest;
 use crate::store::Store;
@@ -156,17 +156,14 @@ pub fn frame(s: &CockpitState, q: &PageQuery, path: &str, title: String, now_ms:
     }
 }
 
-/// The present, from the live tables.
-pub fn present(s: &CockpitState, now_ms: i64, only: Option<&str>) -> (Now, Vec<Fault>) {
-    let mut hosts = s.hosts.snapshot();
-    if let Some(agent) = only {
-        hosts.retain(|h| h.report.agent_id == agent);
-    }
+/// The present of `hosts` (the host table's snapshot, or one host's entry), from the live
+/// link engine and the inventory.
+pub fn present(s: &CockpitState, now_ms: i64, hosts: &[HostEntry]) -> (Now, Vec<Fault>) {
     let links = s.links.links();
     let faults = s.links.faults(None);
     let maintenance = s.inventory.maintenance_intervals(now_ms, now_ms + 1);
     let now = now::build(now::Inputs {
-        hosts: &hosts,
+        hosts,
         links: &links,
         open_faults: &faults,
         inventory: &s.inventory,
