@@ -25,6 +25,7 @@ pub use crate::live::ingest::settings::{
 };
 pub use crate::live::links::settings::{LevelOverride, LevelThresholds, Links, Thresholds};
 pub use crate::month::to_date::MonthToDate;
+pub use crate::outputs::remote_write::RemoteWrite;
 pub use crate::store::retention::Retention;
 pub use crate::store::settings::{
     Backend, DEFAULT_POOL_SIZE, DEFAULT_SQLITE_PATH, DEFAULT_WRITERS, Postgres, PostgresTls,
@@ -77,6 +78,9 @@ pub struct Config {
     /// Who may read the HTTP listener, and HTTPS for it (`docs/cockpit.md`, "Access").
     #[serde(default)]
     pub access: Access,
+    /// Pushing series to Prometheus-compatible receivers (`docs/remote-write.md`).
+    #[serde(default)]
+    pub remote_write: RemoteWrite,
     /// The inventory file (organisation, sites, links, SLA targets, maintenance, reporting
     /// time zone; `docs/inventory.md`). Optional: without it no agent label is checked (none
     /// is flagged unknown) and the defaults apply (Asia/Shanghai, 60 s slots).
@@ -238,6 +242,7 @@ impl Config {
         .into_iter()
         .chain(config.storage.paths_mut())
         .chain(config.inventory.as_mut())
+        .chain(config.remote_write.paths_mut())
         {
             if p.is_relative() && !p.as_os_str().is_empty() {
                 *p = base.join(&*p);
@@ -317,6 +322,16 @@ impl Config {
                 message,
             });
         }
+        // remote_write targets' TLS and secret files, loaded as `serve` will load them.
+        for t in &self.remote_write.targets {
+            if let Err(message) = crate::outputs::remote_write::send::Sender::new(t) {
+                problems.push(Problem {
+                    file: self.source.clone(),
+                    key: "remote_write.targets",
+                    message: format!("target {:?}: {message}", t.name),
+                });
+            }
+        }
         // The HTTP listener's certificate and key, loaded as `serve` will load them.
         if let Some(t) = &self.access.tls
             && let Err(e) = crate::http::https::server_config(&t.cert, &t.key)
@@ -358,6 +373,7 @@ impl Config {
         self.month_to_date.problems(&mut problem);
         self.cockpit.problems(&mut problem);
         self.access.problems(&mut problem);
+        self.remote_write.problems(&mut problem);
         // Port 0 (pick any free port, as tests do) can be given to both.
         if self.listen.ingest == self.listen.http && self.listen.http.port() != 0 {
             problem(

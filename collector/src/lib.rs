@@ -16,6 +16,7 @@ pub mod http;
 pub mod inventory;
 pub mod live;
 pub mod month;
+pub mod outputs;
 pub mod rollup;
 pub mod series;
 pub mod store;

@@ -238,3 +238,43 @@ pub fn common_name(cert: &CertificateDer<'_>) -> Option<String> {
 pub fn peer_common_name(conn: &rustls::ServerConnection) -> Option<String> {
     conn.peer_certificates()?.first().and_then(common_name)
 }
+
+/// A configuration key and the file it names.
+pub type KeyedPath<'a> = (&'static str, &'a Path);
+
+/// The files of a TLS client: the CA to trust (no system roots: closed networks run their
+/// own PKI) and optionally a client certificate and key, each with the configuration key
+/// that names it in errors.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientFiles<'a> {
+    /// Key and path of the CA certificate(s).
+    pub ca: KeyedPath<'a>,
+    /// Keys and paths of the client certificate chain and its private key.
+    pub identity: Option<(KeyedPath<'a>, KeyedPath<'a>)>,
+}
+
+/// A rustls client configuration (ring) trusting `files.ca` only, with the client
+/// certificate when one is given. Errors name the key and the file.
+pub fn client_config(files: ClientFiles<'_>) -> Result<rustls::ClientConfig, String> {
+    let (ca_key, ca) = files.ca;
+    let mut roots = RootCertStore::empty();
+    for cert in pem::load_certs(ca_key, ca).map_err(|e| format!("{ca_key}: {e}"))? {
+        roots
+            .add(cert)
+            .map_err(|e| format!("{ca_key} {}: {e}", ca.display()))?;
+    }
+    let builder = rustls::ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(Arc::new(roots));
+    match files.identity {
+        Some(((cert_key, cert), (key_key, key))) => {
+            let chain = pem::load_certs(cert_key, cert).map_err(|e| format!("{cert_key}: {e}"))?;
+            let key = pem::load_key(key_key, key).map_err(|e| format!("{key_key}: {e}"))?;
+            builder
+                .with_client_auth_cert(chain, key)
+                .map_err(|e| format!("{cert_key}/{key_key}: {e}"))
+        }
+        None => Ok(builder.with_no_client_auth()),
+    }
+}

@@ -47,6 +47,7 @@ async fn fixture() -> Fixture {
             links: Arc::new(LinkHub::new(Links::default())),
             limits: LIMITS,
             series: Default::default(),
+            sinks: Default::default(),
         },
     }
 }
@@ -817,6 +818,7 @@ async fn unknown_fields_are_not_stored() {
             ..LIMITS
         },
         series: Default::default(),
+        sinks: Default::default(),
     };
     let mut raw = prost::Message::encode_to_vec(&report("web-01", 3));
     let known = raw.len();

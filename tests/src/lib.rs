@@ -53,6 +53,7 @@ pub mod pki;
 pub mod postgres;
 mod process;
 pub mod prometheus;
+pub mod remote_write;
 pub mod report;
 pub mod spool;
 pub mod stats;

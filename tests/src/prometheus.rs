@@ -100,6 +100,17 @@ impl Prometheus {
     /// Starts Prometheus scraping `target` every second as job `job`, and waits until it is
     /// ready. A start that lost its port to another test is retried with a new port.
     pub async fn spawn(job: &str, target: SocketAddr) -> anyhow::Result<Self> {
+        Self::spawn_with(&scrape_config_yaml(job, target, "1s"), &[]).await
+    }
+
+    /// Starts Prometheus with its remote-write receiver on (`/api/v1/write`), scraping
+    /// nothing, with `config` as its prometheus.yml (e.g. an out-of-order window).
+    pub async fn spawn_receiver(config: &str) -> anyhow::Result<Self> {
+        Self::spawn_with(config, &["--web.enable-remote-write-receiver"]).await
+    }
+
+    /// Starts Prometheus with `config` as prometheus.yml and `args` added.
+    pub async fn spawn_with(config_yaml: &str, args: &[&str]) -> anyhow::Result<Self> {
         let bin = require_tool(PROMETHEUS_BIN);
         let mut last = String::new();
         for _attempt in 0..3 {
@@ -107,8 +118,12 @@ impl Prometheus {
                 .prefix("zf-prometheus-")
                 .tempdir()?;
             let config = dir.path().join("prometheus.yml");
-            std::fs::write(&config, scrape_config_yaml(job, target, "1s"))?;
             let addr = free_addr();
+            // `PORT` in the config is its own port (a job scraping Prometheus itself).
+            std::fs::write(
+                &config,
+                config_yaml.replace("PORT", &addr.port().to_string()),
+            )?;
             let mut cmd = Command::new(&bin);
             cmd.arg(format!("--config.file={}", config.display()))
                 .arg(format!(
@@ -116,6 +131,7 @@ impl Prometheus {
                     dir.path().join("data").display()
                 ))
                 .arg(format!("--web.listen-address={addr}"))
+                .args(args)
                 .current_dir(dir.path());
             let child = ChildGuard::spawn("prometheus", cmd, &dir.path().join("prometheus.log"))?;
             let mut p = Self { child, addr, dir };

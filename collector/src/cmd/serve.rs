@@ -290,6 +290,18 @@ impl Server {
             ingest::now_unix_ms(),
         )
         .await;
+        // remote_write: the queues open before ingest starts, so no stored report misses them.
+        let sinks = crate::outputs::remote_write::Sinks::open(&self.config.remote_write)?;
+        self.counters.set_remote_write(sinks.stats());
+        let sink_tasks = sinks.start(Some((
+            crate::outputs::remote_write::StateSource {
+                hosts: self.hosts.clone(),
+                links: self.links.clone(),
+                counters: self.counters.clone(),
+                down_after_intervals: self.config.hosts.down_after_intervals,
+            },
+            self.config.remote_write.state_interval,
+        )));
         let app = ingest::router(IngestState {
             store: self.store.clone(),
             hosts: self.hosts.clone(),
@@ -297,6 +309,7 @@ impl Server {
             links: self.links.clone(),
             limits: self.config.limits.into(),
             series: series.clone(),
+            sinks,
         });
         let connection_limits = connection_limits(&self.config.limits);
         let ingest_task = tokio::spawn(ingest::listener::serve(
@@ -429,6 +442,8 @@ impl Server {
         // After the listeners drained, before the clean stop is recorded: a clean run leaves
         // no series slot in memory only, so the next start has nothing to rebuild.
         series_tasks.stop(self.store.as_ref(), &series).await;
+        // After ingest drained: every stored report is in the queues, flushed to disk here.
+        sink_tasks.stop().await;
         // After the listeners drained: every acknowledged report is inside this run.
         if let Err(e) = self
             .store

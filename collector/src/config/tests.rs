@@ -517,3 +517,52 @@ fn instance_defaults_to_the_host_name_and_bad_names_are_named() {
         );
     }
 }
+
+#[test]
+fn remote_write_targets_parse_with_defaults_relative_paths_and_named_problems() {
+    let text = format!(
+        "{MINIMAL}remote_write:\n  queue_dir: rw\n  targets:\n    - name: vm\n      \
+         url: https://vm.example:8428/api/v1/write\n      tls: {{ca: vm-ca.pem}}\n      \
+         bearer_token_file: vm.token\n"
+    );
+    let c = Config::parse(&text, Path::new("/etc/zf/collector.yaml")).unwrap();
+    let rw = &c.remote_write;
+    assert_eq!(rw.queue_dir, Path::new("/etc/zf/rw"));
+    assert_eq!(rw.state_interval, Duration::from_secs(60));
+    let t = &rw.targets[0];
+    assert_eq!(t.tls.as_ref().unwrap().ca, Path::new("/etc/zf/vm-ca.pem"));
+    assert_eq!(
+        t.bearer_token_file.as_deref(),
+        Some(Path::new("/etc/zf/vm.token"))
+    );
+    assert_eq!((t.shards, t.max_samples_per_send), (4, 2000));
+    assert_eq!(t.max_queue_bytes, 8 << 30);
+    assert_eq!(t.max_sample_age, None);
+    c.validate_structure().unwrap();
+    // Files are read by `validate` as `serve` reads them: a missing CA names its key.
+    let e = c.validate().unwrap_err().to_string();
+    assert!(e.contains("remote_write.targets.tls.ca"), "{e}");
+
+    let bad = format!(
+        "{MINIMAL}remote_write:\n  targets:\n    - {{name: a, url: http://x/api/v1/write}}\n    \
+         - {{name: a, url: 'vm:8428', shards: 0, max_samples_per_send: 0}}\n"
+    );
+    let e = Config::parse(&bad, Path::new("c.yaml"))
+        .unwrap()
+        .validate_structure()
+        .unwrap_err()
+        .to_string();
+    for key in [
+        "remote_write.targets.name",
+        "remote_write.targets.url",
+        "remote_write.targets.shards",
+        "remote_write.targets.max_samples_per_send",
+    ] {
+        assert!(e.contains(key), "{key}: {e}");
+    }
+    assert!(e.contains("used twice"), "{e}");
+    // A typo'd key is refused, not ignored.
+    let typo =
+        format!("{MINIMAL}remote_write:\n  targets:\n    - {{name: a, url: http://x, shard: 2}}\n");
+    assert!(Config::parse(&typo, Path::new("c.yaml")).is_err());
+}

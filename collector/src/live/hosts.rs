@@ -395,9 +395,29 @@ pub struct IngestCounters {
     /// this one exposes only its own process metrics. False (the default) for a collector
     /// alone on its store, which always holds it.
     standby: AtomicBool,
+    /// The remote_write targets' figures (`outputs::remote_write`), shown on `/metrics`.
+    remote_write: Mutex<Vec<std::sync::Arc<crate::outputs::remote_write::stats::SinkStats>>>,
 }
 
 impl IngestCounters {
+    /// Shows `stats` (one remote_write target each) on `/metrics`.
+    pub fn set_remote_write(
+        &self,
+        stats: Vec<std::sync::Arc<crate::outputs::remote_write::stats::SinkStats>>,
+    ) {
+        *self.remote_write.lock().unwrap_or_else(|e| e.into_inner()) = stats;
+    }
+
+    /// The remote_write targets' figures, read now.
+    pub fn remote_write(&self) -> Vec<crate::outputs::remote_write::stats::SinkReading> {
+        self.remote_write
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|s| s.read())
+            .collect()
+    }
+
     /// Records this run's start time and the number of runs recorded in the store, shown
     /// as `zerofault_collector_start_time_seconds` and `zerofault_collector_runs_total`.
     pub fn set_run(&self, started_unix_ms: i64, runs_total: u64) {

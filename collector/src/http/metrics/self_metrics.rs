@@ -21,6 +21,8 @@ pub(super) struct CounterValues {
     connections: (u64, u64),
     connections_refused: Vec<(Refusal, u64)>,
     standby: bool,
+    remote_write: Vec<crate::outputs::remote_write::stats::SinkReading>,
+    read_unix_ms: i64,
 }
 
 impl CounterValues {
@@ -34,6 +36,8 @@ impl CounterValues {
             connections: c.connections(),
             connections_refused: c.connections_refused_totals(),
             standby: c.standby(),
+            remote_write: c.remote_write(),
+            read_unix_ms: zerofault_common::now_unix_ms(),
         }
     }
 }
@@ -112,6 +116,7 @@ pub(super) fn encode_self(
         "1 if this collector holds the deployment lease and exposes the deployment-wide series (hosts, department and data-center aggregates, links), else 0: another collector on the same database does, and this one exposes its own process metrics only (docs/scale-out.md). A collector alone on its store always holds it.",
         [(Labels::new(), i64::from(!counters.standby))],
     )?;
+    encode_remote_write(enc, counters)?;
     gauge(
         enc,
         "zerofault_inventory_loaded",
@@ -124,5 +129,87 @@ pub(super) fn encode_self(
         "Per-host detail of this scrape (metrics.detail, metrics.full_detail_max_hosts, ?detail=): 1 for the current one, 0 for the other.",
         [Detail::Full, Detail::Essential]
             .map(|d| (vec![("detail", d.as_str())], i64::from(d == detail))),
+    )
+}
+
+/// The remote_write sink's families, one series (per reason) per target; none without
+/// targets.
+fn encode_remote_write(enc: &mut DescriptorEncoder<'_>, counters: &CounterValues) -> fmt::Result {
+    let targets = &counters.remote_write;
+    if targets.is_empty() {
+        return Ok(());
+    }
+    let one = |f: fn(&crate::outputs::remote_write::stats::SinkReading) -> u64| {
+        targets
+            .iter()
+            .map(move |t| (vec![("target", t.name.as_str())], f(t)))
+    };
+    counter(
+        enc,
+        "zerofault_remote_write_samples_sent_total",
+        "Samples the remote_write target accepted (2xx) since the collector started.",
+        one(|t| t.samples_sent),
+    )?;
+    counter(
+        enc,
+        "zerofault_remote_write_requests_sent_total",
+        "Requests the remote_write target accepted since the collector started.",
+        one(|t| t.requests_sent),
+    )?;
+    counter(
+        enc,
+        "zerofault_remote_write_requests_retried_total",
+        "Requests to the remote_write target that failed (5xx, 429, network, timeout) and were retried.",
+        one(|t| t.requests_retried),
+    )?;
+    counter(
+        enc,
+        "zerofault_remote_write_samples_dropped_total",
+        "Samples dropped instead of delivered, by reason: queue_full (max_queue_bytes reached, oldest first), too_old (max_sample_age), refused (a 4xx other than 429), corrupt (a damaged queue record).",
+        targets.iter().flat_map(|t| {
+            t.dropped.iter().map(|(reason, n)| {
+                (
+                    vec![("target", t.name.as_str()), ("reason", reason.as_str())],
+                    *n,
+                )
+            })
+        }),
+    )?;
+    gauge(
+        enc,
+        "zerofault_remote_write_samples_queued",
+        "Samples in the remote_write target's durable queue, not yet delivered.",
+        one(|t| t.samples_queued),
+    )?;
+    gauge(
+        enc,
+        "zerofault_remote_write_queue_bytes",
+        "Bytes of the remote_write target's durable queue on disk.",
+        one(|t| t.queue_bytes),
+    )?;
+    let now = counters.read_unix_ms;
+    gauge(
+        enc,
+        "zerofault_remote_write_lag_seconds",
+        "Time since the oldest sample not yet delivered to the remote_write target was queued; 0 when none waits.",
+        targets.iter().map(|t| {
+            let lag = if t.oldest_enqueued_ms == 0 || t.samples_queued == 0 {
+                0.0
+            } else {
+                (now - t.oldest_enqueued_ms).max(0) as f64 / 1000.0
+            };
+            (vec![("target", t.name.as_str())], lag)
+        }),
+    )?;
+    gauge(
+        enc,
+        "zerofault_remote_write_last_success_timestamp_seconds",
+        "When the remote_write target last accepted a request (collector clock), Unix seconds; 0 before the first.",
+        targets.iter().map(|t| {
+            (
+                vec![("target", t.name.as_str())],
+                t.last_success_ms as f64 / 1000.0,
+            )
+        }),
     )
 }

@@ -115,6 +115,9 @@ pub struct IngestState {
     pub limits: IngestLimits,
     /// The open slots of the downsampled series, fed with every newly stored report.
     pub series: Arc<crate::series::Accumulator>,
+    /// The remote_write queues, fed with every newly stored report (none configured: a
+    /// no-op).
+    pub sinks: crate::outputs::remote_write::Sinks,
 }
 
 /// The handler's state: what the caller gave, and the turns at decoding.
@@ -425,6 +428,14 @@ async fn commit(
             // After the commit, so the engine only ever holds what a restart can replay.
             let faults = state.links.observe_report(&report);
             state.series.observe(&report, received_ms);
+            let clock_offset_ms = state
+                .hosts
+                .ledger()
+                .get(&report.agent_id)
+                .and_then(|d| d.clock_offset_ms);
+            state
+                .sinks
+                .observe_report(&report, received_ms, clock_offset_ms);
             state.hosts.record_stored(report, received_ms);
             if !faults.is_empty() {
                 store_faults(state.store.as_ref(), faults).await;
@@ -594,6 +605,7 @@ sites:
                 ..settings::Limits::default().into()
             },
             series: Default::default(),
+            sinks: Default::default(),
         });
         let expose = crate::http::router(crate::http::HttpState {
             hosts: hosts.clone(),

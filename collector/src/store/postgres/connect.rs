@@ -1,10 +1,8 @@
 //! The connection pool to the database, with TLS on the collector's rustls/ring stack.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
-use rustls::RootCertStore;
 use tokio_postgres::config::SslMode;
 
 use super::settings::{Postgres, TlsMode};
@@ -69,28 +67,16 @@ fn client_tls(settings: &Postgres) -> Result<rustls::ClientConfig, StoreError> {
             "storage.postgres.tls.ca is required with tls.mode verify-full".into(),
         ));
     };
-    let mut roots = RootCertStore::empty();
-    for cert in zerofault_common::pem::load_certs("storage.postgres.tls.ca", ca)
-        .map_err(|e| failed(Box::new(e)))?
-    {
-        roots
-            .add(cert)
-            .map_err(|e| failed(format!("storage.postgres.tls.ca {}: {e}", ca.display()).into()))?;
-    }
-    let builder = rustls::ClientConfig::builder_with_provider(crate::tls::provider())
-        .with_safe_default_protocol_versions()
-        .map_err(|e| failed(Box::new(e)))?
-        .with_root_certificates(Arc::new(roots));
-    match (&tls.cert, &tls.key) {
-        (Some(cert), Some(key)) => {
-            let chain = zerofault_common::pem::load_certs("storage.postgres.tls.cert", cert)
-                .map_err(|e| failed(Box::new(e)))?;
-            let key = zerofault_common::pem::load_key("storage.postgres.tls.key", key)
-                .map_err(|e| failed(Box::new(e)))?;
-            builder
-                .with_client_auth_cert(chain, key)
-                .map_err(|e| failed(format!("storage.postgres.tls.cert/key: {e}").into()))
-        }
-        _ => Ok(builder.with_no_client_auth()),
-    }
+    let identity = match (&tls.cert, &tls.key) {
+        (Some(cert), Some(key)) => Some((
+            ("storage.postgres.tls.cert", cert.as_path()),
+            ("storage.postgres.tls.key", key.as_path()),
+        )),
+        _ => None,
+    };
+    crate::tls::client_config(crate::tls::ClientFiles {
+        ca: ("storage.postgres.tls.ca", ca),
+        identity,
+    })
+    .map_err(|e| failed(e.into()))
 }
