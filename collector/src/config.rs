@@ -25,6 +25,7 @@ pub use crate::live::ingest::settings::{
 };
 pub use crate::live::links::settings::{LevelOverride, LevelThresholds, Links, Thresholds};
 pub use crate::month::to_date::MonthToDate;
+pub use crate::outputs::notify::Notifications;
 pub use crate::outputs::remote_write::RemoteWrite;
 pub use crate::store::retention::Retention;
 pub use crate::store::settings::{
@@ -81,6 +82,9 @@ pub struct Config {
     /// Pushing series to Prometheus-compatible receivers (`docs/remote-write.md`).
     #[serde(default)]
     pub remote_write: RemoteWrite,
+    /// Incidents sent to webhooks and by e-mail (`docs/notifications.md`).
+    #[serde(default)]
+    pub notifications: Notifications,
     /// The inventory file (organisation, sites, links, SLA targets, maintenance, reporting
     /// time zone; `docs/inventory.md`). Optional: without it no agent label is checked (none
     /// is flagged unknown) and the defaults apply (Asia/Shanghai, 60 s slots).
@@ -243,6 +247,7 @@ impl Config {
         .chain(config.storage.paths_mut())
         .chain(config.inventory.as_mut())
         .chain(config.remote_write.paths_mut())
+        .chain(config.notifications.paths_mut())
         {
             if p.is_relative() && !p.as_os_str().is_empty() {
                 *p = base.join(&*p);
@@ -374,6 +379,7 @@ impl Config {
         self.cockpit.problems(&mut problem);
         self.access.problems(&mut problem);
         self.remote_write.problems(&mut problem);
+        self.notifications.problems(&mut problem);
         // Port 0 (pick any free port, as tests do) can be given to both.
         if self.listen.ingest == self.listen.http && self.listen.http.port() != 0 {
             problem(

@@ -421,10 +421,6 @@ fn promtool_accepts_the_exposition_at_both_details() {
 #[test]
 fn remote_write_series_are_the_exposition_series_with_the_same_values() {
     use zerofault_collector::outputs::remote_write::{samples, state};
-    let exposed: BTreeMap<(String, BTreeMap<String, String>), f64> = parse(&rendered())
-        .into_iter()
-        .map(|(n, l, v)| ((n, l), v))
-        .collect();
     let key = |s: &zerofault_collector::outputs::remote_write::wire::TimeSeries| {
         let mut name = String::new();
         let mut labels = BTreeMap::new();
@@ -494,9 +490,42 @@ fn remote_write_series_are_the_exposition_series_with_the_same_values() {
         let received = report.timestamp_unix_ms;
         table.record_stored(report, received);
     }
+    // The live states and slot counters as two ticks 10 s apart make them.
+    let inventory = inventory();
+    let hub = hub();
+    let snapshot = table.snapshot();
+    let mut slots = zerofault_collector::live::slots::Slots::default();
+    for at in [NOW_UNIX_MS - 10_000, NOW_UNIX_MS] {
+        let (present, _) = zerofault_collector::live::now::live(
+            &snapshot,
+            &hub,
+            &inventory,
+            at,
+            DOWN_AFTER_INTERVALS,
+            86_400_000,
+        );
+        slots.advance(&present, at);
+    }
+    assert!(!slots.hosts.is_empty() && !slots.links.is_empty());
+    let exposed: BTreeMap<(String, BTreeMap<String, String>), f64> =
+        parse(&zerofault_collector::http::render_live(
+            &snapshot,
+            Some(&inventory),
+            &IngestCounters::default(),
+            &hub.snapshot(),
+            &slots,
+            NOW_UNIX_MS,
+            DOWN_AFTER_INTERVALS,
+            Detail::Full,
+        ))
+        .into_iter()
+        .map(|(n, l, v)| ((n, l), v))
+        .collect();
     for s in state::of_state(
-        &table.snapshot(),
-        &hub().links(),
+        &snapshot,
+        &hub.links(),
+        &slots,
+        &inventory,
         NOW_UNIX_MS,
         DOWN_AFTER_INTERVALS,
     )
@@ -504,6 +533,16 @@ fn remote_write_series_are_the_exposition_series_with_the_same_values() {
     {
         assert!(s.samples.iter().all(|x| x.timestamp == NOW_UNIX_MS));
         pushed.insert(key(&s), s.samples[0].value);
+    }
+    for family in [
+        "zerofault_host_status",
+        "zerofault_department_slot_seconds_total",
+        "zerofault_backbone_availability_target",
+    ] {
+        assert!(
+            pushed.keys().any(|(n, _)| n == family),
+            "{family} not pushed"
+        );
     }
     let families: std::collections::BTreeSet<&str> =
         pushed.keys().map(|(n, _)| n.as_str()).collect();

@@ -49,6 +49,7 @@ pub mod golden;
 mod harness;
 pub mod month;
 pub mod netns;
+pub mod notify;
 pub mod pki;
 pub mod postgres;
 mod process;

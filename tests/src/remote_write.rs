@@ -172,6 +172,9 @@ pub struct StubRules {
     pub refuse_label: Option<(String, String)>,
     /// Until then every request gets 503 with `Retry-After: 1`.
     pub unavailable_until: Option<Instant>,
+    /// A request holding a series with all these labels (name, value) gets 503 (a shard
+    /// stuck while the others go through).
+    pub unavailable_series: Option<Vec<(String, String)>>,
 }
 
 /// What the stub saw.
@@ -295,6 +298,18 @@ async fn answer(
         count(&mut log, 400);
         return reply(400, false);
     };
+    if let Some(pairs) = &rules.unavailable_series
+        && request.timeseries.iter().any(|s| {
+            pairs.iter().all(|(name, value)| {
+                s.labels
+                    .iter()
+                    .any(|l| &l.name == name && &l.value == value)
+            })
+        })
+    {
+        count(&mut log, 503);
+        return reply(503, true);
+    }
     if let Some((name, value)) = &rules.refuse_label
         && request.timeseries.iter().any(|s| {
             s.labels

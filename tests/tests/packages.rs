@@ -317,6 +317,8 @@ fn deb_installs_upgrades_removes_and_purges() {
         "/usr/share/man/man1/zerofault-collector-certs.1.gz",
         "/usr/share/bash-completion/completions/zerofault-agent",
         "/usr/share/zsh/vendor-completions/_zerofault-collector",
+        "/usr/share/zerofault/prometheus/zerofault-rules.yml",
+        "/usr/share/zerofault/grafana/zerofault-dashboard.json",
         "/usr/share/fish/vendor_completions.d/zerofault-agent.fish",
     ] {
         assert!(Path::new(f).is_file(), "{f} is not installed");
@@ -325,6 +327,16 @@ fn deb_installs_upgrades_removes_and_purges() {
         !Path::new("/usr/share/man/man1/zerofault-agent-generate-assets.1.gz").exists(),
         "the hidden generator has no man page"
     );
+    // The installed rules pass their installed unit tests (promtool reads rule_files beside
+    // the test file).
+    ok(&mut cmd(
+        "promtool",
+        &[
+            "test",
+            "rules",
+            "/usr/share/zerofault/prometheus/zerofault-rules.test.yml",
+        ],
+    ));
     let conffiles = ok(&mut cmd(
         "dpkg-query",
         &["-W", "-f=${Conffiles}", COLLECTOR],

@@ -152,7 +152,6 @@ async fn victoria_metrics_gets_every_sample_once_across_its_outage_and_a_collect
         },
     )
     .await?;
-    let sent = sent_first_run + sink(&c, "samples_sent_total", &[]).await?;
     for reason in ["queue_full", "too_old", "refused", "corrupt"] {
         assert_eq!(
             sink(&c, "samples_dropped_total", &[("reason", reason)]).await?,
@@ -163,26 +162,43 @@ async fn victoria_metrics_gets_every_sample_once_across_its_outage_and_a_collect
 
     // Every report's CPU sample is there once, at the time the agent took it, with the
     // right labels; and VictoriaMetrics holds exactly as many samples as the collector
-    // says it sent: none missing, none twice.
-    let everything = wait_until(
-        "VictoriaMetrics to hold every sent sample",
+    // says it sent: none missing, none twice. The state push goes on every 5 s, so the two
+    // are compared in a quiet moment: both read, then the collector's count again.
+    let (everything, sent) = wait_until(
+        "VictoriaMetrics to hold exactly the samples sent",
         Duration::from_secs(60),
         Duration::from_millis(500),
         || async {
+            let before = sink(&c, "samples_sent_total", &[])
+                .await
+                .map_err(|e| e.to_string())?;
             let all = vm
                 .export(r#"{__name__=~"zerofault_.*"}"#)
                 .await
                 .map_err(|e| e.to_string())?;
+            let after = sink(&c, "samples_sent_total", &[])
+                .await
+                .map_err(|e| e.to_string())?;
             let n: usize = all.values().map(Vec::len).sum();
-            if n as f64 >= sent {
-                Ok(all)
+            let sent = sent_first_run + after;
+            if before == after && n as f64 == sent {
+                Ok((all, sent))
             } else {
-                Err(format!("{n} of {sent} samples"))
+                Err(format!("{n} in VictoriaMetrics, {sent} sent"))
             }
         },
     )
     .await?;
     let n: usize = everything.values().map(Vec::len).sum();
+    let twice: Vec<_> = everything
+        .iter()
+        .filter(|(_, v)| v.windows(2).any(|w| w[0].0 == w[1].0))
+        .map(|(k, v)| (k["__name__"].clone(), k.get("agent").cloned(), v.len()))
+        .collect();
+    assert!(
+        twice.is_empty(),
+        "samples twice at one timestamp: {twice:?}"
+    );
     assert_eq!(
         n as f64, sent,
         "samples in VictoriaMetrics vs sent by the collector"
@@ -234,6 +250,7 @@ async fn a_refused_series_is_dropped_once_and_an_unavailable_receiver_is_waited_
     let stub = StubReceiver::spawn(StubRules {
         refuse_label: Some(("agent".into(), "poison".into())),
         unavailable_until: Some(Instant::now() + Duration::from_secs(3)),
+        ..StubRules::default()
     })
     .await?;
     let ca = TestCa::new(&["ok-1", "poison"])?;
@@ -438,5 +455,93 @@ async fn prometheus_takes_the_push_and_backfill_inside_its_out_of_order_window()
         .await?;
     assert_eq!(memory.len(), 1, "{memory:?}");
     assert_eq!(memory[0].1, 8.0 * (1u64 << 30) as f64);
+    Ok(())
+}
+
+/// A collector stopped while one shard of a round is stuck (503) and the other delivered:
+/// after its restart it sends the stuck part, and not the delivered part again.
+#[tokio::test]
+async fn a_collector_stopped_mid_round_sends_only_the_rest_of_it_after_its_restart()
+-> anyhow::Result<()> {
+    let stub = StubReceiver::spawn(StubRules {
+        unavailable_series: Some(vec![
+            ("__name__".into(), "zerofault_host_cpu_usage_ratio".into()),
+            ("agent".into(), "stuck".into()),
+        ]),
+        ..StubRules::default()
+    })
+    .await?;
+    let ca = TestCa::new(&["stuck", "m1", "m2", "m3", "m4"])?;
+    let mut c = Collector::builder(&ca)
+        .extra_config(&remote_write(&stub.write_url(), "1h", ""))
+        .spawn()
+        .await?;
+    // One report each, in one round: the shard holding the stuck host's CPU series is
+    // refused with 503, the other shard is delivered.
+    for agent in ["stuck", "m1", "m2", "m3", "m4"] {
+        let client = ca.ingest_client(Some(agent))?;
+        post_all(&client, &c, &[report(agent, 1, 1000, 0.5)]).await?;
+    }
+    wait_until(
+        "a 503 and a delivery",
+        Duration::from_secs(30),
+        Duration::from_millis(200),
+        || async {
+            let log = stub.log.lock().unwrap();
+            let (ok, stuck) = (
+                log.answers.get(&204).copied().unwrap_or(0),
+                log.answers.get(&503).copied().unwrap_or(0),
+            );
+            if ok > 0 && stuck > 0 {
+                Ok(())
+            } else {
+                Err(format!("204: {ok}, 503: {stuck}"))
+            }
+        },
+    )
+    .await?;
+    let delivered_before: usize = stub
+        .log
+        .lock()
+        .unwrap()
+        .accepted
+        .values()
+        .map(Vec::len)
+        .sum();
+    c.stop(Duration::from_secs(30))?;
+    stub.rules.lock().unwrap().unavailable_series = None;
+    c.restart().await?;
+    wait_until(
+        "the queue to drain",
+        Duration::from_secs(60),
+        Duration::from_millis(250),
+        || async {
+            match sink(&c, "samples_queued", &[]).await {
+                Ok(0.0) => Ok(()),
+                other => Err(format!("{other:?}")),
+            }
+        },
+    )
+    .await?;
+    let log = stub.log.lock().unwrap();
+    let twice: Vec<_> = log
+        .accepted
+        .iter()
+        .filter(|(_, v)| v.windows(2).any(|w| w[0].0 == w[1].0))
+        .map(|(k, _)| k["__name__"].clone())
+        .collect();
+    assert!(twice.is_empty(), "sent again after the restart: {twice:?}");
+    let delivered_after: usize = log.accepted.values().map(Vec::len).sum();
+    assert!(
+        delivered_after > delivered_before,
+        "the stuck part came after the restart"
+    );
+    let cpu: Vec<&str> = log
+        .accepted
+        .keys()
+        .filter(|k| k["__name__"] == "zerofault_host_cpu_usage_ratio")
+        .map(|k| k["agent"].as_str())
+        .collect();
+    assert_eq!(cpu, ["m1", "m2", "m3", "m4", "stuck"]);
     Ok(())
 }

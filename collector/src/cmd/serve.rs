@@ -290,6 +290,27 @@ impl Server {
             ingest::now_unix_ms(),
         )
         .await;
+        // Built-in notifications (webhooks, e-mail), fed by the live tick below.
+        let notifier = crate::outputs::notify::Notifier::open(
+            &self.config.notifications,
+            self.inventory.clone(),
+        )?;
+        let notify_task = notifier.clone().map(|n| tokio::spawn(n.run()));
+        // Live slot counters (burn-rate alerts), advanced every 10 s on the lease holder.
+        let slots = Arc::<crate::live::slots::SlotCounters>::default();
+        let slots_task = tokio::spawn(crate::live::slots::run(
+            slots.clone(),
+            crate::live::slots::Sources {
+                hosts: self.hosts.clone(),
+                links: self.links.clone(),
+                counters: self.counters.clone(),
+                inventory: self.inventory.clone(),
+                down_after_intervals: self.config.hosts.down_after_intervals,
+                silent_after_ms: i64::try_from(self.config.cockpit.silent_after.as_millis())
+                    .unwrap_or(i64::MAX),
+            },
+            notifier,
+        ));
         // remote_write: the queues open before ingest starts, so no stored report misses them.
         let sinks = crate::outputs::remote_write::Sinks::open(&self.config.remote_write)?;
         self.counters.set_remote_write(sinks.stats());
@@ -299,6 +320,8 @@ impl Server {
                 links: self.links.clone(),
                 counters: self.counters.clone(),
                 down_after_intervals: self.config.hosts.down_after_intervals,
+                slots: slots.clone(),
+                inventory: self.inventory.clone(),
             },
             self.config.remote_write.state_interval,
         )));
@@ -338,6 +361,7 @@ impl Server {
             hosts: self.hosts.clone(),
             counters: self.counters.clone(),
             links: self.links.clone(),
+            slots: slots.clone(),
             store: self.store.clone(),
             down_after_intervals: self.config.hosts.down_after_intervals,
             metrics: self.config.metrics,
@@ -420,6 +444,10 @@ impl Server {
 
         shutdown.await;
         heartbeat_task.abort();
+        slots_task.abort();
+        if let Some(t) = &notify_task {
+            t.abort();
+        }
         retention_task.abort();
         deployment_task.abort();
         if let Some(t) = &month_to_date_task {

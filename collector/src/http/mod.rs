@@ -36,7 +36,7 @@ pub use metrics::settings::{
     DEFAULT_FULL_DETAIL_MAX_HOSTS, DEFAULT_MAX_CONCURRENT_SCRAPES, DEFAULT_SCRAPE_TIMEOUT, Detail,
     DetailSetting, MAX_CONCURRENT_SCRAPES, Metrics,
 };
-pub use metrics::{UNLABELLED, render, render_with_inventory};
+pub use metrics::{UNLABELLED, render, render_live, render_with_inventory};
 pub use scrape::CONTENT_TYPE;
 
 /// Everything the plain-HTTP listener reads.
@@ -48,6 +48,8 @@ pub struct HttpState {
     pub counters: Arc<IngestCounters>,
     /// Link engine and interface tracker.
     pub links: Arc<LinkHub>,
+    /// Live states and slot counters (`live::slots`), advanced by `serve`.
+    pub slots: Arc<crate::live::slots::SlotCounters>,
     /// Stored (closed) faults for `/api/v1/faults`.
     pub store: Arc<dyn Store>,
     /// A host is up while its newest report is at most this many of its intervals old.
@@ -66,6 +68,7 @@ pub fn router(state: HttpState) -> Router {
         state.hosts,
         state.counters,
         state.links.clone(),
+        state.slots.clone(),
         state.down_after_intervals,
         state.metrics,
     ));
@@ -104,6 +107,7 @@ mod tests {
             hosts,
             counters,
             links: Arc::new(LinkHub::new(Links::default())),
+            slots: Default::default(),
             store: Arc::new(store),
             down_after_intervals: 3,
             metrics: Metrics::default(),
@@ -224,6 +228,7 @@ mod tests {
             hosts: Default::default(),
             counters: Default::default(),
             links: Arc::new(LinkHub::new(Links::default())),
+            slots: Default::default(),
             store: Arc::new(store),
             down_after_intervals: 3,
             metrics: Metrics::default(),

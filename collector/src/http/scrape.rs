@@ -41,6 +41,7 @@ pub(crate) struct ScrapeState {
     pub(crate) hosts: Arc<HostTable>,
     pub(crate) counters: Arc<IngestCounters>,
     pub(crate) links: Arc<LinkHub>,
+    pub(crate) slots: Arc<crate::live::slots::SlotCounters>,
     pub(crate) down_after_intervals: u32,
     pub(crate) settings: Metrics,
     /// One permit per scrape that may run at once.
@@ -54,6 +55,7 @@ impl ScrapeState {
         hosts: Arc<HostTable>,
         counters: Arc<IngestCounters>,
         links: Arc<LinkHub>,
+        slots: Arc<crate::live::slots::SlotCounters>,
         down_after_intervals: u32,
         settings: Metrics,
     ) -> Self {
@@ -61,6 +63,7 @@ impl ScrapeState {
             hosts,
             counters,
             links,
+            slots,
             down_after_intervals,
             running: Arc::new(Semaphore::new(settings.max_concurrent_scrapes as usize)),
             settings,
@@ -123,9 +126,12 @@ pub(crate) async fn metrics(
         let _permit = permit;
         let s = &task_state;
         let scrape = Scrape::take(
-            &s.hosts,
-            &s.counters,
-            &s.links,
+            crate::http::metrics::Live {
+                hosts: &s.hosts,
+                counters: &s.counters,
+                links: &s.links,
+                slots: &s.slots,
+            },
             s.down_after_intervals,
             detail,
             s.settings.full_detail_max_hosts,

@@ -228,3 +228,20 @@ impl Inventory {
 
 #[cfg(test)]
 mod tests;
+
+/// The availability target of the links of backbone level `level` (a `LINK_LEVELS` name):
+/// `targets.link.<level>`, and `targets.host` for a level the inventory does not know
+/// (`unlabelled`).
+pub fn link_level_target(inventory: &Inventory, level: &str) -> f64 {
+    [
+        LinkLevel::ProvinceCity,
+        LinkLevel::CityCounty,
+        LinkLevel::CountyTownship,
+        LinkLevel::Access,
+    ]
+    .into_iter()
+    .find(|l| l.as_str() == level)
+    .map_or(inventory.targets.host, |l| {
+        inventory.targets.link.for_level(l)
+    })
+}

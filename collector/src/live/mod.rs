@@ -6,3 +6,5 @@ pub mod delivery;
 pub mod hosts;
 pub mod ingest;
 pub mod links;
+pub mod now;
+pub mod slots;

@@ -2,4 +2,5 @@
 //! place a report becomes part of the record (`live::ingest::commit`, after the store
 //! accepted it), owns its settings and reports its own figures on `/metrics`.
 
+pub mod notify;
 pub mod remote_write;

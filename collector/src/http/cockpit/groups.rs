@@ -9,10 +9,10 @@ use axum::http::StatusCode;
 use axum::response::Response;
 
 use super::detail::{self, Cell, Section, Table};
-use super::now::HostState;
 use super::state::{CockpitState, PageQuery, detail_page, frame, not_found, present, state_text};
 use super::text::{Key, Lang};
 use super::view::{self, Frame, NameKind, domain_name, level_name, pct};
+use crate::live::now::HostState;
 use crate::month::sla::model::GroupRow;
 
 /// Most hosts listed on a group's page, worst first (the rest are counted).

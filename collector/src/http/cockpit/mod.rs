@@ -30,7 +30,6 @@ mod groups;
 mod home;
 mod host;
 mod link;
-mod now;
 mod overview;
 pub mod settings;
 mod state;

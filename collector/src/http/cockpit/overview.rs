@@ -4,11 +4,11 @@
 
 use std::collections::BTreeMap;
 
-use super::now::{HostState, Now};
 use super::text::{Key, Lang};
 use super::view::{self, NameKind, domain_name, level_name, pct};
 use crate::inventory::Inventory;
 use crate::live::links::{Fault, LinkState};
+use crate::live::now::{HostState, Now};
 use crate::month::sla::model::{Figures, MonthReport};
 use crate::store::CollectorRun;
 
@@ -163,12 +163,12 @@ pub struct Sources<'a> {
 }
 
 fn counts(
-    rows: &[super::now::Counts],
+    rows: &[crate::live::now::Counts],
     kind: NameKind,
     prefix: &str,
     s: &Sources<'_>,
 ) -> (Vec<CountRow>, usize) {
-    let shown: Vec<&super::now::Counts> = rows
+    let shown: Vec<&crate::live::now::Counts> = rows
         .iter()
         .filter(|c| c.total() > 0 || !c.code.is_empty())
         .collect();

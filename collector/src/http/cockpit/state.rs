@@ -9,13 +9,13 @@ use axum::response::{Html, IntoResponse, Response};
 use serde::Deserialize;
 
 use super::detail::{Range, Section};
-use super::now::{self, HostState, Now};
 use super::settings::Cockpit;
 use super::text::{Key, Lang};
 use super::view::Frame;
 use crate::inventory::Inventory;
 use crate::live::hosts::{HostEntry, HostTable};
 use crate::live::links::{Fault, LinkHub, LinkState};
+use crate::live::now::{self, HostState, Now};
 use crate::month::to_date::Latest;
 use crate::store::Store;
 
@@ -159,20 +159,14 @@ pub fn frame(s: &CockpitState, q: &PageQuery, path: &str, title: String, now_ms:
 /// The present of `hosts` (the host table's snapshot, or one host's entry), from the live
 /// link engine and the inventory.
 pub fn present(s: &CockpitState, now_ms: i64, hosts: &[HostEntry]) -> (Now, Vec<Fault>) {
-    let links = s.links.links();
-    let faults = s.links.faults(None);
-    let maintenance = s.inventory.maintenance_intervals(now_ms, now_ms + 1);
-    let now = now::build(now::Inputs {
+    now::live(
         hosts,
-        links: &links,
-        open_faults: &faults,
-        inventory: &s.inventory,
-        maintenance: &maintenance,
+        &s.links,
+        &s.inventory,
         now_ms,
-        down_after_intervals: s.down_after_intervals,
-        silent_after_ms: i64::try_from(s.settings.silent_after.as_millis()).unwrap_or(i64::MAX),
-    });
-    (now, faults)
+        s.down_after_intervals,
+        i64::try_from(s.settings.silent_after.as_millis()).unwrap_or(i64::MAX),
+    )
 }
 
 pub fn state_text(lang: Lang, state: HostState) -> &'static str {

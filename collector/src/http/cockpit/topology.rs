@@ -10,10 +10,10 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use super::now::LinkNow;
 use super::text::Lang;
 use crate::inventory::{Inventory, SiteLevel};
 use crate::live::links::LinkState;
+use crate::live::now::LinkNow;
 
 /// Horizontal distance between levels, px.
 const COLUMN: i32 = 165;

@@ -2,7 +2,8 @@
 //! values the inventory does not declare. At [`Detail::Essential`] only the families that
 //! say data is missing or lost are kept (sequence gaps, the age of the oldest undelivered
 //! report, reports dropped from a full spool): they tell whether the SLA figures lack
-//! evidence, which no other series does.
+//! evidence, which no other series does; and whether the agent's clock is skewed, which a
+//! shipped alert reads.
 
 use std::collections::HashSet;
 use std::fmt;
@@ -63,7 +64,18 @@ pub(super) fn encode_agents(
         |h| h.host.entry.delivery.map(|d| d.sequence_gaps),
     )?;
     if full {
-        encode_clock_and_spool(enc, hosts)?;
+        encode_clock_offset(enc, hosts)?;
+    }
+    // In essential detail too: a shipped alert (ZerofaultAgentClockSkewed) reads it.
+    host_gauge(
+        enc,
+        hosts,
+        "zerofault_agent_clock_skewed",
+        "1 if the agent clock offset is beyond clock.max_skew, else 0.",
+        |h| h.host.entry.delivery.map(|d| i64::from(d.clock_skewed)),
+    )?;
+    if full {
+        encode_spool(enc, hosts)?;
     }
     host_gauge(
         enc,
@@ -103,8 +115,8 @@ pub(super) fn encode_agents(
     Ok(())
 }
 
-/// The agent's clock offset and skew, spool bytes and reports (full detail only).
-fn encode_clock_and_spool(enc: &mut DescriptorEncoder<'_>, hosts: &[HostView<'_>]) -> fmt::Result {
+/// The agent's clock offset (full detail only).
+fn encode_clock_offset(enc: &mut DescriptorEncoder<'_>, hosts: &[HostView<'_>]) -> fmt::Result {
     host_gauge(
         enc,
         hosts,
@@ -117,14 +129,11 @@ fn encode_clock_and_spool(enc: &mut DescriptorEncoder<'_>, hosts: &[HostView<'_>
                 .and_then(|d| d.clock_offset_ms)
                 .map(|ms| ms as f64 / 1000.0)
         },
-    )?;
-    host_gauge(
-        enc,
-        hosts,
-        "zerofault_agent_clock_skewed",
-        "1 if the agent clock offset is beyond clock.max_skew, else 0.",
-        |h| h.host.entry.delivery.map(|d| i64::from(d.clock_skewed)),
-    )?;
+    )
+}
+
+/// The agent's spool bytes and reports (full detail only).
+fn encode_spool(enc: &mut DescriptorEncoder<'_>, hosts: &[HostView<'_>]) -> fmt::Result {
     host_gauge(
         enc,
         hosts,

@@ -42,6 +42,7 @@ mod interfaces_filesystems;
 mod links;
 mod self_metrics;
 pub mod settings;
+mod slots;
 pub(crate) mod stream;
 mod view;
 
@@ -93,11 +94,36 @@ pub fn render_with_inventory(
     down_after_intervals: u32,
     detail: Detail,
 ) -> String {
+    render_live(
+        snapshot,
+        inventory,
+        counters,
+        links,
+        &crate::live::slots::Slots::default(),
+        now_unix_ms,
+        down_after_intervals,
+        detail,
+    )
+}
+
+/// [`render_with_inventory`] with the live states and slot counters `slots`.
+#[allow(clippy::too_many_arguments)]
+pub fn render_live(
+    snapshot: &[HostEntry],
+    inventory: Option<&Inventory>,
+    counters: &IngestCounters,
+    links: &LinksSnapshot,
+    slots: &crate::live::slots::Slots,
+    now_unix_ms: i64,
+    down_after_intervals: u32,
+    detail: Detail,
+) -> String {
     let scrape = Scrape {
         hosts: snapshot.to_vec(),
         inventory: inventory.cloned().map(Arc::new),
         counters: CounterValues::read(counters),
         links: links.clone(),
+        slots: slots.clone(),
         now_unix_ms,
         down_after_intervals,
         detail,
@@ -107,6 +133,19 @@ pub fn render_with_inventory(
         .write(&mut out)
         .expect("encoding into a String cannot fail");
     out
+}
+
+/// Where a scrape reads what is live.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Live<'a> {
+    /// Newest report per agent.
+    pub(crate) hosts: &'a HostTable,
+    /// Ingest self-metrics (and whether this collector is on standby).
+    pub(crate) counters: &'a IngestCounters,
+    /// Link engine.
+    pub(crate) links: &'a LinkHub,
+    /// Live states and slot counters.
+    pub(crate) slots: &'a crate::live::slots::SlotCounters,
 }
 
 /// What one scrape shows: a snapshot of the shared state taken at its start (the reports
@@ -119,6 +158,8 @@ pub(crate) struct Scrape {
     inventory: Option<Arc<Inventory>>,
     counters: CounterValues,
     links: LinksSnapshot,
+    /// Live states and slot counters (empty on standby, and before the first tick).
+    slots: crate::live::slots::Slots,
     now_unix_ms: i64,
     down_after_intervals: u32,
     detail: Detail,
@@ -128,9 +169,7 @@ impl Scrape {
     /// Copies what a scrape at `now_unix_ms` shows; `detail` is resolved against the number
     /// of hosts copied.
     pub(crate) fn take(
-        hosts: &HostTable,
-        counters: &IngestCounters,
-        links: &LinkHub,
+        live: Live<'_>,
         down_after_intervals: u32,
         detail: DetailSetting,
         full_detail_max_hosts: u32,
@@ -139,6 +178,12 @@ impl Scrape {
         // On standby another collector of the deployment exposes every host, aggregate and
         // link (docs/scale-out.md): showing this one's share too would count hosts twice in
         // every sum over the scraped instances.
+        let Live {
+            hosts,
+            counters,
+            links,
+            slots,
+        } = live;
         let standby = counters.standby();
         let snapshot = if standby {
             Vec::new()
@@ -150,12 +195,18 @@ impl Scrape {
         } else {
             links.snapshot()
         };
+        let slots = if standby {
+            crate::live::slots::Slots::default()
+        } else {
+            slots.read()
+        };
         Scrape {
             detail: detail.resolve(snapshot.len(), full_detail_max_hosts),
             hosts: snapshot,
             inventory: hosts.inventory_shared(),
             counters: CounterValues::read(counters),
             links,
+            slots,
             now_unix_ms,
             down_after_intervals,
         }
@@ -216,6 +267,8 @@ fn encode_all(enc: &mut DescriptorEncoder<'_>, scrape: &Scrape) -> fmt::Result {
     aggregates::encode_aggregates(enc, "department", "department", &sums.departments)?;
     aggregates::encode_aggregates(enc, "datacenter", "data center", &sums.datacenters)?;
     links::encode_links(enc, &scrape.links.links)?;
+    let defaults = Inventory::default();
+    slots::encode_slots(enc, &scrape.slots, inventory.unwrap_or(&defaults), detail)?;
     Ok(())
 }
 

@@ -64,6 +64,7 @@ async fn app(dir: &tempfile::TempDir, hosts: usize, settings: Metrics) -> Router
         hosts: table,
         counters: Arc::new(IngestCounters::default()),
         links: Arc::new(LinkHub::new(Links::default())),
+        slots: Default::default(),
         store: Arc::new(store),
         down_after_intervals: 3,
         metrics: settings,

@@ -611,6 +611,7 @@ sites:
             hosts: hosts.clone(),
             counters,
             links,
+            slots: Default::default(),
             store: store.clone(),
             down_after_intervals: 3,
             metrics: Default::default(),

@@ -21,7 +21,9 @@
 //! **`cursor`** (replaced atomically: write `cursor.tmp`, rename) holds
 //! `segment offset samples_before`: every record before that place was delivered (or
 //! dropped for a counted reason); `samples_before` counts the samples of that segment
-//! before it.
+//! before it. **`progress`** (replaced atomically, removed when the round is acknowledged)
+//! holds the round in flight: its start and end and how many of each shard's requests are
+//! done, so that a collector stopped in the middle of a round sends only the rest of it.
 //!
 //! # Invariants
 //!
@@ -36,10 +38,14 @@
 //!    [`SYNC_EVERY`] and when the queue closes: a process crash loses nothing, a power
 //!    failure at most the last second (a report is acknowledged to its agent after it is in
 //!    the store; the queue is a copy of what the store holds).
-//! 4. The cursor moves only after a round was delivered or dropped for a counted reason;
-//!    after a crash the round in flight is sent again (at least once; a receiver given the
-//!    same sample twice keeps one: Prometheus ignores an identical sample, VictoriaMetrics
-//!    drops exact duplicates with `-dedup.minScrapeInterval`).
+//! 4. The cursor moves only after a round was delivered or dropped for a counted reason.
+//!    Within a round, each request done is recorded in `progress` before the next; a
+//!    collector stopped or killed in the middle of a round reads the same round again and
+//!    sends only the requests not yet done. A sample is sent twice only when a receiver took
+//!    a request whose answer never arrived (a timeout, a crash between the answer and the
+//!    progress write): at least once, as every remote-write sender (Prometheus ignores an
+//!    identical sample; VictoriaMetrics drops exact duplicates with
+//!    `-dedup.minScrapeInterval`).
 //! 5. Reading never trusts the disk: a short header, a length above [`MAX_RECORD_BYTES`],
 //!    or a checksum mismatch ends that segment (counted as `corrupt`); nothing in a segment
 //!    can make the collector panic or refuse to start.
@@ -78,6 +84,21 @@ pub struct Record {
     pub enqueued_ms: i64,
     /// The compressed payload.
     pub payload: Vec<u8>,
+}
+
+/// How far a round got: from `start` (the cursor) to `end`, the requests delivered (or
+/// dropped for a counted reason) of each shard, in the layout `layout` (a fingerprint of the
+/// shard count, request size and extra labels: another layout splits the round otherwise).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Progress {
+    /// The round's start.
+    pub start: Cursor,
+    /// The round's end.
+    pub end: Cursor,
+    /// Fingerprint of how the round is split into requests.
+    pub layout: u64,
+    /// Requests done per shard.
+    pub delivered: Vec<u32>,
 }
 
 /// Records read from a cursor, and the cursor after them.
@@ -317,15 +338,6 @@ impl Queue {
             });
         }
         let mut cursor = read_cursor(dir).unwrap_or_default();
-        match segments.front() {
-            Some(oldest) if cursor.segment < oldest.id => {
-                cursor = Cursor {
-                    segment: oldest.id,
-                    ..Cursor::default()
-                };
-            }
-            _ => {}
-        }
         let next_id = segments
             .back()
             .map_or(1, |s| s.id + 1)
@@ -340,6 +352,15 @@ impl Queue {
             samples: 0,
             first_enqueued_ms: 0,
         });
+        // A cursor before the oldest segment (a new queue, or segments dropped for room)
+        // starts at the oldest one, so that the cursor of a queue is the same in every run.
+        let oldest = segments.front().expect("the tail at least").id;
+        if cursor.segment < oldest {
+            cursor = Cursor {
+                segment: oldest,
+                ..Cursor::default()
+            };
+        }
         let queue = Queue {
             dir: dir.to_owned(),
             max_bytes,
@@ -482,8 +503,13 @@ impl Queue {
     }
 
     /// Reads whole records from `from` (or the cursor, if the queue dropped past `from`)
-    /// until at least `min_samples` samples or the end of what was appended.
-    pub fn read(&self, from: Cursor, min_samples: u64) -> io::Result<Batch> {
+    /// until at least `min_samples` samples, the end of what was appended, or `stop_at`.
+    pub fn read(
+        &self,
+        from: Cursor,
+        min_samples: u64,
+        stop_at: Option<Cursor>,
+    ) -> io::Result<Batch> {
         let mut batch = Batch {
             next: from,
             ..Batch::default()
@@ -524,6 +550,11 @@ impl Queue {
             f.seek(SeekFrom::Start(batch.next.offset))?;
             let mut r = io::BufReader::new(f.take(end - batch.next.offset));
             while batch.next.offset < end {
+                if stop_at.is_some_and(|s| {
+                    (batch.next.segment, batch.next.offset) >= (s.segment, s.offset)
+                }) {
+                    return Ok(batch);
+                }
                 match read_record(&mut r) {
                     Ok(Some(rec)) => {
                         batch.next.offset += HEADER_BYTES + rec.payload.len() as u64;
@@ -547,6 +578,55 @@ impl Queue {
         Ok(batch)
     }
 
+    /// Records how far the round from the cursor to `progress.end` got (requests delivered
+    /// per shard), so that a restart in the middle of it does not send them again.
+    pub fn save_progress(&self, progress: &Progress) -> io::Result<()> {
+        let mut text = format!(
+            "{} {} {} {} {} {} {}",
+            progress.start.segment,
+            progress.start.offset,
+            progress.start.samples_before,
+            progress.end.segment,
+            progress.end.offset,
+            progress.end.samples_before,
+            progress.layout
+        );
+        for d in &progress.delivered {
+            text.push_str(&format!(" {d}"));
+        }
+        text.push('\n');
+        write_atomic(&self.dir, "progress", &text)
+    }
+
+    /// The progress of the round in flight when the queue was last used, if it starts at
+    /// the cursor.
+    pub fn progress(&self) -> Option<Progress> {
+        let text = fs::read_to_string(self.dir.join("progress")).ok()?;
+        let n: Vec<u64> = text
+            .split_whitespace()
+            .map(str::parse)
+            .collect::<Result<_, _>>()
+            .ok()?;
+        if n.len() < 8 {
+            return None;
+        }
+        let cursor = |i: usize| Cursor {
+            segment: n[i],
+            offset: n[i + 1],
+            samples_before: n[i + 2],
+        };
+        let p = Progress {
+            start: cursor(0),
+            end: cursor(3),
+            layout: n[6],
+            delivered: n[7..]
+                .iter()
+                .map(|&d| u32::try_from(d).unwrap_or(u32::MAX))
+                .collect(),
+        };
+        (p.start == self.cursor()).then_some(p)
+    }
+
     /// Records that everything before `next` is delivered: persists the cursor and deletes
     /// the segments it passed.
     pub fn ack(&self, next: Cursor) -> io::Result<()> {
@@ -554,6 +634,7 @@ impl Queue {
         if next <= inner.cursor {
             return Ok(());
         }
+        let _ = fs::remove_file(self.dir.join("progress"));
         inner.cursor = next;
         write_atomic(
             &self.dir,

@@ -57,6 +57,10 @@ pub struct StateSource {
     pub counters: Arc<IngestCounters>,
     /// `hosts.down_after_intervals`.
     pub down_after_intervals: u32,
+    /// Live states and slot counters (`live::slots`).
+    pub slots: Arc<crate::live::slots::SlotCounters>,
+    /// Targets of the slot counters' groups.
+    pub inventory: Arc<crate::inventory::Inventory>,
 }
 
 /// The running tasks, to stop at shutdown.
@@ -262,6 +266,8 @@ async fn state_loop(
         let out = super::state::of_state(
             &source.hosts.snapshot(),
             &source.links.links(),
+            &source.slots.read(),
+            &source.inventory,
             now,
             source.down_after_intervals,
         );
@@ -380,14 +386,22 @@ fn drop_too_old(r: &mut WriteRequest, max_age: Option<Duration>, stats: &SinkSta
     !r.timeseries.is_empty()
 }
 
+/// The round in flight: its progress, saved after every request done.
+struct Round {
+    progress: std::sync::Mutex<super::queue::Progress>,
+}
+
 /// Sends one shard's requests in order, retrying each until it is delivered, refused or
-/// too old; false when stopped meanwhile.
+/// too old; the first `skip` were done before a restart. False when stopped meanwhile.
 async fn send_shard(
     t: &TargetQueue,
+    shard: usize,
     requests: Vec<WriteRequest>,
+    skip: u32,
+    round: &Round,
     stop: &mut watch::Receiver<bool>,
 ) -> bool {
-    for mut request in requests {
+    for mut request in requests.into_iter().skip(skip as usize) {
         let mut attempt = 0u32;
         loop {
             if !drop_too_old(&mut request, t.settings.max_sample_age, &t.stats) {
@@ -438,21 +452,55 @@ async fn send_shard(
                 }
             }
         }
+        // Done (delivered, refused or too old): on record before the next, so that a
+        // restart does not send it again.
+        let mut progress = round.progress.lock().unwrap_or_else(|e| e.into_inner());
+        progress.delivered[shard] += 1;
+        if let Err(e) = t.queue.save_progress(&progress) {
+            tracing::warn!(target_name = %t.settings.name, error = %e, "remote_write: cannot save the round's progress; a restart may send part of it again");
+        }
     }
     true
+}
+
+/// How a round is split into requests: another shard count, request size or set of extra
+/// labels splits the same records otherwise, so a saved progress only holds for the same.
+fn layout(settings: &Target) -> u64 {
+    let mut h = std::hash::DefaultHasher::new();
+    (
+        settings.shards,
+        settings.max_samples_per_send,
+        &settings.extra_labels,
+    )
+        .hash(&mut h);
+    h.finish() >> 1
 }
 
 async fn send_loop(t: Arc<TargetQueue>, mut stop: watch::Receiver<bool>) {
     let shards = t.settings.shards as usize;
     let max_samples = t.settings.max_samples_per_send as usize;
     let round = (shards * max_samples) as u64;
+    let layout = layout(&t.settings);
     let mut from = t.queue.cursor();
+    // A round a previous run stopped in: read it again to its end, skip what was done.
+    let mut resume = t
+        .queue
+        .progress()
+        .filter(|p| p.layout == layout && p.delivered.len() == shards);
+    if let Some(p) = &resume {
+        tracing::info!(target_name = %t.settings.name, done = ?p.delivered, "remote_write: resuming the round the last run stopped in");
+    }
     loop {
         if *stop.borrow() {
             return;
         }
         let queue_target = t.clone();
-        let read = tokio::task::spawn_blocking(move || queue_target.queue.read(from, round)).await;
+        let (min, stop_at) = match &resume {
+            Some(p) => (u64::MAX, Some(p.end)),
+            None => (round, None),
+        };
+        let read =
+            tokio::task::spawn_blocking(move || queue_target.queue.read(from, min, stop_at)).await;
         let batch = match read {
             Ok(Ok(batch)) => batch,
             Ok(Err(e)) => {
@@ -464,6 +512,10 @@ async fn send_loop(t: Arc<TargetQueue>, mut stop: watch::Receiver<bool>) {
                 continue;
             }
             Err(_) => return,
+        };
+        let skip = match resume.take() {
+            Some(p) if p.end == batch.next => p.delivered,
+            _ => vec![0; shards],
         };
         if batch.corrupt > 0 {
             tracing::error!(target_name = %t.settings.name, places = batch.corrupt, "remote_write queue: damaged records skipped");
@@ -482,7 +534,15 @@ async fn send_loop(t: Arc<TargetQueue>, mut stop: watch::Receiver<bool>) {
                 with_extra_labels(s, &t.settings.extra_labels);
             }
             let requests = shard_requests(series, shards, max_samples);
-            let results = futures_join(&t, requests, &stop).await;
+            let progress = Round {
+                progress: std::sync::Mutex::new(super::queue::Progress {
+                    start: from,
+                    end: batch.next,
+                    layout,
+                    delivered: skip.clone(),
+                }),
+            };
+            let results = futures_join(&t, requests, &skip, Arc::new(progress), &stop).await;
             if !results {
                 // Stopped mid-round: the cursor stays, the round goes again next start.
                 return;
@@ -522,13 +582,19 @@ async fn send_loop(t: Arc<TargetQueue>, mut stop: watch::Receiver<bool>) {
 async fn futures_join(
     t: &Arc<TargetQueue>,
     requests: Vec<Vec<WriteRequest>>,
+    skip: &[u32],
+    round: Arc<Round>,
     stop: &watch::Receiver<bool>,
 ) -> bool {
     let mut tasks = tokio::task::JoinSet::new();
-    for shard in requests.into_iter().filter(|r| !r.is_empty()) {
-        let t = t.clone();
+    for (shard, requests) in requests.into_iter().enumerate() {
+        let skip = skip.get(shard).copied().unwrap_or(0);
+        if requests.len() <= skip as usize {
+            continue;
+        }
+        let (t, round) = (t.clone(), round.clone());
         let mut stop = stop.clone();
-        tasks.spawn(async move { send_shard(&t, shard, &mut stop).await });
+        tasks.spawn(async move { send_shard(&t, shard, requests, skip, &round, &mut stop).await });
     }
     let mut all = true;
     while let Some(done) = tasks.join_next().await {

@@ -10,17 +10,22 @@ use std::collections::BTreeMap;
 
 use super::samples::SeriesOut;
 use crate::aggregate::{self, Sums, UNLABELLED};
+use crate::inventory::Inventory;
 use crate::live::hosts::HostEntry;
 use crate::live::links::{LinkState, LinkView};
+use crate::live::slots::{HOST_STATUSES, LINK_STATUSES, Seconds, SlotState, Slots};
 
 fn or_unlabelled(v: &str) -> &str {
     if v.is_empty() { UNLABELLED } else { v }
 }
 
-/// The derived series as of `now_ms`.
+/// The derived series as of `now_ms`; `slots` and `inventory` give the live states, slot
+/// counters and targets (empty before the first tick).
 pub fn of_state(
     snapshot: &[HostEntry],
     links: &[LinkView],
+    slots: &Slots,
+    inventory: &Inventory,
     now_ms: i64,
     down_after_intervals: u32,
 ) -> SeriesOut {
@@ -79,7 +84,130 @@ pub fn of_state(
     groups(&mut out, "department", &sums.departments, now_ms);
     groups(&mut out, "datacenter", &sums.datacenters, now_ms);
     link_state(&mut out, links, now_ms);
+    slot_series(&mut out, slots, inventory, now_ms);
     out
+}
+
+fn per_state(
+    out: &mut SeriesOut,
+    name: &str,
+    labels: &[(&str, &str)],
+    seconds: &Seconds,
+    now_ms: i64,
+) {
+    for s in SlotState::ALL {
+        let mut l = labels.to_vec();
+        l.push(("state", s.as_str()));
+        out.push(name, &l, now_ms, seconds[s as usize]);
+    }
+}
+
+/// The live states, slot counters and targets, as `/metrics` shows them
+/// (`http/metrics/slots.rs`).
+fn slot_series(out: &mut SeriesOut, slots: &Slots, inventory: &Inventory, now_ms: i64) {
+    if slots.last_ms.is_none() {
+        return;
+    }
+    for (agent, h) in &slots.hosts {
+        let labels = [
+            ("agent", agent.as_str()),
+            ("host", h.host.as_str()),
+            ("department", h.department.as_str()),
+            ("datacenter", h.datacenter.as_str()),
+        ];
+        for s in HOST_STATUSES {
+            let mut l = labels.to_vec();
+            l.push(("state", s.as_str()));
+            out.push(
+                "zerofault_host_status",
+                &l,
+                now_ms,
+                f64::from(u8::from(h.state == s)),
+            );
+        }
+        per_state(
+            out,
+            "zerofault_host_slot_seconds_total",
+            &labels,
+            &h.seconds,
+            now_ms,
+        );
+    }
+    for (id, l) in &slots.links {
+        let labels = [
+            ("link", id.as_str()),
+            ("level", l.level.as_str()),
+            ("domain", l.domain.as_str()),
+        ];
+        for s in LINK_STATUSES {
+            let mut with = labels.to_vec();
+            with.push(("state", s));
+            out.push(
+                "zerofault_link_status",
+                &with,
+                now_ms,
+                f64::from(u8::from(l.status == s)),
+            );
+        }
+        per_state(
+            out,
+            "zerofault_link_slot_seconds_total",
+            &labels,
+            &l.seconds,
+            now_ms,
+        );
+    }
+    let host_default = inventory.targets.host;
+    for (d, s) in &slots.departments {
+        per_state(
+            out,
+            "zerofault_department_slot_seconds_total",
+            &[("department", d)],
+            s,
+            now_ms,
+        );
+        let t = inventory
+            .department(d)
+            .and_then(|x| x.target)
+            .unwrap_or(host_default);
+        out.push(
+            "zerofault_department_availability_target",
+            &[("department", d)],
+            now_ms,
+            t,
+        );
+    }
+    for (d, s) in &slots.datacenters {
+        per_state(
+            out,
+            "zerofault_datacenter_slot_seconds_total",
+            &[("datacenter", d)],
+            s,
+            now_ms,
+        );
+        out.push(
+            "zerofault_datacenter_availability_target",
+            &[("datacenter", d)],
+            now_ms,
+            host_default,
+        );
+    }
+    for ((level, domain), s) in &slots.backbone {
+        let labels = [("level", level.as_str()), ("domain", domain.as_str())];
+        per_state(
+            out,
+            "zerofault_backbone_slot_seconds_total",
+            &labels,
+            s,
+            now_ms,
+        );
+        out.push(
+            "zerofault_backbone_availability_target",
+            &labels,
+            now_ms,
+            crate::inventory::link_level_target(inventory, level),
+        );
+    }
 }
 
 fn groups(out: &mut SeriesOut, scope: &str, groups: &BTreeMap<&str, Sums>, now_ms: i64) {

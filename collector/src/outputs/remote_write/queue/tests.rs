@@ -11,7 +11,7 @@ fn payload(i: u32) -> Vec<u8> {
 fn drain(q: &Queue) -> Vec<Vec<u8>> {
     let mut out = Vec::new();
     loop {
-        let batch = q.read(q.cursor(), 3).unwrap();
+        let batch = q.read(q.cursor(), 3, None).unwrap();
         if batch.records.is_empty() && batch.next == q.cursor() {
             return out;
         }
@@ -29,13 +29,13 @@ fn records_come_back_in_order_and_go_once_acknowledged() {
         q.append(7, 1_000 + i64::from(i), &payload(i)).unwrap();
     }
     assert_eq!(q.stats().0, 70);
-    let batch = q.read(q.cursor(), 20).unwrap();
+    let batch = q.read(q.cursor(), 20, None).unwrap();
     // Whole records until at least 20 samples: 3 records.
     assert_eq!(batch.records.len(), 3);
     assert_eq!(batch.records[0].payload, payload(0));
     assert_eq!(batch.records[0].enqueued_ms, 1_000);
     // Not acknowledged: read again from the cursor, the same records.
-    assert_eq!(q.read(q.cursor(), 20).unwrap().records, batch.records);
+    assert_eq!(q.read(q.cursor(), 20, None).unwrap().records, batch.records);
     q.ack(batch.next).unwrap();
     assert_eq!(q.stats().0, 49);
     let rest = drain(&q);
@@ -51,10 +51,10 @@ fn a_restart_resumes_at_the_cursor_without_repeating_or_losing() {
         for i in 0..6 {
             q.append(1, 0, &payload(i)).unwrap();
         }
-        let batch = q.read(q.cursor(), 2).unwrap();
+        let batch = q.read(q.cursor(), 2, None).unwrap();
         q.ack(batch.next).unwrap();
         // A round read but not acknowledged when the process ends is read again.
-        let _ = q.read(q.cursor(), 2).unwrap();
+        let _ = q.read(q.cursor(), 2, None).unwrap();
         q.sync().unwrap();
     }
     let (q, opened) = Queue::open(dir.path(), 1 << 30).unwrap();
@@ -125,7 +125,7 @@ fn a_damaged_record_ends_its_segment_and_is_counted_never_a_panic() {
     let second = (HEADER_BYTES as usize + payload(0).len()) + HEADER_BYTES as usize + 2;
     bytes[second] ^= 0xff;
     std::fs::write(&seg, &bytes).unwrap();
-    let batch = q.read(q.cursor(), 100).unwrap();
+    let batch = q.read(q.cursor(), 100, None).unwrap();
     assert_eq!(batch.records.len(), 1);
     assert_eq!(batch.corrupt, 1);
     q.ack(batch.next).unwrap();
@@ -153,7 +153,7 @@ fn past_the_cap_the_oldest_segments_go_and_their_samples_are_counted() {
     let read: u64 = {
         let mut n = 0;
         loop {
-            let batch = q.read(q.cursor(), 50).unwrap();
+            let batch = q.read(q.cursor(), 50, None).unwrap();
             if batch.records.is_empty() {
                 break n;
             }
@@ -177,7 +177,7 @@ fn a_drop_under_a_partly_read_segment_counts_only_what_was_not_delivered() {
         q.append(10, 0, &big).unwrap();
     }
     // Two records of the first segment delivered.
-    let batch = q.read(q.cursor(), 20).unwrap();
+    let batch = q.read(q.cursor(), 20, None).unwrap();
     assert_eq!(batch.records.len(), 2);
     q.ack(batch.next).unwrap();
     let mut dropped = 0;
@@ -186,4 +186,48 @@ fn a_drop_under_a_partly_read_segment_counts_only_what_was_not_delivered() {
     }
     let (samples, _, _) = q.stats();
     assert_eq!(samples + dropped + 20, 360);
+}
+
+#[test]
+fn a_rounds_progress_survives_a_restart_and_the_same_round_is_read_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let end = {
+        let (q, _) = Queue::open(dir.path(), 1 << 30).unwrap();
+        for i in 0..5 {
+            q.append(10, 0, &payload(i)).unwrap();
+        }
+        let round = q.read(q.cursor(), 30, None).unwrap();
+        assert_eq!(round.records.len(), 3);
+        q.save_progress(&Progress {
+            start: q.cursor(),
+            end: round.next,
+            layout: 42,
+            delivered: vec![1, 0],
+        })
+        .unwrap();
+        // More records arrive after the round was read.
+        q.append(10, 0, &payload(5)).unwrap();
+        q.sync().unwrap();
+        round.next
+    };
+    let (q, _) = Queue::open(dir.path(), 1 << 30).unwrap();
+    let p = q.progress().expect("the round in flight");
+    assert_eq!(
+        (p.end, p.layout, p.delivered.clone()),
+        (end, 42, vec![1, 0])
+    );
+    // Read to the saved end only, however much is there now.
+    let again = q.read(q.cursor(), u64::MAX, Some(p.end)).unwrap();
+    assert_eq!(again.next, end);
+    assert_eq!(
+        again
+            .records
+            .iter()
+            .map(|r| r.payload.clone())
+            .collect::<Vec<_>>(),
+        (0..3).map(payload).collect::<Vec<_>>()
+    );
+    // Acknowledged: no progress any more.
+    q.ack(again.next).unwrap();
+    assert!(q.progress().is_none());
 }

@@ -1,5 +1,6 @@
-//! What is true now, for the overview: each host's state, counts per department and data
-//! center, the links' states, and the open incidents with their root cause. Pure: the
+//! What is true now, for the cockpit and the live slot counters (`slots.rs`): each host's
+//! state, counts per department and data center, the links' states, and the open incidents
+//! with their root cause. Pure: the
 //! caller passes the host table's snapshot, the link engine's views, the maintenance
 //! windows open now and the clock.
 //!
@@ -197,6 +198,33 @@ fn link_in_maintenance(windows: &[MaintenanceInterval], id: &str, to_site: Optio
         Scope::Site(s) => to_site == Some(s.as_str()),
         _ => false,
     })
+}
+
+/// The present of `hosts` (the host table's snapshot, or one host's entry) at `now_ms`,
+/// from the live link engine and the inventory's maintenance windows open now; with the
+/// engine's faults, which the caller may show.
+pub fn live(
+    hosts: &[HostEntry],
+    links: &crate::live::links::LinkHub,
+    inventory: &Inventory,
+    now_ms: i64,
+    down_after_intervals: u32,
+    silent_after_ms: i64,
+) -> (Now, Vec<Fault>) {
+    let views = links.links();
+    let faults = links.faults(None);
+    let maintenance = inventory.maintenance_intervals(now_ms, now_ms + 1);
+    let now = build(Inputs {
+        hosts,
+        links: &views,
+        open_faults: &faults,
+        inventory,
+        maintenance: &maintenance,
+        now_ms,
+        down_after_intervals,
+        silent_after_ms,
+    });
+    (now, faults)
 }
 
 /// The present, from `inputs`.
