@@ -10,11 +10,17 @@
 #      the database are counted and must equal the acknowledged `stored` count.
 #   3. VM=1: the same samples (same agents, interval, duration) to Debian's victoria-metrics,
 #      sampled the same way, for the ratios.
+#   RW=1: the collector also pushes every report's series (remote_write) to a receiving
+#   victoria-metrics started for it (phase 2 then measures the collector with its sink);
+#   RW=down: the same target on a port nobody listens on, so the queue only grows (bytes on
+#   disk per report, for sizing max_queue_bytes). VMAGENT=1: Debian's vmagent scrapes the
+#   collector's /metrics?detail=full every INTERVAL and forwards it to that receiver, its
+#   CPU and RSS sampled beside the collector's (the peer of the sink).
 #   STORE=postgres: the collector stores into a private PostgreSQL (bench/pg.sh) instead of
 #   SQLite; the server's CPU (all its processes) is sampled beside the collector's and the
 #   database's size is pg_database_size.
 # Usage: bench/load.sh [AGENTS=1000] [DURATION=120] [INTERVAL=15] [RAMP=INTERVAL]
-#   env: STORE=sqlite|postgres, IDLE_AGENTS (default min(AGENTS, 20000)), LINK_SHARE=0.1, DUP_SHARE=0.01, VM=0|1,
+#   env: RW=0|1|down, VMAGENT=0|1, STORE=sqlite|postgres, IDLE_AGENTS (default min(AGENTS, 20000)), LINK_SHARE=0.1, DUP_SHARE=0.01, VM=0|1,
 #        SAMPLE=5, IDLE=1 (0 skips phase 1), IDLE_TIMEOUT=120 (the collector's
 #        limits.connection_idle_timeout, seconds)
 set -euo pipefail
@@ -26,6 +32,8 @@ IDLE_AGENTS=${IDLE_AGENTS:-$((AGENTS < 20000 ? AGENTS : 20000))}
 LINK_SHARE=${LINK_SHARE:-0.1}
 DUP_SHARE=${DUP_SHARE:-0.01}
 VM=${VM:-0}
+RW=${RW:-0}
+VMAGENT=${VMAGENT:-0}
 IDLE=${IDLE:-1}
 SAMPLE=${SAMPLE:-5}
 # The collector's limits.connection_idle_timeout (seconds). Below the interval, the collector
@@ -41,6 +49,10 @@ fi
 INGEST=127.0.0.1:27443
 HTTP=127.0.0.1:29464
 VM_ADDR=127.0.0.1:28428
+# The receiver of the collector's remote_write and vmagent's forwarding (RW, VMAGENT), and
+# vmagent's own listener.
+RX_ADDR=127.0.0.1:28429
+VMAGENT_ADDR=127.0.0.1:28430
 PG_PORT=25432
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/var/tmp/zerofault-target}
 cd "$(dirname "$0")/.."
@@ -59,13 +71,16 @@ cleanup() {
   if [ -n "$SAMPLER" ]; then kill "$SAMPLER" 2>/dev/null || true; fi
   if [ -n "${PG_SAMPLER:-}" ]; then kill "$PG_SAMPLER" 2>/dev/null || true; fi
   if [ -n "$PID" ]; then kill "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; fi
+  if [ -n "${VA_SAMPLER:-}" ]; then kill "$VA_SAMPLER" 2>/dev/null || true; fi
+  if [ -n "${VA_PID:-}" ]; then kill "$VA_PID" 2>/dev/null || true; wait "$VA_PID" 2>/dev/null || true; fi
+  if [ -n "${RX_PID:-}" ]; then kill "$RX_PID" 2>/dev/null || true; wait "$RX_PID" 2>/dev/null || true; fi
   if [ "$STORE" = postgres ]; then pg_stop; cp "$WORK"/pg/server.log "$WORK"/pg.log 2>/dev/null || true; fi
   mkdir -p "$OUT" && cp "$WORK"/*.out "$WORK"/*.samples "$WORK"/*.log "$OUT"/ 2>/dev/null || true
   rm -rf "$WORK"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-PORTS="$INGEST $HTTP $VM_ADDR"
+PORTS="$INGEST $HTTP $VM_ADDR $RX_ADDR $VMAGENT_ADDR"
 if [ "$STORE" = postgres ]; then PORTS+=" 127.0.0.1:$PG_PORT"; fi
 for a in $PORTS; do
   if ss -Htln "sport = :${a##*:}" | grep -q .; then echo "port ${a##*:} is in use" >&2; exit 1; fi
@@ -106,6 +121,7 @@ storage:
 $(storage_yaml "$1")
 limits:
   connection_idle_timeout: ${IDLE_TIMEOUT}s
+$(rw_yaml "$1")
 YAML
   "$BIN" serve --config "$WORK/collector.yaml" 2>"$WORK/$1.log" &
   PID=$!
@@ -116,6 +132,26 @@ YAML
   echo "collector did not start" >&2; cat "$WORK/$1.log" >&2; exit 1
 }
 stop() { kill "$PID"; wait "$PID" || true; PID=; }
+# The remote_write section of the load collector (RW=1: to the receiver; RW=down: to a port
+# nobody listens on, so that the queue holds everything).
+rw_yaml() {
+  [ "$1" = load ] || return 0
+  case "$RW" in
+    1) printf 'remote_write:\n  queue_dir: %s\n  targets:\n    - {name: rx, url: "http://%s/api/v1/write"}\n' "$WORK/rw" "$RX_ADDR" ;;
+    down) printf 'remote_write:\n  queue_dir: %s\n  targets:\n    - {name: rx, url: "http://127.0.0.1:9/api/v1/write", max_backoff: 60s}\n' "$WORK/rw" ;;
+  esac
+}
+# The receiver of RW=1 and VMAGENT=1.
+start_receiver() {
+  mkdir -p "$WORK/rx"
+  victoria-metrics -storageDataPath="$WORK/rx" -httpListenAddr="$RX_ADDR" -retentionPeriod=100y \
+    -loggerLevel=ERROR >"$WORK/rx.log" 2>&1 &
+  RX_PID=$!
+  for _ in $(seq 100); do curl -sf "http://$RX_ADDR/health" >/dev/null && return 0; sleep 0.1; done
+  echo "the receiving victoria-metrics did not start" >&2; cat "$WORK/rx.log" >&2; exit 1
+}
+rx_rows() { curl -sf "http://$RX_ADDR/metrics" | awk '/^vm_rows_inserted_total\{type="promremotewrite"\}/ {print $2}'; }
+metric() { curl -sf "http://$HTTP/metrics" | awk -v m="$1" '$1 == m {print $2}'; }
 # Every SAMPLE s until the process ends: seconds since $2, CPU ticks (utime+stime), VmRSS and
 # VmHWM (KiB), bytes of the files/directories given after the output file, and the CPU ticks
 # of the collector's SQLite writer thread (0 for another process): whether the one writer
@@ -187,8 +223,27 @@ db_query() {
 }
 
 echo "== 2. load: $AGENTS agents, ${INTERVAL}s interval, ${DURATION}s, ramp ${RAMP}s; $(uptime)"
+if [ "$RW" = 1 ] || [ "$VMAGENT" = 1 ]; then start_receiver; fi
 start_collector load
 T0=$(date +%s.%N)
+if [ "$VMAGENT" = 1 ]; then
+  cat >"$WORK/vmagent.yml" <<YAML
+scrape_configs:
+  - job_name: zerofault
+    scrape_interval: ${INTERVAL}s
+    scrape_timeout: ${INTERVAL}s
+    metrics_path: /metrics
+    params: {detail: [full]}
+    static_configs:
+      - targets: ['$HTTP']
+YAML
+  vmagent -promscrape.config="$WORK/vmagent.yml" -remoteWrite.url="http://$RX_ADDR/api/v1/write" \
+    -remoteWrite.tmpDataPath="$WORK/vmagent-data" -httpListenAddr="$VMAGENT_ADDR" -loggerLevel=ERROR \
+    >"$WORK/vmagent.log" 2>&1 &
+  VA_PID=$!
+  sampler "$VA_PID" "$T0" "$WORK/vmagent.samples" "$WORK/vmagent-data" &
+  VA_SAMPLER=$!
+fi
 if [ "$STORE" = postgres ]; then
   DB_START=$(db_bytes)
   sampler "$PID" "$T0" "$WORK/collector.samples" &
@@ -227,6 +282,15 @@ DUPLICATE=$(kv duplicate "$SUMMARY")
 RESENDS=$(kv resends "$SUMMARY")
 RESENDS_DUP=$(kv resends_duplicate "$SUMMARY")
 echo "   collector over the steady stretch (${STEADY_FROM}s..${DURATION}s): $COLLECTOR"
+if [ "$RW" != 0 ]; then
+  # Read from the collector before it stops: the sink's own counters.
+  echo "   remote_write: sent $(metric 'zerofault_remote_write_samples_sent_total{target="rx"}') samples in $(metric 'zerofault_remote_write_requests_sent_total{target="rx"}') requests, retried $(metric 'zerofault_remote_write_requests_retried_total{target="rx"}'), queued $(metric 'zerofault_remote_write_samples_queued{target="rx"}') samples / $(metric 'zerofault_remote_write_queue_bytes{target="rx"}') bytes, lag $(metric 'zerofault_remote_write_lag_seconds{target="rx"}') s, dropped $(curl -sf "http://$HTTP/metrics" | awk '/^zerofault_remote_write_samples_dropped_total/ {s += $2} END {print s + 0}')"
+fi
+if [ "$RW" = 1 ] || [ "$VMAGENT" = 1 ]; then echo "   receiver: $(rx_rows) rows taken by remote write"; fi
+if [ "$VMAGENT" = 1 ]; then
+  kill "$VA_SAMPLER" 2>/dev/null || true; wait "$VA_SAMPLER" 2>/dev/null || true; VA_SAMPLER=
+  echo "   vmagent over the steady stretch: $(digest "$WORK/vmagent.samples" "$STEADY_FROM" "$DURATION"); scraped samples $(curl -sf "http://$VMAGENT_ADDR/metrics" | awk '/^vm_promscrape_scraped_samples_sum/ {print $2}')"
+fi
 if [ "$STORE" = postgres ]; then
   echo "   PostgreSQL over the steady stretch (all its processes; bytes = its data directory with WAL): $PGSTAT"
   echo "   database: pg_database_size ${DB_START} bytes at start, ${DB_LIVE} at the end of the run, ${DB_END} after the collector stopped; $ROWS report rows, $BUCKETS host_buckets rows"

@@ -278,3 +278,18 @@ pub fn client_config(files: ClientFiles<'_>) -> Result<rustls::ClientConfig, Str
         None => Ok(builder.with_no_client_auth()),
     }
 }
+
+/// The TLS configuration of an HTTP client of the collector (remote_write, webhooks): with
+/// `files` for an `https://` target, or, for a plain `http://` one, a configuration that
+/// trusts nothing (reqwest wants a TLS backend even then, and the process installs no
+/// default crypto provider: ring is passed explicitly everywhere).
+pub fn http_client_config(files: Option<ClientFiles<'_>>) -> Result<rustls::ClientConfig, String> {
+    match files {
+        Some(files) => client_config(files),
+        None => Ok(rustls::ClientConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| e.to_string())?
+            .with_root_certificates(RootCertStore::empty())
+            .with_no_client_auth()),
+    }
+}

@@ -108,10 +108,10 @@ fn rendered() -> String {
     rendered_at(Detail::Full)
 }
 
-fn rendered_at(detail: Detail) -> String {
+/// The host table after every fixture report, with web-01's earlier reports as the store
+/// summarises them at start-up: 10 sequence numbers between 178000 and 178560 are missing.
+fn fixture_table() -> HostTable {
     let table = HostTable::default();
-    // web-01's earlier reports as the store summarises them at start-up: 10 sequence
-    // numbers between 178000 and 178560 are missing.
     table.ledger().load(vec![StoredSpan {
         agent_id: "web-01".into(),
         boot_id: "5b6f0c1e-2d3a-4c4b-9e8f-0a1b2c3d4e5f".into(),
@@ -125,6 +125,11 @@ fn rendered_at(detail: Detail) -> String {
         let received = report.timestamp_unix_ms;
         table.record_stored(report, received);
     }
+    table
+}
+
+fn rendered_at(detail: Detail) -> String {
+    let table = fixture_table();
     let links = hub().snapshot();
     let counters = IngestCounters::default();
     for _ in 0..1234 {
@@ -476,20 +481,7 @@ fn remote_write_series_are_the_exposition_series_with_the_same_values() {
         }
     }
     pushed.extend(windows.into_values().flat_map(|(_, series)| series));
-    let table = HostTable::default();
-    table.ledger().load(vec![StoredSpan {
-        agent_id: "web-01".into(),
-        boot_id: "5b6f0c1e-2d3a-4c4b-9e8f-0a1b2c3d4e5f".into(),
-        span: BootSpan {
-            min: 178_000,
-            max: 178_559,
-            count: 550,
-        },
-    }]);
-    for report in fixture_reports() {
-        let received = report.timestamp_unix_ms;
-        table.record_stored(report, received);
-    }
+    let table = fixture_table();
     // The live states and slot counters as two ticks 10 s apart make them.
     let inventory = inventory();
     let hub = hub();

@@ -49,41 +49,9 @@ async fn a_host_outage_is_announced_and_resolved_once_per_channel_and_maintenanc
     m.stop(Duration::from_secs(10))?;
     // Down after 3 intervals, announced after open_after, the first attempts refused and
     // retried 10 s later.
-    wait_until(
-        "the opened event on both channels",
-        Duration::from_secs(60),
-        Duration::from_millis(250),
-        || async {
-            let (h, s) = (
-                hook.received.lock().unwrap().accepted.len(),
-                smtp.received.lock().unwrap().accepted.len(),
-            );
-            if h >= 1 && s >= 1 {
-                Ok(())
-            } else {
-                Err(format!("webhook {h}, e-mail {s}"))
-            }
-        },
-    )
-    .await?;
+    both_channels(&hook, &smtp, 1, "the opened event").await?;
     a.restart()?;
-    wait_until(
-        "the closed event on both channels",
-        Duration::from_secs(60),
-        Duration::from_millis(250),
-        || async {
-            let (h, s) = (
-                hook.received.lock().unwrap().accepted.len(),
-                smtp.received.lock().unwrap().accepted.len(),
-            );
-            if h >= 2 && s >= 2 {
-                Ok(())
-            } else {
-                Err(format!("webhook {h}, e-mail {s}"))
-            }
-        },
-    )
-    .await?;
+    both_channels(&hook, &smtp, 2, "the closed event").await?;
     // Give a duplicate or a maintenance host's message every chance to show up.
     tokio::time::sleep(Duration::from_secs(3)).await;
 
@@ -147,4 +115,30 @@ async fn a_host_outage_is_announced_and_resolved_once_per_channel_and_maintenanc
     let failed = lines.iter().filter(|l| l["outcome"] == "failed").count();
     assert_eq!((events, delivered, failed), (2, 4, 2), "{outbox}");
     Ok(())
+}
+
+/// Waits until the webhook and the relay each took `n` messages.
+async fn both_channels(
+    hook: &WebhookStub,
+    smtp: &SmtpStub,
+    n: usize,
+    what: &str,
+) -> anyhow::Result<()> {
+    wait_until(
+        &format!("{what} on both channels"),
+        Duration::from_secs(60),
+        Duration::from_millis(250),
+        || async {
+            let (h, s) = (
+                hook.received.lock().unwrap().accepted.len(),
+                smtp.received.lock().unwrap().accepted.len(),
+            );
+            if h >= n && s >= n {
+                Ok(())
+            } else {
+                Err(format!("webhook {h}, e-mail {s}"))
+            }
+        },
+    )
+    .await
 }

@@ -683,6 +683,16 @@ fn rpm_lists_files_modes_scripts_config_and_capability() {
             ] {
                 expected.push(format!("/usr/share/man/man1/{name}-{sub}.1.gz"));
             }
+            // The Prometheus stack's side (docs/alerting.md).
+            for f in [
+                "prometheus/zerofault-rules.yml",
+                "prometheus/zerofault-rules.test.yml",
+                "prometheus/prometheus.example.yml",
+                "prometheus/alertmanager.example.yml",
+                "grafana/zerofault-dashboard.json",
+            ] {
+                expected.push(format!("/usr/share/zerofault/{f}"));
+            }
         }
         let mut got: Vec<&str> = listed.lines().collect();
         got.sort_unstable();

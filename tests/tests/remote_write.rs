@@ -415,10 +415,14 @@ async fn prometheus_takes_the_push_and_backfill_inside_its_out_of_order_window()
                 let refused = sink(&c, "samples_dropped_total", &[("reason", "refused")])
                     .await
                     .map_err(|e| e.to_string())?;
-                if sent > sent_before || refused > refused_before {
+                // The whole round done (the queue empty), not only one of its shards.
+                let queued = sink(&c, "samples_queued", &[])
+                    .await
+                    .map_err(|e| e.to_string())?;
+                if queued == 0.0 && (sent > sent_before || refused > refused_before) {
                     Ok((sent, refused))
                 } else {
-                    Err("not yet".into())
+                    Err(format!("queued {queued}, sent {sent}, refused {refused}"))
                 }
             },
         )
@@ -543,5 +547,109 @@ async fn a_collector_stopped_mid_round_sends_only_the_rest_of_it_after_its_resta
         .map(|k| k["agent"].as_str())
         .collect();
     assert_eq!(cpu, ["m1", "m2", "m3", "m4", "stuck"]);
+    Ok(())
+}
+
+/// Two collectors on one PostgreSQL database, both pushing to one receiver: each report's
+/// series arrive once (from the collector that stored it), and the derived series (up,
+/// sums, slot counters) only from the holder of the deployment lease, for the hosts of both.
+#[tokio::test]
+async fn two_collectors_push_each_report_once_and_the_derived_series_from_the_lease_holder_only()
+-> anyhow::Result<()> {
+    let server = zerofault_tests::postgres::PgServer::shared();
+    let url = server.create_database("rw2")?;
+    let stub = StubReceiver::spawn(StubRules::default()).await?;
+    let ca = TestCa::new(&["two-a", "two-b"])?;
+    let collector = |name: &str| {
+        Collector::builder(&ca)
+            .postgres(&url)
+            .extra_config(&format!(
+                "instance: {name}\n{}",
+                remote_write(&stub.write_url(), "5s", "")
+                    .replace("region: test", &format!("region: test, pushed_by: {name}"))
+            ))
+    };
+    let a = collector("col-a").spawn().await?;
+    let b = collector("col-b").spawn().await?;
+    let _ra = a.agent("two-a").department("d1").interval("1s").spawn()?;
+    let _rb = b.agent("two-b").department("d1").interval("1s").spawn()?;
+    let holder = wait_until(
+        "one lease holder",
+        Duration::from_secs(60),
+        Duration::from_millis(500),
+        || async {
+            let lease = "zerofault_collector_deployment_lease";
+            let la = a
+                .metrics()
+                .await
+                .and_then(|m| m.get(lease, &[]))
+                .map_err(|e| e.to_string())?;
+            let lb = b
+                .metrics()
+                .await
+                .and_then(|m| m.get(lease, &[]))
+                .map_err(|e| e.to_string())?;
+            match (la, lb) {
+                (1.0, 0.0) => Ok("col-a"),
+                (0.0, 1.0) => Ok("col-b"),
+                other => Err(format!("{other:?}")),
+            }
+        },
+    )
+    .await?;
+    // Up series of both hosts, pushed by the holder only.
+    wait_until(
+        "the holder's up series of both hosts",
+        Duration::from_secs(60),
+        Duration::from_millis(500),
+        || async {
+            let log = stub.log.lock().unwrap();
+            let up: std::collections::BTreeSet<(String, String)> = log
+                .accepted
+                .keys()
+                .filter(|k| k["__name__"] == "zerofault_host_up")
+                .map(|k| (k["agent"].clone(), k["pushed_by"].clone()))
+                .collect();
+            let want: std::collections::BTreeSet<(String, String)> =
+                [("two-a", holder), ("two-b", holder)]
+                    .iter()
+                    .map(|(x, y)| (x.to_string(), y.to_string()))
+                    .collect();
+            if up == want {
+                Ok(())
+            } else {
+                Err(format!("{up:?}"))
+            }
+        },
+    )
+    .await?;
+    let log = stub.log.lock().unwrap();
+    // Report series: each agent's from the collector it reports to, every sample once.
+    for (agent, by) in [("two-a", "col-a"), ("two-b", "col-b")] {
+        let pushers: std::collections::BTreeSet<&str> = log
+            .accepted
+            .keys()
+            .filter(|k| k["__name__"] == "zerofault_host_cpu_usage_ratio" && k["agent"] == agent)
+            .map(|k| k["pushed_by"].as_str())
+            .collect();
+        assert_eq!(pushers, [by].into(), "{agent}");
+    }
+    let derived: std::collections::BTreeSet<&str> = log
+        .accepted
+        .keys()
+        .filter(|k| {
+            k["__name__"].starts_with("zerofault_department_")
+                || k["__name__"] == "zerofault_host_status"
+        })
+        .map(|k| k["pushed_by"].as_str())
+        .collect();
+    assert_eq!(derived, [holder].into());
+    let twice: Vec<_> = log
+        .accepted
+        .iter()
+        .filter(|(_, v)| v.windows(2).any(|w| w[0].0 == w[1].0))
+        .map(|(k, _)| k["__name__"].clone())
+        .collect();
+    assert!(twice.is_empty(), "{twice:?}");
     Ok(())
 }

@@ -71,24 +71,14 @@ fn secret(key: &str, path: &std::path::Path) -> Result<String, String> {
 }
 
 fn webhook_client(w: &Webhook) -> Result<reqwest::Client, String> {
-    let config = match &w.tls {
-        Some(tls) => crate::tls::client_config(crate::tls::ClientFiles {
-            ca: ("notifications.webhooks.tls.ca", tls.ca.as_path()),
-            identity: match (&tls.cert, &tls.key) {
-                (Some(c), Some(k)) => Some((
-                    ("notifications.webhooks.tls.cert", c.as_path()),
-                    ("notifications.webhooks.tls.key", k.as_path()),
-                )),
-                _ => None,
-            },
-        })?,
-        // Plain http: reqwest still wants a TLS backend; no roots, no default provider.
-        None => rustls::ClientConfig::builder_with_provider(crate::tls::provider())
-            .with_safe_default_protocol_versions()
-            .map_err(|e| e.to_string())?
-            .with_root_certificates(rustls::RootCertStore::empty())
-            .with_no_client_auth(),
-    };
+    let files = w.tls.as_ref().map(|tls| {
+        tls.files([
+            "notifications.webhooks.tls.ca",
+            "notifications.webhooks.tls.cert",
+            "notifications.webhooks.tls.key",
+        ])
+    });
+    let config = crate::tls::http_client_config(files)?;
     reqwest::Client::builder()
         .tls_backend_preconfigured(config)
         .no_proxy()

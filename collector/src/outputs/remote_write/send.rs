@@ -121,30 +121,16 @@ impl Sender {
             .connect_timeout(target.timeout)
             .pool_max_idle_per_host(target.shards as usize)
             .user_agent(concat!("zerofault-collector/", env!("CARGO_PKG_VERSION")));
-        if let Some(tls) = &target.tls {
-            let identity = match (&tls.cert, &tls.key) {
-                (Some(cert), Some(key)) => Some((
-                    ("remote_write.targets.tls.cert", cert.as_path()),
-                    ("remote_write.targets.tls.key", key.as_path()),
-                )),
-                _ => None,
-            };
-            let config = crate::tls::client_config(crate::tls::ClientFiles {
-                ca: ("remote_write.targets.tls.ca", tls.ca.as_path()),
-                identity,
-            })?;
-            builder = builder.tls_backend_preconfigured(config).https_only(true);
-        } else {
-            // A plain http:// target: reqwest still wants a TLS backend, and this process
-            // installs no default crypto provider (ring is passed explicitly everywhere).
-            // With no roots it could reach no https:// URL, which validation refuses anyway.
-            let config = rustls::ClientConfig::builder_with_provider(crate::tls::provider())
-                .with_safe_default_protocol_versions()
-                .map_err(|e| e.to_string())?
-                .with_root_certificates(rustls::RootCertStore::empty())
-                .with_no_client_auth();
-            builder = builder.tls_backend_preconfigured(config);
-        }
+        let files = target.tls.as_ref().map(|tls| {
+            tls.files([
+                "remote_write.targets.tls.ca",
+                "remote_write.targets.tls.cert",
+                "remote_write.targets.tls.key",
+            ])
+        });
+        builder = builder
+            .tls_backend_preconfigured(crate::tls::http_client_config(files)?)
+            .https_only(target.tls.is_some());
         let client = builder
             .build()
             .map_err(|e| format!("remote_write target {:?}: {e}", target.name))?;

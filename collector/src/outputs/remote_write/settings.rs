@@ -135,6 +135,22 @@ pub struct TargetTls {
     pub key: Option<PathBuf>,
 }
 
+impl TargetTls {
+    /// Its files for [`crate::tls::client_config`], named by `keys` (CA, certificate, key)
+    /// in errors.
+    pub fn files(&self, keys: [&'static str; 3]) -> crate::tls::ClientFiles<'_> {
+        crate::tls::ClientFiles {
+            ca: (keys[0], self.ca.as_path()),
+            identity: match (&self.cert, &self.key) {
+                (Some(cert), Some(key)) => {
+                    Some(((keys[1], cert.as_path()), (keys[2], key.as_path())))
+                }
+                _ => None,
+            },
+        }
+    }
+}
+
 /// `basic_auth` of a target.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
