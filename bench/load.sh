@@ -271,6 +271,10 @@ else
   DB_LIVE=$(kv bytes_end "$COLLECTOR")
   DB_START=$(kv bytes_start "$COLLECTOR")
 fi
+if [ "$RW" != 0 ]; then
+  # Read from the collector before it stops: the sink's own counters.
+  RW_LINE="   remote_write: sent $(metric 'zerofault_remote_write_samples_sent_total{target="rx"}') samples in $(metric 'zerofault_remote_write_requests_sent_total{target="rx"}') requests, retried $(metric 'zerofault_remote_write_requests_retried_total{target="rx"}'), queued $(metric 'zerofault_remote_write_samples_queued{target="rx"}') samples / $(metric 'zerofault_remote_write_queue_bytes{target="rx"}') bytes, lag $(metric 'zerofault_remote_write_lag_seconds{target="rx"}') s, dropped $(curl -sf "http://$HTTP/metrics" | awk '/^zerofault_remote_write_samples_dropped_total/ {s += $2} END {print s + 0}')"
+fi
 stop
 DB_END=$(db_bytes)
 ROWS=$(db_query "SELECT count(*) FROM reports WHERE agent_id LIKE 'load-%'")
@@ -282,10 +286,7 @@ DUPLICATE=$(kv duplicate "$SUMMARY")
 RESENDS=$(kv resends "$SUMMARY")
 RESENDS_DUP=$(kv resends_duplicate "$SUMMARY")
 echo "   collector over the steady stretch (${STEADY_FROM}s..${DURATION}s): $COLLECTOR"
-if [ "$RW" != 0 ]; then
-  # Read from the collector before it stops: the sink's own counters.
-  echo "   remote_write: sent $(metric 'zerofault_remote_write_samples_sent_total{target="rx"}') samples in $(metric 'zerofault_remote_write_requests_sent_total{target="rx"}') requests, retried $(metric 'zerofault_remote_write_requests_retried_total{target="rx"}'), queued $(metric 'zerofault_remote_write_samples_queued{target="rx"}') samples / $(metric 'zerofault_remote_write_queue_bytes{target="rx"}') bytes, lag $(metric 'zerofault_remote_write_lag_seconds{target="rx"}') s, dropped $(curl -sf "http://$HTTP/metrics" | awk '/^zerofault_remote_write_samples_dropped_total/ {s += $2} END {print s + 0}')"
-fi
+if [ -n "${RW_LINE:-}" ]; then echo "$RW_LINE"; fi
 if [ "$RW" = 1 ] || [ "$VMAGENT" = 1 ]; then echo "   receiver: $(rx_rows) rows taken by remote write"; fi
 if [ "$VMAGENT" = 1 ]; then
   kill "$VA_SAMPLER" 2>/dev/null || true; wait "$VA_SAMPLER" 2>/dev/null || true; VA_SAMPLER=

@@ -28,6 +28,8 @@ const ZSTD_LEVEL: i32 = 1;
 const BATCH_WAIT: Duration = Duration::from_secs(1);
 /// Most bytes a queue record expands to: a record is at most one state push.
 const MAX_RECORD_DECODED: usize = 512 << 20;
+/// Most series in one queue record.
+const RECORD_SERIES: usize = 2_000;
 /// How long a stopping collector waits for requests in flight.
 const STOP_WAIT: Duration = Duration::from_secs(10);
 
@@ -141,11 +143,21 @@ impl Sinks {
         if self.targets.is_empty() || out.series.is_empty() {
             return;
         }
-        let samples = u32::try_from(out.series.iter().map(|s| s.samples.len()).sum::<usize>())
+        // A state push of a province is 100,000 series and more: as records of at most
+        // RECORD_SERIES, so that a round (which takes at least one record) and its
+        // sharding stay small in memory.
+        let mut series = out.series;
+        while !series.is_empty() {
+            let rest = series.split_off(series.len().min(RECORD_SERIES));
+            self.enqueue_record(series, now_ms);
+            series = rest;
+        }
+    }
+
+    fn enqueue_record(&self, series: Vec<TimeSeries>, now_ms: i64) {
+        let samples = u32::try_from(series.iter().map(|s| s.samples.len()).sum::<usize>())
             .unwrap_or(u32::MAX);
-        let request = WriteRequest {
-            timeseries: out.series,
-        };
+        let request = WriteRequest { timeseries: series };
         let bytes = prost::Message::encode_to_vec(&request);
         let payload = match zstd::bulk::compress(&bytes, ZSTD_LEVEL) {
             Ok(p) => p,
