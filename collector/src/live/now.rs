@@ -262,18 +262,24 @@ pub fn build(inputs: Inputs<'_>) -> Now {
         }
     }
 
+    // Down links inside a maintenance window: planned work, which explains the silence of
+    // the hosts behind them (maintenance, not incidents), and the links behind them: down
+    // because of the planned work, so in maintenance too.
+    let planned: Vec<crate::inventory::Behind> = links
+        .iter()
+        .filter(|l| l.state == Some(LinkState::Down) && l.maintenance)
+        .map(|l| inv.links_behind(&l.id))
+        .collect();
+    for l in &mut links {
+        if l.state == Some(LinkState::Down) && planned.iter().any(|b| b.links.contains(&l.id)) {
+            l.maintenance = true;
+        }
+    }
     // Down links (not in maintenance) and what each cuts off.
     let down: Vec<(String, crate::inventory::Behind)> = links
         .iter()
         .filter(|l| l.state == Some(LinkState::Down) && !l.maintenance)
         .map(|l| (l.id.clone(), inv.links_behind(&l.id)))
-        .collect();
-    // Down links inside a maintenance window: planned work, which explains the silence of
-    // the hosts behind them (maintenance, not incidents).
-    let planned: Vec<crate::inventory::Behind> = links
-        .iter()
-        .filter(|l| l.state == Some(LinkState::Down) && l.maintenance)
-        .map(|l| inv.links_behind(&l.id))
         .collect();
     // A down link is a root cause unless another down link hides it.
     let roots: Vec<&(String, crate::inventory::Behind)> = down

@@ -167,7 +167,8 @@ pub fn host_slot(state: HostState, others_report: bool) -> SlotState {
 
 impl Slots {
     /// Adds the time since the last advance (at most [`MAX_STEP_MS`]) to each item's state
-    /// in `now`, taken at `now_ms`. Items not in `now` keep their counts (a host removed
+    /// in `now`, taken at `now_ms` on a clock that does not step back (the tick passes a
+    /// monotonic one). Items not in `now` keep their counts (a host removed
     /// from the table keeps its series until the collector restarts).
     pub fn advance(&mut self, now: &Now, now_ms: i64) {
         let step = match self.last_ms {
@@ -302,6 +303,9 @@ pub async fn run(
 ) {
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // Steps are measured on a clock that never steps back: a wall clock set back by an
+    // hour would otherwise freeze the counters for that hour.
+    let start = std::time::Instant::now();
     loop {
         tick.tick().await;
         if sources.counters.standby() {
@@ -325,7 +329,8 @@ pub async fn run(
             sources.down_after_intervals,
             sources.silent_after_ms,
         );
-        counters.advance(&present, now_ms);
+        let monotonic_ms = i64::try_from(start.elapsed().as_millis()).unwrap_or(i64::MAX);
+        counters.advance(&present, monotonic_ms);
         if let Some(n) = &notifier {
             n.observe(&present, now_ms);
         }

@@ -235,3 +235,19 @@ fn links_only_probes_name_are_listed_and_unprobed_ones_have_no_state() {
     assert!(now.incidents.is_empty());
     assert_eq!(now.totals.total(), 0);
 }
+
+#[test]
+fn a_link_down_behind_a_planned_outage_is_in_maintenance_too_not_a_root_cause() {
+    // c-k is being worked on (maintenance); k-t behind it goes down with it.
+    let links = [link("c-k", LinkState::Down), link("k-t", LinkState::Down)];
+    let windows = [MaintenanceInterval {
+        start_unix_ms: NOW - 1_000,
+        end_unix_ms: NOW + 1_000,
+        scope: Scope::Link("c-k".into()),
+        note: String::new(),
+    }];
+    let now = build_with(&[host("town", "d2", "t", 90_000)], &links, &[], &windows);
+    let kt = now.links.iter().find(|l| l.id == "k-t").unwrap();
+    assert!(kt.maintenance, "{kt:?}");
+    assert!(now.incidents.is_empty(), "{:?}", now.incidents);
+}

@@ -122,8 +122,17 @@ pub struct Tracker {
 }
 
 impl Tracker {
-    /// The events of one tick: `open` are the incidents open at `now_ms`.
-    pub fn step(&mut self, open: Vec<Incident>, now_ms: i64, open_after_ms: i64) -> Vec<Change> {
+    /// The events of one tick: `open` are the incidents open at `now_ms`; `still_down`
+    /// (kind, id) are items no longer incidents of their own but not back either (a host
+    /// silent for longer than `cockpit.silent_after`, or now behind a down link; a link now
+    /// behind another): one that was announced is not closed while it stays there.
+    pub fn step(
+        &mut self,
+        open: Vec<Incident>,
+        still_down: &std::collections::BTreeSet<(String, String)>,
+        now_ms: i64,
+        open_after_ms: i64,
+    ) -> Vec<Change> {
         let mut out = Vec::new();
         let mut seen = std::collections::BTreeSet::new();
         for incident in open {
@@ -147,7 +156,7 @@ impl Tracker {
         let gone: Vec<(String, String)> = self
             .open
             .keys()
-            .filter(|k| !seen.contains(*k))
+            .filter(|k| !seen.contains(*k) && !still_down.contains(*k))
             .cloned()
             .collect();
         for key in gone {
@@ -188,17 +197,23 @@ mod tests {
     #[test]
     fn announced_after_open_after_closed_with_its_duration_and_a_flap_says_nothing() {
         let mut t = Tracker::default();
+        let none = std::collections::BTreeSet::new();
         let after = 120_000;
         // h1 went silent at 0; seen at 30 s: not yet.
-        assert!(t.step(vec![host("h1", 0)], 30_000, after).is_empty());
+        assert!(t.step(vec![host("h1", 0)], &none, 30_000, after).is_empty());
         // A flap: h2 open at 40 s, gone at 50 s: nothing, ever.
         assert!(
-            t.step(vec![host("h1", 0), host("h2", 40_000)], 40_000, after)
-                .is_empty()
+            t.step(
+                vec![host("h1", 0), host("h2", 40_000)],
+                &none,
+                40_000,
+                after
+            )
+            .is_empty()
         );
-        assert!(t.step(vec![host("h1", 0)], 50_000, after).is_empty());
+        assert!(t.step(vec![host("h1", 0)], &none, 50_000, after).is_empty());
         // h1 open for 2 minutes by 150 s (seen at 30 s, so announced 2 minutes after that).
-        let events = t.step(vec![host("h1", 0)], 150_000, after);
+        let events = t.step(vec![host("h1", 0)], &none, 150_000, after);
         assert_eq!(
             events,
             [Change::Opened {
@@ -206,8 +221,15 @@ mod tests {
             }]
         );
         // Nothing new while it stays open.
-        assert!(t.step(vec![host("h1", 0)], 160_000, after).is_empty());
-        let events = t.step(Vec::new(), 200_000, after);
+        assert!(
+            t.step(vec![host("h1", 0)], &none, 160_000, after)
+                .is_empty()
+        );
+        // Silent now (or behind a down link): still down, not closed.
+        let silent: std::collections::BTreeSet<(String, String)> =
+            [("host".to_string(), "h1".to_string())].into();
+        assert!(t.step(Vec::new(), &silent, 180_000, after).is_empty());
+        let events = t.step(Vec::new(), &none, 200_000, after);
         assert_eq!(
             events,
             [Change::Closed {
@@ -216,12 +238,16 @@ mod tests {
                 duration_seconds: 200
             }]
         );
-        assert!(t.step(Vec::new(), 210_000, after).is_empty());
+        assert!(t.step(Vec::new(), &none, 210_000, after).is_empty());
     }
 
     #[test]
     fn with_open_after_zero_an_incident_is_announced_at_once() {
         let mut t = Tracker::default();
-        assert_eq!(t.step(vec![host("h1", 5)], 10, 0).len(), 1);
+        assert_eq!(
+            t.step(vec![host("h1", 5)], &Default::default(), 10, 0)
+                .len(),
+            1
+        );
     }
 }

@@ -13,7 +13,8 @@ use super::outbox::{self, Outbox, Pending};
 use super::settings::{Email, Notifications, Webhook};
 use super::smtp;
 use crate::inventory::Inventory;
-use crate::live::now::Now;
+use crate::live::links::LinkState;
+use crate::live::now::{HostState, Now};
 
 /// First retry wait; doubled per attempt up to [`MAX_RETRY_WAIT`].
 const FIRST_RETRY_WAIT: Duration = Duration::from_secs(5);
@@ -168,11 +169,25 @@ impl Notifier {
     pub fn observe(&self, now: &Now, at_ms: i64) {
         let open = incidents::of_now(now, &self.inventory, &self.settings.lang);
         let open_after = i64::try_from(self.settings.open_after.as_millis()).unwrap_or(i64::MAX);
-        let changes = self
-            .tracker
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .step(open, at_ms, open_after);
+        // Not incidents of their own any more, but not back either.
+        let still_down: std::collections::BTreeSet<(String, String)> = now
+            .hosts
+            .iter()
+            .filter(|h| matches!(h.state, HostState::Silent | HostState::Unreachable))
+            .map(|h| ("host".to_string(), h.agent.clone()))
+            .chain(
+                now.links
+                    .iter()
+                    .filter(|l| l.state == Some(LinkState::Down) && !l.maintenance)
+                    .map(|l| ("link".to_string(), l.id.clone())),
+            )
+            .collect();
+        let changes = self.tracker.lock().unwrap_or_else(|e| e.into_inner()).step(
+            open,
+            &still_down,
+            at_ms,
+            open_after,
+        );
         if changes.is_empty() {
             return;
         }

@@ -79,6 +79,8 @@ pub struct Outbox {
     file: File,
     bytes: u64,
     next_seq: u64,
+    /// Size past which the file is rotated.
+    rotate_at: u64,
     /// Every event not yet delivered everywhere, for rotation.
     open: BTreeMap<u64, (Event, Vec<String>)>,
 }
@@ -172,6 +174,7 @@ impl Outbox {
                 file,
                 bytes,
                 next_seq,
+                rotate_at: MAX_BYTES,
                 open,
             },
             pending,
@@ -184,8 +187,11 @@ impl Outbox {
         self.file.write_all(&text)?;
         self.file.sync_data()?;
         self.bytes += text.len() as u64;
-        if self.bytes > MAX_BYTES {
+        if self.bytes > self.rotate_at {
             self.rotate()?;
+            // Counted from what the new file starts with, so that pending events larger
+            // than the limit do not rotate at every append.
+            self.rotate_at = self.bytes + MAX_BYTES;
         }
         Ok(())
     }

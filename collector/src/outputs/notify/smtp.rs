@@ -91,9 +91,11 @@ impl Conn {
             if line.len() < 3 {
                 return Err(format!("not an SMTP reply: {line:?}"));
             }
-            let code: u16 = line[..3]
-                .parse()
-                .map_err(|_| format!("not an SMTP reply: {line:?}"))?;
+            // `get`: a reply is not trusted to have ASCII in its first three bytes.
+            let code: u16 = line
+                .get(..3)
+                .and_then(|c| c.parse().ok())
+                .ok_or_else(|| format!("not an SMTP reply: {line:?}"))?;
             text.push_str(line.get(4..).unwrap_or(""));
             text.push(' ');
             if line.as_bytes().get(3) != Some(&b'-') {

@@ -39,9 +39,11 @@
 //!    failure at most the last second (a report is acknowledged to its agent after it is in
 //!    the store; the queue is a copy of what the store holds).
 //! 4. The cursor moves only after a round was delivered or dropped for a counted reason.
-//!    Within a round, each request done is recorded in `progress` before the next; a
-//!    collector stopped or killed in the middle of a round reads the same round again and
-//!    sends only the requests not yet done. A sample is sent twice only when a receiver took
+//!    Within a round, each request done is recorded in `progress` before the next (not
+//!    flushed to disk: after a power failure the round is sent whole again); a collector
+//!    stopped or killed in the middle of a round reads the same round again and sends only
+//!    the requests not yet done. A failed append (disk full) is cut back to the last whole
+//!    record, so the records after it stay readable. A sample is sent twice only when a receiver took
 //!    a request whose answer never arrived (a timeout, a crash between the answer and the
 //!    progress write): at least once, as every remote-write sender (Prometheus ignores an
 //!    identical sample; VictoriaMetrics drops exact duplicates with
@@ -263,11 +265,19 @@ fn read_index(path: &Path) -> Option<(u64, u64, i64)> {
 }
 
 fn write_atomic(dir: &Path, name: &str, text: &str) -> io::Result<()> {
+    write_replacing(dir, name, text, true)
+}
+
+/// Replaces `dir/name` with `text` through a temporary file; flushed to disk first when
+/// `durable` (the progress file is not: after a power failure a round is sent again).
+fn write_replacing(dir: &Path, name: &str, text: &str, durable: bool) -> io::Result<()> {
     let tmp = dir.join(format!("{name}.tmp"));
     {
         let mut f = File::create(&tmp)?;
         f.write_all(text.as_bytes())?;
-        f.sync_data()?;
+        if durable {
+            f.sync_data()?;
+        }
     }
     fs::rename(tmp, dir.join(name))
 }
@@ -450,7 +460,13 @@ impl Queue {
                 };
             }
         }
-        inner.tail.write_all(&record)?;
+        if let Err(e) = inner.tail.write_all(&record) {
+            // Part of the record may be in the file (disk full): cut it, so that the next
+            // record starts where the segment's whole records end.
+            let whole = inner.segments.back().map_or(0, |s| s.bytes);
+            let _ = inner.tail.set_len(whole);
+            return Err(e);
+        }
         inner.dirty = true;
         let tail = inner.segments.back_mut().expect("a tail segment");
         if tail.bytes == 0 {
@@ -489,12 +505,17 @@ impl Queue {
 
     /// Flushes appended records to disk (every [`SYNC_EVERY`] and at close).
     pub fn sync(&self) -> io::Result<()> {
-        let mut inner = self.lock();
-        if inner.dirty {
-            inner.tail.sync_data()?;
+        // The flush on a clone of the handle, outside the lock: appends from ingest go on
+        // meanwhile.
+        let file = {
+            let mut inner = self.lock();
+            if !inner.dirty {
+                return Ok(());
+            }
             inner.dirty = false;
-        }
-        Ok(())
+            inner.tail.try_clone()?
+        };
+        file.sync_data()
     }
 
     /// The cursor: where the next read starts.
@@ -530,6 +551,13 @@ impl Queue {
         };
         let mut samples = 0u64;
         for (id, end) in readable {
+            // Where the round in flight ended, before moving on: a round that ended at a
+            // segment's end ends there, not at the start of the next one.
+            if stop_at
+                .is_some_and(|s| (batch.next.segment, batch.next.offset) >= (s.segment, s.offset))
+            {
+                return Ok(batch);
+            }
             // Segments come in order and each is read to its end before the next (a read
             // that reached `min_samples` returned above), so moving on loses nothing.
             if id > batch.next.segment {
@@ -595,7 +623,7 @@ impl Queue {
             text.push_str(&format!(" {d}"));
         }
         text.push('\n');
-        write_atomic(&self.dir, "progress", &text)
+        write_replacing(&self.dir, "progress", &text, false)
     }
 
     /// The progress of the round in flight when the queue was last used, if it starts at
@@ -634,13 +662,15 @@ impl Queue {
         if next <= inner.cursor {
             return Ok(());
         }
-        let _ = fs::remove_file(self.dir.join("progress"));
         inner.cursor = next;
         write_atomic(
             &self.dir,
             "cursor",
             &format!("{} {} {}\n", next.segment, next.offset, next.samples_before),
         )?;
+        // After the cursor: a crash in between leaves a progress that no longer starts at
+        // the cursor, which is ignored.
+        let _ = fs::remove_file(self.dir.join("progress"));
         while inner.segments.len() > 1
             && inner.segments.front().is_some_and(|s| s.id < next.segment)
         {

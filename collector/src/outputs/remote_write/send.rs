@@ -67,7 +67,8 @@ pub fn backoff(
     unit: f64,
 ) -> Duration {
     if let Some(wait) = retry_after {
-        return wait.min(max);
+        // `Retry-After: 0` would be a tight loop against a receiver that asks for calm.
+        return wait.max(min).min(max);
     }
     let ceiling = min
         .saturating_mul(1u32.checked_shl(attempt.min(20)).unwrap_or(u32::MAX))
@@ -178,12 +179,10 @@ impl Sender {
                     .and_then(|v| v.trim().parse::<u64>().ok())
                     .map(Duration::from_secs);
                 // Only the start of the body, and only so long: a receiver's error text is
-                // for the log, and a hostile one must not hold us.
-                let body =
-                    match tokio::time::timeout(Duration::from_secs(5), response.bytes()).await {
-                        Ok(Ok(b)) => String::from_utf8_lossy(&b[..b.len().min(512)]).into_owned(),
-                        _ => String::new(),
-                    };
+                // for the log, and a hostile one must not hold us or fill memory.
+                let body = tokio::time::timeout(Duration::from_secs(5), body_start(response))
+                    .await
+                    .unwrap_or_default();
                 Outcome::Status {
                     code,
                     retry_after,
@@ -194,6 +193,23 @@ impl Sender {
         }
     }
 }
+
+/// At most [`MAX_ANSWER_BYTES`] of an answer's body, read chunk by chunk.
+async fn body_start(mut response: reqwest::Response) -> String {
+    let mut kept = Vec::new();
+    while kept.len() < MAX_ANSWER_BYTES {
+        match response.chunk().await {
+            Ok(Some(chunk)) => {
+                kept.extend_from_slice(&chunk[..chunk.len().min(MAX_ANSWER_BYTES - kept.len())])
+            }
+            _ => break,
+        }
+    }
+    String::from_utf8_lossy(&kept).into_owned()
+}
+
+/// Most bytes of a receiver's answer kept (for the log and the permanent-5xx check).
+const MAX_ANSWER_BYTES: usize = 512;
 
 #[cfg(test)]
 mod tests {

@@ -246,8 +246,10 @@ impl Running {
     /// and flushes the queues. Call after ingest stopped, so every stored report is queued.
     pub async fn stop(self) {
         let _ = self.stop.send(true);
-        for task in self.tasks {
-            if tokio::time::timeout(STOP_WAIT, task).await.is_err() {
+        let deadline = tokio::time::Instant::now() + STOP_WAIT;
+        for mut task in self.tasks {
+            if tokio::time::timeout_at(deadline, &mut task).await.is_err() {
+                task.abort();
                 tracing::warn!(
                     "remote_write: a sender did not stop within 10 s; its round is sent again at the next start"
                 );
@@ -414,13 +416,20 @@ async fn send_shard(
     stop: &mut watch::Receiver<bool>,
 ) -> bool {
     for mut request in requests.into_iter().skip(skip as usize) {
+        if *stop.borrow() {
+            return false;
+        }
         let mut attempt = 0u32;
         loop {
             if !drop_too_old(&mut request, t.settings.max_sample_age, &t.stats) {
                 break;
             }
             let samples = samples_in(&request);
-            let outcome = t.sender.post(super::wire::body(&request)).await;
+            let outcome = tokio::select! {
+                o = t.sender.post(super::wire::body(&request)) => o,
+                // A request cut off by the stop is sent again at the next start.
+                _ = stop.wait_for(|s| *s) => return false,
+            };
             match send::classify(&outcome) {
                 Decision::Done => {
                     t.stats.sent(samples, now_ms());

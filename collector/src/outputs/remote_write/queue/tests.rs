@@ -231,3 +231,36 @@ fn a_rounds_progress_survives_a_restart_and_the_same_round_is_read_again() {
     q.ack(again.next).unwrap();
     assert!(q.progress().is_none());
 }
+
+#[test]
+fn a_round_that_ended_at_its_segments_end_is_found_again_after_the_segment_was_sealed() {
+    let dir = tempfile::tempdir().unwrap();
+    let end = {
+        let (q, _) = Queue::open(dir.path(), 1 << 30).unwrap();
+        for i in 0..3 {
+            q.append(10, 0, &payload(i)).unwrap();
+        }
+        // A caught-up round: everything appended, up to the end of the tail segment.
+        let round = q.read(q.cursor(), u64::MAX, None).unwrap();
+        assert_eq!(round.records.len(), 3);
+        q.save_progress(&Progress {
+            start: q.cursor(),
+            end: round.next,
+            layout: 1,
+            delivered: vec![1],
+        })
+        .unwrap();
+        q.sync().unwrap();
+        round.next
+    };
+    // The restart seals that segment and opens a new one after it.
+    let (q, _) = Queue::open(dir.path(), 1 << 30).unwrap();
+    q.append(10, 0, &payload(3)).unwrap();
+    let p = q.progress().unwrap();
+    let again = q.read(q.cursor(), u64::MAX, Some(p.end)).unwrap();
+    assert_eq!(
+        again.next, end,
+        "the same end, not the start of the next segment"
+    );
+    assert_eq!(again.records.len(), 3);
+}
