@@ -23,6 +23,12 @@ use crate::live::hosts::HostEntry;
 /// label-less group in `sum by (department)`; a visible value is easier to spot and fix.
 pub const UNLABELLED: &str = "unlabelled";
 
+/// `v`, or [`UNLABELLED`] when it is empty: the one rule for every label value an agent
+/// may leave empty (organisation labels, a link's level and domain).
+pub fn or_unlabelled(v: &str) -> &str {
+    if v.is_empty() { UNLABELLED } else { v }
+}
+
 /// One host of a snapshot as it is counted and shown.
 #[derive(Debug, Clone)]
 pub struct Host<'a> {

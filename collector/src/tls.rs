@@ -293,3 +293,21 @@ pub fn http_client_config(files: Option<ClientFiles<'_>>) -> Result<rustls::Clie
             .with_no_client_auth()),
     }
 }
+
+/// Most bytes read of a secret file: a password or a token, never a large file.
+const MAX_SECRET_BYTES: u64 = 4096;
+
+/// The first line of the secret file `path` named by configuration key `key` (a password
+/// or a bearer token), read up to [`MAX_SECRET_BYTES`]; an error names the key and file.
+pub fn read_secret(key: &str, path: &Path) -> Result<String, String> {
+    use std::io::Read;
+    let mut text = String::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_SECRET_BYTES).read_to_string(&mut text))
+        .map_err(|e| format!("{key} {}: cannot read: {e}", path.display()))?;
+    let line = text.lines().next().unwrap_or("").trim().to_owned();
+    if line.is_empty() {
+        return Err(format!("{key} {}: the file is empty", path.display()));
+    }
+    Ok(line)
+}

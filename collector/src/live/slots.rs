@@ -29,7 +29,7 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use crate::aggregate::UNLABELLED;
+use crate::aggregate::or_unlabelled;
 use crate::live::links::LinkState;
 use crate::live::now::{HostState, Now};
 
@@ -144,14 +144,6 @@ pub struct Slots {
     pub last_ms: Option<i64>,
 }
 
-fn or_unlabelled(v: &str) -> String {
-    if v.is_empty() {
-        UNLABELLED.into()
-    } else {
-        v.into()
-    }
-}
-
 /// A host's live state from its cockpit state; `others_report` says whether any other host
 /// is up now (evidence the collector's network works).
 pub fn host_slot(state: HostState, others_report: bool) -> SlotState {
@@ -190,8 +182,8 @@ impl Slots {
                 .entry(h.agent.clone())
                 .or_insert_with(|| HostStatus {
                     host: h.hostname.clone(),
-                    department: or_unlabelled(&h.department),
-                    datacenter: or_unlabelled(&h.data_center),
+                    department: or_unlabelled(&h.department).to_owned(),
+                    datacenter: or_unlabelled(&h.data_center).to_owned(),
                     state: h.state,
                     seconds: Seconds::default(),
                 });
@@ -200,8 +192,8 @@ impl Slots {
             add(&mut entry.seconds, slot, seconds);
             // Labels may change with a new report: the group counts follow the host's
             // current labels, as the aggregates on /metrics do.
-            entry.department = or_unlabelled(&h.department);
-            entry.datacenter = or_unlabelled(&h.data_center);
+            entry.department = or_unlabelled(&h.department).to_owned();
+            entry.datacenter = or_unlabelled(&h.data_center).to_owned();
             add(
                 self.departments
                     .entry(entry.department.clone())
@@ -229,7 +221,10 @@ impl Slots {
                     Some(LinkState::Down) => ("down", SlotState::Down),
                 }
             };
-            let (level, domain) = (or_unlabelled(&l.level), or_unlabelled(&l.domain));
+            let (level, domain) = (
+                or_unlabelled(&l.level).to_owned(),
+                or_unlabelled(&l.domain).to_owned(),
+            );
             let entry = self
                 .links
                 .entry(l.id.clone())

@@ -8,13 +8,8 @@ use prometheus_client::encoding::DescriptorEncoder;
 use prometheus_client::metrics::MetricType;
 
 use super::encode::{Labels, counter, gauge};
-use crate::aggregate::UNLABELLED;
+use crate::aggregate::or_unlabelled;
 use crate::live::links::{LinkState, LinkView, VantageView};
-
-/// An empty level or domain as a label value.
-fn or_unlabelled(v: &str) -> &str {
-    if v.is_empty() { UNLABELLED } else { v }
-}
 
 /// One sample per vantage point of every link for which `value` returns `Some`.
 fn vantage_series<'a, V>(

@@ -61,16 +61,6 @@ pub struct Notifier {
     wake: Notify,
 }
 
-fn secret(key: &str, path: &std::path::Path) -> Result<String, String> {
-    let text =
-        std::fs::read_to_string(path).map_err(|e| format!("{key} {}: {e}", path.display()))?;
-    let line = text.lines().next().unwrap_or("").trim().to_owned();
-    if line.is_empty() {
-        return Err(format!("{key} {}: the file is empty", path.display()));
-    }
-    Ok(line)
-}
-
 fn webhook_client(w: &Webhook) -> Result<reqwest::Client, String> {
     let files = w.tls.as_ref().map(|tls| {
         tls.files([
@@ -110,7 +100,7 @@ impl Notifier {
                 .map_err(|e| anyhow::anyhow!("notifications webhook {:?}: {e}", w.name))?;
             let token = match &w.bearer_token_file {
                 Some(p) => Some(
-                    secret("notifications.webhooks.bearer_token_file", p)
+                    crate::tls::read_secret("notifications.webhooks.bearer_token_file", p)
                         .map_err(anyhow::Error::msg)?,
                 ),
                 None => None,
@@ -124,7 +114,8 @@ impl Notifier {
         if let Some(e) = &settings.email {
             let password = match &e.password_file {
                 Some(p) => Some(
-                    secret("notifications.email.password_file", p).map_err(anyhow::Error::msg)?,
+                    crate::tls::read_secret("notifications.email.password_file", p)
+                        .map_err(anyhow::Error::msg)?,
                 ),
                 None => None,
             };

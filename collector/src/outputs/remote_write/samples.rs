@@ -23,7 +23,7 @@ use std::sync::Arc;
 use zerofault_protocol::Report;
 
 use super::wire::{Label, Sample, TimeSeries};
-use crate::aggregate::{Host, UNLABELLED};
+use crate::aggregate::{Host, or_unlabelled};
 use crate::live::hosts::HostEntry;
 
 /// Series under construction: one sample each, at one timestamp.
@@ -76,10 +76,6 @@ pub fn place(agent_ms: i64, clock_offset_ms: Option<i64>, received_ms: i64) -> i
     agent_ms
         .saturating_sub(clock_offset_ms.unwrap_or(0).max(0))
         .min(received_ms)
-}
-
-fn or_unlabelled(v: &str) -> &str {
-    if v.is_empty() { UNLABELLED } else { v }
 }
 
 /// Every series `report` (received at `received_ms`, from an agent whose clock is

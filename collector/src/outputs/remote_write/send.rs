@@ -100,17 +100,6 @@ enum Auth {
     Bearer(String),
 }
 
-/// The first line of a secret file.
-fn secret(key: &str, path: &std::path::Path) -> Result<String, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("{key} {}: cannot read: {e}", path.display()))?;
-    let line = text.lines().next().unwrap_or("").trim().to_owned();
-    if line.is_empty() {
-        return Err(format!("{key} {}: the file is empty", path.display()));
-    }
-    Ok(line)
-}
-
 impl Sender {
     /// The client for `target`: its TLS files and secret files are read now, and every
     /// error names the key and the file.
@@ -138,13 +127,16 @@ impl Sender {
         let auth = if let Some(b) = &target.basic_auth {
             Auth::Basic {
                 username: b.username.clone(),
-                password: secret(
+                password: crate::tls::read_secret(
                     "remote_write.targets.basic_auth.password_file",
                     &b.password_file,
                 )?,
             }
         } else if let Some(path) = &target.bearer_token_file {
-            Auth::Bearer(secret("remote_write.targets.bearer_token_file", path)?)
+            Auth::Bearer(crate::tls::read_secret(
+                "remote_write.targets.bearer_token_file",
+                path,
+            )?)
         } else {
             Auth::None
         };

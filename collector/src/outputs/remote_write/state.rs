@@ -9,15 +9,11 @@
 use std::collections::BTreeMap;
 
 use super::samples::SeriesOut;
-use crate::aggregate::{self, Sums, UNLABELLED};
+use crate::aggregate::{self, Sums, or_unlabelled};
 use crate::inventory::Inventory;
 use crate::live::hosts::HostEntry;
 use crate::live::links::{LinkState, LinkView};
 use crate::live::slots::{HOST_STATUSES, LINK_STATUSES, Seconds, SlotState, Slots};
-
-fn or_unlabelled(v: &str) -> &str {
-    if v.is_empty() { UNLABELLED } else { v }
-}
 
 /// The derived series as of `now_ms`; `slots` and `inventory` give the live states, slot
 /// counters and targets (empty before the first tick).
