@@ -75,6 +75,8 @@ pub struct Config {
     pub collector_timeout: Duration,
     /// TLS file paths, resolved.
     pub tls: TlsPaths,
+    /// Renew the client certificate this long before it ends (`tls.renew_before`).
+    pub renew_before: Duration,
     /// Collection interval.
     pub interval: Duration,
     /// Link probe targets, checked.
@@ -194,6 +196,7 @@ impl FileConfig {
         let (collector_urls, collector_timeout) = self.collector.check(&mut checks);
         let interval = check_interval(&mut checks, &self.interval);
         let tls = self.tls.check(&mut checks, &agent_id);
+        let renew_before = self.tls.renew_before(&mut checks);
         let probes = check_probes(&mut checks, self.probes, interval, &tls.ca);
         let spool = self.spool.check(&mut checks, &state_dir);
         let problems = checks.into_problems();
@@ -208,6 +211,7 @@ impl FileConfig {
             collector_urls,
             collector_timeout,
             tls,
+            renew_before,
             interval,
             probes,
             spool,

@@ -8,6 +8,7 @@
 
 pub mod checks;
 pub mod config;
+pub mod enroll;
 pub use zerofault_common::duration;
 pub mod probe;
 pub mod probe_cmd;
@@ -114,12 +115,48 @@ fix) and exits 1."
         long_about = "Probe one target by hand with the agent's own probe code, like a better ping: prints one line per probe (`seq=1 rtt=0.412 ms`, `seq=2 timeout`) and then sent, received, loss, RTT min/avg/max/p50/p95 and jitter; with --json one JSON object (the protocol's LinkResult). Ctrl-C stops early and prints the statistics so far. Needs no config. ICMP needs net.ipv4.ping_group_range to include the user's group, or CAP_NET_RAW.\n\nExit codes: 0 some probe answered, 1 all lost or the probe cannot run, 2 usage error."
     )]
     Probe(probe_cmd::ProbeArgs),
+    /// Get this agent's client certificate with a one-time enrollment token.
+    #[command(
+        long_about = "Make this agent's private key here (it never leaves the host), send a \
+certificate request with a one-time token (`zerofault-collector certs token --agent ID`) to \
+`collector.url` over TLS (the collector is checked against `tls.ca`), and write the issued \
+certificate to `tls.cert` and the key to `tls.key` (mode 0600). Run it as the agent's user \
+(the packages: `sudo -u zerofault zerofault-agent enroll ...`). A refused token is named \
+(unknown, used, expired, for another id). The running agent renews the certificate itself \
+before it ends (`tls.renew_before`).\n\nExit codes: 0 enrolled, 1 refused or failed, 2 usage."
+    )]
+    Enroll {
+        /// Agent config file (YAML): `agent.id`, `collector.url`, `tls.ca`, `tls.cert`, `tls.key`.
+        #[arg(long, short, value_name = "FILE")]
+        config: PathBuf,
+        /// The token (visible in the process list: prefer --token-file).
+        #[arg(
+            long,
+            value_name = "TOKEN",
+            conflicts_with = "token_file",
+            required_unless_present = "token_file"
+        )]
+        token: Option<String>,
+        /// File holding the token, alone or as `certs token --out` writes them (this agent's
+        /// line is used); `-` reads stdin.
+        #[arg(long, value_name = "FILE")]
+        token_file: Option<PathBuf>,
+        /// Replace an existing certificate and key (enrolling again, e.g. after a revocation).
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 /// Runs a parsed command line; returns the process exit code.
 pub fn main_with(cli: Cli) -> i32 {
     match cli.command {
         Command::Probe(args) => probe_cmd::main(args),
+        Command::Enroll {
+            config,
+            token,
+            token_file,
+            force,
+        } => enroll_command(&config, token, token_file.as_deref(), force),
         Command::Validate { config } => match config::load(&config, CheckFiles::Yes) {
             Ok(_) => {
                 println!("OK: {}", config.display());
@@ -204,6 +241,82 @@ pub fn main_with(cli: Cli) -> i32 {
     }
 }
 
+/// `zerofault-agent enroll`: exit code 0 enrolled, 1 refused or failed.
+fn enroll_command(
+    path: &std::path::Path,
+    token: Option<String>,
+    token_file: Option<&std::path::Path>,
+    force: bool,
+) -> i32 {
+    // The certificate and key are what this makes: they may not exist yet.
+    let config = match config::load(path, CheckFiles::No) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return 1;
+        }
+    };
+    let token = match (token, token_file) {
+        (Some(t), _) => t,
+        (None, Some(f)) => match enroll::read_token(f, &config.agent_id) {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                return 1;
+            }
+        },
+        (None, None) => unreachable!("clap requires one"),
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return 1;
+        }
+    };
+    match runtime.block_on(enroll::enroll(&config, &token, force)) {
+        Ok(issued) => {
+            let until = jiff_free_date(issued.not_after_unix);
+            println!(
+                "enrolled as {}: wrote {} and {} (key made here, mode 0600); valid until {until}",
+                config.agent_id,
+                config.tls.cert.display(),
+                config.tls.key.display()
+            );
+            0
+        }
+        Err(e) => {
+            eprintln!("error: enrollment failed: {e:#}");
+            1
+        }
+    }
+}
+
+/// `unix` seconds as `YYYY-MM-DDTHH:MM:SSZ` (UTC), without a date crate in the agent.
+fn jiff_free_date(unix: i64) -> String {
+    let days = unix.div_euclid(86_400);
+    let secs = unix.rem_euclid(86_400);
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
+}
+
 /// Collects one report (sampling CPU over [`CPU_PRIME`]) and renders it as JSON or as a
 /// summary. Sends nothing and persists nothing.
 pub fn once(config: &Config, json: bool) -> anyhow::Result<String> {
@@ -273,6 +386,11 @@ fn spool_report(spool: &Mutex<Spool>, report: &mut Report) {
 /// therefore neither stalls nor bursts collection, backoff or backfill pacing.
 pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
     let transport = Transport::new(&config)?;
+    // Renews the client certificate before it ends (`tls.renew_before`).
+    let renewal = tokio::spawn(transport::renew::run(
+        transport.clone(),
+        Arc::new(config.clone()),
+    ));
     let options = SpoolOptions::new(config.spool.dir.clone(), config.spool.max_bytes);
     let spool: SharedSpool = Arc::new(Mutex::new(
         tokio::task::spawn_blocking(move || Spool::open(options)).await??,
@@ -362,6 +480,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
     }
     sender.abort();
     let _ = sender.await;
+    renewal.abort();
     // Persist the ack cursor and counters: what was acknowledged is not sent again.
     let (unsent, dropped) = transport::with_spool(&spool, |s| {
         s.save();

@@ -27,6 +27,7 @@ fn config(tls: TlsPaths, port: u16) -> Config {
         collector_urls: vec![format!("https://127.0.0.1:{port}")],
         collector_timeout: Duration::from_secs(5),
         tls,
+        renew_before: std::time::Duration::from_secs(30 * 86_400),
         interval: Duration::from_secs(15),
         probes: vec![],
         spool: zerofault_agent::config::SpoolConfig {

@@ -14,11 +14,13 @@ use zerofault_common::problem::add_at_lines;
 pub use zerofault_common::problem::{Problem, Problems};
 use zerofault_common::yaml::{ParseProblem, ParseProblems, parse_all};
 
+pub use crate::audit::settings::AuditSettings;
 pub use crate::http::access::Access;
 pub use crate::http::cockpit::Cockpit;
 pub use crate::http::{DetailSetting, Metrics};
 use crate::inventory::{Inventory, InventoryError};
 pub use crate::live::delivery::Clock;
+pub use crate::live::enroll::settings::Enrollment;
 pub use crate::live::hosts::Hosts;
 pub use crate::live::ingest::settings::{
     DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_DECOMPRESSED_BYTES, Limits, MAX_LIMIT_BYTES,
@@ -85,6 +87,12 @@ pub struct Config {
     /// Incidents sent to webhooks and by e-mail (`docs/notifications.md`).
     #[serde(default)]
     pub notifications: Notifications,
+    /// The audit log: hash, seals, retention, syslog (`docs/security.md`).
+    #[serde(default)]
+    pub audit: AuditSettings,
+    /// Agent enrollment and certificate renewal (`docs/security.md`). Default: off.
+    #[serde(default)]
+    pub enrollment: Option<Enrollment>,
     /// The inventory file (organisation, sites, links, SLA targets, maintenance, reporting
     /// time zone; `docs/inventory.md`). Optional: without it no agent label is checked (none
     /// is flagged unknown) and the defaults apply (Asia/Shanghai, 60 s slots).
@@ -248,6 +256,7 @@ impl Config {
         .chain(config.inventory.as_mut())
         .chain(config.remote_write.paths_mut())
         .chain(config.notifications.paths_mut())
+        .chain(config.enrollment.as_mut().map(|e| &mut e.ca_dir))
         {
             if p.is_relative() && !p.as_os_str().is_empty() {
                 *p = base.join(&*p);
@@ -380,6 +389,10 @@ impl Config {
         self.access.problems(&mut problem);
         self.remote_write.problems(&mut problem);
         self.notifications.problems(&mut problem);
+        self.audit.problems(&mut problem);
+        if let Some(e) = &self.enrollment {
+            e.problems(&mut problem);
+        }
         // Port 0 (pick any free port, as tests do) can be given to both.
         if self.listen.ingest == self.listen.http && self.listen.http.port() != 0 {
             problem(

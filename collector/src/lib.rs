@@ -9,6 +9,7 @@
 #![forbid(unsafe_code)]
 
 pub mod aggregate;
+pub mod audit;
 pub mod cmd;
 pub mod config;
 pub use zerofault_common::duration;

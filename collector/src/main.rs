@@ -70,6 +70,8 @@ enum Command {
     /// line (PBKDF2-HMAC-SHA256, random salt). Exit codes: 0 printed, 2 no password or a
     /// bad --iterations.
     HashPassword(hash_password::HashPasswordArgs),
+    /// Verify or export the tamper-evident audit log (docs/security.md).
+    Audit(zerofault_collector::cmd::audit::AuditArgs),
 }
 
 #[derive(Debug, Args)]
@@ -123,11 +125,17 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::Certs(args) => certs::run(&args),
+        Command::Certs(args) => match &args.action {
+            Some(action) => return ExitCode::from(certs::admin::run(action)),
+            None => certs::run(&args),
+        },
         Command::Import(args) => return ExitCode::from(import::run(&args)),
         Command::Verify(args) => return ExitCode::from(verify::run(&args)),
         Command::Report(args) => return ExitCode::from(report::run(&args)),
         Command::Backup(args) => return ExitCode::from(backup::run(&args)),
+        Command::Audit(args) => {
+            return ExitCode::from(zerofault_collector::cmd::audit::run(&args));
+        }
         Command::HashPassword(args) => {
             return ExitCode::from(hash_password::run(&args, &mut std::io::stdin().lock()));
         }

@@ -8,10 +8,12 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use http_body_util::BodyExt;
 use tower::ServiceExt;
+use zerofault_collector::audit::chain::{Entry, HashAlg, Record};
 use zerofault_collector::config::Links;
 use zerofault_collector::live::hosts::{HostTable, IngestCounters, RejectReason};
 use zerofault_collector::live::ingest::{self, ClientIdentity, IngestLimits, IngestState};
 use zerofault_collector::live::links::{Fault, LinkHub};
+use zerofault_collector::store::security::{EnrollmentToken, Redeemed, Revocation, SecurityStore};
 use zerofault_collector::store::{
     BoxFuture, ClosedMonth, InsertOutcome, ReplayCursor, ReplayPage, ReportKey, SqliteStore, Store,
     StoreError, StoredReport,
@@ -48,6 +50,8 @@ async fn fixture() -> Fixture {
             limits: LIMITS,
             series: Default::default(),
             sinks: Default::default(),
+            revocations: Default::default(),
+            audit: None,
         },
     }
 }
@@ -251,6 +255,54 @@ async fn agent_id_must_match_the_certificate() {
 #[derive(Debug)]
 struct BrokenStore;
 
+/// BrokenStore's security tables are gone with its disk too.
+impl SecurityStore for BrokenStore {
+    fn append_audit(
+        &self,
+        _: Vec<Entry>,
+        _: HashAlg,
+    ) -> BoxFuture<'_, Result<Vec<Record>, StoreError>> {
+        Box::pin(async { Err(StoreError::Closed) })
+    }
+    fn audit_page(&self, _: u64, _: usize) -> BoxFuture<'_, Result<Vec<Record>, StoreError>> {
+        Box::pin(async { Err(StoreError::Closed) })
+    }
+    fn audit_head(&self) -> BoxFuture<'_, Result<Option<Record>, StoreError>> {
+        Box::pin(async { Err(StoreError::Closed) })
+    }
+    fn retire_audit(
+        &self,
+        _: i64,
+        _: usize,
+        _: Entry,
+        _: HashAlg,
+    ) -> BoxFuture<'_, Result<Option<Record>, StoreError>> {
+        Box::pin(async { Err(StoreError::Closed) })
+    }
+    fn revocations(&self) -> BoxFuture<'_, Result<Vec<Revocation>, StoreError>> {
+        Box::pin(async { Err(StoreError::Closed) })
+    }
+    fn set_revocation(
+        &self,
+        _: String,
+        _: Option<Revocation>,
+    ) -> BoxFuture<'_, Result<bool, StoreError>> {
+        Box::pin(async { Err(StoreError::Closed) })
+    }
+    fn add_tokens(&self, _: Vec<EnrollmentToken>) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(async { Err(StoreError::Closed) })
+    }
+    fn redeem_token(
+        &self,
+        _: String,
+        _: String,
+        _: i64,
+        _: String,
+    ) -> BoxFuture<'_, Result<Redeemed, StoreError>> {
+        Box::pin(async { Err(StoreError::Closed) })
+    }
+}
+
 impl Store for BrokenStore {
     fn insert(&self, _: StoredReport) -> BoxFuture<'_, Result<InsertOutcome, StoreError>> {
         Box::pin(async { Err(StoreError::Closed) })
@@ -431,6 +483,58 @@ struct GatedStore {
     inner: SqliteStore,
     committed: tokio::sync::Notify,
     release: tokio::sync::Notify,
+}
+
+/// GatedStore holds reports only; the security tables are the inner store's.
+impl SecurityStore for GatedStore {
+    fn append_audit(
+        &self,
+        e: Vec<Entry>,
+        a: HashAlg,
+    ) -> BoxFuture<'_, Result<Vec<Record>, StoreError>> {
+        self.inner.append_audit(e, a)
+    }
+    fn audit_page(
+        &self,
+        after: u64,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<Vec<Record>, StoreError>> {
+        self.inner.audit_page(after, limit)
+    }
+    fn audit_head(&self) -> BoxFuture<'_, Result<Option<Record>, StoreError>> {
+        self.inner.audit_head()
+    }
+    fn retire_audit(
+        &self,
+        b: i64,
+        l: usize,
+        n: Entry,
+        a: HashAlg,
+    ) -> BoxFuture<'_, Result<Option<Record>, StoreError>> {
+        self.inner.retire_audit(b, l, n, a)
+    }
+    fn revocations(&self) -> BoxFuture<'_, Result<Vec<Revocation>, StoreError>> {
+        self.inner.revocations()
+    }
+    fn set_revocation(
+        &self,
+        id: String,
+        r: Option<Revocation>,
+    ) -> BoxFuture<'_, Result<bool, StoreError>> {
+        self.inner.set_revocation(id, r)
+    }
+    fn add_tokens(&self, t: Vec<EnrollmentToken>) -> BoxFuture<'_, Result<(), StoreError>> {
+        self.inner.add_tokens(t)
+    }
+    fn redeem_token(
+        &self,
+        h: String,
+        id: String,
+        now: i64,
+        by: String,
+    ) -> BoxFuture<'_, Result<Redeemed, StoreError>> {
+        self.inner.redeem_token(h, id, now, by)
+    }
 }
 
 impl Store for GatedStore {
@@ -819,6 +923,8 @@ async fn unknown_fields_are_not_stored() {
         },
         series: Default::default(),
         sinks: Default::default(),
+        revocations: Default::default(),
+        audit: None,
     };
     let mut raw = prost::Message::encode_to_vec(&report("web-01", 3));
     let known = raw.len();

@@ -22,6 +22,7 @@
 #![forbid(unsafe_code)]
 
 mod body;
+pub mod enroll;
 pub mod remote_write;
 mod report;
 mod validate;

@@ -6,6 +6,8 @@
 //! `X-Zerofault-Protocol: 1`; 2xx stored, 408/429/5xx retry, other 4xx never retried.
 
 pub mod failover;
+pub mod identity;
+pub mod renew;
 pub mod retry;
 pub mod settings;
 pub mod tls;
@@ -60,6 +62,10 @@ pub enum TransportError {
 #[derive(Debug, Clone)]
 pub struct Transport {
     client: reqwest::Client,
+    /// The client certificate, replaced by renewal.
+    identity: Arc<identity::Identity>,
+    /// Collector base URLs, in configured order (for renewal).
+    bases: Arc<[String]>,
     /// Ingest URLs, in configured order.
     urls: Arc<[String]>,
     /// Which URL is in use; shared by the clones (one sender at a time uses it).
@@ -74,10 +80,15 @@ impl Transport {
     /// into them).
     pub fn new<'a>(settings: impl Into<TransportSettings<'a>>) -> Result<Self, TransportError> {
         let settings = settings.into();
-        let tls = tls::client_config(settings.tls).map_err(|source| TransportError::Tls {
+        let tls_error = |source| TransportError::Tls {
             config: settings.config_file.to_owned(),
             source: Box::new(source),
-        })?;
+        };
+        let identity = Arc::new(
+            identity::Identity::load(&settings.tls.cert, &settings.tls.key).map_err(tls_error)?,
+        );
+        let tls =
+            tls::client_config_with(&settings.tls.ca, Some(identity.clone())).map_err(tls_error)?;
         let client = reqwest::Client::builder()
             .tls_backend_preconfigured(tls)
             .https_only(true)
@@ -104,10 +115,28 @@ impl Transport {
             .collect();
         Ok(Self {
             client,
+            identity,
+            bases: settings.collector_urls.to_vec().into(),
             failover: Arc::new(Mutex::new(Failover::new(urls.len()))),
             urls: urls.into(),
             retry_now: Arc::default(),
         })
+    }
+
+    /// The client certificate in use.
+    pub fn identity(&self) -> &Arc<identity::Identity> {
+        &self.identity
+    }
+
+    /// The HTTPS client (mutual TLS with the current identity).
+    pub fn client(&self) -> &reqwest::Client {
+        &self.client
+    }
+
+    /// The base URL of the collector in use now.
+    pub fn base_url(&self) -> &str {
+        let i = self.lock_failover().current();
+        self.bases.get(i).map_or("", String::as_str)
     }
 
     /// The ingest URL reports are posted to now.

@@ -45,7 +45,7 @@ impl Default for CollectorSection {
 }
 
 /// `tls:` section; all three files are required and PEM encoded.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TlsSection {
     /// CA certificate(s) the collector's server certificate must chain to; the only roots
@@ -58,6 +58,30 @@ pub struct TlsSection {
     /// Private key of the client certificate (PKCS#8, PKCS#1 or SEC1).
     #[serde(default)]
     pub key: PathBuf,
+    /// Renew the certificate this long before it ends (at the latest two thirds into its
+    /// life), over the current identity, without a restart; needs a collector with
+    /// `enrollment` configured. Default `30d`.
+    #[serde(default = "default_renew_before")]
+    pub renew_before: String,
+}
+
+/// The default `tls.renew_before`.
+pub fn default_renew_before() -> String {
+    "30d".to_owned()
+}
+
+/// Longest `tls.renew_before`.
+pub const MAX_RENEW_BEFORE: Duration = Duration::from_secs(3650 * 86_400);
+
+impl Default for TlsSection {
+    fn default() -> Self {
+        Self {
+            ca: PathBuf::new(),
+            cert: PathBuf::new(),
+            key: PathBuf::new(),
+            renew_before: default_renew_before(),
+        }
+    }
 }
 
 /// The default `collector.timeout`.
@@ -181,6 +205,16 @@ impl CollectorSection {
 }
 
 impl TlsSection {
+    /// `tls.renew_before`, checked.
+    pub fn renew_before(&self, checks: &mut Checks) -> Duration {
+        checks.duration(
+            "tls.renew_before",
+            &self.renew_before,
+            Duration::from_secs(1),
+            MAX_RENEW_BEFORE,
+        )
+    }
+
     /// Resolves the three paths and (when files are checked) loads them, builds the client
     /// configuration and compares the certificate's name with the agent `id`.
     pub fn check(&self, checks: &mut Checks, id: &str) -> TlsPaths {

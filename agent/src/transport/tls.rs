@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use rustls::RootCertStore;
-use zerofault_common::pem::{PemError, load_certs, load_key};
+use zerofault_common::pem::{PemError, load_certs};
 
 /// Resolved paths of the TLS files (the `tls:` section, [`super::settings::TlsSection`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,38 +53,45 @@ impl TlsError {
 /// Builds the client configuration: roots = the configured CA only, client auth = the
 /// configured certificate chain and key, crypto = ring.
 pub fn client_config(paths: &TlsPaths) -> Result<rustls::ClientConfig, TlsError> {
+    let identity = super::identity::Identity::load(&paths.cert, &paths.key)?;
+    client_config_with(&paths.ca, Some(Arc::new(identity)))
+}
+
+/// The client configuration trusting the CA in `ca` only, presenting `identity` (renewable
+/// while the agent runs), or no certificate at all (enrollment, which has none yet).
+pub fn client_config_with(
+    ca: &std::path::Path,
+    identity: Option<Arc<super::identity::Identity>>,
+) -> Result<rustls::ClientConfig, TlsError> {
     let mut roots = RootCertStore::empty();
-    for cert in load_certs("tls.ca", &paths.ca)? {
+    for cert in load_certs("tls.ca", ca)? {
         roots.add(cert).map_err(|source| TlsError::Refused {
             key: "tls.ca",
-            path: paths.ca.clone(),
+            path: ca.to_owned(),
             source,
         })?;
     }
-    let chain = load_certs("tls.cert", &paths.cert)?;
-    let key = load_key("tls.key", &paths.key)?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    rustls::ClientConfig::builder_with_provider(provider)
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|source| TlsError::Refused {
-            key: "tls.cert",
-            path: paths.cert.clone(),
+            key: "tls.ca",
+            path: ca.to_owned(),
             source,
         })?
-        .with_root_certificates(roots)
-        .with_client_auth_cert(chain, key)
-        // rustls checks that the key is usable and matches the leaf certificate; a mismatch
-        // is the key file's fault in the usual mistake (copying another agent's key).
-        .map_err(|source| TlsError::Refused {
-            key: "tls.key",
-            path: paths.key.clone(),
-            source,
-        })
+        .with_root_certificates(roots);
+    // The key was checked against the leaf certificate when the identity was loaded
+    // (a mismatch is the key file's fault in the usual mistake: another agent's key).
+    Ok(match identity {
+        Some(identity) => builder.with_client_cert_resolver(identity),
+        None => builder.with_no_client_auth(),
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use zerofault_common::pem::load_key;
 
     #[test]
     fn errors_name_key_and_path() {

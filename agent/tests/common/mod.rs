@@ -69,6 +69,7 @@ pub fn config(pki: &Pki, port: u16, state: &Path) -> Config {
         collector_urls: vec![format!("https://127.0.0.1:{port}")],
         collector_timeout: Duration::from_secs(5),
         tls: pki.tls.clone(),
+        renew_before: std::time::Duration::from_secs(30 * 86_400),
         interval: Duration::from_secs(15),
         probes: vec![],
         spool: SpoolConfig {

@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+pub mod admin;
 pub mod ca;
 #[cfg(test)]
 mod tests;
@@ -15,10 +16,18 @@ pub use ca::{
 
 /// Arguments of `zerofault-collector certs`.
 #[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub struct CertsArgs {
+    /// Tokens and revocation, on the deployment's database (without one: issue from --dir).
+    #[command(subcommand)]
+    pub action: Option<admin::CertsAction>,
     /// Directory for the PEM files (created if missing). An existing CA in it is reused.
-    #[arg(long, value_name = "DIR")]
-    pub dir: PathBuf,
+    #[arg(long, value_name = "DIR", required = true)]
+    pub dir: Option<PathBuf>,
+    /// Collector configuration file: record what is issued in the deployment's audit log.
+    /// Without it nothing is recorded (e.g. a CA made before the collector is installed).
+    #[arg(long, short = 'c', value_name = "FILE")]
+    pub config: Option<PathBuf>,
     /// Issue a client certificate for this agent id (the certificate CN); repeatable.
     #[arg(long = "agent", value_name = "ID", value_parser = parse_agent_id)]
     pub agents: Vec<String>,
@@ -47,7 +56,11 @@ pub fn run(args: &CertsArgs) -> anyhow::Result<()> {
         days: args.days,
         force: args.force,
     };
-    let ca = ensure_ca(&args.dir)?;
+    let dir = args
+        .dir
+        .as_deref()
+        .ok_or_else(|| anyhow::anyhow!("--dir is required"))?;
+    let ca = ensure_ca(dir)?;
     let layout = ca.layout().clone();
     match ca.outcome {
         Outcome::Written => println!(
@@ -83,9 +96,21 @@ pub fn run(args: &CertsArgs) -> anyhow::Result<()> {
         opts.days,
     );
 
+    let mut written = Vec::new();
+    if issued.outcome == Outcome::Written {
+        written.push(format!("collector {}", names.join(",")));
+    }
     for id in &args.agents {
         let issued = ca.issue_agent(id, &opts)?;
         report(&format!("agent {id}"), &issued, "client", opts.days);
+        if issued.outcome == Outcome::Written {
+            written.push(format!("agent {id}"));
+        }
+    }
+    if let Some(path) = &args.config
+        && !written.is_empty()
+    {
+        record_issued(path, &written, opts.days)?;
     }
     if !args.agents.is_empty() {
         println!(
@@ -94,6 +119,25 @@ pub fn run(args: &CertsArgs) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// Records `written` in the audit log of the deployment configured in `path`.
+fn record_issued(path: &std::path::Path, written: &[String], days: u32) -> anyhow::Result<()> {
+    let config = crate::config::Config::load(path)?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let store = crate::store::open(&config.storage, &config.links.thresholds).await?;
+        let audit =
+            crate::audit::Audit::new(store.clone(), &config.audit, &config.instance_name())?;
+        let result = audit
+            .write(crate::audit::events::certs_issued(written, days))
+            .await;
+        store.close().await;
+        result?;
+        anyhow::Ok(())
+    })
 }
 
 fn report(what: &str, issued: &Issued, detail: &str, days: u32) {

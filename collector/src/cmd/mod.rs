@@ -3,6 +3,7 @@
 //! [`console`]; the lease by which one of several collectors does the deployment-wide work
 //! is in [`deployment`].
 
+pub mod audit;
 pub mod backup;
 pub mod certs;
 pub mod console;

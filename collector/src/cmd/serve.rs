@@ -19,6 +19,8 @@ use crate::live::links::LinkHub;
 use crate::store::retention::{self, Retention};
 use crate::store::{HEARTBEAT, Store};
 
+mod security;
+
 /// A collector whose listeners are bound but not yet serving.
 #[derive(Debug)]
 pub struct Server {
@@ -281,6 +283,9 @@ impl Server {
         let ingest_addr = self.ingest_addr();
         let http_addr = self.http_addr();
         let (stop_tx, stop_rx) = watch::channel(false);
+        // Before anything is served: the revocation list read, the audit log writing.
+        let security =
+            security::Security::start(&self.config, self.store.clone(), &self.instance).await?;
         let series = Arc::<crate::series::Accumulator>::default();
         let series_tasks = crate::series::flush::Tasks::start(
             self.store.clone(),
@@ -333,7 +338,10 @@ impl Server {
             limits: self.config.limits.into(),
             series: series.clone(),
             sinks,
-        });
+            revocations: security.revocations.clone(),
+            audit: Some(security.audit.clone()),
+        })
+        .merge(crate::live::enroll::router(security.enroll.clone()));
         let connection_limits = connection_limits(&self.config.limits);
         let ingest_task = tokio::spawn(ingest::listener::serve(
             self.ingest_listener,
@@ -341,7 +349,10 @@ impl Server {
             app,
             connection_limits,
             self.config.limits.connection_idle_timeout,
-            self.counters.clone(),
+            ingest::listener::Observers {
+                counters: self.counters.clone(),
+                audit: Some(security.audit.clone()),
+            },
             stop_rx.clone(),
         ));
         let sla_state = crate::http::sla_report::SlaReportState::new(
@@ -472,6 +483,8 @@ impl Server {
         series_tasks.stop(self.store.as_ref(), &series).await;
         // After ingest drained: every stored report is in the queues, flushed to disk here.
         sink_tasks.stop().await;
+        // After the listeners drained: the refused identities counted until the end.
+        security.stop().await;
         // After the listeners drained: every acknowledged report is inside this run.
         if let Err(e) = self
             .store

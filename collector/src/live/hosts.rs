@@ -347,11 +347,13 @@ pub enum RejectReason {
     Storage,
     /// The body was not received within the body time limits (408).
     Timeout,
+    /// The agent identity is revoked (`certs revoke`) (403).
+    Revoked,
 }
 
 impl RejectReason {
     /// Every reason, for exposing zeroes before the first rejection.
-    pub const ALL: [RejectReason; 7] = [
+    pub const ALL: [RejectReason; 8] = [
         RejectReason::NoClientCertificate,
         RejectReason::AgentIdMismatch,
         RejectReason::TooLarge,
@@ -359,6 +361,7 @@ impl RejectReason {
         RejectReason::Invalid,
         RejectReason::Storage,
         RejectReason::Timeout,
+        RejectReason::Revoked,
     ];
 
     /// Label value.
@@ -371,6 +374,7 @@ impl RejectReason {
             RejectReason::Invalid => "invalid",
             RejectReason::Storage => "storage",
             RejectReason::Timeout => "timeout",
+            RejectReason::Revoked => "revoked",
         }
     }
 }

@@ -3,8 +3,10 @@
 //! ledger (sequence gaps, backfill, silence).
 
 pub mod delivery;
+pub mod enroll;
 pub mod hosts;
 pub mod ingest;
 pub mod links;
 pub mod now;
+pub mod revocations;
 pub mod slots;

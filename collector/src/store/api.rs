@@ -311,8 +311,8 @@ pub enum StoreError {
     Closed,
 }
 
-/// A report store.
-pub trait Store: Send + Sync + std::fmt::Debug + 'static {
+/// A report store, with the security tables ([`super::security`]).
+pub trait Store: super::security::SecurityStore + Send + Sync + std::fmt::Debug + 'static {
     /// Stores `report` unless its `(agent_id, boot_id, sequence)` is already stored, and adds
     /// a newly stored one to its host rollup bucket (`crate::rollup`) in the same
     /// transaction. The future resolves only after the write is durable, so the caller may

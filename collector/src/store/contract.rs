@@ -12,9 +12,11 @@ use crate::store::api::{
 };
 
 mod kit;
+mod security;
 mod series;
 mod several;
 pub use kit::*;
+pub use security::*;
 pub use series::*;
 pub use several::*;
 
@@ -41,6 +43,8 @@ macro_rules! contract_tests {
             series_slots_are_written_merged_and_read_by_range,
             retention_deletes_old_series_hours_in_batches,
             reports_received_pages_a_window_in_receive_order,
+            audit_appends_form_one_chain_and_retention_keeps_it_verifiable,
+            revocations_and_tokens_are_shared_and_spent_once,
         );
     };
     (@each $backend:expr; $($name:ident),* $(,)?) => {

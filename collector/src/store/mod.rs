@@ -18,6 +18,7 @@ pub mod api;
 pub(crate) mod contract;
 pub mod postgres;
 pub mod retention;
+pub mod security;
 mod series_rows;
 pub mod settings;
 pub mod sqlite;

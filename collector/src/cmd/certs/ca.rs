@@ -85,6 +85,10 @@ pub enum CertsError {
         /// The file that is missing.
         missing: PathBuf,
     },
+    /// A certificate request that cannot be signed: not a request, or its signature does
+    /// not verify (it was not made with the key it carries).
+    #[error("the certificate request cannot be used: {0}")]
+    BadRequest(String),
     /// The CA files exist but cannot be used to sign.
     #[error("cannot use the CA in {}: {reason}", dir.display())]
     BadCa {
@@ -107,7 +111,7 @@ impl CertsError {
 }
 
 /// `id` if it can be an agent certificate's CN, file name and label value.
-pub(super) fn parse_agent_id(s: &str) -> Result<String, CertsError> {
+pub fn parse_agent_id(s: &str) -> Result<String, CertsError> {
     if is_valid_agent_id(s) {
         Ok(s.to_owned())
     } else {
@@ -194,6 +198,17 @@ impl Default for IssueOptions {
     }
 }
 
+/// A certificate signed for a request ([`Ca::sign_request`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedRequest {
+    /// The certificate, PEM.
+    pub cert_pem: String,
+    /// Its serial number, hex.
+    pub serial: String,
+    /// End of its validity, seconds since the Unix epoch.
+    pub not_after_unix: i64,
+}
+
 /// A CA ready to sign: loaded from, or newly written to, a certificate directory.
 #[derive(Debug)]
 pub struct Ca {
@@ -228,6 +243,12 @@ pub fn ensure_ca(dir: &Path) -> Result<Ca, CertsError> {
             })
         }
     }
+}
+
+/// Loads the existing CA in `dir` (`ca.pem`, `ca.key`); never creates one. What a running
+/// collector that signs enrollment requests uses (`enrollment.ca_dir`).
+pub fn load_existing_ca(dir: &Path) -> Result<Ca, CertsError> {
+    load_ca(Layout::new(dir))
 }
 
 fn load_ca(layout: Layout) -> Result<Ca, CertsError> {
@@ -345,6 +366,54 @@ impl Ca {
     pub fn sign_agent(&self, id: &str, days: u32) -> Result<(String, String), CertsError> {
         parse_agent_id(id)?;
         self.sign(id, Vec::new(), ExtendedKeyUsagePurpose::ClientAuth, days)
+    }
+
+    /// Agent `id`'s client certificate for the key of certificate request `csr_pem`, valid
+    /// `validity` from now: the request's signature must verify (it was made with that key),
+    /// and nothing else of it is used: the name is `id`, the usage client authentication.
+    /// The key never leaves the agent's host; only its public half is signed here.
+    pub fn sign_request(
+        &self,
+        id: &str,
+        csr_pem: &str,
+        validity: Duration,
+    ) -> Result<SignedRequest, CertsError> {
+        parse_agent_id(id)?;
+        let csr = rcgen::CertificateSigningRequestParams::from_pem(csr_pem)
+            .map_err(|e| CertsError::BadRequest(e.to_string()))?;
+        let mut params = CertificateParams::default();
+        params.distinguished_name = DistinguishedName::new();
+        params
+            .distinguished_name
+            .push(DnType::OrganizationName, "zerofault");
+        params.distinguished_name.push(DnType::CommonName, id);
+        params.is_ca = IsCa::ExplicitNoCa;
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        params.use_authority_key_identifier_extension = true;
+        let mut serial = [0u8; 16];
+        ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut serial)
+            .map_err(|_| CertsError::BadRequest("no randomness for the serial number".into()))?;
+        serial[0] &= 0x7f; // a positive INTEGER
+        params.serial_number = Some(rcgen::SerialNumber::from_slice(&serial));
+        let now = SystemTime::now();
+        let not_after = now + validity;
+        params.not_before = (now - BACKDATE).into();
+        params.not_after = not_after.into();
+        let cert = params.signed_by(&csr.public_key, &self.issuer)?;
+        Ok(SignedRequest {
+            cert_pem: cert.pem(),
+            serial: hex::encode(serial),
+            not_after_unix: not_after
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() as i64),
+        })
+    }
+
+    /// The CA certificate, PEM.
+    pub fn cert_pem(&self) -> Result<String, CertsError> {
+        fs::read_to_string(self.layout.ca_cert())
+            .map_err(CertsError::io("read", &self.layout.ca_cert()))
     }
 
     /// A new key and a leaf certificate for it signed by this CA, as PEM.

@@ -53,7 +53,9 @@ fn verify_server(ca: &Path, cert: &Path, name: &str) -> Result<(), rustls::Error
 
 fn args(dir: &Path, agents: &[&str]) -> CertsArgs {
     CertsArgs {
-        dir: dir.to_owned(),
+        action: None,
+        config: None,
+        dir: Some(dir.to_owned()),
         agents: agents.iter().map(|s| s.to_string()).collect(),
         collector_names: Vec::new(),
         days: DEFAULT_LEAF_DAYS,
@@ -264,7 +266,9 @@ fn invalid_names_are_refused() {
 fn force_with_only_agents_keeps_the_collector_certificate() {
     let dir = tempfile::tempdir().unwrap();
     let args = |agents: &[&str], names: &[&str], force: bool| CertsArgs {
-        dir: dir.path().to_owned(),
+        action: None,
+        config: None,
+        dir: Some(dir.path().to_owned()),
         agents: agents.iter().map(|s| s.to_string()).collect(),
         collector_names: names.iter().map(|s| s.to_string()).collect(),
         days: DEFAULT_LEAF_DAYS,

@@ -34,6 +34,16 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 /// Pause after a failed `accept` (e.g. out of file descriptors), so the loop does not spin.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
+/// Where the listener reports what it refused: the connection counters, and the audit log's
+/// authentication failures (handshakes that failed or timed out, per source and minute).
+#[derive(Debug, Clone)]
+pub struct Observers {
+    /// Self-metrics.
+    pub counters: Arc<IngestCounters>,
+    /// The audit log (`None`: not audited).
+    pub audit: Option<crate::audit::Audit>,
+}
+
 /// Serves `app` over mTLS on `listener` until `shutdown` becomes true, then lets in-flight
 /// requests finish (at most [`DRAIN_TIMEOUT`]). `limits` should already be lowered to the
 /// descriptor limit ([`super::connections::connections_within`]); an agent connection
@@ -44,9 +54,10 @@ pub async fn serve(
     app: axum::Router,
     limits: ConnectionLimits,
     idle_timeout: Duration,
-    counters: Arc<IngestCounters>,
+    observers: Observers,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let Observers { counters, audit } = observers;
     let acceptor = TlsAcceptor::from(tls);
     let mut connections = JoinSet::new();
     let table: SharedTable = Arc::new(Mutex::new(Table::new(limits)));
@@ -67,6 +78,7 @@ pub async fn serve(
                     let slot = Slot {
                         table: table.clone(),
                         counters: counters.clone(),
+                        audit: audit.clone(),
                         id,
                         agent: None,
                     };
@@ -121,6 +133,7 @@ pub async fn serve(
 struct Slot {
     table: SharedTable,
     counters: Arc<IngestCounters>,
+    audit: Option<crate::audit::Audit>,
     id: ConnId,
     /// The identity counted against `max_connections_per_agent`, once admitted.
     agent: Option<String>,
@@ -191,10 +204,16 @@ async fn connection(
         Ok(Err(e)) => {
             // A client certificate from another CA ends here.
             tracing::info!(peer = %peer_addr, error = %e, "ingest TLS handshake failed");
+            if let Some(audit) = &slot.audit {
+                audit.auth_failure(peer_addr.ip(), "tls_handshake_failed");
+            }
             return;
         }
         Err(_) => {
             tracing::debug!(peer = %peer_addr, "ingest TLS handshake timed out");
+            if let Some(audit) = &slot.audit {
+                audit.auth_failure(peer_addr.ip(), "tls_handshake_timeout");
+            }
             return;
         }
     };

@@ -118,6 +118,10 @@ pub struct IngestState {
     /// The remote_write queues, fed with every newly stored report (none configured: a
     /// no-op).
     pub sinks: crate::outputs::remote_write::Sinks,
+    /// Revoked identities: their requests are refused (403).
+    pub revocations: Arc<crate::live::revocations::Revocations>,
+    /// Where refused identities are counted (`None`: not audited, in tests of ingest alone).
+    pub audit: Option<crate::audit::Audit>,
 }
 
 /// The handler's state: what the caller gave, and the turns at decoding.
@@ -186,7 +190,7 @@ async fn report(State(shared): State<Shared>, request: Request) -> Response {
             state.counters.rejected(r.reason);
             tracing::debug!(status = %r.status, reason = r.reason.as_str(), error = %r.message, "report refused");
             let mut response = json_error(r.status, &r.message);
-            if r.status == StatusCode::REQUEST_TIMEOUT {
+            if r.status == StatusCode::REQUEST_TIMEOUT || r.reason == RejectReason::Revoked {
                 // The rest of a stalled body may still come; the connection cannot be
                 // reused, and closing it frees its descriptor now.
                 response.headers_mut().insert(
@@ -216,6 +220,21 @@ async fn ingest(
         ));
     };
     let peer = identity.map(|i| i.peer_addr);
+    if state.revocations.is_revoked(&agent) {
+        // The reason goes to the log and the audit record, not to whoever holds the key.
+        let n = state.revocations.refused();
+        if n.is_power_of_two() {
+            tracing::warn!(agent = %agent, peer = ?peer, refused = n, "report refused: the agent identity is revoked (certs revoke); logged at every power of two");
+        }
+        if let (Some(audit), Some(peer)) = (&state.audit, peer) {
+            audit.auth_failure(peer.ip(), "revoked");
+        }
+        return Err(Rejection::new(
+            StatusCode::FORBIDDEN,
+            RejectReason::Revoked,
+            "forbidden",
+        ));
+    }
 
     let content_type = parts
         .headers
@@ -606,6 +625,8 @@ sites:
             },
             series: Default::default(),
             sinks: Default::default(),
+            revocations: Default::default(),
+            audit: None,
         });
         let expose = crate::http::router(crate::http::HttpState {
             hosts: hosts.clone(),

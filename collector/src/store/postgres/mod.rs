@@ -32,6 +32,7 @@ use tokio::sync::{mpsc, oneshot};
 use self::error::with_causes;
 use self::settings::Postgres;
 use self::writer::Command;
+use crate::audit::chain::{Entry, HashAlg, Record};
 use crate::live::delivery::StoredSpan;
 use crate::live::links::Fault;
 use crate::rollup::{BucketKey, StoredBucket};
@@ -41,6 +42,7 @@ use crate::store::api::{
     BoxFuture, ClosedMonth, InsertOutcome, InstanceRun, LinkSeries, ListeningPeriod, ReplayCursor,
     ReplayPage, ReportKey, RetirePage, Store, StoreError, StoredReport,
 };
+use crate::store::security::{EnrollmentToken, Redeemed, Revocation, SecurityStore};
 
 mod connect;
 mod error;
@@ -48,6 +50,7 @@ mod queries;
 mod retention;
 mod rollups;
 mod schema;
+mod security;
 mod series;
 pub mod settings;
 mod shared;
@@ -153,6 +156,72 @@ async fn check_durable(
         );
     }
     Ok(())
+}
+
+impl SecurityStore for PgStore {
+    fn append_audit(
+        &self,
+        entries: Vec<Entry>,
+        alg: HashAlg,
+    ) -> BoxFuture<'_, Result<Vec<Record>, StoreError>> {
+        Box::pin(
+            async move { security::append_audit(&mut self.client().await?, entries, alg).await },
+        )
+    }
+
+    fn audit_page(
+        &self,
+        after_seq: u64,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<Vec<Record>, StoreError>> {
+        Box::pin(async move { security::audit_page(&self.client().await?, after_seq, limit).await })
+    }
+
+    fn audit_head(&self) -> BoxFuture<'_, Result<Option<Record>, StoreError>> {
+        Box::pin(async move { security::audit_head(&self.client().await?).await })
+    }
+
+    fn retire_audit(
+        &self,
+        before_ms: i64,
+        limit: usize,
+        note: Entry,
+        alg: HashAlg,
+    ) -> BoxFuture<'_, Result<Option<Record>, StoreError>> {
+        Box::pin(async move {
+            security::retire_audit(&mut self.client().await?, before_ms, limit, note, alg).await
+        })
+    }
+
+    fn revocations(&self) -> BoxFuture<'_, Result<Vec<Revocation>, StoreError>> {
+        Box::pin(async move { security::revocations(&self.client().await?).await })
+    }
+
+    fn set_revocation(
+        &self,
+        agent_id: String,
+        revocation: Option<Revocation>,
+    ) -> BoxFuture<'_, Result<bool, StoreError>> {
+        Box::pin(async move {
+            security::set_revocation(&self.client().await?, &agent_id, revocation.as_ref()).await
+        })
+    }
+
+    fn add_tokens(&self, tokens: Vec<EnrollmentToken>) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(async move { security::add_tokens(&mut self.client().await?, &tokens).await })
+    }
+
+    fn redeem_token(
+        &self,
+        token_hash: String,
+        agent_id: String,
+        now_ms: i64,
+        by: String,
+    ) -> BoxFuture<'_, Result<Redeemed, StoreError>> {
+        Box::pin(async move {
+            security::redeem_token(&self.client().await?, &token_hash, &agent_id, now_ms, &by).await
+        })
+    }
 }
 
 impl Store for PgStore {

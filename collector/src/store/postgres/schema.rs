@@ -152,6 +152,43 @@ pub(super) const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (link_id, hour_start_ms, agent_id)
     );
     CREATE INDEX link_series_1h_hour ON link_series_1h (hour_start_ms);"#,
+    // 8: the security tables (store::security, SQLite's migration 12): the audit chain and
+    // its head (one row, locked FOR UPDATE by the transaction that appends, so that every
+    // collector appends to one chain), revoked agent identities and enrollment tokens (their
+    // SHA-256 only). Reference tables: small, read by every collector.
+    r#"CREATE TABLE audit_log (
+        seq      BIGINT PRIMARY KEY,
+        at_ms    BIGINT NOT NULL,
+        instance TEXT   NOT NULL,
+        actor    TEXT   NOT NULL,
+        source   TEXT   NOT NULL,
+        event    TEXT   NOT NULL,
+        outcome  TEXT   NOT NULL,
+        details  TEXT   NOT NULL,
+        alg      TEXT   NOT NULL,
+        prev     TEXT   NOT NULL,
+        hash     TEXT   NOT NULL
+    );
+    CREATE TABLE audit_head (
+        id   INTEGER PRIMARY KEY CHECK (id = 1),
+        seq  BIGINT NOT NULL,
+        hash TEXT   NOT NULL
+    );
+    INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, '0000000000000000000000000000000000000000000000000000000000000000');
+    CREATE TABLE revocations (
+        agent_id   TEXT COLLATE "C" PRIMARY KEY,
+        revoked_ms BIGINT NOT NULL,
+        actor      TEXT   NOT NULL,
+        reason     TEXT   NOT NULL
+    );
+    CREATE TABLE enrollment_tokens (
+        token_hash TEXT COLLATE "C" PRIMARY KEY,
+        agent_id   TEXT   NOT NULL,
+        created_ms BIGINT NOT NULL,
+        expires_ms BIGINT NOT NULL,
+        used_ms    BIGINT,
+        used_by    TEXT
+    );"#,
 ];
 
 /// The migration (its 1-based version) whose table is filled from the reports already

@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 use tokio::sync::{mpsc, oneshot};
 
 use self::writer::Command;
+use crate::audit::chain::{Entry, HashAlg, Record};
 use crate::live::delivery::StoredSpan;
 use crate::live::links::Fault;
 use crate::rollup::{BucketKey, StoredBucket};
@@ -27,11 +28,13 @@ use crate::store::api::{
     BoxFuture, ClosedMonth, InsertOutcome, InstanceRun, LinkSeries, ListeningPeriod, ReplayCursor,
     ReplayPage, ReportKey, RetirePage, Store, StoreError, StoredReport,
 };
+use crate::store::security::{EnrollmentToken, Redeemed, Revocation, SecurityStore};
 
 mod queries;
 mod retention;
 mod rollups;
 mod schema;
+mod security;
 mod series;
 mod shared;
 
@@ -100,6 +103,21 @@ impl SqliteStore {
         &self.path
     }
 
+    /// Runs `work` on the connection's thread.
+    async fn with<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&mut rusqlite::Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let (tx, rx) = oneshot::channel();
+        self.commands
+            .send(Command::With(Box::new(move |conn| {
+                let _ = tx.send(work(conn));
+            })))
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
     async fn call<T>(
         &self,
         make: impl FnOnce(oneshot::Sender<T>) -> Command,
@@ -110,6 +128,64 @@ impl SqliteStore {
             .await
             .map_err(|_| StoreError::Closed)?;
         rx.await.map_err(|_| StoreError::Closed)
+    }
+}
+
+impl SecurityStore for SqliteStore {
+    fn append_audit(
+        &self,
+        entries: Vec<Entry>,
+        alg: HashAlg,
+    ) -> BoxFuture<'_, Result<Vec<Record>, StoreError>> {
+        Box::pin(self.with(move |c| security::append_audit(c, entries, alg)))
+    }
+
+    fn audit_page(
+        &self,
+        after_seq: u64,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<Vec<Record>, StoreError>> {
+        Box::pin(self.with(move |c| security::audit_page(c, after_seq, limit)))
+    }
+
+    fn audit_head(&self) -> BoxFuture<'_, Result<Option<Record>, StoreError>> {
+        Box::pin(self.with(|c| security::audit_head(c)))
+    }
+
+    fn retire_audit(
+        &self,
+        before_ms: i64,
+        limit: usize,
+        note: Entry,
+        alg: HashAlg,
+    ) -> BoxFuture<'_, Result<Option<Record>, StoreError>> {
+        Box::pin(self.with(move |c| security::retire_audit(c, before_ms, limit, note, alg)))
+    }
+
+    fn revocations(&self) -> BoxFuture<'_, Result<Vec<Revocation>, StoreError>> {
+        Box::pin(self.with(|c| security::revocations(c)))
+    }
+
+    fn set_revocation(
+        &self,
+        agent_id: String,
+        revocation: Option<Revocation>,
+    ) -> BoxFuture<'_, Result<bool, StoreError>> {
+        Box::pin(self.with(move |c| security::set_revocation(c, &agent_id, revocation.as_ref())))
+    }
+
+    fn add_tokens(&self, tokens: Vec<EnrollmentToken>) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(self.with(move |c| security::add_tokens(c, &tokens)))
+    }
+
+    fn redeem_token(
+        &self,
+        token_hash: String,
+        agent_id: String,
+        now_ms: i64,
+        by: String,
+    ) -> BoxFuture<'_, Result<Redeemed, StoreError>> {
+        Box::pin(self.with(move |c| security::redeem_token(c, &token_hash, &agent_id, now_ms, &by)))
     }
 }
 

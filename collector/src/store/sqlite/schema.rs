@@ -134,6 +134,43 @@ pub(super) const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (link_id, hour_start_ms, agent_id)
     );
     CREATE INDEX link_series_1h_hour ON link_series_1h (hour_start_ms);",
+    // 12: the security tables (store::security, issue 16): the audit log's hash chain and
+    // its head (one row, read and moved in the transaction that appends, so that appends
+    // from several processes form one chain), revoked agent identities, and enrollment
+    // tokens (their SHA-256 only).
+    "CREATE TABLE audit_log (
+        seq      INTEGER PRIMARY KEY,
+        at_ms    INTEGER NOT NULL,
+        instance TEXT    NOT NULL,
+        actor    TEXT    NOT NULL,
+        source   TEXT    NOT NULL,
+        event    TEXT    NOT NULL,
+        outcome  TEXT    NOT NULL,
+        details  TEXT    NOT NULL,
+        alg      TEXT    NOT NULL,
+        prev     TEXT    NOT NULL,
+        hash     TEXT    NOT NULL
+    );
+    CREATE TABLE audit_head (
+        id   INTEGER PRIMARY KEY CHECK (id = 1),
+        seq  INTEGER NOT NULL,
+        hash TEXT    NOT NULL
+    );
+    INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, '0000000000000000000000000000000000000000000000000000000000000000');
+    CREATE TABLE revocations (
+        agent_id   TEXT PRIMARY KEY,
+        revoked_ms INTEGER NOT NULL,
+        actor      TEXT    NOT NULL,
+        reason     TEXT    NOT NULL
+    );
+    CREATE TABLE enrollment_tokens (
+        token_hash TEXT PRIMARY KEY,
+        agent_id   TEXT    NOT NULL,
+        created_ms INTEGER NOT NULL,
+        expires_ms INTEGER NOT NULL,
+        used_ms    INTEGER,
+        used_by    TEXT
+    );",
 ];
 
 /// The migration (its 1-based version) whose table is filled from the reports already

@@ -138,6 +138,9 @@ pub(super) enum Command {
     },
     DeleteSeries(i64, usize, oneshot::Sender<Result<usize, StoreError>>),
     Close(oneshot::Sender<()>),
+    /// Work on the connection that answers through its own channel: the security tables
+    /// (`security.rs`), so that each of their operations does not need a variant here.
+    With(Box<dyn FnOnce(&mut Connection) + Send>),
 }
 
 pub(super) fn run(mut conn: Connection, mut rx: mpsc::Receiver<Command>) {
@@ -161,6 +164,7 @@ pub(super) fn run(mut conn: Connection, mut rx: mpsc::Receiver<Command>) {
                 }
                 insert_batch(&mut conn, batch);
             }
+            Command::With(work) => work(&mut conn),
             Command::NewestPerBoot(reply) => {
                 let _ = reply.send(newest_per_boot(&conn));
             }

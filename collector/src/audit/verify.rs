@@ -1,0 +1,125 @@
+//! `audit verify` and `audit export` over a store: the chain read page by page.
+
+use std::io::Write;
+
+use rustls::pki_types::CertificateDer;
+
+use super::chain::{Break, Record, Verified, Verifier};
+use crate::store::security::MAX_AUDIT_PAGE;
+use crate::store::{Store, StoreError};
+
+/// Why verification stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    /// The chain is broken.
+    #[error(transparent)]
+    Break(#[from] Break),
+    /// The store could not be read.
+    #[error("cannot read the audit log: {0}")]
+    Store(#[from] StoreError),
+    /// A line of an exported file is not a record.
+    #[error("line {line}: {reason}")]
+    Line {
+        /// 1-based line number.
+        line: u64,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The file could not be read.
+    #[error("cannot read the file: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Longest line of an exported file read: a record's details are a few hundred bytes, a seal
+/// a few KiB; a longer line is not a record (and is not held in memory).
+pub const MAX_LINE_BYTES: u64 = 1 << 20;
+
+/// Verifies an exported file (`audit export`, JSON lines) as [`verify`] does the store, so
+/// that a copy handed to an auditor can be checked too: a deleted, changed or moved line
+/// is named by its record.
+pub fn verify_lines(
+    input: &mut dyn std::io::BufRead,
+    cas: &[CertificateDer<'_>],
+    anchors: Vec<(u64, String)>,
+) -> Result<Verified, VerifyError> {
+    use std::io::{BufRead as _, Read as _};
+    let mut v = Verifier::with_anchors(anchors);
+    let mut check = |r: &Record, known: Option<&str>| super::seal::check(r, known, cas);
+    let mut line = 0u64;
+    let mut buf = Vec::new();
+    loop {
+        buf.clear();
+        line += 1;
+        let n = (&mut *input)
+            .take(MAX_LINE_BYTES + 1)
+            .read_until(b'\n', &mut buf)?;
+        if n == 0 {
+            break;
+        }
+        if n as u64 > MAX_LINE_BYTES {
+            return Err(VerifyError::Line {
+                line,
+                reason: format!("longer than {MAX_LINE_BYTES} bytes"),
+            });
+        }
+        if buf.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        let r: Record = serde_json::from_slice(&buf).map_err(|e| VerifyError::Line {
+            line,
+            reason: format!("not an audit record: {e}"),
+        })?;
+        v.push(&r, &mut check)?;
+    }
+    Ok(v.finish()?)
+}
+
+/// Verifies the whole chain in `store`: hashes, links, order, the start, every seal (signed by
+/// a certificate issued by one of `cas`) and the outside `anchors` (`(seq, hash)`).
+/// `progress` is told how many records were read after each page.
+pub async fn verify(
+    store: &dyn Store,
+    cas: &[CertificateDer<'_>],
+    anchors: Vec<(u64, String)>,
+    mut progress: impl FnMut(u64),
+) -> Result<Verified, VerifyError> {
+    let mut v = Verifier::with_anchors(anchors);
+    let mut check = |r: &Record, known: Option<&str>| super::seal::check(r, known, cas);
+    let mut after = 0;
+    let mut read = 0;
+    loop {
+        let page = store.audit_page(after, MAX_AUDIT_PAGE).await?;
+        let Some(last) = page.last() else { break };
+        after = last.seq;
+        for r in &page {
+            v.push(r, &mut check)?;
+        }
+        read += page.len() as u64;
+        progress(read);
+    }
+    Ok(v.finish()?)
+}
+
+/// Writes the records after `after_seq` (and at or after `since_ms`) as JSON lines to `out`;
+/// returns how many.
+pub async fn export(
+    store: &dyn Store,
+    after_seq: u64,
+    since_ms: i64,
+    out: &mut dyn Write,
+) -> Result<u64, anyhow::Error> {
+    let mut after = after_seq;
+    let mut n = 0;
+    loop {
+        let page = store.audit_page(after, MAX_AUDIT_PAGE).await?;
+        let Some(last) = page.last() else { break };
+        after = last.seq;
+        for r in page.iter().filter(|r| r.entry.at_ms >= since_ms) {
+            serde_json::to_writer(&mut *out, r)?;
+            out.write_all(b"\n")?;
+            n += 1;
+        }
+    }
+    out.flush()?;
+    Ok(n)
+}
