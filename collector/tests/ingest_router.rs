@@ -251,6 +251,31 @@ async fn agent_id_must_match_the_certificate() {
     assert_eq!(f.state.store.count_reports().await.unwrap(), 0);
 }
 
+#[tokio::test]
+async fn a_revoked_identity_is_refused_without_saying_why() {
+    let f = fixture().await;
+    f.state
+        .revocations
+        .replace(["web-01".to_owned()].into_iter().collect());
+    let (status, json) = send(
+        &f.state,
+        request(Some("web-01"), encode_report(&report("web-01", 1))),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(error(&json), "forbidden");
+    assert_eq!(count(&f.state, RejectReason::Revoked), 1);
+    assert_eq!(f.state.store.count_reports().await.unwrap(), 0);
+    // Lifted: accepted again on the same state, no restart.
+    f.state.revocations.replace(Default::default());
+    let (status, _) = send(
+        &f.state,
+        request(Some("web-01"), encode_report(&report("web-01", 1))),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+}
+
 /// A store whose disk is gone.
 #[derive(Debug)]
 struct BrokenStore;

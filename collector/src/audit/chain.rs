@@ -352,8 +352,13 @@ impl Verifier {
         {
             self.retention.push((d.through_seq, d.through_hash));
         }
-        if r.entry.event == super::seal::SEAL_EVENT {
-            let named = super::seal::through_seq(&r.entry.details);
+        let named = (r.entry.event == super::seal::SEAL_EVENT)
+            .then(|| super::seal::through_seq(&r.entry.details))
+            .flatten();
+        // A seal over records retention deleted since cannot be checked, and need not be:
+        // where the kept chain may start is checked at the end.
+        let before_start = named.is_some_and(|s| s < self.done.first_seq);
+        if r.entry.event == super::seal::SEAL_EVENT && !before_start {
             let known = named.and_then(|s| self.recent(s));
             let through = seal(r, known).map_err(|reason| Break::Seal { seq: r.seq, reason })?;
             self.done.seals += 1;

@@ -281,6 +281,31 @@ impl Audit {
     }
 }
 
+/// Records `event` in `store` now, for a command that holds no [`Audit`] (it writes one
+/// record and exits): the same record, chain and syslog forwarding.
+pub async fn record_now(
+    store: &dyn Store,
+    settings: &settings::AuditSettings,
+    instance: &str,
+    event: Event,
+) -> anyhow::Result<Record> {
+    let entry = Entry {
+        at_ms: crate::live::ingest::now_unix_ms(),
+        instance: instance.to_owned(),
+        actor: event.actor,
+        source: event.source,
+        event: event.event.to_owned(),
+        outcome: if event.ok { "success" } else { "failure" }.to_owned(),
+        details: event.details.to_string(),
+    };
+    let mut written = store.append_audit(vec![entry], settings.hash).await?;
+    let record = written.pop().expect("one entry appended");
+    if let Some(s) = &settings.syslog {
+        syslog::Sender::new(s, instance)?.send(&record)?;
+    }
+    Ok(record)
+}
+
 /// The running writer task.
 #[derive(Debug)]
 pub struct Writer {

@@ -193,6 +193,33 @@ pub fn run(args: &ImportArgs) -> u8 {
     let result = runtime.block_on(async {
         let store = crate::store::open(&config.storage, &config.links.thresholds).await?;
         let result = import(store.clone(), &mut input, &opts, &mut console).await;
+        let summary = match &result {
+            Ok(s) => Some(s),
+            Err(ImportError::Store { summary, .. } | ImportError::Listening { summary, .. }) => {
+                Some(summary)
+            }
+            Err(ImportError::Read { .. }) => None,
+        };
+        if let Some(summary) = summary {
+            let event = crate::audit::events::imported(
+                &args.file.display().to_string(),
+                args.agent.as_deref(),
+                summary.stored,
+                summary.rejected_total(),
+            );
+            if let Err(e) = crate::audit::record_now(
+                store.as_ref(),
+                &config.audit,
+                &config.instance_name(),
+                event,
+            )
+            .await
+            {
+                eprintln!(
+                    "error: the import is stored, but its audit record could not be written: {e:#}"
+                );
+            }
+        }
         store.close().await;
         Ok::<_, StoreError>(result)
     });

@@ -318,6 +318,10 @@ async fn close(
     let manifest_text = std::fs::read_to_string(&manifest_path)
         .map_err(|e| format!("cannot read back {}: {e}", manifest_path.display()))?;
     let report_json = serde_json::to_vec(report).map_err(|e| e.to_string())?;
+    let digest = hex::encode(ring::digest::digest(
+        &ring::digest::SHA256,
+        manifest_text.as_bytes(),
+    ));
     let stored = store
         .close_month(ClosedMonth {
             month: report.month.clone(),
@@ -333,5 +337,13 @@ async fn close(
             report.month
         ));
     }
+    crate::audit::record_now(
+        store,
+        &config.audit,
+        &config.instance_name(),
+        crate::audit::events::month_closed(&report.month, &digest, false),
+    )
+    .await
+    .map_err(|e| format!("closed, but the audit record could not be written: {e:#}"))?;
     Ok(manifest_path)
 }

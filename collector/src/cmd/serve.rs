@@ -451,6 +451,7 @@ impl Server {
         let retention_task = tokio::spawn(retention_loop(
             self.store.clone(),
             self.config.retention.clone(),
+            security.audit.clone(),
         ));
 
         shutdown.await;
@@ -630,7 +631,11 @@ const RETENTION_RESCAN: std::time::Duration = std::time::Duration::from_secs(86_
 
 /// Runs a retention pass every `settings.interval` (the first one a minute after start, so
 /// that start-up and the first reports go first), logging what each deleted.
-async fn retention_loop(store: std::sync::Arc<dyn Store>, settings: Retention) {
+async fn retention_loop(
+    store: std::sync::Arc<dyn Store>,
+    settings: Retention,
+    audit: crate::audit::Audit,
+) {
     tokio::time::sleep(std::time::Duration::from_secs(60).min(settings.interval)).await;
     let mut cursor = None;
     let mut rescan_at = std::time::Instant::now() + RETENTION_RESCAN;
@@ -648,14 +653,21 @@ async fn retention_loop(store: std::sync::Arc<dyn Store>, settings: Retention) {
         )
         .await
         {
-            Ok(done) if done != retention::PassOutcome::default() => tracing::info!(
-                reports = done.reports,
-                buckets = done.buckets,
-                series = done.series,
-                reclaimed_bytes = done.reclaimed_bytes,
-                seconds = started.elapsed().as_secs_f64(),
-                "retention pass"
-            ),
+            Ok(done) if done != retention::PassOutcome::default() => {
+                tracing::info!(
+                    reports = done.reports,
+                    buckets = done.buckets,
+                    series = done.series,
+                    reclaimed_bytes = done.reclaimed_bytes,
+                    seconds = started.elapsed().as_secs_f64(),
+                    "retention pass"
+                );
+                audit.record(crate::audit::events::retention_deleted(
+                    done.reports,
+                    done.buckets,
+                    done.series,
+                ));
+            }
             Ok(_) => {}
             // Nothing is lost by a failed pass: the next one deletes what this one did not.
             Err(e) => tracing::warn!(error = %e, "retention pass failed"),
