@@ -115,7 +115,7 @@ pub async fn enroll(config: &Config, token: &str, force: bool) -> anyhow::Result
             config.tls.key.display()
         );
     }
-    let tls = crate::transport::tls::client_config_with(&config.tls.ca, None)
+    let tls = crate::transport::tls::anonymous_client_config(&config.tls.ca)
         .map_err(|e| anyhow!("{}: {}: {e}", config.path.display(), e.key()))?;
     let client = reqwest::Client::builder()
         .tls_backend_preconfigured(tls)

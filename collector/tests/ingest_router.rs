@@ -30,6 +30,7 @@ const LIMITS: IngestLimits = IngestLimits {
     body_idle_timeout: std::time::Duration::from_secs(10),
     max_concurrent_decodes: 4,
     max_pending_bytes: 64 << 20,
+    requests_per_agent_per_second: 100,
 };
 
 struct Fixture {
@@ -274,6 +275,39 @@ async fn a_revoked_identity_is_refused_without_saying_why() {
     )
     .await;
     assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn an_agent_over_its_request_rate_is_told_to_retry_and_others_are_not() {
+    let mut f = fixture().await;
+    // 1 a second, 10 at once.
+    f.state.limits.requests_per_agent_per_second = 1;
+    let app = ingest::router(f.state.clone());
+    let mut statuses = Vec::new();
+    for seq in 1..=11 {
+        let resp = app
+            .clone()
+            .oneshot(request(
+                Some("web-01"),
+                encode_report(&report("web-01", seq)),
+            ))
+            .await
+            .unwrap();
+        if resp.status() == StatusCode::TOO_MANY_REQUESTS {
+            assert_eq!(resp.headers()[header::RETRY_AFTER], "1");
+        }
+        statuses.push(resp.status());
+    }
+    assert_eq!(statuses[..10], [StatusCode::OK; 10]);
+    assert_eq!(statuses[10], StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(count(&f.state, RejectReason::RateLimited), 1);
+    let resp = app
+        .clone()
+        .oneshot(request(Some("db-01"), encode_report(&report("db-01", 1))))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(f.state.store.count_reports().await.unwrap(), 11);
 }
 
 /// A store whose disk is gone.

@@ -84,11 +84,7 @@ impl Transport {
             config: settings.config_file.to_owned(),
             source: Box::new(source),
         };
-        let identity = Arc::new(
-            identity::Identity::load(&settings.tls.cert, &settings.tls.key).map_err(tls_error)?,
-        );
-        let tls =
-            tls::client_config_with(&settings.tls.ca, Some(identity.clone())).map_err(tls_error)?;
+        let (tls, identity) = tls::client_config_and_identity(settings.tls).map_err(tls_error)?;
         let client = reqwest::Client::builder()
             .tls_backend_preconfigured(tls)
             .https_only(true)

@@ -53,16 +53,29 @@ impl TlsError {
 /// Builds the client configuration: roots = the configured CA only, client auth = the
 /// configured certificate chain and key, crypto = ring.
 pub fn client_config(paths: &TlsPaths) -> Result<rustls::ClientConfig, TlsError> {
-    let identity = super::identity::Identity::load(&paths.cert, &paths.key)?;
-    client_config_with(&paths.ca, Some(Arc::new(identity)))
+    client_config_and_identity(paths).map(|(config, _)| config)
 }
 
-/// The client configuration trusting the CA in `ca` only, presenting `identity` (renewable
-/// while the agent runs), or no certificate at all (enrollment, which has none yet).
-pub fn client_config_with(
-    ca: &std::path::Path,
-    identity: Option<Arc<super::identity::Identity>>,
-) -> Result<rustls::ClientConfig, TlsError> {
+/// [`client_config`] and the identity it presents (renewal replaces it). The CA is read
+/// first, so that errors come in the order of the config file.
+pub fn client_config_and_identity(
+    paths: &TlsPaths,
+) -> Result<(rustls::ClientConfig, Arc<super::identity::Identity>), TlsError> {
+    let roots = roots(&paths.ca)?;
+    let identity = Arc::new(super::identity::Identity::load(&paths.cert, &paths.key)?);
+    Ok((
+        with_roots(roots, &paths.ca, Some(identity.clone()))?,
+        identity,
+    ))
+}
+
+/// The client configuration trusting the CA in `ca` only, presenting no certificate: what
+/// enrollment uses, which has none yet.
+pub fn anonymous_client_config(ca: &std::path::Path) -> Result<rustls::ClientConfig, TlsError> {
+    with_roots(roots(ca)?, ca, None)
+}
+
+fn roots(ca: &std::path::Path) -> Result<RootCertStore, TlsError> {
     let mut roots = RootCertStore::empty();
     for cert in load_certs("tls.ca", ca)? {
         roots.add(cert).map_err(|source| TlsError::Refused {
@@ -71,6 +84,14 @@ pub fn client_config_with(
             source,
         })?;
     }
+    Ok(roots)
+}
+
+fn with_roots(
+    roots: RootCertStore,
+    ca: &std::path::Path,
+    identity: Option<Arc<super::identity::Identity>>,
+) -> Result<rustls::ClientConfig, TlsError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()

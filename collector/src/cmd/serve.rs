@@ -69,6 +69,7 @@ fn connection_limits(
         max_connections,
         max_handshakes_per_address: limits.max_handshakes_per_address as usize,
         max_connections_per_agent: limits.max_connections_per_agent as usize,
+        new_connections_per_address_per_second: limits.new_connections_per_address_per_second,
     }
 }
 

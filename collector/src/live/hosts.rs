@@ -349,11 +349,13 @@ pub enum RejectReason {
     Timeout,
     /// The agent identity is revoked (`certs revoke`) (403).
     Revoked,
+    /// The agent sent more than `limits.requests_per_agent_per_second` (429).
+    RateLimited,
 }
 
 impl RejectReason {
     /// Every reason, for exposing zeroes before the first rejection.
-    pub const ALL: [RejectReason; 8] = [
+    pub const ALL: [RejectReason; 9] = [
         RejectReason::NoClientCertificate,
         RejectReason::AgentIdMismatch,
         RejectReason::TooLarge,
@@ -362,6 +364,7 @@ impl RejectReason {
         RejectReason::Storage,
         RejectReason::Timeout,
         RejectReason::Revoked,
+        RejectReason::RateLimited,
     ];
 
     /// Label value.
@@ -375,6 +378,7 @@ impl RejectReason {
             RejectReason::Storage => "storage",
             RejectReason::Timeout => "timeout",
             RejectReason::Revoked => "revoked",
+            RejectReason::RateLimited => "rate_limited",
         }
     }
 }
@@ -394,7 +398,7 @@ pub struct IngestCounters {
     /// `limits.max_connections` as lowered to the descriptor limit; 0 until the listener runs.
     connections_limit: AtomicU64,
     /// Connections closed by the connection table, by [`Refusal`] (in `Refusal::ALL` order).
-    connections_refused: [AtomicU64; 3],
+    connections_refused: [AtomicU64; Refusal::ALL.len()],
     /// Another collector of the deployment holds the deployment lease (`cmd::deployment`):
     /// this one exposes only its own process metrics. False (the default) for a collector
     /// alone on its store, which always holds it.

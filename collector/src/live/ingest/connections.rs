@@ -33,6 +33,9 @@ pub struct ConnectionLimits {
     pub max_handshakes_per_address: usize,
     /// Most connections per agent identity.
     pub max_connections_per_agent: usize,
+    /// New connections per source address and second (the listener's rate, `rate.rs`; not
+    /// this table's).
+    pub new_connections_per_address_per_second: u32,
 }
 
 /// A connection's number in the table; numbers grow with age, so the smallest is oldest.
@@ -61,11 +64,19 @@ pub enum Refusal {
     HandshakeEvicted,
     /// Closed after its handshake: its identity holds `max_connections_per_agent`.
     PerAgent,
+    /// Closed before its handshake: its address opens connections faster than
+    /// `new_connections_per_address_per_second`.
+    Rate,
 }
 
 impl Refusal {
     /// Every reason, for exposing zeroes.
-    pub const ALL: [Refusal; 3] = [Refusal::Full, Refusal::HandshakeEvicted, Refusal::PerAgent];
+    pub const ALL: [Refusal; 4] = [
+        Refusal::Full,
+        Refusal::HandshakeEvicted,
+        Refusal::PerAgent,
+        Refusal::Rate,
+    ];
 
     /// Label value of `zerofault_ingest_connections_refused_total`.
     pub fn as_str(self) -> &'static str {
@@ -73,6 +84,7 @@ impl Refusal {
             Refusal::Full => "full",
             Refusal::HandshakeEvicted => "handshake_evicted",
             Refusal::PerAgent => "per_agent",
+            Refusal::Rate => "rate",
         }
     }
 }
@@ -229,6 +241,7 @@ mod tests {
             max_connections: total,
             max_handshakes_per_address: per_address,
             max_connections_per_agent: per_agent,
+            new_connections_per_address_per_second: 100,
         })
     }
 

@@ -31,6 +31,8 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 const UNAUTHENTICATED_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long shutdown waits for in-flight requests before dropping them.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+/// Most source addresses whose connection rate is kept (`rate.rs`): 64 bytes each.
+const MAX_RATED_ADDRESSES: usize = 65_536;
 /// Pause after a failed `accept` (e.g. out of file descriptors), so the loop does not spin.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
@@ -62,11 +64,27 @@ pub async fn serve(
     let mut connections = JoinSet::new();
     let table: SharedTable = Arc::new(Mutex::new(Table::new(limits)));
     counters.set_connections(0, limits.max_connections);
+    let per_second = f64::from(limits.new_connections_per_address_per_second.max(1));
+    let mut per_address = super::rate::Limiter::new(
+        super::rate::Rate {
+            per_second,
+            burst: per_second * 10.0,
+        },
+        MAX_RATED_ADDRESSES,
+    );
+    let started = std::time::Instant::now();
     loop {
         tokio::select! {
             _ = stopped(&mut shutdown) => break,
             accepted = listener.accept() => match accepted {
                 Ok((tcp, addr)) => {
+                    let now_ms = started.elapsed().as_millis() as u64;
+                    if per_address.take(&addr.ip(), now_ms) == super::rate::Decision::Deny {
+                        // Before the handshake, which is what a flood costs.
+                        drop(tcp);
+                        refused(&counters, Refusal::Rate, addr, None);
+                        continue;
+                    }
                     let admission = lock(&table).admit(addr.ip());
                     let (id, evicted) = match admission {
                         Admission::Refuse => {
@@ -179,7 +197,7 @@ fn refused(counters: &IngestCounters, reason: Refusal, peer: SocketAddr, agent: 
             peer = %peer,
             agent = agent.unwrap_or("-"),
             total = n,
-            "ingest connection closed by the connection caps (limits.max_connections, max_connections_per_agent, max_handshakes_per_address); logged at every power of two"
+            "ingest connection closed by the connection caps (limits.max_connections, max_connections_per_agent, max_handshakes_per_address, new_connections_per_address_per_second); logged at every power of two"
         );
     }
 }

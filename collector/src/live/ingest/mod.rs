@@ -30,6 +30,7 @@ pub mod accept;
 pub mod connections;
 pub mod listener;
 pub mod parked;
+pub mod rate;
 pub mod settings;
 pub mod turns;
 
@@ -59,6 +60,8 @@ pub struct IngestLimits {
     pub max_concurrent_decodes: usize,
     /// Most memory held by decoded reports waiting for their commit.
     pub max_pending_bytes: usize,
+    /// Requests per agent identity and second (10 s of burst).
+    pub requests_per_agent_per_second: u32,
 }
 
 impl From<settings::Limits> for IngestLimits {
@@ -71,6 +74,7 @@ impl From<settings::Limits> for IngestLimits {
             body_idle_timeout: l.body_idle_timeout,
             max_concurrent_decodes: l.max_concurrent_decodes as usize,
             max_pending_bytes: usize::try_from(l.max_pending_bytes).unwrap_or(usize::MAX),
+            requests_per_agent_per_second: l.requests_per_agent_per_second,
         }
     }
 }
@@ -136,12 +140,27 @@ struct Shared {
     pending: Arc<Semaphore>,
     /// One decode at a time per agent identity.
     turns: Arc<turns::Turns>,
+    /// Requests per agent identity (`limits.requests_per_agent_per_second`).
+    rates: Arc<std::sync::Mutex<rate::Limiter<String>>>,
+    /// The rates' clock.
+    started: std::time::Instant,
 }
+
+/// Most agent identities whose request rate is kept (`rate.rs`); a province is 50,000.
+const MAX_RATED_AGENTS: usize = 200_000;
 
 /// The ingest router: `POST /api/v1/report`.
 pub fn router(state: IngestState) -> axum::Router {
     let decodes = Arc::new(Semaphore::new(state.limits.max_concurrent_decodes.max(1)));
     let pending = Arc::new(Semaphore::new(state.limits.max_pending_kib() as usize));
+    let per_second = f64::from(state.limits.requests_per_agent_per_second.max(1));
+    let rates = rate::Limiter::new(
+        rate::Rate {
+            per_second,
+            burst: per_second * 10.0,
+        },
+        MAX_RATED_AGENTS,
+    );
     axum::Router::new()
         .route(INGEST_PATH, post(report))
         .with_state(Shared {
@@ -149,6 +168,8 @@ pub fn router(state: IngestState) -> axum::Router {
             decodes,
             pending,
             turns: Arc::default(),
+            rates: Arc::new(std::sync::Mutex::new(rates)),
+            started: std::time::Instant::now(),
         })
 }
 
@@ -176,20 +197,17 @@ fn json_error(status: StatusCode, message: &str) -> Response {
 
 async fn report(State(shared): State<Shared>, request: Request) -> Response {
     let state = &shared.state;
-    match ingest(
-        state,
-        &shared.decodes,
-        &shared.pending,
-        &shared.turns,
-        request,
-    )
-    .await
-    {
+    match ingest(&shared, request).await {
         Ok(outcome) => Json(serde_json::json!({ "status": outcome.as_str() })).into_response(),
         Err(r) => {
             state.counters.rejected(r.reason);
             tracing::debug!(status = %r.status, reason = r.reason.as_str(), error = %r.message, "report refused");
             let mut response = json_error(r.status, &r.message);
+            if r.reason == RejectReason::RateLimited {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+            }
             if r.status == StatusCode::REQUEST_TIMEOUT || r.reason == RejectReason::Revoked {
                 // The rest of a stalled body may still come; the connection cannot be
                 // reused, and closing it frees its descriptor now.
@@ -203,13 +221,13 @@ async fn report(State(shared): State<Shared>, request: Request) -> Response {
     }
 }
 
-async fn ingest(
-    state: &IngestState,
-    decodes: &Arc<Semaphore>,
-    pending: &Arc<Semaphore>,
-    turns: &turns::Turns,
-    request: Request,
-) -> Result<InsertOutcome, Rejection> {
+async fn ingest(shared: &Shared, request: Request) -> Result<InsertOutcome, Rejection> {
+    let (state, decodes, pending, turns) = (
+        &shared.state,
+        &shared.decodes,
+        &shared.pending,
+        &*shared.turns,
+    );
     let (parts, body) = request.into_parts();
     let identity = parts.extensions.get::<ClientIdentity>();
     let Some(agent) = identity.and_then(|i| i.common_name.clone()) else {
@@ -233,6 +251,22 @@ async fn ingest(
             StatusCode::FORBIDDEN,
             RejectReason::Revoked,
             "forbidden",
+        ));
+    }
+    let now_ms = shared.started.elapsed().as_millis() as u64;
+    let decision = shared
+        .rates
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .take(&agent, now_ms);
+    if decision == rate::Decision::Deny {
+        return Err(Rejection::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            RejectReason::RateLimited,
+            format!(
+                "more than limits.requests_per_agent_per_second = {} requests per second from this agent; retry after 1 s",
+                state.limits.requests_per_agent_per_second
+            ),
         ));
     }
 

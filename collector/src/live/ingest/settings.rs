@@ -79,6 +79,19 @@ pub struct Limits {
     /// may share one.
     #[serde(default = "default_max_handshakes_per_address")]
     pub max_handshakes_per_address: u32,
+    /// New connections one source address may open per second (a burst of ten seconds'
+    /// worth is allowed); beyond it a connection is closed before its TLS handshake, which
+    /// is what costs the collector CPU. Agents keep their connection open, so this only
+    /// meets a client reconnecting in a loop, or very many agents behind one NAT address
+    /// starting at once (they retry). Default 100.
+    #[serde(default = "default_new_connections_per_address_per_second")]
+    pub new_connections_per_address_per_second: u32,
+    /// Requests one agent identity may send per second (a burst of ten seconds' worth is
+    /// allowed); beyond it the request is answered 429 with `Retry-After: 1`, before its body
+    /// is read. Above the agents' backfill rate (`spool.backfill_rate`, default 50/s).
+    /// Default 100.
+    #[serde(default = "default_requests_per_agent_per_second")]
+    pub requests_per_agent_per_second: u32,
 }
 
 impl Default for Limits {
@@ -94,6 +107,9 @@ impl Default for Limits {
             max_connections: default_max_connections(),
             max_connections_per_agent: default_max_connections_per_agent(),
             max_handshakes_per_address: default_max_handshakes_per_address(),
+            new_connections_per_address_per_second: default_new_connections_per_address_per_second(
+            ),
+            requests_per_agent_per_second: default_requests_per_agent_per_second(),
         }
     }
 }
@@ -125,6 +141,19 @@ pub const DEFAULT_MAX_CONNECTIONS: u32 = 65_536;
 pub const DEFAULT_MAX_CONNECTIONS_PER_AGENT: u32 = 8;
 /// Default of `limits.max_handshakes_per_address`.
 pub const DEFAULT_MAX_HANDSHAKES_PER_ADDRESS: u32 = 1024;
+
+/// Default of `limits.new_connections_per_address_per_second`.
+pub const DEFAULT_NEW_CONNECTIONS_PER_ADDRESS_PER_SECOND: u32 = 100;
+/// Default of `limits.requests_per_agent_per_second`.
+pub const DEFAULT_REQUESTS_PER_AGENT_PER_SECOND: u32 = 100;
+
+fn default_new_connections_per_address_per_second() -> u32 {
+    DEFAULT_NEW_CONNECTIONS_PER_ADDRESS_PER_SECOND
+}
+
+fn default_requests_per_agent_per_second() -> u32 {
+    DEFAULT_REQUESTS_PER_AGENT_PER_SECOND
+}
 
 fn default_body_timeout() -> Duration {
     DEFAULT_BODY_TIMEOUT
@@ -225,6 +254,16 @@ impl Limits {
                 "limits.max_handshakes_per_address",
                 self.max_handshakes_per_address,
                 DEFAULT_MAX_HANDSHAKES_PER_ADDRESS,
+            ),
+            (
+                "limits.new_connections_per_address_per_second",
+                self.new_connections_per_address_per_second,
+                DEFAULT_NEW_CONNECTIONS_PER_ADDRESS_PER_SECOND,
+            ),
+            (
+                "limits.requests_per_agent_per_second",
+                self.requests_per_agent_per_second,
+                DEFAULT_REQUESTS_PER_AGENT_PER_SECOND,
             ),
         ] {
             if v == 0 {
