@@ -13,7 +13,8 @@ use zerofault_collector::config::Links;
 use zerofault_collector::live::hosts::{HostTable, IngestCounters, RejectReason};
 use zerofault_collector::live::ingest::{self, ClientIdentity, IngestLimits, IngestState};
 use zerofault_collector::live::links::{Fault, LinkHub};
-use zerofault_collector::store::security::{EnrollmentToken, Redeemed, Revocation, SecurityStore};
+use zerofault_collector::store::SecurityStore;
+use zerofault_collector::store::security::{EnrollmentToken, Redeemed, Revocation};
 use zerofault_collector::store::{
     BoxFuture, ClosedMonth, InsertOutcome, ReplayCursor, ReplayPage, ReportKey, SqliteStore, Store,
     StoreError, StoredReport,

@@ -12,7 +12,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::sign::CertifiedKey;
 use zerofault_common::pem::{load_certs, load_key};
 
-use super::tls::TlsError;
+use super::tls_error::TlsError;
 
 /// The current certificate chain and key, and when the certificate ends.
 #[derive(Debug)]

@@ -11,6 +11,7 @@ pub mod renew;
 pub mod retry;
 pub mod settings;
 pub mod tls;
+pub mod tls_error;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

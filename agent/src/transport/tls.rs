@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use rustls::RootCertStore;
-use zerofault_common::pem::{PemError, load_certs};
+use zerofault_common::pem::load_certs;
 
 /// Resolved paths of the TLS files (the `tls:` section, [`super::settings::TlsSection`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,35 +20,7 @@ pub struct TlsPaths {
     pub key: PathBuf,
 }
 
-/// A TLS file that cannot be used. Each case names the config key and the path, so the
-/// message tells the operator which file to fix.
-#[derive(Debug, thiserror::Error)]
-pub enum TlsError {
-    /// The file cannot be read or holds no usable PEM item.
-    #[error(transparent)]
-    Pem(#[from] PemError),
-    /// rustls refused the item (bad certificate encoding, key that does not match the
-    /// certificate, unsupported key type).
-    #[error("{} was refused: {source}", path.display())]
-    Refused {
-        /// Config key.
-        key: &'static str,
-        /// The file.
-        path: PathBuf,
-        /// The rustls error.
-        source: rustls::Error,
-    },
-}
-
-impl TlsError {
-    /// The config key this error is about.
-    pub fn key(&self) -> &'static str {
-        match self {
-            Self::Pem(e) => e.key(),
-            Self::Refused { key, .. } => key,
-        }
-    }
-}
+pub use super::tls_error::TlsError;
 
 /// Builds the client configuration: roots = the configured CA only, client auth = the
 /// configured certificate chain and key, crypto = ring.

@@ -6,7 +6,7 @@
 //! deleting a record leaves a gap in `seq` and a `prev` that names no record; moving a record
 //! breaks both its own hash (its `seq` is hashed) and the next record's `prev`. What the
 //! chain alone cannot show is the newest records being deleted (the chain just looks
-//! shorter): seals ([`super::seal`]) and the outside anchor (syslog) are for that.
+//! shorter): seals (`seal.rs`) and the outside anchor (syslog) are for that.
 //!
 //! Retention deletes the oldest records; the transaction that deletes them appends a
 //! [`RETENTION_EVENT`] record naming the last deleted record and its hash, so that a chain
@@ -19,6 +19,20 @@ use serde::{Deserialize, Serialize};
 
 /// `prev` of the first record of a chain.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// The event of a seal record (`seal.rs`).
+pub const SEAL_EVENT: &str = "audit.seal";
+
+/// The `through_seq` of a seal's details (the record it covers), if they hold one.
+pub fn seal_through_seq(details: &str) -> Option<u64> {
+    #[derive(Deserialize)]
+    struct Through {
+        through_seq: u64,
+    }
+    serde_json::from_str::<Through>(details)
+        .ok()
+        .map(|d| d.through_seq)
+}
 
 /// The event of the record retention appends when it deletes old records.
 pub const RETENTION_EVENT: &str = "audit.retention";
@@ -352,13 +366,13 @@ impl Verifier {
         {
             self.retention.push((d.through_seq, d.through_hash));
         }
-        let named = (r.entry.event == super::seal::SEAL_EVENT)
-            .then(|| super::seal::through_seq(&r.entry.details))
+        let named = (r.entry.event == SEAL_EVENT)
+            .then(|| seal_through_seq(&r.entry.details))
             .flatten();
         // A seal over records retention deleted since cannot be checked, and need not be:
         // where the kept chain may start is checked at the end.
         let before_start = named.is_some_and(|s| s < self.done.first_seq);
-        if r.entry.event == super::seal::SEAL_EVENT && !before_start {
+        if r.entry.event == SEAL_EVENT && !before_start {
             let known = named.and_then(|s| self.recent(s));
             let through = seal(r, known).map_err(|reason| Break::Seal { seq: r.seq, reason })?;
             self.done.seals += 1;

@@ -5,7 +5,20 @@
 
 use serde_json::json;
 
-use super::Event;
+/// What happened, before the log gives it a time, an instance and a place in the chain.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    /// Who acted ([`Entry::actor`]).
+    pub actor: String,
+    /// From where ([`Entry::source`]).
+    pub source: String,
+    /// What ([`Entry::event`]).
+    pub event: &'static str,
+    /// Whether it succeeded.
+    pub ok: bool,
+    /// Details, a JSON object.
+    pub details: serde_json::Value,
+}
 
 /// The actor of a command run on the collector's host: `operator:` and the login name
 /// (`SUDO_USER` first: who ran `sudo`, not root), else the numeric user id.

@@ -19,8 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use super::chain::Record;
 
-/// The event of a seal record.
-pub const SEAL_EVENT: &str = "audit.seal";
+pub use super::chain::SEAL_EVENT;
 
 /// The signature schemes a seal is made with, best first (the collector's key decides).
 const SCHEMES: &[SignatureScheme] = &[
@@ -48,13 +47,6 @@ pub struct SealDetails {
 /// The bytes a seal signs.
 pub fn message(through_seq: u64, head: &str) -> Vec<u8> {
     format!("zerofault-audit-seal-v1\n{through_seq}\n{head}\n").into_bytes()
-}
-
-/// The `through_seq` of a seal's details, if they parse.
-pub fn through_seq(details: &str) -> Option<u64> {
-    serde_json::from_str::<SealDetails>(details)
-        .ok()
-        .map(|d| d.through_seq)
 }
 
 /// Why a seal cannot be made: the key or certificate is unusable.

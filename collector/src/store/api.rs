@@ -8,6 +8,8 @@ use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
 
+use super::security::{EnrollmentToken, Redeemed, Revocation};
+use crate::audit::chain::{Entry, HashAlg, Record};
 use crate::live::delivery::StoredSpan;
 use crate::live::links::Fault;
 use crate::rollup::{BucketKey, HostBucket, StoredBucket};
@@ -311,8 +313,66 @@ pub enum StoreError {
     Closed,
 }
 
+/// The security tables of a store.
+pub trait SecurityStore {
+    /// Appends `entries` to the audit chain, in order, after its current head, in one
+    /// transaction that takes the head under a lock (so that several collectors append to
+    /// one chain); returns the records as stored.
+    fn append_audit(
+        &self,
+        entries: Vec<Entry>,
+        alg: HashAlg,
+    ) -> BoxFuture<'_, Result<Vec<Record>, StoreError>>;
+
+    /// The records after `after_seq`, oldest first, at most `limit` (and
+    /// [`super::security::MAX_AUDIT_PAGE`]).
+    fn audit_page(
+        &self,
+        after_seq: u64,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<Vec<Record>, StoreError>>;
+
+    /// The newest record.
+    fn audit_head(&self) -> BoxFuture<'_, Result<Option<Record>, StoreError>>;
+
+    /// Deletes up to `limit` of the oldest records older than `before_ms` and, in the same
+    /// transaction, appends `note` with the `RetentionDetails` of what
+    /// was deleted as its details. `None` when nothing was old enough.
+    fn retire_audit(
+        &self,
+        before_ms: i64,
+        limit: usize,
+        note: Entry,
+        alg: HashAlg,
+    ) -> BoxFuture<'_, Result<Option<Record>, StoreError>>;
+
+    /// Every revoked agent identity.
+    fn revocations(&self) -> BoxFuture<'_, Result<Vec<Revocation>, StoreError>>;
+
+    /// Revokes `agent_id` (`Some`) or lifts its revocation (`None`); false when nothing
+    /// changed (already revoked, or not revoked).
+    fn set_revocation(
+        &self,
+        agent_id: String,
+        revocation: Option<Revocation>,
+    ) -> BoxFuture<'_, Result<bool, StoreError>>;
+
+    /// Stores new enrollment tokens.
+    fn add_tokens(&self, tokens: Vec<EnrollmentToken>) -> BoxFuture<'_, Result<(), StoreError>>;
+
+    /// Spends the token with hash `token_hash` for `agent_id` at `now_ms`, from `by`: once,
+    /// whichever collector asks (one conditional update).
+    fn redeem_token(
+        &self,
+        token_hash: String,
+        agent_id: String,
+        now_ms: i64,
+        by: String,
+    ) -> BoxFuture<'_, Result<Redeemed, StoreError>>;
+}
+
 /// A report store, with the security tables ([`super::security`]).
-pub trait Store: super::security::SecurityStore + Send + Sync + std::fmt::Debug + 'static {
+pub trait Store: SecurityStore + Send + Sync + std::fmt::Debug + 'static {
     /// Stores `report` unless its `(agent_id, boot_id, sequence)` is already stored, and adds
     /// a newly stored one to its host rollup bucket (`crate::rollup`) in the same
     /// transaction. The future resolves only after the write is durable, so the caller may

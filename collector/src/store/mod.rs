@@ -26,7 +26,7 @@ pub mod sqlite;
 pub use api::{
     BoxFuture, ClosedMonth, CollectorRun, HEARTBEAT, InsertOutcome, InstanceRun, LinkSeries,
     LinkSlot, ListeningPeriod, MAX_KEYS_PER_READ, MAX_SERIES_ROWS, ReplayCursor, ReplayPage,
-    ReportKey, RetirePage, Store, StoreError, StoredReport,
+    ReportKey, RetirePage, SecurityStore, Store, StoreError, StoredReport,
 };
 pub use postgres::PgStore;
 pub use settings::{Backend, Storage};

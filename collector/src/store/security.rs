@@ -4,9 +4,6 @@
 //! refused by all, a token is spent once whichever collector takes it, and the audit log is
 //! one chain (its head is taken under a lock in the transaction that appends).
 
-use crate::audit::chain::{Entry, HashAlg, Record};
-use crate::store::api::{BoxFuture, StoreError};
-
 /// Most records one [`SecurityStore::audit_page`] reads.
 pub const MAX_AUDIT_PAGE: usize = 10_000;
 
@@ -57,64 +54,6 @@ pub enum Redeemed {
     },
     /// Made for another agent id.
     OtherAgent,
-}
-
-/// The security tables of a store.
-pub trait SecurityStore {
-    /// Appends `entries` to the audit chain, in order, after its current head, in one
-    /// transaction that takes the head under a lock (so that several collectors append to
-    /// one chain); returns the records as stored.
-    fn append_audit(
-        &self,
-        entries: Vec<Entry>,
-        alg: HashAlg,
-    ) -> BoxFuture<'_, Result<Vec<Record>, StoreError>>;
-
-    /// The records after `after_seq`, oldest first, at most `limit` (and
-    /// [`MAX_AUDIT_PAGE`]).
-    fn audit_page(
-        &self,
-        after_seq: u64,
-        limit: usize,
-    ) -> BoxFuture<'_, Result<Vec<Record>, StoreError>>;
-
-    /// The newest record.
-    fn audit_head(&self) -> BoxFuture<'_, Result<Option<Record>, StoreError>>;
-
-    /// Deletes up to `limit` of the oldest records older than `before_ms` and, in the same
-    /// transaction, appends `note` with the [`crate::audit::chain::RetentionDetails`] of what
-    /// was deleted as its details. `None` when nothing was old enough.
-    fn retire_audit(
-        &self,
-        before_ms: i64,
-        limit: usize,
-        note: Entry,
-        alg: HashAlg,
-    ) -> BoxFuture<'_, Result<Option<Record>, StoreError>>;
-
-    /// Every revoked agent identity.
-    fn revocations(&self) -> BoxFuture<'_, Result<Vec<Revocation>, StoreError>>;
-
-    /// Revokes `agent_id` (`Some`) or lifts its revocation (`None`); false when nothing
-    /// changed (already revoked, or not revoked).
-    fn set_revocation(
-        &self,
-        agent_id: String,
-        revocation: Option<Revocation>,
-    ) -> BoxFuture<'_, Result<bool, StoreError>>;
-
-    /// Stores new enrollment tokens.
-    fn add_tokens(&self, tokens: Vec<EnrollmentToken>) -> BoxFuture<'_, Result<(), StoreError>>;
-
-    /// Spends the token with hash `token_hash` for `agent_id` at `now_ms`, from `by`: once,
-    /// whichever collector asks (one conditional update).
-    fn redeem_token(
-        &self,
-        token_hash: String,
-        agent_id: String,
-        now_ms: i64,
-        by: String,
-    ) -> BoxFuture<'_, Result<Redeemed, StoreError>>;
 }
 
 /// Why a token cannot be redeemed, from the row found: shared by the backends, which read

@@ -275,3 +275,62 @@ impl Limits {
         }
     }
 }
+
+/// What one request may cost: bytes, time, and a turn at decoding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IngestLimits {
+    /// Largest compressed body.
+    pub max_body_bytes: usize,
+    /// Largest decompressed report.
+    pub max_decompressed_bytes: usize,
+    /// Longest time to receive a body after its headers.
+    pub body_timeout: Duration,
+    /// Longest silence inside a body.
+    pub body_idle_timeout: Duration,
+    /// Most reports decompressed and decoded at once.
+    pub max_concurrent_decodes: usize,
+    /// Most memory held by decoded reports waiting for their commit.
+    pub max_pending_bytes: usize,
+    /// Requests per agent identity and second (10 s of burst).
+    pub requests_per_agent_per_second: u32,
+}
+
+impl From<Limits> for IngestLimits {
+    fn from(l: Limits) -> Self {
+        // The config caps both at 1 GiB, which fits usize on every supported target.
+        Self {
+            max_body_bytes: usize::try_from(l.max_body_bytes).unwrap_or(usize::MAX),
+            max_decompressed_bytes: usize::try_from(l.max_decompressed_bytes).unwrap_or(usize::MAX),
+            body_timeout: l.body_timeout,
+            body_idle_timeout: l.body_idle_timeout,
+            max_concurrent_decodes: l.max_concurrent_decodes as usize,
+            max_pending_bytes: usize::try_from(l.max_pending_bytes).unwrap_or(usize::MAX),
+            requests_per_agent_per_second: l.requests_per_agent_per_second,
+        }
+    }
+}
+
+impl IngestLimits {
+    /// `max_pending_bytes` in KiB, the unit of the pending budget (a semaphore counts in
+    /// u32), at least 1.
+    pub fn max_pending_kib(&self) -> u32 {
+        u32::try_from(self.max_pending_bytes / 1024)
+            .unwrap_or(u32::MAX)
+            .clamp(1, tokio::sync::Semaphore::MAX_PERMITS as u32)
+    }
+
+    /// The most memory the decoding of one admitted body takes: the decompressed bytes, the
+    /// report they decode to (bounded by the protocol limits before decoding), and the
+    /// stored copy of the bytes. Ingest holds at most `max_concurrent_decodes` of these
+    /// while decoding, then at most `max_pending_bytes` of decoded reports until their
+    /// commit: the two make the ceiling of ingest's memory beside the bodies being
+    /// received (`docs/architecture.md`).
+    pub fn decode_bytes_bound(&self) -> usize {
+        let raw = self.max_decompressed_bytes;
+        raw.saturating_mul(2)
+            .saturating_add(zerofault_protocol::decoded_bytes_bound(
+                raw,
+                &zerofault_protocol::Limits::default(),
+            ))
+    }
+}

@@ -24,11 +24,12 @@ use crate::live::links::Fault;
 use crate::rollup::{BucketKey, StoredBucket};
 use crate::series::hour::{KeyCoverage, SlotFigures};
 use crate::series::slot::{Merged, SeriesKey, SeriesSlot};
+use crate::store::api::SecurityStore;
 use crate::store::api::{
     BoxFuture, ClosedMonth, InsertOutcome, InstanceRun, LinkSeries, ListeningPeriod, ReplayCursor,
     ReplayPage, ReportKey, RetirePage, Store, StoreError, StoredReport,
 };
-use crate::store::security::{EnrollmentToken, Redeemed, Revocation, SecurityStore};
+use crate::store::security::{EnrollmentToken, Redeemed, Revocation};
 
 mod queries;
 mod retention;
