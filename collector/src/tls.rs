@@ -189,6 +189,12 @@ pub fn provider() -> Arc<rustls::crypto::CryptoProvider> {
 
 /// Builds the ingest listener's server config from the `tls.*` files.
 pub fn server_config(tls: &Tls) -> Result<Arc<ServerConfig>, TlsError> {
+    server_config_and_cert(tls).map(|(config, _)| config)
+}
+
+/// [`server_config`], and the server certificate it presents, which
+/// [`ServerCert::reload`] replaces while the listener serves.
+pub fn server_config_and_cert(tls: &Tls) -> Result<(Arc<ServerConfig>, Arc<ServerCert>), TlsError> {
     let provider = provider();
     let mut roots = RootCertStore::empty();
     for ca in load_certs("tls.ca", &tls.ca)? {
@@ -200,8 +206,7 @@ pub fn server_config(tls: &Tls) -> Result<Arc<ServerConfig>, TlsError> {
     let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
         .allow_unauthenticated()
         .build()?;
-    let chain = load_certs("tls.cert", &tls.cert)?;
-    let key = load_key("tls.key", &tls.key)?;
+    let cert = Arc::new(ServerCert::load(tls)?);
     let identity_err = |source| TlsError::Identity {
         cert: tls.cert.clone(),
         key_path: tls.key.clone(),
@@ -211,8 +216,7 @@ pub fn server_config(tls: &Tls) -> Result<Arc<ServerConfig>, TlsError> {
         .with_safe_default_protocol_versions()
         .map_err(identity_err)?
         .with_client_cert_verifier(verifier)
-        .with_single_cert(chain, key)
-        .map_err(identity_err)?;
+        .with_cert_resolver(cert.clone());
     // Only HTTP/1.1 is served; advertising it lets clients that send ALPN agree on it.
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     // No session resumption: a resumed TLS session restores the client certificate from the
@@ -223,7 +227,102 @@ pub fn server_config(tls: &Tls) -> Result<Arc<ServerConfig>, TlsError> {
     // costs about three times the CPU and does not hold at province size anyway).
     config.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
     config.send_tls13_tickets = 0;
-    Ok(Arc::new(config))
+    Ok((Arc::new(config), cert))
+}
+
+/// The collector's server certificate and key, replaceable while serving: every new
+/// handshake takes the current pair; connections already open keep theirs. A replacement
+/// that cannot be used (unreadable, or the key does not match) is refused and the pair in
+/// use stays.
+#[derive(Debug)]
+pub struct ServerCert {
+    cert: PathBuf,
+    key: PathBuf,
+    current: std::sync::RwLock<(Arc<rustls::sign::CertifiedKey>, Option<FileStamp>)>,
+}
+
+/// When the two files last changed, to notice a replacement without a signal.
+type FileStamp = (std::time::SystemTime, std::time::SystemTime);
+
+impl ServerCert {
+    fn stamp(&self) -> Option<FileStamp> {
+        let m = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+        Some((m(&self.cert)?, m(&self.key)?))
+    }
+
+    fn read(cert: &Path, key: &Path) -> Result<Arc<rustls::sign::CertifiedKey>, TlsError> {
+        let chain = load_certs("tls.cert", cert)?;
+        let der = load_key("tls.key", key)?;
+        rustls::sign::CertifiedKey::from_der(chain, der, &provider())
+            .map(Arc::new)
+            .map_err(|source| TlsError::Identity {
+                cert: cert.to_owned(),
+                key_path: key.to_owned(),
+                source,
+            })
+    }
+
+    /// The pair in `tls.cert` and `tls.key`.
+    pub fn load(tls: &Tls) -> Result<ServerCert, TlsError> {
+        let certified = Self::read(&tls.cert, &tls.key)?;
+        let mut cert = ServerCert {
+            cert: tls.cert.clone(),
+            key: tls.key.clone(),
+            current: std::sync::RwLock::new((certified, None)),
+        };
+        let stamp = cert.stamp();
+        cert.current
+            .get_mut()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .1 = stamp;
+        Ok(cert)
+    }
+
+    /// Whether the files changed since they were last read.
+    pub fn changed_on_disk(&self) -> bool {
+        let now = self.stamp();
+        now.is_some()
+            && now
+                != self
+                    .current
+                    .read()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .1
+    }
+
+    /// Reads the files again and uses them for new handshakes; on an error the pair in use
+    /// stays (and the files' time is remembered, so that a broken file is reported once).
+    pub fn reload(&self) -> Result<(), TlsError> {
+        let stamp = self.stamp();
+        let read = Self::read(&self.cert, &self.key);
+        let mut current = self
+            .current
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        current.1 = stamp;
+        current.0 = read?;
+        Ok(())
+    }
+
+    /// The certificate file, for messages.
+    pub fn cert_path(&self) -> &Path {
+        &self.cert
+    }
+}
+
+impl rustls::server::ResolvesServerCert for ServerCert {
+    fn resolve(
+        &self,
+        _hello: rustls::server::ClientHello<'_>,
+    ) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        Some(
+            self.current
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .0
+                .clone(),
+        )
+    }
 }
 
 /// The subject common name of a DER certificate, `None` when it has none or the

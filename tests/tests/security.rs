@@ -618,3 +618,77 @@ async fn audit_verify_names_the_record_deleted_altered_or_reordered() {
     );
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
 }
+
+/// The leaf certificate a new TLS connection to `collector`'s ingest listener is shown.
+async fn server_leaf(ca: &TestCa, collector: &Collector) -> Vec<u8> {
+    let tls = tokio_rustls::TlsConnector::from(ca.tls_client_config(None).unwrap());
+    let tcp = tokio::net::TcpStream::connect(collector.ingest_addr())
+        .await
+        .unwrap();
+    let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
+    let stream = tls.connect(name, tcp).await.unwrap();
+    stream.get_ref().1.peer_certificates().unwrap()[0].to_vec()
+}
+
+#[tokio::test]
+async fn the_server_certificate_is_replaced_on_sighup_without_dropping_an_agent() {
+    let ca = TestCa::new(&["web-01"]).unwrap();
+    let collector = Collector::builder(&ca).spawn().await.unwrap();
+    let mut agent = collector.agent("web-01").spawn().unwrap();
+    let before = server_leaf(&ca, &collector).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    let out = run(
+        COLLECTOR_BIN,
+        &[
+            "certs",
+            "--dir",
+            s(ca.dir()),
+            "--force",
+            "--collector-name",
+            "127.0.0.1",
+            "--collector-name",
+            "localhost",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let hup = Command::new("kill")
+        .args(["-HUP", &collector.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(hup.success());
+    wait_until(
+        "new connections get the new certificate",
+        Duration::from_secs(5),
+        Duration::from_millis(100),
+        || async {
+            if server_leaf(&ca, &collector).await != before {
+                Ok(())
+            } else {
+                Err("still the old certificate".to_owned())
+            }
+        },
+    )
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    agent.stop(Duration::from_secs(10)).unwrap();
+
+    let stored = Stored::read(&collector.db_path()).unwrap();
+    let boot = stored.only_boot("web-01").unwrap();
+    let first = *boot.keys().next().unwrap();
+    let last = agent.sequence().unwrap();
+    let missing = zerofault_tests::stored::missing(boot, first, last);
+    assert!(
+        missing.is_empty(),
+        "lost: {}",
+        zerofault_tests::stored::ranges(&missing)
+    );
+    assert!(boot.len() >= 5, "{} reports", boot.len());
+    let records = export(&collector);
+    let reloads = events(&records, "cert.reload");
+    assert!(
+        reloads.iter().any(|r| r["outcome"] == "success"),
+        "{records:?}"
+    );
+}

@@ -26,6 +26,8 @@ mod security;
 pub struct Server {
     config: Config,
     tls: Arc<rustls::ServerConfig>,
+    /// The certificate `tls` presents, reloaded on SIGHUP or a changed file.
+    server_cert: Arc<crate::tls::ServerCert>,
     ingest_listener: TcpListener,
     http_listener: TcpListener,
     /// `access.tls`: the HTTP listener's TLS, `None` for plain HTTP.
@@ -129,7 +131,7 @@ impl Server {
     /// listeners. `config` should have passed [`Config::validate`]; TLS and inventory errors
     /// are reported here too.
     pub async fn bind(config: Config) -> anyhow::Result<Server> {
-        let tls = crate::tls::server_config(&config.tls)
+        let (tls, server_cert) = crate::tls::server_config_and_cert(&config.tls)
             .map_err(|e| anyhow::anyhow!("{}: `{}`: {e}", config.source.display(), e.key()))?;
         let inventory = load_inventory(&config)?.map(Arc::new);
         let store = crate::store::open(&config.storage, &config.links.thresholds).await?;
@@ -228,6 +230,7 @@ impl Server {
         Ok(Server {
             config,
             tls,
+            server_cert,
             ingest_listener,
             http_listener,
             http_tls,
@@ -285,8 +288,13 @@ impl Server {
         let http_addr = self.http_addr();
         let (stop_tx, stop_rx) = watch::channel(false);
         // Before anything is served: the revocation list read, the audit log writing.
-        let security =
-            security::Security::start(&self.config, self.store.clone(), &self.instance).await?;
+        let security = security::Security::start(
+            &self.config,
+            self.store.clone(),
+            &self.instance,
+            self.server_cert.clone(),
+        )
+        .await?;
         let series = Arc::<crate::series::Accumulator>::default();
         let series_tasks = crate::series::flush::Tasks::start(
             self.store.clone(),
