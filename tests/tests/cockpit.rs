@@ -383,5 +383,44 @@ async fn access_needs_a_user_over_https_except_public_paths() -> anyhow::Result<
         .send()
         .await;
     assert!(plain.map(|r| r.status() != 200).unwrap_or(true));
+
+    // The audit log has the logins (each password verified), the refused one counted per
+    // source, and the report handed out with who and from where.
+    let report = get(
+        "/api/v1/report?format=csv&table=hosts",
+        Some(("ops", "s3cret")),
+    )
+    .await?;
+    assert_eq!(report.status(), 200);
+    let mut collector = collector;
+    collector.stop(std::time::Duration::from_secs(10))?;
+    let out = std::process::Command::new(zerofault_tests::bin_path(zerofault_tests::COLLECTOR_BIN))
+        .args(["audit", "export", "--config"])
+        .arg(collector.config_path())
+        .output()?;
+    anyhow::ensure!(out.status.success(), "audit export failed");
+    let records: Vec<serde_json::Value> = String::from_utf8(out.stdout)?
+        .lines()
+        .map(serde_json::from_str)
+        .collect::<Result<_, _>>()?;
+    let of = |event: &str| -> Vec<&serde_json::Value> {
+        records.iter().filter(|r| r["event"] == event).collect()
+    };
+    assert!(
+        of("http.login")
+            .iter()
+            .any(|r| r["actor"] == "user:ops" && r["source"] == "127.0.0.1")
+    );
+    let downloads = of("report.download");
+    assert_eq!(downloads.len(), 1, "{records:?}");
+    assert_eq!(downloads[0]["actor"], "user:ops");
+    assert!(
+        downloads[0]["details"]
+            .as_str()
+            .unwrap_or("")
+            .contains("csv")
+    );
+    assert!(of("auth.failure").iter().any(|r| r["source"] == "127.0.0.1"
+        && r["details"].as_str().unwrap_or("").contains("http_login")));
     Ok(())
 }

@@ -179,6 +179,18 @@ pub fn month_verified(month: &str, ok: bool, detail: &str) -> Event {
     )
 }
 
+/// An HTTP user's password verified (a login; a remembered credential is not one again
+/// for five minutes).
+pub fn login(user: &str, source: String) -> Event {
+    event(
+        format!("user:{user}"),
+        source,
+        "http.login",
+        true,
+        json!({ "user": user }),
+    )
+}
+
 /// A monthly report downloaded over HTTP.
 pub fn report_downloaded(user: Option<&str>, source: String, month: &str, format: &str) -> Event {
     event(

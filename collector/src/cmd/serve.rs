@@ -368,7 +368,8 @@ impl Server {
             self.store.clone(),
             self.inventory.clone(),
             self.config.links.clone(),
-        );
+        )
+        .with_audit(security.audit.clone());
         let month_to_date = crate::month::to_date::Runner {
             store: self.store.clone(),
             inventory: self.inventory.clone(),
@@ -403,7 +404,10 @@ impl Server {
             },
         ));
         // Who may read (`access.users`): checked before any route; off without users.
-        let gate = std::sync::Arc::new(crate::http::access::Gate::new(self.config.access.clone()));
+        let gate = std::sync::Arc::new(
+            crate::http::access::Gate::new(self.config.access.clone())
+                .with_audit(security.audit.clone()),
+        );
         let expose = if gate.enabled() {
             expose.layer(axum::middleware::from_fn_with_state(
                 gate,
@@ -421,11 +425,15 @@ impl Server {
                 http_stop,
             )),
             None => tokio::spawn(
-                axum::serve(self.http_listener, expose)
-                    .with_graceful_shutdown(async move {
-                        let _ = http_stop.wait_for(|stop| *stop).await;
-                    })
-                    .into_future(),
+                axum::serve(
+                    self.http_listener,
+                    // The peer address, for the audit records of logins and downloads.
+                    expose.into_make_service_with_connect_info::<SocketAddr>(),
+                )
+                .with_graceful_shutdown(async move {
+                    let _ = http_stop.wait_for(|stop| *stop).await;
+                })
+                .into_future(),
             ),
         };
         tracing::info!("ingest listening on {ingest_addr}, http listening on {http_addr}");

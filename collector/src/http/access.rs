@@ -301,6 +301,8 @@ pub struct Gate {
     /// Verified against for an unknown name, so that timing does not tell which names
     /// exist; made once, only when users are configured.
     dummy: Option<PasswordHash>,
+    /// Where logins and refused ones are recorded.
+    audit: Option<crate::audit::Audit>,
 }
 
 /// The iterations of the first valid user hash, `None` without users.
@@ -338,6 +340,7 @@ impl Gate {
             })
             .collect();
         Gate {
+            audit: None,
             users,
             verifying: Arc::new(Semaphore::new(MAX_VERIFYING)),
             remembered: Mutex::new(HashMap::new()),
@@ -350,6 +353,13 @@ impl Gate {
         }
     }
 
+    /// The gate recording logins (each password verified) and, per source and minute, the
+    /// refused ones in `audit`.
+    pub fn with_audit(mut self, audit: crate::audit::Audit) -> Gate {
+        self.audit = Some(audit);
+        self
+    }
+
     /// Whether any check is made at all.
     pub fn enabled(&self) -> bool {
         !self.access.users.is_empty()
@@ -357,11 +367,21 @@ impl Gate {
 
     /// The verdict on a request for `path` with this `Authorization` header.
     pub async fn check(&self, path: &str, authorization: Option<&HeaderValue>) -> Verdict {
+        self.check_from(path, authorization, None).await.0
+    }
+
+    /// [`Self::check`] of a request from `source`, with the user it was let in as.
+    pub async fn check_from(
+        &self,
+        path: &str,
+        authorization: Option<&HeaderValue>,
+        source: Option<std::net::IpAddr>,
+    ) -> (Verdict, Option<String>) {
         if !self.enabled() || self.access.is_public(path) {
-            return Verdict::Allowed;
+            return (Verdict::Allowed, None);
         }
         let Some((name, password)) = authorization.and_then(basic_credentials) else {
-            return Verdict::Unauthorized;
+            return (Verdict::Unauthorized, None);
         };
         let key: [u8; 32] = ring::digest::digest(
             &ring::digest::SHA256,
@@ -387,7 +407,7 @@ impl Gate {
             Some(i) => Some(i),
             None => {
                 let Ok(permit) = self.verifying.clone().try_acquire_owned() else {
-                    return Verdict::Busy;
+                    return (Verdict::Busy, None);
                 };
                 let user = self.users.iter().position(|(n, _, _)| *n == name);
                 // An unknown name is checked against the dummy hash, as long as a real one.
@@ -407,6 +427,19 @@ impl Gate {
                     }
                     None => false,
                 } && user.is_some();
+                if let Some(audit) = &self.audit {
+                    match (ok, source) {
+                        (true, _) => audit.record(crate::audit::events::login(
+                            &name,
+                            source.map_or_else(|| "-".to_owned(), |s| s.to_string()),
+                        )),
+                        (false, Some(source)) => audit.auth_failure(source, "http_login"),
+                        (false, None) => audit.auth_failure(
+                            std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+                            "http_login",
+                        ),
+                    }
+                }
                 if ok {
                     let mut map = self.remembered.lock().expect("access lock poisoned");
                     if map.len() >= MAX_REMEMBERED {
@@ -420,11 +453,13 @@ impl Gate {
             }
         };
         match index {
-            Some(i) if self.users[i].2.allows(path) => Verdict::Allowed,
-            Some(_) => Verdict::Forbidden,
+            Some(i) if self.users[i].2.allows(path) => {
+                (Verdict::Allowed, Some(self.users[i].0.clone()))
+            }
+            Some(_) => (Verdict::Forbidden, None),
             None => {
                 self.refused();
-                Verdict::Unauthorized
+                (Verdict::Unauthorized, None)
             }
         }
     }
@@ -461,16 +496,35 @@ fn basic_credentials(value: &HeaderValue) -> Option<(String, String)> {
     Some((name.to_owned(), password.to_owned()))
 }
 
+/// The user a request was let in as, in its extensions (for the audit records of what it
+/// reads).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpUser(pub String);
+
 /// The middleware: lets a request through or answers 401, 403 or 429.
-pub async fn middleware(State(gate): State<Arc<Gate>>, request: Request, next: Next) -> Response {
-    let verdict = gate
-        .check(
+pub async fn middleware(
+    State(gate): State<Arc<Gate>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let source = request
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip());
+    let (verdict, user) = gate
+        .check_from(
             request.uri().path(),
             request.headers().get(header::AUTHORIZATION),
+            source,
         )
         .await;
     match verdict {
-        Verdict::Allowed => next.run(request).await,
+        Verdict::Allowed => {
+            if let Some(user) = user {
+                request.extensions_mut().insert(HttpUser(user));
+            }
+            next.run(request).await
+        }
         Verdict::Unauthorized => (
             StatusCode::UNAUTHORIZED,
             [(

@@ -81,6 +81,9 @@ pub async fn serve(
                         }
                         Err(_) => return,
                     };
+                    // The peer address, as plain HTTP gives it (`ConnectInfo`), for the audit
+                    // records of logins and downloads.
+                    let app = app.layer(axum::Extension(axum::extract::ConnectInfo(peer)));
                     let service = hyper_util::service::TowerToHyperService::new(app);
                     let connection = hyper::server::conn::http1::Builder::new()
                         .timer(hyper_util::rt::TokioTimer::new())

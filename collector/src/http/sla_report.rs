@@ -57,6 +57,8 @@ pub struct SlaReportState {
     computations: Computations,
     /// Duration of the last computation, ms (the `Retry-After` of a refused request).
     last_ms: Arc<AtomicU64>,
+    /// Where downloads are recorded (`None`: not recorded).
+    audit: Option<crate::audit::Audit>,
 }
 
 impl SlaReportState {
@@ -69,7 +71,14 @@ impl SlaReportState {
             links: Arc::new(links),
             computations: Computations::default(),
             last_ms: Arc::new(AtomicU64::new(0)),
+            audit: None,
         }
+    }
+
+    /// The state recording every report handed out (`report.download`) in `audit`.
+    pub fn with_audit(mut self, audit: crate::audit::Audit) -> Self {
+        self.audit = Some(audit);
+        self
     }
 }
 
@@ -297,8 +306,13 @@ async fn produce(state: &SlaReportState, p: &Params, now_ms: i64) -> Result<Down
 
 async fn sla_report(
     State(state): State<SlaReportState>,
+    extensions: axum::http::Extensions,
     query: Result<Query<Vec<(String, String)>>, QueryRejection>,
 ) -> Response {
+    let user = extensions.get::<crate::http::access::HttpUser>().cloned();
+    let peer = extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0);
     let pairs = match query {
         Ok(Query(pairs)) => pairs,
         Err(e) => {
@@ -322,6 +336,15 @@ async fn sla_report(
         return resp;
     };
     let runtime = tokio::runtime::Handle::current();
+    let download = state.audit.clone().map(|audit| {
+        (
+            audit,
+            params.month.clone(),
+            params.format.to_string(),
+            user.map(|u| u.0),
+            peer.map_or_else(|| "-".to_owned(), |p| p.ip().to_string()),
+        )
+    });
     // The computation (store reads, the CPU-bound SLA engine) and the rendering run on the
     // blocking pool; the permit goes with them, so a client that hangs up does not let a
     // second computation start while the first still runs.
@@ -343,7 +366,17 @@ async fn sla_report(
         answer
     });
     match task.await {
-        Ok(Ok(answer)) => answer.into_response(),
+        Ok(Ok(answer)) => {
+            if let Some((audit, month, format, user, source)) = download {
+                audit.record(crate::audit::events::report_downloaded(
+                    user.as_deref(),
+                    source,
+                    &month,
+                    &format,
+                ));
+            }
+            answer.into_response()
+        }
         Ok(Err(refusal)) => refusal.into_response(),
         Err(e) => {
             tracing::error!(error = %e, "report: the computation task failed");
