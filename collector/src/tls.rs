@@ -338,6 +338,14 @@ pub fn peer_common_name(conn: &rustls::ServerConnection) -> Option<String> {
     conn.peer_certificates()?.first().and_then(common_name)
 }
 
+/// When the client's leaf certificate became valid, seconds since the Unix epoch.
+pub fn peer_not_before(conn: &rustls::ServerConnection) -> Option<i64> {
+    let leaf = conn.peer_certificates()?.first()?;
+    x509_parser::parse_x509_certificate(leaf.as_ref())
+        .ok()
+        .map(|(_, c)| c.validity().not_before.timestamp())
+}
+
 /// A configuration key and the file it names.
 pub type KeyedPath<'a> = (&'static str, &'a Path);
 

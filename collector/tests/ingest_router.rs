@@ -14,7 +14,9 @@ use zerofault_collector::live::hosts::{HostTable, IngestCounters, RejectReason};
 use zerofault_collector::live::ingest::{self, ClientIdentity, IngestLimits, IngestState};
 use zerofault_collector::live::links::{Fault, LinkHub};
 use zerofault_collector::store::SecurityStore;
-use zerofault_collector::store::security::{EnrollmentToken, Redeemed, Revocation};
+use zerofault_collector::store::security::{
+    EnrollmentToken, Redeemed, Revocation, RevocationChange,
+};
 use zerofault_collector::store::{
     BoxFuture, ClosedMonth, InsertOutcome, ReplayCursor, ReplayPage, ReportKey, SqliteStore, Store,
     StoreError, StoredReport,
@@ -67,6 +69,7 @@ fn request(cn: Option<&str>, body: impl Into<Body>) -> Request<Body> {
     req.extensions_mut().insert(ClientIdentity {
         common_name: cn.map(str::to_owned),
         peer_addr: "192.0.2.7:40000".parse().unwrap(),
+        not_before_unix: None,
     });
     req
 }
@@ -258,7 +261,7 @@ async fn a_revoked_identity_is_refused_without_saying_why() {
     let f = fixture().await;
     f.state
         .revocations
-        .replace(["web-01".to_owned()].into_iter().collect());
+        .replace([("web-01".to_owned(), None)].into_iter().collect());
     let (status, json) = send(
         &f.state,
         request(Some("web-01"), encode_report(&report("web-01", 1))),
@@ -345,7 +348,7 @@ impl SecurityStore for BrokenStore {
     fn set_revocation(
         &self,
         _: String,
-        _: Option<Revocation>,
+        _: RevocationChange,
     ) -> BoxFuture<'_, Result<bool, StoreError>> {
         Box::pin(async { Err(StoreError::Closed) })
     }
@@ -579,7 +582,7 @@ impl SecurityStore for GatedStore {
     fn set_revocation(
         &self,
         id: String,
-        r: Option<Revocation>,
+        r: RevocationChange,
     ) -> BoxFuture<'_, Result<bool, StoreError>> {
         self.inner.set_revocation(id, r)
     }

@@ -55,7 +55,8 @@ fn validate_lists_every_problem_with_line_key_and_fix() {
                  max_body_bytes, max_decompressed_bytes, body_timeout, body_idle_timeout, connection_idle_timeout, \
                  max_concurrent_decodes, max_pending_bytes, max_connections, \
                      max_connections_per_agent, \
-                 max_handshakes_per_address; did you mean `max_body_bytes`? Fix the spelling \
+                 max_handshakes_per_address, new_connections_per_address_per_second, \
+                 requests_per_agent_per_second; did you mean `max_body_bytes`? Fix the spelling \
                  or remove the key"
             ),
             format!(

@@ -79,6 +79,11 @@ pub async fn run(transport: Transport, config: std::sync::Arc<Config>) {
                     not_after = v.not_after,
                     "client certificate renewed; new connections use it"
                 );
+                // Never again at once: a certificate issued already due (a collector that
+                // backdates by more than a third of a short validity) would otherwise be
+                // renewed in a loop.
+                let left = v.not_after.saturating_sub(now_unix()).max(3) as u64;
+                tokio::time::sleep(Duration::from_secs(left / 3)).await;
             }
             Err(e) => {
                 warn!(error = %format!("{e:#}"), retry_in_s = retry.as_secs(), "cannot renew the client certificate; reports go on with the current one while it is valid");

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use super::security::{EnrollmentToken, Redeemed, Revocation};
+use super::security::{EnrollmentToken, Redeemed, Revocation, RevocationChange};
 use crate::audit::chain::{Entry, HashAlg, Record};
 use crate::live::delivery::StoredSpan;
 use crate::live::links::Fault;
@@ -349,12 +349,12 @@ pub trait SecurityStore {
     /// Every revoked agent identity.
     fn revocations(&self) -> BoxFuture<'_, Result<Vec<Revocation>, StoreError>>;
 
-    /// Revokes `agent_id` (`Some`) or lifts its revocation (`None`); false when nothing
-    /// changed (already revoked, or not revoked).
+    /// Revokes `agent_id` or reinstates it; false when nothing changed (already revoked,
+    /// or not revoked).
     fn set_revocation(
         &self,
         agent_id: String,
-        revocation: Option<Revocation>,
+        change: RevocationChange,
     ) -> BoxFuture<'_, Result<bool, StoreError>>;
 
     /// Stores new enrollment tokens.

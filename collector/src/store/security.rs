@@ -18,6 +18,22 @@ pub struct Revocation {
     pub actor: String,
     /// Why, as the operator gave it.
     pub reason: String,
+    /// When it was lifted (`certs unrevoke`): from then on the identity is accepted again,
+    /// but only with a certificate issued after that, never the ones it had when revoked
+    /// (a stolen key stays out). `None`: revoked.
+    pub reinstated_ms: Option<i64>,
+}
+
+/// A change of a revocation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RevocationChange {
+    /// Revoke (again, if it was reinstated).
+    Revoke(Revocation),
+    /// Lift it at this time.
+    Reinstate {
+        /// When, ms since the Unix epoch.
+        at_ms: i64,
+    },
 }
 
 /// A one-time enrollment token, as stored: its hash only, never the token.

@@ -11,7 +11,7 @@ use crate::cmd::console::{EXIT_ERROR, EXIT_FAILED, EXIT_OK, load_config, runtime
 use crate::config::Config;
 use crate::live::enroll::tokens;
 use crate::store::Store;
-use crate::store::security::{EnrollmentToken, Revocation};
+use crate::store::security::{EnrollmentToken, Revocation, RevocationChange};
 
 use super::ca::parse_agent_id;
 
@@ -31,7 +31,9 @@ pub enum CertsAction {
     /// Revoke an agent identity on every collector of the deployment within seconds: its
     /// connections are refused (403) and its reports not stored, until `certs unrevoke`.
     Revoke(RevokeArgs),
-    /// Lift the revocation of an agent identity.
+    /// Reinstate a revoked agent identity: accepted again with a certificate issued from
+    /// now on (enroll the host again with a new token); the certificates it had stay
+    /// refused, so a stolen key does not come back with it.
     Unrevoke(RevokeArgs),
     /// List the revoked agent identities.
     Revoked(ConfigOnly),
@@ -187,11 +189,12 @@ async fn with_store(
             let changed = store
                 .set_revocation(
                     a.agent.clone(),
-                    Some(Revocation {
+                    RevocationChange::Revoke(Revocation {
                         agent_id: a.agent.clone(),
                         revoked_ms: now,
                         actor: events::operator(),
                         reason: a.reason.clone(),
+                        reinstated_ms: None,
                     }),
                 )
                 .await?;
@@ -208,12 +211,17 @@ async fn with_store(
             }
         }
         CertsAction::Unrevoke(a) => {
-            let changed = store.set_revocation(a.agent.clone(), None).await?;
+            let changed = store
+                .set_revocation(a.agent.clone(), RevocationChange::Reinstate { at_ms: now })
+                .await?;
             audit
                 .write(events::revocation(&a.agent, false, &a.reason, changed))
                 .await?;
             if changed {
-                println!("{} is no longer revoked", a.agent);
+                println!(
+                    "{} is reinstated: accepted again with a certificate issued from now on (enroll it with a new token); its old certificates stay refused",
+                    a.agent
+                );
             } else {
                 println!("{} was not revoked", a.agent);
             }
@@ -221,7 +229,11 @@ async fn with_store(
         CertsAction::Revoked(_) => {
             for r in store.revocations().await? {
                 let at = jiff::Timestamp::from_millisecond(r.revoked_ms)?;
-                println!("{}\t{at}\t{}\t{}", r.agent_id, r.actor, r.reason);
+                let state = match r.reinstated_ms {
+                    None => "revoked".to_owned(),
+                    Some(t) => format!("reinstated {}", jiff::Timestamp::from_millisecond(t)?),
+                };
+                println!("{}\t{state}\t{at}\t{}\t{}", r.agent_id, r.actor, r.reason);
             }
         }
     }

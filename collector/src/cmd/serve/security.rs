@@ -113,12 +113,7 @@ impl Security {
         let refresh = tokio::spawn(revocations.clone().run(store.clone()));
         let reload = tokio::spawn(reload_server_cert(server_cert, audit.clone()));
         Ok(Security {
-            enroll: EnrollState {
-                ca,
-                store,
-                audit: audit.clone(),
-                revocations: revocations.clone(),
-            },
+            enroll: EnrollState::new(ca, store, audit.clone(), revocations.clone()),
             audit,
             revocations,
             writer,

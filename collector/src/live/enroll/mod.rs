@@ -46,6 +46,32 @@ pub struct EnrollState {
     pub audit: Audit,
     /// Revoked identities: neither enrolled nor renewed.
     pub revocations: Arc<Revocations>,
+    /// Renewals per identity ([`RENEWALS`]).
+    pub renewals: Arc<std::sync::Mutex<crate::live::ingest::rate::Limiter<String>>>,
+    /// The renewal rate's clock.
+    pub started: std::time::Instant,
+}
+
+impl EnrollState {
+    /// The routes' state: `ca` signs (with the validity of what it signs), `None` when
+    /// enrollment is off.
+    pub fn new(
+        ca: Option<(Arc<Ca>, Duration)>,
+        store: Arc<dyn Store>,
+        audit: Audit,
+        revocations: Arc<Revocations>,
+    ) -> Self {
+        EnrollState {
+            ca,
+            store,
+            audit,
+            revocations,
+            renewals: Arc::new(std::sync::Mutex::new(
+                crate::live::ingest::rate::Limiter::new(RENEWALS, 200_000),
+            )),
+            started: std::time::Instant::now(),
+        }
+    }
 }
 
 /// `POST /api/v1/enroll` and `POST /api/v1/renew`.
@@ -76,12 +102,16 @@ async fn body(request: Request) -> Result<axum::body::Bytes, Response> {
     }
 }
 
-fn peer(request: &Request) -> (Option<String>, String) {
+fn peer(request: &Request) -> (Option<(String, Option<i64>)>, Option<std::net::IpAddr>) {
     let id = request.extensions().get::<ClientIdentity>();
     (
-        id.and_then(|i| i.common_name.clone()),
-        id.map_or_else(|| "-".to_owned(), |i| i.peer_addr.ip().to_string()),
+        id.and_then(|i| i.common_name.clone().map(|cn| (cn, i.not_before_unix))),
+        id.map(|i| i.peer_addr.ip()),
     )
+}
+
+fn shown(source: Option<std::net::IpAddr>) -> String {
+    source.map_or_else(|| "-".to_owned(), |s| s.to_string())
 }
 
 fn disabled() -> Response {
@@ -89,6 +119,16 @@ fn disabled() -> Response {
         StatusCode::NOT_FOUND,
         "enrollment is not enabled on this collector (its `enrollment.ca_dir` is not set)",
     )
+}
+
+/// A refusal before any real token was shown (a bad id, a malformed or unknown token, a bad
+/// request, a revoked id): anyone can send these, so they are counted per source and minute
+/// (`auth.failure`), never recorded one by one.
+fn count_refusal(state: &EnrollState, source: Option<std::net::IpAddr>, reason: &'static str) {
+    if let Some(source) = source {
+        state.audit.auth_failure(source, reason);
+    }
+    tracing::debug!(peer = %shown(source), reason, "enrollment refused");
 }
 
 async fn enroll(State(state): State<EnrollState>, request: Request) -> Response {
@@ -103,6 +143,7 @@ async fn enroll(State(state): State<EnrollState>, request: Request) -> Response 
     let req: EnrollRequest = match serde_json::from_slice(&bytes) {
         Ok(r) => r,
         Err(e) => {
+            count_refusal(&state, source, "enroll_malformed");
             return refuse(
                 StatusCode::BAD_REQUEST,
                 &format!("not an enrollment request: {e}"),
@@ -110,49 +151,63 @@ async fn enroll(State(state): State<EnrollState>, request: Request) -> Response 
         }
     };
     let id = req.agent_id.as_str();
-    let fail = |status: StatusCode, why: &str, tell: &str| {
-        state
-            .audit
-            .record(events::enroll(id, source.clone(), Some(why), None));
-        tracing::warn!(agent = %id, peer = %source, reason = why, "enrollment refused");
-        refuse(status, tell)
-    };
     if crate::cmd::certs::ca::parse_agent_id(id).is_err() {
-        return fail(
+        count_refusal(&state, source, "enroll_invalid_id");
+        return refuse(
             StatusCode::BAD_REQUEST,
-            "invalid agent id",
             "the agent id is not valid: 1 to 128 ASCII letters, digits, '.', '_' or '-'",
         );
     }
     if !tokens::well_formed(&req.token) {
-        return fail(
+        count_refusal(&state, source, "enroll_malformed_token");
+        return refuse(
             StatusCode::FORBIDDEN,
-            "malformed token",
             "the token is not an enrollment token (zfe1_ and 64 hex digits); copy it again from `certs token`",
         );
     }
     if state.revocations.is_revoked(id) {
-        return fail(StatusCode::FORBIDDEN, "identity revoked", "forbidden");
+        count_refusal(&state, source, "enroll_revoked");
+        return refuse(StatusCode::FORBIDDEN, "forbidden");
     }
-    // Checked before the token is spent: a broken request must not use it up.
     if let Err(e) = verify_request(&req.csr_pem) {
-        return fail(StatusCode::BAD_REQUEST, "bad certificate request", &e);
+        count_refusal(&state, source, "enroll_bad_request");
+        return refuse(StatusCode::BAD_REQUEST, &e);
     }
+    // Signed before the token is spent: a failure to sign must not use it up. The
+    // certificate is handed out only once the token is spent and the record written.
+    let signed = match ca.sign_request(id, &req.csr_pem, validity) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(agent = %id, error = %e, "cannot sign an agent certificate");
+            return refuse(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the collector cannot sign the request",
+            );
+        }
+    };
     let redeemed = state
         .store
         .redeem_token(
             tokens::hash(&req.token),
             id.to_owned(),
             crate::live::ingest::now_unix_ms(),
-            source.clone(),
+            shown(source),
         )
         .await;
+    // A real token refused: recorded one by one, the id checked above.
+    let fail = |why: &str, tell: &str| {
+        state
+            .audit
+            .record(events::enroll(id, shown(source), Some(why), None));
+        tracing::warn!(agent = %id, peer = %shown(source), reason = why, "enrollment refused");
+        refuse(StatusCode::FORBIDDEN, tell)
+    };
     match redeemed {
         Ok(Redeemed::Accepted) => {}
         Ok(Redeemed::Unknown) => {
-            return fail(
+            count_refusal(&state, source, "enroll_unknown_token");
+            return refuse(
                 StatusCode::FORBIDDEN,
-                "unknown token",
                 "the token is not known to this deployment; ask for a new one (`zerofault-collector certs token`)",
             );
         }
@@ -161,7 +216,6 @@ async fn enroll(State(state): State<EnrollState>, request: Request) -> Response 
                 .map(|t| t.to_string())
                 .unwrap_or_default();
             return fail(
-                StatusCode::FORBIDDEN,
                 "token already used",
                 &format!(
                     "the token was already used (at {at}, from {by}); a token enrolls once: ask for a new one"
@@ -173,14 +227,12 @@ async fn enroll(State(state): State<EnrollState>, request: Request) -> Response 
                 .map(|t| t.to_string())
                 .unwrap_or_default();
             return fail(
-                StatusCode::FORBIDDEN,
                 "token expired",
                 &format!("the token expired at {at}; ask for a new one"),
             );
         }
         Ok(Redeemed::OtherAgent) => {
             return fail(
-                StatusCode::FORBIDDEN,
                 "token for another agent id",
                 "the token was made for another agent id; check agent.id or ask for a token for this one",
             );
@@ -193,29 +245,49 @@ async fn enroll(State(state): State<EnrollState>, request: Request) -> Response 
             );
         }
     }
-    issue(&state, &ca, validity, id, &req.csr_pem, source, true).await
+    hand_out(&state, &ca, id, signed, shown(source), true).await
 }
+
+/// Renewals per identity: one a minute on average, three at once (a retry after a lost
+/// answer). Each signs with the CA and writes an audit record, so a compromised agent must
+/// not be able to ask in a loop.
+const RENEWALS: crate::live::ingest::rate::Rate = crate::live::ingest::rate::Rate {
+    per_second: 1.0 / 60.0,
+    burst: 3.0,
+};
 
 async fn renew(State(state): State<EnrollState>, request: Request) -> Response {
     let Some((ca, validity)) = state.ca.clone() else {
         return disabled();
     };
     let (identity, source) = peer(&request);
-    let Some(id) = identity else {
+    let Some((id, not_before)) = identity else {
         return refuse(
             StatusCode::UNAUTHORIZED,
             "renewal needs the agent's current client certificate",
         );
     };
-    if state.revocations.is_revoked(&id) {
-        state.audit.record(events::renew(
-            &id,
-            source.clone(),
-            Some("identity revoked"),
-            None,
-        ));
-        tracing::warn!(agent = %id, peer = %source, "renewal refused: the identity is revoked");
+    if state.revocations.refuses(&id, not_before) {
+        count_refusal(&state, source, "renew_revoked");
         return refuse(StatusCode::FORBIDDEN, "forbidden");
+    }
+    let now_ms = state.started.elapsed().as_millis() as u64;
+    let decision = state
+        .renewals
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .take(&id, now_ms);
+    if decision == crate::live::ingest::rate::Decision::Deny {
+        count_refusal(&state, source, "renew_rate");
+        let mut r = refuse(
+            StatusCode::TOO_MANY_REQUESTS,
+            "renewed too often; retry in a minute",
+        );
+        r.headers_mut().insert(
+            axum::http::header::RETRY_AFTER,
+            axum::http::HeaderValue::from_static("60"),
+        );
+        return r;
     }
     let bytes = match body(request).await {
         Ok(b) => b,
@@ -233,13 +305,23 @@ async fn renew(State(state): State<EnrollState>, request: Request) -> Response {
     if let Err(e) = verify_request(&req.csr_pem) {
         state.audit.record(events::renew(
             &id,
-            source.clone(),
+            shown(source),
             Some("bad certificate request"),
             None,
         ));
         return refuse(StatusCode::BAD_REQUEST, &e);
     }
-    issue(&state, &ca, validity, &id, &req.csr_pem, source, false).await
+    let signed = match ca.sign_request(&id, &req.csr_pem, validity) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(agent = %id, error = %e, "cannot sign an agent certificate");
+            return refuse(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the collector cannot sign the request",
+            );
+        }
+    };
+    hand_out(&state, &ca, &id, signed, shown(source), false).await
 }
 
 /// That `csr_pem` parses and its signature verifies, before anything is spent on it.
@@ -252,12 +334,13 @@ fn verify_request(csr_pem: &str) -> Result<(), String> {
         .map_err(|e| format!("the certificate request cannot be used: {e}"))
 }
 
-async fn issue(
+/// Records the certificate signed for `id` and hands it out: never a certificate missing
+/// from the audit log.
+async fn hand_out(
     state: &EnrollState,
     ca: &Ca,
-    validity: Duration,
     id: &str,
-    csr_pem: &str,
+    signed: crate::cmd::certs::ca::SignedRequest,
     source: String,
     enrolling: bool,
 ) -> Response {
@@ -265,19 +348,6 @@ async fn issue(
         events::enroll
     } else {
         events::renew
-    };
-    let signed = match ca.sign_request(id, csr_pem, validity) {
-        Ok(s) => s,
-        Err(e) => {
-            state
-                .audit
-                .record(event(id, source, Some("signing failed"), None));
-            tracing::error!(agent = %id, error = %e, "cannot sign an agent certificate");
-            return refuse(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "the collector cannot sign the request",
-            );
-        }
     };
     let ca_pem = match ca.cert_pem() {
         Ok(p) => p,
@@ -289,8 +359,6 @@ async fn issue(
             );
         }
     };
-    // Recorded before the certificate is handed out: an issued certificate is never missing
-    // from the audit log.
     if let Err(e) = state
         .audit
         .write(event(id, source.clone(), None, Some(&signed.serial)))

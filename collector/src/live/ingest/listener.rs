@@ -238,6 +238,7 @@ async fn connection(
     let identity = ClientIdentity {
         common_name: crate::tls::peer_common_name(stream.get_ref().1),
         peer_addr,
+        not_before_unix: crate::tls::peer_not_before(stream.get_ref().1),
     };
     if let Some(agent) = identity.common_name.as_deref() {
         if !slot.handshake_done(agent) {

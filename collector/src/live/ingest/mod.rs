@@ -42,6 +42,9 @@ pub struct ClientIdentity {
     pub common_name: Option<String>,
     /// Remote address, for logs.
     pub peer_addr: SocketAddr,
+    /// Start of the client certificate's validity (seconds since the Unix epoch), for a
+    /// reinstated identity: only certificates issued since are accepted (`revocations.rs`).
+    pub not_before_unix: Option<i64>,
 }
 
 pub use settings::IngestLimits;
@@ -180,7 +183,10 @@ async fn ingest(shared: &Shared, request: Request) -> Result<InsertOutcome, Reje
         ));
     };
     let peer = identity.map(|i| i.peer_addr);
-    if state.revocations.is_revoked(&agent) {
+    if state
+        .revocations
+        .refuses(&agent, identity.and_then(|i| i.not_before_unix))
+    {
         // The reason goes to the log and the audit record, not to whoever holds the key.
         let n = state.revocations.refused();
         if n.is_power_of_two() {
@@ -622,6 +628,7 @@ sites:
         req.extensions_mut().insert(ClientIdentity {
             common_name: Some("web-01".into()),
             peer_addr: "192.0.2.7:40000".parse().unwrap(),
+            not_before_unix: None,
         });
         let resp = ingest.oneshot(req).await.unwrap();
         assert_eq!(resp.status(), StatusCode::OK);

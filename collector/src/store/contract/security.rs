@@ -4,7 +4,7 @@
 
 use super::kit::Backend;
 use crate::audit::chain::{Entry, HashAlg, Record, RetentionDetails, Verifier};
-use crate::store::security::{EnrollmentToken, Redeemed, Revocation};
+use crate::store::security::{EnrollmentToken, Redeemed, Revocation, RevocationChange};
 
 fn entry(at_ms: i64, event: &str) -> Entry {
     Entry {
@@ -100,23 +100,34 @@ pub async fn revocations_and_tokens_are_shared_and_spent_once(backend: &dyn Back
         revoked_ms: 5,
         actor: "operator:root".into(),
         reason: "stolen".into(),
+        reinstated_ms: None,
     };
-    assert!(
-        store
-            .set_revocation("web-01".into(), Some(revoked.clone()))
-            .await
-            .unwrap()
+    let set = |change: RevocationChange| {
+        let store = store.clone();
+        async move { store.set_revocation("web-01".into(), change).await.unwrap() }
+    };
+    assert!(set(RevocationChange::Revoke(revoked.clone())).await);
+    assert!(!set(RevocationChange::Revoke(revoked.clone())).await);
+    assert_eq!(
+        backend.open().await.revocations().await.unwrap(),
+        std::slice::from_ref(&revoked)
     );
-    assert!(
-        !store
-            .set_revocation("web-01".into(), Some(revoked.clone()))
-            .await
-            .unwrap()
-    );
-    assert_eq!(backend.open().await.revocations().await.unwrap(), [revoked]);
-    assert!(store.set_revocation("web-01".into(), None).await.unwrap());
-    assert!(!store.set_revocation("web-01".into(), None).await.unwrap());
-    assert!(store.revocations().await.unwrap().is_empty());
+    // Reinstated once, with its time; the row stays (old certificates stay out).
+    assert!(set(RevocationChange::Reinstate { at_ms: 9 }).await);
+    assert!(!set(RevocationChange::Reinstate { at_ms: 10 }).await);
+    let reinstated = Revocation {
+        reinstated_ms: Some(9),
+        ..revoked.clone()
+    };
+    assert_eq!(store.revocations().await.unwrap(), [reinstated]);
+    // Revoked again: the new revocation replaces it.
+    let again = Revocation {
+        revoked_ms: 20,
+        reason: "again".into(),
+        ..revoked
+    };
+    assert!(set(RevocationChange::Revoke(again.clone())).await);
+    assert_eq!(store.revocations().await.unwrap(), [again]);
 
     let token = |hash: &str, agent: &str, expires_ms| EnrollmentToken {
         token_hash: hash.into(),

@@ -43,7 +43,7 @@ use crate::store::api::{
     BoxFuture, ClosedMonth, InsertOutcome, InstanceRun, LinkSeries, ListeningPeriod, ReplayCursor,
     ReplayPage, ReportKey, RetirePage, Store, StoreError, StoredReport,
 };
-use crate::store::security::{EnrollmentToken, Redeemed, Revocation};
+use crate::store::security::{EnrollmentToken, Redeemed, Revocation, RevocationChange};
 
 mod connect;
 mod error;
@@ -201,10 +201,10 @@ impl SecurityStore for PgStore {
     fn set_revocation(
         &self,
         agent_id: String,
-        revocation: Option<Revocation>,
+        change: RevocationChange,
     ) -> BoxFuture<'_, Result<bool, StoreError>> {
         Box::pin(async move {
-            security::set_revocation(&self.client().await?, &agent_id, revocation.as_ref()).await
+            security::set_revocation(&self.client().await?, &agent_id, &change).await
         })
     }
 

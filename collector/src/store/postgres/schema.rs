@@ -179,7 +179,8 @@ pub(super) const MIGRATIONS: &[&str] = &[
         agent_id   TEXT COLLATE "C" PRIMARY KEY,
         revoked_ms BIGINT NOT NULL,
         actor      TEXT   NOT NULL,
-        reason     TEXT   NOT NULL
+        reason     TEXT   NOT NULL,
+        reinstated_ms BIGINT
     );
     CREATE TABLE enrollment_tokens (
         token_hash TEXT COLLATE "C" PRIMARY KEY,

@@ -8,7 +8,9 @@ use tokio_postgres::Row;
 
 use crate::audit::chain::{self, Entry, HashAlg, Record, RetentionDetails};
 use crate::store::api::StoreError;
-use crate::store::security::{EnrollmentToken, MAX_AUDIT_PAGE, Redeemed, Revocation, refusal};
+use crate::store::security::{
+    EnrollmentToken, MAX_AUDIT_PAGE, Redeemed, Revocation, RevocationChange, refusal,
+};
 
 const RECORD_COLUMNS: &str =
     "seq, at_ms, instance, actor, source, event, outcome, details, alg, prev, hash";
@@ -158,7 +160,7 @@ pub(super) async fn retire_audit(
 pub(super) async fn revocations(c: &impl GenericClient) -> Result<Vec<Revocation>, StoreError> {
     let rows = c
         .query(
-            "SELECT agent_id, revoked_ms, actor, reason FROM revocations ORDER BY agent_id",
+            "SELECT agent_id, revoked_ms, actor, reason, reinstated_ms FROM revocations ORDER BY agent_id",
             &[],
         )
         .await?;
@@ -169,6 +171,7 @@ pub(super) async fn revocations(c: &impl GenericClient) -> Result<Vec<Revocation
             revoked_ms: r.get(1),
             actor: r.get(2),
             reason: r.get(3),
+            reinstated_ms: r.get(4),
         })
         .collect())
 }
@@ -176,20 +179,25 @@ pub(super) async fn revocations(c: &impl GenericClient) -> Result<Vec<Revocation
 pub(super) async fn set_revocation(
     c: &impl GenericClient,
     agent_id: &str,
-    revocation: Option<&Revocation>,
+    change: &RevocationChange,
 ) -> Result<bool, StoreError> {
-    let changed = match revocation {
-        Some(r) => {
+    let changed = match change {
+        RevocationChange::Revoke(r) => {
             c.execute(
                 "INSERT INTO revocations (agent_id, revoked_ms, actor, reason) VALUES ($1, $2, $3, $4)
-                 ON CONFLICT (agent_id) DO NOTHING",
+                 ON CONFLICT (agent_id) DO UPDATE SET revoked_ms = $2, actor = $3, reason = $4,
+                    reinstated_ms = NULL
+                 WHERE revocations.reinstated_ms IS NOT NULL",
                 &[&agent_id, &r.revoked_ms, &r.actor, &r.reason],
             )
             .await?
         }
-        None => {
-            c.execute("DELETE FROM revocations WHERE agent_id = $1", &[&agent_id])
-                .await?
+        RevocationChange::Reinstate { at_ms } => {
+            c.execute(
+                "UPDATE revocations SET reinstated_ms = $2 WHERE agent_id = $1 AND reinstated_ms IS NULL",
+                &[&agent_id, at_ms],
+            )
+            .await?
         }
     };
     Ok(changed == 1)

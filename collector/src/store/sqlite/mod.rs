@@ -29,7 +29,7 @@ use crate::store::api::{
     BoxFuture, ClosedMonth, InsertOutcome, InstanceRun, LinkSeries, ListeningPeriod, ReplayCursor,
     ReplayPage, ReportKey, RetirePage, Store, StoreError, StoredReport,
 };
-use crate::store::security::{EnrollmentToken, Redeemed, Revocation};
+use crate::store::security::{EnrollmentToken, Redeemed, Revocation, RevocationChange};
 
 mod queries;
 mod retention;
@@ -170,9 +170,9 @@ impl SecurityStore for SqliteStore {
     fn set_revocation(
         &self,
         agent_id: String,
-        revocation: Option<Revocation>,
+        change: RevocationChange,
     ) -> BoxFuture<'_, Result<bool, StoreError>> {
-        Box::pin(self.with(move |c| security::set_revocation(c, &agent_id, revocation.as_ref())))
+        Box::pin(self.with(move |c| security::set_revocation(c, &agent_id, &change)))
     }
 
     fn add_tokens(&self, tokens: Vec<EnrollmentToken>) -> BoxFuture<'_, Result<(), StoreError>> {

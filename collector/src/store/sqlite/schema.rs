@@ -161,7 +161,8 @@ pub(super) const MIGRATIONS: &[&str] = &[
         agent_id   TEXT PRIMARY KEY,
         revoked_ms INTEGER NOT NULL,
         actor      TEXT    NOT NULL,
-        reason     TEXT    NOT NULL
+        reason     TEXT    NOT NULL,
+        reinstated_ms INTEGER
     );
     CREATE TABLE enrollment_tokens (
         token_hash TEXT PRIMARY KEY,

@@ -6,7 +6,9 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use crate::audit::chain::{self, Entry, HashAlg, Record, RetentionDetails};
 use crate::store::api::StoreError;
-use crate::store::security::{EnrollmentToken, MAX_AUDIT_PAGE, Redeemed, Revocation, refusal};
+use crate::store::security::{
+    EnrollmentToken, MAX_AUDIT_PAGE, Redeemed, Revocation, RevocationChange, refusal,
+};
 
 const RECORD_COLUMNS: &str =
     "seq, at_ms, instance, actor, source, event, outcome, details, alg, prev, hash";
@@ -151,7 +153,7 @@ pub(super) fn retire_audit(
 
 pub(super) fn revocations(conn: &Connection) -> Result<Vec<Revocation>, StoreError> {
     let mut stmt = conn.prepare_cached(
-        "SELECT agent_id, revoked_ms, actor, reason FROM revocations ORDER BY agent_id",
+        "SELECT agent_id, revoked_ms, actor, reason, reinstated_ms FROM revocations ORDER BY agent_id",
     )?;
     let rows = stmt.query_map([], |r| {
         Ok(Revocation {
@@ -159,6 +161,7 @@ pub(super) fn revocations(conn: &Connection) -> Result<Vec<Revocation>, StoreErr
             revoked_ms: r.get(1)?,
             actor: r.get(2)?,
             reason: r.get(3)?,
+            reinstated_ms: r.get(4)?,
         })
     })?;
     Ok(rows.collect::<Result<Vec<_>, _>>()?)
@@ -167,17 +170,19 @@ pub(super) fn revocations(conn: &Connection) -> Result<Vec<Revocation>, StoreErr
 pub(super) fn set_revocation(
     conn: &Connection,
     agent_id: &str,
-    revocation: Option<&Revocation>,
+    change: &RevocationChange,
 ) -> Result<bool, StoreError> {
-    let changed = match revocation {
-        Some(r) => conn.execute(
+    let changed = match change {
+        RevocationChange::Revoke(r) => conn.execute(
             "INSERT INTO revocations (agent_id, revoked_ms, actor, reason) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT (agent_id) DO NOTHING",
+             ON CONFLICT (agent_id) DO UPDATE SET revoked_ms = ?2, actor = ?3, reason = ?4,
+                reinstated_ms = NULL
+             WHERE revocations.reinstated_ms IS NOT NULL",
             params![agent_id, r.revoked_ms, r.actor, r.reason],
         )?,
-        None => conn.execute(
-            "DELETE FROM revocations WHERE agent_id = ?1",
-            params![agent_id],
+        RevocationChange::Reinstate { at_ms } => conn.execute(
+            "UPDATE revocations SET reinstated_ms = ?2 WHERE agent_id = ?1 AND reinstated_ms IS NULL",
+            params![agent_id, at_ms],
         )?,
     };
     Ok(changed == 1)
