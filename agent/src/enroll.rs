@@ -36,45 +36,81 @@ pub fn new_key_and_request(agent_id: &str) -> anyhow::Result<(String, String)> {
     Ok((key.serialize_pem(), csr.pem()?))
 }
 
-/// Writes `contents` to `path` with `mode`, through a temporary file in the same directory
-/// renamed into place (fsynced), so that the file is whole or absent.
-pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> anyhow::Result<()> {
+/// The temporary file beside `path` that [`install`] writes first.
+fn temp_of(path: &Path) -> std::path::PathBuf {
     let dir = path
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let tmp = dir.join(format!(
+    dir.join(format!(
         ".{}.new",
         path.file_name().and_then(|n| n.to_str()).unwrap_or("file")
-    ));
-    let _ = std::fs::remove_file(&tmp);
+    ))
+}
+
+/// Writes `contents` to a new file `path` with `mode`, fsynced.
+fn write_new(path: &Path, contents: &[u8], mode: u32) -> anyhow::Result<()> {
+    let _ = std::fs::remove_file(path);
     let mut f = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(mode)
-        .open(&tmp)
-        .with_context(|| format!("cannot create {}", tmp.display()))?;
+        .open(path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
     f.write_all(contents)
         .and_then(|()| f.sync_all())
-        .with_context(|| format!("cannot write {}", tmp.display()))?;
-    std::fs::rename(&tmp, path)
-        .with_context(|| format!("cannot move {} to {}", tmp.display(), path.display()))?;
-    if let Ok(d) = std::fs::File::open(dir) {
+        .with_context(|| format!("cannot write {}", path.display()))
+}
+
+fn sync_dir(path: &Path) {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+        && let Ok(d) = std::fs::File::open(dir)
+    {
         let _ = d.sync_all();
     }
+}
+
+/// Installs a new key and the certificate issued for it so that a crash at any point
+/// leaves a matching pair: both are written whole to temporary files first, then the key
+/// and the certificate are renamed into place; [`recover`] finishes an install a crash
+/// cut between the two renames.
+pub fn install(config: &Config, key_pem: &str, issued: &Issued) -> anyhow::Result<()> {
+    let (key_tmp, cert_tmp) = (temp_of(&config.tls.key), temp_of(&config.tls.cert));
+    write_new(&key_tmp, key_pem.as_bytes(), KEY_MODE)?;
+    write_new(&cert_tmp, issued.certificate_pem.as_bytes(), CERT_MODE)?;
+    std::fs::rename(&key_tmp, &config.tls.key)
+        .with_context(|| format!("cannot move the new key to {}", config.tls.key.display()))?;
+    std::fs::rename(&cert_tmp, &config.tls.cert).with_context(|| {
+        format!(
+            "cannot move the new certificate to {}",
+            config.tls.cert.display()
+        )
+    })?;
+    sync_dir(&config.tls.key);
+    sync_dir(&config.tls.cert);
     Ok(())
 }
 
-/// Installs a new key and the certificate issued for it: key first, then certificate, then
-/// the CA when the configured file is missing.
-pub fn install(config: &Config, key_pem: &str, issued: &Issued) -> anyhow::Result<()> {
-    write_atomic(&config.tls.key, key_pem.as_bytes(), KEY_MODE)?;
-    write_atomic(
-        &config.tls.cert,
-        issued.certificate_pem.as_bytes(),
-        CERT_MODE,
-    )?;
-    Ok(())
+/// Finishes or undoes an [`install`] a crash cut: the key renamed but not the certificate
+/// (finish it), or neither (drop the temporary files, the old pair is whole). Returns
+/// whether something was done.
+pub fn recover(config: &Config) -> anyhow::Result<bool> {
+    let (key_tmp, cert_tmp) = (temp_of(&config.tls.key), temp_of(&config.tls.cert));
+    match (key_tmp.exists(), cert_tmp.exists()) {
+        (false, true) => {
+            std::fs::rename(&cert_tmp, &config.tls.cert).with_context(|| {
+                format!("cannot finish installing {}", config.tls.cert.display())
+            })?;
+            sync_dir(&config.tls.cert);
+            Ok(true)
+        }
+        (true, _) => {
+            let _ = std::fs::remove_file(&key_tmp);
+            let _ = std::fs::remove_file(&cert_tmp);
+            Ok(true)
+        }
+        (false, false) => Ok(false),
+    }
 }
 
 /// The collector's answer: the issued certificate, or its `error` as the message.
@@ -108,6 +144,7 @@ pub async fn enroll(config: &Config, token: &str, force: bool) -> anyhow::Result
             "that is not an enrollment token (they start with {TOKEN_PREFIX}); copy it again from `zerofault-collector certs token`"
         );
     }
+    recover(config)?;
     if !force && (config.tls.cert.exists() || config.tls.key.exists()) {
         bail!(
             "{} or {} exists already; this agent is enrolled. To enroll again (e.g. after a revocation), pass --force",
@@ -175,4 +212,53 @@ pub fn read_token(path: &Path, agent_id: &str) -> anyhow::Result<String> {
         "{} holds no token for agent id {agent_id:?}",
         path.display()
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(dir: &Path) -> Config {
+        let yaml = format!(
+            "agent:\n  id: web-01\n  state_dir: {d}/state\ncollector:\n  url: https://127.0.0.1:7443\ntls:\n  ca: {d}/ca.pem\n  cert: {d}/agent.pem\n  key: {d}/agent.key\n",
+            d = dir.display()
+        );
+        let path = dir.join("agent.yaml");
+        std::fs::write(&path, yaml).unwrap();
+        crate::config::load(&path, crate::config::CheckFiles::No).unwrap()
+    }
+
+    fn issued(pem: &str) -> Issued {
+        Issued {
+            certificate_pem: pem.into(),
+            ca_pem: String::new(),
+            not_after_unix: 0,
+        }
+    }
+
+    #[test]
+    fn an_install_cut_by_a_crash_is_finished_or_undone() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let c = config(dir.path());
+        install(&c, "KEY1", &issued("CERT1")).unwrap();
+        assert_eq!(std::fs::read_to_string(&c.tls.key).unwrap(), "KEY1");
+        assert_eq!(
+            std::fs::metadata(&c.tls.key).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        assert!(!recover(&c).unwrap(), "nothing left to do");
+        // Cut after the key's rename: the certificate is put in place at the next start.
+        std::fs::write(&c.tls.key, "KEY2").unwrap();
+        std::fs::write(temp_of(&c.tls.cert), "CERT2").unwrap();
+        assert!(recover(&c).unwrap());
+        assert_eq!(std::fs::read_to_string(&c.tls.cert).unwrap(), "CERT2");
+        // Cut before any rename: the old pair stays, the temporary files go.
+        std::fs::write(temp_of(&c.tls.key), "KEY3").unwrap();
+        std::fs::write(temp_of(&c.tls.cert), "CERT3").unwrap();
+        assert!(recover(&c).unwrap());
+        assert_eq!(std::fs::read_to_string(&c.tls.key).unwrap(), "KEY2");
+        assert_eq!(std::fs::read_to_string(&c.tls.cert).unwrap(), "CERT2");
+        assert!(!temp_of(&c.tls.key).exists() && !temp_of(&c.tls.cert).exists());
+    }
 }

@@ -191,6 +191,14 @@ pub fn main_with(cli: Cli) -> i32 {
             config,
             exit_with_stdin,
         } => {
+            // A renewal a crash cut between its two renames is finished before the files
+            // are checked (they would not match until then).
+            if let Ok(c) = config::load(&config, CheckFiles::No)
+                && let Err(e) = enroll::recover(&c)
+            {
+                eprintln!("error: {e:#}");
+                return 1;
+            }
             let config = match config::load(&config, CheckFiles::Yes) {
                 Ok(c) => c,
                 Err(e) => {

@@ -304,6 +304,15 @@ impl ServerCert {
         Ok(())
     }
 
+    /// The pair in use.
+    pub fn current(&self) -> Arc<rustls::sign::CertifiedKey> {
+        self.current
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .0
+            .clone()
+    }
+
     /// The certificate file, for messages.
     pub fn cert_path(&self) -> &Path {
         &self.cert

@@ -285,8 +285,8 @@ pub struct Verifier {
     done: Verified,
     /// `(seq, prev)` of the first record when it is not record 1.
     late_start: Option<(u64, String)>,
-    /// `(through_seq, through_hash)` of every retention record seen.
-    retention: Vec<(u64, String)>,
+    /// A retention record seen that explains where the chain starts.
+    start_explained: bool,
     /// The newest hashes, for seals and anchors.
     recent: VecDeque<(u64, String)>,
     /// Outside anchors not yet met: `(seq, hash)`, sorted.
@@ -294,6 +294,8 @@ pub struct Verifier {
     /// A gap seen at the last record: reported as missing records unless the next record
     /// shows that they were moved instead.
     gap: Option<Break>,
+    /// An anchor given for where a partial chain starts: `(seq, hash)` of the record before.
+    start_anchor: Option<(u64, String)>,
 }
 
 impl Verifier {
@@ -304,6 +306,13 @@ impl Verifier {
             anchors,
             ..Verifier::default()
         }
+    }
+
+    /// A verifier of a chain that may start after record `seq`, whose hash is `hash` (an
+    /// export made with `--after`, checked against a hash the auditor holds).
+    pub fn starting_after(mut self, seq: u64, hash: String) -> Verifier {
+        self.start_anchor = Some((seq, hash));
+        self
     }
 
     /// The hash of record `seq`, when among the newest [`SEAL_REACH`].
@@ -362,16 +371,21 @@ impl Verifier {
             }
         }
         if r.entry.event == RETENTION_EVENT
+            && let Some((start, prev)) = &self.late_start
             && let Ok(d) = serde_json::from_str::<RetentionDetails>(&r.entry.details)
+            && d.through_seq.checked_add(1) == Some(*start)
+            && &d.through_hash == prev
         {
-            self.retention.push((d.through_seq, d.through_hash));
+            self.start_explained = true;
         }
         let named = (r.entry.event == SEAL_EVENT)
             .then(|| seal_through_seq(&r.entry.details))
             .flatten();
         // A seal over records retention deleted since cannot be checked, and need not be:
-        // where the kept chain may start is checked at the end.
-        let before_start = named.is_some_and(|s| s < self.done.first_seq);
+        // where the kept chain may start is checked at the end. Only then: a seal naming
+        // nothing before record 1 is a forged one.
+        let before_start =
+            self.late_start.is_some() && named.is_some_and(|s| s < self.done.first_seq);
         if r.entry.event == SEAL_EVENT && !before_start {
             let known = named.and_then(|s| self.recent(s));
             let through = seal(r, known).map_err(|reason| Break::Seal { seq: r.seq, reason })?;
@@ -422,11 +436,13 @@ impl Verifier {
             return Err(gap);
         }
         if let Some((seq, prev)) = &self.late_start {
-            let explained = self
-                .retention
-                .iter()
-                .any(|(through, hash)| through + 1 == *seq && hash == prev);
-            if !explained {
+            // Or an outside anchor names the record before the start (a partial export
+            // checked against a hash the auditor holds).
+            let anchored = self
+                .start_anchor
+                .as_ref()
+                .is_some_and(|(s, h)| s.checked_add(1) == Some(*seq) && h == prev);
+            if !self.start_explained && !anchored {
                 return Err(Break::BadStart { seq: *seq });
             }
         }

@@ -65,11 +65,19 @@ pub enum SealError {
     },
 }
 
-/// Signs seals with a collector's key.
+/// Signs seals with a collector's key: a fixed pair, or the server certificate in use (so
+/// that a certificate replaced because its key leaked stops sealing at once).
 #[derive(Debug, Clone)]
-pub struct Sealer {
-    key: Arc<dyn rustls::sign::SigningKey>,
-    signer_hex: String,
+pub enum Sealer {
+    /// A key and certificate loaded once.
+    Fixed {
+        /// The key.
+        key: Arc<dyn rustls::sign::SigningKey>,
+        /// Its certificate, DER in hex.
+        signer_hex: String,
+    },
+    /// The ingest listener's certificate, as reloaded.
+    Server(Arc<crate::tls::ServerCert>),
 }
 
 impl Sealer {
@@ -97,7 +105,7 @@ impl Sealer {
                 key.algorithm()
             ));
         }
-        Ok(Sealer {
+        Ok(Sealer::Fixed {
             key,
             signer_hex: hex::encode(cert.as_ref()),
         })
@@ -105,10 +113,20 @@ impl Sealer {
 
     /// The details of a seal over record `through_seq` whose hash is `head`.
     pub fn seal(&self, through_seq: u64, head: &str) -> Result<SealDetails, String> {
-        let signer = self
-            .key
+        let (key, signer_hex) = match self {
+            Sealer::Fixed { key, signer_hex } => (key.clone(), signer_hex.clone()),
+            Sealer::Server(cert) => {
+                let current = cert.current();
+                let leaf = current
+                    .cert
+                    .first()
+                    .ok_or("the server certificate chain is empty")?;
+                (current.key.clone(), hex::encode(leaf.as_ref()))
+            }
+        };
+        let signer = key
             .choose_scheme(SCHEMES)
-            .ok_or("the key no longer offers a scheme")?;
+            .ok_or("the key offers none of the seal's signature schemes")?;
         let signature = signer
             .sign(&message(through_seq, head))
             .map_err(|e| e.to_string())?;
@@ -116,7 +134,7 @@ impl Sealer {
             through_seq,
             head: head.to_owned(),
             scheme: format!("{:?}", signer.scheme()),
-            signer: self.signer_hex.clone(),
+            signer: signer_hex,
             signature: hex::encode(signature),
         })
     }
@@ -163,6 +181,23 @@ pub fn check(r: &Record, known: Option<&str>, cas: &[CertificateDer<'_>]) -> Res
             cert.subject()
         ));
     }
+    // Only a collector seals: its certificate is for server authentication. An agent's
+    // (client authentication only, from the same CA) must not be able to.
+    let server = matches!(cert.extended_key_usage(), Ok(Some(eku)) if eku.value.server_auth);
+    if !server {
+        return Err(format!(
+            "its signer ({}) is not a collector's certificate (no serverAuth usage)",
+            cert.subject()
+        ));
+    }
+    let at = r.entry.at_ms.div_euclid(1000);
+    let validity = cert.validity();
+    if at < validity.not_before.timestamp() || at > validity.not_after.timestamp() {
+        return Err(format!(
+            "its signer ({}) was not valid when the seal was made",
+            cert.subject()
+        ));
+    }
     let alg: &dyn ring::signature::VerificationAlgorithm = match d.scheme.as_str() {
         "ECDSA_NISTP256_SHA256" => &ring::signature::ECDSA_P256_SHA256_ASN1,
         "ECDSA_NISTP384_SHA384" => &ring::signature::ECDSA_P384_SHA384_ASN1,
@@ -178,4 +213,75 @@ pub fn check(r: &Record, known: Option<&str>, cas: &[CertificateDer<'_>]) -> Res
     key.verify(&message(d.through_seq, &d.head), &signature)
         .map_err(|_| format!("its signature does not verify with {}", cert.subject()))?;
     Ok(d.through_seq)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::chain::{Entry, HashAlg, link};
+
+    #[test]
+    fn only_a_collector_certificate_of_the_ca_seals() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = crate::cmd::certs::ensure_ca(dir.path()).unwrap();
+        let opts = crate::cmd::certs::IssueOptions::default();
+        ca.issue_collector(&["127.0.0.1".to_owned()], &opts)
+            .unwrap();
+        ca.issue_agent("web-01", &opts).unwrap();
+        let layout = ca.layout();
+        let cas = zerofault_common::pem::load_certs("tls.ca", &layout.ca_cert()).unwrap();
+        let now = 1_800_000_000_000_i64.min(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_millis() as i64,
+        );
+        let sealed = |sealer: &Sealer| {
+            let d = sealer.seal(1, &"a".repeat(64)).unwrap();
+            let head = link(
+                None,
+                Entry {
+                    at_ms: now - 1000,
+                    instance: "c1".into(),
+                    actor: "x".into(),
+                    source: "local".into(),
+                    event: "e".into(),
+                    outcome: "success".into(),
+                    details: "{}".into(),
+                },
+                HashAlg::Sha256,
+            );
+            let seal = Entry {
+                at_ms: now,
+                instance: "c1".into(),
+                actor: "collector".into(),
+                source: "local".into(),
+                event: SEAL_EVENT.into(),
+                outcome: "success".into(),
+                details: serde_json::to_string(&d).unwrap(),
+            };
+            link(Some((head.seq, &head.hash)), seal, HashAlg::Sha256)
+        };
+        let collector = Sealer::load(&layout.collector_cert(), &layout.collector_key()).unwrap();
+        let r = sealed(&collector);
+        assert_eq!(check(&r, Some(&"a".repeat(64)), &cas), Ok(1));
+        assert!(check(&r, Some(&"b".repeat(64)), &cas).is_err());
+        let agent =
+            Sealer::load(&layout.agent_cert("web-01"), &layout.agent_key("web-01")).unwrap();
+        let e = check(&sealed(&agent), Some(&"a".repeat(64)), &cas).unwrap_err();
+        assert!(e.contains("not a collector's certificate"), "{e}");
+        // Another CA's collector: refused.
+        let other = tempfile::tempdir().unwrap();
+        let other_ca = crate::cmd::certs::ensure_ca(other.path()).unwrap();
+        other_ca
+            .issue_collector(&["127.0.0.1".to_owned()], &opts)
+            .unwrap();
+        let foreign = Sealer::load(
+            &other_ca.layout().collector_cert(),
+            &other_ca.layout().collector_key(),
+        )
+        .unwrap();
+        let e = check(&sealed(&foreign), Some(&"a".repeat(64)), &cas).unwrap_err();
+        assert!(e.contains("not issued by the configured CA"), "{e}");
+    }
 }

@@ -41,9 +41,13 @@ pub fn verify_lines(
     input: &mut dyn std::io::BufRead,
     cas: &[CertificateDer<'_>],
     anchors: Vec<(u64, String)>,
+    start_after: Option<(u64, String)>,
 ) -> Result<Verified, VerifyError> {
     use std::io::{BufRead as _, Read as _};
     let mut v = Verifier::with_anchors(anchors);
+    if let Some((seq, hash)) = start_after {
+        v = v.starting_after(seq, hash);
+    }
     let mut check = |r: &Record, known: Option<&str>| super::seal::check(r, known, cas);
     let mut line = 0u64;
     let mut buf = Vec::new();
@@ -100,8 +104,10 @@ pub async fn verify(
     Ok(v.finish()?)
 }
 
-/// Writes the records after `after_seq` (and at or after `since_ms`) as JSON lines to `out`;
-/// returns how many.
+/// Writes the records after `after_seq`, from the first at or after `since_ms` on (every one
+/// after it too: the chain stays contiguous, whatever the writers' clocks), as JSON lines to
+/// `out`; returns how many. A file that starts after record 1 verifies with
+/// `--start-after SEQ:HASH`, the record before it.
 pub async fn export(
     store: &dyn Store,
     after_seq: u64,
@@ -114,7 +120,10 @@ pub async fn export(
         let page = store.audit_page(after, MAX_AUDIT_PAGE).await?;
         let Some(last) = page.last() else { break };
         after = last.seq;
-        for r in page.iter().filter(|r| r.entry.at_ms >= since_ms) {
+        for r in page.iter() {
+            if n == 0 && r.entry.at_ms < since_ms {
+                continue;
+            }
             serde_json::to_writer(&mut *out, r)?;
             out.write_all(b"\n")?;
             n += 1;

@@ -41,6 +41,10 @@ pub struct VerifyArgs {
     /// Verify this exported file (`audit export`) instead of the database.
     #[arg(long, value_name = "FILE")]
     pub file: Option<PathBuf>,
+    /// With --file: the file may start after record SEQ, whose hash is HASH (an export made
+    /// with --after or --since; the hash from the earlier export or syslog).
+    #[arg(long, value_name = "SEQ:HASH", value_parser = parse_anchor, requires = "file")]
+    pub start_after: Option<(u64, String)>,
     /// An outside anchor `SEQ:HASH` (a seal's head as syslog received it); repeatable.
     #[arg(long = "anchor", value_name = "SEQ:HASH", value_parser = parse_anchor)]
     pub anchors: Vec<(u64, String)>,
@@ -116,6 +120,7 @@ pub fn run(args: &AuditArgs) -> u8 {
                             &mut std::io::BufReader::new(file),
                             &cas,
                             a.anchors.clone(),
+                            a.start_after.clone(),
                         ),
                         Err(e) => {
                             eprintln!("error: cannot read {}: {e}", f.display());

@@ -131,3 +131,13 @@ fn anchors_catch_the_newest_records_deleted() {
         Err(Break::Anchor { seq: 3, .. })
     ));
 }
+
+#[test]
+fn a_seal_naming_no_record_is_checked_not_skipped() {
+    let mut c = chain(2, HashAlg::Sha256);
+    let head = (c[1].seq, c[1].hash.clone());
+    let mut forged = entry(5, SEAL_EVENT);
+    forged.details = r#"{"through_seq":0}"#.into();
+    c.push(link(Some((head.0, &head.1)), forged, HashAlg::Sha256));
+    assert!(matches!(verify(&c), Err(Break::Seal { seq: 3, .. })));
+}

@@ -78,7 +78,8 @@ impl Security {
     ) -> anyhow::Result<Security> {
         let audit = Audit::new(store.clone(), &config.audit, instance)
             .with_context(|| format!("{}: `audit`", config.source.display()))?;
-        let sealer = Sealer::load(&config.tls.cert, &config.tls.key).with_context(|| {
+        // Checked once here, so that a key that cannot sign seals stops the start.
+        let _ = Sealer::load(&config.tls.cert, &config.tls.key).with_context(|| {
             format!(
                 "{}: `tls.key`: cannot seal the audit log",
                 config.source.display()
@@ -109,7 +110,7 @@ impl Security {
             ))
             .await
             .context("cannot write the audit log")?;
-        let writer = audit.start(Some(sealer), &config.audit);
+        let writer = audit.start(Some(Sealer::Server(server_cert.clone())), &config.audit);
         let refresh = tokio::spawn(revocations.clone().run(store.clone()));
         let reload = tokio::spawn(reload_server_cert(server_cert, audit.clone()));
         Ok(Security {

@@ -79,7 +79,7 @@ pub async fn serve(
             accepted = listener.accept() => match accepted {
                 Ok((tcp, addr)) => {
                     let now_ms = started.elapsed().as_millis() as u64;
-                    if per_address.take(&addr.ip(), now_ms) == super::rate::Decision::Deny {
+                    if per_address.take(&rate_key(addr.ip()), now_ms) == super::rate::Decision::Deny {
                         // Before the handshake, which is what a flood costs.
                         drop(tcp);
                         refused(&counters, Refusal::Rate, addr, None);
@@ -142,6 +142,18 @@ pub async fn serve(
             connections = connections.len(),
             "dropping ingest connections still open after the drain timeout"
         );
+    }
+}
+
+/// The key of an address's connection rate: an IPv4 address, or an IPv6 address's /64 (a
+/// host usually has a whole /64 to pick addresses from).
+fn rate_key(ip: std::net::IpAddr) -> std::net::IpAddr {
+    match ip {
+        std::net::IpAddr::V6(v6) => {
+            let s = v6.segments();
+            std::net::IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+        }
+        v4 => v4,
     }
 }
 

@@ -5,9 +5,9 @@
 //!
 //! Memory is bounded: at most `max_keys` buckets are kept; when a new key would exceed it,
 //! the buckets that have refilled (their client has been quiet) are dropped first, and if
-//! none has, the new key is let through unmetered (counted by the caller as such): the other
-//! caps (connections, handshakes per address) still hold it, and turning away clients never
-//! seen before would let a flood of addresses lock out new agents.
+//! none has, the new key is let through unmetered ([`Decision::Unmetered`]): the other caps
+//! (connections, handshakes per address) still hold it, and turning away clients never seen
+//! before would let a flood of addresses lock out new agents.
 
 use std::collections::HashMap;
 use std::hash::Hash;
