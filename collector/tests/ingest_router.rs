@@ -333,6 +333,9 @@ impl SecurityStore for BrokenStore {
     fn audit_head(&self) -> BoxFuture<'_, Result<Option<Record>, StoreError>> {
         Box::pin(async { Err(StoreError::Closed) })
     }
+    fn audit_head_row(&self) -> BoxFuture<'_, Result<Option<(u64, String)>, StoreError>> {
+        Box::pin(async { Err(StoreError::Closed) })
+    }
     fn retire_audit(
         &self,
         _: i64,
@@ -566,6 +569,9 @@ impl SecurityStore for GatedStore {
     }
     fn audit_head(&self) -> BoxFuture<'_, Result<Option<Record>, StoreError>> {
         self.inner.audit_head()
+    }
+    fn audit_head_row(&self) -> BoxFuture<'_, Result<Option<(u64, String)>, StoreError>> {
+        self.inner.audit_head_row()
     }
     fn retire_audit(
         &self,

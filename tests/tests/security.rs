@@ -622,6 +622,13 @@ async fn audit_verify_names_the_record_deleted_altered_or_reordered() {
         "{}",
         text(&out)
     );
+    // The newest record deleted: the head row still names it.
+    let out = tamper("DELETE FROM audit_log WHERE seq = (SELECT max(seq) FROM audit_log);");
+    assert!(
+        text(&out).contains("the newest records were deleted"),
+        "{}",
+        text(&out)
+    );
     // The oldest record deleted (not by retention).
     let out = tamper("DELETE FROM audit_log WHERE seq = 1;");
     assert!(text(&out).contains("starts at record 2"), "{}", text(&out));

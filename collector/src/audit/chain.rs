@@ -235,6 +235,18 @@ pub enum Break {
         /// What is wrong with it.
         reason: String,
     },
+    /// The head row names another newest record than the log holds.
+    #[error(
+        "the head row says record {head_seq} is the newest, the log ends at record {last}: {reason}"
+    )]
+    Head {
+        /// `seq` in the head row.
+        head_seq: u64,
+        /// The newest record read (0: none).
+        last: u64,
+        /// What that means.
+        reason: &'static str,
+    },
     /// An outside anchor (syslog) names a record whose hash differs, or that is missing.
     #[error("the anchor for record {seq} does not match: {reason}")]
     Anchor {

@@ -87,6 +87,9 @@ pub async fn verify(
     anchors: Vec<(u64, String)>,
     mut progress: impl FnMut(u64),
 ) -> Result<Verified, VerifyError> {
+    // Read first: records appended while this reads are after it, a record the head row
+    // names must be read with its hash.
+    let head_row = store.audit_head_row().await?;
     let mut v = Verifier::with_anchors(anchors);
     let mut check = |r: &Record, known: Option<&str>| super::seal::check(r, known, cas);
     let mut after = 0;
@@ -97,11 +100,43 @@ pub async fn verify(
         after = last.seq;
         for r in &page {
             v.push(r, &mut check)?;
+            if let Some((seq, hash)) = &head_row
+                && r.seq == *seq
+                && &r.hash != hash
+            {
+                return Err(Break::Head {
+                    head_seq: *seq,
+                    last: r.seq,
+                    reason: "the record it names has another hash",
+                }
+                .into());
+            }
         }
         read += page.len() as u64;
         progress(read);
     }
-    Ok(v.finish()?)
+    let verified = v.finish()?;
+    let last = verified.head.as_ref().map_or(0, |(s, _)| *s);
+    match head_row {
+        Some((seq, _)) if seq > last => {
+            return Err(Break::Head {
+                head_seq: seq,
+                last,
+                reason: "the newest records were deleted",
+            }
+            .into());
+        }
+        None if last > 0 => {
+            return Err(Break::Head {
+                head_seq: 0,
+                last,
+                reason: "the head row was reset",
+            }
+            .into());
+        }
+        _ => {}
+    }
+    Ok(verified)
 }
 
 /// Writes the records after `after_seq`, from the first at or after `since_ms` on (every one

@@ -335,6 +335,11 @@ pub trait SecurityStore {
     /// The newest record.
     fn audit_head(&self) -> BoxFuture<'_, Result<Option<Record>, StoreError>>;
 
+    /// What the head row says the newest record is, `(seq, hash)`; `None` before the first.
+    /// Verification compares it with the newest record read: deleting the newest records
+    /// without moving the head back shows.
+    fn audit_head_row(&self) -> BoxFuture<'_, Result<Option<(u64, String)>, StoreError>>;
+
     /// Deletes up to `limit` of the oldest records older than `before_ms` and, in the same
     /// transaction, appends `note` with the `RetentionDetails` of what
     /// was deleted as its details. `None` when nothing was old enough.

@@ -182,6 +182,10 @@ impl SecurityStore for PgStore {
         Box::pin(async move { security::audit_head(&self.client().await?).await })
     }
 
+    fn audit_head_row(&self) -> BoxFuture<'_, Result<Option<(u64, String)>, StoreError>> {
+        Box::pin(async move { security::audit_head_row(&self.client().await?).await })
+    }
+
     fn retire_audit(
         &self,
         before_ms: i64,

@@ -108,6 +108,16 @@ pub(super) async fn audit_page(
     Ok(rows.iter().map(record).collect())
 }
 
+pub(super) async fn audit_head_row(
+    c: &impl GenericClient,
+) -> Result<Option<(u64, String)>, StoreError> {
+    let row = c
+        .query_one("SELECT seq, hash FROM audit_head WHERE id = 1", &[])
+        .await?;
+    let seq: i64 = row.get(0);
+    Ok((seq > 0).then(|| (seq as u64, row.get(1))))
+}
+
 pub(super) async fn audit_head(c: &impl GenericClient) -> Result<Option<Record>, StoreError> {
     let row = c
         .query_opt(

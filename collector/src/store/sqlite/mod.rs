@@ -153,6 +153,10 @@ impl SecurityStore for SqliteStore {
         Box::pin(self.with(|c| security::audit_head(c)))
     }
 
+    fn audit_head_row(&self) -> BoxFuture<'_, Result<Option<(u64, String)>, StoreError>> {
+        Box::pin(self.with(|c| security::audit_head_row(c)))
+    }
+
     fn retire_audit(
         &self,
         before_ms: i64,

@@ -99,6 +99,14 @@ pub(super) fn audit_page(
     Ok(rows.collect::<Result<Vec<_>, _>>()?)
 }
 
+pub(super) fn audit_head_row(conn: &Connection) -> Result<Option<(u64, String)>, StoreError> {
+    let (seq, hash): (i64, String) =
+        conn.query_row("SELECT seq, hash FROM audit_head WHERE id = 1", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?;
+    Ok((seq > 0).then_some((seq as u64, hash)))
+}
+
 pub(super) fn audit_head(conn: &Connection) -> Result<Option<Record>, StoreError> {
     Ok(conn
         .query_row(
