@@ -98,19 +98,10 @@ async fn good_agent(
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     for seq in first_seq..first_seq + seconds {
         tick.tick().await;
-        let body = zerofault_protocol::encode_report(&minimal_report(&id, seq));
         let started = Instant::now();
-        let status = client
-            .post(&url)
-            .header("content-type", zerofault_protocol::CONTENT_TYPE)
-            .header(
-                zerofault_protocol::VERSION_HEADER,
-                zerofault_protocol::PROTOCOL_VERSION.to_string(),
-            )
-            .body(body)
-            .send()
+        let status = zerofault_tests::report::post_report(&client, &url, &minimal_report(&id, seq))
             .await
-            .map(|r| r.status().as_u16())
+            .map(|(status, _)| status.as_u16())
             .map_err(|e| format!("{e:?}"));
         assert_eq!(status, Ok(200), "{id} report {seq} was not acknowledged");
         latencies.push(started.elapsed());

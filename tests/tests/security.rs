@@ -367,21 +367,11 @@ fn agent_renewed(host: &Host, first: &[u8]) -> Result<(), String> {
     }
 }
 
-/// POSTs report `seq` of `id` to `collector`; the status.
+/// POSTs report `seq` of `id` to `collector`; the status (0: no answer).
 async fn post(client: &reqwest::Client, collector: &Collector, id: &str, seq: u64) -> u16 {
-    let body = zerofault_protocol::encode_report(&minimal_report(id, seq));
-    client
-        .post(collector.report_url())
-        .header("content-type", zerofault_protocol::CONTENT_TYPE)
-        .header(
-            zerofault_protocol::VERSION_HEADER,
-            zerofault_protocol::PROTOCOL_VERSION.to_string(),
-        )
-        .body(body)
-        .send()
+    zerofault_tests::report::post_report(client, &collector.report_url(), &minimal_report(id, seq))
         .await
-        .map(|r| r.status().as_u16())
-        .unwrap_or(0)
+        .map_or(0, |(status, _)| status.as_u16())
 }
 
 #[tokio::test]
@@ -442,21 +432,15 @@ async fn a_revoked_agent_is_refused_by_every_collector_within_5s_and_the_log_sho
     eprintln!("revocation in force on both collectors after {took:?}");
     assert!(took < Duration::from_secs(5));
     // Not stored, and the response does not say why; the log does.
-    let resp = client
-        .post(a.report_url())
-        .header("content-type", zerofault_protocol::CONTENT_TYPE)
-        .header(
-            zerofault_protocol::VERSION_HEADER,
-            zerofault_protocol::PROTOCOL_VERSION.to_string(),
-        )
-        .body(zerofault_protocol::encode_report(&minimal_report(
-            "web-01", 999,
-        )))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status().as_u16(), 403);
-    let body = resp.text().await.unwrap();
+    let (status, body) = zerofault_tests::report::post_report(
+        &client,
+        &a.report_url(),
+        &minimal_report("web-01", 999),
+    )
+    .await
+    .unwrap();
+    assert_eq!(status.as_u16(), 403);
+
     assert!(!body.contains("revoked"), "{body}");
     assert!(a.output().contains("revoked"));
     let db = url.rsplit('/').next().unwrap();

@@ -4,7 +4,7 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use crate::audit::verify::{VerifyError, export, verify, verify_lines};
-use crate::cmd::console::{EXIT_ERROR, EXIT_FAILED, EXIT_OK, load_config, runtime};
+use crate::cmd::console::{EXIT_ERROR, EXIT_FAILED, EXIT_OK};
 
 /// Arguments of `zerofault-collector audit`.
 #[derive(Debug, clap::Args)]
@@ -86,30 +86,14 @@ pub fn run(args: &AuditArgs) -> u8 {
         AuditAction::Verify(a) => &a.config,
         AuditAction::Export(a) => &a.config,
     };
-    let config = match load_config(path) {
-        Ok(c) => c,
-        Err(code) => return code,
-    };
-    let rt = match runtime() {
-        Ok(r) => r,
-        Err(code) => return code,
-    };
-    rt.block_on(async {
-        let store = match crate::store::open(&config.storage, &config.links.thresholds).await {
-            Ok(s) => s,
-            Err(e) => {
-                eprintln!("error: {e}");
-                return EXIT_ERROR;
-            }
-        };
-        let code = match &args.action {
+    crate::cmd::console::with_store(path, |config, store| async move {
+        match &args.action {
             AuditAction::Verify(a) => {
                 let ca_path = a.ca.clone().unwrap_or_else(|| config.tls.ca.clone());
                 let cas = match zerofault_common::pem::load_certs("tls.ca", &ca_path) {
                     Ok(c) => c,
                     Err(e) => {
                         eprintln!("error: {e}");
-                        store.close().await;
                         return EXIT_ERROR;
                     }
                 };
@@ -124,7 +108,6 @@ pub fn run(args: &AuditArgs) -> u8 {
                         ),
                         Err(e) => {
                             eprintln!("error: cannot read {}: {e}", f.display());
-                            store.close().await;
                             return EXIT_ERROR;
                         }
                     },
@@ -181,7 +164,6 @@ pub fn run(args: &AuditArgs) -> u8 {
                             Ok(f) => Box::new(std::io::BufWriter::new(f)),
                             Err(e) => {
                                 eprintln!("error: cannot create {}: {e}", p.display());
-                                store.close().await;
                                 return EXIT_ERROR;
                             }
                         }
@@ -199,9 +181,7 @@ pub fn run(args: &AuditArgs) -> u8 {
                     }
                 }
             }
-        };
-        store.close().await;
-        code
+        }
     })
 }
 

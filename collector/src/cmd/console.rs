@@ -117,3 +117,34 @@ pub fn runtime() -> Result<tokio::runtime::Runtime, u8> {
             EXIT_FAILED
         })
 }
+
+/// Loads the configuration at `path`, opens its store on a one-thread runtime, runs `work`
+/// with both and closes the store: the frame of the commands that work on the database
+/// (`audit`, `certs token|revoke|...`). The exit code is `work`'s, or [`EXIT_ERROR`] when
+/// the configuration or the store cannot be opened (the message printed).
+pub fn with_store<F, Fut>(path: &Path, work: F) -> u8
+where
+    F: FnOnce(Config, std::sync::Arc<dyn crate::store::Store>) -> Fut,
+    Fut: std::future::Future<Output = u8>,
+{
+    let config = match load_config(path) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let rt = match runtime() {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
+    rt.block_on(async {
+        let store = match crate::store::open(&config.storage, &config.links.thresholds).await {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return EXIT_ERROR;
+            }
+        };
+        let code = work(config, store.clone()).await;
+        store.close().await;
+        code
+    })
+}

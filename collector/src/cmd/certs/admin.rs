@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::audit::{Audit, events};
-use crate::cmd::console::{EXIT_ERROR, EXIT_FAILED, EXIT_OK, load_config, runtime};
+use crate::cmd::console::{EXIT_FAILED, EXIT_OK};
 use crate::config::Config;
 use crate::live::enroll::tokens;
 use crate::store::Store;
@@ -93,31 +93,14 @@ pub fn run(action: &CertsAction) -> u8 {
         CertsAction::Revoke(a) | CertsAction::Unrevoke(a) => &a.config,
         CertsAction::Revoked(a) => &a.config,
     };
-    let config = match load_config(path) {
-        Ok(c) => c,
-        Err(code) => return code,
-    };
-    let rt = match runtime() {
-        Ok(r) => r,
-        Err(code) => return code,
-    };
-    rt.block_on(async {
-        let store = match crate::store::open(&config.storage, &config.links.thresholds).await {
-            Ok(s) => s,
-            Err(e) => {
-                eprintln!("error: {e}");
-                return EXIT_ERROR;
-            }
-        };
-        let code = match with_store(action, &config, store.clone()).await {
+    crate::cmd::console::with_store(path, |config, store| async move {
+        match with_store(action, &config, store).await {
             Ok(()) => EXIT_OK,
             Err(e) => {
                 eprintln!("error: {e:#}");
                 EXIT_FAILED
             }
-        };
-        store.close().await;
-        code
+        }
     })
 }
 
