@@ -666,7 +666,7 @@ fn rpm_lists_files_modes_scripts_config_and_capability() {
         expected.extend(configs.iter().map(|c| c.to_string()));
         if name == AGENT {
             expected.push("/usr/lib/sysctl.d/60-zerofault-agent.conf".into());
-            for sub in ["run", "once", "validate", "probe"] {
+            for sub in ["run", "once", "validate", "probe", "enroll"] {
                 expected.push(format!("/usr/share/man/man1/{name}-{sub}.1.gz"));
             }
         } else {
@@ -680,6 +680,14 @@ fn rpm_lists_files_modes_scripts_config_and_capability() {
                 "report",
                 "backup",
                 "hash-password",
+                // Issue 16: tokens and revocation, the audit log.
+                "certs-token",
+                "certs-revoke",
+                "certs-unrevoke",
+                "certs-revoked",
+                "audit",
+                "audit-verify",
+                "audit-export",
             ] {
                 expected.push(format!("/usr/share/man/man1/{name}-{sub}.1.gz"));
             }
