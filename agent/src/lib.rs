@@ -287,9 +287,10 @@ fn enroll_command(
     };
     match runtime.block_on(enroll::enroll(&config, &token, force)) {
         Ok(issued) => {
-            let until = jiff_free_date(issued.not_after_unix);
+            // Days rather than a date: the agent carries no calendar code for one line.
+            let days = (issued.not_after_unix - zerofault_common::now_unix_ms() / 1000) / 86_400;
             println!(
-                "enrolled as {}: wrote {} and {} (key made here, mode 0600); valid until {until}",
+                "enrolled as {}: wrote {} and {} (key made here, mode 0600); valid for {days} more days",
                 config.agent_id,
                 config.tls.cert.display(),
                 config.tls.key.display()
@@ -301,28 +302,6 @@ fn enroll_command(
             1
         }
     }
-}
-
-/// `unix` seconds as `YYYY-MM-DDTHH:MM:SSZ` (UTC), without a date crate in the agent.
-fn jiff_free_date(unix: i64) -> String {
-    let days = unix.div_euclid(86_400);
-    let secs = unix.rem_euclid(86_400);
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        secs / 3600,
-        secs / 60 % 60,
-        secs % 60
-    )
 }
 
 /// Collects one report (sampling CPU over [`CPU_PRIME`]) and renders it as JSON or as a

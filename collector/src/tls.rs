@@ -340,19 +340,23 @@ pub fn common_name(cert: &CertificateDer<'_>) -> Option<String> {
     zerofault_common::certificate_common_name(cert.as_ref())
 }
 
-/// The agent identity of a connection: the common name of the client's leaf certificate.
-/// rustls only exposes peer certificates after its verifier accepted them, so this is a
-/// verified identity.
-pub fn peer_common_name(conn: &rustls::ServerConnection) -> Option<String> {
-    conn.peer_certificates()?.first().and_then(common_name)
-}
-
-/// When the client's leaf certificate became valid, seconds since the Unix epoch.
-pub fn peer_not_before(conn: &rustls::ServerConnection) -> Option<i64> {
-    let leaf = conn.peer_certificates()?.first()?;
-    x509_parser::parse_x509_certificate(leaf.as_ref())
-        .ok()
-        .map(|(_, c)| c.validity().not_before.timestamp())
+/// The common name of the client's verified leaf certificate and when it became valid
+/// (seconds since the Unix epoch), from one parse of it per connection.
+pub fn peer_identity(conn: &rustls::ServerConnection) -> (Option<String>, Option<i64>) {
+    let Some(leaf) = conn.peer_certificates().and_then(|c| c.first()) else {
+        return (None, None);
+    };
+    match x509_parser::parse_x509_certificate(leaf.as_ref()) {
+        Ok((_, c)) => (
+            c.subject()
+                .iter_common_name()
+                .next()
+                .and_then(|cn| cn.as_str().ok())
+                .map(str::to_owned),
+            Some(c.validity().not_before.timestamp()),
+        ),
+        Err(_) => (None, None),
+    }
 }
 
 /// A configuration key and the file it names.

@@ -34,9 +34,7 @@ pub fn due_at(v: Validity, renew_before: Duration) -> Option<i64> {
 }
 
 fn now_unix() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
+    zerofault_common::now_unix_ms() / 1000
 }
 
 /// Renews once: new key, signed over the current identity, installed and in use.

@@ -78,15 +78,7 @@ impl Audit {
     }
 
     fn entry(&self, e: Event) -> Entry {
-        Entry {
-            at_ms: now_ms(),
-            instance: self.inner.instance.clone(),
-            actor: e.actor,
-            source: e.source,
-            event: e.event.to_owned(),
-            outcome: if e.ok { "success" } else { "failure" }.to_owned(),
-            details: e.details.to_string(),
-        }
+        entry_of(&self.inner.instance, e)
     }
 
     /// Records `event` and waits until it is committed.
@@ -259,16 +251,9 @@ pub async fn record_now(
     instance: &str,
     event: Event,
 ) -> anyhow::Result<Record> {
-    let entry = Entry {
-        at_ms: now_ms(),
-        instance: instance.to_owned(),
-        actor: event.actor,
-        source: event.source,
-        event: event.event.to_owned(),
-        outcome: if event.ok { "success" } else { "failure" }.to_owned(),
-        details: event.details.to_string(),
-    };
-    let mut written = store.append_audit(vec![entry], settings.hash).await?;
+    let mut written = store
+        .append_audit(vec![entry_of(instance, event)], settings.hash)
+        .await?;
     let record = written.pop().expect("one entry appended");
     if let Some(s) = &settings.syslog {
         syslog::Sender::new(s, instance)?.send(&record)?;
@@ -328,7 +313,7 @@ async fn run(
                 }
             }
             _ = retire.tick() => {
-                match audit.retire(retention, now_ms()).await {
+                match audit.retire(retention, zerofault_common::now_unix_ms()).await {
                     Ok(0) => {}
                     Ok(n) => tracing::info!(deleted = n, "audit retention deleted old records"),
                     Err(e) => tracing::warn!(error = %e, "audit retention failed; trying again later"),
@@ -377,9 +362,15 @@ async fn write_batch(audit: &Audit, batch: &mut Vec<Entry>) {
     }
 }
 
-/// The wall clock, ms since the Unix epoch: a record's time.
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+/// `event` as written by `instance` now (the wall clock: a record's time).
+fn entry_of(instance: &str, e: Event) -> Entry {
+    Entry {
+        at_ms: zerofault_common::now_unix_ms(),
+        instance: instance.to_owned(),
+        actor: e.actor,
+        source: e.source,
+        event: e.event.to_owned(),
+        outcome: if e.ok { "success" } else { "failure" }.to_owned(),
+        details: e.details.to_string(),
+    }
 }

@@ -247,10 +247,11 @@ async fn connection(
             return;
         }
     };
+    let (common_name, not_before_unix) = crate::tls::peer_identity(stream.get_ref().1);
     let identity = ClientIdentity {
-        common_name: crate::tls::peer_common_name(stream.get_ref().1),
+        common_name,
         peer_addr,
-        not_before_unix: crate::tls::peer_not_before(stream.get_ref().1),
+        not_before_unix,
     };
     if let Some(agent) = identity.common_name.as_deref() {
         if !slot.handshake_done(agent) {
