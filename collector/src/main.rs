@@ -72,6 +72,9 @@ enum Command {
     HashPassword(hash_password::HashPasswordArgs),
     /// Verify or export the tamper-evident audit log (docs/security.md).
     Audit(zerofault_collector::cmd::audit::AuditArgs),
+    /// Exclude a past period from a host's, link's or group's SLA after the fact (force
+    /// majeure), withdraw one, list them (docs/sla-operations.md); each an audit record.
+    Sla(zerofault_collector::cmd::sla::SlaArgs),
 }
 
 #[derive(Debug, Args)]
@@ -135,6 +138,9 @@ fn main() -> ExitCode {
         Command::Backup(args) => return ExitCode::from(backup::run(&args)),
         Command::Audit(args) => {
             return ExitCode::from(zerofault_collector::cmd::audit::run(&args));
+        }
+        Command::Sla(args) => {
+            return ExitCode::from(zerofault_collector::cmd::sla::run(&args));
         }
         Command::HashPassword(args) => {
             return ExitCode::from(hash_password::run(&args, &mut std::io::stdin().lock()));

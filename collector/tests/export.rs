@@ -338,6 +338,42 @@ fn fixture(lang: Lang) -> MonthReport {
             label: s("department"),
             value: s("hr-old"),
         }],
+        adjustments: vec![
+            AdjustmentRow {
+                id: 12,
+                kind: s("site"),
+                code: s("wuxing"),
+                // The link fault's half hour, agreed as force majeure (a power cut).
+                start_unix_ms: LINK_FAULT.0,
+                end_unix_ms: LINK_FAULT.1,
+                minutes: 30.0,
+                reason: name(
+                    "Power cut, force majeure (grid notice 2026-017)",
+                    "市电停电，不可抗力（电网通知2026-017）",
+                ),
+                actor: s("operator:li"),
+                created_unix_ms: GENERATED - 86_400_000,
+                late: false,
+                withdrawn: None,
+            },
+            AdjustmentRow {
+                id: 15,
+                kind: s("host"),
+                code: s("agent-b"),
+                start_unix_ms: HOST_FAULT.0,
+                end_unix_ms: HOST_FAULT.1,
+                minutes: 0.0,
+                reason: s("entered for the wrong host"),
+                actor: s("operator:li"),
+                created_unix_ms: GENERATED - 3_600_000,
+                late: false,
+                withdrawn: Some(AdjustmentWithdrawal {
+                    actor: s("operator:wang"),
+                    at_unix_ms: GENERATED - 1_800_000,
+                    reason: s("duplicate of #12"),
+                }),
+            },
+        ],
     }
 }
 
@@ -358,8 +394,8 @@ fn json_csv_and_html_match_the_golden_files() {
         for format in [Format::Json, Format::Csv, Format::Html] {
             files.extend(export::render_files(&report, format, lang).unwrap());
         }
-        // 1 JSON + 11 CSV tables + 1 HTML.
-        assert_eq!(files.len(), 13, "{lang}");
+        // 1 JSON + 12 CSV tables + 1 HTML.
+        assert_eq!(files.len(), 14, "{lang}");
         if golden::updating() {
             std::fs::create_dir_all(&dir).unwrap();
             // Drop stale files so a renamed table does not leave an orphan golden file.

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use zerofault_collector::series::hour::{KeyCoverage, SlotFigures};
 use zerofault_collector::series::slot::{Merged, SeriesKey, SeriesSlot};
+use zerofault_collector::store::adjustments::{Adjustment, NewAdjustment};
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
@@ -367,6 +368,26 @@ impl SecurityStore for BrokenStore {
     ) -> BoxFuture<'_, Result<Redeemed, StoreError>> {
         Box::pin(async { Err(StoreError::Closed) })
     }
+    fn add_adjustment(
+        &self,
+        _: NewAdjustment,
+        _: Entry,
+        _: HashAlg,
+    ) -> BoxFuture<'_, Result<(Adjustment, Record), StoreError>> {
+        Box::pin(async { Err(StoreError::Closed) })
+    }
+    fn withdraw_adjustment(
+        &self,
+        _: u64,
+        _: String,
+        _: Entry,
+        _: HashAlg,
+    ) -> BoxFuture<'_, Result<Option<(Adjustment, Record)>, StoreError>> {
+        Box::pin(async { Err(StoreError::Closed) })
+    }
+    fn adjustments(&self, _: i64, _: i64) -> BoxFuture<'_, Result<Vec<Adjustment>, StoreError>> {
+        Box::pin(async { Err(StoreError::Closed) })
+    }
 }
 
 impl Store for BrokenStore {
@@ -603,6 +624,26 @@ impl SecurityStore for GatedStore {
         by: String,
     ) -> BoxFuture<'_, Result<Redeemed, StoreError>> {
         self.inner.redeem_token(h, id, now, by)
+    }
+    fn add_adjustment(
+        &self,
+        n: NewAdjustment,
+        e: Entry,
+        a: HashAlg,
+    ) -> BoxFuture<'_, Result<(Adjustment, Record), StoreError>> {
+        self.inner.add_adjustment(n, e, a)
+    }
+    fn withdraw_adjustment(
+        &self,
+        id: u64,
+        r: String,
+        e: Entry,
+        a: HashAlg,
+    ) -> BoxFuture<'_, Result<Option<(Adjustment, Record)>, StoreError>> {
+        self.inner.withdraw_adjustment(id, r, e, a)
+    }
+    fn adjustments(&self, f: i64, t: i64) -> BoxFuture<'_, Result<Vec<Adjustment>, StoreError>> {
+        self.inner.adjustments(f, t)
     }
 }
 

@@ -688,6 +688,11 @@ fn rpm_lists_files_modes_scripts_config_and_capability() {
                 "audit",
                 "audit-verify",
                 "audit-export",
+                // SLA adjustments.
+                "sla",
+                "sla-adjust",
+                "sla-withdraw",
+                "sla-adjustments",
             ] {
                 expected.push(format!("/usr/share/man/man1/{name}-{sub}.1.gz"));
             }

@@ -272,17 +272,23 @@ pub struct Verified {
     pub sealed_through: u64,
     /// Anchors checked.
     pub anchors: u64,
+    /// SLA adjustments compared with their records (`None`: not checked, e.g. a file).
+    pub adjustments: Option<u64>,
 }
 
 impl fmt::Display for Verified {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.head {
-            None => write!(f, "the audit log is empty"),
+            None => write!(f, "the audit log is empty")?,
             Some((seq, hash)) => write!(
                 f,
                 "{} records ({} to {seq}) form an unbroken chain; head {hash}; {} seals checked, sealed through record {}; {} anchors checked",
                 self.records, self.first_seq, self.seals, self.sealed_through, self.anchors
-            ),
+            )?,
+        }
+        match self.adjustments {
+            Some(n) => write!(f, "; {n} SLA adjustments match their records"),
+            None => Ok(()),
         }
     }
 }

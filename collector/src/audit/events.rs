@@ -5,6 +5,8 @@
 
 use serde_json::json;
 
+use crate::store::adjustments::NewAdjustment;
+
 /// What happened, before the log gives it a time, an instance and a place in the chain.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Event {
@@ -117,6 +119,34 @@ pub fn revocation(agent_id: &str, revoked: bool, reason: &str, changed: bool) ->
         },
         true,
         json!({ "agent": agent_id, "reason": reason, "changed": changed }),
+    )
+}
+
+/// An SLA adjustment made by `actor` from `source` (its id is this record's seq).
+pub fn sla_adjusted(actor: String, source: String, what: &NewAdjustment) -> Event {
+    event(
+        actor,
+        source,
+        "sla.adjust",
+        true,
+        json!({
+            "scope": what.kind,
+            "code": what.code,
+            "start_ms": what.start_ms,
+            "end_ms": what.end_ms,
+            "reason": what.reason,
+        }),
+    )
+}
+
+/// The withdrawal of SLA adjustment `id`.
+pub fn sla_withdrawn(actor: String, source: String, id: u64, reason: &str) -> Event {
+    event(
+        actor,
+        source,
+        "sla.withdraw",
+        true,
+        json!({ "adjustment": id, "reason": reason }),
     )
 }
 

@@ -12,6 +12,7 @@ use tokio::sync::mpsc;
 use super::chain::{self, Entry, HashAlg, Record};
 use super::events::{self, Event};
 use super::{seal, settings, syslog};
+use crate::store::adjustments::{Adjustment, NewAdjustment};
 use crate::store::{Store, StoreError};
 
 /// Records queued for the writer before [`Audit::record`] drops (and counts) them.
@@ -132,6 +133,43 @@ impl Audit {
             .await?;
         self.forward(&written);
         Ok(written)
+    }
+
+    /// Stores an SLA adjustment with its record `event`, in one transaction (the
+    /// adjustment's id is the record's seq).
+    pub async fn adjust(
+        &self,
+        what: NewAdjustment,
+        event: Event,
+    ) -> Result<(Adjustment, Record), StoreError> {
+        let entry = self.entry(event);
+        let (made, record) = self
+            .inner
+            .store
+            .add_adjustment(what, entry, self.inner.alg)
+            .await?;
+        self.forward(std::slice::from_ref(&record));
+        Ok((made, record))
+    }
+
+    /// Withdraws adjustment `id` with its record `event`, in one transaction; `None` when
+    /// there is no such adjustment in force (nothing recorded).
+    pub async fn withdraw(
+        &self,
+        id: u64,
+        reason: String,
+        event: Event,
+    ) -> Result<Option<Adjustment>, StoreError> {
+        let entry = self.entry(event);
+        let done = self
+            .inner
+            .store
+            .withdraw_adjustment(id, reason, entry, self.inner.alg)
+            .await?;
+        Ok(done.map(|(a, record)| {
+            self.forward(std::slice::from_ref(&record));
+            a
+        }))
     }
 
     fn forward(&self, records: &[Record]) {

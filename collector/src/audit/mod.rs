@@ -11,6 +11,7 @@
 //! Authentication failures are not recorded one by one: [`Audit::auth_failure`] counts them
 //! per source address and reason, and the writer records the counts once a minute.
 
+mod adjustments_check;
 pub mod chain;
 pub mod events;
 mod log;

@@ -4,6 +4,7 @@ use std::io::Write;
 
 use rustls::pki_types::CertificateDer;
 
+use super::adjustments_check;
 use super::chain::{Break, Record, Verified, Verifier};
 use crate::store::security::MAX_AUDIT_PAGE;
 use crate::store::{Store, StoreError};
@@ -28,6 +29,15 @@ pub enum VerifyError {
     /// The file could not be read.
     #[error("cannot read the file: {0}")]
     Io(#[from] std::io::Error),
+    /// An SLA adjustment in the database does not match its audit record: it was added,
+    /// changed or withdrawn by hand.
+    #[error("SLA adjustment {id}: {reason}")]
+    Adjustment {
+        /// Its id (the seq its record should have).
+        id: u64,
+        /// What does not match.
+        reason: String,
+    },
 }
 
 /// Longest line of an exported file read: a record's details are a few hundred bytes, a seal
@@ -136,7 +146,40 @@ pub async fn verify(
         }
         _ => {}
     }
+    let mut verified = verified;
+    verified.adjustments = Some(check_adjustments(store, verified.first_seq).await?);
     Ok(verified)
+}
+
+/// Compares every SLA adjustment with its audit records (`store::adjustments`): its
+/// `sla.adjust` record (seq = its id) must say the same scope, period, reason, actor and
+/// time, and a withdrawal its `sla.withdraw` record. One whose record retention has
+/// deleted (older than the chain's first record) cannot be compared and is passed over;
+/// any other without its record was written by hand. Returns how many were compared.
+async fn check_adjustments(store: &dyn Store, first_seq: u64) -> Result<u64, VerifyError> {
+    let all = store.adjustments(i64::MIN, i64::MAX).await?;
+    let mut compared = 0;
+    for a in &all {
+        let fail = |reason: String| VerifyError::Adjustment { id: a.id, reason };
+        if a.id < first_seq {
+            continue;
+        }
+        let made = record_at(store, a.id).await?;
+        adjustments_check::made(a, made.as_ref()).map_err(fail)?;
+        if let Some(w) = &a.withdrawn
+            && w.seq >= first_seq
+        {
+            let record = record_at(store, w.seq).await?;
+            adjustments_check::withdrawn(a.id, w, record.as_ref()).map_err(fail)?;
+        }
+        compared += 1;
+    }
+    Ok(compared)
+}
+
+async fn record_at(store: &dyn Store, seq: u64) -> Result<Option<Record>, StoreError> {
+    let page = store.audit_page(seq.saturating_sub(1), 1).await?;
+    Ok(page.into_iter().next().filter(|r| r.seq == seq))
 }
 
 /// Writes the records after `after_seq`, from the first at or after `since_ms` on (every one

@@ -140,7 +140,7 @@ pub fn run(args: &AuditArgs) -> u8 {
                         println!("FAILED: {b}");
                         EXIT_FAILED
                     }
-                    Err(e @ VerifyError::Line { .. }) => {
+                    Err(e @ (VerifyError::Line { .. } | VerifyError::Adjustment { .. })) => {
                         println!("FAILED: {e}");
                         EXIT_FAILED
                     }

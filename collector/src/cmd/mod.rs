@@ -13,5 +13,6 @@ pub mod hash_password;
 pub mod import;
 pub mod report;
 pub mod serve;
+pub mod sla;
 pub mod validate;
 pub mod verify;

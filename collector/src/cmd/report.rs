@@ -237,7 +237,9 @@ async fn run_with(
     }
     // A closed month exports its frozen figures; what changed since goes beside them.
     let mut report = answer.report;
-    let late = answer.closed.map(|c| c.late_corrections);
+    let late = answer
+        .closed
+        .map(|c| (c.late_corrections, c.late_adjustments));
     if args.close {
         report.seal = Some(closing_seal(now_ms, None));
     }
@@ -264,8 +266,8 @@ async fn run_with(
             }
         }
     }
-    if let Some(late) = &late {
-        match corrections::write(late, &month, lang, &out) {
+    if let Some((late, adjustments)) = &late {
+        match corrections::write(late, adjustments, &month, lang, &out) {
             Ok(path) => written.push(path),
             Err(e) => {
                 eprintln!("error: cannot write {}: {e}", out.display());
@@ -273,8 +275,9 @@ async fn run_with(
             }
         }
         eprintln!(
-            "{month} is closed: exported its frozen figures; {} late correction(s) since closing",
-            late.len()
+            "{month} is closed: exported its frozen figures; {} late correction(s) since closing, {} of the SLA adjustments made or withdrawn since",
+            late.len(),
+            adjustments.len()
         );
     }
     if args.close {

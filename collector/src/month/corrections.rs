@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::month::export::Lang;
-use crate::month::sla::model::{Figures, GroupRow, MonthReport};
+use crate::month::sla::model::{AdjustmentRow, Figures, GroupRow, MonthReport};
 
 /// One figure of one item that differs between the frozen and the current computation.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -152,8 +152,15 @@ pub fn corrections(frozen: &MonthReport, current: &MonthReport) -> Vec<Correctio
     out
 }
 
-/// Writes the corrections as `zerofault-YYYY-MM-<lang>-late-corrections.json` in `out`.
-pub fn write(late: &[Correction], month: &str, lang: Lang, out: &Path) -> std::io::Result<PathBuf> {
+/// Writes the corrections, and the SLA adjustments made or withdrawn since closing that
+/// cause some of them, as `zerofault-YYYY-MM-<lang>-late-corrections.json` in `out`.
+pub fn write(
+    late: &[Correction],
+    adjustments: &[AdjustmentRow],
+    month: &str,
+    lang: Lang,
+    out: &Path,
+) -> std::io::Result<PathBuf> {
     std::fs::create_dir_all(out)?;
     let path = out.join(format!(
         "zerofault-{month}-{}-late-corrections.json",
@@ -164,6 +171,7 @@ pub fn write(late: &[Correction], month: &str, lang: Lang, out: &Path) -> std::i
         "month": month,
         "note": "figures that data received after the month was closed would change; the frozen figures stand",
         "corrections": late,
+        "adjustments": adjustments,
     }))
     .map_err(std::io::Error::other)?;
     std::fs::write(&tmp, body)?;
@@ -219,6 +227,7 @@ mod tests {
             incidents: vec![],
             capacity: vec![],
             unknown_labels: vec![],
+            adjustments: vec![],
         }
     }
 

@@ -8,6 +8,7 @@
 //! silently re-applied to a closed month. [`answer`] is that rule, for the `report` command
 //! and the HTTP route alike.
 
+pub mod adjustments;
 pub mod corrections;
 pub mod export;
 pub mod host_buckets;
@@ -104,6 +105,9 @@ pub struct ClosedAnswer {
     pub current: MonthReport,
     /// Every figure that data received since closing would change (frozen against current).
     pub late_corrections: Vec<Correction>,
+    /// The SLA adjustments made or withdrawn since closing (their effect is in
+    /// `late_corrections`).
+    pub late_adjustments: Vec<sla::model::AdjustmentRow>,
 }
 
 impl MonthAnswer {
@@ -137,12 +141,18 @@ pub async fn answer_given(
     req: &MonthRequest,
     progress: &mut (dyn FnMut(Progress) + Send),
 ) -> Result<MonthAnswer, MonthlyError> {
-    let current = compute(store, inventory, links, req, progress).await?;
+    let mut current = compute(store, inventory, links, req, progress).await?;
     // Nothing is silently re-applied to a closed month: what changed goes beside it.
     Ok(match frozen {
         Some((closing, report)) => MonthAnswer {
             closed: Some(ClosedAnswer {
                 late_corrections: corrections::corrections(&report, &current),
+                late_adjustments: {
+                    for a in &mut current.adjustments {
+                        a.late = a.created_unix_ms > closing.closed_unix_ms;
+                    }
+                    adjustments::late(&report, &current)
+                },
                 closing,
                 current,
             }),

@@ -186,6 +186,13 @@ pub async fn compute_month(
             .iter()
             .map(|p| Interval::new(p.start_unix_ms, p.end_unix_ms)),
     );
+    // The operators' adjustments exclude time by the same rule as the inventory's
+    // maintenance windows (`month/adjustments.rs`).
+    let (lo, hi) = (start_ms - EDGE_MS, end_ms + EDGE_MS);
+    let adjustments = store.adjustments(lo, hi).await?;
+    let mut maintenance = inventory.maintenance_intervals(lo, hi);
+    maintenance.extend(super::adjustments::exclusions(&adjustments, lo, hi));
+    maintenance.sort();
     let cx = Context {
         window: Window {
             lo: start_ms - EDGE_MS,
@@ -194,7 +201,7 @@ pub async fn compute_month(
             end: end_ms,
             sample_from,
         },
-        maintenance: inventory.maintenance_intervals(start_ms - EDGE_MS, end_ms + EDGE_MS),
+        maintenance,
         period: period.clone(),
         previous_bounds,
         scan_from,
@@ -247,7 +254,9 @@ pub async fn compute_month(
     };
     c.unknown
         .sort_by(|a, b| (&a.agent_id, &a.label, &a.value).cmp(&(&b.agent_id, &b.label, &b.value)));
-    Ok(c.builder.finish(&names, &c.previous, &c.unknown))
+    let mut report = c.builder.finish(&names, &c.previous, &c.unknown);
+    report.adjustments = super::adjustments::rows(&adjustments, start_ms, end_ms, None);
+    Ok(report)
 }
 
 /// Reads the hosts from the store's rollup buckets, one agent after the other.

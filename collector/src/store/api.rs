@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
 
+use super::adjustments::{Adjustment, NewAdjustment};
 use super::security::{EnrollmentToken, Redeemed, Revocation, RevocationChange};
 use crate::audit::chain::{Entry, HashAlg, Record};
 use crate::live::delivery::StoredSpan;
@@ -374,6 +375,32 @@ pub trait SecurityStore {
         now_ms: i64,
         by: String,
     ) -> BoxFuture<'_, Result<Redeemed, StoreError>>;
+
+    /// Stores an SLA adjustment and its audit record `entry` in one transaction (the
+    /// adjustment's id is the record's seq); returns both as stored.
+    fn add_adjustment(
+        &self,
+        adjustment: NewAdjustment,
+        entry: Entry,
+        alg: HashAlg,
+    ) -> BoxFuture<'_, Result<(Adjustment, Record), StoreError>>;
+
+    /// Withdraws adjustment `id` with its audit record `entry`, in one transaction; `None`
+    /// when there is no such adjustment or it is withdrawn already (nothing written).
+    fn withdraw_adjustment(
+        &self,
+        id: u64,
+        reason: String,
+        entry: Entry,
+        alg: HashAlg,
+    ) -> BoxFuture<'_, Result<Option<(Adjustment, Record)>, StoreError>>;
+
+    /// Every adjustment, withdrawn or not, whose period overlaps `[from_ms, to_ms)`, by id.
+    fn adjustments(
+        &self,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> BoxFuture<'_, Result<Vec<Adjustment>, StoreError>>;
 }
 
 /// A report store, with the security tables ([`super::security`]).

@@ -45,6 +45,7 @@ macro_rules! contract_tests {
             reports_received_pages_a_window_in_receive_order,
             audit_appends_form_one_chain_and_retention_keeps_it_verifiable,
             revocations_and_tokens_are_shared_and_spent_once,
+            an_adjustment_is_its_audit_record_and_is_withdrawn_once,
         );
     };
     (@each $backend:expr; $($name:ident),* $(,)?) => {

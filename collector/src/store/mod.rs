@@ -13,6 +13,7 @@
 
 use std::sync::Arc;
 
+pub mod adjustments;
 pub mod api;
 #[cfg(test)]
 pub(crate) mod contract;

@@ -24,6 +24,7 @@ pub enum Key {
     Capacity,
     UnknownLabels,
     CollectorGaps,
+    SlaAdjustments,
     DepartmentAvailabilityChart,
     BackboneAvailabilityChart,
     NoRows,
@@ -126,6 +127,17 @@ pub enum Key {
     StorageGrowth,
     DaysUntilFull,
     FullestFilesystem,
+    // SLA adjustments.
+    Scope,
+    Reason,
+    MadeBy,
+    MadeAt,
+    LateCorrection,
+    AdjustmentStatus,
+    InForce,
+    Withdrawn,
+    WithdrawnBy,
+    WithdrawalReason,
     // Values.
     Yes,
     No,
@@ -154,6 +166,7 @@ impl Key {
             Key::Capacity => ("Capacity", "容量"),
             Key::UnknownLabels => ("Unknown labels", "未知标签"),
             Key::CollectorGaps => ("Collector gaps", "采集器中断"),
+            Key::SlaAdjustments => ("SLA adjustments", "SLA核减"),
             Key::DepartmentAvailabilityChart => ("Availability by department", "各部门可用率"),
             Key::BackboneAvailabilityChart => {
                 ("Availability by backbone level", "骨干网各层级可用率")
@@ -258,6 +271,16 @@ impl Key {
             Key::StorageGrowth => ("Storage growth", "存储月增长率"),
             Key::DaysUntilFull => ("Days until full", "预计写满天数"),
             Key::FullestFilesystem => ("Fullest filesystem", "最先写满的文件系统"),
+            Key::Scope => ("Scope", "范围"),
+            Key::Reason => ("Reason", "原因"),
+            Key::MadeBy => ("By", "操作人"),
+            Key::MadeAt => ("Recorded", "登记时间"),
+            Key::LateCorrection => ("Late correction", "关账后更正"),
+            Key::AdjustmentStatus => ("Status", "状态"),
+            Key::InForce => ("in force", "生效"),
+            Key::Withdrawn => ("withdrawn", "已撤销"),
+            Key::WithdrawnBy => ("Withdrawn by", "撤销人"),
+            Key::WithdrawalReason => ("Withdrawal reason", "撤销原因"),
             Key::Yes => ("yes", "是"),
             Key::No => ("no", "否"),
             Key::FaultFree => ("fault-free", "零故障"),
@@ -306,6 +329,14 @@ pub fn kind_name(lang: Lang, kind: &str) -> String {
         other => return other.to_string(),
     };
     key.text(lang).to_string()
+}
+
+/// The scope of an SLA adjustment (`host`, `link` or a label name) in `lang`.
+pub fn scope_name(lang: Lang, kind: &str) -> String {
+    match kind {
+        "host" | "link" => kind_name(lang, kind),
+        label => label_name(lang, label),
+    }
 }
 
 /// An agent label name (`department`, `business_system`, `data_center`, `site`) in `lang`.

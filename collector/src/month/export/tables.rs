@@ -36,11 +36,13 @@ pub enum TableId {
     UnknownLabels,
     /// Stretches without a running collector.
     CollectorGaps,
+    /// SLA adjustments: periods excluded after the fact, who, when and why.
+    Adjustments,
 }
 
 impl TableId {
     /// Every table, in report order.
-    pub const ALL: [TableId; 11] = [
+    pub const ALL: [TableId; 12] = [
         TableId::Summary,
         TableId::Hosts,
         TableId::Links,
@@ -52,6 +54,7 @@ impl TableId {
         TableId::Capacity,
         TableId::UnknownLabels,
         TableId::CollectorGaps,
+        TableId::Adjustments,
     ];
 
     /// The language-neutral name: CSV file stem and the HTTP `table` parameter.
@@ -68,6 +71,7 @@ impl TableId {
             TableId::Capacity => "capacity",
             TableId::UnknownLabels => "unknown_labels",
             TableId::CollectorGaps => "collector_gaps",
+            TableId::Adjustments => "sla_adjustments",
         }
     }
 
@@ -86,6 +90,7 @@ impl TableId {
             TableId::Capacity => Key::Capacity,
             TableId::UnknownLabels => Key::UnknownLabels,
             TableId::CollectorGaps => Key::CollectorGaps,
+            TableId::Adjustments => Key::SlaAdjustments,
         };
         key.text(lang)
     }
@@ -543,6 +548,57 @@ pub fn table_for(report: &MonthReport, lang: Lang, id: TableId, medium: Medium) 
                 })
                 .collect(),
         },
+        TableId::Adjustments => adjustments(report, lang),
+    }
+}
+
+fn adjustments(report: &MonthReport, lang: Lang) -> Table {
+    let keys = [
+        Key::Id,
+        Key::Scope,
+        Key::Code,
+        Key::Start,
+        Key::End,
+        Key::Minutes,
+        Key::Reason,
+        Key::MadeBy,
+        Key::MadeAt,
+        Key::LateCorrection,
+        Key::AdjustmentStatus,
+        Key::WithdrawnBy,
+        Key::WithdrawalReason,
+    ];
+    let rows = report
+        .adjustments
+        .iter()
+        .map(|a| {
+            let w = a.withdrawn.as_ref();
+            let status = if w.is_some() {
+                Key::Withdrawn
+            } else {
+                Key::InForce
+            };
+            vec![
+                Cell::Int(i64::try_from(a.id).unwrap_or(i64::MAX)),
+                Cell::Text(i18n::scope_name(lang, &a.kind)),
+                text(&a.code),
+                Cell::Time(a.start_unix_ms),
+                Cell::Time(a.end_unix_ms),
+                minutes(a.minutes),
+                text(&a.reason),
+                text(&a.actor),
+                Cell::Time(a.created_unix_ms),
+                text(i18n::yes_no(lang, a.late)),
+                text(status.text(lang)),
+                text(w.map_or("", |w| w.actor.as_str())),
+                text(w.map_or("", |w| w.reason.as_str())),
+            ]
+        })
+        .collect();
+    Table {
+        id: TableId::Adjustments,
+        headers: headers(lang, &keys),
+        rows,
     }
 }
 
@@ -623,28 +679,4 @@ pub fn tables_for(report: &MonthReport, lang: Lang, medium: Medium) -> Vec<Table
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn titles_are_valid_excel_sheet_names() {
-        for lang in [Lang::En, Lang::ZhCn] {
-            let mut seen = std::collections::HashSet::new();
-            for id in TableId::ALL {
-                let t = id.title(lang);
-                assert!(!t.is_empty() && t.chars().count() <= 31, "{t:?}");
-                assert!(!t.chars().any(|c| "[]:*?/\\".contains(c)), "{t:?}");
-                assert!(!t.starts_with('\'') && !t.ends_with('\''), "{t:?}");
-                assert!(seen.insert(t.to_lowercase()), "duplicate sheet name {t:?}");
-            }
-        }
-    }
-
-    #[test]
-    fn table_names_parse_back() {
-        for id in TableId::ALL {
-            assert_eq!(id.name().parse::<TableId>().unwrap(), id);
-        }
-        assert!("hostz".parse::<TableId>().is_err());
-    }
-}
+mod tests;

@@ -428,6 +428,7 @@ impl MonthBuilder {
             incidents,
             capacity,
             unknown_labels,
+            adjustments: Vec::new(),
         }
     }
 }

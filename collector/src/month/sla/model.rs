@@ -234,6 +234,45 @@ pub struct CollectorGap {
     pub end_unix_ms: i64,
 }
 
+/// An SLA adjustment touching the month (`month::adjustments`): a period excluded after the
+/// fact, with who made it, when and why. Withdrawn ones are listed too, marked.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AdjustmentRow {
+    /// Its id: the seq of its `sla.adjust` audit record.
+    pub id: u64,
+    /// `host`, `link`, `department`, `business_system`, `data_center` or `site`.
+    pub kind: String,
+    /// The agent id, link id or group code.
+    pub code: String,
+    /// Start of the excluded period, Unix ms (as recorded, may begin before the month).
+    pub start_unix_ms: i64,
+    /// End, Unix ms, exclusive.
+    pub end_unix_ms: i64,
+    /// Minutes of the period inside the month (0 for a withdrawn one).
+    pub minutes: f64,
+    /// Why.
+    pub reason: String,
+    /// Who made it.
+    pub actor: String,
+    /// When it was made, Unix ms.
+    pub created_unix_ms: i64,
+    /// Made after the month was closed: a late correction.
+    pub late: bool,
+    /// Who withdrew it, when and why; `None` while it applies.
+    pub withdrawn: Option<AdjustmentWithdrawal>,
+}
+
+/// The withdrawal of an adjustment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdjustmentWithdrawal {
+    /// Who.
+    pub actor: String,
+    /// When, Unix ms.
+    pub at_unix_ms: i64,
+    /// Why.
+    pub reason: String,
+}
+
 /// Where the signature of a closed month is: what its first page cites.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Seal {
@@ -311,6 +350,10 @@ pub struct MonthReport {
     pub capacity: Vec<CapacityRow>,
     /// Labels not in the inventory, sorted.
     pub unknown_labels: Vec<UnknownLabel>,
+    /// SLA adjustments touching the month, by id; set by the caller after the engine (which
+    /// saw them as excluded periods). Absent in reports frozen before adjustments existed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub adjustments: Vec<AdjustmentRow>,
 }
 
 impl MonthReport {

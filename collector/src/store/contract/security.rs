@@ -173,3 +173,76 @@ pub async fn revocations_and_tokens_are_shared_and_spent_once(backend: &dyn Back
         Redeemed::Used { by, .. } if by == "10.0.0.9"
     ));
 }
+
+/// An adjustment is stored with its audit record (its id the record's seq), read back by
+/// the period it overlaps, and withdrawn once, the withdrawal a record too.
+pub async fn an_adjustment_is_its_audit_record_and_is_withdrawn_once(backend: &dyn Backend) {
+    use crate::store::adjustments::NewAdjustment;
+    let store = backend.open().await;
+    store
+        .append_audit(vec![entry(1_000, "before")], HashAlg::Sha256)
+        .await
+        .unwrap();
+    let what = NewAdjustment {
+        kind: "site".into(),
+        code: "s1".into(),
+        start_ms: 10_000,
+        end_ms: 20_000,
+        reason: "power cut, force majeure".into(),
+    };
+    let (made, record) = store
+        .add_adjustment(what.clone(), entry(2_000, "sla.adjust"), HashAlg::Sha256)
+        .await
+        .unwrap();
+    assert_eq!((made.id, record.seq), (2, 2));
+    assert_eq!(
+        (made.actor.as_str(), made.created_ms),
+        ("operator:root", 2_000)
+    );
+    // Another collector appends after it, to the same chain.
+    let other = backend.open().await;
+    other
+        .append_audit(vec![entry(3_000, "after")], HashAlg::Sha256)
+        .await
+        .unwrap();
+    // Overlap is half-open on both sides.
+    assert!(store.adjustments(0, 10_000).await.unwrap().is_empty());
+    assert!(store.adjustments(20_000, 30_000).await.unwrap().is_empty());
+    assert_eq!(
+        store.adjustments(19_999, 30_000).await.unwrap(),
+        std::slice::from_ref(&made)
+    );
+    let (withdrawn, w_record) = store
+        .withdraw_adjustment(
+            2,
+            "entered twice".into(),
+            entry(4_000, "sla.withdraw"),
+            HashAlg::Sha256,
+        )
+        .await
+        .unwrap()
+        .expect("withdrawn");
+    assert_eq!(w_record.seq, 4);
+    let w = withdrawn.withdrawn.clone().expect("marked");
+    assert_eq!(
+        (w.seq, w.at_ms, w.reason.as_str()),
+        (4, 4_000, "entered twice")
+    );
+    assert_eq!(withdrawn.what, what);
+    // Once only, and an unknown id is not an error: nothing is written for either.
+    for id in [2, 99] {
+        let again = other
+            .withdraw_adjustment(
+                id,
+                "again".into(),
+                entry(5_000, "sla.withdraw"),
+                HashAlg::Sha256,
+            )
+            .await
+            .unwrap();
+        assert_eq!(again, None);
+    }
+    assert_eq!(store.audit_head().await.unwrap().unwrap().seq, 4);
+    assert_eq!(other.adjustments(0, i64::MAX).await.unwrap(), [withdrawn]);
+    assert_eq!(verify(&store.audit_page(0, 100).await.unwrap()), Ok(4));
+}

@@ -38,6 +38,7 @@ use crate::live::links::Fault;
 use crate::rollup::{BucketKey, StoredBucket};
 use crate::series::hour::{KeyCoverage, SlotFigures};
 use crate::series::slot::{Merged, SeriesKey, SeriesSlot};
+use crate::store::adjustments::{Adjustment, NewAdjustment};
 use crate::store::api::SecurityStore;
 use crate::store::api::{
     BoxFuture, ClosedMonth, InsertOutcome, InstanceRun, LinkSeries, ListeningPeriod, ReplayCursor,
@@ -45,6 +46,7 @@ use crate::store::api::{
 };
 use crate::store::security::{EnrollmentToken, Redeemed, Revocation, RevocationChange};
 
+mod adjustments;
 mod connect;
 mod error;
 mod queries;
@@ -226,6 +228,39 @@ impl SecurityStore for PgStore {
         Box::pin(async move {
             security::redeem_token(&self.client().await?, &token_hash, &agent_id, now_ms, &by).await
         })
+    }
+
+    fn add_adjustment(
+        &self,
+        adjustment: NewAdjustment,
+        entry: Entry,
+        alg: HashAlg,
+    ) -> BoxFuture<'_, Result<(Adjustment, Record), StoreError>> {
+        Box::pin(async move {
+            adjustments::add(&mut self.client().await?, adjustment, entry, alg).await
+        })
+    }
+
+    fn withdraw_adjustment(
+        &self,
+        id: u64,
+        reason: String,
+        entry: Entry,
+        alg: HashAlg,
+    ) -> BoxFuture<'_, Result<Option<(Adjustment, Record)>, StoreError>> {
+        Box::pin(async move {
+            adjustments::withdraw(&mut self.client().await?, id, reason, entry, alg).await
+        })
+    }
+
+    fn adjustments(
+        &self,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> BoxFuture<'_, Result<Vec<Adjustment>, StoreError>> {
+        Box::pin(
+            async move { adjustments::overlapping(&self.client().await?, from_ms, to_ms).await },
+        )
     }
 }
 

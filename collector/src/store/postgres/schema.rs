@@ -190,6 +190,24 @@ pub(super) const MIGRATIONS: &[&str] = &[
         used_ms    BIGINT,
         used_by    TEXT
     );"#,
+    // 9: SLA adjustments (store::adjustments, SQLite's migration 13): a period excluded
+    // after the fact, its id the seq of its audit record (written in the same transaction
+    // under the audit head's lock), withdrawn by a later record; never deleted.
+    r#"CREATE TABLE sla_adjustments (
+        id          BIGINT PRIMARY KEY,
+        kind        TEXT   NOT NULL,
+        code        TEXT   NOT NULL,
+        start_ms    BIGINT NOT NULL,
+        end_ms      BIGINT NOT NULL,
+        reason      TEXT   NOT NULL,
+        actor       TEXT   NOT NULL,
+        created_ms  BIGINT NOT NULL,
+        withdrawn_seq    BIGINT,
+        withdrawn_actor  TEXT,
+        withdrawn_ms     BIGINT,
+        withdrawn_reason TEXT
+    );
+    CREATE INDEX sla_adjustments_start ON sla_adjustments (start_ms);"#,
 ];
 
 /// The migration (its 1-based version) whose table is filled from the reports already

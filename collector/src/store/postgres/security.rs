@@ -36,7 +36,7 @@ fn record(row: &Row) -> Record {
     }
 }
 
-async fn head(tx: &impl GenericClient) -> Result<Option<(u64, String)>, StoreError> {
+pub(super) async fn head(tx: &impl GenericClient) -> Result<Option<(u64, String)>, StoreError> {
     let row = tx
         .query_one(
             "SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE",
@@ -47,7 +47,7 @@ async fn head(tx: &impl GenericClient) -> Result<Option<(u64, String)>, StoreErr
     Ok((seq > 0).then(|| (seq as u64, row.get(1))))
 }
 
-async fn insert(tx: &impl GenericClient, r: &Record) -> Result<(), StoreError> {
+pub(super) async fn insert(tx: &impl GenericClient, r: &Record) -> Result<(), StoreError> {
     let seq = r.seq as i64;
     tx.execute(
         "INSERT INTO audit_log (seq, at_ms, instance, actor, source, event, outcome, details, alg, prev, hash)

@@ -24,6 +24,7 @@ use crate::live::links::Fault;
 use crate::rollup::{BucketKey, StoredBucket};
 use crate::series::hour::{KeyCoverage, SlotFigures};
 use crate::series::slot::{Merged, SeriesKey, SeriesSlot};
+use crate::store::adjustments::{Adjustment, NewAdjustment};
 use crate::store::api::SecurityStore;
 use crate::store::api::{
     BoxFuture, ClosedMonth, InsertOutcome, InstanceRun, LinkSeries, ListeningPeriod, ReplayCursor,
@@ -31,6 +32,7 @@ use crate::store::api::{
 };
 use crate::store::security::{EnrollmentToken, Redeemed, Revocation, RevocationChange};
 
+mod adjustments;
 mod queries;
 mod retention;
 mod rollups;
@@ -191,6 +193,33 @@ impl SecurityStore for SqliteStore {
         by: String,
     ) -> BoxFuture<'_, Result<Redeemed, StoreError>> {
         Box::pin(self.with(move |c| security::redeem_token(c, &token_hash, &agent_id, now_ms, &by)))
+    }
+
+    fn add_adjustment(
+        &self,
+        adjustment: NewAdjustment,
+        entry: Entry,
+        alg: HashAlg,
+    ) -> BoxFuture<'_, Result<(Adjustment, Record), StoreError>> {
+        Box::pin(self.with(move |c| adjustments::add(c, adjustment, entry, alg)))
+    }
+
+    fn withdraw_adjustment(
+        &self,
+        id: u64,
+        reason: String,
+        entry: Entry,
+        alg: HashAlg,
+    ) -> BoxFuture<'_, Result<Option<(Adjustment, Record)>, StoreError>> {
+        Box::pin(self.with(move |c| adjustments::withdraw(c, id, reason, entry, alg)))
+    }
+
+    fn adjustments(
+        &self,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> BoxFuture<'_, Result<Vec<Adjustment>, StoreError>> {
+        Box::pin(self.with(move |c| adjustments::overlapping(c, from_ms, to_ms)))
     }
 }
 

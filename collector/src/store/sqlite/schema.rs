@@ -172,6 +172,24 @@ pub(super) const MIGRATIONS: &[&str] = &[
         used_ms    INTEGER,
         used_by    TEXT
     );",
+    // 13: SLA adjustments (store::adjustments, issue 16): a period excluded after the fact,
+    // its id the seq of its audit record (written in the same transaction), withdrawn by a
+    // later record; never deleted.
+    "CREATE TABLE sla_adjustments (
+        id          INTEGER PRIMARY KEY,
+        kind        TEXT    NOT NULL,
+        code        TEXT    NOT NULL,
+        start_ms    INTEGER NOT NULL,
+        end_ms      INTEGER NOT NULL,
+        reason      TEXT    NOT NULL,
+        actor       TEXT    NOT NULL,
+        created_ms  INTEGER NOT NULL,
+        withdrawn_seq    INTEGER,
+        withdrawn_actor  TEXT,
+        withdrawn_ms     INTEGER,
+        withdrawn_reason TEXT
+    );
+    CREATE INDEX sla_adjustments_start ON sla_adjustments (start_ms);",
 ];
 
 /// The migration (its 1-based version) whose table is filled from the reports already

@@ -35,7 +35,7 @@ fn record(row: &rusqlite::Row<'_>) -> rusqlite::Result<Record> {
 }
 
 /// The head `(seq, hash)`, `None` for an empty chain.
-fn head(tx: &rusqlite::Transaction<'_>) -> Result<Option<(u64, String)>, StoreError> {
+pub(super) fn head(tx: &rusqlite::Transaction<'_>) -> Result<Option<(u64, String)>, StoreError> {
     let (seq, hash): (i64, String) =
         tx.query_row("SELECT seq, hash FROM audit_head WHERE id = 1", [], |r| {
             Ok((r.get(0)?, r.get(1)?))
@@ -43,7 +43,7 @@ fn head(tx: &rusqlite::Transaction<'_>) -> Result<Option<(u64, String)>, StoreEr
     Ok((seq > 0).then_some((seq as u64, hash)))
 }
 
-fn insert(tx: &rusqlite::Transaction<'_>, r: &Record) -> Result<(), StoreError> {
+pub(super) fn insert(tx: &rusqlite::Transaction<'_>, r: &Record) -> Result<(), StoreError> {
     tx.execute(
         "INSERT INTO audit_log (seq, at_ms, instance, actor, source, event, outcome, details, alg, prev, hash)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
