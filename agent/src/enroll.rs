@@ -48,7 +48,10 @@ fn temp_of(path: &Path) -> std::path::PathBuf {
     ))
 }
 
-/// Writes `contents` to a new file `path` with `mode`, fsynced.
+/// Writes `contents` to a new file `path` with `mode`, fsynced. Run as root, the file is
+/// given to the owner of its directory: `enroll` run by root into the agent's state
+/// directory (the packages' `/var/lib/zerofault/agent`, owned by the agent's user) leaves a
+/// key the agent can read and replace when it renews, never one only root can read.
 fn write_new(path: &Path, contents: &[u8], mode: u32) -> anyhow::Result<()> {
     let _ = std::fs::remove_file(path);
     let mut f = std::fs::OpenOptions::new()
@@ -57,6 +60,27 @@ fn write_new(path: &Path, contents: &[u8], mode: u32) -> anyhow::Result<()> {
         .mode(mode)
         .open(path)
         .with_context(|| format!("cannot create {}", path.display()))?;
+    if rustix::process::geteuid().is_root() {
+        use std::os::unix::fs::MetadataExt as _;
+        let dir = path
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let owner = std::fs::metadata(dir)
+            .with_context(|| format!("cannot read the owner of {}", dir.display()))?;
+        rustix::fs::fchown(
+            &f,
+            Some(rustix::fs::Uid::from_raw(owner.uid())),
+            Some(rustix::fs::Gid::from_raw(owner.gid())),
+        )
+        .with_context(|| {
+            format!(
+                "cannot give {} to the owner of {}",
+                path.display(),
+                dir.display()
+            )
+        })?;
+    }
     f.write_all(contents)
         .and_then(|()| f.sync_all())
         .with_context(|| format!("cannot write {}", path.display()))

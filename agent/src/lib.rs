@@ -120,8 +120,9 @@ fix) and exits 1."
         long_about = "Make this agent's private key here (it never leaves the host), send a \
 certificate request with a one-time token (`zerofault-collector certs token --agent ID`) to \
 `collector.url` over TLS (the collector is checked against `tls.ca`), and write the issued \
-certificate to `tls.cert` and the key to `tls.key` (mode 0600). Run it as the agent's user \
-(the packages: `sudo -u zerofault zerofault-agent enroll ...`). A refused token is named \
+certificate to `tls.cert` and the key to `tls.key` (mode 0600). The packages' config puts \
+them in the agent's state directory; run as root, the files are given to the owner of their \
+directory (there, the agent's user), so that the running agent can renew them. A refused token is named \
 (unknown, used, expired, for another id). The running agent renews the certificate itself \
 before it ends (`tls.renew_before`).\n\nExit codes: 0 enrolled, 1 refused or failed, 2 usage."
     )]

@@ -403,38 +403,17 @@ fn deb_installs_upgrades_removes_and_purges() {
         );
     }
 
-    // --- Enroll as docs/install.md says, then validate as the service users.
-    ok(&mut cmd(
-        COLLECTOR,
-        &["certs", "--dir", "/etc/zerofault", "--agent", "web-01"],
-    ));
-    ok(&mut cmd(
-        "install",
-        &[
-            "-m",
-            "0640",
-            "-g",
-            AGENT,
-            "/etc/zerofault/agents/web-01.pem",
-            "/etc/zerofault/agent.pem",
-        ],
-    ));
-    ok(&mut cmd(
-        "install",
-        &[
-            "-m",
-            "0640",
-            "-g",
-            AGENT,
-            "/etc/zerofault/agents/web-01.key",
-            "/etc/zerofault/agent.key",
-        ],
-    ));
-    ok(&mut cmd(
-        "chgrp",
-        &[COLLECTOR, "/etc/zerofault/collector.key"],
-    ));
-    ok(&mut cmd("chmod", &["0640", "/etc/zerofault/collector.key"]));
+    // --- Enroll as docs/install.md says, with a token: the CA and the collector's
+    // certificate on the collector host; the agent's key made by `enroll` (run as root, as
+    // an operator would) into the agent's state directory that the shipped config names,
+    // handed to the agent's user; no key copied. Then validate as the service users.
+    ok(&mut cmd(COLLECTOR, &["certs", "--dir", "/etc/zerofault"]));
+    for key in ["/etc/zerofault/collector.key", "/etc/zerofault/ca.key"] {
+        // The collector reads its key and, to sign enrollments, the CA's, as its group.
+        ok(&mut cmd("chgrp", &[COLLECTOR, key]));
+        ok(&mut cmd("chmod", &["0640", key]));
+    }
+    enroll_from_packages();
     for (bin, config) in [
         (AGENT, "/etc/zerofault/agent.yaml"),
         (COLLECTOR, "/etc/zerofault/collector.yaml"),
@@ -593,7 +572,7 @@ fn deb_installs_upgrades_removes_and_purges() {
         );
     }
     // Certificates an operator put there are not the packages' to delete.
-    assert!(Path::new("/etc/zerofault/agent.key").is_file());
+    assert!(Path::new("/etc/zerofault/ca.key").is_file());
     assert!(user_exists(AGENT) && user_exists(COLLECTOR));
 
     // --- Nothing of the test is left.
@@ -607,6 +586,120 @@ fn deb_installs_upgrades_removes_and_purges() {
         start.elapsed().as_secs_f64(),
         built.as_secs_f64()
     );
+}
+
+/// A free TCP port on loopback.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Runs the installed collector as its user from the shipped config with enrollment on
+/// (its listeners moved to free loopback ports), makes a token as that user, and enrolls
+/// the installed agent with it as root; checks who owns what `enroll` wrote.
+fn enroll_from_packages() {
+    let (ingest, http) = (free_port(), free_port());
+    let shipped = std::fs::read_to_string("/etc/zerofault/collector.yaml").unwrap();
+    let config = shipped
+        .replace(
+            "ingest: 0.0.0.0:7443",
+            &format!("ingest: 127.0.0.1:{ingest}"),
+        )
+        .replace("http: 127.0.0.1:9464", &format!("http: 127.0.0.1:{http}"))
+        + "enrollment:\n  ca_dir: /etc/zerofault\n";
+    assert_ne!(
+        config, shipped,
+        "the shipped listen addresses changed: update this test"
+    );
+    let collector_yaml = "/etc/zerofault/collector-enroll.yaml";
+    std::fs::write(collector_yaml, config).unwrap();
+    let out = as_user(
+        COLLECTOR,
+        COLLECTOR,
+        &[
+            "certs",
+            "token",
+            "--config",
+            collector_yaml,
+            "--agent",
+            "web-01",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "certs token as {COLLECTOR}: {}",
+        text(&out)
+    );
+    let tokens = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(tokens.path(), &out.stdout).unwrap();
+    let mut collector = Command::new("setpriv")
+        .args([
+            "--reuid",
+            COLLECTOR,
+            "--regid",
+            COLLECTOR,
+            "--init-groups",
+            "--",
+        ])
+        .args([COLLECTOR, "serve", "--config", collector_yaml])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the collector as its user");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", ingest)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "the collector did not listen on {ingest}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // The shipped agent config but for the collector's address.
+    let agent = std::fs::read_to_string("/etc/zerofault/agent.yaml")
+        .unwrap()
+        .replace(
+            "url: https://collector.example:7443",
+            &format!("url: https://localhost:{ingest}"),
+        );
+    let agent_yaml = "/etc/zerofault/agent-enroll.yaml";
+    std::fs::write(agent_yaml, agent).unwrap();
+    let out = output(&mut cmd(
+        AGENT,
+        &[
+            "enroll",
+            "--config",
+            agent_yaml,
+            "--token-file",
+            tokens.path().to_str().unwrap(),
+        ],
+    ));
+    let _ = collector.kill();
+    let served = collector.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "enroll as root: {}\ncollector: {}",
+        text(&out),
+        String::from_utf8_lossy(&served.stderr)
+    );
+    for (file, mode) in [
+        ("/var/lib/zerofault/agent/agent.key", 0o600),
+        ("/var/lib/zerofault/agent/agent.pem", 0o644),
+    ] {
+        let (m, uid, gid) = meta(file);
+        assert_eq!(m, mode, "{file} mode");
+        let group: u32 = ok(&mut cmd("id", &["-g", AGENT])).trim().parse().unwrap();
+        assert_eq!(
+            (uid, gid),
+            (id_of(AGENT), group),
+            "{file} is the agent's user's"
+        );
+    }
+    std::fs::remove_file(collector_yaml).unwrap();
+    std::fs::remove_file(agent_yaml).unwrap();
 }
 
 /// `rpm -qp --qf` of every file: path, octal mode, owner, group, flags (c = config,

@@ -470,9 +470,12 @@ fn load_lists_every_kind_of_problem_with_line_and_fix() {
         lines[2],
         format!(
             "{file}:8:3: key 'tls.cert': cannot read {d}/agent.pem: No such file or \
-                 directory (os error 2); issue this agent's certificate on the collector host \
-                 with `zerofault-collector certs --dir DIR --agent web-01` and copy \
-                 DIR/agents/web-01.pem and web-01.key here, or fix the path"
+                 directory (os error 2); enroll this agent with a token from \
+                 `zerofault-collector certs token --agent web-01`: `zerofault-agent enroll \
+                 --config FILE --token-file TOKENS` (the key is made here), or issue its \
+                 certificate on the collector host with `zerofault-collector certs --dir DIR \
+                 --agent web-01` and copy DIR/agents/web-01.pem and web-01.key here, or fix the \
+                 path"
         )
     );
     assert!(

@@ -305,7 +305,9 @@ fn missing_file_hint(e: &TlsError, id: &str) -> String {
                      it), or fix the path"
             .to_owned(),
         _ => format!(
-            "; issue this agent's certificate on the collector host with `zerofault-collector \
+            "; enroll this agent with a token from `zerofault-collector certs token --agent \
+             {id}`: `zerofault-agent enroll --config FILE --token-file TOKENS` (the key is made \
+             here), or issue its certificate on the collector host with `zerofault-collector \
              certs --dir DIR --agent {id}` and copy DIR/agents/{id}.pem and {id}.key here, or \
              fix the path"
         ),
