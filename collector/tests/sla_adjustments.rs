@@ -17,7 +17,7 @@ use zerofault_collector::store::{SqliteStore, Store};
 
 struct World {
     dir: tempfile::TempDir,
-    _pki: zerofault_tests::pki::Pki,
+    pki: zerofault_tests::pki::Pki,
     config: PathBuf,
 }
 
@@ -49,11 +49,7 @@ async fn world() -> World {
         ),
     )
     .unwrap();
-    World {
-        dir,
-        _pki: pki,
-        config,
-    }
+    World { dir, pki, config }
 }
 
 /// Runs the collector binary with `args` after `sub --config FILE`: (exit code, stdout,
@@ -227,6 +223,16 @@ async fn an_adjustment_is_audited_shown_and_a_late_correction_once_closed() {
         ],
     );
     assert_eq!(code, 0, "{err}");
+    // An assessor's check of the closed month, on record.
+    let manifest = closing.join("MANIFEST.sha256");
+    let ca = w.pki.path("ca.pem");
+    let (code, out, err) = run(
+        &w,
+        &["verify"],
+        &[manifest.to_str().unwrap(), "--ca", ca.to_str().unwrap()],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(err.contains("recorded as audit record"), "{err}");
     let (code, out, err) = run(
         &w,
         &["sla", "adjust"],
@@ -246,9 +252,9 @@ async fn an_adjustment_is_audited_shown_and_a_late_correction_once_closed() {
         out.contains("note: 2026-02 is closed: this is a late correction"),
         "{out}"
     );
-    // Its id is its audit record's seq: after the month.close record.
+    // Its id is its audit record's seq: after the month.close and month.verify records.
     let second = id_of(&out);
-    assert_eq!(second, first + 2);
+    assert_eq!(second, first + 3);
     let (frozen, dir) = report(&w, "late");
     assert_eq!(
         minutes(&frozen, "web-02", "down"),
@@ -312,7 +318,7 @@ async fn an_adjustment_is_audited_shown_and_a_late_correction_once_closed() {
                 .to_owned()
         })
         .collect();
-    for e in ["sla.adjust", "sla.withdraw", "month.close"] {
+    for e in ["sla.adjust", "sla.withdraw", "month.close", "month.verify"] {
         assert!(events.iter().any(|x| x == e), "{e} in {events:?}");
     }
     let (code, out, err) = run(&w, &["audit", "verify"], &[]);
@@ -350,6 +356,34 @@ async fn an_adjustment_is_audited_shown_and_a_late_correction_once_closed() {
     assert_eq!(code, 1, "{out}{err}");
     assert!(
         out.contains("FAILED: SLA adjustment 9999: no audit record has its id"),
+        "{out}"
+    );
+    conn.execute("DELETE FROM sla_adjustments WHERE id = 9999", [])
+        .unwrap();
+
+    // A withdrawal undone by hand puts the exclusion back: named.
+    conn.execute(
+        "UPDATE sla_adjustments SET withdrawn_seq = NULL, withdrawn_actor = NULL,
+            withdrawn_ms = NULL, withdrawn_reason = NULL WHERE id = ?1",
+        [first as i64],
+    )
+    .unwrap();
+    let (code, out, err) = run(&w, &["audit", "verify"], &[]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        out.contains(&format!("FAILED: SLA adjustment {first}: record "))
+            && out.contains("undone by hand"),
+        "{out}"
+    );
+    // An adjustment deleted by hand takes its exclusion away: named by its record.
+    conn.execute("DELETE FROM sla_adjustments WHERE id = ?1", [first as i64])
+        .unwrap();
+    let (code, out, err) = run(&w, &["audit", "verify"], &[]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        out.contains(&format!(
+            "FAILED: SLA adjustment {first}: its sla.adjust record {first} has no row"
+        )),
         "{out}"
     );
 }

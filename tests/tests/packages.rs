@@ -615,6 +615,12 @@ fn enroll_from_packages() {
         "the shipped listen addresses changed: update this test"
     );
     let collector_yaml = "/etc/zerofault/collector-enroll.yaml";
+    let agent_yaml = "/etc/zerofault/agent-enroll.yaml";
+    // The collector is stopped and the two configs removed however this ends.
+    let mut cleanup = Cleanup {
+        child: None,
+        files: vec![collector_yaml, agent_yaml],
+    };
     std::fs::write(collector_yaml, config).unwrap();
     let out = as_user(
         COLLECTOR,
@@ -635,7 +641,7 @@ fn enroll_from_packages() {
     );
     let tokens = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(tokens.path(), &out.stdout).unwrap();
-    let mut collector = Command::new("setpriv")
+    let collector = Command::new("setpriv")
         .args([
             "--reuid",
             COLLECTOR,
@@ -650,6 +656,7 @@ fn enroll_from_packages() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("start the collector as its user");
+    cleanup.child = Some(collector);
     let deadline = Instant::now() + Duration::from_secs(30);
     while std::net::TcpStream::connect(("127.0.0.1", ingest)).is_err() {
         assert!(
@@ -665,7 +672,6 @@ fn enroll_from_packages() {
             "url: https://collector.example:7443",
             &format!("url: https://localhost:{ingest}"),
         );
-    let agent_yaml = "/etc/zerofault/agent-enroll.yaml";
     std::fs::write(agent_yaml, agent).unwrap();
     let out = output(&mut cmd(
         AGENT,
@@ -677,6 +683,7 @@ fn enroll_from_packages() {
             tokens.path().to_str().unwrap(),
         ],
     ));
+    let mut collector = cleanup.child.take().expect("started");
     let _ = collector.kill();
     let served = collector.wait_with_output().unwrap();
     assert!(
@@ -698,8 +705,24 @@ fn enroll_from_packages() {
             "{file} is the agent's user's"
         );
     }
-    std::fs::remove_file(collector_yaml).unwrap();
-    std::fs::remove_file(agent_yaml).unwrap();
+}
+
+/// Stops a child and removes files when dropped, also when an assertion fails first.
+struct Cleanup {
+    child: Option<std::process::Child>,
+    files: Vec<&'static str>,
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        if let Some(c) = &mut self.child {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        for f in &self.files {
+            let _ = std::fs::remove_file(f);
+        }
+    }
 }
 
 /// `rpm -qp --qf` of every file: path, octal mode, owner, group, flags (c = config,

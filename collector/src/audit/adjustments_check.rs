@@ -63,5 +63,130 @@ pub fn withdrawn(id: u64, w: &Withdrawal, record: Option<&Record>) -> Result<(),
     }
 }
 
+/// What the chain says about SLA adjustments, gathered while it is verified: which
+/// `sla.adjust` records exist and which adjustments `sla.withdraw` records withdrew, so that
+/// the rows are checked against the records both ways (a row deleted or un-withdrawn by
+/// hand shows too). Memory: two entries per adjustment, which operators make by hand.
+#[derive(Debug, Default)]
+pub struct SlaRecords {
+    /// Seq and time of the first record read (retention deleted what was before it).
+    first: Option<(u64, i64)>,
+    made: std::collections::BTreeSet<u64>,
+    /// Adjustment id -> seq of its withdrawal record.
+    withdrawn: std::collections::BTreeMap<u64, u64>,
+}
+
+impl SlaRecords {
+    /// Notes `r`, read in chain order.
+    pub fn push(&mut self, r: &Record) {
+        self.first.get_or_insert((r.seq, r.entry.at_ms));
+        match r.entry.event.as_str() {
+            "sla.adjust" => {
+                self.made.insert(r.seq);
+            }
+            "sla.withdraw" => {
+                if let Ok(d) = serde_json::from_str::<Value>(&r.entry.details)
+                    && let Some(id) = d["adjustment"].as_u64()
+                {
+                    self.withdrawn.insert(id, r.seq);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Whether the record `seq` was deleted by retention (before the first kept record).
+    pub fn retired(&self, seq: u64) -> bool {
+        self.first.is_some_and(|(first, _)| seq < first)
+    }
+
+    /// The rows against the records, both ways: every row has its record (or is older
+    /// than the chain's kept start), every `sla.adjust` record its row, every withdrawal
+    /// record a row withdrawn by it, every withdrawn row its record. `Err((id, why))`.
+    pub fn check_rows(&self, rows: &[Adjustment]) -> Result<(), (u64, String)> {
+        let by_id: std::collections::BTreeMap<u64, &Adjustment> =
+            rows.iter().map(|a| (a.id, a)).collect();
+        for a in rows {
+            if a.id == 0 {
+                return Err((
+                    a.id,
+                    "id 0 is no audit record: it was added to the database by hand".into(),
+                ));
+            }
+            if self.retired(a.id) {
+                // Its record was deleted by retention: only a row made before what is kept.
+                let first_at = self.first.map_or(i64::MIN, |(_, at)| at);
+                if a.created_ms >= first_at {
+                    return Err((a.id, "it says it was made after the oldest record kept, yet its record is not in the log: it was added to the database by hand".into()));
+                }
+            } else if !self.made.contains(&a.id) {
+                return Err((
+                    a.id,
+                    "no audit record has its id: it was added to the database by hand".into(),
+                ));
+            }
+            match (&a.withdrawn, self.withdrawn.get(&a.id)) {
+                (Some(w), _) if w.seq <= a.id => {
+                    return Err((
+                        a.id,
+                        format!(
+                            "its withdrawal names record {}, before the adjustment itself: it was withdrawn by hand",
+                            w.seq
+                        ),
+                    ));
+                }
+                (Some(w), None) if !self.retired(w.seq) => {
+                    return Err((
+                        a.id,
+                        format!(
+                            "its withdrawal names record {}, which is no sla.withdraw record of it: it was withdrawn by hand",
+                            w.seq
+                        ),
+                    ));
+                }
+                (Some(w), Some(seq)) if w.seq != *seq => {
+                    return Err((
+                        a.id,
+                        format!(
+                            "its withdrawal names record {}, but record {seq} withdrew it: it was changed by hand",
+                            w.seq
+                        ),
+                    ));
+                }
+                (None, Some(seq)) => {
+                    return Err((
+                        a.id,
+                        format!(
+                            "record {seq} withdrew it, yet it is in force: its withdrawal was undone by hand"
+                        ),
+                    ));
+                }
+                _ => {}
+            }
+        }
+        if let Some(seq) = self.made.iter().find(|s| !by_id.contains_key(s)) {
+            return Err((
+                *seq,
+                format!(
+                    "its sla.adjust record {seq} has no row: the adjustment was deleted by hand"
+                ),
+            ));
+        }
+        if let Some((id, seq)) = self
+            .withdrawn
+            .iter()
+            .find(|(id, _)| !by_id.contains_key(id))
+        {
+            return Err((
+                *id,
+                format!(
+                    "record {seq} withdrew it, but it has no row: the adjustment was deleted by hand"
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests;

@@ -272,6 +272,9 @@ pub struct Verified {
     pub sealed_through: u64,
     /// Anchors checked.
     pub anchors: u64,
+    /// When the oldest record no seal covers was made, Unix ms (`None`: all sealed, or not
+    /// looked up).
+    pub oldest_unsealed_ms: Option<i64>,
     /// SLA adjustments compared with their records (`None`: not checked, e.g. a file).
     pub adjustments: Option<u64>,
 }

@@ -232,6 +232,17 @@ pub fn report_downloaded(user: Option<&str>, source: String, month: &str, format
     )
 }
 
+/// A page of the audit log read over HTTP by an auditor.
+pub fn audit_read(user: &str, source: String, after: u64, records: u64) -> Event {
+    event(
+        format!("user:{user}"),
+        source,
+        "audit.read",
+        true,
+        json!({ "after": after, "records": records }),
+    )
+}
+
 /// History imported (`import`).
 pub fn imported(file: &str, agent: Option<&str>, stored: u64, refused: u64) -> Event {
     event(

@@ -104,12 +104,14 @@ pub async fn verify(
     let mut check = |r: &Record, known: Option<&str>| super::seal::check(r, known, cas);
     let mut after = 0;
     let mut read = 0;
+    let mut sla = adjustments_check::SlaRecords::default();
     loop {
         let page = store.audit_page(after, MAX_AUDIT_PAGE).await?;
         let Some(last) = page.last() else { break };
         after = last.seq;
         for r in &page {
             v.push(r, &mut check)?;
+            sla.push(r);
             if let Some((seq, hash)) = &head_row
                 && r.seq == *seq
                 && &r.hash != hash
@@ -147,27 +149,60 @@ pub async fn verify(
         _ => {}
     }
     let mut verified = verified;
-    verified.adjustments = Some(check_adjustments(store, verified.first_seq).await?);
+    verified.adjustments = Some(check_adjustments(store, &sla).await?);
+    if last > verified.sealed_through {
+        let first_unsealed = verified
+            .sealed_through
+            .max(verified.first_seq.saturating_sub(1))
+            + 1;
+        verified.oldest_unsealed_ms = record_at(store, first_unsealed)
+            .await?
+            .map(|r| r.entry.at_ms);
+    }
     Ok(verified)
 }
 
-/// Compares every SLA adjustment with its audit records (`store::adjustments`): its
-/// `sla.adjust` record (seq = its id) must say the same scope, period, reason, actor and
-/// time, and a withdrawal its `sla.withdraw` record. One whose record retention has
-/// deleted (older than the chain's first record) cannot be compared and is passed over;
-/// any other without its record was written by hand. Returns how many were compared.
-async fn check_adjustments(store: &dyn Store, first_seq: u64) -> Result<u64, VerifyError> {
+/// What an intact log's seals say about the collectors, when it is worth a note: records
+/// that no seal covers although the oldest of them is older than three seal intervals
+/// (every running collector seals each interval that has new records). Not a failure:
+/// nothing was changed, but those records are protected by the chain and the outside
+/// anchors only, and for longer than planned. A quiet, fully sealed log gets no note.
+pub fn seal_age_note(v: &Verified, interval: std::time::Duration, now_ms: i64) -> Option<String> {
+    let oldest = v.oldest_unsealed_ms?;
+    let interval_ms = i64::try_from(interval.as_millis()).unwrap_or(i64::MAX);
+    let age = now_ms.saturating_sub(oldest);
+    (age > interval_ms.saturating_mul(3)).then(|| {
+        format!(
+            "records after {} are unsealed, the oldest for {} min, more than three times audit.seal_interval ({} s): is any collector running and able to write?",
+            v.sealed_through,
+            age / 60_000,
+            interval.as_secs()
+        )
+    })
+}
+
+/// Compares every SLA adjustment with its audit records (`store::adjustments`), both ways
+/// ([`adjustments_check::SlaRecords::check_rows`]), then each row with its `sla.adjust`
+/// record (seq = its id: scope, period, reason, actor, time) and its withdrawal with its
+/// `sla.withdraw` record. A record deleted by retention cannot be compared and is passed
+/// over. Returns how many rows were compared with their record.
+async fn check_adjustments(
+    store: &dyn Store,
+    sla: &adjustments_check::SlaRecords,
+) -> Result<u64, VerifyError> {
     let all = store.adjustments(i64::MIN, i64::MAX).await?;
+    sla.check_rows(&all)
+        .map_err(|(id, reason)| VerifyError::Adjustment { id, reason })?;
     let mut compared = 0;
     for a in &all {
         let fail = |reason: String| VerifyError::Adjustment { id: a.id, reason };
-        if a.id < first_seq {
+        if sla.retired(a.id) {
             continue;
         }
         let made = record_at(store, a.id).await?;
         adjustments_check::made(a, made.as_ref()).map_err(fail)?;
         if let Some(w) = &a.withdrawn
-            && w.seq >= first_seq
+            && !sla.retired(w.seq)
         {
             let record = record_at(store, w.seq).await?;
             adjustments_check::withdrawn(a.id, w, record.as_ref()).map_err(fail)?;
@@ -210,3 +245,6 @@ pub async fn export(
     out.flush()?;
     Ok(n)
 }
+
+#[cfg(test)]
+mod tests;

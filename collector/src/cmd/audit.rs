@@ -134,6 +134,15 @@ pub fn run(args: &AuditArgs) -> u8 {
                                 v.sealed_through
                             );
                         }
+                        if a.file.is_none()
+                            && let Some(note) = crate::audit::verify::seal_age_note(
+                                &v,
+                                config.audit.seal_interval,
+                                zerofault_common::now_unix_ms(),
+                            )
+                        {
+                            println!("note: {note}");
+                        }
                         EXIT_OK
                     }
                     Err(VerifyError::Break(b)) => {

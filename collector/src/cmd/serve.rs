@@ -12,6 +12,7 @@ use tokio::sync::watch;
 
 use crate::cmd::deployment::{self, Deployment};
 use crate::config::Config;
+use crate::http::audit_log;
 use crate::inventory::{Inventory, InventoryError};
 use crate::live::hosts::{HostTable, IngestCounters};
 use crate::live::ingest::{self, IngestState};
@@ -388,6 +389,10 @@ impl Server {
             metrics: self.config.metrics,
         })
         .merge(crate::http::sla_report::router(sla_state.clone()))
+        .merge(audit_log::router(
+            self.store.clone(),
+            security.audit.clone(),
+        ))
         .merge(crate::http::month_to_date::router(
             month_to_date.latest.clone(),
         ))

@@ -146,9 +146,11 @@ pub fn parse_time(s: &str, tz: &jiff::tz::TimeZone) -> Result<i64, String> {
         .replacen(' ', "T", 1)
         .parse::<jiff::civil::DateTime>()
         .map_err(|_| format!("{s:?} is not a time: give `YYYY-MM-DD HH:MM` (the inventory's time zone) or RFC 3339 such as 2026-11-03T14:00:00+08:00"))?;
-    tz.to_timestamp(civil)
+    // A local time that a daylight-saving change skips or repeats is refused, not guessed.
+    tz.to_ambiguous_timestamp(civil)
+        .unambiguous()
         .map(|t| t.as_millisecond())
-        .map_err(|e| format!("{s:?}: {e}"))
+        .map_err(|e| format!("{s:?}: {e}; give it in RFC 3339 with its offset"))
 }
 
 /// Checks a reason: not empty, one line of printable text, at most [`MAX_REASON_CHARS`].
@@ -164,6 +166,14 @@ pub fn check_reason(reason: &str) -> Result<String, String> {
     }
     if r.chars().any(char::is_control) {
         return Err("--reason must be one line without control characters".into());
+    }
+    // The reason lands in CSV and XLSX files handed on: no cell that a spreadsheet would
+    // take for a formula.
+    if r.starts_with(['=', '+', '-', '@']) {
+        return Err(
+            "--reason must not start with =, +, - or @ (a spreadsheet would read it as a formula)"
+                .into(),
+        );
     }
     Ok(r.to_owned())
 }
@@ -310,8 +320,12 @@ async fn closed_months(
         if s >= end_ms {
             break;
         }
-        if matches!(store.closed_month(month.clone()).await, Ok(Some(_))) {
-            out.push(month.clone());
+        match store.closed_month(month.clone()).await {
+            Ok(Some(_)) => out.push(month.clone()),
+            Ok(None) => {}
+            Err(e) => eprintln!(
+                "warning: cannot tell whether {month} is closed ({e}); if it is, this adjustment is a late correction to it"
+            ),
         }
         month = crate::month::current_month(inventory, e);
     }

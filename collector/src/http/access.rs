@@ -84,28 +84,37 @@ pub struct User {
     pub name: String,
     /// `pbkdf2-sha256$ITERATIONS$SALT_HEX$HASH_HEX`, from `zerofault-collector hash-password`.
     pub password_hash: String,
-    /// `viewer` (every page, the API and `/metrics`, all read-only) or `metrics`
-    /// (`/metrics` and `/healthz` only, for a scraper). Default `viewer`.
+    /// `viewer` (every page, the API and `/metrics`, all read-only, but not the audit log),
+    /// `metrics` (`/metrics` and `/healthz` only, for a scraper) or `audit` (the audit log,
+    /// `/api/v1/audit`, and `/healthz` only). Default `viewer`.
     #[serde(default)]
     pub role: Role,
 }
+
+/// The audit log's route (`http/audit_log.rs`): only for the audit role, never public.
+pub const AUDIT_LOG_PATH: &str = "/api/v1/audit";
 
 /// What a user may read; every role is read-only (nothing on the listener writes).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
-    /// Every path.
+    /// Every path but the audit log.
     #[default]
     Viewer,
     /// `/metrics` and `/healthz`.
     Metrics,
+    /// The audit log and `/healthz`: the auditor, kept apart from who operates (GB/T
+    /// 22239-2019 separates the audit administrator from the system administrator).
+    Audit,
 }
 
 impl Role {
     fn allows(self, path: &str) -> bool {
+        let audit_log = path == AUDIT_LOG_PATH;
         match self {
-            Role::Viewer => true,
+            Role::Viewer => !audit_log,
             Role::Metrics => path == "/metrics" || path == "/healthz",
+            Role::Audit => audit_log || path == "/healthz",
         }
     }
 }
@@ -377,7 +386,8 @@ impl Gate {
         authorization: Option<&HeaderValue>,
         source: Option<std::net::IpAddr>,
     ) -> (Verdict, Option<String>) {
-        if !self.enabled() || self.access.is_public(path) {
+        // The audit log is never public: without a user, its route refuses the request.
+        if !self.enabled() || (self.access.is_public(path) && path != AUDIT_LOG_PATH) {
             return (Verdict::Allowed, None);
         }
         let Some((name, password)) = authorization.and_then(basic_credentials) else {

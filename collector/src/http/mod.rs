@@ -24,6 +24,7 @@ use crate::store::Store;
 mod accept_encoding;
 pub mod access;
 pub mod api;
+pub mod audit_log;
 pub mod cockpit;
 pub mod https;
 mod metrics;

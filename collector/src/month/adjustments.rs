@@ -51,14 +51,9 @@ pub fn exclusions(adjustments: &[Adjustment], lo: i64, hi: i64) -> Vec<Maintenan
         .collect()
 }
 
-/// The report's rows of the adjustments touching `[start_ms, end_ms)`, by id; `closed_ms`
-/// is when the month was closed, if it is (what was made after is `late`).
-pub fn rows(
-    adjustments: &[Adjustment],
-    start_ms: i64,
-    end_ms: i64,
-    closed_ms: Option<i64>,
-) -> Vec<AdjustmentRow> {
+/// The report's rows of the adjustments touching `[start_ms, end_ms)`, by id, none `late`
+/// (that is known once the month's closing is: [`mark_late`]).
+pub fn rows(adjustments: &[Adjustment], start_ms: i64, end_ms: i64) -> Vec<AdjustmentRow> {
     let mut out: Vec<AdjustmentRow> = adjustments
         .iter()
         .filter(|a| a.what.start_ms < end_ms && a.what.end_ms > start_ms)
@@ -78,7 +73,7 @@ pub fn rows(
                 reason: a.what.reason.clone(),
                 actor: a.actor.clone(),
                 created_unix_ms: a.created_ms,
-                late: closed_ms.is_some_and(|c| a.created_ms > c),
+                late: false,
                 withdrawn: a.withdrawn.as_ref().map(|w| AdjustmentWithdrawal {
                     actor: w.actor.clone(),
                     at_unix_ms: w.at_ms,
@@ -89,6 +84,17 @@ pub fn rows(
         .collect();
     out.sort_by_key(|r| r.id);
     out
+}
+
+/// Marks the rows made or withdrawn after the month was closed at `closed_ms`: late
+/// corrections.
+pub fn mark_late(rows: &mut [AdjustmentRow], closed_ms: i64) {
+    for r in rows {
+        r.late = r.created_unix_ms > closed_ms
+            || r.withdrawn
+                .as_ref()
+                .is_some_and(|w| w.at_unix_ms > closed_ms);
+    }
 }
 
 /// The adjustments of `current` that the frozen figures do not have as they are now: made

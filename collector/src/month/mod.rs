@@ -148,9 +148,7 @@ pub async fn answer_given(
             closed: Some(ClosedAnswer {
                 late_corrections: corrections::corrections(&report, &current),
                 late_adjustments: {
-                    for a in &mut current.adjustments {
-                        a.late = a.created_unix_ms > closing.closed_unix_ms;
-                    }
+                    adjustments::mark_late(&mut current.adjustments, closing.closed_unix_ms);
                     adjustments::late(&report, &current)
                 },
                 closing,

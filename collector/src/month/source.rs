@@ -255,7 +255,7 @@ pub async fn compute_month(
     c.unknown
         .sort_by(|a, b| (&a.agent_id, &a.label, &a.value).cmp(&(&b.agent_id, &b.label, &b.value)));
     let mut report = c.builder.finish(&names, &c.previous, &c.unknown);
-    report.adjustments = super::adjustments::rows(&adjustments, start_ms, end_ms, None);
+    report.adjustments = super::adjustments::rows(&adjustments, start_ms, end_ms);
     Ok(report)
 }
 

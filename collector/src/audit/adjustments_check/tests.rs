@@ -86,3 +86,80 @@ fn a_withdrawal_matches_its_record() {
             .contains("withdrawn by hand")
     );
 }
+
+/// Record `seq` of `event` with `details`, at `at_ms`.
+fn at(seq: u64, event: &str, details: &str, at_ms: i64) -> Record {
+    let mut r = record(event, details, "operator:li", at_ms);
+    r.seq = seq;
+    r
+}
+
+fn rows_after(records: &[Record], rows: &[Adjustment]) -> Result<(), (u64, String)> {
+    let mut sla = SlaRecords::default();
+    for r in records {
+        sla.push(r);
+    }
+    sla.check_rows(rows)
+}
+
+#[test]
+fn rows_and_records_are_checked_both_ways() {
+    let records = [
+        at(1, "sla.adjust", MADE, 5),
+        at(2, "sla.withdraw", r#"{"adjustment":1,"reason":"x"}"#, 6),
+        at(3, "sla.adjust", MADE, 7),
+    ];
+    let mut first = row();
+    first.withdrawn = Some(Withdrawal {
+        seq: 2,
+        actor: "operator:li".into(),
+        at_ms: 6,
+        reason: "x".into(),
+    });
+    let mut third = row();
+    third.id = 3;
+    let whole = [first.clone(), third.clone()];
+    assert_eq!(rows_after(&records, &whole), Ok(()));
+
+    let says = |rows: &[Adjustment], id: u64, text: &str| {
+        let (got, why) = rows_after(&records, rows).unwrap_err();
+        assert_eq!(got, id, "{why}");
+        assert!(why.contains(text), "{why:?} should say {text:?}");
+    };
+    // Deleted, un-withdrawn, added with id 0 or an id no record has.
+    says(std::slice::from_ref(&first), 3, "deleted by hand");
+    let mut undone = first.clone();
+    undone.withdrawn = None;
+    says(&[undone, third.clone()], 1, "undone by hand");
+    let mut zero = row();
+    zero.id = 0;
+    says(&[first.clone(), third.clone(), zero], 0, "id 0");
+    let mut stray = row();
+    stray.id = 2;
+    says(
+        &[first.clone(), third.clone(), stray],
+        2,
+        "added to the database by hand",
+    );
+    // A withdrawal set by hand on the one in force.
+    let mut forged = third.clone();
+    forged.withdrawn = first.withdrawn.clone().map(|mut w| {
+        w.seq = 4;
+        w
+    });
+    says(&[first, forged], 3, "withdrawn by hand");
+}
+
+#[test]
+fn a_row_older_than_the_kept_chain_must_predate_it() {
+    // Retention kept records from 10 on, the oldest made at 1,000.
+    let records = [at(10, "month.close", "{}", 1_000)];
+    let mut old = row();
+    old.id = 4;
+    old.created_ms = 500;
+    assert_eq!(rows_after(&records, std::slice::from_ref(&old)), Ok(()));
+    old.created_ms = 2_000;
+    let (id, why) = rows_after(&records, &[old]).unwrap_err();
+    assert_eq!(id, 4);
+    assert!(why.contains("after the oldest record kept"), "{why}");
+}

@@ -47,6 +47,13 @@ fn times_are_local_or_rfc3339() {
     assert_eq!(local, parse_time("2026-11-03T14:00:00+08:00", &tz).unwrap());
     let e = parse_time("3 Nov", &tz).unwrap_err();
     assert!(e.contains("YYYY-MM-DD HH:MM"), "{e}");
+    // Skipped and repeated local times of a daylight-saving change are refused.
+    let berlin = jiff::tz::TimeZone::get("Europe/Berlin").unwrap();
+    for t in ["2026-03-29 02:30", "2026-10-25 02:30"] {
+        let e = parse_time(t, &berlin).unwrap_err();
+        assert!(e.contains("RFC 3339"), "{t}: {e}");
+    }
+    assert!(parse_time("2026-10-25T02:30:00+01:00", &berlin).is_ok());
 }
 
 #[test]
@@ -106,5 +113,14 @@ fn an_adjustment_is_checked_before_anything_is_recorded() {
             "a\nb",
         ),
         "one line",
+    );
+    refused(
+        args(
+            site("wuxing"),
+            "2026-11-03 14:00",
+            "2026-11-03 18:30",
+            "=HYPERLINK(1)",
+        ),
+        "formula",
     );
 }

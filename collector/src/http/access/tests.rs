@@ -176,3 +176,12 @@ fn problems_name_the_user_and_the_fix() {
     );
     assert!(!Gate::new(Access::default()).enabled());
 }
+
+#[test]
+fn the_audit_log_is_the_audit_roles_alone() {
+    assert!(!Role::Viewer.allows(AUDIT_LOG_PATH));
+    assert!(Role::Viewer.allows("/api/v1/report"));
+    assert!(Role::Audit.allows(AUDIT_LOG_PATH) && Role::Audit.allows("/healthz"));
+    assert!(!Role::Audit.allows("/metrics") && !Role::Audit.allows("/"));
+    assert!(!Role::Metrics.allows(AUDIT_LOG_PATH));
+}

@@ -59,7 +59,8 @@ fn rows_count_the_months_minutes_and_mark_late_ones() {
         adj(1, "site", -30 * MIN, 15 * MIN, 10),
         adj(8, "host", 100 * MIN, 110 * MIN, 10),
     ];
-    let rows = rows(&all, month.0, month.1, Some(100));
+    let mut rows = rows(&all, month.0, month.1);
+    mark_late(&mut rows, 100);
     let got: Vec<_> = rows
         .iter()
         .map(|r| (r.id, r.minutes, r.late, r.withdrawn.is_some()))

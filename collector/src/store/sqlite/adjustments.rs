@@ -36,7 +36,7 @@ fn adjustment(r: &rusqlite::Row<'_>) -> rusqlite::Result<Adjustment> {
     })
 }
 
-fn by_id(conn: &Connection, id: u64) -> Result<Option<Adjustment>, StoreError> {
+fn by_id(conn: &rusqlite::Connection, id: u64) -> Result<Option<Adjustment>, StoreError> {
     Ok(conn
         .query_row(
             &format!("SELECT {COLUMNS} FROM sla_adjustments WHERE id = ?1"),
@@ -114,8 +114,11 @@ pub(super) fn withdraw(
             reason
         ],
     )?;
+    // Read inside the transaction: once it commits, the withdrawal is recorded, and a
+    // failed read after that would be told as "nothing recorded".
+    let stored = by_id(&tx, id)?;
     tx.commit()?;
-    Ok(by_id(conn, id)?.map(|a| (a, record)))
+    Ok(stored.map(|a| (a, record)))
 }
 
 pub(super) fn overlapping(
