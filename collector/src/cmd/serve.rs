@@ -379,6 +379,7 @@ impl Server {
             computations: sla_state.computations(),
             latest: crate::month::to_date::Latest::default(),
         };
+        let audit = security.audit.clone();
         let expose = crate::http::router(crate::http::HttpState {
             hosts: self.hosts.clone(),
             counters: self.counters.clone(),
@@ -389,10 +390,7 @@ impl Server {
             metrics: self.config.metrics,
         })
         .merge(crate::http::sla_report::router(sla_state.clone()))
-        .merge(audit_log::router(
-            self.store.clone(),
-            security.audit.clone(),
-        ))
+        .merge(audit_log::router(self.store.clone(), audit))
         .merge(crate::http::month_to_date::router(
             month_to_date.latest.clone(),
         ))
