@@ -33,8 +33,9 @@ pub use body::{
     decompress_bounded, encode_report,
 };
 pub use report::{
-    AgentStats, Cpu, ErrorCount, Filesystem, Interface, InterfaceTransition, Labels, LinkResult,
-    LossRun, Memory, PROTOCOL_VERSION, Report, SystemInfo,
+    AgentStats, Cpu, CpuModes, ErrorCount, Filesystem, Interface, InterfaceTransition, Labels,
+    LinkResult, LossRun, Memory, PROTOCOL_VERSION, Pressure, PressureLine, PressureStat, Report,
+    SystemInfo,
 };
 pub use validate::{
     LINK_DOMAINS, LINK_KINDS, LINK_LEVELS, Limits, MAX_AGENT_ID_BYTES, MAX_INTERVAL_MS,

@@ -69,6 +69,9 @@ pub struct Report {
     /// The agent's own health: spool and delivery, as of when the report was made.
     #[prost(message, optional, tag = "18")]
     pub agent_stats: Option<AgentStats>,
+    /// Pressure stall information, where the kernel has it.
+    #[prost(message, optional, tag = "19")]
+    pub pressure: Option<Pressure>,
 }
 
 /// The agent's spool and delivery counters. Counters are cumulative since the agent's spool
@@ -292,6 +295,126 @@ pub struct Cpu {
     /// 15-minute load average.
     #[prost(double, tag = "6")]
     pub load15: f64,
+    /// Shares of all CPUs' time per mode since the previous report (`/proc/stat`); absent
+    /// in the first report after the agent starts (no earlier sample) and where the kernel
+    /// file is missing: absent, never zero.
+    #[prost(message, optional, tag = "7")]
+    pub modes: Option<CpuModes>,
+}
+
+/// Shares of the CPUs' time per mode over an interval, each 0..=1, summing to 1 (guest
+/// time is inside `user` and `nice`, as the kernel counts it). Steal is time the
+/// hypervisor gave to other guests while this one wanted to run; iowait is idle time with
+/// I/O outstanding.
+#[derive(Clone, PartialEq, prost::Message, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CpuModes {
+    /// Normal processes in user mode.
+    #[prost(double, tag = "1")]
+    pub user: f64,
+    /// Niced processes in user mode.
+    #[prost(double, tag = "2")]
+    pub nice: f64,
+    /// Kernel mode.
+    #[prost(double, tag = "3")]
+    pub system: f64,
+    /// Idle, without I/O outstanding.
+    #[prost(double, tag = "4")]
+    pub idle: f64,
+    /// Idle with I/O outstanding.
+    #[prost(double, tag = "5")]
+    pub iowait: f64,
+    /// Servicing hardware interrupts.
+    #[prost(double, tag = "6")]
+    pub irq: f64,
+    /// Servicing softirqs.
+    #[prost(double, tag = "7")]
+    pub softirq: f64,
+    /// Stolen by the hypervisor.
+    #[prost(double, tag = "8")]
+    pub steal: f64,
+}
+
+impl CpuModes {
+    /// Every mode with its name, in a fixed order (the `mode` label of `/metrics`).
+    pub fn named(&self) -> [(&'static str, f64); 8] {
+        [
+            ("user", self.user),
+            ("nice", self.nice),
+            ("system", self.system),
+            ("idle", self.idle),
+            ("iowait", self.iowait),
+            ("irq", self.irq),
+            ("softirq", self.softirq),
+            ("steal", self.steal),
+        ]
+    }
+}
+
+/// Pressure stall information (`/proc/pressure/{cpu,memory,io}`, Linux 4.20 and later with
+/// PSI enabled): how much of the time tasks waited for a resource. A resource the kernel
+/// does not report is absent.
+#[derive(Clone, PartialEq, prost::Message, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Pressure {
+    /// Waiting for a CPU.
+    #[prost(message, optional, tag = "1")]
+    pub cpu: Option<PressureStat>,
+    /// Waiting for memory (reclaim, swap-in, thrashing).
+    #[prost(message, optional, tag = "2")]
+    pub memory: Option<PressureStat>,
+    /// Waiting for block I/O.
+    #[prost(message, optional, tag = "3")]
+    pub io: Option<PressureStat>,
+}
+
+impl Pressure {
+    /// Every `(resource, kind, line)` present, in a fixed order (`cpu`, `memory`, `io`;
+    /// `some`, `full`): the labels of `/metrics`.
+    pub fn lines(&self) -> impl Iterator<Item = (&'static str, &'static str, &PressureLine)> {
+        [
+            ("cpu", &self.cpu),
+            ("memory", &self.memory),
+            ("io", &self.io),
+        ]
+        .into_iter()
+        .filter_map(|(resource, stat)| stat.as_ref().map(|s| (resource, s)))
+        .flat_map(|(resource, s)| {
+            [("some", &s.some), ("full", &s.full)]
+                .into_iter()
+                .filter_map(move |(kind, line)| line.as_ref().map(|l| (resource, kind, l)))
+        })
+    }
+}
+
+/// The `some` and `full` lines of one pressure file.
+#[derive(Clone, PartialEq, prost::Message, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PressureStat {
+    /// At least one task waited.
+    #[prost(message, optional, tag = "1")]
+    pub some: Option<PressureLine>,
+    /// All non-idle tasks waited at once (absent for cpu before Linux 5.13).
+    #[prost(message, optional, tag = "2")]
+    pub full: Option<PressureLine>,
+}
+
+/// One line of a pressure file.
+#[derive(Clone, PartialEq, prost::Message, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PressureLine {
+    /// Share of the last 10 s spent waiting, 0..=1 (the kernel's `avg10` / 100).
+    #[prost(double, tag = "1")]
+    pub avg10: f64,
+    /// Share of the last 60 s.
+    #[prost(double, tag = "2")]
+    pub avg60: f64,
+    /// Share of the last 300 s.
+    #[prost(double, tag = "3")]
+    pub avg300: f64,
+    /// Time spent waiting since boot, microseconds (`total`).
+    #[prost(uint64, tag = "4")]
+    pub total_us: u64,
 }
 
 /// Memory and swap, in bytes.

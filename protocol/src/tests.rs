@@ -34,6 +34,16 @@ pub(crate) fn sample_report() -> Report {
             load1: 0.5,
             load5: 0.75,
             load15: 1.0,
+            modes: Some(CpuModes {
+                user: 0.125,
+                nice: 0.0,
+                system: 0.0625,
+                idle: 0.75,
+                iowait: 0.03125,
+                irq: 0.0,
+                softirq: 0.0,
+                steal: 0.03125,
+            }),
         }),
         memory: Some(Memory {
             total_bytes: 16 << 30,
@@ -116,6 +126,19 @@ pub(crate) fn sample_report() -> Report {
                 count: 5,
             }],
             reports_acknowledged_total: 1000,
+        }),
+        pressure: Some(Pressure {
+            cpu: Some(PressureStat {
+                some: Some(PressureLine {
+                    avg10: 0.015,
+                    avg60: 0.0025,
+                    avg300: 0.0,
+                    total_us: 123_456,
+                }),
+                full: None,
+            }),
+            memory: None,
+            io: None,
         }),
     }
 }

@@ -242,6 +242,18 @@ impl Report {
             check_nonneg("cpu.load1", c.load1)?;
             check_nonneg("cpu.load5", c.load5)?;
             check_nonneg("cpu.load15", c.load15)?;
+            if let Some(m) = &c.modes {
+                for (_, v) in m.named() {
+                    check_ratio("cpu.modes", v)?;
+                }
+            }
+        }
+        if let Some(p) = &self.pressure {
+            for (_, _, line) in p.lines() {
+                check_ratio("pressure.avg10", line.avg10)?;
+                check_ratio("pressure.avg60", line.avg60)?;
+                check_ratio("pressure.avg300", line.avg300)?;
+            }
         }
         if let Some(m) = &self.memory {
             if m.used_bytes > m.total_bytes {

@@ -221,6 +221,44 @@ static CPU: Schema = Schema {
         f(4, "cpu.load1", Fixed64),
         f(5, "cpu.load5", Fixed64),
         f(6, "cpu.load15", Fixed64),
+        f(7, "cpu.modes", Msg(&CPU_MODES)),
+    ],
+};
+static CPU_MODES: Schema = Schema {
+    size: std::mem::size_of::<crate::report::CpuModes>(),
+    fields: &[
+        f(1, "cpu.modes.user", Fixed64),
+        f(2, "cpu.modes.nice", Fixed64),
+        f(3, "cpu.modes.system", Fixed64),
+        f(4, "cpu.modes.idle", Fixed64),
+        f(5, "cpu.modes.iowait", Fixed64),
+        f(6, "cpu.modes.irq", Fixed64),
+        f(7, "cpu.modes.softirq", Fixed64),
+        f(8, "cpu.modes.steal", Fixed64),
+    ],
+};
+static PRESSURE: Schema = Schema {
+    size: std::mem::size_of::<crate::report::Pressure>(),
+    fields: &[
+        f(1, "pressure.cpu", Msg(&PRESSURE_STAT)),
+        f(2, "pressure.memory", Msg(&PRESSURE_STAT)),
+        f(3, "pressure.io", Msg(&PRESSURE_STAT)),
+    ],
+};
+static PRESSURE_STAT: Schema = Schema {
+    size: std::mem::size_of::<crate::report::PressureStat>(),
+    fields: &[
+        f(1, "pressure.some", Msg(&PRESSURE_LINE)),
+        f(2, "pressure.full", Msg(&PRESSURE_LINE)),
+    ],
+};
+static PRESSURE_LINE: Schema = Schema {
+    size: std::mem::size_of::<crate::report::PressureLine>(),
+    fields: &[
+        f(1, "pressure.avg10", Fixed64),
+        f(2, "pressure.avg60", Fixed64),
+        f(3, "pressure.avg300", Fixed64),
+        f(4, "pressure.total_us", Varint),
     ],
 };
 static MEMORY: Schema = Schema {
@@ -287,11 +325,13 @@ static REPORT: Schema = Schema {
             Cap::Transitions,
         ),
         f(18, "agent_stats", Msg(&AGENT_STATS)),
+        f(19, "pressure", Msg(&PRESSURE)),
     ],
 };
 
 // Protobuf wire types. Unknown fields are skipped without descending into them, so the
-// walk's recursion is as deep as the schema (3), whatever the bytes say.
+// walk's recursion is as deep as the schema (4: report, pressure, stat, line), whatever
+// the bytes say.
 const WIRE_VARINT: u8 = 0;
 const WIRE_FIXED64: u8 = 1;
 const WIRE_LEN: u8 = 2;

@@ -48,6 +48,7 @@ pub fn synthetic_report(agent_id: &str, labels: Labels, sequence: u64, interval_
             load1: 1.0,
             load5: 0.5,
             load15: 0.25,
+            modes: None,
         }),
         memory: Some(Memory {
             total_bytes: 8 * GIB,
@@ -79,6 +80,7 @@ pub fn synthetic_report(agent_id: &str, labels: Labels, sequence: u64, interval_
         links: Vec::new(),
         interface_transitions: Vec::new(),
         agent_stats: None,
+        pressure: None,
     }
 }
 

@@ -34,6 +34,16 @@ const SUMMED: [(&str, &str); 4] = [
     ),
 ];
 
+/// The `total` of the `some` line of `/proc/pressure/io`, µs; `None` without PSI.
+fn io_some_total_us() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/pressure/io").ok()?;
+    let some = text.lines().find(|l| l.starts_with("some "))?;
+    some.split_whitespace()
+        .find_map(|f| f.strip_prefix("total="))?
+        .parse()
+        .ok()
+}
+
 /// Sum of a per-host family over the given agents (all of each host's series, e.g. every
 /// mount point).
 fn sum_over_agents(m: &Exposition, family: &str, agents: &[&str]) -> f64 {
@@ -45,6 +55,9 @@ async fn two_agents_are_reported_per_host_and_aggregated_by_department_and_datac
 -> anyhow::Result<()> {
     let ca = TestCa::new(&["e2e-a", "e2e-b", "e2e-synthetic"])?;
     let collector = Collector::builder(&ca).spawn().await?;
+    // Before the agents start: what they report of the kernel's stall time lies between
+    // this and a read after the scrape.
+    let io_stalled_before = io_some_total_us();
     let _a = collector
         .agent("e2e-a")
         .department("d1")
@@ -107,6 +120,37 @@ async fn two_agents_are_reported_per_host_and_aggregated_by_department_and_datac
             "{agent} reports at least one filesystem: [{}]",
             m.describe("zerofault_host_filesystem_size_bytes")
         );
+    }
+    // CPU and pressure against the kernel's own files: the logical CPUs are /proc/stat's
+    // `cpuN` lines, the mode shares sum to 1, and the io stall time (µs in the file,
+    // seconds in /metrics) lies between the kernel's totals before the agents and now.
+    let cpus = std::fs::read_to_string("/proc/stat")?
+        .lines()
+        .filter(|l| l.starts_with("cpu") && l.as_bytes().get(3).is_some_and(u8::is_ascii_digit))
+        .count();
+    let a = [("agent", "e2e-a")];
+    assert_eq!(m.get("zerofault_host_cpu_cores", &a)?, cpus as f64);
+    let modes = m.sum("zerofault_host_cpu_mode_ratio", &a);
+    assert!(
+        (modes - 1.0).abs() < 1e-6,
+        "modes sum to {modes}: [{}]",
+        m.describe("zerofault_host_cpu_mode_ratio")
+    );
+    let io = [("agent", "e2e-a"), ("resource", "io"), ("kind", "some")];
+    match (io_stalled_before, io_some_total_us()) {
+        (Some(before), Some(after)) => {
+            let v = m.get("zerofault_host_pressure_stalled_seconds_total", &io)?;
+            assert!(
+                before as f64 / 1e6 <= v && v <= after as f64 / 1e6,
+                "io stall {v} s not within the kernel's {before} to {after} µs"
+            );
+        }
+        // A kernel without PSI: the family is absent, never 0.
+        _ => assert_eq!(
+            m.matching("zerofault_host_pressure_stalled_seconds_total", &a)
+                .count(),
+            0
+        ),
     }
     assert_eq!(
         m.get(

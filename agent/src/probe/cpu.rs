@@ -1,15 +1,18 @@
-//! CPU: logical and physical cores, busy ratio since the previous collection, load averages.
+//! CPU: logical and physical cores, time shares per mode and the busy ratio since the
+//! previous collection, load averages.
 //!
-//! The busy ratio comes from sysinfo (a diff of `/proc/stat` CPU times between two
-//! refreshes), refreshing CPU usage only. The load averages come from `/proc/loadavg`.
+//! Times come from the first line of `/proc/stat` (aggregate jiffies per mode since boot),
+//! diffed between two collections; the logical CPUs are its `cpuN` lines. The load
+//! averages come from `/proc/loadavg`. Physical cores are read once from `/proc/cpuinfo`
+//! (through sysinfo). Steal and iowait are the reason to read the modes ourselves: sysinfo
+//! gives one busy figure only.
 
-use sysinfo::{CpuRefreshKind, RefreshKind, System};
-use zerofault_protocol::{Cpu, Report};
+use zerofault_protocol::{Cpu, CpuModes, Report};
 
 use super::source::{Probe, ProbeError, parse_error, read};
 
 const LOADAVG: &str = "/proc/loadavg";
-
+const STAT: &str = "/proc/stat";
 /// Load averages over 1, 5 and 15 minutes.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct LoadAvg {
@@ -35,42 +38,94 @@ pub fn parse_loadavg(text: &str) -> Option<LoadAvg> {
     })
 }
 
-/// Converts sysinfo's busy percentage (0..=100, summed over CPUs then averaged) to a ratio
-/// clamped to 0..=1; a NaN (no sample yet) becomes 0.
-pub fn usage_ratio(percent: f32) -> f64 {
-    let r = f64::from(percent) / 100.0;
-    if r.is_nan() { 0.0 } else { r.clamp(0.0, 1.0) }
+/// The aggregate CPU times of `/proc/stat`, jiffies since boot, and the logical CPUs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CpuTimes {
+    /// user, nice, system, idle, iowait, irq, softirq, steal (guest time is inside user
+    /// and nice, so it is not counted again).
+    pub modes: [u64; 8],
+    /// `cpuN` lines: logical CPUs online.
+    pub cpus: u32,
+}
+
+/// Parses `/proc/stat`: the `cpu` line (at least the eight fields up to steal, Linux
+/// 2.6.11 and later; fewer is `None`) and the count of `cpuN` lines.
+pub fn parse_stat(text: &str) -> Option<CpuTimes> {
+    let mut times = None;
+    let mut cpus = 0u32;
+    for line in text.lines() {
+        let Some(rest) = line.strip_prefix("cpu") else {
+            // The cpu lines come first; nothing after them is needed.
+            if times.is_some() {
+                break;
+            }
+            continue;
+        };
+        if rest.starts_with(' ') {
+            let mut fields = rest.split_whitespace().map(str::parse::<u64>);
+            let mut modes = [0u64; 8];
+            for m in &mut modes {
+                *m = fields.next()?.ok()?;
+            }
+            times = Some(modes);
+        } else if rest.starts_with(|c: char| c.is_ascii_digit()) {
+            cpus += 1;
+        }
+    }
+    Some(CpuTimes {
+        modes: times?,
+        cpus,
+    })
+}
+
+/// The shares of each mode between two samples; `None` when no time passed (or the
+/// counters went back, as after a hot-unplugged CPU: the next interval has figures again).
+pub fn shares(before: &CpuTimes, after: &CpuTimes) -> Option<CpuModes> {
+    let mut d = [0u64; 8];
+    for (i, slot) in d.iter_mut().enumerate() {
+        *slot = after.modes[i].checked_sub(before.modes[i])?;
+    }
+    let total: u64 = d.iter().sum();
+    if total == 0 {
+        return None;
+    }
+    let r = |v: u64| v as f64 / total as f64;
+    Some(CpuModes {
+        user: r(d[0]),
+        nice: r(d[1]),
+        system: r(d[2]),
+        idle: r(d[3]),
+        iowait: r(d[4]),
+        irq: r(d[5]),
+        softirq: r(d[6]),
+        steal: r(d[7]),
+    })
+}
+
+/// The busy share of the modes: all but idle and iowait (the CPU was free to run then).
+pub fn busy_ratio(m: &CpuModes) -> f64 {
+    (1.0 - m.idle - m.iowait).clamp(0.0, 1.0)
 }
 
 /// Fills `cpu`.
+#[derive(Debug)]
 pub struct CpuProbe {
-    system: System,
+    previous: Option<CpuTimes>,
     physical_cores: u32,
 }
 
-impl std::fmt::Debug for CpuProbe {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CpuProbe")
-            .field("physical_cores", &self.physical_cores)
-            .finish_non_exhaustive()
-    }
-}
-
 impl CpuProbe {
-    /// Takes the first CPU time sample, so the first collection's ratio covers the time
+    /// Takes the first CPU time sample, so the first collection's shares cover the time
     /// since the agent started.
     pub fn new() -> Result<Self, ProbeError> {
-        let system = System::new_with_specifics(
-            RefreshKind::nothing().with_cpu(CpuRefreshKind::nothing().with_usage()),
-        )
-        .map_err(|e| ProbeError::Sysinfo(e.to_string()))?;
+        let previous = parse_stat(&read(STAT)?);
         // Reads /proc/cpuinfo, which is large on big machines: once, at start.
-        let physical_cores = System::physical_core_count()
+        let physical_cores = sysinfo::System::physical_core_count()
             .ok()
             .and_then(|n| u32::try_from(n).ok())
             .unwrap_or(0);
         Ok(Self {
-            system,
+            previous,
             physical_cores,
         })
     }
@@ -82,16 +137,20 @@ impl Probe for CpuProbe {
     }
 
     fn collect(&mut self, report: &mut Report) -> Result<(), ProbeError> {
-        self.system.refresh_cpu_usage();
+        let now = parse_stat(&read(STAT)?)
+            .ok_or_else(|| parse_error(STAT, "expected a `cpu` line with eight numbers"))?;
+        let modes = self.previous.and_then(|before| shares(&before, &now));
+        self.previous = Some(now);
         let load = parse_loadavg(&read(LOADAVG)?)
             .ok_or_else(|| parse_error(LOADAVG, "expected three non-negative numbers"))?;
         report.cpu = Some(Cpu {
-            logical_cores: u32::try_from(self.system.cpus().len()).unwrap_or(u32::MAX),
+            logical_cores: now.cpus,
             physical_cores: self.physical_cores,
-            usage_ratio: usage_ratio(self.system.global_cpu_usage()),
+            usage_ratio: modes.as_ref().map_or(0.0, busy_ratio),
             load1: load.load1,
             load5: load.load5,
             load15: load.load15,
+            modes,
         });
         Ok(())
     }
@@ -125,24 +184,62 @@ mod tests {
         assert_eq!(parse_loadavg(""), None);
     }
 
+    /// A 2-CPU guest (Linux 6.1, shortened intr line).
+    const STAT_1: &str = "cpu  100 10 50 800 20 5 5 10 0 0
+cpu0 50 5 25 400 10 3 2 5 0 0
+cpu1 50 5 25 400 10 2 3 5 0 0
+intr 12345 0 9 0 0
+ctxt 999
+";
+    const STAT_2: &str = "cpu  160 10 70 1680 60 5 5 10 40 0
+cpu0 80 5 35 840 30 3 2 5 20 0
+cpu1 80 5 35 840 30 2 3 5 20 0
+intr 12399 0 9 0 0
+";
+
     #[test]
-    fn usage_ratio_is_clamped() {
-        assert_eq!(usage_ratio(0.0), 0.0);
-        assert_eq!(usage_ratio(50.0), 0.5);
-        assert_eq!(usage_ratio(100.0), 1.0);
-        assert_eq!(usage_ratio(100.4), 1.0);
-        assert_eq!(usage_ratio(-1.0), 0.0);
-        assert_eq!(usage_ratio(f32::NAN), 0.0);
+    fn stat_times_and_cpus() {
+        let t = parse_stat(STAT_1).unwrap();
+        assert_eq!(t.modes, [100, 10, 50, 800, 20, 5, 5, 10]);
+        assert_eq!(t.cpus, 2);
+        // Before Linux 2.6.11 (no steal): not enough to tell, so nothing.
+        assert_eq!(parse_stat("cpu  1 2 3 4 5 6 7\ncpu0 1 2 3 4 5 6 7\n"), None);
+        assert_eq!(parse_stat("intr 1 2\n"), None);
+        assert_eq!(parse_stat("cpu  1 2 3 x 5 6 7 8\n"), None);
     }
 
     #[test]
-    fn collects_after_two_samples() {
+    fn shares_over_an_interval() {
+        let (a, b) = (parse_stat(STAT_1).unwrap(), parse_stat(STAT_2).unwrap());
+        // Deltas: user 60, system 20, idle 880, iowait 40; total 1000 (guest 40 is in user).
+        let m = shares(&a, &b).unwrap();
+        assert_eq!(
+            (m.user, m.system, m.idle, m.iowait, m.steal),
+            (0.06, 0.02, 0.88, 0.04, 0.0)
+        );
+        assert!((busy_ratio(&m) - 0.08).abs() < 1e-12);
+        let sum: f64 = m.named().iter().map(|(_, v)| v).sum();
+        assert!((sum - 1.0).abs() < 1e-12);
+        // No time passed, or the counters went back: no figures, not zeros.
+        assert_eq!(shares(&a, &a), None);
+        assert_eq!(shares(&b, &a), None);
+    }
+
+    #[test]
+    fn collects_the_modes_of_this_machine() {
         let mut p = CpuProbe::new().unwrap();
-        std::thread::sleep(sysinfo::MINIMUM_CPU_UPDATE_INTERVAL);
+        std::thread::sleep(std::time::Duration::from_millis(50));
         let mut r = Report::default();
         p.collect(&mut r).unwrap();
         let cpu = r.cpu.unwrap();
         assert!(cpu.logical_cores >= 1);
         assert!((0.0..=1.0).contains(&cpu.usage_ratio));
+        // 50 ms on an idle core may be no jiffy at all; a second interval of 200 ms has some.
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        let mut r = Report::default();
+        p.collect(&mut r).unwrap();
+        let modes = r.cpu.unwrap().modes.expect("200 ms of CPU time");
+        let sum: f64 = modes.named().iter().map(|(_, v)| v).sum();
+        assert!((sum - 1.0).abs() < 1e-9, "{modes:?}");
     }
 }

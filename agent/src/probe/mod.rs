@@ -9,7 +9,7 @@
 //! parsing is checked on any machine. The I/O around it is a single small read per file.
 //!
 //! Cost matters more than breadth here: the agent runs on every host for years. Probes keep
-//! their state between collections, sysinfo is asked only for CPU times, and nothing ever
+//! their state between collections, sysinfo is asked only for the physical cores, once, and nothing ever
 //! walks the process table.
 
 pub mod cpu;
@@ -22,6 +22,7 @@ pub mod link;
 pub mod link_stats;
 pub mod memory;
 pub mod network;
+pub mod pressure;
 mod source;
 pub mod system;
 pub mod tcp;
@@ -42,6 +43,7 @@ const PROBES: &[(&str, MakeProbe)] = &[
     ("memory", || Ok(Box::new(memory::MemoryProbe::new()))),
     ("disk", || Ok(Box::new(disk::DiskProbe::new()))),
     ("network", || Ok(Box::new(network::NetworkProbe::new()))),
+    ("pressure", || Ok(Box::new(pressure::PressureProbe::new()))),
 ];
 
 /// All probes of [`PROBES`] that could start (a probe that cannot start is logged and left
@@ -112,7 +114,7 @@ mod tests {
         let mut probes = Probes::new();
         assert_eq!(
             probes.names(),
-            ["system", "cpu", "memory", "disk", "network"]
+            ["system", "cpu", "memory", "disk", "network", "pressure"]
         );
         let mut report = Report::default();
         probes.collect(&mut report);

@@ -195,6 +195,7 @@ impl Agent {
                 load1: load,
                 load5: load * 0.9,
                 load15: load * 0.8,
+                modes: None,
             }),
             memory: Some(Memory {
                 total_bytes: self.memory_total,
@@ -214,6 +215,7 @@ impl Agent {
                 reports_acknowledged_total: self.sequence - 1,
                 ..Default::default()
             }),
+            pressure: None,
         }
     }
 }

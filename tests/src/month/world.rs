@@ -326,6 +326,7 @@ impl World {
                         load1: 1.2,
                         load5: 1.1,
                         load15: 1.0,
+                        modes: None,
                     },
                     Memory {
                         total_bytes: 16 << 30,

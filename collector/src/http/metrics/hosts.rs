@@ -1,14 +1,15 @@
-//! Per-host families: the host's facts (`zerofault_host_info`), up, report timing, CPU,
-//! memory and swap. At [`Detail::Essential`] the report interval, load averages and swap
-//! are left out: alerting on availability and capacity reads up, the report and boot
-//! times, CPU use and memory.
+//! Per-host families: the host's facts (`zerofault_host_info`), up, report timing, CPU
+//! (busy ratio and time per mode), memory, swap and pressure. At [`Detail::Essential`] the
+//! report interval, load averages, CPU modes but iowait and steal, swap and pressure are
+//! left out: alerting on availability and capacity reads up, the report and boot times,
+//! CPU use, steal and iowait, and memory.
 
 use std::fmt;
 
 use prometheus_client::encoding::DescriptorEncoder;
 use prometheus_client::metrics::MetricType;
 
-use super::encode::Labels;
+use super::encode::{Labels, counter, gauge};
 use super::settings::Detail;
 use super::view::{HostView, host_gauge};
 
@@ -92,6 +93,7 @@ pub(super) fn encode_hosts(
         "Busy share of all logical CPUs over the agent's last interval, 0 to 1.",
         |h| h.report.cpu.as_ref().map(|c| c.usage_ratio),
     )?;
+    encode_cpu_modes(enc, hosts, full)?;
     if full {
         encode_load(enc, hosts)?;
     }
@@ -119,8 +121,61 @@ pub(super) fn encode_hosts(
     )?;
     if full {
         encode_swap(enc, hosts)?;
+        encode_pressure(enc, hosts)?;
     }
     Ok(())
+}
+
+/// Modes kept at essential detail: the two that say a host waits on others (its
+/// hypervisor, its storage), which the busy ratio alone hides.
+const ESSENTIAL_MODES: [&str; 2] = ["iowait", "steal"];
+
+/// The CPU time shares per mode: every mode at full detail, iowait and steal at essential.
+/// Hosts whose report has no modes (the first after an agent start, old agents) have none.
+fn encode_cpu_modes(
+    enc: &mut DescriptorEncoder<'_>,
+    hosts: &[HostView<'_>],
+    full: bool,
+) -> fmt::Result {
+    gauge(
+        enc,
+        "zerofault_host_cpu_mode_ratio",
+        "Share of all logical CPUs' time spent in each mode over the agent's last interval, 0 to 1 (steal: taken by the hypervisor; iowait: idle with I/O outstanding).",
+        hosts.iter().flat_map(|h| {
+            let modes = h.report.cpu.as_ref().and_then(|c| c.modes.as_ref());
+            modes
+                .map(|m| m.named())
+                .into_iter()
+                .flatten()
+                .filter(move |(mode, _)| full || ESSENTIAL_MODES.contains(mode))
+                .map(move |(mode, v)| {
+                    let mut labels = h.labels();
+                    labels.push(("mode", mode));
+                    (labels, v)
+                })
+        }),
+    )
+}
+
+/// Pressure stall time per resource and kind (full detail only), for `rate()`.
+fn encode_pressure(enc: &mut DescriptorEncoder<'_>, hosts: &[HostView<'_>]) -> fmt::Result {
+    counter(
+        enc,
+        "zerofault_host_pressure_stalled_seconds_total",
+        "Time tasks waited for the resource since boot (PSI `total`): kind some = at least one task, full = all non-idle tasks at once.",
+        hosts.iter().flat_map(|h| {
+            h.report
+                .pressure
+                .iter()
+                .flat_map(|p| p.lines())
+                .map(move |(resource, kind, line)| {
+                    let mut labels = h.labels();
+                    labels.push(("resource", resource));
+                    labels.push(("kind", kind));
+                    (labels, line.total_us as f64 / 1e6)
+                })
+        }),
+    )
 }
 
 /// The load averages (full detail only).

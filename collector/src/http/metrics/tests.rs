@@ -429,6 +429,28 @@ fn complete_host() -> (HostEntry, LinksSnapshot) {
         clock_offset_ms: Some(5),
         ..Default::default()
     });
+    if let Some(cpu) = &mut Arc::make_mut(&mut h.report).cpu {
+        cpu.modes = Some(zerofault_protocol::CpuModes {
+            idle: 1.0,
+            ..Default::default()
+        });
+    }
+    // Pressure as a kernel before 5.13 reports it: cpu without a `full` line (5 lines).
+    let line = || Some(zerofault_protocol::PressureLine::default());
+    let both = || {
+        Some(zerofault_protocol::PressureStat {
+            some: line(),
+            full: line(),
+        })
+    };
+    Arc::make_mut(&mut h.report).pressure = Some(zerofault_protocol::Pressure {
+        cpu: Some(zerofault_protocol::PressureStat {
+            some: line(),
+            full: None,
+        }),
+        memory: both(),
+        io: both(),
+    });
     let links = LinksSnapshot {
         interfaces: ["eth0", "eth1"]
             .map(|n| InterfaceView {
@@ -455,8 +477,9 @@ fn per_host_families(samples: &[Sample]) -> BTreeMap<String, usize> {
     out
 }
 
-/// The series budget of `docs/metrics.md`: full = 24 + k + 3 per filesystem + 13 per
-/// interface (k = kinds of send errors), essential = 13 + 3 per filesystem.
+/// The series budget of `docs/metrics.md`: full = 32 + k + P + 3 per filesystem + 13 per
+/// interface (k = kinds of send errors, P = pressure lines, up to 6), essential = 15 + 3 per
+/// filesystem.
 #[test]
 fn series_per_host_in_each_detail_are_the_documented_budget() {
     let (h, links) = complete_host();
@@ -473,12 +496,12 @@ fn series_per_host_in_each_detail_are_the_documented_budget() {
     };
     let full = per_host_families(&render_at(Detail::Full));
     let essential = per_host_families(&render_at(Detail::Essential));
-    let (fs, ifaces, kinds) = (3, 2, 2);
+    let (fs, ifaces, kinds, pressure) = (3, 2, 2, 5);
     assert_eq!(
         full.values().sum::<usize>(),
-        24 + kinds + 3 * fs + 13 * ifaces
+        32 + kinds + pressure + 3 * fs + 13 * ifaces
     );
-    assert_eq!(essential.values().sum::<usize>(), 13 + 3 * fs);
+    assert_eq!(essential.values().sum::<usize>(), 15 + 3 * fs);
     let kept: Vec<&str> = essential.keys().map(String::as_str).collect();
     assert_eq!(
         kept,
@@ -489,6 +512,7 @@ fn series_per_host_in_each_detail_are_the_documented_budget() {
             "zerofault_agent_spool_dropped_total",
             "zerofault_host_boot_time_seconds",
             "zerofault_host_cpu_cores",
+            "zerofault_host_cpu_mode_ratio",
             "zerofault_host_cpu_usage_ratio",
             "zerofault_host_filesystem_available_bytes",
             "zerofault_host_filesystem_size_bytes",

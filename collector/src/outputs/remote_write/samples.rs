@@ -152,6 +152,22 @@ fn host_series(
         out.push("zerofault_host_load1", base, ts, cpu.load1);
         out.push("zerofault_host_load5", base, ts, cpu.load5);
         out.push("zerofault_host_load15", base, ts, cpu.load15);
+        for (mode, v) in cpu.modes.iter().flat_map(|m| m.named()) {
+            let mut labels = base.to_vec();
+            labels.push(("mode", mode));
+            out.push("zerofault_host_cpu_mode_ratio", &labels, ts, v);
+        }
+    }
+    for (resource, kind, line) in report.pressure.iter().flat_map(|p| p.lines()) {
+        let mut labels = base.to_vec();
+        labels.push(("resource", resource));
+        labels.push(("kind", kind));
+        out.push(
+            "zerofault_host_pressure_stalled_seconds_total",
+            &labels,
+            ts,
+            line.total_us as f64 / 1e6,
+        );
     }
     if let Some(m) = &report.memory {
         out.push(
