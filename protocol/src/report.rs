@@ -296,8 +296,8 @@ pub struct Cpu {
     #[prost(double, tag = "6")]
     pub load15: f64,
     /// Shares of all CPUs' time per mode since the previous report (`/proc/stat`); absent
-    /// in the first report after the agent starts (no earlier sample) and where the kernel
-    /// file is missing: absent, never zero.
+    /// where the kernel gives no mode fields (before Linux 2.6.11) or no time passed, and in
+    /// reports of agents before these fields: absent, never zero.
     #[prost(message, optional, tag = "7")]
     pub modes: Option<CpuModes>,
 }

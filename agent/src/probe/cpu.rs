@@ -42,14 +42,15 @@ pub fn parse_loadavg(text: &str) -> Option<LoadAvg> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct CpuTimes {
     /// user, nice, system, idle, iowait, irq, softirq, steal (guest time is inside user
-    /// and nice, so it is not counted again).
-    pub modes: [u64; 8],
+    /// and nice, so it is not counted again); `None` when the `cpu` line has fewer than
+    /// these eight fields (before Linux 2.6.11) or does not parse.
+    pub modes: Option<[u64; 8]>,
     /// `cpuN` lines: logical CPUs online.
     pub cpus: u32,
 }
 
-/// Parses `/proc/stat`: the `cpu` line (at least the eight fields up to steal, Linux
-/// 2.6.11 and later; fewer is `None`) and the count of `cpuN` lines.
+/// Parses `/proc/stat`: the `cpu` line's first eight fields and the count of `cpuN` lines;
+/// `None` when there is no `cpu` line at all.
 pub fn parse_stat(text: &str) -> Option<CpuTimes> {
     let mut times = None;
     let mut cpus = 0u32;
@@ -64,10 +65,10 @@ pub fn parse_stat(text: &str) -> Option<CpuTimes> {
         if rest.starts_with(' ') {
             let mut fields = rest.split_whitespace().map(str::parse::<u64>);
             let mut modes = [0u64; 8];
-            for m in &mut modes {
-                *m = fields.next()?.ok()?;
-            }
-            times = Some(modes);
+            let whole = modes
+                .iter_mut()
+                .all(|m| fields.next().and_then(Result::ok).map(|v| *m = v).is_some());
+            times = Some(whole.then_some(modes));
         } else if rest.starts_with(|c: char| c.is_ascii_digit()) {
             cpus += 1;
         }
@@ -78,12 +79,15 @@ pub fn parse_stat(text: &str) -> Option<CpuTimes> {
     })
 }
 
-/// The shares of each mode between two samples; `None` when no time passed (or the
-/// counters went back, as after a hot-unplugged CPU: the next interval has figures again).
+/// The shares of each mode between two samples; `None` when no time passed or either
+/// sample has no modes. A field that went back counts 0: the kernel's iowait may decrease
+/// (proc(5)), and idle jumps when a CPU goes offline; one such field must not cost the
+/// interval's other figures (as top and sysinfo do it).
 pub fn shares(before: &CpuTimes, after: &CpuTimes) -> Option<CpuModes> {
+    let (b, a) = (before.modes?, after.modes?);
     let mut d = [0u64; 8];
     for (i, slot) in d.iter_mut().enumerate() {
-        *slot = after.modes[i].checked_sub(before.modes[i])?;
+        *slot = a[i].saturating_sub(b[i]);
     }
     let total: u64 = d.iter().sum();
     if total == 0 {
@@ -118,7 +122,8 @@ impl CpuProbe {
     /// Takes the first CPU time sample, so the first collection's shares cover the time
     /// since the agent started.
     pub fn new() -> Result<Self, ProbeError> {
-        let previous = parse_stat(&read(STAT)?);
+        // A failed first read only costs the first interval's modes: `collect` reads again.
+        let previous = read(STAT).ok().as_deref().and_then(parse_stat);
         // Reads /proc/cpuinfo, which is large on big machines: once, at start.
         let physical_cores = sysinfo::System::physical_core_count()
             .ok()
@@ -137,8 +142,8 @@ impl Probe for CpuProbe {
     }
 
     fn collect(&mut self, report: &mut Report) -> Result<(), ProbeError> {
-        let now = parse_stat(&read(STAT)?)
-            .ok_or_else(|| parse_error(STAT, "expected a `cpu` line with eight numbers"))?;
+        let now =
+            parse_stat(&read(STAT)?).ok_or_else(|| parse_error(STAT, "expected a `cpu` line"))?;
         let modes = self.previous.and_then(|before| shares(&before, &now));
         self.previous = Some(now);
         let load = parse_loadavg(&read(LOADAVG)?)
@@ -200,12 +205,13 @@ intr 12399 0 9 0 0
     #[test]
     fn stat_times_and_cpus() {
         let t = parse_stat(STAT_1).unwrap();
-        assert_eq!(t.modes, [100, 10, 50, 800, 20, 5, 5, 10]);
+        assert_eq!(t.modes, Some([100, 10, 50, 800, 20, 5, 5, 10]));
         assert_eq!(t.cpus, 2);
-        // Before Linux 2.6.11 (no steal): not enough to tell, so nothing.
-        assert_eq!(parse_stat("cpu  1 2 3 4 5 6 7\ncpu0 1 2 3 4 5 6 7\n"), None);
+        // Before Linux 2.6.11 (no steal): the CPUs, but no modes rather than zeros.
+        let old = parse_stat("cpu  1 2 3 4 5 6 7\ncpu0 1 2 3 4 5 6 7\n").unwrap();
+        assert_eq!((old.modes, old.cpus), (None, 1));
+        assert_eq!(parse_stat("cpu  1 2 3 x 5 6 7 8\n").unwrap().modes, None);
         assert_eq!(parse_stat("intr 1 2\n"), None);
-        assert_eq!(parse_stat("cpu  1 2 3 x 5 6 7 8\n"), None);
     }
 
     #[test]
@@ -220,9 +226,18 @@ intr 12399 0 9 0 0
         assert!((busy_ratio(&m) - 0.08).abs() < 1e-12);
         let sum: f64 = m.named().iter().map(|(_, v)| v).sum();
         assert!((sum - 1.0).abs() < 1e-12);
-        // No time passed, or the counters went back: no figures, not zeros.
+        // No time passed: no figures, not zeros.
         assert_eq!(shares(&a, &a), None);
-        assert_eq!(shares(&b, &a), None);
+        // iowait went back by 5 (the kernel allows it): that field counts 0, the rest stand.
+        let mut back = b;
+        back.modes.as_mut().unwrap()[4] = 15;
+        let m = shares(&a, &back).unwrap();
+        assert_eq!((m.iowait, m.idle), (0.0, 880.0 / 960.0));
+        let old = CpuTimes {
+            modes: None,
+            cpus: 1,
+        };
+        assert_eq!(shares(&old, &b), None);
     }
 
     #[test]

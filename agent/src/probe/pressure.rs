@@ -59,17 +59,15 @@ fn parse_line<'a>(fields: impl Iterator<Item = &'a str>) -> Option<PressureLine>
     })
 }
 
-/// Fills `pressure`. Stops reading after the first collection that found no file at all,
-/// so a kernel without PSI costs one failed open per file once.
+/// Fills `pressure`. A kernel without PSI costs three failed opens a collection (a PSI
+/// enabled later, or a file failing once, shows at the next).
 #[derive(Debug, Default)]
-pub struct PressureProbe {
-    absent: bool,
-}
+pub struct PressureProbe;
 
 impl PressureProbe {
     /// A probe that tries every file.
     pub fn new() -> Self {
-        Self::default()
+        Self
     }
 }
 
@@ -79,17 +77,16 @@ impl Probe for PressureProbe {
     }
 
     fn collect(&mut self, report: &mut Report) -> Result<(), ProbeError> {
-        if self.absent {
-            return Ok(());
-        }
         let [cpu, memory, io] = FILES.map(|f| {
             std::fs::read_to_string(f)
                 .ok()
                 .as_deref()
                 .and_then(parse_pressure)
         });
+        // The system-wide `full` line of cpu is always zero (Documentation/accounting/psi.rst
+        // keeps it for the format only): left out, not reported as a permanent 0.
+        let cpu = cpu.map(|c| PressureStat { full: None, ..c });
         if cpu.is_none() && memory.is_none() && io.is_none() {
-            self.absent = true;
             return Ok(());
         }
         report.pressure = Some(Pressure { cpu, memory, io });

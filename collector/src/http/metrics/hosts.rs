@@ -131,7 +131,7 @@ pub(super) fn encode_hosts(
 const ESSENTIAL_MODES: [&str; 2] = ["iowait", "steal"];
 
 /// The CPU time shares per mode: every mode at full detail, iowait and steal at essential.
-/// Hosts whose report has no modes (the first after an agent start, old agents) have none.
+/// Hosts whose report has no modes (old agents, kernels before 2.6.11) have none.
 fn encode_cpu_modes(
     enc: &mut DescriptorEncoder<'_>,
     hosts: &[HostView<'_>],

@@ -435,7 +435,7 @@ fn complete_host() -> (HostEntry, LinksSnapshot) {
             ..Default::default()
         });
     }
-    // Pressure as a kernel before 5.13 reports it: cpu without a `full` line (5 lines).
+    // Pressure as the agent reports it: cpu without its always-zero `full` line (5 lines).
     let line = || Some(zerofault_protocol::PressureLine::default());
     let both = || {
         Some(zerofault_protocol::PressureStat {
@@ -478,7 +478,7 @@ fn per_host_families(samples: &[Sample]) -> BTreeMap<String, usize> {
 }
 
 /// The series budget of `docs/metrics.md`: full = 32 + k + P + 3 per filesystem + 13 per
-/// interface (k = kinds of send errors, P = pressure lines, up to 6), essential = 15 + 3 per
+/// interface (k = kinds of send errors, P = pressure lines, up to 5), essential = 15 + 3 per
 /// filesystem.
 #[test]
 fn series_per_host_in_each_detail_are_the_documented_budget() {
