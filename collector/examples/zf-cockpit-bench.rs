@@ -274,6 +274,7 @@ fn report(
                 size_bytes: 200 * GIB,
                 used_bytes: (20 + ((i * 7 + n * 13) % 170) as u64) * GIB,
                 available_bytes: 10 * GIB,
+                ..Default::default()
             })
             .collect(),
         links: probes,

@@ -82,6 +82,7 @@ fn report(agent: &str, sequence: u64, links: usize) -> Report {
                 size_bytes: 100 << 30,
                 used_bytes: 40 << 30,
                 available_bytes: 60 << 30,
+                ..Default::default()
             })
             .collect(),
         interfaces: ["eth0", "eth1"]

@@ -91,6 +91,7 @@ fn report(i: usize, links: usize, now_ms: i64) -> Report {
                 size_bytes: size,
                 used_bytes: used,
                 available_bytes: size - used,
+                ..Default::default()
             }
         })
         .collect(),

@@ -460,6 +460,17 @@ pub struct Filesystem {
     /// Available to unprivileged users.
     #[prost(uint64, tag = "6")]
     pub available_bytes: u64,
+    /// Inodes (`f_files`); absent for a filesystem without a fixed number (btrfs and the
+    /// like report 0) and from agents before this field.
+    #[prost(uint64, optional, tag = "7")]
+    pub inodes_total: Option<u64>,
+    /// Free inodes (`f_ffree`), at most `inodes_total`; absent with it.
+    #[prost(uint64, optional, tag = "8")]
+    pub inodes_free: Option<u64>,
+    /// Mounted read-only (`ST_RDONLY`): a filesystem the kernel remounted read-only after
+    /// an error shows here; absent from agents before this field.
+    #[prost(bool, optional, tag = "9")]
+    pub read_only: Option<bool>,
 }
 
 /// One network interface, counters cumulative since boot (as the kernel keeps them).

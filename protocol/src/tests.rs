@@ -59,6 +59,9 @@ pub(crate) fn sample_report() -> Report {
             size_bytes: 100 << 30,
             used_bytes: 40 << 30,
             available_bytes: 55 << 30,
+            inodes_total: Some(6_553_600),
+            inodes_free: Some(6_000_000),
+            read_only: Some(false),
         }],
         interfaces: vec![Interface {
             name: "eth0".into(),

@@ -282,6 +282,15 @@ impl Report {
             check_nonempty("filesystems.mount_point", &fs.mount_point, max)?;
             check_str("filesystems.device", &fs.device, max)?;
             check_str("filesystems.fs_type", &fs.fs_type, 64)?;
+            if let (Some(free), Some(total)) = (fs.inodes_free, fs.inodes_total)
+                && free > total
+            {
+                return Err(ValidationError::OutOfRange {
+                    field: "filesystems.inodes_free",
+                    value: free.to_string(),
+                    range: "0..=inodes_total",
+                });
+            }
         }
         if self.interfaces.len() > limits.max_interfaces {
             return Err(ValidationError::TooMany {

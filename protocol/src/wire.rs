@@ -280,6 +280,9 @@ static FILESYSTEM: Schema = Schema {
         f(4, "filesystems.size_bytes", Varint),
         f(5, "filesystems.used_bytes", Varint),
         f(6, "filesystems.available_bytes", Varint),
+        f(7, "filesystems.inodes_total", Varint),
+        f(8, "filesystems.inodes_free", Varint),
+        f(9, "filesystems.read_only", Varint),
     ],
 };
 static INTERFACE: Schema = Schema {

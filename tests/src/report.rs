@@ -64,6 +64,7 @@ pub fn synthetic_report(agent_id: &str, labels: Labels, sequence: u64, interval_
             size_bytes: 100 * GIB,
             used_bytes: 40 * GIB,
             available_bytes: 55 * GIB,
+            ..Default::default()
         }],
         interfaces: vec![Interface {
             name: "eth0".into(),

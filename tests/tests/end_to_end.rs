@@ -136,6 +136,26 @@ async fn two_agents_are_reported_per_host_and_aggregated_by_department_and_datac
         "modes sum to {modes}: [{}]",
         m.describe("zerofault_host_cpu_mode_ratio")
     );
+    // The root filesystem's inodes, as statfs(2) gives them to `stat -f` (a filesystem
+    // without a fixed number reports 0: then the series is absent).
+    let out = Command::new("stat")
+        .args(["-f", "-c", "%c", "/"])
+        .output()?;
+    let inodes: u64 = String::from_utf8(out.stdout)?.trim().parse()?;
+    let root = [("agent", "e2e-a"), ("mountpoint", "/")];
+    if inodes > 0 {
+        assert_eq!(
+            m.get("zerofault_host_filesystem_inodes", &root)?,
+            inodes as f64
+        );
+        assert_eq!(m.get("zerofault_host_filesystem_readonly", &root)?, 0.0);
+    } else {
+        assert_eq!(
+            m.matching("zerofault_host_filesystem_inodes", &root)
+                .count(),
+            0
+        );
+    }
     let io = [("agent", "e2e-a"), ("resource", "io"), ("kind", "some")];
     match (io_stalled_before, io_some_total_us()) {
         (Some(before), Some(after)) => {

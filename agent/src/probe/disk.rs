@@ -200,6 +200,12 @@ pub struct FsStats {
     pub blocks_free: u64,
     /// Blocks available to unprivileged users (`f_bavail`).
     pub blocks_available: u64,
+    /// Inodes (`f_files`); 0 for a filesystem without a fixed number.
+    pub inodes: u64,
+    /// Free inodes (`f_ffree`).
+    pub inodes_free: u64,
+    /// `ST_RDONLY` in `f_flag`.
+    pub read_only: bool,
 }
 
 /// Builds a report entry; `None` for a zero-size filesystem (nothing to plan).
@@ -219,6 +225,10 @@ pub fn filesystem_from(m: &Mount, s: FsStats) -> Option<Filesystem> {
             .blocks_available
             .min(s.blocks)
             .saturating_mul(s.fragment_size),
+        // No fixed inode count (btrfs, some network and FUSE filesystems): absent, not 0.
+        inodes_total: (s.inodes > 0).then_some(s.inodes),
+        inodes_free: (s.inodes > 0).then_some(s.inodes_free.min(s.inodes)),
+        read_only: Some(s.read_only),
     })
 }
 
@@ -234,6 +244,9 @@ fn statvfs(mount_point: &str) -> std::io::Result<FsStats> {
         blocks: s.f_blocks,
         blocks_free: s.f_bfree,
         blocks_available: s.f_bavail,
+        inodes: s.f_files,
+        inodes_free: s.f_ffree,
+        read_only: s.f_flag.contains(rustix::fs::StatVfsMountFlags::RDONLY),
     })
 }
 

@@ -527,6 +527,7 @@ pub(crate) fn sizing_report(links: usize) -> zerofault_protocol::Report {
             size_bytes: 500_000_000_000 + i * 7_777_777,
             used_bytes: 123_456_789_012 + i * 3_333,
             available_bytes: 350_000_000_000 + i * 91,
+            ..Default::default()
         });
         r.interfaces.push(Interface {
             name: format!("eth{i}"),

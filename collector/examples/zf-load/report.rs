@@ -139,6 +139,7 @@ impl Agent {
                 size_bytes: *size,
                 used_bytes: self.fs_used[i],
                 available_bytes: size - self.fs_used[i],
+                ..Default::default()
             });
         }
         self.counters[0] += rng.below(50 << 20);

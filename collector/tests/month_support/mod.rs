@@ -71,6 +71,7 @@ pub fn report(agent: &str, sequence: u64, t: i64) -> Report {
             size_bytes: 100_000_000_000,
             used_bytes: 40_000_000_000,
             available_bytes: 60_000_000_000,
+            ..Default::default()
         }],
         agent_version: "0.1.0".into(),
         ..Default::default()

@@ -304,6 +304,7 @@ impl World {
                         size_bytes: 100_000_000_000,
                         used_bytes: used as u64,
                         available_bytes: (100_000_000_000 - used) as u64,
+                        ..Default::default()
                     }],
                     vec![],
                     AgentStats {
@@ -343,6 +344,7 @@ impl World {
                             size_bytes: 100 << 30,
                             used_bytes: 40 << 30,
                             available_bytes: 60 << 30,
+                            ..Default::default()
                         },
                         Filesystem {
                             mount_point: "/data".into(),
@@ -351,6 +353,7 @@ impl World {
                             size_bytes: 1 << 40,
                             used_bytes: u.data_used,
                             available_bytes: (1 << 40) - u.data_used,
+                            ..Default::default()
                         },
                     ],
                     ["eth0", "eth1"]

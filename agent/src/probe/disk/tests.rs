@@ -144,17 +144,45 @@ fn sizes_from_statvfs() {
             blocks: 1000,
             blocks_free: 300,
             blocks_available: 250,
+            inodes: 64,
+            inodes_free: 16,
+            read_only: false,
         },
     )
     .unwrap();
     assert_eq!(fs.size_bytes, 4_096_000);
     assert_eq!(fs.used_bytes, 700 * 4096);
     assert_eq!(fs.available_bytes, 250 * 4096);
+    assert_eq!(
+        (fs.inodes_total, fs.inodes_free, fs.read_only),
+        (Some(64), Some(16), Some(false))
+    );
+    // btrfs has no fixed inode count (f_files 0): absent, not 0 free of 0; read-only shows.
+    let btrfs = filesystem_from(
+        &m,
+        FsStats {
+            fragment_size: 4096,
+            blocks: 1000,
+            blocks_free: 300,
+            blocks_available: 250,
+            inodes: 0,
+            inodes_free: 0,
+            read_only: true,
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        (btrfs.inodes_total, btrfs.inodes_free, btrfs.read_only),
+        (None, None, Some(true))
+    );
     let zero = FsStats {
         fragment_size: 4096,
         blocks: 0,
         blocks_free: 0,
         blocks_available: 0,
+        inodes: 0,
+        inodes_free: 0,
+        read_only: false,
     };
     assert_eq!(filesystem_from(&m, zero), None);
 }

@@ -66,6 +66,7 @@ fn per_item<'h, 'a: 'h, T: Item<'a>, V>(
 pub(super) fn encode_filesystems(
     enc: &mut DescriptorEncoder<'_>,
     hosts: &[HostView<'_>],
+    full: bool,
 ) -> fmt::Result {
     gauge(
         enc,
@@ -84,6 +85,29 @@ pub(super) fn encode_filesystems(
         "zerofault_host_filesystem_available_bytes",
         "Filesystem space available to unprivileged users.",
         per_item(hosts, |f: &Filesystem| Some(f.available_bytes)),
+    )?;
+    if !full {
+        return Ok(());
+    }
+    // Inodes and read-only state, full detail only: absent where the filesystem has no
+    // fixed inode count or the agent predates them, never 0.
+    gauge(
+        enc,
+        "zerofault_host_filesystem_inodes",
+        "Inodes of the filesystem (absent where it has no fixed number, e.g. btrfs).",
+        per_item(hosts, |f: &Filesystem| f.inodes_total),
+    )?;
+    gauge(
+        enc,
+        "zerofault_host_filesystem_inodes_free",
+        "Free inodes of the filesystem.",
+        per_item(hosts, |f: &Filesystem| f.inodes_free),
+    )?;
+    gauge(
+        enc,
+        "zerofault_host_filesystem_readonly",
+        "1 if the filesystem is mounted read-only (also after the kernel remounted it so on an error), else 0.",
+        per_item(hosts, |f: &Filesystem| f.read_only.map(u64::from)),
     )
 }
 

@@ -253,7 +253,7 @@ fn encode_all(enc: &mut DescriptorEncoder<'_>, scrape: &Scrape) -> fmt::Result {
         detail,
     )?;
     hosts::encode_hosts(enc, &hosts, detail)?;
-    interfaces_filesystems::encode_filesystems(enc, &hosts)?;
+    interfaces_filesystems::encode_filesystems(enc, &hosts, detail == Detail::Full)?;
     // Per interface: the largest share of a host's series, and none of it is needed to
     // alert on availability or capacity (docs/metrics.md, "Series budget").
     if detail == Detail::Full {

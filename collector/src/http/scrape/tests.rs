@@ -39,6 +39,7 @@ fn report(i: usize) -> Report {
                 size_bytes: 100 << 30,
                 used_bytes: (i as u64) << 30,
                 available_bytes: 1 << 30,
+                ..Default::default()
             })
             .to_vec(),
         interfaces: ["lo", "eth0", "eth1"]

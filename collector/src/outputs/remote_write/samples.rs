@@ -227,6 +227,19 @@ fn filesystem_series(out: &mut SeriesOut, host: &Host<'_>, base: &[(&str, &str)]
             ts,
             fs.available_bytes as f64,
         );
+        let optional = [
+            ("zerofault_host_filesystem_inodes", fs.inodes_total),
+            ("zerofault_host_filesystem_inodes_free", fs.inodes_free),
+            (
+                "zerofault_host_filesystem_readonly",
+                fs.read_only.map(u64::from),
+            ),
+        ];
+        for (name, value) in optional {
+            if let Some(v) = value {
+                out.push(name, &labels, ts, v as f64);
+            }
+        }
     }
 }
 
