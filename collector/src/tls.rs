@@ -348,11 +348,7 @@ pub fn peer_identity(conn: &rustls::ServerConnection) -> (Option<String>, Option
     };
     match x509_parser::parse_x509_certificate(leaf.as_ref()) {
         Ok((_, c)) => (
-            c.subject()
-                .iter_common_name()
-                .next()
-                .and_then(|cn| cn.as_str().ok())
-                .map(str::to_owned),
+            zerofault_common::subject_common_name(&c),
             Some(c.validity().not_before.timestamp()),
         ),
         Err(_) => (None, None),

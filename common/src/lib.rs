@@ -14,7 +14,12 @@ pub mod yaml;
 /// with `agent.id`, so a mismatch is caught before every report is refused with 403.
 pub fn certificate_common_name(der: &[u8]) -> Option<String> {
     let (_, parsed) = x509_parser::parse_x509_certificate(der).ok()?;
-    let cn = parsed.subject().iter_common_name().next()?;
+    subject_common_name(&parsed)
+}
+
+/// The subject common name of a parsed certificate, for callers that read more of it.
+pub fn subject_common_name(cert: &x509_parser::certificate::X509Certificate<'_>) -> Option<String> {
+    let cn = cert.subject().iter_common_name().next()?;
     cn.as_str().ok().map(str::to_owned)
 }
 

@@ -12,8 +12,7 @@ use std::path::PathBuf;
 use crate::audit::{Audit, events};
 use crate::cmd::console::{EXIT_ERROR, EXIT_FAILED, EXIT_OK};
 use crate::config::Config;
-use crate::inventory::Inventory;
-use crate::month::adjustments::scope_of;
+use crate::inventory::{Inventory, Scope};
 use crate::store::Store;
 use crate::store::adjustments::NewAdjustment;
 
@@ -73,19 +72,19 @@ pub struct ScopeArgs {
 }
 
 impl ScopeArgs {
-    /// `(kind, code)`.
-    fn pair(&self) -> (&'static str, &str) {
+    /// The scope given (clap requires exactly one).
+    fn scope(&self) -> Scope {
         let all = [
-            ("host", &self.host),
-            ("link", &self.link),
-            ("department", &self.department),
-            ("business_system", &self.business_system),
-            ("data_center", &self.data_center),
-            ("site", &self.site),
+            (&self.host, Scope::Host as fn(String) -> Scope),
+            (&self.link, Scope::Link),
+            (&self.department, Scope::Department),
+            (&self.business_system, Scope::BusinessSystem),
+            (&self.data_center, Scope::DataCenter),
+            (&self.site, Scope::Site),
         ];
         all.into_iter()
-            .find_map(|(k, v)| v.as_deref().map(|v| (k, v)))
-            .unwrap_or(("host", ""))
+            .find_map(|(v, make)| v.clone().map(make))
+            .unwrap_or(Scope::Host(String::new()))
     }
 }
 
@@ -185,16 +184,9 @@ pub fn checked(
     inventory: &Inventory,
     now_ms: i64,
 ) -> Result<NewAdjustment, String> {
-    let (kind, code) = args.scope.pair();
-    let known = match kind {
-        "host" => zerofault_protocol::is_valid_agent_id(code),
-        "link" => inventory.link(code).is_some(),
-        "department" => inventory.department(code).is_some(),
-        "business_system" => inventory.business_system(code).is_some(),
-        "data_center" => inventory.data_center(code).is_some(),
-        _ => inventory.site(code).is_some(),
-    };
-    if !known {
+    let scope = args.scope.scope();
+    let (kind, code) = (scope.kind(), scope.value());
+    if !inventory.knows(&scope) {
         let what = if kind == "host" {
             "is not a valid agent id".to_owned()
         } else {
@@ -205,7 +197,6 @@ pub fn checked(
         };
         return Err(format!("--{} {code:?} {what}", kind.replace('_', "-")));
     }
-    debug_assert!(scope_of(kind, code).is_some());
     let from = parse_time(&args.from, &inventory.time_zone).map_err(|e| format!("--from {e}"))?;
     let to = parse_time(&args.to, &inventory.time_zone).map_err(|e| format!("--to {e}"))?;
     if to <= from {

@@ -75,6 +75,20 @@ impl Inventory {
         month_bounds(&self.time_zone, month)
     }
 
+    /// Whether `scope` names something this inventory has: a declared link or group code,
+    /// or a well-formed agent id (hosts come from their agents, not from the inventory).
+    /// Maintenance windows and SLA adjustments name their scope by this rule.
+    pub fn knows(&self, scope: &Scope) -> bool {
+        match scope {
+            Scope::Host(id) => zerofault_protocol::is_valid_agent_id(id),
+            Scope::BusinessSystem(c) => self.business_system(c).is_some(),
+            Scope::Department(c) => self.department(c).is_some(),
+            Scope::DataCenter(c) => self.data_center(c).is_some(),
+            Scope::Site(c) => self.site(c).is_some(),
+            Scope::Link(c) => self.link(c).is_some(),
+        }
+    }
+
     /// The department with `code`.
     pub fn department(&self, code: &str) -> Option<&Department> {
         self.index

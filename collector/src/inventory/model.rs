@@ -392,6 +392,20 @@ pub enum Scope {
 }
 
 impl Scope {
+    /// The scope of `kind` (a [`Scope::kind`] name) naming `value`; `None` for another name.
+    pub fn from_kind(kind: &str, value: &str) -> Option<Scope> {
+        let v = value.to_owned();
+        Some(match kind {
+            "host" => Scope::Host(v),
+            "business_system" => Scope::BusinessSystem(v),
+            "department" => Scope::Department(v),
+            "data_center" => Scope::DataCenter(v),
+            "site" => Scope::Site(v),
+            "link" => Scope::Link(v),
+            _ => return None,
+        })
+    }
+
     /// The scope key as written in the file, e.g. `business_system`.
     pub fn kind(&self) -> &'static str {
         match self {

@@ -369,15 +369,7 @@ fn maintenance(inv: &Inventory, problem: &mut Report<'_>) {
         }
         let scope_key = format!("maintenance[{i}].scope.{}", m.scope.kind());
         let value = m.scope.value();
-        let known = match &m.scope {
-            Scope::Host(id) => zerofault_protocol::is_valid_agent_id(id),
-            Scope::BusinessSystem(c) => inv.business_system(c).is_some(),
-            Scope::Department(c) => inv.department(c).is_some(),
-            Scope::DataCenter(c) => inv.data_center(c).is_some(),
-            Scope::Site(c) => inv.site(c).is_some(),
-            Scope::Link(c) => inv.link(c).is_some(),
-        };
-        if !known {
+        if !inv.knows(&m.scope) {
             let message = match &m.scope {
                 Scope::Host(_) => format!(
                     "{value:?} is not a valid agent id (1..128 of A-Z a-z 0-9 . _ -); use the agent's id"

@@ -17,21 +17,6 @@ use crate::inventory::{MaintenanceInterval, Scope};
 use crate::month::sla::model::{AdjustmentRow, AdjustmentWithdrawal, MonthReport};
 use crate::store::adjustments::Adjustment;
 
-/// The inventory scope an adjustment names; `None` for a kind this build does not know
-/// (the command refuses one, so only a row written by hand has it: it excludes nothing).
-pub fn scope_of(kind: &str, code: &str) -> Option<Scope> {
-    let code = code.to_owned();
-    Some(match kind {
-        "host" => Scope::Host(code),
-        "link" => Scope::Link(code),
-        "department" => Scope::Department(code),
-        "business_system" => Scope::BusinessSystem(code),
-        "data_center" => Scope::DataCenter(code),
-        "site" => Scope::Site(code),
-        _ => return None,
-    })
-}
-
 /// The periods the adjustments in force exclude, clipped to `[lo, hi)`, as maintenance
 /// intervals (the engine's one rule for excluded time); the note is the reason.
 pub fn exclusions(adjustments: &[Adjustment], lo: i64, hi: i64) -> Vec<MaintenanceInterval> {
@@ -39,7 +24,9 @@ pub fn exclusions(adjustments: &[Adjustment], lo: i64, hi: i64) -> Vec<Maintenan
         .iter()
         .filter(|a| a.withdrawn.is_none())
         .filter_map(|a| {
-            let scope = scope_of(&a.what.kind, &a.what.code)?;
+            // A kind this build does not know is only in a row written by hand (the
+            // command refuses it): it excludes nothing.
+            let scope = Scope::from_kind(&a.what.kind, &a.what.code)?;
             let (start, end) = (a.what.start_ms.max(lo), a.what.end_ms.min(hi));
             (start < end).then(|| MaintenanceInterval {
                 start_unix_ms: start,

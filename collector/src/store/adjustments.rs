@@ -9,20 +9,11 @@
 //! is the same: the row keeps the seq of its `sla.withdraw` record. Nothing is deleted: a
 //! withdrawn adjustment stays in the month's report, marked so.
 
-/// The kinds of scope an adjustment names (the inventory's maintenance scopes).
-pub const SCOPE_KINDS: [&str; 6] = [
-    "host",
-    "link",
-    "department",
-    "business_system",
-    "data_center",
-    "site",
-];
-
 /// An adjustment to be stored (who and when come from its audit record).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewAdjustment {
-    /// One of [`SCOPE_KINDS`].
+    /// The scope's kind as the inventory names it (`host`, `link`, `department`,
+    /// `business_system`, `data_center`, `site`: `inventory::Scope::kind`).
     pub kind: String,
     /// The agent id, link id or group code.
     pub code: String,
