@@ -63,17 +63,18 @@ pub fn withdrawn(id: u64, w: &Withdrawal, record: Option<&Record>) -> Result<(),
     }
 }
 
-/// What the chain says about SLA adjustments, gathered while it is verified: which
-/// `sla.adjust` records exist and which adjustments `sla.withdraw` records withdrew, so that
-/// the rows are checked against the records both ways (a row deleted or un-withdrawn by
-/// hand shows too). Memory: two entries per adjustment, which operators make by hand.
+/// The SLA records of the chain, kept while it is verified (the walk reads every record
+/// once; nothing is read again): the `sla.adjust` records by seq and the `sla.withdraw`
+/// records by the adjustment they withdrew, so that the rows are checked against them both
+/// ways (a row deleted or un-withdrawn by hand shows too). Memory: at most two records per
+/// adjustment, which operators make by hand.
 #[derive(Debug, Default)]
 pub struct SlaRecords {
     /// Seq and time of the first record read (retention deleted what was before it).
     first: Option<(u64, i64)>,
-    made: std::collections::BTreeSet<u64>,
-    /// Adjustment id -> seq of its withdrawal record.
-    withdrawn: std::collections::BTreeMap<u64, u64>,
+    made: std::collections::BTreeMap<u64, Record>,
+    /// Adjustment id -> its withdrawal record.
+    withdrawn: std::collections::BTreeMap<u64, Record>,
 }
 
 impl SlaRecords {
@@ -82,13 +83,13 @@ impl SlaRecords {
         self.first.get_or_insert((r.seq, r.entry.at_ms));
         match r.entry.event.as_str() {
             "sla.adjust" => {
-                self.made.insert(r.seq);
+                self.made.insert(r.seq, r.clone());
             }
             "sla.withdraw" => {
                 if let Ok(d) = serde_json::from_str::<Value>(&r.entry.details)
                     && let Some(id) = d["adjustment"].as_u64()
                 {
-                    self.withdrawn.insert(id, r.seq);
+                    self.withdrawn.insert(id, r.clone());
                 }
             }
             _ => {}
@@ -101,9 +102,12 @@ impl SlaRecords {
     }
 
     /// The rows against the records, both ways: every row has its record (or is older
-    /// than the chain's kept start), every `sla.adjust` record its row, every withdrawal
-    /// record a row withdrawn by it, every withdrawn row its record. `Err((id, why))`.
-    pub fn check_rows(&self, rows: &[Adjustment]) -> Result<(), (u64, String)> {
+    /// than the chain's kept start) and says what it says ([`made`], [`withdrawn`]), every
+    /// `sla.adjust` record has its row, every withdrawal record a row withdrawn by it, every
+    /// withdrawn row its record. Returns how many rows were compared with their record
+    /// (those older than the kept chain cannot be); `Err((id, why))`.
+    pub fn check_rows(&self, rows: &[Adjustment]) -> Result<u64, (u64, String)> {
+        let mut compared = 0;
         let by_id: std::collections::BTreeMap<u64, &Adjustment> =
             rows.iter().map(|a| (a.id, a)).collect();
         for a in rows {
@@ -119,13 +123,12 @@ impl SlaRecords {
                 if a.created_ms >= first_at {
                     return Err((a.id, "it says it was made after the oldest record kept, yet its record is not in the log: it was added to the database by hand".into()));
                 }
-            } else if !self.made.contains(&a.id) {
-                return Err((
-                    a.id,
-                    "no audit record has its id: it was added to the database by hand".into(),
-                ));
+            } else {
+                made(a, self.made.get(&a.id)).map_err(|why| (a.id, why))?;
+                compared += 1;
             }
-            match (&a.withdrawn, self.withdrawn.get(&a.id)) {
+            let withdrawal = self.withdrawn.get(&a.id).map(|r| r.seq);
+            match (&a.withdrawn, withdrawal) {
                 (Some(w), _) if w.seq <= a.id => {
                     return Err((
                         a.id,
@@ -144,7 +147,7 @@ impl SlaRecords {
                         ),
                     ));
                 }
-                (Some(w), Some(seq)) if w.seq != *seq => {
+                (Some(w), Some(seq)) if w.seq != seq => {
                     return Err((
                         a.id,
                         format!(
@@ -161,10 +164,13 @@ impl SlaRecords {
                         ),
                     ));
                 }
+                (Some(w), Some(_)) => {
+                    withdrawn(a.id, w, self.withdrawn.get(&a.id)).map_err(|why| (a.id, why))?;
+                }
                 _ => {}
             }
         }
-        if let Some(seq) = self.made.iter().find(|s| !by_id.contains_key(s)) {
+        if let Some(seq) = self.made.keys().find(|s| !by_id.contains_key(s)) {
             return Err((
                 *seq,
                 format!(
@@ -175,6 +181,7 @@ impl SlaRecords {
         if let Some((id, seq)) = self
             .withdrawn
             .iter()
+            .map(|(id, r)| (id, r.seq))
             .find(|(id, _)| !by_id.contains_key(id))
         {
             return Err((
@@ -184,7 +191,7 @@ impl SlaRecords {
                 ),
             ));
         }
-        Ok(())
+        Ok(compared)
     }
 }
 
