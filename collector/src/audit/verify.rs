@@ -198,6 +198,13 @@ async fn record_at(store: &dyn Store, seq: u64) -> Result<Option<Record>, StoreE
     Ok(page.into_iter().next().filter(|r| r.seq == seq))
 }
 
+/// One record as a line of an export (JSON, newline): the format `--file` verifies, written
+/// by `audit export` and `GET /api/v1/audit` alike.
+pub fn write_line(out: &mut dyn Write, r: &Record) -> std::io::Result<()> {
+    serde_json::to_writer(&mut *out, r)?;
+    out.write_all(b"\n")
+}
+
 /// Writes the records after `after_seq`, from the first at or after `since_ms` on (every one
 /// after it too: the chain stays contiguous, whatever the writers' clocks), as JSON lines to
 /// `out`; returns how many. A file that starts after record 1 verifies with
@@ -218,8 +225,7 @@ pub async fn export(
             if n == 0 && r.entry.at_ms < since_ms {
                 continue;
             }
-            serde_json::to_writer(&mut *out, r)?;
-            out.write_all(b"\n")?;
+            write_line(out, r)?;
             n += 1;
         }
     }

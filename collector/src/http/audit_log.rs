@@ -105,13 +105,12 @@ async fn read(
     }
     let mut body = Vec::with_capacity(records.len() * 400);
     for r in &records {
-        if serde_json::to_writer(&mut body, r).is_err() {
+        if crate::audit::verify::write_line(&mut body, r).is_err() {
             return refuse(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "a record could not be written",
             );
         }
-        body.push(b'\n');
     }
     let mut resp = (
         [
