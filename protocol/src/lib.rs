@@ -33,9 +33,9 @@ pub use body::{
     decompress_bounded, encode_report,
 };
 pub use report::{
-    AgentStats, Cpu, CpuModes, ErrorCount, Filesystem, Interface, InterfaceTransition, Labels,
-    LinkResult, LossRun, Memory, PROTOCOL_VERSION, Pressure, PressureLine, PressureStat, Report,
-    SystemInfo,
+    AgentStats, BlockDevice, ClockSync, Cpu, CpuModes, ErrorCount, Filesystem, Interface,
+    InterfaceTransition, Labels, LinkResult, LossRun, Memory, PROTOCOL_VERSION, Pressure,
+    PressureLine, PressureStat, Report, SystemInfo, TcpStats,
 };
 pub use validate::{
     LINK_DOMAINS, LINK_KINDS, LINK_LEVELS, Limits, MAX_AGENT_ID_BYTES, MAX_INTERVAL_MS,

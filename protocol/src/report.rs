@@ -72,6 +72,18 @@ pub struct Report {
     /// Pressure stall information, where the kernel has it.
     #[prost(message, optional, tag = "19")]
     pub pressure: Option<Pressure>,
+    /// Block devices (whole disks and device-mapper/MD devices, not partitions), counters
+    /// cumulative since boot as `/proc/diskstats` keeps them.
+    #[prost(message, repeated, tag = "20")]
+    pub block_devices: Vec<BlockDevice>,
+    /// The host's TCP counters (IPv4 and IPv6 together, as the kernel keeps them); absent
+    /// when `/proc/net/snmp` cannot be read.
+    #[prost(message, optional, tag = "21")]
+    pub tcp: Option<TcpStats>,
+    /// Whether the host's clock is synchronised, as the kernel's NTP state says
+    /// (`adjtimex`); absent when the agent could not ask.
+    #[prost(message, optional, tag = "22")]
+    pub clock: Option<ClockSync>,
 }
 
 /// The agent's spool and delivery counters. Counters are cumulative since the agent's spool
@@ -514,4 +526,83 @@ pub struct Interface {
     /// Link speed in bits per second; 0 when unknown (virtual interfaces).
     #[prost(uint64, tag = "12")]
     pub speed_bits_per_second: u64,
+    /// Full duplex (`true`) or half (`false`); absent when the kernel does not say
+    /// (virtual interfaces, link down) and from agents before this field.
+    #[prost(bool, optional, tag = "13")]
+    pub full_duplex: Option<bool>,
+}
+
+/// One block device of `/proc/diskstats`, counters cumulative since boot (they wrap only
+/// at 2^64 on 64-bit kernels). IOPS, throughput, await and utilisation are rates of these.
+#[derive(Clone, PartialEq, Eq, prost::Message, Serialize, Deserialize)]
+#[serde(default)]
+pub struct BlockDevice {
+    /// Kernel name, e.g. `vda`, `nvme0n1`, `dm-0`.
+    #[prost(string, tag = "1")]
+    pub name: String,
+    /// Reads completed.
+    #[prost(uint64, tag = "2")]
+    pub reads_completed_total: u64,
+    /// Bytes read (sectors of 512 bytes, whatever the device's own sector size).
+    #[prost(uint64, tag = "3")]
+    pub read_bytes_total: u64,
+    /// Time spent by reads, milliseconds summed over all reads.
+    #[prost(uint64, tag = "4")]
+    pub read_time_ms_total: u64,
+    /// Writes completed.
+    #[prost(uint64, tag = "5")]
+    pub writes_completed_total: u64,
+    /// Bytes written.
+    #[prost(uint64, tag = "6")]
+    pub written_bytes_total: u64,
+    /// Time spent by writes, milliseconds summed over all writes.
+    #[prost(uint64, tag = "7")]
+    pub write_time_ms_total: u64,
+    /// I/Os in progress when the report was made.
+    #[prost(uint64, tag = "8")]
+    pub in_flight: u64,
+    /// Time the device had at least one I/O in progress, milliseconds: its rate is the
+    /// utilisation (1.0 = busy all the time).
+    #[prost(uint64, tag = "9")]
+    pub io_time_ms_total: u64,
+    /// Time spent doing I/Os weighted by the number in progress, milliseconds: its rate is
+    /// the average queue length.
+    #[prost(uint64, tag = "10")]
+    pub weighted_io_time_ms_total: u64,
+}
+
+/// TCP counters of `/proc/net/snmp` (RFC 4022's MIB, IPv4 and IPv6 together).
+#[derive(Clone, PartialEq, Eq, prost::Message, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TcpStats {
+    /// Connections in ESTABLISHED or CLOSE-WAIT now (`CurrEstab`).
+    #[prost(uint64, tag = "1")]
+    pub established: u64,
+    /// Segments sent, retransmissions excluded (`OutSegs`).
+    #[prost(uint64, tag = "2")]
+    pub segments_sent_total: u64,
+    /// Segments retransmitted (`RetransSegs`): their rate over `segments_sent_total`'s is
+    /// the retransmission ratio.
+    #[prost(uint64, tag = "3")]
+    pub segments_retransmitted_total: u64,
+    /// Segments received (`InSegs`).
+    #[prost(uint64, tag = "4")]
+    pub segments_received_total: u64,
+}
+
+/// The kernel's view of the host clock (`adjtimex(2)` read without changing anything).
+#[derive(Clone, PartialEq, prost::Message, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ClockSync {
+    /// Synchronised: an NTP/PTP daemon disciplines the clock (`STA_UNSYNC` clear and the
+    /// state not `TIME_ERROR`). An unsynchronised clock misplaces reports in time, which
+    /// the SLA relies on.
+    #[prost(bool, tag = "1")]
+    pub synchronised: bool,
+    /// The kernel's maximum error bound, seconds (`maxerror`; 16 s once unsynchronised).
+    #[prost(double, tag = "2")]
+    pub max_error_seconds: f64,
+    /// The estimated error, seconds (`esterror`).
+    #[prost(double, tag = "3")]
+    pub estimated_error_seconds: f64,
 }

@@ -76,6 +76,7 @@ pub(crate) fn sample_report() -> Report {
             oper_state: "up".into(),
             carrier: Some(true),
             speed_bits_per_second: 10_000_000_000,
+            full_duplex: Some(true),
         }],
         links: vec![LinkResult {
             link_id: "gz-huadu-01".into(),
@@ -142,6 +143,29 @@ pub(crate) fn sample_report() -> Report {
             }),
             memory: None,
             io: None,
+        }),
+        block_devices: vec![BlockDevice {
+            name: "vda".into(),
+            reads_completed_total: 10_000,
+            read_bytes_total: 400 << 20,
+            read_time_ms_total: 5_000,
+            writes_completed_total: 20_000,
+            written_bytes_total: 800 << 20,
+            write_time_ms_total: 12_000,
+            in_flight: 1,
+            io_time_ms_total: 9_000,
+            weighted_io_time_ms_total: 17_000,
+        }],
+        tcp: Some(TcpStats {
+            established: 12,
+            segments_sent_total: 100_000,
+            segments_retransmitted_total: 250,
+            segments_received_total: 90_000,
+        }),
+        clock: Some(ClockSync {
+            synchronised: true,
+            max_error_seconds: 0.25,
+            estimated_error_seconds: 0.000_5,
         }),
     }
 }

@@ -15,6 +15,9 @@ pub struct Limits {
     pub max_interfaces: usize,
     /// Most link results (probe targets) in one report.
     pub max_links: usize,
+    /// Most block devices in one report (a storage server with multipath and LVM has
+    /// hundreds; a lower cap than the others keeps the decode bound where it was).
+    pub max_block_devices: usize,
     /// Most interface transitions in one report.
     pub max_interface_transitions: usize,
     /// Most error kinds in one link result (the agent knows 6).
@@ -34,6 +37,7 @@ impl Default for Limits {
             max_filesystems: 4096,
             max_interfaces: 4096,
             max_links: 4096,
+            max_block_devices: 1024,
             max_interface_transitions: 4096,
             max_errors_per_link: 16,
             max_loss_runs: 65_536,
@@ -302,6 +306,20 @@ impl Report {
         for i in &self.interfaces {
             check_nonempty("interfaces.name", &i.name, 64)?;
             check_str("interfaces.oper_state", &i.oper_state, 32)?;
+        }
+        if self.block_devices.len() > limits.max_block_devices {
+            return Err(ValidationError::TooMany {
+                field: "block_devices",
+                len: self.block_devices.len(),
+                limit: limits.max_block_devices,
+            });
+        }
+        for d in &self.block_devices {
+            check_nonempty("block_devices.name", &d.name, 64)?;
+        }
+        if let Some(c) = &self.clock {
+            check_nonneg("clock.max_error_seconds", c.max_error_seconds)?;
+            check_nonneg("clock.estimated_error_seconds", c.estimated_error_seconds)?;
         }
         if self.links.len() > limits.max_links {
             return Err(ValidationError::TooMany {

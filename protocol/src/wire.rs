@@ -70,6 +70,8 @@ enum Cap {
     Interfaces,
     /// Repeated, at most `Limits::max_links` per report.
     Links,
+    /// Repeated, at most `Limits::max_block_devices` per report.
+    BlockDevices,
     /// Repeated, at most `Limits::max_interface_transitions` per report.
     Transitions,
     /// Repeated, at most `Limits::max_errors_per_link` per link result.
@@ -300,6 +302,39 @@ static INTERFACE: Schema = Schema {
         f(10, "interfaces.oper_state", Str),
         f(11, "interfaces.carrier", Varint),
         f(12, "interfaces.speed_bits_per_second", Varint),
+        f(13, "interfaces.full_duplex", Varint),
+    ],
+};
+static BLOCK_DEVICE: Schema = Schema {
+    size: std::mem::size_of::<crate::report::BlockDevice>(),
+    fields: &[
+        f(1, "block_devices.name", Str),
+        f(2, "block_devices.reads_completed_total", Varint),
+        f(3, "block_devices.read_bytes_total", Varint),
+        f(4, "block_devices.read_time_ms_total", Varint),
+        f(5, "block_devices.writes_completed_total", Varint),
+        f(6, "block_devices.written_bytes_total", Varint),
+        f(7, "block_devices.write_time_ms_total", Varint),
+        f(8, "block_devices.in_flight", Varint),
+        f(9, "block_devices.io_time_ms_total", Varint),
+        f(10, "block_devices.weighted_io_time_ms_total", Varint),
+    ],
+};
+static TCP: Schema = Schema {
+    size: std::mem::size_of::<crate::report::TcpStats>(),
+    fields: &[
+        f(1, "tcp.established", Varint),
+        f(2, "tcp.segments_sent_total", Varint),
+        f(3, "tcp.segments_retransmitted_total", Varint),
+        f(4, "tcp.segments_received_total", Varint),
+    ],
+};
+static CLOCK: Schema = Schema {
+    size: std::mem::size_of::<crate::report::ClockSync>(),
+    fields: &[
+        f(1, "clock.synchronised", Varint),
+        f(2, "clock.max_error_seconds", Fixed64),
+        f(3, "clock.estimated_error_seconds", Fixed64),
     ],
 };
 static REPORT: Schema = Schema {
@@ -329,6 +364,9 @@ static REPORT: Schema = Schema {
         ),
         f(18, "agent_stats", Msg(&AGENT_STATS)),
         f(19, "pressure", Msg(&PRESSURE)),
+        rep(20, "block_devices", Msg(&BLOCK_DEVICE), Cap::BlockDevices),
+        f(21, "tcp", Msg(&TCP)),
+        f(22, "clock", Msg(&CLOCK)),
     ],
 };
 
@@ -346,6 +384,7 @@ struct Counts {
     filesystems: usize,
     interfaces: usize,
     links: usize,
+    block_devices: usize,
     transitions: usize,
     loss_runs: usize,
     send_errors: usize,
@@ -369,6 +408,7 @@ pub fn decoded_bytes_bound(raw_bytes: usize, limits: &Limits) -> usize {
     use std::mem::size_of;
     let entries = limits.max_filesystems * size_of::<crate::report::Filesystem>()
         + limits.max_interfaces * size_of::<crate::report::Interface>()
+        + limits.max_block_devices * size_of::<crate::report::BlockDevice>()
         + limits.max_links
             * (size_of::<crate::report::LinkResult>()
                 + limits.max_errors_per_link * size_of::<crate::report::ErrorCount>())
@@ -428,6 +468,9 @@ fn walk(
                     Cap::Filesystems => (bump(&mut counts.filesystems), limits.max_filesystems),
                     Cap::Interfaces => (bump(&mut counts.interfaces), limits.max_interfaces),
                     Cap::Links => (bump(&mut counts.links), limits.max_links),
+                    Cap::BlockDevices => {
+                        (bump(&mut counts.block_devices), limits.max_block_devices)
+                    }
                     Cap::Transitions => (
                         bump(&mut counts.transitions),
                         limits.max_interface_transitions,

@@ -82,6 +82,9 @@ pub fn synthetic_report(agent_id: &str, labels: Labels, sequence: u64, interval_
         interface_transitions: Vec::new(),
         agent_stats: None,
         pressure: None,
+        block_devices: Vec::new(),
+        tcp: None,
+        clock: None,
     }
 }
 

@@ -22,7 +22,14 @@ use std::path::{Path, PathBuf};
 const MAX_LINES: usize = 700;
 
 /// The crates whose `src/` trees are checked (`tests` is the harness and test kit).
-const CRATES: &[&str] = &["protocol", "common", "agent", "collector", "tests"];
+const CRATES: &[&str] = &[
+    "protocol",
+    "common",
+    "agent",
+    "agent/sysclock",
+    "collector",
+    "tests",
+];
 
 fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -12,6 +12,8 @@
 //! their state between collections, sysinfo is asked only for the physical cores, once, and nothing ever
 //! walks the process table.
 
+pub mod block;
+pub mod clock;
 pub mod cpu;
 pub mod disk;
 pub mod http;
@@ -26,6 +28,7 @@ pub mod pressure;
 mod source;
 pub mod system;
 pub mod tcp;
+pub mod tcp_counters;
 
 use tracing::warn;
 use zerofault_protocol::Report;
@@ -44,6 +47,11 @@ const PROBES: &[(&str, MakeProbe)] = &[
     ("disk", || Ok(Box::new(disk::DiskProbe::new()))),
     ("network", || Ok(Box::new(network::NetworkProbe::new()))),
     ("pressure", || Ok(Box::new(pressure::PressureProbe::new()))),
+    ("block", || Ok(Box::new(block::BlockProbe::new()))),
+    ("tcp_counters", || {
+        Ok(Box::new(tcp_counters::TcpCountersProbe::new()))
+    }),
+    ("clock", || Ok(Box::new(clock::ClockProbe::new()?))),
 ];
 
 /// All probes of [`PROBES`] that could start (a probe that cannot start is logged and left
@@ -114,7 +122,17 @@ mod tests {
         let mut probes = Probes::new();
         assert_eq!(
             probes.names(),
-            ["system", "cpu", "memory", "disk", "network", "pressure"]
+            [
+                "system",
+                "cpu",
+                "memory",
+                "disk",
+                "network",
+                "pressure",
+                "block",
+                "tcp_counters",
+                "clock"
+            ]
         );
         let mut report = Report::default();
         probes.collect(&mut report);
@@ -123,5 +141,7 @@ mod tests {
         assert!(report.cpu.as_ref().unwrap().logical_cores > 0);
         assert!(report.memory.as_ref().unwrap().total_bytes > 0);
         assert!(!report.interfaces.is_empty());
+        assert!(report.tcp.is_some());
+        assert!(report.clock.is_some());
     }
 }

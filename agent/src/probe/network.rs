@@ -1,5 +1,5 @@
 //! Network interfaces: cumulative counters from `/proc/net/dev`, link state from
-//! `/sys/class/net/IF/{operstate,carrier,speed}`.
+//! `/sys/class/net/IF/{operstate,carrier,speed,duplex}`.
 //!
 //! Counters are read from `/proc/net/dev` rather than sysinfo: sysinfo has no drop
 //! counters (a protocol field) and opens eight files per interface per refresh, where
@@ -105,6 +105,16 @@ pub fn parse_speed(text: &str) -> u64 {
     }
 }
 
+/// Parses `/sys/class/net/IF/duplex`: `full` or `half`; `unknown`, an empty or unreadable
+/// file (virtual interfaces, or EINVAL while the link is down) is `None`.
+pub fn parse_duplex(text: &str) -> Option<bool> {
+    match text.trim() {
+        "full" => Some(true),
+        "half" => Some(false),
+        _ => None,
+    }
+}
+
 fn read_attr(name: &str, attr: &str) -> Option<String> {
     std::fs::read_to_string(Path::new(SYS_CLASS_NET).join(name).join(attr)).ok()
 }
@@ -138,6 +148,7 @@ impl Probe for NetworkProbe {
                     .to_owned();
                 let carrier = read_attr(&d.name, "carrier").and_then(|t| parse_carrier(&t));
                 let speed = read_attr(&d.name, "speed").map_or(0, |t| parse_speed(&t));
+                let full_duplex = read_attr(&d.name, "duplex").and_then(|t| parse_duplex(&t));
                 Interface {
                     name: d.name,
                     receive_bytes: d.rx_bytes,
@@ -151,6 +162,7 @@ impl Probe for NetworkProbe {
                     oper_state,
                     carrier,
                     speed_bits_per_second: speed,
+                    full_duplex,
                 }
             })
             .collect();
@@ -235,10 +247,20 @@ Inter-|   Receive                                                |  Transmit
     }
 
     #[test]
+    fn duplex() {
+        assert_eq!(parse_duplex("full\n"), Some(true));
+        assert_eq!(parse_duplex("half\n"), Some(false));
+        assert_eq!(parse_duplex("unknown\n"), None);
+        assert_eq!(parse_duplex(""), None);
+    }
+
+    #[test]
     fn loopback_is_seen_here() {
         let mut r = Report::default();
         NetworkProbe::new().collect(&mut r).unwrap();
         let lo = r.interfaces.iter().find(|i| i.name == "lo").unwrap();
         assert_eq!(lo.speed_bits_per_second, 0);
+        // Loopback has no duplex file: absent, not half.
+        assert_eq!(lo.full_duplex, None);
     }
 }
