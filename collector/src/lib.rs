@@ -12,6 +12,7 @@ pub mod aggregate;
 pub mod audit;
 pub mod cmd;
 pub mod config;
+pub mod figures;
 pub use zerofault_common::duration;
 pub mod http;
 pub mod inventory;

@@ -44,6 +44,31 @@ fn io_some_total_us() -> Option<u64> {
         .ok()
 }
 
+/// `(device, reads completed)` of every line of `/proc/diskstats`.
+fn disk_reads() -> Vec<(String, u64)> {
+    let text = std::fs::read_to_string("/proc/diskstats").unwrap_or_default();
+    text.lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            Some((f.get(2)?.to_string(), f.get(3)?.parse().ok()?))
+        })
+        .collect()
+}
+
+/// `RetransSegs` of `/proc/net/snmp`.
+fn tcp_retransmitted() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/net/snmp").ok()?;
+    let mut tcp = text.lines().filter_map(|l| l.strip_prefix("Tcp:"));
+    let (names, values) = (tcp.next()?, tcp.next()?);
+    names
+        .split_whitespace()
+        .zip(values.split_whitespace())
+        .find(|(n, _)| *n == "RetransSegs")?
+        .1
+        .parse()
+        .ok()
+}
+
 /// Sum of a per-host family over the given agents (all of each host's series, e.g. every
 /// mount point).
 fn sum_over_agents(m: &Exposition, family: &str, agents: &[&str]) -> f64 {
@@ -58,6 +83,7 @@ async fn two_agents_are_reported_per_host_and_aggregated_by_department_and_datac
     // Before the agents start: what they report of the kernel's stall time lies between
     // this and a read after the scrape.
     let io_stalled_before = io_some_total_us();
+    let (disks_before, retransmitted_before) = (disk_reads(), tcp_retransmitted());
     let _a = collector
         .agent("e2e-a")
         .department("d1")
@@ -172,6 +198,48 @@ async fn two_agents_are_reported_per_host_and_aggregated_by_department_and_datac
             0
         ),
     }
+    // Block devices, TCP and the clock against the kernel's files, read before the agents
+    // started and after the scrape: cumulative counters lie between the two reads.
+    let (disks_after, retransmitted_after) = (disk_reads(), tcp_retransmitted());
+    let reported: Vec<(String, f64)> = m
+        .matching("zerofault_host_disk_reads_completed_total", &a)
+        .map(|s| (s.labels["device"].clone(), s.value))
+        .collect();
+    let whole_disks = disks_after
+        .iter()
+        .filter(|(d, _)| std::path::Path::new("/sys/block").join(d).exists())
+        .filter(|(d, _)| {
+            !["loop", "ram", "zram", "fd"]
+                .iter()
+                .any(|p| d.starts_with(p))
+        })
+        .count();
+    assert_eq!(
+        reported.len(),
+        whole_disks,
+        "devices reported: {reported:?}, kernel: {disks_after:?}"
+    );
+    for (device, v) in &reported {
+        let at = |list: &[(String, u64)]| list.iter().find(|(d, _)| d == device).map(|x| x.1);
+        let (before, after) = (at(&disks_before).unwrap(), at(&disks_after).unwrap());
+        assert!(
+            before as f64 <= *v && *v <= after as f64,
+            "{device}: {v} reads not within the kernel's {before} to {after}"
+        );
+    }
+    if let (Some(before), Some(after)) = (retransmitted_before, retransmitted_after) {
+        let v = m.get("zerofault_host_tcp_segments_retransmitted_total", &a)?;
+        assert!(
+            before as f64 <= v && v <= after as f64,
+            "{v} retransmissions not within the kernel's {before} to {after}"
+        );
+    }
+    let synchronised = m.get("zerofault_host_clock_synchronised", &a)?;
+    let max_error = m.get("zerofault_host_clock_max_error_seconds", &a)?;
+    assert!(
+        (synchronised == 1.0 && max_error < 16.0) || synchronised == 0.0,
+        "clock: synchronised {synchronised}, max error {max_error} s"
+    );
     assert_eq!(
         m.get(
             "zerofault_host_memory_total_bytes",

@@ -4,8 +4,8 @@
 //! ones and not like a block of repeated bytes.
 
 use zerofault_protocol::{
-    AgentStats, Cpu, ErrorCount, Filesystem, Interface, Labels, LinkResult, LossRun, Memory,
-    PROTOCOL_VERSION, Report, SystemInfo,
+    AgentStats, BlockDevice, ClockSync, Cpu, ErrorCount, Filesystem, Interface, Labels, LinkResult,
+    LossRun, Memory, PROTOCOL_VERSION, Report, SystemInfo, TcpStats,
 };
 
 /// A small, fast, deterministic generator (SplitMix64): the figures must be reproducible
@@ -217,6 +217,30 @@ impl Agent {
                 ..Default::default()
             }),
             pressure: None,
+            // What a VM's agent sends: one virtio disk, TCP counters, a synchronised clock.
+            block_devices: vec![BlockDevice {
+                name: "vda".into(),
+                reads_completed_total: self.sequence * 40,
+                read_bytes_total: self.sequence * (1 << 20),
+                read_time_ms_total: self.sequence * 20,
+                writes_completed_total: self.sequence * 120,
+                written_bytes_total: self.sequence * (3 << 20),
+                write_time_ms_total: self.sequence * 90,
+                in_flight: rng.below(3),
+                io_time_ms_total: self.sequence * 100,
+                weighted_io_time_ms_total: self.sequence * 130,
+            }],
+            tcp: Some(TcpStats {
+                established: 40 + rng.below(20),
+                segments_sent_total: self.sequence * 2_000,
+                segments_retransmitted_total: self.sequence * 2,
+                segments_received_total: self.sequence * 1_900,
+            }),
+            clock: Some(ClockSync {
+                synchronised: true,
+                max_error_seconds: 0.05,
+                estimated_error_seconds: 0.000_2,
+            }),
         }
     }
 }

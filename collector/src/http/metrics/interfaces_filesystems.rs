@@ -86,11 +86,9 @@ pub(super) fn encode_filesystems(
         "Filesystem space available to unprivileged users.",
         per_item(hosts, |f: &Filesystem| Some(f.available_bytes)),
     )?;
-    if !full {
-        return Ok(());
-    }
-    // Inodes and read-only state, full detail only: absent where the filesystem has no
-    // fixed inode count or the agent predates them, never 0.
+    // Inodes: kept at essential detail, since inode exhaustion is alerted on like bytes
+    // (ZerofaultFilesystemInodesFillingUp). Absent where the filesystem has no fixed inode
+    // count or the agent predates them, never 0.
     gauge(
         enc,
         "zerofault_host_filesystem_inodes",
@@ -103,6 +101,9 @@ pub(super) fn encode_filesystems(
         "Free inodes of the filesystem.",
         per_item(hosts, |f: &Filesystem| f.inodes_free),
     )?;
+    if !full {
+        return Ok(());
+    }
     gauge(
         enc,
         "zerofault_host_filesystem_readonly",
@@ -183,6 +184,12 @@ pub(super) fn encode_interfaces(
         per_item(hosts, |i: &Interface| {
             (i.speed_bits_per_second > 0).then_some(i.speed_bits_per_second / 8)
         }),
+    )?;
+    gauge(
+        enc,
+        "zerofault_host_network_full_duplex",
+        "1 if the interface runs full duplex, 0 if half; absent when unknown.",
+        per_item(hosts, |i: &Interface| i.full_duplex.map(u64::from)),
     )
 }
 

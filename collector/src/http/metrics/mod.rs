@@ -28,7 +28,7 @@
 //!   with its next report; none without an inventory (nothing is declared, so nothing is
 //!   unknown).
 //!
-//! One file per family group ([`hosts`], [`interfaces_filesystems`], [`agents`],
+//! One file per family group ([`hosts`], [`interfaces_filesystems`], [`kernel_figures`], [`agents`],
 //! [`aggregates`], [`links`], [`self_metrics`]); they write with the helpers of [`encode`]
 //! and see hosts through [`view`]. The department and data-center sums are
 //! [`crate::aggregate`]'s, shared with any other sink.
@@ -39,6 +39,7 @@ mod encode;
 mod gzip;
 mod hosts;
 mod interfaces_filesystems;
+mod kernel_figures;
 mod links;
 mod self_metrics;
 pub mod settings;
@@ -254,6 +255,7 @@ fn encode_all(enc: &mut DescriptorEncoder<'_>, scrape: &Scrape) -> fmt::Result {
     )?;
     hosts::encode_hosts(enc, &hosts, detail)?;
     interfaces_filesystems::encode_filesystems(enc, &hosts, detail == Detail::Full)?;
+    kernel_figures::encode_kernel_figures(enc, &hosts, detail == Detail::Full)?;
     // Per interface: the largest share of a host's series, and none of it is needed to
     // alert on availability or capacity (docs/metrics.md, "Series budget").
     if detail == Detail::Full {

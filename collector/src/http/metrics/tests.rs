@@ -416,9 +416,18 @@ fn complete_host() -> (HostEntry, LinksSnapshot) {
             name: n.into(),
             carrier: Some(true),
             speed_bits_per_second: 1_000_000_000,
+            full_duplex: Some(true),
             ..Default::default()
         })
         .to_vec();
+    Arc::make_mut(&mut h.report).block_devices = ["vda", "dm-0"]
+        .map(|n| zerofault_protocol::BlockDevice {
+            name: n.into(),
+            ..Default::default()
+        })
+        .to_vec();
+    Arc::make_mut(&mut h.report).tcp = Some(zerofault_protocol::TcpStats::default());
+    Arc::make_mut(&mut h.report).clock = Some(zerofault_protocol::ClockSync::default());
     Arc::make_mut(&mut h.report).agent_stats = Some(AgentStats {
         send_errors_total: ["connect", "timeout"]
             .map(|k| ErrorCount {
@@ -480,9 +489,9 @@ fn per_host_families(samples: &[Sample]) -> BTreeMap<String, usize> {
     out
 }
 
-/// The series budget of `docs/metrics.md`: full = 32 + k + P + 6 per filesystem + 13 per
-/// interface (k = kinds of send errors, P = pressure lines, up to 5), essential = 15 + 3 per
-/// filesystem.
+/// The series budget of `docs/metrics.md`: full = 39 + k + P + 6 per filesystem + 14 per
+/// interface + 9 per block device (k = kinds of send errors, P = pressure lines, up to 5),
+/// essential = 16 + 5 per filesystem + 1 per block device.
 #[test]
 fn series_per_host_in_each_detail_are_the_documented_budget() {
     let (h, links) = complete_host();
@@ -499,12 +508,12 @@ fn series_per_host_in_each_detail_are_the_documented_budget() {
     };
     let full = per_host_families(&render_at(Detail::Full));
     let essential = per_host_families(&render_at(Detail::Essential));
-    let (fs, ifaces, kinds, pressure) = (3, 2, 2, 5);
+    let (fs, ifaces, kinds, pressure, disks) = (3, 2, 2, 5, 2);
     assert_eq!(
         full.values().sum::<usize>(),
-        32 + kinds + pressure + 6 * fs + 13 * ifaces
+        39 + kinds + pressure + 6 * fs + 14 * ifaces + 9 * disks
     );
-    assert_eq!(essential.values().sum::<usize>(), 15 + 3 * fs);
+    assert_eq!(essential.values().sum::<usize>(), 16 + 5 * fs + disks);
     let kept: Vec<&str> = essential.keys().map(String::as_str).collect();
     assert_eq!(
         kept,
@@ -514,10 +523,14 @@ fn series_per_host_in_each_detail_are_the_documented_budget() {
             "zerofault_agent_sequence_gaps",
             "zerofault_agent_spool_dropped_total",
             "zerofault_host_boot_time_seconds",
+            "zerofault_host_clock_synchronised",
             "zerofault_host_cpu_cores",
             "zerofault_host_cpu_mode_ratio",
             "zerofault_host_cpu_usage_ratio",
+            "zerofault_host_disk_io_time_seconds_total",
             "zerofault_host_filesystem_available_bytes",
+            "zerofault_host_filesystem_inodes",
+            "zerofault_host_filesystem_inodes_free",
             "zerofault_host_filesystem_size_bytes",
             "zerofault_host_filesystem_used_bytes",
             "zerofault_host_info",

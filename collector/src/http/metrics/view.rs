@@ -4,7 +4,7 @@ use std::collections::HashSet;
 use std::fmt;
 
 use prometheus_client::encoding::{DescriptorEncoder, EncodeGaugeValue};
-use zerofault_protocol::{Interface, Report};
+use zerofault_protocol::{BlockDevice, Interface, Report};
 
 use super::encode::{Labels, gauge};
 use crate::aggregate::Host;
@@ -21,6 +21,8 @@ pub(super) struct HostView<'a> {
     pub(super) now_unix_ms: i64,
     /// Deduplicated by name, report order.
     pub(super) interfaces: Vec<&'a Interface>,
+    /// Deduplicated by name, report order.
+    pub(super) block_devices: Vec<&'a BlockDevice>,
     /// Label values of the newest report the inventory does not declare.
     pub(super) unknown_labels: Vec<UnknownLabel>,
 }
@@ -38,11 +40,18 @@ impl<'a> HostView<'a> {
             .iter()
             .filter(|i| seen.insert(i.name.as_str()))
             .collect();
+        let mut seen = HashSet::new();
+        let block_devices = report
+            .block_devices
+            .iter()
+            .filter(|d| seen.insert(d.name.as_str()))
+            .collect();
         Self {
             host,
             report,
             now_unix_ms,
             interfaces,
+            block_devices,
             unknown_labels,
         }
     }

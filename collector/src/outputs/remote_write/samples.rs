@@ -24,6 +24,7 @@ use zerofault_protocol::Report;
 
 use super::wire::{Label, Sample, TimeSeries};
 use crate::aggregate::{Host, or_unlabelled};
+use crate::figures::{CLOCK, DISK, Figure, TCP};
 use crate::live::hosts::HostEntry;
 
 /// Series under construction: one sample each, at one timestamp.
@@ -100,6 +101,7 @@ pub fn of_report(report: &Report, received_ms: i64, clock_offset_ms: Option<i64>
     host_series(&mut out, report, &host, &base, ts);
     filesystem_series(&mut out, &host, &base, ts);
     interface_series(&mut out, report, &base, ts);
+    kernel_series(&mut out, report, &base, ts);
     agent_series(&mut out, report, &base, ts, clock_offset_ms);
     link_series(&mut out, report, received_ms, clock_offset_ms);
     out
@@ -314,6 +316,47 @@ fn interface_series(out: &mut SeriesOut, report: &Report, base: &[(&str, &str)],
                 (i.speed_bits_per_second / 8) as f64,
             );
         }
+        if let Some(full) = i.full_duplex {
+            out.push(
+                "zerofault_host_network_full_duplex",
+                &labels,
+                ts,
+                f64::from(u8::from(full)),
+            );
+        }
+    }
+}
+
+/// Block devices, TCP and clock: every row of [`crate::figures`]' tables.
+fn kernel_series(out: &mut SeriesOut, report: &Report, base: &[(&str, &str)], ts: i64) {
+    fn push_table<T>(
+        out: &mut SeriesOut,
+        table: &[Figure<T>],
+        item: &T,
+        labels: &[(&str, &str)],
+        ts: i64,
+    ) {
+        for figure in table {
+            if let Some(v) = (figure.value)(item) {
+                out.push(figure.name, labels, ts, v.as_f64());
+            }
+        }
+    }
+    let mut seen = HashSet::new();
+    for d in report
+        .block_devices
+        .iter()
+        .filter(|d| seen.insert(d.name.as_str()))
+    {
+        let mut labels = base.to_vec();
+        labels.push(("device", d.name.as_str()));
+        push_table(out, &DISK, d, &labels, ts);
+    }
+    if let Some(t) = &report.tcp {
+        push_table(out, &TCP, t, base, ts);
+    }
+    if let Some(c) = &report.clock {
+        push_table(out, &CLOCK, c, base, ts);
     }
 }
 
