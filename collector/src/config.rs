@@ -36,8 +36,10 @@ pub use crate::store::settings::{
 };
 pub use crate::tls::Tls;
 
-/// Default mTLS ingest listen address: every interface, agents connect from the network.
-pub const DEFAULT_INGEST_LISTEN: &str = "0.0.0.0:7443";
+/// Default mTLS ingest listen address: every interface of both families, agents connect
+/// from the network (`[::]` also takes IPv4; on a host without IPv6 the collector falls
+/// back to `0.0.0.0`, see `cmd/serve/listen.rs`).
+pub const DEFAULT_INGEST_LISTEN: &str = "[::]:7443";
 /// Default plain-HTTP listen address: loopback only, because `/metrics` is unauthenticated.
 pub const DEFAULT_HTTP_LISTEN: &str = "127.0.0.1:9464";
 /// The whole collector configuration.

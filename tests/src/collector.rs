@@ -47,6 +47,8 @@ pub struct CollectorBuilder {
     /// The HTTP listener serves TLS (`access.tls` in `extra`): URLs and the health check
     /// use `https://` with the test CA.
     https: bool,
+    /// The ingest listener on `[::]` (both families) instead of 127.0.0.1.
+    ingest_every_address: bool,
 }
 
 /// The collector's `links:` section; unset fields are left to the collector's defaults.
@@ -173,6 +175,7 @@ impl CollectorBuilder {
             postgres: None,
             extra: String::new(),
             https: false,
+            ingest_every_address: false,
         }
     }
 
@@ -213,6 +216,14 @@ impl CollectorBuilder {
         self
     }
 
+    /// The ingest listener on `"[::]:PORT"`, every address of both families, as the
+    /// shipped default: agents may then use `https://[::1]:PORT`
+    /// ([`Collector::ingest_url_ipv6`]); the other URLs stay on 127.0.0.1.
+    pub fn ingest_on_every_address(mut self) -> Self {
+        self.ingest_every_address = true;
+        self
+    }
+
     /// The config's `access.tls` (given with [`Self::extra_config`]) makes the HTTP
     /// listener HTTPS: say so, so that [`Collector::http_url`] and the start-up health
     /// check use `https://` and trust the test CA.
@@ -246,6 +257,11 @@ impl CollectorBuilder {
 
     /// The collector.yaml this builder writes for the given addresses and directory.
     pub fn config_yaml(&self, ingest: SocketAddr, http: SocketAddr, dir: &Path) -> String {
+        let ingest = if self.ingest_every_address {
+            SocketAddr::new(std::net::Ipv6Addr::UNSPECIFIED.into(), ingest.port())
+        } else {
+            ingest
+        };
         let storage = match &self.postgres {
             Some(url) => format!(
                 "  postgres:\n    url: {}\n    tls:\n      mode: disable\n",
@@ -257,7 +273,7 @@ impl CollectorBuilder {
             ),
         };
         let mut y = format!(
-            "listen:\n  ingest: {ingest}\n  http: {http}\ntls:\n  ca: {}\n  cert: {}\n  key: {}\n\
+            "listen:\n  ingest: \"{ingest}\"\n  http: {http}\ntls:\n  ca: {}\n  cert: {}\n  key: {}\n\
              storage:\n{storage}",
             yaml_path(&self.ca_cert),
             yaml_path(&self.cert),
@@ -450,6 +466,11 @@ impl Collector {
     /// `https://127.0.0.1:PORT`, the mTLS ingest listener.
     pub fn ingest_url(&self) -> String {
         format!("https://{}", self.ingest)
+    }
+    /// `https://[::1]:PORT`: the ingest listener over IPv6 (with
+    /// [`CollectorBuilder::ingest_on_every_address`]).
+    pub fn ingest_url_ipv6(&self) -> String {
+        format!("https://[::1]:{}", self.ingest.port())
     }
     /// `https://127.0.0.1:PORT/api/v1/report`.
     pub fn report_url(&self) -> String {

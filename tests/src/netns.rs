@@ -18,7 +18,7 @@
 //! with a message that says so instead of with a confusing `ip` error.
 
 use std::io::Write;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -102,6 +102,9 @@ pub struct TestHost {
     ns_if: String,
     root_addr: Ipv4Addr,
     addr: Ipv4Addr,
+    /// IPv6 addresses of the link (root end, namespace end) in 2001:2::/48, when the
+    /// kernel has IPv6.
+    addrs6: Option<(Ipv6Addr, Ipv6Addr)>,
     logs: TempDir,
 }
 
@@ -134,6 +137,7 @@ impl TestHost {
             ns_if,
             root_addr: Ipv4Addr::UNSPECIFIED,
             addr: Ipv4Addr::UNSPECIFIED,
+            addrs6: None,
             logs,
         };
         ip(&[
@@ -162,6 +166,21 @@ impl TestHost {
             ])?;
             host.root_addr = root_addr;
             host.addr = addr;
+            // The /64 of the same number in 2001:2::/48 (RFC 5180), so the one search and
+            // lock cover both families. `nodad`: usable at once, not "tentative".
+            if Path::new("/proc/sys/net/ipv6").exists() {
+                let (root6, addr6) = subnet6_addrs(root_addr);
+                ip(&[
+                    "-6",
+                    "addr",
+                    "add",
+                    &format!("{root6}/64"),
+                    "dev",
+                    &host.host_if,
+                    "nodad",
+                ])?;
+                host.addrs6 = Some((root6, addr6));
+            }
         }
         ip(&["link", "set", &host.host_if, "up"])?;
         host.exec(&[
@@ -172,6 +191,18 @@ impl TestHost {
             "dev",
             &host.ns_if,
         ])?;
+        if let Some((_, addr6)) = host.addrs6 {
+            host.exec(&[
+                "ip",
+                "-6",
+                "addr",
+                "add",
+                &format!("{addr6}/64"),
+                "dev",
+                &host.ns_if,
+                "nodad",
+            ])?;
+        }
         host.exec(&["ip", "link", "set", &host.ns_if, "up"])?;
         host.exec(&["ip", "link", "set", "lo", "up"])?;
         host.wait_carrier(Duration::from_secs(10))?;
@@ -185,6 +216,11 @@ impl TestHost {
     /// The host's address (inside the namespace): what the agent probes.
     pub fn addr(&self) -> Ipv4Addr {
         self.addr
+    }
+    /// The host's IPv6 address in 2001:2::/48 (inside the namespace); `None` when this
+    /// kernel has no IPv6.
+    pub fn addr6(&self) -> Option<Ipv6Addr> {
+        self.addrs6.map(|(_, a)| a)
     }
     /// The root namespace's address on the link (the agent's source address).
     pub fn root_addr(&self) -> Ipv4Addr {
@@ -507,6 +543,15 @@ fn subnet_addrs(idx: u32) -> (Ipv4Addr, Ipv4Addr) {
     (Ipv4Addr::from(base + 1), Ipv4Addr::from(base + 2))
 }
 
+/// The IPv6 pair of the link whose IPv4 root end is `root_addr`: /30 number `idx` of
+/// 198.18.0.0/15 is the /64 `2001:2:0:idx::/64` of 2001:2::/48 (RFC 5180's benchmarking
+/// range; 32,768 /30s fit the /48's 65,536 /64s), ends `::1` (root) and `::2`.
+fn subnet6_addrs(root_addr: Ipv4Addr) -> (Ipv6Addr, Ipv6Addr) {
+    let idx = (u32::from(root_addr) - u32::from(Ipv4Addr::new(198, 18, 0, 0))) / 4;
+    let net = |end| Ipv6Addr::new(0x2001, 2, 0, idx as u16, 0, 0, 0, end);
+    (net(1), net(2))
+}
+
 /// Indices of the /30s of 198.18.0.0/15 that addresses in `ip -o -4 addr show` output fall
 /// into (any prefix length: a wider prefix only marks its own address's /30, which is enough
 /// because the tests' own addresses are all /30s).
@@ -612,6 +657,23 @@ mod tests {
                 Ipv4Addr::new(198, 19, 255, 254)
             )
         );
+    }
+
+    #[test]
+    fn ipv6_subnets_are_64s_of_2001_2_0_0_48_numbered_as_the_30s() {
+        let (root, ns) = subnet_addrs(SUBNETS - 1);
+        assert_eq!(
+            subnet6_addrs(root),
+            (
+                "2001:2:0:7fff::1".parse().unwrap(),
+                "2001:2:0:7fff::2".parse().unwrap()
+            )
+        );
+        assert_eq!(
+            subnet6_addrs(subnet_addrs(0).0).1,
+            "2001:2::2".parse::<Ipv6Addr>().unwrap()
+        );
+        let _ = ns;
     }
 
     #[test]

@@ -605,7 +605,7 @@ fn enroll_from_packages() {
     let shipped = std::fs::read_to_string("/etc/zerofault/collector.yaml").unwrap();
     let config = shipped
         .replace(
-            "ingest: 0.0.0.0:7443",
+            "ingest: \"[::]:7443\"",
             &format!("ingest: 127.0.0.1:{ingest}"),
         )
         .replace("http: 127.0.0.1:9464", &format!("http: 127.0.0.1:{http}"))

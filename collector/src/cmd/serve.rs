@@ -20,6 +20,7 @@ use crate::live::links::LinkHub;
 use crate::store::retention::{self, Retention};
 use crate::store::{HEARTBEAT, Store};
 
+mod listen;
 mod security;
 
 /// A collector whose listeners are bound but not yet serving.
@@ -214,20 +215,14 @@ impl Server {
                 "link engine rebuilt from stored reports"
             );
         }
-        let ingest_listener = TcpListener::bind(config.listen.ingest)
-            .await
-            .with_context(|| {
-                format!("cannot listen on {} (listen.ingest)", config.listen.ingest)
-            })?;
+        let ingest_listener = listen::bind(config.listen.ingest, "listen.ingest")?;
         // Loaded before binding: a certificate that cannot be used stops the start with
         // the key and the file named, not the first browser's handshake.
         let http_tls = match &config.access.tls {
             Some(t) => Some(crate::http::https::server_config(&t.cert, &t.key)?),
             None => None,
         };
-        let http_listener = TcpListener::bind(config.listen.http)
-            .await
-            .with_context(|| format!("cannot listen on {} (listen.http)", config.listen.http))?;
+        let http_listener = listen::bind(config.listen.http, "listen.http")?;
         Ok(Server {
             config,
             tls,

@@ -517,10 +517,7 @@ pub async fn middleware(
     mut request: Request,
     next: Next,
 ) -> Response {
-    let source = request
-        .extensions()
-        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-        .map(|c| c.0.ip());
+    let source = super::peer_addr(request.extensions()).map(|a| a.ip());
     let (verdict, user) = gate
         .check_from(
             request.uri().path(),

@@ -91,9 +91,8 @@ async fn read(
             );
         }
     };
-    let source = extensions
-        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-        .map_or_else(|| "-".to_owned(), |c| c.0.ip().to_string());
+    let source =
+        super::peer_addr(&extensions).map_or_else(|| "-".to_owned(), |a| a.ip().to_string());
     // On record before it is served: a read that cannot be recorded is not answered.
     let read = events::audit_read(&user.0, source, page.after, records.len() as u64);
     if let Err(e) = state.audit.write(read).await {

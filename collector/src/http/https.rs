@@ -56,7 +56,8 @@ pub async fn serve(
             () = async { let _ = stop.wait_for(|s| *s).await; } => break,
             accepted = listener.accept() => {
                 let (tcp, peer) = match accepted {
-                    Ok(a) => a,
+                    // An IPv4 peer on a dual-stack socket is its IPv4 address.
+                    Ok((tcp, p)) => (tcp, std::net::SocketAddr::new(p.ip().to_canonical(), p.port())),
                     Err(e) => {
                         // Out of descriptors, usually: wait rather than spin.
                         tracing::warn!(error = %e, "https accept failed");

@@ -81,6 +81,15 @@ pub fn router(state: HttpState) -> Router {
         .merge(api::router(state.links, state.store))
 }
 
+/// The peer of a request (from `ConnectInfo`), an IPv4-mapped address (`::ffff:a.b.c.d`, an
+/// IPv4 client on a dual-stack listener) as the IPv4 address it is, so that audit records
+/// and access checks name IPv4 clients alike whichever socket they reached.
+pub fn peer_addr(extensions: &axum::http::Extensions) -> Option<std::net::SocketAddr> {
+    extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| std::net::SocketAddr::new(c.0.ip().to_canonical(), c.0.port()))
+}
+
 async fn healthz() -> &'static str {
     "ok"
 }

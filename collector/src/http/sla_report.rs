@@ -310,9 +310,7 @@ async fn sla_report(
     query: Result<Query<Vec<(String, String)>>, QueryRejection>,
 ) -> Response {
     let user = extensions.get::<crate::http::access::HttpUser>().cloned();
-    let peer = extensions
-        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-        .map(|c| c.0);
+    let peer = super::peer_addr(&extensions);
     let pairs = match query {
         Ok(Query(pairs)) => pairs,
         Err(e) => {

@@ -17,6 +17,7 @@ fn config_has_the_documented_keys() {
         postgres: None,
         extra: String::new(),
         https: false,
+        ingest_every_address: false,
     };
     let y = b.config_yaml(
         "127.0.0.1:1".parse().unwrap(),
@@ -25,7 +26,7 @@ fn config_has_the_documented_keys() {
     );
     assert_eq!(
         y,
-        "listen:\n  ingest: 127.0.0.1:1\n  http: 127.0.0.1:2\ntls:\n  ca: \"/c/ca.pem\"\n  \
+        "listen:\n  ingest: \"127.0.0.1:1\"\n  http: 127.0.0.1:2\ntls:\n  ca: \"/c/ca.pem\"\n  \
          cert: \"/c/collector.pem\"\n  key: \"/c/collector.key\"\nstorage:\n  sqlite:\n    \
          path: \"/d/zerofault.db\"\nlimits:\n  max_body_bytes: 10\n  body_timeout: 5s\nhosts:\n  \
          down_after_intervals: 3\n"
@@ -49,6 +50,7 @@ fn clock_section_only_when_max_skew_is_set() {
         postgres: None,
         extra: String::new(),
         https: false,
+        ingest_every_address: false,
     };
     let (i, h) = (
         "127.0.0.1:1".parse().unwrap(),

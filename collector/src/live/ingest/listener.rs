@@ -78,6 +78,8 @@ pub async fn serve(
             _ = stopped(&mut shutdown) => break,
             accepted = listener.accept() => match accepted {
                 Ok((tcp, addr)) => {
+                    // An IPv4 agent on a dual-stack socket is its IPv4 address.
+                    let addr = std::net::SocketAddr::new(addr.ip().to_canonical(), addr.port());
                     let now_ms = started.elapsed().as_millis() as u64;
                     if per_address.take(&rate_key(addr.ip()), now_ms) == super::rate::Decision::Deny {
                         // Before the handshake, which is what a flood costs.
@@ -85,7 +87,7 @@ pub async fn serve(
                         refused(&counters, Refusal::Rate, addr, None);
                         continue;
                     }
-                    let admission = lock(&table).admit(addr.ip());
+                    let admission = lock(&table).admit(rate_key(addr.ip()));
                     let (id, evicted) = match admission {
                         Admission::Refuse => {
                             refused(&counters, Refusal::Full, addr, None);
@@ -145,10 +147,11 @@ pub async fn serve(
     }
 }
 
-/// The key of an address's connection rate: an IPv4 address, or an IPv6 address's /64 (a
-/// host usually has a whole /64 to pick addresses from).
+/// The key of an address's connection rate and handshake cap: an IPv4 address (also when
+/// it arrived IPv4-mapped on a dual-stack socket), or an IPv6 address's /64 (a host usually
+/// has a whole /64 to pick addresses from, so per /128 it could take every slot).
 fn rate_key(ip: std::net::IpAddr) -> std::net::IpAddr {
-    match ip {
+    match ip.to_canonical() {
         std::net::IpAddr::V6(v6) => {
             let s = v6.segments();
             std::net::IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
@@ -291,4 +294,18 @@ async fn connection(
 /// `watch` guard is not `Send` and must not live across the awaits that follow.
 async fn stopped(shutdown: &mut watch::Receiver<bool>) {
     let _ = shutdown.wait_for(|stop| *stop).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rate_key;
+
+    #[test]
+    fn one_key_per_ipv4_address_and_per_ipv6_64() {
+        let key = |s: &str| rate_key(s.parse().unwrap());
+        assert_eq!(key("198.18.0.2"), key("::ffff:198.18.0.2"));
+        assert_ne!(key("::ffff:198.18.0.2"), key("::ffff:198.18.0.6"));
+        assert_eq!(key("2001:2:0:1::2"), key("2001:2:0:1:ffff::9"));
+        assert_ne!(key("2001:2:0:1::2"), key("2001:2:0:2::2"));
+    }
 }

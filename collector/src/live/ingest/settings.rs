@@ -72,8 +72,9 @@ pub struct Limits {
     /// further connection is closed right after its handshake. An agent uses one.
     #[serde(default = "default_max_connections_per_agent")]
     pub max_connections_per_agent: u32,
-    /// Most connections from one source address still in their TLS handshake. When a new
-    /// one would exceed it, the oldest unfinished handshake from that address is dropped, so
+    /// Most connections from one source address (an IPv6 address counts by its /64) still
+    /// in their TLS handshake. When a new one would exceed it, the oldest unfinished
+    /// handshake from that address is dropped, so
     /// that a flood of unfinished handshakes cannot keep a well-behaved agent behind the
     /// same address (NAT) out. Finished connections are not counted per address: many agents
     /// may share one.
