@@ -16,6 +16,7 @@ use std::collections::{BTreeMap, HashSet};
 
 use zerofault_protocol::{Filesystem, Report};
 
+use crate::figures::FigureValue;
 use crate::live::hosts::HostEntry;
 
 /// Label value used for an organisation label the agent left empty. Prometheus treats an
@@ -95,7 +96,7 @@ pub fn hosts(snapshot: &[HostEntry], now_unix_ms: i64, down_after_intervals: u32
 }
 
 /// Sums for one department or data center.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq)]
 pub struct Sums {
     /// Hosts up.
     pub up: u64,
@@ -111,6 +112,15 @@ pub struct Sums {
     pub filesystem_size_bytes: u64,
     /// Filesystem space used.
     pub filesystem_used_bytes: u64,
+    /// Inodes, over the filesystems that have a fixed number.
+    pub filesystem_inodes: u64,
+    /// Free inodes.
+    pub filesystem_inodes_free: u64,
+    /// Logical CPUs' worth of time taken by hypervisors: each host's steal share times its
+    /// logical CPUs. Over `cpu_cores` it is the group's mean steal share, weighted by cores.
+    pub cpu_steal_cores: f64,
+    /// Hosts whose kernel says their clock is not synchronised.
+    pub hosts_clock_unsynchronised: u64,
 }
 
 impl Sums {
@@ -124,6 +134,12 @@ impl Sums {
         let report = h.report();
         if let Some(cpu) = &report.cpu {
             self.cpu_cores = self.cpu_cores.saturating_add(u64::from(cpu.logical_cores));
+            if let Some(m) = &cpu.modes {
+                self.cpu_steal_cores += m.steal * f64::from(cpu.logical_cores);
+            }
+        }
+        if report.clock.as_ref().is_some_and(|c| !c.synchronised) {
+            self.hosts_clock_unsynchronised += 1;
         }
         if let Some(m) = &report.memory {
             self.memory_total_bytes = self.memory_total_bytes.saturating_add(m.total_bytes);
@@ -132,13 +148,61 @@ impl Sums {
         for fs in &h.filesystems {
             self.filesystem_size_bytes = self.filesystem_size_bytes.saturating_add(fs.size_bytes);
             self.filesystem_used_bytes = self.filesystem_used_bytes.saturating_add(fs.used_bytes);
+            if let Some(n) = fs.inodes_total {
+                self.filesystem_inodes = self.filesystem_inodes.saturating_add(n);
+            }
+            if let Some(n) = fs.inodes_free {
+                self.filesystem_inodes_free = self.filesystem_inodes_free.saturating_add(n);
+            }
         }
     }
 }
 
+/// One family of the group sums: name suffix (`zerofault_{department,datacenter}_SUFFIX`),
+/// help text's start, and value. `/metrics` and remote_write's state push both write
+/// [`GROUP_FAMILIES`], so the two cannot differ.
+pub type GroupFamily = (&'static str, &'static str, fn(&Sums) -> FigureValue);
+
+/// Every family of [`Sums`] but the host counts by state (which have a `state` label).
+pub static GROUP_FAMILIES: [GroupFamily; 9] = [
+    ("cpu_cores", "Logical CPUs", |a| {
+        FigureValue::Count(a.cpu_cores)
+    }),
+    ("memory_total_bytes", "Physical memory", |a| {
+        FigureValue::Count(a.memory_total_bytes)
+    }),
+    ("memory_used_bytes", "Memory in use", |a| {
+        FigureValue::Count(a.memory_used_bytes)
+    }),
+    ("filesystem_size_bytes", "Filesystem size", |a| {
+        FigureValue::Count(a.filesystem_size_bytes)
+    }),
+    ("filesystem_used_bytes", "Filesystem space used", |a| {
+        FigureValue::Count(a.filesystem_used_bytes)
+    }),
+    (
+        "filesystem_inodes",
+        "Inodes of the filesystems with a fixed number",
+        |a| FigureValue::Count(a.filesystem_inodes),
+    ),
+    ("filesystem_inodes_free", "Free inodes", |a| {
+        FigureValue::Count(a.filesystem_inodes_free)
+    }),
+    (
+        "cpu_steal_cores",
+        "Logical CPUs' worth of time taken by hypervisors (steal share times cores; over cpu_cores, the mean steal share)",
+        |a| FigureValue::Real(a.cpu_steal_cores),
+    ),
+    (
+        "hosts_clock_unsynchronised",
+        "Hosts whose kernel says their clock is not synchronised",
+        |a| FigureValue::Count(a.hosts_clock_unsynchronised),
+    ),
+];
+
 /// The sums of a snapshot, per department and per data center, keyed by label value
 /// ([`UNLABELLED`] included), in label order.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq)]
 pub struct Aggregates<'a> {
     /// Per department.
     pub departments: BTreeMap<&'a str, Sums>,
@@ -245,6 +309,7 @@ mod tests {
                 memory_used_bytes: 6 * GIB,
                 filesystem_size_bytes: 300 * GIB,
                 filesystem_used_bytes: 120 * GIB,
+                ..Sums::default()
             }
         );
         assert_eq!(
@@ -264,10 +329,45 @@ mod tests {
                 memory_used_bytes: 4 * GIB,
                 filesystem_size_bytes: 200 * GIB,
                 filesystem_used_bytes: 80 * GIB,
+                ..Sums::default()
             }
         );
         assert_eq!(sums.datacenters["dc-b"].filesystem_size_bytes, 100 * GIB);
         assert!(!sums.datacenters.contains_key("dc-z"));
+    }
+
+    #[test]
+    fn steal_inodes_and_clocks_add_up() {
+        let with = |agent: &str,
+                    cores: u32,
+                    steal: f64,
+                    inodes: Option<(u64, u64)>,
+                    sync: Option<bool>| {
+            let mut h = host(agent, "fgw", "dc-a", cores, 0);
+            let r = Arc::make_mut(&mut h.report);
+            r.cpu.as_mut().unwrap().modes = Some(zerofault_protocol::CpuModes {
+                steal,
+                idle: 1.0 - steal,
+                ..Default::default()
+            });
+            (r.filesystems[0].inodes_total, r.filesystems[0].inodes_free) =
+                (inodes.map(|i| i.0), inodes.map(|i| i.1));
+            r.clock = sync.map(|synchronised| zerofault_protocol::ClockSync {
+                synchronised,
+                ..Default::default()
+            });
+            h
+        };
+        let snapshot = vec![
+            with("a", 8, 0.125, Some((1000, 250)), Some(true)),
+            with("b", 4, 0.25, None, Some(false)),
+            // An old agent: no modes, inodes or clock, so none of the three counts it.
+            host("c", "fgw", "dc-a", 2, 0),
+        ];
+        let s = &of_snapshot(&snapshot, NOW, 3).departments["fgw"];
+        assert_eq!(s.cpu_steal_cores, 0.125 * 8.0 + 0.25 * 4.0);
+        assert_eq!((s.filesystem_inodes, s.filesystem_inodes_free), (1000, 250));
+        assert_eq!(s.hosts_clock_unsynchronised, 1);
     }
 
     #[test]

@@ -344,6 +344,11 @@ fn aggregates_equal_the_sum_over_hosts_of_the_per_host_series() {
             "filesystem_used_bytes",
             "zerofault_host_filesystem_used_bytes",
         ),
+        ("filesystem_inodes", "zerofault_host_filesystem_inodes"),
+        (
+            "filesystem_inodes_free",
+            "zerofault_host_filesystem_inodes_free",
+        ),
     ];
     for (scope, keys) in [
         ("department", ["fgw", "zrzy"]),
@@ -370,6 +375,44 @@ fn aggregates_equal_the_sum_over_hosts_of_the_per_host_series() {
             };
             assert_eq!(hosts("up"), up, "{scope}={key} up");
             assert_eq!(hosts("down"), known - up, "{scope}={key} down");
+            // Steal in cores: each host's steal share times its cores; unsynchronised
+            // clocks: the hosts whose clock series is 0.
+            let agents_with = |name: &str, want: Option<(&str, &str)>| -> Vec<(String, f64)> {
+                samples
+                    .iter()
+                    .filter(|(n, l, _)| {
+                        n == name
+                            && l.get(scope).map(String::as_str) == Some(key)
+                            && want.is_none_or(|(k, v)| l.get(k).map(String::as_str) == Some(v))
+                    })
+                    .map(|(_, l, v)| (l["agent"].clone(), *v))
+                    .collect()
+            };
+            let cores = agents_with("zerofault_host_cpu_cores", None);
+            let steal: f64 = agents_with("zerofault_host_cpu_mode_ratio", Some(("mode", "steal")))
+                .iter()
+                .map(|(agent, share)| {
+                    share * cores.iter().find(|(a, _)| a == agent).map_or(0.0, |c| c.1)
+                })
+                .sum();
+            let got = value(&format!("zerofault_{scope}_cpu_steal_cores"), scope, key);
+            assert!(
+                got.len() == 1 && (got[0] - steal).abs() < 1e-9,
+                "{scope}={key}: steal cores {got:?}, hosts say {steal}"
+            );
+            let unsynchronised = agents_with("zerofault_host_clock_synchronised", None)
+                .iter()
+                .filter(|(_, v)| *v == 0.0)
+                .count() as f64;
+            assert_eq!(
+                value(
+                    &format!("zerofault_{scope}_hosts_clock_unsynchronised"),
+                    scope,
+                    key
+                ),
+                [unsynchronised],
+                "{scope}={key}"
+            );
         }
     }
 }

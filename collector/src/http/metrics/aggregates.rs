@@ -6,10 +6,7 @@ use std::fmt;
 use prometheus_client::encoding::DescriptorEncoder;
 
 use super::encode::gauge;
-use crate::aggregate::Sums;
-
-/// Name suffix, help prefix and value of one aggregate family.
-type AggregateFamily = (&'static str, &'static str, fn(&Sums) -> u64);
+use crate::aggregate::{GROUP_FAMILIES, Sums};
 
 /// Writes the aggregate families of one scope (`department` or `datacenter`).
 pub(super) fn encode_aggregates(
@@ -30,22 +27,7 @@ pub(super) fn encode_aggregates(
             ]
         }),
     )?;
-    let families: [AggregateFamily; 5] = [
-        ("cpu_cores", "Logical CPUs", |a| a.cpu_cores),
-        ("memory_total_bytes", "Physical memory", |a| {
-            a.memory_total_bytes
-        }),
-        ("memory_used_bytes", "Memory in use", |a| {
-            a.memory_used_bytes
-        }),
-        ("filesystem_size_bytes", "Filesystem size", |a| {
-            a.filesystem_size_bytes
-        }),
-        ("filesystem_used_bytes", "Filesystem space used", |a| {
-            a.filesystem_used_bytes
-        }),
-    ];
-    for (what, help, value) in families {
+    for (what, help, value) in &GROUP_FAMILIES {
         gauge(
             enc,
             &name(what),

@@ -164,6 +164,11 @@ fn aggregates_equal_the_sum_of_the_per_host_series() {
             "filesystem_used_bytes",
             "zerofault_host_filesystem_used_bytes",
         ),
+        ("filesystem_inodes", "zerofault_host_filesystem_inodes"),
+        (
+            "filesystem_inodes_free",
+            "zerofault_host_filesystem_inodes_free",
+        ),
     ];
     let mut checked = 0;
     for scope in ["department", "datacenter"] {

@@ -222,31 +222,9 @@ fn groups(out: &mut SeriesOut, scope: &str, groups: &BTreeMap<&str, Sums>, now_m
             now_ms,
             s.down as f64,
         );
-        out.push(&name("cpu_cores"), &labels, now_ms, s.cpu_cores as f64);
-        out.push(
-            &name("memory_total_bytes"),
-            &labels,
-            now_ms,
-            s.memory_total_bytes as f64,
-        );
-        out.push(
-            &name("memory_used_bytes"),
-            &labels,
-            now_ms,
-            s.memory_used_bytes as f64,
-        );
-        out.push(
-            &name("filesystem_size_bytes"),
-            &labels,
-            now_ms,
-            s.filesystem_size_bytes as f64,
-        );
-        out.push(
-            &name("filesystem_used_bytes"),
-            &labels,
-            now_ms,
-            s.filesystem_used_bytes as f64,
-        );
+        for (what, _, value) in &aggregate::GROUP_FAMILIES {
+            out.push(&name(what), &labels, now_ms, value(s).as_f64());
+        }
     }
 }
 
