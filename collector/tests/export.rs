@@ -313,6 +313,13 @@ fn fixture(lang: Lang) -> MonthReport {
                 storage_growth: Some(0.05),
                 days_until_full: Some(123.4),
                 fullest_filesystem: s("agent-b:/var/lib/mysql"),
+                cpu_steal_avg: Some(0.031),
+                cpu_steal_peak: Some(0.18),
+                disk_util_peak: Some(0.92),
+                busiest_disk: s("agent-b:sdb"),
+                inode_days_until_full: Some(45.6),
+                inode_fullest_filesystem: s("agent-a:/var/spool"),
+                hosts_clock_unsynchronised: 1,
             },
             CapacityRow {
                 kind: s("department"),
@@ -331,6 +338,14 @@ fn fixture(lang: Lang) -> MonthReport {
                 storage_growth: None,
                 days_until_full: None,
                 fullest_filesystem: s(""),
+                // A month before issue 17's figures: all empty, none 0.
+                cpu_steal_avg: None,
+                cpu_steal_peak: None,
+                disk_util_peak: None,
+                busiest_disk: s(""),
+                inode_days_until_full: None,
+                inode_fullest_filesystem: s(""),
+                hosts_clock_unsynchronised: 0,
             },
         ],
         unknown_labels: vec![UnknownLabel {
@@ -394,8 +409,8 @@ fn json_csv_and_html_match_the_golden_files() {
         for format in [Format::Json, Format::Csv, Format::Html] {
             files.extend(export::render_files(&report, format, lang).unwrap());
         }
-        // 1 JSON + 12 CSV tables + 1 HTML.
-        assert_eq!(files.len(), 14, "{lang}");
+        // 1 JSON + 13 CSV tables + 1 HTML.
+        assert_eq!(files.len(), 15, "{lang}");
         if golden::updating() {
             std::fs::create_dir_all(&dir).unwrap();
             // Drop stale files so a renamed table does not leave an orphan golden file.
@@ -769,7 +784,7 @@ fn xlsx_reads_back_in_openpyxl() {
         let start = &incidents["rows"][1][col_of(incidents, k(Key::Start))];
         assert_eq!(start["v"]["datetime"], "2026-01-10T10:00:00");
         assert_eq!(start["fmt"], "yyyy-mm-dd hh:mm:ss");
-        let gaps = &sheets[10];
+        let gaps = &sheets[11];
         assert_eq!(gaps["rows"][1][1]["v"]["datetime"], "2026-01-26T00:00:00");
         assert_number(gaps, 1, k(Key::Minutes), Some(10.0), "#,##0");
     }

@@ -216,6 +216,22 @@ fn report(
         cpu: Some(Cpu {
             logical_cores: 4,
             usage_ratio: (sequence % 10) as f64 / 10.0,
+            // Issue 17's figures (steal, disks, inodes, clock) vary by report, so a
+            // sample taken from the wrong report would show.
+            modes: Some(zerofault_protocol::CpuModes {
+                steal: (sequence % 7) as f64 / 100.0,
+                idle: 1.0 - (sequence % 7) as f64 / 100.0,
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+        block_devices: vec![zerofault_protocol::BlockDevice {
+            name: "vda".into(),
+            io_time_ms_total: uptime_s * 250 + sequence,
+            ..Default::default()
+        }],
+        clock: Some(zerofault_protocol::ClockSync {
+            synchronised: !sequence.is_multiple_of(11),
             ..Default::default()
         }),
         memory: Some(Memory {
@@ -227,6 +243,8 @@ fn report(
             mount_point: "/".into(),
             size_bytes: 100_000_000_000,
             used_bytes: used,
+            inodes_total: Some(6_553_600),
+            inodes_free: Some(6_000_000 - sequence * 3),
             ..Default::default()
         }],
         ..Default::default()

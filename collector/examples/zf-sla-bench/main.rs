@@ -341,13 +341,18 @@ fn engine(bench: &Bench, out: Option<&Path>, setup: Duration) -> anyhow::Result<
                         mount: 0,
                         size_bytes: 100 << 30,
                         used_bytes: 40 << 30,
+                        inodes: Some((6_553_600, 6_000_000)),
                     },
                     FsSample {
                         mount: 1,
                         size_bytes: 1 << 40,
                         used_bytes: u.data_used,
+                        inodes: None,
                     },
                 ],
+                cpu_steal: Some(0.01),
+                disks: vec![("vda".to_owned(), m.sequence * 100)],
+                clock_synchronised: Some(true),
             });
         }
         let unknown_here = inv.unknown_labels(&zerofault_protocol::Labels {

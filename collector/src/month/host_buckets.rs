@@ -236,8 +236,16 @@ fn capacity_sample(
                     mount,
                     size_bytes: f.size_bytes,
                     used_bytes: f.used_bytes,
+                    inodes: f.inodes_total.zip(f.inodes_free),
                 }
             })
             .collect(),
+        cpu_steal: s.cpu_steal,
+        disks: s
+            .disks
+            .iter()
+            .map(|d| (d.device.clone(), d.io_time_ms))
+            .collect(),
+        clock_synchronised: s.clock_synchronised,
     }
 }

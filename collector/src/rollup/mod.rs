@@ -121,7 +121,31 @@ pub struct SampleFs {
     /// Used, bytes.
     #[prost(uint64, tag = "3")]
     pub used_bytes: u64,
+    /// Inodes; absent where the filesystem has no fixed number, from agents before issue
+    /// 17, and in buckets made before [`Rebuild::Samples`] whose reports were gone.
+    #[prost(uint64, optional, tag = "4")]
+    pub inodes_total: Option<u64>,
+    /// Free inodes.
+    #[prost(uint64, optional, tag = "5")]
+    pub inodes_free: Option<u64>,
 }
+
+/// A block device's busy time in a capacity sample: between two samples of one boot, its
+/// growth over the time between them is the device's mean utilisation.
+#[derive(Clone, PartialEq, Eq, prost::Message)]
+pub struct SampleDisk {
+    /// Kernel name, e.g. `vda`.
+    #[prost(string, tag = "1")]
+    pub device: String,
+    /// Time with I/O in progress since boot, ms (`io_time_ms_total`).
+    #[prost(uint64, tag = "2")]
+    pub io_time_ms: u64,
+}
+
+/// Most block devices a sample keeps (the first in report order: whole disks come before
+/// the device-mapper devices stacked on them), so that a storage server with hundreds of
+/// multipath devices cannot fill its bucket with them.
+pub const MAX_SAMPLE_DISKS: usize = 32;
 
 /// The capacity figures of one report (the lowest-sequence one of its hour): the month's
 /// capacity section takes one sample per host and hour.
@@ -151,6 +175,26 @@ pub struct Sample {
     /// Filesystems.
     #[prost(message, repeated, tag = "7")]
     pub filesystems: Vec<SampleFs>,
+    /// CPU steal share of the report's interval, 0..=1; absent without CPU modes.
+    #[prost(double, optional, tag = "9")]
+    pub cpu_steal: Option<f64>,
+    /// Block devices (at most [`MAX_SAMPLE_DISKS`]).
+    #[prost(message, repeated, tag = "10")]
+    pub disks: Vec<SampleDisk>,
+    /// Whether the host's clock was synchronised; absent when the agent did not say.
+    #[prost(bool, optional, tag = "11")]
+    pub clock_synchronised: Option<bool>,
+}
+
+impl Sample {
+    /// Whether the sample lacks what issue 17 added (made from an older agent's report, or
+    /// by an older collector): a bucket rebuilt from its stored report may fill it in.
+    fn lacks_capacity_figures(&self) -> bool {
+        self.cpu_steal.is_none()
+            && self.disks.is_empty()
+            && self.clock_synchronised.is_none()
+            && self.filesystems.iter().all(|f| f.inodes_total.is_none())
+    }
 }
 
 /// The summary of the reports of one bucket (see the module docs). Stored as this protobuf,
@@ -274,8 +318,21 @@ pub fn of_report(
                     mount: f.mount_point.clone(),
                     size_bytes: f.size_bytes,
                     used_bytes: f.used_bytes,
+                    inodes_total: f.inodes_total,
+                    inodes_free: f.inodes_free,
                 })
                 .collect(),
+            cpu_steal: cpu.and_then(|c| c.modes.as_ref()).map(|m| m.steal),
+            disks: report
+                .block_devices
+                .iter()
+                .take(MAX_SAMPLE_DISKS)
+                .map(|d| SampleDisk {
+                    device: d.name.clone(),
+                    io_time_ms: d.io_time_ms_total,
+                })
+                .collect(),
+            clock_synchronised: report.clock.as_ref().map(|c| c.synchronised),
         }],
         links: links::of_report(
             report,
@@ -284,6 +341,35 @@ pub fn of_report(
         ),
     };
     (bucket, summary)
+}
+
+/// What a migration adds to the buckets from the stored reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rebuild {
+    /// Everything but the link windows, into an empty table (SQLite migration 6,
+    /// PostgreSQL 2).
+    Host,
+    /// The link windows of the reports that have them (SQLite 10, PostgreSQL 6).
+    Links,
+    /// Issue 17's capacity figures, into the samples that lack them (SQLite 14,
+    /// PostgreSQL 10).
+    Samples,
+}
+
+impl Rebuild {
+    /// Only reports with link data are read.
+    pub fn link_reports_only(self) -> bool {
+        self == Rebuild::Links
+    }
+
+    /// The part of a report's summary this rebuild merges.
+    pub fn project(self, summary: HostBucket) -> HostBucket {
+        match self {
+            Rebuild::Host => summary.without_links(),
+            Rebuild::Links => summary.links_only(),
+            Rebuild::Samples => summary.samples_only(),
+        }
+    }
 }
 
 fn later(a: &Mark, b: &Mark) -> bool {
@@ -300,6 +386,16 @@ impl HostBucket {
         }
     }
 
+    /// Only the capacity samples of this summary: merged into a bucket that has the same
+    /// report's sample without issue 17's figures (made by an older collector), it fills
+    /// them in and changes nothing else ([`Rebuild::Samples`]).
+    pub fn samples_only(self) -> HostBucket {
+        HostBucket {
+            samples: self.samples,
+            ..HostBucket::default()
+        }
+    }
+
     /// This summary without its link windows.
     pub fn without_links(mut self) -> HostBucket {
         self.links = Vec::new();
@@ -309,13 +405,22 @@ impl HostBucket {
     /// Adds `other` (the summary of other reports of the same bucket) to this one.
     pub fn merge(&mut self, other: &HostBucket) {
         links::merge_days(&mut self.links, &other.links);
-        if self.reports == 0 {
-            let links = std::mem::take(&mut self.links);
-            *self = other.clone();
-            self.links = links;
+        if other.reports == 0 {
+            // A projection ([`Self::links_only`], [`Self::samples_only`]): into a bucket of
+            // reports, its samples only fill in figures of the same reports' samples.
+            if self.reports == 0 {
+                self.insert_samples(&other.samples);
+            } else {
+                self.fill_samples(&other.samples);
+            }
             return;
         }
-        if other.reports == 0 {
+        if self.reports == 0 {
+            let links = std::mem::take(&mut self.links);
+            let samples = std::mem::take(&mut self.samples);
+            *self = other.clone();
+            self.links = links;
+            self.fill_samples(&samples);
             return;
         }
         self.reports += other.reports;
@@ -343,15 +448,36 @@ impl HostBucket {
             self.last = Some(o);
             self.identity = other.identity.clone();
         }
-        for o in &other.samples {
+        self.insert_samples(&other.samples);
+        self.coverage.extend_from_slice(&other.coverage);
+        self.coverage = merge_spans(std::mem::take(&mut self.coverage));
+    }
+
+    /// One sample per hour, the lowest-sequence report's; the same report's sample fills in
+    /// what the kept one lacks ([`Self::fill_samples`]).
+    fn insert_samples(&mut self, samples: &[Sample]) {
+        for o in samples {
             match self.samples.binary_search_by_key(&o.hour, |s| s.hour) {
                 Ok(i) if o.sequence < self.samples[i].sequence => self.samples[i] = o.clone(),
                 Ok(_) => {}
                 Err(i) => self.samples.insert(i, o.clone()),
             }
         }
-        self.coverage.extend_from_slice(&other.coverage);
-        self.coverage = merge_spans(std::mem::take(&mut self.coverage));
+        self.fill_samples(samples);
+    }
+
+    /// The sample of the same hour and report (sequence) that lacks issue 17's figures
+    /// takes them from `samples`; nothing else changes. So a report merged twice, or a
+    /// bucket refilled from its stored reports, gives the same bucket in any order.
+    fn fill_samples(&mut self, samples: &[Sample]) {
+        for o in samples {
+            if let Ok(i) = self.samples.binary_search_by_key(&o.hour, |s| s.hour) {
+                let s = &mut self.samples[i];
+                if s.sequence == o.sequence && s.lacks_capacity_figures() {
+                    *s = o.clone();
+                }
+            }
+        }
     }
 }
 

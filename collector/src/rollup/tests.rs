@@ -250,3 +250,61 @@ fn a_full_bucket_sheds_its_link_streams_before_its_host_figures() {
     b.identity.as_mut().unwrap().hostname = "x".repeat(MAX_BUCKET_BYTES);
     assert!(!b.fit(&key));
 }
+
+/// What migration 14 does: a bucket an older collector made (samples without issue 17's
+/// figures) takes them from the same reports' samples, in either merge order, and nothing
+/// else changes; a bucket that has them is left as it is.
+#[test]
+fn the_samples_projection_fills_in_issue_17s_figures_and_nothing_else() {
+    let mut r = report(7, 100, T + 100_000, 15_000);
+    r.cpu = Some(zerofault_protocol::Cpu {
+        logical_cores: 4,
+        modes: Some(zerofault_protocol::CpuModes {
+            steal: 0.125,
+            idle: 0.875,
+            ..Default::default()
+        }),
+        ..Default::default()
+    });
+    r.block_devices = vec![zerofault_protocol::BlockDevice {
+        name: "vda".into(),
+        io_time_ms_total: 25_000,
+        ..Default::default()
+    }];
+    r.clock = Some(zerofault_protocol::ClockSync {
+        synchronised: false,
+        ..Default::default()
+    });
+    r.filesystems = vec![zerofault_protocol::Filesystem {
+        mount_point: "/".into(),
+        inodes_total: Some(100),
+        inodes_free: Some(40),
+        ..Default::default()
+    }];
+    let (_, now) = of_report(&r, T + 100_500, &th());
+    let mut old = now.clone();
+    for s in &mut old.samples {
+        (s.cpu_steal, s.clock_synchronised) = (None, None);
+        s.disks.clear();
+        for f in &mut s.filesystems {
+            (f.inodes_total, f.inodes_free) = (None, None);
+        }
+    }
+    assert_ne!(old, now);
+    let sample = &now.samples[0];
+    assert_eq!(sample.cpu_steal, Some(0.125));
+    assert_eq!(sample.disks[0].io_time_ms, 25_000);
+    assert_eq!(sample.clock_synchronised, Some(false));
+    assert_eq!(sample.filesystems[0].inodes_free, Some(40));
+
+    let mut filled = old.clone();
+    filled.merge(&now.clone().samples_only());
+    assert_eq!(filled, now);
+    // The projection first (as the migration's pending buckets hold it), then the bucket.
+    let mut other_way = now.clone().samples_only();
+    other_way.merge(&old);
+    assert_eq!(other_way, now);
+    let mut kept = now.clone();
+    kept.merge(&old.clone().samples_only());
+    assert_eq!(kept, now);
+}

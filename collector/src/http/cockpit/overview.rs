@@ -94,12 +94,71 @@ pub struct MonthRow {
     pub verdict: String,
 }
 
-/// A capacity row.
+/// A capacity hot spot: the group, the figure with its words, and what it is about (the
+/// fullest filesystem, the busiest disk; empty when nothing more is to say).
 #[derive(Debug, Clone)]
 pub struct CapacityRow {
     pub name: String,
     pub days: String,
     pub fullest: String,
+}
+
+/// Over this mean CPU steal share a group is a hot spot (the alert's threshold).
+const STEAL_HOT: f64 = 0.10;
+/// Over this peak disk utilisation a group is a hot spot.
+const DISK_HOT: f64 = 0.90;
+
+/// The capacity hot spots of the month so far, most urgent first: groups with hosts whose
+/// clock is not synchronised, steal over [`STEAL_HOT`], a disk busier than [`DISK_HOT`],
+/// then filesystems by the fewest days until their bytes or their inodes run out. Each is
+/// (group name, text key, figure, detail).
+fn hot_spots(
+    rows: &[crate::month::sla::model::CapacityRow],
+    name: impl Fn(&crate::month::sla::model::CapacityRow) -> String,
+) -> Vec<(String, Key, String, String)> {
+    let mut spots: Vec<(f64, (String, Key, String, String))> = Vec::new();
+    for c in rows {
+        let mut push = |rank: f64, key, figure: String, detail: &str| {
+            spots.push((rank, (name(c), key, figure, detail.to_owned())));
+        };
+        if c.hosts_clock_unsynchronised > 0 {
+            push(
+                -3.0,
+                Key::ClocksUnsynchronised,
+                c.hosts_clock_unsynchronised.to_string(),
+                "",
+            );
+        }
+        if let Some(s) = c.cpu_steal_avg.filter(|s| *s > STEAL_HOT) {
+            push(-2.0, Key::CpuSteal, format!("{:.0}%", s * 100.0), "");
+        }
+        if let Some(u) = c.disk_util_peak.filter(|u| *u > DISK_HOT) {
+            push(
+                -1.0,
+                Key::DiskBusy,
+                format!("{:.0}%", u * 100.0),
+                &c.busiest_disk,
+            );
+        }
+        if let Some(d) = c.days_until_full {
+            push(
+                d,
+                Key::DaysUntilFull,
+                format!("{d:.0}"),
+                &c.fullest_filesystem,
+            );
+        }
+        if let Some(d) = c.inode_days_until_full {
+            push(
+                d,
+                Key::DaysUntilInodesOut,
+                format!("{d:.0}"),
+                &c.inode_fullest_filesystem,
+            );
+        }
+    }
+    spots.sort_by(|a, b| a.0.total_cmp(&b.0));
+    spots.into_iter().map(|(_, s)| s).collect()
 }
 
 /// A short line of the delivery panel.
@@ -473,38 +532,31 @@ pub fn build(now: &Now, s: &Sources<'_>) -> Overview {
                 row
             })
             .collect();
-        let mut c: Vec<_> = report
-            .capacity
-            .iter()
-            .filter(|c| c.days_until_full.is_some())
-            .collect();
-        c.sort_by(|a, b| {
-            a.days_until_full
-                .unwrap_or(f64::MAX)
-                .total_cmp(&b.days_until_full.unwrap_or(f64::MAX))
-        });
-        capacity = c
-            .iter()
-            .take(SHORT_ROWS)
-            .map(|c| CapacityRow {
-                name: view::name(
-                    inv,
-                    lang,
-                    if c.kind == "department" {
-                        NameKind::Department
-                    } else {
-                        NameKind::DataCenter
-                    },
-                    &c.code,
-                ),
-                days: format!(
-                    "{:.0} {}",
-                    c.days_until_full.unwrap_or(0.0),
-                    lang.t(Key::DaysUntilFull)
-                ),
-                fullest: c.fullest_filesystem.clone(),
-            })
-            .collect();
+        capacity = hot_spots(&report.capacity, |c| {
+            view::name(
+                inv,
+                lang,
+                if c.kind == "department" {
+                    NameKind::Department
+                } else {
+                    NameKind::DataCenter
+                },
+                &c.code,
+            )
+        })
+        .into_iter()
+        .map(|(name, key, figure, detail)| CapacityRow {
+            name,
+            days: format!("{figure} {}", lang.t(key)),
+            fullest: match key {
+                Key::DaysUntilFull | Key::DaysUntilInodesOut if !detail.is_empty() => {
+                    format!("{} {detail}", lang.t(Key::Fullest))
+                }
+                _ => detail,
+            },
+        })
+        .take(SHORT_ROWS)
+        .collect();
         let minutes: i64 = report
             .collector_gaps
             .iter()

@@ -127,6 +127,15 @@ pub enum Key {
     StorageGrowth,
     DaysUntilFull,
     FullestFilesystem,
+    // Capacity signals (issue 17).
+    CapacitySignals,
+    CpuStealAvg,
+    CpuStealPeak,
+    DiskUtilPeak,
+    BusiestDisk,
+    InodeDaysUntilFull,
+    InodeFullestFilesystem,
+    HostsClockUnsynchronised,
     // SLA adjustments.
     Scope,
     Reason,
@@ -270,6 +279,19 @@ impl Key {
             Key::StorageGrowth => ("Storage growth", "存储月增长率"),
             Key::DaysUntilFull => ("Days until full", "预计写满天数"),
             Key::FullestFilesystem => ("Fullest filesystem", "最先写满的文件系统"),
+            Key::CapacitySignals => ("Capacity signals", "容量预警信号"),
+            Key::CpuStealAvg => ("CPU steal mean", "CPU平均被抢占率"),
+            Key::CpuStealPeak => ("CPU steal peak", "CPU峰值被抢占率"),
+            Key::DiskUtilPeak => ("Disk utilisation peak", "磁盘峰值繁忙率"),
+            Key::BusiestDisk => ("Busiest disk", "最繁忙的磁盘"),
+            Key::InodeDaysUntilFull => ("Days until inodes run out", "预计inode耗尽天数"),
+            Key::InodeFullestFilesystem => (
+                "Filesystem running out of inodes",
+                "最先耗尽inode的文件系统",
+            ),
+            Key::HostsClockUnsynchronised => {
+                ("Hosts with unsynchronised clock", "时钟未同步主机数")
+            }
             Key::Scope => ("Scope", "范围"),
             Key::Reason => ("Reason", "原因"),
             Key::MadeBy => ("By", "操作人"),

@@ -17,6 +17,7 @@ pub mod html;
 pub mod i18n;
 pub mod json;
 pub mod layout;
+pub mod local;
 pub mod numbers;
 pub mod pdf;
 pub mod tables;

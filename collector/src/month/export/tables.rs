@@ -4,11 +4,9 @@
 
 use std::str::FromStr;
 
-use jiff::Timestamp;
-use jiff::tz::TimeZone;
-
 use super::format::{ExportError, Lang};
 use super::i18n::{self, Key};
+pub use super::local::Local;
 use crate::month::sla::model::{Figures, GroupRow, MonthReport};
 
 /// A table of the report (one CSV file, one XLSX sheet, one HTML section).
@@ -32,6 +30,8 @@ pub enum TableId {
     Incidents,
     /// Capacity per data center and department.
     Capacity,
+    /// CPU steal, disk utilisation, inodes and clocks per data center and department.
+    CapacitySignals,
     /// Agent labels the inventory does not know.
     UnknownLabels,
     /// Stretches without a running collector.
@@ -42,7 +42,7 @@ pub enum TableId {
 
 impl TableId {
     /// Every table, in report order.
-    pub const ALL: [TableId; 12] = [
+    pub const ALL: [TableId; 13] = [
         TableId::Summary,
         TableId::Hosts,
         TableId::Links,
@@ -52,6 +52,7 @@ impl TableId {
         TableId::Backbone,
         TableId::Incidents,
         TableId::Capacity,
+        TableId::CapacitySignals,
         TableId::UnknownLabels,
         TableId::CollectorGaps,
         TableId::Adjustments,
@@ -69,6 +70,7 @@ impl TableId {
             TableId::Backbone => "backbone",
             TableId::Incidents => "incidents",
             TableId::Capacity => "capacity",
+            TableId::CapacitySignals => "capacity_signals",
             TableId::UnknownLabels => "unknown_labels",
             TableId::CollectorGaps => "collector_gaps",
             TableId::Adjustments => "sla_adjustments",
@@ -88,6 +90,7 @@ impl TableId {
             TableId::Backbone => Key::ZeroFaultBackbone,
             TableId::Incidents => Key::Incidents,
             TableId::Capacity => Key::Capacity,
+            TableId::CapacitySignals => Key::CapacitySignals,
             TableId::UnknownLabels => Key::UnknownLabels,
             TableId::CollectorGaps => Key::CollectorGaps,
             TableId::Adjustments => Key::SlaAdjustments,
@@ -146,55 +149,6 @@ pub struct Table {
     pub headers: Vec<&'static str>,
     /// Rows, each as long as `headers`.
     pub rows: Vec<Vec<Cell>>,
-}
-
-/// The report's time zone, for turning Unix ms into local time.
-#[derive(Debug, Clone)]
-pub struct Local {
-    tz: TimeZone,
-}
-
-impl Local {
-    /// The report's IANA time zone (from the bundled tz database).
-    pub fn new(report: &MonthReport) -> Result<Local, ExportError> {
-        let tz = TimeZone::get(&report.time_zone).map_err(|e| ExportError::TimeZone {
-            zone: report.time_zone.clone(),
-            reason: e.to_string(),
-        })?;
-        Ok(Local { tz })
-    }
-
-    /// Coordinated Universal Time (document metadata that the formats define in UTC).
-    pub fn utc() -> Local {
-        Local { tz: TimeZone::UTC }
-    }
-
-    fn zoned(&self, unix_ms: i64) -> Result<jiff::ZonedDateTime, ExportError> {
-        let ts = Timestamp::from_millisecond(unix_ms).map_err(|e| ExportError::Time {
-            unix_ms,
-            reason: e.to_string(),
-        })?;
-        Ok(ts.to_zoned_datetime(self.tz.clone()))
-    }
-
-    /// Local civil time (XLSX datetimes).
-    pub fn civil(&self, unix_ms: i64) -> Result<jiff::civil::DateTime, ExportError> {
-        Ok(self.zoned(unix_ms)?.datetime())
-    }
-
-    /// RFC 3339 with the local offset, e.g. `2026-01-03T10:00:00+08:00` (CSV: unambiguous
-    /// for machines, still readable local time for people).
-    pub fn rfc3339(&self, unix_ms: i64) -> Result<String, ExportError> {
-        Ok(self
-            .zoned(unix_ms)?
-            .strftime("%Y-%m-%dT%H:%M:%S%:z")
-            .to_string())
-    }
-
-    /// `2026-01-03 10:00` (HTML; the time zone is stated once in the header).
-    pub fn short(&self, unix_ms: i64) -> Result<String, ExportError> {
-        Ok(self.zoned(unix_ms)?.strftime("%Y-%m-%d %H:%M").to_string())
-    }
 }
 
 fn figure_headers(lang: Lang) -> Vec<&'static str> {
@@ -548,7 +502,48 @@ pub fn table_for(report: &MonthReport, lang: Lang, id: TableId, medium: Medium) 
                 })
                 .collect(),
         },
+        TableId::CapacitySignals => capacity_signals(report, lang),
         TableId::Adjustments => adjustments(report, lang),
+    }
+}
+
+/// Issue 17's capacity figures of the capacity rows: empty cells for a month closed before
+/// them (its frozen rows have none), never zeros.
+fn capacity_signals(report: &MonthReport, lang: Lang) -> Table {
+    let keys = [
+        Key::Kind,
+        Key::Code,
+        Key::Name,
+        Key::CpuStealAvg,
+        Key::CpuStealPeak,
+        Key::DiskUtilPeak,
+        Key::BusiestDisk,
+        Key::InodeDaysUntilFull,
+        Key::InodeFullestFilesystem,
+        Key::HostsClockUnsynchronised,
+    ];
+    let rows = report
+        .capacity
+        .iter()
+        .map(|c| {
+            vec![
+                Cell::Text(i18n::kind_name(lang, &c.kind)),
+                text(&c.code),
+                text(&c.name),
+                Cell::Ratio(c.cpu_steal_avg),
+                Cell::Ratio(c.cpu_steal_peak),
+                Cell::Ratio(c.disk_util_peak),
+                text(&c.busiest_disk),
+                Cell::Decimal(c.inode_days_until_full, 1),
+                text(&c.inode_fullest_filesystem),
+                Cell::Int(i64::from(c.hosts_clock_unsynchronised)),
+            ]
+        })
+        .collect();
+    Table {
+        id: TableId::CapacitySignals,
+        headers: headers(lang, &keys),
+        rows,
     }
 }
 

@@ -497,6 +497,18 @@ fn backbone(links: &[LinkRow], targets: &BTreeMap<String, f64>) -> Vec<BackboneR
     out
 }
 
+/// The member with the fewest days by `days` (`(days, mount)`), as `(days, agent:mount)`;
+/// ties go to the first name.
+fn soonest(
+    members: &[&HostItem],
+    days: impl Fn(&figures::HostCapacity) -> Option<&(f64, String)>,
+) -> Option<(f64, String)> {
+    members
+        .iter()
+        .filter_map(|h| days(&h.capacity).map(|(d, m)| (*d, format!("{}:{m}", h.agent_id))))
+        .min_by(|a, b| a.0.total_cmp(&b.0).then_with(|| a.1.cmp(&b.1)))
+}
+
 /// Capacity rows of one kind.
 fn capacity_rows(
     kind: &str,
@@ -535,6 +547,16 @@ fn capacity_rows(
                         .map(|(d, m)| (*d, format!("{}:{m}", h.agent_id)))
                 })
                 .min_by(|a, b| a.0.total_cmp(&b.0).then_with(|| a.1.cmp(&b.1)));
+            let inode_fullest = soonest(&members, |c| c.inode_days_until_full.as_ref());
+            let busiest = members
+                .iter()
+                .filter_map(|h| {
+                    h.capacity
+                        .disk_util_peak
+                        .as_ref()
+                        .map(|(u, d)| (*u, format!("{}:{d}", h.agent_id)))
+                })
+                .max_by(|a, b| a.0.total_cmp(&b.0).then_with(|| b.1.cmp(&a.1)));
             CapacityRow {
                 kind: kind.to_owned(),
                 code: code.to_owned(),
@@ -552,6 +574,14 @@ fn capacity_rows(
                 storage_growth: growth,
                 days_until_full: fullest.as_ref().map(|f| f.0),
                 fullest_filesystem: fullest.map(|f| f.1).unwrap_or_default(),
+                cpu_steal_avg: figures::weighted(caps().map(|c| (c.cpu_steal_mean, c.cpu_cores))),
+                cpu_steal_peak: figures::peak(caps().map(|c| c.cpu_steal_peak)),
+                disk_util_peak: busiest.as_ref().map(|b| b.0),
+                busiest_disk: busiest.map(|b| b.1).unwrap_or_default(),
+                inode_days_until_full: inode_fullest.as_ref().map(|f| f.0),
+                inode_fullest_filesystem: inode_fullest.map(|f| f.1).unwrap_or_default(),
+                hosts_clock_unsynchronised: caps().filter(|c| c.clock_unsynchronised).count()
+                    as u32,
             }
         })
         .collect()

@@ -241,6 +241,18 @@ pub struct HostCapacity {
     pub storage_used_mean_bytes: Option<f64>,
     /// Fewest days until one of its filesystems is full, and that filesystem's mount.
     pub days_until_full: Option<(f64, String)>,
+    /// Mean CPU steal share (samples with CPU modes).
+    pub cpu_steal_mean: Option<f64>,
+    /// Highest CPU steal share of a sample.
+    pub cpu_steal_peak: Option<f64>,
+    /// Highest utilisation of a block device between two consecutive samples (about an
+    /// hour apart), and the device.
+    pub disk_util_peak: Option<(f64, String)>,
+    /// Fewest days until a filesystem has no free inode at the period's linear trend, and
+    /// its mount.
+    pub inode_days_until_full: Option<(f64, String)>,
+    /// A sample of the period said the host's clock was not synchronised.
+    pub clock_unsynchronised: bool,
 }
 
 struct Acc {
@@ -287,6 +299,59 @@ impl Trend {
         let d = self.n * self.stt - self.st * self.st;
         (self.n >= 2.0 && d > 0.0).then(|| (self.n * self.stu - self.st * self.su) / d)
     }
+
+    /// Adds the point (`t` days, `used`) of a sample at `at_ms` with `size` in all.
+    fn add(&mut self, t: f64, at_ms: i64, size: u64, used: u64) {
+        let y = used as f64;
+        self.n += 1.0;
+        self.st += t;
+        self.su += y;
+        self.stt += t * t;
+        self.stu += t * y;
+        if self.newest.is_none_or(|(at, _, _)| at_ms >= at) {
+            self.newest = Some((at_ms, size, used));
+        }
+    }
+
+    /// Days until `used` reaches `size` at the slope, when it grows.
+    fn days_until_full(&self) -> Option<f64> {
+        let (Some(slope), Some((_, size, used))) = (self.slope(), self.newest) else {
+            return None;
+        };
+        (slope > 0.0).then(|| (size.saturating_sub(used) as f64 / slope).max(0.0))
+    }
+}
+
+/// The fewest days until full over `trends` (one per mount), with the mount.
+fn soonest_full(trends: &[Trend], mounts: &[String]) -> Option<(f64, String)> {
+    let mut best: Option<(f64, String)> = None;
+    for (i, tr) in trends.iter().enumerate() {
+        if let Some(d) = tr.days_until_full()
+            && best.as_ref().is_none_or(|(b, _)| d < *b)
+        {
+            best = Some((d, mounts[i].clone()));
+        }
+    }
+    best
+}
+
+/// The highest utilisation of a device between two consecutive samples of `points`
+/// (`(device, at_ms, busy ms)`): busy time gained over time passed, 0..=1. A counter that
+/// went back (a reboot between the two) gives no figure.
+fn disk_peak(mut points: Vec<(&str, i64, u64)>) -> Option<(f64, String)> {
+    points.sort_unstable();
+    let mut best: Option<(f64, &str)> = None;
+    for w in points.windows(2) {
+        let ((d0, t0, b0), (d1, t1, b1)) = (w[0], w[1]);
+        if d0 != d1 || t1 <= t0 || b1 < b0 {
+            continue;
+        }
+        let u = ((b1 - b0) as f64 / (t1 - t0) as f64).min(1.0);
+        if best.is_none_or(|(b, _)| u > b) {
+            best = Some((u, d1));
+        }
+    }
+    best.map(|(u, d)| (u, d.to_owned()))
 }
 
 /// The capacity of one host over the period.
@@ -296,6 +361,10 @@ pub fn host_capacity(period: &Period, host: &HostInput) -> HostCapacity {
     let mut sto = Acc::new();
     let mut used = Acc::new();
     let mut trends = vec![Trend::default(); host.mounts.len()];
+    let mut inode_trends = vec![Trend::default(); host.mounts.len()];
+    let mut steal = Acc::new();
+    let mut disks = Vec::new();
+    let mut clock_unsynchronised = false;
     let mut newest: Option<&super::input::CapacitySample> = None;
     let mut samples = 0;
     for s in &host.capacity {
@@ -320,33 +389,22 @@ pub fn host_capacity(period: &Period, host: &HostInput) -> HostCapacity {
         }
         let t = (s.at_ms - period.start_ms) as f64 / DAY_MS;
         for f in &s.filesystems {
-            let Some(tr) = trends.get_mut(f.mount as usize) else {
-                continue;
-            };
-            let y = f.used_bytes as f64;
-            tr.n += 1.0;
-            tr.st += t;
-            tr.su += y;
-            tr.stt += t * t;
-            tr.stu += t * y;
-            if tr.newest.is_none_or(|(at, _, _)| s.at_ms >= at) {
-                tr.newest = Some((s.at_ms, f.size_bytes, f.used_bytes));
+            if let Some(tr) = trends.get_mut(f.mount as usize) {
+                tr.add(t, s.at_ms, f.size_bytes, f.used_bytes);
+            }
+            if let (Some(tr), Some((total, free))) =
+                (inode_trends.get_mut(f.mount as usize), f.inodes)
+            {
+                tr.add(t, s.at_ms, total, total.saturating_sub(free));
             }
         }
-    }
-    let mut days: Option<(f64, String)> = None;
-    for (i, tr) in trends.iter().enumerate() {
-        let (Some(slope), Some((_, size, u))) = (tr.slope(), tr.newest) else {
-            continue;
-        };
-        if slope <= 0.0 {
-            continue;
+        if let Some(x) = s.cpu_steal {
+            steal.add(x);
         }
-        let d = (size.saturating_sub(u) as f64 / slope).max(0.0);
-        if days.as_ref().is_none_or(|(best, _)| d < *best) {
-            days = Some((d, host.mounts[i].clone()));
-        }
+        disks.extend(s.disks.iter().map(|(d, busy)| (d.as_str(), s.at_ms, *busy)));
+        clock_unsynchronised |= s.clock_synchronised == Some(false);
     }
+    let days = soonest_full(&trends, &host.mounts);
     HostCapacity {
         samples,
         cpu_cores: newest.map_or(0, |n| u64::from(n.cpu_cores)),
@@ -360,6 +418,11 @@ pub fn host_capacity(period: &Period, host: &HostInput) -> HostCapacity {
         storage_peak: sto.peak(),
         storage_used_mean_bytes: used.mean(),
         days_until_full: days,
+        cpu_steal_mean: steal.mean(),
+        cpu_steal_peak: steal.peak(),
+        disk_util_peak: disk_peak(disks),
+        inode_days_until_full: soonest_full(&inode_trends, &host.mounts),
+        clock_unsynchronised,
     }
 }
 

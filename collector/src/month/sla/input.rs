@@ -161,6 +161,8 @@ pub struct FsSample {
     pub size_bytes: u64,
     /// Used, bytes.
     pub used_bytes: u64,
+    /// Inodes and free inodes, when the agent reported them.
+    pub inodes: Option<(u64, u64)>,
 }
 
 /// A capacity sample of a host (any sampling: the caller may thin the reports, e.g. to one
@@ -179,6 +181,12 @@ pub struct CapacitySample {
     pub memory_used_bytes: u64,
     /// Filesystems.
     pub filesystems: Vec<FsSample>,
+    /// CPU steal share, 0..=1; `None` without CPU modes.
+    pub cpu_steal: Option<f64>,
+    /// Block devices' busy time since boot: (device, ms).
+    pub disks: Vec<(String, u64)>,
+    /// Whether the clock was synchronised; `None` when the agent did not say.
+    pub clock_synchronised: Option<bool>,
 }
 
 /// Labels of a host (as its agent declares them; "" when unset).

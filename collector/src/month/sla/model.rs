@@ -212,6 +212,32 @@ pub struct CapacityRow {
     pub days_until_full: Option<f64>,
     /// The filesystem behind `days_until_full`: `agent_id:mount_point`.
     pub fullest_filesystem: String,
+    /// Mean CPU steal share, weighted by cores (issue 17; absent from months before, and
+    /// where no host reported CPU modes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_steal_avg: Option<f64>,
+    /// Highest CPU steal share of a host's hourly sample.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_steal_peak: Option<f64>,
+    /// Highest utilisation of a block device between two hourly samples.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disk_util_peak: Option<f64>,
+    /// The device behind `disk_util_peak`: `agent_id:device`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub busiest_disk: String,
+    /// Fewest days until a filesystem of the group has no free inode at the month's trend.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inode_days_until_full: Option<f64>,
+    /// The filesystem behind `inode_days_until_full`: `agent_id:mount_point`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub inode_fullest_filesystem: String,
+    /// Hosts that said in the month that their clock was not synchronised.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub hosts_clock_unsynchronised: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// A label an agent sent that the inventory does not know (flagged, never dropped).

@@ -14,7 +14,7 @@ use tokio_postgres::Transaction;
 use tokio_postgres::types::ToSql;
 
 use super::queries::{REPORT_COLUMNS, limit_of, stored_report};
-use crate::rollup::{BucketKey, HostBucket, StoredBucket};
+use crate::rollup::{BucketKey, HostBucket, Rebuild, StoredBucket};
 use crate::store::api::StoreError;
 
 /// Columns of a bucket row as written: key, `received_max_ms`, `body`.
@@ -213,7 +213,7 @@ pub(super) async fn scan(
 /// judged by the default thresholds: a migration runs before any configuration is at hand.
 pub(super) async fn rebuild(
     tx: &Transaction<'_>,
-    links_only: bool,
+    what: Rebuild,
 ) -> Result<u64, tokio_postgres::Error> {
     let stmt = tx
         .prepare(&format!(
@@ -221,7 +221,11 @@ pub(super) async fn rebuild(
              WHERE (agent_id, boot_id, sequence) > ($1, $2, $3) {}
              ORDER BY agent_id, boot_id, sequence
              LIMIT $4",
-            if links_only { "AND link_data" } else { "" }
+            if what.link_reports_only() {
+                "AND link_data"
+            } else {
+                ""
+            }
         ))
         .await?;
     let mut after = (String::new(), String::new(), i64::MIN);
@@ -250,12 +254,8 @@ pub(super) async fn rebuild(
                 report.sequence as i64,
             );
             if let Some((bucket, summary)) = report.rollup(&Default::default()) {
-                // Host parts and link parts are added by separate migrations.
-                let summary = if links_only {
-                    summary.links_only()
-                } else {
-                    summary.without_links()
-                };
+                // Host parts, link parts and issue 17's figures: separate migrations.
+                let summary = what.project(summary);
                 pending
                     .entry(BucketKey {
                         agent_id: report.agent_id,

@@ -16,6 +16,7 @@
 
 use tokio_postgres::error::SqlState;
 
+use crate::rollup::Rebuild;
 use crate::store::api::StoreError;
 
 /// Schema migrations, applied in order; `zerofault_schema.version` holds how many are
@@ -208,6 +209,12 @@ pub(super) const MIGRATIONS: &[&str] = &[
         withdrawn_reason TEXT
     );
     CREATE INDEX sla_adjustments_start ON sla_adjustments (start_ms);"#,
+    // 10: issue 17's capacity figures in the rollup samples (CPU steal, block devices'
+    // busy time, inodes, clock synchronisation; crate::rollup::Sample). No schema change:
+    // the samples of buckets made before are filled in from the reports still stored
+    // ([`SAMPLES_FILLED_AT`]), so the month in progress has them from its start where the
+    // agents sent them.
+    r#"UPDATE host_buckets SET received_max_ms = received_max_ms WHERE false;"#,
 ];
 
 /// The migration (its 1-based version) whose table is filled from the reports already
@@ -215,6 +222,8 @@ pub(super) const MIGRATIONS: &[&str] = &[
 const REBUILT_AT: usize = 2;
 /// The migration that adds the link windows of the stored reports to the buckets.
 const LINKS_ADDED_AT: usize = 6;
+/// The migration that fills issue 17's figures into the samples of the stored buckets.
+const SAMPLES_FILLED_AT: usize = 10;
 
 /// The version table: one row (`id` = 1), the lease row migrations lock.
 const VERSION_TABLE: &str = "CREATE TABLE IF NOT EXISTS zerofault_schema (
@@ -252,15 +261,22 @@ pub(super) async fn migrate(client: &mut tokio_postgres::Client) -> Result<(), S
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(found.max(0) as usize) {
         tx.batch_execute(sql).await?;
         if i + 1 == REBUILT_AT {
-            let n = super::rollups::rebuild(&tx, false).await?;
+            let n = super::rollups::rebuild(&tx, Rebuild::Host).await?;
             tracing::info!(
                 reports = n,
                 "summarised the stored reports into host rollups"
             );
         }
         if i + 1 == LINKS_ADDED_AT {
-            let n = super::rollups::rebuild(&tx, true).await?;
+            let n = super::rollups::rebuild(&tx, Rebuild::Links).await?;
             tracing::info!(reports = n, "added the stored link windows to the rollups");
+        }
+        if i + 1 == SAMPLES_FILLED_AT {
+            let n = super::rollups::rebuild(&tx, Rebuild::Samples).await?;
+            tracing::info!(
+                reports = n,
+                "filled CPU steal, disks, inodes and clock into the rollups"
+            );
         }
         let version = i as i32 + 1;
         tx.execute(

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use crate::rollup::{BucketKey, HostBucket, StoredBucket};
+use crate::rollup::{BucketKey, HostBucket, Rebuild, StoredBucket};
 use crate::store::api::StoreError;
 
 /// Adds summaries to their buckets: one read and one write per bucket, however many of the
@@ -87,11 +87,11 @@ pub(super) fn scan(
 /// reports with link data to the buckets (a database whose buckets were made before they
 /// kept links). Returns the reports read. Degraded windows are judged by the default
 /// thresholds: a migration runs before any configuration is at hand.
-pub(super) fn rebuild(conn: &Connection, links_only: bool) -> rusqlite::Result<u64> {
+pub(super) fn rebuild(conn: &Connection, what: Rebuild) -> rusqlite::Result<u64> {
     let mut stmt = conn.prepare(&format!(
         "SELECT agent_id, boot_id, sequence, agent_timestamp_ms, received_ms, body, link_data
          FROM reports {} ORDER BY agent_id, boot_id, sequence",
-        if links_only {
+        if what.link_reports_only() {
             "WHERE link_data = 1"
         } else {
             ""
@@ -111,12 +111,8 @@ pub(super) fn rebuild(conn: &Connection, links_only: bool) -> rusqlite::Result<u
             add(conn, std::mem::take(&mut pending))?;
         }
         if let Some((bucket, summary)) = report.rollup(&Default::default()) {
-            // Host parts and link parts are added by separate migrations.
-            let summary = if links_only {
-                summary.links_only()
-            } else {
-                summary.without_links()
-            };
+            // Host parts, link parts and issue 17's figures are added by separate migrations.
+            let summary = what.project(summary);
             pending
                 .entry(BucketKey {
                     agent_id: report.agent_id,

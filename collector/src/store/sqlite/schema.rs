@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, TransactionBehavior};
 
+use crate::rollup::Rebuild;
 use crate::store::api::StoreError;
 
 /// Schema migrations, applied in order; `PRAGMA user_version` holds how many are applied.
@@ -190,6 +191,12 @@ pub(super) const MIGRATIONS: &[&str] = &[
         withdrawn_reason TEXT
     );
     CREATE INDEX sla_adjustments_start ON sla_adjustments (start_ms);",
+    // 14: issue 17's capacity figures in the rollup samples (CPU steal, block devices'
+    // busy time, inodes, clock synchronisation; crate::rollup::Sample). No schema change:
+    // the samples of buckets made before are filled in from the reports still stored
+    // ([`SAMPLES_FILLED_AT`]), so the month in progress has them from its start where the
+    // agents sent them.
+    "UPDATE host_buckets SET received_max_ms = received_max_ms WHERE 0;",
 ];
 
 /// The migration (its 1-based version) whose table is filled from the reports already
@@ -197,6 +204,8 @@ pub(super) const MIGRATIONS: &[&str] = &[
 const REBUILT_AT: usize = 6;
 /// The migration that adds the link windows of the stored reports to the buckets.
 const LINKS_ADDED_AT: usize = 10;
+/// The migration that fills issue 17's figures into the samples of the stored buckets.
+const SAMPLES_FILLED_AT: usize = 14;
 
 pub(super) fn open_connection(path: &Path) -> Result<Connection, StoreError> {
     let open_err = |source: Box<dyn std::error::Error + Send + Sync>| StoreError::Open {
@@ -315,15 +324,22 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(found.max(0) as usize) {
         tx.execute_batch(sql)?;
         if i + 1 == REBUILT_AT {
-            let n = super::rollups::rebuild(&tx, false)?;
+            let n = super::rollups::rebuild(&tx, Rebuild::Host)?;
             tracing::info!(
                 reports = n,
                 "summarised the stored reports into host rollups"
             );
         }
         if i + 1 == LINKS_ADDED_AT {
-            let n = super::rollups::rebuild(&tx, true)?;
+            let n = super::rollups::rebuild(&tx, Rebuild::Links)?;
             tracing::info!(reports = n, "added the stored link windows to the rollups");
+        }
+        if i + 1 == SAMPLES_FILLED_AT {
+            let n = super::rollups::rebuild(&tx, Rebuild::Samples)?;
+            tracing::info!(
+                reports = n,
+                "filled CPU steal, disks, inodes and clock into the rollups"
+            );
         }
         tx.pragma_update(None, "user_version", i as i64 + 1)?;
         tracing::info!(version = i + 1, "applied database migration");

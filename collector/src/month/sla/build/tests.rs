@@ -160,7 +160,11 @@ fn scenario() -> MonthInput {
                 mount: 0,
                 size_bytes: 1_000_000,
                 used_bytes: 100_000 + k as u64 * 1000,
+                inodes: None,
             }],
+            cpu_steal: None,
+            disks: Vec::new(),
+            clock_synchronised: None,
         })
         .collect();
     let mut r2 = reports(0, 1, -15 * S, 2 * MIN);

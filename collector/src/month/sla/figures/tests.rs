@@ -168,13 +168,18 @@ fn sample(day: f64, used: u64, cpu: f64) -> CapacitySample {
                 mount: 0,
                 size_bytes: 1000,
                 used_bytes: used,
+                inodes: None,
             },
             FsSample {
                 mount: 1,
                 size_bytes: 1000,
                 used_bytes: 100,
+                inodes: None,
             },
         ],
+        cpu_steal: None,
+        disks: Vec::new(),
+        clock_synchronised: None,
     }
 }
 
