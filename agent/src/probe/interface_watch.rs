@@ -23,6 +23,7 @@ use zerofault_common::now_unix_ms;
 use zerofault_protocol::InterfaceTransition;
 
 use super::network::{parse_carrier, parse_operstate};
+use super::source::read_kernel_file;
 
 /// Poll period: a transition's time is within this of the real change.
 pub const POLL_PERIOD: Duration = Duration::from_secs(1);
@@ -76,9 +77,9 @@ pub fn read_states(root: &Path) -> BTreeMap<String, LinkState> {
             continue;
         };
         let path = entry.path();
-        let oper = std::fs::read_to_string(path.join("operstate"))
-            .map_or("unknown", |t| parse_operstate(&t));
-        let carrier = std::fs::read_to_string(path.join("carrier"))
+        let oper =
+            read_kernel_file(&path.join("operstate")).map_or("unknown", |t| parse_operstate(&t));
+        let carrier = read_kernel_file(&path.join("carrier"))
             .ok()
             .and_then(|t| parse_carrier(&t));
         out.insert(name, (oper, carrier));

@@ -11,7 +11,7 @@ use std::path::Path;
 
 use zerofault_protocol::{Interface, Limits, Report};
 
-use super::source::{Probe, ProbeError, parse_error, read};
+use super::source::{Probe, ProbeError, parse_error, read, read_kernel_file};
 
 const NET_DEV: &str = "/proc/net/dev";
 const SYS_CLASS_NET: &str = "/sys/class/net";
@@ -116,7 +116,7 @@ pub fn parse_duplex(text: &str) -> Option<bool> {
 }
 
 fn read_attr(name: &str, attr: &str) -> Option<String> {
-    std::fs::read_to_string(Path::new(SYS_CLASS_NET).join(name).join(attr)).ok()
+    read_kernel_file(&Path::new(SYS_CLASS_NET).join(name).join(attr)).ok()
 }
 
 /// How long an interface's speed and duplex are taken as read: they change only when the

@@ -6,7 +6,7 @@
 
 use zerofault_protocol::{Pressure, PressureLine, PressureStat, Report};
 
-use super::source::{Probe, ProbeError};
+use super::source::{Probe, ProbeError, read_kernel_file};
 
 const FILES: [&str; 3] = [
     "/proc/pressure/cpu",
@@ -78,7 +78,7 @@ impl Probe for PressureProbe {
 
     fn collect(&mut self, report: &mut Report) -> Result<(), ProbeError> {
         let [cpu, memory, io] = FILES.map(|f| {
-            std::fs::read_to_string(f)
+            read_kernel_file(std::path::Path::new(f))
                 .ok()
                 .as_deref()
                 .and_then(parse_pressure)
