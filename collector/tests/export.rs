@@ -319,7 +319,7 @@ fn fixture(lang: Lang) -> MonthReport {
                 busiest_disk: s("agent-b:sdb"),
                 inode_days_until_full: Some(45.6),
                 inode_fullest_filesystem: s("agent-a:/var/spool"),
-                hosts_clock_unsynchronised: 1,
+                hosts_clock_unsynchronised: Some(1),
             },
             CapacityRow {
                 kind: s("department"),
@@ -345,7 +345,7 @@ fn fixture(lang: Lang) -> MonthReport {
                 busiest_disk: s(""),
                 inode_days_until_full: None,
                 inode_fullest_filesystem: s(""),
-                hosts_clock_unsynchronised: 0,
+                hosts_clock_unsynchronised: None,
             },
         ],
         unknown_labels: vec![UnknownLabel {

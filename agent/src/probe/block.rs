@@ -32,8 +32,9 @@ fn split_digits(s: &str) -> (&str, &str) {
     s.split_at(at)
 }
 
-/// Whether a device is reported: not a partition (`sda1`, `vdb2`, `xvda1`, `hda3`,
-/// `nvme0n1p2`, `mmcblk0p1`) and not a pseudo device (`loopN`, `ramN`, `zramN`, `fdN`).
+/// Whether a device is reported: not a partition (`sda1`, `vdb2`, `xvda1`, `hda3`, and
+/// `<name ending in a digit>p<N>`: `nvme0n1p2`, `mmcblk0p1`, `md127p1`, `loop0p1`) and not
+/// a pseudo device (`loopN`, `ramN`, `zramN`, `fdN`).
 /// Whole disks (`sda`, `vda`, `nvme0n1`, `mmcblk0`), `dm-N`, `mdN`, `srN` and anything
 /// else are reported.
 pub fn is_reported(name: &str) -> bool {
@@ -55,24 +56,11 @@ pub fn is_reported(name: &str) -> bool {
     if disk_letters {
         return false;
     }
-    // nvme<c>n<n>p<part> and mmcblk<n>p<part>.
-    if let Some(disk) = stem.strip_suffix('p') {
-        let (disk_stem, disk_digits) = split_digits(disk);
-        if !disk_digits.is_empty() {
-            if disk_stem == "mmcblk" {
-                return false;
-            }
-            if let Some(ctrl) = disk_stem
-                .strip_prefix("nvme")
-                .and_then(|s| s.strip_suffix('n'))
-                && !ctrl.is_empty()
-                && ctrl.bytes().all(|b| b.is_ascii_digit())
-            {
-                return false;
-            }
-        }
-    }
-    true
+    // A disk whose name ends in a digit numbers its partitions after a `p`: nvme0n1p2,
+    // mmcblk0p1, loop0p1, md127p1, nbd0p1, rbd0p1.
+    !stem
+        .strip_suffix('p')
+        .is_some_and(|disk| disk.ends_with(|c: char| c.is_ascii_digit()))
 }
 
 /// Parses `/proc/diskstats` into the reported devices ([`is_reported`]), at most `limit`.
@@ -148,6 +136,9 @@ mod tests {
             assert!(is_reported(name), "{name} should be reported");
         }
         for name in [
+            "loop0p1",
+            "md127p1",
+            "nbd0p1",
             "sda1",
             "sdaa12",
             "vda2",

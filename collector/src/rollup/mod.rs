@@ -356,10 +356,24 @@ pub enum Rebuild {
     Samples,
 }
 
+/// How far back [`Rebuild::Samples`] reads stored reports: a month's capacity reads the
+/// samples of that month and the one before (storage growth), so older reports cannot
+/// change a figure that is not frozen already, and reading them would only make the
+/// upgrade's start-up longer (every report of the retention, decoded in one transaction).
+pub const SAMPLES_REBUILD_MS: i64 = 62 * 86_400_000;
+
 impl Rebuild {
     /// Only reports with link data are read.
     pub fn link_reports_only(self) -> bool {
         self == Rebuild::Links
+    }
+
+    /// Only reports received at or after this (collector clock, Unix ms) are read.
+    pub fn received_since(self, now_ms: i64) -> i64 {
+        match self {
+            Rebuild::Samples => now_ms.saturating_sub(SAMPLES_REBUILD_MS),
+            Rebuild::Host | Rebuild::Links => i64::MIN,
+        }
     }
 
     /// The part of a report's summary this rebuild merges.
@@ -468,7 +482,10 @@ impl HostBucket {
 
     /// The sample of the same hour and report (sequence) that lacks issue 17's figures
     /// takes them from `samples`; nothing else changes. So a report merged twice, or a
-    /// bucket refilled from its stored reports, gives the same bucket in any order.
+    /// bucket refilled from its stored reports, gives the same bucket in either order of
+    /// the two. (A projection merged into an empty bucket and then into reports keeps only
+    /// what those reports' samples lack; the store never does that: a projection is only
+    /// merged into a stored bucket and never creates one.)
     fn fill_samples(&mut self, samples: &[Sample]) {
         for o in samples {
             if let Ok(i) = self.samples.binary_search_by_key(&o.hour, |s| s.hour) {

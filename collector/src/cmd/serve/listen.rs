@@ -40,7 +40,10 @@ fn socket(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
 pub fn bind(addr: SocketAddr, key: &str) -> anyhow::Result<TcpListener> {
     let bound = match socket(addr) {
         // EAFNOSUPPORT: this kernel has no IPv6.
-        Err(e) if addr.ip() == IpAddr::from([0u16; 8]) && e.raw_os_error() == Some(97) => {
+        Err(e)
+            if addr.ip() == IpAddr::from([0u16; 8])
+                && e.raw_os_error() == Some(rustix::io::Errno::AFNOSUPPORT.raw_os_error()) =>
+        {
             let v4 = SocketAddr::new(Ipv4Addr::UNSPECIFIED.into(), addr.port());
             tracing::warn!(
                 setting = key,

@@ -121,13 +121,8 @@ fn hot_spots(
         let mut push = |rank: f64, key, figure: String, detail: &str| {
             spots.push((rank, (name(c), key, figure, detail.to_owned())));
         };
-        if c.hosts_clock_unsynchronised > 0 {
-            push(
-                -3.0,
-                Key::ClocksUnsynchronised,
-                c.hosts_clock_unsynchronised.to_string(),
-                "",
-            );
+        if let Some(n) = c.hosts_clock_unsynchronised.filter(|n| *n > 0) {
+            push(-3.0, Key::ClocksUnsynchronised, n.to_string(), "");
         }
         if let Some(s) = c.cpu_steal_avg.filter(|s| *s > STEAL_HOT) {
             push(-2.0, Key::CpuSteal, format!("{:.0}%", s * 100.0), "");

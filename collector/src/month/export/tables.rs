@@ -536,7 +536,7 @@ fn capacity_signals(report: &MonthReport, lang: Lang) -> Table {
                 text(&c.busiest_disk),
                 Cell::Decimal(c.inode_days_until_full, 1),
                 text(&c.inode_fullest_filesystem),
-                Cell::Int(i64::from(c.hosts_clock_unsynchronised)),
+                Cell::Decimal(c.hosts_clock_unsynchronised.map(f64::from), 0),
             ]
         })
         .collect();

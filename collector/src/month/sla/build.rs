@@ -580,8 +580,11 @@ fn capacity_rows(
                 busiest_disk: busiest.map(|b| b.1).unwrap_or_default(),
                 inode_days_until_full: inode_fullest.as_ref().map(|f| f.0),
                 inode_fullest_filesystem: inode_fullest.map(|f| f.1).unwrap_or_default(),
-                hosts_clock_unsynchronised: caps().filter(|c| c.clock_unsynchronised).count()
-                    as u32,
+                hosts_clock_unsynchronised: caps()
+                    .filter_map(|c| c.clock_unsynchronised)
+                    .fold(None, |n: Option<u32>, u| {
+                        Some(n.unwrap_or(0) + u32::from(u))
+                    }),
             }
         })
         .collect()

@@ -251,8 +251,9 @@ pub struct HostCapacity {
     /// Fewest days until a filesystem has no free inode at the period's linear trend, and
     /// its mount.
     pub inode_days_until_full: Option<(f64, String)>,
-    /// A sample of the period said the host's clock was not synchronised.
-    pub clock_unsynchronised: bool,
+    /// A sample of the period said the host's clock was not synchronised; `None` when no
+    /// sample said either way (agents before issue 17).
+    pub clock_unsynchronised: Option<bool>,
 }
 
 struct Acc {
@@ -364,7 +365,7 @@ pub fn host_capacity(period: &Period, host: &HostInput) -> HostCapacity {
     let mut inode_trends = vec![Trend::default(); host.mounts.len()];
     let mut steal = Acc::new();
     let mut disks = Vec::new();
-    let mut clock_unsynchronised = false;
+    let mut clock_unsynchronised: Option<bool> = None;
     let mut newest: Option<&super::input::CapacitySample> = None;
     let mut samples = 0;
     for s in &host.capacity {
@@ -402,7 +403,9 @@ pub fn host_capacity(period: &Period, host: &HostInput) -> HostCapacity {
             steal.add(x);
         }
         disks.extend(s.disks.iter().map(|(d, busy)| (d.as_str(), s.at_ms, *busy)));
-        clock_unsynchronised |= s.clock_synchronised == Some(false);
+        if let Some(sync) = s.clock_synchronised {
+            clock_unsynchronised = Some(clock_unsynchronised.unwrap_or(false) || !sync);
+        }
     }
     let days = soonest_full(&trends, &host.mounts);
     HostCapacity {

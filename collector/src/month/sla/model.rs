@@ -231,13 +231,10 @@ pub struct CapacityRow {
     /// The filesystem behind `inode_days_until_full`: `agent_id:mount_point`.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub inode_fullest_filesystem: String,
-    /// Hosts that said in the month that their clock was not synchronised.
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub hosts_clock_unsynchronised: u32,
-}
-
-fn is_zero(n: &u32) -> bool {
-    *n == 0
+    /// Hosts that said in the month that their clock was not synchronised; `None` when no
+    /// host of the group said either way.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hosts_clock_unsynchronised: Option<u32>,
 }
 
 /// A label an agent sent that the inventory does not know (flagged, never dropped).

@@ -71,8 +71,11 @@ async fn add_chunk(
     tx: &Transaction<'_>,
     chunk: &[(BucketKey, HostBucket)],
 ) -> Result<(), tokio_postgres::Error> {
+    // A projection (a migration's link windows or samples, no report counted) only adds to
+    // a bucket that exists: it never makes a bucket of its own.
     let fresh: Vec<(&BucketKey, HostBucket)> = chunk
         .iter()
+        .filter(|(_, s)| s.reports > 0)
         .map(|(k, s)| {
             let mut b = HostBucket::default();
             b.merge(s);
@@ -108,15 +111,15 @@ async fn add_chunk(
     }
     let merged: Vec<(&BucketKey, HostBucket)> = existing
         .iter()
-        .map(|(k, summary)| {
+        .filter_map(|(k, summary)| {
             // Gone between the two statements only if retention deleted it meanwhile (a
             // bucket last received over `retention.rollups` ago): then it starts again.
-            let mut b = stored
-                .get(k)
-                .map(|body| HostBucket::stored_or_empty(k, body))
-                .unwrap_or_default();
+            let Some(body) = stored.get(k) else {
+                return (summary.reports > 0).then(|| (k, summary.clone()));
+            };
+            let mut b = HostBucket::stored_or_empty(k, body);
             b.merge(summary);
-            (k, b)
+            Some((k, b))
         })
         .filter_map(|mut kb| fits(&mut kb).then_some(kb))
         .collect();
@@ -218,7 +221,7 @@ pub(super) async fn rebuild(
     let stmt = tx
         .prepare(&format!(
             "SELECT {REPORT_COLUMNS} FROM reports
-             WHERE (agent_id, boot_id, sequence) > ($1, $2, $3) {}
+             WHERE (agent_id, boot_id, sequence) > ($1, $2, $3) AND received_ms >= $5 {}
              ORDER BY agent_id, boot_id, sequence
              LIMIT $4",
             if what.link_reports_only() {
@@ -228,6 +231,7 @@ pub(super) async fn rebuild(
             }
         ))
         .await?;
+    let since = what.received_since(zerofault_common::now_unix_ms());
     let mut after = (String::new(), String::new(), i64::MIN);
     let mut pending: BTreeMap<BucketKey, HostBucket> = BTreeMap::new();
     let mut n = 0u64;
@@ -235,7 +239,13 @@ pub(super) async fn rebuild(
         let rows = tx
             .query(
                 &stmt,
-                &[&after.0, &after.1, &after.2, &limit_of(REBUILD_PAGE)],
+                &[
+                    &after.0,
+                    &after.1,
+                    &after.2,
+                    &limit_of(REBUILD_PAGE),
+                    &since,
+                ],
             )
             .await?;
         for row in &rows {

@@ -28,6 +28,11 @@ pub(super) fn add(
         let stored: Option<Vec<u8>> = read
             .query_row(params![key.agent_id, key.boot_id, key.bucket], |r| r.get(0))
             .optional()?;
+        // A projection (a migration's link windows or samples, no report counted) only
+        // adds to a bucket that exists: it never makes a bucket of its own.
+        if stored.is_none() && summary.reports == 0 {
+            continue;
+        }
         let mut bucket = stored
             .as_deref()
             .map(|body| HostBucket::stored_or_empty(&key, body))
@@ -90,14 +95,14 @@ pub(super) fn scan(
 pub(super) fn rebuild(conn: &Connection, what: Rebuild) -> rusqlite::Result<u64> {
     let mut stmt = conn.prepare(&format!(
         "SELECT agent_id, boot_id, sequence, agent_timestamp_ms, received_ms, body, link_data
-         FROM reports {} ORDER BY agent_id, boot_id, sequence",
+         FROM reports WHERE received_ms >= ?1 {} ORDER BY agent_id, boot_id, sequence",
         if what.link_reports_only() {
-            "WHERE link_data = 1"
+            "AND link_data = 1"
         } else {
             ""
         }
     ))?;
-    let mut rows = stmt.query([])?;
+    let mut rows = stmt.query([what.received_since(zerofault_common::now_unix_ms())])?;
     let mut pending: BTreeMap<BucketKey, HostBucket> = BTreeMap::new();
     let mut n = 0u64;
     while let Some(row) = rows.next()? {
