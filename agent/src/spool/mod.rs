@@ -99,9 +99,8 @@ pub const DISK_RESERVE_BYTES: u64 = 64 << 10;
 /// Save the cursor after this many acknowledgements ...
 pub const SAVE_EVERY_ACKS: u64 = 100;
 /// ... or when the last save is older than this (monotonic clock). A save is a write, an
-/// fsync, a rename and a directory fsync: at 5 s it was every report at the default 15 s
-/// interval and a sixth of the agent's CPU at a 1 s interval (perf, issue 17). A crash
-/// resends at most this much (the collector counts a resend once).
+/// fsync, a rename and a directory fsync: at 5 s it followed every report at the default
+/// 15 s interval. A crash resends at most this much (the collector counts a resend once).
 pub const SAVE_EVERY: Duration = Duration::from_secs(60);
 
 /// What the sender should send next.

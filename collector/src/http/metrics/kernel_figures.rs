@@ -38,12 +38,12 @@ fn encode_table<'a, T: 'static>(
     full: bool,
     items: impl Fn(&HostView<'a>) -> Vec<(Labels<'a>, &'a T)>,
 ) -> fmt::Result {
+    // The items of every host once per table, not once per family.
+    let rows: Vec<(Labels<'a>, &'a T)> = hosts.iter().flat_map(items).collect();
     for figure in table.iter().filter(|f| full || f.essential) {
-        let series = hosts.iter().flat_map(|h| {
-            items(h)
-                .into_iter()
-                .filter_map(|(labels, item)| (figure.value)(item).map(|v| (labels, v)))
-        });
+        let series = rows
+            .iter()
+            .filter_map(|(labels, item)| (figure.value)(item).map(|v| (labels.clone(), v)));
         match figure.kind {
             FigureKind::Gauge => gauge(enc, figure.name, figure.help, series)?,
             FigureKind::Counter => counter(enc, figure.name, figure.help, series)?,
