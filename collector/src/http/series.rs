@@ -6,7 +6,8 @@
 //!   vantage point.
 //!
 //! One point per 5-minute slot that has data: `{t, min, avg, max, count}`, `t` the slot
-//! start (ms since the Unix epoch), values in the figure's unit (ratio 0-1, seconds, load).
+//! start (ms since the Unix epoch), values in the figure's unit (ratio 0-1, seconds, load);
+//! a counter (disk busy time, pressure stall time) as its rate over the slot in all three.
 //! `from` and `to` default to the last 24 hours; a request spans at most 31 days, so an
 //! answer holds at most 8,928 slots of a host.
 
@@ -22,7 +23,7 @@ use axum::routing::get;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::series::slot::{Figure, Kind, MAX_LINK_ID_BYTES, SLOT_MS};
+use crate::series::slot::{self, Figure, Kind, MAX_LINK_ID_BYTES, SLOT_MS};
 use crate::store::Store;
 
 #[cfg(test)]
@@ -90,32 +91,19 @@ fn bounds(span: &Span, now_ms: i64) -> Result<(i64, i64), String> {
     Ok((from.saturating_sub(SLOT_MS - 1), to))
 }
 
-fn point(t: i64, f: &Figure, scale: f64) -> Value {
-    let avg = if f.count == 0 {
-        0.0
-    } else {
-        f.sum as f64 / f.count as f64
-    };
-    json!({
-        "t": t,
-        "min": f.min as f64 / scale,
-        "avg": avg / scale,
-        "max": f.max as f64 / scale,
-        "count": f.count,
-    })
-}
-
-/// Figures of one slot into per-(kind, name) point lists.
+/// Figures of one slot into per-(kind, name) point lists. What [`slot::shown`] does not
+/// show (report times, a counter without a rate, a kind written by a newer collector) has
+/// no point.
 fn collect(t: i64, figures: &[Figure], into: &mut BTreeMap<(u32, String), (Kind, Vec<Value>)>) {
     for f in figures {
-        // A kind written by a newer collector is not this build's to show.
-        let Some(kind) = Kind::from_u32(f.kind) else {
+        let (Some(kind), Some((min, avg, max))) = (Kind::from_u32(f.kind), slot::shown(f, figures))
+        else {
             continue;
         };
         into.entry((f.kind, f.name.clone()))
             .or_insert_with(|| (kind, Vec::new()))
             .1
-            .push(point(t, f, kind.scale()));
+            .push(json!({ "t": t, "min": min, "avg": avg, "max": max, "count": f.count }));
     }
 }
 
@@ -124,8 +112,8 @@ fn series_json(by_figure: ByFigure) -> Vec<Value> {
         .into_iter()
         .map(|((_, name), (kind, points))| {
             let mut s = json!({ "figure": kind.api_name(), "points": points });
-            if kind == Kind::Filesystem {
-                s["mount"] = Value::String(name);
+            if let Some(field) = kind.name_field() {
+                s[field] = Value::String(name);
             }
             s
         })

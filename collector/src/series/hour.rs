@@ -26,9 +26,10 @@
 //!
 //! # Bounds
 //!
-//! A row holds at most [`SLOTS_PER_HOUR`] slots, [`MAX_FILESYSTEMS`] distinct mount points
-//! over the hour (the smallest names, so capping stays order-free) and
-//! [`MAX_ROW_COVERAGE`] ranges; a slot that would pass the coverage cap is left out whole
+//! A row holds at most [`SLOTS_PER_HOUR`] slots, [`super::slot::MAX_FILESYSTEMS`] distinct mount points
+//! (for bytes, and again for inodes) and [`super::slot::MAX_DISKS`] block devices over the
+//! hour (the smallest names, so capping stays order-free), two boots' report times a slot
+//! and [`MAX_ROW_COVERAGE`] ranges; a slot that would pass the coverage cap is left out whole
 //! and counted ([`Merged::capped`]), never stored half.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -36,8 +37,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use prost::Message;
 
 use super::slot::{
-    Covered, Figure, HostRow, Kind, LinkRow, MAX_COVERAGE, MAX_FILESYSTEMS, Merged, SLOT_MS,
-    SeriesKey, SeriesSlot, merged_figures, overlaps, union,
+    Covered, Figure, HostRow, Kind, LinkRow, MAX_COVERAGE, Merged, SLOT_MS, SeriesKey, SeriesSlot,
+    merged_figures, overlaps, union,
 };
 
 /// Length of a stored row: an hour.
@@ -47,9 +48,10 @@ pub const SLOTS_PER_HOUR: usize = (HOUR_MS / SLOT_MS) as usize;
 /// Most coverage ranges in a host row: as many as its slots may hold in memory together.
 pub const MAX_ROW_COVERAGE: usize = SLOTS_PER_HOUR * MAX_COVERAGE;
 
-/// Largest unpacked body read: far above a full row (64 mounts of 255 bytes over 12 slots
-/// and 768 coverage ranges are about 70 KB), so a damaged frame cannot make a reader
-/// allocate more.
+/// Largest unpacked body read: above the fullest row (64 mounts of 255 bytes for bytes and
+/// for inodes, 32 devices of 255 bytes, 24 boots, 768 coverage ranges, values that do not
+/// pack: measured by `the_fullest_hour_row_packs_within_the_read_bound`), so a damaged frame
+/// cannot make a reader allocate more.
 pub const MAX_HOUR_BYTES: usize = 256 << 10;
 /// First byte of a body: the packed protobuf follows as it is.
 const PLAIN: u8 = 0;
@@ -235,7 +237,7 @@ impl Hour {
         }
         let overlapped = piece.coverage.iter().any(|c| overlaps(&self.coverage, c));
         self.coverage = coverage;
-        let capped = self.add(slot_start_ms, &piece.figures, MAX_FILESYSTEMS) + self.cap_mounts();
+        let capped = self.add(slot_start_ms, &piece.figures, true) + self.cap_names();
         Merged {
             overlapped: u64::from(overlapped),
             capped,
@@ -244,42 +246,48 @@ impl Hour {
 
     /// Adds one vantage point's link piece of the slot starting at `slot_start_ms`.
     pub fn merge_link(&mut self, slot_start_ms: i64, piece: &LinkRow) -> Merged {
-        self.add(slot_start_ms, &piece.figures, 0);
+        self.add(slot_start_ms, &piece.figures, false);
         Merged::default()
     }
 
-    fn add(&mut self, slot: i64, figures: &[Figure], max_filesystems: usize) -> u64 {
+    fn add(&mut self, slot: i64, figures: &[Figure], capped: bool) -> u64 {
         if figures.is_empty() {
             return 0;
         }
         let mine = self.slots.remove(&slot).unwrap_or_default();
-        let (merged, capped) = merged_figures(mine, figures.to_vec(), max_filesystems);
+        let (merged, capped) = merged_figures(mine, figures.to_vec(), capped);
         if !merged.is_empty() {
             self.slots.insert(slot, merged);
         }
         capped
     }
 
-    /// Keeps the [`MAX_FILESYSTEMS`] smallest mount points of the hour: a mount kept in the
-    /// end is among the smallest of every part, so whatever the order of the pieces, none of
-    /// its values was left out on the way.
-    fn cap_mounts(&mut self) -> u64 {
-        let fs = Kind::Filesystem as u32;
-        let names: BTreeSet<&str> = self
-            .slots
-            .values()
-            .flatten()
-            .filter(|f| f.kind == fs)
-            .map(|f| f.name.as_str())
-            .collect();
-        let Some(last) = names.iter().nth(MAX_FILESYSTEMS).map(|n| n.to_string()) else {
-            return 0;
-        };
+    /// Keeps of each named kind the [`Kind::name_cap`] smallest names of the hour (mount
+    /// points, devices): a name kept in the end is among the smallest of every part, so
+    /// whatever the order of the pieces, none of its values was left out on the way. Report
+    /// times are capped per slot only (two boots a slot, so at most 24 an hour).
+    fn cap_names(&mut self) -> u64 {
         let mut capped = 0;
-        for figures in self.slots.values_mut() {
-            let before = figures.len();
-            figures.retain(|f| f.kind != fs || f.name < last);
-            capped += (before - figures.len()) as u64;
+        for kind in [Kind::Filesystem, Kind::Inodes, Kind::DiskBusyMs] {
+            let Some(cap) = kind.name_cap() else {
+                continue;
+            };
+            let k = kind as u32;
+            let names: BTreeSet<&str> = self
+                .slots
+                .values()
+                .flatten()
+                .filter(|f| f.kind == k)
+                .map(|f| f.name.as_str())
+                .collect();
+            let Some(last) = names.iter().nth(cap).map(|n| n.to_string()) else {
+                continue;
+            };
+            for figures in self.slots.values_mut() {
+                let before = figures.len();
+                figures.retain(|f| f.kind != k || f.name < last);
+                capped += (before - figures.len()) as u64;
+            }
         }
         self.slots.retain(|_, figures| !figures.is_empty());
         capped

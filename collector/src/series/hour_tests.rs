@@ -115,20 +115,111 @@ fn an_hour_row_is_bounded_in_mounts_and_coverage() {
     assert!(row.slots.is_empty());
 }
 
+#[test]
+fn the_fullest_hour_row_packs_within_the_read_bound() {
+    let long = |prefix: &str, i: usize| format!("/{prefix}{i:03}{}", "x".repeat(250));
+    let mut row = Hour::default();
+    // Values that defeat the differences and zstd: a new large number every slot.
+    let mut v = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = || {
+        v = v.rotate_left(17).wrapping_mul(0x0100_0000_01b3);
+        v
+    };
+    for s in 0..SLOTS_PER_HOUR {
+        let mut figures = Vec::new();
+        for kind in [
+            Kind::Cpu,
+            Kind::Memory,
+            Kind::Load1,
+            Kind::Steal,
+            Kind::Iowait,
+        ] {
+            figures.push(fig(kind, "", next(), next(), next(), next()));
+        }
+        figures.push(fig(Kind::ClockUnsync, "", next(), next(), next(), next()));
+        for i in 0..MAX_FILESYSTEMS {
+            figures.push(fig(
+                Kind::Filesystem,
+                &long("m", i),
+                next(),
+                next(),
+                next(),
+                next(),
+            ));
+            figures.push(fig(
+                Kind::Inodes,
+                &long("m", i),
+                next(),
+                next(),
+                next(),
+                next(),
+            ));
+        }
+        for i in 0..MAX_DISKS {
+            figures.push(fig(
+                Kind::DiskBusyMs,
+                &long("d", i),
+                next(),
+                next(),
+                next(),
+                next(),
+            ));
+        }
+        for r in ["cpu", "io", "memory"] {
+            figures.push(fig(Kind::PressureUs, r, next(), next(), next(), next()));
+        }
+        for b in 0..2 {
+            let boot = format!("{:016x}", next() ^ b);
+            figures.push(fig(Kind::ReportTime, &boot, next(), next(), next(), next()));
+        }
+        let mut piece = host(0, figures);
+        piece.coverage = (0..MAX_COVERAGE as u64)
+            .map(|i| Covered {
+                boot: next(),
+                first: (s as u64 * 1_000 + i) * 2,
+                last: (s as u64 * 1_000 + i) * 2,
+            })
+            .collect();
+        piece.coverage.sort_unstable();
+        let merged = row.merge_host(H0 + s as i64 * SLOT_MS, &piece);
+        assert_eq!(merged.capped, 0);
+    }
+    let body = row.pack(H0);
+    let plain = match body[0] {
+        0 => body.len(),
+        _ => zstd::bulk::decompress(&body[1..], MAX_HOUR_BYTES)
+            .unwrap()
+            .len(),
+    };
+    println!(
+        "fullest host hour row: {plain} bytes packed, {} stored",
+        body.len()
+    );
+    assert!(plain <= MAX_HOUR_BYTES, "{plain}");
+    assert_eq!(Hour::unpack(H0, &body).unwrap(), row);
+}
+
 fn piece_strategy() -> impl Strategy<Value = (i64, HostRow)> {
     let figure = (
-        0usize..3,
+        0usize..5,
         0usize..70,
         1u64..30,
         0u64..1_000_000,
         0u64..1_000_000,
     );
-    (0i64..12, 0u64..200, prop::collection::vec(figure, 0..5)).prop_map(|(slot, seq, figures)| {
-        let kinds = [Kind::Cpu, Kind::Load1, Kind::Filesystem];
+    (0i64..12, 0u64..200, prop::collection::vec(figure, 0..12)).prop_map(|(slot, seq, figures)| {
+        // Named kinds with more names than the hour keeps (devices: 32, mounts: 64).
+        let kinds = [
+            Kind::Cpu,
+            Kind::Load1,
+            Kind::Filesystem,
+            Kind::DiskBusyMs,
+            Kind::Inodes,
+        ];
         let figures = figures
             .into_iter()
             .map(|(k, n, count, a, b)| {
-                let name = if kinds[k] == Kind::Filesystem {
+                let name = if kinds[k].name_cap().is_some() {
                     format!("/m{n:02}")
                 } else {
                     String::new()

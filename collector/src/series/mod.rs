@@ -1,7 +1,9 @@
 //! The downsampled series for history (issue 13): per agent and 5-minute slot, count, sum,
-//! min and max of its capacity figures (CPU busy ratio, memory used ratio, 1-minute load,
-//! each filesystem's used ratio by mount), and per link it probes (as a vantage point) of
-//! the windows' loss ratio, mean RTT and jitter. Kept `retention.series` (default 40 days):
+//! min and max of its capacity figures (CPU busy, steal and iowait ratios, memory used ratio,
+//! 1-minute load, each filesystem's used ratio of bytes and of inodes by mount, clock
+//! unsynchronised; and counters since boot, each disk's busy time and the pressure stall
+//! times, drawn as their growth over the slot, `slot::rate`), and per link it probes (as a
+//! vantage point) of the windows' loss ratio, mean RTT and jitter. Kept `retention.series` (default 40 days):
 //! the cockpit's 24 h / 7 d / 30 d charts read them (`GET /api/v1/hosts/{agent}/series`,
 //! `GET /api/v1/links/{link}/series`, docs/series.md).
 //!

@@ -26,6 +26,14 @@ pub const MAX_COVERAGE: usize = 64;
 pub const MAX_MOUNT_BYTES: usize = 255;
 /// Longest link id kept (bytes), as an agent id; a longer one is left out.
 pub const MAX_LINK_ID_BYTES: usize = 128;
+/// Most block devices in one slot row (the smallest names), as the rollups' capacity
+/// samples keep (`rollup::MAX_SAMPLE_DISKS`): a storage server's hundreds of multipath
+/// devices do not fill the row.
+pub const MAX_DISKS: usize = 32;
+/// Most boots whose report times one slot keeps: two already say "this slot has a reboot in
+/// it" (its counters restarted, so no rate is drawn), and an agent inventing a boot id per
+/// report cannot grow the row.
+pub const MAX_BOOT_TIMES: usize = 2;
 
 /// What a figure measures, and its unit. The numbers are stored: never renumber.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -39,6 +47,27 @@ pub enum Kind {
     Load1 = 3,
     /// Filesystem used / size, ppm; `name` is the mount point.
     Filesystem = 4,
+    /// CPU steal share of the report's interval, ppm.
+    Steal = 5,
+    /// CPU iowait share of the report's interval, ppm.
+    Iowait = 6,
+    /// Filesystem inodes used / total, ppm; `name` is the mount point.
+    Inodes = 7,
+    /// A block device's time with I/O in progress since boot, ms (`io_time_ms_total`): a
+    /// counter, shown as its growth over the slot ([`rate`]), the device's utilisation;
+    /// `name` is the kernel's device name.
+    DiskBusyMs = 8,
+    /// Time some task waited on a resource since boot, microseconds (PSI `some total`): a
+    /// counter, shown as its growth over the slot ([`rate`]), the share of time stalled;
+    /// `name` is `cpu`, `memory` or `io`.
+    PressureUs = 9,
+    /// The report said its clock was unsynchronised: 1,000,000 for such a report, 0 for
+    /// one that said synchronised (ppm), so the mean is the share of reports.
+    ClockUnsync = 13,
+    /// The report's own time, agent clock ms, kept for the counters: the time between the
+    /// slot's first and last report. `name` is its boot ([`boot_hash`], 16 hex digits), so
+    /// that a slot with a reboot in it (counters restarted) is known. Not shown.
+    ReportTime = 14,
     /// Link loss ratio of a window, ppm.
     Loss = 10,
     /// Link mean RTT of a window, microseconds.
@@ -56,6 +85,13 @@ impl Kind {
             2 => Kind::Memory,
             3 => Kind::Load1,
             4 => Kind::Filesystem,
+            5 => Kind::Steal,
+            6 => Kind::Iowait,
+            7 => Kind::Inodes,
+            8 => Kind::DiskBusyMs,
+            9 => Kind::PressureUs,
+            13 => Kind::ClockUnsync,
+            14 => Kind::ReportTime,
             10 => Kind::Loss,
             11 => Kind::Rtt,
             12 => Kind::Jitter,
@@ -70,19 +106,92 @@ impl Kind {
             Kind::Memory => "memory_used_ratio",
             Kind::Load1 => "load1",
             Kind::Filesystem => "filesystem_used_ratio",
+            Kind::Steal => "cpu_steal_ratio",
+            Kind::Iowait => "cpu_iowait_ratio",
+            Kind::Inodes => "filesystem_inodes_used_ratio",
+            Kind::DiskBusyMs => "disk_busy_ratio",
+            Kind::PressureUs => "pressure_some_ratio",
+            Kind::ClockUnsync => "clock_unsynchronised_ratio",
+            Kind::ReportTime => "report_time",
             Kind::Loss => "loss_ratio",
             Kind::Rtt => "rtt_seconds",
             Kind::Jitter => "jitter_seconds",
         }
     }
 
-    /// How many stored units make one API unit (ratio, load, second).
+    /// How many stored units make one API unit (ratio, load, second). For a counter, how
+    /// many of its units make one millisecond (its [`rate`] is a share of time).
     pub fn scale(self) -> f64 {
         match self {
             Kind::Load1 => 1e3,
+            Kind::DiskBusyMs | Kind::ReportTime => 1.0,
+            Kind::PressureUs => 1e3,
             _ => 1e6,
         }
     }
+
+    /// Whether the figure is a counter since boot, shown as its [`rate`] over the slot.
+    pub fn is_counter(self) -> bool {
+        matches!(self, Kind::DiskBusyMs | Kind::PressureUs)
+    }
+
+    /// The API field that carries a named figure's name (`None`: the figure has no name).
+    pub fn name_field(self) -> Option<&'static str> {
+        match self {
+            Kind::Filesystem | Kind::Inodes => Some("mount"),
+            Kind::DiskBusyMs => Some("device"),
+            Kind::PressureUs => Some("resource"),
+            _ => None,
+        }
+    }
+
+    /// Most names of this kind one slot (and one hour row) keeps, the smallest first, so
+    /// that capping is order-free; `None`: not capped by name (at most one, or bounded by
+    /// what [`SeriesSlot::of_report`] makes).
+    pub fn name_cap(self) -> Option<usize> {
+        match self {
+            Kind::Filesystem | Kind::Inodes => Some(MAX_FILESYSTEMS),
+            Kind::DiskBusyMs => Some(MAX_DISKS),
+            Kind::ReportTime => Some(MAX_BOOT_TIMES),
+            _ => None,
+        }
+    }
+}
+
+/// A counter figure's rate over its slot: its growth between the slot's first and last
+/// report divided by the agent-clock time between them (`slot`'s [`Kind::ReportTime`]
+/// figure), as a share of time 0..=1. `None` with fewer than two reports in the slot, with
+/// reports of more than one boot (counters restart at boot), or for a figure that is not a
+/// counter. A device seen in only some of the slot's reports reads low, never high.
+pub fn rate(counter: &Figure, slot: &[Figure]) -> Option<f64> {
+    let kind = Kind::from_u32(counter.kind).filter(|k| k.is_counter())?;
+    let mut times = slot.iter().filter(|f| f.kind == Kind::ReportTime as u32);
+    let time = times.next()?;
+    if times.next().is_some() {
+        return None;
+    }
+    let span_ms = time.max.checked_sub(time.min).filter(|s| *s > 0)?;
+    let grown = counter.max.saturating_sub(counter.min) as f64 / kind.scale();
+    Some((grown / span_ms as f64).clamp(0.0, 1.0))
+}
+
+/// A figure of a slot as drawn: `(min, mean, max)` in the API's unit; a counter's
+/// [`rate`] as all three. `None` for what is not shown (report times, a counter without
+/// a rate, a kind this build does not know, an empty figure).
+pub fn shown(f: &Figure, slot: &[Figure]) -> Option<(f64, f64, f64)> {
+    let kind = Kind::from_u32(f.kind)?;
+    if kind == Kind::ReportTime || f.count == 0 {
+        return None;
+    }
+    if kind.is_counter() {
+        return rate(f, slot).map(|r| (r, r, r));
+    }
+    let scale = kind.scale();
+    Some((
+        f.min as f64 / scale,
+        f.sum as f64 / f.count as f64 / scale,
+        f.max as f64 / scale,
+    ))
 }
 
 /// Count, sum, min and max of one figure over a slot, in the figure's stored unit.
@@ -109,13 +218,15 @@ pub struct Figure {
 }
 
 impl Figure {
-    /// One value.
+    /// One value. A counter's or a report time's sum would mean nothing (only the extremes
+    /// make its rate) and costs bytes in every row: it is kept at 0.
     pub fn one(kind: Kind, name: &str, value: u64) -> Figure {
+        let summed = !(kind.is_counter() || kind == Kind::ReportTime);
         Figure {
             kind: kind as u32,
             name: name.to_owned(),
             count: 1,
-            sum: value,
+            sum: if summed { value } else { 0 },
             min: value,
             max: value,
         }
@@ -261,6 +372,14 @@ impl SeriesSlot {
         if let Some(cpu) = &report.cpu {
             host.extend(ppm(cpu.usage_ratio).map(|v| Figure::one(Kind::Cpu, "", v)));
             host.extend(thousandths(cpu.load1).map(|v| Figure::one(Kind::Load1, "", v)));
+            if let Some(m) = &cpu.modes {
+                host.extend(ppm(m.steal).map(|v| Figure::one(Kind::Steal, "", v)));
+                host.extend(ppm(m.iowait).map(|v| Figure::one(Kind::Iowait, "", v)));
+            }
+        }
+        if let Some(c) = &report.clock {
+            let unsync = if c.synchronised { 0 } else { 1_000_000 };
+            host.push(Figure::one(Kind::ClockUnsync, "", unsync));
         }
         if let Some(m) = report.memory.as_ref().filter(|m| m.total_bytes > 0) {
             host.extend(
@@ -280,8 +399,42 @@ impl SeriesSlot {
                 host.push(Figure::one(Kind::Filesystem, &fs.mount_point, v));
                 mounts += 1;
             }
+            if let (Some(total), Some(free)) = (fs.inodes_total.filter(|t| *t > 0), fs.inodes_free)
+            {
+                let used = total.saturating_sub(free);
+                host.extend(
+                    ppm(used as f64 / total as f64)
+                        .map(|v| Figure::one(Kind::Inodes, &fs.mount_point, v)),
+                );
+            }
         }
-        slot.host.figures = merged_figures(Vec::new(), host, usize::MAX).0;
+        let mut counters = false;
+        for d in report
+            .block_devices
+            .iter()
+            .filter(|d| !d.name.is_empty() && d.name.len() <= MAX_MOUNT_BYTES)
+            .take(MAX_DISKS)
+        {
+            host.push(Figure::one(Kind::DiskBusyMs, &d.name, d.io_time_ms_total));
+            counters = true;
+        }
+        if let Some(p) = &report.pressure {
+            for (name, stat) in [("cpu", &p.cpu), ("io", &p.io), ("memory", &p.memory)] {
+                if let Some(some) = stat.as_ref().and_then(|s| s.some.as_ref()) {
+                    host.push(Figure::one(Kind::PressureUs, name, some.total_us));
+                    counters = true;
+                }
+            }
+        }
+        if counters && report.timestamp_unix_ms > 0 {
+            let boot = format!("{:016x}", boot_hash(&report.boot_id));
+            host.push(Figure::one(
+                Kind::ReportTime,
+                &boot,
+                report.timestamp_unix_ms as u64,
+            ));
+        }
+        slot.host.figures = merged_figures(Vec::new(), host, true).0;
         for link in &report.links {
             if link.link_id.is_empty() || link.link_id.len() > MAX_LINK_ID_BYTES {
                 continue;
@@ -301,7 +454,7 @@ impl SeriesSlot {
                     .extend(micros(link.jitter_seconds).map(|v| Figure::one(Kind::Jitter, "", v)));
             }
             let row = slot.links.entry(link.link_id.clone()).or_default();
-            row.figures = merged_figures(std::mem::take(&mut row.figures), figures, 0).0;
+            row.figures = merged_figures(std::mem::take(&mut row.figures), figures, false).0;
         }
         (key, slot)
     }
@@ -337,14 +490,18 @@ impl SeriesSlot {
         let (figures, capped) = merged_figures(
             std::mem::take(&mut self.host.figures),
             other.host.figures.clone(),
-            MAX_FILESYSTEMS,
+            true,
         );
         self.host.figures = figures;
         out.capped += capped;
         for (link, row) in &other.links {
             let mine = self.links.entry(link.clone()).or_default();
-            mine.figures =
-                merged_figures(std::mem::take(&mut mine.figures), row.figures.clone(), 0).0;
+            mine.figures = merged_figures(
+                std::mem::take(&mut mine.figures),
+                row.figures.clone(),
+                false,
+            )
+            .0;
         }
         // The smallest ids stay, whatever the order of the pieces: a link kept in the end is
         // among the smallest of every part, so none of its values was left out on the way.
@@ -382,15 +539,10 @@ fn covers_range(list: &[Covered], c: &Covered) -> bool {
         .any(|r| r.boot == c.boot && r.first <= c.first && c.last <= r.last)
 }
 
-/// Merges two figure lists by (kind, name), sorted. With `max_filesystems` > 0, keeps at
-/// most that many filesystem figures, the smallest names first (an order that does not
-/// depend on which piece came first, so capping stays order-free); returns how many were
-/// left out.
-pub(crate) fn merged_figures(
-    a: Vec<Figure>,
-    b: Vec<Figure>,
-    max_filesystems: usize,
-) -> (Vec<Figure>, u64) {
+/// Merges two figure lists by (kind, name), sorted. With `capped`, keeps of each kind at
+/// most its [`Kind::name_cap`] names, the smallest first (an order that does not depend on
+/// which piece came first, so capping stays order-free); returns how many were left out.
+pub(crate) fn merged_figures(a: Vec<Figure>, b: Vec<Figure>, capped: bool) -> (Vec<Figure>, u64) {
     let mut by_key: BTreeMap<(u32, String), Figure> = BTreeMap::new();
     for f in a.into_iter().chain(b) {
         match by_key.entry((f.kind, f.name.clone())) {
@@ -401,17 +553,20 @@ pub(crate) fn merged_figures(
         }
     }
     let mut out = Vec::with_capacity(by_key.len());
-    let mut filesystems = 0usize;
-    let mut capped = 0u64;
+    let mut left_out = 0u64;
+    // Names seen of the current kind: keys are sorted by kind, then name.
+    let mut run: (u32, usize) = (u32::MAX, 0);
     for ((kind, _), f) in by_key {
-        if max_filesystems > 0 && kind == Kind::Filesystem as u32 {
-            filesystems += 1;
-            if filesystems > max_filesystems {
-                capped += 1;
-                continue;
-            }
+        if run.0 != kind {
+            run = (kind, 0);
+        }
+        run.1 += 1;
+        let cap = Kind::from_u32(kind).and_then(Kind::name_cap);
+        if capped && cap.is_some_and(|cap| run.1 > cap) {
+            left_out += 1;
+            continue;
         }
         out.push(f);
     }
-    (out, capped)
+    (out, left_out)
 }

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use proptest::prelude::*;
-use zerofault_protocol::{Cpu, Filesystem, LinkResult, Memory, Report};
+use zerofault_protocol::{BlockDevice, Cpu, Filesystem, LinkResult, Memory, Report};
 
 use super::accumulator::{Accumulator, GRACE_MS, MAX_ENTRIES, complete};
 use super::flush::{self, HELD_MS, Window};
@@ -159,6 +159,69 @@ fn merging_adds_counts_and_sums_and_keeps_the_extremes_and_coverage() {
     );
 }
 
+/// A report of `boot` at `at` whose disk `vda` has been busy `busy_ms` since boot.
+fn disk_report(boot: &str, seq: u64, at: i64, busy_ms: u64) -> Report {
+    let mut r = report("a", seq, at, 0.5);
+    r.boot_id = boot.into();
+    r.block_devices = vec![BlockDevice {
+        name: "vda".into(),
+        io_time_ms_total: busy_ms,
+        ..Default::default()
+    }];
+    r
+}
+
+fn disk_rate(reports: &[Report]) -> Option<f64> {
+    let mut slot = SeriesSlot::default();
+    for r in reports {
+        slot.merge(&SeriesSlot::of_report(r, r.timestamp_unix_ms).1);
+    }
+    let f = &slot.host.figures;
+    rate(figure(f, Kind::DiskBusyMs, "vda"), f)
+}
+
+#[test]
+fn a_counter_is_drawn_as_its_growth_over_the_slot_within_one_boot_only() {
+    // 30 s apart, 12 s busy more: 40 %, whatever the order the pieces came in.
+    let a = disk_report("b1", 1, T0 + 1_000, 500_000);
+    let b = disk_report("b1", 2, T0 + 16_000, 506_000);
+    let c = disk_report("b1", 3, T0 + 31_000, 512_000);
+    assert_eq!(disk_rate(&[a.clone(), b.clone(), c.clone()]), Some(0.4));
+    assert_eq!(disk_rate(&[c.clone(), a.clone(), b.clone()]), Some(0.4));
+    // One report: no rate (absent, never zero).
+    assert_eq!(disk_rate(std::slice::from_ref(&a)), None);
+    // A reboot in the slot restarts the counter: no rate rather than a false 100 %.
+    let after = disk_report("b2", 1, T0 + 46_000, 3_000);
+    assert_eq!(disk_rate(&[a.clone(), b, after]), None);
+    // A counter that grew faster than time (clock stepped back) reads at most 1.
+    let fast = disk_report("b1", 9, T0 + 2_000, 600_000);
+    assert_eq!(disk_rate(&[a, fast]), Some(1.0));
+    // Not a counter: no rate.
+    let (_, slot) = SeriesSlot::of_report(&c, T0);
+    assert_eq!(
+        rate(
+            figure(&slot.host.figures, Kind::Cpu, ""),
+            &slot.host.figures
+        ),
+        None
+    );
+    // Report times are kept only with counters in the report, and never shown.
+    let (_, plain) = SeriesSlot::of_report(&report("a", 1, T0, 0.1), T0);
+    assert!(
+        plain
+            .host
+            .figures
+            .iter()
+            .all(|f| f.kind != Kind::ReportTime as u32)
+    );
+    let t = figure(
+        &slot.host.figures,
+        Kind::ReportTime,
+        &format!("{:016x}", boot_hash("b1")),
+    );
+    assert_eq!(shown(t, &slot.host.figures), None);
+}
+
 #[test]
 fn a_hostile_report_cannot_make_a_row_large() {
     let mut r = report("a", 1, T0, 0.1);
@@ -182,6 +245,12 @@ fn a_hostile_report_cannot_make_a_row_large() {
             ..Default::default()
         })
         .collect();
+    r.block_devices = (0..1000)
+        .map(|i| BlockDevice {
+            name: format!("d{i:04}"),
+            ..Default::default()
+        })
+        .collect();
     let (_, piece) = SeriesSlot::of_report(&r, T0);
     let filesystems = |s: &SeriesSlot| {
         s.host
@@ -190,11 +259,26 @@ fn a_hostile_report_cannot_make_a_row_large() {
             .filter(|f| f.kind == Kind::Filesystem as u32)
             .count()
     };
+    let count = |s: &SeriesSlot, kind: Kind| {
+        s.host
+            .figures
+            .iter()
+            .filter(|f| f.kind == kind as u32)
+            .count()
+    };
     assert_eq!(filesystems(&piece), MAX_FILESYSTEMS);
+    assert_eq!(count(&piece, Kind::DiskBusyMs), MAX_DISKS);
     assert_eq!(piece.links.len(), MAX_LINKS);
-    // Another report with other mounts and links: the row stays within the caps.
+    // Another report with other mounts, devices, links and a boot id of its own: the row
+    // stays within the caps.
     let mut r2 = r.clone();
     r2.sequence = 2;
+    for d in &mut r2.block_devices {
+        d.name.insert(0, 'a');
+    }
+    let mut r3 = r.clone();
+    r3.boot_id = "another".into();
+    let (_, piece3) = SeriesSlot::of_report(&r3, T0);
     for fs in &mut r2.filesystems {
         fs.mount_point.push('x');
     }
@@ -204,6 +288,12 @@ fn a_hostile_report_cannot_make_a_row_large() {
     let (_, piece2) = SeriesSlot::of_report(&r2, T0);
     let mut row = piece.clone();
     let merged = row.merge(&piece2);
+    row.merge(&piece3);
+    let mut r4 = r.clone();
+    r4.boot_id = "a third".into();
+    row.merge(&SeriesSlot::of_report(&r4, T0).1);
+    assert_eq!(count(&row, Kind::DiskBusyMs), MAX_DISKS);
+    assert_eq!(count(&row, Kind::ReportTime), MAX_BOOT_TIMES);
     assert_eq!(filesystems(&row), MAX_FILESYSTEMS);
     assert_eq!(row.links.len(), MAX_LINKS);
     assert!(merged.capped > 0);
@@ -284,17 +374,26 @@ fn crash_windows_cover_what_a_crashed_run_held_and_skip_clean_runs() {
 }
 
 fn piece_strategy() -> impl Strategy<Value = SeriesSlot> {
-    let figure = (0u32..3, 0usize..3, 0u64..1_000_000, 0u64..1_000_000);
+    let figure = (0u32..6, 0usize..40, 0u64..1_000_000, 0u64..1_000_000);
     (
-        prop::collection::vec(figure, 0..6),
+        prop::collection::vec(figure, 0..40),
         prop::collection::vec((0usize..3, 0u64..50), 1..4),
         prop::collection::vec((0usize..3, 0u64..2_000_000), 0..4),
     )
         .prop_map(|(figures, coverage, links)| {
-            let kinds = [Kind::Cpu, Kind::Memory, Kind::Filesystem];
+            // Named kinds with more names than their caps keep (report times: 2, devices:
+            // 32), so that capping is part of what must be order-free.
+            let kinds = [
+                Kind::Cpu,
+                Kind::Memory,
+                Kind::Filesystem,
+                Kind::DiskBusyMs,
+                Kind::ReportTime,
+                Kind::Inodes,
+            ];
             let mut slot = SeriesSlot::default();
             for (k, n, a, b) in figures {
-                let name = if kinds[k as usize] == Kind::Filesystem {
+                let name = if kinds[k as usize].name_cap().is_some() {
                     format!("/m{n}")
                 } else {
                     String::new()
@@ -509,6 +608,7 @@ async fn series_disk_cost_per_agent_and_day() {
                     link_id: "city-county-07".into(),
                     ..r.links[0].clone()
                 });
+                with_capacity_signals(&mut r, slot as u64 * 20 + i, 0.5);
                 acc.observe(&r, at);
             }
         }
@@ -538,6 +638,51 @@ async fn series_disk_cost_per_agent_and_day() {
         host_hour.slots.len(),
     );
     assert!(per_agent_day > 288 * 10 && per_agent_day < 288 * 2_000);
+}
+
+/// The figures of issue 17 on a measurement's report (its `seq`-th of the boot): CPU steal
+/// and iowait by `noise` (0..1), inodes of each filesystem, two block devices and the three
+/// pressure counters growing at a steady share of time with `noise` as jitter (counters
+/// never go back), a synchronised clock.
+fn with_capacity_signals(r: &mut Report, seq: u64, noise: f64) {
+    use zerofault_protocol::{ClockSync, CpuModes, Pressure, PressureLine, PressureStat};
+    if let Some(cpu) = r.cpu.as_mut() {
+        cpu.modes = Some(CpuModes {
+            steal: 0.05 * noise,
+            iowait: 0.1 * noise,
+            ..Default::default()
+        });
+    }
+    for fs in &mut r.filesystems {
+        fs.inodes_total = Some(1 << 26);
+        fs.inodes_free = Some((1 << 25) - seq * 10);
+    }
+    let grown =
+        |share: f64, unit: f64| ((seq as f64 + 0.5 * noise) * 15_000.0 * unit * share) as u64;
+    r.block_devices = ["vda", "dm-0"]
+        .iter()
+        .map(|d| zerofault_protocol::BlockDevice {
+            name: (*d).into(),
+            io_time_ms_total: grown(0.3, 1.0),
+            ..Default::default()
+        })
+        .collect();
+    let line = |share: f64| PressureStat {
+        some: Some(PressureLine {
+            total_us: grown(share, 1_000.0),
+            ..Default::default()
+        }),
+        full: None,
+    };
+    r.pressure = Some(Pressure {
+        cpu: Some(line(0.02)),
+        memory: Some(line(0.001)),
+        io: Some(line(0.05)),
+    });
+    r.clock = Some(ClockSync {
+        synchronised: true,
+        ..Default::default()
+    });
 }
 
 /// An hour row's size packed, and as stored (zstd when smaller, one format byte).
@@ -587,6 +732,7 @@ fn noisy_host_hour() -> (usize, usize) {
                     ..Default::default()
                 })
                 .collect();
+            with_capacity_signals(&mut r, seq, next());
             let (_, piece) = SeriesSlot::of_report(&r, at);
             match acc.as_mut() {
                 Some(a) => {

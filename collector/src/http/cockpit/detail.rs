@@ -143,20 +143,17 @@ impl Range {
     }
 }
 
-/// The lines of one figure kind from stored slots: one line per name (mount point), the
-/// slot mean as the value (a slot's maximum for loss, where a short burst matters).
+/// The lines of one figure kind from stored slots: one line per name (mount point,
+/// device), the slot mean as the value (a slot's maximum for loss, where a short burst
+/// matters; a counter's rate over the slot, `series::slot::shown`).
 pub fn lines(slots: &[(i64, Vec<Figure>)], kind: Kind, fallback_name: &str) -> Vec<Line> {
     let mut by: BTreeMap<String, Vec<(i64, f64)>> = BTreeMap::new();
     for (t, figures) in slots {
-        for f in figures
-            .iter()
-            .filter(|f| f.kind == kind as u32 && f.count > 0)
-        {
-            let v = if kind == Kind::Loss {
-                f.max as f64
-            } else {
-                f.sum as f64 / f.count as f64
-            } / kind.scale();
+        for f in figures.iter().filter(|f| f.kind == kind as u32) {
+            let Some((_, mean, max)) = crate::series::slot::shown(f, figures) else {
+                continue;
+            };
+            let v = if kind == Kind::Loss { max } else { mean };
             let name = if f.name.is_empty() {
                 fallback_name
             } else {

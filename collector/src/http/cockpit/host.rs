@@ -151,18 +151,58 @@ pub async fn host(
             Vec::new()
         }
     };
+    let charts_of: [ChartOf; 9] = [
+        (Key::Cpu, &[(Kind::Cpu, "")], Unit::Ratio, true),
+        (
+            Key::StealIowait,
+            &[(Kind::Steal, "steal"), (Kind::Iowait, "iowait")],
+            Unit::Ratio,
+            false,
+        ),
+        (Key::Memory, &[(Kind::Memory, "")], Unit::Ratio, true),
+        (Key::Load, &[(Kind::Load1, "")], Unit::Plain, true),
+        (
+            Key::PressureSome,
+            &[(Kind::PressureUs, "")],
+            Unit::Ratio,
+            false,
+        ),
+        (
+            Key::Filesystems,
+            &[(Kind::Filesystem, "")],
+            Unit::Ratio,
+            true,
+        ),
+        (Key::Inodes, &[(Kind::Inodes, "")], Unit::Ratio, false),
+        (
+            Key::DisksBusy,
+            &[(Kind::DiskBusyMs, "")],
+            Unit::Ratio,
+            false,
+        ),
+        (
+            Key::ClockUnsync,
+            &[(Kind::ClockUnsync, "")],
+            Unit::Ratio,
+            false,
+        ),
+    ];
     let mut charts = Vec::new();
-    for (kind, key, unit) in [
-        (Kind::Cpu, Key::Cpu, Unit::Ratio),
-        (Kind::Memory, Key::Memory, Unit::Ratio),
-        (Kind::Load1, Key::Load, Unit::Plain),
-        (Kind::Filesystem, Key::Filesystems, Unit::Ratio),
-    ] {
-        let lines = detail::lines(&slots, kind, lang.t(key));
-        let title = if kind == Kind::Filesystem {
-            detail::titled(lang.t(key), &lines)
+    for (key, kinds, unit, always) in charts_of {
+        let title = lang.t(key);
+        let lines: Vec<_> = kinds
+            .iter()
+            .flat_map(|(kind, name)| {
+                detail::lines(&slots, *kind, if name.is_empty() { title } else { name })
+            })
+            .collect();
+        if lines.is_empty() && !always {
+            continue;
+        }
+        let title = if kinds.iter().any(|(k, _)| k.name_field().is_some()) {
+            detail::titled(title, &lines)
         } else {
-            lang.t(key).to_owned()
+            title.to_owned()
         };
         charts.push((title, detail::chart(inv, lang, &lines, unit, from, to)));
     }
@@ -283,3 +323,8 @@ pub async fn host(
     );
     detail_page(&f, heading, badge, Some(range), sections, StatusCode::OK)
 }
+
+/// A capacity chart of the host page: its title, its figure kinds (with a line name for the
+/// unnamed ones), its unit, and whether it is drawn without data (the figures every agent
+/// has; the newer ones only when the host reports them).
+type ChartOf = (Key, &'static [(Kind, &'static str)], Unit, bool);

@@ -9,7 +9,9 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use http_body_util::BodyExt;
 use tower::ServiceExt;
-use zerofault_protocol::{Labels, LinkResult, LossRun, Report};
+use zerofault_protocol::{
+    BlockDevice, ClockSync, Cpu, CpuModes, Filesystem, Labels, LinkResult, LossRun, Report,
+};
 
 use super::*;
 use crate::inventory::Inventory;
@@ -105,6 +107,40 @@ async fn app(dir: &tempfile::TempDir, enabled: bool) -> Router {
         links.observe_report(&r);
     }
     let store = SqliteStore::open(&dir.path().join("z.db")).await.unwrap();
+    // Half an hour of core's capacity series, with the figures of issue 17.
+    let series = crate::series::Accumulator::default();
+    for i in 0..120 {
+        let at = now - 1_800_000 + i * 15_000;
+        let mut r = report("core", "d1", "c", 100 + i as u64);
+        r.timestamp_unix_ms = at;
+        r.cpu = Some(Cpu {
+            usage_ratio: 0.3,
+            modes: Some(CpuModes {
+                steal: 0.12,
+                iowait: 0.03,
+                ..Default::default()
+            }),
+            ..Default::default()
+        });
+        r.filesystems = vec![Filesystem {
+            mount_point: "/srv".into(),
+            size_bytes: 100,
+            used_bytes: 50,
+            inodes_total: Some(100),
+            inodes_free: Some(10),
+            ..Default::default()
+        }];
+        r.block_devices = vec![BlockDevice {
+            name: "vdb".into(),
+            io_time_ms_total: i as u64 * 7_500,
+            ..Default::default()
+        }];
+        r.clock = Some(ClockSync::default());
+        series.observe(&r, at);
+    }
+    crate::series::flush::flush_all(&store, &series)
+        .await
+        .unwrap();
     router(CockpitState {
         hosts,
         links,
@@ -275,6 +311,27 @@ async fn every_page_renders_and_references_nothing_outside() {
         (StatusCode::OK, "text/javascript; charset=utf-8")
     );
     assert!(js.contains("DOMParser") && !js.contains("http"));
+}
+
+#[tokio::test]
+async fn a_hosts_page_charts_the_capacity_signals_it_reports() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = app(&dir, true).await;
+    let (_, _, core) = get(&app, "/host/core?lang=en").await;
+    for chart in [
+        "CPU steal and iowait",
+        "Inodes used (/srv)",
+        "Disk busy (vdb)",
+        "Clock unsynchronised",
+    ] {
+        assert!(core.contains(chart), "{chart} in {core}");
+    }
+    // A host without those figures (an older agent) has the basic charts only.
+    let (_, _, county) = get(&app, "/host/county-01?lang=en").await;
+    assert!(county.contains("Load (1 min)"));
+    for chart in ["CPU steal", "Disk busy", "Inodes used"] {
+        assert!(!county.contains(chart), "{chart} in {county}");
+    }
 }
 
 #[tokio::test]

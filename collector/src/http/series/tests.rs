@@ -4,7 +4,10 @@ use axum::body::Body;
 use axum::http::Request;
 use http_body_util::BodyExt;
 use tower::ServiceExt;
-use zerofault_protocol::{Cpu, Filesystem, LinkResult, Report};
+use zerofault_protocol::{
+    BlockDevice, ClockSync, Cpu, CpuModes, Filesystem, LinkResult, Pressure, PressureLine,
+    PressureStat, Report,
+};
 
 use super::*;
 use crate::series::{Accumulator, flush};
@@ -21,14 +24,42 @@ fn report(agent: &str, seq: u64, at: i64, cpu: f64, loss: f64) -> Report {
         cpu: Some(Cpu {
             usage_ratio: cpu,
             load1: 0.5,
+            modes: Some(CpuModes {
+                steal: 0.1,
+                iowait: 0.05,
+                ..Default::default()
+            }),
             ..Default::default()
         }),
         filesystems: vec![Filesystem {
             mount_point: "/".into(),
             size_bytes: 100,
             used_bytes: 40,
+            inodes_total: Some(1_000),
+            inodes_free: Some(250),
             ..Default::default()
         }],
+        // Counters since boot: the disk busy a quarter of the time, some task waiting on
+        // I/O a tenth of it; the clock unsynchronised in every other report.
+        block_devices: vec![BlockDevice {
+            name: "vda".into(),
+            io_time_ms_total: 1_000_000 + (at - T0) as u64 / 4,
+            ..Default::default()
+        }],
+        pressure: Some(Pressure {
+            io: Some(PressureStat {
+                some: Some(PressureLine {
+                    total_us: 5_000_000 + (at - T0) as u64 * 100,
+                    ..Default::default()
+                }),
+                full: None,
+            }),
+            ..Default::default()
+        }),
+        clock: Some(ClockSync {
+            synchronised: seq % 2 == 1,
+            ..Default::default()
+        }),
         links: vec![LinkResult {
             link_id: "gz-hp".into(),
             sent: 10,
@@ -104,6 +135,36 @@ async fn a_hosts_series_is_one_point_per_slot_with_min_avg_max() {
     assert_eq!(fs["mount"], "/");
     assert_eq!(fs["points"][0]["max"], 0.4);
     assert_eq!(figure(&json["series"], "load1")["points"][0]["avg"], 0.5);
+    assert_eq!(
+        figure(&json["series"], "cpu_steal_ratio")["points"][0]["avg"],
+        0.1
+    );
+    assert_eq!(
+        figure(&json["series"], "cpu_iowait_ratio")["points"][0]["max"],
+        0.05
+    );
+    let inodes = figure(&json["series"], "filesystem_inodes_used_ratio");
+    assert_eq!(inodes["mount"], "/");
+    assert_eq!(inodes["points"][0]["avg"], 0.75);
+    let clock = &figure(&json["series"], "clock_unsynchronised_ratio")["points"];
+    assert_eq!(clock[0]["avg"], 0.5, "one of the slot's two reports");
+    assert_eq!(clock[1]["avg"], 0.0);
+    // Counters are drawn as their rate over the slot; the second slot has one report, so
+    // no rate: no point, never a zero.
+    let disk = figure(&json["series"], "disk_busy_ratio");
+    assert_eq!(disk["device"], "vda");
+    assert_eq!(
+        disk["points"],
+        json!([{"t": T0, "min": 0.25, "avg": 0.25, "max": 0.25, "count": 2}])
+    );
+    let io = figure(&json["series"], "pressure_some_ratio");
+    assert_eq!(io["resource"], "io");
+    assert_eq!(io["points"][0]["avg"], 0.1);
+    assert_eq!(io["points"].as_array().unwrap().len(), 1);
+    assert!(
+        !json["series"].to_string().contains("report_time"),
+        "report times are not shown"
+    );
 
     // Only the second slot: the range is by slot start.
     let (_, json) = get(
