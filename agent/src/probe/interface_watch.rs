@@ -23,7 +23,7 @@ use zerofault_common::now_unix_ms;
 use zerofault_protocol::InterfaceTransition;
 
 use super::network::{parse_carrier, parse_operstate};
-use super::source::read_kernel_file;
+use super::source::read_kernel_file_of;
 
 /// Poll period: a transition's time is within this of the real change.
 pub const POLL_PERIOD: Duration = Duration::from_secs(1);
@@ -77,9 +77,12 @@ pub fn read_states(root: &Path) -> BTreeMap<String, LinkState> {
             continue;
         };
         let path = entry.path();
-        let oper =
-            read_kernel_file(&path.join("operstate")).map_or("unknown", |t| parse_operstate(&t));
-        let carrier = read_kernel_file(&path.join("carrier"))
+        // The entry's inode names this interface: another one given the name has another
+        // entry, so files kept open for the old one are not read for it.
+        let identity = std::os::unix::fs::DirEntryExt::ino(&entry);
+        let oper = read_kernel_file_of(&path.join("operstate"), identity)
+            .map_or("unknown", |t| parse_operstate(&t));
+        let carrier = read_kernel_file_of(&path.join("carrier"), identity)
             .ok()
             .and_then(|t| parse_carrier(&t));
         out.insert(name, (oper, carrier));
