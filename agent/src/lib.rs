@@ -18,6 +18,7 @@ pub mod spool;
 pub mod summary;
 pub mod ticks;
 pub mod transport;
+pub mod trim;
 
 use std::path::PathBuf;
 use std::pin::pin;
@@ -419,6 +420,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
     let mut shutdown = pin!(shutdown);
     let mut previous: Option<Instant> = None;
     let mut missed_total: u64 = 0;
+    let mut trim = trim::Trim::default();
     loop {
         let scheduled = tokio::select! {
             () = &mut shutdown => break,
@@ -440,9 +442,16 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
         // append fsyncs, and link probes time their replies on this thread, so blocking it
         // would inflate RTTs.
         let spool2 = spool.clone();
+        let release = trim.due(Instant::now());
         let (back, report) = tokio::task::spawn_blocking(move || {
             let mut report = reporter.collect();
             spool_report(&spool2, &mut report);
+            if release {
+                match zerofault_sys::mappings::release_file_pages() {
+                    Ok(bytes) => debug!(bytes, "released the mappings of code not running"),
+                    Err(e) => debug!("cannot read /proc/self/smaps to release mappings: {e}"),
+                }
+            }
             (reporter, report)
         })
         .await?;

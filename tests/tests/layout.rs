@@ -26,7 +26,7 @@ const CRATES: &[&str] = &[
     "protocol",
     "common",
     "agent",
-    "agent/sysclock",
+    "agent/sys",
     "collector",
     "tests",
 ];

@@ -1,9 +1,9 @@
 //! Clock synchronisation: the kernel's NTP state (`adjtimex(2)`, read only, through
-//! `zerofault-sysclock`), every collection. The SLA places reports by the host's clock, so
+//! `zerofault-sys`), every collection. The SLA places reports by the host's clock, so
 //! an unsynchronised one is worth flagging before its figures are trusted.
 
 use zerofault_protocol::{ClockSync, Report};
-use zerofault_sysclock::{STA_UNSYNC, TIME_ERROR, Timex};
+use zerofault_sys::clock::{STA_UNSYNC, TIME_ERROR, Timex};
 
 use super::source::{Probe, ProbeError};
 
@@ -24,7 +24,7 @@ pub fn interpret(t: &Timex) -> ClockSync {
 pub struct ClockProbe;
 
 fn read() -> Result<Timex, ProbeError> {
-    zerofault_sysclock::read().map_err(|source| ProbeError::Read {
+    zerofault_sys::clock::read().map_err(|source| ProbeError::Read {
         path: "adjtimex(2)".into(),
         source,
     })

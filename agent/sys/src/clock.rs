@@ -1,10 +1,9 @@
 //! The kernel's NTP state of the system clock, read with `adjtimex(2)` and `modes = 0`
 //! (a read: nothing is changed, no privilege is needed).
 //!
-//! Why a crate of its own: the agent forbids unsafe code, and this is the one kernel call
-//! it needs that no safe crate wraps. Everything here is the call and the copy of four
-//! fields out of `struct timex`; what they mean is decided by the agent's clock probe
-//! (`agent/src/probe/clock.rs`), a pure function tested with literal values.
+//! Everything here is the call and the copy of four fields out of `struct timex`; what they
+//! mean is decided by the agent's clock probe (`agent/src/probe/clock.rs`), a pure function
+//! tested with literal values.
 
 /// What `adjtimex(2)` said, as the kernel gave it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
