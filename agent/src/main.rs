@@ -11,6 +11,9 @@ use zerofault_agent::Cli;
 use zerofault_common::assets;
 
 fn main() {
+    // Before any thread or name resolution: the files mapped now are the ones whose code
+    // the agent may give back later (`zerofault_sys::mappings`).
+    zerofault_sys::mappings::remember_startup_files();
     // The hidden `generate-assets` (man pages, completions for the packages) is known to the
     // parser only, so it is in neither --help nor the pages and completions it writes.
     let matches = assets::with_subcommand(Cli::command()).get_matches();

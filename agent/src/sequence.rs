@@ -1,5 +1,6 @@
-//! The per-agent report sequence number: strictly increasing within a boot of the host,
-//! across agent restarts, because the collector stores `(agent_id, boot_id, sequence)` at
+//! The per-agent report sequence number: increasing within a boot of the host, across
+//! agent restarts (not across a restored VM snapshot, which brings back an older file and
+//! the same boot id), because the collector stores `(agent_id, boot_id, sequence)` at
 //! most once and would silently drop a report that reuses a number.
 //!
 //! The last used number is persisted in `<state_dir>/sequence`: decimal text right-aligned
@@ -117,17 +118,26 @@ impl Sequence {
                 None
             }
         };
-        let next = first_sequence(persisted, clock_micros());
-        let file = match open_record(&path) {
+        let mut next = first_sequence(persisted, clock_micros());
+        // A file the agent cannot open for writing (left by a run as root, made read-only)
+        // is replaced once through the directory, as the agent wrote it before.
+        let file = open_record(&path).or_else(|_| {
+            replace(&path, next.saturating_sub(1))?;
+            open_record(&path)
+        });
+        let file = match file {
             Ok(f) => Some(f),
             Err(source) => {
                 error!(
-                    "{}; the report sequence continues in memory and will be seeded from the clock after a restart. Make the state directory writable by the agent, or set agent.state_dir",
+                    "{}; the report sequence continues in memory, above the clock in microseconds, so that no number of this boot is used twice. Make the state directory and this file writable by the agent, or set agent.state_dir",
                     SequenceError::Write {
                         path: path.clone(),
                         source
                     }
                 );
+                // The persisted number is stale from now on: the next start would read it
+                // again. The clock is above every number used before (module docs).
+                next = next.max(clock_micros());
                 None
             }
         };
@@ -158,16 +168,27 @@ impl Sequence {
             && let Err(source) = file.write_all_at(record(n).as_bytes(), 0)
         {
             error!(
-                "{}; the report sequence continues in memory and will be seeded from the clock after a restart. Make the state directory writable by the agent, or set agent.state_dir",
+                "{}; the report sequence continues in memory, above the clock in microseconds, so that no number of this boot is used twice. Make the state directory and this file writable by the agent, or set agent.state_dir",
                 SequenceError::Write {
                     path: self.path.clone(),
                     source
                 }
             );
             self.file = None;
+            // This number is not persisted: the next start would reuse it. Jump above the
+            // clock, as a start does when nothing usable is persisted.
+            self.next = self.next.max(clock_micros());
         }
         n
     }
+}
+
+/// Replaces the file at `path` by one holding `value` (temporary file, rename): what needs
+/// only the directory to be writable.
+fn replace(path: &Path, value: u64) -> std::io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, record(value))?;
+    std::fs::rename(&tmp, path)
 }
 
 /// Opens the sequence file for in-place writes, cut to one record (a file of an older
@@ -216,6 +237,24 @@ mod tests {
             std::fs::read_to_string(state.join(FILE_NAME)).unwrap(),
             format!("{:>20}\n", b + 1)
         );
+    }
+
+    #[test]
+    fn a_file_the_agent_cannot_write_is_replaced_through_the_directory() {
+        // A path that cannot be opened for writing even by root (the tests run as root in
+        // CI): a symbolic link into a directory that does not exist.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(FILE_NAME);
+        std::os::unix::fs::symlink(dir.path().join("gone/sequence"), &path).unwrap();
+        let mut s = Sequence::open(dir.path());
+        let first = s.allocate();
+        assert!(
+            first >= 1_600_000_000_000_000,
+            "seeded from the clock: {first}"
+        );
+        assert!(!std::fs::symlink_metadata(&path).unwrap().is_symlink());
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), record(first));
+        assert!(!dir.path().join("sequence.tmp").exists());
     }
 
     #[test]

@@ -23,7 +23,7 @@ use zerofault_common::now_unix_ms;
 use zerofault_protocol::InterfaceTransition;
 
 use super::network::{parse_carrier, parse_operstate};
-use super::source::read_kernel_file_of;
+use super::source::{forget_kept_under, read_kernel_file_of};
 
 /// Poll period: a transition's time is within this of the real change.
 pub const POLL_PERIOD: Duration = Duration::from_secs(1);
@@ -87,6 +87,7 @@ pub fn read_states(root: &Path) -> BTreeMap<String, LinkState> {
             .and_then(|t| parse_carrier(&t));
         out.insert(name, (oper, carrier));
     }
+    forget_kept_under(root, |name| out.contains_key(name));
     out
 }
 

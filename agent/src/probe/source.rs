@@ -44,13 +44,17 @@ pub trait Probe: Send {
 /// thousands of mounts stays far below it; past it the file is cut, never read whole.
 pub const MAX_KERNEL_FILE_BYTES: u64 = 4 << 20;
 
-/// Most kernel files kept open between reads: the ~20 `/proc` files a cycle reads and two
-/// per network interface; past it (a host with hundreds of veth interfaces) files are
-/// opened per read.
+/// Most `/proc` files kept open between reads (a cycle reads about 20), and apart from
+/// them most `/sys` files (two per network interface): past it (a host with hundreds of
+/// veth interfaces) files are opened per read. Two budgets, so that interfaces never take
+/// the room of the cycle's files.
 pub const MAX_KEPT_OPEN: usize = 128;
 
-/// Kernel files kept open, by path: the identity they were opened for, and the file.
-type Kept = HashMap<PathBuf, (u64, Arc<File>)>;
+/// Kernel files kept open, by path: the identity they were opened for, and the file. The
+/// lock is held for a whole read: the kernel keeps a file's text per open file, and another
+/// thread's read from offset 0 between two chunks of a long file would make it afresh and
+/// tear a line.
+type Kept = HashMap<PathBuf, (u64, Arc<Mutex<File>>)>;
 
 /// Kernel files kept open ([`read_kernel_file`], [`read_kernel_file_of`]).
 static KEPT_OPEN: LazyLock<Mutex<Kept>> = LazyLock::new(Default::default);
@@ -91,7 +95,7 @@ fn read_kept(path: &Path, keep: bool, identity: u64) -> std::io::Result<String> 
         let found = kept().get(path).cloned();
         if let Some((was, file)) = found {
             if was == identity
-                && let Ok(text) = read_from_start(&file)
+                && let Ok(text) = read_from_start(&file.lock().unwrap_or_else(|e| e.into_inner()))
             {
                 return Ok(text);
             }
@@ -102,15 +106,38 @@ fn read_kept(path: &Path, keep: bool, identity: u64) -> std::io::Result<String> 
     let text = read_from_start(&file)?;
     if keep {
         let mut kept = kept();
-        if kept.len() < MAX_KEPT_OPEN {
-            kept.insert(path.to_owned(), (identity, Arc::new(file)));
+        let proc = path.starts_with("/proc/");
+        let same_class = kept
+            .keys()
+            .filter(|p| p.starts_with("/proc/") == proc)
+            .count();
+        if same_class < MAX_KEPT_OPEN {
+            kept.insert(path.to_owned(), (identity, Arc::new(Mutex::new(file))));
         }
     }
     Ok(text)
 }
 
+/// Closes the kept files under `dir` whose next path component `present` does not accept:
+/// the watcher's files of interfaces gone from its latest listing, so that a host whose
+/// veth interfaces come and go does not fill the budget with files of dead ones.
+pub fn forget_kept_under(dir: &Path, present: impl Fn(&str) -> bool) {
+    KEPT_OPEN
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .retain(|path, _| {
+            let Ok(rest) = path.strip_prefix(dir) else {
+                return true;
+            };
+            rest.components()
+                .next()
+                .and_then(|c| c.as_os_str().to_str())
+                .is_some_and(&present)
+        });
+}
+
 /// Reads `file` from offset 0 to its end (at most [`MAX_KERNEL_FILE_BYTES`]) by `pread`, so
-/// that a file shared between threads has no position to race on.
+/// that no file position is left behind for the next read.
 fn read_from_start(file: &File) -> std::io::Result<String> {
     use std::os::unix::fs::FileExt;
     let max = MAX_KERNEL_FILE_BYTES as usize;
@@ -203,5 +230,12 @@ mod tests {
         // Another identity (the name given to another interface): opened again.
         read_kernel_file_of(lo, 8).unwrap();
         assert_eq!(KEPT_OPEN.lock().unwrap()[lo].0, 8);
+        // An interface gone from the listing: its files are closed; others stay.
+        let kept = |p: &str| KEPT_OPEN.lock().unwrap().contains_key(Path::new(p));
+        forget_kept_under(Path::new("/sys/class/net"), |name| name != "lo");
+        assert!(!kept("/sys/class/net/lo/mtu"));
+        read_kernel_file(Path::new("/proc/loadavg")).unwrap();
+        forget_kept_under(Path::new("/sys/class/net"), |_| false);
+        assert!(kept("/proc/loadavg"));
     }
 }

@@ -1,7 +1,7 @@
-//! Gives back the page-table entries of the agent's read-only file mappings (its own code and
-//! the shared libraries'), `madvise(MADV_DONTNEED)`.
+//! Gives back the page-table entries of the agent's own code: `madvise(MADV_DONTNEED)` on
+//! the read-only mappings of its executable.
 //!
-//! Why: nearly all of the agent's 4.3 MiB of code was resident although a collection cycle
+//! Why: nearly all of the agent's 4.3 MiB binary was resident although a collection cycle
 //! runs a fraction of it. Start-up (configuration, YAML, TLS set-up, certificate parsing)
 //! touches most of it once, and the kernel maps 64 KiB around every page fault on a file
 //! ("fault-around"), so those pages stay mapped, and counted in the agent's RSS, for the
@@ -10,14 +10,58 @@
 //! The pages stay in the page cache; unmapped, they are what the kernel reclaims first when
 //! the host needs memory, and a page the agent runs again is mapped back by a minor fault.
 //!
-//! Sound because only mappings that cannot hold anything but the file's bytes are touched:
-//! private (`p`), not writable, backed by a file (a path, not `/dev/`), and without a single
-//! private (anonymous) page, as `/proc/self/smaps` says. `MADV_DONTNEED` on such a mapping
-//! changes no byte the process can read: the next access reads the same file page, exactly
-//! what the kernel's own reclaim of clean file pages leads to at any time. A mapping that
-//! was written to (relocated data made read-only afterwards, RELRO) has anonymous pages and
-//! is left alone. The mappings are read and advised in one thread; a mapping can only become
-//! writable again by `mprotect`, which the agent never calls.
+//! Sound because only mappings that hold nothing but the file's bytes, and cannot go away,
+//! are touched:
+//!
+//! - mappings of the files mapped when the process started ([`remember_startup_files`]:
+//!   its executable, the dynamic loader and the libraries it was linked with, libc among
+//!   them), which the loader mapped before `main` and never unmaps, so the range read from
+//!   `/proc/self/smaps` is still that mapping when `madvise` runs, whatever other threads
+//!   map or unmap meanwhile. Files mapped later are left alone: a `dlopen` (name
+//!   resolution may load NSS modules) maps and unmaps files such as `/etc/ld.so.cache`,
+//!   whose range could be reused by anonymous memory between the read and the call;
+//! - private (`p`) and not writable, and never writable: no `ac` in `VmFlags` (the kernel
+//!   marks a private mapping that was made writable, such as the relocated data that the
+//!   loader makes read-only afterwards, RELRO, and `mprotect` keeps the mark);
+//! - not a single private page, resident (`Anonymous: 0 kB`) or swapped out (`Swap: 0 kB`).
+//!
+//! `MADV_DONTNEED` on such a mapping changes no byte the process can read: the next access
+//! reads the same file page, exactly what the kernel's own reclaim of clean file pages
+//! leads to at any time. A running executable cannot be written to (the kernel refuses);
+//! a package upgrade replaces files, and the mappings keep the old ones.
+
+use std::sync::OnceLock;
+
+/// The files mapped at start ([`remember_startup_files`]).
+static STARTUP_FILES: OnceLock<Vec<String>> = OnceLock::new();
+
+/// Remembers which files are mapped now. Call first thing in `main`, before any thread is
+/// started or any name resolved. Without it, [`release_file_pages`] gives back the
+/// executable's mappings only.
+pub fn remember_startup_files() {
+    if let Ok(maps) = std::fs::read_to_string("/proc/self/maps") {
+        let _ = STARTUP_FILES.set(mapped_files(&maps));
+    }
+}
+
+/// The files of `maps` (the text of `/proc/self/maps`): paths, not devices, memfds or
+/// deleted files; sorted, each once. Pure.
+pub fn mapped_files(maps: &str) -> Vec<String> {
+    let mut files: Vec<String> = maps
+        .lines()
+        .filter_map(|line| {
+            let path = line.splitn(6, ' ').nth(5)?.trim();
+            (path.starts_with('/')
+                && !path.starts_with("/dev/")
+                && !path.starts_with("/memfd:")
+                && !path.ends_with(" (deleted)"))
+            .then(|| path.to_owned())
+        })
+        .collect();
+    files.sort_unstable();
+    files.dedup();
+    files
+}
 
 /// One mapping whose page-table entries can be dropped: `[start, end)` and how many bytes
 /// of it were resident.
@@ -35,59 +79,73 @@ pub struct Releasable {
 pub const MAX_SMAPS_BYTES: u64 = 1 << 20;
 
 /// The mappings of `smaps` (the text of `/proc/self/smaps`) whose pages can be given back:
-/// private, not writable, file-backed, no anonymous page, something resident. Pure; a
-/// mapping whose `Anonymous` line is missing or unreadable is not releasable.
-pub fn releasable(smaps: &str) -> Vec<Releasable> {
+/// mappings of one of `files` (as `smaps` names them), private, not writable and never made
+/// writable, with no private page resident or swapped, something resident. Pure; a mapping
+/// whose `Anonymous`, `Swap` or `VmFlags` line is missing or unreadable is not releasable.
+pub fn releasable(smaps: &str, files: &[String]) -> Vec<Releasable> {
+    /// What the lines of the mapping being read said so far.
+    #[derive(Default)]
+    struct Seen {
+        range: Option<(usize, usize, bool)>,
+        anonymous: Option<u64>,
+        swap: Option<u64>,
+        never_writable: Option<bool>,
+        resident: u64,
+    }
     let mut out = Vec::new();
-    // The mapping being read: its range, whether its header qualifies, and what its lines
-    // said so far (anonymous kB, resident kB).
-    let mut current: Option<(usize, usize, bool)> = None;
-    let mut anonymous: Option<u64> = None;
-    let mut resident = 0u64;
-    let mut close = |m: Option<(usize, usize, bool)>, anonymous: Option<u64>, resident: u64| {
-        if let Some((start, end, true)) = m
-            && anonymous == Some(0)
-            && resident > 0
+    let mut close = |m: Seen| {
+        if let Some((start, end, true)) = m.range
+            && m.anonymous == Some(0)
+            && m.swap == Some(0)
+            && m.never_writable == Some(true)
+            && m.resident > 0
         {
             out.push(Releasable {
                 start,
                 end,
-                resident_bytes: resident * 1024,
+                resident_bytes: m.resident * 1024,
             });
         }
     };
+    let mut seen = Seen::default();
     for line in smaps.lines() {
-        if let Some(header) = mapping_header(line) {
-            close(current.take(), anonymous.take(), resident);
-            current = Some(header);
-            resident = 0;
+        if let Some(header) = mapping_header(line, files) {
+            close(std::mem::take(&mut seen));
+            seen.range = Some(header);
         } else if let Some(v) = line.strip_prefix("Anonymous:") {
-            anonymous = kilobytes(v);
+            seen.anonymous = kilobytes(v);
+        } else if let Some(v) = line.strip_prefix("Swap:") {
+            seen.swap = kilobytes(v);
         } else if let Some(v) = line.strip_prefix("Rss:") {
-            resident = kilobytes(v).unwrap_or(0);
+            seen.resident = kilobytes(v).unwrap_or(0);
+        } else if let Some(v) = line.strip_prefix("VmFlags:") {
+            seen.never_writable = Some(!v.split_whitespace().any(|f| f == "ac" || f == "wr"));
         }
     }
-    close(current, anonymous, resident);
+    close(seen);
     out
 }
 
 /// A mapping's first line, `start-end perms offset dev inode [path]`: its range and
-/// whether its kind qualifies (private, not writable, a file that is not a device).
-fn mapping_header(line: &str) -> Option<(usize, usize, bool)> {
-    let mut fields = line.split_whitespace();
+/// whether it is a private, read-only mapping of one of `files`.
+fn mapping_header(line: &str, files: &[String]) -> Option<(usize, usize, bool)> {
+    let mut fields = line.splitn(6, ' ');
     let (start, end) = fields.next()?.split_once('-')?;
     let start = usize::from_str_radix(start, 16).ok()?;
     let end = usize::from_str_radix(end, 16).ok()?;
     let perms = fields.next()?;
+    // offset, device, inode: present in every mapping line.
+    for _ in 0..3 {
+        fields.next()?;
+    }
     if perms.len() != 4 || end <= start {
         return None;
     }
-    let path = fields.nth(3).unwrap_or("");
+    let path = fields.next().unwrap_or("").trim();
     let qualifies = perms.starts_with('r')
         && perms.as_bytes()[1] == b'-'
         && perms.ends_with('p')
-        && path.starts_with('/')
-        && !path.starts_with("/dev/");
+        && files.iter().any(|f| f == path);
     Some((start, end, qualifies))
 }
 
@@ -95,20 +153,32 @@ fn kilobytes(v: &str) -> Option<u64> {
     v.trim().strip_suffix("kB")?.trim().parse().ok()
 }
 
-/// Drops the page-table entries of every [`releasable`] mapping of this process. Returns
-/// the resident bytes they had (what the RSS drops by, less what is mapped back at once).
+/// Drops the page-table entries of every [`releasable`] mapping of the files mapped at
+/// start (or of the executable alone, when [`remember_startup_files`] was not called).
+/// Returns the resident bytes they had (what the RSS drops by, less what is mapped back at
+/// once).
 pub fn release_file_pages() -> std::io::Result<u64> {
     use std::io::Read;
+    let files = match STARTUP_FILES.get() {
+        Some(files) => files.clone(),
+        None => {
+            let exe = std::fs::read_link("/proc/self/exe")?;
+            let Some(exe) = exe.to_str() else {
+                return Ok(0);
+            };
+            vec![exe.to_owned()]
+        }
+    };
     let mut smaps = String::new();
     std::fs::File::open("/proc/self/smaps")?
         .take(MAX_SMAPS_BYTES)
         .read_to_string(&mut smaps)?;
     let mut released = 0;
-    for m in releasable(&smaps) {
-        // SAFETY: `[start, end)` is a whole mapping of this process as the kernel listed it:
-        // private, read-only, file-backed, with no anonymous page (see the module docs), so
-        // dropping its entries changes no readable byte; it holds no Rust object. A mapping
-        // unmapped since the read makes the call fail (ENOMEM), which is harmless.
+    for m in releasable(&smaps, &files) {
+        // SAFETY: `[start, end)` is a whole mapping, as the kernel listed it, of a file the
+        // loader mapped before `main` and never unmaps: private, read-only and never
+        // writable, with no private page resident or swapped (module docs). Dropping its
+        // entries changes no readable byte; it holds no Rust object.
         #[allow(unsafe_code)]
         let r = unsafe {
             libc::madvise(
@@ -128,70 +198,111 @@ pub fn release_file_pages() -> std::io::Result<u64> {
 mod tests {
     use super::*;
 
+    /// A path with a space, as a path in `smaps` may have.
+    const EXE: &str = "/opt/zero fault/zerofault-agent";
+
     const SMAPS: &str = "\
-55c06e70b000-55c06e828000 r--p 00000000 fe:00 2419767                    /usr/bin/zerofault-agent
+55c06e70b000-55c06e828000 r--p 00000000 fe:00 2419767                    /opt/zero fault/zerofault-agent
 Size:               1140 kB
 Rss:                 724 kB
 Anonymous:             0 kB
-55c06e828000-55c06eb8a000 r-xp 0011c000 fe:00 2419767                    /usr/bin/zerofault-agent
+Swap:                  0 kB
+VmFlags: rd mr mw me
+55c06e828000-55c06eb8a000 r-xp 0011c000 fe:00 2419767                    /opt/zero fault/zerofault-agent
 Rss:                3336 kB
 Anonymous:             0 kB
-55c06eb8a000-55c06eba7000 r--p 0047d000 fe:00 2419767                    /usr/bin/zerofault-agent
+Swap:                  0 kB
+VmFlags: rd ex mr mw me
+55c06eb8a000-55c06eba7000 r--p 0047d000 fe:00 2419767                    /opt/zero fault/zerofault-agent
 Rss:                 116 kB
 Anonymous:           116 kB
-55c06eba7000-55c06eba9000 rw-p 00499000 fe:00 2419767                    /usr/bin/zerofault-agent
+Swap:                  0 kB
+VmFlags: rd mr mw me ac
+55c06eba7000-55c06eba8000 r--p 0047e000 fe:00 2419767                    /opt/zero fault/zerofault-agent
+Rss:                   4 kB
+Anonymous:             0 kB
+Swap:                  8 kB
+VmFlags: rd mr mw me
+55c06eba8000-55c06eba9000 r--p 0047f000 fe:00 2419767                    /opt/zero fault/zerofault-agent
+Rss:                   4 kB
+Anonymous:             0 kB
+Swap:                  0 kB
+VmFlags: rd mr mw me ac
+55c06eba9000-55c06ebab000 rw-p 00499000 fe:00 2419767                    /opt/zero fault/zerofault-agent
 Rss:                   8 kB
 Anonymous:             8 kB
+Swap:                  0 kB
+VmFlags: rd wr mr mw me ac
+55c06ebb0000-55c06ebb1000 r--p 00000000 fe:00 2419767                    /opt/zero fault/zerofault-agent
+Rss:                   4 kB
+Anonymous:             0 kB
 55c06f000000-55c06f100000 rw-p 00000000 00:00 0                          [heap]
 Rss:                 240 kB
 Anonymous:           240 kB
+Swap:                  0 kB
+VmFlags: rd wr mr mw me ac
 7f33c74db000-7f33c7631000 r-xp 00026000 fe:00 326279                     /usr/lib/x86_64-linux-gnu/libc.so.6
 Rss:                 852 kB
 Anonymous:             0 kB
-7f33c7700000-7f33c7701000 r--s 00000000 00:05 12                         /dev/shm/x
-Rss:                   4 kB
-Anonymous:             0 kB
-7f33c7800000-7f33c7801000 r--p 00000000 00:05 12                         /dev/zero
-Rss:                   4 kB
-Anonymous:             0 kB
-7f33c7900000-7f33c7910000 r--p 00000000 fe:00 1                          /usr/lib/cold.so
-Rss:                   0 kB
-Anonymous:             0 kB
-7f33c7a00000-7f33c7a10000 r--p 00000000 fe:00 2                          /usr/lib/odd.so
-Rss:                  64 kB
+Swap:                  0 kB
+VmFlags: rd ex mr mw me
 7ffd0000000-7ffd0001000 r-xp 00000000 00:00 0                            [vdso]
 Rss:                   4 kB
 Anonymous:             0 kB
+Swap:                  0 kB
+VmFlags: rd ex mr mw me
 ";
 
     #[test]
-    fn only_read_only_private_file_mappings_without_private_pages_are_given_back() {
-        let r = releasable(SMAPS);
+    fn only_the_executables_never_written_read_only_mappings_are_given_back() {
+        let r = releasable(SMAPS, &[EXE.to_owned()]);
         let starts: Vec<usize> = r.iter().map(|m| m.start).collect();
-        // The agent's headers and read-only data, its code, libc's code. Not: relocated
-        // data (anonymous pages), writable data, the heap, a shared mapping, a device, a
-        // mapping with nothing resident, one whose anonymous count is unknown, the vDSO.
-        assert_eq!(
-            starts,
-            [0x55c0_6e70_b000, 0x55c0_6e82_8000, 0x7f33_c74d_b000]
-        );
+        // The agent's headers and read-only data, its code. Not: relocated data made
+        // read-only (anonymous pages; swapped out; marked `ac`), writable data, a mapping
+        // whose counts are missing, the heap, a shared library, the vDSO.
+        assert_eq!(starts, [0x55c0_6e70_b000, 0x55c0_6e82_8000]);
         assert_eq!(r[1].end, 0x55c0_6eb8_a000);
         assert_eq!(r[1].resident_bytes, 3336 * 1024);
-        assert!(releasable("").is_empty());
-        assert!(releasable("garbage\nRss: 4 kB\nAnonymous: 0 kB\n").is_empty());
+        assert!(releasable("", &[EXE.to_owned()]).is_empty());
+        assert!(releasable(SMAPS, &[]).is_empty());
+        let libc = "/usr/lib/x86_64-linux-gnu/libc.so.6".to_owned();
+        assert_eq!(releasable(SMAPS, &[libc])[0].start, 0x7f33_c74d_b000);
+        assert!(releasable("garbage\nRss: 4 kB\nAnonymous: 0 kB\n", &[EXE.to_owned()]).is_empty());
+    }
+
+    #[test]
+    fn the_files_mapped_at_start_are_paths_each_once() {
+        let maps = "\
+55c06e70b000-55c06e828000 r--p 00000000 fe:00 2419767                    /opt/zero fault/zerofault-agent
+55c06e828000-55c06eb8a000 r-xp 0011c000 fe:00 2419767                    /opt/zero fault/zerofault-agent
+55c06f000000-55c06f100000 rw-p 00000000 00:00 0                          [heap]
+7f33c74db000-7f33c7631000 r-xp 00026000 fe:00 326279                     /usr/lib/x86_64-linux-gnu/libc.so.6
+7f33c7700000-7f33c7701000 rw-s 00000000 00:01 12                         /memfd:x (deleted)
+7f33c7800000-7f33c7801000 r--p 00000000 00:05 12                         /dev/zero
+7f33c7900000-7f33c7901000 r--p 00000000 fe:00 9                          /usr/lib/old.so (deleted)
+7ffd0000000-7ffd0001000 r-xp 00000000 00:00 0                            [vdso]
+";
+        assert_eq!(
+            mapped_files(maps),
+            [
+                "/opt/zero fault/zerofault-agent",
+                "/usr/lib/x86_64-linux-gnu/libc.so.6"
+            ]
+        );
     }
 
     #[test]
     fn this_process_gives_back_its_code_and_keeps_running_it() {
-        let before = releasable(&std::fs::read_to_string("/proc/self/smaps").unwrap());
+        let exe = std::fs::read_link("/proc/self/exe").unwrap();
+        let smaps = std::fs::read_to_string("/proc/self/smaps").unwrap();
+        let before = releasable(&smaps, &[exe.to_str().unwrap().to_owned()]);
         assert!(
             !before.is_empty(),
-            "a test binary has read-only file mappings"
+            "a test binary has read-only mappings: {smaps}"
         );
-        let released = release_file_pages().unwrap();
-        assert!(released > 0);
-        // The code still runs (pages come back from the file on use) and reads the same.
+        assert!(release_file_pages().unwrap() > 0);
+        // The code still runs (its pages come back from the file) and gives back again.
         let again = release_file_pages().unwrap();
-        assert!(again > 0 && format!("{again}").parse::<u64>().unwrap() == again);
+        assert!(again > 0, "{again}");
     }
 }

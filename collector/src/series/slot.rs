@@ -158,11 +158,21 @@ impl Kind {
     }
 }
 
-/// A counter figure's rate over its slot: its growth between the slot's first and last
-/// report divided by the agent-clock time between them (`slot`'s [`Kind::ReportTime`]
-/// figure), as a share of time 0..=1. `None` with fewer than two reports in the slot, with
-/// reports of more than one boot (counters restart at boot), or for a figure that is not a
-/// counter. A device seen in only some of the slot's reports reads low, never high.
+/// Most a counter's growth may pass the time between the slot's first and last report
+/// and still be a measurement (the counters and the report's time are read a moment
+/// apart): 5 %. Past it the counter restarted, wrapped (`io_ticks` is printed as 32 bits:
+/// it wraps after 49.7 days of busy time), or the name now means another device.
+pub const RATE_SLACK: f64 = 1.05;
+
+/// A counter figure's rate over its slot: its growth (largest minus smallest reading)
+/// divided by the agent-clock time between the slot's first and last report (`slot`'s
+/// [`Kind::ReportTime`] figure), as a share of time 0..=1. `None` with fewer than two
+/// reports in the slot, with reports of more than one boot (counters restart at boot),
+/// when the growth passes the time by more than [`RATE_SLACK`] (a counter that restarted
+/// or wrapped within the boot: a gap rather than a false 100 %), or for a figure that is
+/// not a counter. A device seen in only some of the slot's reports reads low, never high;
+/// a clock step within the slot distorts the time (the agent sends no monotonic time of
+/// its own finer than a second).
 pub fn rate(counter: &Figure, slot: &[Figure]) -> Option<f64> {
     let kind = Kind::from_u32(counter.kind).filter(|k| k.is_counter())?;
     let mut times = slot.iter().filter(|f| f.kind == Kind::ReportTime as u32);
@@ -172,7 +182,8 @@ pub fn rate(counter: &Figure, slot: &[Figure]) -> Option<f64> {
     }
     let span_ms = time.max.checked_sub(time.min).filter(|s| *s > 0)?;
     let grown = counter.max.saturating_sub(counter.min) as f64 / kind.scale();
-    Some((grown / span_ms as f64).clamp(0.0, 1.0))
+    let rate = grown / span_ms as f64;
+    (rate <= RATE_SLACK).then(|| rate.min(1.0))
 }
 
 /// A figure of a slot as drawn: `(min, mean, max)` in the API's unit; a counter's

@@ -193,9 +193,12 @@ fn a_counter_is_drawn_as_its_growth_over_the_slot_within_one_boot_only() {
     // A reboot in the slot restarts the counter: no rate rather than a false 100 %.
     let after = disk_report("b2", 1, T0 + 46_000, 3_000);
     assert_eq!(disk_rate(&[a.clone(), b, after]), None);
-    // A counter that grew faster than time (clock stepped back) reads at most 1.
+    // A counter that grew faster than time (it wrapped, restarted, or the clock stepped
+    // back): no rate, rather than a false 100 %; a little faster is reading skew.
     let fast = disk_report("b1", 9, T0 + 2_000, 600_000);
-    assert_eq!(disk_rate(&[a, fast]), Some(1.0));
+    assert_eq!(disk_rate(&[a.clone(), fast]), None);
+    let skewed = disk_report("b1", 9, T0 + 11_000, 510_400);
+    assert_eq!(disk_rate(&[a, skewed]), Some(1.0));
     // Not a counter: no rate.
     let (_, slot) = SeriesSlot::of_report(&c, T0);
     assert_eq!(
