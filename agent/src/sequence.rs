@@ -162,8 +162,7 @@ impl Sequence {
     /// Returns the next number, persisting it first so that an agent crash right after
     /// cannot make the next start reuse it.
     pub fn allocate(&mut self) -> u64 {
-        let n = self.next;
-        self.next = n.saturating_add(1);
+        let mut n = self.next;
         if let Some(file) = &self.file
             && let Err(source) = file.write_all_at(record(n).as_bytes(), 0)
         {
@@ -175,10 +174,12 @@ impl Sequence {
                 }
             );
             self.file = None;
-            // This number is not persisted: the next start would reuse it. Jump above the
-            // clock, as a start does when nothing usable is persisted.
-            self.next = self.next.max(clock_micros());
+            // This number is not persisted: a next start that can write again would read
+            // the one before it and use this one twice. Jump above the clock first, as a
+            // start does when nothing usable is persisted.
+            n = n.max(clock_micros());
         }
+        self.next = n.saturating_add(1);
         n
     }
 }

@@ -32,15 +32,29 @@
 
 use std::sync::OnceLock;
 
-/// The files mapped at start ([`remember_startup_files`]).
-static STARTUP_FILES: OnceLock<Vec<String>> = OnceLock::new();
+/// The files mapped at start, and the ranges of every mapping then.
+type Startup = (Vec<String>, Vec<(usize, usize)>);
 
-/// Remembers which files are mapped now. Call first thing in `main`, before any thread is
-/// started or any name resolved. Without it, [`release_file_pages`] gives back the
+/// What [`remember_startup_files`] saw.
+static STARTUP_FILES: OnceLock<Startup> = OnceLock::new();
+
+/// Remembers which files are mapped now, and where. Call first thing in `main`, before any
+/// thread is started or any name resolved. Only those very mappings are given back later:
+/// a later `mmap` of one of the files (a backtrace reading the executable's symbols) makes
+/// another range, which is left alone. Without it, [`release_file_pages`] gives back the
 /// executable's mappings only.
 pub fn remember_startup_files() {
     if let Ok(maps) = std::fs::read_to_string("/proc/self/maps") {
-        let _ = STARTUP_FILES.set(mapped_files(&maps));
+        let ranges = maps
+            .lines()
+            .filter_map(|line| {
+                let (start, end) = line.split(' ').next()?.split_once('-')?;
+                let start = usize::from_str_radix(start, 16).ok()?;
+                let end = usize::from_str_radix(end, 16).ok()?;
+                Some((start, end))
+            })
+            .collect();
+        let _ = STARTUP_FILES.set((mapped_files(&maps), ranges));
     }
 }
 
@@ -159,22 +173,27 @@ fn kilobytes(v: &str) -> Option<u64> {
 /// once).
 pub fn release_file_pages() -> std::io::Result<u64> {
     use std::io::Read;
-    let files = match STARTUP_FILES.get() {
-        Some(files) => files.clone(),
+    let (files, ranges) = match STARTUP_FILES.get() {
+        Some((files, ranges)) => (files.clone(), Some(ranges)),
         None => {
             let exe = std::fs::read_link("/proc/self/exe")?;
             let Some(exe) = exe.to_str() else {
                 return Ok(0);
             };
-            vec![exe.to_owned()]
+            (vec![exe.to_owned()], None)
         }
     };
     let mut smaps = String::new();
     std::fs::File::open("/proc/self/smaps")?
         .take(MAX_SMAPS_BYTES)
         .read_to_string(&mut smaps)?;
+    if smaps.len() as u64 >= MAX_SMAPS_BYTES {
+        // Cut short: the last mapping's flags may be missing. Far from the agent's ~40.
+        return Ok(0);
+    }
     let mut released = 0;
-    for m in releasable(&smaps, &files) {
+    let started_with = |m: &Releasable| ranges.is_none_or(|r| r.contains(&(m.start, m.end)));
+    for m in releasable(&smaps, &files).into_iter().filter(started_with) {
         // SAFETY: `[start, end)` is a whole mapping, as the kernel listed it, of a file the
         // loader mapped before `main` and never unmaps: private, read-only and never
         // writable, with no private page resident or swapped (module docs). Dropping its

@@ -159,16 +159,18 @@ impl Kind {
 }
 
 /// Most a counter's growth may pass the time between the slot's first and last report
-/// and still be a measurement (the counters and the report's time are read a moment
-/// apart): 5 %. Past it the counter restarted, wrapped (`io_ticks` is printed as 32 bits:
-/// it wraps after 49.7 days of busy time), or the name now means another device.
-pub const RATE_SLACK: f64 = 1.05;
+/// and still be read as a saturated resource (1.0): half as much again. The counters and
+/// the report's time are read a moment apart, a slot of two reports is 15 s long, and
+/// kernels since 5.0 are known to overcount a disk's busy time. Past it the counter
+/// restarted (its whole value since boot), wrapped (`io_ticks` is printed as 32 bits: it
+/// wraps after 49.7 days of busy time, 2^32 ms), or the name now means another device.
+pub const RATE_SLACK: f64 = 1.5;
 
 /// A counter figure's rate over its slot: its growth (largest minus smallest reading)
 /// divided by the agent-clock time between the slot's first and last report (`slot`'s
 /// [`Kind::ReportTime`] figure), as a share of time 0..=1. `None` with fewer than two
 /// reports in the slot, with reports of more than one boot (counters restart at boot),
-/// when the growth passes the time by more than [`RATE_SLACK`] (a counter that restarted
+/// when the growth passes the time by more than [`RATE_SLACK`] allows (a counter that restarted
 /// or wrapped within the boot: a gap rather than a false 100 %), or for a figure that is
 /// not a counter. A device seen in only some of the slot's reports reads low, never high;
 /// a clock step within the slot distorts the time (the agent sends no monotonic time of
