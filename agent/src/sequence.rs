@@ -10,8 +10,8 @@
 //! cache (the next start reads it); only a crash of the host itself can lose the write, and
 //! that starts a new boot (a new kernel `boot_id`), in which reusing a number of the old
 //! boot is harmless. The earlier way, a temporary file, fsync and rename per report, cost
-//! six system calls and a journal commit every report (docs/benchmarks.md has the agent's
-//! CPU per cycle before and after).
+//! five system calls (open, write, fsync, close, rename) every report; docs/benchmarks.md
+//! has the agent's CPU per cycle before and after.
 //!
 //! Numbers are seeded from the wall clock in microseconds whenever nothing usable is
 //! persisted (first start, wiped, torn or unwritable state): reports are at least 1 s apart,

@@ -44,15 +44,11 @@ static STARTUP_FILES: OnceLock<Startup> = OnceLock::new();
 /// another range, which is left alone. Without it, [`release_file_pages`] gives back the
 /// executable's mappings only.
 pub fn remember_startup_files() {
-    if let Ok(maps) = std::fs::read_to_string("/proc/self/maps") {
+    if let Ok(maps) = read_bounded("/proc/self/maps") {
         let ranges = maps
             .lines()
-            .filter_map(|line| {
-                let (start, end) = line.split(' ').next()?.split_once('-')?;
-                let start = usize::from_str_radix(start, 16).ok()?;
-                let end = usize::from_str_radix(end, 16).ok()?;
-                Some((start, end))
-            })
+            .filter_map(map_line)
+            .map(|m| (m.start, m.end))
             .collect();
         let _ = STARTUP_FILES.set((mapped_files(&maps), ranges));
     }
@@ -63,18 +59,63 @@ pub fn remember_startup_files() {
 pub fn mapped_files(maps: &str) -> Vec<String> {
     let mut files: Vec<String> = maps
         .lines()
-        .filter_map(|line| {
-            let path = line.splitn(6, ' ').nth(5)?.trim();
-            (path.starts_with('/')
+        .filter_map(map_line)
+        .map(|m| m.path)
+        .filter(|path| {
+            path.starts_with('/')
                 && !path.starts_with("/dev/")
                 && !path.starts_with("/memfd:")
-                && !path.ends_with(" (deleted)"))
-            .then(|| path.to_owned())
+                && !path.ends_with(" (deleted)")
         })
+        .map(str::to_owned)
         .collect();
     files.sort_unstable();
     files.dedup();
     files
+}
+
+/// A mapping's line of `maps` (and first line in `smaps`), `start-end perms offset dev
+/// inode [path]`; `None` for any other line.
+struct MapLine<'a> {
+    start: usize,
+    end: usize,
+    perms: &'a str,
+    /// Empty for an anonymous mapping; may hold spaces.
+    path: &'a str,
+}
+
+fn map_line(line: &str) -> Option<MapLine<'_>> {
+    let mut fields = line.splitn(6, ' ');
+    let (start, end) = fields.next()?.split_once('-')?;
+    let start = usize::from_str_radix(start, 16).ok()?;
+    let end = usize::from_str_radix(end, 16).ok()?;
+    let perms = fields.next()?;
+    // offset, device, inode: present in every mapping line.
+    for _ in 0..3 {
+        fields.next()?;
+    }
+    (perms.len() == 4 && end > start).then(|| MapLine {
+        start,
+        end,
+        perms,
+        path: fields.next().unwrap_or("").trim(),
+    })
+}
+
+/// Reads a file of `/proc/self`, at most [`MAX_SMAPS_BYTES`]; an error past it, so that a
+/// cut list is never taken for a whole one.
+fn read_bounded(path: &str) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut text = String::new();
+    std::fs::File::open(path)?
+        .take(MAX_SMAPS_BYTES)
+        .read_to_string(&mut text)?;
+    if text.len() as u64 >= MAX_SMAPS_BYTES {
+        return Err(std::io::Error::other(format!(
+            "{path} is longer than {MAX_SMAPS_BYTES} bytes"
+        )));
+    }
+    Ok(text)
 }
 
 /// One mapping whose page-table entries can be dropped: `[start, end)` and how many bytes
@@ -89,7 +130,8 @@ pub struct Releasable {
     pub resident_bytes: u64,
 }
 
-/// Longest `/proc/self/smaps` read: the agent has about 40 mappings of ~1 KB of text each.
+/// Longest `/proc/self/smaps` or `maps` read: the agent has about 40 mappings of ~1 KB of
+/// `smaps` text each.
 pub const MAX_SMAPS_BYTES: u64 = 1 << 20;
 
 /// The mappings of `smaps` (the text of `/proc/self/smaps`) whose pages can be given back:
@@ -140,27 +182,15 @@ pub fn releasable(smaps: &str, files: &[String]) -> Vec<Releasable> {
     out
 }
 
-/// A mapping's first line, `start-end perms offset dev inode [path]`: its range and
-/// whether it is a private, read-only mapping of one of `files`.
+/// A mapping's first line: its range and whether it is a private, read-only mapping of one
+/// of `files`.
 fn mapping_header(line: &str, files: &[String]) -> Option<(usize, usize, bool)> {
-    let mut fields = line.splitn(6, ' ');
-    let (start, end) = fields.next()?.split_once('-')?;
-    let start = usize::from_str_radix(start, 16).ok()?;
-    let end = usize::from_str_radix(end, 16).ok()?;
-    let perms = fields.next()?;
-    // offset, device, inode: present in every mapping line.
-    for _ in 0..3 {
-        fields.next()?;
-    }
-    if perms.len() != 4 || end <= start {
-        return None;
-    }
-    let path = fields.next().unwrap_or("").trim();
-    let qualifies = perms.starts_with('r')
-        && perms.as_bytes()[1] == b'-'
-        && perms.ends_with('p')
-        && files.iter().any(|f| f == path);
-    Some((start, end, qualifies))
+    let m = map_line(line)?;
+    let qualifies = m.perms.starts_with('r')
+        && m.perms.as_bytes()[1] == b'-'
+        && m.perms.ends_with('p')
+        && files.iter().any(|f| f == m.path);
+    Some((m.start, m.end, qualifies))
 }
 
 fn kilobytes(v: &str) -> Option<u64> {
@@ -172,7 +202,6 @@ fn kilobytes(v: &str) -> Option<u64> {
 /// Returns the resident bytes they had (what the RSS drops by, less what is mapped back at
 /// once).
 pub fn release_file_pages() -> std::io::Result<u64> {
-    use std::io::Read;
     let (files, ranges) = match STARTUP_FILES.get() {
         Some((files, ranges)) => (files.clone(), Some(ranges)),
         None => {
@@ -183,14 +212,8 @@ pub fn release_file_pages() -> std::io::Result<u64> {
             (vec![exe.to_owned()], None)
         }
     };
-    let mut smaps = String::new();
-    std::fs::File::open("/proc/self/smaps")?
-        .take(MAX_SMAPS_BYTES)
-        .read_to_string(&mut smaps)?;
-    if smaps.len() as u64 >= MAX_SMAPS_BYTES {
-        // Cut short: the last mapping's flags may be missing. Far from the agent's ~40.
-        return Ok(0);
-    }
+    // A list cut at the bound could lack a mapping's flags: it is refused whole.
+    let smaps = read_bounded("/proc/self/smaps")?;
     let mut released = 0;
     let started_with = |m: &Releasable| ranges.is_none_or(|r| r.contains(&(m.start, m.end)));
     for m in releasable(&smaps, &files).into_iter().filter(started_with) {
