@@ -3,12 +3,14 @@
 # (cargo-deb) and .rpm (cargo-generate-rpm), into $CARGO_TARGET_DIR/packages/ (target/packages/
 # without CARGO_TARGET_DIR), and prints their paths, one a line, after "==> packages:".
 #
-#   packaging/build.sh [--no-build] [--deb-only] [--deb-version VERSION] [--out DIR]
+#   packaging/build.sh [--no-build] [--deb-only] [--deb-version VERSION]
+#                      [--rpm-release RELEASE] [--out DIR]
 #
 #   --no-build             package the release binaries already built (no cargo build)
 #   --deb-only             no .rpm
 #   --deb-version VERSION  the .deb's version instead of Cargo's version + "-1", e.g. to
 #                          build a newer package of the same binaries (the upgrade test)
+#   --rpm-release RELEASE  the .rpm's release instead of "1" (the rpm upgrade test)
 #   --out DIR              where the packages go
 #
 # cargo-deb and cargo-generate-rpm are not Debian packages: they are installed from crates.io
@@ -26,14 +28,16 @@ tools=${ZEROFAULT_TOOLS:-/var/tmp/zerofault-tools}
 no_build=0
 deb_only=0
 deb_version=
+rpm_release=1
 out=
 while [ $# -gt 0 ]; do
   case "$1" in
     --no-build) no_build=1 ;;
     --deb-only) deb_only=1 ;;
     --deb-version) deb_version=${2:?--deb-version needs a value}; shift ;;
+    --rpm-release) rpm_release=${2:?--rpm-release needs a value}; shift ;;
     --out) out=${2:?--out needs a directory}; shift ;;
-    -h | --help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "build.sh: unknown argument: $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -48,7 +52,11 @@ out=$(cd "$out" && pwd -P)
 
 step() { printf '==> %s\n' "$*" >&2; }
 
-# Installs cargo subcommand $1 at version $2 into $tools unless that version is there.
+# Installs cargo subcommand $1 at version $2 into $tools unless that version is there. One
+# build.sh at a time installs (a lock): two would share, and remove, $tools/build.
+mkdir -p "$tools"
+exec 9>"$tools/.lock"
+flock 9
 tool() {
   local name=$1 version=$2
   if "$tools/bin/$name" "${name#cargo-}" --version 2>/dev/null | grep -qF " $version"; then
@@ -61,6 +69,7 @@ tool() {
 }
 tool cargo-deb "$CARGO_DEB_VERSION"
 [ "$deb_only" = 1 ] || tool cargo-generate-rpm "$CARGO_GENERATE_RPM_VERSION"
+flock -u 9
 export PATH="$tools/bin:$PATH"
 command -v dpkg-shlibdeps >/dev/null || {
   echo "build.sh: dpkg-shlibdeps is missing: apt-get install dpkg-dev" >&2
@@ -110,11 +119,12 @@ for bin in "${bins[@]}"; do
   path=$(cargo "${args[@]}" | tail -n 1)
   packages+=("$path")
   if [ "$deb_only" = 0 ]; then
-    # name-version-release.arch.rpm; the release is the metadata's ("1").
-    rpm=$out/$bin-$version-1.$(uname -m).rpm
+    # name-version-release.arch.rpm.
+    rpm=$out/$bin-$version-$rpm_release.$(uname -m).rpm
     # generate-rpm's -p is the crate's directory (agent/, collector/).
     step "cargo generate-rpm -p ${bin#zerofault-}"
-    cargo generate-rpm -p "${bin#zerofault-}" --output "$rpm" >&2
+    cargo generate-rpm -p "${bin#zerofault-}" --set-metadata "release = \"$rpm_release\"" \
+      --output "$rpm" >&2
     packages+=("$rpm")
   fi
 done

@@ -14,6 +14,8 @@
 //!   collector's HTML cockpit): what a page shows, logs and requests, and screenshots.
 //! * [`TestHost`]: a test host in a network namespace, with loss and outages injected there
 //!   (needs root).
+//! * [`container::Container`]: a minimal Debian booted with systemd (nspawn), where the
+//!   packages built by [`packages`] are installed and run as services (needs root).
 //! * Fault injection for delivery tests: [`Collector::kill9`] / [`Collector::restart`] (same
 //!   ports and database), [`Agent::kill`] / [`Agent::restart`], a tiny filesystem
 //!   ([`tmpfs::Tmpfs`], needs root), a fake agent clock ([`faketime`]); and what was stored,
@@ -42,6 +44,7 @@ pub mod browser;
 mod ca;
 mod collector;
 pub mod configs;
+pub mod container;
 pub mod delivery;
 pub mod exposition;
 pub mod faketime;
@@ -50,6 +53,7 @@ mod harness;
 pub mod month;
 pub mod netns;
 pub mod notify;
+pub mod packages;
 pub mod pki;
 pub mod postgres;
 mod process;

@@ -15,49 +15,16 @@
 //! The packages are built once per run of this test binary (a release build: the first one
 //! in a fresh target directory takes several minutes).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
+
+use zerofault_tests::packages::{build_sh, packages, repo_root};
 
 const AGENT: &str = "zerofault-agent";
 const COLLECTOR: &str = "zerofault-collector";
 /// Highest accepted `systemd-analyze security` exposure level (issue 6).
 const MAX_EXPOSURE: f64 = 2.0;
-
-/// The four package files.
-#[derive(Debug)]
-struct Packages {
-    agent_deb: PathBuf,
-    collector_deb: PathBuf,
-    agent_rpm: PathBuf,
-    collector_rpm: PathBuf,
-}
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("tests/ is inside the repository")
-        .to_path_buf()
-}
-
-/// The cargo target directory of this build: `CARGO_TARGET_DIR`, else the directory above
-/// the profile directory this test runs from (`<target>/debug/deps/packages-HASH`).
-fn target_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR") {
-        let dir = PathBuf::from(dir);
-        return if dir.is_absolute() {
-            dir
-        } else {
-            repo_root().join(dir)
-        };
-    }
-    let exe = std::env::current_exe().expect("path of the test executable");
-    exe.ancestors()
-        .nth(3)
-        .expect("test executable is <target>/<profile>/deps/NAME")
-        .to_path_buf()
-}
 
 /// Runs `cmd`, returns its output; panics when it cannot be started.
 fn output(cmd: &mut Command) -> Output {
@@ -83,54 +50,6 @@ fn cmd(program: &str, args: &[&str]) -> Command {
     let mut c = Command::new(program);
     c.args(args);
     c
-}
-
-/// Runs `packaging/build.sh` with `args` (into this build's target directory); returns the
-/// package paths it printed.
-fn build_sh(args: &[&str]) -> Vec<PathBuf> {
-    let start = Instant::now();
-    let mut c = Command::new("bash");
-    c.arg(repo_root().join("packaging/build.sh"))
-        .args(args)
-        .env("CARGO_TARGET_DIR", target_dir())
-        .stderr(Stdio::inherit());
-    let stdout = ok(&mut c);
-    eprintln!(
-        "packaging/build.sh {} took {:.1} s",
-        args.join(" "),
-        start.elapsed().as_secs_f64()
-    );
-    stdout
-        .lines()
-        .skip_while(|l| *l != "==> packages:")
-        .skip(1)
-        .map(PathBuf::from)
-        .collect()
-}
-
-/// The packages of this checkout, built once for all tests of this binary.
-fn packages() -> &'static Packages {
-    static BUILT: OnceLock<Packages> = OnceLock::new();
-    BUILT.get_or_init(|| {
-        let paths = build_sh(&[]);
-        let find = |suffix: &str| {
-            paths
-                .iter()
-                .find(|p| {
-                    let name = p.file_name().unwrap().to_string_lossy();
-                    let (pkg, ext) = suffix.split_once('*').unwrap();
-                    name.starts_with(pkg) && name.ends_with(ext) && p.is_file()
-                })
-                .unwrap_or_else(|| panic!("build.sh printed no {suffix}: {paths:?}"))
-                .clone()
-        };
-        Packages {
-            agent_deb: find("zerofault-agent_*.deb"),
-            collector_deb: find("zerofault-collector_*.deb"),
-            agent_rpm: find("zerofault-agent-*.rpm"),
-            collector_rpm: find("zerofault-collector-*.rpm"),
-        }
-    })
 }
 
 fn require_root(what: &str) {
