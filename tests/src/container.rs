@@ -520,11 +520,14 @@ impl Container {
     }
 
     /// Runs `script` with `sh -c` as root inside the container (all its namespaces), with a
-    /// clean environment; its output whatever its exit status.
+    /// clean environment and at most 5 minutes; its output whatever its exit status.
     pub fn sh(&self, script: &str) -> anyhow::Result<Output> {
         run(Command::new("nsenter")
             .args(["-t", &self.pid1.to_string(), "-a", "--"])
             .args([
+                "/usr/bin/timeout",
+                "--kill-after=10",
+                "300",
                 "/usr/bin/env",
                 "-i",
                 "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
