@@ -52,11 +52,12 @@ out=$(cd "$out" && pwd -P)
 
 step() { printf '==> %s\n' "$*" >&2; }
 
-# Installs cargo subcommand $1 at version $2 into $tools unless that version is there. One
-# build.sh at a time installs (a lock): two would share, and remove, $tools/build.
+# One build.sh at a time (a lock held until it exits): two would share, and remove, the
+# tools' build directory and target/release/zerofault-assets.
 mkdir -p "$tools"
 exec 9>"$tools/.lock"
 flock 9
+# Installs cargo subcommand $1 at version $2 into $tools unless that version is there.
 tool() {
   local name=$1 version=$2
   if "$tools/bin/$name" "${name#cargo-}" --version 2>/dev/null | grep -qF " $version"; then
@@ -69,7 +70,6 @@ tool() {
 }
 tool cargo-deb "$CARGO_DEB_VERSION"
 [ "$deb_only" = 1 ] || tool cargo-generate-rpm "$CARGO_GENERATE_RPM_VERSION"
-flock -u 9
 export PATH="$tools/bin:$PATH"
 command -v dpkg-shlibdeps >/dev/null || {
   echo "build.sh: dpkg-shlibdeps is missing: apt-get install dpkg-dev" >&2
