@@ -106,3 +106,18 @@ pub fn packages() -> &'static Packages {
         }
     })
 }
+
+/// .deb files of `version` (newer than this checkout's, for an upgrade) made from the release
+/// binaries already built, into `dir`: the agent's and the collector's paths.
+pub fn newer_debs(version: &str, dir: &Path) -> Vec<PathBuf> {
+    let paths = build_sh(&[
+        "--no-build",
+        "--deb-only",
+        "--deb-version",
+        version,
+        "--out",
+        dir.to_str().expect("a UTF-8 path"),
+    ]);
+    assert_eq!(paths.len(), 2, "two .debs: {paths:?}");
+    paths
+}

@@ -19,7 +19,7 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use zerofault_tests::packages::{build_sh, packages, repo_root};
+use zerofault_tests::packages::{newer_debs, packages, repo_root};
 
 const AGENT: &str = "zerofault-agent";
 const COLLECTOR: &str = "zerofault-collector";
@@ -419,15 +419,7 @@ fn deb_installs_upgrades_removes_and_purges() {
     std::fs::write("/var/lib/zerofault/collector/keep-me", "database").unwrap();
     let newer_dir = tempfile::tempdir().unwrap();
     let newer_version = "0.1.0-1+zftest2";
-    let newer = build_sh(&[
-        "--no-build",
-        "--deb-only",
-        "--deb-version",
-        newer_version,
-        "--out",
-        newer_dir.path().to_str().unwrap(),
-    ]);
-    assert_eq!(newer.len(), 2, "{newer:?}");
+    let newer = newer_debs(newer_version, newer_dir.path());
     let mut args = vec!["-i"];
     args.extend(newer.iter().map(|p| p.to_str().unwrap()));
     dpkg(&args);

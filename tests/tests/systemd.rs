@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use zerofault_tests::Exposition;
 use zerofault_tests::container::{self, Container};
-use zerofault_tests::packages::{build_sh, find, packages, repo_root};
+use zerofault_tests::packages::{build_sh, find, newer_debs, packages, repo_root};
 use zerofault_tests::stored::Stored;
 
 const AGENT: &str = "zerofault-agent";
@@ -144,6 +144,20 @@ fn main_pid(c: &Container, unit: &str) -> u32 {
     let pid: u32 = pid.trim().parse().expect("a MainPID");
     assert_ne!(pid, 0, "{unit} has no main process");
     pid
+}
+
+/// The main processes of both units now.
+fn main_pids(c: &Container) -> (u32, u32) {
+    (main_pid(c, AGENT), main_pid(c, COLLECTOR))
+}
+
+/// Both units active again, each with a new main process (restarted, on the new binary
+/// after an upgrade) since `before` ([`main_pids`]).
+fn both_restarted(c: &Container, before: (u32, u32)) {
+    both_active(c);
+    let now = main_pids(c);
+    assert_ne!(now.0, before.0, "the agent was not restarted");
+    assert_ne!(now.1, before.1, "the collector was not restarted");
 }
 
 /// The `Key:` lines of /proc/PID/status that say who a process is and what it may do.
@@ -579,26 +593,17 @@ fn debs_run_hardened_under_systemd_and_survive_their_lifecycle() {
     );
 
     step("systemctl restart");
-    let (agent_pid, collector_pid) = (main_pid(&c, AGENT), main_pid(&c, COLLECTOR));
+    let pids = main_pids(&c);
     c.ok("systemctl restart zerofault-collector zerofault-agent");
-    both_active(&c);
-    assert_ne!(main_pid(&c, AGENT), agent_pid);
-    assert_ne!(main_pid(&c, COLLECTOR), collector_pid);
+    both_restarted(&c, pids);
     let seqs = reports_beyond(&c, *seqs.last().unwrap(), 2);
     show("stored after the restart", &range(&seqs));
 
     step("upgrade to a newer build with the services running (docs/install.md §6)");
     let newer_dir = tempfile::tempdir().unwrap();
     let newer_version = "0.1.0-1+zftest2";
-    let newer = build_sh(&[
-        "--no-build",
-        "--deb-only",
-        "--deb-version",
-        newer_version,
-        "--out",
-        newer_dir.path().to_str().unwrap(),
-    ]);
-    let (agent_pid, collector_pid) = (main_pid(&c, AGENT), main_pid(&c, COLLECTOR));
+    let newer = newer_debs(newer_version, newer_dir.path());
+    let pids = main_pids(&c);
     let before = *stored_sequences(&c).unwrap().last().unwrap();
     show(
         "newest stored sequence before the upgrade",
@@ -623,17 +628,7 @@ fn debs_run_hardened_under_systemd_and_survive_their_lifecycle() {
         2,
         "both upgraded to {newer_version}: {versions}"
     );
-    both_active(&c);
-    assert_ne!(
-        main_pid(&c, AGENT),
-        agent_pid,
-        "the agent restarted on the new binary"
-    );
-    assert_ne!(
-        main_pid(&c, COLLECTOR),
-        collector_pid,
-        "the collector restarted on the new binary"
-    );
+    both_restarted(&c, pids);
     let seqs = reports_beyond(&c, before, 3);
     show("stored across the upgrade", &range(&seqs));
 
@@ -980,7 +975,7 @@ fn rpms_scriptlets_run_for_real() {
     show("stored", &range(&seqs));
 
     step("rpm -U to release 2 with the services running (%postun try-restart)");
-    let (agent_pid, collector_pid) = (main_pid(&c, AGENT), main_pid(&c, COLLECTOR));
+    let pids = main_pids(&c);
     let up_agent = copy(&find(&newer, "zerofault-agent-*.rpm"));
     let up_collector = copy(&find(&newer, "zerofault-collector-*.rpm"));
     shown(
@@ -989,17 +984,7 @@ fn rpms_scriptlets_run_for_real() {
             "rpm -U --nodeps {up_collector} {up_agent} 2>&1; rpm -q zerofault-collector zerofault-agent"
         ),
     );
-    both_active(&c);
-    assert_ne!(
-        main_pid(&c, AGENT),
-        agent_pid,
-        "the agent restarted on the new binary"
-    );
-    assert_ne!(
-        main_pid(&c, COLLECTOR),
-        collector_pid,
-        "the collector restarted on the new binary"
-    );
+    both_restarted(&c, pids);
     let seqs = reports_beyond(&c, *seqs.last().unwrap(), 3);
     show("stored across the upgrade", &range(&seqs));
 
