@@ -146,6 +146,16 @@ fn main_pid(c: &Container, unit: &str) -> u32 {
     pid
 }
 
+/// The package's sysctl drop-in opened unprivileged ICMP to every group (the test closed the
+/// range before installing).
+fn ping_range_opened(c: &Container) {
+    let range = shown(c, "cat /proc/sys/net/ipv4/ping_group_range");
+    assert_eq!(
+        range.split_whitespace().collect::<Vec<_>>(),
+        ["0", "2147483647"]
+    );
+}
+
 /// The main processes of both units now.
 fn main_pids(c: &Container) -> (u32, u32) {
     (main_pid(c, AGENT), main_pid(c, COLLECTOR))
@@ -382,11 +392,7 @@ fn debs_run_hardened_under_systemd_and_survive_their_lifecycle() {
         "inactive\ninactive\n",
         "installing starts nothing before it is enrolled"
     );
-    let range_now = shown(&c, "cat /proc/sys/net/ipv4/ping_group_range");
-    assert_eq!(
-        range_now.split_whitespace().collect::<Vec<_>>(),
-        ["0", "2147483647"]
-    );
+    ping_range_opened(&c);
 
     enroll_and_start(&c);
     both_active(&c);
@@ -963,11 +969,7 @@ fn rpms_scriptlets_run_for_real() {
     assert_eq!(enabled, "enabled\nenabled\n");
     let caps = shown(&c, "getcap /usr/bin/zerofault-agent");
     assert!(caps.contains("cap_net_raw=ep"), "{caps}");
-    let range_now = shown(&c, "cat /proc/sys/net/ipv4/ping_group_range");
-    assert_eq!(
-        range_now.split_whitespace().collect::<Vec<_>>(),
-        ["0", "2147483647"]
-    );
+    ping_range_opened(&c);
 
     enroll_and_start(&c);
     both_active(&c);
