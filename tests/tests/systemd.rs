@@ -22,10 +22,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use zerofault_tests::Exposition;
 use zerofault_tests::container::{self, Container};
 use zerofault_tests::packages::{build_sh, find, newer_debs, packages, repo_root};
 use zerofault_tests::stored::Stored;
+use zerofault_tests::{Exposition, wait_until};
 
 const AGENT: &str = "zerofault-agent";
 const COLLECTOR: &str = "zerofault-collector";
@@ -73,18 +73,18 @@ fn shown(c: &Container, script: &str) -> String {
     out
 }
 
-/// Waits up to `limit` for `check` to give `Some`; panics with `what` and the last state.
+/// Waits up to `limit` for `check` to give `Ok` (the harness's [`wait_until`], polled every
+/// 250 ms, run to completion here: these tests are synchronous); panics with `what` and the
+/// last state.
 fn wait_for<T>(limit: Duration, what: &str, mut check: impl FnMut() -> Result<T, String>) -> T {
-    let deadline = Instant::now() + limit;
-    loop {
-        match check() {
-            Ok(v) => return v,
-            Err(last) if Instant::now() > deadline => {
-                panic!("{what}: not within {limit:?}; last: {last}")
-            }
-            Err(_) => std::thread::sleep(Duration::from_millis(250)),
-        }
-    }
+    tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .expect("a tokio runtime")
+        .block_on(wait_until(what, limit, Duration::from_millis(250), || {
+            std::future::ready(check())
+        }))
+        .unwrap_or_else(|e| panic!("{e:#}"))
 }
 
 /// The stored sequence numbers of [`AGENT_ID`]'s one boot, read from the collector's
@@ -338,16 +338,25 @@ fn icmp_answered(c: &Container, socket: &str) {
 /// Both units active, shown as `systemctl is-active` prints it.
 fn both_active(c: &Container) {
     let states = wait_for(Duration::from_secs(30), "both units active", || {
-        let out = c
-            .sh("systemctl is-active zerofault-collector zerofault-agent")
-            .map_err(|e| e.to_string())?;
-        let s = String::from_utf8_lossy(&out.stdout).into_owned();
+        let s = unit_states(c);
         (s == "active\nactive\n").then_some(s.clone()).ok_or(s)
     });
-    show(
-        "systemctl is-active zerofault-collector zerofault-agent",
-        &states,
-    );
+    show(UNIT_STATES, &states);
+}
+
+/// Both units stopped (`inactive`), now.
+fn both_inactive(c: &Container, why: &str) {
+    let states = unit_states(c);
+    show(UNIT_STATES, &states);
+    assert_eq!(states, "inactive\ninactive\n", "{why}");
+}
+
+const UNIT_STATES: &str = "systemctl is-active zerofault-collector zerofault-agent";
+
+/// What `systemctl is-active` says of the collector and the agent, a line each.
+fn unit_states(c: &Container) -> String {
+    let out = c.sh(UNIT_STATES).unwrap_or_else(|e| panic!("{e:#}"));
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// The journal's warnings from systemd about the units, e.g. an unknown or refused setting;
@@ -393,14 +402,7 @@ fn debs_run_hardened_under_systemd_and_survive_their_lifecycle() {
         &c,
         "systemctl is-enabled zerofault-collector zerofault-agent",
     );
-    let idle = c
-        .sh("systemctl is-active zerofault-collector zerofault-agent")
-        .unwrap();
-    assert_eq!(
-        String::from_utf8_lossy(&idle.stdout),
-        "inactive\ninactive\n",
-        "installing starts nothing before it is enrolled"
-    );
+    both_inactive(&c, "installing starts nothing before it is enrolled");
     ping_range_opened(&c);
 
     enroll_and_start(&c);
@@ -650,17 +652,7 @@ fn debs_run_hardened_under_systemd_and_survive_their_lifecycle() {
 
     step("apt-get remove: stopped, data and configs kept");
     c.ok("apt-get remove -y -q=2 zerofault-agent zerofault-collector >/dev/null");
-    let states = c
-        .sh("systemctl is-active zerofault-collector zerofault-agent")
-        .unwrap();
-    show(
-        "systemctl is-active zerofault-collector zerofault-agent",
-        &String::from_utf8_lossy(&states.stdout),
-    );
-    assert_eq!(
-        String::from_utf8_lossy(&states.stdout),
-        "inactive\ninactive\n"
-    );
+    both_inactive(&c, "apt-get remove stops both services");
     shown(
         &c,
         "ls /var/lib/zerofault/agent /var/lib/zerofault/collector /etc/zerofault",
@@ -1010,13 +1002,7 @@ fn rpms_scriptlets_run_for_real() {
         &c,
         "rpm -e zerofault-agent zerofault-collector 2>&1 && ! rpm -q zerofault-agent zerofault-collector",
     );
-    let states = c
-        .sh("systemctl is-active zerofault-collector zerofault-agent")
-        .unwrap();
-    assert_eq!(
-        String::from_utf8_lossy(&states.stdout),
-        "inactive\ninactive\n"
-    );
+    both_inactive(&c, "rpm -e stops both services");
     shown(
         &c,
         "ls /etc/systemd/system/multi-user.target.wants/; ls -A /var/lib/zerofault/agent /etc/zerofault",
