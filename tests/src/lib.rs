@@ -43,6 +43,7 @@ mod agent;
 pub mod browser;
 mod ca;
 mod collector;
+mod command;
 pub mod configs;
 pub mod container;
 pub mod delivery;

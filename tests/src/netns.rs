@@ -17,16 +17,16 @@
 //! Everything here needs root (CAP_NET_ADMIN and `ip netns` mounts); [`TestHost::new`] fails
 //! with a message that says so instead of with a confusing `ip` error.
 
-use std::io::Write;
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Mutex, Once};
 use std::time::{Duration, Instant, SystemTime};
 
 use tempfile::TempDir;
 
+use crate::command::run;
 use crate::process::ChildGuard;
 
 /// Number of /30 subnets in 198.18.0.0/15.
@@ -485,38 +485,6 @@ fn ip(args: &[&str]) -> anyhow::Result<String> {
     let mut cmd = Command::new("ip");
     cmd.args(args);
     run(cmd, None)
-}
-
-/// Runs `cmd` to completion (with `stdin` written to it, if any); its stdout, or an error
-/// that shows the command and its stderr.
-fn run(mut cmd: Command, stdin: Option<&str>) -> anyhow::Result<String> {
-    cmd.stdin(if stdin.is_some() {
-        Stdio::piped()
-    } else {
-        Stdio::null()
-    })
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped());
-    let mut child = cmd
-        .spawn()
-        .map_err(|e| anyhow::anyhow!("cannot run {cmd:?}: {e}"))?;
-    if let Some(text) = stdin {
-        // Take the pipe so it is closed (EOF for the child) when this block ends.
-        let mut pipe = child.stdin.take().expect("stdin was piped");
-        pipe.write_all(text.as_bytes())?;
-    }
-    let Output {
-        status,
-        stdout,
-        stderr,
-    } = child.wait_with_output()?;
-    anyhow::ensure!(
-        status.success(),
-        "{cmd:?} failed with {status}: {}{}",
-        String::from_utf8_lossy(&stderr).trim(),
-        stdin.map(|s| format!("\ninput:\n{s}")).unwrap_or_default()
-    );
-    Ok(String::from_utf8_lossy(&stdout).into_owned())
 }
 
 /// A free /30 of 198.18.0.0/15 for host `n` of process `pid`: (root end, namespace end).

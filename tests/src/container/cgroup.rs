@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, ensure};
 
-use super::cmd::run;
+use crate::command::output;
 
 /// SIGKILLs every process in the cgroup `dir` and below, for up to 5 s until none is left.
 pub(super) fn kill_cgroup(dir: &Path) {
@@ -28,7 +28,7 @@ pub(super) fn kill_cgroup(dir: &Path) {
         if left.is_empty() || Instant::now() > deadline {
             return;
         }
-        let _ = run(Command::new("kill").arg("-KILL").args(&left));
+        let _ = output(Command::new("kill").arg("-KILL").args(&left));
         std::thread::sleep(Duration::from_millis(100));
     }
 }

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use anyhow::{Context as _, bail, ensure};
 
-use super::cmd::{run, run_ok};
+use crate::command::{output, run};
 
 /// Packages on top of `minbase`: systemd as init; libcap2-bin (`setcap` in the agent's
 /// postinst); the collector .deb's font dependency, so that `apt-get install ./FILE.deb` needs
@@ -36,7 +36,7 @@ fn require_tools() -> anyhow::Result<()> {
         ("systemd-nspawn", "systemd-container"),
         ("nsenter", "util-linux"),
     ] {
-        let found = run(Command::new("sh").args(["-c", &format!("command -v {tool}")]))?;
+        let found = output(Command::new("sh").args(["-c", &format!("command -v {tool}")]))?;
         ensure!(
             found.status.success(),
             "{tool} is missing: apt-get install {package} (scripts/test installs it)"
@@ -146,12 +146,9 @@ pub(super) fn copy_root(dest: &Path) -> anyhow::Result<()> {
     if !root.join("usr/lib/systemd/systemd").is_file() {
         debootstrap(&cache, &name, &release, &mirror)?;
     }
-    run_ok(
-        Command::new("cp")
-            .args(["-a", "--reflink=auto"])
-            .arg(&root)
-            .arg(dest),
-    )?;
+    let mut cp = Command::new("cp");
+    cp.args(["-a", "--reflink=auto"]).arg(&root).arg(dest);
+    run(cp, None)?;
     Ok(())
 }
 
@@ -173,12 +170,14 @@ fn debootstrap(cache: &Path, name: &str, release: &str, mirror: &str) -> anyhow:
         root.display()
     );
     // Bounded: a mirror that stops answering fails the test in 15 minutes, not never.
-    let out = run(Command::new("timeout")
-        .args(["900", "debootstrap", "--variant=minbase"])
-        .arg(format!("--include={}", INCLUDE.join(",")))
-        .arg(release)
-        .arg(&partial)
-        .arg(mirror))?;
+    let out = output(
+        Command::new("timeout")
+            .args(["900", "debootstrap", "--variant=minbase"])
+            .arg(format!("--include={}", INCLUDE.join(",")))
+            .arg(release)
+            .arg(&partial)
+            .arg(mirror),
+    )?;
     if !out.status.success() {
         let log = std::fs::read_to_string(partial.join("debootstrap/debootstrap.log"))
             .unwrap_or_default();

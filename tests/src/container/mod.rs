@@ -15,7 +15,6 @@
 //! a container runs) keeps nspawn from refusing to clean up its state there.
 
 mod cgroup;
-mod cmd;
 mod image;
 
 use std::io::Write as _;
@@ -26,8 +25,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail, ensure};
 
+use crate::command::{output, run};
 use cgroup::{cgroup_parents, kill_cgroup, own_cgroups, remove_cgroups};
-use cmd::{run, run_ok};
 pub use image::CACHE_ENV;
 use image::{cache_dir, copy_root};
 
@@ -85,7 +84,7 @@ static NSPAWN_RUN: Mutex<(usize, bool)> = Mutex::new((0, false));
 const NSPAWN_STATE: &str = "/run/systemd/nspawn";
 
 fn is_mountpoint(path: &str) -> bool {
-    run(Command::new("mountpoint").args(["-q", path])).is_ok_and(|o| o.status.success())
+    output(Command::new("mountpoint").args(["-q", path])).is_ok_and(|o| o.status.success())
 }
 
 /// Counts a running container; mounts the tmpfs when none ran, no systemd manages this
@@ -94,14 +93,16 @@ fn nspawn_state_acquire() -> anyhow::Result<()> {
     let mut state = NSPAWN_RUN.lock().unwrap_or_else(|e| e.into_inner());
     if state.0 == 0 && !Path::new("/run/systemd/system").exists() && !is_mountpoint(NSPAWN_STATE) {
         std::fs::create_dir_all(NSPAWN_STATE)?;
-        run_ok(Command::new("mount").args([
+        let mut mount = Command::new("mount");
+        mount.args([
             "-t",
             "tmpfs",
             "-o",
             "mode=0755,size=16m",
             "zf-nspawn",
             NSPAWN_STATE,
-        ]))?;
+        ]);
+        run(mount, None)?;
         state.1 = true;
     }
     state.0 += 1;
@@ -112,7 +113,7 @@ fn nspawn_state_release() {
     let mut state = NSPAWN_RUN.lock().unwrap_or_else(|e| e.into_inner());
     state.0 = state.0.saturating_sub(1);
     if state.0 == 0 && state.1 {
-        let _ = run(Command::new("umount").args(["-l", NSPAWN_STATE]));
+        let _ = output(Command::new("umount").args(["-l", NSPAWN_STATE]));
         state.1 = false;
     }
 }
@@ -297,23 +298,25 @@ impl Container {
     /// Runs `script` with `sh -c` as root inside the container (all its namespaces), with a
     /// clean environment and at most 5 minutes; its output whatever its exit status.
     pub fn sh(&self, script: &str) -> anyhow::Result<Output> {
-        run(Command::new("nsenter")
-            .args(["-t", &self.pid1.to_string(), "-a", "--"])
-            .args([
-                "/usr/bin/timeout",
-                "--kill-after=10",
-                "300",
-                "/usr/bin/env",
-                "-i",
-                "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-                "LANG=C.UTF-8",
-                "HOME=/root",
-                "DEBIAN_FRONTEND=noninteractive",
-                "SYSTEMD_PAGER=",
-                "/bin/sh",
-                "-c",
-                script,
-            ]))
+        output(
+            Command::new("nsenter")
+                .args(["-t", &self.pid1.to_string(), "-a", "--"])
+                .args([
+                    "/usr/bin/timeout",
+                    "--kill-after=10",
+                    "300",
+                    "/usr/bin/env",
+                    "-i",
+                    "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+                    "LANG=C.UTF-8",
+                    "HOME=/root",
+                    "DEBIAN_FRONTEND=noninteractive",
+                    "SYSTEMD_PAGER=",
+                    "/bin/sh",
+                    "-c",
+                    script,
+                ]),
+        )
     }
 
     /// [`Container::sh`], which must succeed; its standard output.
@@ -341,7 +344,7 @@ impl Container {
         if nspawn.try_wait().ok().flatten().is_some() {
             return;
         }
-        let _ = run(Command::new("kill").args(["-TERM", &nspawn.id().to_string()]));
+        let _ = output(Command::new("kill").args(["-TERM", &nspawn.id().to_string()]));
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
             if nspawn.try_wait().ok().flatten().is_some() {
